@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# End-to-end tests on the local cluster. Starts the cluster when it is not up, and then
+# also stops it at the end; a cluster that was already up is left running.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+. e2e/cluster/lib.sh
+ci/build.sh
+ci/image.sh
+started=0
+if ! [ -f "$RUN_DIR/kube-apiserver.pid" ] || ! kill -0 "$(cat "$RUN_DIR/kube-apiserver.pid")" 2>/dev/null; then
+	e2e/cluster/up.sh
+	started=1
+fi
+cleanup() { if [ "$started" = 1 ]; then e2e/cluster/down.sh; fi; }
+trap cleanup EXIT
+INSIGHT_E2E=1 INSIGHT_KUBECONFIG=$KUBECONFIG_PATH INSIGHT_TOOLS_BIN=$TOOLS_BIN INSIGHT_BIN=$repo/bin \
+	go test -count=1 -timeout 25m -v ./e2e/... 2>&1 | tee "$LOG_DIR/e2e.log"

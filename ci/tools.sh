@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what the build, the tests and the local cluster need, idempotently, versions pinned:
+# Debian packages (Debian 12 "bookworm" versions), golangci-lint built from the Go module
+# proxy, and the cluster binaries (e2e/cluster/build.sh). Everything built is cached under
+# $INSIGHT_CACHE (~/.cache/insight) keyed by version.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/e2e/cluster/lib.sh"
+
+GOLANGCI_LINT_VERSION=v2.15.0
+# command:package pairs; redis is 7.0.x on bookworm (the benchmark anchor and the CLI clients).
+APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps"
+
+missing=()
+for pair in $APT_NEEDS; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+	log "installing Debian packages: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# The Debian package starts a system redis on 6379; the project starts its own on free ports.
+	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+fi
+
+lint_bin=$INSIGHT_CACHE/tools/golangci-lint-$GOLANGCI_LINT_VERSION/golangci-lint
+if [ ! -x "$lint_bin" ]; then
+	log "building golangci-lint $GOLANGCI_LINT_VERSION"
+	GOFLAGS= GOBIN=$(dirname "$lint_bin") go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+
+"$repo/e2e/cluster/build.sh"
