@@ -1,0 +1,91 @@
+{{/*
+Thin wrappers over insight-common for the PU chart.
+*/}}
+
+{{/*
+"<base>-pu": the client Service, ConfigMap and ServiceAccount.
+Usage:
+{{ include "insight-pu.fullname" . }}
+*/}}
+{{- define "insight-pu.fullname" -}}
+{{- include "insight-common.names.component" (dict "component" "pu" "context" .) -}}
+{{- end -}}
+
+{{/*
+"<base>-pu-<partition>": the StatefulSet and PodDisruptionBudget of one partition.
+Usage:
+{{ include "insight-pu.partitionName" (dict "partition" 0 "context" $) }}
+*/}}
+{{- define "insight-pu.partitionName" -}}
+{{- printf "%s-%d" (include "insight-pu.fullname" .context) (int .partition) -}}
+{{- end -}}
+
+{{/*
+Labels of every PU object.
+Usage:
+{{ include "insight-pu.labels" . }}
+*/}}
+{{- define "insight-pu.labels" -}}
+{{- include "insight-common.labels.standard" (dict "name" "insight-pu" "component" "pu" "context" .) -}}
+{{- end -}}
+
+{{/*
+Labels selecting every PU pod of the release (the client Service).
+Usage:
+{{ include "insight-pu.matchLabels" . }}
+*/}}
+{{- define "insight-pu.matchLabels" -}}
+{{- include "insight-common.labels.matchLabels" (dict "name" "insight-pu" "component" "pu" "context" .) -}}
+{{- end -}}
+
+{{/*
+Labels selecting the pods of one partition: each partition is its own StatefulSet, so
+its selector must not overlap the others'.
+Usage:
+{{ include "insight-pu.partitionMatchLabels" (dict "partition" 0 "context" $) }}
+*/}}
+{{- define "insight-pu.partitionMatchLabels" -}}
+{{ include "insight-pu.matchLabels" .context }}
+insight.dev/partition: {{ .partition | toString | quote }}
+{{- end -}}
+
+{{/*
+Messages for the PU values that break a cross-field rule; prefix is how the user reaches
+the keys ("" standalone, "pu." in the umbrella).
+Usage:
+{{ include "insight-pu.validateValues.messages" (dict "values" .Values "prefix" "" "context" $) }}
+*/}}
+{{- define "insight-pu.validateValues.messages" -}}
+{{- $v := .values -}}
+{{- include "insight-common.resources.validateRequests" (dict "resources" $v.resources "key" (printf "%sresources" .prefix)) }}
+{{- if not ((($v.resources | default dict).limits | default dict).memory) }}
+{{ .prefix }}resources.limits.memory is not set: the grid sizes its memory (GOMEMLIMIT, maxmemory) from it; set e.g. {{ .prefix }}resources.limits.memory=512Mi.
+{{- end }}
+{{- end -}}
+
+{{/*
+Fails with every message at once. As a subchart of insight, the umbrella validates instead.
+Usage:
+{{ include "insight-pu.validateValues" . }}
+*/}}
+{{- define "insight-pu.validateValues" -}}
+{{- if not (include "insight-common.validations.isSubchart" (dict "context" .)) -}}
+{{- $messages := list (include "insight-pu.validateValues.messages" (dict "values" .Values "prefix" "" "context" .)) (include "insight-common.auth.validate" (dict "context" .)) -}}
+{{- include "insight-common.validations.fail" (dict "messages" (join "\n" $messages) "context" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Warnings printed by NOTES.txt: allowed but probably not what was meant.
+Usage:
+{{ include "insight-pu.warnings" (dict "values" .Values "prefix" "" "context" $) }}
+*/}}
+{{- define "insight-pu.warnings" -}}
+{{- $v := .values -}}
+{{- if and $v.antiAffinity.enabled (not $v.ha) }}
+WARNING: {{ .prefix }}antiAffinity.enabled=true with {{ .prefix }}ha=false: each partition has one instance, so there is nothing to keep apart; set {{ .prefix }}ha=true for a backup in another {{ $v.antiAffinity.topology }} domain.
+{{- end }}
+{{- if not (or $v.ha $v.persistence.enabled) }}
+NOTE: {{ .prefix }}ha=false and {{ .prefix }}persistence.enabled=false: a partition has one copy, in memory; a restarted pod starts empty.
+{{- end }}
+{{- end -}}
