@@ -1,0 +1,88 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+type fakeCluster struct {
+	pods    []corev1.Pod
+	nodes   []corev1.Node
+	manager *ManagerPartitions
+}
+
+func (f *fakeCluster) Pods(context.Context) ([]corev1.Pod, error)   { return f.pods, nil }
+func (f *fakeCluster) Nodes(context.Context) ([]corev1.Node, error) { return f.nodes, nil }
+func (f *fakeCluster) Manager(context.Context) (*ManagerPartitions, error) {
+	if f.manager == nil {
+		return nil, errors.New("no manager service")
+	}
+	return f.manager, nil
+}
+
+func pod(name, node string, labels map[string]string) corev1.Pod {
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       corev1.PodSpec{NodeName: node},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+	}
+}
+
+func data(p, i string) map[string]string {
+	return map[string]string{"app.kubernetes.io/component": "pu", "insight.dev/partition": p, "insight.dev/instance": i}
+}
+
+func fixture() *fakeCluster {
+	zone := func(n, z string) corev1.Node {
+		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"topology.kubernetes.io/zone": z}}}
+	}
+	return &fakeCluster{
+		nodes: []corev1.Node{zone("n0", "zone-a"), zone("n1", "zone-b")},
+		pods: []corev1.Pod{
+			pod("insight-pu-0-0", "n0", data("0", "0")), pod("insight-pu-0-1", "n1", data("0", "1")),
+			pod("insight-manager-0", "n0", map[string]string{"app.kubernetes.io/component": "manager"}),
+		},
+	}
+}
+
+func TestManagerUnreachableFallsBackToPreferredRoles(t *testing.T) {
+	r, err := Collect(context.Background(), fixture(), Release{Name: "insight"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.Partitions[0]
+	if r.ManagerReachable || p.Primary.Pod != "insight-pu-0-0" || p.Backup.Pod != "insight-pu-0-1" || p.Backup.Zone != "zone-b" || p.InSync != nil {
+		t.Errorf("unexpected report: %+v", r)
+	}
+}
+
+func TestTwoPrimariesIsLoud(t *testing.T) {
+	c := fixture()
+	keys := int64(7)
+	c.manager = &ManagerPartitions{Partitions: []ManagerPartition{{ID: 0, Epoch: 3, Primary: "p0-i1", InSync: true, Instances: []ManagerInstance{
+		{ID: "p0-i0", Partition: 0, Instance: 0, Role: "primary", Ready: true, Keys: &keys},
+		{ID: "p0-i1", Partition: 0, Instance: 1, Role: "primary", Ready: true},
+	}}}}
+	r, err := Collect(context.Background(), c, Release{Name: "insight", Updated: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Partitions[0].TwoPrimaries || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "PARTITION 0 HAS 2 PRIMARIES") {
+		t.Fatalf("two primaries not flagged: %+v", r)
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "!!! PARTITION 0 HAS 2 PRIMARIES") || !strings.Contains(b.String(), "TWO PRIMARIES") {
+		t.Errorf("table does not flag it:\n%s", b.String())
+	}
+}
