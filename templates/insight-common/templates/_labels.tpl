@@ -5,7 +5,8 @@ upgrade, while version and helm.sh/chart do.
 */}}
 
 {{/*
-Labels for every object of a component.
+Labels for every object of a component. helm.sh/chart uses name, not .Chart.Name, which
+an umbrella's alias replaces ("pu").
 Usage:
 {{ include "insight-common.labels.standard" (dict "name" "insight-pu" "component" "pu" "context" $) }}
 */}}
@@ -14,7 +15,7 @@ Usage:
 app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: insight
 app.kubernetes.io/managed-by: {{ .context.Release.Service }}
-helm.sh/chart: {{ include "insight-common.names.chart" . }}
+helm.sh/chart: {{ printf "%s-%s" .name .context.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end -}}
 
 {{/*

@@ -43,15 +43,6 @@ Usage:
 {{- end -}}
 
 {{/*
-The chart label value: "<chart>-<version>", with "+" made label-safe.
-Usage:
-{{ include "insight-common.names.chart" (dict "context" $) }}
-*/}}
-{{- define "insight-common.names.chart" -}}
-{{- printf "%s-%s" .context.Chart.Name .context.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-
-{{/*
 The fully qualified DNS suffix of a headless Service: "<service>.<namespace>.svc.<clusterDomain>".
 Usage:
 {{ include "insight-common.names.serviceDomain" (dict "service" "x-headless" "context" $) }}
