@@ -146,45 +146,77 @@ func count(states []grid.PodState, want grid.PodState) int {
 	return n
 }
 
-// Watch shows progress until ctx is done. Errors reading pods are shown and retried:
-// the wait itself is Helm's, this is only the view.
-func Watch(ctx context.Context, src Source, o Options) {
+// Watcher shows progress while something else waits.
+type Watcher struct {
+	src    Source
+	o      Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	last   string
+	drawn  int
+}
+
+// Start shows the current state at once, then every change until Stop. Errors reading
+// pods are shown and retried: the wait itself belongs to the caller, this is the view.
+func Start(ctx context.Context, src Source, o Options) *Watcher {
 	if o.Interval == 0 {
 		o.Interval = time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	last, drawn := "", 0
-	t := time.NewTicker(o.Interval)
-	defer t.Stop()
-	for {
-		pods, err := src.Pods(ctx)
-		var line string
-		var table []string
-		if err != nil {
-			line = "cannot read pods: " + err.Error()
-			table = []string{line}
-		} else {
-			s := Take(pods)
-			line, table = s.Line(), s.Table()
-		}
-		if line != last && ctx.Err() == nil {
-			if o.TTY {
-				if drawn > 0 {
-					fmt.Fprintf(o.Out, "\x1b[%dA\x1b[J", drawn)
-				}
-				fmt.Fprintln(o.Out, strings.Join(table, "\n"))
-				drawn = len(table)
-			} else {
-				fmt.Fprintf(o.Out, "%s %s\n", o.Now().UTC().Format(time.RFC3339), line)
+	w := &Watcher{src: src, o: o, done: make(chan struct{})}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	w.render(ctx)
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(o.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.ctx.Done():
+				return
+			case <-t.C:
+				w.render(w.ctx)
 			}
-			last = line
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	}()
+	return w
+}
+
+// Stop ends the view, showing the final state if it changed since the last one shown.
+func (w *Watcher) Stop() {
+	w.cancel()
+	<-w.done
+	w.render(context.WithoutCancel(w.ctx))
+}
+
+func (w *Watcher) render(ctx context.Context) {
+	pods, err := w.src.Pods(ctx)
+	if ctx.Err() != nil {
+		return
 	}
+	var line string
+	var table []string
+	if err != nil {
+		line = "cannot read pods: " + err.Error()
+		table = []string{line}
+	} else {
+		s := Take(pods)
+		line, table = s.Line(), s.Table()
+	}
+	if line == w.last {
+		return
+	}
+	w.last = line
+	if w.o.TTY {
+		if w.drawn > 0 {
+			fmt.Fprintf(w.o.Out, "\x1b[%dA\x1b[J", w.drawn)
+		}
+		fmt.Fprintln(w.o.Out, strings.Join(table, "\n"))
+		w.drawn = len(table)
+		return
+	}
+	fmt.Fprintf(w.o.Out, "%s %s\n", w.o.Now().UTC().Format(time.RFC3339), line)
 }
