@@ -1,0 +1,79 @@
+package charts_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/insightgrid/insight/charts"
+)
+
+// TestBadValuesRefused checks that plain Helm refuses bad values before rendering
+// anything, with a message naming the key as the user wrote it.
+func TestBadValuesRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		set  string
+		want []string
+	}{
+		{"partitions zero", "pu.partitions=0", []string{"/pu/partitions", "minimum: got 0, want 1"}},
+		{"partitions above 512", "pu.partitions=513", []string{"/pu/partitions", "maximum: got 513, want 512"}},
+		{"partitions not a number", "pu.partitions=abc", []string{"/pu/partitions", "got string, want integer"}},
+		{"memory not a quantity", "pu.resources.limits.memory=lots", []string{"/pu/resources/limits/memory", "'lots' does not match pattern"}},
+		{"cpu not a quantity", "pu.resources.requests.cpu=fast", []string{"/pu/resources/requests/cpu", "'fast' does not match pattern"}},
+		{"unknown topology", "pu.antiAffinity.topology=rack", []string{"/pu/antiAffinity/topology", "value must be one of 'kubernetes.io/hostname', 'topology.kubernetes.io/zone'"}},
+		{"ha not a boolean", "manager.ha=3", []string{"/manager/ha", "want boolean"}},
+		{"misspelt key", "pu.partition=3", []string{"/pu", "additional properties 'partition' not allowed"}},
+		{"unknown top-level key", "pus.partitions=3", []string{"additional properties 'pus' not allowed"}},
+		{"future component", "spark.enabled=true", []string{"spark.enabled=true: the insight-spark chart is not part of this release yet"}},
+		{"request above limit", "pu.resources.requests.memory=1Gi", []string{"pu.resources.requests.memory=1Gi is above pu.resources.limits.memory=512Mi"}},
+		{"ha managers without volumes", "manager.ha=true,manager.persistence.enabled=false", []string{"manager.ha=true needs manager.persistence.enabled=true"}},
+		{"auth without password", "global.auth.enabled=true", []string{"global.auth.enabled=true needs a password"}},
+		{"auth with both", "global.auth.enabled=true,global.auth.password=x,global.auth.existingSecret=s", []string{"global.auth.password and global.auth.existingSecret are both set"}},
+		{"pu without managers", "manager.enabled=false", []string{"pu.enabled=true with manager.enabled=false"}},
+		{
+			// Every cross-field message comes at once, so one round of fixes is enough.
+			"every message at once",
+			"spark.enabled=true,zeppelin.enabled=true,wanGateway.enabled=true,istio.enabled=true,prometheus.enabled=true,pu.resources.requests.cpu=2",
+			[]string{"spark.enabled=true", "zeppelin.enabled=true", "wanGateway.enabled=true", "istio.enabled=true", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := valueSet{name: tt.name, sets: []string{tt.set}}
+			c, err := charts.Load("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = render(t, c, s.values(t))
+			if err == nil {
+				t.Fatalf("--set %s was accepted", tt.set)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("--set %s: error does not contain %q:\n%v", tt.set, want, err)
+				}
+			}
+		})
+	}
+}
+
+// TestStandaloneSubchartsValidate checks that a subchart installed on its own applies
+// its rules itself, naming keys without the umbrella's prefix.
+func TestStandaloneSubchartsValidate(t *testing.T) {
+	tests := []struct {
+		chart, set, want string
+	}{
+		{charts.PU, "resources.requests.memory=2Gi", "resources.requests.memory=2Gi is above resources.limits.memory=512Mi"},
+		{charts.PU, "partitions=0", "/partitions"},
+		{charts.PU, "global.auth.enabled=true", "global.auth.enabled=true needs a password"},
+		{charts.Manager, "ha=true,persistence.enabled=false", "ha=true needs persistence.enabled=true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.chart+" "+tt.set, func(t *testing.T) {
+			_, err := render(t, mustLoad(t, tt.chart), valueSet{sets: []string{tt.set}}.values(t))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("--set %s: error %v, want one containing %q", tt.set, err, tt.want)
+			}
+		})
+	}
+}
