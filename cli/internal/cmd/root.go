@@ -1,0 +1,296 @@
+// Package cmd holds insightctl's cobra commands. Each command copies its flags into an
+// options value or a domain package's Parameters, validates them without touching a
+// cluster, and calls the domain packages (install, validate, preflight, progress, status,
+// wizard) to do the work. Clients are built once, only for commands that need a cluster.
+//
+// It must not hold domain logic: what to install, check or show belongs to the domain
+// packages.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"helm.sh/helm/v3/pkg/action"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/insightgrid/insight/cli/preflight"
+	"github.com/insightgrid/insight/cli/validate"
+)
+
+// Exit codes (docs/cli.md).
+const (
+	ExitOK        = 0
+	ExitFailure   = 1
+	ExitBadInput  = 2
+	ExitPreflight = 3
+	ExitTimeout   = 4
+)
+
+// Env is the world a command runs in: its streams, terminal, environment and clients.
+// main builds it from the process; tests build it with fakes.
+type Env struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// Terminal says whether In and Out are a terminal (prompts and live views).
+	Terminal bool
+	Getenv   func(string) string
+	Now      func() time.Time
+	// Connect builds the clients for the global flags. nil: NewClients.
+	Connect func(*GlobalFlags) (*Clients, error)
+	// PollInterval is how often progress is refreshed (default 1s).
+	PollInterval time.Duration
+}
+
+// Clients are the cluster clients, built once per run.
+type Clients struct {
+	Helm *action.Configuration
+	Kube kubernetes.Interface
+	// Namespace is the namespace in effect: -n, else the kubeconfig context's.
+	Namespace string
+}
+
+// GlobalFlags are the kubectl/helm-style flags every command takes.
+type GlobalFlags struct {
+	Kubeconfig string
+	Context    string
+	Namespace  string
+	Output     string
+}
+
+// outputs are the values -o accepts.
+var outputs = []string{"table", "json", "yaml"}
+
+// root carries what the commands share.
+type root struct {
+	env     *Env
+	flags   GlobalFlags
+	clients *Clients
+}
+
+// annotation marking the commands that need no cluster.
+const offline = "insightctl/offline"
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(env *Env) *cobra.Command {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Connect == nil {
+		env.Connect = NewClients
+	}
+	r := &root{env: env}
+	cmd := &cobra.Command{
+		Use:   "insightctl",
+		Short: "Install and operate the Insight in-memory data grid on Kubernetes",
+		Long: `insightctl installs, upgrades, inspects and removes the Insight in-memory data grid
+on Kubernetes. The Helm charts are built into the binary, so it works air-gapped.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			return r.preRun(c)
+		},
+	}
+	cmd.SetIn(env.In)
+	cmd.SetOut(env.Out)
+	cmd.SetErr(env.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &badInput{err: fmt.Errorf("%w\nSee '%s --help'", err, c.CommandPath())}
+	})
+
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&r.flags.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	pf.StringVar(&r.flags.Context, "context", "", "kubeconfig context to use")
+	pf.StringVarP(&r.flags.Namespace, "namespace", "n", "", "namespace of the release (default: the context's namespace, else \"default\")")
+	pf.StringVarP(&r.flags.Output, "output", "o", "table", "output format: "+strings.Join(outputs, "|"))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputs, cobra.ShellCompDirectiveNoFileComp))
+
+	cmd.AddCommand(
+		newInstallCmd(r),
+		newUpgradeCmd(r),
+		newRollbackCmd(r),
+		newHistoryCmd(r),
+		newUninstallCmd(r),
+		newStatusCmd(r),
+		newTemplateCmd(r),
+		newValuesCmd(r),
+		newVersionCmd(r),
+	)
+	return cmd
+}
+
+// preRun checks the global flags and builds the clients for commands that talk to a
+// cluster. Building them reads the kubeconfig only; nothing contacts the cluster yet.
+func (r *root) preRun(c *cobra.Command) error {
+	if !contains(outputs, r.flags.Output) {
+		return &validate.Error{Problems: []validate.Problem{{Key: "--output", Value: r.flags.Output, Message: "must be one of " + strings.Join(outputs, ", ")}}}
+	}
+	if needsNoCluster(c) {
+		return nil
+	}
+	return r.connect()
+}
+
+func (r *root) connect() error {
+	if r.clients != nil {
+		return nil
+	}
+	cl, err := r.env.Connect(&r.flags)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	r.clients = cl
+	return nil
+}
+
+func needsNoCluster(c *cobra.Command) bool {
+	for p := c; p != nil; p = p.Parent() {
+		if _, ok := p.Annotations[offline]; ok {
+			return true
+		}
+	}
+	switch c.Name() {
+	case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return true
+	}
+	if c.Parent() != nil && c.Parent().Name() == "completion" {
+		return true
+	}
+	if c.Name() == "version" {
+		client, _ := c.Flags().GetBool("client")
+		return client
+	}
+	return false
+}
+
+// NewClients builds the Helm configuration and a Kubernetes clientset from the kubeconfig
+// and the global flags, the way kubectl and helm read them.
+func NewClients(g *GlobalFlags) (*Clients, error) {
+	cf := genericclioptions.NewConfigFlags(true)
+	cf.KubeConfig = &g.Kubeconfig
+	cf.Context = &g.Context
+	ns := g.Namespace
+	if ns == "" {
+		n, _, err := cf.ToRawKubeConfigLoader().Namespace()
+		if err != nil {
+			return nil, fmt.Errorf("namespace from kubeconfig: %w", err)
+		}
+		ns = n
+	}
+	cf.Namespace = &ns
+	helmCfg := new(action.Configuration)
+	driver := os.Getenv("HELM_DRIVER")
+	if err := helmCfg.Init(cf, ns, driver, func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	rc, err := cf.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes clientset: %w", err)
+	}
+	return &Clients{Helm: helmCfg, Kube: kc, Namespace: ns}, nil
+}
+
+// namespace is the namespace for commands that may run without clients.
+func (r *root) namespace() string {
+	switch {
+	case r.flags.Namespace != "":
+		return r.flags.Namespace
+	case r.clients != nil:
+		return r.clients.Namespace
+	}
+	return "default"
+}
+
+// badInput marks an error as the user's input (exit code 2).
+type badInput struct{ err error }
+
+func (e *badInput) Error() string { return e.err.Error() }
+func (e *badInput) Unwrap() error { return e.err }
+
+// timeoutError marks a wait that ran out of time (exit code 4).
+type timeoutError struct{ err error }
+
+func (e *timeoutError) Error() string { return e.err.Error() }
+func (e *timeoutError) Unwrap() error { return e.err }
+
+// ExitCode maps an error to the documented exit code.
+func ExitCode(err error) int {
+	var (
+		bad *badInput
+		ve  *validate.Error
+		pe  *preflight.Error
+		te  *timeoutError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &bad), errors.As(err, &ve):
+		return ExitBadInput
+	case errors.As(err, &pe):
+		return ExitPreflight
+	case errors.As(err, &te):
+		return ExitTimeout
+	}
+	return ExitFailure
+}
+
+// Execute runs the command line and returns the exit code, having printed any error.
+func Execute(ctx context.Context, env *Env, args []string) int {
+	cmd := NewRootCmd(env)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		// Cobra's own argument errors (unknown command, wrong arg count) are bad input too.
+		if ExitCode(err) == ExitFailure && isUsageError(err) {
+			err = &badInput{err: err}
+		}
+		fmt.Fprintf(env.ErrOut, "Error: %v\n", err)
+	}
+	return ExitCode(err)
+}
+
+// isUsageError recognises cobra's unknown-command error, which has no type of its own.
+func isUsageError(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command")
+}
+
+// argsBad makes a cobra argument check's failure bad input (exit code 2).
+func argsBad(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return &badInput{err: fmt.Errorf("%w; usage: %s", err, c.UseLine())}
+		}
+		return nil
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// changed reports whether the user set a flag, so defaults never override a profile.
+func changed(fs *pflag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	return f != nil && f.Changed
+}
