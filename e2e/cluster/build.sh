@@ -22,15 +22,19 @@ cd "$work"
 go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
 kmod=$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod
 staging=v0${K8S_VERSION#v1}
+major=${K8S_VERSION#v}; major=${major%%.*}; minor=${K8S_VERSION#v*.}; minor=${minor%%.*}
 {
 	printf 'module local/insight-k8s-tools\n\ngo 1.24.0\n\ngodebug default=go1.24\n\nrequire (\n'
 	printf '\tk8s.io/kubernetes %s\n\thelm.sh/helm/v3 %s\n)\n\nreplace (\n' "$K8S_VERSION" "$HELM_VERSION"
 	sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 '"$staging"'#p' "$kmod"
 	echo ")"
 } >go.mod
-major=${K8S_VERSION#v}; major=${major%%.*}; minor=${K8S_VERSION#v*.}; minor=${minor%%.*}
 # Without the version ldflags the apiserver reports v0.0.0-master and kubeVersion checks break.
 ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+# helm template/lint assume this Kubernetes version when not talking to a cluster.
+for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+	ld="$ld -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
+done
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ld="$ld -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
 	ld="$ld -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
