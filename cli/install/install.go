@@ -111,7 +111,7 @@ func (p *Parameters) PrepareChart(ch *chart.Chart, base map[string]any, stdin io
 		problems = append(problems, ve.Problems...)
 	}
 	if len(problems) > 0 {
-		return nil, &validate.Error{Problems: problems}
+		return nil, &validate.Error{Problems: validate.Dedupe(problems)}
 	}
 	full, err := chartutil.CoalesceValues(ch, vals)
 	if err != nil {

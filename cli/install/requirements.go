@@ -56,10 +56,18 @@ func (pl *Plan) Requirements(p *Parameters, manifest string) (preflight.Requirem
 		return req, fmt.Errorf("pu.nodeSelector: %w", err)
 	}
 	for _, comp := range []string{"pu", "manager"} {
-		if get(comp+".persistence.enabled") == true {
-			req.Persistence = true
-			if sc, ok := get(comp + ".persistence.storageClass").(string); ok && sc != "" && sc != "-" {
-				req.StorageClass = sc
+		if get(comp+".enabled") == false || get(comp+".persistence.enabled") != true {
+			continue
+		}
+		req.Persistence = true
+		// The chart's order: the component's class, else global.storageClass, else the
+		// cluster default; "-" means no class at all.
+		for _, key := range []string{comp + ".persistence.storageClass", "global.storageClass"} {
+			if sc, ok := get(key).(string); ok && sc != "" {
+				if sc != "-" {
+					req.StorageClass = sc
+				}
+				break
 			}
 		}
 	}

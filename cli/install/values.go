@@ -108,8 +108,9 @@ func (p *Parameters) friendlyValues(ch *chart.Chart) (map[string]any, []validate
 	if p.Partitions != nil {
 		if *p.Partitions < 1 {
 			problems = append(problems, validate.Problem{Key: "--partitions", Value: *p.Partitions, Message: "must be at least 1"})
+		} else {
+			pu["partitions"] = *p.Partitions
 		}
-		pu["partitions"] = *p.Partitions
 	}
 	if p.HA != nil {
 		pu["ha"] = *p.HA
@@ -127,15 +128,16 @@ func (p *Parameters) friendlyValues(ch *chart.Chart) (map[string]any, []validate
 		}
 	}
 	if p.Memory != "" {
-		if _, err := resource.ParseQuantity(p.Memory); err != nil {
+		if q, err := resource.ParseQuantity(p.Memory); err != nil || q.Sign() <= 0 {
 			problems = append(problems, validate.Problem{Key: "--memory", Value: p.Memory,
 				Message: "not a memory quantity; use e.g. 512Mi or 2Gi"})
-		}
-		// Request equals limit: the grid sizes itself from the limit (GOMEMLIMIT), and a
-		// request below it would let the scheduler overcommit the node it relies on.
-		pu["resources"] = map[string]any{
-			"requests": map[string]any{"memory": p.Memory},
-			"limits":   map[string]any{"memory": p.Memory},
+		} else {
+			// Request equals limit: the grid sizes itself from the limit (GOMEMLIMIT), and a
+			// request below it would let the scheduler overcommit the node it relies on.
+			pu["resources"] = map[string]any{
+				"requests": map[string]any{"memory": p.Memory},
+				"limits":   map[string]any{"memory": p.Memory},
+			}
 		}
 	}
 	if len(pu) > 0 {

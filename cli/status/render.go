@@ -36,7 +36,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			inSync = "-"
 		}
 		if p.TwoPrimaries {
-			inSync += " TWO PRIMARIES"
+			inSync = "TWO PRIMARIES"
 		}
 		var keys int64
 		known := false

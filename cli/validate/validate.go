@@ -1,6 +1,7 @@
 // Package validate checks Insight values before anything touches a cluster: the charts'
 // own values.schema.json files through Helm's validator, plus the rules that span several
-// keys, which a JSON schema cannot state. Every problem is reported at once, each naming
+// keys, which a JSON schema cannot state — taken from the charts' own validateValues
+// templates, so the CLI and plain helm refuse the same values. Every problem is reported at once, each naming
 // the key, the value given and what is allowed.
 //
 // It must not depend on a Kubernetes client or on the CLI's commands.
@@ -14,7 +15,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"k8s.io/apimachinery/pkg/api/resource"
+	"helm.sh/helm/v3/pkg/engine"
 )
 
 // Problem is one thing wrong with the input.
@@ -28,6 +29,9 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
+	if strings.HasPrefix(p.Message, p.Key) {
+		return p.Message
+	}
 	if p.Value == nil {
 		return fmt.Sprintf("%s: %s", p.Key, p.Message)
 	}
@@ -53,9 +57,25 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Dedupe drops repeated problems (the umbrella's schema repeats its subcharts') and
+// sorts them by key, keeping the order of a key's messages.
+func Dedupe(problems []Problem) []Problem {
+	seen := map[string]bool{}
+	var out []Problem
+	for _, p := range problems {
+		id := p.Key + "\x00" + p.Message
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
 // Values checks the user-supplied values against the chart: the chart's defaults are
 // coalesced with vals the way helm does before rendering, then checked against every
-// chart's schema and the cross-field rules. ch must have had its dependencies processed
+// chart's schema and, when those pass, the charts' own cross-field rules. ch must have had its dependencies processed
 // (chartutil.ProcessDependenciesWithMerge) so that aliases and conditions are applied.
 // It returns nil or an *Error.
 func Values(ch *chart.Chart, vals map[string]any) error {
@@ -65,23 +85,15 @@ func Values(ch *chart.Chart, vals map[string]any) error {
 	}
 	var problems []Problem
 	if err := chartutil.ValidateAgainstSchema(ch, full); err != nil {
-		problems = append(problems, parseSchemaErrors(err.Error(), chartPrefixes(ch), full)...)
-	}
-	seen := map[string]bool{}
-	for _, p := range problems {
-		seen[p.Key] = true
-	}
-	// A key the schema already rejected would only produce noise in the cross-field rules.
-	for _, p := range crossField(full) {
-		if !seen[p.Key] {
-			problems = append(problems, p)
-		}
+		problems = parseSchemaErrors(err.Error(), chartPrefixes(ch), full)
+	} else {
+		// Values of the wrong type would only make the templates fail in noisier ways.
+		problems = chartRules(ch, vals)
 	}
 	if len(problems) == 0 {
 		return nil
 	}
-	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Key < problems[j].Key })
-	return &Error{Problems: problems}
+	return &Error{Problems: Dedupe(problems)}
 }
 
 // chartPrefixes maps each chart's name, as Helm's validator prints it, to the values path
@@ -187,39 +199,39 @@ func Lookup(vals map[string]any, key string) (any, bool) {
 	return cur, true
 }
 
-// crossField holds the rules that relate several keys. Kubernetes would reject the
-// resulting pods only at creation time, after the release exists; here they fail first.
-func crossField(full map[string]any) []Problem {
+// rulesMarker starts the message of the charts' validateValues fail (insight-common).
+const rulesMarker = "VALUES VALIDATION:"
+
+var ruleKeyRe = regexp.MustCompile(`^([A-Za-z0-9_.\[\]-]+)(=|:| is )`)
+
+// chartRules renders the chart the way `helm template` would and collects the messages of
+// its validateValues fail: the cross-field rules, stated once in the charts, so plain
+// helm and the CLI refuse the same values with the same words.
+func chartRules(ch *chart.Chart, vals map[string]any) []Problem {
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "insight", Namespace: "default", IsInstall: true}, chartutil.DefaultCapabilities)
+	if err != nil {
+		return []Problem{{Key: "(values)", Message: err.Error()}}
+	}
+	_, err = engine.Render(ch, rv)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	i := strings.Index(msg, rulesMarker)
+	if i < 0 {
+		return []Problem{{Key: "(chart)", Message: "cannot render with these values: " + msg}}
+	}
 	var out []Problem
-	for _, comp := range []string{"pu", "manager"} {
-		for _, res := range []string{"memory", "cpu"} {
-			reqKey := comp + ".resources.requests." + res
-			limKey := comp + ".resources.limits." + res
-			req, reqErr := quantity(full, reqKey)
-			lim, limErr := quantity(full, limKey)
-			for _, e := range []*Problem{reqErr, limErr} {
-				if e != nil {
-					out = append(out, *e)
-				}
-			}
-			if req != nil && lim != nil && req.Cmp(*lim) > 0 {
-				out = append(out, Problem{Key: reqKey, Value: req.String(),
-					Message: fmt.Sprintf("must not exceed %s (%s); raise the limit or lower the request", limKey, lim.String())})
-			}
+	for _, line := range strings.Split(msg[i+len(rulesMarker):], "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
 		}
+		key := "(values)"
+		if m := ruleKeyRe.FindStringSubmatch(line); m != nil {
+			key = m[1]
+		}
+		out = append(out, Problem{Key: key, Message: line})
 	}
 	return out
-}
-
-func quantity(full map[string]any, key string) (*resource.Quantity, *Problem) {
-	v, ok := Lookup(full, key)
-	if !ok || v == nil {
-		return nil, nil
-	}
-	s := fmt.Sprint(v)
-	q, err := resource.ParseQuantity(s)
-	if err != nil {
-		return nil, &Problem{Key: key, Value: v, Message: "not a Kubernetes quantity; use e.g. 512Mi, 2Gi (memory) or 500m, 2 (cpu)"}
-	}
-	return &q, nil
 }

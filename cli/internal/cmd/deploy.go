@@ -138,7 +138,7 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if !o.upgrade && (o.interactive || !p.Said()) {
 		stdio, why := o.canPrompt()
 		if why != "" {
-			return &badInput{err: fmt.Errorf("%s to ask on, so say what to install with flags: --profile %s, "+
+			return &badInput{err: fmt.Errorf("cannot ask for the values (%s); say what to install with flags: --profile %s, "+
 				"or --partitions N --ha --anti-affinity=zone|hostname --memory 1Gi --enable ADDON, or -f values.yaml / --set key=value",
 				why, strings.Join(values.Names(), "|"))}
 		}
