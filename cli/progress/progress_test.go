@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/insightgrid/insight/cli/internal/golden"
 )
 
 type fakeSource struct {
@@ -78,20 +80,7 @@ func TestDiagnose(t *testing.T) {
 	}
 	var b bytes.Buffer
 	WriteDiagnosis(&b, got)
-	want := `3 pod(s) not ready:
-  insight-pu-0-1 (pending): not scheduled
-    0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.
-  insight-pu-1-0 (scheduled): image pull error (ghcr.io/x:bad)
-    Back-off pulling image
-  insight-pu-1-1 (running): CrashLoopBackOff in container grid
-    back-off 40s exit code 2 Error
-    last log lines:
-      | starting
-      | error: --etcd-endpoints: no such host
-`
-	if b.String() != want {
-		t.Errorf("diagnosis:\n%s\nwant:\n%s", b.String(), want)
-	}
+	golden.Assert(t, b.String(), "diagnosis.golden")
 }
 
 func TestWatcherPlainLines(t *testing.T) {

@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/insightgrid/insight/cli/internal/golden"
 )
 
 type fakeCluster struct {
@@ -85,4 +88,10 @@ func TestTwoPrimariesIsLoud(t *testing.T) {
 	if !strings.Contains(b.String(), "!!! PARTITION 0 HAS 2 PRIMARIES") || !strings.Contains(b.String(), "TWO PRIMARIES") {
 		t.Errorf("table does not flag it:\n%s", b.String())
 	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The JSON schema is documented in docs/cli.md; a change here is a change of contract.
+	golden.Assert(t, string(j)+"\n", "report.json")
 }

@@ -3,11 +3,8 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +28,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/insightgrid/insight/charts"
+	"github.com/insightgrid/insight/cli/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 var frozen = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -161,24 +157,6 @@ func runCmd(t *testing.T, c cluster, line string, mods ...func(*Env)) result {
 	return result{out: out.String(), err: errOut.String(), code: code, store: store, kube: kube}
 }
 
-func assertGolden(t *testing.T, got, name string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cli/... -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("output differs from %s (go test ./cli/... -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func (r result) String() string {
 	return fmt.Sprintf("exit code: %d\n--- stdout\n%s--- stderr\n%s", r.code, r.out, r.err)
 }
@@ -216,7 +194,10 @@ func TestCommandLines(t *testing.T) {
 		{name: "bad flag value", cmd: "install --partitions three", code: 2, golden: "bad-flag-value.golden"},
 		{name: "too many arguments", cmd: "install a b --profile dev", code: 2, golden: "bad-args.golden"},
 		{name: "install without a terminal and without values", cmd: "install", code: 2, golden: "install-no-terminal.golden"},
-		{name: "install -i with CI=true", cmd: "install -i", env: func(e *Env) { e.Terminal = true; e.Getenv = func(k string) string { return map[string]string{"CI": "true"}[k] } }, code: 2, golden: "install-ci.golden"},
+		{name: "install -i with CI=true", cmd: "install -i", env: func(e *Env) {
+			e.Terminal = true
+			e.Getenv = func(k string) string { return map[string]string{"CI": "true"}[k] }
+		}, code: 2, golden: "install-ci.golden"},
 		{name: "install", cluster: cluster{objects: threeZones()}, cmd: "install demo --profile dev --partitions 2 --ha --anti-affinity=zone", golden: "install.golden"},
 		{name: "install json", cluster: cluster{objects: threeZones()}, cmd: "install demo --profile dev -o json --wait=false", golden: "install-json.golden"},
 		{name: "install preflight predicts Pending pods", cluster: cluster{objects: oneZone()}, cmd: "install demo --partitions 2 --ha --anti-affinity=zone", code: 3, golden: "install-preflight-zones.golden"},
@@ -242,7 +223,7 @@ func TestCommandLines(t *testing.T) {
 			if r.code != tt.code {
 				t.Errorf("exit code %d, want %d\n%s", r.code, tt.code, r)
 			}
-			assertGolden(t, r.String(), tt.golden)
+			golden.Assert(t, r.String(), tt.golden)
 		})
 	}
 }
