@@ -21,7 +21,7 @@ func addValueFlags(c *cobra.Command, p *install.Parameters, v *valueFlags) {
 	f := c.Flags()
 	f.StringVar(&p.ChartDir, "chart-dir", "", "use this chart directory or .tgz instead of the chart built into insightctl")
 	f.StringVar(&p.Profile, "profile", "", "curated values profile: "+strings.Join(values.Names(), "|"))
-	f.IntVar(&v.partitions, "partitions", 1, "number of grid partitions (pu.partitions)")
+	f.IntVar(&v.partitions, "partitions", 0, "number of grid partitions (pu.partitions; chart default 1)")
 	f.BoolVar(&v.ha, "ha", false, "one backup per partition (pu.ha)")
 	f.StringVar(&p.AntiAffinity, "anti-affinity", "", "keep a partition's primary and backup apart: "+strings.Join(install.AntiAffinityNames, "|")+" (alone: zone)")
 	f.Lookup("anti-affinity").NoOptDefVal = "zone"
