@@ -1,0 +1,74 @@
+package install
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/insightgrid/insight/charts"
+	"github.com/insightgrid/insight/cli/validate"
+)
+
+func TestUserValuesPrecedence(t *testing.T) {
+	ch, err := charts.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "v.yaml")
+	if err := os.WriteFile(file, []byte("pu:\n  partitions: 5\n  ha: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	three, yes := 3, true
+	tests := []struct {
+		name string
+		p    Parameters
+		base map[string]any
+		key  string
+		want any
+	}{
+		{name: "profile alone", p: Parameters{Profile: "ha"}, key: "pu.ha", want: true},
+		{name: "friendly flag over profile", p: Parameters{Profile: "dev", Partitions: &three}, key: "pu.partitions", want: 3},
+		{name: "-f over friendly flag", p: Parameters{Partitions: &three, HA: &yes, ValueFiles: []string{file}}, key: "pu.ha", want: false},
+		{name: "--set over -f", p: Parameters{ValueFiles: []string{file}, Set: []string{"pu.partitions=7"}}, key: "pu.partitions", want: int64(7)},
+		{name: "--set-string last", p: Parameters{Set: []string{"global.image.tag=1"}, SetString: []string{"global.image.tag=2"}}, key: "global.image.tag", want: "2"},
+		{name: "upgrade base under everything", p: Parameters{Memory: "1Gi"}, base: map[string]any{"pu": map[string]any{"partitions": 4}}, key: "pu.partitions", want: 4},
+		{name: "anti-affinity alone means zone", p: Parameters{AntiAffinity: "zone"}, key: "pu.antiAffinity.topology", want: "topology.kubernetes.io/zone"},
+		{name: "anti-affinity none", p: Parameters{AntiAffinity: "none"}, key: "pu.antiAffinity.enabled", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vals, err := tt.p.UserValues(ch, tt.base, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := validate.Lookup(vals, tt.key)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%s = %#v, want %#v (values %v)", tt.key, got, tt.want, vals)
+			}
+		})
+	}
+}
+
+func TestUserValuesReportsEveryProblem(t *testing.T) {
+	ch, err := charts.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"spark"},
+		ValueFiles: []string{"/does/not/exist.yaml"}, Set: []string{"pu.partitions"}}
+	_, err = p.UserValues(ch, nil, nil)
+	ve, ok := err.(*validate.Error)
+	if !ok {
+		t.Fatalf("want *validate.Error, got %v", err)
+	}
+	var keys []string
+	for _, pr := range ve.Problems {
+		keys = append(keys, pr.Key)
+	}
+	if got, want := strings.Join(keys, " "), "--profile --partitions --anti-affinity --memory --enable --values --set"; got != want {
+		t.Errorf("problem keys %q, want %q", got, want)
+	}
+}
