@@ -97,6 +97,12 @@ func TestTopology(t *testing.T) {
 			wantPending: 1, wantFailed: []string{"topology"},
 		},
 		{
+			name:  "no usable node at all",
+			nodes: []corev1.Node{node("k0", "zone-a", "8Gi", tainted)},
+			req:   Requirements{Partitions: 1, PodRequests: mem("512Mi"), Managers: 1, ManagerRequests: mem("128Mi")},
+			wantPending: 2, wantFailed: []string{"topology"}, wantInFix: "tolerate their taints",
+		},
+		{
 			name:  "a tolerated taint makes the node usable",
 			nodes: []corev1.Node{node("n0", "zone-a", "8Gi"), node("k1", "zone-b", "8Gi", tainted)},
 			req: Requirements{Partitions: 1, HA: true, AntiAffinityTopology: TopologyZone, PodRequests: mem("512Mi"),

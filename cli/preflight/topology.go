@@ -188,6 +188,13 @@ func checkTopology(all []corev1.Node, pods []corev1.Pod, req Requirements) (Chec
 		where += "; not usable: " + describeExcluded(excluded)
 	}
 
+	if len(nodes) == 0 && pending > 0 {
+		topo.Message = fmt.Sprintf("no schedulable node for the grid's %d pod(s): all %d would stay Pending; %s", dataPods+req.Managers, pending, where)
+		topo.Fix = "add Ready nodes, uncordon some, or tolerate their taints (pu.tolerations, manager.tolerations) / match pu.nodeSelector"
+		res.OK = true
+		res.Message = "not checked: no schedulable node"
+		return topo, res, pending
+	}
 	if byTopo == 0 {
 		topo.OK = true
 		topo.Message = shape + " fit the topology: " + where

@@ -13,6 +13,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -359,6 +360,10 @@ func (o *deployOptions) endpoints(ctx context.Context) []string {
 		return out
 	}
 	for _, s := range svcs.Items {
+		// Headless services name pods for peers; clients start from the others.
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
 		for _, port := range s.Spec.Ports {
 			name := port.Name
 			if name == "" {
