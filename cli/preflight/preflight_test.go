@@ -97,9 +97,9 @@ func TestTopology(t *testing.T) {
 			wantPending: 1, wantFailed: []string{"topology"},
 		},
 		{
-			name:  "no usable node at all",
-			nodes: []corev1.Node{node("k0", "zone-a", "8Gi", tainted)},
-			req:   Requirements{Partitions: 1, PodRequests: mem("512Mi"), Managers: 1, ManagerRequests: mem("128Mi")},
+			name:        "no usable node at all",
+			nodes:       []corev1.Node{node("k0", "zone-a", "8Gi", tainted)},
+			req:         Requirements{Partitions: 1, PodRequests: mem("512Mi"), Managers: 1, ManagerRequests: mem("128Mi")},
 			wantPending: 2, wantFailed: []string{"topology"}, wantInFix: "tolerate their taints",
 		},
 		{
