@@ -45,6 +45,9 @@ type statusJSON struct {
 			Ready bool   `json:"ready"`
 		} `json:"primary"`
 	} `json:"partitions"`
+	ManagerReachable bool     `json:"managerReachable"`
+	ManagerError     string   `json:"managerError"`
+	Warnings         []string `json:"warnings"`
 }
 
 func status(t *testing.T, ns string) statusJSON {
@@ -75,6 +78,12 @@ func TestInsightctlLifecycle(t *testing.T) {
 			s := status(t, ns)
 			if len(s.Partitions) != tc.partitions {
 				t.Fatalf("status shows %d partitions, want %d", len(s.Partitions), tc.partitions)
+			}
+			if !s.ManagerReachable {
+				t.Errorf("the manager is not reachable through the API server's service proxy: %s", s.ManagerError)
+			}
+			if len(s.Warnings) > 0 {
+				t.Errorf("status warns: %v", s.Warnings)
 			}
 			for _, p := range s.Partitions {
 				if p.Primary == nil || !p.Primary.Ready {
