@@ -1,0 +1,322 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+)
+
+// newTestStore returns a store whose clock the test moves by hand.
+func newTestStore() (*Store, *int64) {
+	now := int64(1_000_000)
+	s := New(1 << 20)
+	s.clock = func() int64 { return now }
+	return s, &now
+}
+
+func b(s string) []byte { return []byte(s) }
+
+func TestSetGetOptions(t *testing.T) {
+	s, _ := newTestStore()
+	tests := []struct {
+		name     string
+		val      string
+		opt      SetOptions
+		wantDone bool
+		wantOld  string
+		wantHad  bool
+		wantVal  string
+	}{
+		{"xx on missing", "a", SetOptions{XX: true}, false, "", false, ""},
+		{"nx on missing", "a", SetOptions{NX: true}, true, "", false, "a"},
+		{"nx on existing", "b", SetOptions{NX: true}, false, "", false, "a"},
+		{"xx with get", "c", SetOptions{XX: true, Get: true}, true, "a", true, "c"},
+		{"plain", "dddddddddddddddddddddddd", SetOptions{}, true, "", false, "dddddddddddddddddddddddd"},
+		{"shorter reuses", "e", SetOptions{Get: true}, true, "dddddddddddddddddddddddd", true, "e"},
+	}
+	for _, tt := range tests {
+		res, err := s.Set(nil, b("k"), b(tt.val), tt.opt)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if res.Done != tt.wantDone || string(res.Old) != tt.wantOld || res.HadOld != tt.wantHad {
+			t.Errorf("%s: got %+v", tt.name, res)
+		}
+		v, _, _ := s.Get(nil, b("k"))
+		if string(v) != tt.wantVal {
+			t.Errorf("%s: value %q, want %q", tt.name, v, tt.wantVal)
+		}
+	}
+}
+
+func TestWrongType(t *testing.T) {
+	s, _ := newTestStore()
+	if _, err := s.HSet(b("h"), [][]byte{b("f"), b("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Set(nil, b("s"), b("v"), SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]error{}
+	_, _, checks["get"] = s.Get(nil, b("h"))
+	_, checks["set get"] = s.Set(nil, b("h"), b("x"), SetOptions{Get: true})
+	_, checks["incr"] = s.IncrBy(b("h"), 1)
+	_, checks["incrbyfloat"] = s.IncrByFloat(b("h"), 1)
+	_, checks["append"] = s.Append(b("h"), b("x"))
+	_, checks["strlen"] = s.StrLen(b("h"))
+	_, checks["hset"] = s.HSet(b("s"), [][]byte{b("f"), b("v")})
+	_, _, checks["hget"] = s.HGet(nil, b("s"), b("f"))
+	_, checks["hgetall"] = s.HGetAll(b("s"))
+	_, checks["hdel"] = s.HDel(b("s"), [][]byte{b("f")})
+	_, checks["hincrby"] = s.HIncrBy(b("s"), b("f"), 1)
+	_, checks["hlen"] = s.HLen(b("s"))
+	for name, err := range checks {
+		if !errors.Is(err, ErrWrongType) {
+			t.Errorf("%s: err = %v, want WRONGTYPE", name, err)
+		}
+	}
+	// A plain SET replaces any type.
+	if _, err := s.Set(nil, b("h"), b("x"), SetOptions{}); err != nil || s.Type(b("h")) != KindString {
+		t.Fatalf("SET over a hash: %v, type %v", err, s.Type(b("h")))
+	}
+}
+
+func TestCounters(t *testing.T) {
+	s, _ := newTestStore()
+	tests := []struct {
+		initial string
+		delta   int64
+		want    int64
+		wantErr error
+	}{
+		{"", 5, 5, nil},
+		{"10", -3, 7, nil},
+		{"9223372036854775807", 1, 0, ErrOverflow},
+		{"-9223372036854775808", -1, 0, ErrOverflow},
+		{"abc", 1, 0, ErrNotInteger},
+		{"+1", 1, 0, ErrNotInteger},
+		{"01", 1, 0, ErrNotInteger},
+		{" 1", 1, 0, ErrNotInteger},
+	}
+	for _, tt := range tests {
+		s.Del(b("n"))
+		if tt.initial != "" {
+			s.Set(nil, b("n"), b(tt.initial), SetOptions{})
+		}
+		got, err := s.IncrBy(b("n"), tt.delta)
+		if !errors.Is(err, tt.wantErr) || (err == nil && got != tt.want) {
+			t.Errorf("IncrBy(%q, %d) = %d, %v; want %d, %v", tt.initial, tt.delta, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestIncrByFloat(t *testing.T) {
+	s, _ := newTestStore()
+	tests := []struct {
+		initial string
+		delta   float64
+		want    string
+		wantErr error
+	}{
+		{"10.50", 0.1, "10.6", nil},
+		{"0.1", 0.2, "0.3", nil},
+		{"5.0e3", 2.0e2, "5200", nil},
+		{"", 3, "3", nil},
+		{"abc", 1, "", ErrNotFloat},
+		{"1.7976931348623157e308", 1.7976931348623157e308, "", ErrNaN},
+	}
+	for _, tt := range tests {
+		s.Del(b("f"))
+		if tt.initial != "" {
+			s.Set(nil, b("f"), b(tt.initial), SetOptions{})
+		}
+		got, err := s.IncrByFloat(b("f"), tt.delta)
+		if !errors.Is(err, tt.wantErr) || string(got) != tt.want {
+			t.Errorf("IncrByFloat(%q, %v) = %q, %v; want %q, %v", tt.initial, tt.delta, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	s, now := newTestStore()
+	s.Set(nil, b("k"), b("v"), SetOptions{At: *now + 1000})
+	if ttl := s.TTL(b("k")); ttl != 1000 {
+		t.Fatalf("TTL = %d", ttl)
+	}
+	// SET without KEEPTTL clears the timeout; with it, keeps it.
+	s.Set(nil, b("k"), b("v2"), SetOptions{KeepTTL: true})
+	if ttl := s.TTL(b("k")); ttl != 1000 {
+		t.Fatalf("TTL after KEEPTTL = %d", ttl)
+	}
+	conds := []struct {
+		cond ExpireCond
+		at   int64
+		want bool
+	}{
+		{ExpireNX, *now + 5000, false},
+		{ExpireGT, *now + 500, false},
+		{ExpireGT, *now + 2000, true},
+		{ExpireLT, *now + 3000, false},
+		{ExpireLT, *now + 1500, true},
+		{ExpireXX, *now + 1200, true},
+	}
+	for _, c := range conds {
+		if got := s.Expire(b("k"), c.at, c.cond); got != c.want {
+			t.Errorf("Expire(cond %d, +%d) = %v", c.cond, c.at-*now, got)
+		}
+	}
+	*now += 1200
+	if s.Exists(b("k")) {
+		t.Fatal("key visible after its expiry")
+	}
+	if s.Keys() != 1 {
+		t.Fatalf("expired key collected before any access: keys = %d", s.Keys())
+	}
+	s.expireCycle(0, time.Now().Add(time.Second))
+	if s.Keys() != 0 || s.ExpiredKeys() != 1 || s.UsedMemory() != 0 {
+		t.Fatalf("after active expiry: keys %d expired %d used %d", s.Keys(), s.ExpiredKeys(), s.UsedMemory())
+	}
+	s.Set(nil, b("p"), b("v"), SetOptions{At: *now + 10})
+	if !s.Persist(b("p")) || s.TTL(b("p")) != -1 || s.Persist(b("p")) {
+		t.Fatal("PERSIST")
+	}
+	if !s.Expire(b("p"), *now-1, ExpireAlways) || s.Exists(b("p")) {
+		t.Fatal("EXPIRE in the past must delete")
+	}
+	if s.TTL(b("missing")) != -2 {
+		t.Fatal("TTL of a missing key")
+	}
+}
+
+func TestHash(t *testing.T) {
+	s, _ := newTestStore()
+	n, _ := s.HSet(b("h"), [][]byte{b("a"), b("1"), b("b"), b("2")})
+	if n != 2 {
+		t.Fatalf("HSET added %d", n)
+	}
+	n, _ = s.HSet(b("h"), [][]byte{b("a"), b("3")})
+	if n != 0 {
+		t.Fatalf("HSET update added %d", n)
+	}
+	if v, ok, _ := s.HGet(nil, b("h"), b("a")); !ok || string(v) != "3" {
+		t.Fatalf("HGET = %q %v", v, ok)
+	}
+	if v, err := s.HIncrBy(b("h"), b("a"), 4); err != nil || v != 7 {
+		t.Fatalf("HINCRBY = %d %v", v, err)
+	}
+	if _, err := s.HSet(b("h"), [][]byte{b("s"), b("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.HIncrBy(b("h"), b("s"), 1); !errors.Is(err, ErrHashNotInteger) {
+		t.Fatalf("HINCRBY on text: %v", err)
+	}
+	all, _ := s.HGetAll(b("h"))
+	if len(all) != 6 {
+		t.Fatalf("HGETALL = %q", all)
+	}
+	vals, _ := s.HMGet(b("h"), [][]byte{b("b"), b("zz")})
+	if string(vals[0]) != "2" || vals[1] != nil {
+		t.Fatalf("HMGET = %q", vals)
+	}
+	if n, _ := s.HDel(b("h"), [][]byte{b("a"), b("b"), b("s"), b("zz")}); n != 3 {
+		t.Fatalf("HDEL = %d", n)
+	}
+	if s.Exists(b("h")) || s.UsedMemory() != 0 {
+		t.Fatalf("emptied hash still there or memory leaked: used %d", s.UsedMemory())
+	}
+}
+
+func TestMemoryAccounting(t *testing.T) {
+	s, _ := newTestStore()
+	for i := range 1000 {
+		k := b(fmt.Sprint("key", i))
+		s.Set(nil, k, make([]byte, 100), SetOptions{})
+		s.Append(k, b("xyz"))
+		s.HSet(b(fmt.Sprint("h", i)), [][]byte{b("f"), b("v")})
+	}
+	if used := s.UsedMemory(); used < 2000*100 {
+		t.Fatalf("used %d is below the data size", used)
+	}
+	s.Flush()
+	if s.UsedMemory() != 0 || s.Keys() != 0 {
+		t.Fatalf("after flush: used %d keys %d", s.UsedMemory(), s.Keys())
+	}
+}
+
+func TestScanCoversEveryKeyOnce(t *testing.T) {
+	s, _ := newTestStore()
+	want := map[string]bool{}
+	for i := range 500 {
+		k := fmt.Sprint("user:", i)
+		want[k] = true
+		s.Set(nil, b(k), b("v"), SetOptions{})
+	}
+	s.HSet(b("user:hash"), [][]byte{b("f"), b("v")})
+	seen := map[string]int{}
+	cursor := uint64(0)
+	for {
+		var keys [][]byte
+		cursor, keys = s.Scan(cursor, ScanOptions{Count: 7, Match: b("user:*"), Kind: KindString})
+		for _, k := range keys {
+			seen[string(k)]++
+		}
+		if cursor == 0 {
+			break
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("scan saw %d keys, want %d", len(seen), len(want))
+	}
+	for k, n := range seen {
+		if n != 1 || !want[k] {
+			t.Fatalf("key %q seen %d times", k, n)
+		}
+	}
+	keys := s.KeysMatching(b("user:1?"))
+	sort.Slice(keys, func(i, j int) bool { return string(keys[i]) < string(keys[j]) })
+	if len(keys) != 10 || string(keys[0]) != "user:10" {
+		t.Fatalf("KEYS user:1? = %q", keys)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true},
+		{"h?llo", "hello", true},
+		{"h?llo", "hllo", false},
+		{"h*llo", "heeeello", true},
+		{"h[ae]llo", "hallo", true},
+		{"h[ae]llo", "hillo", false},
+		{"h[^e]llo", "hallo", true},
+		{"h[^e]llo", "hello", false},
+		{"h[a-b]llo", "hbllo", true},
+		{"h[b-a]llo", "hallo", true},
+		{`h\*llo`, "h*llo", true},
+		{`h\*llo`, "hello", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"[abc", "a", true},
+	}
+	for _, tt := range tests {
+		if got := Match(b(tt.pattern), b(tt.s)); got != tt.want {
+			t.Errorf("Match(%q, %q) = %v", tt.pattern, tt.s, got)
+		}
+	}
+}
+
+func BenchmarkSetGet(b *testing.B) {
+	s := New(1 << 20)
+	key := []byte("key:{06S}:000000012345")
+	val := make([]byte, 100)
+	var dst []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Set(nil, key, val, SetOptions{})
+		dst, _, _ = s.Get(dst[:0], key)
+	}
+}
