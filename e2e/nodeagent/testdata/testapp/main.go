@@ -5,6 +5,7 @@
 //	                    "terminated" to $TERM_MARKER (if set) and exit 0
 //	testapp exit CODE   exit with CODE at once
 //	testapp touch PATH  create PATH (exit 1 if it cannot)
+//	testapp info        print what /info serves as JSON
 package main
 
 import (
@@ -34,6 +35,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "info":
+		_ = json.NewEncoder(os.Stdout).Encode(info())
 	case "serve":
 		serve()
 	default:
@@ -53,21 +56,7 @@ func serve() {
 		os.Exit(1)
 	}
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	http.HandleFunc("/info", func(w http.ResponseWriter, _ *http.Request) {
-		env := map[string]string{}
-		for _, kv := range os.Environ() {
-			k, v, _ := strings.Cut(kv, "=")
-			env[k] = v
-		}
-		host, _ := os.Hostname()
-		hosts, _ := os.ReadFile("/etc/hosts")
-		wd, _ := os.Getwd()
-		writeErr := os.WriteFile("/rootfs-write-test", []byte("x"), 0o644)
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"env": env, "hostname": host, "uid": os.Getuid(), "gid": os.Getgid(), "args": os.Args,
-			"hosts": string(hosts), "wd": wd, "rootWritable": writeErr == nil,
-		})
-	})
+	http.HandleFunc("/info", func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(info()) })
 	http.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
 		b, err := os.ReadFile(r.URL.Query().Get("path"))
 		if err != nil {
@@ -88,4 +77,41 @@ func serve() {
 	}()
 	fmt.Println("listening on", ln.Addr())
 	_ = http.Serve(ln, nil)
+}
+
+// Info is what the container sees of its sandbox.
+type Info struct {
+	Env          map[string]string `json:"env"`
+	Hostname     string            `json:"hostname"`
+	UID          int               `json:"uid"`
+	GID          int               `json:"gid"`
+	Groups       []int             `json:"groups"`
+	Args         []string          `json:"args"`
+	Hosts        string            `json:"hosts"`
+	Resolv       string            `json:"resolv"`
+	WD           string            `json:"wd"`
+	RootWritable bool              `json:"rootWritable"`
+	Dev          []string          `json:"dev"`
+}
+
+func info() Info {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	host, _ := os.Hostname()
+	hosts, _ := os.ReadFile("/etc/hosts")
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	wd, _ := os.Getwd()
+	groups, _ := os.Getgroups()
+	writeErr := os.WriteFile("/rootfs-write-test", []byte("x"), 0o644)
+	var dev []string
+	if ents, err := os.ReadDir("/dev"); err == nil {
+		for _, e := range ents {
+			dev = append(dev, e.Name())
+		}
+	}
+	return Info{Env: env, Hostname: host, UID: os.Getuid(), GID: os.Getgid(), Groups: groups, Args: os.Args,
+		Hosts: string(hosts), Resolv: string(resolv), WD: wd, RootWritable: writeErr == nil, Dev: dev}
 }
