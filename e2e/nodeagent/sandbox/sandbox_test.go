@@ -56,7 +56,7 @@ func TestExec(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Mkdir(vol, 0o777); err != nil {
+	if err := os.Mkdir(vol, 0o755); err != nil || os.Chmod(vol, 0o777) != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
