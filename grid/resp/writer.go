@@ -31,6 +31,9 @@ func NewWriter(w io.Writer) *Writer {
 // Len is the number of buffered bytes.
 func (w *Writer) Len() int { return len(w.buf) }
 
+// Bytes returns the buffered replies; valid until the next write.
+func (w *Writer) Bytes() []byte { return w.buf }
+
 // Flush writes the buffered replies to the stream.
 func (w *Writer) Flush() error {
 	if len(w.buf) == 0 {

@@ -297,3 +297,12 @@ func (s *Store) CountInSlot(slot int) int {
 	defer sl.mu.RUnlock()
 	return len(sl.keys)
 }
+
+// VolatileKeys is the number of keys with an expiry.
+func (s *Store) VolatileKeys() int64 {
+	var n int64
+	for i := range s.slots {
+		n += int64(s.slots[i].nvol.Load())
+	}
+	return n
+}

@@ -1,0 +1,243 @@
+// Package cluster defines the grid's shared state as kept in etcd — the key layout, the
+// partition map, the per-partition record and the instance registrations — and the View a
+// data instance derives from it to route keys (MOVED) and answer CLUSTER SLOTS, SHARDS and
+// NODES. It is plain data and JSON: it must not depend on etcd's client, the network or
+// the store, so the manager, the data role and tests share it.
+package cluster
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/insightgrid/insight/grid/slots"
+)
+
+// The etcd key layout. Everything lives under one versioned prefix so a future layout can
+// sit beside this one during an upgrade.
+//
+//	/insight/v1/partitionmap           PartitionMap, written once by CAS on absence
+//	/insight/v1/partitions/<P>         Record of partition P, changed only by CAS on its mod revision
+//	/insight/v1/instances/<P>/<I>      Instance, bound to the instance's lease (gone when it dies)
+const (
+	Prefix                 = "/insight/v1/"
+	MapKey                 = Prefix + "partitionmap"
+	PartitionsPrefix       = Prefix + "partitions/"
+	InstancesPrefix        = Prefix + "instances/"
+	RolePrimary            = "primary"
+	RoleBackup             = "backup"
+	firstEpoch       int64 = 1
+)
+
+// PartitionKey is the etcd key of partition p's record.
+func PartitionKey(p int) string { return PartitionsPrefix + strconv.Itoa(p) }
+
+// InstanceKey is the etcd key of an instance's registration.
+func InstanceKey(p, i int) string { return fmt.Sprintf("%s%d/%d", InstancesPrefix, p, i) }
+
+// InstanceID names instance i of partition p ("p0-i1").
+func InstanceID(p, i int) string { return fmt.Sprintf("p%d-i%d", p, i) }
+
+// NodeID is the 40-hex-digit Redis Cluster node ID of an instance: derived from its name,
+// so it survives restarts as a Redis node's ID survives in nodes.conf.
+func NodeID(instanceID string) string {
+	sum := sha1.Sum([]byte("insight-grid/" + instanceID))
+	return hex.EncodeToString(sum[:])
+}
+
+// PartitionMap assigns every slot to a partition. Version grows with every change, which
+// re-partitioning will make by CAS.
+type PartitionMap struct {
+	Version    int64            `json:"version"`
+	Slots      int              `json:"slots"`
+	HA         bool             `json:"ha"`
+	Partitions []PartitionSlots `json:"partitions"`
+}
+
+// PartitionSlots is one partition's slots in the map.
+type PartitionSlots struct {
+	ID    int      `json:"id"`
+	Slots [][2]int `json:"slots"`
+}
+
+// NewPartitionMap spreads the slots over n partitions in balanced contiguous ranges.
+func NewPartitionMap(n int, ha bool) (*PartitionMap, error) {
+	ranges, err := slots.Balanced(n)
+	if err != nil {
+		return nil, err
+	}
+	m := &PartitionMap{Version: 1, Slots: slots.Count, HA: ha}
+	for i, r := range ranges {
+		m.Partitions = append(m.Partitions, PartitionSlots{ID: i, Slots: [][2]int{{r.Start, r.End}}})
+	}
+	return m, nil
+}
+
+// Validate checks that every slot belongs to exactly one partition.
+func (m *PartitionMap) Validate() error {
+	if m.Slots != slots.Count {
+		return fmt.Errorf("partition map: slots %d, want %d", m.Slots, slots.Count)
+	}
+	var seen [slots.Count]bool
+	for i, p := range m.Partitions {
+		if p.ID != i {
+			return fmt.Errorf("partition map: partition at index %d has id %d", i, p.ID)
+		}
+		for _, r := range p.Slots {
+			if r[0] < 0 || r[1] >= slots.Count || r[0] > r[1] {
+				return fmt.Errorf("partition map: partition %d: bad slot range %v", p.ID, r)
+			}
+			for s := r[0]; s <= r[1]; s++ {
+				if seen[s] {
+					return fmt.Errorf("partition map: slot %d assigned twice", s)
+				}
+				seen[s] = true
+			}
+		}
+	}
+	for s, ok := range seen {
+		if !ok {
+			return fmt.Errorf("partition map: slot %d not assigned", s)
+		}
+	}
+	return nil
+}
+
+// Record is a partition's replication state. Only compare-and-swap on the key's mod
+// revision changes it. Epoch grows with every change of primary; replicated operations
+// will carry it so a backup can fence a deposed primary. Without HA, instance 0 is the
+// primary of epoch 1 forever.
+type Record struct {
+	Epoch            int64  `json:"epoch"`
+	Primary          string `json:"primary"`
+	Backup           string `json:"backup,omitempty"`
+	InSync           bool   `json:"inSync"`
+	PreferredPrimary string `json:"preferredPrimary"`
+}
+
+// InitialRecord is partition p's record when the grid is first deployed.
+func InitialRecord(p int, ha bool) Record {
+	r := Record{Epoch: firstEpoch, Primary: InstanceID(p, 0), PreferredPrimary: InstanceID(p, 0)}
+	if ha {
+		r.Backup = InstanceID(p, 1)
+	}
+	return r
+}
+
+// Instance is a data instance's registration.
+type Instance struct {
+	ID          string `json:"id"`
+	Partition   int    `json:"partition"`
+	Instance    int    `json:"instance"`
+	Address     string `json:"address"`     // host:port of RESP
+	HTTPAddress string `json:"httpAddress"` // host:port of /livez, /readyz, /metrics, /v1/status
+	Version     string `json:"version"`
+	StartedAt   string `json:"startedAt"`
+}
+
+// State is everything under Prefix, as read at Revision.
+type State struct {
+	Revision  int64
+	Map       *PartitionMap
+	Records   map[int]Record
+	Instances map[string]Instance // by ID
+}
+
+// Node is an instance as the cluster commands show it.
+type Node struct {
+	Instance
+	NodeID string
+	Host   string
+	Port   int
+	Role   string
+}
+
+// PartitionView is a partition's slots and serving nodes.
+type PartitionView struct {
+	ID      int
+	Ranges  []slots.Range
+	Record  Record
+	Primary *Node // nil while the primary is not registered
+	Backup  *Node
+}
+
+// View is the routing table of one data instance, rebuilt on every change in etcd and
+// swapped atomically, so commands read it without locks.
+type View struct {
+	Self       string // this instance's ID
+	Partitions []PartitionView
+	Nodes      []*Node // every registered instance, ordered by partition then instance
+	owner      [slots.Count]int32
+}
+
+// BuildView derives the view of instance self from st. It fails when there is no valid
+// partition map yet.
+func BuildView(st *State, self string) (*View, error) {
+	if st.Map == nil {
+		return nil, fmt.Errorf("no partition map in etcd at %s yet", MapKey)
+	}
+	if err := st.Map.Validate(); err != nil {
+		return nil, err
+	}
+	v := &View{Self: self}
+	for i := range v.owner {
+		v.owner[i] = -1
+	}
+	byID := map[string]*Node{}
+	for p := range st.Map.Partitions {
+		for i := range 2 {
+			inst, ok := st.Instances[InstanceID(p, i)]
+			if !ok {
+				continue
+			}
+			n := &Node{Instance: inst, NodeID: NodeID(inst.ID), Role: RoleBackup}
+			host, port, err := net.SplitHostPort(inst.Address)
+			if err != nil {
+				return nil, fmt.Errorf("instance %s: address %q: %w", inst.ID, inst.Address, err)
+			}
+			n.Host = host
+			n.Port, _ = strconv.Atoi(port)
+			byID[inst.ID] = n
+			v.Nodes = append(v.Nodes, n)
+		}
+	}
+	for _, pm := range st.Map.Partitions {
+		rec, ok := st.Records[pm.ID]
+		if !ok {
+			rec = InitialRecord(pm.ID, st.Map.HA)
+		}
+		pv := PartitionView{ID: pm.ID, Record: rec, Primary: byID[rec.Primary], Backup: byID[rec.Backup]}
+		if pv.Primary != nil {
+			pv.Primary.Role = RolePrimary
+		}
+		for _, r := range pm.Slots {
+			pv.Ranges = append(pv.Ranges, slots.Range{Start: r[0], End: r[1]})
+			for s := r[0]; s <= r[1]; s++ {
+				v.owner[s] = int32(pm.ID)
+			}
+		}
+		v.Partitions = append(v.Partitions, pv)
+	}
+	return v, nil
+}
+
+// Owner returns the partition owning slot.
+func (v *View) Owner(slot int) *PartitionView {
+	p := v.owner[slot]
+	if p < 0 {
+		return nil
+	}
+	return &v.Partitions[p]
+}
+
+// SelfNode returns this instance as registered, or nil.
+func (v *View) SelfNode() *Node {
+	for _, n := range v.Nodes {
+		if n.ID == v.Self {
+			return n
+		}
+	}
+	return nil
+}

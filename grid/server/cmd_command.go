@@ -1,0 +1,130 @@
+package server
+
+import "sort"
+
+// sortedCommands lists the top-level commands by name, for stable COMMAND output.
+func (s *Server) sortedCommands() []*command {
+	out := make([]*command, 0, len(s.cmds))
+	for _, cmd := range s.cmds {
+		out = append(out, cmd)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func sortedSubs(cmd *command) []*command {
+	out := make([]*command, 0, len(cmd.subs))
+	for _, sub := range cmd.subs {
+		out = append(out, sub)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// writeInfo writes a command in COMMAND's Redis 7 shape: name, arity, flags, first key,
+// last key, step, ACL categories, tips, key specs, subcommands.
+func (c *conn) writeInfo(cmd *command) {
+	c.wr.Array(10)
+	c.wr.BulkString(cmd.fullName())
+	c.wr.Int(int64(cmd.arity))
+	var flags []string
+	for _, f := range flagNames {
+		if cmd.flags&f.f != 0 {
+			flags = append(flags, f.name)
+		}
+	}
+	c.wr.Set(len(flags))
+	for _, f := range flags {
+		c.wr.Simple(f)
+	}
+	c.wr.Int(int64(cmd.firstKey))
+	c.wr.Int(int64(cmd.lastKey))
+	c.wr.Int(int64(cmd.step))
+	c.wr.Set(1)
+	c.wr.Simple("@" + cmd.group)
+	c.wr.Array(0)
+	c.wr.Array(0)
+	subs := sortedSubs(cmd)
+	c.wr.Array(len(subs))
+	for _, sub := range subs {
+		c.writeInfo(sub)
+	}
+}
+
+func cmdCommand(c *conn, args [][]byte) {
+	if len(args) > 1 {
+		c.wr.Error(errUnknownSub(args))
+		return
+	}
+	cmds := c.s.sortedCommands()
+	c.wr.Array(len(cmds))
+	for _, cmd := range cmds {
+		c.writeInfo(cmd)
+	}
+}
+
+func cmdCommandCount(c *conn, _ [][]byte) { c.wr.Int(int64(len(c.s.cmds))) }
+
+func cmdCommandList(c *conn, _ [][]byte) {
+	cmds := c.s.sortedCommands()
+	c.wr.Array(len(cmds))
+	for _, cmd := range cmds {
+		c.wr.BulkString(cmd.name)
+	}
+}
+
+func cmdCommandInfo(c *conn, args [][]byte) {
+	if len(args) == 2 {
+		cmdCommand(c, args[:1])
+		return
+	}
+	c.wr.Array(len(args) - 2)
+	for _, name := range args[2:] {
+		if cmd := c.lookup(c.s.cmds, name); cmd != nil {
+			c.writeInfo(cmd)
+		} else {
+			c.wr.NullArray()
+		}
+	}
+}
+
+// writeDocs writes the part of COMMAND DOCS redis-cli uses for its help and hints.
+func (c *conn) writeDocs(cmd *command) {
+	n := 3
+	if len(cmd.subs) > 0 {
+		n++
+	}
+	c.wr.BulkString(cmd.fullName())
+	c.wr.Map(n)
+	c.wr.BulkString("summary")
+	c.wr.BulkString(cmd.summary)
+	c.wr.BulkString("since")
+	c.wr.BulkString(cmd.since)
+	c.wr.BulkString("group")
+	c.wr.BulkString(cmd.group)
+	if len(cmd.subs) > 0 {
+		subs := sortedSubs(cmd)
+		c.wr.BulkString("subcommands")
+		c.wr.Map(len(subs))
+		for _, sub := range subs {
+			c.writeDocs(sub)
+		}
+	}
+}
+
+func cmdCommandDocs(c *conn, args [][]byte) {
+	var cmds []*command
+	if len(args) == 2 {
+		cmds = c.s.sortedCommands()
+	} else {
+		for _, name := range args[2:] {
+			if cmd := c.lookup(c.s.cmds, name); cmd != nil {
+				cmds = append(cmds, cmd)
+			}
+		}
+	}
+	c.wr.Map(len(cmds))
+	for _, cmd := range cmds {
+		c.writeDocs(cmd)
+	}
+}

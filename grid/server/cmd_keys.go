@@ -1,0 +1,135 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// expire is EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
+func expire(unit int64, absolute bool, name string) func(c *conn, args [][]byte) {
+	return func(c *conn, args [][]byte) {
+		at, ok := expireArg(c, args[2], unit, absolute, name)
+		if !ok {
+			return
+		}
+		cond := store.ExpireAlways
+		var nx, xx, gt, lt bool
+		for _, a := range args[3:] {
+			switch {
+			case eqFold(a, "nx"):
+				nx, cond = true, store.ExpireNX
+			case eqFold(a, "xx"):
+				xx, cond = true, store.ExpireXX
+			case eqFold(a, "gt"):
+				gt, cond = true, store.ExpireGT
+			case eqFold(a, "lt"):
+				lt, cond = true, store.ExpireLT
+			default:
+				c.wr.Error("ERR Unsupported option " + string(a))
+				return
+			}
+		}
+		if nx && (xx || gt || lt) {
+			c.wr.Error("ERR NX and XX, GT or LT options at the same time are not compatible")
+			return
+		}
+		if gt && lt {
+			c.wr.Error("ERR GT and LT options at the same time are not compatible")
+			return
+		}
+		c.wr.Int(b2i(c.s.store.Expire(args[1], at, cond)))
+	}
+}
+
+func cmdTTL(c *conn, args [][]byte) {
+	ms := c.s.store.TTL(args[1])
+	if ms < 0 {
+		c.wr.Int(ms)
+		return
+	}
+	c.wr.Int((ms + 500) / 1000)
+}
+
+func cmdPTTL(c *conn, args [][]byte) { c.wr.Int(c.s.store.TTL(args[1])) }
+
+func cmdPersist(c *conn, args [][]byte) { c.wr.Int(b2i(c.s.store.Persist(args[1]))) }
+
+func cmdType(c *conn, args [][]byte) { c.wr.Simple(c.s.store.Type(args[1]).String()) }
+
+func cmdScan(c *conn, args [][]byte) {
+	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
+	if err != nil {
+		c.wr.Error("ERR invalid cursor")
+		return
+	}
+	var o store.ScanOptions
+	for i := 2; i < len(args); i += 2 {
+		if i+1 >= len(args) {
+			c.wr.Error(errSyntax)
+			return
+		}
+		v := args[i+1]
+		switch {
+		case eqFold(args[i], "match"):
+			o.Match = v
+			if len(v) == 1 && v[0] == '*' {
+				o.Match = nil
+			}
+		case eqFold(args[i], "count"):
+			n, ok := parseInt(v)
+			if !ok {
+				c.wr.Error(errNotInteger)
+				return
+			}
+			if n < 1 {
+				c.wr.Error(errSyntax)
+				return
+			}
+			o.Count = int(min(n, 1<<20))
+		case eqFold(args[i], "type"):
+			switch {
+			case eqFold(v, "string"):
+				o.Kind = store.KindString
+			case eqFold(v, "hash"):
+				o.Kind = store.KindHash
+			default:
+				// Redis 7.0 answers an empty scan for a type it has no keys of.
+				c.wr.Array(2)
+				c.wr.BulkString("0")
+				c.wr.Array(0)
+				return
+			}
+		default:
+			c.wr.Error(errSyntax)
+			return
+		}
+	}
+	next, keys := c.s.store.Scan(cursor, o)
+	c.wr.Array(2)
+	c.wr.BulkString(strconv.FormatUint(next, 10))
+	c.wr.Array(len(keys))
+	for _, k := range keys {
+		c.wr.Bulk(k)
+	}
+}
+
+func cmdKeys(c *conn, args [][]byte) {
+	keys := c.s.store.KeysMatching(args[1])
+	c.wr.Array(len(keys))
+	for _, k := range keys {
+		c.wr.Bulk(k)
+	}
+}
+
+func cmdDBSize(c *conn, _ [][]byte) { c.wr.Int(c.s.store.Keys()) }
+
+func cmdFlushAll(c *conn, args [][]byte) {
+	if len(args) > 2 || (len(args) == 2 && !eqFold(args[1], "async") && !eqFold(args[1], "sync")) {
+		c.wr.Error(errSyntax)
+		return
+	}
+	c.s.store.Flush()
+	c.s.log.Info("keyspace flushed", "client", c.addr)
+	c.wr.OK()
+}

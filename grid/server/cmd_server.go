@@ -1,0 +1,183 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/insightgrid/insight/grid/store"
+)
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	f, units := float64(n), "KMGTP"
+	i := -1
+	for f >= unit && i < len(units)-1 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.2f%c", f, units[i])
+}
+
+// role is this instance's role in the current view: "master" for the partition primary,
+// "slave" otherwise (Redis's INFO words).
+func (s *Server) role() string {
+	if v := s.view.Load(); v != nil {
+		if n := v.SelfNode(); n != nil && n.Role == "primary" {
+			return "master"
+		}
+		return "slave"
+	}
+	return "master"
+}
+
+type infoSection struct {
+	name   string
+	fields func(s *Server) [][2]string
+}
+
+var infoSections = []infoSection{
+	{"server", func(s *Server) [][2]string {
+		up := int64(time.Since(s.started) / time.Second)
+		return [][2]string{
+			{"redis_version", redisVersion}, {"insight_version", s.cfg.Version},
+			{"redis_mode", "cluster"}, {"os", runtime.GOOS + " " + runtime.GOARCH},
+			{"arch_bits", strconv.Itoa(strconv.IntSize)}, {"go_version", runtime.Version()},
+			{"process_id", strconv.Itoa(os.Getpid())},
+			{"uptime_in_seconds", strconv.FormatInt(up, 10)}, {"uptime_in_days", strconv.FormatInt(up/86400, 10)},
+		}
+	}},
+	{"clients", func(s *Server) [][2]string {
+		return [][2]string{{"connected_clients", strconv.Itoa(s.Clients())}}
+	}},
+	{"memory", func(s *Server) [][2]string {
+		used := s.store.UsedMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return [][2]string{
+			{"used_memory", strconv.FormatInt(used, 10)}, {"used_memory_human", humanBytes(used)},
+			{"used_memory_heap", strconv.FormatUint(ms.HeapAlloc, 10)},
+			{"used_memory_sys", strconv.FormatUint(ms.Sys, 10)},
+			{"maxmemory", strconv.FormatInt(s.cfg.MaxMemory, 10)}, {"maxmemory_human", humanBytes(s.cfg.MaxMemory)},
+			{"maxmemory_policy", "noeviction"},
+		}
+	}},
+	{"persistence", func(*Server) [][2]string {
+		return [][2]string{{"loading", "0"}, {"rdb_changes_since_last_save", "0"}, {"aof_enabled", "0"}}
+	}},
+	{"stats", func(s *Server) [][2]string {
+		return [][2]string{
+			{"total_connections_received", strconv.FormatInt(s.connsTotal.Load(), 10)},
+			{"total_commands_processed", strconv.FormatInt(s.cmdsTotal.Load(), 10)},
+			{"expired_keys", strconv.FormatInt(s.store.ExpiredKeys(), 10)},
+			{"evicted_keys", "0"},
+			{"rejected_oom_commands", strconv.FormatInt(s.oomRejected.Load(), 10)},
+		}
+	}},
+	{"replication", func(s *Server) [][2]string {
+		return [][2]string{{"role", s.role()}, {"connected_slaves", "0"}}
+	}},
+	{"cpu", func(*Server) [][2]string {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		secs := func(t syscall.Timeval) string {
+			return strconv.FormatFloat(float64(t.Sec)+float64(t.Usec)/1e6, 'f', 6, 64)
+		}
+		return [][2]string{{"used_cpu_sys", secs(ru.Stime)}, {"used_cpu_user", secs(ru.Utime)}}
+	}},
+	{"cluster", func(*Server) [][2]string { return [][2]string{{"cluster_enabled", "1"}} }},
+	{"insight", func(s *Server) [][2]string {
+		out := [][2]string{{"partition", strconv.Itoa(s.cfg.Partition)}, {"instance", strconv.Itoa(s.cfg.Instance)}}
+		if v := s.view.Load(); v != nil {
+			for _, p := range v.Partitions {
+				if p.ID == s.cfg.Partition {
+					out = append(out, [2]string{"epoch", strconv.FormatInt(p.Record.Epoch, 10)})
+				}
+			}
+		}
+		return out
+	}},
+	{"keyspace", func(s *Server) [][2]string {
+		keys := s.store.Keys()
+		if keys == 0 {
+			return nil
+		}
+		return [][2]string{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", keys, s.store.VolatileKeys())}}
+	}},
+}
+
+// Info renders the INFO text of the named sections ("default", "all" or names).
+func (s *Server) Info(sections ...string) string {
+	want := map[string]bool{}
+	for _, sec := range sections {
+		want[strings.ToLower(sec)] = true
+	}
+	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
+	var b strings.Builder
+	for _, sec := range infoSections {
+		if !all && !want[sec.name] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		fmt.Fprintf(&b, "# %s\r\n", strings.ToUpper(sec.name[:1])+sec.name[1:])
+		for _, f := range sec.fields(s) {
+			fmt.Fprintf(&b, "%s:%s\r\n", f[0], f[1])
+		}
+	}
+	return b.String()
+}
+
+func cmdInfo(c *conn, args [][]byte) {
+	secs := make([]string, 0, len(args)-1)
+	for _, a := range args[1:] {
+		secs = append(secs, string(a))
+	}
+	c.wr.Verbatim(c.s.Info(secs...))
+}
+
+// configParams are the parameters CONFIG GET reports; tools such as redis-benchmark read
+// them to describe the server.
+func (s *Server) configParams() [][2]string {
+	return [][2]string{
+		{"appendonly", "no"},
+		{"cluster-enabled", "yes"},
+		{"databases", "1"},
+		{"maxmemory", strconv.FormatInt(s.cfg.MaxMemory, 10)},
+		{"maxmemory-policy", "noeviction"},
+		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.ProtoMaxBulkLen, 10)},
+		{"save", ""},
+	}
+}
+
+func cmdConfigGet(c *conn, args [][]byte) {
+	var out [][2]string
+	for _, p := range c.s.configParams() {
+		for _, pat := range args[2:] {
+			if store.Match([]byte(strings.ToLower(string(pat))), []byte(p[0])) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	c.wr.Map(len(out))
+	for _, p := range out {
+		c.wr.BulkString(p[0])
+		c.wr.BulkString(p[1])
+	}
+}
+
+func cmdTime(c *conn, _ [][]byte) {
+	now := time.Now()
+	c.wr.Array(2)
+	c.wr.BulkString(strconv.FormatInt(now.Unix(), 10))
+	c.wr.BulkString(strconv.Itoa(now.Nanosecond() / 1000))
+}

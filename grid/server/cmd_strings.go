@@ -1,0 +1,268 @@
+package server
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// parseInt parses a Redis integer argument: decimal, optional '-', no '+' or leading zero.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 || b[0] == '+' {
+		return 0, false
+	}
+	digits := b
+	if digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil
+}
+
+func eqFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
+
+func (c *conn) writeStoreErr(err error) { c.wr.Error(err.Error()) }
+
+// keep reuses b as the connection's scratch buffer unless one big value made it large.
+func (c *conn) keep(b []byte) {
+	if cap(b) <= 64<<10 {
+		c.scratch = b[:0]
+	}
+}
+
+// b2i is how Redis answers yes/no commands (EXPIRE, EXISTS, HEXISTS...): integers, in
+// RESP3 too.
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func cmdGet(c *conn, args [][]byte) {
+	v, ok, err := c.s.store.Get(c.scratch[:0], args[1])
+	c.keep(v)
+	switch {
+	case err != nil:
+		c.writeStoreErr(err)
+	case !ok:
+		c.wr.Null()
+	default:
+		c.wr.Bulk(v)
+	}
+}
+
+// expireArg converts an EX/PX/EXAT/PXAT or EXPIRE argument to a unix millisecond,
+// rejecting values that do not fit as Redis does.
+func expireArg(c *conn, arg []byte, unitMs int64, absolute bool, cmdName string) (int64, bool) {
+	n, ok := parseInt(arg)
+	if !ok {
+		c.wr.Error(errNotInteger)
+		return 0, false
+	}
+	invalid := "ERR invalid expire time in '" + cmdName + "' command"
+	if cmdName == "set" && n <= 0 {
+		c.wr.Error(invalid)
+		return 0, false
+	}
+	if n > math.MaxInt64/unitMs || n < math.MinInt64/unitMs {
+		c.wr.Error(invalid)
+		return 0, false
+	}
+	ms := n * unitMs
+	if !absolute {
+		now := c.s.store.Now()
+		if ms > 0 && ms > math.MaxInt64-now {
+			c.wr.Error(invalid)
+			return 0, false
+		}
+		ms += now
+	}
+	return ms, true
+}
+
+func cmdSet(c *conn, args [][]byte) {
+	var o store.SetOptions
+	var expSet bool
+	for i := 3; i < len(args); i++ {
+		a := args[i]
+		next := i+1 < len(args)
+		switch {
+		case eqFold(a, "nx") && !o.XX:
+			o.NX = true
+		case eqFold(a, "xx") && !o.NX:
+			o.XX = true
+		case eqFold(a, "get"):
+			o.Get = true
+		case eqFold(a, "keepttl") && !expSet:
+			o.KeepTTL = true
+		case (eqFold(a, "ex") || eqFold(a, "px") || eqFold(a, "exat") || eqFold(a, "pxat")) && !o.KeepTTL && !expSet && next:
+			unit := int64(1000)
+			if a[0] == 'p' || a[0] == 'P' {
+				unit = 1
+			}
+			at, ok := expireArg(c, args[i+1], unit, len(a) == 4, "set")
+			if !ok {
+				return
+			}
+			o.At, expSet = at, true
+			i++
+		default:
+			c.wr.Error(errSyntax)
+			return
+		}
+	}
+	res, err := c.s.store.Set(c.scratch[:0], args[1], args[2], o)
+	c.keep(res.Old)
+	switch {
+	case err != nil:
+		c.writeStoreErr(err)
+	case o.Get && res.HadOld:
+		c.wr.Bulk(res.Old)
+	case o.Get || !res.Done:
+		c.wr.Null()
+	default:
+		c.wr.OK()
+	}
+}
+
+func cmdSetNX(c *conn, args [][]byte) {
+	res, err := c.s.store.Set(nil, args[1], args[2], store.SetOptions{NX: true})
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(b2i(res.Done))
+}
+
+// cmdSetEX is SETEX and PSETEX.
+func setEX(unit int64, name string) func(c *conn, args [][]byte) {
+	return func(c *conn, args [][]byte) {
+		at, ok := expireArg(c, args[2], unit, false, name)
+		if !ok {
+			return
+		}
+		if n, _ := parseInt(args[2]); n <= 0 {
+			c.wr.Error("ERR invalid expire time in '" + name + "' command")
+			return
+		}
+		if _, err := c.s.store.Set(nil, args[1], args[3], store.SetOptions{At: at}); err != nil {
+			c.writeStoreErr(err)
+			return
+		}
+		c.wr.OK()
+	}
+}
+
+func cmdMGet(c *conn, args [][]byte) {
+	c.wr.Array(len(args) - 1)
+	for _, k := range args[1:] {
+		v, ok, err := c.s.store.Get(c.scratch[:0], k)
+		c.keep(v)
+		if err != nil || !ok {
+			c.wr.Null() // MGET answers nil for a value of another type
+			continue
+		}
+		c.wr.Bulk(v)
+	}
+}
+
+func cmdMSet(c *conn, args [][]byte) {
+	if len(args)%2 == 0 {
+		c.wr.Error(errArity(c.s.cmds["mset"]))
+		return
+	}
+	c.s.store.MSet(args[1:])
+	c.wr.OK()
+}
+
+func cmdDel(c *conn, args [][]byte) {
+	var n int64
+	for _, k := range args[1:] {
+		if c.s.store.Del(k) {
+			n++
+		}
+	}
+	c.wr.Int(n)
+}
+
+func cmdExists(c *conn, args [][]byte) {
+	var n int64
+	for _, k := range args[1:] {
+		if c.s.store.Exists(k) {
+			n++
+		}
+	}
+	c.wr.Int(n)
+}
+
+func incrBy(c *conn, key []byte, delta int64) {
+	n, err := c.s.store.IncrBy(key, delta)
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(n)
+}
+
+func cmdIncr(c *conn, args [][]byte) { incrBy(c, args[1], 1) }
+func cmdDecr(c *conn, args [][]byte) { incrBy(c, args[1], -1) }
+
+func cmdIncrBy(c *conn, args [][]byte) {
+	n, ok := parseInt(args[2])
+	if !ok {
+		c.wr.Error(errNotInteger)
+		return
+	}
+	incrBy(c, args[1], n)
+}
+
+func cmdDecrBy(c *conn, args [][]byte) {
+	n, ok := parseInt(args[2])
+	if !ok || n == math.MinInt64 {
+		if ok {
+			c.wr.Error("ERR decrement would overflow")
+			return
+		}
+		c.wr.Error(errNotInteger)
+		return
+	}
+	incrBy(c, args[1], -n)
+}
+
+func cmdIncrByFloat(c *conn, args [][]byte) {
+	d, ok := store.ParseFloat(args[2])
+	if !ok {
+		c.wr.Error(errNotFloat)
+		return
+	}
+	v, err := c.s.store.IncrByFloat(args[1], d)
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Bulk(v)
+}
+
+func cmdAppend(c *conn, args [][]byte) {
+	n, err := c.s.store.Append(args[1], args[2])
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(n)
+}
+
+func cmdStrLen(c *conn, args [][]byte) {
+	n, err := c.s.store.StrLen(args[1])
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(n)
+}

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/insightgrid/insight/grid/slots"
+)
+
+type cmdFlag uint16
+
+const (
+	flagWrite cmdFlag = 1 << iota
+	flagReadonly
+	flagDenyOOM // refused while used memory is over maxmemory
+	flagNoAuth  // allowed before AUTH
+	flagFast
+	flagAdmin
+	flagLoading
+	flagStale
+)
+
+var flagNames = []struct {
+	f    cmdFlag
+	name string
+}{
+	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
+	{flagAdmin, "admin"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
+	{flagStale, "stale"}, {flagFast, "fast"},
+}
+
+// command is an entry of the command table, in the shape COMMAND reports: arity is exact
+// when positive and a minimum when negative; firstKey/lastKey/step locate the keys
+// (lastKey -1: the last argument), which is what cluster routing checks.
+type command struct {
+	name     string
+	arity    int
+	flags    cmdFlag
+	firstKey int
+	lastKey  int
+	step     int
+	group    string
+	summary  string
+	since    string
+	handler  func(c *conn, args [][]byte)
+	subs     map[string]*command // CLIENT, CLUSTER, COMMAND, CONFIG
+	parent   *command
+
+	ok, failed prometheus.Counter
+	latency    prometheus.Observer
+}
+
+func (cmd *command) fullName() string {
+	if cmd.parent != nil {
+		return cmd.parent.name + "|" + cmd.name
+	}
+	return cmd.name
+}
+
+func (cmd *command) arityOK(n int) bool {
+	if cmd.arity >= 0 {
+		return n == cmd.arity
+	}
+	return n >= -cmd.arity
+}
+
+// Errors worded as Redis words them.
+const (
+	errSyntax       = "ERR syntax error"
+	errNotInteger   = "ERR value is not an integer or out of range"
+	errNotFloat     = "ERR value is not a valid float"
+	errCrossSlot    = "CROSSSLOT Keys in request don't hash to the same slot"
+	errNoAuth       = "NOAUTH Authentication required."
+	errWrongPass    = "WRONGPASS invalid username-password pair or user is disabled."
+	errOOM          = "OOM command not allowed when used memory > 'maxmemory'."
+	errClusterDown  = "CLUSTERDOWN Hash slot not served"
+	errNoPassConfig = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+)
+
+func errArity(cmd *command) string {
+	return fmt.Sprintf("ERR wrong number of arguments for '%s' command", cmd.fullName())
+}
+
+// errUnknown is Redis's reply to an unknown command: name and the first arguments, each
+// cut so the whole list stays near 128 bytes.
+func errUnknown(args [][]byte) string {
+	var b strings.Builder
+	for _, a := range args[1:] {
+		if b.Len() >= 128 {
+			break
+		}
+		s := string(a)
+		if room := 128 - b.Len(); len(s) > room {
+			s = s[:room]
+		}
+		fmt.Fprintf(&b, "'%s' ", s)
+	}
+	name := string(args[0])
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	return fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", name, b.String())
+}
+
+func errUnknownSub(args [][]byte) string {
+	sub := string(args[1])
+	if len(sub) > 128 {
+		sub = sub[:128]
+	}
+	return fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", sub, strings.ToUpper(string(args[0])))
+}
+
+// lookup finds the command named by b, case-insensitively, without allocating.
+func (c *conn) lookup(table map[string]*command, b []byte) *command {
+	if len(b) > len(c.keyBuf) {
+		return nil
+	}
+	lower := c.keyBuf[:len(b)]
+	for i, ch := range b {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		lower[i] = ch
+	}
+	return table[string(lower)]
+}
+
+// dispatch runs one command and accounts for it.
+func (s *Server) dispatch(c *conn, args [][]byte) {
+	cmd := c.lookup(s.cmds, args[0])
+	if cmd == nil {
+		c.wr.Error(errUnknown(args))
+		return
+	}
+	if cmd.subs != nil && len(args) >= 2 {
+		sub := c.lookup(cmd.subs, args[1])
+		if sub == nil {
+			c.wr.Error(errUnknownSub(args))
+			s.metrics.count(cmd, false)
+			return
+		}
+		cmd = sub
+	}
+	start := time.Now()
+	c.lastCmd.Store(cmd)
+	c.lastAt.Store(start.UnixNano())
+	s.cmdsTotal.Add(1)
+	mark := c.wr.Len()
+	s.run(c, cmd, args)
+	failed := c.wr.Len() > mark && c.wr.Bytes()[mark] == '-'
+	s.metrics.count(cmd, !failed)
+	cmd.latency.Observe(time.Since(start).Seconds())
+}
+
+// run applies the checks Redis applies before a command, in Redis's order, then runs it.
+func (s *Server) run(c *conn, cmd *command, args [][]byte) {
+	if !cmd.arityOK(len(args)) {
+		c.wr.Error(errArity(cmd))
+		return
+	}
+	if !c.authed && cmd.flags&flagNoAuth == 0 {
+		c.wr.Error(errNoAuth)
+		return
+	}
+	if cmd.firstKey > 0 && !s.route(c, cmd, args) {
+		return
+	}
+	if cmd.flags&flagDenyOOM != 0 && s.cfg.MaxMemory > 0 && s.store.UsedMemory() > s.cfg.MaxMemory {
+		s.oomRejected.Add(1)
+		c.wr.Error(errOOM)
+		return
+	}
+	cmd.handler(c, args)
+}
+
+// route checks that the command's keys share one slot and that this instance serves it;
+// otherwise it writes CROSSSLOT, MOVED or CLUSTERDOWN and returns false.
+func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
+	last := cmd.lastKey
+	if last < 0 {
+		last = len(args) + last
+	}
+	slot := -1
+	for i := cmd.firstKey; i <= last && i < len(args); i += cmd.step {
+		ks := slots.Of(args[i])
+		if slot >= 0 && ks != slot {
+			c.wr.Error(errCrossSlot)
+			return false
+		}
+		slot = ks
+	}
+	if slot < 0 {
+		return true
+	}
+	v := s.view.Load()
+	if v == nil {
+		c.wr.Error(errClusterDown)
+		return false
+	}
+	p := v.Owner(slot)
+	if p == nil || p.Primary == nil {
+		c.wr.Error(errClusterDown)
+		return false
+	}
+	if p.Primary.ID != v.Self {
+		c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, p.Primary.Address))
+		return false
+	}
+	return true
+}

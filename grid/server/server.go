@@ -1,0 +1,248 @@
+// Package server is the RESP front end of a data instance: it accepts client connections,
+// parses commands with package resp, routes them with the Redis Cluster rules (CROSSSLOT,
+// MOVED to the partition's primary) against the current cluster.View, and runs them on
+// the store. One goroutine per connection; replies are flushed when the connection has no
+// more input buffered, so pipelines are answered in one write. It must not depend on etcd:
+// whoever watches the cluster state hands it views with SetView.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// Config is what a server needs besides its store.
+type Config struct {
+	// RequirePass, when set, makes clients AUTH (or HELLO ... AUTH) first.
+	RequirePass string
+	// MaxMemory is the used-memory limit past which writes are refused with OOM; 0: none.
+	MaxMemory int64
+	// ProtoMaxBulkLen is the largest bulk string a client may send.
+	ProtoMaxBulkLen int64
+	// Partition and Instance identify this instance for INFO.
+	Partition, Instance int
+	Version             string
+	Logger              *slog.Logger
+}
+
+// Server serves RESP clients on listeners given to Serve.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	log     *slog.Logger
+	view    atomic.Pointer[cluster.View]
+	cmds    map[string]*command
+	metrics *metrics
+	started time.Time
+
+	nextID      atomic.Int64
+	connsTotal  atomic.Int64
+	cmdsTotal   atomic.Int64
+	oomRejected atomic.Int64
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// New returns a server on st registering its metrics with reg.
+func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ProtoMaxBulkLen <= 0 {
+		cfg.ProtoMaxBulkLen = resp.DefaultMaxBulkLen
+	}
+	s := &Server{
+		cfg:       cfg,
+		store:     st,
+		log:       cfg.Logger,
+		started:   time.Now(),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}
+	s.cmds = commandTable()
+	m, err := newMetrics(s, reg)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	return s, nil
+}
+
+// SetView installs the routing table commands use from now on.
+func (s *Server) SetView(v *cluster.View) { s.view.Store(v) }
+
+// View is the current routing table, nil before the first one arrives.
+func (s *Server) View() *cluster.View { return s.view.Load() }
+
+// Clients is the number of connected clients.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Serve accepts connections on ln until Close; it returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("server closed")
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errors.ErrUnsupported) {
+				return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+			}
+			// Out of file descriptors and similar: back off instead of spinning, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "addr", ln.Addr().String(), "err", err, "retryIn", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := s.newConn(nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for their goroutines, or for
+// ctx to end.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("closing client connections: %w", ctx.Err())
+	}
+}
+
+// conn is one client connection and its session state.
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	rd      *resp.Reader
+	wr      *resp.Writer
+	id      int64
+	addr    string
+	laddr   string
+	created time.Time
+	authed  bool
+	closing bool // QUIT: close after the reply is flushed
+
+	// Read by CLIENT LIST from other connections.
+	lastCmd atomic.Pointer[command]
+	lastAt  atomic.Int64 // unix nanoseconds
+	mu      sync.Mutex   // guards name, libName and libVer
+	name    string
+	libName string
+	libVer  string
+	proto   atomic.Int32 // 2 or 3, mirrored for CLIENT LIST
+
+	scratch []byte // reused for values copied out of the store
+	keyBuf  [32]byte
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.connsTotal.Add(1)
+	c := &conn{
+		s:       s,
+		nc:      nc,
+		rd:      resp.NewReader(nc, s.cfg.ProtoMaxBulkLen),
+		wr:      resp.NewWriter(nc),
+		id:      s.nextID.Add(1),
+		addr:    nc.RemoteAddr().String(),
+		laddr:   nc.LocalAddr().String(),
+		created: time.Now(),
+		authed:  s.cfg.RequirePass == "",
+	}
+	c.lastAt.Store(c.created.UnixNano())
+	return c
+}
+
+func (c *conn) serve() {
+	s := c.s
+	s.metrics.clients.Inc()
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug in one command must cost this client its connection, not the process.
+			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
+		}
+		c.nc.Close()
+		s.metrics.clients.Dec()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	for {
+		args, err := c.rd.ReadCommand()
+		if err != nil {
+			var pe *resp.ProtocolError
+			if errors.As(err, &pe) {
+				s.log.Info("closing client on protocol error", "client", c.addr, "err", pe.Error())
+				c.wr.Error("ERR " + pe.Error())
+				c.wr.Flush()
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("client read failed", "client", c.addr, "err", err)
+			}
+			return
+		}
+		s.dispatch(c, args)
+		if c.rd.Buffered() == 0 || c.wr.Len() >= resp.FlushThreshold || c.closing {
+			if err := c.wr.Flush(); err != nil {
+				return
+			}
+		}
+		if c.closing {
+			return
+		}
+	}
+}

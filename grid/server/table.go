@@ -1,0 +1,139 @@
+package server
+
+// Short names keep the table below one line per command.
+const (
+	ro    = flagReadonly
+	wr    = flagWrite
+	oom   = flagDenyOOM
+	fast  = flagFast
+	noaut = flagNoAuth
+	admin = flagAdmin
+	ls    = flagLoading | flagStale
+)
+
+// keyed describes where a command's keys are, as COMMAND reports it.
+type keyed struct{ first, last, step int }
+
+var (
+	noKeys   = keyed{}
+	oneKey   = keyed{1, 1, 1}
+	allKeys  = keyed{1, -1, 1}
+	keyPairs = keyed{1, -1, 2}
+)
+
+func def(name string, arity int, flags cmdFlag, k keyed, group, since, summary string, h func(*conn, [][]byte)) *command {
+	return &command{name: name, arity: arity, flags: flags, firstKey: k.first, lastKey: k.last, step: k.step,
+		group: group, since: since, summary: summary, handler: h}
+}
+
+// container is a command with subcommands (CLUSTER, CLIENT, COMMAND, CONFIG).
+func container(name string, flags cmdFlag, group, since, summary string, h func(*conn, [][]byte), subs ...*command) *command {
+	if h == nil {
+		h = func(c *conn, args [][]byte) { c.wr.Error(errArity(c.lookup(c.s.cmds, args[0]))) }
+	}
+	cmd := def(name, -2, flags, noKeys, group, since, summary, h)
+	if name == "command" {
+		cmd.arity = -1
+	}
+	cmd.subs = map[string]*command{}
+	subs = append(subs, def("help", 2, ls, noKeys, group, "5.0.0", "Show helpful text about the different subcommands.", help))
+	for _, sub := range subs {
+		sub.parent = cmd
+		cmd.subs[sub.name] = sub
+	}
+	return cmd
+}
+
+// commandTable is every command the grid serves.
+func commandTable() map[string]*command {
+	cmds := []*command{
+		// Strings.
+		def("get", 2, ro|fast, oneKey, "string", "1.0.0", "Returns the string value of a key.", cmdGet),
+		def("set", -3, wr|oom, oneKey, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", cmdSet),
+		def("setnx", 3, wr|oom|fast, oneKey, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", cmdSetNX),
+		def("setex", 4, wr|oom, oneKey, "string", "2.0.0", "Sets the string value and expiration time of a key.", setEX(1000, "setex")),
+		def("psetex", 4, wr|oom, oneKey, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key.", setEX(1, "psetex")),
+		def("mget", -2, ro|fast, allKeys, "string", "1.0.0", "Atomically returns the string values of one or more keys.", cmdMGet),
+		def("mset", -3, wr|oom, keyPairs, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", cmdMSet),
+		def("incr", 2, wr|oom|fast, oneKey, "string", "1.0.0", "Increments the integer value of a key by one.", cmdIncr),
+		def("decr", 2, wr|oom|fast, oneKey, "string", "1.0.0", "Decrements the integer value of a key by one.", cmdDecr),
+		def("incrby", 3, wr|oom|fast, oneKey, "string", "1.0.0", "Increments the integer value of a key by a number.", cmdIncrBy),
+		def("decrby", 3, wr|oom|fast, oneKey, "string", "1.0.0", "Decrements a number from the integer value of a key.", cmdDecrBy),
+		def("incrbyfloat", 3, wr|oom|fast, oneKey, "string", "2.6.0", "Increment the floating point value of a key by a number.", cmdIncrByFloat),
+		def("append", 3, wr|oom|fast, oneKey, "string", "2.0.0", "Appends a string to the value of a key.", cmdAppend),
+		def("strlen", 2, ro|fast, oneKey, "string", "2.2.0", "Returns the length of a string value.", cmdStrLen),
+		// Keys.
+		def("del", -2, wr, allKeys, "keyspace", "1.0.0", "Deletes one or more keys.", cmdDel),
+		def("unlink", -2, wr|fast, allKeys, "keyspace", "4.0.0", "Asynchronously deletes one or more keys.", cmdDel),
+		def("exists", -2, ro|fast, allKeys, "keyspace", "1.0.0", "Determines whether one or more keys exist.", cmdExists),
+		def("expire", -3, wr|fast, oneKey, "keyspace", "1.0.0", "Sets the expiration time of a key in seconds.", expire(1000, false, "expire")),
+		def("pexpire", -3, wr|fast, oneKey, "keyspace", "2.6.0", "Sets the expiration time of a key in milliseconds.", expire(1, false, "pexpire")),
+		def("expireat", -3, wr|fast, oneKey, "keyspace", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", expire(1000, true, "expireat")),
+		def("pexpireat", -3, wr|fast, oneKey, "keyspace", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", expire(1, true, "pexpireat")),
+		def("ttl", 2, ro|fast, oneKey, "keyspace", "1.0.0", "Returns the expiration time in seconds of a key.", cmdTTL),
+		def("pttl", 2, ro|fast, oneKey, "keyspace", "2.6.0", "Returns the expiration time in milliseconds of a key.", cmdPTTL),
+		def("persist", 2, wr|fast, oneKey, "keyspace", "2.2.0", "Removes the expiration time of a key.", cmdPersist),
+		def("type", 2, ro|fast, oneKey, "keyspace", "1.0.0", "Determines the type of value stored at a key.", cmdType),
+		def("scan", -2, ro, noKeys, "keyspace", "2.8.0", "Iterates over the key names in the database.", cmdScan),
+		def("keys", 2, ro, noKeys, "keyspace", "1.0.0", "Returns all key names that match a pattern.", cmdKeys),
+		// Hashes.
+		def("hset", -4, wr|oom|fast, oneKey, "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", cmdHSet),
+		def("hmset", -4, wr|oom|fast, oneKey, "hash", "2.0.0", "Sets the values of multiple fields.", cmdHMSet),
+		def("hget", 3, ro|fast, oneKey, "hash", "2.0.0", "Returns the value of a field in a hash.", cmdHGet),
+		def("hmget", -3, ro|fast, oneKey, "hash", "2.0.0", "Returns the values of all fields in a hash.", cmdHMGet),
+		def("hgetall", 2, ro, oneKey, "hash", "2.0.0", "Returns all fields and values in a hash.", cmdHGetAll),
+		def("hdel", -3, wr|fast, oneKey, "hash", "2.0.0", "Deletes one or more fields and their values from a hash.", cmdHDel),
+		def("hlen", 2, ro|fast, oneKey, "hash", "2.0.0", "Returns the number of fields in a hash.", cmdHLen),
+		def("hexists", 3, ro|fast, oneKey, "hash", "2.0.0", "Determines whether a field exists in a hash.", cmdHExists),
+		def("hincrby", 4, wr|oom|fast, oneKey, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number.", cmdHIncrBy),
+		// Server.
+		def("dbsize", 1, ro|fast, noKeys, "server", "1.0.0", "Returns the number of keys in the database.", cmdDBSize),
+		def("flushall", -1, wr, noKeys, "server", "1.0.0", "Removes all keys from all databases.", cmdFlushAll),
+		def("flushdb", -1, wr, noKeys, "server", "1.0.0", "Remove all keys from the current database.", cmdFlushAll),
+		def("info", -1, ls, noKeys, "server", "1.0.0", "Returns information and statistics about the server.", cmdInfo),
+		def("time", 1, ls|fast, noKeys, "server", "2.6.0", "Returns the server time.", cmdTime),
+		container("config", admin|ls, "server", "2.0.0", "A container for server configuration commands.", nil,
+			def("get", -3, admin|ls, noKeys, "server", "2.0.0", "Returns the effective values of configuration parameters.", cmdConfigGet),
+			def("resetstat", 2, admin|ls, noKeys, "server", "2.0.0", "Resets the server's statistics.", cmdOK),
+		),
+		container("command", ls, "server", "2.8.13", "Returns detailed information about all commands.", cmdCommand,
+			def("count", 2, ls, noKeys, "server", "2.8.13", "Returns a count of commands.", cmdCommandCount),
+			def("docs", -2, ls, noKeys, "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", cmdCommandDocs),
+			def("info", -2, ls, noKeys, "server", "2.8.13", "Returns information about one, multiple or all commands.", cmdCommandInfo),
+			def("list", -2, ls, noKeys, "server", "7.0.0", "Returns a list of command names.", cmdCommandList),
+		),
+		// Connection.
+		def("ping", -1, fast|ls, noKeys, "connection", "1.0.0", "Returns the server's liveliness response.", cmdPing),
+		def("echo", 2, fast|ls, noKeys, "connection", "1.0.0", "Returns the given string.", cmdEcho),
+		def("quit", -1, noaut|fast|ls, noKeys, "connection", "1.0.0", "Closes the connection.", cmdQuit),
+		def("auth", -2, noaut|fast|ls, noKeys, "connection", "1.0.0", "Authenticates the connection.", cmdAuth),
+		def("hello", -1, noaut|fast|ls, noKeys, "connection", "6.0.0", "Handshakes with the Redis server.", cmdHello),
+		def("select", 2, fast|ls, noKeys, "connection", "1.0.0", "Changes the selected database.", cmdSelect),
+		def("readonly", 1, fast|ls, noKeys, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", cmdOK),
+		def("readwrite", 1, fast|ls, noKeys, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", cmdOK),
+		def("asking", 1, fast, noKeys, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect.", cmdOK),
+		container("client", ls, "connection", "2.4.0", "A container for client connection commands.", nil,
+			def("id", 2, ls, noKeys, "connection", "5.0.0", "Returns the unique client ID of the connection.", cmdClientID),
+			def("setname", 3, ls, noKeys, "connection", "2.6.9", "Sets the connection name.", cmdClientSetName),
+			def("getname", 2, ls, noKeys, "connection", "2.6.9", "Returns the name of the connection.", cmdClientGetName),
+			def("setinfo", 4, ls, noKeys, "connection", "7.2.0", "Sets information specific to the client or connection.", cmdClientSetInfo),
+			def("info", 2, ls, noKeys, "connection", "7.0.0", "Returns information about the connection.", cmdClientInfo),
+			def("list", -2, admin|ls, noKeys, "connection", "2.4.0", "Lists open connections.", cmdClientList),
+		),
+		container("cluster", ls, "cluster", "3.0.0", "A container for Redis Cluster commands.", nil,
+			def("slots", 2, ls, noKeys, "cluster", "3.0.0", "Returns the mapping of cluster slots to nodes.", cmdClusterSlots),
+			def("shards", 2, ls, noKeys, "cluster", "7.0.0", "Returns the mapping of cluster slots to shards.", cmdClusterShards),
+			def("nodes", 2, ls, noKeys, "cluster", "3.0.0", "Returns the cluster configuration for a node.", cmdClusterNodes),
+			def("info", 2, ls, noKeys, "cluster", "3.0.0", "Returns information about the state of a node.", cmdClusterInfo),
+			def("myid", 2, ls, noKeys, "cluster", "3.0.0", "Returns the ID of a node.", cmdClusterMyID),
+			def("keyslot", 3, ls, noKeys, "cluster", "3.0.0", "Returns the hash slot for a key.", cmdClusterKeySlot),
+			def("countkeysinslot", 3, ls, noKeys, "cluster", "3.0.0", "Returns the number of keys in a hash slot.", cmdClusterCountKeysInSlot),
+			def("getkeysinslot", 4, ls, noKeys, "cluster", "3.0.0", "Returns the key names in a hash slot.", cmdClusterGetKeysInSlot),
+		),
+	}
+	table := make(map[string]*command, len(cmds))
+	for _, cmd := range cmds {
+		table[cmd.name] = cmd
+	}
+	return table
+}
