@@ -137,6 +137,15 @@ type Instance struct {
 	StartedAt   string `json:"startedAt"`
 }
 
+// InstanceStatus is what a data instance reports at its HTTP /v1/status endpoint and the
+// manager API shows per instance.
+type InstanceStatus struct {
+	Ready           bool   `json:"ready"`
+	Role            string `json:"role"`
+	Keys            int64  `json:"keys"`
+	UsedMemoryBytes int64  `json:"usedMemoryBytes"`
+}
+
 // State is everything under Prefix, as read at Revision.
 type State struct {
 	Revision  int64

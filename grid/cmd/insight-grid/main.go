@@ -1,0 +1,225 @@
+// Command insight-grid is the Insight grid server: one static binary whose subcommands
+// are its roles — manager (embedded etcd, partition map, REST API), data (one partition
+// instance speaking the Redis Cluster protocol), local (a whole grid as processes on
+// loopback) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/data"
+	"github.com/insightgrid/insight/grid/local"
+	"github.com/insightgrid/insight/grid/manager"
+	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/version"
+)
+
+const usage = `insight-grid %s — the Insight in-memory data grid server
+
+Usage:
+  insight-grid manager [flags]   embedded etcd member, partition map and REST manager API
+  insight-grid data [flags]      one partition instance (Redis Cluster protocol)
+  insight-grid local [flags]     a whole grid as processes on loopback, for development and tests
+  insight-grid version           print the version
+
+Run "insight-grid <role> -h" for the flags of a role. Every flag --some-name can also be
+set with the environment variable INSIGHT_SOME_NAME; a flag on the command line wins.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(stderr, usage, version.Version)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "version", "--version":
+		fmt.Fprintln(stdout, version.Version)
+		return 0
+	case "manager":
+		err = runManager(ctx, args[1:], stderr, getenv)
+	case "data":
+		err = runData(ctx, args[1:], stderr, getenv)
+	case "local":
+		err = runLocal(ctx, args[1:], stdout, stderr, getenv)
+	default:
+		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local or version\n", args[0])
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "insight-grid %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// common are the flags every role has.
+type common struct {
+	bind      string
+	logLevel  string
+	logFormat string
+}
+
+func (c *common) register(fs *flag.FlagSet, defaultBind string) {
+	fs.StringVar(&c.bind, "bind", defaultBind, "host address every listener binds")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: json or text")
+}
+
+func (c *common) logger(w io.Writer, role string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.logFormat {
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json or text", c.logFormat)
+	}
+	return slog.New(h).With("role", role), nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: insight-grid %s [flags]\n\nEvery flag --x-y also reads INSIGHT_X_Y.\n\n", name)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+func runManager(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("manager", stderr)
+	var c common
+	c.register(fs, "0.0.0.0")
+	cfg := manager.Config{Version: version.Version}
+	fs.StringVar(&cfg.Name, "name", hostname(), "etcd member name, unique among the managers (the pod name)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "/data", "directory for etcd's data (kept in <data-dir>/etcd)")
+	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", hostname(), "host name or IP peers and clients reach this member at")
+	fs.IntVar(&cfg.ClientPort, "client-port", 2379, "etcd client port (data instances connect here)")
+	fs.IntVar(&cfg.PeerPort, "peer-port", 2380, "etcd peer port")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 8090, "REST manager API port (/v1/..., /livez, /readyz, /metrics)")
+	fs.StringVar(&cfg.InitialCluster, "initial-cluster", "", "static etcd membership, name=http://host:2380,...; empty: this member alone")
+	fs.IntVar(&cfg.Partitions, "partitions", 1, "partitions written to the partition map on first deploy")
+	fs.BoolVar(&cfg.HA, "ha", false, "one backup instance per partition")
+	fs.DurationVar(&cfg.Heartbeat, "etcd-heartbeat", 100*time.Millisecond, "etcd heartbeat interval")
+	fs.DurationVar(&cfg.Election, "etcd-election", time.Second, "etcd election timeout")
+	if err := config.Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr, "manager")
+	if err != nil {
+		return err
+	}
+	cfg.Bind, cfg.Logger = c.bind, log
+	return manager.Run(ctx, cfg)
+}
+
+func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("data", stderr)
+	var c common
+	c.register(fs, "0.0.0.0")
+	cfg := data.Config{Version: version.Version}
+	var endpoints string
+	maxMemory := config.Bytes(-1)
+	bulk := config.Bytes(resp.DefaultMaxBulkLen)
+	fs.IntVar(&cfg.Partition, "partition", 0, "partition this instance serves (0-based)")
+	fs.IntVar(&cfg.Instance, "instance", 0, "instance number in the partition: 0 is the preferred primary, 1 the backup")
+	fs.StringVar(&endpoints, "etcd-endpoints", "", "managers' etcd client addresses, host:2379,... (control plane only)")
+	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", "", "host or IP clients reach this instance at (default: --bind unless 0.0.0.0, else the host name)")
+	fs.IntVar(&cfg.Port, "port", 6379, "RESP port")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /metrics and /v1/status")
+	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
+	fs.Var(&maxMemory, "maxmemory", "used memory past which writes are refused, e.g. 400mb (default: 90% of GOMEMLIMIT or of 90% of the container limit; 0: none)")
+	fs.Var(&bulk, "proto-max-bulk-len", "largest bulk string a client may send (default 512mb)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 5*time.Second, "time to live of the registration in etcd when the instance stops renewing it")
+	if err := config.Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr, "data")
+	if err != nil {
+		return err
+	}
+	for _, ep := range strings.Split(endpoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, ep)
+		}
+	}
+	cfg.Bind, cfg.Logger, cfg.ProtoMaxBulkLen = c.bind, log.With("instance", fmt.Sprintf("p%d-i%d", cfg.Partition, cfg.Instance)), int64(bulk)
+	if cfg.AdvertiseHost == "" {
+		cfg.AdvertiseHost = c.bind
+		if c.bind == "0.0.0.0" || c.bind == "::" || c.bind == "" {
+			cfg.AdvertiseHost = hostname()
+		}
+	}
+	limit, source := config.MemoryLimit()
+	cfg.MaxMemory = int64(maxMemory)
+	if maxMemory < 0 {
+		cfg.MaxMemory = config.DefaultMaxMemory(limit)
+	}
+	log.Info("memory limits", "goMemLimit", limit, "source", source, "maxmemory", cfg.MaxMemory)
+	return data.Run(ctx, cfg)
+}
+
+func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("local", stderr)
+	var c common
+	c.register(fs, "127.0.0.1")
+	cfg := local.Config{Stdout: stdout, Stderr: stderr}
+	fs.IntVar(&cfg.Partitions, "partitions", 3, "number of partitions")
+	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too (registered, redirecting; replication comes later)")
+	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, HTTP +1010+k")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data (default: a temporary directory removed on exit)")
+	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
+	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")
+	if err := config.Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if _, err := c.logger(stderr, "local"); err != nil {
+		return err
+	}
+	cfg.Bind, cfg.LogLevel, cfg.LogFormat = c.bind, c.logLevel, c.logFormat
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary to start the grid's processes: %w", err)
+	}
+	cfg.Exe = exe
+	return local.Run(ctx, cfg)
+}

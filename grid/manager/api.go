@@ -1,0 +1,295 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/registry"
+)
+
+// apiError is the JSON error body: {"error":{"code":"NotFound","message":"..."}}.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, format string, a ...any) {
+	var e apiError
+	e.Error.Code = code
+	e.Error.Message = fmt.Sprintf(format, a...)
+	writeJSON(w, status, e)
+}
+
+// get wraps a read-only handler: other methods get a JSON 405 naming what is allowed.
+func get(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only GET is allowed", r.Method, r.URL.Path)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (m *Manager) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", get(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) }))
+	mux.HandleFunc("/readyz", get(m.readyz))
+	mux.Handle("/metrics", promhttp.Handler())
+	mux.HandleFunc("/v1/cluster", get(m.getCluster))
+	mux.HandleFunc("/v1/partitions", get(m.getPartitions))
+	mux.HandleFunc("/v1/partitions/{id}", get(m.getPartition))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, /livez, /readyz, /metrics", r.URL.Path)
+	})
+	return mux
+}
+
+// readyz is ready when etcd has a leader and the partition map exists.
+func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
+	if m.etcd.Server.Leader() == 0 {
+		writeError(w, http.StatusServiceUnavailable, "Unavailable", "etcd has no leader")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	resp, err := m.cli.Get(ctx, cluster.MapKey, clientv3.WithCountOnly())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Unavailable", "reading the partition map: %v", err)
+		return
+	}
+	if resp.Count == 0 {
+		writeError(w, http.StatusServiceUnavailable, "Unavailable", "the partition map is not written yet")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type managerJSON struct {
+	Name      string `json:"name"`
+	PeerURL   string `json:"peerURL"`
+	ClientURL string `json:"clientURL"`
+	Leader    bool   `json:"leader"`
+	Healthy   bool   `json:"healthy"`
+}
+
+type clusterJSON struct {
+	Version    string        `json:"version"`
+	Partitions int           `json:"partitions"`
+	HA         bool          `json:"ha"`
+	Slots      int           `json:"slots"`
+	Managers   []managerJSON `json:"managers"`
+	Etcd       struct {
+		Healthy bool `json:"healthy"`
+		Quorum  bool `json:"quorum"`
+	} `json:"etcd"`
+}
+
+func (m *Manager) getCluster(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	out := clusterJSON{Version: m.cfg.Version, Slots: 16384, Managers: []managerJSON{}}
+	leader := uint64(m.etcd.Server.Leader())
+	out.Etcd.Healthy = leader != 0
+	st, err := registry.Load(ctx, m.cli)
+	if err == nil {
+		out.Etcd.Quorum = true
+		if st.Map != nil {
+			out.Partitions, out.HA = len(st.Map.Partitions), st.Map.HA
+		}
+	}
+	// The member list is local knowledge; health is each member's own /health answer.
+	members := m.etcd.Server.Cluster().Members()
+	var wg sync.WaitGroup
+	out.Managers = make([]managerJSON, len(members))
+	for i, mem := range members {
+		mj := managerJSON{Name: mem.Name, Leader: uint64(mem.ID) == leader}
+		if len(mem.PeerURLs) > 0 {
+			mj.PeerURL = mem.PeerURLs[0]
+		}
+		if len(mem.ClientURLs) > 0 {
+			mj.ClientURL = mem.ClientURLs[0]
+		}
+		out.Managers[i] = mj
+		if mj.ClientURL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out.Managers[i].Healthy = m.memberHealthy(ctx, mj.ClientURL)
+		}()
+	}
+	wg.Wait()
+	sort.Slice(out.Managers, func(i, j int) bool { return out.Managers[i].Name < out.Managers[j].Name })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (m *Manager) memberHealthy(ctx context.Context, clientURL string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, clientURL+"/health", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := m.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Health string `json:"health"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&h) == nil && h.Health == "true"
+}
+
+type instanceJSON struct {
+	ID              string `json:"id"`
+	Partition       int    `json:"partition"`
+	Instance        int    `json:"instance"`
+	Address         string `json:"address"`
+	HTTPAddress     string `json:"httpAddress"`
+	Role            string `json:"role"`
+	Ready           bool   `json:"ready"`
+	Keys            int64  `json:"keys"`
+	UsedMemoryBytes int64  `json:"usedMemoryBytes"`
+}
+
+type partitionJSON struct {
+	ID               int            `json:"id"`
+	Slots            [][2]int       `json:"slots"`
+	Epoch            int64          `json:"epoch"`
+	Primary          string         `json:"primary"`
+	Backup           string         `json:"backup"`
+	InSync           bool           `json:"inSync"`
+	PreferredPrimary string         `json:"preferredPrimary"`
+	Instances        []instanceJSON `json:"instances"`
+}
+
+// partitions builds the partition documents, asking every registered instance for its
+// status in parallel (an unreachable one shows as not ready).
+func (m *Manager) partitions(ctx context.Context) ([]partitionJSON, error) {
+	st, err := registry.Load(ctx, m.cli)
+	if err != nil {
+		return nil, err
+	}
+	if st.Map == nil {
+		return nil, errNoMap
+	}
+	out := make([]partitionJSON, 0, len(st.Map.Partitions))
+	var wg sync.WaitGroup
+	for _, pm := range st.Map.Partitions {
+		rec, ok := st.Records[pm.ID]
+		if !ok {
+			rec = cluster.InitialRecord(pm.ID, st.Map.HA)
+		}
+		pj := partitionJSON{ID: pm.ID, Slots: pm.Slots, Epoch: rec.Epoch, Primary: rec.Primary, Backup: rec.Backup,
+			InSync: rec.InSync, PreferredPrimary: rec.PreferredPrimary, Instances: []instanceJSON{}}
+		for i := range 2 {
+			inst, ok := st.Instances[cluster.InstanceID(pm.ID, i)]
+			if !ok {
+				continue
+			}
+			role := cluster.RoleBackup
+			if inst.ID == rec.Primary {
+				role = cluster.RolePrimary
+			}
+			pj.Instances = append(pj.Instances, instanceJSON{ID: inst.ID, Partition: inst.Partition, Instance: inst.Instance,
+				Address: inst.Address, HTTPAddress: inst.HTTPAddress, Role: role})
+		}
+		out = append(out, pj)
+	}
+	for p := range out {
+		for i := range out[p].Instances {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in := &out[p].Instances[i]
+				if s, err := m.instanceStatus(ctx, in.HTTPAddress); err == nil {
+					in.Ready, in.Keys, in.UsedMemoryBytes = s.Ready, s.Keys, s.UsedMemoryBytes
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return out, nil
+}
+
+var errNoMap = errors.New("the partition map is not written yet")
+
+func (m *Manager) instanceStatus(ctx context.Context, addr string) (*cluster.InstanceStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var s cluster.InstanceStatus
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return nil, fmt.Errorf("decoding status of %s: %w", addr, err)
+	}
+	return &s, nil
+}
+
+func (m *Manager) writeStateError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errNoMap) {
+		writeError(w, http.StatusServiceUnavailable, "Unavailable", "%v", err)
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "Unavailable", "cluster state unavailable: %v", err)
+}
+
+func (m *Manager) getPartitions(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	ps, err := m.partitions(ctx)
+	if err != nil {
+		m.writeStateError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"partitions": ps})
+}
+
+func (m *Manager) getPartition(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("id")
+	id, err := strconv.Atoi(raw)
+	if err != nil || id < 0 {
+		writeError(w, http.StatusBadRequest, "BadRequest", "partition id %q: must be a non-negative integer", raw)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	ps, err := m.partitions(ctx)
+	if err != nil {
+		m.writeStateError(w, err)
+		return
+	}
+	if id >= len(ps) {
+		writeError(w, http.StatusNotFound, "NotFound", "partition %d not found: the grid has %d partitions (0-%d)", id, len(ps), len(ps)-1)
+		return
+	}
+	writeJSON(w, http.StatusOK, ps[id])
+}

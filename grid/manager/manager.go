@@ -1,0 +1,228 @@
+// Package manager is the grid's control plane: an embedded etcd member (one of 1 or 3,
+// statically configured the way a StatefulSet names its pods) holding the partition map,
+// the partition records and the instance registry, plus the REST manager API served from
+// that state. It must not depend on the data path (store, server): it learns about data
+// instances only from etcd and from their HTTP status endpoints.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+
+	"github.com/insightgrid/insight/grid/registry"
+)
+
+// Config is a manager member's configuration.
+type Config struct {
+	Name           string // etcd member name, unique in the cluster
+	DataDir        string // etcd's data lives in DataDir/etcd
+	Bind           string // address every listener binds
+	AdvertiseHost  string // host peers and clients reach this member at
+	ClientPort     int
+	PeerPort       int
+	HTTPPort       int
+	InitialCluster string // name=http://host:peerPort,...; empty: this member alone
+	Partitions     int
+	HA             bool
+	// Heartbeat and Election are etcd's raft timings. Small values suit loopback; across
+	// nodes keep etcd's defaults (100ms, 1s) or more.
+	Heartbeat, Election time.Duration
+	Version             string
+	Logger              *slog.Logger
+}
+
+// Validate checks the configuration without side effects.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, p := range []struct {
+		flag string
+		v    int
+	}{{"--client-port", c.ClientPort}, {"--peer-port", c.PeerPort}, {"--http-port", c.HTTPPort}} {
+		if p.v < 1 || p.v > 65535 {
+			errs = append(errs, fmt.Errorf("%s %d: must be between 1 and 65535", p.flag, p.v))
+		}
+	}
+	if c.Name == "" {
+		errs = append(errs, errors.New("--name is empty: give this member a name unique in the manager cluster"))
+	}
+	if c.Partitions < 1 || c.Partitions > 16384 {
+		errs = append(errs, fmt.Errorf("--partitions %d: must be between 1 and 16384", c.Partitions))
+	}
+	if c.Heartbeat < time.Millisecond || c.Election < 5*c.Heartbeat {
+		errs = append(errs, fmt.Errorf("--etcd-heartbeat %s / --etcd-election %s: heartbeat must be at least 1ms and the election timeout at least 5 heartbeats", c.Heartbeat, c.Election))
+	}
+	if c.InitialCluster != "" {
+		if _, err := c.initialCluster(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// initialCluster parses --initial-cluster and checks that it names this member.
+func (c *Config) initialCluster() (string, error) {
+	if c.InitialCluster == "" {
+		return fmt.Sprintf("%s=http://%s", c.Name, net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(c.PeerPort))), nil
+	}
+	found := false
+	for _, m := range strings.Split(c.InitialCluster, ",") {
+		name, u, ok := strings.Cut(m, "=")
+		if !ok || name == "" {
+			return "", fmt.Errorf("--initial-cluster %q: entry %q is not name=http://host:port", c.InitialCluster, m)
+		}
+		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, "http://") {
+			return "", fmt.Errorf("--initial-cluster %q: entry %q: the peer URL must be http://host:port", c.InitialCluster, m)
+		}
+		found = found || name == c.Name
+	}
+	if !found {
+		return "", fmt.Errorf("--initial-cluster %q does not list this member's --name %q", c.InitialCluster, c.Name)
+	}
+	return c.InitialCluster, nil
+}
+
+func hostURL(host string, port int) url.URL {
+	return url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port))}
+}
+
+// Manager is a running manager member.
+type Manager struct {
+	cfg  Config
+	log  *slog.Logger
+	etcd *embed.Etcd
+	cli  *clientv3.Client
+	http *http.Server
+	hc   *http.Client
+}
+
+// Run starts the member and serves until ctx ends, then stops gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
+	ec.ListenClientUrls = []url.URL{hostURL(cfg.Bind, cfg.ClientPort)}
+	ec.AdvertiseClientUrls = []url.URL{hostURL(cfg.AdvertiseHost, cfg.ClientPort)}
+	ec.ListenPeerUrls = []url.URL{hostURL(cfg.Bind, cfg.PeerPort)}
+	ec.AdvertisePeerUrls = []url.URL{hostURL(cfg.AdvertiseHost, cfg.PeerPort)}
+	ec.InitialCluster, _ = cfg.initialCluster()
+	ec.InitialClusterToken = "insight-grid"
+	ec.ClusterState = embed.ClusterStateFlagNew // ignored once the data dir holds a member
+	ec.TickMs = uint(cfg.Heartbeat / time.Millisecond)
+	ec.ElectionMs = uint(cfg.Election / time.Millisecond)
+	ec.MaxTxnOps = 16384 + 16 // the bootstrap writes one record per partition in one transaction
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "10m"
+	// NewConfig leaves these zero, which makes etcd log every request as slow.
+	ec.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
+	ec.WarningApplyDuration = embed.DefaultWarningApplyDuration
+	ec.LogLevel = "warn"
+	ec.LogOutputs = []string{"stderr"}
+	start := time.Now()
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return fmt.Errorf("starting embedded etcd (data %s, peers %s): %w", ec.Dir, ec.InitialCluster, err)
+	}
+	defer e.Close()
+	m := &Manager{cfg: cfg, log: log, etcd: e, cli: v3client.New(e.Server), hc: &http.Client{Timeout: 500 * time.Millisecond}}
+	defer m.cli.Close()
+
+	reg := prometheus.WrapRegistererWithPrefix("insight_manager_", prometheus.DefaultRegisterer)
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "is_leader", Help: "1 when this member leads the etcd cluster."},
+		func() float64 { return b2f(e.Server.Leader() == e.Server.MemberID()) })); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "has_leader", Help: "1 when the etcd cluster has a leader."},
+		func() float64 { return b2f(e.Server.Leader() != 0) })); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)))
+	if err != nil {
+		return fmt.Errorf("manager API listener (--http-port %d): %w", cfg.HTTPPort, err)
+	}
+	m.http = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 5 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- m.http.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = m.http.Shutdown(sctx)
+	}()
+	log.Info("manager starting", "name", cfg.Name, "etcdClient", ec.AdvertiseClientUrls[0].String(),
+		"etcdPeer", ec.AdvertisePeerUrls[0].String(), "initialCluster", ec.InitialCluster, "api", ln.Addr().String())
+
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		return fmt.Errorf("embedded etcd: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+	log.Info("etcd ready", "name", cfg.Name, "after", time.Since(start).Round(time.Millisecond).String(),
+		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())))
+	if err := m.bootstrap(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("manager stopping", "name", cfg.Name)
+		return nil
+	case err := <-e.Err():
+		return fmt.Errorf("embedded etcd: %w", err)
+	case err := <-httpErr:
+		return fmt.Errorf("manager API: %w", err)
+	}
+}
+
+// bootstrap writes the partition map on first deploy, retrying while etcd settles.
+func (m *Manager) bootstrap(ctx context.Context) error {
+	for {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pm, created, err := registry.Bootstrap(bctx, m.cli, m.cfg.Partitions, m.cfg.HA)
+		cancel()
+		switch {
+		case err == nil && created:
+			m.log.Info("partition map created", "partitions", len(pm.Partitions), "ha", pm.HA)
+			return nil
+		case err == nil:
+			if len(pm.Partitions) != m.cfg.Partitions || pm.HA != m.cfg.HA {
+				m.log.Warn("partition map already exists and differs from the flags; keeping it",
+					"mapPartitions", len(pm.Partitions), "mapHA", pm.HA, "flagPartitions", m.cfg.Partitions, "flagHA", m.cfg.HA)
+			}
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		}
+		m.log.Warn("writing the partition map failed, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

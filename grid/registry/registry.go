@@ -1,0 +1,220 @@
+// Package registry reads and writes the grid's cluster state in etcd with the layout of
+// package cluster: the one-time partition map bootstrap, instance registration under a
+// lease, and a watch that hands out a fresh State on every change. It is control-plane
+// only: nothing here may be called per client command.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/insightgrid/insight/grid/cluster"
+)
+
+// Bootstrap writes the partition map of n partitions and the initial partition records,
+// in one transaction that only succeeds while there is no map (the first deploy). It
+// returns the map now in etcd and whether this call created it. A later call with another
+// n leaves the existing map alone: changing the partition count is re-partitioning, not
+// bootstrap.
+func Bootstrap(ctx context.Context, kv clientv3.KV, n int, ha bool) (*cluster.PartitionMap, bool, error) {
+	m, err := cluster.NewPartitionMap(n, ha)
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, false, fmt.Errorf("encoding partition map: %w", err)
+	}
+	ops := []clientv3.Op{clientv3.OpPut(cluster.MapKey, string(b))}
+	for p := range n {
+		rb, err := json.Marshal(cluster.InitialRecord(p, ha))
+		if err != nil {
+			return nil, false, fmt.Errorf("encoding partition record: %w", err)
+		}
+		ops = append(ops, clientv3.OpPut(cluster.PartitionKey(p), string(rb)))
+	}
+	resp, err := kv.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(cluster.MapKey), "=", 0)).
+		Then(ops...).
+		Else(clientv3.OpGet(cluster.MapKey)).
+		Commit()
+	if err != nil {
+		return nil, false, fmt.Errorf("writing partition map %s: %w", cluster.MapKey, err)
+	}
+	if resp.Succeeded {
+		return m, true, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, false, fmt.Errorf("partition map %s vanished during bootstrap", cluster.MapKey)
+	}
+	var existing cluster.PartitionMap
+	if err := json.Unmarshal(kvs[0].Value, &existing); err != nil {
+		return nil, false, fmt.Errorf("decoding partition map %s: %w", cluster.MapKey, err)
+	}
+	return &existing, false, nil
+}
+
+// Load reads the whole cluster state in one linearizable range read.
+func Load(ctx context.Context, kv clientv3.KV) (*cluster.State, error) {
+	resp, err := kv.Get(ctx, cluster.Prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("reading cluster state under %s: %w", cluster.Prefix, err)
+	}
+	st := &cluster.State{
+		Revision:  resp.Header.Revision,
+		Records:   map[int]cluster.Record{},
+		Instances: map[string]cluster.Instance{},
+	}
+	for _, item := range resp.Kvs {
+		key := string(item.Key)
+		switch {
+		case key == cluster.MapKey:
+			var m cluster.PartitionMap
+			if err := json.Unmarshal(item.Value, &m); err != nil {
+				return nil, fmt.Errorf("decoding %s: %w", key, err)
+			}
+			st.Map = &m
+		case strings.HasPrefix(key, cluster.PartitionsPrefix):
+			var r cluster.Record
+			var p int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(key, cluster.PartitionsPrefix), "%d", &p); err != nil {
+				return nil, fmt.Errorf("partition key %s: %w", key, err)
+			}
+			if err := json.Unmarshal(item.Value, &r); err != nil {
+				return nil, fmt.Errorf("decoding %s: %w", key, err)
+			}
+			st.Records[p] = r
+		case strings.HasPrefix(key, cluster.InstancesPrefix):
+			var in cluster.Instance
+			if err := json.Unmarshal(item.Value, &in); err != nil {
+				return nil, fmt.Errorf("decoding %s: %w", key, err)
+			}
+			st.Instances[in.ID] = in
+		}
+	}
+	return st, nil
+}
+
+// Watch calls fn with the current state and again after every change, until ctx ends.
+// Changes that arrive together are delivered as one state. Errors (etcd unreachable,
+// compaction) are logged and retried; Watch returns only ctx's error.
+func Watch(ctx context.Context, cli *clientv3.Client, log *slog.Logger, fn func(*cluster.State)) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		st, err := Load(ctx, cli)
+		if err != nil {
+			log.Warn("cluster state unavailable, retrying", "err", err, "retryIn", backoff)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		fn(st)
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		ch := cli.Watch(wctx, cluster.Prefix, clientv3.WithPrefix(), clientv3.WithRev(st.Revision+1))
+		for wr := range ch {
+			if err := wr.Err(); err != nil {
+				log.Warn("cluster state watch interrupted, reloading", "err", err)
+				break
+			}
+			if len(wr.Events) == 0 {
+				continue
+			}
+			// Reloading is simpler than applying events and the state is a few keys.
+			next, err := Load(ctx, cli)
+			if err != nil {
+				log.Warn("reloading cluster state failed", "err", err)
+				break
+			}
+			fn(next)
+		}
+		cancel()
+	}
+	return ctx.Err()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// ErrTaken is returned when another live process holds an instance's registration.
+var ErrTaken = errors.New("instance already registered by another live process")
+
+// register claims inst's key under a new lease of ttl; it fails with ErrTaken while
+// another lease holds the key, so two processes never serve as one instance.
+func register(ctx context.Context, cli *clientv3.Client, inst cluster.Instance, ttl time.Duration) (clientv3.LeaseID, error) {
+	b, err := json.Marshal(inst)
+	if err != nil {
+		return 0, fmt.Errorf("encoding instance: %w", err)
+	}
+	lease, err := cli.Grant(ctx, int64(max(ttl/time.Second, 1)))
+	if err != nil {
+		return 0, fmt.Errorf("granting lease: %w", err)
+	}
+	key := cluster.InstanceKey(inst.Partition, inst.Instance)
+	resp, err := cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease.ID))).
+		Commit()
+	if err == nil && !resp.Succeeded {
+		err = ErrTaken
+	}
+	if err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_, _ = cli.Revoke(rctx, lease.ID)
+		return 0, fmt.Errorf("registering %s at %s: %w", inst.ID, key, err)
+	}
+	return lease.ID, nil
+}
+
+// Register keeps inst registered until ctx ends, registering again whenever the lease is
+// lost (etcd unreachable longer than ttl), and revokes the lease on the way out so the
+// instance disappears at once on a clean stop. onChange reports each transition.
+func Register(ctx context.Context, cli *clientv3.Client, inst cluster.Instance, ttl time.Duration, log *slog.Logger, onChange func(registered bool)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		id, err := register(ctx, cli, inst, ttl)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("registration failed, retrying", "err", err, "retryIn", backoff)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, ttl)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		ka, err := cli.KeepAlive(ctx, id)
+		if err != nil {
+			log.Warn("lease keep-alive failed", "err", err)
+			continue
+		}
+		log.Info("registered", "key", cluster.InstanceKey(inst.Partition, inst.Instance), "address", inst.Address, "lease", fmt.Sprintf("%x", int64(id)))
+		onChange(true)
+		for range ka {
+		}
+		onChange(false)
+		if ctx.Err() != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_, err := cli.Revoke(rctx, id)
+			cancel()
+			log.Info("deregistered", "err", err)
+			return
+		}
+		log.Warn("registration lease lost, registering again")
+	}
+}
