@@ -7,14 +7,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 
 	"github.com/insightgrid/insight/e2e/nodeagent/hosts"
 )
 
 // hostsLoop rewrites the shared hosts file after pod, Service or EndpointSlice changes,
-// coalescing bursts.
+// coalescing bursts. Services with a selector map to their ready pods directly (EndpointSlices
+// cannot hold the agent's loopback pod IPs); selectorless Services use their EndpointSlices.
 func (a *Agent) hostsLoop(ctx context.Context, svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister) {
 	for {
 		select {
@@ -54,12 +55,34 @@ func (a *Agent) writeHosts(svcs corelisters.ServiceLister, slices discoveryliste
 		if s.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
 		}
+		svc := hosts.Service{Namespace: s.Namespace, Name: s.Name}
+		if s.Namespace == corev1.NamespaceDefault && s.Name == "kubernetes" {
+			// Its endpoint is the API server's loopback address, which EndpointSlices refuse.
+			svc.IPs = []string{a.cfg.APIHost}
+			hs = append(hs, svc)
+			continue
+		}
+		if len(s.Spec.Selector) > 0 {
+			// The API server rejects loopback addresses in EndpointSlices, so the agent
+			// selects the endpoints itself, as the EndpointSlice controller would.
+			sel := labels.SelectorFromSet(s.Spec.Selector)
+			for _, p := range pods {
+				if p.Namespace != s.Namespace || p.Status.PodIP == "" || p.DeletionTimestamp != nil ||
+					p.Status.Phase != corev1.PodRunning || !sel.Matches(labels.Set(p.Labels)) {
+					continue
+				}
+				if podReady(p) || s.Spec.PublishNotReadyAddresses {
+					svc.IPs = append(svc.IPs, p.Status.PodIP)
+				}
+			}
+			hs = append(hs, svc)
+			continue
+		}
 		sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: s.Name})
 		eps, err := slices.EndpointSlices(s.Namespace).List(sel)
 		if err != nil {
 			return err
 		}
-		svc := hosts.Service{Namespace: s.Namespace, Name: s.Name}
 		for _, es := range eps {
 			for _, ep := range es.Endpoints {
 				ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
@@ -72,4 +95,13 @@ func (a *Agent) writeHosts(svcs corelisters.ServiceLister, slices discoveryliste
 	}
 	_, err = hosts.WriteInPlace(a.hostsFile, hosts.Render(hp, hs))
 	return err
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
