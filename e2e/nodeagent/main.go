@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -77,6 +78,9 @@ func run() error {
 	kubeconfig := flag.String("kubeconfig", filepath.Join(cacheDir, "kubeconfig"), "kubeconfig of the cluster (admin credentials)")
 	stateDir := flag.String("state-dir", filepath.Join(cacheDir, "nodeagent"), "directory for pod root filesystems, volumes, logs and the hosts file")
 	nodes := flag.Int("nodes", 3, "number of nodes to register (insight-node-0..N-1, zones zone-a/b/c round-robin)")
+	nodeOffset := flag.Int("node-offset", 0, "index of the first node (names insight-node-<i>, addresses 127.1.<i>.0/24); for a second agent on one cluster")
+	taint := flag.String("node-taint", "", "taint KEY=VALUE:EFFECT for every node (optional)")
+	provision := flag.Bool("provisioner", true, "create the insight-local StorageClass and provision its volumes (one agent per cluster)")
 	flag.Var(&images, "image", "image archive (docker-archive tarball or OCI layout directory); repeatable")
 	pidFile := flag.String("pid-file", "", "write the agent's PID here (optional)")
 	cpu := flag.String("cpu", "8", "allocatable and capacity CPU of each node")
@@ -114,6 +118,14 @@ func run() error {
 	if *backoffBase <= 0 || *backoffMax < *backoffBase {
 		return fmt.Errorf("--backoff-base=%s --backoff-max=%s: want 0 < base <= max", *backoffBase, *backoffMax)
 	}
+	var taints []corev1.Taint
+	if *taint != "" {
+		t, err := parseTaint(*taint)
+		if err != nil {
+			return err
+		}
+		taints = append(taints, t)
+	}
 	store, err := image.Load(images...)
 	if err != nil {
 		return err
@@ -144,7 +156,7 @@ func run() error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	a, err := agent.New(agent.Config{
-		Client: cs, StateDir: *stateDir, Nodes: *nodes, Images: store,
+		Client: cs, StateDir: *stateDir, Nodes: *nodes, NodeOffset: *nodeOffset, Taints: taints, Provision: *provision, Images: store,
 		CPU: cpuQ, Memory: memQ, MaxPods: podsQ, BackoffBase: *backoffBase, BackoffMax: *backoffMax,
 		APIHost: u.Hostname(), APIPort: apiPort, ShutdownGrace: *shutdownGrace, Log: log,
 	})
@@ -154,4 +166,19 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return a.Run(ctx)
+}
+
+func parseTaint(v string) (corev1.Taint, error) {
+	kv, effect, ok := strings.Cut(v, ":")
+	key, value, _ := strings.Cut(kv, "=")
+	t := corev1.Taint{Key: key, Value: value, Effect: corev1.TaintEffect(effect)}
+	switch t.Effect {
+	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+	default:
+		ok = false
+	}
+	if !ok || key == "" {
+		return t, fmt.Errorf("--node-taint=%q: want KEY=VALUE:EFFECT with EFFECT NoSchedule, PreferNoSchedule or NoExecute", v)
+	}
+	return t, nil
 }

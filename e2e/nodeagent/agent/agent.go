@@ -38,9 +38,16 @@ import (
 
 // Config is the agent's configuration; see the command's flags.
 type Config struct {
-	Client      kubernetes.Interface
-	StateDir    string
-	Nodes       int
+	Client   kubernetes.Interface
+	StateDir string
+	Nodes    int
+	// NodeOffset is the index of the first node: a second agent on the same cluster (the
+	// agent's own tests) uses distinct node names and address blocks.
+	NodeOffset int
+	// Taints are put on the nodes at registration (none by default).
+	Taints []corev1.Taint
+	// Provision runs the insight-local provisioner; exactly one agent per cluster should.
+	Provision   bool
 	Images      *image.Store
 	CPU         resource.Quantity
 	Memory      resource.Quantity
@@ -87,8 +94,8 @@ type Agent struct {
 
 // New validates cfg and prepares the state directory.
 func New(cfg Config) (*Agent, error) {
-	if cfg.Nodes < 1 || cfg.Nodes > 250 {
-		return nil, fmt.Errorf("--nodes=%d: want 1..250", cfg.Nodes)
+	if cfg.Nodes < 1 || cfg.NodeOffset < 0 || cfg.NodeOffset+cfg.Nodes > 255 {
+		return nil, fmt.Errorf("--nodes=%d --node-offset=%d: want at least one node and offset+nodes <= 255", cfg.Nodes, cfg.NodeOffset)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -110,7 +117,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	bc := record.NewBroadcaster()
 	bc.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
-	for i := 0; i < cfg.Nodes; i++ {
+	for i := cfg.NodeOffset; i < cfg.NodeOffset+cfg.Nodes; i++ {
 		pool, err := ipam.NewPool(i)
 		if err != nil {
 			return nil, err
@@ -130,8 +137,10 @@ func NodeName(i int) string { return "insight-node-" + strconv.Itoa(i) }
 // (leaving the API objects and nodes for the cluster-down script).
 func (a *Agent) Run(ctx context.Context) error {
 	a.killLeftovers()
-	if err := a.ensureStorageClass(ctx); err != nil {
-		return err
+	if a.cfg.Provision {
+		if err := a.ensureStorageClass(ctx); err != nil {
+			return err
+		}
 	}
 	for _, n := range a.nodes {
 		if err := a.registerNode(ctx, n); err != nil {
@@ -171,8 +180,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("add pod handler: %w", err)
 	}
-	if err := a.addProvisioner(ctx, f); err != nil {
-		return err
+	if a.cfg.Provision {
+		if err := a.addProvisioner(ctx, f); err != nil {
+			return err
+		}
 	}
 	infCtx, stopInf := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopInf()

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -36,6 +37,7 @@ func (a *Agent) nodeObject(n *node) *corev1.Node {
 			},
 			Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0"},
 		},
+		Spec: corev1.NodeSpec{Taints: a.cfg.Taints},
 		Status: corev1.NodeStatus{
 			Capacity: res, Allocatable: res,
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip}, {Type: corev1.NodeHostName, Address: n.name}},
@@ -85,6 +87,11 @@ func (a *Agent) registerNode(ctx context.Context, n *node) error {
 			}
 			for k, v := range want.Labels {
 				cur.Labels[k] = v
+			}
+			for _, t := range want.Spec.Taints {
+				if !slices.ContainsFunc(cur.Spec.Taints, func(o corev1.Taint) bool { return o.MatchTaint(&t) }) {
+					cur.Spec.Taints = append(cur.Spec.Taints, t)
+				}
 			}
 			cur, err = a.cs.CoreV1().Nodes().Update(ctx, cur, metav1.UpdateOptions{})
 			if err != nil {
