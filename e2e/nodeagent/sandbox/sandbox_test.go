@@ -40,7 +40,7 @@ func TestExec(t *testing.T) {
 		t.Skip("sandbox needs root (mount namespaces, chroot)")
 	}
 	dir := t.TempDir()
-	bin, err := imagetest.BuildBinary("../testdata/testapp", dir)
+	bin, err := imagetest.BuildBinary("../testdata/testapp", dir, "testapp")
 	if err != nil {
 		t.Fatal(err)
 	}

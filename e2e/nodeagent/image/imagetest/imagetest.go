@@ -20,9 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// BuildBinary compiles the Go package pkg (a path the go tool accepts) statically into dir.
-func BuildBinary(pkg, dir string) (string, error) {
-	out := filepath.Join(dir, filepath.Base(pkg))
+// BuildBinary compiles the Go package pkg (a path the go tool accepts) statically into
+// dir/name and returns that path.
+func BuildBinary(pkg, dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if b, err := cmd.CombinedOutput(); err != nil {
