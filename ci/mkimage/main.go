@@ -1,0 +1,267 @@
+// Command mkimage packs the static insight-grid binary into an OCI image without a
+// container engine: one layer on an empty base holding the binary, the build host's CA
+// certificates and a minimal /etc/passwd for the non-root user. It writes the image as an
+// OCI image layout directory, as an OCI archive (the layout in a tar, for
+// `skopeo copy oci-archive:`) and as a docker-archive compatible tarball (for `docker load`,
+// `crane push` and the local cluster's node agent). It depends only on go-containerregistry.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+type options struct {
+	binary  string
+	version string
+	repo    string
+	caFile  string
+	outDir  string
+	uid     int
+	created time.Time
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mkimage:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var o options
+	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
+	fs.StringVar(&o.binary, "binary", "bin/insight-grid", "static linux/amd64 insight-grid binary")
+	fs.StringVar(&o.version, "version", "", "image tag, the release version (required)")
+	fs.StringVar(&o.repo, "repo", "ghcr.io/insightgrid/insight-grid", "image repository")
+	fs.StringVar(&o.caFile, "ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle copied into the image")
+	fs.StringVar(&o.outDir, "out", "bin/images", "output directory")
+	fs.IntVar(&o.uid, "uid", 65532, "non-root user and group id the image runs as")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.version == "" {
+		return errors.New("--version is required (the image tag, e.g. 0.1.0)")
+	}
+	if o.uid <= 0 {
+		return fmt.Errorf("--uid %d: must be a non-root id (> 0)", o.uid)
+	}
+	// Reproducible digests: the creation time comes from SOURCE_DATE_EPOCH, else the epoch.
+	o.created = time.Unix(0, 0).UTC()
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("SOURCE_DATE_EPOCH %q: want seconds since 1970", s)
+		}
+		o.created = time.Unix(sec, 0).UTC()
+	}
+	return build(o)
+}
+
+func build(o options) error {
+	ref, err := name.NewTag(o.repo + ":" + o.version)
+	if err != nil {
+		return fmt.Errorf("image reference %s:%s: %w", o.repo, o.version, err)
+	}
+	bin, err := os.ReadFile(o.binary)
+	if err != nil {
+		return fmt.Errorf("reading the binary (build it first with ci/image.sh): %w", err)
+	}
+	ca, err := os.ReadFile(o.caFile)
+	if err != nil {
+		return fmt.Errorf("reading CA certificates (Debian: apt-get install ca-certificates): %w", err)
+	}
+	layerTar, err := rootfs(o, bin, ca)
+	if err != nil {
+		return err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return fmt.Errorf("building the layer: %w", err)
+	}
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{
+		Created: v1.Time{Time: o.created}, CreatedBy: "ci/mkimage", Comment: "insight-grid " + o.version,
+	}})
+	if err != nil {
+		return fmt.Errorf("adding the layer: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading the image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	user := fmt.Sprintf("%d:%d", o.uid, o.uid)
+	cf.Architecture, cf.OS, cf.Created = "amd64", "linux", v1.Time{Time: o.created}
+	cf.Config = v1.Config{
+		Entrypoint: []string{"/insight-grid"},
+		User:       user,
+		WorkingDir: "/",
+		Env:        []string{"PATH=/", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+		ExposedPorts: map[string]struct{}{
+			"6379/tcp": {}, "8080/tcp": {}, "2379/tcp": {}, "2380/tcp": {}, "8090/tcp": {},
+		},
+		Labels: map[string]string{
+			"org.opencontainers.image.title":   "insight-grid",
+			"org.opencontainers.image.version": o.version,
+			"org.opencontainers.image.source":  "https://github.com/insightgrid/insight",
+		},
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return fmt.Errorf("setting the image config: %w", err)
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", o.outDir, err)
+	}
+	stem := filepath.Join(o.outDir, "insight-grid-"+o.version)
+
+	tarPath := stem + ".tar"
+	if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
+		return fmt.Errorf("writing %s: %w", tarPath, err)
+	}
+	layoutDir := stem + "-oci"
+	if err := os.RemoveAll(layoutDir); err != nil {
+		return fmt.Errorf("replacing %s: %w", layoutDir, err)
+	}
+	lp, err := layout.Write(layoutDir, empty.Index)
+	if err != nil {
+		return fmt.Errorf("writing OCI layout %s: %w", layoutDir, err)
+	}
+	// ref.name makes the tag addressable as oci:<dir>:<version> and oci-archive:<tar>:<version>.
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{
+		"org.opencontainers.image.ref.name": o.version,
+		"io.containerd.image.name":          ref.String(),
+	})); err != nil {
+		return fmt.Errorf("adding the image to %s: %w", layoutDir, err)
+	}
+	archive := stem + ".oci.tar"
+	if err := tarDir(layoutDir, archive); err != nil {
+		return err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return fmt.Errorf("computing the image digest: %w", err)
+	}
+	fmt.Printf("%s@%s\n  docker-archive %s\n  oci layout     %s\n  oci archive    %s\n", ref, digest, tarPath, layoutDir, archive)
+	return nil
+}
+
+// rootfs returns the image's single layer: the binary, CA certificates, passwd/group for
+// the non-root user, and writable /tmp and /data owned by it.
+func rootfs(o options, bin, ca []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", o.uid, o.uid)
+	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", o.uid)
+	entries := []struct {
+		name string
+		mode int64
+		uid  int
+		dir  bool
+		data []byte
+	}{
+		{name: "etc/", mode: 0o755, dir: true},
+		{name: "etc/ssl/", mode: 0o755, dir: true},
+		{name: "etc/ssl/certs/", mode: 0o755, dir: true},
+		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca},
+		{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
+		{name: "etc/group", mode: 0o644, data: []byte(group)},
+		{name: "home/", mode: 0o755, dir: true},
+		{name: "home/nonroot/", mode: 0o700, uid: o.uid, dir: true},
+		{name: "tmp/", mode: 0o1777, dir: true},
+		{name: "data/", mode: 0o700, uid: o.uid, dir: true},
+		{name: "insight-grid", mode: 0o755, data: bin},
+	}
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.uid, ModTime: o.created, Format: tar.FormatPAX}
+		if e.dir {
+			h.Typeflag = tar.TypeDir
+		} else {
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, fmt.Errorf("layer entry %s: %w", e.name, err)
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			return nil, fmt.Errorf("layer entry %s: %w", e.name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("closing the layer: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// tarDir writes dir's contents as a tar archive at path: an OCI layout in a tar is an
+// oci-archive.
+func tarDir(dir, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if d.IsDir() {
+			h.Name += "/"
+		}
+		h.ModTime, h.Uid, h.Gid, h.Uname, h.Gname = time.Unix(0, 0), 0, 0, "", ""
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(tw, src)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing OCI archive %s: %w", path, err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing OCI archive %s: %w", path, err)
+	}
+	return f.Close()
+}
