@@ -130,6 +130,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
 		return fmt.Errorf("--kubeconfig=%s: %w", *kubeconfig, err)

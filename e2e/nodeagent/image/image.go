@@ -41,27 +41,103 @@ type Image struct {
 type Store struct {
 	byRef    map[string]*Image
 	byDigest map[string]*Image
+	tmpDirs  []string // unpacked OCI archives, read lazily
 }
 
-// Load reads every archive. A path that is a directory is read as an OCI image layout; a file is
-// read as a docker-archive tarball (`tarball.Write` / `docker save` format).
+// Load reads every archive. A directory is read as an OCI image layout; a tar file holding
+// index.json (an OCI archive) is unpacked to a temporary layout; any other file is read as a
+// docker-archive tarball (`tarball.Write` / `docker save` format). Call Close when done.
 func Load(paths ...string) (*Store, error) {
 	s := &Store{byRef: map[string]*Image{}, byDigest: map[string]*Image{}}
 	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("image archive %q: %w", p, err)
-		}
-		if fi.IsDir() {
-			err = s.loadLayout(p)
-		} else {
-			err = s.loadTarball(p)
-		}
-		if err != nil {
+		if err := s.load(p); err != nil {
+			s.Close()
 			return nil, fmt.Errorf("image archive %q: %w", p, err)
 		}
 	}
 	return s, nil
+}
+
+func (s *Store) load(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return s.loadLayout(p)
+	}
+	oci, err := isOCIArchive(p)
+	if err != nil {
+		return err
+	}
+	if !oci {
+		return s.loadTarball(p)
+	}
+	dir, err := os.MkdirTemp("", "nodeagent-oci-")
+	if err != nil {
+		return err
+	}
+	s.tmpDirs = append(s.tmpDirs, dir)
+	if err := untar(p, dir); err != nil {
+		return fmt.Errorf("unpack OCI archive: %w", err)
+	}
+	return s.loadLayout(dir)
+}
+
+// Close removes temporary files of OCI archives.
+func (s *Store) Close() {
+	for _, d := range s.tmpDirs {
+		_ = os.RemoveAll(d)
+	}
+}
+
+func isOCIArchive(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	index := false
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return index, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read tar: %w", err)
+		}
+		switch filepath.Clean(h.Name) {
+		case "manifest.json":
+			return false, nil
+		case "index.json":
+			index = true
+		}
+	}
+}
+
+func untar(path, dir string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeDir {
+			continue
+		}
+		if err := writeEntry(dir, h, tr); err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
+	}
 }
 
 func (s *Store) loadTarball(path string) error {
@@ -102,9 +178,11 @@ func (s *Store) loadLayout(dir string) error {
 		return fmt.Errorf("read OCI index.json: %w", err)
 	}
 	for _, d := range im.Manifests {
-		refName := d.Annotations["org.opencontainers.image.ref.name"]
-		if refName == "" {
-			refName = d.Annotations["io.containerd.image.name"]
+		// containerd's annotation holds the full reference; the OCI one is usually just a tag
+		// and is used only when it names a repository too.
+		refName := d.Annotations["io.containerd.image.name"]
+		if r := d.Annotations["org.opencontainers.image.ref.name"]; refName == "" && strings.ContainsAny(r, "/:@") {
+			refName = r
 		}
 		if refName == "" {
 			continue
