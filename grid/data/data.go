@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ type Config struct {
 	MaxMemory           int64 // 0: no limit
 	ProtoMaxBulkLen     int64
 	LeaseTTL            time.Duration
+	Pprof               bool // serve /debug/pprof/ on the HTTP port
 	Version             string
 	Logger              *slog.Logger
 }
@@ -146,6 +148,11 @@ func (in *instance) routes(reg *prometheus.Registry) http.Handler {
 		_ = json.NewEncoder(w).Encode(in.status())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if in.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -170,6 +170,7 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.Var(&maxMemory, "maxmemory", "used memory past which writes are refused, e.g. 400mb (default: 90% of GOMEMLIMIT or of 90% of the container limit; 0: none)")
 	fs.Var(&bulk, "proto-max-bulk-len", "largest bulk string a client may send (default 512mb)")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 5*time.Second, "time to live of the registration in etcd when the instance stops renewing it")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
