@@ -578,6 +578,6 @@ func (w *podWorker) execIn(ctx context.Context, st *ctr, command []string, timeo
 	case <-t.C:
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = <-done // the kill's exit status says nothing about the command
-	return fmt.Errorf("command %q timed out after %s", strings.Join(command, " "), timeout)
+	killed := <-done
+	return fmt.Errorf("command %q timed out after %s (%v)", strings.Join(command, " "), timeout, killed)
 }
