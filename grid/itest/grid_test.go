@@ -136,7 +136,7 @@ func freeBase() (int, error) {
 			continue
 		}
 		ok := true
-		for _, off := range []int{0, 1, 2, 10, 11, 12, 1010, 1011, 1012} {
+		for _, off := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 1010, 1011, 1012} {
 			if !free(p + off) {
 				ok = false
 				break
