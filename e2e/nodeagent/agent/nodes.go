@@ -107,7 +107,11 @@ func (a *Agent) registerNode(ctx context.Context, n *node) error {
 	default:
 		return fmt.Errorf("register node %s: %w", n.name, err)
 	}
-	return a.renewLease(ctx, n)
+	if err := a.renewLease(ctx, n); err != nil {
+		// The heartbeat retries; the node status alone keeps the node Ready meanwhile.
+		a.log.Warn("node lease", "node", n.name, "err", err)
+	}
+	return nil
 }
 
 func (a *Agent) heartbeat(ctx context.Context, n *node) {
