@@ -55,7 +55,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--instance %d: must be 0 (preferred primary) or 1 (backup)", c.Instance))
 	}
 	if len(c.EtcdEndpoints) == 0 {
-		errs = append(errs, errors.New("--etcd-endpoints is empty: give the managers' etcd client addresses, host:2379,..."))
+		errs = append(errs, errors.New("--etcd-endpoints is empty: give the managers' etcd client addresses as host:port[,host:port]"))
 	}
 	for _, ep := range c.EtcdEndpoints {
 		if _, _, err := net.SplitHostPort(ep); err != nil {
@@ -132,7 +132,7 @@ func (in *instance) setWhy(s string) {
 
 func (in *instance) routes(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if st := in.status(); !st.Ready {
 			in.mu.Lock()
@@ -141,7 +141,7 @@ func (in *instance) routes(reg *prometheus.Registry) http.Handler {
 			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -204,9 +204,10 @@ func TestClusterClientSpreadsKeys(t *testing.T) {
 			t.Errorf("master %d holds %d of 300 keys", i, n)
 		}
 	}
-	slots, err := c.ClusterSlots(ctx).Result()
-	if err != nil || len(slots) != 3 || slots[0].Start != 0 || slots[0].End != 5460 || slots[2].End != 16383 {
-		t.Fatalf("CLUSTER SLOTS = %+v, %v", slots, err)
+	shards, err := c.ClusterShards(ctx).Result()
+	if err != nil || len(shards) != 3 || shards[0].Slots[0].Start != 0 || shards[0].Slots[0].End != 5460 ||
+		shards[2].Slots[0].End != 16383 || shards[1].Nodes[0].Role != "master" {
+		t.Fatalf("CLUSTER SHARDS = %+v, %v", shards, err)
 	}
 }
 

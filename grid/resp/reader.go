@@ -16,8 +16,6 @@ const (
 	maxInline   = 64 << 10
 	maxArgs     = 1<<31 - 1
 	minReadSize = 16 << 10
-	// initialArgs bounds what a claimed argument count can make us allocate up front.
-	initialArgs = 64
 )
 
 // ProtocolError is malformed input. Redis answers it with "-ERR Protocol error: ..." and

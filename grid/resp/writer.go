@@ -2,7 +2,6 @@ package resp
 
 import (
 	"io"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -130,40 +129,6 @@ func (w *Writer) Set(n int) {
 		return
 	}
 	w.header('*', int64(n))
-}
-
-// Double writes a floating point number (RESP2: a bulk string), formatted as Redis does.
-func (w *Writer) Double(f float64) {
-	var s string
-	switch {
-	case math.IsInf(f, 1):
-		s = "inf"
-	case math.IsInf(f, -1):
-		s = "-inf"
-	default:
-		s = strconv.FormatFloat(f, 'g', 17, 64)
-	}
-	if w.Proto == 3 {
-		w.buf = append(w.buf, ',')
-		w.buf = append(w.buf, s...)
-		w.buf = append(w.buf, '\r', '\n')
-		return
-	}
-	w.BulkString(s)
-}
-
-// Bool writes a boolean (RESP2: the integer 1 or 0).
-func (w *Writer) Bool(b bool) {
-	switch {
-	case w.Proto == 3 && b:
-		w.buf = append(w.buf, "#t\r\n"...)
-	case w.Proto == 3:
-		w.buf = append(w.buf, "#f\r\n"...)
-	case b:
-		w.Int(1)
-	default:
-		w.Int(0)
-	}
 }
 
 // Verbatim writes a verbatim text string (RESP3 "=", format "txt"; RESP2: a bulk string),

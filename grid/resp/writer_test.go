@@ -2,7 +2,6 @@ package resp
 
 import (
 	"bytes"
-	"math"
 	"testing"
 )
 
@@ -21,9 +20,6 @@ func TestWriter(t *testing.T) {
 		{"null array", func(w *Writer) { w.NullArray() }, "*-1\r\n", "_\r\n"},
 		{"map", func(w *Writer) { w.Map(1); w.BulkString("a"); w.Int(1) }, "*2\r\n$1\r\na\r\n:1\r\n", "%1\r\n$1\r\na\r\n:1\r\n"},
 		{"set", func(w *Writer) { w.Set(0) }, "*0\r\n", "~0\r\n"},
-		{"double", func(w *Writer) { w.Double(1.5) }, "$3\r\n1.5\r\n", ",1.5\r\n"},
-		{"double inf", func(w *Writer) { w.Double(math.Inf(1)) }, "$3\r\ninf\r\n", ",inf\r\n"},
-		{"bool", func(w *Writer) { w.Bool(true) }, ":1\r\n", "#t\r\n"},
 		{"verbatim", func(w *Writer) { w.Verbatim("a\r\nb") }, "$4\r\na\r\nb\r\n", "=8\r\ntxt:a\r\nb\r\n"},
 	}
 	for _, tt := range tests {

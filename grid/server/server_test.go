@@ -57,7 +57,7 @@ func startServer(t testing.TB, cfg Config) (*Server, func() *testClient) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(ln)
+	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -87,7 +87,9 @@ func encodeCmd(args ...string) string {
 // do sends raw bytes and reads exactly len(want) bytes back.
 func (c *testClient) expect(send, want string) {
 	c.t.Helper()
-	c.nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := c.nc.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		c.t.Fatal(err)
+	}
 	if _, err := io.WriteString(c.nc, send); err != nil {
 		c.t.Fatal(err)
 	}
@@ -289,7 +291,9 @@ func BenchmarkDispatchGet(b *testing.B) {
 	c := s.newConn(p1)
 	c.wr = resp.NewWriter(io.Discard)
 	args := [][]byte{[]byte("GET"), []byte("{k}key")}
-	st.Set(nil, args[1], make([]byte, 100), store.SetOptions{})
+	if _, err := st.Set(nil, args[1], make([]byte, 100), store.SetOptions{}); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		s.dispatch(c, args)

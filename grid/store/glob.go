@@ -41,10 +41,8 @@ func match(p, s []byte, depth int) bool {
 				p = p[1:]
 			}
 			matched := false
-			for {
-				if len(p) == 0 {
-					break // unterminated class: Redis treats the end as closing it
-				}
+			// An unterminated class ends with the pattern, as in Redis.
+			for len(p) > 0 {
 				if p[0] == '\\' && len(p) >= 2 {
 					p = p[1:]
 					if p[0] == s[0] {

@@ -18,6 +18,16 @@ func newTestStore() (*Store, *int64) {
 
 func b(s string) []byte { return []byte(s) }
 
+// must fails the test on a store error; its first argument is the discarded result.
+func must[T any](t testing.TB) func(T, error) {
+	return func(_ T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestSetGetOptions(t *testing.T) {
 	s, _ := newTestStore()
 	tests := []struct {
@@ -103,7 +113,7 @@ func TestCounters(t *testing.T) {
 	for _, tt := range tests {
 		s.Del(b("n"))
 		if tt.initial != "" {
-			s.Set(nil, b("n"), b(tt.initial), SetOptions{})
+			must[SetResult](t)(s.Set(nil, b("n"), b(tt.initial), SetOptions{}))
 		}
 		got, err := s.IncrBy(b("n"), tt.delta)
 		if !errors.Is(err, tt.wantErr) || (err == nil && got != tt.want) {
@@ -130,7 +140,7 @@ func TestIncrByFloat(t *testing.T) {
 	for _, tt := range tests {
 		s.Del(b("f"))
 		if tt.initial != "" {
-			s.Set(nil, b("f"), b(tt.initial), SetOptions{})
+			must[SetResult](t)(s.Set(nil, b("f"), b(tt.initial), SetOptions{}))
 		}
 		got, err := s.IncrByFloat(b("f"), tt.delta)
 		if !errors.Is(err, tt.wantErr) || string(got) != tt.want {
@@ -141,12 +151,12 @@ func TestIncrByFloat(t *testing.T) {
 
 func TestExpiry(t *testing.T) {
 	s, now := newTestStore()
-	s.Set(nil, b("k"), b("v"), SetOptions{At: *now + 1000})
+	must[SetResult](t)(s.Set(nil, b("k"), b("v"), SetOptions{At: *now + 1000}))
 	if ttl := s.TTL(b("k")); ttl != 1000 {
 		t.Fatalf("TTL = %d", ttl)
 	}
 	// SET without KEEPTTL clears the timeout; with it, keeps it.
-	s.Set(nil, b("k"), b("v2"), SetOptions{KeepTTL: true})
+	must[SetResult](t)(s.Set(nil, b("k"), b("v2"), SetOptions{KeepTTL: true}))
 	if ttl := s.TTL(b("k")); ttl != 1000 {
 		t.Fatalf("TTL after KEEPTTL = %d", ttl)
 	}
@@ -178,7 +188,7 @@ func TestExpiry(t *testing.T) {
 	if s.Keys() != 0 || s.ExpiredKeys() != 1 || s.UsedMemory() != 0 {
 		t.Fatalf("after active expiry: keys %d expired %d used %d", s.Keys(), s.ExpiredKeys(), s.UsedMemory())
 	}
-	s.Set(nil, b("p"), b("v"), SetOptions{At: *now + 10})
+	must[SetResult](t)(s.Set(nil, b("p"), b("v"), SetOptions{At: *now + 10}))
 	if !s.Persist(b("p")) || s.TTL(b("p")) != -1 || s.Persist(b("p")) {
 		t.Fatal("PERSIST")
 	}
@@ -232,9 +242,9 @@ func TestMemoryAccounting(t *testing.T) {
 	s, _ := newTestStore()
 	for i := range 1000 {
 		k := b(fmt.Sprint("key", i))
-		s.Set(nil, k, make([]byte, 100), SetOptions{})
-		s.Append(k, b("xyz"))
-		s.HSet(b(fmt.Sprint("h", i)), [][]byte{b("f"), b("v")})
+		must[SetResult](t)(s.Set(nil, k, make([]byte, 100), SetOptions{}))
+		must[int64](t)(s.Append(k, b("xyz")))
+		must[int64](t)(s.HSet(b(fmt.Sprint("h", i)), [][]byte{b("f"), b("v")}))
 	}
 	if used := s.UsedMemory(); used < 2000*100 {
 		t.Fatalf("used %d is below the data size", used)
@@ -251,9 +261,9 @@ func TestScanCoversEveryKeyOnce(t *testing.T) {
 	for i := range 500 {
 		k := fmt.Sprint("user:", i)
 		want[k] = true
-		s.Set(nil, b(k), b("v"), SetOptions{})
+		must[SetResult](t)(s.Set(nil, b(k), b("v"), SetOptions{}))
 	}
-	s.HSet(b("user:hash"), [][]byte{b("f"), b("v")})
+	must[int64](t)(s.HSet(b("user:hash"), [][]byte{b("f"), b("v")}))
 	seen := map[string]int{}
 	cursor := uint64(0)
 	for {
@@ -316,7 +326,7 @@ func BenchmarkSetGet(b *testing.B) {
 	var dst []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		s.Set(nil, key, val, SetOptions{})
+		must[SetResult](b)(s.Set(nil, key, val, SetOptions{}))
 		dst, _, _ = s.Get(dst[:0], key)
 	}
 }

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestRunRejectsBadInput checks that bad flags and environment values fail before any
+// listener starts, with a message naming the flag or variable.
+func TestRunRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		code    int
+		wantErr string
+	}{
+		{"no role", nil, nil, 2, "Usage:"},
+		{"unknown role", []string{"gateway"}, nil, 2, `unknown role "gateway": want manager, data, local or version`},
+		{"bad int flag", []string{"data", "--partition", "x"}, nil, 1, `invalid value "x" for flag -partition`},
+		{"bad env", []string{"data"}, map[string]string{"INSIGHT_INSTANCE": "one"}, 1, `invalid value "one" for INSIGHT_INSTANCE (flag --instance)`},
+		{"validation", []string{"data", "--etcd-endpoints", "m-0:2379", "--instance", "3"}, nil, 1, "--instance 3: must be 0 (preferred primary) or 1 (backup)"},
+		{"bad size", []string{"data", "--maxmemory", "lots"}, nil, 1, `invalid value "lots" for flag -maxmemory: size "lots"`},
+		{"log format", []string{"manager", "--log-format", "xml"}, nil, 1, `--log-format "xml": want json or text`},
+		{"local bind", []string{"local", "--bind", "10.0.0.1"}, nil, 1, `--bind "10.0.0.1": the local grid listens on loopback only`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr, func(k string) string { return tt.env[k] })
+			if code != tt.code || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr.String(), tt.code, tt.wantErr)
+			}
+		})
+	}
+	var stdout bytes.Buffer
+	if code := run([]string{"version"}, &stdout, &bytes.Buffer{}, func(string) string { return "" }); code != 0 || strings.TrimSpace(stdout.String()) != "dev" {
+		t.Fatalf("version: exit %d, %q", code, stdout.String())
+	}
+}

@@ -1,0 +1,35 @@
+package manager
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	ok := Config{Name: "m-0", AdvertiseHost: "m-0.mgr", ClientPort: 2379, PeerPort: 2380, HTTPPort: 8090,
+		Partitions: 3, Heartbeat: 100 * time.Millisecond, Election: time.Second}
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"three members", func(c *Config) { c.InitialCluster = "m-0=http://a:2380,m-1=http://b:2380,m-2=http://c:2380" }, ""},
+		{"not listed", func(c *Config) { c.InitialCluster = "m-1=http://b:2380" }, `does not list this member's --name "m-0"`},
+		{"bad entry", func(c *Config) { c.InitialCluster = "m-0" }, `entry "m-0" is not name=http://host:port`},
+		{"https peer", func(c *Config) { c.InitialCluster = "m-0=https://a:2380" }, "the peer URL must be http://host:port"},
+		{"port", func(c *Config) { c.PeerPort = 0 }, "--peer-port 0: must be between 1 and 65535"},
+		{"partitions", func(c *Config) { c.Partitions = 0 }, "--partitions 0: must be between 1 and 16384"},
+		{"election", func(c *Config) { c.Election = 200 * time.Millisecond }, "the election timeout at least 5 heartbeats"},
+		{"name", func(c *Config) { c.Name = "" }, "--name is empty"},
+	}
+	for _, tt := range tests {
+		c := ok
+		tt.mod(&c)
+		err := c.Validate()
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
