@@ -73,10 +73,22 @@ func TestAgentE2E(t *testing.T) {
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- agent.Wait() }()
+	var agentErr error
+	alive := func() error {
+		select {
+		case agentErr = <-agentDone:
+			agentDone <- agentErr
+			return fmt.Errorf("the node agent exited: %v", agentErr)
+		default:
+			return nil
+		}
+	}
 	ns := fmt.Sprintf("nodeagent-e2e-%d", time.Now().UnixNano()%1_000_000)
 	t.Cleanup(func() {
 		_ = agent.Process.Signal(syscall.SIGTERM)
-		_ = agent.Wait()
+		<-agentDone
 		bg := context.Background()
 		_ = cs.CoreV1().Namespaces().Delete(bg, ns, metav1.DeleteOptions{})
 		for _, n := range nodes {
@@ -93,7 +105,7 @@ func TestAgentE2E(t *testing.T) {
 		}
 	})
 	for _, n := range nodes {
-		waitFor(ctx, t, "node "+n+" Ready", func() (bool, error) {
+		waitFor(ctx, t, alive, "node "+n+" Ready", func() (bool, error) {
 			node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return false, nil
@@ -148,7 +160,7 @@ func TestAgentE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pod *corev1.Pod
-	waitFor(ctx, t, "pod web Ready", func() (bool, error) {
+	waitFor(ctx, t, alive, "pod web Ready", func() (bool, error) {
 		pod, err = cs.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -173,7 +185,7 @@ func TestAgentE2E(t *testing.T) {
 		RootWritable bool              `json:"rootWritable"`
 	}
 	fqdn := "web.sub." + ns + ".svc.cluster.local"
-	waitFor(ctx, t, "/info shows the pod in /etc/hosts", func() (bool, error) {
+	waitFor(ctx, t, alive, "/info shows the pod in /etc/hosts", func() (bool, error) {
 		resp, err := http.Get("http://" + ip + ":8080/info")
 		if err != nil {
 			return false, err
@@ -193,7 +205,7 @@ func TestAgentE2E(t *testing.T) {
 	if err := cs.CoreV1().Pods(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "pod web gone", func() (bool, error) {
+	waitFor(ctx, t, alive, "pod web gone", func() (bool, error) {
 		_, err := cs.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -206,7 +218,7 @@ func TestAgentE2E(t *testing.T) {
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, podSpec("crash", []string{"exit", "3"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "pod crash restarted twice", func() (bool, error) {
+	waitFor(ctx, t, alive, "pod crash restarted twice", func() (bool, error) {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, "crash", metav1.GetOptions{})
 		if err != nil || len(p.Status.ContainerStatuses) == 0 {
 			return false, err
@@ -216,10 +228,14 @@ func TestAgentE2E(t *testing.T) {
 	})
 }
 
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
+// waitFor polls cond until it holds; it fails at once when alive reports the agent gone.
+func waitFor(ctx context.Context, t *testing.T, alive func() error, what string, cond func() (bool, error)) {
 	t.Helper()
 	var last error
 	for {
+		if err := alive(); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
 		ok, err := cond()
 		if ok {
 			return

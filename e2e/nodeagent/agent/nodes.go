@@ -72,40 +72,42 @@ func (a *Agent) registerNode(ctx context.Context, n *node) error {
 	want := a.nodeObject(n)
 	now := metav1.Now()
 	want.Status.Conditions = conditions(now, nil)
-	created, err := a.cs.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
-	switch {
-	case err == nil:
-		created.Status = want.Status
-		if _, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("node %s status: %w", n.name, err)
-		}
-	case apierrors.IsAlreadyExists(err):
-		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur, err := a.cs.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			for k, v := range want.Labels {
-				cur.Labels[k] = v
-			}
-			for _, t := range want.Spec.Taints {
-				if !slices.ContainsFunc(cur.Spec.Taints, func(o corev1.Taint) bool { return o.MatchTaint(&t) }) {
-					cur.Spec.Taints = append(cur.Spec.Taints, t)
-				}
-			}
-			cur, err = a.cs.CoreV1().Nodes().Update(ctx, cur, metav1.UpdateOptions{})
-			if err != nil {
-				return err
-			}
-			cur.Status = want.Status
-			_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("update node %s: %w", n.name, err)
-		}
-	default:
+	_, err := a.cs.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("register node %s: %w", n.name, err)
+	}
+	// Status (and, for a node of an earlier run, labels and taints) goes on top of the latest
+	// object: the node lifecycle controller edits new nodes at once.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := a.cs.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		changed := false
+		if cur.Labels == nil {
+			cur.Labels = map[string]string{}
+		}
+		for k, v := range want.Labels {
+			if cur.Labels[k] != v {
+				cur.Labels[k], changed = v, true
+			}
+		}
+		for _, t := range want.Spec.Taints {
+			if !slices.ContainsFunc(cur.Spec.Taints, func(o corev1.Taint) bool { return o.MatchTaint(&t) }) {
+				cur.Spec.Taints, changed = append(cur.Spec.Taints, t), true
+			}
+		}
+		if changed {
+			if cur, err = a.cs.CoreV1().Nodes().Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+		}
+		cur.Status = want.Status
+		_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("node %s status: %w", n.name, err)
 	}
 	if err := a.renewLease(ctx, n); err != nil {
 		// The heartbeat retries; the node status alone keeps the node Ready meanwhile.
