@@ -88,7 +88,9 @@ func TestAgentE2E(t *testing.T) {
 	ns := fmt.Sprintf("nodeagent-e2e-%d", time.Now().UnixNano()%1_000_000)
 	t.Cleanup(func() {
 		_ = agent.Process.Signal(syscall.SIGTERM)
-		<-agentDone
+		if err := <-agentDone; err != nil {
+			t.Errorf("node agent exit: %v (want a clean exit on SIGTERM)", err)
+		}
 		bg := context.Background()
 		_ = cs.CoreV1().Namespaces().Delete(bg, ns, metav1.DeleteOptions{})
 		for _, n := range nodes {
