@@ -140,7 +140,7 @@ done | kubectl apply -f - >/dev/null
 
 if [ "$NODE_AGENT" != 0 ]; then
 	spawn nodeagent "$CLUSTER_DIR/bin/nodeagent" --kubeconfig="$K" --state-dir="$CLUSTER_DIR/nodeagent" \
-		--nodes="$NODES" --image="$IMAGE_TAR"
+		--nodes="$NODES" --image="$IMAGE_TAR" --cpu=16 --memory=64Gi --backoff-base=1s --backoff-max=20s
 fi
 kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
 	{ alive_or_die kwok; alive_or_die nodeagent; die "nodes not Ready after 60s"; }
