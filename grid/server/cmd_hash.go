@@ -58,21 +58,11 @@ func cmdHGetAll(c *conn, args [][]byte) {
 }
 
 func cmdHDel(c *conn, args [][]byte) {
-	n, err := c.s.store.HDel(args[1], args[2:])
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.wr.Int(n)
+	c.replyInt(c.s.store.HDel(args[1], args[2:]))
 }
 
 func cmdHLen(c *conn, args [][]byte) {
-	n, err := c.s.store.HLen(args[1])
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.wr.Int(n)
+	c.replyInt(c.s.store.HLen(args[1]))
 }
 
 func cmdHExists(c *conn, args [][]byte) {
@@ -90,10 +80,5 @@ func cmdHIncrBy(c *conn, args [][]byte) {
 		c.wr.Error(errNotInteger)
 		return
 	}
-	n, err := c.s.store.HIncrBy(args[1], args[2], d)
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.wr.Int(n)
+	c.replyInt(c.s.store.HIncrBy(args[1], args[2], d))
 }

@@ -28,6 +28,15 @@ func eqFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
 
 func (c *conn) writeStoreErr(err error) { c.wr.Error(err.Error()) }
 
+// replyInt answers a store call that returns a count or a number: the error, or n.
+func (c *conn) replyInt(n int64, err error) {
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(n)
+}
+
 // keep reuses b as the connection's scratch buffer unless one big value made it large.
 func (c *conn) keep(b []byte) {
 	if cap(b) <= 64<<10 {
@@ -202,12 +211,7 @@ func cmdExists(c *conn, args [][]byte) {
 }
 
 func incrBy(c *conn, key []byte, delta int64) {
-	n, err := c.s.store.IncrBy(key, delta)
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.wr.Int(n)
+	c.replyInt(c.s.store.IncrBy(key, delta))
 }
 
 func cmdIncr(c *conn, args [][]byte) { incrBy(c, args[1], 1) }
@@ -250,19 +254,9 @@ func cmdIncrByFloat(c *conn, args [][]byte) {
 }
 
 func cmdAppend(c *conn, args [][]byte) {
-	n, err := c.s.store.Append(args[1], args[2])
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.wr.Int(n)
+	c.replyInt(c.s.store.Append(args[1], args[2]))
 }
 
 func cmdStrLen(c *conn, args [][]byte) {
-	n, err := c.s.store.StrLen(args[1])
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.wr.Int(n)
+	c.replyInt(c.s.store.StrLen(args[1]))
 }
