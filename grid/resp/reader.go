@@ -287,6 +287,12 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == 0
 }
 
+// closesArg reports whether the quote at line[p] may close an argument: a closing quote,
+// double or single, must be followed by a space or the end of the line.
+func closesArg(line []byte, p int) bool {
+	return p+1 >= len(line) || isSpace(line[p+1])
+}
+
 func hexVal(c byte) (byte, bool) {
 	switch {
 	case c >= '0' && c <= '9':
@@ -352,8 +358,7 @@ func splitArgs(line []byte, args [][]byte) ([][]byte, bool) {
 					line[w] = c
 					w++
 				} else if c == '"' {
-					// A closing quote must be followed by a space or the end.
-					if p+1 < len(line) && !isSpace(line[p+1]) {
+					if !closesArg(line, p) {
 						return nil, false
 					}
 					done = true
@@ -367,7 +372,7 @@ func splitArgs(line []byte, args [][]byte) ([][]byte, bool) {
 					line[w] = '\''
 					w++
 				} else if c == '\'' {
-					if p+1 < len(line) && !isSpace(line[p+1]) {
+					if !closesArg(line, p) {
 						return nil, false
 					}
 					done = true
