@@ -17,16 +17,7 @@ func cmdHSet(c *conn, args [][]byte)  { hset(c, args, c.wr.Int) }
 func cmdHMSet(c *conn, args [][]byte) { hset(c, args, func(int64) { c.wr.OK() }) }
 
 func cmdHGet(c *conn, args [][]byte) {
-	v, ok, err := c.s.store.HGet(c.scratch[:0], args[1], args[2])
-	c.keep(v)
-	switch {
-	case err != nil:
-		c.writeStoreErr(err)
-	case !ok:
-		c.wr.Null()
-	default:
-		c.wr.Bulk(v)
-	}
+	c.replyValue(c.s.store.HGet(c.scratch[:0], args[1], args[2]))
 }
 
 func cmdHMGet(c *conn, args [][]byte) {

@@ -37,6 +37,20 @@ func (c *conn) replyInt(n int64, err error) {
 	c.wr.Int(n)
 }
 
+// replyValue answers a store read into the scratch buffer: the error, nil when absent, or
+// the value, keeping v's buffer as the next scratch.
+func (c *conn) replyValue(v []byte, ok bool, err error) {
+	c.keep(v)
+	switch {
+	case err != nil:
+		c.writeStoreErr(err)
+	case !ok:
+		c.wr.Null()
+	default:
+		c.wr.Bulk(v)
+	}
+}
+
 // keep reuses b as the connection's scratch buffer unless one big value made it large.
 func (c *conn) keep(b []byte) {
 	if cap(b) <= 64<<10 {
@@ -53,18 +67,7 @@ func b2i(b bool) int64 {
 	return 0
 }
 
-func cmdGet(c *conn, args [][]byte) {
-	v, ok, err := c.s.store.Get(c.scratch[:0], args[1])
-	c.keep(v)
-	switch {
-	case err != nil:
-		c.writeStoreErr(err)
-	case !ok:
-		c.wr.Null()
-	default:
-		c.wr.Bulk(v)
-	}
-}
+func cmdGet(c *conn, args [][]byte) { c.replyValue(c.s.store.Get(c.scratch[:0], args[1])) }
 
 // expireArg converts an EX/PX/EXAT/PXAT or EXPIRE argument to a unix millisecond,
 // rejecting values that do not fit as Redis does.
