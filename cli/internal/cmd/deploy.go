@@ -64,12 +64,7 @@ With no values given on a terminal, or with -i, a wizard asks for them.`,
   insightctl install demo --partitions 3 --ha --anti-affinity=zone --memory 1Gi
   insightctl install demo -f my-values.yaml --set pu.partitions=4 --dry-run`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.complete(c, args); err != nil {
-				return err
-			}
-			return o.run(c.Context())
-		},
+		RunE: o.runE,
 	}
 	addDeployFlags(c, o)
 	c.Flags().BoolVarP(&o.interactive, "interactive", "i", false, "ask for the values with a wizard (needs a terminal)")
@@ -90,15 +85,18 @@ chart's defaults apply to everything the user never set (Helm's reset-then-reuse
 		Example: `  insightctl upgrade --memory 2Gi
   insightctl upgrade demo --set pu.partitions=4`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.complete(c, args); err != nil {
-				return err
-			}
-			return o.run(c.Context())
-		},
+		RunE: o.runE,
 	}
 	addDeployFlags(c, o)
 	return c
+}
+
+// runE is install's and upgrade's RunE: complete, then run.
+func (o *deployOptions) runE(c *cobra.Command, args []string) error {
+	if err := o.complete(c, args); err != nil {
+		return err
+	}
+	return o.run(c.Context())
 }
 
 // complete copies flags and arguments into the parameters.
