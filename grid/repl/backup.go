@@ -125,7 +125,16 @@ var errFenced = errors.New("frame from an older epoch refused")
 func (f *follower) session() error {
 	n := f.n
 	d := net.Dialer{Timeout: n.cfg.ReplTimeout}
-	nc, err := d.Dial("tcp", f.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-f.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	nc, err := d.DialContext(ctx, "tcp", f.addr)
+	cancel()
 	if err != nil {
 		return err
 	}
