@@ -390,7 +390,7 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			// Acknowledge nothing more without the backup, then record it in sync once it
 			// has everything acknowledged so far.
 			n.syncing, n.syncHead = true, n.rlog.Head()
-			n.syncTill = now + 2*n.serveLease()
+			n.syncTill = now + int64(n.cfg.ReplTimeout)
 			n.ackStamp.Store(now)
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
