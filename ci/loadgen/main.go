@@ -191,6 +191,7 @@ func newConnector(cfg config) *connector {
 			ReadTimeout:      cfg.timeout,
 			WriteTimeout:     cfg.timeout,
 			DisableIdentity:  true,
+			DialerRetries:    1, // on loopback a refused dial fails the same way 100ms later
 		})}
 	}
 	return &connector{plain: redis.NewClient(&redis.Options{
@@ -202,6 +203,7 @@ func newConnector(cfg config) *connector {
 		ReadTimeout:      cfg.timeout,
 		WriteTimeout:     cfg.timeout,
 		DisableIdentity:  true,
+		DialerRetries:    1, // on loopback a refused dial fails the same way 100ms later
 	})}
 }
 
@@ -281,8 +283,10 @@ func load(ctx context.Context, cfg config) (*result, error) {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(pingErr...); err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", strings.Join(cfg.addrs, ","), err)
+	for _, err := range pingErr {
+		if err != nil {
+			return nil, fmt.Errorf("connecting to %s: %w", strings.Join(cfg.addrs, ","), err)
+		}
 	}
 
 	run := make([]byte, 4)
@@ -329,11 +333,18 @@ func load(ctx context.Context, cfg config) (*result, error) {
 					}
 					// A refused connection fails at once; do not spin on it. A dedicated
 					// connection that failed may be unusable ("bad state"): take a new one.
+					// go-redis's ClusterClient re-reads the slot map only on MOVED, ASK and
+					// READONLY or every ClusterStateReloadInterval (60s), never on a
+					// connection error (redis/go-redis#3979): with the primary dead it would
+					// keep dialing it and never hear of the promoted backup, so the client
+					// asks for a reload itself (lazy, coalesced, at most one per 200ms).
 					time.Sleep(time.Millisecond)
 					if conns.plain != nil {
 						_ = c.Close()
 						c = conns.conn()
 						clients[i] = c
+					} else {
+						conns.cluster.ReloadState(ctx)
 					}
 				case cfg.waitReplicas > 0 && replicas < int64(cfg.waitReplicas):
 					w.notReplicated++
