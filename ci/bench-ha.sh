@@ -52,9 +52,15 @@ CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
 CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Listening ports are drawn below the kernel's ephemeral range, so that no outgoing
+# connection (of this run or of other work on the machine) takes one between the check
+# and the bind.
+ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_hi=$((ephemeral_low - 1012))
+[ "$port_hi" -gt 12000 ] || port_hi=30000
 free_port() {
 	local p
-	for p in $(shuf -i 20000-40000 -n 100); do
+	for p in $(shuf -i 10000-"$port_hi" -n 100); do
 		port_free "$p" && { echo "$p"; return; }
 	done
 	log "no free port found"; exit 1
@@ -62,7 +68,7 @@ free_port() {
 # free_base: a base port whose HA grid layout (+0..2, +10..11, +1010..1011) is free.
 free_base() {
 	local p
-	for p in $(shuf -i 20000-50000 -n 100); do
+	for p in $(shuf -i 10000-"$port_hi" -n 100); do
 		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 10)) &&
 			port_free $((p + 11)) && port_free $((p + 1010)) && port_free $((p + 1011)) &&
 			{ echo "$p"; return; }
@@ -104,17 +110,29 @@ redis-cli -p "$replica_port" info replication | grep -q '^master_link_status:up'
 	{ tail -20 "$work/replica/redis.log" >&2; log "the replica's link to the primary is not up"; exit 1; }
 
 # --- the grid -----------------------------------------------------------------------------
-base=$(free_base)
-"$work/insight-grid" local --partitions 1 --ha --base-port "$base" --log-format json \
-	>"$work/grid.out" 2>"$work/grid.log" &
-grid_pid=$!
-pids+=("$grid_pid")
-for _ in $(seq 1 600); do
-	grep -q '^ready$' "$work/grid.out" && break
-	kill -0 "$grid_pid" 2>/dev/null || { tail -30 "$work/grid.log" >&2; log "insight-grid local exited"; exit 1; }
-	sleep 0.05
+# start_grid: starts `insight-grid local --partitions 1 --ha` on a free base port and waits
+# for its "ready" line; fails when it exits first (a port taken meanwhile: the caller retries).
+start_grid() {
+	base=$(free_base)
+	"$work/insight-grid" local --partitions 1 --ha --base-port "$base" --log-format json \
+		>"$work/grid.out" 2>"$work/grid.log" &
+	grid_pid=$!
+	pids+=("$grid_pid")
+	for _ in $(seq 1 600); do
+		grep -q '^ready$' "$work/grid.out" && return 0
+		kill -0 "$grid_pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+for attempt in 1 2 3; do
+	start_grid && break
+	kill "$grid_pid" 2>/dev/null || true
+	wait "$grid_pid" 2>/dev/null || true
+	grep -v '"level":"INFO"' "$work/grid.log" | tail -5 >&2
+	[ "$attempt" -lt 3 ] || { log "insight-grid local did not become ready"; exit 1; }
+	log "insight-grid local did not become ready (attempt $attempt), retrying on other ports"
 done
-grep -q '^ready$' "$work/grid.out" || { tail -30 "$work/grid.log" >&2; log "grid not ready"; exit 1; }
 api=127.0.0.1:$((base + 2))
 
 # Instance pK-iI is the local grid's instance number k = 2K+I: RESP base+10+k, HTTP base+1010+k.
