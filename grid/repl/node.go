@@ -327,6 +327,14 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			}
 			n.base, n.baseEpoch = f.applied.Load(), f.epoch.Load()
 			n.rlog.Restart(uint64(rec.Epoch), n.base)
+		} else if n.rlog.Head() == 0 && n.pos == 0 && n.cfg.Store.Keys() == 0 {
+			// Claimed empty (a first deploy): the same state as any empty backup.
+			n.base, n.baseEpoch = 0, 0
+		} else {
+			// Claimed with data of its own (after a reset): no backup's position is a point
+			// of this history, every backup loads a snapshot.
+			n.base, n.baseEpoch = 0, -1
+			n.rlog.Restart(uint64(rec.Epoch), max(n.pos, n.rlog.Head()))
 		}
 		n.role = rolePrimary
 		n.epoch = rec.Epoch

@@ -50,6 +50,9 @@ func (c *coord) publish() {
 		st.Instances[k] = v
 	}
 	for _, in := range c.insts {
+		if in == nil {
+			continue
+		}
 		if v, err := cluster.BuildView(&st, in.id); err == nil {
 			in.srv.SetView(v)
 		}
@@ -90,6 +93,53 @@ func (in *inst) crash() {
 	<-in.done
 }
 
+var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// start runs instance i of partition 0 with an empty store as a new process would, and
+// registers it.
+func (c *coord) start(t *testing.T, i int) *inst {
+	t.Helper()
+	id := cluster.InstanceID(0, i)
+	st := store.New(1 << 20)
+	run := repl.NewRun()
+	node := repl.New(repl.Config{Partition: 0, Instance: i, ReplTimeout: 200 * time.Millisecond, Store: st, Coord: c, Logger: testLog.With("instance", id)}, run)
+	srv, err := server.New(server.Config{Partition: 0, Instance: i, Replication: node, Logger: testLog}, st, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &inst{id: id, store: st, node: node, srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { node.Run(ctx); close(in.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-in.done:
+		default:
+			in.crash()
+		}
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.insts[i] = in
+	c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run}
+	c.st.Revision++
+	c.publish()
+	return in
+}
+
+// setRecord writes the record as an operator's reset does.
+func (c *coord) setRecord(rec cluster.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st.Revision++
+	c.st.Records[0], c.st.RecordRevisions[0] = rec, c.st.Revision
+	c.publish()
+}
+
 func startPair(t *testing.T) (*coord, []*inst) {
 	t.Helper()
 	m, _ := cluster.NewPartitionMap(1, true)
@@ -98,38 +148,10 @@ func startPair(t *testing.T) (*coord, []*inst) {
 		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, true)},
 		RecordRevisions: map[int]int64{0: 1},
 		Instances:       map[string]cluster.Instance{},
-	}}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}, insts: make([]*inst, 2)}
 	for i := range 2 {
-		id := cluster.InstanceID(0, i)
-		st := store.New(1 << 20)
-		run := repl.NewRun()
-		node := repl.New(repl.Config{Partition: 0, Instance: i, ReplTimeout: 200 * time.Millisecond, Store: st, Coord: c, Logger: log.With("instance", id)}, run)
-		srv, err := server.New(server.Config{Partition: 0, Instance: i, Replication: node, Logger: log}, st, prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		in := &inst{id: id, store: st, node: node, srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
-		go func() { _ = srv.Serve(ln) }()
-		go func() { node.Run(ctx); close(in.done) }()
-		t.Cleanup(func() {
-			select {
-			case <-in.done:
-			default:
-				in.crash()
-			}
-		})
-		c.insts = append(c.insts, in)
-		c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run}
+		c.start(t, i)
 	}
-	c.mu.Lock()
-	c.publish()
-	c.mu.Unlock()
 	waitFor(t, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
 	return c, c.insts
 }
@@ -234,5 +256,32 @@ func TestHandoverSwapsRolesAndKeepsSync(t *testing.T) {
 	}
 	if _, err := in[1].node.Handover(ctx, in[0].id, rec.Epoch+5, false); err == nil {
 		t.Fatal("handover with a wrong epoch accepted")
+	}
+}
+
+// A partition reset onto the instance that kept the data: a backup that starts empty must
+// load a snapshot, not continue from sequence 0 of the new epoch.
+func TestBackupOfAResetPartitionLoadsASnapshot(t *testing.T) {
+	c, in := startPair(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
+	for i := range 50 {
+		if err := rdb.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.Close()
+	rec := c.record()
+	in[0].crash()
+	c.deregister(in[0].id)
+	waitFor(t, "the backup to take over", func() bool { return c.record().Primary == in[1].id })
+	// The operator resets the partition onto p0-i1, which has the data.
+	rec = c.record()
+	c.setRecord(cluster.Record{Epoch: rec.Epoch + 1, Primary: in[1].id, Backup: in[0].id, PreferredPrimary: rec.PreferredPrimary})
+	waitFor(t, "p0-i1 to claim the partition", func() bool { return c.record().PrimaryRun != "" })
+	fresh := c.start(t, 0)
+	waitFor(t, "the restarted p0-i0 in sync", func() bool { return c.record().InSync })
+	if got := fresh.store.Keys(); got != 50 {
+		t.Fatalf("the restarted backup is in sync with %d keys, want 50", got)
 	}
 }

@@ -104,6 +104,13 @@ func (n *Node) Attach(nc net.Conn, buffered []byte, args [][]byte) {
 		cur, _ = n.rlog.cursorAfter(s0)
 	}
 	myEpoch := uint64(n.epoch)
+	// What this backup has: its position when it continues, nothing until it acknowledges
+	// the snapshot otherwise. A previous stream's acknowledgements say nothing about it.
+	if full {
+		n.acked.Store(0)
+	} else {
+		n.acked.Store(seq)
+	}
 	n.mu.Unlock()
 	n.poke()
 
