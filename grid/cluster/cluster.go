@@ -115,6 +115,8 @@ type Record struct {
 	Backup           string `json:"backup,omitempty"`
 	InSync           bool   `json:"inSync"`
 	PreferredPrimary string `json:"preferredPrimary"`
+	PrimaryRun       string `json:"primaryRun,omitempty"`
+	BackupRun        string `json:"backupRun,omitempty"`
 }
 
 // InitialRecord is partition p's record when the grid is first deployed.
@@ -135,6 +137,7 @@ type Instance struct {
 	HTTPAddress string `json:"httpAddress"` // host:port of /livez, /readyz, /metrics, /v1/status
 	Version     string `json:"version"`
 	StartedAt   string `json:"startedAt"`
+	Run         string `json:"run"`
 }
 
 // InstanceStatus is what a data instance reports at its HTTP /v1/status endpoint and the
