@@ -148,7 +148,7 @@ func (a *autoFailback) observe(st *cluster.State) {
 func (a *autoFailback) run(ctx context.Context) {
 	a.m.log.Info("automatic failback on", "delay", a.delay.String())
 	a.wg.Go(func() { _ = registry.Watch(ctx, a.m.cli, a.m.log, a.observe) })
-	t := time.NewTicker(min(max(a.delay/5, 50*time.Millisecond), time.Second))
+	t := time.NewTicker(min(max(a.delay/10, 50*time.Millisecond), 250*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -204,8 +204,8 @@ func (a *autoFailback) attempt(ctx context.Context, id int, c *candidate) {
 		if r.Unchanged {
 			log.Info("automatic failback: the preferred primary already serves", "primary", r.Primary)
 		} else {
-			mt.WithLabelValues("success").Inc()
 			log.Info("automatic failback done", "newEpoch", r.Epoch, "pauseMicros", r.PauseMicros)
+			mt.WithLabelValues("success").Inc()
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -215,9 +215,9 @@ func (a *autoFailback) attempt(ctx context.Context, id int, c *candidate) {
 		}
 		return
 	}
-	mt.WithLabelValues("failure").Inc()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer mt.WithLabelValues("failure").Inc() // after the log line
 	a.running[id] = false
 	if a.cands[id] != c { // the record moved on meanwhile; the new state decides
 		log.Info("automatic failback failed while the partition changed", "err", oe.msg)

@@ -164,7 +164,7 @@ type SwitchResult struct {
 	From        string `json:"from,omitempty"`
 	To          string `json:"to,omitempty"`
 	Epoch       int64  `json:"epoch"`
-	PauseMicros int64  `json:"pauseMicros"`
+	PauseMicros int64  `json:"pauseMicros,omitempty"`
 	Unchanged   bool   `json:"unchanged,omitempty"`
 	Primary     string `json:"primary,omitempty"`
 }
@@ -187,11 +187,11 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 		return nil, conflict("partition %d has no backup (the grid runs without --ha): there is no instance to %s to", ps.ID, why)
 	case rec.Backup != to:
 		return nil, conflict("partition %d: %s is not the backup (primary %s, backup %s): nothing to %s to", ps.ID, to, rec.Primary, rec.Backup, why)
+	case ps.instance(rec.Backup) == nil:
+		return nil, conflict("partition %d: backup %s is not registered (stopped or restarting): start it, wait until it is in sync and retry", ps.ID, rec.Backup)
 	case !rec.InSync:
 		return nil, conflict("partition %d: backup %s is not in sync with primary %s: wait until it has caught up (GET /v1/partitions/%d shows inSync: true) and retry",
 			ps.ID, rec.Backup, rec.Primary, ps.ID)
-	case ps.instance(rec.Backup) == nil:
-		return nil, conflict("partition %d: backup %s is not registered (stopped or restarting): start it, wait until it is in sync and retry", ps.ID, rec.Backup)
 	}
 	primary := ps.instance(rec.Primary)
 	if primary == nil {
@@ -295,7 +295,7 @@ func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) 
 // reset makes partition p's preferred primary its primary of a new epoch with an
 // out-of-sync backup: the operator's acceptance that writes only a lost copy held are
 // gone. It refuses while a copy that holds the data is alive.
-func (m *Manager) reset(ctx context.Context, p int) (*ResetResult, *opError) {
+func (m *Manager) reset(ctx context.Context, p int) (_ *ResetResult, oe *opError) {
 	if !m.hasLeader() {
 		return nil, errNoQuorum()
 	}
@@ -306,6 +306,11 @@ func (m *Manager) reset(ctx context.Context, p int) (*ResetResult, *opError) {
 		return nil, stateError(err)
 	}
 	rec := ps.Record
+	defer func() {
+		if oe != nil && oe.status == http.StatusConflict {
+			m.log.Info("partition reset refused", "partition", p, "err", oe.msg)
+		}
+	}()
 	if in := ps.instance(rec.Primary); in != nil && in.Run == rec.PrimaryRun {
 		return nil, conflict("partition %d: primary %s is alive (registered, run %q) and holds the partition's data: there is nothing to reset; use failover for a planned switch-over",
 			p, rec.Primary, in.Run)

@@ -478,7 +478,8 @@ func TestAutoFailback(t *testing.T) {
 	tm.setRecord(t, 0, cluster.Record{Epoch: 2, Primary: "p0-i1", Backup: "p0-i0", InSync: true, PreferredPrimary: "p0-i0", BackupRun: "run-a"})
 
 	deadline := time.Now().Add(20 * time.Second)
-	for tm.record(t, 0).Primary != "p0-i0" {
+	// The fake writes the record before it answers: wait for the manager's count too.
+	for tm.record(t, 0).Primary != "p0-i0" || failbacks(t, tm.metrics, "success") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no failback; requests %+v; logs:\n%s", current.requests(), tm.logs.String())
 		}

@@ -228,7 +228,11 @@ func (c *adminCmd) one(ctx context.Context, path string) int {
 // describe turns an answer into its one-line form and reports whether it is a success.
 func (c *adminCmd) describe(p, status int, body []byte) (string, bool) {
 	if status != http.StatusOK {
-		return fmt.Sprintf("partition %d: %s", p, apiErrorMessage(status, body)), false
+		msg := apiErrorMessage(status, body)
+		if prefix := fmt.Sprintf("partition %d", p); !strings.HasPrefix(msg, prefix+":") && !strings.HasPrefix(msg, prefix+" ") {
+			msg = prefix + ": " + msg
+		}
+		return msg, false
 	}
 	if c.name == "reset" {
 		var r manager.ResetResult
@@ -308,7 +312,7 @@ func (c *adminCmd) failbackAll(ctx context.Context) int {
 // indentJSON indents a JSON document for the terminal; other bytes pass unchanged.
 func indentJSON(b []byte) []byte {
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(b), "", "  "); err != nil {
 		return b
 	}
 	buf.WriteByte('\n')

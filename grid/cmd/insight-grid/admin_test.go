@@ -78,7 +78,7 @@ func TestAdminCommands(t *testing.T) {
 		{"failover host:port and env", []string{"failover", "--partition", "0"}, map[string]string{"INSIGHT_MANAGER": host + "/"}, 0,
 			"partition 0: p0-i0 -> p0-i1", "", nil},
 		{"failover conflict", []string{"failover", "--manager", f.URL, "--partition", "1"}, nil, 1,
-			"", "insight-grid failover: partition 1: partition 1: backup p1-i1 is not in sync with primary p1-i0: wait until it has caught up (HTTP 409 Conflict)", nil},
+			"", "insight-grid failover: partition 1: backup p1-i1 is not in sync with primary p1-i0: wait until it has caught up (HTTP 409 Conflict)", nil},
 		{"failover unknown", []string{"failover", "--manager", f.URL, "--partition", "9"}, nil, 1,
 			"", "partition 9 not found: the grid has 3 partitions (0-2) (HTTP 404 NotFound)", nil},
 		{"failover not json", []string{"failover", "--manager", f.URL, "--partition", "3"}, nil, 1,
@@ -91,7 +91,7 @@ func TestAdminCommands(t *testing.T) {
 			"partition 2: p2-i0 is already the primary, epoch 1, unchanged\n", "", []string{"POST /v1/partitions/2/failback"}},
 		{"failback all", []string{"failback", "--manager", f.URL}, nil, 1,
 			"partition 0: p0-i1 -> p0-i0, epoch 5, write pause 1.23 ms\npartition 2: p2-i0 is already the primary, epoch 1, unchanged\n",
-			"insight-grid failback: partition 1: partition 1: backup p1-i1 is not in sync",
+			"insight-grid failback: partition 1: backup p1-i1 is not in sync",
 			[]string{"GET /v1/partitions", "POST /v1/partitions/0/failback", "POST /v1/partitions/1/failback", "POST /v1/partitions/2/failback"}},
 		{"failback all json", []string{"failback", "--manager", f.URL, "-o", "json"}, nil, 1,
 			"\"partition\": 1", "", nil},
@@ -140,8 +140,8 @@ func TestAdminCommands(t *testing.T) {
 			}
 			if strings.Contains(strings.Join(tt.args, " "), "json") && code == 0 {
 				var v any
-				if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
-					t.Fatalf("-o json printed invalid JSON: %v\n%s", err, stdout.String())
+				if err := json.Unmarshal(stdout.Bytes(), &v); err != nil || strings.HasSuffix(stdout.String(), "\n\n") {
+					t.Fatalf("-o json printed invalid JSON or a blank line: %v\n%q", err, stdout.String())
 				}
 			}
 		})
