@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -176,6 +178,8 @@ type ResetResult struct {
 	Primary   string         `json:"primary"`
 	Backup    string         `json:"backup,omitempty"`
 	Previous  cluster.Record `json:"previous"`
+	// Warning is set when the chosen primary is down while the other copy is alive.
+	Warning string `json:"warning,omitempty"`
 }
 
 // switchOver asks partition ps's current primary to hand over to its backup `to`, which
@@ -292,10 +296,12 @@ func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) 
 	m.log.Info(op+" done", "partition", p, "from", r.From, "to", r.To, "epoch", r.Epoch, "pauseMicros", r.PauseMicros)
 }
 
-// reset makes partition p's preferred primary its primary of a new epoch with an
-// out-of-sync backup: the operator's acceptance that writes only a lost copy held are
-// gone. It refuses while a copy that holds the data is alive.
-func (m *Manager) reset(ctx context.Context, p int) (_ *ResetResult, oe *opError) {
+// reset makes partition p's preferred primary (or primary, when given: one of the
+// partition's instances) its primary of a new epoch with an out-of-sync backup: the
+// operator's acceptance that writes only a lost copy held are gone. It refuses while a
+// copy that holds the data is alive. The preferred primary stays as it was, so an
+// automatic failback moves the partition back to it once it is in sync.
+func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetResult, oe *opError) {
 	if !m.hasLeader() {
 		return nil, errNoQuorum()
 	}
@@ -306,6 +312,21 @@ func (m *Manager) reset(ctx context.Context, p int) (_ *ResetResult, oe *opError
 		return nil, stateError(err)
 	}
 	rec := ps.Record
+	preferred := rec.PreferredPrimary
+	if preferred == "" {
+		preferred = cluster.InstanceID(p, 0)
+	}
+	ha := ps.HA || rec.Backup != ""
+	ids := []string{cluster.InstanceID(p, 0)}
+	if ha {
+		ids = append(ids, cluster.InstanceID(p, 1))
+	}
+	chosen := primary != ""
+	if !chosen {
+		primary = preferred
+	} else if !slices.Contains(ids, primary) {
+		return nil, opErr(http.StatusBadRequest, "BadRequest", "primary=%q: want one of partition %d's instances, %s", primary, p, strings.Join(ids, " or "))
+	}
 	defer func() {
 		if oe != nil && oe.status == http.StatusConflict {
 			m.log.Info("partition reset refused", "partition", p, "err", oe.msg)
@@ -321,16 +342,11 @@ func (m *Manager) reset(ctx context.Context, p int) (_ *ResetResult, oe *opError
 				p, rec.Backup, rec.Primary)
 		}
 	}
-	preferred := rec.PreferredPrimary
-	if preferred == "" {
-		preferred = cluster.InstanceID(p, 0)
-	}
-	next := cluster.Record{Epoch: rec.Epoch + 1, Primary: preferred, PreferredPrimary: preferred}
-	if ps.HA || rec.Backup != "" {
-		for i := range 2 {
-			if id := cluster.InstanceID(p, i); id != preferred {
+	next := cluster.Record{Epoch: rec.Epoch + 1, Primary: primary, PreferredPrimary: preferred}
+	if ha {
+		for _, id := range ids {
+			if id != primary {
 				next.Backup = id
-				break
 			}
 		}
 	}
@@ -346,8 +362,13 @@ func (m *Manager) reset(ctx context.Context, p int) (_ *ResetResult, oe *opError
 	if !ok {
 		return nil, conflict("partition %d changed while it was being reset (a primary or backup registered, or the record moved on): look at GET /v1/partitions/%d again and retry", p, p)
 	}
+	res := &ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: rec}
+	if !chosen && next.Backup != "" && ps.instance(next.Primary) == nil && ps.instance(next.Backup) != nil {
+		res.Warning = fmt.Sprintf("%s is down and %s is alive: when %s starts it serves its own copy (empty after a restart) and %s is synced from it, dropping what only %s holds; "+
+			"to keep %s's copy instead, reset again now with primary=%s", next.Primary, next.Backup, next.Primary, next.Backup, next.Backup, next.Backup, next.Backup)
+	}
 	m.log.Warn("partition reset: writes held only by lost copies are gone",
 		"partition", p, "previousEpoch", rec.Epoch, "epoch", next.Epoch, "primary", next.Primary, "backup", next.Backup,
-		"previousPrimary", rec.Primary, "previousBackup", rec.Backup, "previousInSync", rec.InSync)
-	return &ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: rec}, nil
+		"previousPrimary", rec.Primary, "previousBackup", rec.Backup, "previousInSync", rec.InSync, "warning", res.Warning)
+	return res, nil
 }

@@ -54,8 +54,9 @@ func (m *Manager) postFailback(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, out)
 }
 
-// postReset is POST /v1/partitions/{id}/reset?confirm={id}: accept the loss of the writes
-// only a lost copy held and serve again from the preferred primary.
+// postReset is POST /v1/partitions/{id}/reset?confirm={id}[&primary=pP-iI]: accept the
+// loss of the writes only a lost copy held and serve again from the preferred primary, or
+// from the instance named by primary (a surviving copy that holds more than the other).
 func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 	id, ok := partitionID(w, r)
 	if !ok {
@@ -68,7 +69,7 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 			c, id, raw)
 		return
 	}
-	res, oe := m.reset(r.Context(), id)
+	res, oe := m.reset(r.Context(), id, r.URL.Query().Get("primary"))
 	if oe != nil {
 		writeOpError(w, oe)
 		return

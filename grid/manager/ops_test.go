@@ -407,6 +407,30 @@ func TestReset(t *testing.T) {
 	if !strings.Contains(tm.logs.String(), "level=WARN msg=\"partition reset: writes held only by lost copies are gone\" partition=1 previousEpoch=6 epoch=7") {
 		t.Fatalf("no warning logged:\n%s", tm.logs.String())
 	}
+	if doc["warning"] != nil {
+		t.Fatalf("warning with the preferred primary alive: %v", doc)
+	}
+
+	// The preferred primary is down, the other copy alive: the default reset warns, and
+	// primary= keeps the surviving copy.
+	tm.deregister(t, 1, 0)
+	tm.setRecord(t, 1, cluster.Record{Epoch: 7, Primary: "p1-i0", Backup: "p1-i1", PreferredPrimary: "p1-i0", PrimaryRun: "run-a"})
+	status, doc = tm.post(t, "/v1/partitions/1/reset?confirm=1&primary=p1-i7")
+	if status != 400 || !strings.Contains(errMessage(doc), `primary="p1-i7": want one of partition 1's instances, p1-i0 or p1-i1`) {
+		t.Fatalf("bad primary: HTTP %d %v", status, doc)
+	}
+	status, doc = tm.post(t, "/v1/partitions/1/reset?confirm=1")
+	if w, _ := doc["warning"].(string); status != 200 || !strings.Contains(w, "p1-i0 is down and p1-i1 is alive") || !strings.Contains(w, "primary=p1-i1") {
+		t.Fatalf("reset to a down preferred primary: HTTP %d %v", status, doc)
+	}
+	status, doc = tm.post(t, "/v1/partitions/1/reset?confirm=1&primary=p1-i1")
+	if status != 200 || doc["primary"] != "p1-i1" || doc["backup"] != "p1-i0" || doc["warning"] != nil {
+		t.Fatalf("reset to the surviving copy: HTTP %d %v", status, doc)
+	}
+	want = cluster.Record{Epoch: 9, Primary: "p1-i1", Backup: "p1-i0", PreferredPrimary: "p1-i0"}
+	if got := tm.record(t, 1); got != want {
+		t.Fatalf("record after reset %+v, want %+v", got, want)
+	}
 }
 
 func TestCASRecord(t *testing.T) {

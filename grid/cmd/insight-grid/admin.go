@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -27,14 +28,17 @@ const adminUsage = `Usage:
       planned switch-over of partition N to its in-sync backup
   insight-grid failback --manager URL [--partition N] [-o text|json]
       hand partition N (default: every partition) back to its preferred primary
-  insight-grid reset --manager URL --partition N --yes [-o text|json]
-      partition N has no copy left that holds its data: make its preferred primary serve
-      again, accepting that the writes only the lost copies held are gone
+  insight-grid reset --manager URL --partition N --yes [--primary pN-iI] [-o text|json]
+      partition N has no copy left that holds all its data: make its preferred primary
+      (or --primary) serve again, accepting that the writes only the lost copies held are gone
 
 --manager also reads INSIGHT_MANAGER; --partition and --yes are never read from the
 environment. Exit codes: 0 done, 1 failed, 2 bad input.
 
 `
+
+// instanceName is what --primary accepts.
+var instanceName = regexp.MustCompile(`^p[0-9]+-i[01]$`)
 
 // partitionFlag is --partition: a partition number, or unset.
 type partitionFlag struct {
@@ -94,6 +98,7 @@ type adminCmd struct {
 	manager   string
 	partition partitionFlag
 	yes       bool
+	primary   string
 	output    outputFlag
 	timeout   time.Duration
 	hc        *http.Client
@@ -116,6 +121,7 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for the manager's answer")
 	if name == "reset" {
 		fs.BoolVar(&c.yes, "yes", false, "confirm the reset and the loss of writes it accepts")
+		fs.StringVar(&c.primary, "primary", "", "instance to serve from, pP-iI (default: the preferred primary); name the surviving copy to keep its data")
 	}
 	// Data pods set INSIGHT_PARTITION: a role's environment must not pick the partition.
 	env := func(k string) string {
@@ -142,7 +148,11 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	case name == "failback" && !c.partition.set:
 		return c.failbackAll(ctx)
 	case name == "reset":
-		return c.one(ctx, fmt.Sprintf("/v1/partitions/%d/reset?confirm=%d", c.partition.n, c.partition.n))
+		q := url.Values{"confirm": {strconv.Itoa(c.partition.n)}}
+		if c.primary != "" {
+			q.Set("primary", c.primary)
+		}
+		return c.one(ctx, fmt.Sprintf("/v1/partitions/%d/reset?%s", c.partition.n, q.Encode()))
 	default:
 		return c.one(ctx, fmt.Sprintf("/v1/partitions/%d/%s", c.partition.n, name))
 	}
@@ -161,6 +171,9 @@ func (c *adminCmd) check() error {
 	}
 	if !c.partition.set && c.name != "failback" {
 		errs = append(errs, fmt.Errorf("--partition is required: the partition to %s (0-based; GET /v1/partitions lists them)", c.name))
+	}
+	if c.primary != "" && !instanceName.MatchString(c.primary) {
+		errs = append(errs, fmt.Errorf("--primary %q: want an instance name such as p0-i1", c.primary))
 	}
 	if c.name == "reset" && !c.yes {
 		errs = append(errs, errors.New("--yes is required: reset makes the partition's preferred primary serve again and accepts that the writes only its lost copies held are gone"))
@@ -243,7 +256,11 @@ func (c *adminCmd) describe(p, status int, body []byte) (string, bool) {
 		if r.Backup != "" {
 			line += fmt.Sprintf(", backup %s (catching up)", r.Backup)
 		}
-		return line + "; writes only the lost copies held are gone", true
+		line += "; writes only the lost copies held are gone"
+		if r.Warning != "" {
+			line += "\nwarning: " + r.Warning
+		}
+		return line, true
 	}
 	var r manager.SwitchResult
 	if err := json.Unmarshal(body, &r); err != nil {

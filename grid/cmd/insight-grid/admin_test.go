@@ -41,6 +41,10 @@ func newFakeManager(t *testing.T) *fakeManager {
 			reply(w, 409, conflict)
 		case "POST /v1/partitions/2/failback":
 			reply(w, 200, `{"partition":2,"unchanged":true,"primary":"p2-i0","epoch":1}`)
+		case "POST /v1/partitions/1/reset?confirm=1&primary=p1-i1":
+			reply(w, 200, `{"partition":1,"epoch":3,"primary":"p1-i1","backup":"p1-i0","previous":{"epoch":2,"primary":"p1-i0","inSync":false,"preferredPrimary":"p1-i0"}}`)
+		case "POST /v1/partitions/2/reset?confirm=2":
+			reply(w, 200, `{"partition":2,"epoch":3,"primary":"p2-i0","backup":"p2-i1","previous":{"epoch":2,"primary":"p2-i0","inSync":false,"preferredPrimary":"p2-i0"},"warning":"p2-i0 is down and p2-i1 is alive: ..."}`)
 		case "POST /v1/partitions/0/reset?confirm=0":
 			reply(w, 200, `{"partition":0,"epoch":7,"primary":"p0-i0","backup":"p0-i1","previous":{"epoch":6,"primary":"p0-i1","inSync":false,"preferredPrimary":"p0-i0"}}`)
 		case "POST /v1/partitions/9/failover":
@@ -98,6 +102,14 @@ func TestAdminCommands(t *testing.T) {
 		{"reset", []string{"reset", "--manager", f.URL, "--partition", "0", "--yes"}, nil, 0,
 			"partition 0: reset, epoch 7, primary p0-i0, backup p0-i1 (catching up); writes only the lost copies held are gone\n", "",
 			[]string{"POST /v1/partitions/0/reset?confirm=0"}},
+		{"reset to a surviving copy", []string{"reset", "--manager", f.URL, "--partition", "1", "--yes", "--primary", "p1-i1"}, nil, 0,
+			"partition 1: reset, epoch 3, primary p1-i1, backup p1-i0 (catching up)", "", []string{"POST /v1/partitions/1/reset?confirm=1&primary=p1-i1"}},
+		{"reset warning", []string{"reset", "--manager", f.URL, "--partition", "2", "--yes"}, nil, 0,
+			"\nwarning: p2-i0 is down and p2-i1 is alive", "", nil},
+		{"bad primary", []string{"reset", "--manager", f.URL, "--partition", "1", "--yes", "--primary", "node-1"}, nil, 2,
+			"", `--primary "node-1": want an instance name such as p0-i1`, []string{}},
+		{"primary on failover", []string{"failover", "--manager", f.URL, "--partition", "0", "--primary", "p0-i1"}, nil, 2,
+			"", "flag provided but not defined: -primary", []string{}},
 		{"failback ignores INSIGHT_PARTITION", []string{"failback", "--manager", f.URL}, map[string]string{"INSIGHT_PARTITION": "0"}, 1,
 			"partition 2:", "", nil},
 		{"unreachable", []string{"failover", "--manager", "http://127.0.0.1:1", "--partition", "0"}, nil, 1,
