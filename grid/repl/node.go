@@ -160,9 +160,11 @@ func (n *Node) Run(ctx context.Context) {
 			if n.fol != nil {
 				n.fol.stop(true)
 			}
+			n.setGate(&gate{why: "stopping"}) // replies still waiting are dropped
 			n.mu.Unlock()
 			return
 		case <-tick.C:
+			n.notifyAcks() // waiters re-check their deadline
 		case <-n.kick:
 		}
 		n.step(ctx)
@@ -250,7 +252,7 @@ func (n *Node) becomeNone(why string) {
 		n.feed = nil
 	}
 	if n.fol != nil {
-		n.fol.stop(false)
+		n.fol.stop(true)
 		n.fol = nil
 	}
 	n.role = roleNone
@@ -390,7 +392,7 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			// Acknowledge nothing more without the backup, then record it in sync once it
 			// has everything acknowledged so far.
 			n.syncing, n.syncHead = true, n.rlog.Head()
-			n.syncTill = now + 2*n.serveLease()
+			n.syncTill = now + int64(n.cfg.ReplTimeout)
 			n.ackStamp.Store(now)
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
@@ -429,7 +431,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 	inst, registered := n.insts[rec.Primary]
 	if n.fol == nil || n.fol.addr != addr || n.fol.done() {
 		if n.fol != nil {
-			n.fol.stop(false)
+			n.fol.stop(true)
 		}
 		n.fol = nil
 		if registered && inst.Run == rec.PrimaryRun && rec.PrimaryRun != "" {
@@ -451,7 +453,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 		return
 	}
 	var lastAck int64
-	applied, appliedEpoch := n.rlog.Head(), n.epoch
+	applied, appliedEpoch := n.pos, n.posEpoch
 	if n.fol != nil {
 		n.fol.stop(true) // nothing is applied or acknowledged after this
 		lastAck = n.fol.lastAck.Load()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -176,6 +177,10 @@ func (f *feed) stream(cur *cursor) error {
 		case <-f.closed:
 			return nil
 		case <-n.rlog.wake:
+			// Let the other connections journal what they are about to: one batch then
+			// carries many clients' writes (measured: 1.76 stream writes per client write
+			// without this, 1.13 with it, at 50 clients).
+			runtime.Gosched()
 		case <-t.C:
 		}
 	}
