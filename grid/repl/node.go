@@ -396,7 +396,7 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			n.setGate(&gate{serving: true, from: g.from})
 		}
 		f := n.feed
-		if f != nil && f.alive() && f.live.Load() && n.rlog.Head()-n.acked.Load() < 1024 {
+		if f != nil && f.alive() && f.live.Load() && n.rlog.Head()-n.acked.Load() < 1024 && now-n.ackStamp.Load() < int64(n.cfg.ReplTimeout)/2 {
 			// Acknowledge nothing more without the backup, then record it in sync once it
 			// has everything acknowledged so far.
 			n.syncing, n.syncHead = true, n.rlog.Head()
@@ -415,6 +415,12 @@ func (n *Node) goAlone(ctx context.Context, rec cluster.Record, why string) {
 		return
 	}
 	n.log.Warn("backup out of sync", "partition", n.cfg.Partition, "epoch", rec.Epoch, "backup", rec.Backup, "why", why)
+	if n.feed != nil {
+		// A stream silently cut (no RST) still looks alive; the backup reconnects and must
+		// prove itself with fresh acknowledgements before it is waited for again.
+		n.feed.close()
+		n.feed = nil
+	}
 	g := n.g.Load()
 	n.setGate(&gate{serving: g.serving, from: g.from})
 }
