@@ -107,14 +107,19 @@ func (m *PartitionMap) Validate() error {
 
 // Record is a partition's replication state. Only compare-and-swap on the key's mod
 // revision changes it. Epoch grows with every change of primary; replicated operations
-// will carry it so a backup can fence a deposed primary. Without HA, instance 0 is the
-// primary of epoch 1 forever.
+// carry it so a backup fences a deposed primary. PrimaryRun names the process (its Run)
+// that holds the partition's data as primary: a primary restarted with an empty memory has
+// another run and must not serve; empty means no process has served yet. BackupRun names
+// the backup process that InSync vouches for. Without HA, instance 0 is the primary of
+// epoch 1 unless an operator resets the partition.
 type Record struct {
 	Epoch            int64  `json:"epoch"`
 	Primary          string `json:"primary"`
 	Backup           string `json:"backup,omitempty"`
 	InSync           bool   `json:"inSync"`
 	PreferredPrimary string `json:"preferredPrimary"`
+	PrimaryRun       string `json:"primaryRun,omitempty"`
+	BackupRun        string `json:"backupRun,omitempty"`
 }
 
 // InitialRecord is partition p's record when the grid is first deployed.
@@ -135,23 +140,40 @@ type Instance struct {
 	HTTPAddress string `json:"httpAddress"` // host:port of /livez, /readyz, /metrics, /v1/status
 	Version     string `json:"version"`
 	StartedAt   string `json:"startedAt"`
+	Run         string `json:"run"` // random per process start
 }
 
 // InstanceStatus is what a data instance reports at its HTTP /v1/status endpoint and the
-// manager API shows per instance.
+// manager API shows per instance. Offsets are replication sequence numbers: Offset is the
+// last change produced (primary) or applied (backup) here, AckedOffset the last one the
+// backup confirmed to this primary, LagOps how far the backup is behind.
 type InstanceStatus struct {
 	Ready           bool   `json:"ready"`
 	Role            string `json:"role"`
 	Keys            int64  `json:"keys"`
 	UsedMemoryBytes int64  `json:"usedMemoryBytes"`
+	Partition       int    `json:"partition"`
+	Instance        int    `json:"instance"`
+	ID              string `json:"id"`
+	PID             int    `json:"pid"`
+	Run             string `json:"run"`
+	Epoch           int64  `json:"epoch"`
+	Serving         bool   `json:"serving"`
+	InSync          bool   `json:"inSync"`
+	Offset          uint64 `json:"offset"`
+	AckedOffset     uint64 `json:"ackedOffset"`
+	LagOps          uint64 `json:"lagOps"`
+	Why             string `json:"why,omitempty"`
 }
 
 // State is everything under Prefix, as read at Revision.
 type State struct {
-	Revision  int64
-	Map       *PartitionMap
-	Records   map[int]Record
-	Instances map[string]Instance // by ID
+	Revision int64
+	Map      *PartitionMap
+	Records  map[int]Record
+	// RecordRevisions are the records' mod revisions, for compare-and-swap.
+	RecordRevisions map[int]int64
+	Instances       map[string]Instance // by ID
 }
 
 // Node is an instance as the cluster commands show it.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/registry"
+	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -40,7 +41,9 @@ type Config struct {
 	MaxMemory           int64 // 0: no limit
 	ProtoMaxBulkLen     int64
 	LeaseTTL            time.Duration
-	Pprof               bool // serve /debug/pprof/ on the HTTP port
+	ReplTimeout         time.Duration // how long a primary waits for its backup before going on alone
+	ReplBacklog         int64         // bytes of the redo ring a reconnecting backup continues from
+	Pprof               bool          // serve /debug/pprof/ on the HTTP port
 	Version             string
 	Logger              *slog.Logger
 }
@@ -76,6 +79,12 @@ func (c *Config) Validate() error {
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--lease-ttl %s: must be at least 1s", c.LeaseTTL))
 	}
+	if c.ReplTimeout < 50*time.Millisecond || c.ReplTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be between 50ms and 1m", c.ReplTimeout))
+	}
+	if c.ReplBacklog < 1<<20 || c.ReplBacklog > 1<<40 {
+		errs = append(errs, fmt.Errorf("--repl-backlog-size %d: must be between 1mb and 1tb", c.ReplBacklog))
+	}
 	if c.ProtoMaxBulkLen < 1<<20 {
 		errs = append(errs, fmt.Errorf("--proto-max-bulk-len %d: must be at least 1mb (1048576)", c.ProtoMaxBulkLen))
 	}
@@ -88,46 +97,27 @@ type instance struct {
 	id    string
 	srv   *server.Server
 	store *store.Store
+	node  *repl.Node
 
 	mu         sync.Mutex
 	registered bool
-	why        string // why not ready, for /readyz
 }
 
-// status reports readiness: registered in etcd and placed in the partition map as this
-// partition's primary, or as its backup (which, until replication exists, serves nothing
-// but redirects).
+// status reports the instance's role and readiness: registered in etcd, and either the
+// serving primary of its partition or its in-sync backup.
 func (in *instance) status() cluster.InstanceStatus {
 	in.mu.Lock()
 	registered := in.registered
 	in.mu.Unlock()
-	st := cluster.InstanceStatus{Keys: in.store.Keys(), UsedMemoryBytes: in.store.UsedMemory()}
-	v := in.srv.View()
-	switch {
-	case !registered:
-		in.setWhy("not registered in etcd")
-	case v == nil:
-		in.setWhy("no partition map received yet")
-	case in.cfg.Partition >= len(v.Partitions):
-		in.setWhy(fmt.Sprintf("partition %d is not in the partition map (%d partitions)", in.cfg.Partition, len(v.Partitions)))
-	default:
-		p := v.Partitions[in.cfg.Partition]
-		switch in.id {
-		case p.Record.Primary:
-			st.Role, st.Ready = cluster.RolePrimary, true
-		case p.Record.Backup:
-			st.Role, st.Ready = cluster.RoleBackup, true
-		default:
-			in.setWhy(fmt.Sprintf("instance %s is neither primary (%s) nor backup (%q) of partition %d", in.id, p.Record.Primary, p.Record.Backup, p.ID))
-		}
+	st := in.node.Status()
+	st.Keys, st.UsedMemoryBytes = in.store.Keys(), in.store.UsedMemory()
+	if !registered {
+		st.Ready, st.Why = false, "not registered in etcd"
+	}
+	if !st.Ready && st.Why == "" {
+		st.Why = "not in sync with the primary yet"
 	}
 	return st
-}
-
-func (in *instance) setWhy(s string) {
-	in.mu.Lock()
-	in.why = s
-	in.mu.Unlock()
 }
 
 func (in *instance) routes(reg *prometheus.Registry) http.Handler {
@@ -135,14 +125,12 @@ func (in *instance) routes(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if st := in.status(); !st.Ready {
-			in.mu.Lock()
-			why := in.why
-			in.mu.Unlock()
-			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			http.Error(w, "not ready: "+st.Why, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("POST /v1/handover", in.handover)
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(in.status())
@@ -163,15 +151,29 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Logger
 	in := &instance{cfg: cfg, id: cluster.InstanceID(cfg.Partition, cfg.Instance), store: store.New(cfg.ProtoMaxBulkLen)}
+	run := repl.NewRun()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	role := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "insight_grid_role", Help: "1 for the role this instance has now (primary or backup), 0 otherwise.",
-	}, []string{"role"})
-	reg.MustRegister(role)
+
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.EtcdEndpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd client for %v: %w", cfg.EtcdEndpoints, err)
+	}
+	defer cli.Close()
+	in.node = repl.New(repl.Config{
+		Partition: cfg.Partition, Instance: cfg.Instance, ReplTimeout: cfg.ReplTimeout,
+		BacklogBytes: int(cfg.ReplBacklog), Password: cfg.RequirePass, Store: in.store,
+		Coord: etcdCoord{kv: cli}, Logger: log,
+	}, run)
+	registerReplMetrics(reg, in.node)
 	srv, err := server.New(server.Config{
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, ProtoMaxBulkLen: cfg.ProtoMaxBulkLen,
 		Partition: cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
+		Replication: in.node,
 	}, in.store, reg)
 	if err != nil {
 		return err
@@ -189,24 +191,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	hs := &http.Server{Handler: in.routes(reg), ReadHeaderTimeout: 5 * time.Second}
 
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.EtcdEndpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		respLn.Close()
-		httpLn.Close()
-		return fmt.Errorf("etcd client for %v: %w", cfg.EtcdEndpoints, err)
-	}
-	defer cli.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
+	// The instance's own goroutines outlive ctx until the graceful handover is done.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); in.store.RunExpiry(ctx) }()
+	wg.Add(5)
+	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
+	go func() { defer wg.Done(); in.node.Run(runCtx) }()
 	go func() {
 		defer wg.Done()
 		if err := srv.Serve(respLn); err != nil {
@@ -223,11 +215,12 @@ func Run(ctx context.Context, cfg Config) error {
 		ID: in.id, Partition: cfg.Partition, Instance: cfg.Instance,
 		Address:     net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.Port)),
 		HTTPAddress: net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.HTTPPort)),
-		Version:     cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339),
+		Version:     cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339), Run: run,
 	}
 	go func() {
 		defer wg.Done()
-		_ = registry.Watch(ctx, cli, log, func(st *cluster.State) {
+		_ = registry.Watch(runCtx, cli, log, func(st *cluster.State) {
+			in.node.SetState(st)
 			v, err := cluster.BuildView(st, in.id)
 			if err != nil {
 				log.Warn("cluster state not usable yet", "err", err)
@@ -235,15 +228,6 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			prev := srv.View()
 			srv.SetView(v)
-			if n := v.SelfNode(); n != nil {
-				for _, r := range []string{cluster.RolePrimary, cluster.RoleBackup} {
-					val := 0.0
-					if n.Role == r {
-						val = 1
-					}
-					role.WithLabelValues(r).Set(val)
-				}
-			}
 			if prev == nil {
 				log.Info("routing view received", "partitions", len(v.Partitions), "nodes", len(v.Nodes), "revision", st.Revision)
 			}
@@ -252,18 +236,23 @@ func Run(ctx context.Context, cfg Config) error {
 	regDone := make(chan struct{})
 	go func() {
 		defer close(regDone)
-		registry.Register(ctx, cli, self, cfg.LeaseTTL, log, func(ok bool) {
+		registry.Register(runCtx, cli, self, cfg.LeaseTTL, log, func(ok bool) {
 			in.mu.Lock()
 			in.registered = ok
 			in.mu.Unlock()
 		})
 	}()
 	log.Info("data instance started", "resp", respLn.Addr().String(), "http", httpLn.Addr().String(),
-		"advertise", self.Address, "etcd", cfg.EtcdEndpoints, "maxmemory", cfg.MaxMemory)
+		"advertise", self.Address, "etcd", cfg.EtcdEndpoints, "maxmemory", cfg.MaxMemory, "run", run)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
+		// A primary hands its partition to the in-sync backup, a backup says goodbye,
+		// before anything stops.
+		hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		in.node.Stop(hctx)
+		hcancel()
 	case runErr = <-errc:
 	}
 	cancel()
@@ -277,4 +266,80 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Wait()
 	log.Info("data instance stopped")
 	return runErr
+}
+
+// registerReplMetrics exports the node's role, epoch and offsets, read at each scrape.
+func registerReplMetrics(reg prometheus.Registerer, node *repl.Node) {
+	for _, r := range []string{cluster.RolePrimary, cluster.RoleBackup} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "insight_grid_role", Help: "1 for the role this instance has now (primary or backup), 0 otherwise.",
+			ConstLabels: prometheus.Labels{"role": r},
+		}, func() float64 { return b2f(node.Role() == r) }))
+	}
+	gauges := []struct {
+		name, help string
+		f          func(cluster.InstanceStatus) float64
+	}{
+		{"insight_grid_epoch", "Epoch of the partition record this instance acts on.", func(s cluster.InstanceStatus) float64 { return float64(s.Epoch) }},
+		{"insight_grid_repl_offset", "Last replication sequence produced (primary) or applied (backup) here.", func(s cluster.InstanceStatus) float64 { return float64(s.Offset) }},
+		{"insight_grid_repl_acked_offset", "Last replication sequence the backup acknowledged to this primary.", func(s cluster.InstanceStatus) float64 { return float64(s.AckedOffset) }},
+		{"insight_grid_repl_lag_ops", "Changes the backup has not acknowledged yet (primary).", func(s cluster.InstanceStatus) float64 { return float64(s.LagOps) }},
+		{"insight_grid_repl_in_sync", "1 when the partition record says the backup is in sync.", func(s cluster.InstanceStatus) float64 { return b2f(s.InSync) }},
+		{"insight_grid_serving", "1 while this instance serves its partition as primary.", func(s cluster.InstanceStatus) float64 { return b2f(s.Serving) }},
+	}
+	for _, g := range gauges {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help},
+			func() float64 { return g.f(node.Status()) }))
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// handover serves POST /v1/handover {"to": "p0-i1", "epoch": 3}: a planned switch-over of
+// this primary's partition to its in-sync backup.
+func (in *instance) handover(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		To    string `json:"to"`
+		Epoch int64  `json:"epoch"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("request body: %v; want {\"to\": \"pP-iI\", \"epoch\": N}", err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	res, err := in.node.Handover(ctx, req.To, req.Epoch, false)
+	switch {
+	case errors.Is(err, repl.ErrHandover):
+		writeError(w, http.StatusConflict, "Conflict", err.Error())
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "Unavailable", err.Error())
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// etcdCoord writes partition records in etcd for the replication node.
+type etcdCoord struct{ kv clientv3.KV }
+
+func (e etcdCoord) CASRecord(ctx context.Context, p int, rev int64, rec cluster.Record) (int64, error) {
+	r, err := registry.CASRecord(ctx, e.kv, p, rev, rec)
+	if errors.Is(err, registry.ErrConflict) {
+		return 0, fmt.Errorf("%w: %w", repl.ErrConflict, err)
+	}
+	return r, err
 }

@@ -8,7 +8,7 @@ import (
 
 func TestValidate(t *testing.T) {
 	ok := Config{EtcdEndpoints: []string{"m-0:2379"}, AdvertiseHost: "10.0.0.5", Port: 6379, HTTPPort: 8080,
-		LeaseTTL: 5 * time.Second, ProtoMaxBulkLen: 512 << 20}
+		LeaseTTL: 5 * time.Second, ProtoMaxBulkLen: 512 << 20, ReplTimeout: 500 * time.Millisecond, ReplBacklog: 64 << 20}
 	tests := []struct {
 		name    string
 		mod     func(*Config)
@@ -22,6 +22,8 @@ func TestValidate(t *testing.T) {
 		{"port", func(c *Config) { c.Port = 70000 }, "--port 70000: must be between 1 and 65535"},
 		{"lease", func(c *Config) { c.LeaseTTL = time.Millisecond }, "--lease-ttl 1ms: must be at least 1s"},
 		{"bulk", func(c *Config) { c.ProtoMaxBulkLen = 10 }, "--proto-max-bulk-len 10: must be at least 1mb"},
+		{"repl timeout", func(c *Config) { c.ReplTimeout = time.Millisecond }, "--repl-timeout 1ms: must be between 50ms and 1m"},
+		{"backlog", func(c *Config) { c.ReplBacklog = 1000 }, "--repl-backlog-size 1000: must be between 1mb and 1tb"},
 	}
 	for _, tt := range tests {
 		c := ok

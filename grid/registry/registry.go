@@ -72,6 +72,8 @@ func Load(ctx context.Context, kv clientv3.KV) (*cluster.State, error) {
 		Revision:  resp.Header.Revision,
 		Records:   map[int]cluster.Record{},
 		Instances: map[string]cluster.Instance{},
+
+		RecordRevisions: map[int]int64{},
 	}
 	for _, item := range resp.Kvs {
 		key := string(item.Key)
@@ -92,6 +94,7 @@ func Load(ctx context.Context, kv clientv3.KV) (*cluster.State, error) {
 				return nil, fmt.Errorf("decoding %s: %w", key, err)
 			}
 			st.Records[p] = r
+			st.RecordRevisions[p] = item.ModRevision
 		case strings.HasPrefix(key, cluster.InstancesPrefix):
 			var in cluster.Instance
 			if err := json.Unmarshal(item.Value, &in); err != nil {
@@ -148,6 +151,30 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// ErrConflict is returned by CASRecord when the record changed since it was read.
+var ErrConflict = errors.New("partition record changed concurrently")
+
+// CASRecord replaces partition p's record with rec if its mod revision is still rev, and
+// returns the new revision.
+func CASRecord(ctx context.Context, kv clientv3.KV, p int, rev int64, rec cluster.Record) (int64, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("encoding partition record: %w", err)
+	}
+	key := cluster.PartitionKey(p)
+	resp, err := kv.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpPut(key, string(b))).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("writing %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%s at revision %d: %w", key, rev, ErrConflict)
+	}
+	return resp.Header.Revision, nil
 }
 
 // ErrTaken is returned when another live process holds an instance's registration.

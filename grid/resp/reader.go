@@ -59,6 +59,10 @@ func NewReader(rd io.Reader, maxBulk int64) *Reader {
 // server flushes its replies only when this is zero, so a pipeline gets one write.
 func (r *Reader) Buffered() int { return r.w - r.r }
 
+// Detach returns a copy of the input read from the connection but not yet parsed, for a
+// caller that takes the connection over for another protocol (replication).
+func (r *Reader) Detach() []byte { return append([]byte(nil), r.buf[r.r:r.w]...) }
+
 // ReadCommand returns the next command's arguments. The slices point into the Reader's
 // buffer and are valid only until the next call. Empty commands (a blank inline line,
 // "*0") are skipped, as Redis does. Errors are *ProtocolError for malformed input, or the

@@ -105,7 +105,11 @@ func cmdClusterShards(c *conn, _ [][]byte) {
 			c.wr.BulkString("role")
 			c.wr.BulkString(role)
 			c.wr.BulkString("replication-offset")
-			c.wr.Int(0)
+			var off uint64
+			if r := c.s.cfg.Replication; r != nil && n.ID == v.Self {
+				off = r.Status().Offset
+			}
+			c.wr.Int(int64(off))
 			c.wr.BulkString("health")
 			c.wr.BulkString(health)
 		}

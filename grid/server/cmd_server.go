@@ -29,6 +29,12 @@ func humanBytes(n int64) string {
 // role is this instance's role in the current view: "master" for the partition primary,
 // "slave" otherwise (Redis's INFO words).
 func (s *Server) role() string {
+	if r := s.cfg.Replication; r != nil {
+		if r.Status().Role == "primary" {
+			return "master"
+		}
+		return "slave"
+	}
 	if v := s.view.Load(); v != nil {
 		if n := v.SelfNode(); n != nil && n.Role == "primary" {
 			return "master"
@@ -81,9 +87,7 @@ var infoSections = []infoSection{
 			{"rejected_oom_commands", strconv.FormatInt(s.oomRejected.Load(), 10)},
 		}
 	}},
-	{"replication", func(s *Server) [][2]string {
-		return [][2]string{{"role", s.role()}, {"connected_slaves", "0"}}
-	}},
+	{"replication", func(s *Server) [][2]string { return s.replicationInfo() }},
 	{"cpu", func(*Server) [][2]string {
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -180,4 +184,50 @@ func cmdTime(c *conn, _ [][]byte) {
 	c.wr.Array(2)
 	c.wr.BulkString(strconv.FormatInt(now.Unix(), 10))
 	c.wr.BulkString(strconv.Itoa(now.Nanosecond() / 1000))
+}
+
+// replicationInfo is INFO's replication section in Redis's words, plus the grid's epoch
+// and sync state.
+func (s *Server) replicationInfo() [][2]string {
+	r := s.cfg.Replication
+	if r == nil {
+		return [][2]string{{"role", s.role()}, {"connected_slaves", "0"}}
+	}
+	st := r.Status()
+	out := [][2]string{{"role", s.role()}}
+	if st.Role == "primary" {
+		n := "0"
+		if st.InSync {
+			n = "1"
+		}
+		out = append(out, [2]string{"connected_slaves", n}, [2]string{"master_repl_offset", strconv.FormatUint(st.Offset, 10)},
+			[2]string{"slave_repl_offset_acked", strconv.FormatUint(st.AckedOffset, 10)})
+	} else {
+		host, port := "", ""
+		if v := s.view.Load(); v != nil && s.cfg.Partition < len(v.Partitions) {
+			if p := v.Partitions[s.cfg.Partition].Primary; p != nil && p.ID != v.Self {
+				host, port = p.Host, strconv.Itoa(p.Port)
+			}
+		}
+		link := "down"
+		if st.InSync {
+			link = "up"
+		}
+		out = append(out, [2]string{"master_host", host}, [2]string{"master_port", port},
+			[2]string{"master_link_status", link}, [2]string{"slave_repl_offset", strconv.FormatUint(st.Offset, 10)})
+	}
+	return append(out, [2]string{"insight_epoch", strconv.FormatInt(st.Epoch, 10)},
+		[2]string{"insight_in_sync", strconv.FormatBool(st.InSync)}, [2]string{"insight_lag_ops", strconv.FormatUint(st.LagOps, 10)},
+		[2]string{"insight_serving", strconv.FormatBool(st.Serving)})
+}
+
+func cmdReplSync(c *conn, args [][]byte) {
+	if c.s.cfg.Replication == nil {
+		c.wr.Error("ERR this instance does not replicate")
+		return
+	}
+	c.attach = make([][]byte, len(args))
+	for i, a := range args {
+		c.attach[i] = append([]byte(nil), a...)
+	}
 }

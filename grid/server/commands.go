@@ -149,7 +149,13 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	c.lastAt.Store(start.UnixNano())
 	s.cmdsTotal.Add(1)
 	mark := c.wr.Len()
+	c.slot = -2
 	s.run(c, cmd, args)
+	if c.slot > -2 && s.cfg.Replication != nil {
+		if seq := s.cfg.Replication.Barrier(cmd.flags&flagWrite != 0, c.slot); seq > c.need {
+			c.need = seq
+		}
+	}
 	failed := c.wr.Len() > mark && c.wr.Bytes()[mark] == '-'
 	s.metrics.count(cmd, !failed)
 	cmd.latency.Observe(time.Since(start).Seconds())
@@ -167,6 +173,17 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 	}
 	if cmd.firstKey > 0 && !s.route(c, cmd, args) {
 		return
+	}
+	if cmd.firstKey == 0 && cmd.flags&flagWrite != 0 && s.cfg.Replication != nil {
+		// A keyless write (FLUSHALL) changes this partition: only its primary takes it.
+		if redirect, errReply := s.cfg.Replication.Admit(); redirect != "" || errReply != "" {
+			if errReply == "" {
+				errReply = "READONLY You can't write against a read only replica."
+			}
+			c.wr.Error(errReply)
+			return
+		}
+		c.slot = -1
 	}
 	if cmd.flags&flagDenyOOM != 0 && s.cfg.MaxMemory > 0 && s.store.UsedMemory() > s.cfg.MaxMemory {
 		s.oomRejected.Add(1)
@@ -201,6 +218,19 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 		return false
 	}
 	p := v.Owner(slot)
+	if p != nil && p.ID == s.cfg.Partition && s.cfg.Replication != nil {
+		redirect, errReply := s.cfg.Replication.Admit()
+		switch {
+		case errReply != "":
+			c.wr.Error(errReply)
+			return false
+		case redirect != "":
+			c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, redirect))
+			return false
+		}
+		c.slot = slot
+		return true
+	}
 	if p == nil || p.Primary == nil {
 		c.wr.Error(errClusterDown)
 		return false

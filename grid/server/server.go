@@ -36,6 +36,24 @@ type Config struct {
 	Partition, Instance int
 	Version             string
 	Logger              *slog.Logger
+	// Replication, when set, decides whether this instance serves its partition and makes
+	// replies wait until what they depend on is on the backup.
+	Replication Replication
+}
+
+// Replication is the data path's view of a partition's replication (package repl).
+type Replication interface {
+	// Admit is asked before a command on this instance's partition: a redirect address,
+	// an error reply, or neither when the command may run.
+	Admit() (redirect, errReply string)
+	// Barrier is the sequence the reply to a write, or to a read of slot, must wait for.
+	Barrier(write bool, slot int) uint64
+	// Wait blocks until seq is safe to acknowledge; false: the replies must not be sent.
+	Wait(seq uint64) bool
+	// Attach takes over a connection that sent REPLSYNC: a backup's replication stream.
+	Attach(nc net.Conn, buffered []byte, args [][]byte)
+	// Status reports roles, epoch and offsets for INFO and CLUSTER SHARDS.
+	Status() cluster.InstanceStatus
 }
 
 // Server serves RESP clients on listeners given to Serve.
@@ -188,6 +206,13 @@ type conn struct {
 
 	scratch []byte // reused for values copied out of the store
 	keyBuf  [32]byte
+
+	// Replication: the slot the current command was admitted on (-1: none), the sequence
+	// the buffered replies wait for, and a REPLSYNC's arguments when the connection
+	// becomes a replication stream.
+	slot   int
+	need   uint64
+	attach [][]byte
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -236,7 +261,23 @@ func (c *conn) serve() {
 			return
 		}
 		s.dispatch(c, args)
+		if c.attach != nil {
+			if c.wr.Flush() == nil {
+				s.cfg.Replication.Attach(c.nc, c.rd.Detach(), c.attach)
+			}
+			return
+		}
 		if c.rd.Buffered() == 0 || c.wr.Len() >= resp.FlushThreshold || c.closing {
+			if c.need > 0 {
+				ok := s.cfg.Replication.Wait(c.need)
+				c.need = 0
+				if !ok {
+					// Not acknowledged by the backup and no longer primary: the client
+					// must not see these replies; for it the outcome is unknown.
+					s.log.Debug("dropping unreplicated replies", "client", c.addr)
+					return
+				}
+			}
 			if err := c.wr.Flush(); err != nil {
 				return
 			}

@@ -63,6 +63,7 @@ func (s *Store) HSet(key []byte, fv [][]byte) (int64, error) {
 		s.grow(e, int64(fieldOverhead+len(f)+cap(v)))
 		added++
 	}
+	s.journalHashSet(sl, key, fv)
 	return added, nil
 }
 
@@ -139,6 +140,9 @@ func (s *Store) HDel(key []byte, fields [][]byte) (int64, error) {
 	if len(e.hash) == 0 {
 		s.remove(sl, string(key), e)
 	}
+	if n > 0 {
+		s.journalHashDel(sl, key, fields)
+	}
 	return n, nil
 }
 
@@ -202,5 +206,6 @@ func (s *Store) HIncrBy(key, field []byte, delta int64) (int64, error) {
 		s.grow(e, int64(fieldOverhead+len(field)+cap(v)))
 	}
 	e.hash[string(field)] = v
+	s.journalHashSet(sl, key, [][]byte{field, nil})
 	return cur, nil
 }

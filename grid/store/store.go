@@ -68,6 +68,7 @@ type entry struct {
 func (e *entry) expired(now int64) bool { return e.expireAt != 0 && e.expireAt <= now }
 
 type slot struct {
+	idx      uint16 // the slot's number
 	mu       sync.RWMutex
 	keys     map[string]*entry
 	volatile map[string]struct{} // keys with an expiry, sampled by the active cycle
@@ -81,6 +82,7 @@ type Store struct {
 	used    atomic.Int64
 	expired atomic.Int64
 	maxBulk int64
+	journal Journal // nil: changes are not journaled
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -88,7 +90,11 @@ type Store struct {
 // New returns an empty store whose string values may grow up to maxBulk bytes
 // (APPEND past it fails like Redis's proto-max-bulk-len check).
 func New(maxBulk int64) *Store {
-	return &Store{maxBulk: maxBulk, clock: func() int64 { return time.Now().UnixMilli() }}
+	s := &Store{maxBulk: maxBulk, clock: func() int64 { return time.Now().UnixMilli() }}
+	for i := range s.slots {
+		s.slots[i].idx = uint16(i)
+	}
+	return s
 }
 
 // Now is the store's clock in unix milliseconds.
@@ -196,6 +202,7 @@ func (s *Store) Del(key []byte) bool {
 		return false
 	}
 	s.remove(sl, string(key), e)
+	s.journalKey(sl, key)
 	return true
 }
 
@@ -258,9 +265,11 @@ func (s *Store) Expire(key []byte, at int64, cond ExpireCond) bool {
 	}
 	if at <= s.clock() {
 		s.remove(sl, string(key), e)
+		s.journalKey(sl, key)
 		return true
 	}
 	s.setExpire(sl, string(key), e, at)
+	s.journalExpire(sl, key)
 	return true
 }
 
@@ -274,19 +283,30 @@ func (s *Store) Persist(key []byte) bool {
 		return false
 	}
 	s.setExpire(sl, string(key), e, 0)
+	s.journalExpire(sl, key)
 	return true
 }
 
 // Flush removes every key.
 func (s *Store) Flush() {
 	for i := range s.slots {
-		sl := &s.slots[i]
-		sl.mu.Lock()
-		for k, e := range sl.keys {
-			s.remove(sl, k, e)
-		}
-		sl.keys, sl.volatile = nil, nil
-		sl.mu.Unlock()
+		s.flushSlot(&s.slots[i], true)
+	}
+}
+
+// flushSlot removes every key of sl, journaling it (when asked to) if there was any.
+func (s *Store) flushSlot(sl *slot, journal bool) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if len(sl.keys) == 0 {
+		return
+	}
+	for k, e := range sl.keys {
+		s.remove(sl, k, e)
+	}
+	sl.keys, sl.volatile = nil, nil
+	if journal {
+		s.journalFlush(sl)
 	}
 }
 

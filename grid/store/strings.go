@@ -58,6 +58,7 @@ func (s *Store) Set(dst, key, val []byte, o SetOptions) (SetResult, error) {
 		at = e.expireAt
 	}
 	s.setString(sl, key, e, val, at)
+	s.journalKey(sl, key)
 	res.Done = true
 	return res, nil
 }
@@ -109,6 +110,7 @@ func (s *Store) MSet(kv [][]byte) {
 	defer sl.mu.Unlock()
 	for i := 0; i+1 < len(kv); i += 2 {
 		s.setString(sl, kv[i], s.lookupW(sl, kv[i]), kv[i+1], 0)
+		s.journalKey(sl, kv[i])
 	}
 }
 
@@ -139,6 +141,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 		at = e.expireAt
 	}
 	s.setString(sl, key, e, strconv.AppendInt(buf[:0], cur, 10), at)
+	s.journalKey(sl, key)
 	return cur, nil
 }
 
@@ -203,6 +206,7 @@ func (s *Store) IncrByFloat(key []byte, delta float64) ([]byte, error) {
 		at = e.expireAt
 	}
 	s.setString(sl, key, e, out, at)
+	s.journalKey(sl, key)
 	return out, nil
 }
 
@@ -214,6 +218,7 @@ func (s *Store) Append(key, val []byte) (int64, error) {
 	e := s.lookupW(sl, key)
 	if e == nil {
 		s.setString(sl, key, nil, val, 0)
+		s.journalKey(sl, key)
 		return int64(len(val)), nil
 	}
 	if e.kind != KindString {
@@ -225,6 +230,7 @@ func (s *Store) Append(key, val []byte) (int64, error) {
 	old := int64(cap(e.str))
 	e.str = append(e.str, val...)
 	s.grow(e, int64(cap(e.str))-old)
+	s.journalKey(sl, key)
 	return int64(len(e.str)), nil
 }
 

@@ -169,7 +169,10 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
 	fs.Var(&maxMemory, "maxmemory", "used memory past which writes are refused, e.g. 400mb (default: 90% of GOMEMLIMIT or of 90% of the container limit; 0: none)")
 	fs.Var(&bulk, "proto-max-bulk-len", "largest bulk string a client may send (default 512mb)")
-	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 5*time.Second, "time to live of the registration in etcd when the instance stops renewing it")
+	backlog := config.Bytes(64 << 20)
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "time to live of the registration in etcd when the instance stops renewing it (a dead primary's backup takes over after it)")
+	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "how long a primary waits for its backup's acknowledgement before recording it out of sync and going on alone; a silent primary is replaced after 2.5x this")
+	fs.Var(&backlog, "repl-backlog-size", "redo ring a reconnecting backup continues from without a full snapshot (default 64mb)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
@@ -183,6 +186,7 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 			cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, ep)
 		}
 	}
+	cfg.ReplBacklog = int64(backlog)
 	cfg.Bind, cfg.Logger, cfg.ProtoMaxBulkLen = c.bind, log.With("instance", fmt.Sprintf("p%d-i%d", cfg.Partition, cfg.Instance)), int64(bulk)
 	if cfg.AdvertiseHost == "" {
 		cfg.AdvertiseHost = c.bind

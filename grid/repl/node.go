@@ -1,0 +1,501 @@
+// Package repl makes a partition's two instances one fault-tolerant copy of its data:
+// the primary streams every change to the backup and acknowledges a write to its client
+// only once the backup applied it; roles change only by compare-and-swap of the
+// partition's record in etcd, and every change of primary raises the epoch that fences
+// the one before.
+//
+// Safety rests on three rules. A backup applies nothing from an older epoch, so a deposed
+// primary never gets a write confirmed. A primary serves only while it holds a lease: the
+// backup's acknowledgements while the record says the backup is in sync (the backup
+// promotes itself only after that lease has run out), its etcd registration lease while it
+// is alone. A process restarted with an empty memory never serves as primary of a
+// partition that has served before: the record names the process (its run) that holds
+// the data.
+package repl
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// Coordinator writes partition records; registry.CASRecord over an etcd client in
+// production.
+type Coordinator interface {
+	CASRecord(ctx context.Context, partition int, rev int64, rec cluster.Record) (int64, error)
+}
+
+// ErrConflict is what a Coordinator returns (wrapped) when the record changed since rev.
+// The node then waits for the new record.
+var ErrConflict = errors.New("record changed")
+
+// Config is a node's configuration.
+type Config struct {
+	Partition, Instance int
+	// ReplTimeout is how long a primary waits for its backup's acknowledgement before it
+	// records the backup out of sync and goes on alone. The primary's serving lease on
+	// the backup's acknowledgements is twice this; the backup takes over after hearing
+	// nothing for that lease plus a margin.
+	ReplTimeout time.Duration
+	// BacklogBytes is the redo ring's size.
+	BacklogBytes int
+	// Password is sent with AUTH when connecting to the primary.
+	Password string
+	Store    *store.Store
+	Coord    Coordinator
+	Logger   *slog.Logger
+}
+
+// Roles.
+const (
+	roleNone    = ""
+	rolePrimary = cluster.RolePrimary
+	roleBackup  = cluster.RoleBackup
+)
+
+// gate is what the data path reads, replaced as a whole on every change.
+type gate struct {
+	serving  bool
+	from     int64         // mono time from which serving may start (a deposed primary's lease ran out)
+	sync     bool          // acknowledge only what the backup applied
+	redirect string        // address of the partition's primary when not serving
+	why      string        // when not serving
+	paused   chan struct{} // non-nil while a handover holds commands
+}
+
+// Node is one instance's replication state machine.
+type Node struct {
+	cfg  Config
+	id   string
+	run  string
+	log  *slog.Logger
+	rlog *Log
+
+	g        atomic.Pointer[gate]
+	acked    atomic.Uint64
+	ackCh    atomic.Pointer[chan struct{}]
+	ackStamp atomic.Int64 // mono time a heartbeat was sent that the backup has acknowledged
+	fence    atomic.Int64 // the newest epoch seen: frames of older ones are refused
+	promo    atomic.Pointer[promotion]
+
+	mu        sync.Mutex
+	rec       cluster.Record
+	rev       int64
+	haveRec   bool
+	insts     map[string]cluster.Instance
+	role      string
+	epoch     int64 // the epoch this node serves or follows
+	served    int64 // last epoch logged as served
+	feed      *feed
+	fol       *follower
+	base      uint64 // this primary's sequence started after base, which ended epoch baseEpoch
+	baseEpoch int64
+	pos       uint64 // where a follower starts: the last sequence applied here, of epoch posEpoch
+	posEpoch  int64
+	byeFrom   string // run of a backup that said it is stopping
+	syncing   bool   // going in sync: waiting for the backup to acknowledge syncHead
+	syncHead  uint64
+	syncTill  int64 // mono deadline of going in sync
+	casBusy   bool
+	stopping  bool
+	kick      chan struct{}
+}
+
+var start = time.Now()
+
+// mono is the monotonic time since the process started, in nanoseconds.
+func mono() int64 { return int64(time.Since(start)) }
+
+// NewRun returns a random identifier for this process.
+func NewRun() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// New returns a node for instance id of the partition, as process run. It journals the
+// store's changes into its redo ring from now on.
+func New(cfg Config, run string) *Node {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReplTimeout <= 0 {
+		cfg.ReplTimeout = 500 * time.Millisecond
+	}
+	if cfg.BacklogBytes <= 0 {
+		cfg.BacklogBytes = 64 << 20
+	}
+	n := &Node{
+		cfg: cfg, id: cluster.InstanceID(cfg.Partition, cfg.Instance), run: run, log: cfg.Logger,
+		rlog: NewLog(cfg.BacklogBytes), kick: make(chan struct{}, 1),
+	}
+	n.g.Store(&gate{why: "no partition record received yet"})
+	ch := make(chan struct{})
+	n.ackCh.Store(&ch)
+	cfg.Store.SetJournal(n.rlog)
+	return n
+}
+
+// Run is the node's control loop; it returns when ctx ends.
+func (n *Node) Run(ctx context.Context) {
+	tick := time.NewTicker(n.cfg.ReplTimeout / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.mu.Lock()
+			n.stopping = true
+			if n.feed != nil {
+				n.feed.close()
+			}
+			if n.fol != nil {
+				n.fol.stop(true)
+			}
+			n.mu.Unlock()
+			return
+		case <-tick.C:
+		case <-n.kick:
+		}
+		n.step(ctx)
+	}
+}
+
+func (n *Node) poke() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// serveLease is how long after a heartbeat the backup acknowledged a primary in sync
+// may serve; promoteAfter is how long a backup waits after the last frame it received.
+func (n *Node) serveLease() int64   { return int64(2 * n.cfg.ReplTimeout) }
+func (n *Node) promoteAfter() int64 { return n.serveLease() + int64(n.cfg.ReplTimeout/2) }
+
+// SetState hands the node the cluster state read from etcd.
+func (n *Node) SetState(st *cluster.State) {
+	rec, ok := st.Records[n.cfg.Partition]
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	if rev := st.RecordRevisions[n.cfg.Partition]; rev >= n.rev {
+		n.rec, n.rev, n.haveRec = rec, rev, true
+		n.raiseFence(rec.Epoch)
+	}
+	n.insts = st.Instances
+	n.mu.Unlock()
+	n.poke()
+}
+
+func (n *Node) raiseFence(epoch int64) {
+	for {
+		cur := n.fence.Load()
+		if epoch <= cur || n.fence.CompareAndSwap(cur, epoch) {
+			return
+		}
+	}
+}
+
+// setGate publishes what the data path does from now on.
+func (n *Node) setGate(g *gate) {
+	old := n.g.Swap(g)
+	if old.paused != nil && old.paused != g.paused {
+		close(old.paused)
+	}
+	// Writers waiting for acknowledgements re-check the mode.
+	n.notifyAcks()
+}
+
+func (n *Node) notifyAcks() {
+	ch := make(chan struct{})
+	old := n.ackCh.Swap(&ch)
+	close(*old)
+}
+
+// step applies the current record: it is the only place roles change.
+func (n *Node) step(ctx context.Context) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.promo.Swap(nil); p != nil && p.rev > n.rev {
+		n.rec, n.rev, n.haveRec = p.rec, p.rev, true
+		n.raiseFence(p.rec.Epoch)
+	}
+	if !n.haveRec || n.stopping || n.casBusy {
+		return
+	}
+	rec := n.rec
+	switch {
+	case rec.Primary == n.id:
+		n.stepPrimary(ctx, rec)
+	case rec.Backup == n.id:
+		n.stepBackup(ctx, rec)
+	default:
+		n.becomeNone(fmt.Sprintf("instance %s is neither primary (%s) nor backup (%q) of partition %d", n.id, rec.Primary, rec.Backup, n.cfg.Partition))
+	}
+}
+
+func (n *Node) becomeNone(why string) {
+	if n.feed != nil {
+		n.feed.close()
+		n.feed = nil
+	}
+	if n.fol != nil {
+		n.fol.stop(false)
+		n.fol = nil
+	}
+	n.role = roleNone
+	n.setGate(&gate{why: why, redirect: n.primaryAddr()})
+}
+
+// primaryAddr is the address of the record's primary when it is registered.
+func (n *Node) primaryAddr() string {
+	if inst, ok := n.insts[n.rec.Primary]; ok && n.rec.Primary != n.id {
+		return inst.Address
+	}
+	return ""
+}
+
+// cas writes rec over the current record without holding n.mu during the call; on
+// success the node already acts on the new record before the watch delivers it.
+func (n *Node) cas(ctx context.Context, rec cluster.Record) bool {
+	rev := n.rev
+	n.casBusy = true
+	n.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.ReplTimeout)
+	newRev, err := n.cfg.Coord.CASRecord(cctx, n.cfg.Partition, rev, rec)
+	cancel()
+	n.mu.Lock()
+	n.casBusy = false
+	if err != nil {
+		if !errors.Is(err, ErrConflict) {
+			n.log.Warn("writing the partition record failed", "partition", n.cfg.Partition, "err", err)
+		}
+		return false
+	}
+	if n.rev == rev { // the watch has not delivered anything newer yet
+		n.rec, n.rev = rec, newRev
+		n.raiseFence(rec.Epoch)
+	}
+	return true
+}
+
+// stepPrimary runs a primary: claim, lease, sync state of the backup.
+func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
+	switch rec.PrimaryRun {
+	case n.run:
+	case "":
+		claim := rec
+		claim.PrimaryRun, claim.BackupRun, claim.InSync = n.run, "", false
+		n.log.Info("claiming the partition as primary", "partition", n.cfg.Partition, "epoch", rec.Epoch)
+		n.cas(ctx, claim)
+		return
+	default:
+		why := fmt.Sprintf("this process restarted without the partition's data (the record names run %s as primary, this is %s); ", rec.PrimaryRun, n.run)
+		if rec.InSync {
+			why += "waiting for the in-sync backup to take over"
+		} else {
+			why += "no in-sync copy exists: refusing to serve rather than lose acknowledged writes (an operator may accept the loss with the manager's reset)"
+		}
+		n.becomeNone(why)
+		return
+	}
+	if n.role != rolePrimary {
+		// Made primary by a handover of the old primary (or by the operator): stop
+		// following, continue the sequence after what was applied, and unless the old
+		// primary said it stopped serving ('p' frame), wait out its lease on this node's
+		// acknowledgements.
+		var from int64
+		if f := n.fol; f != nil {
+			f.stop(true)
+			n.fol = nil
+			if f.promoted.Load() != rec.Epoch {
+				if t := f.lastAck.Load(); t > 0 {
+					from = t + n.serveLease()
+				}
+			}
+			n.base, n.baseEpoch = f.applied.Load(), f.epoch.Load()
+			n.rlog.Restart(uint64(rec.Epoch), n.base)
+		}
+		n.role = rolePrimary
+		n.epoch = rec.Epoch
+		n.rlog.SetEpoch(uint64(rec.Epoch))
+		n.acked.Store(n.rlog.Head())
+		n.ackStamp.Store(mono())
+		n.setGate(&gate{serving: true, from: from, sync: rec.InSync})
+	}
+	g := n.g.Load()
+	if g.paused != nil {
+		return // a handover is in progress
+	}
+	if n.epoch != rec.Epoch { // another CAS raised it (a reset while alive keeps this run)
+		n.epoch = rec.Epoch
+		n.rlog.SetEpoch(uint64(rec.Epoch))
+	}
+	if n.served != rec.Epoch && g.serving {
+		n.served = rec.Epoch
+		n.log.Info("serving as primary", "partition", n.cfg.Partition, "epoch", rec.Epoch, "inSync", rec.InSync)
+	}
+	if rec.Backup == "" {
+		if g.sync {
+			n.setGate(&gate{serving: true, from: g.from})
+		}
+		return
+	}
+	now := mono()
+	switch {
+	case rec.InSync:
+		if !g.sync {
+			n.setGate(&gate{serving: true, from: g.from, sync: true})
+		}
+		if n.byeFrom != "" && n.byeFrom == rec.BackupRun {
+			n.goAlone(ctx, rec, "the backup is stopping")
+			return
+		}
+		last := n.ackStamp.Load()
+		if now-last > int64(n.cfg.ReplTimeout) {
+			n.goAlone(ctx, rec, "no acknowledgement from the backup for "+time.Duration(now-last).Round(time.Millisecond).String())
+		}
+	case n.syncing:
+		if n.acked.Load() >= n.syncHead && n.feed != nil && n.feed.alive() {
+			next := rec
+			next.InSync, next.BackupRun = true, n.feed.run
+			head := n.syncHead
+			if n.cas(ctx, next) {
+				n.syncing = false
+				n.ackStamp.Store(mono())
+				n.log.Info("backup in sync", "partition", n.cfg.Partition, "epoch", rec.Epoch, "backup", rec.Backup, "offset", head)
+			}
+			return
+		}
+		if now > n.syncTill {
+			n.syncing = false
+			n.setGate(&gate{serving: true, from: g.from})
+		}
+	default:
+		if g.sync {
+			n.setGate(&gate{serving: true, from: g.from})
+		}
+		f := n.feed
+		if f != nil && f.alive() && f.live.Load() && n.rlog.Head()-n.acked.Load() < 1024 {
+			// Acknowledge nothing more without the backup, then record it in sync once it
+			// has everything acknowledged so far.
+			n.syncing, n.syncHead = true, n.rlog.Head()
+			n.syncTill = now + 2*n.serveLease()
+			n.ackStamp.Store(now)
+			n.setGate(&gate{serving: true, from: g.from, sync: true})
+		}
+	}
+}
+
+// goAlone records the backup out of sync, then serves alone.
+func (n *Node) goAlone(ctx context.Context, rec cluster.Record, why string) {
+	next := rec
+	next.InSync, next.BackupRun = false, ""
+	if !n.cas(ctx, next) {
+		return
+	}
+	n.log.Warn("backup out of sync", "partition", n.cfg.Partition, "epoch", rec.Epoch, "backup", rec.Backup, "why", why)
+	g := n.g.Load()
+	n.setGate(&gate{serving: g.serving, from: g.from})
+}
+
+// stepBackup runs a backup: follow the primary, take over when it is gone.
+func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
+	if n.feed != nil {
+		n.feed.close()
+		n.feed = nil
+	}
+	if n.role != roleBackup {
+		if n.role == rolePrimary {
+			// Deposed: follow from what this node had; the new primary decides whether that
+			// is a prefix of its history or a snapshot is needed.
+			n.pos, n.posEpoch = n.rlog.Head(), n.epoch
+		}
+		n.role = roleBackup
+		n.syncing = false
+	}
+	addr := n.primaryAddr()
+	n.setGateIfChanged(&gate{why: n.backupWhy(rec), redirect: addr})
+	inst, registered := n.insts[rec.Primary]
+	if n.fol == nil || n.fol.addr != addr || n.fol.done() {
+		if n.fol != nil {
+			n.fol.stop(false)
+		}
+		n.fol = nil
+		if registered && inst.Run == rec.PrimaryRun && rec.PrimaryRun != "" {
+			n.fol = n.follow(ctx, addr)
+		}
+	}
+	if !rec.InSync || rec.BackupRun != n.run {
+		return
+	}
+	var silent bool
+	var since time.Duration
+	if n.fol != nil {
+		last := n.fol.lastRecv.Load()
+		silent = mono()-last > n.promoteAfter()
+		since = time.Duration(mono() - last)
+	}
+	gone := !registered || inst.Run != rec.PrimaryRun
+	if !gone && !silent {
+		return
+	}
+	var lastAck int64
+	applied, appliedEpoch := n.rlog.Head(), n.epoch
+	if n.fol != nil {
+		n.fol.stop(true) // nothing is applied or acknowledged after this
+		lastAck = n.fol.lastAck.Load()
+		applied, appliedEpoch = n.fol.applied.Load(), n.fol.epoch.Load()
+		n.fol = nil
+	}
+	next := rec
+	next.Epoch++
+	next.Primary, next.PrimaryRun = n.id, n.run
+	next.Backup, next.BackupRun, next.InSync = rec.Primary, "", false
+	reason := "its registration is gone"
+	if !gone {
+		reason = "nothing heard for " + since.Round(time.Millisecond).String()
+	}
+	if !n.cas(ctx, next) {
+		return
+	}
+	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied)
+	n.rlog.Restart(uint64(next.Epoch), applied)
+	n.base, n.baseEpoch = applied, appliedEpoch
+	n.epoch = next.Epoch
+	n.role = rolePrimary
+	n.acked.Store(applied)
+	from := int64(0)
+	if lastAck > 0 {
+		from = lastAck + n.serveLease()
+	}
+	n.setGate(&gate{serving: true, from: from})
+	n.served = next.Epoch
+	n.log.Info("serving as primary", "partition", n.cfg.Partition, "epoch", next.Epoch, "inSync", false)
+}
+
+func (n *Node) backupWhy(rec cluster.Record) string {
+	switch {
+	case rec.InSync && rec.BackupRun == n.run:
+		return ""
+	case n.fol == nil:
+		return fmt.Sprintf("backup of partition %d: the primary %s is not reachable yet", n.cfg.Partition, rec.Primary)
+	}
+	return fmt.Sprintf("backup of partition %d: catching up with the primary %s", n.cfg.Partition, rec.Primary)
+}
+
+func (n *Node) setGateIfChanged(g *gate) {
+	if old := n.g.Load(); old.why != g.why || old.redirect != g.redirect || old.serving != g.serving || old.sync != g.sync {
+		n.setGate(g)
+	}
+}

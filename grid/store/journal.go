@@ -1,0 +1,368 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Journal receives every change a command makes to the keyspace, encoded as an operation
+// that Apply replays. Record is called while the changed slot is locked, so the changes of
+// one slot reach the journal in the order they were made; op is valid only during the call.
+//
+// Operations state results, not commands: SET ... EX 10 is journaled with its absolute
+// expiry, INCR with the new value, HINCRBY with the field's new value. Replaying them is
+// deterministic whatever the replica's clock, and replaying one twice is harmless. Keys
+// removed by expiry are not journaled: a replica expires them itself from the same
+// absolute times.
+type Journal interface {
+	Record(slot int, op []byte)
+}
+
+// The operation codes. An operation is its code, then fields encoded as unsigned varint
+// lengths or numbers.
+const (
+	opString    byte = 1 // key, expireAt, value: the key now holds this string
+	opHash      byte = 2 // key, expireAt, n, n×(field, value): the key now holds exactly this hash
+	opHashSet   byte = 3 // key, n, n×(field, value): these fields now have these values
+	opHashDel   byte = 4 // key, n, n×field: these fields are gone (and the key, when emptied)
+	opExpire    byte = 5 // key, expireAt (0: none)
+	opDel       byte = 6 // key
+	opFlushSlot byte = 7 // slot
+)
+
+var opBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// SetJournal makes the store journal every change to j from now on; nil stops it.
+// Call it before the store is shared.
+func (s *Store) SetJournal(j Journal) { s.journal = j }
+
+// emit encodes one operation with enc and hands it to the journal.
+func (s *Store) emit(sl *slot, enc func(b []byte) []byte) {
+	bp := opBufs.Get().(*[]byte)
+	b := enc((*bp)[:0])
+	s.journal.Record(int(sl.idx), b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		opBufs.Put(bp)
+	}
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func appendString(b []byte, v string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// journalKey journals the current state of key in sl (deleted when absent).
+func (s *Store) journalKey(sl *slot, key []byte) {
+	if s.journal == nil {
+		return
+	}
+	e := sl.keys[string(key)]
+	s.emit(sl, func(b []byte) []byte { return appendEntry(b, key, e) })
+}
+
+// appendEntry encodes key's whole state: e nil means deleted.
+func appendEntry(b, key []byte, e *entry) []byte {
+	switch {
+	case e == nil:
+		b = append(b, opDel)
+		return appendBytes(b, key)
+	case e.kind == KindString:
+		b = append(b, opString)
+		b = appendBytes(b, key)
+		b = binary.AppendVarint(b, e.expireAt)
+		return appendBytes(b, e.str)
+	default:
+		b = append(b, opHash)
+		b = appendBytes(b, key)
+		b = binary.AppendVarint(b, e.expireAt)
+		b = binary.AppendUvarint(b, uint64(len(e.hash)))
+		for f, v := range e.hash {
+			b = appendString(b, f)
+			b = appendBytes(b, v)
+		}
+		return b
+	}
+}
+
+// journalHashSet journals the fields of fv (which alternates field and value; values are
+// ignored) as they are now stored in the hash at key.
+func (s *Store) journalHashSet(sl *slot, key []byte, fv [][]byte) {
+	if s.journal == nil {
+		return
+	}
+	e := sl.keys[string(key)]
+	if e == nil || e.kind != KindHash {
+		s.journalKey(sl, key)
+		return
+	}
+	s.emit(sl, func(b []byte) []byte {
+		b = append(b, opHashSet)
+		b = appendBytes(b, key)
+		b = binary.AppendUvarint(b, uint64(len(fv)/2))
+		for i := 0; i+1 < len(fv); i += 2 {
+			b = appendBytes(b, fv[i])
+			b = appendBytes(b, e.hash[string(fv[i])])
+		}
+		return b
+	})
+}
+
+func (s *Store) journalHashDel(sl *slot, key []byte, fields [][]byte) {
+	if s.journal == nil {
+		return
+	}
+	if e := sl.keys[string(key)]; e == nil {
+		s.journalKey(sl, key)
+		return
+	}
+	s.emit(sl, func(b []byte) []byte {
+		b = append(b, opHashDel)
+		b = appendBytes(b, key)
+		b = binary.AppendUvarint(b, uint64(len(fields)))
+		for _, f := range fields {
+			b = appendBytes(b, f)
+		}
+		return b
+	})
+}
+
+func (s *Store) journalExpire(sl *slot, key []byte) {
+	if s.journal == nil {
+		return
+	}
+	e := sl.keys[string(key)]
+	if e == nil {
+		s.journalKey(sl, key)
+		return
+	}
+	s.emit(sl, func(b []byte) []byte {
+		b = append(b, opExpire)
+		b = appendBytes(b, key)
+		return binary.AppendVarint(b, e.expireAt)
+	})
+}
+
+func (s *Store) journalFlush(sl *slot) {
+	if s.journal == nil {
+		return
+	}
+	s.emit(sl, func(b []byte) []byte {
+		b = append(b, opFlushSlot)
+		return binary.AppendUvarint(b, uint64(sl.idx))
+	})
+}
+
+// Reset removes every key without journaling it: a replica does this before loading a
+// snapshot.
+func (s *Store) Reset() {
+	for i := range s.slots {
+		s.flushSlot(&s.slots[i], false)
+	}
+}
+
+// DumpSlot calls fn with one operation per live key of slot that recreates it (the
+// snapshot a replica starts from), holding the slot's read lock; op is valid only during
+// the call.
+func (s *Store) DumpSlot(slot int, fn func(op []byte)) {
+	sl := &s.slots[slot]
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	if len(sl.keys) == 0 {
+		return
+	}
+	now := s.clock()
+	var b []byte
+	for k, e := range sl.keys {
+		if e.expired(now) {
+			continue
+		}
+		b = appendEntry(b[:0], []byte(k), e)
+		fn(b)
+	}
+}
+
+// ErrBadOp reports an operation Apply cannot decode: the replication stream is corrupt.
+var ErrBadOp = errors.New("malformed journal operation")
+
+type opReader struct {
+	b   []byte
+	err error
+}
+
+func (r *opReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = ErrBadOp
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *opReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = ErrBadOp
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *opReader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = ErrBadOp
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a number of items, each at least one byte long, so a corrupt count cannot
+// make the caller allocate more than the operation's size.
+func (r *opReader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.err = ErrBadOp
+		return 0
+	}
+	return int(n)
+}
+
+// list reads a count of items, each made of per strings, decoding them all before the
+// caller changes anything.
+func (r *opReader) list(per int) [][]byte {
+	n := r.count()
+	out := make([][]byte, 0, n*per)
+	for range n * per {
+		out = append(out, r.bytes())
+	}
+	return out
+}
+
+// Apply replays one journaled operation, as a replica does; it is not journaled again.
+func (s *Store) Apply(op []byte) error {
+	if len(op) == 0 {
+		return ErrBadOp
+	}
+	r := &opReader{b: op[1:]}
+	if op[0] == opFlushSlot {
+		slot := r.uvarint()
+		if r.err != nil || slot >= uint64(len(s.slots)) {
+			return fmt.Errorf("%w: flush of slot %d", ErrBadOp, slot)
+		}
+		s.flushSlot(&s.slots[slot], false)
+		return nil
+	}
+	key := r.bytes()
+	if r.err != nil {
+		return r.err
+	}
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e := s.lookupW(sl, key)
+	switch op[0] {
+	case opString:
+		at, val := r.varint(), r.bytes()
+		if r.err != nil {
+			return r.err
+		}
+		if e != nil && e.kind != KindString {
+			s.remove(sl, string(key), e)
+			e = nil
+		}
+		s.setString(sl, key, e, val, at)
+	case opHash:
+		at, n := r.varint(), r.count()
+		h := make(map[string][]byte, n)
+		for range n {
+			f, v := r.bytes(), r.bytes()
+			h[string(f)] = cloneBytes(v)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if e != nil {
+			s.remove(sl, string(key), e)
+		}
+		ne := &entry{kind: KindHash, hash: h, size: hashSize(h)}
+		s.insert(sl, string(key), ne)
+		if at != 0 {
+			s.setExpire(sl, string(key), ne, at)
+		}
+	case opHashSet:
+		fv := r.list(2)
+		if r.err != nil {
+			return r.err
+		}
+		if e != nil && e.kind != KindHash {
+			s.remove(sl, string(key), e)
+			e = nil
+		}
+		if e == nil {
+			e = &entry{kind: KindHash, hash: make(map[string][]byte, len(fv)/2)}
+			s.insert(sl, string(key), e)
+		}
+		for i := 0; i+1 < len(fv); i += 2 {
+			f, v := fv[i], cloneBytes(fv[i+1])
+			if old, ok := e.hash[string(f)]; ok {
+				s.grow(e, int64(cap(v)-cap(old)))
+			} else {
+				s.grow(e, int64(fieldOverhead+len(f)+cap(v)))
+			}
+			e.hash[string(f)] = v
+		}
+	case opHashDel:
+		fields := r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if e == nil || e.kind != KindHash {
+			return nil
+		}
+		for _, f := range fields {
+			if v, ok := e.hash[string(f)]; ok {
+				delete(e.hash, string(f))
+				s.grow(e, -int64(fieldOverhead+len(f)+cap(v)))
+			}
+		}
+		if len(e.hash) == 0 {
+			s.remove(sl, string(key), e)
+		}
+	case opExpire:
+		at := r.varint()
+		if r.err != nil {
+			return r.err
+		}
+		if e != nil {
+			s.setExpire(sl, string(key), e, at)
+		}
+	case opDel:
+		if e != nil {
+			s.remove(sl, string(key), e)
+		}
+	default:
+		return fmt.Errorf("%w: unknown code %d", ErrBadOp, op[0])
+	}
+	return r.err
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+// replica applies every journaled operation of its primary to a second store, as a
+// backup does.
+type replica struct {
+	t   *testing.T
+	dst *Store
+	ops int
+}
+
+func (r *replica) Record(_ int, op []byte) {
+	r.ops++
+	if err := r.dst.Apply(op); err != nil {
+		r.t.Fatalf("applying op %x: %v", op, err)
+	}
+}
+
+// dump renders a store's whole content, sorted, for comparison.
+func dump(s *Store) string {
+	var lines []string
+	for i := range s.slots {
+		s.DumpSlot(i, func(op []byte) { lines = append(lines, canonical(op)) })
+	}
+	sort.Strings(lines)
+	return fmt.Sprint(lines)
+}
+
+// canonical renders an operation with a hash's fields sorted (map order varies).
+func canonical(op []byte) string {
+	if op[0] != opHash {
+		return fmt.Sprintf("%x", op)
+	}
+	r := &opReader{b: op[1:]}
+	key, at, n := r.bytes(), r.varint(), r.count()
+	var fs []string
+	for range n {
+		fs = append(fs, fmt.Sprintf("%s=%s", r.bytes(), r.bytes()))
+	}
+	sort.Strings(fs)
+	return fmt.Sprintf("hash %s at %d %v", key, at, fs)
+}
+
+func TestJournalReplaysToSameState(t *testing.T) {
+	src, now := newTestStore()
+	dst, dnow := newTestStore()
+	rep := &replica{t: t, dst: dst}
+	src.SetJournal(rep)
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := func() []byte { return fmt.Appendf(nil, "k%d", rng.IntN(40)) }
+	field := func() []byte { return fmt.Appendf(nil, "f%d", rng.IntN(6)) }
+	for i := range 5000 {
+		k := key()
+		var err error
+		switch rng.IntN(14) {
+		case 0:
+			_, err = src.Set(nil, k, fmt.Appendf(nil, "v%d", i), SetOptions{At: *now + int64(rng.IntN(3000))})
+		case 1:
+			_, err = src.Set(nil, k, fmt.Appendf(nil, "v%d", i), SetOptions{NX: rng.IntN(2) == 0, KeepTTL: true})
+		case 2:
+			_, err = src.IncrBy(k, int64(rng.IntN(10)))
+		case 3:
+			_, err = src.IncrByFloat(k, 0.5)
+		case 4:
+			_, err = src.Append(k, []byte("x"))
+		case 5:
+			src.Del(k)
+		case 6:
+			src.Expire(k, *now+int64(rng.IntN(4000))-500, ExpireCond(rng.IntN(5)))
+		case 7:
+			src.Persist(k)
+		case 8:
+			_, err = src.HSet(k, [][]byte{field(), fmt.Appendf(nil, "h%d", i), field(), []byte("y")})
+		case 9:
+			_, err = src.HDel(k, [][]byte{field(), field()})
+		case 10:
+			_, err = src.HIncrBy(k, field(), 3)
+		case 11:
+			src.MSet([][]byte{k, []byte("m"), fmt.Appendf(nil, "{%s}x", k), []byte("n")})
+		case 12:
+			*now += int64(rng.IntN(200))
+			*dnow = *now
+		case 13:
+			if rng.IntN(50) == 0 {
+				src.Flush()
+			}
+		}
+		if err != nil && !errors.Is(err, ErrWrongType) && !errors.Is(err, ErrNotInteger) && !errors.Is(err, ErrNotFloat) && !errors.Is(err, ErrHashNotInteger) {
+			t.Fatalf("op %d: %v", i, err)
+		}
+	}
+	if got, want := dump(dst), dump(src); got != want {
+		t.Fatalf("replica differs from primary after %d journaled ops\nprimary: %s\nreplica: %s", rep.ops, want, got)
+	}
+	// Used memory is an estimate from buffer capacities, which differ with history; the
+	// key counts must not.
+	if dst.Keys() != src.Keys() || dst.VolatileKeys() != src.VolatileKeys() {
+		t.Errorf("replica keys/volatile %d/%d, primary %d/%d", dst.Keys(), dst.VolatileKeys(), src.Keys(), src.VolatileKeys())
+	}
+}
+
+func TestSnapshotLoadsSameState(t *testing.T) {
+	src, _ := newTestStore()
+	for i := range 300 {
+		k := fmt.Appendf(nil, "key:%d", i)
+		if i%3 == 0 {
+			must[int64](t)(src.HSet(k, [][]byte{[]byte("a"), []byte("1"), []byte("b"), k}))
+			continue
+		}
+		must[SetResult](t)(src.Set(nil, k, k, SetOptions{At: int64(i%2) * 9_000_000}))
+	}
+	dst, _ := newTestStore()
+	must[SetResult](t)(dst.Set(nil, []byte("stale"), []byte("x"), SetOptions{}))
+	dst.Reset()
+	for i := range src.slots {
+		src.DumpSlot(i, func(op []byte) {
+			if err := dst.Apply(op); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if got, want := dump(dst), dump(src); got != want {
+		t.Fatalf("snapshot differs\nprimary: %s\nreplica: %s", want, got)
+	}
+}
+
+func TestApplyRejectsMalformedOps(t *testing.T) {
+	s, _ := newTestStore()
+	for _, op := range [][]byte{
+		nil,
+		{99, 1, 'k'},
+		{opString, 5, 'k'},
+		{opString, 1, 'k'},
+		{opHash, 1, 'k', 0, 200},
+		{opHashSet, 1, 'k', 3, 1, 'f'},
+		{opFlushSlot, 0xff, 0xff, 0x03},
+	} {
+		if err := s.Apply(op); !errors.Is(err, ErrBadOp) {
+			t.Errorf("Apply(%x) = %v, want ErrBadOp", op, err)
+		}
+	}
+	if s.Keys() != 0 {
+		t.Errorf("malformed ops left %d keys", s.Keys())
+	}
+}
