@@ -98,11 +98,11 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	killAt := time.Now()
 	if err := g.signal(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed %s, primary of partition 0 in epoch %d (pid %d)", victim, before.Epoch, pid)
+	killAt := time.Now() // the process is gone: nothing it answers comes after this
+	t.Logf("%s killed %s, primary of partition 0 in epoch %d (pid %d)", clock(killAt), victim, before.Epoch, pid)
 	if err := waitFor(ctx, 15*time.Second, "writes to partition 0 resuming after the kill", func(context.Context) (bool, string) {
 		return w.ackedAfter(0, killAt) > 0, ""
 	}); err != nil {
@@ -114,6 +114,7 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 	w.stop()
 	reg.stop()
 	t.Log(w.summary())
+	g.logTakeover(t, 0, before.Epoch, killAt)
 
 	if after, err := g.Partition(ctx, 0); err != nil {
 		t.Errorf("partition 0 after the kill: %v", err)
@@ -170,11 +171,11 @@ func TestStopPrimaryBeyondLease(t *testing.T) {
 		t.Fatalf("PING %s: %v", victim, err)
 	}
 	probeKey := keyIn(g, 0, "chaos:probe:")
-	stopAt := time.Now()
 	if err := g.signal(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("stopped %s, primary of partition 0 in epoch %d (pid %d), for %s", victim, before.Epoch, pid, 3*leaseTTL)
+	stopAt := time.Now() // every thread is stopped: the SET below is read only after SIGCONT
+	t.Logf("%s stopped %s, primary of partition 0 in epoch %d (pid %d), for %s", clock(stopAt), victim, before.Epoch, pid, 3*leaseTTL)
 	probeRes := make(chan error, 1)
 	go func() { probeRes <- probe.Set(ctx, probeKey, "from-the-deposed-primary", 0).Err() }()
 	if err := waitFor(ctx, 3*leaseTTL, "writes to partition 0 resuming while its primary is stopped", func(context.Context) (bool, string) {
@@ -189,6 +190,7 @@ func TestStopPrimaryBeyondLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	contAt := time.Now()
+	t.Logf("%s continued %s", clock(contAt), victim)
 	var extra []ack
 	select {
 	case err := <-probeRes:
@@ -205,6 +207,7 @@ func TestStopPrimaryBeyondLease(t *testing.T) {
 	w.stop()
 	reg.stop()
 	t.Log(w.summary())
+	g.logTakeover(t, 0, before.Epoch, stopAt)
 
 	if !slices.Contains(g.servedBy(0, before.Epoch), before.Backup) {
 		t.Errorf("%s did not serve as primary of partition 0 after epoch %d while %s was stopped (served: %v)",
@@ -263,7 +266,7 @@ func TestBackupThenPrimaryKilled(t *testing.T) {
 	if err := g.signal(bpid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed %s, backup of partition 0 (pid %d)", backup, bpid)
+	t.Logf("%s killed %s, backup of partition 0 (pid %d)", clock(time.Now()), backup, bpid)
 	if err := waitFor(ctx, 10*time.Second, "the manager showing partition 0 out of sync", func(ctx context.Context) (bool, string) {
 		p, err := g.Partition(ctx, 0)
 		if err != nil {
@@ -286,11 +289,11 @@ func TestBackupThenPrimaryKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	killPrimaryAt := time.Now()
 	if err := g.signal(ppid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("restarted %s stopped (pid %d); killed %s, primary of partition 0 (pid %d)", backup, newBackup, primary, ppid)
+	killPrimaryAt := time.Now()
+	t.Logf("%s restarted %s stopped (pid %d); killed %s, primary of partition 0 (pid %d)", clock(killPrimaryAt), backup, newBackup, primary, ppid)
 	if err := waitFor(ctx, 10*time.Second, "local restarting "+primary, func(context.Context) (bool, string) {
 		for _, r := range g.lw.Restarts() {
 			if r.Name == primary && r.At.After(killPrimaryAt) {
@@ -385,7 +388,7 @@ func TestBackupThenPrimaryKilled(t *testing.T) {
 		t.Errorf("partition 1 failed %d writes while partition 0 was down", errs1)
 	}
 	if gap, from := w1.gap(1); gap > time.Second {
-		t.Errorf("partition 1 went %s without an acknowledged write (from %s)", gap.Round(time.Millisecond), from.Format("15:04:05.000"))
+		t.Errorf("partition 1 went %s without an acknowledged write (from %s)", gap.Round(time.Millisecond), clock(from))
 	}
 	g.checkSplitBrain(t)
 }

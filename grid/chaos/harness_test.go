@@ -50,8 +50,13 @@ const (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	redis.SetLogger(quietLogger{}) // dial failures to killed nodes are expected here
 	os.Exit(runMain(m))
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 func runMain(m *testing.M) int {
 	if testing.Short() {
@@ -106,10 +111,12 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// freeBase finds a base port b such that b+off is free on 127.0.0.1 for every offset.
-func freeBase(offsets []int) (int, error) {
+// freeBase finds a base port b <= maxBase such that b+off is free on host for every
+// offset, preferring ports outside the kernel's ephemeral range, which outgoing
+// connections (this test's clients among them) take at any moment.
+func freeBase(host string, offsets []int, maxBase int) (int, error) {
 	free := func(p int) bool {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
 			return false
 		}
@@ -117,15 +124,39 @@ func freeBase(offsets []int) (int, error) {
 		return true
 	}
 	hi := slices.Max(offsets)
-	for range 200 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	ephLo, ephHi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err1 := strconv.Atoi(f[0]); err1 == nil {
+				if h, err2 := strconv.Atoi(f[1]); err2 == nil {
+					ephLo, ephHi = lo, h
+				}
+			}
 		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p+hi > 65000 {
-			continue
+	}
+	var ranges [][2]int // candidate [first, last] bases
+	maxBase = min(maxBase, 65535-hi)
+	if last := min(ephLo-1-hi, maxBase); last > 10000 {
+		ranges = append(ranges, [2]int{10000, last})
+	}
+	if first, last := ephHi+1, maxBase; last > first {
+		ranges = append(ranges, [2]int{first, last})
+	}
+	for range 200 {
+		var p int
+		if len(ranges) > 0 {
+			r := ranges[rand.IntN(len(ranges))]
+			p = r[0] + rand.IntN(r[1]-r[0]+1)
+		} else {
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				return 0, err
+			}
+			p = ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+			if p > maxBase {
+				continue
+			}
 		}
 		ok := true
 		for _, off := range offsets {
@@ -155,7 +186,7 @@ type logEvent struct {
 }
 
 func (e logEvent) String() string {
-	return fmt.Sprintf("%s %s p%d epoch %d %q", e.At.Format("15:04:05.000"), e.Instance, e.Partition, e.Epoch, e.Msg)
+	return fmt.Sprintf("%s %s p%d epoch %d %q", clock(e.At), e.Instance, e.Partition, e.Epoch, e.Msg)
 }
 
 // restartEvent is local's line for a restarted data instance.
@@ -369,13 +400,14 @@ func newGrid(t *testing.T) (*Grid, error) {
 	g := &Grid{t: t, inst: map[string]instAddr{}, lw: lw, hc: &http.Client{Timeout: time.Second}, frozen: map[int]bool{}}
 	// Registered first, so it runs last: after the grid stopped, with the whole log.
 	t.Cleanup(func() {
-		if t.Failed() {
-			dir := artifactDir(t)
-			dst := filepath.Join(dir, "grid.log")
+		if t.Failed() || os.Getenv("INSIGHT_CHAOS_ARTIFACTS") != "" {
+			dst := filepath.Join(artifactDir(t), "grid.log")
 			if b, err := os.ReadFile(lw.path); err == nil {
 				_ = os.WriteFile(dst, b, 0o644)
 			}
-			t.Logf("grid log (%s), last 150 lines:\n%s", dst, lw.tail(150))
+			if t.Failed() {
+				t.Logf("grid log (%s), last 150 lines:\n%s", dst, lw.tail(150))
+			}
 		}
 		lw.close()
 	})
@@ -392,10 +424,33 @@ func startLocal(t *testing.T) *Grid {
 		t.Fatal(err)
 	}
 	offsets := []int{0, 1, 2, 10, 11, 12, 13, 1010, 1011, 1012, 1013}
-	base, err := freeBase(offsets)
-	if err != nil {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		// local refuses a base whose last possible port (base+2010) is past 65535.
+		base, err := freeBase("127.0.0.1", offsets, 65535-2010)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = g.launchLocal(t, base)
+		if err == nil {
+			break
+		}
+		// A port found free can be taken before local binds it (by any process's
+		// outgoing connection): try other ports.
+		if attempt == 3 || !strings.Contains(g.lw.tail(20), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("%v: a port of base %d was taken meanwhile; trying other ports", err, base)
+	}
+	if err := g.loadSlots(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("grid ready in %s: manager %s, log %s", time.Since(start).Round(time.Millisecond), g.api, g.lw.path)
+	return g
+}
+
+// launchLocal starts local on base and waits for "ready"; local is stopped when t ends.
+func (g *Grid) launchLocal(t *testing.T, base int) error {
 	args := []string{"local", "--partitions", "2", "--ha", "--log-format", "json", "--log-level", "info",
 		"--base-port", strconv.Itoa(base), "--restart-delay", restartDelay.String(), "--lease-ttl", leaseTTL.String(),
 		"--timeout", "60s"}
@@ -404,20 +459,20 @@ func startLocal(t *testing.T) *Grid {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", strings.Join(cmd.Args, " "), err)
+		return fmt.Errorf("starting %s: %w", strings.Join(cmd.Args, " "), err)
 	}
 	logDone := make(chan struct{})
 	go func() { g.lw.consume(stderr); close(logDone) }()
 	exited := make(chan struct{})
 	ready := make(chan error, 1)
+	var api string
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		pidLine := regexp.MustCompile(`^\s+(manager|p\d+-i\d+)\s+pid (\d+)`)
@@ -429,7 +484,7 @@ func startLocal(t *testing.T) *Grid {
 			}
 			switch {
 			case strings.HasPrefix(line, "manager "):
-				g.api = strings.TrimPrefix(line, "manager ")
+				api = strings.TrimPrefix(line, "manager ")
 			case line == "ready":
 				ready <- nil
 			}
@@ -456,11 +511,13 @@ func startLocal(t *testing.T) *Grid {
 	select {
 	case err := <-ready:
 		if err != nil {
-			t.Fatal(err)
+			<-exited
+			return err
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatal("insight-grid local was not ready in 60s")
+		return errors.New("insight-grid local was not ready in 60s")
 	}
+	g.api = api
 	for p := range 2 {
 		for i := range 2 {
 			k := p*2 + i
@@ -468,11 +525,7 @@ func startLocal(t *testing.T) *Grid {
 				RESP: fmt.Sprintf("127.0.0.1:%d", base+10+k), HTTP: fmt.Sprintf("127.0.0.1:%d", base+1010+k)}
 		}
 	}
-	if err := g.loadSlots(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("grid ready in %s: manager %s, log %s", time.Since(start).Round(time.Millisecond), g.api, g.lw.path)
-	return g
+	return nil
 }
 
 // loadSlots reads the partition map from the manager.
@@ -557,21 +610,67 @@ func (g *Grid) Pid(ctx context.Context, name string) (int, error) {
 	return 0, fmt.Errorf("no pid known for %s", name)
 }
 
-// signal sends sig to pid, keeping track of stopped processes so they are continued
-// before the grid stops.
+// signal sends sig to pid and waits until it took effect: a signal is delivered
+// asynchronously, and a process keeps running (serving, acknowledging) for a while after
+// kill(2) returned — tens of milliseconds on a busy machine. SIGKILL waits until the
+// process is gone (or a zombie), SIGSTOP until every thread is stopped, SIGCONT until
+// none is. Stopped processes are tracked so they are continued before the grid stops.
 func (g *Grid) signal(pid int, sig syscall.Signal) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	switch sig {
 	case syscall.SIGSTOP:
 		g.frozen[pid] = true
 	case syscall.SIGCONT, syscall.SIGKILL:
 		delete(g.frozen, pid)
 	}
+	g.mu.Unlock()
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("kill -%d %d: %w", sig, pid, err)
 	}
-	return nil
+	done := func(states []byte) bool {
+		switch sig {
+		case syscall.SIGKILL:
+			return len(states) == 0 || !bytes.ContainsFunc(states, func(r rune) bool { return r != 'Z' && r != 'X' })
+		case syscall.SIGSTOP:
+			return len(states) > 0 && !bytes.ContainsFunc(states, func(r rune) bool { return r != 'T' && r != 't' })
+		case syscall.SIGCONT:
+			return !bytes.ContainsAny(states, "Tt")
+		}
+		return true
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		states := threadStates(pid)
+		if done(states) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kill -%d %d: threads still in states %q after 5s", sig, pid, states)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// threadStates is the state letter (R, S, D, T, t, Z, X...) of each thread of pid, from
+// /proc; empty when the process is gone.
+func threadStates(pid int) []byte {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var states []byte
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		// "tid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+			states = append(states, b[i+2])
+		}
+	}
+	return states
 }
 
 func (g *Grid) thaw() {
@@ -634,12 +733,18 @@ func (g *Grid) waitHealthy(ctx context.Context, p int, d time.Duration) (Partiti
 // a dead or stopped node costs little, and a frequent state reload (go-redis reloads
 // on MOVED, but not when a node just stops answering).
 func (g *Grid) client(t *testing.T) *redis.ClusterClient {
+	c := redis.NewClusterClient(g.clientOptions())
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (g *Grid) clientOptions() *redis.ClusterOptions {
 	var addrs []string
 	for _, a := range g.inst {
 		addrs = append(addrs, a.RESP)
 	}
 	sort.Strings(addrs)
-	c := redis.NewClusterClient(&redis.ClusterOptions{
+	return &redis.ClusterOptions{
 		Addrs:                      addrs,
 		DialTimeout:                500 * time.Millisecond,
 		ReadTimeout:                time.Second,
@@ -647,9 +752,11 @@ func (g *Grid) client(t *testing.T) *redis.ClusterClient {
 		MaxRedirects:               3,
 		PoolSize:                   4,
 		ClusterStateReloadInterval: 250 * time.Millisecond,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
+		// One dial attempt: a dead node is known dead at once (the default tries 5 times,
+		// 100ms apart, before a command may move on).
+		DialerRetries:      1,
+		DialerRetryTimeout: 10 * time.Millisecond,
+	}
 }
 
 // ---------------------------------------------------------------------------------------
@@ -674,8 +781,14 @@ type writers struct {
 }
 
 // startWriters starts n writers, each with its own ClusterClient, writing unique keys
-// chaos:<prefix><writer>:<n> continuously; only >= 0 restricts them to that partition.
+// chaos:<prefix><writer>:<n> continuously (at most one a millisecond each); only >= 0
+// restricts them to that partition.
 func (g *Grid) startWriters(ctx context.Context, t *testing.T, n int, prefix string, only int) *writers {
+	return g.startPacedWriters(ctx, t, n, prefix, only, time.Millisecond)
+}
+
+// startPacedWriters is startWriters with at most one write per pace per writer.
+func (g *Grid) startPacedWriters(ctx context.Context, t *testing.T, n int, prefix string, only int, every time.Duration) *writers {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &writers{g: g, errs: map[int]int{}, start: time.Now(), cancel: cancel}
 	for id := range n {
@@ -683,9 +796,8 @@ func (g *Grid) startWriters(ctx context.Context, t *testing.T, n int, prefix str
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			// Paced (at most one write a millisecond per writer) so the load does not
-			// starve the grid's own timers on a small machine.
-			pace := time.NewTicker(time.Millisecond)
+			// Paced so the load does not starve the grid's own timers on a small machine.
+			pace := time.NewTicker(every)
 			defer pace.Stop()
 			for i := 0; ctx.Err() == nil; i++ {
 				key := fmt.Sprintf("chaos:%s%d:%d", prefix, id, i)
@@ -753,6 +865,25 @@ func (w *writers) ackedAfter(part int, t time.Time) int {
 		}
 	}
 	return n
+}
+
+// gapIn is the longest interval in [from, to] without an acknowledged write to part.
+func (w *writers) gapIn(part int, from, to time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rets := []time.Time{from}
+	for _, a := range w.acks {
+		if a.Part == part && a.Ret.After(from) && a.Ret.Before(to) {
+			rets = append(rets, a.Ret)
+		}
+	}
+	slices.SortFunc(rets, func(a, b time.Time) int { return a.Compare(b) })
+	rets = append(rets, to)
+	var longest time.Duration
+	for i := 1; i < len(rets); i++ {
+		longest = max(longest, rets[i].Sub(rets[i-1]))
+	}
+	return longest
 }
 
 func (w *writers) all() []ack {
@@ -839,12 +970,12 @@ func (g *Grid) verifyAcks(ctx context.Context, t *testing.T, acks []ack, d time.
 				case errors.Is(err, redis.Nil):
 					nLost++
 					if len(lost) < 20 {
-						lost = append(lost, fmt.Sprintf("%s (p%d, acked at %s)", a.Key, a.Part, a.Ret.Format("15:04:05.000")))
+						lost = append(lost, fmt.Sprintf("%s (p%d, acked at %s)", a.Key, a.Part, clock(a.Ret)))
 					}
 				case v != a.Val:
 					nWrong++
 					if len(wrong) < 20 {
-						wrong = append(wrong, fmt.Sprintf("%s = %q, acknowledged %q at %s", a.Key, v, a.Val, a.Ret.Format("15:04:05.000")))
+						wrong = append(wrong, fmt.Sprintf("%s = %q, acknowledged %q at %s", a.Key, v, a.Val, clock(a.Ret)))
 					}
 				}
 			}
@@ -916,6 +1047,7 @@ type registers struct {
 	ops     []porcupine.Operation
 	pending []int // indexes of writes with an unknown outcome
 	dropped int   // reads that failed
+	refused int   // writes refused before they ran
 	nextID  int
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -948,13 +1080,62 @@ func maps(m map[int]int) map[int]int {
 	return out
 }
 
+// notExecuted reports whether err says the command was refused before it ran (a
+// redirect, TRYAGAIN, CLUSTERDOWN, or no connection at all), so trying it again cannot
+// execute it twice.
+func notExecuted(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	s := err.Error()
+	for _, p := range []string{"MOVED ", "ASK ", "TRYAGAIN ", "CLUSTERDOWN "} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// registerClient is a ClusterClient that sends each command once (go-redis retries a
+// command after a timeout or a dropped connection, which may execute a write twice and
+// make a correct history look non-linearizable); do retries what was refused unexecuted.
+func (g *Grid) registerClient(t *testing.T) *redis.ClusterClient {
+	opt := g.clientOptions()
+	opt.MaxRedirects = -1 // one attempt; node clients of a ClusterClient never retry
+	c := redis.NewClusterClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// do runs f until it succeeds, fails in a way that may have executed it (or cannot be
+// told apart), or has been refused unexecuted for 2s. executed is false only when every
+// attempt was refused unexecuted.
+func do(ctx context.Context, f func() error) (executed bool, err error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err = f()
+		if err == nil || errors.Is(err, redis.Nil) || !notExecuted(err) {
+			return true, err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // startRegisters runs clients doing random SET (unique values) and GET on keys, about
-// 150 operations a second each, recording the history.
+// 150 operations a second each, recording the history. A write refused unexecuted is
+// left out; one that failed otherwise has an unknown outcome.
 func (g *Grid) startRegisters(ctx context.Context, t *testing.T, keys []string, clients int) *registers {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &registers{start: time.Now(), cancel: cancel, nextID: clients}
 	for cl := range clients {
-		c := g.client(t)
+		c := g.registerClient(t)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -972,16 +1153,27 @@ func (g *Grid) startRegisters(ctx context.Context, t *testing.T, keys []string, 
 				var out regOutput
 				call := time.Since(r.start).Nanoseconds()
 				var err error
+				var executed bool
 				if rng.IntN(2) == 0 {
 					in.Set, in.Val = true, fmt.Sprintf("c%d-%d", cl, n)
-					err = c.Set(ctx, in.Key, in.Val, 0).Err()
+					executed, err = do(ctx, func() error { return c.Set(ctx, in.Key, in.Val, 0).Err() })
 				} else {
-					out.Val, err = c.Get(ctx, in.Key).Result()
+					executed, err = do(ctx, func() error {
+						var err error
+						out.Val, err = c.Get(ctx, in.Key).Result()
+						return err
+					})
 					if errors.Is(err, redis.Nil) {
 						out.Val, err = "", nil
 					}
 				}
 				ret := time.Since(r.start).Nanoseconds()
+				if err != nil && in.Set && !executed {
+					r.mu.Lock()
+					r.refused++
+					r.mu.Unlock()
+					continue // refused before it ran: not part of the history
+				}
 				if ctx.Err() != nil && err != nil {
 					if in.Set { // cut short by stop: may or may not have happened
 						r.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out}, true)
@@ -1037,7 +1229,7 @@ func (r *registers) check(t *testing.T) {
 	for _, i := range r.pending {
 		ops[i].Return = end
 	}
-	pending, dropped := len(r.pending), r.dropped
+	pending, dropped, refused := len(r.pending), r.dropped, r.refused
 	r.mu.Unlock()
 	if len(ops) == 0 {
 		t.Errorf("linearizability: the register workload recorded no operation")
@@ -1048,15 +1240,50 @@ func (r *registers) check(t *testing.T) {
 	took := time.Since(start).Round(time.Millisecond)
 	switch res {
 	case porcupine.Ok:
-		t.Logf("linearizability: ok, %d operations (%d writes of unknown outcome, %d failed reads dropped), checked in %s", len(ops), pending, dropped, took)
+		t.Logf("linearizability: ok, %d operations (%d writes of unknown outcome; %d failed reads and %d writes refused unexecuted left out), checked in %s",
+			len(ops), pending, dropped, refused, took)
 	case porcupine.Illegal:
-		path := filepath.Join(artifactDir(t), "linearizability.html")
+		dir := artifactDir(t)
+		path := filepath.Join(dir, "linearizability.html")
 		if err := porcupine.VisualizePath(registerModel, info, path); err != nil {
 			t.Errorf("writing the porcupine visualization: %v", err)
 		}
 		t.Errorf("linearizability: the register history of %d operations (%d writes of unknown outcome) is NOT linearizable; visualization in %s", len(ops), pending, path)
+		r.explain(t, ops, end, dir)
 	default:
 		t.Errorf("linearizability: porcupine gave no answer in %s over %d operations", took, len(ops))
+	}
+}
+
+// explain finds the keys whose own history is not linearizable and writes each one's
+// history, in call order with wall-clock times, to history-<key>.txt in dir.
+func (r *registers) explain(t *testing.T, ops []porcupine.Operation, end int64, dir string) {
+	t.Helper()
+	for _, part := range registerModel.Partition(ops) {
+		if porcupine.CheckOperationsTimeout(registerModel, part, 30*time.Second) != porcupine.Illegal {
+			continue
+		}
+		key := part[0].Input.(regInput).Key
+		slices.SortFunc(part, func(a, b porcupine.Operation) int { return int(a.Call - b.Call) })
+		var b strings.Builder
+		at := func(ns int64) string { return clock(r.start.Add(time.Duration(ns))) }
+		for _, op := range part {
+			in := op.Input.(regInput)
+			ret := at(op.Return)
+			if op.Return == end {
+				ret = "(unknown outcome)"
+			}
+			desc := fmt.Sprintf("get -> %q", op.Output.(regOutput).Val)
+			if in.Set {
+				desc = fmt.Sprintf("set %q", in.Val)
+			}
+			fmt.Fprintf(&b, "%s  %-18s client %-3d %s\n", at(op.Call), ret, op.ClientId, desc)
+		}
+		path := filepath.Join(dir, "history-"+strings.ReplaceAll(key, ":", "_")+".txt")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Errorf("writing %s: %v", path, err)
+		}
+		t.Errorf("linearizability: key %s's history is not linearizable (%d operations): %s", key, len(part), path)
 	}
 }
 
@@ -1106,13 +1333,47 @@ func (g *Grid) servedBy(p int, after int64) []string {
 	return out
 }
 
+// takeover reports when an instance other than old first logged "serving as primary"
+// of partition p in an epoch after epoch, and which.
+func (g *Grid) takeover(p int, epoch int64) (string, time.Time, bool) {
+	for _, e := range g.lw.Events() {
+		if e.Msg == "serving as primary" && e.Partition == p && e.Epoch > epoch {
+			return e.Instance, e.At, true
+		}
+	}
+	return "", time.Time{}, false
+}
+
+// logTakeover logs how long after the fault at faultAt partition p had a new primary.
+func (g *Grid) logTakeover(t *testing.T, p int, epoch int64, faultAt time.Time) {
+	t.Helper()
+	if who, at, ok := g.takeover(p, epoch); ok {
+		t.Logf("%s serving as primary of partition %d %s after the fault", who, p, at.Sub(faultAt).Round(time.Millisecond))
+	} else {
+		t.Logf("no instance served partition %d in an epoch after %d", p, epoch)
+	}
+}
+
+// clock formats t for the test log, to match the grid log's timestamps.
+func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
 // logGap logs partition part's write gap in the fixed format `write gap: %s`.
 func logGap(t *testing.T, w *writers, part int) time.Duration {
 	t.Helper()
 	gap, from := w.gap(part)
 	t.Logf("write gap: %s", gap.Round(time.Millisecond))
-	t.Logf("(partition %d, the longest interval without an acknowledged write, from %s)", part, from.Format("15:04:05.000"))
+	t.Logf("(partition %d, the longest interval without an acknowledged write, from %s)", part, clock(from))
 	return gap
+}
+
+// firstEvent is the first log event with msg for partition p after t.
+func (g *Grid) firstEvent(p int, after time.Time, msgs ...string) (logEvent, bool) {
+	for _, e := range g.lw.Events() {
+		if e.Partition == p && e.At.After(after) && slices.Contains(msgs, e.Msg) {
+			return e, true
+		}
+	}
+	return logEvent{}, false
 }
 
 // keepLoad lets the load run for d more (a duration of load, not a wait for a condition).

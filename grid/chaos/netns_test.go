@@ -152,20 +152,14 @@ func startNetGrid(t *testing.T, n *testNet) *Grid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Ports for the root namespace's processes: free on the test's own address (held
-	// together, so they differ, then released for the processes to bind).
-	ports := make([]int, 7) // etcd client, peer, API, p1-i0 RESP+HTTP, p1-i1 RESP+HTTP
-	var lns []net.Listener
-	for i := range ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort(n.root, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	// Ports for the root namespace's processes, on the test's own address.
+	base, err := freeBase(n.root, []int{0, 1, 2, 3, 4, 5, 6}, 65535)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
+	ports := make([]int, 7) // etcd client, peer, API, p1-i0 RESP+HTTP, p1-i1 RESP+HTTP
+	for i := range ports {
+		ports[i] = base + i
 	}
 	hp := func(host string, p int) string { return net.JoinHostPort(host, strconv.Itoa(p)) }
 	etcd := hp(n.root, ports[0])
@@ -291,8 +285,12 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 	}
 	w := g.startWriters(ctx, t, 6, "w", -1)
 	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 3, 1: 1}), 4)
+	// A light writer (50 writes a second) shows whether the partition keeps serving with
+	// the link cut whatever the load (the heavy writers move the primary's redo ring on).
+	light := g.startPacedWriters(ctx, t, 1, "light", 0, 20*time.Millisecond)
 	t.Cleanup(w.stop)
 	t.Cleanup(reg.stop)
+	t.Cleanup(light.stop)
 	if err := waitFor(ctx, 15*time.Second, "200 acknowledged writes to partition 0", func(context.Context) (bool, string) {
 		c := w.count(0)
 		return c >= 200, fmt.Sprint(c)
@@ -300,16 +298,16 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cutAt := time.Now()
 	if err := n.cutLink(); err != nil {
 		t.Fatal(err)
 	}
+	cutAt := time.Now()
 	t.Cleanup(func() {
 		if n.cut {
 			_ = n.healLink()
 		}
 	})
-	t.Logf("cut the link between %s (%s) and %s (%s); partition 0 was %s", "p0-i0", n.ipA, "p0-i1", n.ipB, before)
+	t.Logf("%s cut the link between p0-i0 (%s) and p0-i1 (%s); partition 0 was %s", clock(cutAt), n.ipA, n.ipB, before)
 	if err := waitFor(ctx, 10*time.Second, "writes to partition 0 resuming with the link cut", func(context.Context) (bool, string) {
 		return w.ackedAfter(0, cutAt) > 0, ""
 	}); err != nil {
@@ -331,10 +329,26 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	healAt := time.Now()
+	t.Logf("%s healed the link", clock(healAt))
 	keepLoad(ctx, 2*time.Second)
 	w.stop()
 	reg.stop()
+	light.stop()
 	t.Log(w.summary())
+	t.Logf("light writer: %s", light.summary())
+	g.logTakeover(t, 0, before.Epoch, cutAt)
+	// Once the primary recorded its backup out of sync (or the backup took over), the
+	// partition serves alone: a second after that, writes go through until the heal.
+	if e, ok := g.firstEvent(0, cutAt, "backup out of sync", "promoted"); !ok {
+		t.Errorf("with the link cut, neither did the primary record its backup out of sync nor did the backup take over")
+	} else if settled := e.At.Add(time.Second); settled.Before(healAt) {
+		gap := light.gapIn(0, settled, healAt)
+		t.Logf("%s %s logged %q; the light writer's longest gap from %s to the heal: %s", clock(e.At), e.Instance, e.Msg, clock(settled), gap.Round(time.Millisecond))
+		if gap > time.Second {
+			t.Errorf("partition 0 did not keep serving with the link cut: %s without an acknowledged write of the light writer between %s (a second after %q) and the heal at %s",
+				gap.Round(time.Millisecond), clock(settled), e.Msg, clock(healAt))
+		}
+	}
 
 	g.verifyAcks(ctx, t, w.all(), 20*time.Second)
 	reg.check(t)

@@ -74,8 +74,9 @@ func (c *Config) Validate() error {
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--lease-ttl %s: must be at least 1s", c.LeaseTTL))
 	}
-	if c.ReplTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be positive", c.ReplTimeout))
+	// The data role's own bounds, checked here so a bad value fails before any start.
+	if c.ReplTimeout < 50*time.Millisecond || c.ReplTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be between 50ms and 1m", c.ReplTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -29,7 +29,8 @@ func TestValidate(t *testing.T) {
 		{"no restarts", func(c *Config) { c.RestartDelay = 0 }, ""},
 		{"negative restart delay", func(c *Config) { c.RestartDelay = -time.Second }, "--restart-delay -1s: must be 0 (an exited instance stays dead) or positive"},
 		{"short lease", func(c *Config) { c.LeaseTTL = 500 * time.Millisecond }, "--lease-ttl 500ms: must be at least 1s"},
-		{"zero repl timeout", func(c *Config) { c.ReplTimeout = 0 }, "--repl-timeout 0s: must be positive"},
+		{"zero repl timeout", func(c *Config) { c.ReplTimeout = 0 }, "--repl-timeout 0s: must be between 50ms and 1m"},
+		{"long repl timeout", func(c *Config) { c.ReplTimeout = 2 * time.Minute }, "--repl-timeout 2m0s: must be between 50ms and 1m"},
 	}
 	for _, tt := range tests {
 		c := ok
