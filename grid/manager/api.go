@@ -61,8 +61,12 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/cluster", get(m.getCluster))
 	mux.HandleFunc("/v1/partitions", get(m.getPartitions))
 	mux.HandleFunc("/v1/partitions/{id}", get(m.getPartition))
+	mux.HandleFunc("/v1/partitions/{id}/failover", post(m.postFailover))
+	mux.HandleFunc("/v1/partitions/{id}/failback", post(m.postFailback))
+	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, /livez, /readyz, /metrics", r.URL.Path)
+		writeError(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
+			"POST /v1/partitions/{id}/failover, /failback and /reset, /livez, /readyz, /metrics", r.URL.Path)
 	})
 	return mux
 }
@@ -273,11 +277,20 @@ func (m *Manager) getPartitions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"partitions": ps})
 }
 
-func (m *Manager) getPartition(w http.ResponseWriter, r *http.Request) {
+// partitionID parses the {id} of the path, answering 400 when it is not a partition number.
+func partitionID(w http.ResponseWriter, r *http.Request) (int, bool) {
 	raw := r.PathValue("id")
 	id, err := strconv.Atoi(raw)
 	if err != nil || id < 0 {
 		writeError(w, http.StatusBadRequest, "BadRequest", "partition id %q: must be a non-negative integer", raw)
+		return 0, false
+	}
+	return id, true
+}
+
+func (m *Manager) getPartition(w http.ResponseWriter, r *http.Request) {
+	id, ok := partitionID(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +42,12 @@ type Config struct {
 	// Heartbeat and Election are etcd's raft timings. Small values suit loopback; across
 	// nodes keep etcd's defaults (100ms, 1s) or more.
 	Heartbeat, Election time.Duration
-	Version             string
-	Logger              *slog.Logger
+	// AutoFailback hands a partition back to its preferred primary once that instance has
+	// been the in-sync backup for FailbackDelay (done by the etcd leader's manager only).
+	AutoFailback  bool
+	FailbackDelay time.Duration
+	Version       string
+	Logger        *slog.Logger
 }
 
 // Validate checks the configuration without side effects.
@@ -64,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Heartbeat < time.Millisecond || c.Election < 5*c.Heartbeat {
 		errs = append(errs, fmt.Errorf("--etcd-heartbeat %s / --etcd-election %s: heartbeat must be at least 1ms and the election timeout at least 5 heartbeats", c.Heartbeat, c.Election))
+	}
+	if c.FailbackDelay < 0 {
+		errs = append(errs, fmt.Errorf("--failback-delay %s: must be 0 or more", c.FailbackDelay))
 	}
 	if c.InitialCluster != "" {
 		if _, err := c.initialCluster(); err != nil {
@@ -107,6 +115,24 @@ type Manager struct {
 	cli  *clientv3.Client
 	http *http.Server
 	hc   *http.Client
+	// handoverClient calls data instances' POST /v1/handover, which pauses writes and
+	// drains the replication stream: it gets more time than the status polls of hc.
+	handoverClient *http.Client
+	// hasLeader and isLeader report etcd's leadership as the metrics show it: whether the
+	// cluster has a leader (a quorum), and whether this member is it.
+	hasLeader, isLeader func() bool
+	metrics             *metrics
+}
+
+// newManager wraps a started etcd member.
+func newManager(cfg Config, e *embed.Etcd) *Manager {
+	return &Manager{cfg: cfg, log: cfg.Logger, etcd: e, cli: v3client.New(e.Server),
+		hc:             &http.Client{Timeout: 500 * time.Millisecond},
+		handoverClient: &http.Client{Timeout: handoverTimeout},
+		hasLeader:      func() bool { return e.Server.Leader() != 0 },
+		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
+		metrics:        newMetrics(),
+	}
 }
 
 // Run starts the member and serves until ctx ends, then stops gracefully.
@@ -115,6 +141,78 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Logger
+	start := time.Now()
+	e, err := startEtcd(cfg)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	m := newManager(cfg, e)
+	defer m.cli.Close()
+
+	reg := prometheus.WrapRegistererWithPrefix("insight_manager_", prometheus.DefaultRegisterer)
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "is_leader", Help: "1 when this member leads the etcd cluster."},
+		func() float64 { return b2f(m.isLeader()) })); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "has_leader", Help: "1 when the etcd cluster has a leader."},
+		func() float64 { return b2f(m.hasLeader()) })); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := m.metrics.register(reg, m.hasLeader); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)))
+	if err != nil {
+		return fmt.Errorf("manager API listener (--http-port %d): %w", cfg.HTTPPort, err)
+	}
+	m.http = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 5 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- m.http.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = m.http.Shutdown(sctx)
+	}()
+	log.Info("manager starting", "name", cfg.Name, "etcdClient", e.Config().AdvertiseClientUrls[0].String(),
+		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String())
+
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		return fmt.Errorf("embedded etcd: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+	log.Info("etcd ready", "name", cfg.Name, "after", time.Since(start).Round(time.Millisecond).String(),
+		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())))
+	if err := m.bootstrap(ctx); err != nil {
+		return err
+	}
+	// The loops stop before etcd closes (the deferred Close runs after this one).
+	lctx, stopLoops := context.WithCancel(ctx)
+	var loops sync.WaitGroup
+	defer func() { stopLoops(); loops.Wait() }()
+	loops.Go(func() { m.watchQuorum(lctx, quorumPoll) })
+	if cfg.AutoFailback {
+		loops.Go(func() { newAutoFailback(m, cfg.FailbackDelay).run(lctx) })
+	} else {
+		log.Info("automatic failback is off (--auto-failback=false): use insight-grid failback to move partitions back to their preferred primaries")
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("manager stopping", "name", cfg.Name)
+		return nil
+	case err := <-e.Err():
+		return fmt.Errorf("embedded etcd: %w", err)
+	case err := <-httpErr:
+		return fmt.Errorf("manager API: %w", err)
+	}
+}
+
+// startEtcd starts the embedded etcd member of cfg; it is ready after ReadyNotify.
+func startEtcd(cfg Config) (*embed.Etcd, error) {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
@@ -135,61 +233,11 @@ func Run(ctx context.Context, cfg Config) error {
 	ec.WarningApplyDuration = embed.DefaultWarningApplyDuration
 	ec.LogLevel = "warn"
 	ec.LogOutputs = []string{"stderr"}
-	start := time.Now()
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
-		return fmt.Errorf("starting embedded etcd (data %s, peers %s): %w", ec.Dir, ec.InitialCluster, err)
+		return nil, fmt.Errorf("starting embedded etcd (data %s, peers %s): %w", ec.Dir, ec.InitialCluster, err)
 	}
-	defer e.Close()
-	m := &Manager{cfg: cfg, log: log, etcd: e, cli: v3client.New(e.Server), hc: &http.Client{Timeout: 500 * time.Millisecond}}
-	defer m.cli.Close()
-
-	reg := prometheus.WrapRegistererWithPrefix("insight_manager_", prometheus.DefaultRegisterer)
-	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "is_leader", Help: "1 when this member leads the etcd cluster."},
-		func() float64 { return b2f(e.Server.Leader() == e.Server.MemberID()) })); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
-	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "has_leader", Help: "1 when the etcd cluster has a leader."},
-		func() float64 { return b2f(e.Server.Leader() != 0) })); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)))
-	if err != nil {
-		return fmt.Errorf("manager API listener (--http-port %d): %w", cfg.HTTPPort, err)
-	}
-	m.http = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 5 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- m.http.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = m.http.Shutdown(sctx)
-	}()
-	log.Info("manager starting", "name", cfg.Name, "etcdClient", ec.AdvertiseClientUrls[0].String(),
-		"etcdPeer", ec.AdvertisePeerUrls[0].String(), "initialCluster", ec.InitialCluster, "api", ln.Addr().String())
-
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		return fmt.Errorf("embedded etcd: %w", err)
-	case <-ctx.Done():
-		return nil
-	}
-	log.Info("etcd ready", "name", cfg.Name, "after", time.Since(start).Round(time.Millisecond).String(),
-		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())))
-	if err := m.bootstrap(ctx); err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		log.Info("manager stopping", "name", cfg.Name)
-		return nil
-	case err := <-e.Err():
-		return fmt.Errorf("embedded etcd: %w", err)
-	case err := <-httpErr:
-		return fmt.Errorf("manager API: %w", err)
-	}
+	return e, nil
 }
 
 // bootstrap writes the partition map on first deploy, retrying while etcd settles.

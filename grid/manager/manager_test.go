@@ -23,6 +23,7 @@ func TestValidate(t *testing.T) {
 		{"partitions", func(c *Config) { c.Partitions = 0 }, "--partitions 0: must be between 1 and 16384"},
 		{"election", func(c *Config) { c.Election = 200 * time.Millisecond }, "the election timeout at least 5 heartbeats"},
 		{"name", func(c *Config) { c.Name = "" }, "--name is empty"},
+		{"failback delay", func(c *Config) { c.FailbackDelay = -time.Second }, "--failback-delay -1s: must be 0 or more"},
 	}
 	for _, tt := range tests {
 		c := ok

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -90,13 +91,24 @@ func (f *follower) stopped() bool {
 func (f *follower) run(ctx context.Context) {
 	defer close(f.finished)
 	n := f.n
+	failures := 0
 	for !f.stopped() && ctx.Err() == nil {
+		received := f.lastRecv.Load()
 		err := f.session()
 		f.live.Store(false)
 		if f.stopped() {
 			return
 		}
-		n.log.Info("replication from the primary interrupted, reconnecting", "partition", n.cfg.Partition, "primary", f.addr, "err", err)
+		if f.lastRecv.Load() != received {
+			failures = 0
+		}
+		// The first failure in a row is news; the retries every ReplTimeout/5 are not.
+		level := slog.LevelDebug
+		if failures == 0 {
+			level = slog.LevelInfo
+		}
+		failures++
+		n.log.Log(context.Background(), level, "replication from the primary interrupted, reconnecting", "partition", n.cfg.Partition, "primary", f.addr, "err", err)
 		select {
 		case <-f.quit:
 			return
@@ -113,7 +125,16 @@ var errFenced = errors.New("frame from an older epoch refused")
 func (f *follower) session() error {
 	n := f.n
 	d := net.Dialer{Timeout: n.cfg.ReplTimeout}
-	nc, err := d.Dial("tcp", f.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-f.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	nc, err := d.DialContext(ctx, "tcp", f.addr)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -156,8 +177,8 @@ func (f *follower) session() error {
 	if !snapshot {
 		f.live.Store(true)
 	}
-	var stamp, snapSeq uint64
-	var snapEpoch int64
+	var stamp, snapSeq, hbHead uint64
+	var snapEpoch, hbEpoch int64
 	fr := frameReader{r: br}
 	ack := make([]byte, 0, 32)
 	for {
@@ -172,7 +193,8 @@ func (f *follower) session() error {
 			if len(body) < 24 {
 				return errBadFrame
 			}
-			if int64(binary.BigEndian.Uint64(body)) < n.fence.Load() {
+			hbEpoch, hbHead = int64(binary.BigEndian.Uint64(body)), binary.BigEndian.Uint64(body[8:])
+			if hbEpoch < n.fence.Load() {
 				return errFenced
 			}
 			stamp = binary.BigEndian.Uint64(body[16:])
@@ -230,6 +252,11 @@ func (f *follower) session() error {
 			return fmt.Errorf("%w: type %q", errBadFrame, typ)
 		}
 		if br.Buffered() == 0 && !snapshot {
+			if f.applied.Load() == hbHead && hbEpoch > f.epoch.Load() {
+				// Caught up with the primary of hbEpoch: this state is its state at
+				// hbHead, a position it (or its successor) can continue from.
+				f.epoch.Store(hbEpoch)
+			}
 			ack = appendFrame(ack[:0], frameAck, f.applied.Load(), stamp)
 			if _, err := nc.Write(ack); err != nil {
 				return err

@@ -64,12 +64,6 @@ func (n *Node) Barrier(write bool, slot int) uint64 {
 // recording the backup out of sync. It returns false when this instance stopped serving
 // meanwhile: the replies that waited must not be sent.
 func (n *Node) Wait(seq uint64) bool {
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
 	for {
 		if n.acked.Load() >= seq {
 			return true
@@ -85,15 +79,7 @@ func (n *Node) Wait(seq uint64) bool {
 		if mono() > n.ackStamp.Load()+2*n.serveLease() {
 			return false // neither acknowledged nor recorded out of sync: etcd is unreachable
 		}
-		if t == nil {
-			t = time.NewTimer(n.cfg.ReplTimeout / 5)
-		} else {
-			t.Reset(n.cfg.ReplTimeout / 5)
-		}
-		select {
-		case <-ch:
-		case <-t.C:
-		}
+		<-ch // closed by the next acknowledgement, change of gate, or tick of the control loop
 	}
 }
 

@@ -160,9 +160,11 @@ func (n *Node) Run(ctx context.Context) {
 			if n.fol != nil {
 				n.fol.stop(true)
 			}
+			n.setGate(&gate{why: "stopping"}) // replies still waiting are dropped
 			n.mu.Unlock()
 			return
 		case <-tick.C:
+			n.notifyAcks() // waiters re-check their deadline
 		case <-n.kick:
 		}
 		n.step(ctx)
@@ -250,7 +252,7 @@ func (n *Node) becomeNone(why string) {
 		n.feed = nil
 	}
 	if n.fol != nil {
-		n.fol.stop(false)
+		n.fol.stop(true)
 		n.fol = nil
 	}
 	n.role = roleNone
@@ -325,6 +327,14 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			}
 			n.base, n.baseEpoch = f.applied.Load(), f.epoch.Load()
 			n.rlog.Restart(uint64(rec.Epoch), n.base)
+		} else if n.rlog.Head() == 0 && n.pos == 0 && n.cfg.Store.Keys() == 0 {
+			// Claimed empty (a first deploy): the same state as any empty backup.
+			n.base, n.baseEpoch = 0, 0
+		} else {
+			// Claimed with data of its own (after a reset): no backup's position is a point
+			// of this history, every backup loads a snapshot.
+			n.base, n.baseEpoch = 0, -1
+			n.rlog.Restart(uint64(rec.Epoch), max(n.pos, n.rlog.Head()))
 		}
 		n.role = rolePrimary
 		n.epoch = rec.Epoch
@@ -390,7 +400,7 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			// Acknowledge nothing more without the backup, then record it in sync once it
 			// has everything acknowledged so far.
 			n.syncing, n.syncHead = true, n.rlog.Head()
-			n.syncTill = now + 2*n.serveLease()
+			n.syncTill = now + int64(n.cfg.ReplTimeout)
 			n.ackStamp.Store(now)
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
@@ -429,7 +439,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 	inst, registered := n.insts[rec.Primary]
 	if n.fol == nil || n.fol.addr != addr || n.fol.done() {
 		if n.fol != nil {
-			n.fol.stop(false)
+			n.fol.stop(true)
 		}
 		n.fol = nil
 		if registered && inst.Run == rec.PrimaryRun && rec.PrimaryRun != "" {
@@ -451,7 +461,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 		return
 	}
 	var lastAck int64
-	applied, appliedEpoch := n.rlog.Head(), n.epoch
+	applied, appliedEpoch := n.pos, n.posEpoch
 	if n.fol != nil {
 		n.fol.stop(true) // nothing is applied or acknowledged after this
 		lastAck = n.fol.lastAck.Load()

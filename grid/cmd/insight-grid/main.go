@@ -31,6 +31,8 @@ Usage:
   insight-grid manager [flags]   embedded etcd member, partition map and REST manager API
   insight-grid data [flags]      one partition instance (Redis Cluster protocol)
   insight-grid local [flags]     a whole grid as processes on loopback, for development and tests
+  insight-grid failover|failback|reset --manager URL [--partition N]
+                                 switch partitions over, back to their preferred primaries, or reset one
   insight-grid version           print the version
 
 Run "insight-grid <role> -h" for the flags of a role. Every flag --some-name can also be
@@ -62,8 +64,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = runData(ctx, args[1:], stderr, getenv)
 	case "local":
 		err = runLocal(ctx, args[1:], stdout, stderr, getenv)
+	case "failover", "failback", "reset":
+		return runAdmin(ctx, args[0], args[1:], stdout, stderr, getenv)
 	default:
-		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local or version\n", args[0])
+		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local or version (or the commands failover, failback, reset)\n", args[0])
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -141,6 +145,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.BoolVar(&cfg.HA, "ha", false, "one backup instance per partition")
 	fs.DurationVar(&cfg.Heartbeat, "etcd-heartbeat", 100*time.Millisecond, "etcd heartbeat interval")
 	fs.DurationVar(&cfg.Election, "etcd-election", time.Second, "etcd election timeout")
+	fs.BoolVar(&cfg.AutoFailback, "auto-failback", true, "hand each partition back to its preferred primary once that is the in-sync backup (the etcd leader's manager acts)")
+	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", 5*time.Second, "how long the preferred primary must stay the in-sync backup before the automatic failback")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}

@@ -1,0 +1,287 @@
+package repl_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/repl"
+	"github.com/insightgrid/insight/grid/server"
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// coord is an in-memory etcd for one HA partition: the record with a revision changed
+// only by CAS, and the registrations; every change is handed to every instance.
+type coord struct {
+	mu    sync.Mutex
+	st    cluster.State
+	insts []*inst
+}
+
+func (c *coord) CASRecord(_ context.Context, p int, rev int64, rec cluster.Record) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st.RecordRevisions[p] != rev {
+		return 0, fmt.Errorf("revision %d, not %d: %w", c.st.RecordRevisions[p], rev, repl.ErrConflict)
+	}
+	c.st.Revision++
+	c.st.Records[p], c.st.RecordRevisions[p] = rec, c.st.Revision
+	c.publish()
+	return c.st.Revision, nil
+}
+
+// publish hands a copy of the state to every live instance; c.mu is held.
+func (c *coord) publish() {
+	st := c.st
+	st.Records = map[int]cluster.Record{0: c.st.Records[0]}
+	st.RecordRevisions = map[int]int64{0: c.st.RecordRevisions[0]}
+	st.Instances = map[string]cluster.Instance{}
+	for k, v := range c.st.Instances {
+		st.Instances[k] = v
+	}
+	for _, in := range c.insts {
+		if in == nil {
+			continue
+		}
+		if v, err := cluster.BuildView(&st, in.id); err == nil {
+			in.srv.SetView(v)
+		}
+		in.node.SetState(&st)
+	}
+}
+
+func (c *coord) deregister(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.st.Instances, id)
+	c.st.Revision++
+	c.publish()
+}
+
+func (c *coord) record() cluster.Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.Records[0]
+}
+
+type inst struct {
+	id     string
+	store  *store.Store
+	node   *repl.Node
+	srv    *server.Server
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// crash stops an instance without any goodbye, as kill -9 does.
+func (in *inst) crash() {
+	in.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = in.srv.Close(ctx)
+	<-in.done
+}
+
+var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// start runs instance i of partition 0 with an empty store as a new process would, and
+// registers it.
+func (c *coord) start(t *testing.T, i int) *inst {
+	t.Helper()
+	id := cluster.InstanceID(0, i)
+	st := store.New(1 << 20)
+	run := repl.NewRun()
+	node := repl.New(repl.Config{Partition: 0, Instance: i, ReplTimeout: 200 * time.Millisecond, Store: st, Coord: c, Logger: testLog.With("instance", id)}, run)
+	srv, err := server.New(server.Config{Partition: 0, Instance: i, Replication: node, Logger: testLog}, st, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &inst{id: id, store: st, node: node, srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { node.Run(ctx); close(in.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-in.done:
+		default:
+			in.crash()
+		}
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.insts[i] = in
+	c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run}
+	c.st.Revision++
+	c.publish()
+	return in
+}
+
+// setRecord writes the record as an operator's reset does.
+func (c *coord) setRecord(rec cluster.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st.Revision++
+	c.st.Records[0], c.st.RecordRevisions[0] = rec, c.st.Revision
+	c.publish()
+}
+
+func startPair(t *testing.T) (*coord, []*inst) {
+	t.Helper()
+	m, _ := cluster.NewPartitionMap(1, true)
+	c := &coord{st: cluster.State{
+		Revision: 1, Map: m,
+		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, true)},
+		RecordRevisions: map[int]int64{0: 1},
+		Instances:       map[string]cluster.Instance{},
+	}, insts: make([]*inst, 2)}
+	for i := range 2 {
+		c.start(t, i)
+	}
+	waitFor(t, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
+	return c, c.insts
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
+	_, in := startPair(t)
+	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx := context.Background()
+	for i := range 200 {
+		k := fmt.Sprintf("key:%d", i)
+		if err := rdb.Set(ctx, k, i, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+		// Synchronous: the reply came after the backup applied the write.
+		if v, ok, _ := in[1].store.Get(nil, []byte(k)); !ok || string(v) != fmt.Sprint(i) {
+			t.Fatalf("acknowledged %s is not on the backup (%q %v)", k, v, ok)
+		}
+	}
+	if err := rdb.HSet(ctx, "h", "a", "1", "b", "2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := in[1].store.HGetAll([]byte("h")); len(got) != 4 {
+		t.Fatalf("hash on the backup: %q", got)
+	}
+	// The backup redirects clients to the primary.
+	bdb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
+	defer bdb.Close()
+	if err := bdb.Get(ctx, "key:1").Err(); err == nil || !strings.HasPrefix(err.Error(), "MOVED ") || !strings.HasSuffix(err.Error(), in[0].addr) {
+		t.Fatalf("GET on the backup: %v, want MOVED", err)
+	}
+}
+
+func TestBackupTakesOverAfterPrimaryCrash(t *testing.T) {
+	c, in := startPair(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
+	for i := range 100 {
+		if err := rdb.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.Close()
+	before := c.record()
+	in[0].crash()
+	start := time.Now()
+	// Nothing is deregistered: the backup notices the silence on the stream.
+	waitFor(t, "promotion", func() bool { return c.record().Primary == in[1].id })
+	took := time.Since(start)
+	after := c.record()
+	if after.Epoch != before.Epoch+1 || after.InSync || after.Backup != in[0].id {
+		t.Fatalf("record after failover %+v (before %+v)", after, before)
+	}
+	t.Logf("promoted after %s (repl timeout 200ms)", took)
+	ndb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
+	defer ndb.Close()
+	waitFor(t, "new primary serving", func() bool { return ndb.Set(ctx, "after", "1", 0).Err() == nil })
+	for i := range 100 {
+		if v, err := ndb.Get(ctx, fmt.Sprintf("k%d", i)).Int(); err != nil || v != i {
+			t.Fatalf("acknowledged k%d after failover: %v %v", i, v, err)
+		}
+	}
+	c.deregister(in[0].id)
+}
+
+func TestHandoverSwapsRolesAndKeepsSync(t *testing.T) {
+	c, in := startPair(t)
+	ctx := context.Background()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{in[0].addr}})
+	defer rdb.Close()
+	if err := rdb.Set(ctx, "a", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in[0].node.Handover(ctx, in[1].id, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := c.record()
+	if rec.Primary != in[1].id || rec.Backup != in[0].id || !rec.InSync || res.Epoch != rec.Epoch {
+		t.Fatalf("after handover: %+v, result %+v", rec, res)
+	}
+	t.Logf("handover pause %dµs", res.PauseMicros)
+	// The old primary follows the new one from the redo ring and is back in sync; writes
+	// through the cluster client follow MOVED.
+	waitFor(t, "writes on the new primary", func() bool { return rdb.Set(ctx, "b", "2", 0).Err() == nil })
+	if v, ok, _ := in[0].store.Get(nil, []byte("b")); !ok || string(v) != "2" {
+		t.Fatalf("write after handover not on the new backup: %q %v", v, ok)
+	}
+	if _, err := in[0].node.Handover(ctx, in[1].id, 0, false); err == nil {
+		t.Fatal("a backup accepted a handover request")
+	}
+	if _, err := in[1].node.Handover(ctx, in[0].id, rec.Epoch+5, false); err == nil {
+		t.Fatal("handover with a wrong epoch accepted")
+	}
+}
+
+// A partition reset onto the instance that kept the data: a backup that starts empty must
+// load a snapshot, not continue from sequence 0 of the new epoch.
+func TestBackupOfAResetPartitionLoadsASnapshot(t *testing.T) {
+	c, in := startPair(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
+	for i := range 50 {
+		if err := rdb.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.Close()
+	rec := c.record()
+	in[0].crash()
+	c.deregister(in[0].id)
+	waitFor(t, "the backup to take over", func() bool { return c.record().Primary == in[1].id })
+	// The operator resets the partition onto p0-i1, which has the data.
+	rec = c.record()
+	c.setRecord(cluster.Record{Epoch: rec.Epoch + 1, Primary: in[1].id, Backup: in[0].id, PreferredPrimary: rec.PreferredPrimary})
+	waitFor(t, "p0-i1 to claim the partition", func() bool { return c.record().PrimaryRun != "" })
+	fresh := c.start(t, 0)
+	waitFor(t, "the restarted p0-i0 in sync", func() bool { return c.record().InSync })
+	if got := fresh.store.Keys(); got != 50 {
+		t.Fatalf("the restarted backup is in sync with %d keys, want 50", got)
+	}
+}
