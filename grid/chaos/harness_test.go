@@ -886,6 +886,19 @@ func (w *writers) gapIn(part int, from, to time.Time) time.Duration {
 	return longest
 }
 
+// countIn is the number of acknowledged writes to part sent and acknowledged in [from, to].
+func (w *writers) countIn(part int, from, to time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, a := range w.acks {
+		if a.Part == part && !a.Call.Before(from) && !a.Ret.After(to) {
+			n++
+		}
+	}
+	return n
+}
+
 func (w *writers) all() []ack {
 	w.mu.Lock()
 	defer w.mu.Unlock()
