@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -29,11 +31,16 @@ type Config struct {
 	DataDir     string // empty: a temporary directory removed on exit
 	RequirePass string
 	Timeout     time.Duration
-	Exe         string // the insight-grid binary to start
-	LogLevel    string
-	LogFormat   string
-	Stdout      io.Writer // the summary and "ready"
-	Stderr      io.Writer // the children's logs
+	// RestartDelay is how long after a data instance exits it is started again, as a
+	// kubelet restarts a pod's container; 0: it stays dead. The manager is never restarted.
+	RestartDelay time.Duration
+	LeaseTTL     time.Duration // every data instance's --lease-ttl
+	ReplTimeout  time.Duration // every data instance's --repl-timeout, when its data role has the flag
+	Exe          string        // the insight-grid binary to start
+	LogLevel     string
+	LogFormat    string
+	Stdout       io.Writer // the summary and "ready"
+	Stderr       io.Writer // the children's logs
 }
 
 // Port offsets from BasePort.
@@ -60,6 +67,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", c.Timeout))
+	}
+	if c.RestartDelay < 0 {
+		errs = append(errs, fmt.Errorf("--restart-delay %s: must be 0 (an exited instance stays dead) or positive", c.RestartDelay))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("--lease-ttl %s: must be at least 1s", c.LeaseTTL))
+	}
+	// The data role's own bounds, checked here so a bad value fails before any start.
+	if c.ReplTimeout < 50*time.Millisecond || c.ReplTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be between 50ms and 1m", c.ReplTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -94,12 +111,29 @@ func NewLayout(cfg Config) Layout {
 	return l
 }
 
+// proc is one started process.
 type proc struct {
-	name   string
 	cmd    *exec.Cmd
-	health string // URL polled for readiness
 	exited chan struct{}
-	err    error
+	err    error // cmd.Wait's result, set before exited is closed
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// startProc starts exe with args through sp: in its own process group (a Ctrl-C on the
+// terminal reaches only local, which stops the children in order, so data instances
+// deregister while etcd still runs) and killed if local dies (Pdeathsig).
+func startProc(sp *spawner, exe string, args []string, out io.Writer) (*proc, error) {
+	cmd := exec.Command(exe, args...)
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := sp.start(cmd); err != nil {
+		return nil, fmt.Errorf("%s: %w", exe, err)
+	}
+	p := &proc{cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	return p, nil
 }
 
 // spawner starts every child from one goroutine locked to its OS thread: Pdeathsig is
@@ -149,8 +183,227 @@ func childEnv() []string {
 	return env
 }
 
-// Run starts the grid, prints its addresses and "ready" once every process is ready, and
-// stops everything when ctx ends.
+// child is one process of the grid (the manager or a data instance): how it is started
+// and the process running it now.
+type child struct {
+	name    string
+	health  string // URL polled for readiness
+	args    []string
+	restart bool // started again after it exits (data instances, not the manager)
+
+	// Guarded by group.mu.
+	cur      *proc
+	restarts int
+}
+
+// group runs the grid's processes and restarts the data instances that exit, like a
+// kubelet restarting a pod's container. Every start happens under mu after checking
+// stopping, so once stop has begun nothing new is started and every process stop signals
+// is the last one of its child.
+type group struct {
+	spawn func(args []string) (*proc, error)
+	delay time.Duration // RestartDelay; 0: no restarts
+	logw  io.Writer
+
+	logMu sync.Mutex // one line at a time on logw
+
+	mu       sync.Mutex
+	stopping bool
+	children []*child
+
+	quit chan struct{} // closed by stop
+	wg   sync.WaitGroup
+}
+
+var errStopping = errors.New("the grid is stopping")
+
+func newGroup(spawn func(args []string) (*proc, error), delay time.Duration, logw io.Writer) *group {
+	return &group{spawn: spawn, delay: delay, logw: logw, quit: make(chan struct{})}
+}
+
+func (g *group) logf(format string, a ...any) {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
+	fmt.Fprintf(g.logw, "insight-grid local: "+format+"\n", a...)
+}
+
+// add starts c's first process.
+func (g *group) add(c *child) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopping {
+		return errStopping
+	}
+	p, err := g.spawn(c.args)
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", c.name, err)
+	}
+	c.cur = p
+	g.children = append(g.children, c)
+	return nil
+}
+
+// current is the process running c now.
+func (g *group) current(c *child) *proc {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return c.cur
+}
+
+// restarts is how many times c was started again.
+func (g *group) restarts(c *child) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return c.restarts
+}
+
+// respawn starts c again unless the group is stopping.
+func (g *group) respawn(c *child) (*proc, int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopping {
+		return nil, 0, errStopping
+	}
+	p, err := g.spawn(c.args)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.cur, c.restarts = p, c.restarts+1
+	return p, c.restarts, nil
+}
+
+// supervise watches c from now on: it logs each exit that is not part of stopping and,
+// for a restartable child with a positive delay, starts it again after the delay (and
+// again after each failed start) until ctx ends or the group stops.
+func (g *group) supervise(ctx context.Context, c *child) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for {
+			p := g.current(c)
+			select {
+			case <-p.exited:
+			case <-ctx.Done():
+				return
+			case <-g.quit:
+				return
+			}
+			if g.isStopping() || ctx.Err() != nil {
+				return
+			}
+			if !c.restart || g.delay == 0 {
+				// Stays dead (as a pod would until restarted); the grid keeps running so
+				// failure handling can be observed.
+				g.logf("%s (pid %d) exited: %v", c.name, p.pid(), p.err)
+				return
+			}
+			g.logf("%s (pid %d) exited: %v; restarting it in %s", c.name, p.pid(), p.err, g.delay)
+			for {
+				t := time.NewTimer(g.delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-g.quit:
+					t.Stop()
+					return
+				}
+				np, n, err := g.respawn(c)
+				if errors.Is(err, errStopping) {
+					return
+				}
+				if err == nil {
+					g.logf("%s restarted (pid %d, restart %d)", c.name, np.pid(), n)
+					break
+				}
+				g.logf("restarting %s failed: %v; trying again in %s", c.name, err, g.delay)
+			}
+		}
+	}()
+}
+
+func (g *group) isStopping() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stopping
+}
+
+// stop ends restarts, then sends SIGTERM to every live child, data instances first so
+// they deregister while the manager (the first child) still runs, then the manager;
+// SIGKILL for any still alive after grace.
+func (g *group) stop(grace time.Duration) {
+	g.mu.Lock()
+	if !g.stopping {
+		g.stopping = true
+		close(g.quit)
+	}
+	type named struct {
+		name string
+		p    *proc
+	}
+	order := make([]named, 0, len(g.children))
+	for i := len(g.children) - 1; i >= 0; i-- {
+		order = append(order, named{g.children[i].name, g.children[i].cur})
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	last := max(len(order)-1, 0)
+	for _, batch := range [][]named{order[:last], order[last:]} {
+		for _, n := range batch {
+			_ = n.p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		deadline := time.Now().Add(grace)
+		for _, n := range batch {
+			select {
+			case <-n.p.exited:
+			case <-time.After(time.Until(deadline)):
+				g.logf("%s (pid %d) did not stop in %s, killing it", n.name, n.p.pid(), grace)
+				_ = n.p.cmd.Process.Kill()
+				<-n.p.exited
+			}
+		}
+	}
+}
+
+// dataArgs is the command line of data instance in; replTimeout says whether the data
+// role has --repl-timeout.
+func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
+	args := []string{"data",
+		"--partition", strconv.Itoa(in.Partition), "--instance", strconv.Itoa(in.Instance),
+		"--etcd-endpoints", l.EtcdClient, "--advertise-host", cfg.Bind,
+		"--port", port(in.RESP), "--http-port", port(in.HTTP),
+		"--lease-ttl", cfg.LeaseTTL.String(),
+	}
+	if replTimeout {
+		args = append(args, "--repl-timeout", cfg.ReplTimeout.String())
+	}
+	args = append(args, "--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat)
+	if cfg.RequirePass != "" {
+		args = append(args, "--requirepass", cfg.RequirePass)
+	}
+	return args
+}
+
+// hasFlag reports whether usage (a role's -h output) lists the flag --name.
+func hasFlag(usage []byte, name string) bool {
+	return regexp.MustCompile(`(?m)^\s*-` + regexp.QuoteMeta(name) + `(\s|$)`).Match(usage)
+}
+
+// dataHasFlag reports whether exe's data role has the flag --name: a binary built before
+// the flag existed refuses it, so local passes it only when the data role lists it.
+func dataHasFlag(exe, name string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "data", "-h")
+	cmd.Env = childEnv()
+	out, _ := cmd.CombinedOutput()
+	return hasFlag(out, name)
+}
+
+// Run starts the grid, prints its addresses and "ready" once every process is ready,
+// restarts data instances that exit (after RestartDelay), and stops everything when ctx
+// ends.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -165,77 +418,53 @@ func Run(ctx context.Context, cfg Config) error {
 		dir = tmp
 	}
 	layout := NewLayout(cfg)
+	replTimeout := dataHasFlag(cfg.Exe, "repl-timeout")
+	if !replTimeout {
+		fmt.Fprintf(cfg.Stderr, "insight-grid local: the data role of %s has no --repl-timeout; starting data instances without it\n", cfg.Exe)
+	}
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
 	defer stopSpawner()
 	sp := newSpawner(spawnCtx)
+	g := newGroup(func(args []string) (*proc, error) { return startProc(sp, cfg.Exe, args, cfg.Stderr) }, cfg.RestartDelay, cfg.Stderr)
+	defer g.stop(10 * time.Second) // before stopSpawner: no start after this
 
-	common := []string{"--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat}
-	managerArgs := append([]string{"manager",
+	managerArgs := []string{"manager",
 		"--name", "local-manager", "--data-dir", dir, "--advertise-host", cfg.Bind,
 		"--client-port", port(layout.EtcdClient), "--peer-port", port(layout.EtcdPeer), "--http-port", port(layout.API),
 		"--partitions", strconv.Itoa(cfg.Partitions), "--ha=" + strconv.FormatBool(cfg.HA),
 		// Loopback has no network delay: short raft timings make the member lead at once.
 		"--etcd-heartbeat", "20ms", "--etcd-election", "200ms",
-	}, common...)
-	var procs []*proc
-	defer func() { stopAll(procs, cfg.Stderr) }()
-	start := func(name, health string, args []string) error {
-		cmd := exec.Command(cfg.Exe, args...)
-		cmd.Env = childEnv()
-		cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
-		// Own process group: a Ctrl-C on the terminal reaches only this process, which
-		// stops the children in order (data instances deregister while etcd still runs).
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-		if err := sp.start(cmd); err != nil {
-			return fmt.Errorf("starting %s (%s): %w", name, cfg.Exe, err)
-		}
-		p := &proc{name: name, cmd: cmd, health: health, exited: make(chan struct{})}
-		go func() { p.err = cmd.Wait(); close(p.exited) }()
-		procs = append(procs, p)
-		return nil
+		"--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat,
 	}
-	if err := start("manager", "http://"+layout.API+"/readyz", managerArgs); err != nil {
-		return err
-	}
+	children := []*child{{name: "manager", health: "http://" + layout.API + "/readyz", args: managerArgs}}
 	for _, in := range layout.Instances {
-		args := append([]string{"data",
-			"--partition", strconv.Itoa(in.Partition), "--instance", strconv.Itoa(in.Instance),
-			"--etcd-endpoints", layout.EtcdClient, "--advertise-host", cfg.Bind,
-			"--port", port(in.RESP), "--http-port", port(in.HTTP),
-			"--lease-ttl", "2s",
-		}, common...)
-		if cfg.RequirePass != "" {
-			args = append(args, "--requirepass", cfg.RequirePass)
-		}
-		if err := start(fmt.Sprintf("p%d-i%d", in.Partition, in.Instance), "http://"+in.HTTP+"/readyz", args); err != nil {
+		children = append(children, &child{
+			name:    fmt.Sprintf("p%d-i%d", in.Partition, in.Instance),
+			health:  "http://" + in.HTTP + "/readyz",
+			args:    dataArgs(cfg, layout, in, replTimeout),
+			restart: true,
+		})
+	}
+	for _, c := range children {
+		if err := g.add(c); err != nil {
 			return err
 		}
 	}
-	if err := waitReady(ctx, procs, cfg.Timeout); err != nil {
+	if err := waitReady(ctx, g, children, cfg.Timeout); err != nil {
 		return err
 	}
 	w := cfg.Stdout
 	fmt.Fprintf(w, "insight-grid local: %d partitions, ha=%v, data in %s\n", cfg.Partitions, cfg.HA, dir)
-	fmt.Fprintf(w, "  %-8s pid %-7d etcd %s  api http://%s\n", "manager", procs[0].cmd.Process.Pid, layout.EtcdClient, layout.API)
+	fmt.Fprintf(w, "  %-8s pid %-7d etcd %s  api http://%s\n", "manager", g.current(children[0]).pid(), layout.EtcdClient, layout.API)
 	for i, in := range layout.Instances {
-		fmt.Fprintf(w, "  p%d-i%d    pid %-7d resp %s  http %s\n", in.Partition, in.Instance, procs[i+1].cmd.Process.Pid, in.RESP, in.HTTP)
+		fmt.Fprintf(w, "  p%d-i%d    pid %-7d resp %s  http %s\n", in.Partition, in.Instance, g.current(children[i+1]).pid(), in.RESP, in.HTTP)
 	}
 	fmt.Fprintf(w, "seed %s\n", layout.Instances[0].RESP)
 	fmt.Fprintf(w, "manager http://%s\n", layout.API)
 	fmt.Fprintln(w, "ready")
 
-	// A child that dies stays dead (as a pod would until restarted); the grid keeps running
-	// so failure handling can be observed.
-	for _, p := range procs {
-		go func() {
-			select {
-			case <-p.exited:
-				if ctx.Err() == nil {
-					fmt.Fprintf(cfg.Stderr, "insight-grid local: %s (pid %d) exited: %v\n", p.name, p.cmd.Process.Pid, p.err)
-				}
-			case <-ctx.Done():
-			}
-		}()
+	for _, c := range children {
+		g.supervise(ctx, c)
 	}
 	<-ctx.Done()
 	return nil
@@ -246,39 +475,40 @@ func port(hostport string) string {
 	return p
 }
 
-// waitReady polls every process's readiness URL until all answer 200, a process exits,
-// or the timeout passes.
-func waitReady(ctx context.Context, procs []*proc, timeout time.Duration) error {
+// waitReady polls every child's readiness URL until all answer 200, a child exits, or
+// the timeout passes. It runs before any restart, so each child has its first process.
+func waitReady(ctx context.Context, g *group, children []*child, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hc := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	ready := make([]bool, len(procs))
+	ready := make([]bool, len(children))
 	for {
 		n := 0
-		for i, p := range procs {
+		for i, c := range children {
+			p := g.current(c)
 			select {
 			case <-p.exited:
-				return fmt.Errorf("%s exited before it was ready: %v", p.name, p.err)
+				return fmt.Errorf("%s exited before it was ready: %v", c.name, p.err)
 			default:
 			}
 			if !ready[i] {
-				ready[i] = get(ctx, hc, p.health)
+				ready[i] = get(ctx, hc, c.health)
 			}
 			if ready[i] {
 				n++
 			}
 		}
-		if n == len(procs) {
+		if n == len(children) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			var waiting []string
-			for i, p := range procs {
+			for i, c := range children {
 				if !ready[i] {
-					waiting = append(waiting, p.name)
+					waiting = append(waiting, c.name)
 				}
 			}
 			return fmt.Errorf("grid not ready after %s, waiting for %s: %w", timeout, strings.Join(waiting, ", "), ctx.Err())
@@ -298,28 +528,4 @@ func get(ctx context.Context, hc *http.Client, url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-// stopAll sends SIGTERM to every live child, data instances first so they deregister
-// while the manager still runs, then the manager; SIGKILL for any still alive after 10s.
-func stopAll(procs []*proc, logw io.Writer) {
-	order := make([]*proc, 0, len(procs))
-	for i := len(procs) - 1; i >= 0; i-- {
-		order = append(order, procs[i])
-	}
-	for _, group := range [][]*proc{order[:max(len(order)-1, 0)], order[max(len(order)-1, 0):]} {
-		for _, p := range group {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for _, p := range group {
-			select {
-			case <-p.exited:
-			case <-time.After(time.Until(deadline)):
-				fmt.Fprintf(logw, "insight-grid local: %s (pid %d) did not stop in 10s, killing it\n", p.name, p.cmd.Process.Pid)
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-			}
-		}
-	}
 }

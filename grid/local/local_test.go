@@ -1,13 +1,21 @@
 package local
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
 
 func TestValidate(t *testing.T) {
-	ok := Config{Partitions: 3, BasePort: 7000, Bind: "127.0.0.1", Timeout: time.Minute}
+	ok := Config{Partitions: 3, BasePort: 7000, Bind: "127.0.0.1", Timeout: time.Minute,
+		RestartDelay: time.Second, LeaseTTL: 2 * time.Second, ReplTimeout: 500 * time.Millisecond}
 	tests := []struct {
 		name    string
 		mod     func(*Config)
@@ -18,6 +26,11 @@ func TestValidate(t *testing.T) {
 		{"low port", func(c *Config) { c.BasePort = 80 }, "--base-port 80: must be between 1024 and"},
 		{"high port", func(c *Config) { c.BasePort = 65000 }, "--base-port 65000"},
 		{"not loopback", func(c *Config) { c.Bind = "0.0.0.0" }, `--bind "0.0.0.0": the local grid listens on loopback only`},
+		{"no restarts", func(c *Config) { c.RestartDelay = 0 }, ""},
+		{"negative restart delay", func(c *Config) { c.RestartDelay = -time.Second }, "--restart-delay -1s: must be 0 (an exited instance stays dead) or positive"},
+		{"short lease", func(c *Config) { c.LeaseTTL = 500 * time.Millisecond }, "--lease-ttl 500ms: must be at least 1s"},
+		{"zero repl timeout", func(c *Config) { c.ReplTimeout = 0 }, "--repl-timeout 0s: must be between 50ms and 1m"},
+		{"long repl timeout", func(c *Config) { c.ReplTimeout = 2 * time.Minute }, "--repl-timeout 2m0s: must be between 50ms and 1m"},
 	}
 	for _, tt := range tests {
 		c := ok
@@ -47,5 +60,198 @@ func TestLayout(t *testing.T) {
 		if l.Instances[i] != want[i] {
 			t.Errorf("instance %d = %+v, want %+v", i, l.Instances[i], want[i])
 		}
+	}
+}
+
+func TestDataArgs(t *testing.T) {
+	cfg := Config{Partitions: 2, HA: true, BasePort: 7000, Bind: "127.0.0.1", LeaseTTL: 3 * time.Second,
+		ReplTimeout: 250 * time.Millisecond, LogLevel: "info", LogFormat: "json"}
+	l := NewLayout(cfg)
+	got := strings.Join(dataArgs(cfg, l, l.Instances[3], true), " ")
+	want := "data --partition 1 --instance 1 --etcd-endpoints 127.0.0.1:7000 --advertise-host 127.0.0.1 " +
+		"--port 7013 --http-port 8013 --lease-ttl 3s --repl-timeout 250ms --bind 127.0.0.1 --log-level info --log-format json"
+	if got != want {
+		t.Errorf("dataArgs =\n%s\nwant\n%s", got, want)
+	}
+	cfg.RequirePass = "s3cret"
+	args := dataArgs(cfg, l, l.Instances[0], false)
+	if slices.Contains(args, "--repl-timeout") || !slices.Contains(args, "s3cret") || !slices.Contains(args, "--lease-ttl") {
+		t.Errorf("dataArgs without --repl-timeout, with a password = %v", args)
+	}
+}
+
+func TestHasFlag(t *testing.T) {
+	usage := []byte("Usage: insight-grid data [flags]\n\n  -lease-ttl duration\n    \ttime to live (default 5s)\n  -pprof\n    \tserve Go profiles\n")
+	for name, want := range map[string]bool{"lease-ttl": true, "pprof": true, "repl-timeout": false, "lease": false, "ttl": false} {
+		if got := hasFlag(usage, name); got != want {
+			t.Errorf("hasFlag(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// lockedBuffer is an io.Writer safe for the group's goroutines and the children's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// shGroup is a group whose children run /bin/sh -c <args[0]>.
+func shGroup(t *testing.T, delay time.Duration) (*group, *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	sp := newSpawner(ctx)
+	logs := &lockedBuffer{}
+	g := newGroup(func(args []string) (*proc, error) {
+		return startProc(sp, "/bin/sh", append([]string{"-c"}, args...), logs)
+	}, delay, logs)
+	t.Cleanup(func() { g.stop(5 * time.Second) })
+	return g, logs
+}
+
+// waitFor polls cond every 10ms for up to 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func TestGroupRestartsExitedDataInstance(t *testing.T) {
+	g, logs := shGroup(t, 20*time.Millisecond)
+	manager := &child{name: "manager", args: []string{"exec sleep 60"}}
+	data := &child{name: "p0-i0", args: []string{"exit 3"}, restart: true}
+	for _, c := range []*child{manager, data} {
+		if err := g.add(c); err != nil {
+			t.Fatal(err)
+		}
+		g.supervise(context.Background(), c)
+	}
+	waitFor(t, "3 restarts", func() bool { return g.restarts(data) >= 3 })
+	g.stop(5 * time.Second)
+	n := g.restarts(data)
+	if !strings.Contains(logs.String(), "insight-grid local: p0-i0 (pid ") || !strings.Contains(logs.String(), "exited: exit status 3; restarting it in 20ms") {
+		t.Errorf("no exit line in the log:\n%s", logs)
+	}
+	restarted := strings.Count(logs.String(), "insight-grid local: p0-i0 restarted (pid ")
+	if restarted != n {
+		t.Errorf("%d restarts but %d restart lines:\n%s", n, restarted, logs)
+	}
+	// stop waited for the supervisors: nothing is started any more.
+	if err := g.add(&child{name: "late", args: []string{"exit 0"}}); !errors.Is(err, errStopping) {
+		t.Errorf("add after stop: %v", err)
+	}
+	if _, _, err := g.respawn(data); !errors.Is(err, errStopping) {
+		t.Errorf("respawn after stop: %v", err)
+	}
+	if g.restarts(data) != n {
+		t.Errorf("restarted after stop: %d, then %d", n, g.restarts(data))
+	}
+	if p := g.current(manager); alive(p.pid()) {
+		t.Errorf("manager (pid %d) still alive after stop", p.pid())
+	}
+}
+
+func TestGroupKilledInstanceRestartsAndStopLeavesNothing(t *testing.T) {
+	g, logs := shGroup(t, 50*time.Millisecond)
+	children := []*child{
+		{name: "manager", args: []string{"exec sleep 60"}},
+		{name: "p0-i0", args: []string{"exec sleep 60"}, restart: true},
+		{name: "p0-i1", args: []string{"exec sleep 60"}, restart: true},
+	}
+	for _, c := range children {
+		if err := g.add(c); err != nil {
+			t.Fatal(err)
+		}
+		g.supervise(context.Background(), c)
+	}
+	var pids []int
+	for _, c := range children {
+		pids = append(pids, g.current(c).pid())
+	}
+	// kill -9 of a data instance: a new process after the delay.
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "p0-i0's restart", func() bool { return g.restarts(children[1]) == 1 })
+	newPid := g.current(children[1]).pid()
+	if newPid == pids[1] || !alive(newPid) {
+		t.Fatalf("p0-i0 after restart: pid %d (was %d)", newPid, pids[1])
+	}
+	if want := "insight-grid local: p0-i0 (pid "; !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "exited: signal: killed; restarting it in 50ms") {
+		t.Errorf("log lacks the exit line:\n%s", logs)
+	}
+	// The manager is not restarted.
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the manager's exit line", func() bool { return strings.Contains(logs.String(), "manager (pid ") })
+	if !strings.Contains(logs.String(), "manager (pid "+strconv.Itoa(pids[0])+") exited: signal: killed\n") || g.restarts(children[0]) != 0 {
+		t.Errorf("the manager was restarted:\n%s", logs)
+	}
+	g.stop(5 * time.Second)
+	for _, pid := range append(pids, newPid) {
+		if alive(pid) {
+			t.Errorf("pid %d alive after stop", pid)
+		}
+	}
+	if g.restarts(children[1]) != 1 || g.restarts(children[2]) != 0 {
+		t.Errorf("restarts after stop: p0-i0 %d, p0-i1 %d", g.restarts(children[1]), g.restarts(children[2]))
+	}
+}
+
+func TestGroupWithoutRestartDelayKeepsExitedInstanceDead(t *testing.T) {
+	g, logs := shGroup(t, 0)
+	data := &child{name: "p1-i0", args: []string{"exit 7"}, restart: true}
+	if err := g.add(data); err != nil {
+		t.Fatal(err)
+	}
+	g.supervise(context.Background(), data)
+	waitFor(t, "the exit line", func() bool { return strings.Contains(logs.String(), "exited: exit status 7\n") })
+	g.stop(5 * time.Second)
+	if g.restarts(data) != 0 || strings.Contains(logs.String(), "restart") {
+		t.Errorf("restarted with --restart-delay 0:\n%s", logs)
+	}
+}
+
+func TestGroupStopCancelsPendingRestart(t *testing.T) {
+	g, logs := shGroup(t, time.Hour)
+	data := &child{name: "p0-i1", args: []string{"exit 1"}, restart: true}
+	if err := g.add(data); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g.supervise(ctx, data)
+	waitFor(t, "the exit line", func() bool { return strings.Contains(logs.String(), "restarting it in 1h0m0s") })
+	done := make(chan struct{})
+	go func() { g.stop(5 * time.Second); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stop waited for a pending restart")
+	}
+	if g.restarts(data) != 0 {
+		t.Errorf("restarted during stop")
 	}
 }

@@ -215,11 +215,14 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	c.register(fs, "127.0.0.1")
 	cfg := local.Config{Stdout: stdout, Stderr: stderr}
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "number of partitions")
-	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too (registered, redirecting; replication comes later)")
+	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too: every acknowledged write is replicated to it synchronously, and it takes over when the primary fails")
 	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, HTTP +1010+k")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data (default: a temporary directory removed on exit)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")
+	fs.DurationVar(&cfg.RestartDelay, "restart-delay", time.Second, "how long after a data instance exits (crash, kill -9) it is started again, as a kubelet restarts a pod; 0: it stays dead. The manager is not restarted")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "every data instance's --lease-ttl: how long a crashed instance's etcd registration outlives it (the failure detector)")
+	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "every data instance's --repl-timeout: how long a primary waits for its backup before marking it out of sync and acknowledging alone")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
