@@ -271,12 +271,11 @@ func TestBackupOfAResetPartitionLoadsASnapshot(t *testing.T) {
 		}
 	}
 	rdb.Close()
-	rec := c.record()
 	in[0].crash()
 	c.deregister(in[0].id)
 	waitFor(t, "the backup to take over", func() bool { return c.record().Primary == in[1].id })
 	// The operator resets the partition onto p0-i1, which has the data.
-	rec = c.record()
+	rec := c.record()
 	c.setRecord(cluster.Record{Epoch: rec.Epoch + 1, Primary: in[1].id, Backup: in[0].id, PreferredPrimary: rec.PreferredPrimary})
 	waitFor(t, "p0-i1 to claim the partition", func() bool { return c.record().PrimaryRun != "" })
 	fresh := c.start(t, 0)
