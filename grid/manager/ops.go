@@ -158,6 +158,21 @@ func stateError(err error) *opError {
 	return unavailable("cluster state unavailable: %v", err)
 }
 
+// loadForOp reads partition p for a role change: it refuses while etcd has no leader, and
+// bounds the read by opTimeout. Its error is the API's answer.
+func (m *Manager) loadForOp(ctx context.Context, p int) (*partitionState, *opError) {
+	if !m.hasLeader() {
+		return nil, errNoQuorum()
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	ps, err := loadPartition(ctx, m.cli, p)
+	if err != nil {
+		return nil, stateError(err)
+	}
+	return ps, nil
+}
+
 // SwitchResult is the answer to failover and failback: the data instance's handover result
 // ({partition, from, to, epoch, pauseMicros}), or for a failback with nothing to do
 // {partition, unchanged: true, primary, epoch}.
@@ -244,14 +259,9 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 
 // failover switches partition p over to its in-sync backup.
 func (m *Manager) failover(ctx context.Context, p int) (json.RawMessage, *opError) {
-	if !m.hasLeader() {
-		return nil, errNoQuorum()
-	}
-	rctx, cancel := context.WithTimeout(ctx, opTimeout)
-	ps, err := loadPartition(rctx, m.cli, p)
-	cancel()
-	if err != nil {
-		return nil, stateError(err)
+	ps, oe := m.loadForOp(ctx, p)
+	if oe != nil {
+		return nil, oe
 	}
 	m.log.Info("failover requested", "partition", p, "epoch", ps.Record.Epoch, "from", ps.Record.Primary, "to", ps.Record.Backup)
 	out, oe := m.switchOver(ctx, ps, ps.Record.Backup, "switch over")
@@ -262,14 +272,9 @@ func (m *Manager) failover(ctx context.Context, p int) (json.RawMessage, *opErro
 // failback hands partition p back to its preferred primary; nothing to do when that is
 // already the primary.
 func (m *Manager) failback(ctx context.Context, p int) (json.RawMessage, *opError) {
-	if !m.hasLeader() {
-		return nil, errNoQuorum()
-	}
-	rctx, cancel := context.WithTimeout(ctx, opTimeout)
-	ps, err := loadPartition(rctx, m.cli, p)
-	cancel()
-	if err != nil {
-		return nil, stateError(err)
+	ps, oe := m.loadForOp(ctx, p)
+	if oe != nil {
+		return nil, oe
 	}
 	rec := ps.Record
 	if rec.Primary == rec.PreferredPrimary {
@@ -302,14 +307,11 @@ func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) 
 // copy that holds the data is alive. The preferred primary stays as it was, so an
 // automatic failback moves the partition back to it once it is in sync.
 func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetResult, oe *opError) {
-	if !m.hasLeader() {
-		return nil, errNoQuorum()
-	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, opTimeout) // the read and the CAS together
 	defer cancel()
-	ps, err := loadPartition(ctx, m.cli, p)
-	if err != nil {
-		return nil, stateError(err)
+	ps, oe := m.loadForOp(ctx, p)
+	if oe != nil {
+		return nil, oe
 	}
 	rec := ps.Record
 	preferred := rec.PreferredPrimary
