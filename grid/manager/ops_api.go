@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 )
@@ -28,25 +29,22 @@ func writeRaw(w http.ResponseWriter, raw json.RawMessage) {
 
 // postFailover is POST /v1/partitions/{id}/failover: a planned switch-over to the in-sync backup.
 func (m *Manager) postFailover(w http.ResponseWriter, r *http.Request) {
-	id, ok := partitionID(w, r)
-	if !ok {
-		return
-	}
-	out, oe := m.failover(r.Context(), id)
-	if oe != nil {
-		writeOpError(w, oe)
-		return
-	}
-	writeRaw(w, out)
+	serveSwitch(w, r, m.failover)
 }
 
 // postFailback is POST /v1/partitions/{id}/failback: back to the preferred primary.
 func (m *Manager) postFailback(w http.ResponseWriter, r *http.Request) {
+	serveSwitch(w, r, m.failback)
+}
+
+// serveSwitch answers a switch-over request for partition {id}: op's result JSON, or its
+// error.
+func serveSwitch(w http.ResponseWriter, r *http.Request, op func(context.Context, int) (json.RawMessage, *opError)) {
 	id, ok := partitionID(w, r)
 	if !ok {
 		return
 	}
-	out, oe := m.failback(r.Context(), id)
+	out, oe := op(r.Context(), id)
 	if oe != nil {
 		writeOpError(w, oe)
 		return
