@@ -180,31 +180,23 @@ type connector struct {
 	cluster *redis.ClusterClient
 }
 
+// newConnector builds cfg's plain or cluster client, both from the same options.
 func newConnector(cfg config) *connector {
-	if cfg.cluster {
-		return &connector{cluster: redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:            cfg.addrs,
-			Password:         cfg.password,
-			PoolSize:         cfg.clients, // per node: every worker can hold a connection to every node
-			PipelinePoolSize: -1,
-			DialTimeout:      cfg.timeout,
-			ReadTimeout:      cfg.timeout,
-			WriteTimeout:     cfg.timeout,
-			DisableIdentity:  true,
-			DialerRetries:    1, // on loopback a refused dial fails the same way 100ms later
-		})}
-	}
-	return &connector{plain: redis.NewClient(&redis.Options{
-		Addr:             cfg.addrs[0],
+	opt := &redis.UniversalOptions{
+		Addrs:            cfg.addrs, // a plain client uses the first
 		Password:         cfg.password,
-		PoolSize:         cfg.clients,
+		PoolSize:         cfg.clients, // a cluster client's per node: every worker can hold a connection to every node
 		PipelinePoolSize: -1,
 		DialTimeout:      cfg.timeout,
 		ReadTimeout:      cfg.timeout,
 		WriteTimeout:     cfg.timeout,
 		DisableIdentity:  true,
 		DialerRetries:    1, // on loopback a refused dial fails the same way 100ms later
-	})}
+	}
+	if cfg.cluster {
+		return &connector{cluster: redis.NewClusterClient(opt.Cluster())}
+	}
+	return &connector{plain: redis.NewClient(opt.Simple())}
 }
 
 // conn returns a worker's client: a dedicated connection in plain mode, the shared cluster
