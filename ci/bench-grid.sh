@@ -48,30 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Listening ports are drawn below the kernel's ephemeral range, so that no outgoing
-# connection (of this run or of other work on the machine) takes one between the check and
-# the bind. free_port prints a free port; free_base one whose grid layout (+0..2, +10,
-# +1010) is free.
-ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-port_hi=$((ephemeral_low - 1012))
-[ "$port_hi" -gt 12000 ] || port_hi=30000
-free_port() {
-	local p
-	for p in $(shuf -i 10000-"$port_hi" -n 100); do
-		port_free "$p" && { echo "$p"; return; }
-	done
-	log "no free port found"; exit 1
-}
-free_base() {
-	local p
-	for p in $(shuf -i 10000-"$port_hi" -n 100); do
-		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 10)) && port_free $((p + 1010)) &&
-			{ echo "$p"; return; }
-	done
-	log "no free port range found"; exit 1
-}
+. ci/lib/ports.sh
+# free_base for a grid: its layout (+0..2, +10, +1010) free.
+grid_base() { free_base 0 1 2 10 1010; }
 
 wait_ping() { # host port what
 	for _ in $(seq 1 200); do
@@ -90,7 +69,7 @@ wait_ping 127.0.0.1 "$redis_port" redis-server
 # start_grid partitions: starts a local grid, waits for "ready", sets grid_port and grid_pid.
 start_grid() {
 	local base out
-	base=$(free_base)
+	base=$(grid_base)
 	out="$work/grid-$1"
 	"$bin" local --partitions "$1" --base-port "$base" --log-level warn >"$out.out" 2>"$out.log" &
 	grid_pid=$!

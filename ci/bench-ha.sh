@@ -51,30 +51,9 @@ log "building insight-grid and loadgen into $work"
 CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
 CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# Listening ports are drawn below the kernel's ephemeral range, so that no outgoing
-# connection (of this run or of other work on the machine) takes one between the check
-# and the bind.
-ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-port_hi=$((ephemeral_low - 1012))
-[ "$port_hi" -gt 12000 ] || port_hi=30000
-free_port() {
-	local p
-	for p in $(shuf -i 10000-"$port_hi" -n 100); do
-		port_free "$p" && { echo "$p"; return; }
-	done
-	log "no free port found"; exit 1
-}
-# free_base: a base port whose HA grid layout (+0..2, +10..11, +1010..1011) is free.
-free_base() {
-	local p
-	for p in $(shuf -i 10000-"$port_hi" -n 100); do
-		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 10)) &&
-			port_free $((p + 11)) && port_free $((p + 1010)) && port_free $((p + 1011)) &&
-			{ echo "$p"; return; }
-	done
-	log "no free port range found"; exit 1
-}
+. ci/lib/ports.sh
+# free_base for an HA grid: its layout (+0..2, +10..11, +1010..1011) free.
+grid_base() { free_base 0 1 2 10 11 1010 1011; }
 
 wait_ping() { # port what
 	for _ in $(seq 1 200); do
@@ -113,7 +92,7 @@ redis-cli -p "$replica_port" info replication | grep -q '^master_link_status:up'
 # start_grid: starts `insight-grid local --partitions 1 --ha` on a free base port and waits
 # for its "ready" line; fails when it exits first (a port taken meanwhile: the caller retries).
 start_grid() {
-	base=$(free_base)
+	base=$(grid_base)
 	"$work/insight-grid" local --partitions 1 --ha --base-port "$base" --log-format json \
 		>"$work/grid.out" 2>"$work/grid.log" &
 	grid_pid=$!
