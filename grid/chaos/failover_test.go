@@ -29,26 +29,9 @@ func TestLocalRestartsKilledInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	const victim = "p1-i1"
-	pid, err := g.Pid(ctx, victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.signal(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	pid := g.signalInstance(ctx, t, victim, syscall.SIGKILL)
 	killAt := time.Now()
-	var newPid int
-	if err := waitFor(ctx, 10*time.Second, "local restarting "+victim, func(context.Context) (bool, string) {
-		for _, r := range g.lw.Restarts() {
-			if r.Name == victim && r.At.After(killAt) {
-				newPid = r.Pid
-				return true, ""
-			}
-		}
-		return false, ""
-	}); err != nil {
-		t.Fatal(err)
-	}
+	newPid := g.waitRestarted(ctx, t, victim, killAt)
 	if newPid == pid {
 		t.Fatalf("%s restarted with the pid it had (%d)", victim, pid)
 	}
@@ -78,43 +61,14 @@ func TestLocalRestartsKilledInstance(t *testing.T) {
 func TestKillPrimaryUnderLoad(t *testing.T) {
 	g := startLocal(t)
 	ctx := testCtx(t, 120*time.Second)
-	before, err := g.waitHealthy(ctx, 0, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := g.startWriters(ctx, t, 6, "w", -1)
-	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 3, 1: 1}), 4)
-	t.Cleanup(w.stop)
-	t.Cleanup(reg.stop)
-	if err := waitFor(ctx, 15*time.Second, "200 acknowledged writes to partition 0", func(context.Context) (bool, string) {
-		n := w.count(0)
-		return n >= 200, fmt.Sprint(n)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	before, w, reg := g.startFaultLoad(ctx, t)
 
 	victim := before.Primary
-	pid, err := g.Pid(ctx, victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.signal(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	pid := g.signalInstance(ctx, t, victim, syscall.SIGKILL)
 	killAt := time.Now() // the process is gone: nothing it answers comes after this
 	t.Logf("%s killed %s, primary of partition 0 in epoch %d (pid %d)", clock(killAt), victim, before.Epoch, pid)
-	if err := waitFor(ctx, 15*time.Second, "writes to partition 0 resuming after the kill", func(context.Context) (bool, string) {
-		return w.ackedAfter(0, killAt) > 0, ""
-	}); err != nil {
-		t.Error(err)
-	} else {
-		t.Logf("writes to partition 0 resumed %s after the kill", time.Since(killAt).Round(time.Millisecond))
-	}
-	keepLoad(ctx, 2*time.Second)
-	w.stop()
-	reg.stop()
-	t.Log(w.summary())
-	g.logTakeover(t, 0, before.Epoch, killAt)
+	waitResumed(ctx, t, w, killAt, 15*time.Second, "the kill")
+	g.stopFaultLoad(ctx, t, w, reg, before.Epoch, killAt)
 
 	if after, err := g.Partition(ctx, 0); err != nil {
 		t.Errorf("partition 0 after the kill: %v", err)
@@ -122,10 +76,7 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 		t.Errorf("partition 0 after the kill: %s; want %s serving as primary in an epoch after %d (it did: %v)",
 			after, before.Backup, before.Epoch, g.servedBy(0, before.Epoch))
 	}
-	g.verifyAcks(ctx, t, w.all(), 20*time.Second)
-	reg.check(t)
-	g.checkSplitBrain(t)
-	if gap := logGap(t, w, 0); gap > maxWriteGap {
+	if gap := g.checkAfterFault(ctx, t, w.all(), reg, w); gap > maxWriteGap {
 		t.Errorf("partition 0 went %s without an acknowledged write; the bound is %s", gap.Round(time.Millisecond), maxWriteGap)
 	}
 	// local restarts the killed instance: it comes back as the backup and catches up.
@@ -142,26 +93,9 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 func TestStopPrimaryBeyondLease(t *testing.T) {
 	g := startLocal(t)
 	ctx := testCtx(t, 120*time.Second)
-	before, err := g.waitHealthy(ctx, 0, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := g.startWriters(ctx, t, 6, "w", -1)
-	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 3, 1: 1}), 4)
-	t.Cleanup(w.stop)
-	t.Cleanup(reg.stop)
-	if err := waitFor(ctx, 15*time.Second, "200 acknowledged writes to partition 0", func(context.Context) (bool, string) {
-		n := w.count(0)
-		return n >= 200, fmt.Sprint(n)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	before, w, reg := g.startFaultLoad(ctx, t)
 
 	victim := before.Primary
-	pid, err := g.Pid(ctx, victim)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A connection to the victim opened before it stops: a SET sent on it while the
 	// process is stopped is read only after it resumes, deposed by then.
 	probe := redis.NewClient(&redis.Options{Addr: g.inst[victim].RESP, DialTimeout: time.Second,
@@ -171,20 +105,12 @@ func TestStopPrimaryBeyondLease(t *testing.T) {
 		t.Fatalf("PING %s: %v", victim, err)
 	}
 	probeKey := keyIn(g, 0, "chaos:probe:")
-	if err := g.signal(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	pid := g.signalInstance(ctx, t, victim, syscall.SIGSTOP)
 	stopAt := time.Now() // every thread is stopped: the SET below is read only after SIGCONT
 	t.Logf("%s stopped %s, primary of partition 0 in epoch %d (pid %d), for %s", clock(stopAt), victim, before.Epoch, pid, 3*leaseTTL)
 	probeRes := make(chan error, 1)
 	go func() { probeRes <- probe.Set(ctx, probeKey, "from-the-deposed-primary", 0).Err() }()
-	if err := waitFor(ctx, 3*leaseTTL, "writes to partition 0 resuming while its primary is stopped", func(context.Context) (bool, string) {
-		return w.ackedAfter(0, stopAt) > 0, ""
-	}); err != nil {
-		t.Error(err)
-	} else {
-		t.Logf("writes to partition 0 resumed %s after SIGSTOP", time.Since(stopAt).Round(time.Millisecond))
-	}
+	waitResumed(ctx, t, w, stopAt, 3*leaseTTL, "SIGSTOP")
 	keepLoad(ctx, time.Until(stopAt.Add(3*leaseTTL)))
 	if err := g.signal(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -203,20 +129,13 @@ func TestStopPrimaryBeyondLease(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Errorf("%s did not answer a SET in 10s after it resumed", victim)
 	}
-	keepLoad(ctx, 2*time.Second)
-	w.stop()
-	reg.stop()
-	t.Log(w.summary())
-	g.logTakeover(t, 0, before.Epoch, stopAt)
+	g.stopFaultLoad(ctx, t, w, reg, before.Epoch, stopAt)
 
 	if !slices.Contains(g.servedBy(0, before.Epoch), before.Backup) {
 		t.Errorf("%s did not serve as primary of partition 0 after epoch %d while %s was stopped (served: %v)",
 			before.Backup, before.Epoch, victim, g.servedBy(0, before.Epoch))
 	}
-	g.verifyAcks(ctx, t, append(w.all(), extra...), 20*time.Second)
-	reg.check(t)
-	g.checkSplitBrain(t)
-	logGap(t, w, 0)
+	g.checkAfterFault(ctx, t, append(w.all(), extra...), reg, w)
 	if p, err := g.waitHealthy(ctx, 0, 20*time.Second); err != nil {
 		t.Errorf("after %s resumed: %v", victim, err)
 	} else {
@@ -231,20 +150,12 @@ func TestStopPrimaryBeyondLease(t *testing.T) {
 func TestBackupThenPrimaryKilled(t *testing.T) {
 	g := startLocal(t)
 	ctx := testCtx(t, 120*time.Second)
-	before, err := g.waitHealthy(ctx, 0, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := g.requireHealthy(ctx, t, 0)
 	w0 := g.startWriters(ctx, t, 4, "w", 0)
 	w1 := g.startWriters(ctx, t, 2, "q", 1)
 	t.Cleanup(w0.stop)
 	t.Cleanup(w1.stop)
-	if err := waitFor(ctx, 15*time.Second, "200 acknowledged writes to partition 0", func(context.Context) (bool, string) {
-		n := w0.count(0)
-		return n >= 200, fmt.Sprint(n)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitAcked(ctx, t, w0, 0, 200)
 	primary, backup := before.Primary, before.Backup
 
 	// local restarts the backup after its restart delay; it is stopped the moment local
@@ -259,13 +170,7 @@ func TestBackupThenPrimaryKilled(t *testing.T) {
 			restarted <- ev.Pid
 		}
 	})
-	bpid, err := g.Pid(ctx, backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.signal(bpid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	bpid := g.signalInstance(ctx, t, backup, syscall.SIGKILL)
 	t.Logf("%s killed %s, backup of partition 0 (pid %d)", clock(time.Now()), backup, bpid)
 	if err := waitFor(ctx, 10*time.Second, "the manager showing partition 0 out of sync", func(ctx context.Context) (bool, string) {
 		p, err := g.Partition(ctx, 0)
@@ -285,25 +190,10 @@ func TestBackupThenPrimaryKilled(t *testing.T) {
 	if p, err := g.Partition(ctx, 0); err != nil || p.InSync {
 		t.Fatalf("partition 0 once the restarted %s (pid %d) is stopped: %s, %v; want out of sync", backup, newBackup, p, err)
 	}
-	ppid, err := g.Pid(ctx, primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.signal(ppid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	ppid := g.signalInstance(ctx, t, primary, syscall.SIGKILL)
 	killPrimaryAt := time.Now()
 	t.Logf("%s restarted %s stopped (pid %d); killed %s, primary of partition 0 (pid %d)", clock(killPrimaryAt), backup, newBackup, primary, ppid)
-	if err := waitFor(ctx, 10*time.Second, "local restarting "+primary, func(context.Context) (bool, string) {
-		for _, r := range g.lw.Restarts() {
-			if r.Name == primary && r.At.After(killPrimaryAt) {
-				return true, ""
-			}
-		}
-		return false, ""
-	}); err != nil {
-		t.Fatal(err)
-	}
+	g.waitRestarted(ctx, t, primary, killPrimaryAt)
 	if err := g.signal(newBackup, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

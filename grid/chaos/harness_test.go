@@ -1301,6 +1301,116 @@ func (r *registers) explain(t *testing.T, ops []porcupine.Operation, end int64, 
 }
 
 // ---------------------------------------------------------------------------------------
+// Steps shared by the fault tests.
+
+// requireHealthy waits up to 20s for partition p to have a primary and an in-sync backup,
+// both ready, and fails t otherwise.
+func (g *Grid) requireHealthy(ctx context.Context, t *testing.T, p int) Partition {
+	t.Helper()
+	pt, err := g.waitHealthy(ctx, p, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pt
+}
+
+// waitAcked waits up to 15s for n acknowledged writes of w to partition part, and fails t
+// otherwise.
+func waitAcked(ctx context.Context, t *testing.T, w *writers, part, n int) {
+	t.Helper()
+	if err := waitFor(ctx, 15*time.Second, fmt.Sprintf("%d acknowledged writes to partition %d", n, part), func(context.Context) (bool, string) {
+		c := w.count(part)
+		return c >= n, fmt.Sprint(c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startFaultLoad readies partition 0 for a fault of its primary: it waits for the partition
+// to be healthy (requireHealthy), which it returns as before; starts the load — 6 writers to
+// both partitions and 4 register clients on 3 keys of partition 0 and 1 of partition 1,
+// stopped when t ends at the latest — and waits for 200 acknowledged writes to partition 0.
+func (g *Grid) startFaultLoad(ctx context.Context, t *testing.T) (before Partition, w *writers, reg *registers) {
+	t.Helper()
+	before = g.requireHealthy(ctx, t, 0)
+	w = g.startWriters(ctx, t, 6, "w", -1)
+	reg = g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 3, 1: 1}), 4)
+	t.Cleanup(w.stop)
+	t.Cleanup(reg.stop)
+	waitAcked(ctx, t, w, 0, 200)
+	return before, w, reg
+}
+
+// signalInstance sends sig to the process serving instance name (see signal) and returns
+// its pid; it fails t when either step does.
+func (g *Grid) signalInstance(ctx context.Context, t *testing.T, name string, sig syscall.Signal) int {
+	t.Helper()
+	pid, err := g.Pid(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.signal(pid, sig); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// waitRestarted waits up to 10s for local to restart instance name after after, fails t
+// otherwise, and returns the new process's pid.
+func (g *Grid) waitRestarted(ctx context.Context, t *testing.T, name string, after time.Time) int {
+	t.Helper()
+	var pid int
+	if err := waitFor(ctx, 10*time.Second, "local restarting "+name, func(context.Context) (bool, string) {
+		for _, r := range g.lw.Restarts() {
+			if r.Name == name && r.At.After(after) {
+				pid = r.Pid
+				return true, ""
+			}
+		}
+		return false, ""
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// waitResumed waits up to d for a write to partition 0 sent after the fault at faultAt
+// (named by fault, e.g. "the kill") to be acknowledged, and logs how long that took; it
+// fails t (and goes on) when none is.
+func waitResumed(ctx context.Context, t *testing.T, w *writers, faultAt time.Time, d time.Duration, fault string) {
+	t.Helper()
+	if err := waitFor(ctx, d, "writes to partition 0 resuming after "+fault, func(context.Context) (bool, string) {
+		return w.ackedAfter(0, faultAt) > 0, ""
+	}); err != nil {
+		t.Error(err)
+	} else {
+		t.Logf("writes to partition 0 resumed %s after %s", time.Since(faultAt).Round(time.Millisecond), fault)
+	}
+}
+
+// stopFaultLoad lets the load of startFaultLoad run 2s more, stops it, and logs what the
+// writers did and when partition 0 had a primary of an epoch after epoch.
+func (g *Grid) stopFaultLoad(ctx context.Context, t *testing.T, w *writers, reg *registers, epoch int64, faultAt time.Time) {
+	t.Helper()
+	keepLoad(ctx, 2*time.Second)
+	w.stop()
+	reg.stop()
+	t.Log(w.summary())
+	g.logTakeover(t, 0, epoch, faultAt)
+}
+
+// checkAfterFault runs the checks every fault test ends with, once the load stopped:
+// every write in acks reads back with its value, the register history is linearizable, no
+// two instances served one epoch. It logs partition 0's write gap in w and returns it.
+func (g *Grid) checkAfterFault(ctx context.Context, t *testing.T, acks []ack, reg *registers, w *writers) time.Duration {
+	t.Helper()
+	g.verifyAcks(ctx, t, acks, 20*time.Second)
+	reg.check(t)
+	g.checkSplitBrain(t)
+	return logGap(t, w, 0)
+}
+
+// ---------------------------------------------------------------------------------------
 // Checks shared by the fault tests.
 
 // checkSplitBrain fails t if two instances logged "serving as primary" for one partition
