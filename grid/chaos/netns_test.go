@@ -281,10 +281,7 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 	n := newTestNet(t)
 	g := startNetGrid(t, n)
 	ctx := testCtx(t, 150*time.Second)
-	before, err := g.waitHealthy(ctx, 0, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := g.requireHealthy(ctx, t, 0)
 	t.Cleanup(func() {
 		if n.cut {
 			_ = n.healLink()
@@ -294,12 +291,7 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 	light := g.startPacedWriters(ctx, t, 1, "light", 0, lightEvery)
 	t.Cleanup(reg.stop)
 	t.Cleanup(light.stop)
-	if err := waitFor(ctx, 15*time.Second, "50 acknowledged writes of the light writer", func(context.Context) (bool, string) {
-		c := light.count(0)
-		return c >= 50, fmt.Sprint(c)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitAcked(ctx, t, light, 0, 50)
 
 	// First cut, light load.
 	cutAt, healAt := cutLink(ctx, t, g, n, light, before)
@@ -331,12 +323,7 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 	// Second cut, heavy load.
 	w := g.startWriters(ctx, t, 6, "w", -1)
 	t.Cleanup(w.stop)
-	if err := waitFor(ctx, 15*time.Second, "200 acknowledged writes to partition 0", func(context.Context) (bool, string) {
-		c := w.count(0)
-		return c >= 200, fmt.Sprint(c)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitAcked(ctx, t, w, 0, 200)
 	cut2At, heal2At := cutLink(ctx, t, g, n, w, mid)
 	keepLoad(ctx, 2*time.Second)
 	w.stop()
@@ -346,10 +333,7 @@ func TestPartitionPrimaryBackupLink(t *testing.T) {
 	t.Logf("light writer: %s", light.summary())
 	g.logTakeover(t, 0, before.Epoch, cutAt)
 
-	g.verifyAcks(ctx, t, append(w.all(), light.all()...), 20*time.Second)
-	reg.check(t)
-	g.checkSplitBrain(t)
-	logGap(t, w, 0)
+	g.checkAfterFault(ctx, t, append(w.all(), light.all()...), reg, w)
 	if p, err := g.waitHealthy(ctx, 0, 20*time.Second); err != nil {
 		t.Errorf("after the second heal: %v", err)
 	} else {
@@ -370,13 +354,7 @@ func cutLink(ctx context.Context, t *testing.T, g *Grid, n *testNet, w *writers,
 	}
 	cutAt = time.Now()
 	t.Logf("%s cut the link between p0-i0 (%s) and p0-i1 (%s); partition 0 was %s", clock(cutAt), n.ipA, n.ipB, before)
-	if err := waitFor(ctx, 10*time.Second, "writes to partition 0 resuming with the link cut", func(context.Context) (bool, string) {
-		return w.ackedAfter(0, cutAt) > 0, ""
-	}); err != nil {
-		t.Error(err)
-	} else {
-		t.Logf("writes to partition 0 resumed %s after the cut", time.Since(cutAt).Round(time.Millisecond))
-	}
+	waitResumed(ctx, t, w, cutAt, 10*time.Second, "the cut")
 	keepLoad(ctx, time.Until(cutAt.Add(2*leaseTTL)))
 	if p, err := g.Partition(ctx, 0); err != nil {
 		t.Error(err)
