@@ -128,6 +128,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newHistoryCmd(r),
 		newUninstallCmd(r),
 		newStatusCmd(r),
+		newScaleCmd(r),
 		newSwitchCmd(r, "failover"),
 		newSwitchCmd(r, "failback"),
 		newTemplateCmd(r),
