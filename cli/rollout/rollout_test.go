@@ -266,3 +266,35 @@ func TestStuck(t *testing.T) {
 		}
 	}
 }
+
+// notifying is a script that also signals changes, as a pod watch does.
+type notifying struct {
+	*script
+	ch chan struct{}
+}
+
+func (n notifying) Changes(context.Context) <-chan struct{} { return n.ch }
+
+// A change observed through the watch is shown at once, without waiting for the next poll.
+func TestWatchFollowsChanges(t *testing.T) {
+	clock := time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC)
+	sts := []appsv1.StatefulSet{set(0, 2, true)}
+	src := notifying{script: &script{clock: &clock, steps: []Observation{
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "running")}, Records: []gridapi.Partition{record(0, 1, false)}},
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "ready")}, Records: []gridapi.Partition{record(0, 0, true)}},
+	}}, ch: make(chan struct{}, 1)}
+	src.ch <- struct{}{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Watch(context.Background(), src, Options{Out: &bytes.Buffer{}, Now: func() time.Time { return clock }, Interval: time.Hour})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change did not wake the watch up")
+	}
+}

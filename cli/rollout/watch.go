@@ -33,6 +33,16 @@ type Options struct {
 	UnschedulableAfter time.Duration
 }
 
+// Notifier is a Source that also tells when the pods may have changed, so that the short
+// steps (a primary handing over takes a fraction of a second) are not missed between polls.
+type Notifier interface {
+	// Changes signals (coalesced) after every change until ctx ends.
+	Changes(ctx context.Context) <-chan struct{}
+}
+
+// minGap spaces observations triggered by changes, which come in bursts.
+const minGap = 100 * time.Millisecond
+
 // StuckError says a pod will not come up without help.
 type StuckError struct {
 	Pod, Reason string
@@ -59,6 +69,10 @@ func Watch(ctx context.Context, src Source, o Options) (Snapshot, error) {
 	t := NewTracker(o.Now, o.WaitFailback)
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
+	var changes <-chan struct{}
+	if n, ok := src.(Notifier); ok {
+		changes = n.Changes(ctx)
+	}
 	var snap Snapshot
 	for {
 		obs, err := observe(ctx, src)
@@ -81,6 +95,12 @@ func Watch(ctx context.Context, src Source, o Options) (Snapshot, error) {
 		case <-ctx.Done():
 			return snap, ctx.Err()
 		case <-tick.C:
+		case <-changes:
+			select {
+			case <-ctx.Done():
+				return snap, ctx.Err()
+			case <-time.After(minGap):
+			}
 		}
 	}
 }
