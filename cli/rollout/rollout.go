@@ -261,11 +261,14 @@ func (t *Tracker) derive(id int, sts *appsv1.StatefulSet, pods map[int]*corev1.P
 		default:
 			pr.Step = StepRestartingBackup
 		}
-		if tp != nil {
-			if st := grid.State(tp); st != grid.StateReady && !terminating(tp) {
+		switch {
+		case terminating(tp):
+			pr.Note = "stopping"
+		case tp != nil:
+			if st := grid.State(tp); st != grid.StateReady {
 				pr.Note = string(st)
 			}
-		} else {
+		default:
 			pr.Note = "absent"
 		}
 		return pr

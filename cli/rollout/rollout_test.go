@@ -298,3 +298,20 @@ func TestWatchFollowsChanges(t *testing.T) {
 		t.Fatal("the change did not wake the watch up")
 	}
 }
+
+// On a terminal the table is redrawn in place; the manager's error is shown once, above it.
+func TestWatchLiveTable(t *testing.T) {
+	clock := time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC)
+	sts := []appsv1.StatefulSet{set(0, 2, true)}
+	down := errors.New("manager unreachable via the API server's proxy to service demo-insight-manager: HTTP 503: no endpoints available")
+	src := &script{clock: &clock, steps: []Observation{
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, oldRev, "ready"), pod(0, 1, newRev, "running")}, ManagerErr: down},
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "running"), pod(0, 1, newRev, "ready")}, ManagerErr: down},
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "ready")}, ManagerErr: down},
+	}}
+	var b bytes.Buffer
+	if _, err := Watch(context.Background(), src, Options{Out: &b, TTY: true, Now: func() time.Time { return clock }, Interval: time.Millisecond, Header: "scale demo, request demo-r2"}); err != nil {
+		t.Fatal(err)
+	}
+	golden.Assert(t, strings.ReplaceAll(b.String(), "\x1b", "ESC"), "watch-tty.golden")
+}

@@ -192,7 +192,7 @@ func (v *view) show(s Snapshot) {
 	}
 	m := "manager reachable: steps follow the partition records"
 	if !s.ManagerReachable {
-		m = "manager unreachable (" + s.ManagerError + "): steps follow the pods only, failback is not confirmed"
+		m = unreachable(s.ManagerError) + "; steps follow the pods only, failback is not confirmed"
 	}
 	if m != v.manager {
 		v.manager = m
@@ -236,18 +236,41 @@ func (v *view) redraw(s Snapshot) {
 	fmt.Fprintln(&b, head)
 	WriteTable(&b, s)
 	if !s.ManagerReachable {
-		fmt.Fprintf(&b, "manager unreachable (%s): steps follow the pods only\n", s.ManagerError)
+		// The reason is shown once, above the live region: a long line would wrap and
+		// throw the redraw off.
+		if v.manager != s.ManagerError {
+			v.manager = s.ManagerError
+			v.clear()
+			v.drawn, v.table = 0, ""
+			fmt.Fprintln(v.o.Out, unreachable(s.ManagerError))
+		}
+		fmt.Fprintln(&b, "manager unreachable: steps follow the pods only")
+	} else {
+		v.manager = ""
 	}
 	out := b.String()
 	if out == v.table {
 		return
 	}
 	v.table = out
+	v.clear()
+	fmt.Fprint(v.o.Out, out)
+	v.drawn = strings.Count(out, "\n")
+}
+
+// clear erases the live region drawn last.
+func (v *view) clear() {
 	if v.drawn > 0 {
 		fmt.Fprintf(v.o.Out, "\x1b[%dA\x1b[J", v.drawn)
 	}
-	fmt.Fprint(v.o.Out, out)
-	v.drawn = strings.Count(out, "\n")
+}
+
+// unreachable says why the manager's records are not read, once.
+func unreachable(msg string) string {
+	if strings.HasPrefix(msg, "manager unreachable") {
+		return msg
+	}
+	return "manager unreachable: " + msg
 }
 
 // WriteTable prints the partitions' progress as a table.

@@ -247,7 +247,7 @@ func (o *scaleOptions) checkHealth(ctx context.Context, src rollout.KubeSource, 
 	obs.Records, obs.ManagerErr = src.Partitions(ctx)
 	problems := rollout.Unhealthy(obs)
 	if obs.ManagerErr != nil {
-		fmt.Fprintf(o.r.env.ErrOut, "note: manager unreachable (%v): backups' sync is judged by readiness only\n", obs.ManagerErr)
+		fmt.Fprintf(o.r.env.ErrOut, "note: %v; the backups' sync is judged by their readiness only\n", obs.ManagerErr)
 	}
 	if len(problems) == 0 {
 		return nil
