@@ -172,7 +172,7 @@ func (o *scaleOptions) run(ctx context.Context) error {
 
 	src := o.source(ctx)
 	deploy := &deployOptions{r: r, upgrade: true, p: *p}
-	sum := scaleSummary{Name: p.Name, Namespace: p.Namespace, Changed: change, DryRun: p.DryRun,
+	sum := scaleSummary{Name: p.Name, Namespace: p.Namespace, Revision: rel.Version, Changed: change, DryRun: p.DryRun,
 		Resources: scaleResources{Requests: next.Requests, Limits: next.Limits}}
 	if change {
 		if !o.skipPreflight {
@@ -187,10 +187,8 @@ func (o *scaleOptions) run(ctx context.Context) error {
 		}
 	}
 	if p.DryRun {
-		sum.Revision = rel.Version
 		return o.summary(sum, start)
 	}
-	sum.Revision = rel.Version
 	if change {
 		up := *p
 		up.Wait = false // the rollout is followed below, with its steps
