@@ -35,12 +35,13 @@ type Parameters struct {
 
 	// Profile is a curated values profile (values/<name>.yaml), the lowest layer.
 	Profile string
-	// Partitions, HA, AntiAffinity, Memory and Enable are the friendly flags; nil or
+	// Partitions, HA, AntiAffinity, Memory, CPU and Enable are the friendly flags; nil or
 	// empty means "not given", so they never override a profile by accident.
 	Partitions   *int
 	HA           *bool
 	AntiAffinity string
 	Memory       string
+	CPU          string
 	Enable       []string
 	// ValueFiles (-f), Set and SetString are Helm's own, applied last.
 	ValueFiles []string
@@ -59,7 +60,7 @@ type Parameters struct {
 // Said reports whether the user gave any values at all; the wizard runs when not.
 func (p *Parameters) Said() bool {
 	return p.Profile != "" || p.Partitions != nil || p.HA != nil || p.AntiAffinity != "" ||
-		p.Memory != "" || len(p.Enable) > 0 || len(p.ValueFiles) > 0 || len(p.Set) > 0 || len(p.SetString) > 0
+		p.Memory != "" || p.CPU != "" || len(p.Enable) > 0 || len(p.ValueFiles) > 0 || len(p.Set) > 0 || len(p.SetString) > 0
 }
 
 // Plan is a chart with validated values, ready for Helm.

@@ -127,18 +127,25 @@ func (p *Parameters) friendlyValues(ch *chart.Chart) (map[string]any, []validate
 			pu["antiAffinity"] = map[string]any{"enabled": true, "topology": topo}
 		}
 	}
+	// Request equals limit: the grid sizes itself from the memory limit (GOMEMLIMIT), and a
+	// request below it would let the scheduler overcommit the node it relies on.
+	requests, limits := map[string]any{}, map[string]any{}
 	if p.Memory != "" {
-		if q, err := resource.ParseQuantity(p.Memory); err != nil || q.Sign() <= 0 {
-			problems = append(problems, validate.Problem{Key: "--memory", Value: p.Memory,
-				Message: "not a memory quantity; use e.g. 512Mi or 2Gi"})
+		if prob, ok := CheckQuantity("--memory", p.Memory); !ok {
+			problems = append(problems, prob)
 		} else {
-			// Request equals limit: the grid sizes itself from the limit (GOMEMLIMIT), and a
-			// request below it would let the scheduler overcommit the node it relies on.
-			pu["resources"] = map[string]any{
-				"requests": map[string]any{"memory": p.Memory},
-				"limits":   map[string]any{"memory": p.Memory},
-			}
+			requests["memory"], limits["memory"] = p.Memory, p.Memory
 		}
+	}
+	if p.CPU != "" {
+		if prob, ok := CheckQuantity("--cpu", p.CPU); !ok {
+			problems = append(problems, prob)
+		} else {
+			requests["cpu"], limits["cpu"] = p.CPU, p.CPU
+		}
+	}
+	if len(requests) > 0 {
+		pu["resources"] = map[string]any{"requests": requests, "limits": limits}
 	}
 	if len(pu) > 0 {
 		out["pu"] = pu
@@ -159,6 +166,18 @@ func (p *Parameters) friendlyValues(ch *chart.Chart) (map[string]any, []validate
 		}
 	}
 	return out, problems
+}
+
+// CheckQuantity checks the value of --memory or --cpu: a positive Kubernetes quantity.
+func CheckQuantity(flag, v string) (validate.Problem, bool) {
+	if q, err := resource.ParseQuantity(v); err == nil && q.Sign() > 0 {
+		return validate.Problem{}, true
+	}
+	msg := "not a memory quantity; use e.g. 512Mi or 2Gi"
+	if flag == "--cpu" {
+		msg = "not a CPU quantity; use e.g. 500m or 2"
+	}
+	return validate.Problem{Key: flag, Value: v, Message: msg}, false
 }
 
 // matchAddOn accepts the values key (wanGateway) or its dashed spelling (wan-gateway).

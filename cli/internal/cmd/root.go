@@ -21,6 +21,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/insightgrid/insight/cli/preflight"
 	"github.com/insightgrid/insight/cli/validate"
@@ -55,6 +56,9 @@ type Env struct {
 type Clients struct {
 	Helm *action.Configuration
 	Kube kubernetes.Interface
+	// REST is the API server connection the clientset uses; the manager is reached through
+	// its service proxy. nil: no proxy (tests that do not need one).
+	REST *rest.Config
 	// Namespace is the namespace in effect: -n, else the kubeconfig context's.
 	Namespace string
 }
@@ -124,6 +128,9 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newHistoryCmd(r),
 		newUninstallCmd(r),
 		newStatusCmd(r),
+		newScaleCmd(r),
+		newSwitchCmd(r, "failover"),
+		newSwitchCmd(r, "failback"),
 		newTemplateCmd(r),
 		newValuesCmd(r),
 		newVersionCmd(r),
@@ -203,7 +210,7 @@ func NewClients(g *GlobalFlags) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes clientset: %w", err)
 	}
-	return &Clients{Helm: helmCfg, Kube: kc, Namespace: ns}, nil
+	return &Clients{Helm: helmCfg, Kube: kc, REST: rc, Namespace: ns}, nil
 }
 
 // namespace is the namespace for commands that may run without clients.

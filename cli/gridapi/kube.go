@@ -1,0 +1,65 @@
+package gridapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/insightgrid/insight/cli/internal/grid"
+)
+
+// ManagerService returns the name of the release's manager Service that serves the REST
+// API, preferring the client-facing one over the headless peer Service.
+func ManagerService(ctx context.Context, kube kubernetes.Interface, namespace, release string) (string, error) {
+	svcs, err := kube.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: grid.Selector(release) + "," + grid.LabelComponent + "=manager",
+	})
+	if err != nil {
+		return "", fmt.Errorf("find the manager service of %s: %w", release, err)
+	}
+	name := ""
+	for _, s := range svcs.Items {
+		for _, p := range s.Spec.Ports {
+			if int(p.Port) == grid.ManagerHTTPPort && (name == "" || s.Spec.ClusterIP != corev1.ClusterIPNone) {
+				name = s.Name
+			}
+		}
+	}
+	if name == "" {
+		return "", fmt.Errorf("release %s in namespace %s has no manager service with port %d", release, namespace, grid.ManagerHTTPPort)
+	}
+	return name, nil
+}
+
+// ServiceProxy is a client of the release's managers through the API server's service
+// proxy (/api/v1/namespaces/NS/services/http:NAME:8090/proxy), authenticated as the
+// kubeconfig's user: it works from outside the cluster network. The API server refuses to
+// proxy to loopback and link-local pod addresses; Direct serves there.
+func ServiceProxy(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, namespace, release string) (*Client, error) {
+	if cfg == nil {
+		return nil, errors.New("no API server connection to proxy through")
+	}
+	name, err := ManagerService(ctx, kube, namespace, release)
+	if err != nil {
+		return nil, err
+	}
+	server, _, err := rest.DefaultServerUrlFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("API server URL: %w", err)
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("API server client: %w", err)
+	}
+	base := strings.TrimRight(server.String(), "/") + "/api/v1/namespaces/" + url.PathEscape(namespace) +
+		"/services/" + url.PathEscape("http:"+name+":"+strconv.Itoa(grid.ManagerHTTPPort)) + "/proxy"
+	return &Client{Base: base, HTTP: hc, Via: "the API server's proxy to service " + name}, nil
+}

@@ -1,0 +1,79 @@
+package install
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+
+	"github.com/insightgrid/insight/cli/validate"
+)
+
+// Shape is what the day-2 commands need to know of a release's grid: how many partitions,
+// whether each has a backup, whether the manager fails back by itself, and the data pods'
+// resources.
+type Shape struct {
+	Partitions   int
+	HA           bool
+	AutoFailback bool
+	// Requests and Limits are pu.resources.requests/limits ("memory", "cpu").
+	Requests map[string]string
+	Limits   map[string]string
+}
+
+// ShapeOf reads the shape from coalesced values (the chart's defaults under the user's).
+func ShapeOf(full map[string]any) Shape {
+	get := func(key string) any { v, _ := validate.Lookup(full, key); return v }
+	s := Shape{
+		Partitions:   intOr(get("pu.partitions"), 1),
+		HA:           get("pu.ha") == true,
+		AutoFailback: get("manager.autoFailback") != false,
+		Requests:     quantities(get("pu.resources.requests")),
+		Limits:       quantities(get("pu.resources.limits")),
+	}
+	if get("pu.enabled") == false {
+		s.Partitions = 0
+	}
+	return s
+}
+
+// ReleaseShape is the shape of a deployed release: its user-supplied values over its
+// chart's defaults. The chart a release stores carries the umbrella's values, where
+// pu.partitions and pu.ha have their defaults.
+func ReleaseShape(ch *chart.Chart, config map[string]any) (Shape, error) {
+	if ch == nil {
+		return ShapeOf(config), nil
+	}
+	full, err := chartutil.CoalesceValues(ch, config)
+	if err != nil {
+		return Shape{}, fmt.Errorf("coalesce the release's values: %w", err)
+	}
+	return ShapeOf(full), nil
+}
+
+func quantities(v any) map[string]string {
+	out := map[string]string{}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return out
+	}
+	for k, q := range m {
+		out[k] = fmt.Sprint(q)
+	}
+	return out
+}
+
+// SameValues reports whether two sets of user-supplied values are the same once encoded,
+// so that 2 and 2.0 (a release's values come back from storage as JSON) compare equal.
+func SameValues(a, b map[string]any) bool {
+	if a == nil {
+		a = map[string]any{}
+	}
+	if b == nil {
+		b = map[string]any{}
+	}
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
