@@ -302,6 +302,19 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		n.cas(ctx, claim)
 		return
 	default:
+		if self, ok := n.insts[n.id]; rec.Backup == "" && ok && self.Run == n.run {
+			// Without a backup a restart loses the partition's data whatever we do (as a
+			// Redis without persistence starts empty). The registration this process holds
+			// proves the old one is gone: start a new epoch, empty.
+			next := rec
+			next.Epoch++
+			next.PrimaryRun = n.run
+			if n.cas(ctx, next) {
+				n.log.Warn("partition restarted empty: it has no backup, its data was lost with the previous process",
+					"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun)
+			}
+			return
+		}
 		why := fmt.Sprintf("this process restarted without the partition's data (the record names run %s as primary, this is %s); ", rec.PrimaryRun, n.run)
 		if rec.InSync {
 			why += "waiting for the in-sync backup to take over"

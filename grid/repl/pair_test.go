@@ -284,3 +284,32 @@ func TestBackupOfAResetPartitionLoadsASnapshot(t *testing.T) {
 		t.Fatalf("the restarted backup is in sync with %d keys, want 50", got)
 	}
 }
+
+// Without a backup, a restarted primary starts its partition anew (empty, next epoch), as
+// a Redis without persistence does, instead of refusing service forever.
+func TestPartitionWithoutBackupRestartsEmpty(t *testing.T) {
+	m, _ := cluster.NewPartitionMap(1, false)
+	c := &coord{st: cluster.State{
+		Revision: 1, Map: m,
+		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, false)},
+		RecordRevisions: map[int]int64{0: 1},
+		Instances:       map[string]cluster.Instance{},
+	}, insts: make([]*inst, 2)}
+	first := c.start(t, 0)
+	waitFor(t, "the primary to claim", func() bool { return c.record().PrimaryRun != "" })
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: first.addr, MaxRetries: -1})
+	waitFor(t, "a write", func() bool { return rdb.Set(ctx, "k", "v", 0).Err() == nil })
+	rdb.Close()
+	epoch := c.record().Epoch
+	first.crash()
+	c.deregister(first.id)
+	second := c.start(t, 0)
+	waitFor(t, "the restarted primary to start anew", func() bool { r := c.record(); return r.Epoch == epoch+1 })
+	rdb = redis.NewClient(&redis.Options{Addr: second.addr, MaxRetries: -1})
+	defer rdb.Close()
+	waitFor(t, "writes on the restarted primary", func() bool { return rdb.Set(ctx, "k2", "v", 0).Err() == nil })
+	if n := second.store.Keys(); n != 1 {
+		t.Fatalf("restarted primary has %d keys, want only the new one", n)
+	}
+}
