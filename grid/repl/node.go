@@ -101,8 +101,8 @@ type Node struct {
 	baseEpoch int64
 	pos       uint64 // where a follower starts: the last sequence applied here, of epoch posEpoch
 	posEpoch  int64
-	byeFrom   string // run of a backup that said it is stopping
-	syncing   bool   // going in sync: waiting for the backup to acknowledge syncHead
+	byeFrom   string      // run of a backup that said it is stopping
+	syncing   atomic.Bool // going in sync: waiting for the backup to acknowledge syncHead (read by the ack reader)
 	syncHead  uint64
 	syncTill  int64 // mono deadline of going in sync
 	casBusy   bool
@@ -388,20 +388,20 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		if now-last > int64(n.cfg.ReplTimeout) {
 			n.goAlone(ctx, rec, "no acknowledgement from the backup for "+time.Duration(now-last).Round(time.Millisecond).String())
 		}
-	case n.syncing:
+	case n.syncing.Load():
 		if n.acked.Load() >= n.syncHead && n.feed != nil && n.feed.alive() {
 			next := rec
 			next.InSync, next.BackupRun = true, n.feed.run
 			head := n.syncHead
 			if n.cas(ctx, next) {
-				n.syncing = false
+				n.syncing.Store(false)
 				n.ackStamp.Store(mono())
 				n.log.Info("backup in sync", "partition", n.cfg.Partition, "epoch", rec.Epoch, "backup", rec.Backup, "offset", head)
 			}
 			return
 		}
 		if now > n.syncTill {
-			n.syncing = false
+			n.syncing.Store(false)
 			n.setGate(&gate{serving: true, from: g.from})
 		}
 	default:
@@ -412,7 +412,8 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		if f != nil && f.alive() && f.live.Load() && n.rlog.Head()-n.acked.Load() < 1024 && now-n.ackStamp.Load() < int64(n.cfg.ReplTimeout)/2 {
 			// Acknowledge nothing more without the backup, then record it in sync once it
 			// has everything acknowledged so far.
-			n.syncing, n.syncHead = true, n.rlog.Head()
+			n.syncing.Store(true)
+			n.syncHead = n.rlog.Head()
 			n.syncTill = now + int64(n.cfg.ReplTimeout)
 			n.ackStamp.Store(now)
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
@@ -451,7 +452,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 			n.pos, n.posEpoch = n.rlog.Head(), n.epoch
 		}
 		n.role = roleBackup
-		n.syncing = false
+		n.syncing.Store(false)
 	}
 	addr := n.primaryAddr()
 	n.setGateIfChanged(&gate{why: n.backupWhy(rec), redirect: addr})

@@ -219,7 +219,7 @@ func (f *feed) readAcks() {
 			for cur := n.ackStamp.Load(); stamp > cur && !n.ackStamp.CompareAndSwap(cur, stamp); cur = n.ackStamp.Load() {
 			}
 			n.notifyAcks()
-			if n.syncingNow() {
+			if n.syncing.Load() {
 				n.poke()
 			}
 		case frameBye:
@@ -233,12 +233,6 @@ func (f *feed) readAcks() {
 			return
 		}
 	}
-}
-
-func (n *Node) syncingNow() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.syncing
 }
 
 // HandoverResult is what a planned handover did.
