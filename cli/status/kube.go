@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/internal/grid"
 )
 
@@ -41,25 +42,11 @@ func (k KubeCluster) Nodes(ctx context.Context) ([]corev1.Node, error) {
 
 // Manager implements Cluster.
 func (k KubeCluster) Manager(ctx context.Context) (*ManagerPartitions, error) {
-	svcs, err := k.Client.CoreV1().Services(k.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: grid.Selector(k.Release) + "," + grid.LabelComponent + "=manager",
-	})
+	name, err := gridapi.ManagerService(ctx, k.Client, k.Namespace, k.Release)
 	if err != nil {
-		return nil, fmt.Errorf("find the manager service: %w", err)
+		return nil, err
 	}
 	port := strconv.Itoa(grid.ManagerHTTPPort)
-	name := ""
-	for _, s := range svcs.Items {
-		for _, p := range s.Spec.Ports {
-			// Prefer the client-facing service over a headless peer service.
-			if int(p.Port) == grid.ManagerHTTPPort && (name == "" || s.Spec.ClusterIP != corev1.ClusterIPNone) {
-				name = s.Name
-			}
-		}
-	}
-	if name == "" {
-		return nil, fmt.Errorf("no manager service with port %s for release %s", port, k.Release)
-	}
 	raw, err := k.Client.CoreV1().Services(k.Namespace).ProxyGet("http", name, port, "/v1/partitions", nil).DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("GET /v1/partitions via service %s: %w", name, err)
