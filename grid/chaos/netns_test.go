@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/grid/internal/ports"
 )
 
 // testNet is a network the test builds from network namespaces: a hub namespace holding
@@ -153,7 +155,7 @@ func startNetGrid(t *testing.T, n *testNet) *Grid {
 		t.Fatal(err)
 	}
 	// Ports for the root namespace's processes, on the test's own address.
-	base, err := freeBase(n.root, []int{0, 1, 2, 3, 4, 5, 6}, 65535)
+	base, err := ports.FreeBase(n.root, []int{0, 1, 2, 3, 4, 5, 6}, 65535)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/internal/ports"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -116,37 +118,10 @@ func run(m *testing.M) (int, error) {
 }
 
 // freeBase finds a base port whose local-grid ports are free right now.
+// freeBase finds a base port whose local grid layout (manager +0..8 for three members, RESP
+// +10..12, HTTP +1010..1012) is free.
 func freeBase() (int, error) {
-	free := func(p int) bool {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			return false
-		}
-		ln.Close()
-		return true
-	}
-	for range 200 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p > 60000 {
-			continue
-		}
-		ok := true
-		for _, off := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 1010, 1011, 1012} {
-			if !free(p + off) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return p, nil
-		}
-	}
-	return 0, errors.New("no free port range for the local grid")
+	return ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 1010, 1011, 1012}, 60000)
 }
 
 func ctxT(t *testing.T) context.Context {
