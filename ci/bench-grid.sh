@@ -35,18 +35,8 @@ if [ ! -x "$bin" ]; then
 	CGO_ENABLED=0 go build -trimpath -o "$bin" ./grid/cmd/insight-grid
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=ci/lib/procs.sh
+. ci/lib/procs.sh
 
 . ci/lib/ports.sh
 # free_base for a grid: its layout (+0..2, +10, +1010) free.

@@ -32,20 +32,8 @@ for cmd in redis-server redis-cli curl go; do
 	command -v "$cmd" >/dev/null || { log "$cmd not found (ci/tools.sh installs it)"; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=ci/lib/procs.sh
+. ci/lib/procs.sh
 
 log "building insight-grid and loadgen into $work"
 CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
