@@ -39,6 +39,16 @@ func TestHelmContractPartitionsAndUpgrade(t *testing.T) {
 		return true, nil
 	})
 
+	// A raw helm upgrade cannot change the partition count of an installed grid: refused
+	// with the key named, nothing deleted.
+	res := cluster.Helm(t, "upgrade", "demo", umbrellaChart, "-n", ns, "--set", "pu.partitions=2", "--reuse-values")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "pu.partitions=2 but release demo runs 3 partitions") {
+		t.Fatalf("helm upgrade --set pu.partitions=2: exit %d, want a refusal naming the key\n%s", res.ExitCode, res.Stderr)
+	}
+	if sts, err := cluster.Client.AppsV1().StatefulSets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: puSelector}); err != nil || len(sts.Items) != 3 {
+		t.Fatalf("after the refused upgrade: %d data StatefulSets (%v), want 3", len(sts.Items), err)
+	}
+
 	pvcsBefore := pvcNames(t, ns)
 	helmOK(t, "uninstall", "demo", "-n", ns, "--wait", "--timeout", "2m")
 	if after := pvcNames(t, ns); len(pvcsBefore) == 0 || strings.Join(after, ",") != strings.Join(pvcsBefore, ",") {

@@ -61,6 +61,27 @@ Usage:
 {{- if not ((($v.resources | default dict).limits | default dict).memory) }}
 {{ .prefix }}resources.limits.memory is not set: the grid sizes its memory (GOMEMLIMIT, maxmemory) from it; set e.g. {{ .prefix }}resources.limits.memory=512Mi.
 {{- end }}
+{{- include "insight-pu.validatePartitionCount" . }}
+{{- end -}}
+
+{{/*
+On an upgrade, the partition count must stay as installed: the partition map is written
+once, so fewer partitions would delete StatefulSets with their data and more would add
+partitions that own no slots. It reads the release's data StatefulSets with lookup, which
+finds nothing under helm template or a client-side dry run (nothing to compare with).
+*/}}
+{{- define "insight-pu.validatePartitionCount" -}}
+{{- $ctx := .context -}}
+{{- $installed := 0 -}}
+{{- range (lookup "apps/v1" "StatefulSet" $ctx.Release.Namespace "").items | default list -}}
+{{- $l := .metadata.labels | default dict -}}
+{{- if and (eq (get $l "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $l "app.kubernetes.io/name") "insight-pu") -}}
+{{- $installed = add1 $installed -}}
+{{- end -}}
+{{- end -}}
+{{- if and (gt $installed 0) (ne (int .values.partitions) $installed) }}
+{{ .prefix }}partitions={{ .values.partitions }} but release {{ $ctx.Release.Name }} runs {{ $installed }} partitions: the partition count of an installed grid cannot change yet (fewer would delete partitions and their data, more would add partitions that own no slots; online re-partitioning is not available, insightctl scale --partitions refuses for now); keep {{ .prefix }}partitions={{ $installed }}.
+{{- end }}
 {{- end -}}
 
 {{/*
