@@ -28,7 +28,6 @@ type follower struct {
 	applied  atomic.Uint64 // last sequence applied
 	epoch    atomic.Int64  // epoch of the last sequence applied
 	promoted atomic.Int64  // epoch a planned handover made this node primary of
-	live     atomic.Bool   // connected and past any snapshot
 
 	quit     chan struct{}
 	finished chan struct{}
@@ -95,7 +94,6 @@ func (f *follower) run(ctx context.Context) {
 	for !f.stopped() && ctx.Err() == nil {
 		received := f.lastRecv.Load()
 		err := f.session()
-		f.live.Store(false)
 		if f.stopped() {
 			return
 		}
@@ -174,9 +172,6 @@ func (f *follower) session() error {
 	_ = nc.SetDeadline(time.Time{})
 	f.lastRecv.Store(mono())
 	snapshot := fields[0] == "+FULLSYNC"
-	if !snapshot {
-		f.live.Store(true)
-	}
 	var stamp, snapSeq, hbHead uint64
 	var snapEpoch, hbEpoch int64
 	fr := frameReader{r: br}
@@ -233,7 +228,6 @@ func (f *follower) session() error {
 			f.epoch.Store(snapEpoch)
 			f.applied.Store(snapSeq)
 			snapshot = false
-			f.live.Store(true)
 			n.log.Info("snapshot loaded", "partition", n.cfg.Partition, "keys", n.cfg.Store.Keys(), "offset", snapSeq)
 		case framePromote:
 			if len(body) < 16 {
