@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
@@ -310,7 +311,7 @@ func (in *instance) handover(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("request body: %v; want {\"to\": \"pP-iI\", \"epoch\": N}", err))
+		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "request body: %v; want {\"to\": \"pP-iI\", \"epoch\": N}", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -318,19 +319,12 @@ func (in *instance) handover(w http.ResponseWriter, r *http.Request) {
 	res, err := in.node.Handover(ctx, req.To, req.Epoch, false)
 	switch {
 	case errors.Is(err, repl.ErrHandover):
-		writeError(w, http.StatusConflict, "Conflict", err.Error())
+		httpjson.Error(w, http.StatusConflict, "Conflict", "%v", err)
 	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "Unavailable", err.Error())
+		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "%v", err)
 	default:
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(res)
+		httpjson.Write(w, http.StatusOK, res)
 	}
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
 // etcdCoord writes partition records in etcd for the replication node.

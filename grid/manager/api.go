@@ -15,38 +15,16 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/registry"
 )
-
-// apiError is the JSON error body: {"error":{"code":"NotFound","message":"..."}}.
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, code, format string, a ...any) {
-	var e apiError
-	e.Error.Code = code
-	e.Error.Message = fmt.Sprintf(format, a...)
-	writeJSON(w, status, e)
-}
 
 // get wraps a read-only handler: other methods get a JSON 405 naming what is allowed.
 func get(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only GET is allowed", r.Method, r.URL.Path)
+			httpjson.Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only GET is allowed", r.Method, r.URL.Path)
 			return
 		}
 		h(w, r)
@@ -55,7 +33,9 @@ func get(h http.HandlerFunc) http.HandlerFunc {
 
 func (m *Manager) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/livez", get(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) }))
+	mux.HandleFunc("/livez", get(func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.Write(w, 200, map[string]string{"status": "ok"})
+	}))
 	mux.HandleFunc("/readyz", get(m.readyz))
 	mux.Handle("/metrics", promhttp.Handler())
 	mux.HandleFunc("/v1/cluster", get(m.getCluster))
@@ -65,7 +45,7 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/partitions/{id}/failback", post(m.postFailback))
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
+		httpjson.Error(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
 			"POST /v1/partitions/{id}/failover, /failback and /reset, /livez, /readyz, /metrics", r.URL.Path)
 	})
 	return mux
@@ -74,21 +54,21 @@ func (m *Manager) routes() http.Handler {
 // readyz is ready when etcd has a leader and the partition map exists.
 func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 	if m.etcd.Server.Leader() == 0 {
-		writeError(w, http.StatusServiceUnavailable, "Unavailable", "etcd has no leader")
+		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "etcd has no leader")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	resp, err := m.cli.Get(ctx, cluster.MapKey, clientv3.WithCountOnly())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "Unavailable", "reading the partition map: %v", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "reading the partition map: %v", err)
 		return
 	}
 	if resp.Count == 0 {
-		writeError(w, http.StatusServiceUnavailable, "Unavailable", "the partition map is not written yet")
+		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "the partition map is not written yet")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 type managerJSON struct {
@@ -148,7 +128,7 @@ func (m *Manager) getCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	sort.Slice(out.Managers, func(i, j int) bool { return out.Managers[i].Name < out.Managers[j].Name })
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (m *Manager) memberHealthy(ctx context.Context, clientURL string) bool {
@@ -260,10 +240,10 @@ func (m *Manager) instanceStatus(ctx context.Context, addr string) (*cluster.Ins
 
 func (m *Manager) writeStateError(w http.ResponseWriter, err error) {
 	if errors.Is(err, errNoMap) {
-		writeError(w, http.StatusServiceUnavailable, "Unavailable", "%v", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "%v", err)
 		return
 	}
-	writeError(w, http.StatusServiceUnavailable, "Unavailable", "cluster state unavailable: %v", err)
+	httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "cluster state unavailable: %v", err)
 }
 
 func (m *Manager) getPartitions(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +254,7 @@ func (m *Manager) getPartitions(w http.ResponseWriter, r *http.Request) {
 		m.writeStateError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"partitions": ps})
+	httpjson.Write(w, http.StatusOK, map[string]any{"partitions": ps})
 }
 
 // partitionID parses the {id} of the path, answering 400 when it is not a partition number.
@@ -282,7 +262,7 @@ func partitionID(w http.ResponseWriter, r *http.Request) (int, bool) {
 	raw := r.PathValue("id")
 	id, err := strconv.Atoi(raw)
 	if err != nil || id < 0 {
-		writeError(w, http.StatusBadRequest, "BadRequest", "partition id %q: must be a non-negative integer", raw)
+		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "partition id %q: must be a non-negative integer", raw)
 		return 0, false
 	}
 	return id, true
@@ -301,8 +281,8 @@ func (m *Manager) getPartition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id >= len(ps) {
-		writeError(w, http.StatusNotFound, "NotFound", "partition %d not found: the grid has %d partitions (0-%d)", id, len(ps), len(ps)-1)
+		httpjson.Error(w, http.StatusNotFound, "NotFound", "partition %d not found: the grid has %d partitions (0-%d)", id, len(ps), len(ps)-1)
 		return
 	}
-	writeJSON(w, http.StatusOK, ps[id])
+	httpjson.Write(w, http.StatusOK, ps[id])
 }

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/httpjson"
 )
 
 // The partition operations: planned switch-over (failover), switch-back to the preferred
@@ -241,7 +242,7 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 		}
 		return out, nil
 	}
-	var ae apiError
+	var ae httpjson.ErrorBody
 	msg := string(bytes.TrimSpace(out))
 	if json.Unmarshal(out, &ae) == nil && ae.Error.Message != "" {
 		msg = ae.Error.Message

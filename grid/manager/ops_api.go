@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/insightgrid/insight/grid/internal/httpjson"
 )
 
 // post wraps a handler that changes state: other methods get a JSON 405.
@@ -11,7 +13,7 @@ func post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
-			writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only POST is allowed", r.Method, r.URL.Path)
+			httpjson.Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only POST is allowed", r.Method, r.URL.Path)
 			return
 		}
 		h(w, r)
@@ -19,12 +21,12 @@ func post(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func writeOpError(w http.ResponseWriter, oe *opError) {
-	writeError(w, oe.status, oe.code, "%s", oe.msg)
+	httpjson.Error(w, oe.status, oe.code, "%s", oe.msg)
 }
 
 // writeRaw answers 200 with a JSON document received from elsewhere, indented like ours.
 func writeRaw(w http.ResponseWriter, raw json.RawMessage) {
-	writeJSON(w, http.StatusOK, raw)
+	httpjson.Write(w, http.StatusOK, raw)
 }
 
 // postFailover is POST /v1/partitions/{id}/failover: a planned switch-over to the in-sync backup.
@@ -62,7 +64,7 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 	}
 	raw := r.PathValue("id")
 	if c := r.URL.Query().Get("confirm"); c != raw {
-		writeError(w, http.StatusBadRequest, "BadRequest",
+		httpjson.Error(w, http.StatusBadRequest, "BadRequest",
 			"confirm=%q: resetting partition %d makes its preferred primary serve again and accepts that writes only a lost copy held are gone; to do it, repeat with ?confirm=%s",
 			c, id, raw)
 		return
@@ -72,5 +74,5 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 		writeOpError(w, oe)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
