@@ -21,14 +21,16 @@ import (
 //	/insight/v1/partitionmap           PartitionMap, written once by CAS on absence
 //	/insight/v1/partitions/<P>         Record of partition P, changed only by CAS on its mod revision
 //	/insight/v1/instances/<P>/<I>      Instance, bound to the instance's lease (gone when it dies)
+//	/insight/v1/manager/partitions     the managers' --partitions as last applied
 const (
-	Prefix                 = "/insight/v1/"
-	MapKey                 = Prefix + "partitionmap"
-	PartitionsPrefix       = Prefix + "partitions/"
-	InstancesPrefix        = Prefix + "instances/"
-	RolePrimary            = "primary"
-	RoleBackup             = "backup"
-	firstEpoch       int64 = 1
+	Prefix                     = "/insight/v1/"
+	MapKey                     = Prefix + "partitionmap"
+	ManagerPartitionsKey       = Prefix + "manager/partitions"
+	PartitionsPrefix           = Prefix + "partitions/"
+	InstancesPrefix            = Prefix + "instances/"
+	RolePrimary                = "primary"
+	RoleBackup                 = "backup"
+	firstEpoch           int64 = 1
 )
 
 // PartitionKey is the etcd key of partition p's record.
@@ -47,13 +49,39 @@ func NodeID(instanceID string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// PartitionMap assigns every slot to a partition. Version grows with every change, which
-// re-partitioning will make by CAS.
+// PartitionMap assigns every slot to a partition. Version grows with every change; only
+// compare-and-swap on the key's mod revision changes it. Target is the partition count
+// re-partitioning works towards (0: none requested), and Moves are the slots on their way
+// from one partition to another: the data instances route them with Redis Cluster's
+// migration rules (ASK, ASKING, TRYAGAIN).
 type PartitionMap struct {
 	Version    int64            `json:"version"`
 	Slots      int              `json:"slots"`
 	HA         bool             `json:"ha"`
 	Partitions []PartitionSlots `json:"partitions"`
+	Target     int              `json:"target,omitempty"`
+	Moves      []Move           `json:"moves,omitempty"`
+}
+
+// The states of a Move, in the order a slot goes through them.
+const (
+	// MoveImporting: the target accepts commands sent with ASKING; the source still owns
+	// the slot as before. It exists so the target knows before the source redirects.
+	MoveImporting = "importing"
+	// MoveMigrating: the source serves the keys it still holds, sends clients asking for
+	// others to the target with ASK, and copies its keys to the target.
+	MoveMigrating = "migrating"
+	// MoveHandoff: the source holds no key of the slot; the target serves it without
+	// ASKING, so clients sent there by MOVED before it learns it owns the slot are served.
+	MoveHandoff = "handoff"
+)
+
+// Move is a set of slots on their way from partition From to partition To.
+type Move struct {
+	Slots [][2]int `json:"slots"`
+	From  int      `json:"from"`
+	To    int      `json:"to"`
+	State string   `json:"state"`
 }
 
 // PartitionSlots is one partition's slots in the map.
@@ -102,7 +130,55 @@ func (m *PartitionMap) Validate() error {
 			return fmt.Errorf("partition map: slot %d not assigned", s)
 		}
 	}
+	return m.validateMoves()
+}
+
+// validateMoves checks that every moving slot belongs to its move's source, moves once,
+// and goes to another partition of the map.
+func (m *PartitionMap) validateMoves() error {
+	owner := m.Owners()
+	var moving [slots.Count]bool
+	for i, mv := range m.Moves {
+		switch mv.State {
+		case MoveImporting, MoveMigrating, MoveHandoff:
+		default:
+			return fmt.Errorf("partition map: move %d: unknown state %q", i, mv.State)
+		}
+		if mv.To < 0 || mv.To >= len(m.Partitions) || mv.To == mv.From {
+			return fmt.Errorf("partition map: move %d: bad target partition %d (from %d)", i, mv.To, mv.From)
+		}
+		for _, r := range mv.Slots {
+			if r[0] < 0 || r[1] >= slots.Count || r[0] > r[1] {
+				return fmt.Errorf("partition map: move %d: bad slot range %v", i, r)
+			}
+			for s := r[0]; s <= r[1]; s++ {
+				if owner[s] != mv.From {
+					return fmt.Errorf("partition map: move %d: slot %d belongs to partition %d, not %d", i, s, owner[s], mv.From)
+				}
+				if moving[s] {
+					return fmt.Errorf("partition map: slot %d moves twice", s)
+				}
+				moving[s] = true
+			}
+		}
+	}
 	return nil
+}
+
+// Owners returns the partition of every slot (-1: none), from Partitions alone.
+func (m *PartitionMap) Owners() []int {
+	owner := make([]int, slots.Count)
+	for i := range owner {
+		owner[i] = -1
+	}
+	for _, p := range m.Partitions {
+		for _, r := range p.Slots {
+			for s := max(r[0], 0); s <= r[1] && s < slots.Count; s++ {
+				owner[s] = p.ID
+			}
+		}
+	}
+	return owner
 }
 
 // Record is a partition's replication state. Only compare-and-swap on the key's mod
@@ -164,13 +240,29 @@ type InstanceStatus struct {
 	AckedOffset     uint64 `json:"ackedOffset"`
 	LagOps          uint64 `json:"lagOps"`
 	Why             string `json:"why,omitempty"`
+	// MapVersion is the partition map version this instance routes with.
+	MapVersion int64 `json:"mapVersion"`
+	// Migration is the progress of the slots moving out of this instance's partition.
+	Migration MigrationStatus `json:"migration"`
+}
+
+// MigrationStatus is what a primary reports of the slots moving out of its partition.
+// PendingSlots counts those that still hold keys here, as of partition map Version; the
+// manager moves a batch of slots on once every source reports none for its version.
+type MigrationStatus struct {
+	Version      int64  `json:"version"`
+	PendingSlots int    `json:"pendingSlots"`
+	MovedKeys    int64  `json:"movedKeys"`
+	Error        string `json:"error,omitempty"`
 }
 
 // State is everything under Prefix, as read at Revision.
 type State struct {
 	Revision int64
 	Map      *PartitionMap
-	Records  map[int]Record
+	// MapRevision is the map's mod revision, for compare-and-swap.
+	MapRevision int64
+	Records     map[int]Record
 	// RecordRevisions are the records' mod revisions, for compare-and-swap.
 	RecordRevisions map[int]int64
 	Instances       map[string]Instance // by ID
@@ -194,13 +286,22 @@ type PartitionView struct {
 	Backup  *Node
 }
 
+// MoveView is a Move as the data path uses it.
+type MoveView struct {
+	From, To *PartitionView
+	State    string
+}
+
 // View is the routing table of one data instance, rebuilt on every change in etcd and
 // swapped atomically, so commands read it without locks.
 type View struct {
 	Self       string // this instance's ID
+	Version    int64  // of the partition map
 	Partitions []PartitionView
 	Nodes      []*Node // every registered instance, ordered by partition then instance
+	Moves      []MoveView
 	owner      [slots.Count]int32
+	move       [slots.Count]int16 // index into Moves, -1: the slot does not move
 }
 
 // BuildView derives the view of instance self from st. It fails when there is no valid
@@ -212,9 +313,13 @@ func BuildView(st *State, self string) (*View, error) {
 	if err := st.Map.Validate(); err != nil {
 		return nil, err
 	}
-	v := &View{Self: self}
+	if len(st.Map.Moves) > 1<<15 {
+		return nil, fmt.Errorf("partition map: %d moves, at most %d", len(st.Map.Moves), 1<<15)
+	}
+	v := &View{Self: self, Version: st.Map.Version}
 	for i := range v.owner {
 		v.owner[i] = -1
+		v.move[i] = -1
 	}
 	byID := map[string]*Node{}
 	for p := range st.Map.Partitions {
@@ -251,7 +356,24 @@ func BuildView(st *State, self string) (*View, error) {
 		}
 		v.Partitions = append(v.Partitions, pv)
 	}
+	for i, mv := range st.Map.Moves {
+		v.Moves = append(v.Moves, MoveView{From: &v.Partitions[mv.From], To: &v.Partitions[mv.To], State: mv.State})
+		for _, r := range mv.Slots {
+			for s := r[0]; s <= r[1]; s++ {
+				v.move[s] = int16(i)
+			}
+		}
+	}
 	return v, nil
+}
+
+// Move returns the move slot is part of, or nil.
+func (v *View) Move(slot int) *MoveView {
+	i := v.move[slot]
+	if i < 0 {
+		return nil
+	}
+	return &v.Moves[i]
 }
 
 // Owner returns the partition owning slot.

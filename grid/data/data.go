@@ -25,6 +25,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/migrate"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
@@ -99,6 +100,7 @@ type instance struct {
 	srv   *server.Server
 	store *store.Store
 	node  *repl.Node
+	mover *migrate.Mover
 
 	mu         sync.Mutex
 	registered bool
@@ -112,6 +114,10 @@ func (in *instance) status() cluster.InstanceStatus {
 	in.mu.Unlock()
 	st := in.node.Status()
 	st.Keys, st.UsedMemoryBytes = in.store.Keys(), in.store.UsedMemory()
+	if v := in.srv.View(); v != nil {
+		st.MapVersion = v.Version
+	}
+	st.Migration = in.mover.Status()
 	if !registered {
 		st.Ready, st.Why = false, "not registered in etcd"
 	}
@@ -180,6 +186,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	in.srv = srv
+	in.mover = migrate.New(migrate.Config{Partition: cfg.Partition, Store: in.store, Server: srv, Repl: in.node,
+		Password: cfg.RequirePass, Logger: log})
 
 	respLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -197,8 +205,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
+	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
 	go func() { defer wg.Done(); in.node.Run(runCtx) }()
 	go func() {
 		defer wg.Done()
@@ -229,6 +238,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			prev := srv.View()
 			srv.SetView(v)
+			in.mover.Poke()
 			if prev == nil {
 				log.Info("routing view received", "partitions", len(v.Partitions), "nodes", len(v.Nodes), "revision", st.Revision)
 			}

@@ -44,9 +44,10 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/partitions/{id}/failover", post(m.postFailover))
 	mux.HandleFunc("/v1/partitions/{id}/failback", post(m.postFailback))
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
+	mux.HandleFunc("/v1/repartition", m.repartition)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, /livez, /readyz, /metrics", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /livez, /readyz, /metrics", r.URL.Path)
 	})
 	return mux
 }

@@ -122,17 +122,20 @@ type Manager struct {
 	// cluster has a leader (a quorum), and whether this member is it.
 	hasLeader, isLeader func() bool
 	metrics             *metrics
+	repart              *repartitioner
 }
 
 // newManager wraps a started etcd member.
 func newManager(cfg Config, e *embed.Etcd) *Manager {
-	return &Manager{cfg: cfg, log: cfg.Logger, etcd: e, cli: v3client.New(e.Server),
+	m := &Manager{cfg: cfg, log: cfg.Logger, etcd: e, cli: v3client.New(e.Server),
 		hc:             &http.Client{Timeout: 500 * time.Millisecond},
 		handoverClient: &http.Client{Timeout: handoverTimeout},
 		hasLeader:      func() bool { return e.Server.Leader() != 0 },
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
 	}
+	m.repart = &repartitioner{m: m}
+	return m
 }
 
 // Run starts the member and serves until ctx ends, then stops gracefully.
@@ -195,6 +198,14 @@ func Run(ctx context.Context, cfg Config) error {
 	var loops sync.WaitGroup
 	defer func() { stopLoops(); loops.Wait() }()
 	loops.Go(func() { m.watchQuorum(lctx, quorumPoll) })
+	loops.Go(func() { m.repart.run(lctx) })
+	loops.Go(func() {
+		fctx, cancel := context.WithTimeout(lctx, opTimeout)
+		defer cancel()
+		if err := m.applyFlag(fctx); err != nil {
+			log.Warn("applying --partitions to the running grid failed", "err", err)
+		}
+	})
 	if cfg.AutoFailback {
 		loops.Go(func() { newAutoFailback(m, cfg.FailbackDelay).run(lctx) })
 	} else {

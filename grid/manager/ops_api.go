@@ -3,9 +3,13 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/registry"
 )
 
 // post wraps a handler that changes state: other methods get a JSON 405.
@@ -75,4 +79,64 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)
+}
+
+// maxPartitions bounds a re-partitioning request: one slot per partition at most.
+const maxPartitions = 16384
+
+// repartition is GET /v1/repartition (progress) and POST /v1/repartition
+// {"partitions": N} (start re-partitioning to N partitions; 202 with the progress).
+func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		st, err := registry.Load(ctx, m.cli)
+		if err == nil && st.Map == nil {
+			err = errNoMap
+		}
+		if err != nil {
+			m.writeStateError(w, err)
+			return
+		}
+		out, err := m.repart.status(st)
+		if err != nil {
+			httpjson.Error(w, http.StatusInternalServerError, "Internal", "%v", err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, out)
+	case http.MethodPost:
+		var req struct {
+			Partitions *int `json:"partitions"`
+		}
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", `request body: %v; want {"partitions": N}`, err)
+			return
+		}
+		if req.Partitions == nil || *req.Partitions < 1 || *req.Partitions > maxPartitions {
+			got := "missing"
+			if req.Partitions != nil {
+				got = strconv.Itoa(*req.Partitions)
+			}
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "partitions: %s; want a number of partitions between 1 and %d", got, maxPartitions)
+			return
+		}
+		if !m.hasLeader() {
+			writeOpError(w, unavailable("etcd has no quorum: the partition map cannot change until a majority of the managers is back"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+		defer cancel()
+		out, oe := m.requestRepartition(ctx, *req.Partitions)
+		if oe != nil {
+			writeOpError(w, oe)
+			return
+		}
+		httpjson.Write(w, http.StatusAccepted, out)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		httpjson.Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
+	}
 }

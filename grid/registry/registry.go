@@ -83,7 +83,7 @@ func Load(ctx context.Context, kv clientv3.KV) (*cluster.State, error) {
 			if err := json.Unmarshal(item.Value, &m); err != nil {
 				return nil, fmt.Errorf("decoding %s: %w", key, err)
 			}
-			st.Map = &m
+			st.Map, st.MapRevision = &m, item.ModRevision
 		case strings.HasPrefix(key, cluster.PartitionsPrefix):
 			var r cluster.Record
 			var p int

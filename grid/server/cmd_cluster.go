@@ -232,3 +232,47 @@ func help(c *conn, args [][]byte) {
 		c.wr.Simple(strings.ToUpper(sub.name) + " -- " + sub.summary)
 	}
 }
+
+// cmdAsking lets the connection's next command run on a slot moving to this partition.
+func cmdAsking(c *conn, _ [][]byte) {
+	c.asking = true
+	c.wr.Simple("OK")
+}
+
+// cmdSlotImport is SLOTIMPORT version slot op [op ...]: the source partition's primary
+// hands over keys of a slot moving here, each as a whole-key operation of the store's
+// journal. It is refused until this instance has seen map version version and while the
+// slot does not move here; the reply waits, like any write's, until the backup has the
+// keys. Restoring a key again is harmless, so the source retries a failed batch whole.
+func cmdSlotImport(c *conn, args [][]byte) {
+	version, ok := parseInt(args[1])
+	if !ok || version < 1 {
+		c.wr.Error("ERR invalid partition map version")
+		return
+	}
+	slot, ok := slotArg(c, args[2])
+	if !ok {
+		return
+	}
+	v := c.s.view.Load()
+	if v == nil || v.Version < version {
+		var have int64
+		if v != nil {
+			have = v.Version
+		}
+		c.wr.Error(fmt.Sprintf("TRYAGAIN partition map version %d not seen here yet (have %d)", version, have))
+		return
+	}
+	if mv := v.Move(slot); mv == nil || mv.To.ID != c.s.cfg.Partition {
+		c.wr.Error(fmt.Sprintf("ERR slot %d is not moving to partition %d in partition map version %d", slot, c.s.cfg.Partition, v.Version))
+		return
+	}
+	c.slot = slot
+	for _, op := range args[3:] {
+		if err := c.s.store.Restore(slot, op); err != nil {
+			c.wr.Error(fmt.Sprintf("ERR slot %d: %v", slot, err))
+			return
+		}
+	}
+	c.wr.Simple("OK")
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/slots"
 )
 
@@ -69,15 +70,18 @@ func (cmd *command) arityOK(n int) bool {
 
 // Errors worded as Redis words them.
 const (
-	errSyntax       = "ERR syntax error"
-	errNotInteger   = "ERR value is not an integer or out of range"
-	errNotFloat     = "ERR value is not a valid float"
-	errCrossSlot    = "CROSSSLOT Keys in request don't hash to the same slot"
-	errNoAuth       = "NOAUTH Authentication required."
-	errWrongPass    = "WRONGPASS invalid username-password pair or user is disabled."
-	errOOM          = "OOM command not allowed when used memory > 'maxmemory'."
-	errClusterDown  = "CLUSTERDOWN Hash slot not served"
-	errNoPassConfig = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+	errSyntax      = "ERR syntax error"
+	errNotInteger  = "ERR value is not an integer or out of range"
+	errNotFloat    = "ERR value is not a valid float"
+	errCrossSlot   = "CROSSSLOT Keys in request don't hash to the same slot"
+	errNoAuth      = "NOAUTH Authentication required."
+	errWrongPass   = "WRONGPASS invalid username-password pair or user is disabled."
+	errOOM         = "OOM command not allowed when used memory > 'maxmemory'."
+	errClusterDown = "CLUSTERDOWN Hash slot not served"
+	// errTryAgainMoving is Redis's reply to a multi-key command on a slot being migrated
+	// when some of its keys have moved and some have not.
+	errTryAgainMoving = "TRYAGAIN Multiple keys request during rehashing of slot"
+	errNoPassConfig   = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 )
 
 func errArity(cmd *command) string {
@@ -150,7 +154,12 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	s.cmdsTotal.Add(1)
 	mark := c.wr.Len()
 	c.slot = -2
+	c.asked, c.asking = c.asking, false
 	s.run(c, cmd, args)
+	if c.gate != nil {
+		c.gate.RUnlock()
+		c.gate = nil
+	}
 	if c.slot > -2 && s.cfg.Replication != nil {
 		if seq := s.cfg.Replication.Barrier(cmd.flags&flagWrite != 0, c.slot); seq > c.need {
 			c.need = seq
@@ -218,26 +227,88 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 		return false
 	}
 	p := v.Owner(slot)
-	if p != nil && p.ID == s.cfg.Partition && s.cfg.Replication != nil {
-		redirect, errReply := s.cfg.Replication.Admit()
+	if mv := v.Move(slot); mv != nil {
 		switch {
-		case errReply != "":
-			c.wr.Error(errReply)
-			return false
-		case redirect != "":
-			c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, redirect))
-			return false
+		case mv.To.ID == s.cfg.Partition && (c.asked || mv.State == cluster.MoveHandoff):
+			// Moving here: served after ASKING, or by anyone once the source is empty.
+			return s.admitOwn(c, v, slot)
+		case p != nil && p.ID == s.cfg.Partition && mv.State != cluster.MoveImporting:
+			return s.admitOwn(c, v, slot) && s.routeMigrating(c, cmd, args, slot, mv)
 		}
-		c.slot = slot
-		return true
+	}
+	if p != nil && p.ID == s.cfg.Partition {
+		return s.admitOwn(c, v, slot)
 	}
 	if p == nil || p.Primary == nil {
 		c.wr.Error(errClusterDown)
 		return false
 	}
-	if p.Primary.ID != v.Self {
-		c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, p.Primary.Address))
+	c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, p.Primary.Address))
+	return false
+}
+
+// admitOwn decides a command on slot served by this instance's partition: it runs here
+// when this instance is the partition's serving primary, otherwise the client is sent on
+// (MOVED) or told to retry.
+func (s *Server) admitOwn(c *conn, v *cluster.View, slot int) bool {
+	if s.cfg.Replication == nil {
+		if s.cfg.Partition >= len(v.Partitions) || v.Partitions[s.cfg.Partition].Primary == nil {
+			c.wr.Error(errClusterDown)
+			return false
+		}
+		own := &v.Partitions[s.cfg.Partition]
+		if own.Primary.ID != v.Self {
+			c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, own.Primary.Address))
+			return false
+		}
+		return true
+	}
+	redirect, errReply := s.cfg.Replication.Admit()
+	switch {
+	case errReply != "":
+		c.wr.Error(errReply)
+		return false
+	case redirect != "":
+		c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, redirect))
 		return false
 	}
+	c.slot = slot
 	return true
+}
+
+// routeMigrating applies Redis Cluster's rules to a slot moving out of this partition:
+// a command whose keys are all still here runs here, holding the slot's gate so none of
+// them leaves meanwhile; one whose keys are all gone (or new) is sent to the target with
+// ASK; a mix is answered TRYAGAIN until the rest has moved.
+func (s *Server) routeMigrating(c *conn, cmd *command, args [][]byte, slot int, mv *cluster.MoveView) bool {
+	g := &s.gates[slot]
+	g.RLock()
+	last := cmd.lastKey
+	if last < 0 {
+		last = len(args) + last
+	}
+	here, gone := 0, 0
+	for i := cmd.firstKey; i <= last && i < len(args); i += cmd.step {
+		if s.store.Exists(args[i]) {
+			here++
+		} else {
+			gone++
+		}
+	}
+	switch {
+	case gone == 0:
+		c.gate = g
+		return true
+	case here > 0:
+		g.RUnlock()
+		c.wr.Error(errTryAgainMoving)
+		return false
+	}
+	g.RUnlock()
+	if mv.To.Primary == nil {
+		c.wr.Error(fmt.Sprintf("TRYAGAIN slot %d is moving to partition %d, which has no primary right now", slot, mv.To.ID))
+		return false
+	}
+	c.wr.Error(fmt.Sprintf("ASK %d %s", slot, mv.To.Primary.Address))
+	return false
 }

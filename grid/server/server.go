@@ -21,6 +21,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/store"
 )
 
@@ -71,6 +72,10 @@ type Server struct {
 	cmdsTotal   atomic.Int64
 	oomRejected atomic.Int64
 
+	// gates serialise the commands on a migrating slot with the copying of its keys: a
+	// command holds its slot's gate for reading, a batch of keys on its way out for writing.
+	gates [slots.Count]sync.RWMutex
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -101,6 +106,14 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	}
 	s.metrics = m
 	return s, nil
+}
+
+// LockSlot keeps every command off slot until unlock is called: the keys moving out of
+// the slot are copied and deleted meanwhile.
+func (s *Server) LockSlot(slot int) (unlock func()) {
+	g := &s.gates[slot]
+	g.Lock()
+	return g.Unlock
 }
 
 // SetView installs the routing table commands use from now on.
@@ -213,6 +226,12 @@ type conn struct {
 	slot   int
 	need   uint64
 	attach [][]byte
+
+	// Migration: ASKING was sent (for the next command), the current command follows an
+	// ASKING, and the slot gate the current command holds.
+	asking bool
+	asked  bool
+	gate   *sync.RWMutex
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

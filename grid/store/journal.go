@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/insightgrid/insight/grid/slots"
 )
 
 // Journal receives every change a command makes to the keyspace, encoded as an operation
@@ -260,7 +262,49 @@ func (r *opReader) list(per int) [][]byte {
 }
 
 // Apply replays one journaled operation, as a replica does; it is not journaled again.
-func (s *Store) Apply(op []byte) error {
+func (s *Store) Apply(op []byte) error { return s.apply(op, false) }
+
+// Restore recreates one key from an operation DumpKeys produced (another partition's key
+// on its way here), replacing whatever the key held, and journals the result. The key
+// must hash to slot.
+func (s *Store) Restore(slot int, op []byte) error {
+	if len(op) == 0 || op[0] != opString && op[0] != opHash {
+		return fmt.Errorf("%w: not a whole key", ErrBadOp)
+	}
+	r := &opReader{b: op[1:]}
+	key := r.bytes()
+	if r.err != nil {
+		return r.err
+	}
+	if ks := slots.Of(key); ks != slot {
+		return fmt.Errorf("key %q hashes to slot %d, not %d", key, ks, slot)
+	}
+	return s.apply(op, true)
+}
+
+// DumpKeys returns up to maxKeys live keys of slot, and operations that recreate them,
+// stopping early once the operations reach maxBytes. Both are copies.
+func (s *Store) DumpKeys(slot, maxKeys, maxBytes int) (keys, ops [][]byte) {
+	sl := &s.slots[slot]
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	now := s.clock()
+	size := 0
+	for k, e := range sl.keys {
+		if len(keys) >= maxKeys || size >= maxBytes {
+			break
+		}
+		if e.expired(now) {
+			continue
+		}
+		op := appendEntry(nil, []byte(k), e)
+		keys, ops = append(keys, []byte(k)), append(ops, op)
+		size += len(op)
+	}
+	return keys, ops
+}
+
+func (s *Store) apply(op []byte, journal bool) error {
 	if len(op) == 0 {
 		return ErrBadOp
 	}
@@ -363,6 +407,9 @@ func (s *Store) Apply(op []byte) error {
 		}
 	default:
 		return fmt.Errorf("%w: unknown code %d", ErrBadOp, op[0])
+	}
+	if r.err == nil && journal {
+		s.journalKey(sl, key)
 	}
 	return r.err
 }
