@@ -56,3 +56,55 @@ func TestBuildView(t *testing.T) {
 		t.Fatal("a view without a partition map must fail")
 	}
 }
+
+func TestMovesValidateAndView(t *testing.T) {
+	good := func() *PartitionMap {
+		m, _ := NewPartitionMap(2, false)
+		m.Partitions = append(m.Partitions, PartitionSlots{ID: 2, Slots: [][2]int{}})
+		m.Moves = []Move{{Slots: [][2]int{{10, 20}}, From: 0, To: 2, State: MoveMigrating}}
+		return m
+	}
+	if err := good().Validate(); err != nil {
+		t.Fatalf("map with a move and an empty partition: %v", err)
+	}
+	tests := []struct {
+		name    string
+		mod     func(*PartitionMap)
+		wantErr string
+	}{
+		{"state", func(m *PartitionMap) { m.Moves[0].State = "moving" }, `unknown state "moving"`},
+		{"target", func(m *PartitionMap) { m.Moves[0].To = 3 }, "bad target partition 3"},
+		{"to itself", func(m *PartitionMap) { m.Moves[0].To = 0 }, "bad target partition 0"},
+		{"not the source's", func(m *PartitionMap) { m.Moves[0].Slots[0] = [2]int{9000, 9001} }, "slot 9000 belongs to partition 1, not 0"},
+		{"twice", func(m *PartitionMap) {
+			m.Moves = append(m.Moves, Move{Slots: [][2]int{{20, 21}}, From: 0, To: 1, State: MoveMigrating})
+		}, "slot 20 moves twice"},
+		{"range", func(m *PartitionMap) { m.Moves[0].Slots[0] = [2]int{5, 4} }, "bad slot range"},
+	}
+	for _, tt := range tests {
+		m := good()
+		tt.mod(m)
+		if err := m.Validate(); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+	m := good()
+	m.Version = 7
+	st := &State{Map: m, Records: map[int]Record{}, Instances: map[string]Instance{}}
+	v, err := BuildView(st, "p0-i0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != 7 {
+		t.Errorf("view version %d, want 7", v.Version)
+	}
+	if mv := v.Move(15); mv == nil || mv.From.ID != 0 || mv.To.ID != 2 || mv.State != MoveMigrating {
+		t.Errorf("move of slot 15: %+v", mv)
+	}
+	if v.Move(9) != nil || v.Move(21) != nil {
+		t.Error("slots 9 and 21 do not move")
+	}
+	if p := v.Owner(15); p.ID != 0 {
+		t.Errorf("a moving slot belongs to its source until the move ends; owner %d", p.ID)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,17 +99,26 @@ type Layout struct {
 func NewLayout(cfg Config) Layout {
 	at := func(off int) string { return net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.BasePort+off)) }
 	l := Layout{EtcdClient: at(offClient), EtcdPeer: at(offPeer), API: at(offAPI)}
+	for p := range cfg.Partitions {
+		l.Instances = append(l.Instances, partitionInstances(cfg, p)...)
+	}
+	return l
+}
+
+// partitionInstances are partition p's instances in the layout of cfg, whatever the
+// number of partitions: instance k = p*per+i.
+func partitionInstances(cfg Config, p int) []Instance {
+	at := func(off int) string { return net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.BasePort+off)) }
 	per := 1
 	if cfg.HA {
 		per = 2
 	}
-	for p := range cfg.Partitions {
-		for i := range per {
-			k := p*per + i
-			l.Instances = append(l.Instances, Instance{Partition: p, Instance: i, RESP: at(offRESP + k), HTTP: at(offHTTP + k)})
-		}
+	out := make([]Instance, 0, per)
+	for i := range per {
+		k := p*per + i
+		out = append(out, Instance{Partition: p, Instance: i, RESP: at(offRESP + k), HTTP: at(offHTTP + k)})
 	}
-	return l
+	return out
 }
 
 // proc is one started process.
@@ -194,6 +204,7 @@ type child struct {
 	// Guarded by group.mu.
 	cur      *proc
 	restarts int
+	removed  bool // stopped for good: its partition left the grid
 }
 
 // group runs the grid's processes and restarts the data instances that exit, like a
@@ -215,7 +226,10 @@ type group struct {
 	wg   sync.WaitGroup
 }
 
-var errStopping = errors.New("the grid is stopping")
+var (
+	errStopping = errors.New("the grid is stopping")
+	errRemoved  = errors.New("removed from the grid")
+)
 
 func newGroup(spawn func(args []string) (*proc, error), delay time.Duration, logw io.Writer) *group {
 	return &group{spawn: spawn, delay: delay, logw: logw, quit: make(chan struct{})}
@@ -264,6 +278,9 @@ func (g *group) respawn(c *child) (*proc, int, error) {
 	if g.stopping {
 		return nil, 0, errStopping
 	}
+	if c.removed {
+		return nil, 0, errRemoved
+	}
 	p, err := g.spawn(c.args)
 	if err != nil {
 		return nil, 0, err
@@ -288,7 +305,7 @@ func (g *group) supervise(ctx context.Context, c *child) {
 			case <-g.quit:
 				return
 			}
-			if g.isStopping() || ctx.Err() != nil {
+			if g.isStopping() || g.isRemoved(c) || ctx.Err() != nil {
 				return
 			}
 			if !c.restart || g.delay == 0 {
@@ -310,7 +327,7 @@ func (g *group) supervise(ctx context.Context, c *child) {
 					return
 				}
 				np, n, err := g.respawn(c)
-				if errors.Is(err, errStopping) {
+				if errors.Is(err, errStopping) || errors.Is(err, errRemoved) {
 					return
 				}
 				if err == nil {
@@ -321,6 +338,30 @@ func (g *group) supervise(ctx context.Context, c *child) {
 			}
 		}
 	}()
+}
+
+func (g *group) isRemoved(c *child) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return c.removed
+}
+
+// remove stops c for good: no restart, SIGTERM (a primary hands over first), SIGKILL
+// after grace.
+func (g *group) remove(c *child, grace time.Duration) {
+	g.mu.Lock()
+	c.removed = true
+	g.children = slices.DeleteFunc(g.children, func(o *child) bool { return o == c })
+	p := c.cur
+	g.mu.Unlock()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		g.logf("%s (pid %d) did not stop in %s, killing it", c.name, p.pid(), grace)
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 func (g *group) isStopping() bool {
@@ -363,6 +404,16 @@ func (g *group) stop(grace time.Duration) {
 				<-n.p.exited
 			}
 		}
+	}
+}
+
+// dataChild is data instance in as a child of the group.
+func dataChild(cfg Config, l Layout, in Instance, replTimeout bool) *child {
+	return &child{
+		name:    fmt.Sprintf("p%d-i%d", in.Partition, in.Instance),
+		health:  "http://" + in.HTTP + "/readyz",
+		args:    dataArgs(cfg, l, in, replTimeout),
+		restart: true,
 	}
 }
 
@@ -438,12 +489,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	children := []*child{{name: "manager", health: "http://" + layout.API + "/readyz", args: managerArgs}}
 	for _, in := range layout.Instances {
-		children = append(children, &child{
-			name:    fmt.Sprintf("p%d-i%d", in.Partition, in.Instance),
-			health:  "http://" + in.HTTP + "/readyz",
-			args:    dataArgs(cfg, layout, in, replTimeout),
-			restart: true,
-		})
+		children = append(children, dataChild(cfg, layout, in, replTimeout))
 	}
 	for _, c := range children {
 		if err := g.add(c); err != nil {
@@ -466,7 +512,13 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, c := range children {
 		g.supervise(ctx, c)
 	}
-	<-ctx.Done()
+	f := &follower{cfg: cfg, layout: layout, g: g, replTimeout: replTimeout, out: w, partitions: cfg.Partitions, running: map[int][]*child{}}
+	for _, c := range children[1:] {
+		var p, i int
+		_, _ = fmt.Sscanf(c.name, "p%d-i%d", &p, &i)
+		f.running[p] = append(f.running[p], c)
+	}
+	f.run(ctx)
 	return nil
 }
 

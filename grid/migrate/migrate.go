@@ -251,6 +251,8 @@ func (m *Mover) batch(c *conn, version int64, slot int) (int, error) {
 	defer unlock()
 	keys, ops := m.cfg.Store.DumpKeys(slot, m.cfg.BatchKeys, m.cfg.BatchBytes)
 	if len(keys) == 0 {
+		// What is left has expired: gone here as it would be on the target.
+		m.cfg.Store.DropExpired(slot)
 		return 0, nil
 	}
 	if err := c.slotImport(version, slot, ops, m.cfg.Timeout); err != nil {

@@ -241,8 +241,10 @@ func cmdAsking(c *conn, _ [][]byte) {
 
 // cmdSlotImport is SLOTIMPORT version slot op [op ...]: the source partition's primary
 // hands over keys of a slot moving here, each as a whole-key operation of the store's
-// journal. It is refused until this instance has seen map version version and while the
-// slot does not move here; the reply waits, like any write's, until the backup has the
+// journal; version is the partition map version the source moves the slot in. It is
+// refused while this instance's view does not have the slot moving here (the manager
+// lets sources copy only after the target saw the move, so that is a view not updated
+// yet, or a move cancelled); the reply waits, like any write's, until the backup has the
 // keys. Restoring a key again is harmless, so the source retries a failed batch whole.
 func cmdSlotImport(c *conn, args [][]byte) {
 	version, ok := parseInt(args[1])
@@ -255,16 +257,13 @@ func cmdSlotImport(c *conn, args [][]byte) {
 		return
 	}
 	v := c.s.view.Load()
-	if v == nil || v.Version < version {
-		var have int64
-		if v != nil {
-			have = v.Version
-		}
-		c.wr.Error(fmt.Sprintf("TRYAGAIN partition map version %d not seen here yet (have %d)", version, have))
+	if v == nil {
+		c.wr.Error(fmt.Sprintf("TRYAGAIN no partition map here yet (the source has version %d)", version))
 		return
 	}
 	if mv := v.Move(slot); mv == nil || mv.To.ID != c.s.cfg.Partition {
-		c.wr.Error(fmt.Sprintf("ERR slot %d is not moving to partition %d in partition map version %d", slot, c.s.cfg.Partition, v.Version))
+		c.wr.Error(fmt.Sprintf("TRYAGAIN slot %d is not moving to partition %d in partition map version %d here (the source has version %d)",
+			slot, c.s.cfg.Partition, v.Version, version))
 		return
 	}
 	c.slot = slot

@@ -71,3 +71,21 @@ func (s *Store) expireSample(i int) int {
 	s.expired.Add(int64(deleted))
 	return deleted
 }
+
+// DropExpired removes slot's keys whose expiry has passed, as expiry would, and returns
+// how many it removed: a slot moving out counts as empty only without them.
+func (s *Store) DropExpired(slot int) int {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	now := s.clock()
+	n := 0
+	for k := range sl.volatile {
+		if e := sl.keys[k]; e != nil && e.expired(now) {
+			s.remove(sl, k, e)
+			n++
+		}
+	}
+	s.expired.Add(int64(n))
+	return n
+}

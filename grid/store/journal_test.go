@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+
+	"github.com/insightgrid/insight/grid/slots"
 )
 
 // replica applies every journaled operation of its primary to a second store, as a
@@ -148,5 +150,67 @@ func TestApplyRejectsMalformedOps(t *testing.T) {
 	}
 	if s.Keys() != 0 {
 		t.Errorf("malformed ops left %d keys", s.Keys())
+	}
+}
+
+// TestMoveSlotKeys moves one slot's keys from one store to another the way a migrating
+// slot is moved (DumpKeys, Restore, Del): the target ends with the same keys and values,
+// its replica too, and the source is empty once expired keys are dropped.
+func TestMoveSlotKeys(t *testing.T) {
+	src, now := newTestStore()
+	dst, _ := newTestStore()
+	mirror, _ := newTestStore()
+	dst.SetJournal(&replica{t: t, dst: mirror})
+	const tag = "{m}"
+	slot := slots.OfString(tag)
+	for i := range 40 {
+		k := fmt.Appendf(nil, "%s%d", tag, i)
+		switch i % 3 {
+		case 0:
+			must[int64](t)(src.HSet(k, [][]byte{[]byte("f"), k}))
+		case 1:
+			must[SetResult](t)(src.Set(nil, k, k, SetOptions{At: *now + 60_000}))
+		default:
+			must[SetResult](t)(src.Set(nil, k, k, SetOptions{}))
+		}
+	}
+	must[SetResult](t)(src.Set(nil, []byte(tag+"soon"), []byte("x"), SetOptions{At: *now + 5}))
+	before := dump(src)
+	*now += 10 // {m}soon expires: it is not moved
+	want := dump(src)
+	if want == before {
+		t.Fatal("{m}soon did not expire")
+	}
+	for {
+		keys, ops := src.DumpKeys(slot, 7, 1<<20)
+		if len(keys) == 0 {
+			break
+		}
+		if len(keys) > 7 {
+			t.Fatalf("batch of %d keys, want at most 7", len(keys))
+		}
+		for _, op := range ops {
+			if err := dst.Restore(slot, op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range keys {
+			src.Del(k)
+		}
+	}
+	if n := src.CountInSlot(slot); n != 1 {
+		t.Fatalf("source holds %d entries, want only the expired one", n)
+	}
+	if n := src.DropExpired(slot); n != 1 || src.CountInSlot(slot) != 0 {
+		t.Fatalf("DropExpired removed %d, %d left", n, src.CountInSlot(slot))
+	}
+	if got := dump(dst); got != want {
+		t.Fatalf("target differs\nsource: %s\ntarget: %s", want, got)
+	}
+	if got := dump(mirror); got != want {
+		t.Fatalf("target's replica differs\nsource: %s\nreplica: %s", want, got)
+	}
+	if err := dst.Restore(slot+1, fmt.Append([]byte{opDel}, "x")); !errors.Is(err, ErrBadOp) {
+		t.Errorf("Restore of a deletion: %v, want ErrBadOp", err)
 	}
 }

@@ -31,6 +31,10 @@ const adminUsage = `Usage:
   insight-grid reset --manager URL --partition N --yes [--primary pN-iI] [-o text|json]
       partition N has no copy left that holds all its data: make its preferred primary
       (or --primary) serve again, accepting that the writes only the lost copies held are gone
+  insight-grid repartition --manager URL --partitions N [--wait=false] [--timeout 10m] [-o text|json]
+      spread the slots over N partitions while the grid serves (the new partitions'
+      instances must be started; those past N can be stopped once it is done), and follow
+      the progress until it is done
 
 --manager also reads INSIGHT_MANAGER; --partition and --yes are never read from the
 environment. Exit codes: 0 done, 1 failed, 2 bad input.
@@ -99,6 +103,8 @@ type adminCmd struct {
 	partition partitionFlag
 	yes       bool
 	primary   string
+	parts     int  // repartition --partitions
+	wait      bool // repartition --wait
 	output    outputFlag
 	timeout   time.Duration
 	hc        *http.Client
@@ -118,7 +124,13 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	fs.Var(&c.partition, "partition", "partition number (0-based)")
 	fs.Var(&c.output, "o", "output: text (one line per partition) or json")
 	fs.Var(&c.output, "output", "same as -o")
-	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for the manager's answer")
+	timeout := 30 * time.Second
+	if name == "repartition" {
+		timeout = 10 * time.Minute
+		fs.IntVar(&c.parts, "partitions", 0, "the number of partitions to spread the slots over")
+		fs.BoolVar(&c.wait, "wait", true, "follow the progress until the grid has the partitions")
+	}
+	fs.DurationVar(&c.timeout, "timeout", timeout, "how long to wait for the manager's answer (repartition: for the whole re-partitioning)")
 	if name == "reset" {
 		fs.BoolVar(&c.yes, "yes", false, "confirm the reset and the loss of writes it accepts")
 		fs.StringVar(&c.primary, "primary", "", "instance to serve from, pP-iI (default: the preferred primary); name the surviving copy to keep its data")
@@ -145,6 +157,8 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	switch {
+	case name == "repartition":
+		return c.repartition(ctx)
 	case name == "failback" && !c.partition.set:
 		return c.failbackAll(ctx)
 	case name == "reset":
@@ -169,7 +183,14 @@ func (c *adminCmd) check() error {
 	if c.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: must be more than 0", c.timeout))
 	}
-	if !c.partition.set && c.name != "failback" {
+	if c.name == "repartition" {
+		if c.parts < 1 || c.parts > 16384 {
+			errs = append(errs, fmt.Errorf("--partitions %d: want a number of partitions between 1 and 16384", c.parts))
+		}
+		if c.partition.set {
+			errs = append(errs, errors.New("--partition: repartition changes every partition; use --partitions N for the count"))
+		}
+	} else if !c.partition.set && c.name != "failback" {
 		errs = append(errs, fmt.Errorf("--partition is required: the partition to %s (0-based; GET /v1/partitions lists them)", c.name))
 	}
 	if c.primary != "" && !instanceName.MatchString(c.primary) {
@@ -181,11 +202,19 @@ func (c *adminCmd) check() error {
 	return errors.Join(errs...)
 }
 
-// call does method path on the manager and returns the status and body.
-func (c *adminCmd) call(ctx context.Context, method, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.manager+path, nil)
+// call does method path on the manager (with a JSON body, when given) and returns the
+// status and body.
+func (c *adminCmd) call(ctx context.Context, method, path string, payload []byte) (int, []byte, error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.manager+path, rd)
 	if err != nil {
 		return 0, nil, err
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -219,7 +248,7 @@ func apiErrorMessage(status int, body []byte) string {
 
 // one runs the command on a single partition.
 func (c *adminCmd) one(ctx context.Context, path string) int {
-	status, body, err := c.call(ctx, http.MethodPost, path)
+	status, body, err := c.call(ctx, http.MethodPost, path, nil)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "insight-grid %s: %v\n", c.name, err)
 		return 1
@@ -274,7 +303,7 @@ func (c *adminCmd) describe(p, status int, body []byte) (string, bool) {
 
 // failbackAll fails every partition back in turn, going on after a failure.
 func (c *adminCmd) failbackAll(ctx context.Context) int {
-	status, body, err := c.call(ctx, http.MethodGet, "/v1/partitions")
+	status, body, err := c.call(ctx, http.MethodGet, "/v1/partitions", nil)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "insight-grid %s: %v\n", c.name, err)
 		return 1
@@ -295,7 +324,7 @@ func (c *adminCmd) failbackAll(ctx context.Context) int {
 	code := 0
 	results := []json.RawMessage{}
 	for _, p := range list.Partitions {
-		status, body, err := c.call(ctx, http.MethodPost, fmt.Sprintf("/v1/partitions/%d/failback", p.ID))
+		status, body, err := c.call(ctx, http.MethodPost, fmt.Sprintf("/v1/partitions/%d/failback", p.ID), nil)
 		var line string
 		ok := err == nil
 		if err != nil {

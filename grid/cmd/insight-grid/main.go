@@ -31,8 +31,9 @@ Usage:
   insight-grid manager [flags]   embedded etcd member, partition map and REST manager API
   insight-grid data [flags]      one partition instance (Redis Cluster protocol)
   insight-grid local [flags]     a whole grid as processes on loopback, for development and tests
-  insight-grid failover|failback|reset --manager URL [--partition N]
-                                 switch partitions over, back to their preferred primaries, or reset one
+  insight-grid failover|failback|reset|repartition --manager URL ...
+                                 switch partitions over, back to their preferred primaries, reset one, or
+                                 change the number of partitions
   insight-grid version           print the version
 
 Run "insight-grid <role> -h" for the flags of a role. Every flag --some-name can also be
@@ -64,10 +65,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = runData(ctx, args[1:], stderr, getenv)
 	case "local":
 		err = runLocal(ctx, args[1:], stdout, stderr, getenv)
-	case "failover", "failback", "reset":
+	case "failover", "failback", "reset", "repartition":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, getenv)
 	default:
-		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local or version (or the commands failover, failback, reset)\n", args[0])
+		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local or version (or the commands failover, failback, reset, repartition)\n", args[0])
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {

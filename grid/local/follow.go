@@ -1,0 +1,105 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// followEvery is how often the follower asks the manager for the partition count.
+const followEvery = 200 * time.Millisecond
+
+// follower keeps the data instances in step with the grid's partition count, as helm and
+// the StatefulSet controller do on Kubernetes: when re-partitioning asks for more
+// partitions it starts their instances (the manager waits for them to register), and
+// once partitions have left the map it stops theirs.
+type follower struct {
+	cfg         Config
+	layout      Layout
+	g           *group
+	replTimeout bool
+	out         io.Writer // where the new instances' addresses are printed
+	partitions  int       // partitions whose instances run
+	running     map[int][]*child
+}
+
+// repartition is the part of the manager's GET /v1/repartition the follower reads.
+type repartition struct {
+	Partitions int `json:"partitions"`
+	Target     int `json:"target"`
+}
+
+func (f *follower) run(ctx context.Context) {
+	hc := &http.Client{Timeout: time.Second}
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var rp repartition
+		if err := getJSON(ctx, hc, "http://"+f.layout.API+"/v1/repartition", &rp); err != nil {
+			continue // the manager is busy or stopping: ask again later
+		}
+		want := max(rp.Partitions, rp.Target)
+		if want < 1 || want > maxInstance/2 {
+			continue
+		}
+		for p := f.partitions; p < want; p++ {
+			f.start(ctx, p)
+		}
+		for p := f.partitions - 1; p >= want; p-- {
+			f.stop(p)
+		}
+		f.partitions = want
+	}
+}
+
+// start runs partition p's instances and prints their addresses like the first ones.
+func (f *follower) start(ctx context.Context, p int) {
+	for _, in := range partitionInstances(f.cfg, p) {
+		c := dataChild(f.cfg, f.layout, in, f.replTimeout)
+		if err := f.g.add(c); err != nil {
+			f.g.logf("starting %s for the new partition %d failed: %v", c.name, p, err)
+			continue
+		}
+		f.g.supervise(ctx, c)
+		f.running[p] = append(f.running[p], c)
+		pid := f.g.current(c).pid()
+		f.g.logf("%s started for the new partition %d (pid %d)", c.name, p, pid)
+		fmt.Fprintf(f.out, "  %s    pid %-7d resp %s  http %s\n", c.name, pid, in.RESP, in.HTTP)
+	}
+}
+
+// stop ends partition p's instances, backup first.
+func (f *follower) stop(p int) {
+	cs := f.running[p]
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name > cs[j].name })
+	for _, c := range cs {
+		f.g.remove(c, 10*time.Second)
+		f.g.logf("%s stopped: partition %d left the grid", c.name, p)
+	}
+	delete(f.running, p)
+}
+
+func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
