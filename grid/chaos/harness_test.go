@@ -324,6 +324,7 @@ type instAddr struct{ RESP, HTTP string }
 type Grid struct {
 	t    *testing.T
 	api  string              // http://host:port of the manager
+	base int                 // local's --base-port (0 for a grid not started by local)
 	inst map[string]instAddr // by instance name, "p0-i1"
 	lw   *logWatch
 	hc   *http.Client
@@ -355,16 +356,27 @@ func newGrid(t *testing.T) (*Grid, error) {
 	return g, nil
 }
 
-// startLocal starts `insight-grid local --partitions 2 --ha` on free loopback ports and
-// waits until it prints "ready". The grid is stopped when t ends.
+// startLocal starts `insight-grid local --partitions 2 --ha` (startLocalN with 2).
 func startLocal(t *testing.T) *Grid {
+	t.Helper()
+	return startLocalN(t, 2)
+}
+
+// startLocalN starts `insight-grid local --partitions N --ha` on free loopback ports and
+// waits until it prints "ready". The grid is stopped when t ends.
+func startLocalN(t *testing.T, partitions int) *Grid {
 	t.Helper()
 	needBinary(t)
 	g, err := newGrid(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	offsets := []int{0, 1, 2, 10, 11, 12, 13, 1010, 1011, 1012, 1013}
+	// local's layout: etcd client, etcd peer and API at base+0..2; instance k's RESP at
+	// base+10+k and HTTP at base+1010+k.
+	offsets := []int{0, 1, 2}
+	for k := range 2 * partitions {
+		offsets = append(offsets, 10+k, 1010+k)
+	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		// local refuses a base whose last possible port (base+2010) is past 65535.
@@ -372,7 +384,7 @@ func startLocal(t *testing.T) *Grid {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = g.launchLocal(t, base)
+		err = g.launchLocal(t, base, partitions)
 		if err == nil {
 			break
 		}
@@ -386,13 +398,15 @@ func startLocal(t *testing.T) *Grid {
 	if err := g.loadSlots(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("grid ready in %s: manager %s, log %s", time.Since(start).Round(time.Millisecond), g.api, g.lw.path)
+	t.Logf("grid of %d partitions ready in %s: base port %d, manager %s, log %s",
+		partitions, time.Since(start).Round(time.Millisecond), g.base, g.api, g.lw.path)
 	return g
 }
 
-// launchLocal starts local on base and waits for "ready"; local is stopped when t ends.
-func (g *Grid) launchLocal(t *testing.T, base int) error {
-	args := []string{"local", "--partitions", "2", "--ha", "--log-format", "json", "--log-level", "info",
+// launchLocal starts local with partitions HA partitions on base and waits for "ready";
+// local is stopped when t ends.
+func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
+	args := []string{"local", "--partitions", strconv.Itoa(partitions), "--ha", "--log-format", "json", "--log-level", "info",
 		"--base-port", strconv.Itoa(base), "--restart-delay", restartDelay.String(), "--lease-ttl", leaseTTL.String(),
 		"--timeout", "60s"}
 	cmd := exec.Command(bin, args...)
@@ -459,7 +473,8 @@ func (g *Grid) launchLocal(t *testing.T, base int) error {
 		return errors.New("insight-grid local was not ready in 60s")
 	}
 	g.api = api
-	for p := range 2 {
+	g.base = base
+	for p := range partitions {
 		for i := range 2 {
 			k := p*2 + i
 			g.inst[fmt.Sprintf("p%d-i%d", p, i)] = instAddr{
