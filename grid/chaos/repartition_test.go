@@ -1,0 +1,206 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/slots"
+)
+
+// repartitionStatus is the manager's GET /v1/repartition.
+type repartitionStatus struct {
+	Partitions     int    `json:"partitions"`
+	Target         int    `json:"target"`
+	State          string `json:"state"`
+	Message        string `json:"message"`
+	SlotsRemaining int    `json:"slotsRemaining"`
+}
+
+// maxRepartitionGap bounds the longest interval without any acknowledged write while
+// slots move: moving a batch holds each of its slots for one round trip at a time, so
+// writes never stop; the bound leaves room for a loaded CI machine.
+const maxRepartitionGap = 2 * time.Second
+
+// TestRepartitionUnderLoad re-partitions a 3-partition HA grid to 5 partitions and then to
+// 2 while go-redis cluster clients write unique keys and read and write registers: every
+// acknowledged write, and every key loaded before, must read back with its value after
+// each step, the register history must stay linearizable, writes must keep being
+// acknowledged throughout, and local must run exactly the instances of the partitions in
+// the map at the end.
+func TestRepartitionUnderLoad(t *testing.T) {
+	g := startLocalN(t, 3)
+	ctx := testCtx(t, 8*time.Minute)
+	for p := range 3 {
+		g.requireHealthy(ctx, t, p)
+	}
+	loaded := g.preload(ctx, t, 20000)
+	w := g.startPacedWriters(ctx, t, 4, "rp", -1, 2*time.Millisecond)
+	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 2, 1: 2, 2: 2}), 3)
+	t.Cleanup(w.stop)
+	t.Cleanup(reg.stop)
+	waitAcked(ctx, t, w, 0, 100)
+
+	for _, n := range []int{5, 2} {
+		start := time.Now()
+		st := g.repartition(ctx, t, n)
+		took := time.Since(start)
+		g.checkMap(ctx, t, n)
+		acks := w.all()
+		t.Logf("3->5->2: %d partitions after %s (%s); %d acknowledged writes so far, %d preloaded keys; %s",
+			n, took.Round(time.Millisecond), st.Message, len(acks), len(loaded), w.summary())
+		g.verifyAcks(ctx, t, append(slices.Clone(loaded), acks...), time.Minute)
+		if gap, at := globalGap(acks, start, time.Now()); gap > maxRepartitionGap {
+			t.Errorf("re-partitioning to %d: no write was acknowledged for %s from %s (bound %s)", n, gap.Round(time.Millisecond), clock(at), maxRepartitionGap)
+		} else {
+			t.Logf("re-partitioning to %d: longest interval without an acknowledged write %s", n, gap.Round(time.Millisecond))
+		}
+	}
+	w.stop()
+	reg.stop()
+	g.verifyAcks(ctx, t, append(slices.Clone(loaded), w.all()...), time.Minute)
+	reg.check(t)
+	t.Log(w.summary())
+	// local stopped the instances of partitions 2-4 once they left the map.
+	for _, name := range []string{"p2-i0", "p2-i1", "p3-i0", "p4-i1"} {
+		if addr, ok := g.instHTTP(name); ok {
+			if _, err := g.statusAt(ctx, addr); err == nil {
+				t.Errorf("%s still answers at %s after its partition left the grid", name, addr)
+			}
+		}
+	}
+}
+
+// preload writes n keys in pipelines and returns them as acknowledged writes.
+func (g *Grid) preload(ctx context.Context, t *testing.T, n int) []ack {
+	t.Helper()
+	c := g.client(t)
+	var out []ack
+	const batch = 1000
+	for i := 0; i < n; i += batch {
+		var part []ack
+		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j := i; j < min(i+batch, n); j++ {
+				a := ack{Key: fmt.Sprintf("chaos:pre:%d", j), Val: fmt.Sprintf("pre-%d", j)}
+				a.Part = g.partitionOf(a.Key)
+				p.Set(ctx, a.Key, a.Val, 0)
+				part = append(part, a)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("preloading keys: %v", err)
+		}
+		for k, cmd := range cmds {
+			if cmd.Err() == nil {
+				out = append(out, part[k])
+			}
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("preloading: %d of %d keys acknowledged", len(out), n)
+	}
+	return out
+}
+
+// repartition asks the manager for n partitions and waits until the grid has them.
+func (g *Grid) repartition(ctx context.Context, t *testing.T, n int) repartitionStatus {
+	t.Helper()
+	body := fmt.Sprintf(`{"partitions": %d}`, n)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.api+"/v1/repartition", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/repartition: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/repartition %s: %s", body, resp.Status)
+	}
+	var st repartitionStatus
+	err = waitFor(ctx, 3*time.Minute, fmt.Sprintf("re-partitioning to %d partitions", n), func(ctx context.Context) (bool, string) {
+		if err := g.getJSON(ctx, g.api+"/v1/repartition", &st); err != nil {
+			return false, err.Error()
+		}
+		return st.State == "idle" && st.Partitions == n, fmt.Sprintf("%+v", st)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// checkMap checks that the manager's map has n partitions sharing the slots evenly.
+func (g *Grid) checkMap(ctx context.Context, t *testing.T, n int) {
+	t.Helper()
+	var list struct{ Partitions []Partition }
+	if err := g.getJSON(ctx, g.api+"/v1/partitions", &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Partitions) != n {
+		t.Fatalf("%d partitions in the map, want %d", len(list.Partitions), n)
+	}
+	want, err := slots.Balanced(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, p := range list.Partitions {
+		got := 0
+		for _, r := range p.Slots {
+			got += r[1] - r[0] + 1
+		}
+		total += got
+		if got != want[i].Len() {
+			t.Errorf("partition %d has %d slots, want %d", p.ID, got, want[i].Len())
+		}
+	}
+	if total != slots.Count {
+		t.Errorf("the map covers %d slots, want %d", total, slots.Count)
+	}
+}
+
+// globalGap is the longest interval in [from, to] without an acknowledged write, and
+// when it began.
+func globalGap(acks []ack, from, to time.Time) (time.Duration, time.Time) {
+	rets := []time.Time{from}
+	for _, a := range acks {
+		if a.Ret.After(from) && a.Ret.Before(to) {
+			rets = append(rets, a.Ret)
+		}
+	}
+	slices.SortFunc(rets, func(a, b time.Time) int { return a.Compare(b) })
+	rets = append(rets, to)
+	var longest time.Duration
+	at := from
+	for i := 1; i < len(rets); i++ {
+		if d := rets[i].Sub(rets[i-1]); d > longest {
+			longest, at = d, rets[i-1]
+		}
+	}
+	return longest, at
+}
+
+// instHTTP is the HTTP address of instance name in local's layout, known or not.
+func (g *Grid) instHTTP(name string) (string, bool) {
+	var p, i int
+	if _, err := fmt.Sscanf(name, "p%d-i%d", &p, &i); err != nil || g.base == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("127.0.0.1:%d", g.base+1010+2*p+i), true
+}
+
+// statusAt reads the status of the instance at addr.
+func (g *Grid) statusAt(ctx context.Context, addr string) (Status, error) {
+	var s Status
+	err := g.getJSON(ctx, "http://"+addr+"/v1/status", &s)
+	return s, err
+}
