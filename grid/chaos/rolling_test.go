@@ -99,12 +99,19 @@ func TestRollingRestart(t *testing.T) {
 		if i+1 < len(steps) {
 			end = steps[i+1].at
 		}
-		t.Logf("p%d %-36s %8s, longest write gap %s", st.p, st.what, end.Sub(st.at).Round(time.Millisecond), w.gapIn(st.p, st.at, end).Round(time.Millisecond))
+		t.Logf("%s p%d %-36s %8s", clock(st.at), st.p, st.what, end.Sub(st.at).Round(time.Millisecond))
 	}
 	for p := range partitions {
-		gap := w.gapIn(p, rollStart, rollEnd)
-		t.Logf("partition %d: longest write gap during the roll %s (%d writes acknowledged during it)",
-			p, gap.Round(time.Millisecond), w.countIn(p, rollStart, rollEnd))
+		gap, began := w.gapInFrom(p, rollStart, rollEnd)
+		// The step the gap began in: a switch-over's pause outlasts its API call.
+		during := "before the first step"
+		for _, st := range steps {
+			if !st.at.After(began) {
+				during = fmt.Sprintf("p%d %s", st.p, st.what)
+			}
+		}
+		t.Logf("partition %d: longest write gap during the roll %s, from %s (during the %s); %d writes acknowledged during the roll",
+			p, gap.Round(time.Millisecond), clock(began), during, w.countIn(p, rollStart, rollEnd))
 		if gap > maxRollGap {
 			t.Errorf("partition %d went %s without an acknowledged write during the rolling restart; the bound is %s (target 1s)",
 				p, gap.Round(time.Millisecond), maxRollGap)
