@@ -39,9 +39,10 @@ log "building insight-grid and loadgen into $work"
 CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
 CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
 
+# shellcheck source=ci/lib/ports.sh
 . ci/lib/ports.sh
-# free_base for an HA grid: its layout (+0..2, +10..11, +1010..1011) free.
-grid_base() { free_base 0 1 2 10 11 1010 1011; }
+# shellcheck source=ci/lib/grid.sh
+. ci/lib/grid.sh
 
 wait_ping() { # port what
 	for _ in $(seq 1 200); do
@@ -50,11 +51,6 @@ wait_ping() { # port what
 	done
 	log "$2 did not answer PING on 127.0.0.1:$1"; exit 1
 }
-
-# field NAME JSON: the first value of the scalar field NAME in JSON, compact or indented
-# ("" when absent); text stops at a comma or a space, sfield keeps everything up to the quote.
-field() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\{0,1\}\([^,"}[:space:]]*\).*/\1/p' <<<"$2" | head -n 1; }
-sfield() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$2" | head -n 1; }
 
 # --- redis-server primary + replica -------------------------------------------------------
 redis_port=$(free_port)
@@ -77,43 +73,9 @@ redis-cli -p "$replica_port" info replication | grep -q '^master_link_status:up'
 	{ tail -20 "$work/replica/redis.log" >&2; log "the replica's link to the primary is not up"; exit 1; }
 
 # --- the grid -----------------------------------------------------------------------------
-# start_grid: starts `insight-grid local --partitions 1 --ha` on a free base port and waits
-# for its "ready" line; fails when it exits first (a port taken meanwhile: the caller retries).
-start_grid() {
-	base=$(grid_base)
-	"$work/insight-grid" local --partitions 1 --ha --base-port "$base" --log-format json \
-		>"$work/grid.out" 2>"$work/grid.log" &
-	grid_pid=$!
-	pids+=("$grid_pid")
-	for _ in $(seq 1 600); do
-		grep -q '^ready$' "$work/grid.out" && return 0
-		kill -0 "$grid_pid" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-for attempt in 1 2 3; do
-	start_grid && break
-	kill "$grid_pid" 2>/dev/null || true
-	wait "$grid_pid" 2>/dev/null || true
-	grep -v '"level":"INFO"' "$work/grid.log" | tail -5 >&2
-	[ "$attempt" -lt 3 ] || { log "insight-grid local did not become ready"; exit 1; }
-	log "insight-grid local did not become ready (attempt $attempt), retrying on other ports"
-done
-api=127.0.0.1:$((base + 2))
+start_ha_grid 1
 
-# Instance pK-iI is the local grid's instance number k = 2K+I: RESP base+10+k, HTTP base+1010+k.
-inst_k() { local p=${1#p} i=${1#*-i}; p=${p%%-*}; echo $((p * 2 + i)); }
-resp_addr() { echo "127.0.0.1:$((base + 10 + $(inst_k "$1")))"; }
-http_addr() { echo "127.0.0.1:$((base + 1010 + $(inst_k "$1")))"; }
 primary_id() { field primary "$(curl -fsS "http://$api/v1/partitions/0")"; }
-# instance_pid ID: "pid" of the instance's /v1/status, else the pid in local's summary.
-instance_pid() {
-	local pid
-	pid=$(field pid "$(curl -fsS "http://$(http_addr "$1")/v1/status" 2>/dev/null || true)")
-	[ -n "$pid" ] || pid=$(awk -v id="$1" '$1 == id && $2 == "pid" { print $3 }' "$work/grid.out")
-	echo "$pid"
-}
 
 primary=$(primary_id)
 [[ $primary =~ ^p0-i[01]$ ]] || { log "the manager names no primary for partition 0 (got '$primary')"; exit 1; }
@@ -146,7 +108,6 @@ read -r ratio worst_r worst_g < <(awk -v r="$sum_r" -v g="$sum_g" -v pr="$p99s_r
 	printf "%.2f %.3f %.3f\n", g / r, wr, wg }')
 mean_r=$(awk -v s="$sum_r" -v n="$rounds" 'BEGIN { printf "%.0f", s / n }')
 mean_g=$(awk -v s="$sum_g" -v n="$rounds" 'BEGIN { printf "%.0f", s / n }')
-verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met" }'; }
 echo "redis+WAIT 1 0: $mean_r acknowledged writes/s, worst p99 $worst_r ms"
 echo "grid --ha:      $mean_g acknowledged writes/s, worst p99 $worst_g ms"
 echo "ratio = grid_ops / redis_ops = $ratio (target >= 1.0: $(verdict "$ratio" '>=' 1.0)); grid p99 $worst_g ms (target <= 2.9 ms: $(verdict "$worst_g" '<=' 2.9))"

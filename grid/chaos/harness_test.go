@@ -825,6 +825,12 @@ func (w *writers) ackedAfter(part int, t time.Time) int {
 
 // gapIn is the longest interval in [from, to] without an acknowledged write to part.
 func (w *writers) gapIn(part int, from, to time.Time) time.Duration {
+	gap, _ := w.gapInFrom(part, from, to)
+	return gap
+}
+
+// gapInFrom is gapIn and when that interval began.
+func (w *writers) gapInFrom(part int, from, to time.Time) (time.Duration, time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rets := []time.Time{from}
@@ -836,10 +842,13 @@ func (w *writers) gapIn(part int, from, to time.Time) time.Duration {
 	slices.SortFunc(rets, func(a, b time.Time) int { return a.Compare(b) })
 	rets = append(rets, to)
 	var longest time.Duration
+	began := from
 	for i := 1; i < len(rets); i++ {
-		longest = max(longest, rets[i].Sub(rets[i-1]))
+		if d := rets[i].Sub(rets[i-1]); d > longest {
+			longest, began = d, rets[i-1]
+		}
 	}
-	return longest
+	return longest, began
 }
 
 // countIn is the number of acknowledged writes to part sent and acknowledged in [from, to].

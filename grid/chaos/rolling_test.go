@@ -58,18 +58,24 @@ func TestRollingRestart(t *testing.T) {
 
 	rollStart := time.Now()
 	var pauses []string
+	var steps []rollStep
+	step := func(p int, what string) { steps = append(steps, rollStep{p: p, what: what, at: time.Now()}) }
 	for p := range partitions {
 		before := g.requireHealthy(ctx, t, p)
 		if before.PreferredPrimary != "" && before.Primary != before.PreferredPrimary {
 			t.Fatalf("partition %d before its restart: %s; want the preferred primary serving", p, before)
 		}
 		partStart := time.Now()
+		step(p, "restart of the backup "+before.Backup)
 		g.restartInSync(ctx, t, partitions, p, before.Backup)
+		step(p, "failover")
 		over := g.switchOver(ctx, t, p, "failover")
 		if over.To != before.Backup {
 			t.Fatalf("partition %d failover: %s; want a switch to %s", p, over, before.Backup)
 		}
+		step(p, "restart of the old primary "+before.Primary)
 		g.restartInSync(ctx, t, partitions, p, before.Primary)
+		step(p, "failback")
 		back := g.switchOver(ctx, t, p, "failback")
 		if after := g.requireHealthy(ctx, t, p); after.Primary != before.Primary {
 			t.Fatalf("partition %d after the failback: %s; want %s primary again", p, after, before.Primary)
@@ -88,15 +94,36 @@ func TestRollingRestart(t *testing.T) {
 	g.verifyAcks(ctx, t, w.all(), 30*time.Second)
 	reg.check(t)
 	g.checkSplitBrain(t)
+	for i, st := range steps {
+		end := rollEnd
+		if i+1 < len(steps) {
+			end = steps[i+1].at
+		}
+		t.Logf("%s p%d %-36s %8s", clock(st.at), st.p, st.what, end.Sub(st.at).Round(time.Millisecond))
+	}
 	for p := range partitions {
-		gap := w.gapIn(p, rollStart, rollEnd)
-		t.Logf("partition %d: longest write gap during the roll %s (%d writes acknowledged during it)",
-			p, gap.Round(time.Millisecond), w.countIn(p, rollStart, rollEnd))
+		gap, began := w.gapInFrom(p, rollStart, rollEnd)
+		// The step the gap began in: a switch-over's pause outlasts its API call.
+		during := "before the first step"
+		for _, st := range steps {
+			if !st.at.After(began) {
+				during = fmt.Sprintf("p%d %s", st.p, st.what)
+			}
+		}
+		t.Logf("partition %d: longest write gap during the roll %s, from %s (during the %s); %d writes acknowledged during the roll",
+			p, gap.Round(time.Millisecond), clock(began), during, w.countIn(p, rollStart, rollEnd))
 		if gap > maxRollGap {
 			t.Errorf("partition %d went %s without an acknowledged write during the rolling restart; the bound is %s (target 1s)",
 				p, gap.Round(time.Millisecond), maxRollGap)
 		}
 	}
+}
+
+// rollStep is a step of the rolling restart: its partition, what it does, when it began.
+type rollStep struct {
+	p    int
+	what string
+	at   time.Time
 }
 
 // pauseOf is a switch-over's reported write pause, for the log.

@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # work and pids are ci/lib/procs.sh's
+# An HA grid of `insight-grid local` for the benchmarks (ci/bench-ha.sh,
+# ci/bench-rolling.sh), and the readers of its JSON answers. Source it after
+# ci/lib/procs.sh and ci/lib/ports.sh, with $work/insight-grid built; needs the caller's log
+# function. It sets no shell options.
+
+# field NAME JSON: the first value of the scalar field NAME in JSON, compact or indented
+# ("" when absent); text stops at a comma or a space, sfield keeps everything up to the quote.
+field() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\{0,1\}\([^,"}[:space:]]*\).*/\1/p' <<<"$2" | head -n 1; }
+sfield() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$2" | head -n 1; }
+
+# verdict VALUE OP TARGET: "met" when VALUE OP TARGET holds (OP is >= or <=), else "NOT met".
+verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met" }'; }
+
+# start_ha_grid PARTITIONS [ARG...]: starts `insight-grid local --partitions PARTITIONS --ha`
+# (ARGs passed on) on a free base port and waits for its "ready" line; a port taken between
+# the check and the bind makes local exit, and it is tried again on other ports (3 tries).
+# Sets base, api (the manager's host:port) and grid_pid; local's summary goes to
+# $work/grid.out, the grid's logs to $work/grid.log.
+start_ha_grid() {
+	local n=$1 attempt k offsets=(0 1 2)
+	shift
+	for ((k = 0; k < 2 * n; k++)); do offsets+=($((10 + k)) $((1010 + k))); done
+	for attempt in 1 2 3; do
+		base=$(free_base "${offsets[@]}")
+		"$work/insight-grid" local --partitions "$n" --ha --base-port "$base" --log-format json "$@" \
+			>"$work/grid.out" 2>"$work/grid.log" &
+		grid_pid=$!
+		pids+=("$grid_pid")
+		for _ in $(seq 1 600); do
+			if grep -q '^ready$' "$work/grid.out"; then
+				api=127.0.0.1:$((base + 2))
+				return 0
+			fi
+			kill -0 "$grid_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$grid_pid" 2>/dev/null || true
+		wait "$grid_pid" 2>/dev/null || true
+		grep -v '"level":"INFO"' "$work/grid.log" | tail -5 >&2
+		[ "$attempt" -lt 3 ] || { log "insight-grid local did not become ready"; exit 1; }
+		log "insight-grid local did not become ready (attempt $attempt), retrying on other ports"
+	done
+}
+
+# Instance pK-iI is the local grid's instance number k = 2K+I: RESP base+10+k, HTTP base+1010+k.
+inst_k() { local p=${1#p} i=${1#*-i}; p=${p%%-*}; echo $((p * 2 + i)); }
+resp_addr() { echo "127.0.0.1:$((base + 10 + $(inst_k "$1")))"; }
+http_addr() { echo "127.0.0.1:$((base + 1010 + $(inst_k "$1")))"; }
+# partition_json N: the manager's record of partition N, on one line.
+partition_json() { curl -fsS "http://$api/v1/partitions/$1" | tr -d '[:space:]'; }
+# instance_pid ID: "pid" of the instance's /v1/status, else the pid in local's summary.
+instance_pid() {
+	local pid
+	pid=$(field pid "$(curl -fsS "http://$(http_addr "$1")/v1/status" 2>/dev/null || true)")
+	[ -n "$pid" ] || pid=$(awk -v id="$1" '$1 == id && $2 == "pid" { print $3 }' "$work/grid.out")
+	echo "$pid"
+}
