@@ -106,9 +106,17 @@ type Node struct {
 	syncHead  uint64
 	syncTill  int64 // mono deadline of going in sync
 	casBusy   bool
+	ownRev    int64 // revision of the record this node wrote last
+	promoWait int64 // mono deadline for the old primary's 'p' frame after its handover record
 	stopping  bool
 	kick      chan struct{}
 }
+
+// promoGrace is how long a backup named primary by a handover record waits for the old
+// primary's 'p' frame (sent right after its compare-and-swap) before it assumes the frame
+// is lost and waits out the old primary's lease instead: the record usually arrives
+// through the watch first, the frame a moment later.
+const promoGrace = 100 * time.Millisecond
 
 var start = time.Now()
 
@@ -236,6 +244,9 @@ func (n *Node) step(ctx context.Context) {
 		return
 	}
 	rec := n.rec
+	if rec.Primary != n.id {
+		n.promoWait = 0
+	}
 	switch {
 	case rec.Primary == n.id:
 		n.stepPrimary(ctx, rec)
@@ -284,6 +295,7 @@ func (n *Node) cas(ctx context.Context, rec cluster.Record) bool {
 		}
 		return false
 	}
+	n.ownRev = newRev
 	if n.rev == rev { // the watch has not delivered anything newer yet
 		n.rec, n.rev = rec, newRev
 		n.raiseFence(rec.Epoch)
@@ -331,6 +343,20 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		// acknowledgements.
 		var from int64
 		if f := n.fol; f != nil {
+			if f.promoted.Load() != rec.Epoch && rec.PrimaryRun == n.run && n.rev != n.ownRev {
+				// A record naming this process primary that another wrote: the old
+				// primary's handover, which stopped serving before writing it. Its 'p'
+				// frame says so; give it a moment to arrive rather than a whole lease.
+				switch now := mono(); {
+				case n.promoWait == 0:
+					n.promoWait = now + int64(promoGrace)
+					time.AfterFunc(promoGrace, n.poke)
+					return
+				case now < n.promoWait && f.promoted.Load() != rec.Epoch:
+					return
+				}
+			}
+			n.promoWait = 0
 			f.stop(true)
 			n.fol = nil
 			if f.promoted.Load() != rec.Epoch {

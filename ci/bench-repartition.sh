@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Re-partitioning benchmark (make bench): an HA grid of BENCH_REPART_FROM partitions
+# (`insight-grid local --ha`) is loaded with BENCH_REPART_KEYS keys, then grows to
+# BENCH_REPART_TO partitions (`insight-grid repartition`) while loadgen writes unique keys
+# through a go-redis cluster client. The anchor is the same write load measured on the same
+# grid just before, in the same run: the ratio is the throughput kept during the migration.
+# Every key written (the preload, the steady run and the writes during the migration) is
+# read back afterwards: lost keys and wrong values are counted.
+#
+# Targets (issue 7): throughput during the migration >= 50% of steady state, 0 lost keys;
+# the duration is reported. Not a timed test: the exit code only says the run worked.
+# Installs nothing (ci/tools.sh does); builds insight-grid and loadgen into a temporary
+# directory; stops only the processes it started.
+#
+# Environment: BENCH_REPART_KEYS (default 1000000), BENCH_REPART_FROM (3), BENCH_REPART_TO
+# (5), BENCH_CLIENTS (50), BENCH_REPART_STEADY (10s), BENCH_REPART_VALUE_SIZE (64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+keys=${BENCH_REPART_KEYS:-1000000}
+from=${BENCH_REPART_FROM:-3}
+to=${BENCH_REPART_TO:-5}
+clients=${BENCH_CLIENTS:-50}
+steady=${BENCH_REPART_STEADY:-10s}
+value_size=${BENCH_REPART_VALUE_SIZE:-64}
+
+log() { printf 'bench-repartition: %s\n' "$*" >&2; }
+
+for cmd in curl go; do
+	command -v "$cmd" >/dev/null || { log "$cmd not found (ci/tools.sh installs it)"; exit 1; }
+done
+
+# shellcheck source=ci/lib/procs.sh
+. ci/lib/procs.sh
+# shellcheck source=ci/lib/ports.sh
+. ci/lib/ports.sh
+# shellcheck source=ci/lib/grid.sh
+. ci/lib/grid.sh
+
+log "building insight-grid and loadgen into $work"
+CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
+CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
+
+start_ha_grid "$from"
+seed=$(resp_addr p0-i0)
+log "grid of $from HA partitions: seed $seed, manager $api"
+lg() { "$work/loadgen" --cluster --addr "$seed" --clients "$clients" --value-size "$value_size" --keyspace unique "$@"; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+t0=$(now)
+pre=$(lg --requests "$keys" --prefix pre --acked-file "$work/pre.keys")
+log "preloaded $(field ops "$pre") keys in $(secs "$t0" "$(now)") s ($(field ops_per_sec "$pre") writes/s, $(field errors "$pre") errors)"
+
+st=$(lg --duration "$steady" --prefix steady --acked-file "$work/steady.keys")
+log "steady state: $(field ops_per_sec "$st") writes/s, p99 $(field p99_ms "$st") ms"
+
+# Started directly (not through lg, whose subshell would not pass SIGTERM on).
+"$work/loadgen" --cluster --addr "$seed" --clients "$clients" --value-size "$value_size" --keyspace unique \
+	--duration 1h --prefix mig --acked-file "$work/mig.keys" --track-gap >"$work/mig.json" &
+load_pid=$!
+pids+=("$load_pid")
+t1=$(now)
+"$work/insight-grid" repartition --manager "$api" --partitions "$to" --timeout 15m >"$work/repartition.log" ||
+	{ tail -5 "$work/repartition.log" >&2; log "re-partitioning failed"; exit 1; }
+t2=$(now)
+kill -TERM "$load_pid"
+wait "$load_pid" || { log "loadgen failed during the migration"; exit 1; }
+mig=$(cat "$work/mig.json")
+duration=$(secs "$t1" "$t2")
+log "re-partitioned $from -> $to in $duration s; during it: $(field ops_per_sec "$mig") writes/s, p99 $(field p99_ms "$mig") ms"
+
+lost=0 wrong=0 checked=0
+for f in pre steady mig; do
+	v=$("$work/loadgen" --cluster --addr "$seed" --clients "$clients" --value-size "$value_size" --verify "$work/$f.keys")
+	lost=$((lost + $(field missing "$v"))) wrong=$((wrong + $(field wrong "$v"))) checked=$((checked + $(field checked "$v")))
+done
+
+ratio=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$st")" 'BEGIN { printf "%.2f", m / s }')
+cp "$work/repartition.log" "${BENCH_REPART_LOG:-/dev/null}" 2>/dev/null || true
+moved=$(grep -c . "$work/repartition.log" || true)
+echo "re-partitioning $from -> $to partitions with $keys keys preloaded (HA, $clients clients writing unique keys, value size $value_size):"
+echo "  duration                  $duration s (insight-grid repartition, $moved progress lines)"
+echo "  steady state              $(field ops_per_sec "$st") writes/s, p99 $(field p99_ms "$st") ms"
+echo "  during the migration      $(field ops_per_sec "$mig") writes/s, p99 $(field p99_ms "$mig") ms, longest write gap $(field gap_ms "$mig") ms, $(field errors "$mig") errors"
+echo "  throughput ratio          $ratio (target >= 0.50: $(verdict "$ratio" '>=' 0.5))"
+echo "  keys read back            $checked: $lost lost, $wrong wrong (target 0 lost: $(verdict "$lost" '<=' 0))"
