@@ -3,7 +3,8 @@
 # (`insight-grid local --ha`) is loaded with BENCH_REPART_KEYS keys, then grows to
 # BENCH_REPART_TO partitions (`insight-grid repartition`) while loadgen writes unique keys
 # through a go-redis cluster client. The anchor is the same write load measured on the same
-# grid just before, in the same run: the ratio is the throughput kept during the migration.
+# grid just before, in the same run: the ratio is the throughput kept during the migration;
+# the same load on the grown grid is measured after it too.
 # Every key written (the preload, the steady run and the writes during the migration) is
 # read back afterwards: lost keys and wrong values are counted.
 #
@@ -70,18 +71,27 @@ mig=$(cat "$work/mig.json")
 duration=$(secs "$t1" "$t2")
 log "re-partitioned $from -> $to in $duration s; during it: $(field ops_per_sec "$mig") writes/s, p99 $(field p99_ms "$mig") ms"
 
+# The same load on the grid of the new size: more partitions are not faster on a small
+# machine (fewer clients per partition batch fewer replies per write), so the migration is
+# compared with this too.
+after=$(lg --duration "$steady" --prefix after --acked-file "$work/after.keys")
+log "steady state with $to partitions: $(field ops_per_sec "$after") writes/s, p99 $(field p99_ms "$after") ms"
+
 lost=0 wrong=0 checked=0
-for f in pre steady mig; do
+for f in pre steady mig after; do
 	v=$("$work/loadgen" --cluster --addr "$seed" --clients "$clients" --value-size "$value_size" --verify "$work/$f.keys")
 	lost=$((lost + $(field missing "$v"))) wrong=$((wrong + $(field wrong "$v"))) checked=$((checked + $(field checked "$v")))
 done
 
 ratio=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$st")" 'BEGIN { printf "%.2f", m / s }')
+ratio_after=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$after")" 'BEGIN { printf "%.2f", m / s }')
 cp "$work/repartition.log" "${BENCH_REPART_LOG:-/dev/null}" 2>/dev/null || true
 moved=$(grep -c . "$work/repartition.log" || true)
 echo "re-partitioning $from -> $to partitions with $keys keys preloaded (HA, $clients clients writing unique keys, value size $value_size):"
 echo "  duration                  $duration s (insight-grid repartition, $moved progress lines)"
-echo "  steady state              $(field ops_per_sec "$st") writes/s, p99 $(field p99_ms "$st") ms"
+echo "  steady state, $from partitions $(field ops_per_sec "$st") writes/s, p99 $(field p99_ms "$st") ms (the anchor)"
+echo "  steady state, $to partitions $(field ops_per_sec "$after") writes/s, p99 $(field p99_ms "$after") ms (measured after)"
 echo "  during the migration      $(field ops_per_sec "$mig") writes/s, p99 $(field p99_ms "$mig") ms, longest write gap $(field gap_ms "$mig") ms, $(field errors "$mig") errors"
-echo "  throughput ratio          $ratio (target >= 0.50: $(verdict "$ratio" '>=' 0.5))"
+[ "$(field errors "$mig")" = 0 ] || echo "  first error               $(sfield first_error "$mig")"
+echo "  throughput ratio          $ratio of the steady state before (target >= 0.50: $(verdict "$ratio" '>=' 0.5)); $ratio_after of the one after"
 echo "  keys read back            $checked: $lost lost, $wrong wrong (target 0 lost: $(verdict "$lost" '<=' 0))"
