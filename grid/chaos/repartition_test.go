@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,11 @@ type repartitionStatus struct {
 	State          string `json:"state"`
 	Message        string `json:"message"`
 	SlotsRemaining int    `json:"slotsRemaining"`
+	Moves          []struct {
+		From  int    `json:"from"`
+		To    int    `json:"to"`
+		State string `json:"state"`
+	} `json:"moves"`
 }
 
 // maxRepartitionGap bounds the longest interval without any acknowledged write while
@@ -113,6 +119,13 @@ func (g *Grid) preload(ctx context.Context, t *testing.T, n int) []ack {
 // repartition asks the manager for n partitions and waits until the grid has them.
 func (g *Grid) repartition(ctx context.Context, t *testing.T, n int) repartitionStatus {
 	t.Helper()
+	g.postRepartition(ctx, t, n)
+	return g.waitRepartitioned(ctx, t, n)
+}
+
+// postRepartition asks the manager for n partitions.
+func (g *Grid) postRepartition(ctx context.Context, t *testing.T, n int) {
+	t.Helper()
 	body := fmt.Sprintf(`{"partitions": %d}`, n)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.api+"/v1/repartition", bytes.NewBufferString(body))
 	if err != nil {
@@ -126,8 +139,13 @@ func (g *Grid) repartition(ctx context.Context, t *testing.T, n int) repartition
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /v1/repartition %s: %s", body, resp.Status)
 	}
+}
+
+// waitRepartitioned waits until the grid has n partitions and nothing moves.
+func (g *Grid) waitRepartitioned(ctx context.Context, t *testing.T, n int) repartitionStatus {
+	t.Helper()
 	var st repartitionStatus
-	err = waitFor(ctx, 3*time.Minute, fmt.Sprintf("re-partitioning to %d partitions", n), func(ctx context.Context) (bool, string) {
+	err := waitFor(ctx, 3*time.Minute, fmt.Sprintf("re-partitioning to %d partitions", n), func(ctx context.Context) (bool, string) {
 		if err := g.getJSON(ctx, g.api+"/v1/repartition", &st); err != nil {
 			return false, err.Error()
 		}
@@ -204,4 +222,79 @@ func (g *Grid) statusAt(ctx context.Context, addr string) (Status, error) {
 	var s Status
 	err := g.getJSON(ctx, "http://"+addr+"/v1/status", &s)
 	return s, err
+}
+
+// TestRepartitionSurvivesKills grows a 3-partition HA grid to 5 under load and kills
+// (SIGKILL) the primary of a source partition while its slots are being copied, then the
+// primary of a new partition while slots are copied into it: the backups take over, the
+// movers start again from what the map says, and every acknowledged write, and every key
+// loaded before, still reads back with its value; the registers stay linearizable.
+func TestRepartitionSurvivesKills(t *testing.T) {
+	g := startLocalN(t, 3)
+	ctx := testCtx(t, 8*time.Minute)
+	for p := range 3 {
+		g.requireHealthy(ctx, t, p)
+	}
+	loaded := g.preload(ctx, t, 30000)
+	w := g.startPacedWriters(ctx, t, 4, "rk", -1, 2*time.Millisecond)
+	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 2, 1: 2, 2: 2}), 3)
+	t.Cleanup(w.stop)
+	t.Cleanup(reg.stop)
+	waitAcked(ctx, t, w, 0, 100)
+	for p := 3; p < 5; p++ {
+		g.addPartitionAddrs(p)
+	}
+
+	g.postRepartition(ctx, t, 5)
+	// A source's primary in the first batch, a target's primary after two batches, each
+	// while slots are being copied, each partition healthy again before the next kill.
+	for _, kill := range []struct{ victim, batchesDone int }{{0, 0}, {3, 2}} {
+		var st repartitionStatus
+		err := waitFor(ctx, 2*time.Minute, fmt.Sprintf("slots being copied out of or into partition %d after %d batches", kill.victim, kill.batchesDone),
+			func(ctx context.Context) (bool, string) {
+				if err := g.getJSON(ctx, g.api+"/v1/repartition", &st); err != nil {
+					return false, err.Error()
+				}
+				if st.SlotsRemaining > 6554-1024*kill.batchesDone {
+					return false, fmt.Sprintf("%+v", st)
+				}
+				for _, mv := range st.Moves {
+					if mv.State == "migrating" && (mv.From == kill.victim || mv.To == kill.victim) {
+						return true, ""
+					}
+				}
+				return false, fmt.Sprintf("%+v", st)
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := g.requireHealthy(ctx, t, kill.victim)
+		killedAt := time.Now()
+		pid := g.signalInstance(ctx, t, part.Primary, syscall.SIGKILL)
+		t.Logf("%s: killed %s (pid %d), primary of partition %d, while slots moved (%d left): %s",
+			clock(killedAt), part.Primary, pid, kill.victim, st.SlotsRemaining, st.Message)
+		g.waitRestarted(ctx, t, part.Primary, killedAt)
+		if _, err := g.waitHealthy(ctx, kill.victim, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := g.waitRepartitioned(ctx, t, 5)
+	t.Logf("re-partitioned to 5 despite the kills: %s", st.Message)
+	g.checkMap(ctx, t, 5)
+	w.stop()
+	reg.stop()
+	t.Log(w.summary())
+	g.verifyAcks(ctx, t, append(slices.Clone(loaded), w.all()...), time.Minute)
+	reg.check(t)
+	g.checkSplitBrain(t)
+}
+
+// addPartitionAddrs adds partition p's instances, in local's layout, to the grid's
+// instances (for partitions a re-partitioning adds).
+func (g *Grid) addPartitionAddrs(p int) {
+	for i := range 2 {
+		k := 2*p + i
+		g.inst[fmt.Sprintf("p%d-i%d", p, i)] = instAddr{
+			RESP: fmt.Sprintf("127.0.0.1:%d", g.base+10+k), HTTP: fmt.Sprintf("127.0.0.1:%d", g.base+1010+k)}
+	}
 }
