@@ -34,15 +34,11 @@ done
 
 # shellcheck source=ci/lib/procs.sh
 . ci/lib/procs.sh
-
-log "building insight-grid and loadgen into $work"
-CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
-CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
-
 # shellcheck source=ci/lib/ports.sh
 . ci/lib/ports.sh
 # shellcheck source=ci/lib/grid.sh
 . ci/lib/grid.sh
+build_bench_tools
 
 wait_ping() { # port what
 	for _ in $(seq 1 200); do

@@ -37,10 +37,7 @@ done
 . ci/lib/ports.sh
 # shellcheck source=ci/lib/grid.sh
 . ci/lib/grid.sh
-
-log "building insight-grid and loadgen into $work"
-CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
-CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
+build_bench_tools
 
 start_ha_grid "$from"
 seed=$(resp_addr p0-i0)

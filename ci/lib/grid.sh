@@ -5,6 +5,13 @@
 # ci/lib/procs.sh and ci/lib/ports.sh, with $work/insight-grid built; needs the caller's log
 # function. It sets no shell options.
 
+# build_bench_tools: builds insight-grid and loadgen into $work.
+build_bench_tools() {
+	log "building insight-grid and loadgen into $work"
+	CGO_ENABLED=0 go build -trimpath -o "$work/insight-grid" ./grid/cmd/insight-grid
+	CGO_ENABLED=0 go build -trimpath -o "$work/loadgen" ./ci/loadgen
+}
+
 # field NAME JSON: the first value of the scalar field NAME in JSON, compact or indented
 # ("" when absent); text stops at a comma or a space, sfield keeps everything up to the quote.
 field() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\{0,1\}\([^,"}[:space:]]*\).*/\1/p' <<<"$2" | head -n 1; }

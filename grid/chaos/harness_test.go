@@ -829,13 +829,13 @@ func (w *writers) gapIn(part int, from, to time.Time) time.Duration {
 	return gap
 }
 
-// gapInFrom is gapIn and when that interval began.
+// gapInFrom is gapIn and when that interval began; part -1 means any partition.
 func (w *writers) gapInFrom(part int, from, to time.Time) (time.Duration, time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rets := []time.Time{from}
 	for _, a := range w.acks {
-		if a.Part == part && a.Ret.After(from) && a.Ret.Before(to) {
+		if (part < 0 || a.Part == part) && a.Ret.After(from) && a.Ret.Before(to) {
 			rets = append(rets, a.Ret)
 		}
 	}

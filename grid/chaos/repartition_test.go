@@ -41,17 +41,7 @@ const maxRepartitionGap = 2 * time.Second
 // acknowledged throughout, and local must run exactly the instances of the partitions in
 // the map at the end.
 func TestRepartitionUnderLoad(t *testing.T) {
-	g := startLocalN(t, 3)
-	ctx := testCtx(t, 8*time.Minute)
-	for p := range 3 {
-		g.requireHealthy(ctx, t, p)
-	}
-	loaded := g.preload(ctx, t, 20000)
-	w := g.startPacedWriters(ctx, t, 4, "rp", -1, 2*time.Millisecond)
-	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 2, 1: 2, 2: 2}), 3)
-	t.Cleanup(w.stop)
-	t.Cleanup(reg.stop)
-	waitAcked(ctx, t, w, 0, 100)
+	g, ctx, loaded, w, reg := startRepartitionLoad(t, 20000, "rp")
 
 	for _, n := range []int{5, 2} {
 		start := time.Now()
@@ -63,7 +53,7 @@ func TestRepartitionUnderLoad(t *testing.T) {
 		t.Logf("3->5->2: %d partitions after %s (%s); %d acknowledged writes so far, %d preloaded keys; %s",
 			n, took.Round(time.Millisecond), st.Message, len(acks), len(loaded), w.summary())
 		g.verifyAcks(ctx, t, append(slices.Clone(loaded), acks...), time.Minute)
-		if gap, at := globalGap(acks, start, end); gap > maxRepartitionGap {
+		if gap, at := w.gapInFrom(-1, start, end); gap > maxRepartitionGap {
 			t.Errorf("re-partitioning to %d: no write was acknowledged for %s from %s (bound %s)", n, gap.Round(time.Millisecond), clock(at), maxRepartitionGap)
 		} else {
 			t.Logf("re-partitioning to %d: longest interval without an acknowledged write %s, from %s", n, gap.Round(time.Millisecond), clock(at))
@@ -82,6 +72,24 @@ func TestRepartitionUnderLoad(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startRepartitionLoad starts a healthy 3-partition HA grid with keys keys loaded, four
+// writers of unique keys (prefix) and three register clients, all stopped when t ends.
+func startRepartitionLoad(t *testing.T, keys int, prefix string) (*Grid, context.Context, []ack, *writers, *registers) {
+	t.Helper()
+	g := startLocalN(t, 3)
+	ctx := testCtx(t, 8*time.Minute)
+	for p := range 3 {
+		g.requireHealthy(ctx, t, p)
+	}
+	loaded := g.preload(ctx, t, keys)
+	w := g.startPacedWriters(ctx, t, 4, prefix, -1, 2*time.Millisecond)
+	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 2, 1: 2, 2: 2}), 3)
+	t.Cleanup(w.stop)
+	t.Cleanup(reg.stop)
+	waitAcked(ctx, t, w, 0, 100)
+	return g, ctx, loaded, w, reg
 }
 
 // preload writes n keys in pipelines and returns them as acknowledged writes.
@@ -187,27 +195,6 @@ func (g *Grid) checkMap(ctx context.Context, t *testing.T, n int) {
 	}
 }
 
-// globalGap is the longest interval in [from, to] without an acknowledged write, and
-// when it began.
-func globalGap(acks []ack, from, to time.Time) (time.Duration, time.Time) {
-	rets := []time.Time{from}
-	for _, a := range acks {
-		if a.Ret.After(from) && a.Ret.Before(to) {
-			rets = append(rets, a.Ret)
-		}
-	}
-	slices.SortFunc(rets, func(a, b time.Time) int { return a.Compare(b) })
-	rets = append(rets, to)
-	var longest time.Duration
-	at := from
-	for i := 1; i < len(rets); i++ {
-		if d := rets[i].Sub(rets[i-1]); d > longest {
-			longest, at = d, rets[i-1]
-		}
-	}
-	return longest, at
-}
-
 // instHTTP is the HTTP address of instance name in local's layout, known or not.
 func (g *Grid) instHTTP(name string) (string, bool) {
 	var p, i int
@@ -230,17 +217,7 @@ func (g *Grid) statusAt(ctx context.Context, addr string) (Status, error) {
 // movers start again from what the map says, and every acknowledged write, and every key
 // loaded before, still reads back with its value; the registers stay linearizable.
 func TestRepartitionSurvivesKills(t *testing.T) {
-	g := startLocalN(t, 3)
-	ctx := testCtx(t, 8*time.Minute)
-	for p := range 3 {
-		g.requireHealthy(ctx, t, p)
-	}
-	loaded := g.preload(ctx, t, 30000)
-	w := g.startPacedWriters(ctx, t, 4, "rk", -1, 2*time.Millisecond)
-	reg := g.startRegisters(ctx, t, g.registerKeys(map[int]int{0: 2, 1: 2, 2: 2}), 3)
-	t.Cleanup(w.stop)
-	t.Cleanup(reg.stop)
-	waitAcked(ctx, t, w, 0, 100)
+	g, ctx, loaded, w, reg := startRepartitionLoad(t, 30000, "rk")
 	for p := 3; p < 5; p++ {
 		g.addPartitionAddrs(p)
 	}

@@ -88,6 +88,7 @@ func (f *follower) stop(p int) {
 	delete(f.running, p)
 }
 
+// getJSON reads url's 200 answer into v (nil: the answer is not read).
 func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -100,6 +101,9 @@ func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	if v == nil {
+		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -24,17 +24,7 @@ func movingView(t *testing.T, self, state string) *cluster.View {
 	m.Version = 9
 	m.Partitions = append(m.Partitions, cluster.PartitionSlots{ID: 2, Slots: [][2]int{}})
 	m.Moves = []cluster.Move{{Slots: [][2]int{{slotK, slotK}}, From: 0, To: 2, State: state}}
-	st := &cluster.State{Map: m, Records: map[int]cluster.Record{}, Instances: map[string]cluster.Instance{}}
-	for p := range 3 {
-		id := cluster.InstanceID(p, 0)
-		st.Records[p] = cluster.InitialRecord(p, false)
-		st.Instances[id] = cluster.Instance{ID: id, Partition: p, Address: fmt.Sprintf("127.0.0.1:%d", 7000+p)}
-	}
-	v, err := cluster.BuildView(st, self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return viewOf(t, m, self)
 }
 
 func TestMigratingSource(t *testing.T) {

@@ -25,8 +25,15 @@ func testView(t testing.TB, self string) *cluster.View {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return viewOf(t, m, self)
+}
+
+// viewOf is the view of self in a grid with map m and instance 0 of every partition p
+// registered at 127.0.0.1:700p.
+func viewOf(t testing.TB, m *cluster.PartitionMap, self string) *cluster.View {
+	t.Helper()
 	st := &cluster.State{Map: m, Records: map[int]cluster.Record{}, Instances: map[string]cluster.Instance{}}
-	for p := range 2 {
+	for p := range m.Partitions {
 		id := cluster.InstanceID(p, 0)
 		st.Records[p] = cluster.InitialRecord(p, false)
 		st.Instances[id] = cluster.Instance{ID: id, Partition: p, Address: fmt.Sprintf("127.0.0.1:%d", 7000+p)}

@@ -228,6 +228,21 @@ func (c *adminCmd) call(ctx context.Context, method, path string, payload []byte
 	return resp.StatusCode, body, nil
 }
 
+// expect calls the manager and returns the body when the answer has status want;
+// otherwise it says why on stderr (what prefixes the API's message) and returns false.
+func (c *adminCmd) expect(ctx context.Context, method, path string, payload []byte, want int, what string) ([]byte, bool) {
+	status, body, err := c.call(ctx, method, path, payload)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "insight-grid %s: %v\n", c.name, err)
+		return nil, false
+	}
+	if status != want {
+		fmt.Fprintf(c.stderr, "insight-grid %s: %s%s\n", c.name, what, apiErrorMessage(status, body))
+		return nil, false
+	}
+	return body, true
+}
+
 // apiErrorMessage is the message of the API's error body, or the body itself.
 func apiErrorMessage(status int, body []byte) string {
 	var e struct {
@@ -303,13 +318,8 @@ func (c *adminCmd) describe(p, status int, body []byte) (string, bool) {
 
 // failbackAll fails every partition back in turn, going on after a failure.
 func (c *adminCmd) failbackAll(ctx context.Context) int {
-	status, body, err := c.call(ctx, http.MethodGet, "/v1/partitions", nil)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "insight-grid %s: %v\n", c.name, err)
-		return 1
-	}
-	if status != http.StatusOK {
-		fmt.Fprintf(c.stderr, "insight-grid %s: listing the partitions: %s\n", c.name, apiErrorMessage(status, body))
+	body, ok := c.expect(ctx, http.MethodGet, "/v1/partitions", nil, http.StatusOK, "listing the partitions: ")
+	if !ok {
 		return 1
 	}
 	var list struct {

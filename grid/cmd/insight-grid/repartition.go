@@ -18,13 +18,8 @@ const repartitionPoll = 250 * time.Millisecond
 func (c *adminCmd) repartition(ctx context.Context) int {
 	start := time.Now()
 	body, _ := json.Marshal(map[string]int{"partitions": c.parts})
-	status, out, err := c.call(ctx, http.MethodPost, "/v1/repartition", body)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "insight-grid %s: %v\n", c.name, err)
-		return 1
-	}
-	if status != http.StatusAccepted {
-		fmt.Fprintf(c.stderr, "insight-grid %s: %s\n", c.name, apiErrorMessage(status, out))
+	out, ok := c.expect(ctx, http.MethodPost, "/v1/repartition", body, http.StatusAccepted, "")
+	if !ok {
 		return 1
 	}
 	var st manager.RepartitionStatus
@@ -59,7 +54,7 @@ func (c *adminCmd) repartition(ctx context.Context) int {
 			return 1
 		case <-time.After(repartitionPoll):
 		}
-		status, out, err = c.call(ctx, http.MethodGet, "/v1/repartition", nil)
+		status, out, err := c.call(ctx, http.MethodGet, "/v1/repartition", nil)
 		switch {
 		case err != nil:
 			continue // the manager may be restarting: the re-partitioning goes on; ask again
