@@ -570,4 +570,6 @@ func waitReady(ctx context.Context, g *group, children []*child, timeout time.Du
 }
 
 // get reports whether url answers 200.
-func get(ctx context.Context, hc *http.Client, url string) bool { return getJSON(ctx, hc, url, nil) == nil }
+func get(ctx context.Context, hc *http.Client, url string) bool {
+	return getJSON(ctx, hc, url, nil) == nil
+}
