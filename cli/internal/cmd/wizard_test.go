@@ -12,10 +12,36 @@ import (
 	"github.com/creack/pty"
 )
 
-// ptyOutput collects what the command writes to the terminal.
+// ptyOutput collects what the command writes to the terminal, and counts the cursor
+// position queries (ESC [6n) copyAll has answered.
 type ptyOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	answered int
+}
+
+func (o *ptyOutput) answer() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.answered++
+}
+
+// waitAnswered waits until the output after offset holds at least n cursor position
+// queries and every query so far is answered: keys typed before the prompt has read its
+// answer would be taken for part of the answer and lost.
+func (o *ptyOutput) waitAnswered(t *testing.T, from, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		o.mu.Lock()
+		s, answered := o.buf.String(), o.answered
+		o.mu.Unlock()
+		if strings.Count(s[from:], "\x1b[6n") >= n && strings.Count(s, "\x1b[6n") == answered {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the terminal's cursor position queries were not all answered; it shows:\n%s", o.String())
 }
 
 func (o *ptyOutput) Write(p []byte) (int, error) {
@@ -69,18 +95,24 @@ func TestWizardThroughATerminal(t *testing.T) {
 		})
 	}()
 
-	type step struct{ prompt, keys string }
+	// queries: how many cursor position queries the prompt makes before it reads keys (an
+	// input prompt shown again after a refused answer asks twice).
+	type step struct {
+		prompt, keys string
+		queries      int
+	}
 	at := 0
 	for _, s := range []step{
-		{"Profile:", "\x1b[B\r"}, // down from "none" to dev
-		{"Partitions:", "0\r"},
-		{"not a whole number from 1 to 16384", "\x7f\x7f\x7f2\r"},
-		{"High availability", "y\r"},
-		{"Keep each primary and its backup apart by:", "\r"}, // zone
-		{"Memory per grid pod", "300Mi\r"},
-		{"Go ahead: install demo (dry run)?", "y\r"},
+		{"Profile:", "\x1b[B\r", 0}, // down from "none" to dev
+		{"Partitions:", "0\r", 0},
+		{"not a whole number from 1 to 16384", "\x7f\x7f\x7f2\r", 2},
+		{"High availability", "y\r", 0},
+		{"Keep each primary and its backup apart by:", "\r", 0}, // zone
+		{"Memory per grid pod", "300Mi\r", 0},
+		{"Go ahead: install demo (dry run)?", "y\r", 0},
 	} {
 		at = out.waitFor(t, at, s.prompt)
+		out.waitAnswered(t, at, s.queries)
 		if _, err := ptmx.Write([]byte(s.keys)); err != nil {
 			t.Fatal(err)
 		}
@@ -128,6 +160,7 @@ func copyAll(dst *ptyOutput, src *os.File) (int64, error) {
 				if _, werr := src.Write([]byte("\x1b[10;1R")); werr != nil {
 					return n, werr
 				}
+				dst.answer()
 			}
 		}
 		if err != nil {
