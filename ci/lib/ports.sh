@@ -4,10 +4,11 @@
 #
 # Listening ports are drawn below the kernel's ephemeral range, so that no outgoing
 # connection (of this run or of other work on the machine) takes one between the check and
-# the bind. The top leaves room for a grid layout's highest offset (+1011).
+# the bind. The top leaves room for a grid layout's highest offsets (+1010 and one per
+# instance, up to 90 instances, for grids that grow while they run).
 
 ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-port_hi=$((ephemeral_low - 1012))
+port_hi=$((ephemeral_low - 1101))
 [ "$port_hi" -gt 12000 ] || port_hi=30000
 
 # port_free PORT: nothing listens on 127.0.0.1:PORT.

@@ -223,16 +223,18 @@ func TestRepartitionSurvivesKills(t *testing.T) {
 	}
 
 	g.postRepartition(ctx, t, 5)
-	// A source's primary in the first batch, a target's primary after two batches, each
-	// while slots are being copied, each partition healthy again before the next kill.
-	for _, kill := range []struct{ victim, batchesDone int }{{0, 0}, {3, 2}} {
+	// A source's primary in the first batch, a target's primary in the second, each while
+	// slots are being copied, each partition healthy again before the next kill. 3 -> 5
+	// moves 6554 slots in batches of moveBatch.
+	const moveBatch = 4096 // the manager's batchSlots
+	for _, kill := range []struct{ victim, batchesDone int }{{0, 0}, {3, 1}} {
 		var st repartitionStatus
 		err := waitFor(ctx, 2*time.Minute, fmt.Sprintf("slots being copied out of or into partition %d after %d batches", kill.victim, kill.batchesDone),
 			func(ctx context.Context) (bool, string) {
 				if err := g.getJSON(ctx, g.api+"/v1/repartition", &st); err != nil {
 					return false, err.Error()
 				}
-				if st.SlotsRemaining > 6554-1024*kill.batchesDone {
+				if st.SlotsRemaining > 6554-moveBatch*kill.batchesDone {
 					return false, fmt.Sprintf("%+v", st)
 				}
 				for _, mv := range st.Moves {

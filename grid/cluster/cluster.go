@@ -61,6 +61,9 @@ type PartitionMap struct {
 	Partitions []PartitionSlots `json:"partitions"`
 	Target     int              `json:"target,omitempty"`
 	Moves      []Move           `json:"moves,omitempty"`
+	// MoveRate bounds how many bytes of keys per second each source partition's primary
+	// copies; 0: as fast as it can.
+	MoveRate int64 `json:"moveRate,omitempty"`
 }
 
 // The states of a Move, in the order a slot goes through them.
@@ -129,6 +132,9 @@ func (m *PartitionMap) Validate() error {
 		if !ok {
 			return fmt.Errorf("partition map: slot %d not assigned", s)
 		}
+	}
+	if m.MoveRate < 0 {
+		return fmt.Errorf("partition map: move rate %d is negative", m.MoveRate)
 	}
 	return m.validateMoves()
 }
@@ -297,6 +303,7 @@ type MoveView struct {
 type View struct {
 	Self       string // this instance's ID
 	Version    int64  // of the partition map
+	MoveRate   int64  // the map's MoveRate
 	Partitions []PartitionView
 	Nodes      []*Node // every registered instance, ordered by partition then instance
 	Moves      []MoveView
@@ -316,7 +323,7 @@ func BuildView(st *State, self string) (*View, error) {
 	if len(st.Map.Moves) > 1<<15 {
 		return nil, fmt.Errorf("partition map: %d moves, at most %d", len(st.Map.Moves), 1<<15)
 	}
-	v := &View{Self: self, Version: st.Map.Version}
+	v := &View{Self: self, Version: st.Map.Version, MoveRate: st.Map.MoveRate}
 	for i := range v.owner {
 		v.owner[i] = -1
 		v.move[i] = -1

@@ -46,8 +46,11 @@ type Config struct {
 	// been the in-sync backup for FailbackDelay (done by the etcd leader's manager only).
 	AutoFailback  bool
 	FailbackDelay time.Duration
-	Version       string
-	Logger        *slog.Logger
+	// RepartitionRate is the bytes per second each source partition copies during a
+	// re-partitioning whose request names no rate; 0: as fast as it can.
+	RepartitionRate int64
+	Version         string
+	Logger          *slog.Logger
 }
 
 // Validate checks the configuration without side effects.
@@ -69,6 +72,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Heartbeat < time.Millisecond || c.Election < 5*c.Heartbeat {
 		errs = append(errs, fmt.Errorf("--etcd-heartbeat %s / --etcd-election %s: heartbeat must be at least 1ms and the election timeout at least 5 heartbeats", c.Heartbeat, c.Election))
+	}
+	if c.RepartitionRate < 0 {
+		errs = append(errs, fmt.Errorf("--repartition-rate %d: must be 0 (no limit) or more", c.RepartitionRate))
 	}
 	if c.FailbackDelay < 0 {
 		errs = append(errs, fmt.Errorf("--failback-delay %s: must be 0 or more", c.FailbackDelay))

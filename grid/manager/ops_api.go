@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/insightgrid/insight/grid/config"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/registry"
 )
@@ -81,11 +83,36 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, res)
 }
 
+// parseRate reads a request's "rate": bytes per second as a number or a size string
+// ("4mb"); nil when absent.
+func parseRate(raw json.RawMessage) (*int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if n < 0 {
+			return nil, fmt.Errorf("%d: want bytes per second, 0 (no limit) or more", n)
+		}
+		return &n, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: want bytes per second, a number or a size such as \"4mb\"", raw)
+	}
+	n, err := config.ParseBytes(s)
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
 // maxPartitions bounds a re-partitioning request: one slot per partition at most.
 const maxPartitions = 16384
 
 // repartition is GET /v1/repartition (progress) and POST /v1/repartition
-// {"partitions": N} (start re-partitioning to N partitions; 202 with the progress).
+// {"partitions": N[, "rate": bytes per second]} (start re-partitioning to N partitions, or
+// change the rate of the one in progress; 202 with the progress).
 func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -107,12 +134,13 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, out)
 	case http.MethodPost:
 		var req struct {
-			Partitions *int `json:"partitions"`
+			Partitions *int            `json:"partitions"`
+			Rate       json.RawMessage `json:"rate"`
 		}
 		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			httpjson.Error(w, http.StatusBadRequest, "BadRequest", `request body: %v; want {"partitions": N}`, err)
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", `request body: %v; want {"partitions": N} or {"partitions": N, "rate": "4mb"}`, err)
 			return
 		}
 		if req.Partitions == nil || *req.Partitions < 1 || *req.Partitions > maxPartitions {
@@ -123,13 +151,18 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "partitions: %s; want a number of partitions between 1 and %d", got, maxPartitions)
 			return
 		}
+		rate, err := parseRate(req.Rate)
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "rate: %v", err)
+			return
+		}
 		if !m.hasLeader() {
 			writeOpError(w, unavailable("etcd has no quorum: the partition map cannot change until a majority of the managers is back"))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 		defer cancel()
-		out, oe := m.requestRepartition(ctx, *req.Partitions)
+		out, oe := m.requestRepartition(ctx, *req.Partitions, rate)
 		if oe != nil {
 			writeOpError(w, oe)
 			return

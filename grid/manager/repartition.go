@@ -32,9 +32,15 @@ import (
 // they route with the map version it wrote, and moves into a partition only while its
 // primary serves and, with HA, its backup is in sync.
 
-// batchSlots is how many slots move at once: large enough that the etcd round trips do
-// not dominate, small enough that few slots are in the ASK state at any time.
-const batchSlots = 1024
+// DefaultRepartitionRate is --repartition-rate's default.
+const DefaultRepartitionRate = 0
+
+// batchSlots is how many slots move at once: each batch costs four map versions, which
+// every data instance routes with in turn and clients learn by MOVED, so fewer, larger
+// batches disturb the clients less (measured: 4096 against 1024 moved 3 -> 5 partitions in
+// two thirds of the time with more throughput left to the clients); a quarter of the slots
+// at most are in the ASK state at any time.
+const batchSlots = 4096
 
 // slotMove is one slot's planned move.
 type slotMove struct{ slot, from, to int }
@@ -141,6 +147,8 @@ type RepartitionStatus struct {
 	SlotsRemaining int            `json:"slotsRemaining"` // still to change owner, in flight included
 	SlotsMoving    int            `json:"slotsMoving"`
 	Moves          []cluster.Move `json:"moves"`
+	// RateBytesPerSecond bounds each source's copying; 0: no limit.
+	RateBytesPerSecond int64 `json:"rateBytesPerSecond"`
 }
 
 // repartitioner is the leader's loop and what it last found.
@@ -164,10 +172,10 @@ func (r *repartitioner) lastMessage() string {
 }
 
 // Intervals of the loop: while a target is pending it steps often (each step is a read of
-// etcd and a few status requests); otherwise it only looks now and then, and whenever the
-// map changes.
+// etcd and a status request to each partition involved); otherwise it only looks now and
+// then, and whenever the map changes.
 const (
-	repartitionActive = 25 * time.Millisecond
+	repartitionActive = 50 * time.Millisecond
 	repartitionIdle   = time.Second
 )
 
@@ -461,7 +469,8 @@ func (r *repartitioner) seen(ctx context.Context, st *cluster.State, p int, vers
 // status describes the re-partitioning as the map in st shows it.
 func (r *repartitioner) status(st *cluster.State) (RepartitionStatus, error) {
 	pm := st.Map
-	out := RepartitionStatus{Partitions: len(pm.Partitions), Target: pm.Target, MapVersion: pm.Version, State: "idle", Moves: pm.Moves}
+	out := RepartitionStatus{Partitions: len(pm.Partitions), Target: pm.Target, MapVersion: pm.Version, State: "idle", Moves: pm.Moves,
+		RateBytesPerSecond: pm.MoveRate}
 	if out.Moves == nil {
 		out.Moves = []cluster.Move{}
 	}
@@ -523,7 +532,7 @@ func (m *Manager) applyFlag(ctx context.Context) error {
 	have := len(st.Map.Partitions)
 	switch {
 	case m.cfg.Partitions > have:
-		_, oe := m.requestRepartition(ctx, m.cfg.Partitions)
+		_, oe := m.requestRepartition(ctx, m.cfg.Partitions, nil)
 		if oe != nil {
 			return fmt.Errorf("--partitions raised from %s to %s: %s", prev, flag, oe.msg)
 		}
@@ -535,9 +544,10 @@ func (m *Manager) applyFlag(ctx context.Context) error {
 	return nil
 }
 
-// requestRepartition sets the map's target to n. It refuses while another target is being
-// reached.
-func (m *Manager) requestRepartition(ctx context.Context, n int) (RepartitionStatus, *opError) {
+// requestRepartition sets the map's target to n, copying at rate bytes per second per
+// source (nil: --repartition-rate for a new request, unchanged for the one in progress).
+// It refuses while another target is being reached.
+func (m *Manager) requestRepartition(ctx context.Context, n int, rate *int64) (RepartitionStatus, *opError) {
 	for {
 		st, err := registry.Load(ctx, m.cli)
 		if err != nil {
@@ -553,16 +563,26 @@ func (m *Manager) requestRepartition(ctx context.Context, n int) (RepartitionSta
 			return cur, conflict("re-partitioning to %d partitions is in progress (%s, %d slots left): wait until GET /v1/repartition shows state idle, then ask for %d",
 				pm.Target, cur.State, cur.SlotsRemaining, n)
 		}
-		if busy || n == len(pm.Partitions) {
+		next := *pm
+		switch {
+		case busy && rate != nil && *rate != pm.MoveRate:
+			next.MoveRate = *rate
+			if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("move rate set to %d bytes/s", *rate)); err != nil {
+				return RepartitionStatus{}, unavailable("%v", err)
+			}
+			continue
+		case busy || n == len(pm.Partitions):
 			cur, err := m.repart.status(st)
 			if err != nil {
 				return cur, unavailable("%v", err)
 			}
 			return cur, nil
 		}
-		next := *pm
-		next.Target = n
-		if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("re-partitioning from %d to %d partitions requested", len(pm.Partitions), n)); err != nil {
+		next.Target, next.MoveRate = n, m.cfg.RepartitionRate
+		if rate != nil {
+			next.MoveRate = *rate
+		}
+		if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("re-partitioning from %d to %d partitions requested (at most %d bytes/s per source; 0: no limit)", len(pm.Partitions), n, next.MoveRate)); err != nil {
 			return RepartitionStatus{}, unavailable("%v", err)
 		}
 		if ctx.Err() != nil {

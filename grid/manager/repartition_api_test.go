@@ -97,6 +97,9 @@ func TestRepartitionRequests(t *testing.T) {
 		{`{"partitions": "3"}`, "request body: json: cannot unmarshal string"},
 		{`{"partitons": 3}`, `unknown field "partitons"`},
 		{`nope`, "request body: invalid character"},
+		{`{"partitions": 3, "rate": -1}`, "rate: -1: want bytes per second, 0 (no limit) or more"},
+		{`{"partitions": 3, "rate": "fast"}`, `rate: size "fast": want a non-negative number of bytes`},
+		{`{"partitions": 3, "rate": true}`, "rate: true: want bytes per second"},
 	}
 	for _, b := range bad {
 		code, doc := tm.postJSON(t, "/v1/repartition", b.body)
@@ -107,12 +110,15 @@ func TestRepartitionRequests(t *testing.T) {
 	if code, doc := tm.postJSON(t, "/v1/repartition", `{"partitions": 2}`); code != http.StatusAccepted || doc["state"] != "idle" {
 		t.Errorf("asking for the partitions the grid has: %d %v", code, doc)
 	}
-	code, doc := tm.postJSON(t, "/v1/repartition", `{"partitions": 3}`)
-	if code != http.StatusAccepted || doc["target"] != 3.0 || doc["state"] != "growing" {
-		t.Fatalf("POST 3: %d %v", code, doc)
+	code, doc := tm.postJSON(t, "/v1/repartition", `{"partitions": 3, "rate": "2mb"}`)
+	if code != http.StatusAccepted || doc["target"] != 3.0 || doc["state"] != "growing" || doc["rateBytesPerSecond"] != float64(2<<20) {
+		t.Fatalf("POST 3 at 2mb/s: %d %v", code, doc)
 	}
-	if code, _ := tm.postJSON(t, "/v1/repartition", `{"partitions": 3}`); code != http.StatusAccepted {
-		t.Errorf("asking again for the same target: %d, want 202", code)
+	if code, doc := tm.postJSON(t, "/v1/repartition", `{"partitions": 3}`); code != http.StatusAccepted || doc["rateBytesPerSecond"] != float64(2<<20) {
+		t.Errorf("asking again for the same target: %d %v, want 202 with the rate unchanged", code, doc)
+	}
+	if code, doc := tm.postJSON(t, "/v1/repartition", `{"partitions": 3, "rate": 1000}`); code != http.StatusAccepted || doc["rateBytesPerSecond"] != 1000.0 {
+		t.Errorf("changing the rate of the re-partitioning in progress: %d %v", code, doc)
 	}
 	code, doc = tm.postJSON(t, "/v1/repartition", `{"partitions": 4}`)
 	if code != http.StatusConflict || !strings.Contains(errMessage(doc), "re-partitioning to 3 partitions is in progress") {

@@ -1,7 +1,7 @@
 // Package migrate moves the keys of the slots leaving a partition to the partitions the
 // partition map sends them to. It runs on every data instance and acts only while its
 // instance is the serving primary of a partition that slots move out of (state migrating
-// or handoff): for each such slot it takes a batch of keys under the slot's gate (no
+// or handoff), at most at the map's MoveRate: for each such slot it takes a batch of keys under the slot's gate (no
 // command touches the slot meanwhile), has the target's primary recreate them
 // (SLOTIMPORT, acknowledged once the target's backup has them), deletes them here and
 // waits until this partition's backup has the deletions too, then releases the gate.
@@ -65,6 +65,9 @@ const (
 type Mover struct {
 	cfg  Config
 	wake chan struct{}
+	// paceAt is when the next batch may start under the view's MoveRate: each batch of b
+	// bytes pushes it b/rate seconds further (used by Run's goroutine only).
+	paceAt time.Time
 
 	mu     sync.Mutex
 	status cluster.MigrationStatus
@@ -225,12 +228,18 @@ func (m *Mover) drain(ctx context.Context, v *cluster.View, slot int) (int, erro
 	addr := mv.To.Primary.Address
 	moved := 0
 	for ctx.Err() == nil {
+		if err := m.pace(ctx, v.MoveRate); err != nil {
+			return moved, err
+		}
 		c, err := m.conn(addr)
 		if err != nil {
 			return moved, err
 		}
-		n, err := m.batch(c, v.Version, slot)
+		n, size, err := m.batch(c, v.Version, slot)
 		moved += n
+		if v.MoveRate > 0 {
+			m.paceAt = m.paceAt.Add(time.Duration(float64(size) / float64(v.MoveRate) * float64(time.Second)))
+		}
 		switch {
 		case err != nil:
 			if !errors.Is(err, errNotPrimary) && !isReply(err) {
@@ -245,26 +254,48 @@ func (m *Mover) drain(ctx context.Context, v *cluster.View, slot int) (int, erro
 	return moved, ctx.Err()
 }
 
-// batch moves up to one batch of slot's keys over c, holding the slot's gate throughout.
-func (m *Mover) batch(c *conn, version int64, slot int) (int, error) {
+// pace waits until the next batch may start under rate (bytes per second; 0: at once).
+func (m *Mover) pace(ctx context.Context, rate int64) error {
+	now := time.Now()
+	if rate <= 0 || !m.paceAt.After(now) {
+		m.paceAt = now
+		return nil
+	}
+	t := time.NewTimer(m.paceAt.Sub(now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// batch moves up to one batch of slot's keys over c, holding the slot's gate throughout,
+// and returns how many keys and bytes it moved.
+func (m *Mover) batch(c *conn, version int64, slot int) (int, int, error) {
 	unlock := m.cfg.Server.LockSlot(slot)
 	defer unlock()
 	keys, ops := m.cfg.Store.DumpKeys(slot, m.cfg.BatchKeys, m.cfg.BatchBytes)
 	if len(keys) == 0 {
 		// What is left has expired: gone here as it would be on the target.
 		m.cfg.Store.DropExpired(slot)
-		return 0, nil
+		return 0, 0, nil
+	}
+	size := 0
+	for _, op := range ops {
+		size += len(op)
 	}
 	if err := c.slotImport(version, slot, ops, m.cfg.Timeout); err != nil {
-		return 0, fmt.Errorf("SLOTIMPORT of %d keys of slot %d to %s: %w", len(keys), slot, c.addr, err)
+		return 0, 0, fmt.Errorf("SLOTIMPORT of %d keys of slot %d to %s: %w", len(keys), slot, c.addr, err)
 	}
 	for _, k := range keys {
 		m.cfg.Store.Del(k)
 	}
 	if seq := m.cfg.Repl.Barrier(true, slot); seq > 0 && !m.cfg.Repl.Wait(seq) {
-		return len(keys), errNotPrimary
+		return len(keys), size, errNotPrimary
 	}
-	return len(keys), nil
+	return len(keys), size, nil
 }
 
 func (m *Mover) conn(addr string) (*conn, error) {

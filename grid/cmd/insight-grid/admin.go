@@ -31,7 +31,7 @@ const adminUsage = `Usage:
   insight-grid reset --manager URL --partition N --yes [--primary pN-iI] [-o text|json]
       partition N has no copy left that holds all its data: make its preferred primary
       (or --primary) serve again, accepting that the writes only the lost copies held are gone
-  insight-grid repartition --manager URL --partitions N [--wait=false] [--timeout 10m] [-o text|json]
+  insight-grid repartition --manager URL --partitions N [--rate 2mb] [--wait=false] [--timeout 10m] [-o text|json]
       spread the slots over N partitions while the grid serves (the new partitions'
       instances must be started; those past N can be stopped once it is done), and follow
       the progress until it is done
@@ -103,8 +103,9 @@ type adminCmd struct {
 	partition partitionFlag
 	yes       bool
 	primary   string
-	parts     int  // repartition --partitions
-	wait      bool // repartition --wait
+	parts     int    // repartition --partitions
+	wait      bool   // repartition --wait
+	rate      string // repartition --rate
 	output    outputFlag
 	timeout   time.Duration
 	hc        *http.Client
@@ -129,6 +130,7 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		timeout = 10 * time.Minute
 		fs.IntVar(&c.parts, "partitions", 0, "the number of partitions to spread the slots over")
 		fs.BoolVar(&c.wait, "wait", true, "follow the progress until the grid has the partitions")
+		fs.StringVar(&c.rate, "rate", "", "bytes per second each source partition copies at most, e.g. 2mb (0: no limit; default: the manager's --repartition-rate); given again for the re-partitioning in progress, it changes its rate")
 	}
 	fs.DurationVar(&c.timeout, "timeout", timeout, "how long to wait for the manager's answer (repartition: for the whole re-partitioning)")
 	if name == "reset" {
@@ -189,6 +191,11 @@ func (c *adminCmd) check() error {
 		}
 		if c.partition.set {
 			errs = append(errs, errors.New("--partition: repartition changes every partition; use --partitions N for the count"))
+		}
+		if c.rate != "" {
+			if _, err := config.ParseBytes(c.rate); err != nil {
+				errs = append(errs, fmt.Errorf("--rate: %w", err))
+			}
 		}
 	} else if !c.partition.set && c.name != "failback" {
 		errs = append(errs, fmt.Errorf("--partition is required: the partition to %s (0-based; GET /v1/partitions lists them)", c.name))

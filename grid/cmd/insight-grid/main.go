@@ -148,9 +148,12 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.DurationVar(&cfg.Election, "etcd-election", time.Second, "etcd election timeout")
 	fs.BoolVar(&cfg.AutoFailback, "auto-failback", true, "hand each partition back to its preferred primary once that is the in-sync backup (the etcd leader's manager acts)")
 	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", 5*time.Second, "how long the preferred primary must stay the in-sync backup before the automatic failback")
+	rate := config.Bytes(manager.DefaultRepartitionRate)
+	fs.Var(&rate, "repartition-rate", "bytes per second each source partition copies while re-partitioning, unless the request names a rate, e.g. 4mb (0: no limit)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
+	cfg.RepartitionRate = int64(rate)
 	log, err := c.logger(stderr, "manager")
 	if err != nil {
 		return err

@@ -17,7 +17,11 @@ const repartitionPoll = 250 * time.Millisecond
 // of the progress until the grid has them.
 func (c *adminCmd) repartition(ctx context.Context) int {
 	start := time.Now()
-	body, _ := json.Marshal(map[string]int{"partitions": c.parts})
+	req := map[string]any{"partitions": c.parts}
+	if c.rate != "" {
+		req["rate"] = c.rate
+	}
+	body, _ := json.Marshal(req)
 	out, ok := c.expect(ctx, http.MethodPost, "/v1/repartition", body, http.StatusAccepted, "")
 	if !ok {
 		return 1
