@@ -17,7 +17,8 @@ import (
 // Online re-partitioning of a non-HA grid with insightctl: 2 -> 3 partitions while a client
 // writes, then back to 2; every acknowledged key stays readable, the map covers every slot,
 // and the StatefulSet of the partition that left is gone. A raw helm upgrade to fewer
-// partitions is refused and deletes nothing.
+// partitions is refused and deletes nothing; one to more partitions is completed by
+// insightctl scale.
 func TestRepartition(t *testing.T) {
 	ns := cluster.Namespace(t, "repartition")
 	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "dev", "--partitions", "2", "--timeout", "4m")
@@ -76,6 +77,18 @@ func TestRepartition(t *testing.T) {
 	if sts, err := cluster.Client.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{LabelSelector: puSelector}); err != nil || len(sts.Items) != 2 {
 		t.Fatalf("after the refused upgrade: %d data StatefulSets (%v), want 2", len(sts.Items), err)
 	}
+	keys.check(ctx, t, gridClient(t, ns))
+
+	// Plain helm may add a partition; the managers are not restarted by it, so the map
+	// stays until insightctl scale, which finds the chart done, asks the manager.
+	helmOK(t, "upgrade", "demo", umbrellaChart, "-n", ns, "--set", "pu.partitions=3", "--reuse-values", "--wait", "--timeout", "3m")
+	readyGridPods(t, ns, 3)
+	checkMap(t, manager, 2)
+	res = insightctlOK(t, "scale", "demo", "-n", ns, "--partitions", "3", "--timeout", "5m", "--manager-url", manager)
+	if strings.Contains(res.Stderr, "upgrade the release") || !strings.Contains(res.Stdout, "PARTITIONS: 2 -> 3") {
+		t.Errorf("scale --partitions 3 after helm upgraded the chart:\n%s\n%s", res.Stdout, res.Stderr)
+	}
+	checkMap(t, manager, 3)
 	keys.check(ctx, t, gridClient(t, ns))
 }
 
