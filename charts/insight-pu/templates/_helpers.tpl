@@ -66,7 +66,8 @@ Usage:
 
 {{/*
 On an upgrade, the partition count may grow: the new partitions' StatefulSets start and
-the managers move slots onto them (online re-partitioning). It may shrink only once the
+get slots once the manager is asked (insightctl scale --partitions, or POST
+/v1/repartition; online re-partitioning). It may shrink only once the
 partitions that go hold no slots: the manager must have moved their data off and removed
 them from the partition map, which insightctl scale --partitions does and then marks
 their StatefulSets with the annotation insight.io/drained: "true". Without that mark on
