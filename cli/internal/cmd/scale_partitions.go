@@ -172,11 +172,20 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		fmt.Fprintf(w, "note: %s runs chart %s, this insightctl carries %s: the upgrade upgrades the chart too, as insightctl upgrade would (--chart-dir picks another)\n",
 			p.Name, rel.Chart.Metadata.Version, ch.Metadata.Version)
 	}
-	upgrade := func() error {
-		plan, err := o.partitionsPlan(ch, rel, n)
-		if err != nil {
+	// The values with pu.partitions=n, validated before anything changes.
+	var plan *install.Plan
+	if pl.growChart || pl.shrinkChart {
+		if plan, err = o.partitionsPlan(ch, rel, n); err != nil {
 			return err
 		}
+	}
+	if pl.growChart && !o.skipPreflight {
+		deploy := &deployOptions{r: r, upgrade: true, p: *p}
+		if err := deploy.preflight(ctx, plan); err != nil {
+			return err
+		}
+	}
+	upgrade := func() error {
 		up := *p
 		up.Partitions, up.Wait = &n, false // the grid's progress is followed instead
 		nrel, err := install.Upgrade(ctx, r.clients.Helm, &up, plan)
@@ -186,16 +195,6 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		sum.Revision = nrel.Version
 		fmt.Fprintf(w, "Revision %d applied: pu.partitions=%d\n", nrel.Version, n)
 		return nil
-	}
-	if pl.growChart && !o.skipPreflight {
-		plan, err := o.partitionsPlan(ch, rel, n)
-		if err != nil {
-			return err
-		}
-		deploy := &deployOptions{r: r, upgrade: true, p: *p}
-		if err := deploy.preflight(ctx, plan); err != nil {
-			return err
-		}
 	}
 	if p.DryRun {
 		return o.partitionsSummary(sum, start)
