@@ -14,14 +14,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Online re-partitioning of a non-HA grid with insightctl: 2 -> 3 partitions while a client
+// Online re-partitioning of a grid, without and with pu.ha, with insightctl: 2 -> 3 partitions while a client
 // writes, then back to 2; every acknowledged key stays readable, the map covers every slot,
 // and the StatefulSet of the partition that left is gone. A raw helm upgrade to fewer
 // partitions is refused and deletes nothing; one to more partitions is completed by
 // insightctl scale.
 func TestRepartition(t *testing.T) {
-	ns := cluster.Namespace(t, "repartition")
-	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "dev", "--partitions", "2", "--timeout", "4m")
+	for _, tc := range []struct {
+		name, profile string
+		instances     int // per partition
+	}{{"non-ha", "dev", 1}, {"ha", "ha", 2}} {
+		t.Run(tc.name, func(t *testing.T) { repartition(t, tc.profile, tc.instances) })
+	}
+}
+
+func repartition(t *testing.T, profile string, instances int) {
+	ns := cluster.Namespace(t, "repartition-"+profile)
+	insightctlOK(t, "install", "demo", "-n", ns, "--profile", profile, "--partitions", "2", "--timeout", "4m")
 	manager := managerURL(t, ns)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -41,8 +50,8 @@ func TestRepartition(t *testing.T) {
 		t.Errorf("scale --partitions 3 printed:\n%s", res.Stdout)
 	}
 	checkMap(t, manager, 3)
-	if n := len(dataPods(t, ns)); n != 3 {
-		t.Errorf("%d data pods after the scale-out, want 3", n)
+	if n := len(dataPods(t, ns)); n != 3*instances {
+		t.Errorf("%d data pods after the scale-out, want %d", n, 3*instances)
 	}
 	keys.check(ctx, t, gridClient(t, ns))
 
@@ -80,15 +89,19 @@ func TestRepartition(t *testing.T) {
 	keys.check(ctx, t, gridClient(t, ns))
 
 	// Plain helm may add a partition; the managers are not restarted by it, so the map
-	// stays until insightctl scale, which finds the chart done, asks the manager.
-	helmOK(t, "upgrade", "demo", umbrellaChart, "-n", ns, "--set", "pu.partitions=3", "--reuse-values", "--wait", "--timeout", "3m")
-	readyGridPods(t, ns, 3)
+	// stays until insightctl scale, which finds the chart done, asks the manager. No
+	// --wait: with pu.ha the new pods are Ready only once their partition is in the map.
+	helmOK(t, "upgrade", "demo", umbrellaChart, "-n", ns, "--set", "pu.partitions=3", "--reuse-values")
+	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Get(ctx, "demo-insight-pu-2", metav1.GetOptions{}); err != nil {
+		t.Fatalf("StatefulSet demo-insight-pu-2 after helm upgrade --set pu.partitions=3: %v", err)
+	}
 	checkMap(t, manager, 2)
 	res = insightctlOK(t, "scale", "demo", "-n", ns, "--partitions", "3", "--timeout", "5m", "--manager-url", manager)
 	if strings.Contains(res.Stderr, "upgrade the release") || !strings.Contains(res.Stdout, "PARTITIONS: 2 -> 3") {
 		t.Errorf("scale --partitions 3 after helm upgraded the chart:\n%s\n%s", res.Stdout, res.Stderr)
 	}
 	checkMap(t, manager, 3)
+	readyGridPods(t, ns, 3*instances)
 	keys.check(ctx, t, gridClient(t, ns))
 }
 
