@@ -39,10 +39,11 @@ func TestHelmContractPartitionsAndUpgrade(t *testing.T) {
 		return true, nil
 	})
 
-	// A raw helm upgrade cannot change the partition count of an installed grid: refused
-	// with the key named, nothing deleted.
+	// A raw helm upgrade cannot drop partitions that hold data: refused with the key and
+	// both counts named and insightctl scale pointed to, nothing deleted.
 	res := cluster.Helm(t, "upgrade", "demo", umbrellaChart, "-n", ns, "--set", "pu.partitions=2", "--reuse-values")
-	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "pu.partitions=2 but release demo runs 3 partitions") {
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "pu.partitions=2 but release demo runs 3 partitions") ||
+		!strings.Contains(res.Stderr, "insightctl scale demo -n "+ns+" --partitions 2") {
 		t.Fatalf("helm upgrade --set pu.partitions=2: exit %d, want a refusal naming the key\n%s", res.ExitCode, res.Stderr)
 	}
 	if sts, err := cluster.Client.AppsV1().StatefulSets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: puSelector}); err != nil || len(sts.Items) != 3 {

@@ -79,9 +79,9 @@ func TestOps(t *testing.T) {
 	if bad.ExitCode != 2 || !strings.Contains(bad.Stderr, "release demo has 2 partitions: 0-1") {
 		t.Errorf("failover of a partition out of range: exit %d\n%s", bad.ExitCode, bad.Stderr)
 	}
-	bad = insightctl(t, "scale", "demo", "-n", ns, "--partitions", "3")
-	if bad.ExitCode != 2 || !strings.Contains(bad.Stderr, "online re-partitioning is not available yet") {
-		t.Errorf("scale --partitions: exit %d\n%s", bad.ExitCode, bad.Stderr)
+	bad = insightctl(t, "scale", "demo", "-n", ns, "--partitions", "3", "--memory", "1Gi")
+	if bad.ExitCode != 2 || !strings.Contains(bad.Stderr, "--memory: cannot be combined with --partitions") {
+		t.Errorf("scale --partitions --memory: exit %d\n%s", bad.ExitCode, bad.Stderr)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package gridapi is insightctl's client of the grid manager's REST API (docs/grid.md,
-// "Manager"): the partition records and the planned switch-overs failover and failback.
+// "Manager"): the partition records, the planned switch-overs failover and failback, and
+// online re-partitioning.
 // It reaches a manager either through the Kubernetes API server's service proxy, so no
 // port-forward is needed, or directly at a URL the user gives.
 //
@@ -64,6 +65,33 @@ func (r SwitchResult) String() string {
 	}
 	return fmt.Sprintf("partition %d: %s -> %s, epoch %d, write pause %.2f ms", r.Partition, r.From, r.To, r.Epoch, float64(r.PauseMicros)/1000)
 }
+
+// Repartition is the re-partitioning progress (GET /v1/repartition, and the answer to
+// POST): the partitions in the map now, the count asked for (0: none) and how far the
+// slots have moved.
+type Repartition struct {
+	Partitions int `json:"partitions"`
+	Target     int `json:"target"`
+	// State is idle, growing (waiting for the new partitions' instances), moving,
+	// shrinking (the emptied partitions leave the map) or finishing.
+	State          string `json:"state"`
+	Message        string `json:"message"`
+	MapVersion     int64  `json:"mapVersion"`
+	SlotsRemaining int    `json:"slotsRemaining"`
+	SlotsMoving    int    `json:"slotsMoving"`
+	Moves          []Move `json:"moves"`
+}
+
+// Move is one batch of slots moving between two partitions.
+type Move struct {
+	Slots [][2]int `json:"slots"`
+	From  int      `json:"from"`
+	To    int      `json:"to"`
+	State string   `json:"state"`
+}
+
+// Idle reports whether nothing is being re-partitioned.
+func (r Repartition) Idle() bool { return r.State == "idle" && r.Target == 0 }
 
 // Error is the manager's answer to a request it refused: {"error":{"code","message"}}
 // with the HTTP status.
@@ -154,14 +182,49 @@ func (c *Client) switchOver(ctx context.Context, p int, op string) (*SwitchResul
 	return &r, nil
 }
 
+// Repartition returns the re-partitioning progress.
+func (c *Client) Repartition(ctx context.Context) (*Repartition, error) {
+	var r Repartition
+	if err := c.do(ctx, http.MethodGet, "/v1/repartition", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// RequestRepartition asks for n partitions. Asking again for the count in progress (or
+// the count the grid has) changes nothing; another count in progress is a 409 *Error.
+func (c *Client) RequestRepartition(ctx context.Context, n int) (*Repartition, error) {
+	var r Repartition
+	body, err := json.Marshal(map[string]int{"partitions": n})
+	if err != nil {
+		return nil, fmt.Errorf("encode the re-partitioning request: %w", err)
+	}
+	if err := c.send(ctx, http.MethodPost, "/v1/repartition", body, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // do sends one request and decodes a 2xx answer into out. A refusal comes back as *Error,
 // no answer from a manager as *UnreachableError; a context that ends is returned as is.
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, nil)
+	return c.send(ctx, method, path, nil, out)
+}
+
+// send is do with a JSON request body (nil: none).
+func (c *Client) send(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
 	if err != nil {
 		return fmt.Errorf("manager request %s %s: %w", method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -174,7 +237,7 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 		return &UnreachableError{Via: c.Via, Err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s via %s: %w", method, path, c.Via, ctx.Err())
@@ -182,12 +245,12 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 		return &UnreachableError{Via: c.Via, Err: fmt.Errorf("reading the answer: %w", err)}
 	}
 	if resp.StatusCode/100 == 2 {
-		if err := json.Unmarshal(body, out); err != nil {
-			return fmt.Errorf("%s %s via %s: the answer is not the manager's JSON: %w (%.200q)", method, path, c.Via, err, body)
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("%s %s via %s: the answer is not the manager's JSON: %w (%.200q)", method, path, c.Via, err, answer)
 		}
 		return nil
 	}
-	return answerError(c.Via, resp.StatusCode, body)
+	return answerError(c.Via, resp.StatusCode, answer)
 }
 
 // answerError tells the manager's own refusal from the API server's proxy failing to

@@ -3,6 +3,7 @@ package gridapi
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -141,5 +142,43 @@ func TestParseURL(t *testing.T) {
 		if (err != nil) != (want == "") || got != want {
 			t.Errorf("ParseURL(%q) = %q, %v; want %q", raw, got, err, want)
 		}
+	}
+}
+
+// RequestRepartition sends {"partitions": N} as JSON; a refusal comes back as *Error.
+func TestRepartition(t *testing.T) {
+	var got string
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type") + " " + string(b)
+		switch {
+		case r.Method == http.MethodGet:
+			_, _ = w.Write([]byte(`{"partitions":2,"target":3,"state":"moving","message":"1024 slots start moving","mapVersion":7,"slotsRemaining":5461,"slotsMoving":1024,"moves":[{"slots":[[5461,6484]],"from":0,"to":2,"state":"migrating"}]}`))
+		case strings.Contains(string(b), `"partitions":3`):
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write([]byte(`{"partitions":2,"target":3,"state":"growing","mapVersion":6,"moves":[]}`))
+		default:
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":{"code":"Conflict","message":"re-partitioning to 3 partitions is in progress"}}`))
+		}
+	}))
+	defer s.Close()
+	c := Direct(s.URL, s.Client())
+	ctx := context.Background()
+	st, err := c.RequestRepartition(ctx, 3)
+	if err != nil || st.Target != 3 || st.State != "growing" || st.Idle() {
+		t.Fatalf("POST 3: %+v, %v", st, err)
+	}
+	if want := `POST /v1/repartition application/json {"partitions":3}`; got != want {
+		t.Errorf("sent %q, want %q", got, want)
+	}
+	st, err = c.Repartition(ctx)
+	if err != nil || st.SlotsRemaining != 5461 || len(st.Moves) != 1 || st.Moves[0].Slots[0] != [2]int{5461, 6484} || st.Moves[0].State != "migrating" {
+		t.Fatalf("GET: %+v, %v", st, err)
+	}
+	_, err = c.RequestRepartition(ctx, 1)
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Code != "Conflict" {
+		t.Fatalf("POST 1 during 3: %v, want a 409 *Error", err)
 	}
 }

@@ -77,3 +77,29 @@ func SameValues(a, b map[string]any) bool {
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
 }
+
+// PartitionsMaximum is the highest pu.partitions the chart's schema allows (0: it states
+// none).
+func PartitionsMaximum(ch *chart.Chart) (int, error) {
+	var schema struct {
+		Properties struct {
+			PU struct {
+				Properties struct {
+					Partitions struct {
+						Maximum *float64 `json:"maximum"`
+					} `json:"partitions"`
+				} `json:"properties"`
+			} `json:"pu"`
+		} `json:"properties"`
+	}
+	if len(ch.Schema) == 0 {
+		return 0, nil
+	}
+	if err := json.Unmarshal(ch.Schema, &schema); err != nil {
+		return 0, fmt.Errorf("read the schema of chart %s: %w", ch.Name(), err)
+	}
+	if m := schema.Properties.PU.Properties.Partitions.Maximum; m != nil {
+		return int(*m), nil
+	}
+	return 0, nil
+}

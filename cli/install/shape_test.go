@@ -36,3 +36,13 @@ func TestCPUFlag(t *testing.T) {
 		t.Errorf("bad cpu: %v", err)
 	}
 }
+
+func TestPartitionsMaximum(t *testing.T) {
+	ch, err := (&Parameters{}).LoadChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := PartitionsMaximum(ch); err != nil || m != 512 {
+		t.Errorf("PartitionsMaximum of the embedded chart: %d, %v; want 512 (values.schema.json)", m, err)
+	}
+}

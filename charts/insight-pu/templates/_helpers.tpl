@@ -65,22 +65,33 @@ Usage:
 {{- end -}}
 
 {{/*
-On an upgrade, the partition count must stay as installed: the partition map is written
-once, so fewer partitions would delete StatefulSets with their data and more would add
-partitions that own no slots. It reads the release's data StatefulSets with lookup, which
-finds nothing under helm template or a client-side dry run (nothing to compare with).
+On an upgrade, the partition count may grow: the new partitions' StatefulSets start and
+get slots once the manager is asked (insightctl scale --partitions, or POST
+/v1/repartition; online re-partitioning). It may shrink only once the
+partitions that go hold no slots: the manager must have moved their data off and removed
+them from the partition map, which insightctl scale --partitions does and then marks
+their StatefulSets with the annotation insight.io/drained: "true". Without that mark on
+every StatefulSet that would go, the upgrade is refused before anything is deleted. It
+reads the release's data StatefulSets with lookup, which finds nothing under helm template
+or a client-side dry run (nothing to compare with).
 */}}
 {{- define "insight-pu.validatePartitionCount" -}}
 {{- $ctx := .context -}}
+{{- $want := int .values.partitions -}}
 {{- $installed := 0 -}}
+{{- $undrained := list -}}
 {{- range (lookup "apps/v1" "StatefulSet" $ctx.Release.Namespace "").items | default list -}}
 {{- $l := .metadata.labels | default dict -}}
 {{- if and (eq (get $l "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $l "app.kubernetes.io/name") "insight-pu") -}}
 {{- $installed = add1 $installed -}}
+{{- $drained := get (.metadata.annotations | default dict) "insight.io/drained" -}}
+{{- if and (ge (int (get $l "insight.dev/partition")) $want) (ne $drained "true") -}}
+{{- $undrained = append $undrained .metadata.name -}}
 {{- end -}}
 {{- end -}}
-{{- if and (gt $installed 0) (ne (int .values.partitions) $installed) }}
-{{ .prefix }}partitions={{ .values.partitions }} but release {{ $ctx.Release.Name }} runs {{ $installed }} partitions: the partition count of an installed grid cannot change yet (fewer would delete partitions and their data, more would add partitions that own no slots; online re-partitioning is not available, insightctl scale --partitions refuses for now); keep {{ .prefix }}partitions={{ $installed }}.
+{{- end -}}
+{{- if and (lt $want $installed) $undrained }}
+{{ .prefix }}partitions={{ $want }} but release {{ $ctx.Release.Name }} runs {{ $installed }} partitions: fewer partitions would delete StatefulSets whose partitions still hold data ({{ join ", " (sortAlpha $undrained) }}). Scale in with insightctl scale {{ $ctx.Release.Name }} -n {{ $ctx.Release.Namespace }} --partitions {{ $want }}: it has the manager move their slots off first, marks them insight.io/drained, then upgrades. Until then keep {{ .prefix }}partitions={{ $installed }}.
 {{- end }}
 {{- end -}}
 

@@ -23,6 +23,7 @@ type scaleOptions struct {
 	r             *root
 	p             install.Parameters
 	partitions    int
+	repartition   bool // --partitions was given
 	managerURL    string
 	skipPreflight bool
 	force         bool
@@ -33,8 +34,8 @@ func newScaleCmd(r *root) *cobra.Command {
 	o := &scaleOptions{r: r}
 	c := &cobra.Command{
 		Use:   "scale [NAME]",
-		Short: "Give the data pods more (or less) memory and CPU with a rolling restart that keeps every partition serving",
-		Long: `Change the memory and CPU of the grid's data pods (pu.resources requests and limits) by
+		Short: "Change the data pods' memory and CPU (rolling restart), or the number of partitions (online re-partitioning)",
+		Long: `With --memory and/or --cpu: change the memory and CPU of the grid's data pods (pu.resources requests and limits) by
 upgrading the release as 'insightctl upgrade' does: its values are kept, only the resources
 change. Each partition's StatefulSet then restarts one pod at a time, backup first; the grid
 keeps the partition serving: a restarted instance is Ready only once in sync, a stopping
@@ -50,10 +51,23 @@ the same command again to follow it (with the same values it changes nothing), o
 Before anything changes the values are validated, the preflight checks that the new
 requests fit the nodes, and every data pod must be Ready and every backup in sync (--force
 skips that). A release without pu.ha has one instance per partition, whose data a restart
-loses: scale refuses it unless --allow-data-loss.`,
+loses: scale refuses it unless --allow-data-loss.
+
+With --partitions N: change the number of partitions while the grid serves; no pod
+restarts and no key is lost. More partitions: the release is upgraded with pu.partitions=N
+(values kept), the new partitions' StatefulSets start, and the manager moves slots onto
+them batch by batch. Fewer: the manager first moves every slot off partitions N and above
+and removes them from its partition map; only then are their StatefulSets marked
+insight.io/drained, the release upgraded with pu.partitions=N, and their pods removed.
+The manager's progress (state, slots left, what it waits for, time elapsed) is shown live.
+Each step checks the state first, so an interrupted or timed-out run resumes when run
+again with the same --partitions. A plain 'helm upgrade' with fewer partitions is refused
+by the chart for this reason.`,
 		Example: `  insightctl scale demo --memory 1Gi
   insightctl scale demo --memory 2Gi --cpu 1 --timeout 20m
-  insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # where the API server cannot proxy`,
+  insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # where the API server cannot proxy
+  insightctl scale demo --partitions 4 --timeout 30m
+  insightctl scale demo --partitions 2 -o json`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.complete(c, args); err != nil {
@@ -65,9 +79,9 @@ loses: scale refuses it unless --allow-data-loss.`,
 	f := c.Flags()
 	f.StringVar(&o.p.Memory, "memory", "", "memory of each data pod, request and limit (pu.resources), e.g. 1Gi")
 	f.StringVar(&o.p.CPU, "cpu", "", "CPU of each data pod, request and limit (pu.resources), e.g. 500m")
-	f.IntVar(&o.partitions, "partitions", 0, "not available yet (online re-partitioning)")
-	f.DurationVar(&o.p.Timeout, "timeout", 10*time.Minute, "how long to follow the rolling restart")
-	f.BoolVar(&o.p.Wait, "wait", true, "follow the rolling restart until every partition is done")
+	f.IntVar(&o.partitions, "partitions", 0, "re-partition the grid online to this many partitions (not with --memory/--cpu)")
+	f.DurationVar(&o.p.Timeout, "timeout", 10*time.Minute, "how long to follow the rolling restart or the re-partitioning")
+	f.BoolVar(&o.p.Wait, "wait", true, "follow the rolling restart until every partition is done (--partitions always follows to the end)")
 	f.BoolVar(&o.p.DryRun, "dry-run", false, "validate and run the checks, but change nothing")
 	f.BoolVar(&o.skipPreflight, "skip-preflight", false, "do not check that the new requests fit the nodes")
 	f.BoolVar(&o.force, "force", false, "start even when a data pod is not ready or a backup not in sync (a partition may lose its only in-sync copy)")
@@ -83,12 +97,11 @@ func (o *scaleOptions) complete(c *cobra.Command, args []string) error {
 	p.Name = nameArg(args)
 	p.Namespace = o.r.namespace()
 	var problems []validate.Problem
-	if changed(c.Flags(), "partitions") {
-		problems = append(problems, validate.Problem{Key: "--partitions", Value: o.partitions,
-			Message: "online re-partitioning is not available yet; pu.partitions stays as installed. " +
-				"Do not change it with helm upgrade either: more partitions would own no slots, fewer would drop partitions with their data"})
+	o.repartition = changed(c.Flags(), "partitions")
+	if o.repartition {
+		problems = append(problems, o.checkPartitionFlags(c)...)
 	} else if p.Memory == "" && p.CPU == "" {
-		problems = append(problems, validate.Problem{Key: "--memory", Message: "nothing to scale: give --memory and/or --cpu, e.g. --memory 1Gi"})
+		problems = append(problems, validate.Problem{Key: "--memory", Message: "nothing to scale: give --memory and/or --cpu, e.g. --memory 1Gi, or --partitions"})
 	}
 	if p.Memory != "" {
 		if prob, ok := install.CheckQuantity("--memory", p.Memory); !ok {
@@ -108,6 +121,13 @@ func (o *scaleOptions) complete(c *cobra.Command, args []string) error {
 		return &validate.Error{Problems: problems}
 	}
 	return nil
+}
+
+func (o *scaleOptions) run(ctx context.Context) error {
+	if o.repartition {
+		return o.runPartitions(ctx)
+	}
+	return o.runResources(ctx)
 }
 
 // scaleSummary is what scale prints at the end; -o json|yaml prints it as is.
@@ -130,7 +150,7 @@ type scaleResources struct {
 	Limits   map[string]string `json:"limits"`
 }
 
-func (o *scaleOptions) run(ctx context.Context) error {
+func (o *scaleOptions) runResources(ctx context.Context) error {
 	r, p := o.r, &o.p
 	start := r.env.Now()
 	rel, err := action.NewGet(r.clients.Helm).Run(p.Name)

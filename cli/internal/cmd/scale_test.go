@@ -66,7 +66,6 @@ func TestScale(t *testing.T) {
 		golden   string
 		revision int // the release's last revision afterwards
 	}{
-		{name: "re-partitioning refused", cmd: "scale demo --partitions 4 --memory 1Gi", code: 2, golden: "scale-partitions.golden"},
 		{name: "nothing to scale", cmd: "scale demo", code: 2, golden: "scale-nothing.golden"},
 		{name: "bad quantities", cmd: "scale demo --memory 1Gx --cpu lots --timeout 0s --manager-url ftp://m", code: 2, golden: "scale-bad.golden"},
 		{name: "too many arguments", cmd: "scale a b --memory 1Gi", code: 2, golden: "scale-args.golden"},

@@ -158,6 +158,9 @@ func (o *switchOptions) run(ctx context.Context) error {
 	return err
 }
 
+// proxyHint follows a manager unreachable through the API server's service proxy.
+const proxyHint = "(where the API server cannot proxy to the pods, e.g. pods on loopback addresses, pass --manager-url http://<manager pod IP>:8090 from a machine that reaches them)"
+
 func partitionRange(n int) string {
 	switch n {
 	case 0:
@@ -182,7 +185,7 @@ func (o *switchOptions) explain(what string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &timeoutError{err: fmt.Errorf("%s: no answer from the manager within --timeout %s", what, o.timeout)}
 	case gridapi.IsUnreachable(err) && o.managerURL == "":
-		return fmt.Errorf("%s: %w\n(where the API server cannot proxy to the pods, e.g. pods on loopback addresses, pass --manager-url http://<manager pod IP>:8090 from a machine that reaches them)", what, err)
+		return fmt.Errorf("%s: %w\n%s", what, err, proxyHint)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
