@@ -456,7 +456,9 @@ func (r *repartitioner) seen(ctx context.Context, st *cluster.State, p int, vers
 		return "waiting: " + why
 	case s.MapVersion < version:
 		return fmt.Sprintf("waiting for partition %d to route with map version %d (it has %d)", p, version, s.MapVersion)
-	case source && (s.Migration.Version < version || s.Migration.PendingSlots > 0):
+	case source && s.Migration.Version < version:
+		return fmt.Sprintf("partition %d is copying keys (%d moved so far)", p, s.Migration.MovedKeys)
+	case source && s.Migration.PendingSlots > 0:
 		msg := fmt.Sprintf("partition %d is copying keys: %d slots left (%d keys moved so far)", p, s.Migration.PendingSlots, s.Migration.MovedKeys)
 		if s.Migration.Error != "" {
 			msg += "; last error: " + s.Migration.Error
