@@ -14,7 +14,8 @@
 # directory; stops only the processes it started.
 #
 # Environment: BENCH_REPART_KEYS (default 1000000), BENCH_REPART_FROM (3), BENCH_REPART_TO
-# (5), BENCH_CLIENTS (50), BENCH_REPART_STEADY (10s), BENCH_REPART_VALUE_SIZE (64).
+# (5), BENCH_CLIENTS (50), BENCH_REPART_STEADY (10s), BENCH_REPART_VALUE_SIZE (64),
+# BENCH_REPART_RATE (empty: the manager's default; else passed as --rate, e.g. 1mb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,7 @@ to=${BENCH_REPART_TO:-5}
 clients=${BENCH_CLIENTS:-50}
 steady=${BENCH_REPART_STEADY:-10s}
 value_size=${BENCH_REPART_VALUE_SIZE:-64}
+rate=${BENCH_REPART_RATE:-}
 
 log() { printf 'bench-repartition: %s\n' "$*" >&2; }
 
@@ -59,7 +61,7 @@ log "steady state: $(field ops_per_sec "$st") writes/s, p99 $(field p99_ms "$st"
 load_pid=$!
 pids+=("$load_pid")
 t1=$(now)
-"$work/insight-grid" repartition --manager "$api" --partitions "$to" --timeout 15m >"$work/repartition.log" ||
+"$work/insight-grid" repartition --manager "$api" --partitions "$to" --timeout 15m ${rate:+--rate "$rate"} >"$work/repartition.log" ||
 	{ tail -5 "$work/repartition.log" >&2; log "re-partitioning failed"; exit 1; }
 t2=$(now)
 kill -TERM "$load_pid"
@@ -84,7 +86,7 @@ ratio=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$st")"
 ratio_after=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$after")" 'BEGIN { printf "%.2f", m / s }')
 cp "$work/repartition.log" "${BENCH_REPART_LOG:-/dev/null}" 2>/dev/null || true
 moved=$(grep -c . "$work/repartition.log" || true)
-echo "re-partitioning $from -> $to partitions with $keys keys preloaded (HA, $clients clients writing unique keys, value size $value_size):"
+echo "re-partitioning $from -> $to partitions with $keys keys preloaded (HA, $clients clients writing unique keys, value size $value_size, rate per source ${rate:-default}):"
 echo "  duration                  $duration s (insight-grid repartition, $moved progress lines)"
 echo "  steady state, $from partitions $(field ops_per_sec "$st") writes/s, p99 $(field p99_ms "$st") ms (the anchor)"
 echo "  steady state, $to partitions $(field ops_per_sec "$after") writes/s, p99 $(field p99_ms "$after") ms (measured after)"

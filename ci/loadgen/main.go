@@ -318,6 +318,8 @@ func load(ctx context.Context, cfg config) (*result, error) {
 				replicas, err := write(ctx, c, key, value, cfg.waitReplicas)
 				t1 := time.Now()
 				switch {
+				case err != nil && ctx.Err() != nil:
+					return // cut short by the end of the run (SIGTERM): not an error of the server
 				case err != nil:
 					w.errs++
 					if w.firstErr == nil {

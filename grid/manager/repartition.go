@@ -32,8 +32,11 @@ import (
 // they route with the map version it wrote, and moves into a partition only while its
 // primary serves and, with HA, its backup is in sync.
 
-// DefaultRepartitionRate is --repartition-rate's default.
-const DefaultRepartitionRate = 0
+// DefaultRepartitionRate is --repartition-rate's default, 512 KiB per second per source:
+// on a 2-core machine it leaves more than half of the write throughput to the clients
+// while 1M keys move from 3 to 5 partitions (ci/bench-repartition.sh); raise it where
+// cores are plenty.
+const DefaultRepartitionRate = 512 << 10
 
 // batchSlots is how many slots move at once: each batch costs four map versions, which
 // every data instance routes with in turn and clients learn by MOVED, so fewer, larger
