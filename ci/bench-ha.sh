@@ -28,17 +28,8 @@ kill_after=${BENCH_HA_KILL_AFTER:-3}
 
 log() { printf 'bench-ha: %s\n' "$*" >&2; }
 
-for cmd in redis-server redis-cli curl go; do
-	command -v "$cmd" >/dev/null || { log "$cmd not found (ci/tools.sh installs it)"; exit 1; }
-done
-
-# shellcheck source=ci/lib/procs.sh
-. ci/lib/procs.sh
-# shellcheck source=ci/lib/ports.sh
-. ci/lib/ports.sh
-# shellcheck source=ci/lib/grid.sh
-. ci/lib/grid.sh
-build_bench_tools
+# shellcheck source=ci/lib/bench.sh
+. ci/lib/bench.sh redis-server redis-cli curl go
 
 wait_ping() { # port what
 	for _ in $(seq 1 200); do

@@ -29,17 +29,8 @@ rate=${BENCH_REPART_RATE:-}
 
 log() { printf 'bench-repartition: %s\n' "$*" >&2; }
 
-for cmd in curl go; do
-	command -v "$cmd" >/dev/null || { log "$cmd not found (ci/tools.sh installs it)"; exit 1; }
-done
-
-# shellcheck source=ci/lib/procs.sh
-. ci/lib/procs.sh
-# shellcheck source=ci/lib/ports.sh
-. ci/lib/ports.sh
-# shellcheck source=ci/lib/grid.sh
-. ci/lib/grid.sh
-build_bench_tools
+# shellcheck source=ci/lib/bench.sh
+. ci/lib/bench.sh curl go
 
 start_ha_grid "$from"
 seed=$(resp_addr p0-i0)

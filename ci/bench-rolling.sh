@@ -32,17 +32,8 @@ step_timeout=${BENCH_ROLL_TIMEOUT:-60}
 
 log() { printf 'bench-rolling: %s\n' "$*" >&2; }
 
-for cmd in redis-cli curl go; do
-	command -v "$cmd" >/dev/null || { log "$cmd not found (ci/tools.sh installs it)"; exit 1; }
-done
-
-# shellcheck source=ci/lib/procs.sh
-. ci/lib/procs.sh
-# shellcheck source=ci/lib/ports.sh
-. ci/lib/ports.sh
-# shellcheck source=ci/lib/grid.sh
-. ci/lib/grid.sh
-build_bench_tools
+# shellcheck source=ci/lib/bench.sh
+. ci/lib/bench.sh redis-cli curl go
 
 start_ha_grid "$partitions"
 seeds=$(resp_addr p0-i0)

@@ -199,16 +199,7 @@ func okHandover(from, to string, epoch int64) func(int, handoverReq) (int, strin
 // post calls the API and decodes the answer into a generic document.
 func (tm *testManager) post(t *testing.T, path string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(tm.api.URL+path, "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatalf("POST %s: HTTP %d, body not JSON: %v", path, resp.StatusCode, err)
-	}
-	return resp.StatusCode, doc
+	return tm.postJSON(t, path, "")
 }
 
 func errMessage(doc map[string]any) string {
