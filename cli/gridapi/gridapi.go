@@ -191,11 +191,17 @@ func (c *Client) Repartition(ctx context.Context) (*Repartition, error) {
 	return &r, nil
 }
 
-// RequestRepartition asks for n partitions. Asking again for the count in progress (or
-// the count the grid has) changes nothing; another count in progress is a 409 *Error.
-func (c *Client) RequestRepartition(ctx context.Context, n int) (*Repartition, error) {
+// RequestRepartition asks for n partitions, each source copying at most rate bytes per
+// second ("4mb"; empty: the manager's default). Asking again for the count in progress (or
+// the count the grid has) changes nothing but the rate when one is given; another count
+// in progress is a 409 *Error.
+func (c *Client) RequestRepartition(ctx context.Context, n int, rate string) (*Repartition, error) {
 	var r Repartition
-	body, err := json.Marshal(map[string]int{"partitions": n})
+	req := map[string]any{"partitions": n}
+	if rate != "" {
+		req["rate"] = rate
+	}
+	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode the re-partitioning request: %w", err)
 	}

@@ -145,7 +145,8 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-// RequestRepartition sends {"partitions": N} as JSON; a refusal comes back as *Error.
+// RequestRepartition sends {"partitions": N[, "rate": R]} as JSON; a refusal comes back as
+// *Error.
 func TestRepartition(t *testing.T) {
 	var got string
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -165,18 +166,24 @@ func TestRepartition(t *testing.T) {
 	defer s.Close()
 	c := Direct(s.URL, s.Client())
 	ctx := context.Background()
-	st, err := c.RequestRepartition(ctx, 3)
+	st, err := c.RequestRepartition(ctx, 3, "")
 	if err != nil || st.Target != 3 || st.State != "growing" || st.Idle() {
 		t.Fatalf("POST 3: %+v, %v", st, err)
 	}
 	if want := `POST /v1/repartition application/json {"partitions":3}`; got != want {
 		t.Errorf("sent %q, want %q", got, want)
 	}
+	if _, err := c.RequestRepartition(ctx, 3, "2mb"); err != nil {
+		t.Fatal(err)
+	}
+	if want := `POST /v1/repartition application/json {"partitions":3,"rate":"2mb"}`; got != want {
+		t.Errorf("sent %q, want %q", got, want)
+	}
 	st, err = c.Repartition(ctx)
 	if err != nil || st.SlotsRemaining != 5461 || len(st.Moves) != 1 || st.Moves[0].Slots[0] != [2]int{5461, 6484} || st.Moves[0].State != "migrating" {
 		t.Fatalf("GET: %+v, %v", st, err)
 	}
-	_, err = c.RequestRepartition(ctx, 1)
+	_, err = c.RequestRepartition(ctx, 1, "")
 	var ae *Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Code != "Conflict" {
 		t.Fatalf("POST 1 during 3: %v, want a 409 *Error", err)

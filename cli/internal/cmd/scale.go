@@ -23,7 +23,8 @@ type scaleOptions struct {
 	r             *root
 	p             install.Parameters
 	partitions    int
-	repartition   bool // --partitions was given
+	rate          string // --rate, with --partitions
+	repartition   bool   // --partitions was given
 	managerURL    string
 	skipPreflight bool
 	force         bool
@@ -67,6 +68,7 @@ by the chart for this reason.`,
   insightctl scale demo --memory 2Gi --cpu 1 --timeout 20m
   insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # where the API server cannot proxy
   insightctl scale demo --partitions 4 --timeout 30m
+  insightctl scale demo --partitions 6 --rate 8mb   # move slots faster than the default
   insightctl scale demo --partitions 2 -o json`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -80,6 +82,7 @@ by the chart for this reason.`,
 	f.StringVar(&o.p.Memory, "memory", "", "memory of each data pod, request and limit (pu.resources), e.g. 1Gi")
 	f.StringVar(&o.p.CPU, "cpu", "", "CPU of each data pod, request and limit (pu.resources), e.g. 500m")
 	f.IntVar(&o.partitions, "partitions", 0, "re-partition the grid online to this many partitions (not with --memory/--cpu)")
+	f.StringVar(&o.rate, "rate", "", "with --partitions: bytes per second each source partition copies at most, e.g. 4mb (0: no limit; default: the manager's, chart manager.repartitionRate); given while it runs, it changes the rate")
 	f.DurationVar(&o.p.Timeout, "timeout", 10*time.Minute, "how long to follow the rolling restart or the re-partitioning")
 	f.BoolVar(&o.p.Wait, "wait", true, "follow the rolling restart until every partition is done (--partitions always follows to the end)")
 	f.BoolVar(&o.p.DryRun, "dry-run", false, "validate and run the checks, but change nothing")
@@ -100,6 +103,8 @@ func (o *scaleOptions) complete(c *cobra.Command, args []string) error {
 	o.repartition = changed(c.Flags(), "partitions")
 	if o.repartition {
 		problems = append(problems, o.checkPartitionFlags(c)...)
+	} else if changed(c.Flags(), "rate") {
+		problems = append(problems, validate.Problem{Key: "--rate", Value: o.rate, Message: "applies to --partitions only: it bounds how fast slots move between partitions"})
 	} else if p.Memory == "" && p.CPU == "" {
 		problems = append(problems, validate.Problem{Key: "--memory", Message: "nothing to scale: give --memory and/or --cpu, e.g. --memory 1Gi, or --partitions"})
 	}

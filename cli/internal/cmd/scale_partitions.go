@@ -17,6 +17,7 @@ import (
 	"github.com/insightgrid/insight/cli/install"
 	"github.com/insightgrid/insight/cli/repartition"
 	"github.com/insightgrid/insight/cli/validate"
+	"github.com/insightgrid/insight/grid/config"
 )
 
 // maxPartitions is the grid's own bound (one slot per partition at most); the chart's
@@ -40,6 +41,12 @@ func (o *scaleOptions) checkPartitionFlags(c *cobra.Command) []validate.Problem 
 		if changed(c.Flags(), f) {
 			problems = append(problems, validate.Problem{Key: "--" + f, Value: c.Flags().Lookup(f).Value.String(),
 				Message: "applies to --memory/--cpu only: re-partitioning restarts no pod, and the manager moves slots only into partitions whose primary serves and whose backup is in sync"})
+		}
+	}
+	if o.rate != "" {
+		if _, err := config.ParseBytes(o.rate); err != nil {
+			problems = append(problems, validate.Problem{Key: "--rate", Value: o.rate,
+				Message: "want bytes per second, e.g. 4mb, 512kb or 8Mi (0: no limit)"})
 		}
 	}
 	if !o.p.Wait {
@@ -213,7 +220,7 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		}
 	}
 	if pl.request {
-		if _, err := client.RequestRepartition(ctx, n); err != nil {
+		if _, err := client.RequestRepartition(ctx, n, o.rate); err != nil {
 			return o.managerFailed(ctx, fmt.Sprintf("asking for %d partitions", n), err, pl.growChart)
 		}
 		fmt.Fprintf(w, "The manager re-partitions to %d partitions; following it for up to %s:\n", n, p.Timeout)
