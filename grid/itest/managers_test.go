@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/internal/testutil"
 )
 
 // managers are three manager members with a static initial cluster, as a StatefulSet of 3
@@ -184,18 +186,6 @@ func kill9(t *testing.T, cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
-// waitCond polls cond every 20ms for up to d.
-func waitCond(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestManagerQuorum: with three managers, losing one changes nothing (a primary that dies
 // next is still replaced); losing the quorum leaves the partition serving in its current
 // roles, but a primary that dies then is not replaced — the deliberate CP choice.
@@ -209,7 +199,7 @@ func TestManagerQuorum(t *testing.T) {
 	}
 	m := startManagers(t, base, 1, true)
 	inst := []*exec.Cmd{dataProc(t, m, 0), dataProc(t, m, 1)}
-	waitCond(t, 20*time.Second, "p0-i0 primary and p0-i1 in sync", func() bool {
+	testutil.Eventually(t, 20*time.Second, "p0-i0 primary and p0-i1 in sync", func() bool {
 		a, _ := status(m, 0)
 		b, _ := status(m, 1)
 		return a.Serving && b.Ready && b.InSync
@@ -267,16 +257,16 @@ func TestManagerQuorum(t *testing.T) {
 	kill9(t, inst[0])
 	start := time.Now()
 	inst[0] = dataProc(t, m, 0)
-	waitCond(t, 15*time.Second, "p0-i1 to take over", func() bool { s, _ := status(m, 1); return s.Serving && s.Epoch == 2 })
+	testutil.Eventually(t, 15*time.Second, "p0-i1 to take over", func() bool { s, _ := status(m, 1); return s.Serving && s.Epoch == 2 })
 	t.Logf("with 2 of 3 managers, the backup took over %s after kill -9 of the primary", time.Since(start).Round(time.Millisecond))
-	waitCond(t, 15*time.Second, "writes on the new primary", func() bool { return write(1) == nil })
+	testutil.Eventually(t, 15*time.Second, "writes on the new primary", func() bool { return write(1) == nil })
 	t.Logf("writes resumed %s after kill -9 of the primary", time.Since(start).Round(time.Millisecond))
 	for i := range n {
 		if v, err := rdb.Get(ctx, fmt.Sprintf("q:%d", i)).Int(); err != nil || v != i {
 			t.Fatalf("acknowledged write q:%d after failover: %d, %v", i, v, err)
 		}
 	}
-	waitCond(t, 20*time.Second, "the restarted p0-i0 in sync", func() bool { s, _ := status(m, 0); return s.Ready && s.InSync })
+	testutil.Eventually(t, 20*time.Second, "the restarted p0-i0 in sync", func() bool { s, _ := status(m, 0); return s.Ready && s.InSync })
 
 	// Lose the quorum: the partition keeps serving in its current roles.
 	for k := range 3 {

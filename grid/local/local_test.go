@@ -1,16 +1,16 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/grid/internal/testutil"
 )
 
 func TestValidate(t *testing.T) {
@@ -89,48 +89,18 @@ func TestHasFlag(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an io.Writer safe for the group's goroutines and the children's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // shGroup is a group whose children run /bin/sh -c <args[0]>.
-func shGroup(t *testing.T, delay time.Duration) (*group, *lockedBuffer) {
+func shGroup(t *testing.T, delay time.Duration) (*group, *testutil.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	sp := newSpawner(ctx)
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	g := newGroup(func(args []string) (*proc, error) {
 		return startProc(sp, "/bin/sh", append([]string{"-c"}, args...), logs)
 	}, delay, logs)
 	t.Cleanup(func() { g.stop(5 * time.Second) })
 	return g, logs
-}
-
-// waitFor polls cond every 10ms for up to 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func alive(pid int) bool {
@@ -147,7 +117,7 @@ func TestGroupRestartsExitedDataInstance(t *testing.T) {
 		}
 		g.supervise(context.Background(), c)
 	}
-	waitFor(t, "3 restarts", func() bool { return g.restarts(data) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "3 restarts", func() bool { return g.restarts(data) >= 3 })
 	g.stop(5 * time.Second)
 	n := g.restarts(data)
 	if !strings.Contains(logs.String(), "insight-grid local: p0-i0 (pid ") || !strings.Contains(logs.String(), "exited: exit status 3; restarting it in 20ms") {
@@ -193,7 +163,7 @@ func TestGroupKilledInstanceRestartsAndStopLeavesNothing(t *testing.T) {
 	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "p0-i0's restart", func() bool { return g.restarts(children[1]) == 1 })
+	testutil.Eventually(t, 10*time.Second, "p0-i0's restart", func() bool { return g.restarts(children[1]) == 1 })
 	newPid := g.current(children[1]).pid()
 	if newPid == pids[1] || !alive(newPid) {
 		t.Fatalf("p0-i0 after restart: pid %d (was %d)", newPid, pids[1])
@@ -205,7 +175,7 @@ func TestGroupKilledInstanceRestartsAndStopLeavesNothing(t *testing.T) {
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the manager's exit line", func() bool { return strings.Contains(logs.String(), "manager (pid ") })
+	testutil.Eventually(t, 10*time.Second, "the manager's exit line", func() bool { return strings.Contains(logs.String(), "manager (pid ") })
 	if !strings.Contains(logs.String(), "manager (pid "+strconv.Itoa(pids[0])+") exited: signal: killed\n") || g.restarts(children[0]) != 0 {
 		t.Errorf("the manager was restarted:\n%s", logs)
 	}
@@ -227,7 +197,7 @@ func TestGroupWithoutRestartDelayKeepsExitedInstanceDead(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.supervise(context.Background(), data)
-	waitFor(t, "the exit line", func() bool { return strings.Contains(logs.String(), "exited: exit status 7\n") })
+	testutil.Eventually(t, 10*time.Second, "the exit line", func() bool { return strings.Contains(logs.String(), "exited: exit status 7\n") })
 	g.stop(5 * time.Second)
 	if g.restarts(data) != 0 || strings.Contains(logs.String(), "restart") {
 		t.Errorf("restarted with --restart-delay 0:\n%s", logs)
@@ -243,7 +213,7 @@ func TestGroupStopCancelsPendingRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g.supervise(ctx, data)
-	waitFor(t, "the exit line", func() bool { return strings.Contains(logs.String(), "restarting it in 1h0m0s") })
+	testutil.Eventually(t, 10*time.Second, "the exit line", func() bool { return strings.Contains(logs.String(), "restarting it in 1h0m0s") })
 	done := make(chan struct{})
 	go func() { g.stop(5 * time.Second); close(done) }()
 	select {

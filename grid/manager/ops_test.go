@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -18,26 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/registry"
 )
-
-// syncBuffer is a log sink tests read while the manager writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -54,13 +36,13 @@ func freePort(t *testing.T) int {
 type testManager struct {
 	*Manager
 	api      *httptest.Server
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	noQuorum atomic.Bool // makes hasLeader false
 }
 
 func newTestManager(t *testing.T, partitions int, ha bool) *testManager {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	cfg := Config{Name: "m-0", DataDir: t.TempDir(), Bind: "127.0.0.1", AdvertiseHost: "127.0.0.1",
 		ClientPort: freePort(t), PeerPort: freePort(t), HTTPPort: 1, Partitions: partitions, HA: ha,
 		Heartbeat: 10 * time.Millisecond, Election: 100 * time.Millisecond, Version: "test",
@@ -568,7 +550,7 @@ func TestAutoFailbackGivesUp(t *testing.T) {
 }
 
 func TestWatchQuorum(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	var mu sync.Mutex
 	has := true
 	m := &Manager{log: slog.New(slog.NewTextHandler(logs, nil)), hasLeader: func() bool { mu.Lock(); defer mu.Unlock(); return has }}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
@@ -152,19 +153,8 @@ func startPair(t *testing.T) (*coord, []*inst) {
 	for i := range 2 {
 		c.start(t, i)
 	}
-	waitFor(t, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
+	testutil.Eventually(t, 10*time.Second, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
 	return c, c.insts
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
@@ -210,7 +200,7 @@ func TestBackupTakesOverAfterPrimaryCrash(t *testing.T) {
 	in[0].crash()
 	start := time.Now()
 	// Nothing is deregistered: the backup notices the silence on the stream.
-	waitFor(t, "promotion", func() bool { return c.record().Primary == in[1].id })
+	testutil.Eventually(t, 10*time.Second, "promotion", func() bool { return c.record().Primary == in[1].id })
 	took := time.Since(start)
 	after := c.record()
 	if after.Epoch != before.Epoch+1 || after.InSync || after.Backup != in[0].id {
@@ -219,7 +209,7 @@ func TestBackupTakesOverAfterPrimaryCrash(t *testing.T) {
 	t.Logf("promoted after %s (repl timeout 200ms)", took)
 	ndb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer ndb.Close()
-	waitFor(t, "new primary serving", func() bool { return ndb.Set(ctx, "after", "1", 0).Err() == nil })
+	testutil.Eventually(t, 10*time.Second, "new primary serving", func() bool { return ndb.Set(ctx, "after", "1", 0).Err() == nil })
 	for i := range 100 {
 		if v, err := ndb.Get(ctx, fmt.Sprintf("k%d", i)).Int(); err != nil || v != i {
 			t.Fatalf("acknowledged k%d after failover: %v %v", i, v, err)
@@ -247,7 +237,7 @@ func TestHandoverSwapsRolesAndKeepsSync(t *testing.T) {
 	t.Logf("handover pause %dµs", res.PauseMicros)
 	// The old primary follows the new one from the redo ring and is back in sync; writes
 	// through the cluster client follow MOVED.
-	waitFor(t, "writes on the new primary", func() bool { return rdb.Set(ctx, "b", "2", 0).Err() == nil })
+	testutil.Eventually(t, 10*time.Second, "writes on the new primary", func() bool { return rdb.Set(ctx, "b", "2", 0).Err() == nil })
 	if v, ok, _ := in[0].store.Get(nil, []byte("b")); !ok || string(v) != "2" {
 		t.Fatalf("write after handover not on the new backup: %q %v", v, ok)
 	}
@@ -273,13 +263,13 @@ func TestBackupOfAResetPartitionLoadsASnapshot(t *testing.T) {
 	rdb.Close()
 	in[0].crash()
 	c.deregister(in[0].id)
-	waitFor(t, "the backup to take over", func() bool { return c.record().Primary == in[1].id })
+	testutil.Eventually(t, 10*time.Second, "the backup to take over", func() bool { return c.record().Primary == in[1].id })
 	// The operator resets the partition onto p0-i1, which has the data.
 	rec := c.record()
 	c.setRecord(cluster.Record{Epoch: rec.Epoch + 1, Primary: in[1].id, Backup: in[0].id, PreferredPrimary: rec.PreferredPrimary})
-	waitFor(t, "p0-i1 to claim the partition", func() bool { return c.record().PrimaryRun != "" })
+	testutil.Eventually(t, 10*time.Second, "p0-i1 to claim the partition", func() bool { return c.record().PrimaryRun != "" })
 	fresh := c.start(t, 0)
-	waitFor(t, "the restarted p0-i0 in sync", func() bool { return c.record().InSync })
+	testutil.Eventually(t, 10*time.Second, "the restarted p0-i0 in sync", func() bool { return c.record().InSync })
 	if got := fresh.store.Keys(); got != 50 {
 		t.Fatalf("the restarted backup is in sync with %d keys, want 50", got)
 	}
@@ -296,19 +286,19 @@ func TestPartitionWithoutBackupRestartsEmpty(t *testing.T) {
 		Instances:       map[string]cluster.Instance{},
 	}, insts: make([]*inst, 2)}
 	first := c.start(t, 0)
-	waitFor(t, "the primary to claim", func() bool { return c.record().PrimaryRun != "" })
+	testutil.Eventually(t, 10*time.Second, "the primary to claim", func() bool { return c.record().PrimaryRun != "" })
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: first.addr, MaxRetries: -1})
-	waitFor(t, "a write", func() bool { return rdb.Set(ctx, "k", "v", 0).Err() == nil })
+	testutil.Eventually(t, 10*time.Second, "a write", func() bool { return rdb.Set(ctx, "k", "v", 0).Err() == nil })
 	rdb.Close()
 	epoch := c.record().Epoch
 	first.crash()
 	c.deregister(first.id)
 	second := c.start(t, 0)
-	waitFor(t, "the restarted primary to start anew", func() bool { r := c.record(); return r.Epoch == epoch+1 })
+	testutil.Eventually(t, 10*time.Second, "the restarted primary to start anew", func() bool { r := c.record(); return r.Epoch == epoch+1 })
 	rdb = redis.NewClient(&redis.Options{Addr: second.addr, MaxRetries: -1})
 	defer rdb.Close()
-	waitFor(t, "writes on the restarted primary", func() bool { return rdb.Set(ctx, "k2", "v", 0).Err() == nil })
+	testutil.Eventually(t, 10*time.Second, "writes on the restarted primary", func() bool { return rdb.Set(ctx, "k2", "v", 0).Err() == nil })
 	if n := second.store.Keys(); n != 1 {
 		t.Fatalf("restarted primary has %d keys, want only the new one", n)
 	}
