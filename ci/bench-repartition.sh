@@ -15,7 +15,8 @@
 #
 # Environment: BENCH_REPART_KEYS (default 1000000), BENCH_REPART_FROM (3), BENCH_REPART_TO
 # (5), BENCH_CLIENTS (50), BENCH_REPART_STEADY (10s), BENCH_REPART_VALUE_SIZE (64),
-# BENCH_REPART_RATE (empty: the manager's default; else passed as --rate, e.g. 1mb).
+# BENCH_REPART_RATE (empty: the manager's default; else passed as --rate, e.g. 1mb),
+# BENCH_REPART_LOG (a file to keep insight-grid repartition's progress lines in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,7 @@ log() { printf 'bench-repartition: %s\n' "$*" >&2; }
 # shellcheck source=ci/lib/bench.sh
 . ci/lib/bench.sh curl go
 
-start_ha_grid "$from"
+grow_to=$to start_ha_grid "$from"
 seed=$(resp_addr p0-i0)
 log "grid of $from HA partitions: seed $seed, manager $api"
 lg() { "$work/loadgen" --cluster --addr "$seed" --clients "$clients" --value-size "$value_size" --keyspace unique "$@"; }
@@ -67,15 +68,11 @@ log "re-partitioned $from -> $to in $duration s; during it: $(field ops_per_sec 
 after=$(lg --duration "$steady" --prefix after --acked-file "$work/after.keys")
 log "steady state with $to partitions: $(field ops_per_sec "$after") writes/s, p99 $(field p99_ms "$after") ms"
 
-lost=0 wrong=0 checked=0
-for f in pre steady mig after; do
-	v=$("$work/loadgen" --cluster --addr "$seed" --clients "$clients" --value-size "$value_size" --verify "$work/$f.keys")
-	lost=$((lost + $(field missing "$v"))) wrong=$((wrong + $(field wrong "$v"))) checked=$((checked + $(field checked "$v")))
-done
+read -r checked lost verr <<<"$(verify_keys "$seed" "$value_size" "$work"/{pre,steady,mig,after}.keys)"
 
 ratio=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$st")" 'BEGIN { printf "%.2f", m / s }')
 ratio_after=$(awk -v m="$(field ops_per_sec "$mig")" -v s="$(field ops_per_sec "$after")" 'BEGIN { printf "%.2f", m / s }')
-cp "$work/repartition.log" "${BENCH_REPART_LOG:-/dev/null}" 2>/dev/null || true
+[ -z "${BENCH_REPART_LOG:-}" ] || cp "$work/repartition.log" "$BENCH_REPART_LOG"
 moved=$(grep -c . "$work/repartition.log" || true)
 echo "re-partitioning $from -> $to partitions with $keys keys preloaded (HA, $clients clients writing unique keys, value size $value_size, rate per source ${rate:-default}):"
 echo "  duration                  $duration s (insight-grid repartition, $moved progress lines)"
@@ -84,4 +81,4 @@ echo "  steady state, $to partitions $(field ops_per_sec "$after") writes/s, p99
 echo "  during the migration      $(field ops_per_sec "$mig") writes/s, p99 $(field p99_ms "$mig") ms, longest write gap $(field gap_ms "$mig") ms, $(field errors "$mig") errors"
 [ "$(field errors "$mig")" = 0 ] || echo "  first error               $(sfield first_error "$mig")"
 echo "  throughput ratio          $ratio of the steady state before (target >= 0.50: $(verdict "$ratio" '>=' 0.5)); $ratio_after of the one after"
-echo "  keys read back            $checked: $lost lost, $wrong wrong (target 0 lost: $(verdict "$lost" '<=' 0))"
+echo "  keys read back            $(lost_verdict "$checked" "$lost" "$verr")"

@@ -160,18 +160,7 @@ wait_load
 wait_until 30 "every partition healthy after the roll" all_healthy
 
 # --- results ------------------------------------------------------------------------------
-# verify NAME: reads back NAME's acknowledged keys of every partition; prints "checked lost errors".
-verify() {
-	local p v c=0 l=0 e=0
-	for ((p = 0; p < partitions; p++)); do
-		v=$("$work/loadgen" --verify "$work/$1-$p.acked" --cluster --addr "$seeds" --value-size "$value_size" --clients 8)
-		c=$((c + $(field checked "$v"))) l=$((l + $(field missing "$v") + $(field wrong "$v"))) e=$((e + $(field errors "$v")))
-	done
-	echo "$c $l $e"
-}
-read -r checked_s lost_s verr_s <<<"$(verify steady)"
-read -r checked_r lost_r verr_r <<<"$(verify roll)"
-checked=$((checked_s + checked_r)) lost=$((lost_s + lost_r)) verr=$((verr_s + verr_r))
+read -r checked lost verr <<<"$(verify_keys "$seeds" "$value_size" "$work"/steady-*.acked "$work"/roll-*.acked)"
 
 printf '%-10s %12s %12s %12s %12s %12s\n' partition steady_ops roll_ops steady_p99ms roll_p99ms roll_gap_ms
 worst_gap=0 worst_gap_p=0 worst_s=0 worst_r=0 errors=0 first_error=""
@@ -190,9 +179,5 @@ echo "rolling restart of $((2 * partitions)) instances of $partitions partitions
 echo "longest write pause = $worst_gap ms (partition $worst_gap_p) (target <= 1000 ms: $(verdict "$worst_gap" '<=' 1000))"
 echo "p99 during the roll / steady p99 = $worst_r / $worst_s ms = $(awk -v r="$worst_r" -v s="$worst_s" 'BEGIN { printf "%.2f", r / s }') (worst partition of each)"
 echo "switch-over pauses reported:$pauses"
-if [ "$verr" = 0 ]; then
-	echo "lost writes = $lost of $checked acknowledged (target 0: $(verdict "$lost" '<=' 0))"
-else
-	echo "lost writes = unknown: $verr of $checked read-backs failed; $lost missing or wrong among the rest (target 0: NOT met)"
-fi
+lost_verdict "$checked" "$lost" "$verr"
 log "$partitions partitions, $clients clients per partition, $value_size-byte values, steady $steady, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # work and pids are ci/lib/procs.sh's
-# An HA grid of `insight-grid local` for the benchmarks (ci/bench-ha.sh,
-# ci/bench-rolling.sh), and the readers of its JSON answers. Source it after
-# ci/lib/procs.sh and ci/lib/ports.sh, with $work/insight-grid built; needs the caller's log
-# function. It sets no shell options.
+# An HA grid of `insight-grid local` for the benchmarks (ci/bench-ha.sh, ci/bench-rolling.sh,
+# ci/bench-repartition.sh): building the binaries, starting the grid, reading its JSON
+# answers and reading acknowledged keys back. Source it after ci/lib/procs.sh and
+# ci/lib/ports.sh (ci/lib/bench.sh does); needs the caller's log function. It sets no shell
+# options.
 
 # build_bench_tools: builds insight-grid and loadgen into $work.
 build_bench_tools() {
@@ -21,14 +22,15 @@ sfield() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' <<<"
 verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met" }'; }
 
 # start_ha_grid PARTITIONS [ARG...]: starts `insight-grid local --partitions PARTITIONS --ha`
-# (ARGs passed on) on a free base port and waits for its "ready" line; a port taken between
+# (ARGs passed on) on a free base port, with the ports of $grow_to partitions free when set
+# (a grid that re-partitions to more), and waits for its "ready" line; a port taken between
 # the check and the bind makes local exit, and it is tried again on other ports (3 tries).
 # Sets base, api (the manager's host:port) and grid_pid; local's summary goes to
 # $work/grid.out, the grid's logs to $work/grid.log.
 start_ha_grid() {
 	local n=$1 attempt k offsets=(0 1 2)
 	shift
-	for ((k = 0; k < 2 * n; k++)); do offsets+=($((10 + k)) $((1010 + k))); done
+	for ((k = 0; k < 2 * (n > ${grow_to:-0} ? n : grow_to); k++)); do offsets+=($((10 + k)) $((1010 + k))); done
 	for attempt in 1 2 3; do
 		base=$(free_base "${offsets[@]}")
 		"$work/insight-grid" local --partitions "$n" --ha --base-port "$base" --log-format json "$@" \
@@ -63,4 +65,27 @@ instance_pid() {
 	pid=$(field pid "$(curl -fsS "http://$(http_addr "$1")/v1/status" 2>/dev/null || true)")
 	[ -n "$pid" ] || pid=$(awk -v id="$1" '$1 == id && $2 == "pid" { print $3 }' "$work/grid.out")
 	echo "$pid"
+}
+
+# verify_keys SEEDS VALUE_SIZE FILE...: reads back every key of each FILE (written by
+# loadgen --acked-file) through a cluster client; prints "checked lost errors", where lost
+# counts keys missing or holding another value and errors read-backs that failed (their
+# keys' fate unknown).
+verify_keys() {
+	local seeds=$1 value_size=$2 f v c=0 l=0 e=0
+	shift 2
+	for f in "$@"; do
+		v=$("$work/loadgen" --verify "$f" --cluster --addr "$seeds" --value-size "$value_size" --clients 16)
+		c=$((c + $(field checked "$v"))) l=$((l + $(field missing "$v") + $(field wrong "$v"))) e=$((e + $(field errors "$v")))
+	done
+	echo "$c $l $e"
+}
+
+# lost_verdict CHECKED LOST ERRORS: the line on lost writes; unknown when a read-back failed.
+lost_verdict() {
+	if [ "$3" = 0 ]; then
+		echo "lost writes = $2 of $1 acknowledged (target 0: $(verdict "$2" '<=' 0))"
+	else
+		echo "lost writes = unknown: $3 of $1 read-backs failed; $2 missing or wrong among the rest (target 0: NOT met)"
+	fi
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Free loopback ports for the benchmarks to listen on (ci/bench-grid.sh, ci/bench-ha.sh).
+# Free loopback ports for the benchmarks to listen on (ci/bench-*.sh).
 # Source it; it sets no shell options. Needs the caller's log function.
 #
 # Listening ports are drawn below the kernel's ephemeral range, so that no outgoing

@@ -322,7 +322,6 @@ type instAddr struct{ RESP, HTTP string }
 
 // Grid is one running grid and the means to observe and hurt it.
 type Grid struct {
-	t    *testing.T
 	api  string              // http://host:port of the manager
 	base int                 // local's --base-port (0 for a grid not started by local)
 	inst map[string]instAddr // by instance name, "p0-i1"
@@ -339,7 +338,7 @@ func newGrid(t *testing.T) (*Grid, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Grid{t: t, inst: map[string]instAddr{}, lw: lw, hc: &http.Client{Timeout: time.Second}, frozen: map[int]bool{}}
+	g := &Grid{inst: map[string]instAddr{}, lw: lw, hc: &http.Client{Timeout: time.Second}, frozen: map[int]bool{}}
 	// Registered first, so it runs last: after the grid stopped, with the whole log.
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("INSIGHT_CHAOS_ARTIFACTS") != "" {
@@ -366,6 +365,13 @@ func startLocal(t *testing.T) *Grid {
 // waits until it prints "ready". The grid is stopped when t ends.
 func startLocalN(t *testing.T, partitions int) *Grid {
 	t.Helper()
+	return startLocalGrowing(t, partitions, partitions)
+}
+
+// startLocalGrowing is startLocalN with the ports of growTo partitions free, for a grid
+// that re-partitions to more.
+func startLocalGrowing(t *testing.T, partitions, growTo int) *Grid {
+	t.Helper()
 	needBinary(t)
 	g, err := newGrid(t)
 	if err != nil {
@@ -374,7 +380,7 @@ func startLocalN(t *testing.T, partitions int) *Grid {
 	// local's layout: etcd client, etcd peer and API at base+0..2; instance k's RESP at
 	// base+10+k and HTTP at base+1010+k.
 	offsets := []int{0, 1, 2}
-	for k := range 2 * partitions {
+	for k := range 2 * max(partitions, growTo) {
 		offsets = append(offsets, 10+k, 1010+k)
 	}
 	start := time.Now()
@@ -441,10 +447,16 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 			case strings.HasPrefix(line, "manager "):
 				api = strings.TrimPrefix(line, "manager ")
 			case line == "ready":
-				ready <- nil
+				select {
+				case ready <- nil:
+				default:
+				}
 			}
 		}
-		ready <- errors.New("insight-grid local exited before it was ready")
+		select { // after "ready", or after launchLocal gave up waiting: nobody reads it
+		case ready <- errors.New("insight-grid local exited before it was ready"):
+		default:
+		}
 		_ = cmd.Wait()
 		close(exited)
 	}()
@@ -475,13 +487,19 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 	g.api = api
 	g.base = base
 	for p := range partitions {
-		for i := range 2 {
-			k := p*2 + i
-			g.inst[fmt.Sprintf("p%d-i%d", p, i)] = instAddr{
-				RESP: fmt.Sprintf("127.0.0.1:%d", base+10+k), HTTP: fmt.Sprintf("127.0.0.1:%d", base+1010+k)}
-		}
+		g.addPartitionAddrs(p)
 	}
 	return nil
+}
+
+// addPartitionAddrs adds partition p's instances, in local's layout, to the grid's
+// instances (for partitions a re-partitioning adds).
+func (g *Grid) addPartitionAddrs(p int) {
+	for i := range 2 {
+		k := 2*p + i
+		g.inst[fmt.Sprintf("p%d-i%d", p, i)] = instAddr{
+			RESP: fmt.Sprintf("127.0.0.1:%d", g.base+10+k), HTTP: fmt.Sprintf("127.0.0.1:%d", g.base+1010+k)}
+	}
 }
 
 // loadSlots reads the partition map from the manager.
@@ -725,7 +743,6 @@ type ack struct {
 }
 
 type writers struct {
-	g      *Grid
 	mu     sync.Mutex
 	acks   []ack
 	errs   map[int]int // failed writes per partition
@@ -746,7 +763,7 @@ func (g *Grid) startWriters(ctx context.Context, t *testing.T, n int, prefix str
 // startPacedWriters is startWriters with at most one write per pace per writer.
 func (g *Grid) startPacedWriters(ctx context.Context, t *testing.T, n int, prefix string, only int, every time.Duration) *writers {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &writers{g: g, errs: map[int]int{}, start: time.Now(), cancel: cancel}
+	w := &writers{errs: map[int]int{}, start: time.Now(), cancel: cancel}
 	for id := range n {
 		c := g.client(t)
 		w.wg.Add(1)
@@ -874,26 +891,18 @@ func (w *writers) all() []ack {
 // acknowledged write and the writers' stop, and when it began.
 func (w *writers) gap(part int) (time.Duration, time.Time) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	var rets []time.Time
+	var first time.Time
 	for _, a := range w.acks {
-		if a.Part == part {
-			rets = append(rets, a.Ret)
+		if a.Part == part && (first.IsZero() || a.Ret.Before(first)) {
+			first = a.Ret
 		}
 	}
-	if len(rets) == 0 {
-		return w.end.Sub(w.start), w.start
+	start, end := w.start, w.end
+	w.mu.Unlock()
+	if first.IsZero() {
+		return end.Sub(start), start
 	}
-	slices.SortFunc(rets, func(a, b time.Time) int { return a.Compare(b) })
-	rets = append(rets, w.end)
-	var longest time.Duration
-	var from time.Time
-	for i := 1; i < len(rets); i++ {
-		if d := rets[i].Sub(rets[i-1]); d > longest {
-			longest, from = d, rets[i-1]
-		}
-	}
-	return longest, from
+	return w.gapInFrom(part, first, end)
 }
 
 func (w *writers) summary() string {

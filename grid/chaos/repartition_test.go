@@ -64,11 +64,17 @@ func TestRepartitionUnderLoad(t *testing.T) {
 	g.verifyAcks(ctx, t, append(slices.Clone(loaded), w.all()...), time.Minute)
 	reg.check(t)
 	t.Log(w.summary())
-	// local stopped the instances of partitions 2-4 once they left the map.
-	for _, name := range []string{"p2-i0", "p2-i1", "p3-i0", "p4-i1"} {
-		if addr, ok := g.instHTTP(name); ok {
-			if _, err := g.statusAt(ctx, addr); err == nil {
-				t.Errorf("%s still answers at %s after its partition left the grid", name, addr)
+	// local stops the instances of partitions 2-4 once they left the map.
+	for p := 2; p < 5; p++ {
+		g.addPartitionAddrs(p)
+		for i := range 2 {
+			name := fmt.Sprintf("p%d-i%d", p, i)
+			err := waitFor(ctx, 10*time.Second, name+" stopped after its partition left the grid", func(ctx context.Context) (bool, string) {
+				_, err := g.Status(ctx, name)
+				return err != nil, "still answers"
+			})
+			if err != nil {
+				t.Error(err)
 			}
 		}
 	}
@@ -78,7 +84,7 @@ func TestRepartitionUnderLoad(t *testing.T) {
 // writers of unique keys (prefix) and three register clients, all stopped when t ends.
 func startRepartitionLoad(t *testing.T, keys int, prefix string) (*Grid, context.Context, []ack, *writers, *registers) {
 	t.Helper()
-	g := startLocalN(t, 3)
+	g := startLocalGrowing(t, 3, 5)
 	ctx := testCtx(t, 8*time.Minute)
 	for p := range 3 {
 		g.requireHealthy(ctx, t, p)
@@ -195,22 +201,6 @@ func (g *Grid) checkMap(ctx context.Context, t *testing.T, n int) {
 	}
 }
 
-// instHTTP is the HTTP address of instance name in local's layout, known or not.
-func (g *Grid) instHTTP(name string) (string, bool) {
-	var p, i int
-	if _, err := fmt.Sscanf(name, "p%d-i%d", &p, &i); err != nil || g.base == 0 {
-		return "", false
-	}
-	return fmt.Sprintf("127.0.0.1:%d", g.base+1010+2*p+i), true
-}
-
-// statusAt reads the status of the instance at addr.
-func (g *Grid) statusAt(ctx context.Context, addr string) (Status, error) {
-	var s Status
-	err := g.getJSON(ctx, "http://"+addr+"/v1/status", &s)
-	return s, err
-}
-
 // TestRepartitionSurvivesKills grows a 3-partition HA grid to 5 under load and kills
 // (SIGKILL) the primary of a source partition while its slots are being copied, then the
 // primary of a new partition while slots are copied into it: the backups take over, the
@@ -218,27 +208,26 @@ func (g *Grid) statusAt(ctx context.Context, addr string) (Status, error) {
 // loaded before, still reads back with its value; the registers stay linearizable.
 func TestRepartitionSurvivesKills(t *testing.T) {
 	g, ctx, loaded, w, reg := startRepartitionLoad(t, 30000, "rk")
-	for p := 3; p < 5; p++ {
-		g.addPartitionAddrs(p)
-	}
 
 	g.postRepartition(ctx, t, 5)
-	// A source's primary in the first batch, a target's primary in the second, each while
-	// slots are being copied, each partition healthy again before the next kill. 3 -> 5
-	// moves 6554 slots in batches of moveBatch.
-	const moveBatch = 4096 // the manager's batchSlots
-	for _, kill := range []struct{ victim, batchesDone int }{{0, 0}, {3, 1}} {
+	// A source's primary in the first batch, then a target's primary in a later one (once
+	// fewer slots are left than at the first kill), each while slots are being copied, each
+	// partition healthy again before the next kill (startRepartitionLoad checked 0-2, and the
+	// manager moves slots into a partition only once its primary serves and its backup is
+	// in sync).
+	total := 0
+	for _, victim := range []int{0, 3} {
 		var st repartitionStatus
-		err := waitFor(ctx, 2*time.Minute, fmt.Sprintf("slots being copied out of or into partition %d after %d batches", kill.victim, kill.batchesDone),
+		err := waitFor(ctx, 2*time.Minute, fmt.Sprintf("slots being copied out of or into partition %d", victim),
 			func(ctx context.Context) (bool, string) {
 				if err := g.getJSON(ctx, g.api+"/v1/repartition", &st); err != nil {
 					return false, err.Error()
 				}
-				if st.SlotsRemaining > 6554-moveBatch*kill.batchesDone {
+				if total > 0 && st.SlotsRemaining >= total {
 					return false, fmt.Sprintf("%+v", st)
 				}
 				for _, mv := range st.Moves {
-					if mv.State == "migrating" && (mv.From == kill.victim || mv.To == kill.victim) {
+					if mv.State == "migrating" && (mv.From == victim || mv.To == victim) {
 						return true, ""
 					}
 				}
@@ -247,13 +236,17 @@ func TestRepartitionSurvivesKills(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		part := g.requireHealthy(ctx, t, kill.victim)
+		total = st.SlotsRemaining
+		part, err := g.Partition(ctx, victim)
+		if err != nil {
+			t.Fatal(err)
+		}
 		killedAt := time.Now()
 		pid := g.signalInstance(ctx, t, part.Primary, syscall.SIGKILL)
 		t.Logf("%s: killed %s (pid %d), primary of partition %d, while slots moved (%d left): %s",
-			clock(killedAt), part.Primary, pid, kill.victim, st.SlotsRemaining, st.Message)
+			clock(killedAt), part.Primary, pid, victim, st.SlotsRemaining, st.Message)
 		g.waitRestarted(ctx, t, part.Primary, killedAt)
-		if _, err := g.waitHealthy(ctx, kill.victim, time.Minute); err != nil {
+		if _, err := g.waitHealthy(ctx, victim, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -266,14 +259,4 @@ func TestRepartitionSurvivesKills(t *testing.T) {
 	g.verifyAcks(ctx, t, append(slices.Clone(loaded), w.all()...), time.Minute)
 	reg.check(t)
 	g.checkSplitBrain(t)
-}
-
-// addPartitionAddrs adds partition p's instances, in local's layout, to the grid's
-// instances (for partitions a re-partitioning adds).
-func (g *Grid) addPartitionAddrs(p int) {
-	for i := range 2 {
-		k := 2*p + i
-		g.inst[fmt.Sprintf("p%d-i%d", p, i)] = instAddr{
-			RESP: fmt.Sprintf("127.0.0.1:%d", g.base+10+k), HTTP: fmt.Sprintf("127.0.0.1:%d", g.base+1010+k)}
-	}
 }
