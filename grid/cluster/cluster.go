@@ -150,8 +150,14 @@ func (m *PartitionMap) validateMoves() error {
 		default:
 			return fmt.Errorf("partition map: move %d: unknown state %q", i, mv.State)
 		}
+		if mv.From < 0 || mv.From >= len(m.Partitions) {
+			return fmt.Errorf("partition map: move %d: bad source partition %d", i, mv.From)
+		}
 		if mv.To < 0 || mv.To >= len(m.Partitions) || mv.To == mv.From {
 			return fmt.Errorf("partition map: move %d: bad target partition %d (from %d)", i, mv.To, mv.From)
+		}
+		if len(mv.Slots) == 0 {
+			return fmt.Errorf("partition map: move %d: no slots", i)
 		}
 		for _, r := range mv.Slots {
 			if r[0] < 0 || r[1] >= slots.Count || r[0] > r[1] {
@@ -308,7 +314,7 @@ type View struct {
 	Nodes      []*Node // every registered instance, ordered by partition then instance
 	Moves      []MoveView
 	owner      [slots.Count]int32
-	move       [slots.Count]int16 // index into Moves, -1: the slot does not move
+	move       [slots.Count]int16 // index into Moves (at most one a slot, so < 16384), -1: none
 }
 
 // BuildView derives the view of instance self from st. It fails when there is no valid
@@ -319,9 +325,6 @@ func BuildView(st *State, self string) (*View, error) {
 	}
 	if err := st.Map.Validate(); err != nil {
 		return nil, err
-	}
-	if len(st.Map.Moves) > 1<<15 {
-		return nil, fmt.Errorf("partition map: %d moves, at most %d", len(st.Map.Moves), 1<<15)
 	}
 	v := &View{Self: self, Version: st.Map.Version, MoveRate: st.Map.MoveRate}
 	for i := range v.owner {

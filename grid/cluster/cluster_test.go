@@ -80,6 +80,8 @@ func TestMovesValidateAndView(t *testing.T) {
 			m.Moves = append(m.Moves, Move{Slots: [][2]int{{20, 21}}, From: 0, To: 1, State: MoveMigrating})
 		}, "slot 20 moves twice"},
 		{"range", func(m *PartitionMap) { m.Moves[0].Slots[0] = [2]int{5, 4} }, "bad slot range"},
+		{"source", func(m *PartitionMap) { m.Moves = append(m.Moves, Move{From: 7, To: 1, State: MoveMigrating}) }, "bad source partition 7"},
+		{"empty", func(m *PartitionMap) { m.Moves[0].Slots = nil }, "move 0: no slots"},
 	}
 	for _, tt := range tests {
 		m := good()

@@ -134,6 +134,8 @@ func (c *conn) lookup(table map[string]*command, b []byte) *command {
 
 // dispatch runs one command and accounts for it.
 func (s *Server) dispatch(c *conn, args [][]byte) {
+	// ASKING holds for the next command only, whatever that is (as in Redis).
+	c.asked, c.asking = c.asking, false
 	cmd := c.lookup(s.cmds, args[0])
 	if cmd == nil {
 		c.wr.Error(errUnknown(args))
@@ -154,7 +156,6 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	s.cmdsTotal.Add(1)
 	mark := c.wr.Len()
 	c.slot = -2
-	c.asked, c.asking = c.asking, false
 	s.run(c, cmd, args)
 	if c.gate != nil {
 		c.gate.RUnlock()
@@ -232,7 +233,7 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 		case mv.To.ID == s.cfg.Partition && (c.asked || mv.State == cluster.MoveHandoff):
 			// Moving here: served after ASKING, or by anyone once the source is empty.
 			return s.admitOwn(c, v, slot)
-		case p != nil && p.ID == s.cfg.Partition && mv.State != cluster.MoveImporting:
+		case p != nil && p.ID == s.cfg.Partition:
 			return s.admitOwn(c, v, slot) && s.routeMigrating(c, cmd, args, slot, mv)
 		}
 	}
@@ -279,10 +280,16 @@ func (s *Server) admitOwn(c *conn, v *cluster.View, slot int) bool {
 // routeMigrating applies Redis Cluster's rules to a slot moving out of this partition:
 // a command whose keys are all still here runs here, holding the slot's gate so none of
 // them leaves meanwhile; one whose keys are all gone (or new) is sent to the target with
-// ASK; a mix is answered TRYAGAIN until the rest has moved.
+// ASK; a mix is answered TRYAGAIN until the rest has moved. While the move is importing
+// (the target learns of it first) every command runs here, holding the gate too: the view
+// may turn to migrating, and the mover start copying, while it runs.
 func (s *Server) routeMigrating(c *conn, cmd *command, args [][]byte, slot int, mv *cluster.MoveView) bool {
 	g := &s.gates[slot]
 	g.RLock()
+	if mv.State == cluster.MoveImporting {
+		c.gate = g
+		return true
+	}
 	last := cmd.lastKey
 	if last < 0 {
 		last = len(args) + last

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -54,18 +55,24 @@ func TestMigratingSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlock := s.LockSlot(slotK)
-	done := make(chan struct{})
+	if _, err := io.WriteString(c.nc, encodeCmd("GET", "{k}held")); err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan string, 1)
 	go func() {
-		defer close(done)
-		c.expect(encodeCmd("GET", "{k}held"), "$1\r\nv\r\n")
+		b := make([]byte, len("$1\r\nv\r\n"))
+		_, _ = io.ReadFull(c.br, b) // read errors show as a wrong reply below
+		reply <- string(b)
 	}()
 	select {
-	case <-done:
-		t.Fatal("a command on a locked slot ran before the slot was unlocked")
+	case got := <-reply:
+		t.Fatalf("a command on a locked slot ran before the slot was unlocked: %q", got)
 	case <-time.After(100 * time.Millisecond):
 	}
 	unlock()
-	<-done
+	if got := <-reply; got != "$1\r\nv\r\n" {
+		t.Fatalf("GET after the unlock: %q", got)
+	}
 
 	// In state importing the source still owns the slot as before.
 	s.SetView(movingView(t, "p0-i0", cluster.MoveImporting))
@@ -95,7 +102,9 @@ func TestImportingTarget(t *testing.T) {
 		c.expect(encodeCmd("GET", "{k}a"), moved)
 		c.expect(encodeCmd("ASKING"), "+OK\r\n")
 		c.expect(encodeCmd("GET", "{k}a"), "$-1\r\n")
-		// ASKING holds for one command only.
+		// ASKING holds for one command only, an unknown one included.
+		c.expect(encodeCmd("GET", "{k}a"), moved)
+		c.expect(encodeCmd("ASKING")+encodeCmd("NOPE"), "+OK\r\n-ERR unknown command 'NOPE', with args beginning with: \r\n")
 		c.expect(encodeCmd("GET", "{k}a"), moved)
 	}
 	op := dumpOne(t, "{k}a", "moved")
