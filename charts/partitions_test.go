@@ -28,12 +28,17 @@ func (c cluster) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableRes
 // installedPartitions are the data StatefulSets of an installed release of n partitions;
 // those in drained carry insight.io/drained: "true".
 func installedPartitions(n int, drained ...int) cluster {
+	return installedPartitionsIn(namespace, n, drained...)
+}
+
+// installedPartitionsIn is installedPartitions with the StatefulSets in namespace ns.
+func installedPartitionsIn(ns string, n int, drained ...int) cluster {
 	var objs []runtime.Object
 	for p := range n {
 		s := &unstructured.Unstructured{}
 		s.SetAPIVersion("apps/v1")
 		s.SetKind("StatefulSet")
-		s.SetNamespace(namespace)
+		s.SetNamespace(ns)
 		s.SetName(fmt.Sprintf("%s-insight-pu-%d", releaseName, p))
 		s.SetLabels(map[string]string{"app.kubernetes.io/instance": releaseName, "app.kubernetes.io/name": "insight-pu", "insight.dev/partition": fmt.Sprint(p)})
 		for _, d := range drained {
@@ -64,6 +69,8 @@ func TestPartitionCountChange(t *testing.T) {
 		{name: "fewer, one of two drained", cluster: installedPartitions(3, 2), set: "pu.partitions=1", refused: []string{"(demo-insight-pu-1)"}},
 		{name: "fewer, drained", cluster: installedPartitions(3, 2), set: "pu.partitions=2"},
 		{name: "fewer, a kept partition marked", cluster: installedPartitions(3, 0, 2), set: "pu.partitions=2"},
+		{name: "fewer, objects in another namespace", cluster: installedPartitionsIn("grid", 3), set: "pu.partitions=1,pu.namespaceOverride=grid", refused: []string{
+			"pu.partitions=1 but release demo runs 3 partitions", "insightctl scale demo -n insight --partitions 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustLoad(t, "")
@@ -80,8 +87,8 @@ func TestPartitionCountChange(t *testing.T) {
 				if err != nil {
 					t.Fatalf("--set %s refused: %v", tc.set, err)
 				}
-				if n := strings.Count(strings.Join(mapValues(out), "\n"), "\nkind: StatefulSet"); n == 0 {
-					t.Errorf("--set %s rendered no StatefulSet", tc.set)
+				if !strings.Contains(strings.Join(mapValues(out), "\n"), "kind: StatefulSet\nmetadata:\n  name: "+releaseName+"-insight-pu-0\n") {
+					t.Errorf("--set %s rendered no data StatefulSet", tc.set)
 				}
 				return
 			}

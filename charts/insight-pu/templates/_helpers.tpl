@@ -80,7 +80,9 @@ or a client-side dry run (nothing to compare with).
 {{- $want := int .values.partitions -}}
 {{- $installed := 0 -}}
 {{- $undrained := list -}}
-{{- range (lookup "apps/v1" "StatefulSet" $ctx.Release.Namespace "").items | default list -}}
+{{- /* where the StatefulSets are: insight-common.names.namespace with these values */ -}}
+{{- $ns := default $ctx.Release.Namespace .values.namespaceOverride | trunc 63 | trimSuffix "-" -}}
+{{- range (lookup "apps/v1" "StatefulSet" $ns "").items | default list -}}
 {{- $l := .metadata.labels | default dict -}}
 {{- if and (eq (get $l "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $l "app.kubernetes.io/name") "insight-pu") -}}
 {{- $installed = add1 $installed -}}
