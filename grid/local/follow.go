@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 )
@@ -25,6 +26,7 @@ type follower struct {
 	out         io.Writer // where the new instances' addresses are printed
 	partitions  int       // partitions whose instances run
 	running     map[int][]*child
+	warned      bool // said that the grid asks for more partitions than local runs
 }
 
 // repartition is the part of the manager's GET /v1/repartition the follower reads.
@@ -48,25 +50,34 @@ func (f *follower) run(ctx context.Context) {
 			continue // the manager is busy or stopping: ask again later
 		}
 		want := max(rp.Partitions, rp.Target)
-		if want < 1 || want > maxInstance/2 {
-			continue
+		if want > maxInstance/2 {
+			if !f.warned {
+				f.g.logf("the grid asks for %d partitions; local runs at most %d: not starting the rest", want, maxInstance/2)
+				f.warned = true
+			}
+			want = maxInstance / 2
 		}
-		for p := f.partitions; p < want; p++ {
-			f.start(ctx, p)
+		for f.partitions < want && f.start(ctx, f.partitions) {
+			f.partitions++ // a partition that failed to start is tried again next time
 		}
-		for p := f.partitions - 1; p >= want; p-- {
-			f.stop(p)
+		for ; f.partitions > want && want >= 1; f.partitions-- {
+			f.stop(f.partitions - 1)
 		}
-		f.partitions = want
 	}
 }
 
-// start runs partition p's instances and prints their addresses like the first ones.
-func (f *follower) start(ctx context.Context, p int) {
+// start runs partition p's instances that do not run yet, printing their addresses like
+// the first ones', and reports whether all of them run.
+func (f *follower) start(ctx context.Context, p int) bool {
+	all := true
 	for _, in := range partitionInstances(f.cfg, p) {
 		c := dataChild(f.cfg, f.layout, in, f.replTimeout)
+		if slices.ContainsFunc(f.running[p], func(r *child) bool { return r.name == c.name }) {
+			continue
+		}
 		if err := f.g.add(c); err != nil {
 			f.g.logf("starting %s for the new partition %d failed: %v", c.name, p, err)
+			all = false
 			continue
 		}
 		f.g.supervise(ctx, c)
@@ -75,6 +86,7 @@ func (f *follower) start(ctx context.Context, p int) {
 		f.g.logf("%s started for the new partition %d (pid %d)", c.name, p, pid)
 		fmt.Fprintf(f.out, "  %s    pid %-7d resp %s  http %s\n", c.name, pid, in.RESP, in.HTTP)
 	}
+	return all
 }
 
 // stop ends partition p's instances, backup first.

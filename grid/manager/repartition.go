@@ -143,7 +143,7 @@ func nextBatch(moves []slotMove, n int) []cluster.Move {
 type RepartitionStatus struct {
 	Partitions int `json:"partitions"` // in the map now
 	Target     int `json:"target"`     // 0: nothing requested
-	// State: idle, growing, moving, shrinking.
+	// State: idle, growing, moving, shrinking, finishing.
 	State          string         `json:"state"`
 	Message        string         `json:"message"`
 	MapVersion     int64          `json:"mapVersion"`
@@ -188,19 +188,22 @@ func (r *repartitioner) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := repartitionIdle
 		if r.m.isLeader() {
-			active, err := r.step(ctx)
-			if err != nil {
+			switch active, err := r.step(ctx); {
+			case err != nil:
+				// etcd failing: tried again after the idle interval, not 20 times a second.
 				r.setMessage(err.Error())
-				r.m.log.Warn("re-partitioning step failed, retrying", "err", err)
-			}
-			if active || err != nil {
+				r.m.log.Warn("re-partitioning step failed, retrying", "err", err, "retryIn", repartitionIdle)
+			case active:
 				wait = repartitionActive
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-wch:
+		case _, ok := <-wch:
+			if !ok {
+				wch = nil // the watch ended (the client closes): the timer alone paces
+			}
 		case <-time.After(wait):
 		}
 	}
@@ -501,7 +504,10 @@ func (r *repartitioner) status(st *cluster.State) (RepartitionStatus, error) {
 	default:
 		out.State = "finishing"
 	}
-	out.Message = r.lastMessage()
+	out.Message = "the manager leading etcd walks the map; it has the details"
+	if r.m.isLeader() {
+		out.Message = r.lastMessage()
+	}
 	return out, nil
 }
 
@@ -523,28 +529,30 @@ func (m *Manager) applyFlag(ctx context.Context) error {
 	if prev == flag {
 		return nil
 	}
+	if prev != "" { // the flag changed since the managers last applied it
+		st, err := registry.Load(ctx, m.cli)
+		if err != nil || st.Map == nil {
+			return err
+		}
+		have := len(st.Map.Partitions)
+		switch {
+		case m.cfg.Partitions > have:
+			// Recorded as applied only once requested, so a failed request is tried
+			// again at the next start.
+			if _, oe := m.requestRepartition(ctx, m.cfg.Partitions, nil); oe != nil {
+				return fmt.Errorf("--partitions raised from %s to %s: %s", prev, flag, oe.msg)
+			}
+			m.log.Info("--partitions raised: re-partitioning", "from", have, "to", m.cfg.Partitions)
+		case m.cfg.Partitions < have:
+			m.log.Warn("--partitions is lower than the partitions the grid runs; nothing is removed: drain them with insightctl scale --partitions or POST /v1/repartition",
+				"flag", m.cfg.Partitions, "partitions", have)
+		}
+	}
+	// Another manager recording the same flag meanwhile makes the compare fail: nothing
+	// to do then.
 	cmp := clientv3.Compare(clientv3.ModRevision(cluster.ManagerPartitionsKey), "=", rev)
 	if _, err := m.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(cluster.ManagerPartitionsKey, flag)).Commit(); err != nil {
 		return fmt.Errorf("writing %s: %w", cluster.ManagerPartitionsKey, err)
-	}
-	if prev == "" {
-		return nil // first start with this key: the flag made the map
-	}
-	st, err := registry.Load(ctx, m.cli)
-	if err != nil || st.Map == nil {
-		return err
-	}
-	have := len(st.Map.Partitions)
-	switch {
-	case m.cfg.Partitions > have:
-		_, oe := m.requestRepartition(ctx, m.cfg.Partitions, nil)
-		if oe != nil {
-			return fmt.Errorf("--partitions raised from %s to %s: %s", prev, flag, oe.msg)
-		}
-		m.log.Info("--partitions raised: re-partitioning", "from", have, "to", m.cfg.Partitions)
-	case m.cfg.Partitions < have:
-		m.log.Warn("--partitions is lower than the partitions the grid runs; nothing is removed: drain them with insightctl scale --partitions or POST /v1/repartition",
-			"flag", m.cfg.Partitions, "partitions", have)
 	}
 	return nil
 }

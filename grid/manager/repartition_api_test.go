@@ -222,8 +222,28 @@ func TestApplyFlag(t *testing.T) {
 	if err := tm.applyFlag(ctx); err != nil || target() != 3 {
 		t.Fatalf("raised flag: %v, target %d, want 3", err, target())
 	}
+	applied := func() (string, int64) {
+		resp, err := tm.cli.Get(ctx, cluster.ManagerPartitionsKey)
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("reading the applied flag: %v", err)
+		}
+		return string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
+	}
+	_, rev := applied()
 	if err := tm.applyFlag(ctx); err != nil || target() != 3 {
 		t.Fatalf("same flag again: %v, target %d", err, target())
+	}
+	if _, again := applied(); again != rev {
+		t.Errorf("the same flag again was written again (revision %d -> %d)", rev, again)
+	}
+	// A raise the manager cannot act on yet (another target in progress) is not recorded
+	// as applied: the next start tries again.
+	tm.cfg.Partitions = 4
+	if err := tm.applyFlag(ctx); err == nil || !strings.Contains(err.Error(), "re-partitioning to 3 partitions is in progress") {
+		t.Fatalf("raise during another re-partitioning: %v", err)
+	}
+	if v, _ := applied(); v != "3" {
+		t.Errorf("applied flag %q after a refused raise, want 3", v)
 	}
 	tm.cfg.Partitions = 1 // lowered: logged, nothing removed
 	if err := tm.applyFlag(ctx); err != nil || target() != 3 {
