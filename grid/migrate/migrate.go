@@ -192,6 +192,11 @@ func (m *Mover) pass(ctx context.Context) bool {
 	}
 	var moved int64
 	var lastErr error
+	type failure struct {
+		err     error
+		skipped int
+	}
+	failed := map[int]*failure{} // by target partition: one failure a target and pass
 	for _, s := range work {
 		if ctx.Err() != nil {
 			return false
@@ -200,12 +205,20 @@ func (m *Mover) pass(ctx context.Context) bool {
 			m.setStatus(v.Version, pending(), moved, lastErr)
 			return true // a newer view: start over with its moves
 		}
+		to := v.Move(s).To.ID
+		if f := failed[to]; f != nil {
+			f.skipped++ // its other slots wait for the next pass
+			continue
+		}
 		n, err := m.drain(ctx, v, s)
 		moved += int64(n)
 		if err != nil {
 			lastErr = err
-			m.cfg.Logger.Warn("moving slot failed, retrying", "slot", s, "to", v.Move(s).To.ID, "err", err)
+			failed[to] = &failure{err: err}
 		}
+	}
+	for to, f := range failed {
+		m.cfg.Logger.Warn("moving slots failed, retrying", "to", to, "err", f.err, "slotsLeftForNextPass", f.skipped)
 	}
 	left := pending()
 	m.setStatus(v.Version, left, moved, lastErr)
