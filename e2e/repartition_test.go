@@ -46,6 +46,9 @@ func repartition(t *testing.T, profile string, instances int) {
 	out := time.Since(start)
 	written, failed := stop()
 	t.Logf("scale --partitions 3 took %s (%d keys written meanwhile, %d writes failed):\n%s", out.Round(10*time.Millisecond), written, failed, res.Stderr)
+	if written == 0 {
+		t.Errorf("no write was acknowledged while the grid re-partitioned (%d failed): it stopped serving", failed)
+	}
 	if !strings.Contains(res.Stdout, "PARTITIONS: 2 -> 3") {
 		t.Errorf("scale --partitions 3 printed:\n%s", res.Stdout)
 	}

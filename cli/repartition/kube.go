@@ -126,16 +126,23 @@ func (k Kube) WaitGone(ctx context.Context, from int, interval time.Duration) ([
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var left []string
+	var lastErr error
 	for {
-		left, err := k.Remaining(ctx, from)
-		if ctx.Err() != nil {
-			return left, ctx.Err()
-		}
-		if err == nil && len(left) == 0 {
+		now, err := k.Remaining(ctx, from)
+		switch {
+		case err == nil && len(now) == 0:
 			return nil, nil
+		case err == nil:
+			left = now
+		case ctx.Err() == nil:
+			lastErr = err // kept for the answer when the wait ends
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return left, fmt.Errorf("%w (last error listing them: %v)", ctx.Err(), lastErr)
+			}
 			return left, ctx.Err()
 		case <-tick.C:
 		}

@@ -134,12 +134,12 @@ func (o *switchOptions) run(ctx context.Context) error {
 	if o.op == "failover" && !shape.HA {
 		return &badInput{err: fmt.Errorf("release %s runs without pu.ha: partition %d has no backup to fail over to", o.release, o.partition)}
 	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
 	client, err := r.managerClient(ctx, o.managerURL, o.release)
 	if err != nil {
 		return fmt.Errorf("%s: cannot reach the manager: %w", o.op, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
 	if o.partition < 0 {
 		return o.failbackAll(ctx, client)
 	}
@@ -207,6 +207,9 @@ func (o *switchOptions) failbackAll(ctx context.Context, client *gridapi.Client)
 	outcomes := []switchOutcome{}
 	var failed []string
 	for _, p := range parts {
+		if ctx.Err() != nil { // --timeout passed: the rest would fail at once
+			return o.explain(fmt.Sprintf("failback of partition %d", p.ID), ctx.Err())
+		}
 		res, err := client.Failback(ctx, p.ID)
 		if err != nil {
 			out := switchOutcome{SwitchResult: gridapi.SwitchResult{Partition: p.ID}}
