@@ -269,7 +269,7 @@ func (m *Manager) bootstrap(ctx context.Context) error {
 			return nil
 		case err == nil:
 			if len(pm.Partitions) != m.cfg.Partitions || pm.HA != m.cfg.HA {
-				m.log.Warn("partition map already exists and differs from the flags; keeping it",
+				m.log.Warn("partition map already exists and differs from the flags; the map is kept (a raised --partitions re-partitions it, see below)",
 					"mapPartitions", len(pm.Partitions), "mapHA", pm.HA, "flagPartitions", m.cfg.Partitions, "flagHA", m.cfg.HA)
 			}
 			return nil

@@ -343,16 +343,17 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		// acknowledgements.
 		var from int64
 		if f := n.fol; f != nil {
-			if f.promoted.Load() != rec.Epoch && rec.PrimaryRun == n.run && n.rev != n.ownRev {
-				// A record naming this process primary that another wrote: the old
-				// primary's handover, which stopped serving before writing it. Its 'p'
+			if f.promoted.Load() != rec.Epoch && n.rev != n.ownRev {
+				// A record naming this process (its run, as the switch above made sure)
+				// primary that another wrote: only the old primary's handover does that,
+				// and it stopped serving before writing it. Its 'p'
 				// frame says so; give it a moment to arrive rather than a whole lease.
 				switch now := mono(); {
 				case n.promoWait == 0:
 					n.promoWait = now + int64(promoGrace)
 					time.AfterFunc(promoGrace, n.poke)
 					return
-				case now < n.promoWait && f.promoted.Load() != rec.Epoch:
+				case now < n.promoWait:
 					return
 				}
 			}
