@@ -1,0 +1,134 @@
+package slab
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+)
+
+var seed = maphash.MakeSeed()
+
+// Hash is the hash tables use for key.
+func Hash(key []byte) uint64 { return maphash.Bytes(seed, key) }
+
+// KeyOf returns the key of a record: the bytes after its flags byte and the key's length.
+func KeyOf(rec []byte) []byte {
+	n, w := binary.Uvarint(rec[1:])
+	return rec[1+w : 1+w+int(n)]
+}
+
+// Table maps keys to the records holding them, with linear probing over a power-of-two
+// array of entries: a Ref in the low 40 bits and the low 24 bits of the key's hash above
+// it, so most probes are decided without reading the record, and a table of up to 2^24
+// entries grows without reading any. Deletion shifts the entries after it back (no
+// tombstones). The zero value is an empty table. A table is not safe for concurrent use.
+type Table struct {
+	ents []uint64
+	n    int
+}
+
+const (
+	tagShift = refBits
+	tagMask  = 1<<(64-refBits) - 1
+	refMask  = 1<<refBits - 1
+	minCap   = 8
+)
+
+// Len is the number of keys.
+func (t *Table) Len() int { return t.n }
+
+// Cap is the number of entries, used or not: positions run from 0 to Cap()-1.
+func (t *Table) Cap() int { return len(t.ents) }
+
+// At returns the record at position i, 0 when the position is empty.
+func (t *Table) At(i int) Ref { return Ref(t.ents[i] & refMask) }
+
+// Find returns the position and record of key (whose hash is h), or -1 and 0.
+func (t *Table) Find(a *Arena, h uint64, key []byte) (int, Ref) {
+	if t.n == 0 {
+		return -1, 0
+	}
+	mask := uint64(len(t.ents) - 1)
+	tag := h & tagMask
+	for i := h & mask; ; i = (i + 1) & mask {
+		e := t.ents[i]
+		if e == 0 {
+			return -1, 0
+		}
+		if e>>tagShift == tag {
+			r := Ref(e & refMask)
+			if bytes.Equal(KeyOf(a.Bytes(r)), key) {
+				return int(i), r
+			}
+		}
+	}
+}
+
+// Insert adds the record r of a key whose hash is h; the key must not be in the table.
+func (t *Table) Insert(a *Arena, h uint64, r Ref) {
+	if (t.n+1)*4 > len(t.ents)*3 {
+		t.resize(a, max(minCap, 2*len(t.ents)))
+	}
+	t.place(h, uint64(r))
+	t.n++
+}
+
+func (t *Table) place(h, r uint64) {
+	mask := uint64(len(t.ents) - 1)
+	i := h & mask
+	for t.ents[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.ents[i] = r | (h&tagMask)<<tagShift
+}
+
+// Replace points position i, which holds the same key, at the record r.
+func (t *Table) Replace(i int, r Ref) {
+	t.ents[i] = t.ents[i]&^refMask | uint64(r)
+}
+
+// Delete removes the entry at position i.
+func (t *Table) Delete(a *Arena, i int) {
+	mask := len(t.ents) - 1
+	t.ents[i] = 0
+	t.n--
+	// Shift back every following entry of the run that is not at or past its home.
+	for j := (i + 1) & mask; t.ents[j] != 0; j = (j + 1) & mask {
+		home := int(t.home(a, t.ents[j])) & mask
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			t.ents[i], t.ents[j] = t.ents[j], 0
+			i = j
+		}
+	}
+	if t.n == 0 {
+		a.index.Add(-int64(8 * len(t.ents)))
+		t.ents = nil
+	} else if len(t.ents) > minCap && t.n*8 < len(t.ents) {
+		t.resize(a, len(t.ents)/2)
+	}
+}
+
+// home is the hash bits that place entry e: the stored ones while they are enough.
+func (t *Table) home(a *Arena, e uint64) uint64 {
+	if len(t.ents) <= 1<<(64-refBits) {
+		return e >> tagShift
+	}
+	return Hash(KeyOf(a.Bytes(Ref(e & refMask))))
+}
+
+func (t *Table) resize(a *Arena, n int) {
+	old := t.ents
+	t.ents = make([]uint64, n)
+	a.index.Add(int64(8 * (n - len(old))))
+	for _, e := range old {
+		if e != 0 {
+			t.place(t.home(a, e), e&refMask)
+		}
+	}
+}
+
+// Clear empties the table.
+func (t *Table) Clear(a *Arena) {
+	a.index.Add(-int64(8 * len(t.ents)))
+	t.ents, t.n = nil, 0
+}
