@@ -9,8 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -92,32 +90,3 @@ func (b *Bytes) Set(s string) error {
 	return nil
 }
 
-// cgroupLimitFiles hold the memory limit of the container, cgroup v2 then v1.
-var cgroupLimitFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
-
-// MemoryLimit returns the soft memory limit the Go runtime works under and where it comes
-// from. GOMEMLIMIT wins; without it, a container limit found in the cgroup files becomes the
-// runtime's limit at 90% (headroom for stacks, buffers and the GC's own needs). 0: no limit.
-func MemoryLimit() (limit int64, source string) {
-	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
-		return l, "GOMEMLIMIT"
-	}
-	for _, f := range cgroupLimitFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil || v <= 0 || v >= 1<<60 {
-			continue // "max" or the v1 "unlimited" sentinel
-		}
-		l := v / 10 * 9
-		debug.SetMemoryLimit(l)
-		return l, "container limit " + f
-	}
-	return 0, ""
-}
-
-// DefaultMaxMemory is maxmemory when not configured: 90% of the memory limit, leaving the
-// rest for the runtime, connections and garbage not yet collected; 0 (no limit) without one.
-func DefaultMaxMemory(limit int64) int64 { return limit / 10 * 9 }

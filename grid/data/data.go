@@ -25,12 +25,17 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/migrate"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
 )
+
+// memorySampleInterval is how often the runtime's memory is recorded against maxmemory
+// and the runtime's soft limit adjusted to what the data leaves.
+const memorySampleInterval = 20 * time.Millisecond
 
 // Config is a data instance's configuration.
 type Config struct {
@@ -41,6 +46,7 @@ type Config struct {
 	Port, HTTPPort      int
 	RequirePass         string
 	MaxMemory           int64 // 0: no limit
+	MaxMemoryCeiling    int64 // the most maxmemory may be (what the memory limit leaves); 0: none
 	ProtoMaxBulkLen     int64
 	LeaseTTL            time.Duration
 	ReplTimeout         time.Duration // how long a primary waits for its backup before going on alone
@@ -86,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplBacklog < 1<<20 || c.ReplBacklog > 1<<40 {
 		errs = append(errs, fmt.Errorf("--repl-backlog-size %d: must be between 1mb and 1tb", c.ReplBacklog))
+	}
+	if c.MaxMemoryCeiling > 0 && (c.MaxMemory == 0 || c.MaxMemory > c.MaxMemoryCeiling) {
+		errs = append(errs, fmt.Errorf("--maxmemory %d: must be between 1 and %d, what the memory limit leaves besides the runtime (0, no limit, only without a memory limit)", c.MaxMemory, c.MaxMemoryCeiling))
 	}
 	if c.ProtoMaxBulkLen < 1<<20 {
 		errs = append(errs, fmt.Errorf("--proto-max-bulk-len %d: must be at least 1mb (1048576)", c.ProtoMaxBulkLen))
@@ -178,7 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}, run)
 	registerReplMetrics(reg, in.node)
 	srv, err := server.New(server.Config{
-		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, ProtoMaxBulkLen: cfg.ProtoMaxBulkLen,
+		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryCeiling: cfg.MaxMemoryCeiling, ProtoMaxBulkLen: cfg.ProtoMaxBulkLen,
 		Partition: cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
 		Replication: in.node,
 	}, in.store, reg)
@@ -205,8 +214,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
 	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
+	go func() { defer wg.Done(); memlimit.Watch(runCtx, in.store, memorySampleInterval) }()
 	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
 	go func() { defer wg.Done(); in.node.Run(runCtx) }()
 	go func() {

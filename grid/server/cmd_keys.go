@@ -38,7 +38,12 @@ func expire(unit int64, absolute bool, name string) func(c *conn, args [][]byte)
 			c.wr.Error("ERR GT and LT options at the same time are not compatible")
 			return
 		}
-		c.wr.Int(b2i(c.s.store.Expire(args[1], at, cond)))
+		set, err := c.s.store.Expire(args[1], at, cond)
+		if err != nil {
+			c.writeStoreErr(err)
+			return
+		}
+		c.wr.Int(b2i(set))
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -64,15 +65,23 @@ var infoSections = []infoSection{
 		return [][2]string{{"connected_clients", strconv.Itoa(s.Clients())}}
 	}},
 	{"memory", func(s *Server) [][2]string {
-		used := s.store.UsedMemory()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
+		st := s.store
+		used, data, rss := st.UsedMemory(), st.DataMemory(), residentBytes()
+		frag := "0"
+		if used > 0 && rss > 0 {
+			frag = strconv.FormatFloat(float64(rss)/float64(used), 'f', 2, 64)
+		}
 		return [][2]string{
 			{"used_memory", strconv.FormatInt(used, 10)}, {"used_memory_human", humanBytes(used)},
-			{"used_memory_heap", strconv.FormatUint(ms.HeapAlloc, 10)},
-			{"used_memory_sys", strconv.FormatUint(ms.Sys, 10)},
-			{"maxmemory", strconv.FormatInt(s.cfg.MaxMemory, 10)}, {"maxmemory_human", humanBytes(s.cfg.MaxMemory)},
+			{"used_memory_rss", strconv.FormatInt(rss, 10)}, {"used_memory_rss_human", humanBytes(rss)},
+			{"used_memory_dataset", strconv.FormatInt(st.DatasetBytes(), 10)},
+			{"used_memory_data", strconv.FormatInt(data, 10)},
+			{"used_memory_index", strconv.FormatInt(st.IndexBytes(), 10)},
+			{"used_memory_runtime", strconv.FormatInt(used-data, 10)},
+			{"maxmemory", strconv.FormatInt(st.MaxMemory(), 10)}, {"maxmemory_human", humanBytes(st.MaxMemory())},
+			{"maxmemory_ceiling", strconv.FormatInt(s.cfg.MaxMemoryCeiling, 10)},
 			{"maxmemory_policy", "noeviction"},
+			{"mem_fragmentation_ratio", frag},
 		}
 	}},
 	{"persistence", func(*Server) [][2]string {
@@ -155,7 +164,7 @@ func (s *Server) configParams() [][2]string {
 		{"appendonly", "no"},
 		{"cluster-enabled", "yes"},
 		{"databases", "1"},
-		{"maxmemory", strconv.FormatInt(s.cfg.MaxMemory, 10)},
+		{"maxmemory", strconv.FormatInt(s.store.MaxMemory(), 10)},
 		{"maxmemory-policy", "noeviction"},
 		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.ProtoMaxBulkLen, 10)},
 		{"save", ""},
@@ -177,6 +186,87 @@ func cmdConfigGet(c *conn, args [][]byte) {
 		c.wr.BulkString(p[0])
 		c.wr.BulkString(p[1])
 	}
+}
+
+// cmdConfigSet changes maxmemory (up to the ceiling the memory limit leaves) and accepts
+// the one maxmemory-policy the store has; like Redis, it changes nothing unless every
+// pair is valid.
+func cmdConfigSet(c *conn, args [][]byte) {
+	if len(args)%2 != 0 {
+		c.wr.Error("ERR wrong number of arguments for 'config|set' command")
+		return
+	}
+	failed := func(name, why string) {
+		c.wr.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + why)
+	}
+	maxmem := int64(-1)
+	for i := 2; i+1 < len(args); i += 2 {
+		name, val := strings.ToLower(string(args[i])), string(args[i+1])
+		switch name {
+		case "maxmemory":
+			n, ok := parseMemory(val)
+			if !ok {
+				failed(name, "argument must be a memory value")
+				return
+			}
+			if ceil := c.s.cfg.MaxMemoryCeiling; ceil > 0 && (n == 0 || n > ceil) {
+				failed(name, fmt.Sprintf("%s is above the ceiling %d (%s: the memory limit less what the process needs besides the data)",
+					val, ceil, humanBytes(ceil)))
+				return
+			}
+			maxmem = n
+		case "maxmemory-policy":
+			if !strings.EqualFold(val, "noeviction") {
+				failed(name, fmt.Sprintf("%q is not supported: the grid never evicts (noeviction), writes past maxmemory get -OOM", val))
+				return
+			}
+		default:
+			c.wr.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + string(args[i]) + "'")
+			return
+		}
+	}
+	if maxmem >= 0 {
+		c.s.store.SetMaxMemory(maxmem)
+	}
+	c.wr.OK()
+}
+
+// parseMemory reads a memory value as Redis's memtoull does: a number with an optional
+// unit b, k, kb, m, mb, g or gb (k = 1000, kb = 1024), case-insensitive.
+func parseMemory(v string) (int64, bool) {
+	v = strings.ToLower(v)
+	mul := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mul    int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"b", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mul = strings.TrimSuffix(v, u.suffix), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mul {
+		return 0, false
+	}
+	return n * mul, true
+}
+
+// residentBytes is the process's resident set size, 0 when /proc is not there.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 func cmdTime(c *conn, _ [][]byte) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"strconv"
 
@@ -26,7 +27,12 @@ func parseInt(b []byte) (int64, bool) {
 
 func eqFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
 
-func (c *conn) writeStoreErr(err error) { c.wr.Error(err.Error()) }
+func (c *conn) writeStoreErr(err error) {
+	if errors.Is(err, store.ErrOOM) {
+		c.s.oomRejected.Add(1)
+	}
+	c.wr.Error(err.Error())
+}
 
 // replyInt answers a store call that returns a count or a number: the error, or n.
 func (c *conn) replyInt(n int64, err error) {
@@ -189,7 +195,10 @@ func cmdMSet(c *conn, args [][]byte) {
 		c.wr.Error(errArity(c.s.cmds["mset"]))
 		return
 	}
-	c.s.store.MSet(args[1:])
+	if err := c.s.store.MSet(args[1:]); err != nil {
+		c.writeStoreErr(err)
+		return
+	}
 	c.wr.OK()
 }
 

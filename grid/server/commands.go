@@ -195,7 +195,7 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 		}
 		c.slot = -1
 	}
-	if cmd.flags&flagDenyOOM != 0 && s.cfg.MaxMemory > 0 && s.store.UsedMemory() > s.cfg.MaxMemory {
+	if m := s.store.MaxMemory(); cmd.flags&flagDenyOOM != 0 && m > 0 && s.store.UsedMemory() > m {
 		s.oomRejected.Add(1)
 		c.wr.Error(errOOM)
 		return

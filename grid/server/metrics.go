@@ -33,7 +33,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "insight_grid_used_memory_bytes", Help: "Estimated bytes held by keys and values."},
 			func() float64 { return float64(s.store.UsedMemory()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "insight_grid_maxmemory_bytes", Help: "Used memory past which writes are refused (0: no limit)."},
-			func() float64 { return float64(s.cfg.MaxMemory) }),
+			func() float64 { return float64(s.store.MaxMemory()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_expired_keys_total", Help: "Keys removed by expiry."},
 			func() float64 { return float64(s.store.ExpiredKeys()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_oom_rejected_commands_total", Help: "Writes refused because used memory was over maxmemory."},

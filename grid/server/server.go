@@ -31,6 +31,9 @@ type Config struct {
 	RequirePass string
 	// MaxMemory is the used-memory limit past which writes are refused with OOM; 0: none.
 	MaxMemory int64
+	// MaxMemoryCeiling is the most CONFIG SET maxmemory accepts (what the memory limit
+	// leaves); 0: no ceiling.
+	MaxMemoryCeiling int64
 	// ProtoMaxBulkLen is the largest bulk string a client may send.
 	ProtoMaxBulkLen int64
 	// Partition and Instance identify this instance for INFO.
@@ -99,6 +102,7 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 	}
+	st.SetMaxMemory(cfg.MaxMemory)
 	s.cmds = commandTable()
 	m, err := newMetrics(s, reg)
 	if err != nil {

@@ -257,13 +257,16 @@ func TestAuthAndHello(t *testing.T) {
 }
 
 func TestOOM(t *testing.T) {
-	s, dial := startServer(t, Config{MaxMemory: 2000})
+	// Used memory is counted in whole OS pages: one 9000-byte value makes 12 KiB resident,
+	// a second one would take it past 16 KiB and is refused before it is stored.
+	s, dial := startServer(t, Config{MaxMemory: 16 << 10})
 	c := dial()
-	c.expect(encodeCmd("SET", "{k}a", strings.Repeat("x", 3000)), "+OK\r\n")
-	c.expect(encodeCmd("SET", "{k}b", "1"), "-OOM command not allowed when used memory > 'maxmemory'.\r\n")
+	value := strings.Repeat("x", 9000)
+	c.expect(encodeCmd("SET", "{k}a", value), "+OK\r\n")
+	c.expect(encodeCmd("SET", "{k}b", value), "-OOM command not allowed when used memory > 'maxmemory'.\r\n")
 	c.expect(encodeCmd("GET", "{k}b"), "$-1\r\n")
 	c.expect(encodeCmd("DEL", "{k}a"), ":1\r\n")
-	c.expect(encodeCmd("SET", "{k}b", "1"), "+OK\r\n")
+	c.expect(encodeCmd("SET", "{k}b", value), "+OK\r\n")
 	if !strings.Contains(s.Info("stats"), "rejected_oom_commands:1\r\n") {
 		t.Fatalf("INFO stats: %s", s.Info("stats"))
 	}

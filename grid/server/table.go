@@ -95,6 +95,7 @@ func commandTable() map[string]*command {
 		container("config", admin|ls, "server", "2.0.0", "A container for server configuration commands.", nil,
 			def("get", -3, admin|ls, noKeys, "server", "2.0.0", "Returns the effective values of configuration parameters.", cmdConfigGet),
 			def("resetstat", 2, admin|ls, noKeys, "server", "2.0.0", "Resets the server's statistics.", cmdOK),
+			def("set", -4, admin|ls, noKeys, "server", "2.0.0", "Sets configuration parameters in-flight.", cmdConfigSet),
 		),
 		container("command", ls, "server", "2.8.13", "Returns detailed information about all commands.", cmdCommand,
 			def("count", 2, ls, noKeys, "server", "2.8.13", "Returns a count of commands.", cmdCommandCount),

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
+
+	"github.com/insightgrid/insight/grid/store/internal/slab"
 )
 
 // Active expiry follows Redis's sampling: every tick, in each slot holding keys with a
@@ -49,27 +52,49 @@ func (s *Store) expireCycle(start int, deadline time.Time) int {
 	return start
 }
 
-// expireSample deletes the expired keys among a sample of one slot's volatile keys and
-// returns how many it deleted. Go's map iteration starts at a random point, which makes
-// the sample random.
+// expireSample deletes the expired keys among a sample of one slot's volatile keys, taken
+// from a random position of its volatile table, and returns how many it deleted.
 func (s *Store) expireSample(i int) int {
 	sl := &s.slots[i]
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	now := s.clock()
-	seen, deleted := 0, 0
-	for k := range sl.volatile {
-		if seen == sampleSize {
-			break
-		}
-		seen++
-		if e := sl.keys[k]; e != nil && e.expired(now) {
-			s.remove(sl, k, e)
-			deleted++
+	n := sl.volatile.Cap()
+	if n == 0 {
+		return 0
+	}
+	start := rand.IntN(n)
+	var keys [sampleSize][]byte
+	found := 0
+	for j := 0; j < n && found < sampleSize; j++ {
+		if ref := sl.volatile.At((start + j) % n); ref != 0 {
+			keys[found] = slab.KeyOf(s.arena.Bytes(ref))
+			found++
 		}
 	}
-	s.expired.Add(int64(deleted))
-	return deleted
+	return s.dropExpired(sl, keys[:found])
+}
+
+// dropExpired removes those of keys (aliasing their records) that have expired.
+func (s *Store) dropExpired(sl *slot, keys [][]byte) int {
+	now := s.clock()
+	var dead []record
+	for _, k := range keys {
+		if r, ok := s.find(sl, k); ok && !r.live(now) {
+			dead = append(dead, r)
+		}
+	}
+	// Keys are copied before any removal moves the table's entries or frees a record.
+	copied := make([][]byte, len(dead))
+	for j := range dead {
+		copied[j] = cloneBytes(dead[j].key)
+	}
+	for _, k := range copied {
+		if r, ok := s.find(sl, k); ok {
+			s.remove(sl, &r)
+		}
+	}
+	s.expired.Add(int64(len(copied)))
+	return len(copied)
 }
 
 // DropExpired removes slot's keys whose expiry has passed, as expiry would, and returns
@@ -78,14 +103,11 @@ func (s *Store) DropExpired(slot int) int {
 	sl := &s.slots[slot]
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	now := s.clock()
-	n := 0
-	for k := range sl.volatile {
-		if e := sl.keys[k]; e != nil && e.expired(now) {
-			s.remove(sl, k, e)
-			n++
+	var keys [][]byte
+	for j := range sl.volatile.Cap() {
+		if ref := sl.volatile.At(j); ref != 0 {
+			keys = append(keys, slab.KeyOf(s.arena.Bytes(ref)))
 		}
 	}
-	s.expired.Add(int64(n))
-	return n
+	return s.dropExpired(sl, keys)
 }

@@ -66,30 +66,32 @@ func (s *Store) journalKey(sl *slot, key []byte) {
 	if s.journal == nil {
 		return
 	}
-	e := sl.keys[string(key)]
-	s.emit(sl, func(b []byte) []byte { return appendEntry(b, key, e) })
+	r, ok := s.find(sl, key)
+	s.emit(sl, func(b []byte) []byte {
+		if !ok {
+			return s.appendEntry(b, key, sl, nil)
+		}
+		return s.appendEntry(b, key, sl, &r)
+	})
 }
 
-// appendEntry encodes key's whole state: e nil means deleted.
-func appendEntry(b, key []byte, e *entry) []byte {
+// appendEntry encodes key's whole state: r nil means deleted.
+func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 	switch {
-	case e == nil:
+	case r == nil:
 		b = append(b, opDel)
 		return appendBytes(b, key)
-	case e.kind == KindString:
+	case r.kind() == KindString:
 		b = append(b, opString)
 		b = appendBytes(b, key)
-		b = binary.AppendVarint(b, e.expireAt)
-		return appendBytes(b, e.str)
+		b = binary.AppendVarint(b, r.exp)
+		return appendBytes(b, r.body)
 	default:
 		b = append(b, opHash)
 		b = appendBytes(b, key)
-		b = binary.AppendVarint(b, e.expireAt)
-		b = binary.AppendUvarint(b, uint64(len(e.hash)))
-		for f, v := range e.hash {
-			b = appendString(b, f)
-			b = appendBytes(b, v)
-		}
+		b = binary.AppendVarint(b, r.exp)
+		b = binary.AppendUvarint(b, uint64(s.hashLen(sl, r)))
+		s.hashEach(sl, r, func(f, v []byte) { b = appendBytes(appendBytes(b, f), v) })
 		return b
 	}
 }
@@ -100,8 +102,8 @@ func (s *Store) journalHashSet(sl *slot, key []byte, fv [][]byte) {
 	if s.journal == nil {
 		return
 	}
-	e := sl.keys[string(key)]
-	if e == nil || e.kind != KindHash {
+	r, ok := s.find(sl, key)
+	if !ok || r.kind() != KindHash {
 		s.journalKey(sl, key)
 		return
 	}
@@ -110,8 +112,9 @@ func (s *Store) journalHashSet(sl *slot, key []byte, fv [][]byte) {
 		b = appendBytes(b, key)
 		b = binary.AppendUvarint(b, uint64(len(fv)/2))
 		for i := 0; i+1 < len(fv); i += 2 {
+			v, _ := s.hashGet(sl, &r, fv[i])
 			b = appendBytes(b, fv[i])
-			b = appendBytes(b, e.hash[string(fv[i])])
+			b = appendBytes(b, v)
 		}
 		return b
 	})
@@ -121,7 +124,7 @@ func (s *Store) journalHashDel(sl *slot, key []byte, fields [][]byte) {
 	if s.journal == nil {
 		return
 	}
-	if e := sl.keys[string(key)]; e == nil {
+	if _, ok := s.find(sl, key); !ok {
 		s.journalKey(sl, key)
 		return
 	}
@@ -140,15 +143,15 @@ func (s *Store) journalExpire(sl *slot, key []byte) {
 	if s.journal == nil {
 		return
 	}
-	e := sl.keys[string(key)]
-	if e == nil {
+	r, ok := s.find(sl, key)
+	if !ok {
 		s.journalKey(sl, key)
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
 		b = append(b, opExpire)
 		b = appendBytes(b, key)
-		return binary.AppendVarint(b, e.expireAt)
+		return binary.AppendVarint(b, r.exp)
 	})
 }
 
@@ -168,6 +171,23 @@ func (s *Store) Reset() {
 	for i := range s.slots {
 		s.flushSlot(&s.slots[i], false)
 	}
+	s.arena.Trim()
+}
+
+// eachLive calls fn with every live record of sl until it returns false; sl.mu is held.
+func (s *Store) eachLive(sl *slot, fn func(r *record) bool) {
+	now := s.clock()
+	for i := range sl.keys.Cap() {
+		ref := sl.keys.At(i)
+		if ref == 0 {
+			continue
+		}
+		r := decode(s.arena.Bytes(ref))
+		r.ref, r.pos = ref, i
+		if r.live(now) && !fn(&r) {
+			return
+		}
+	}
 }
 
 // DumpSlot calls fn with one operation per live key of slot that recreates it (the
@@ -177,18 +197,12 @@ func (s *Store) DumpSlot(slot int, fn func(op []byte)) {
 	sl := &s.slots[slot]
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	if len(sl.keys) == 0 {
-		return
-	}
-	now := s.clock()
 	var b []byte
-	for k, e := range sl.keys {
-		if e.expired(now) {
-			continue
-		}
-		b = appendEntry(b[:0], []byte(k), e)
+	s.eachLive(sl, func(r *record) bool {
+		b = s.appendEntry(b[:0], r.key, sl, r)
 		fn(b)
-	}
+		return true
+	})
 }
 
 // ErrBadOp reports an operation Apply cannot decode: the replication stream is corrupt.
@@ -288,19 +302,16 @@ func (s *Store) DumpKeys(slot, maxKeys, maxBytes int) (keys, ops [][]byte) {
 	sl := &s.slots[slot]
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	now := s.clock()
 	size := 0
-	for k, e := range sl.keys {
+	s.eachLive(sl, func(r *record) bool {
 		if len(keys) >= maxKeys || size >= maxBytes {
-			break
+			return false
 		}
-		if e.expired(now) {
-			continue
-		}
-		op := appendEntry(nil, []byte(k), e)
-		keys, ops = append(keys, []byte(k)), append(ops, op)
+		op := s.appendEntry(nil, r.key, sl, r)
+		keys, ops = append(keys, cloneBytes(r.key)), append(ops, op)
 		size += len(op)
-	}
+		return true
+	})
 	return keys, ops
 }
 
@@ -324,89 +335,66 @@ func (s *Store) apply(op []byte, journal bool) error {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
+	// A replica applies what its primary decided, whatever its own maxmemory; a key
+	// restored from another partition (journal set) is a write like a client's.
+	limit := journal
+	cur, ok := s.lookupW(sl, key)
+	var err error
 	switch op[0] {
 	case opString:
 		at, val := r.varint(), r.bytes()
 		if r.err != nil {
 			return r.err
 		}
-		if e != nil && e.kind != KindString {
-			s.remove(sl, string(key), e)
-			e = nil
+		if ok && cur.kind() != KindString {
+			s.remove(sl, &cur)
+			ok = false
 		}
-		s.setString(sl, key, e, val, at)
+		err = s.setString(sl, key, cur, ok, val, at, limit)
 	case opHash:
-		at, n := r.varint(), r.count()
-		h := make(map[string][]byte, n)
-		for range n {
-			f, v := r.bytes(), r.bytes()
-			h[string(f)] = cloneBytes(v)
-		}
+		at, fv := r.varint(), r.list(2)
 		if r.err != nil {
 			return r.err
 		}
-		if e != nil {
-			s.remove(sl, string(key), e)
+		if ok {
+			s.remove(sl, &cur)
 		}
-		ne := &entry{kind: KindHash, hash: h, size: hashSize(h)}
-		s.insert(sl, string(key), ne)
-		if at != 0 {
-			s.setExpire(sl, string(key), ne, at)
-		}
+		_, err = s.hashSet(sl, key, record{}, false, fv, at, limit)
 	case opHashSet:
 		fv := r.list(2)
 		if r.err != nil {
 			return r.err
 		}
-		if e != nil && e.kind != KindHash {
-			s.remove(sl, string(key), e)
-			e = nil
+		if ok && cur.kind() != KindHash {
+			s.remove(sl, &cur)
+			ok = false
 		}
-		if e == nil {
-			e = &entry{kind: KindHash, hash: make(map[string][]byte, len(fv)/2)}
-			s.insert(sl, string(key), e)
-		}
-		for i := 0; i+1 < len(fv); i += 2 {
-			f, v := fv[i], cloneBytes(fv[i+1])
-			if old, ok := e.hash[string(f)]; ok {
-				s.grow(e, int64(cap(v)-cap(old)))
-			} else {
-				s.grow(e, int64(fieldOverhead+len(f)+cap(v)))
-			}
-			e.hash[string(f)] = v
-		}
+		_, err = s.hashSet(sl, key, cur, ok, fv, 0, limit)
 	case opHashDel:
 		fields := r.list(1)
 		if r.err != nil {
 			return r.err
 		}
-		if e == nil || e.kind != KindHash {
-			return nil
-		}
-		for _, f := range fields {
-			if v, ok := e.hash[string(f)]; ok {
-				delete(e.hash, string(f))
-				s.grow(e, -int64(fieldOverhead+len(f)+cap(v)))
-			}
-		}
-		if len(e.hash) == 0 {
-			s.remove(sl, string(key), e)
+		if ok && cur.kind() == KindHash {
+			_, err = s.hashDel(sl, cur, fields)
 		}
 	case opExpire:
 		at := r.varint()
 		if r.err != nil {
 			return r.err
 		}
-		if e != nil {
-			s.setExpire(sl, string(key), e, at)
+		if ok && at != cur.exp {
+			_, err = s.put(sl, &cur, cur.key, cur.flags, at, cur.body, false)
 		}
 	case opDel:
-		if e != nil {
-			s.remove(sl, string(key), e)
+		if ok {
+			s.remove(sl, &cur)
 		}
 	default:
 		return fmt.Errorf("%w: unknown code %d", ErrBadOp, op[0])
+	}
+	if err != nil {
+		return err
 	}
 	if r.err == nil && journal {
 		s.journalKey(sl, key)

@@ -75,7 +75,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 		case 5:
 			src.Del(k)
 		case 6:
-			src.Expire(k, *now+int64(rng.IntN(4000))-500, ExpireCond(rng.IntN(5)))
+			_, _ = src.Expire(k, *now+int64(rng.IntN(4000))-500, ExpireCond(rng.IntN(5)))
 		case 7:
 			src.Persist(k)
 		case 8:
@@ -85,7 +85,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 		case 10:
 			_, err = src.HIncrBy(k, field(), 3)
 		case 11:
-			src.MSet([][]byte{k, []byte("m"), fmt.Appendf(nil, "{%s}x", k), []byte("n")})
+			_ = src.MSet([][]byte{k, []byte("m"), fmt.Appendf(nil, "{%s}x", k), []byte("n")})
 		case 12:
 			*now += int64(rng.IntN(200))
 			*dnow = *now

@@ -50,18 +50,11 @@ func (s *Store) appendSlot(out [][]byte, i int, o ScanOptions) [][]byte {
 	sl := &s.slots[i]
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	if len(sl.keys) == 0 {
-		return out
-	}
-	now := s.clock()
-	for k, e := range sl.keys {
-		if e.expired(now) || (o.Kind != KindNone && e.kind != o.Kind) {
-			continue
+	s.eachLive(sl, func(r *record) bool {
+		if (o.Kind == KindNone || r.kind() == o.Kind) && (o.Match == nil || Match(o.Match, r.key)) {
+			out = append(out, cloneBytes(r.key))
 		}
-		if o.Match != nil && !Match(o.Match, []byte(k)) {
-			continue
-		}
-		out = append(out, []byte(k))
-	}
+		return true
+	})
 	return out
 }

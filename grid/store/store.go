@@ -1,6 +1,7 @@
 // Package store is the in-memory keyspace of one partition instance: strings and hashes
-// with millisecond expiry (lazy on access plus an active sampling cycle) and an estimate
-// of the memory the data uses, against which the server enforces maxmemory.
+// with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
+// in an arena outside the Go heap (package slab), so the memory the data uses is counted
+// exactly and writes past maxmemory fail with ErrOOM before they allocate.
 //
 // Keys are kept per hash slot, each slot with its own lock: commands on different slots
 // never contend, a multi-key command (whose keys share a slot in cluster mode) locks once,
@@ -11,11 +12,13 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/insightgrid/insight/grid/slots"
+	"github.com/insightgrid/insight/grid/store/internal/slab"
 )
 
 // Kind is the type of a value.
@@ -50,39 +53,34 @@ var (
 	ErrTooBig         = errors.New("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 )
 
-// Approximate bytes a key and a hash field cost beyond their contents in Go's maps and
-// headers; used memory is an estimate, not the allocator's count.
-const (
-	keyOverhead   = 96
-	fieldOverhead = 64
-)
+// ErrOOM is the reply to a write that would take used memory past maxmemory.
+var ErrOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'.")
 
-type entry struct {
-	str      []byte
-	hash     map[string][]byte
-	expireAt int64 // unix milliseconds; 0: no expiry
-	kind     Kind
-	size     int64 // accounted bytes, kept so deletion subtracts exactly what was added
-}
-
-func (e *entry) expired(now int64) bool { return e.expireAt != 0 && e.expireAt <= now }
+// tableOverhead is what a hash in table encoding costs on the Go heap besides its
+// entries (counted by the arena): the struct, its slot in the slot's list of tables.
+const tableOverhead = 48
 
 type slot struct {
 	idx      uint16 // the slot's number
 	mu       sync.RWMutex
-	keys     map[string]*entry
-	volatile map[string]struct{} // keys with an expiry, sampled by the active cycle
-	nvol     atomic.Int32        // len(volatile), read without the lock by the active cycle
+	keys     slab.Table
+	volatile slab.Table    // the keys with an expiry, pointing at the same records
+	tables   []*slab.Table // the field tables of hashes in table encoding, by handle
+	freeTabs []uint32      // handles of tables no longer used
+	nvol     atomic.Int32  // volatile.Len(), read without the lock by the active cycle
 }
 
 // Store is a keyspace. The zero value is not usable; call New.
 type Store struct {
 	slots   [slots.Count]slot
+	arena   *slab.Arena
 	keys    atomic.Int64
-	used    atomic.Int64
 	expired atomic.Int64
+	heap    atomic.Int64 // Go-heap bytes of hashes in table encoding
+	runtime atomic.Int64 // what the Go runtime holds, as last recorded
 	maxBulk int64
-	journal Journal // nil: changes are not journaled
+	maxMem  atomic.Int64 // 0: no limit
+	journal Journal      // nil: changes are not journaled
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -90,12 +88,19 @@ type Store struct {
 // New returns an empty store whose string values may grow up to maxBulk bytes
 // (APPEND past it fails like Redis's proto-max-bulk-len check).
 func New(maxBulk int64) *Store {
-	s := &Store{maxBulk: maxBulk, clock: func() int64 { return time.Now().UnixMilli() }}
+	s := &Store{maxBulk: maxBulk, arena: slab.NewArena(), clock: func() int64 { return time.Now().UnixMilli() }}
 	for i := range s.slots {
 		s.slots[i].idx = uint16(i)
 	}
 	return s
 }
+
+// SetMaxMemory makes writes that would take UsedMemory past n fail with ErrOOM; 0: no
+// limit. Operations replicated from a primary (Apply) are not limited: the primary decided.
+func (s *Store) SetMaxMemory(n int64) { s.maxMem.Store(n) }
+
+// MaxMemory is the limit SetMaxMemory set.
+func (s *Store) MaxMemory() int64 { return s.maxMem.Load() }
 
 // Now is the store's clock in unix milliseconds.
 func (s *Store) Now() int64 { return s.clock() }
@@ -103,79 +108,172 @@ func (s *Store) Now() int64 { return s.clock() }
 // Keys is the number of keys, expired ones not yet collected included.
 func (s *Store) Keys() int64 { return s.keys.Load() }
 
-// UsedMemory is the estimated bytes held by keys and values.
-func (s *Store) UsedMemory() int64 { return s.used.Load() }
+// DataMemory is the bytes the data keeps resident: the arena's touched pages, the tables
+// that index them and the Go-heap part of hashes in table encoding. It is a count, not an
+// estimate.
+func (s *Store) DataMemory() int64 {
+	return s.arena.Resident() + s.arena.IndexBytes() + s.heap.Load()
+}
+
+// SetRuntimeMemory records what the Go runtime holds besides the data (connections,
+// buffers, the redo ring); it counts against maxmemory with the data.
+func (s *Store) SetRuntimeMemory(n int64) { s.runtime.Store(n) }
+
+// UsedMemory is what counts against maxmemory: the data and the runtime memory last
+// recorded, Redis's used_memory.
+func (s *Store) UsedMemory() int64 { return s.DataMemory() + s.runtime.Load() }
+
+// DatasetBytes is the bytes of the records in use (their chunks, size-class rounding
+// included): UsedMemory less the indexes and the free parts of the arena's pages.
+func (s *Store) DatasetBytes() int64 { return s.arena.Live() }
+
+// IndexBytes is the bytes of the tables that find the records.
+func (s *Store) IndexBytes() int64 { return s.arena.IndexBytes() + s.heap.Load() }
 
 // ExpiredKeys is how many keys expiry has removed since start.
 func (s *Store) ExpiredKeys() int64 { return s.expired.Load() }
 
 func (s *Store) slotOf(key []byte) *slot { return &s.slots[slots.Of(key)] }
 
-// lookup returns the live entry of key; the caller holds sl.mu (read or write).
-func (s *Store) lookup(sl *slot, key []byte) *entry {
-	e := sl.keys[string(key)]
-	if e == nil {
-		return nil
+// find returns the record of key, expired or not; ok is false when absent. The caller
+// holds sl.mu.
+func (s *Store) find(sl *slot, key []byte) (record, bool) {
+	pos, ref := sl.keys.Find(s.arena, slab.Hash(key), key)
+	if pos < 0 {
+		return record{}, false
 	}
-	if e.expireAt != 0 && e.expired(s.clock()) {
-		return nil
-	}
-	return e
+	r := decode(s.arena.Bytes(ref))
+	r.ref, r.pos = ref, pos
+	return r, true
 }
 
-// lookupW is lookup for writers: an expired entry is deleted on the spot (lazy expiry).
-func (s *Store) lookupW(sl *slot, key []byte) *entry {
-	e := sl.keys[string(key)]
-	if e == nil {
-		return nil
+// lookup returns the live record of key; the caller holds sl.mu (read or write).
+func (s *Store) lookup(sl *slot, key []byte) (record, bool) {
+	r, ok := s.find(sl, key)
+	if !ok || !r.live(s.clock()) {
+		return record{}, false
 	}
-	if e.expireAt != 0 && e.expired(s.clock()) {
-		s.remove(sl, string(key), e)
+	return r, true
+}
+
+// lookupW is lookup for writers: an expired record is deleted on the spot (lazy expiry).
+func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
+	r, ok := s.find(sl, key)
+	if !ok {
+		return r, false
+	}
+	if !r.live(s.clock()) {
+		s.remove(sl, &r)
 		s.expired.Add(1)
+		return record{}, false
+	}
+	return r, true
+}
+
+// room fails with ErrOOM when n more bytes of records would take used memory past the
+// limit; only writes that may grow the data ask.
+func (s *Store) room(n int) error {
+	m := s.maxMem.Load()
+	if m <= 0 || n <= 0 || s.UsedMemory()+int64(slab.ChunkSize(n)) <= m {
 		return nil
 	}
-	return e
-}
-
-func (s *Store) insert(sl *slot, key string, e *entry) {
-	if sl.keys == nil {
-		sl.keys = make(map[string]*entry)
+	// Empty pages kept for reuse do not count against the limit.
+	s.arena.Trim()
+	if s.UsedMemory()+int64(slab.ChunkSize(n)) > m {
+		return ErrOOM
 	}
-	sl.keys[key] = e
-	s.keys.Add(1)
-	e.size += int64(keyOverhead + len(key))
-	s.used.Add(e.size)
+	return nil
 }
 
-func (s *Store) remove(sl *slot, key string, e *entry) {
-	delete(sl.keys, key)
-	if e.expireAt != 0 {
-		s.setExpire(sl, key, e, 0)
+// put stores key with these flags, expiry and body, over the record old (nil: a new key),
+// in place when the new record takes a chunk of the same size. It returns the record as
+// stored; with limit, a write that would pass maxmemory fails with ErrOOM first.
+func (s *Store) put(sl *slot, old *record, key []byte, flags byte, exp int64, body []byte, limit bool) (record, error) {
+	return s.putSized(sl, old, key, flags, exp, body, 0, limit)
+}
+
+// putSized is put with a chunk of at least room bytes (room 0: just what the record needs);
+// with room, the record stays in place whenever it fits.
+func (s *Store) putSized(sl *slot, old *record, key []byte, flags byte, exp int64, body []byte, room int, limit bool) (record, error) {
+	n := recordLen(key, exp, len(body))
+	fits := old != nil && slab.ChunkSize(n) == len(old.chunk)
+	if room > 0 {
+		fits = old != nil && n <= len(old.chunk)
 	}
-	s.keys.Add(-1)
-	s.used.Add(-e.size)
-}
-
-// setExpire keeps the volatile index in step with e.expireAt.
-func (s *Store) setExpire(sl *slot, key string, e *entry, at int64) {
-	switch {
-	case at != 0 && e.expireAt == 0:
-		if sl.volatile == nil {
-			sl.volatile = make(map[string]struct{})
+	if fits {
+		encode(old.chunk, flags, key, exp, body)
+		s.setVolatile(sl, key, old.ref, old.exp != 0, exp != 0)
+		r := decode(old.chunk)
+		r.ref, r.pos = old.ref, old.pos
+		return r, nil
+	}
+	size := max(n, room)
+	if limit {
+		grow := size
+		if old != nil {
+			grow -= len(old.chunk)
 		}
-		sl.volatile[key] = struct{}{}
-		sl.nvol.Add(1)
-	case at == 0 && e.expireAt != 0:
-		delete(sl.volatile, key)
-		sl.nvol.Add(-1)
+		if err := s.room(grow); err != nil {
+			return record{}, err
+		}
 	}
-	e.expireAt = at
+	ref, chunk, err := s.arena.Alloc(size)
+	if err != nil {
+		return record{}, fmt.Errorf("%w: %w", ErrOOM, err)
+	}
+	encode(chunk, flags, key, exp, body)
+	pos := old.posOr(-1)
+	if old != nil {
+		sl.keys.Replace(old.pos, ref)
+		s.setVolatile(sl, key, ref, old.exp != 0, exp != 0)
+		s.arena.Free(old.ref)
+	} else {
+		pos = sl.keys.Insert(s.arena, slab.Hash(key), ref)
+		s.keys.Add(1)
+		s.setVolatile(sl, key, ref, false, exp != 0)
+	}
+	r := decode(chunk)
+	r.ref, r.pos = ref, pos
+	return r, nil
 }
 
-// grow accounts delta more bytes to e.
-func (s *Store) grow(e *entry, delta int64) {
-	e.size += delta
-	s.used.Add(delta)
+func (r *record) posOr(d int) int {
+	if r == nil {
+		return d
+	}
+	return r.pos
+}
+
+// setVolatile keeps the volatile index in step with a record whose expiry went from had to
+// has, now stored at ref.
+func (s *Store) setVolatile(sl *slot, key []byte, ref slab.Ref, had, has bool) {
+	switch {
+	case had && has:
+		if pos, _ := sl.volatile.Find(s.arena, slab.Hash(key), key); pos >= 0 {
+			sl.volatile.Replace(pos, ref)
+		}
+	case has:
+		sl.volatile.Insert(s.arena, slab.Hash(key), ref)
+		sl.nvol.Add(1)
+	case had:
+		if pos, _ := sl.volatile.Find(s.arena, slab.Hash(key), key); pos >= 0 {
+			sl.volatile.Delete(s.arena, pos)
+			sl.nvol.Add(-1)
+		}
+	}
+}
+
+// remove deletes the record r from sl, with what it owns.
+func (s *Store) remove(sl *slot, r *record) {
+	if r.exp != 0 {
+		s.setVolatile(sl, r.key, r.ref, true, false)
+	}
+	if r.table() {
+		s.dropTable(sl, handleOf(r.body))
+	}
+	sl.keys.Delete(s.arena, r.pos)
+	s.arena.Free(r.ref)
+	s.keys.Add(-1)
 }
 
 // Type returns the kind of the value at key, KindNone when absent.
@@ -183,8 +281,8 @@ func (s *Store) Type(key []byte) Kind {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	if e := s.lookup(sl, key); e != nil {
-		return e.kind
+	if r, ok := s.lookup(sl, key); ok {
+		return r.kind()
 	}
 	return KindNone
 }
@@ -197,11 +295,11 @@ func (s *Store) Del(key []byte) bool {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
-	if e == nil {
+	r, ok := s.lookupW(sl, key)
+	if !ok {
 		return false
 	}
-	s.remove(sl, string(key), e)
+	s.remove(sl, &r)
 	s.journalKey(sl, key)
 	return true
 }
@@ -212,14 +310,14 @@ func (s *Store) TTL(key []byte) int64 {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	e := s.lookup(sl, key)
+	r, ok := s.lookup(sl, key)
 	switch {
-	case e == nil:
+	case !ok:
 		return -2
-	case e.expireAt == 0:
+	case r.exp == 0:
 		return -1
 	}
-	return max(e.expireAt-s.clock(), 0)
+	return max(r.exp-s.clock(), 0)
 }
 
 // ExpireCond is the NX|XX|GT|LT option of EXPIRE.
@@ -236,41 +334,43 @@ const (
 
 // Expire sets key to expire at the unix millisecond at, if cond holds; a time in the past
 // deletes the key. It reports whether the timeout was set (or the key deleted).
-func (s *Store) Expire(key []byte, at int64, cond ExpireCond) bool {
+func (s *Store) Expire(key []byte, at int64, cond ExpireCond) (bool, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
-	if e == nil {
-		return false
+	r, ok := s.lookupW(sl, key)
+	if !ok {
+		return false, nil
 	}
 	// A key without expiry counts as an infinite TTL for GT and LT, as in Redis.
 	switch cond {
 	case ExpireNX:
-		if e.expireAt != 0 {
-			return false
+		if r.exp != 0 {
+			return false, nil
 		}
 	case ExpireXX:
-		if e.expireAt == 0 {
-			return false
+		if r.exp == 0 {
+			return false, nil
 		}
 	case ExpireGT:
-		if e.expireAt == 0 || at <= e.expireAt {
-			return false
+		if r.exp == 0 || at <= r.exp {
+			return false, nil
 		}
 	case ExpireLT:
-		if e.expireAt != 0 && at >= e.expireAt {
-			return false
+		if r.exp != 0 && at >= r.exp {
+			return false, nil
 		}
 	}
 	if at <= s.clock() {
-		s.remove(sl, string(key), e)
+		s.remove(sl, &r)
 		s.journalKey(sl, key)
-		return true
+		return true, nil
 	}
-	s.setExpire(sl, string(key), e, at)
+	if _, err := s.put(sl, &r, r.key, r.flags, at, r.body, true); err != nil {
+		return false, err
+	}
 	s.journalExpire(sl, key)
-	return true
+	return true, nil
 }
 
 // Persist removes the expiry of key and reports whether there was one.
@@ -278,33 +378,50 @@ func (s *Store) Persist(key []byte) bool {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
-	if e == nil || e.expireAt == 0 {
+	r, ok := s.lookupW(sl, key)
+	if !ok || r.exp == 0 {
 		return false
 	}
-	s.setExpire(sl, string(key), e, 0)
+	// A record without its expiry is smaller: this never needs more memory.
+	if _, err := s.put(sl, &r, r.key, r.flags, 0, r.body, false); err != nil {
+		return false
+	}
 	s.journalExpire(sl, key)
 	return true
 }
 
-// Flush removes every key.
+// Flush removes every key and gives the emptied pages back to the kernel.
 func (s *Store) Flush() {
 	for i := range s.slots {
 		s.flushSlot(&s.slots[i], true)
 	}
+	s.arena.Trim()
 }
 
 // flushSlot removes every key of sl, journaling it (when asked to) if there was any.
 func (s *Store) flushSlot(sl *slot, journal bool) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if len(sl.keys) == 0 {
+	if sl.keys.Len() == 0 {
 		return
 	}
-	for k, e := range sl.keys {
-		s.remove(sl, k, e)
+	n := sl.keys.Len()
+	for i := range sl.keys.Cap() {
+		if ref := sl.keys.At(i); ref != 0 {
+			s.arena.Free(ref)
+		}
 	}
-	sl.keys, sl.volatile = nil, nil
+	for _, t := range sl.tables {
+		if t != nil {
+			s.freeTable(t)
+		}
+	}
+	s.heap.Add(-int64(tableOverhead * (len(sl.tables) - len(sl.freeTabs))))
+	sl.tables, sl.freeTabs = nil, nil
+	sl.keys.Clear(s.arena)
+	sl.volatile.Clear(s.arena)
+	sl.nvol.Store(0)
+	s.keys.Add(-int64(n))
 	if journal {
 		s.journalFlush(sl)
 	}
@@ -315,7 +432,7 @@ func (s *Store) CountInSlot(slot int) int {
 	sl := &s.slots[slot]
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	return len(sl.keys)
+	return sl.keys.Len()
 }
 
 // VolatileKeys is the number of keys with an expiry.

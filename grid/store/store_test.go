@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -173,7 +174,7 @@ func TestExpiry(t *testing.T) {
 		{ExpireXX, *now + 1200, true},
 	}
 	for _, c := range conds {
-		if got := s.Expire(b("k"), c.at, c.cond); got != c.want {
+		if got, _ := s.Expire(b("k"), c.at, c.cond); got != c.want {
 			t.Errorf("Expire(cond %d, +%d) = %v", c.cond, c.at-*now, got)
 		}
 	}
@@ -185,14 +186,14 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("expired key collected before any access: keys = %d", s.Keys())
 	}
 	s.expireCycle(0, time.Now().Add(time.Second))
-	if s.Keys() != 0 || s.ExpiredKeys() != 1 || s.UsedMemory() != 0 {
-		t.Fatalf("after active expiry: keys %d expired %d used %d", s.Keys(), s.ExpiredKeys(), s.UsedMemory())
+	if s.Keys() != 0 || s.ExpiredKeys() != 1 || s.DatasetBytes() != 0 || s.IndexBytes() != 0 {
+		t.Fatalf("after active expiry: keys %d expired %d dataset %d index %d", s.Keys(), s.ExpiredKeys(), s.DatasetBytes(), s.IndexBytes())
 	}
 	must[SetResult](t)(s.Set(nil, b("p"), b("v"), SetOptions{At: *now + 10}))
 	if !s.Persist(b("p")) || s.TTL(b("p")) != -1 || s.Persist(b("p")) {
 		t.Fatal("PERSIST")
 	}
-	if !s.Expire(b("p"), *now-1, ExpireAlways) || s.Exists(b("p")) {
+	if ok, _ := s.Expire(b("p"), *now-1, ExpireAlways); !ok || s.Exists(b("p")) {
 		t.Fatal("EXPIRE in the past must delete")
 	}
 	if s.TTL(b("missing")) != -2 {
@@ -233,8 +234,8 @@ func TestHash(t *testing.T) {
 	if n, _ := s.HDel(b("h"), [][]byte{b("a"), b("b"), b("s"), b("zz")}); n != 3 {
 		t.Fatalf("HDEL = %d", n)
 	}
-	if s.Exists(b("h")) || s.UsedMemory() != 0 {
-		t.Fatalf("emptied hash still there or memory leaked: used %d", s.UsedMemory())
+	if s.Exists(b("h")) || s.DatasetBytes() != 0 || s.IndexBytes() != 0 {
+		t.Fatalf("emptied hash still there or memory leaked: dataset %d index %d", s.DatasetBytes(), s.IndexBytes())
 	}
 }
 
@@ -328,5 +329,63 @@ func BenchmarkSetGet(b *testing.B) {
 	for b.Loop() {
 		must[SetResult](b)(s.Set(nil, key, val, SetOptions{}))
 		dst, _, _ = s.Get(dst[:0], key)
+	}
+}
+
+func TestWritesPastMaxMemoryAreRefusedWhole(t *testing.T) {
+	s, _ := newTestStore()
+	s.SetMaxMemory(64 << 10)
+	val := bytes.Repeat([]byte("v"), 1000)
+	var err error
+	n := 0
+	for ; err == nil && n < 1000; n++ {
+		_, err = s.Set(nil, fmt.Appendf(nil, "k%d", n), val, SetOptions{})
+	}
+	if !errors.Is(err, ErrOOM) || s.UsedMemory() > 64<<10 {
+		t.Fatalf("after %d writes: err %v, used %d of %d", n, err, s.UsedMemory(), 64<<10)
+	}
+	keys, used := s.Keys(), s.UsedMemory()
+	if err := s.MSet([][]byte{b("{m}1"), val, b("{m}2"), val, b("{m}3"), bytes.Repeat(val, 60)}); !errors.Is(err, ErrOOM) {
+		t.Fatalf("MSET past maxmemory: %v", err)
+	}
+	if _, err := s.HSet(b("h"), [][]byte{b("f"), bytes.Repeat(val, 60)}); !errors.Is(err, ErrOOM) {
+		t.Fatalf("HSET past maxmemory: %v", err)
+	}
+	if s.Keys() != keys || s.UsedMemory() != used || s.Exists(b("{m}1")) {
+		t.Fatalf("a refused write changed the store: keys %d->%d used %d->%d", keys, s.Keys(), used, s.UsedMemory())
+	}
+	// A replica applies what its primary accepted, whatever its own limit.
+	op := []byte{opString}
+	op = appendBytes(op, b("replicated"))
+	op = append(op, 0) // no expiry
+	op = appendBytes(op, bytes.Repeat(val, 60))
+	if err := s.Apply(op); err != nil || !s.Exists(b("replicated")) {
+		t.Fatalf("Apply past maxmemory: %v", err)
+	}
+	// Deleting makes room again.
+	s.Del(b("replicated"))
+	for i := range n {
+		s.Del(fmt.Appendf(nil, "k%d", i))
+	}
+	if _, err := s.Set(nil, b("again"), val, SetOptions{}); err != nil {
+		t.Fatalf("SET after deletes: %v", err)
+	}
+}
+
+func TestAppendGrowsInPlace(t *testing.T) {
+	s, _ := newTestStore()
+	var want []byte
+	for i := range 2000 {
+		piece := fmt.Appendf(nil, "%d,", i)
+		want = append(want, piece...)
+		if n, err := s.Append(b("log"), piece); err != nil || n != int64(len(want)) {
+			t.Fatalf("append %d: %d, %v", i, n, err)
+		}
+	}
+	if got, _, _ := s.Get(nil, b("log")); !bytes.Equal(got, want) {
+		t.Fatalf("appended value differs (%d bytes, want %d)", len(got), len(want))
+	}
+	if d := s.DatasetBytes(); d > 3*int64(len(want)) {
+		t.Fatalf("a %d-byte string appended to takes %d bytes", len(want), d)
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 )
@@ -10,14 +11,14 @@ func (s *Store) Get(dst, key []byte) (out []byte, ok bool, err error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	e := s.lookup(sl, key)
-	if e == nil {
+	r, ok := s.lookup(sl, key)
+	if !ok {
 		return dst, false, nil
 	}
-	if e.kind != KindString {
+	if r.kind() != KindString {
 		return dst, false, ErrWrongType
 	}
-	return append(dst, e.str...), true, nil
+	return append(dst, r.body...), true, nil
 }
 
 // SetOptions are the options of SET.
@@ -41,56 +42,48 @@ func (s *Store) Set(dst, key, val []byte, o SetOptions) (SetResult, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
+	r, ok := s.lookupW(sl, key)
 	res := SetResult{Old: dst}
-	if e != nil && o.Get {
-		if e.kind != KindString {
+	if ok && o.Get {
+		if r.kind() != KindString {
 			return res, ErrWrongType
 		}
-		res.Old = append(dst, e.str...)
+		res.Old = append(dst, r.body...)
 		res.HadOld = true
 	}
-	if (o.NX && e != nil) || (o.XX && e == nil) {
+	if (o.NX && ok) || (o.XX && !ok) {
 		return res, nil
 	}
 	at := o.At
-	if o.KeepTTL && e != nil {
-		at = e.expireAt
+	if o.KeepTTL && ok {
+		at = r.exp
 	}
-	s.setString(sl, key, e, val, at)
+	if err := s.setString(sl, key, r, ok, val, at, true); err != nil {
+		return res, err
+	}
 	s.journalKey(sl, key)
 	res.Done = true
 	return res, nil
 }
 
-// setString stores val at key over the live entry e (nil: none); the slot is locked.
-func (s *Store) setString(sl *slot, key []byte, e *entry, val []byte, at int64) {
-	if e == nil {
-		e = &entry{kind: KindString, str: cloneBytes(val)}
-		e.size = int64(cap(e.str))
-		k := string(key)
-		s.insert(sl, k, e)
-		if at != 0 {
-			s.setExpire(sl, k, e, at)
-		}
-		return
+// setString stores val at key over the live record r (when ok); the slot is locked. With
+// limit, a write past maxmemory fails with ErrOOM and changes nothing.
+func (s *Store) setString(sl *slot, key []byte, r record, ok bool, val []byte, at int64, limit bool) error {
+	if !ok {
+		_, err := s.put(sl, nil, key, byte(KindString), at, val, limit)
+		return err
 	}
-	old := int64(cap(e.str))
-	if e.kind == KindString && cap(e.str) >= len(val) && cap(e.str) <= 2*len(val)+16 {
-		// Readers copy values out under the slot lock, so the buffer can be reused.
-		e.str = append(e.str[:0], val...)
-	} else {
-		e.str = cloneBytes(val)
+	// A hash in table encoding loses its fields once the string is stored; its handle is
+	// read before the record may be overwritten in place.
+	table, h := r.table(), uint32(0)
+	if table {
+		h = handleOf(r.body)
 	}
-	if e.kind == KindHash {
-		old = hashSize(e.hash)
-		e.hash = nil
+	_, err := s.put(sl, &r, key, byte(KindString), at, val, limit)
+	if err == nil && table {
+		s.dropTable(sl, h)
 	}
-	e.kind = KindString
-	s.grow(e, int64(cap(e.str))-old)
-	if at != e.expireAt {
-		s.setExpire(sl, string(key), e, at)
-	}
+	return err
 }
 
 func cloneBytes(b []byte) []byte {
@@ -100,18 +93,30 @@ func cloneBytes(b []byte) []byte {
 }
 
 // MSet writes all key/value pairs (kv alternates keys and values) atomically: the keys
-// must share one slot, as the server checks before calling.
-func (s *Store) MSet(kv [][]byte) {
+// must share one slot, as the server checks before calling. Either all are written or,
+// past maxmemory, none.
+func (s *Store) MSet(kv [][]byte) error {
 	if len(kv) == 0 {
-		return
+		return nil
 	}
 	sl := s.slotOf(kv[0])
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
+	need := 0
 	for i := 0; i+1 < len(kv); i += 2 {
-		s.setString(sl, kv[i], s.lookupW(sl, kv[i]), kv[i+1], 0)
+		need += recordLen(kv[i], 0, len(kv[i+1]))
+	}
+	if err := s.room(need); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		r, ok := s.lookupW(sl, kv[i])
+		if err := s.setString(sl, kv[i], r, ok, kv[i+1], 0, false); err != nil {
+			return err
+		}
 		s.journalKey(sl, kv[i])
 	}
+	return nil
 }
 
 // IncrBy adds delta to the integer stored at key (0 when absent) and returns the result.
@@ -119,14 +124,14 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
+	r, ok := s.lookupW(sl, key)
 	var cur int64
-	if e != nil {
-		if e.kind != KindString {
+	if ok {
+		if r.kind() != KindString {
 			return 0, ErrWrongType
 		}
-		v, err := strconv.ParseInt(string(e.str), 10, 64)
-		if err != nil || !canonicalInt(e.str) {
+		v, err := strconv.ParseInt(string(r.body), 10, 64)
+		if err != nil || !canonicalInt(r.body) {
 			return 0, ErrNotInteger
 		}
 		cur = v
@@ -136,11 +141,9 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	}
 	cur += delta
 	var buf [20]byte
-	at := int64(0)
-	if e != nil {
-		at = e.expireAt
+	if err := s.setString(sl, key, r, ok, strconv.AppendInt(buf[:0], cur, 10), r.exp, true); err != nil {
+		return 0, err
 	}
-	s.setString(sl, key, e, strconv.AppendInt(buf[:0], cur, 10), at)
 	s.journalKey(sl, key)
 	return cur, nil
 }
@@ -184,14 +187,14 @@ func (s *Store) IncrByFloat(key []byte, delta float64) ([]byte, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
+	r, ok := s.lookupW(sl, key)
 	var cur float64
-	if e != nil {
-		if e.kind != KindString {
+	if ok {
+		if r.kind() != KindString {
 			return nil, ErrWrongType
 		}
-		v, ok := ParseFloat(e.str)
-		if !ok {
+		v, valid := ParseFloat(r.body)
+		if !valid {
 			return nil, ErrNotFloat
 		}
 		cur = v
@@ -201,37 +204,49 @@ func (s *Store) IncrByFloat(key []byte, delta float64) ([]byte, error) {
 		return nil, ErrNaN
 	}
 	out := FormatFloat(nil, cur)
-	at := int64(0)
-	if e != nil {
-		at = e.expireAt
+	if err := s.setString(sl, key, r, ok, out, r.exp, true); err != nil {
+		return nil, err
 	}
-	s.setString(sl, key, e, out, at)
 	s.journalKey(sl, key)
 	return out, nil
 }
 
-// Append appends val to the string at key (creating it) and returns the new length.
+// Append appends val to the string at key (creating it) and returns the new length. A
+// string that grows by appends gets room ahead (twice its length, at most 1 MiB more), as
+// Redis's sds does, so appending is not quadratic.
 func (s *Store) Append(key, val []byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e := s.lookupW(sl, key)
-	if e == nil {
-		s.setString(sl, key, nil, val, 0)
+	r, ok := s.lookupW(sl, key)
+	if !ok {
+		if err := s.setString(sl, key, r, false, val, 0, true); err != nil {
+			return 0, err
+		}
 		s.journalKey(sl, key)
 		return int64(len(val)), nil
 	}
-	if e.kind != KindString {
+	if r.kind() != KindString {
 		return 0, ErrWrongType
 	}
-	if int64(len(e.str)+len(val)) > s.maxBulk {
+	if int64(len(r.body)+len(val)) > s.maxBulk {
 		return 0, ErrTooBig
 	}
-	old := int64(cap(e.str))
-	e.str = append(e.str, val...)
-	s.grow(e, int64(cap(e.str))-old)
+	n := len(r.body) + len(val)
+	if hdr := recordLen(key, r.exp, len(r.body)) - len(r.body); hdr+n <= len(r.chunk) && uvlen(n) == uvlen(len(r.body)) {
+		// There is room: the value grows where it is.
+		copy(r.chunk[hdr+len(r.body):], val)
+		binary.PutUvarint(r.chunk[hdr-uvlen(n):], uint64(n))
+	} else {
+		grown := make([]byte, 0, n)
+		grown = append(append(grown, r.body...), val...)
+		room := recordLen(key, r.exp, min(2*n, n+1<<20))
+		if _, err := s.putSized(sl, &r, key, r.flags, r.exp, grown, room, true); err != nil {
+			return 0, err
+		}
+	}
 	s.journalKey(sl, key)
-	return int64(len(e.str)), nil
+	return int64(n), nil
 }
 
 // StrLen is the length of the string at key, 0 when absent.
@@ -239,12 +254,12 @@ func (s *Store) StrLen(key []byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	e := s.lookup(sl, key)
-	if e == nil {
+	r, ok := s.lookup(sl, key)
+	if !ok {
 		return 0, nil
 	}
-	if e.kind != KindString {
+	if r.kind() != KindString {
 		return 0, ErrWrongType
 	}
-	return int64(len(e.str)), nil
+	return int64(len(r.body)), nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/insightgrid/insight/grid/data"
 	"github.com/insightgrid/insight/grid/local"
 	"github.com/insightgrid/insight/grid/manager"
+	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/resp"
 	"github.com/insightgrid/insight/grid/version"
 )
@@ -177,12 +178,12 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.Port, "port", 6379, "RESP port")
 	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /metrics and /v1/status")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
-	fs.Var(&maxMemory, "maxmemory", "used memory past which writes are refused, e.g. 400mb (default: 90% of GOMEMLIMIT or of 90% of the container limit; 0: none)")
+	fs.Var(&maxMemory, "maxmemory", "used memory (data and runtime) past which writes are refused, e.g. 400mb (default: the memory limit, GOMEMLIMIT or the container's, less 24mb and 1/32 of it; 0: none, only without a limit)")
 	fs.Var(&bulk, "proto-max-bulk-len", "largest bulk string a client may send (default 512mb)")
-	backlog := config.Bytes(64 << 20)
+	backlog := config.Bytes(-1)
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "time to live of the registration in etcd when the instance stops renewing it (a dead primary's backup takes over after it)")
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "how long a primary waits for its backup's acknowledgement before recording it out of sync and going on alone; a silent primary is replaced after 2.5x this")
-	fs.Var(&backlog, "repl-backlog-size", "redo ring a reconnecting backup continues from without a full snapshot (default 64mb)")
+	fs.Var(&backlog, "repl-backlog-size", "redo ring a reconnecting backup continues from without a full snapshot (default 64mb, or 1/16 of a smaller memory limit)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
@@ -196,7 +197,6 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 			cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, ep)
 		}
 	}
-	cfg.ReplBacklog = int64(backlog)
 	cfg.Bind, cfg.Logger, cfg.ProtoMaxBulkLen = c.bind, log.With("instance", fmt.Sprintf("p%d-i%d", cfg.Partition, cfg.Instance)), int64(bulk)
 	if cfg.AdvertiseHost == "" {
 		cfg.AdvertiseHost = c.bind
@@ -204,12 +204,18 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 			cfg.AdvertiseHost = hostname()
 		}
 	}
-	limit, source := config.MemoryLimit()
-	cfg.MaxMemory = int64(maxMemory)
+	// The data lives outside the Go heap: the limit bounds data and runtime together, and
+	// the runtime's own soft limit follows what the data leaves (package memlimit).
+	limit, source := memlimit.Limit()
+	cfg.MaxMemory, cfg.MaxMemoryCeiling = int64(maxMemory), memlimit.DefaultMaxMemory(limit)
 	if maxMemory < 0 {
-		cfg.MaxMemory = config.DefaultMaxMemory(limit)
+		cfg.MaxMemory = cfg.MaxMemoryCeiling
 	}
-	log.Info("memory limits", "goMemLimit", limit, "source", source, "maxmemory", cfg.MaxMemory)
+	cfg.ReplBacklog = int64(backlog)
+	if backlog < 0 {
+		cfg.ReplBacklog = memlimit.DefaultBacklog(limit)
+	}
+	log.Info("memory limits", "limit", limit, "source", source, "maxmemory", cfg.MaxMemory, "replBacklog", cfg.ReplBacklog)
 	return data.Run(ctx, cfg)
 }
 

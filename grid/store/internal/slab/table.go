@@ -64,22 +64,24 @@ func (t *Table) Find(a *Arena, h uint64, key []byte) (int, Ref) {
 	}
 }
 
-// Insert adds the record r of a key whose hash is h; the key must not be in the table.
-func (t *Table) Insert(a *Arena, h uint64, r Ref) {
+// Insert adds the record r of a key whose hash is h, which must not be in the table, and
+// returns its position.
+func (t *Table) Insert(a *Arena, h uint64, r Ref) int {
 	if (t.n+1)*4 > len(t.ents)*3 {
 		t.resize(a, max(minCap, 2*len(t.ents)))
 	}
-	t.place(h, uint64(r))
 	t.n++
+	return t.place(h, uint64(r))
 }
 
-func (t *Table) place(h, r uint64) {
+func (t *Table) place(h, r uint64) int {
 	mask := uint64(len(t.ents) - 1)
 	i := h & mask
 	for t.ents[i] != 0 {
 		i = (i + 1) & mask
 	}
 	t.ents[i] = r | (h&tagMask)<<tagShift
+	return int(i)
 }
 
 // Replace points position i, which holds the same key, at the record r.
