@@ -89,4 +89,3 @@ func (b *Bytes) Set(s string) error {
 	*b = Bytes(n)
 	return nil
 }
-
