@@ -34,6 +34,7 @@ type Log struct {
 	chunks  []*chunk
 	size    int
 	max     int
+	retain  bool // a backup has attached: keep up to max bytes, not just the newest chunk
 	wake    chan struct{} // a token when new records arrive
 	headA   atomic.Uint64
 	slotSeq [slots.Count]atomic.Uint64
@@ -61,7 +62,7 @@ func (l *Log) Record(slot int, op []byte) {
 		c.next = nc
 		l.chunks = append(l.chunks, nc)
 		c = nc
-		for l.size > l.max && len(l.chunks) > 1 {
+		for (l.size > l.max || !l.retain) && len(l.chunks) > 1 {
 			l.size -= len(l.chunks[0].buf)
 			l.chunks[0] = nil
 			l.chunks = l.chunks[1:]
@@ -80,6 +81,15 @@ func (l *Log) Record(slot int, op []byte) {
 	case l.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Retain makes the ring keep up to its size from now on. Until a backup has attached, only
+// the newest chunk is kept: a backup that has never been fed continues from a snapshot
+// anyway, and a partition without a backup should not hold its size in memory.
+func (l *Log) Retain() {
+	l.mu.Lock()
+	l.retain = true
+	l.mu.Unlock()
 }
 
 // Head is the last sequence number given out.

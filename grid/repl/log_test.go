@@ -127,3 +127,25 @@ func TestFrameReaderRejectsBadFrames(t *testing.T) {
 		t.Fatalf("ack fields %v %v", v, err)
 	}
 }
+
+func TestLogKeepsItsSizeOnlyOnceABackupAttached(t *testing.T) {
+	op := bytes.Repeat([]byte("x"), 100<<10)
+	l := NewLog(8 * chunkSize)
+	for range 60 {
+		l.Record(0, op)
+	}
+	if l.size > 2*chunkSize {
+		t.Fatalf("without a backup the ring holds %d bytes, want at most two chunks", l.size)
+	}
+	l.Retain()
+	from := l.Head()
+	for range 60 {
+		l.Record(0, op)
+	}
+	if l.size <= 4*chunkSize || l.size > 9*chunkSize {
+		t.Fatalf("with a backup the ring holds %d bytes, want about its size %d", l.size, 8*chunkSize)
+	}
+	if _, ok := l.cursorAfter(from + 10); !ok {
+		t.Fatal("a position recorded after Retain within the size is not readable")
+	}
+}

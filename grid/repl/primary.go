@@ -91,6 +91,7 @@ func (n *Node) Attach(nc net.Conn, buffered []byte, args [][]byte) {
 	}
 	f := &feed{n: n, nc: nc, rd: bufio.NewReader(io.MultiReader(bytes.NewReader(buffered), nc)), id: id, run: run, closed: make(chan struct{})}
 	n.feed = f
+	n.rlog.Retain()
 	var cur cursor
 	ok := false
 	if epoch == n.epoch || (epoch == n.baseEpoch && seq == n.base) {
