@@ -39,6 +39,11 @@ func (r *record) live(now int64) bool {
 	return r.exp == 0 || r.exp > now
 }
 
+// liveAt is live with the clock read only for a record that has an expiry.
+func (r *record) liveAt(clock func() int64) bool {
+	return r.exp == 0 || r.exp > clock()
+}
+
 func decode(chunk []byte) record {
 	r := record{chunk: chunk, flags: chunk[0]}
 	n, w := binary.Uvarint(chunk[1:])

@@ -150,7 +150,7 @@ func (s *Store) find(sl *slot, key []byte) (record, bool) {
 // lookup returns the live record of key; the caller holds sl.mu (read or write).
 func (s *Store) lookup(sl *slot, key []byte) (record, bool) {
 	r, ok := s.find(sl, key)
-	if !ok || !r.live(s.clock()) {
+	if !ok || !r.liveAt(s.clock) {
 		return record{}, false
 	}
 	return r, true
@@ -162,7 +162,7 @@ func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
 	if !ok {
 		return r, false
 	}
-	if !r.live(s.clock()) {
+	if !r.liveAt(s.clock) {
 		s.remove(sl, &r)
 		s.expired.Add(1)
 		return record{}, false
