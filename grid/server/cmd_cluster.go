@@ -106,8 +106,8 @@ func cmdClusterShards(c *conn, _ [][]byte) {
 			c.wr.BulkString(role)
 			c.wr.BulkString("replication-offset")
 			var off uint64
-			if r := c.s.cfg.Replication; r != nil && n.ID == v.Self {
-				off = r.Status().Offset
+			if n.ID == v.Self {
+				off = c.s.cfg.Replication.Status().Offset
 			}
 			c.wr.Int(int64(off))
 			c.wr.BulkString("health")

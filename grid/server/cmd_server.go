@@ -27,22 +27,13 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.2f%c", f, units[i])
 }
 
-// role is this instance's role in the current view: "master" for the partition primary,
-// "slave" otherwise (Redis's INFO words).
+// role is this instance's replication role: "master" for the partition primary, "slave"
+// otherwise (Redis's INFO words).
 func (s *Server) role() string {
-	if r := s.cfg.Replication; r != nil {
-		if r.Status().Role == "primary" {
-			return "master"
-		}
-		return "slave"
+	if s.cfg.Replication.Status().Role == "primary" {
+		return "master"
 	}
-	if v := s.view.Load(); v != nil {
-		if n := v.SelfNode(); n != nil && n.Role == "primary" {
-			return "master"
-		}
-		return "slave"
-	}
-	return "master"
+	return "slave"
 }
 
 type infoSection struct {
@@ -279,11 +270,7 @@ func cmdTime(c *conn, _ [][]byte) {
 // replicationInfo is INFO's replication section in Redis's words, plus the grid's epoch
 // and sync state.
 func (s *Server) replicationInfo() [][2]string {
-	r := s.cfg.Replication
-	if r == nil {
-		return [][2]string{{"role", s.role()}, {"connected_slaves", "0"}}
-	}
-	st := r.Status()
+	st := s.cfg.Replication.Status()
 	out := [][2]string{{"role", s.role()}}
 	if st.Role == "primary" {
 		n := "0"
@@ -312,10 +299,6 @@ func (s *Server) replicationInfo() [][2]string {
 }
 
 func cmdReplSync(c *conn, args [][]byte) {
-	if c.s.cfg.Replication == nil {
-		c.wr.Error("ERR this instance does not replicate")
-		return
-	}
 	c.attach = make([][]byte, len(args))
 	for i, a := range args {
 		c.attach[i] = append([]byte(nil), a...)

@@ -161,7 +161,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		c.gate.RUnlock()
 		c.gate = nil
 	}
-	if c.slot > -2 && s.cfg.Replication != nil {
+	if c.slot > -2 {
 		if seq := s.cfg.Replication.Barrier(cmd.flags&flagWrite != 0, c.slot); seq > c.need {
 			c.need = seq
 		}
@@ -184,7 +184,7 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 	if cmd.firstKey > 0 && !s.route(c, cmd, args) {
 		return
 	}
-	if cmd.firstKey == 0 && cmd.flags&flagWrite != 0 && s.cfg.Replication != nil {
+	if cmd.firstKey == 0 && cmd.flags&flagWrite != 0 {
 		// A keyless write (FLUSHALL) changes this partition: only its primary takes it.
 		if redirect, errReply := s.cfg.Replication.Admit(); redirect != "" || errReply != "" {
 			if errReply == "" {
@@ -232,13 +232,13 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 		switch {
 		case mv.To.ID == s.cfg.Partition && (c.asked || mv.State == cluster.MoveHandoff):
 			// Moving here: served after ASKING, or by anyone once the source is empty.
-			return s.admitOwn(c, v, slot)
+			return s.admitOwn(c, slot)
 		case p != nil && p.ID == s.cfg.Partition:
-			return s.admitOwn(c, v, slot) && s.routeMigrating(c, cmd, args, slot, mv)
+			return s.admitOwn(c, slot) && s.routeMigrating(c, cmd, args, slot, mv)
 		}
 	}
 	if p != nil && p.ID == s.cfg.Partition {
-		return s.admitOwn(c, v, slot)
+		return s.admitOwn(c, slot)
 	}
 	if p == nil || p.Primary == nil {
 		c.wr.Error(errClusterDown)
@@ -251,19 +251,7 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 // admitOwn decides a command on slot served by this instance's partition: it runs here
 // when this instance is the partition's serving primary, otherwise the client is sent on
 // (MOVED) or told to retry.
-func (s *Server) admitOwn(c *conn, v *cluster.View, slot int) bool {
-	if s.cfg.Replication == nil {
-		if s.cfg.Partition >= len(v.Partitions) || v.Partitions[s.cfg.Partition].Primary == nil {
-			c.wr.Error(errClusterDown)
-			return false
-		}
-		own := &v.Partitions[s.cfg.Partition]
-		if own.Primary.ID != v.Self {
-			c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, own.Primary.Address))
-			return false
-		}
-		return true
-	}
+func (s *Server) admitOwn(c *conn, slot int) bool {
 	redirect, errReply := s.cfg.Replication.Admit()
 	switch {
 	case errReply != "":

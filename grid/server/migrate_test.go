@@ -29,7 +29,7 @@ func movingView(t *testing.T, self, state string) *cluster.View {
 }
 
 func TestMigratingSource(t *testing.T) {
-	s, dial := startServer(t, Config{})
+	s, dial := startServer(t, Config{Replication: Standalone{}})
 	c := dial()
 	c.expect(encodeCmd("SET", "{k}here", "1"), "+OK\r\n") // before the move
 
@@ -94,7 +94,7 @@ func dumpOne(t *testing.T, key, val string) []byte {
 }
 
 func TestImportingTarget(t *testing.T) {
-	s, dial := startServer(t, Config{Partition: 2})
+	s, dial := startServer(t, Config{Partition: 2, Replication: Standalone{}})
 	c := dial()
 	moved := fmt.Sprintf("-MOVED %d 127.0.0.1:7000\r\n", slotK)
 	for _, state := range []string{cluster.MoveImporting, cluster.MoveMigrating} {

@@ -40,8 +40,9 @@ type Config struct {
 	Partition, Instance int
 	Version             string
 	Logger              *slog.Logger
-	// Replication, when set, decides whether this instance serves its partition and makes
-	// replies wait until what they depend on is on the backup.
+	// Replication (required) decides whether this instance serves its partition and makes
+	// replies wait until what they depend on is on the backup: the partition's repl.Node,
+	// or Standalone for an instance without a backup.
 	Replication Replication
 }
 
@@ -88,6 +89,9 @@ type Server struct {
 
 // New returns a server on st registering its metrics with reg.
 func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error) {
+	if cfg.Replication == nil {
+		return nil, errors.New("server.Config.Replication is nil: give the partition's replication, or server.Standalone{} for an instance without a backup")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

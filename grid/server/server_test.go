@@ -108,7 +108,7 @@ func (c *testClient) expect(send, want string) {
 }
 
 func TestCommands(t *testing.T) {
-	_, dial := startServer(t, Config{})
+	_, dial := startServer(t, Config{Replication: Standalone{}})
 	// Keys in this test hash to partition 0 (slots 0-8191) unless they test MOVED:
 	// "a"=15495 and "foo"=12182 are on partition 1; "{x}..." = slot 16287 too, so tests use
 	// the tag {k} (slot 7629) for local keys.
@@ -216,7 +216,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestInlineAndPipeline(t *testing.T) {
-	_, dial := startServer(t, Config{})
+	_, dial := startServer(t, Config{Replication: Standalone{}})
 	c := dial()
 	c.expect("PING\r\nSET {k}x \"a b\"\r\nGET {k}x\r\n", "+PONG\r\n+OK\r\n$3\r\na b\r\n")
 	var send, want strings.Builder
@@ -228,7 +228,7 @@ func TestInlineAndPipeline(t *testing.T) {
 }
 
 func TestProtocolErrorClosesOnlyThatClient(t *testing.T) {
-	_, dial := startServer(t, Config{})
+	_, dial := startServer(t, Config{Replication: Standalone{}})
 	good, bad := dial(), dial()
 	good.expect(encodeCmd("SET", "{k}a", "1"), "+OK\r\n")
 	bad.expect("*1\r\n$2000000\r\n", "-ERR Protocol error: invalid bulk length\r\n")
@@ -241,7 +241,7 @@ func TestProtocolErrorClosesOnlyThatClient(t *testing.T) {
 }
 
 func TestAuthAndHello(t *testing.T) {
-	_, dial := startServer(t, Config{RequirePass: "s3cret"})
+	_, dial := startServer(t, Config{RequirePass: "s3cret", Replication: Standalone{}})
 	c := dial()
 	c.expect(encodeCmd("GET", "{k}a"), "-NOAUTH Authentication required.\r\n")
 	c.expect(encodeCmd("AUTH", "wrong"), "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
@@ -259,7 +259,7 @@ func TestAuthAndHello(t *testing.T) {
 func TestOOM(t *testing.T) {
 	// Used memory is counted in whole OS pages: one 9000-byte value makes 12 KiB resident,
 	// a second one would take it past 16 KiB and is refused before it is stored.
-	s, dial := startServer(t, Config{MaxMemory: 16 << 10})
+	s, dial := startServer(t, Config{MaxMemory: 16 << 10, Replication: Standalone{}})
 	c := dial()
 	value := strings.Repeat("x", 9000)
 	c.expect(encodeCmd("SET", "{k}a", value), "+OK\r\n")
@@ -279,18 +279,61 @@ func TestClusterNodesAndBackupMoved(t *testing.T) {
 	if got := NodesText(v); got != want {
 		t.Fatalf("CLUSTER NODES:\n%s\nwant:\n%s", got, want)
 	}
-	// Seen from partition 1's instance, local keys of partition 0 move there.
-	s, dial := startServer(t, Config{})
+	// Seen from partition 1's instance, keys of partition 0 move there.
+	s, dial := startServer(t, Config{Partition: 1, Replication: Standalone{}})
 	s.SetView(testView(t, "p1-i0"))
 	c := dial()
 	c.expect(encodeCmd("GET", "{k}a"), "-MOVED 7629 127.0.0.1:7000\r\n")
 	s.SetView(nil)
 	c.expect(encodeCmd("GET", "{k}a"), "-CLUSTERDOWN Hash slot not served\r\n")
+
+	// A backup of partition 0 sends its partition's keys to the primary its replication
+	// names, refuses keyless writes and says it is a replica.
+	s, dial = startServer(t, Config{Replication: backupOf{primary: "127.0.0.1:7000"}})
+	c = dial()
+	c.expect(encodeCmd("GET", "{k}a"), "-MOVED 7629 127.0.0.1:7000\r\n")
+	c.expect(encodeCmd("FLUSHALL"), "-READONLY You can't write against a read only replica.\r\n")
+	if info := s.Info("replication"); !strings.Contains(info, "role:slave\r\n") {
+		t.Errorf("INFO replication of a backup:\n%s", info)
+	}
+}
+
+// backupOf is the replication of a backup whose primary is at address primary.
+type backupOf struct {
+	Standalone
+	primary string
+}
+
+func (b backupOf) Admit() (redirect, errReply string) { return b.primary, "" }
+
+func (backupOf) Status() cluster.InstanceStatus {
+	return cluster.InstanceStatus{Role: "backup"}
+}
+
+func TestStandalone(t *testing.T) {
+	if _, err := New(Config{}, store.New(1<<20), prometheus.NewRegistry()); err == nil ||
+		!strings.Contains(err.Error(), "Config.Replication is nil") {
+		t.Fatalf("New without Replication: %v, want an error naming Config.Replication", err)
+	}
+	s, dial := startServer(t, Config{Replication: Standalone{}})
+	info := s.Info("replication")
+	for _, want := range []string{"role:master\r\n", "connected_slaves:0\r\n", "insight_serving:true\r\n"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("INFO replication lacks %q:\n%s", want, info)
+		}
+	}
+	// REPLSYNC is refused and the connection closed: there is no stream to follow.
+	c := dial()
+	c.expect(encodeCmd("REPLSYNC", "p0-i1", "run", "1", "0"),
+		"-ERR this instance runs standalone: it has no replication stream to serve\r\n")
+	if n, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after a refused REPLSYNC the connection stays open: read %q, %v", n, err)
+	}
 }
 
 func BenchmarkDispatchGet(b *testing.B) {
 	st := store.New(1 << 20)
-	s, err := New(Config{}, st, prometheus.NewRegistry())
+	s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

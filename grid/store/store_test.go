@@ -292,34 +292,6 @@ func TestScanCoversEveryKeyOnce(t *testing.T) {
 	}
 }
 
-func TestMatch(t *testing.T) {
-	tests := []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"*", "", true},
-		{"h?llo", "hello", true},
-		{"h?llo", "hllo", false},
-		{"h*llo", "heeeello", true},
-		{"h[ae]llo", "hallo", true},
-		{"h[ae]llo", "hillo", false},
-		{"h[^e]llo", "hallo", true},
-		{"h[^e]llo", "hello", false},
-		{"h[a-b]llo", "hbllo", true},
-		{"h[b-a]llo", "hallo", true},
-		{`h\*llo`, "h*llo", true},
-		{`h\*llo`, "hello", false},
-		{"a*b*c", "aXXbYYc", true},
-		{"a*b*c", "aXXbYY", false},
-		{"[abc", "a", true},
-	}
-	for _, tt := range tests {
-		if got := Match(b(tt.pattern), b(tt.s)); got != tt.want {
-			t.Errorf("Match(%q, %q) = %v", tt.pattern, tt.s, got)
-		}
-	}
-}
-
 func BenchmarkSetGet(b *testing.B) {
 	s := New(1 << 20)
 	key := []byte("key:{06S}:000000012345")
