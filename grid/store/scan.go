@@ -46,15 +46,65 @@ func (s *Store) KeysInSlot(slot, count int) [][]byte {
 	return out
 }
 
+// scanStep is how many table positions a scan looks at per hold of a slot's lock, and
+// scanRestarts how often it starts a slot over (entries moved while it let go) before it
+// holds the lock for the rest of the slot: a KEYS with a costly pattern on a slot of
+// millions of keys stalls that slot's writers for one step, not for the whole slot.
+const (
+	scanStep     = 1024
+	scanRestarts = 3
+)
+
+// appendSlot appends the live keys of slot i that o selects. It lets go of the slot's lock
+// every scanStep positions; when entries moved meanwhile it starts the slot over, skipping
+// the keys it already took, so a key present throughout is taken exactly once.
 func (s *Store) appendSlot(out [][]byte, i int, o ScanOptions) [][]byte {
 	sl := &s.slots[i]
+	var taken map[string]struct{} // only once a restart needs it
+	restarts, base := 0, len(out)
+	pos := 0
 	sl.mu.RLock()
-	defer sl.mu.RUnlock()
-	s.eachLive(sl, func(r *record) bool {
-		if (o.Kind == KindNone || r.kind() == o.Kind) && (o.Match == nil || Match(o.Match, r.key)) {
-			out = append(out, cloneBytes(r.key))
+	moves := sl.keys.Moves()
+	for {
+		end := pos + scanStep
+		if restarts >= scanRestarts {
+			end = sl.keys.Cap()
 		}
-		return true
-	})
-	return out
+		now := s.clock()
+		for ; pos < end && pos < sl.keys.Cap(); pos++ {
+			ref := sl.keys.At(pos)
+			if ref == 0 {
+				continue
+			}
+			r := decode(s.arena.Bytes(ref))
+			if !r.live(now) || (o.Kind != KindNone && r.kind() != o.Kind) || (o.Match != nil && !Match(o.Match, r.key)) {
+				continue
+			}
+			if taken != nil {
+				if _, dup := taken[string(r.key)]; dup {
+					continue
+				}
+			}
+			out = append(out, cloneBytes(r.key))
+			if taken != nil {
+				taken[string(r.key)] = struct{}{}
+			}
+		}
+		if pos >= sl.keys.Cap() {
+			sl.mu.RUnlock()
+			return out
+		}
+		sl.mu.RUnlock()
+		sl.mu.RLock()
+		if m := sl.keys.Moves(); m != moves {
+			moves, pos = m, 0
+			restarts++
+			if taken == nil {
+				taken = make(map[string]struct{}, len(out)-base)
+				for _, k := range out[base:] {
+					taken[string(k)] = struct{}{}
+				}
+			}
+		}
+	}
 }

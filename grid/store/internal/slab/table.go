@@ -23,8 +23,9 @@ func KeyOf(rec []byte) []byte {
 // entries grows without reading any. Deletion shifts the entries after it back (no
 // tombstones). The zero value is an empty table. A table is not safe for concurrent use.
 type Table struct {
-	ents []uint64
-	n    int
+	ents  []uint64
+	n     int
+	moves uint64 // how many times entries changed position (a resize, a backward shift)
 }
 
 const (
@@ -36,6 +37,10 @@ const (
 
 // Len is the number of keys.
 func (t *Table) Len() int { return t.n }
+
+// Moves counts the changes that moved entries to other positions: an iteration that let go
+// of the table between two positions can trust the positions it saw while Moves is the same.
+func (t *Table) Moves() uint64 { return t.moves }
 
 // Cap is the number of entries, used or not: positions run from 0 to Cap()-1.
 func (t *Table) Cap() int { return len(t.ents) }
@@ -100,11 +105,13 @@ func (t *Table) Delete(a *Arena, i int) {
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 			t.ents[i], t.ents[j] = t.ents[j], 0
 			i = j
+			t.moves++
 		}
 	}
 	if t.n == 0 {
 		a.index.Add(-int64(8 * len(t.ents)))
 		t.ents = nil
+		t.moves++
 	} else if len(t.ents) > minCap && t.n*8 < len(t.ents) {
 		t.resize(a, len(t.ents)/2)
 	}
@@ -119,6 +126,7 @@ func (t *Table) home(a *Arena, e uint64) uint64 {
 }
 
 func (t *Table) resize(a *Arena, n int) {
+	t.moves++
 	old := t.ents
 	t.ents = make([]uint64, n)
 	a.index.Add(int64(8 * (n - len(old))))
