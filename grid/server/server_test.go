@@ -331,7 +331,9 @@ func TestStandalone(t *testing.T) {
 	}
 }
 
-func BenchmarkDispatchGet(b *testing.B) {
+// benchDispatch measures one command through dispatch against a one-key store; the
+// target is 0 allocations for GET and SET.
+func benchDispatch(b *testing.B, args ...string) {
 	st := store.New(1 << 20)
 	s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
 	if err != nil {
@@ -343,13 +345,22 @@ func BenchmarkDispatchGet(b *testing.B) {
 	defer p2.Close()
 	c := s.newConn(p1)
 	c.wr = resp.NewWriter(io.Discard)
-	args := [][]byte{[]byte("GET"), []byte("{k}key")}
-	if _, err := st.Set(nil, args[1], make([]byte, 100), store.SetOptions{}); err != nil {
+	argv := make([][]byte, len(args))
+	for i, a := range args {
+		argv[i] = []byte(a)
+	}
+	if _, err := st.Set(nil, argv[1], make([]byte, 100), store.SetOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		s.dispatch(c, args)
+		s.dispatch(c, argv)
 		c.wr.Flush()
 	}
+}
+
+func BenchmarkDispatchGet(b *testing.B) { benchDispatch(b, "GET", "{k}key") }
+
+func BenchmarkDispatchSet(b *testing.B) {
+	benchDispatch(b, "SET", "{k}key", strings.Repeat("v", 100))
 }
