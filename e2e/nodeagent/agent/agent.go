@@ -209,7 +209,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
-	if err := a.startKubeletAPI(infCtx); err != nil {
+	// Serves until the agent is told to stop (Run waits for it before it returns).
+	if err := a.startKubeletAPI(ctx); err != nil {
 		return err
 	}
 	go a.hostsLoop(infCtx, svcInf.Lister(), esInf.Lister())
