@@ -14,6 +14,7 @@ require (
 	go.etcd.io/etcd/server/v3 v3.6.4
 	helm.sh/helm/v3 v3.19.5
 	k8s.io/client-go v0.34.4
+	k8s.io/kubelet v0.34.2
 )
 
 require (
@@ -162,7 +163,6 @@ require (
 	k8s.io/klog/v2 v2.130.1 // indirect
 	k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b // indirect
 	k8s.io/kubectl v0.34.2 // indirect
-	k8s.io/kubelet v0.34.2 // indirect
 	k8s.io/utils v0.0.0-20250604170112-4c0f3b243397 // indirect
 	oras.land/oras-go/v2 v2.6.0 // indirect
 	sigs.k8s.io/json v0.0.0-20241014173422-cfa47c3a1cc8 // indirect
