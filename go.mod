@@ -14,6 +14,7 @@ require (
 	go.etcd.io/etcd/server/v3 v3.6.4
 	helm.sh/helm/v3 v3.19.5
 	k8s.io/client-go v0.34.4
+	k8s.io/kubelet v0.34.2
 )
 
 require (

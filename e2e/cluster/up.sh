@@ -13,6 +13,8 @@ NODES=${INSIGHT_NODES:-3}
 KCM_PORT=${INSIGHT_KCM_PORT:-20257}
 SCHED_PORT=${INSIGHT_SCHEDULER_PORT:-20259}
 KWOK_PORT=${INSIGHT_KWOK_PORT:-20247}
+# Each node agent node serves the kubelet API on its own address 127.1.<i>.1 at this port.
+KUBELET_PORT=${INSIGHT_KUBELET_PORT:-10250}
 VERSION=${VERSION:-0.1.0}
 IMAGE_TAR=${INSIGHT_IMAGE_TAR:-$repo/bin/images/insight-grid-$VERSION.tar}
 # INSIGHT_NODE_AGENT=0 starts the control plane and the kwok nodes only (no root needed,
@@ -95,7 +97,8 @@ spawn kube-apiserver "$TOOLS_BIN/kube-apiserver" \
 	--etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
 	--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
 	--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
-	--kubelet-client-certificate="$P/admin.crt" --kubelet-client-key="$P/admin.key" \
+	--kubelet-client-certificate="$P/apiserver-kubelet-client.crt" --kubelet-client-key="$P/apiserver-kubelet-client.key" \
+	--kubelet-certificate-authority="$P/ca.crt" --kubelet-preferred-address-types=InternalIP \
 	--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 	--service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
 	--service-cluster-ip-range=10.96.0.0/24 --authorization-mode=Node,RBAC \
@@ -140,10 +143,21 @@ done | kubectl apply -f - >/dev/null
 
 if [ "$NODE_AGENT" != 0 ]; then
 	spawn nodeagent "$CLUSTER_DIR/bin/nodeagent" --kubeconfig="$K" --state-dir="$CLUSTER_DIR/nodeagent" \
-		--nodes="$NODES" --image="$IMAGE_TAR" --cpu=16 --memory=64Gi --backoff-base=1s --backoff-max=20s
+		--nodes="$NODES" --image="$IMAGE_TAR" --cpu=16 --memory=64Gi --backoff-base=1s --backoff-max=20s \
+		--kubelet-port="$KUBELET_PORT" --client-ca-file="$P/ca.crt"
 fi
 kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
 	{ alive_or_die kwok; alive_or_die nodeagent; die "nodes not Ready after 60s"; }
+if [ "$NODE_AGENT" != 0 ]; then
+	# Each node's kubelet API answers the API server's client certificate. (The API server's
+	# node proxy refuses loopback node addresses; logs, exec and port-forward do not check.)
+	kubelet_ready() {
+		curl -sf --cacert "$P/ca.crt" --cert "$P/apiserver-kubelet-client.crt" --key "$P/apiserver-kubelet-client.key" \
+			"https://127.1.0.1:$KUBELET_PORT/healthz" >/dev/null
+	}
+	wait_for 60 "kubelet API" kubelet_ready ||
+		{ alive_or_die nodeagent; die "the node agent's kubelet API on 127.1.0.1:$KUBELET_PORT does not answer (log: $LOG_DIR/nodeagent.log)"; }
+fi
 wait_for 60 "default ServiceAccount" kubectl get serviceaccount default -n default ||
 	die "the default ServiceAccount was not created (kube-controller-manager log: $LOG_DIR/kube-controller-manager.log)"
 trap - ERR

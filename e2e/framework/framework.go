@@ -180,8 +180,8 @@ func stateString(s corev1.ContainerState) string {
 	return "unknown"
 }
 
-// logTail returns the last n lines of a container's log as the node agent wrote it
-// (there is no kubelet API behind the API server here, so `kubectl logs` cannot fetch them).
+// logTail returns the last n lines of a container's log from the node agent's plain copy,
+// which holds every run of the container, also of pods already gone.
 func (c *Cluster) logTail(ns, pod, container string, n int) string {
 	data, err := os.ReadFile(filepath.Join(c.StateDir, "logs", fmt.Sprintf("%s_%s_%s.log", ns, pod, container)))
 	if err != nil {

@@ -16,8 +16,13 @@
 //     only that address. Service ClusterIPs do not route (no kube-proxy): use the Service
 //     names, which /etc/hosts maps to the ready endpoint pod IPs (headless-style).
 //   - No cgroups: resource limits are reported to the pod (downward API) but not enforced.
-//   - No kubelet API: `kubectl logs/exec` do not work. Container logs are files at
-//     <state-dir>/logs/<namespace>_<pod>_<container>.log.
+//   - The kubelet API serves only what kubectl logs, exec and port-forward need
+//     (/containerLogs, /exec, /portForward; no attach, stats, metrics or checkpoint). Each node
+//     serves it on its own address at --kubelet-port with a serving certificate it gets signed
+//     through a kubelet-serving CertificateSigningRequest that it approves itself. Exec runs in
+//     a fresh sandbox over the container's files (not in the container's own namespace).
+//     A plain copy of each container's output is also at
+//     <state-dir>/logs/<namespace>_<pod>_<container>.log (every run and earlier pods appended).
 //   - ConfigMap/Secret volumes are written once at pod start, not updated.
 //   - On start it adopts nothing: pods an earlier run left on its nodes are deleted (when a
 //     controller owns them, so it recreates them) or marked Failed (bare pods).
@@ -26,6 +31,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +48,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/insightgrid/insight/e2e/nodeagent/agent"
@@ -89,6 +96,8 @@ func run() error {
 	backoffBase := flag.Duration("backoff-base", 10*time.Second, "first CrashLoopBackOff delay (kubelet: 10s); lower it for tests")
 	backoffMax := flag.Duration("backoff-max", 5*time.Minute, "CrashLoopBackOff cap (kubelet: 5m)")
 	shutdownGrace := flag.Duration("shutdown-grace", 5*time.Second, "how long pods get to stop when the agent is stopped")
+	kubeletPort := flag.Int("kubelet-port", 10250, "port of each node's kubelet API on the node's address (the Node's daemonEndpoints)")
+	clientCAFile := flag.String("client-ca-file", "", "CA bundle that verifies the kubelet API's callers (the API server's --kubelet-client-certificate); default: the kubeconfig's cluster CA")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags only)", flag.Args())
@@ -145,6 +154,10 @@ func run() error {
 	if apiPort == "" {
 		apiPort = "443"
 	}
+	clientCAs, err := loadClientCAs(*clientCAFile, cfg)
+	if err != nil {
+		return err
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
@@ -160,6 +173,7 @@ func run() error {
 		Client: cs, StateDir: *stateDir, Nodes: *nodes, NodeOffset: *nodeOffset, Taints: taints, Provision: *provision, Images: store,
 		CPU: cpuQ, Memory: memQ, MaxPods: podsQ, BackoffBase: *backoffBase, BackoffMax: *backoffMax,
 		APIHost: u.Hostname(), APIPort: apiPort, ShutdownGrace: *shutdownGrace, Log: log,
+		KubeletPort: *kubeletPort, ClientCAs: clientCAs,
 	})
 	if err != nil {
 		return err
@@ -167,6 +181,31 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return a.Run(ctx)
+}
+
+// loadClientCAs reads --client-ca-file, or else takes the cluster CA the kubeconfig trusts.
+func loadClientCAs(file string, cfg *rest.Config) (*x509.CertPool, error) {
+	what, data := "--client-ca-file="+file, []byte(nil)
+	if file == "" {
+		what = "the kubeconfig's certificate authority (set --client-ca-file)"
+		data = cfg.CAData
+		file = cfg.CAFile
+	}
+	if len(data) == 0 {
+		if file == "" {
+			return nil, fmt.Errorf("%s: none given", what)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		data = b
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", what)
+	}
+	return pool, nil
 }
 
 func parseTaint(v string) (corev1.Taint, error) {

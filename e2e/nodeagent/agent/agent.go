@@ -9,6 +9,8 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -58,7 +60,11 @@ type Config struct {
 	APIPort     string        // KUBERNETES_SERVICE_PORT for pods
 	// ShutdownGrace caps how long stopping pods may take when the agent itself stops.
 	ShutdownGrace time.Duration
-	Log           *slog.Logger
+	// KubeletPort is where each node serves the kubelet API on its own address (the Node's
+	// daemonEndpoints.kubeletEndpoint); ClientCAs verify its callers' client certificates.
+	KubeletPort int
+	ClientCAs   *x509.CertPool
+	Log         *slog.Logger
 }
 
 type node struct {
@@ -90,10 +96,19 @@ type Agent struct {
 	stale    map[types.UID]bool // pods of an earlier agent run (adopt nothing)
 	stopping bool
 	wg       sync.WaitGroup
+
+	logsMu     sync.Mutex
+	activeLogs map[string]bool // log files of container runs still writing
 }
 
 // New validates cfg and prepares the state directory.
 func New(cfg Config) (*Agent, error) {
+	if cfg.KubeletPort < 1 || cfg.KubeletPort > 65535 {
+		return nil, fmt.Errorf("--kubelet-port=%d: want a port in 1..65535", cfg.KubeletPort)
+	}
+	if cfg.ClientCAs == nil {
+		return nil, errors.New("no client CA for the kubelet API: set --client-ca-file")
+	}
 	if cfg.Nodes < 1 || cfg.NodeOffset < 0 || cfg.NodeOffset+cfg.Nodes > 255 {
 		return nil, fmt.Errorf("--nodes=%d --node-offset=%d: want at least one node and offset+nodes <= 255", cfg.Nodes, cfg.NodeOffset)
 	}
@@ -106,6 +121,7 @@ func New(cfg Config) (*Agent, error) {
 		resolvFile: filepath.Join(cfg.StateDir, "etc", "resolv.conf"),
 		hostsDirty: make(chan struct{}, 1),
 		workers:    map[types.UID]*podWorker{}, finished: map[types.UID]bool{}, stale: map[types.UID]bool{},
+		activeLogs: map[string]bool{},
 	}
 	for _, d := range []string{"etc", "pods", "volumes", "logs"} {
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o755); err != nil {
@@ -193,6 +209,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
+	// Serves until the agent is told to stop (Run waits for it before it returns).
+	if err := a.startKubeletAPI(ctx); err != nil {
+		return err
+	}
 	go a.hostsLoop(infCtx, svcInf.Lister(), esInf.Lister())
 	a.markHosts()
 	a.log.Info("node agent ready", "nodes", len(a.nodes), "stateDir", a.cfg.StateDir, "images", a.cfg.Images.Refs())
@@ -260,6 +280,13 @@ func (a *Agent) onPodDelete(o any) {
 	defer a.mu.Unlock()
 	delete(a.finished, pod.UID)
 	delete(a.stale, pod.UID)
+	// The pod is gone from the API, so are its logs (as a kubelet removes /var/log/pods/...).
+	dir := a.podLogDir(pod.Namespace, pod.Name, pod.UID)
+	go func() {
+		if err := os.RemoveAll(dir); err != nil {
+			a.log.Warn("remove pod logs", "dir", dir, "err", err)
+		}
+	}()
 	if w := a.workers[pod.UID]; w != nil {
 		// Force-deleted from the API: stop at once.
 		w.terminate(0, false)
@@ -325,6 +352,9 @@ func (a *Agent) killLeftovers() {
 		if pid, err := strconv.Atoi(string(b)); err == nil && pid > 1 {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
+	}
+	if err := os.RemoveAll(filepath.Join(a.cfg.StateDir, "logs", "pods")); err != nil {
+		a.log.Warn("remove logs of an earlier run", "err", err)
 	}
 	ents, _ := os.ReadDir(root)
 	for _, e := range ents {

@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/insightgrid/insight/e2e/nodeagent/crilog"
 	"github.com/insightgrid/insight/e2e/nodeagent/image"
 	"github.com/insightgrid/insight/e2e/nodeagent/podenv"
 	"github.com/insightgrid/insight/e2e/nodeagent/sandbox"
@@ -119,23 +122,26 @@ func (w *podWorker) runOnce(c *corev1.Container, st *ctr, spec *sandbox.Spec) (c
 	if err := sandbox.WriteSpec(specPath, spec); err != nil {
 		return -1, 0, err
 	}
-	logPath := filepath.Join(w.a.cfg.StateDir, "logs", fmt.Sprintf("%s_%s_%s.log", w.ns, w.name, c.Name))
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	w.mu.Lock()
+	run := st.status.RestartCount
+	w.mu.Unlock()
+	logs, err := w.openLogs(c.Name, run)
 	if err != nil {
-		return -1, 0, fmt.Errorf("open container log: %w", err)
+		return -1, 0, err
 	}
-	defer lf.Close()
-	cmd := sandbox.Command(specPath, lf, lf)
+	defer logs.close()
+	cmd := sandbox.Command(specPath, logs.stdout, logs.stderr)
 	if err := cmd.Start(); err != nil {
 		return -1, 0, fmt.Errorf("start container: %w", err)
 	}
+	logs.started()
 	pid := cmd.Process.Pid
 	pidFile := filepath.Join(w.dir, "pids", c.Name)
 	_ = os.WriteFile(pidFile, []byte(strconv.Itoa(pid)), 0o644)
 	started := time.Now()
 	w.mu.Lock()
 	st.sbox = spec
-	st.status.ContainerID = fmt.Sprintf("insight://%s-%s-%d", w.uid, c.Name, st.status.RestartCount)
+	st.status.ContainerID = containerID(w.uid, c.Name, run)
 	st.status.ImageID = st.status.Image
 	st.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}}
 	st.status.Started = ptrBool(c.StartupProbe == nil)
@@ -165,6 +171,9 @@ func (w *podWorker) runOnce(c *corev1.Container, st *ctr, spec *sandbox.Spec) (c
 		w.stopProcess(c, st, pid, exited, false)
 	}
 	stopProbes()
+	// A container's processes end with it (as with a PID namespace); this also ends its log.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	logs.wait()
 	_ = os.Remove(pidFile)
 	finished := time.Now()
 	code = cmd.ProcessState.ExitCode()
@@ -188,6 +197,107 @@ func (w *podWorker) runOnce(c *corev1.Container, st *ctr, spec *sandbox.Spec) (c
 }
 
 func ptrBool(b bool) *bool { return &b }
+
+// runLogs is one container run's log: the process writes into two pipes, whose lines go to
+// the CRI-format log the kubelet API serves and to the plain per-container file.
+type runLogs struct {
+	a              *Agent
+	path           string
+	plain, cri     io.Closer
+	stdout, stderr *os.File // the process's ends
+	readers        []*os.File
+	copied         chan struct{}
+}
+
+func (w *podWorker) openLogs(container string, run int32) (*runLogs, error) {
+	l := &runLogs{a: w.a, path: w.a.logPath(w.ns, w.name, w.uid, container, run), copied: make(chan struct{})}
+	if run >= 2 {
+		// Keep the run before this one for --previous, as a kubelet keeps the last dead container.
+		_ = os.Remove(w.a.logPath(w.ns, w.name, w.uid, container, run-2))
+	}
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return nil, fmt.Errorf("create container log dir: %w", err)
+	}
+	plainPath := filepath.Join(w.a.cfg.StateDir, "logs", fmt.Sprintf("%s_%s_%s.log", w.ns, w.name, container))
+	plain, err := os.OpenFile(plainPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open container log: %w", err)
+	}
+	l.plain = plain
+	cri, err := crilog.Create(l.path, plain)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	l.cri = cri
+	streams := []crilog.Stream{crilog.Stdout, crilog.Stderr}
+	var ends [2]*os.File
+	for i := range streams {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			l.close()
+			return nil, fmt.Errorf("container log pipe: %w", err)
+		}
+		l.readers = append(l.readers, r)
+		ends[i] = wr
+	}
+	l.stdout, l.stderr = ends[0], ends[1]
+	w.a.setLogActive(l.path, true)
+	go func() {
+		defer close(l.copied)
+		var wg sync.WaitGroup
+		for i, s := range streams {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := cri.Copy(s, l.readers[i]); err != nil {
+					w.a.log.Warn("container log", "pod", w.key(), "container", container, "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	return l, nil
+}
+
+// started closes the agent's copies of the process's ends, so the log ends with the process.
+func (l *runLogs) started() {
+	_ = l.stdout.Close()
+	_ = l.stderr.Close()
+}
+
+// wait lets the log take in what the run wrote; bounded, in case an escaped process still
+// holds the pipes.
+func (l *runLogs) wait() {
+	select {
+	case <-l.copied:
+	case <-time.After(5 * time.Second):
+		for _, r := range l.readers {
+			_ = r.Close()
+		}
+		<-l.copied
+	}
+}
+
+func (l *runLogs) close() {
+	l.a.setLogActive(l.path, false)
+	for _, f := range []*os.File{l.stdout, l.stderr} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+	if l.stdout != nil {
+		l.wait()
+	}
+	for _, r := range l.readers {
+		_ = r.Close()
+	}
+	for _, c := range []io.Closer{l.cri, l.plain} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
 
 func (w *podWorker) podGrace() time.Duration {
 	if g := w.spec.TerminationGracePeriodSeconds; g != nil {

@@ -45,7 +45,7 @@ func (a *Agent) nodeObject(n *node) *corev1.Node {
 				KubeletVersion: "v1.34.4", OperatingSystem: "linux", Architecture: "amd64",
 				OSImage: "insight test node agent", ContainerRuntimeVersion: "insight-nodeagent://0.1.0",
 			},
-			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(a.cfg.KubeletPort)}},
 		},
 	}
 }
