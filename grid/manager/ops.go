@@ -14,8 +14,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
-	"github.com/insightgrid/insight/grid/internal/httpjson"
 )
 
 // The partition operations: planned switch-over (failover), switch-back to the preferred
@@ -46,11 +46,11 @@ func opErr(status int, code, format string, a ...any) *opError {
 }
 
 func conflict(format string, a ...any) *opError {
-	return opErr(http.StatusConflict, "Conflict", format, a...)
+	return opErr(http.StatusConflict, api.CodeConflict, format, a...)
 }
 
 func unavailable(format string, a ...any) *opError {
-	return opErr(http.StatusServiceUnavailable, "Unavailable", format, a...)
+	return opErr(http.StatusServiceUnavailable, api.CodeUnavailable, format, a...)
 }
 
 // errNoQuorum is the answer to every role change while etcd has no leader.
@@ -107,7 +107,7 @@ func loadPartition(ctx context.Context, kv clientv3.KV, p int) (*partitionState,
 		return nil, fmt.Errorf("decoding %s: %w", cluster.MapKey, err)
 	}
 	if p >= len(pm.Partitions) {
-		return nil, opErr(http.StatusNotFound, "NotFound", "partition %d not found: the grid has %d partitions (0-%d)", p, len(pm.Partitions), len(pm.Partitions)-1)
+		return nil, opErr(http.StatusNotFound, api.CodeNotFound, "partition %d not found: the grid has %d partitions (0-%d)", p, len(pm.Partitions), len(pm.Partitions)-1)
 	}
 	ps := &partitionState{ID: p, Partitions: len(pm.Partitions), HA: pm.HA, byID: map[string]*registration{}}
 	raw, ps.RecordRev = get(1)
@@ -174,33 +174,9 @@ func (m *Manager) loadForOp(ctx context.Context, p int) (*partitionState, *opErr
 	return ps, nil
 }
 
-// SwitchResult is the answer to failover and failback: the data instance's handover result
-// ({partition, from, to, epoch, pauseMicros}), or for a failback with nothing to do
-// {partition, unchanged: true, primary, epoch}.
-type SwitchResult struct {
-	Partition   int    `json:"partition"`
-	From        string `json:"from,omitempty"`
-	To          string `json:"to,omitempty"`
-	Epoch       int64  `json:"epoch"`
-	PauseMicros int64  `json:"pauseMicros,omitempty"`
-	Unchanged   bool   `json:"unchanged,omitempty"`
-	Primary     string `json:"primary,omitempty"`
-}
-
-// ResetResult is the answer to reset: the new record and the one it replaced.
-type ResetResult struct {
-	Partition int            `json:"partition"`
-	Epoch     int64          `json:"epoch"`
-	Primary   string         `json:"primary"`
-	Backup    string         `json:"backup,omitempty"`
-	Previous  cluster.Record `json:"previous"`
-	// Warning is set when the chosen primary is down while the other copy is alive.
-	Warning string `json:"warning,omitempty"`
-}
-
 // switchOver asks partition ps's current primary to hand over to its backup `to`, which
-// must be the in-sync backup of the record. It returns the data instance's result JSON.
-func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why string) (json.RawMessage, *opError) {
+// must be the in-sync backup of the record. It returns the data instance's result.
+func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why string) (*api.SwitchResult, *opError) {
 	rec := ps.Record
 	switch {
 	case rec.Backup == "":
@@ -237,12 +213,13 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 		return nil, unavailable("partition %d: reading the handover answer of primary %s: %v", ps.ID, rec.Primary, err)
 	}
 	if resp.StatusCode == http.StatusOK {
-		if !json.Valid(out) {
-			return nil, opErr(http.StatusBadGateway, "BadGateway", "partition %d: primary %s answered the handover with invalid JSON: %.200q", ps.ID, rec.Primary, out)
+		var res api.SwitchResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			return nil, opErr(http.StatusBadGateway, api.CodeBadGateway, "partition %d: primary %s answered the handover with invalid JSON: %.200q", ps.ID, rec.Primary, out)
 		}
-		return out, nil
+		return &res, nil
 	}
-	var ae httpjson.ErrorBody
+	var ae api.ErrorBody
 	msg := string(bytes.TrimSpace(out))
 	if json.Unmarshal(out, &ae) == nil && ae.Error.Message != "" {
 		msg = ae.Error.Message
@@ -255,11 +232,11 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 		}
 		return nil, opErr(resp.StatusCode, code, "partition %d: primary %s refused the handover to %s: %s", ps.ID, rec.Primary, to, msg)
 	}
-	return nil, opErr(http.StatusBadGateway, "BadGateway", "partition %d: primary %s answered the handover with HTTP %d: %.300s", ps.ID, rec.Primary, resp.StatusCode, msg)
+	return nil, opErr(http.StatusBadGateway, api.CodeBadGateway, "partition %d: primary %s answered the handover with HTTP %d: %.300s", ps.ID, rec.Primary, resp.StatusCode, msg)
 }
 
 // failover switches partition p over to its in-sync backup.
-func (m *Manager) failover(ctx context.Context, p int) (json.RawMessage, *opError) {
+func (m *Manager) failover(ctx context.Context, p int) (*api.SwitchResult, *opError) {
 	ps, oe := m.loadForOp(ctx, p)
 	if oe != nil {
 		return nil, oe
@@ -272,15 +249,14 @@ func (m *Manager) failover(ctx context.Context, p int) (json.RawMessage, *opErro
 
 // failback hands partition p back to its preferred primary; nothing to do when that is
 // already the primary.
-func (m *Manager) failback(ctx context.Context, p int) (json.RawMessage, *opError) {
+func (m *Manager) failback(ctx context.Context, p int) (*api.SwitchResult, *opError) {
 	ps, oe := m.loadForOp(ctx, p)
 	if oe != nil {
 		return nil, oe
 	}
 	rec := ps.Record
 	if rec.Primary == rec.PreferredPrimary {
-		out, _ := json.Marshal(SwitchResult{Partition: p, Unchanged: true, Primary: rec.Primary, Epoch: rec.Epoch})
-		return out, nil
+		return &api.SwitchResult{Partition: p, Unchanged: true, Primary: rec.Primary, Epoch: rec.Epoch}, nil
 	}
 	if rec.Backup != rec.PreferredPrimary {
 		return nil, conflict("partition %d: preferred primary %s is neither primary (%s) nor backup (%s): fix the record before failing back",
@@ -292,13 +268,11 @@ func (m *Manager) failback(ctx context.Context, p int) (json.RawMessage, *opErro
 	return out, oe
 }
 
-func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) {
+func (m *Manager) logSwitch(op string, p int, r *api.SwitchResult, oe *opError) {
 	if oe != nil {
 		m.log.Warn(op+" failed", "partition", p, "status", oe.status, "err", oe.msg)
 		return
 	}
-	var r SwitchResult
-	_ = json.Unmarshal(out, &r)
 	m.log.Info(op+" done", "partition", p, "from", r.From, "to", r.To, "epoch", r.Epoch, "pauseMicros", r.PauseMicros)
 }
 
@@ -307,7 +281,7 @@ func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) 
 // operator's acceptance that writes only a lost copy held are gone. It refuses while a
 // copy that holds the data is alive. The preferred primary stays as it was, so an
 // automatic failback moves the partition back to it once it is in sync.
-func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetResult, oe *opError) {
+func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *api.ResetResult, oe *opError) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout) // the read and the CAS together
 	defer cancel()
 	ps, oe := m.loadForOp(ctx, p)
@@ -328,7 +302,7 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetRes
 	if !chosen {
 		primary = preferred
 	} else if !slices.Contains(ids, primary) {
-		return nil, opErr(http.StatusBadRequest, "BadRequest", "primary=%q: want one of partition %d's instances, %s", primary, p, strings.Join(ids, " or "))
+		return nil, opErr(http.StatusBadRequest, api.CodeBadRequest, "primary=%q: want one of partition %d's instances, %s", primary, p, strings.Join(ids, " or "))
 	}
 	defer func() {
 		if oe != nil && oe.status == http.StatusConflict {
@@ -365,7 +339,7 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetRes
 	if !ok {
 		return nil, conflict("partition %d changed while it was being reset (a primary or backup registered, or the record moved on): look at GET /v1/partitions/%d again and retry", p, p)
 	}
-	res := &ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: rec}
+	res := &api.ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: api.Record(rec)}
 	if !chosen && next.Backup != "" && ps.instance(next.Primary) == nil && ps.instance(next.Backup) != nil {
 		res.Warning = fmt.Sprintf("%s is down and %s is alive: when %s starts it serves its own copy (empty after a restart) and %s is synced from it, dropping what only %s holds; "+
 			"to keep %s's copy instead, reset again now with primary=%s", next.Primary, next.Backup, next.Primary, next.Backup, next.Backup, next.Backup, next.Backup)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/registry"
@@ -173,7 +174,7 @@ func (f *fakeInstance) requests() []handoverReq {
 
 func okHandover(from, to string, epoch int64) func(int, handoverReq) (int, string) {
 	return func(int, handoverReq) (int, string) {
-		b, _ := json.Marshal(SwitchResult{Partition: 0, From: from, To: to, Epoch: epoch, PauseMicros: 850})
+		b, _ := json.Marshal(api.SwitchResult{Partition: 0, From: from, To: to, Epoch: epoch, PauseMicros: 850})
 		return http.StatusOK, string(b)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/preflight"
 	"github.com/insightgrid/insight/cli/validate"
 )
@@ -50,6 +51,9 @@ type Env struct {
 	Connect func(*GlobalFlags) (*Clients, error)
 	// PollInterval is how often progress is refreshed (default 1s).
 	PollInterval time.Duration
+	// Manager says how to reach a release's manager; nil: manager.Kube with the clients
+	// (--manager-url, else the API server's service proxy, else a port-forward).
+	Manager func(c *Clients, namespace, release, url string) *manager.Reacher
 }
 
 // Clients are the cluster clients, built once per run.
@@ -57,7 +61,7 @@ type Clients struct {
 	Helm *action.Configuration
 	Kube kubernetes.Interface
 	// REST is the API server connection the clientset uses; the manager is reached through
-	// its service proxy. nil: no proxy (tests that do not need one).
+	// its service proxy or a port-forward. nil: neither (tests that do not need them).
 	REST *rest.Config
 	// Namespace is the namespace in effect: -n, else the kubeconfig context's.
 	Namespace string
@@ -94,6 +98,11 @@ func NewRootCmd(env *Env) *cobra.Command {
 	}
 	if env.Connect == nil {
 		env.Connect = NewClients
+	}
+	if env.Manager == nil {
+		env.Manager = func(c *Clients, namespace, release, url string) *manager.Reacher {
+			return manager.Kube(c.Kube, c.REST, namespace, release, url)
+		}
 	}
 	r := &root{env: env}
 	cmd := &cobra.Command{
@@ -259,6 +268,8 @@ func ExitCode(err error) int {
 
 // Execute runs the command line and returns the exit code, having printed any error.
 func Execute(ctx context.Context, env *Env, args []string) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the port-forwards a command opened
 	cmd := NewRootCmd(env)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)

@@ -16,6 +16,7 @@ import (
 	"github.com/insightgrid/insight/cli/progress"
 	"github.com/insightgrid/insight/cli/rollout"
 	"github.com/insightgrid/insight/cli/validate"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // scaleOptions are scale's options (Flags → Options → Validate → Run).
@@ -23,8 +24,9 @@ type scaleOptions struct {
 	r             *root
 	p             install.Parameters
 	partitions    int
-	rate          string // --rate, with --partitions
-	repartition   bool   // --partitions was given
+	rate          string    // --rate, with --partitions
+	rateBytes     *api.Rate // --rate parsed
+	repartition   bool      // --partitions was given
 	managerURL    string
 	skipPreflight bool
 	force         bool
@@ -66,7 +68,7 @@ again with the same --partitions. A plain 'helm upgrade' with fewer partitions i
 by the chart for this reason.`,
 		Example: `  insightctl scale demo --memory 1Gi
   insightctl scale demo --memory 2Gi --cpu 1 --timeout 20m
-  insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # where the API server cannot proxy
+  insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # from the pod network
   insightctl scale demo --partitions 4 --timeout 30m
   insightctl scale demo --partitions 6 --rate 8mb   # move slots faster than the default
   insightctl scale demo --partitions 2 -o json`,
@@ -252,7 +254,8 @@ func (o *scaleOptions) runResources(ctx context.Context) error {
 func (o *scaleOptions) source(ctx context.Context) rollout.KubeSource {
 	r, p := o.r, &o.p
 	src := rollout.KubeSource{Client: r.clients.Kube, Namespace: p.Namespace, Release: p.Name}
-	src.Manager, src.ManagerErr = r.managerClient(ctx, o.managerURL, p.Name)
+	src.View.Client, src.Err = r.managerClient(ctx, o.managerURL, p.Name)
+	src.Timeout = rollout.ManagerTimeout
 	return src
 }
 

@@ -13,23 +13,18 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
-	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/install"
 	"github.com/insightgrid/insight/cli/repartition"
 	"github.com/insightgrid/insight/cli/validate"
-	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/api"
 )
-
-// maxPartitions is the grid's own bound (one slot per partition at most); the chart's
-// schema may allow fewer.
-const maxPartitions = 16384
 
 // checkPartitionFlags validates --partitions and what may come with it, without a cluster.
 func (o *scaleOptions) checkPartitionFlags(c *cobra.Command) []validate.Problem {
 	var problems []validate.Problem
-	if o.partitions < 1 || o.partitions > maxPartitions {
+	if o.partitions < 1 || o.partitions > api.MaxPartitions {
 		problems = append(problems, validate.Problem{Key: "--partitions", Value: o.partitions,
-			Message: fmt.Sprintf("must be a number of partitions from 1 to %d", maxPartitions)})
+			Message: fmt.Sprintf("must be a number of partitions from 1 to %d", api.MaxPartitions)})
 	}
 	for _, f := range []string{"memory", "cpu"} {
 		if changed(c.Flags(), f) {
@@ -44,10 +39,12 @@ func (o *scaleOptions) checkPartitionFlags(c *cobra.Command) []validate.Problem 
 		}
 	}
 	if o.rate != "" {
-		if _, err := config.ParseBytes(o.rate); err != nil {
+		r, err := api.ParseRate(o.rate)
+		if err != nil {
 			problems = append(problems, validate.Problem{Key: "--rate", Value: o.rate,
 				Message: "want bytes per second, e.g. 4mb, 512kb or 8Mi (0: no limit)"})
 		}
+		o.rateBytes = &r
 	}
 	if !o.p.Wait {
 		problems = append(problems, validate.Problem{Key: "--wait", Value: false,
@@ -220,7 +217,7 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		}
 	}
 	if pl.request {
-		if _, err := client.RequestRepartition(ctx, n, o.rate); err != nil {
+		if _, err := client.RequestRepartition(ctx, n, o.rateBytes); err != nil {
 			return o.managerFailed(ctx, fmt.Sprintf("asking for %d partitions", n), err, pl.growChart)
 		}
 		fmt.Fprintf(w, "The manager re-partitions to %d partitions; following it for up to %s:\n", n, p.Timeout)
@@ -266,13 +263,13 @@ func (o *scaleOptions) partitionsPlan(ch *chart.Chart, rel *release.Release, n i
 // managerFailed explains a manager request that failed; resume says whether this run
 // changed something already, so that the same command must run again.
 func (o *scaleOptions) managerFailed(ctx context.Context, what string, err error, resume bool) error {
-	var ae *gridapi.Error
+	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		return fmt.Errorf("scale %s: %s: %w\n(this grid does not offer online re-partitioning: upgrade it first with insightctl upgrade)", o.p.Name, what, err)
 	case errors.As(err, &ae) && ae.BadRequest():
 		return &badInput{err: fmt.Errorf("scale %s: %s: %w", o.p.Name, what, err)}
-	case gridapi.IsUnreachable(err) && o.managerURL == "":
+	case api.IsUnreachable(err) && o.managerURL == "":
 		err = fmt.Errorf("%w\n%s", err, proxyHint)
 	}
 	if resume {

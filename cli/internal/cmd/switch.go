@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -12,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
 
-	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/install"
 	"github.com/insightgrid/insight/cli/validate"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // switchOptions are failover's and failback's options (Flags → Options → Validate → Run).
@@ -39,10 +38,11 @@ func newSwitchCmd(r *root, op string) *cobra.Command {
 lets the backup apply everything, and hands the partition over; the backup serves at once.
 The write pause it cost is reported. The partition needs an in-sync backup (pu.ha).
 
-The manager is reached through the API server's service proxy, or at --manager-url.`
+The manager is reached through the API server's service proxy, else a port-forward to a
+manager pod, or only at --manager-url when given.`
 		c.Example = `  insightctl failover 0 --release demo
   insightctl failover 1 --release demo -o json
-  insightctl failover 0 --manager-url http://10.0.3.7:8090   # where the API server cannot proxy`
+  insightctl failover 0 --manager-url http://10.0.3.7:8090   # from the pod network`
 		c.Args = argsBad(cobra.ExactArgs(1))
 	default:
 		c.Use = "failback [PARTITION]"
@@ -66,12 +66,14 @@ primary is in sync again (manager.autoFailback); this is the manual form.`
 	return c
 }
 
-// addManagerFlags adds the flags that name the release and how to reach its manager.
+// addManagerFlags adds the flags of every command that talks to a release's manager: the
+// release, when NAME is not an argument, and how to reach its manager.
 func addManagerFlags(c *cobra.Command, release, managerURL *string) {
 	if release != nil {
 		c.Flags().StringVar(release, "release", install.DefaultName, "the release whose grid to act on")
 	}
-	c.Flags().StringVar(managerURL, "manager-url", "", "talk to the manager's REST API at this URL (http://host:8090) instead of through the API server's service proxy")
+	c.Flags().StringVar(managerURL, "manager-url", "", "talk to the manager's REST API at this URL (http://host:8090) only; "+
+		"default: through the API server's service proxy, else a port-forward to a manager pod")
 }
 
 // complete copies the arguments and validates everything without a cluster.
@@ -98,23 +100,21 @@ func checkManagerURL(raw string) []validate.Problem {
 	if raw == "" {
 		return nil
 	}
-	if _, err := gridapi.ParseURL(raw); err != nil {
+	if _, err := api.ParseURL(raw); err != nil {
 		return []validate.Problem{{Key: "--manager-url", Value: raw, Message: err.Error()}}
 	}
 	return nil
 }
 
-// managerClient reaches the release's manager at --manager-url, else through the API
-// server's service proxy.
-func (r *root) managerClient(ctx context.Context, managerURL, release string) (*gridapi.Client, error) {
-	if managerURL != "" {
-		base, err := gridapi.ParseURL(managerURL)
-		if err != nil {
-			return nil, err
-		}
-		return gridapi.Direct(base, &http.Client{}), nil
+// managerClient reaches the release's manager: at --manager-url only when given, else
+// through the API server's service proxy (time-boxed), else a port-forward to a manager
+// pod, which ends with ctx.
+func (r *root) managerClient(ctx context.Context, managerURL, release string) (*api.Client, error) {
+	c, _, err := r.env.Manager(r.clients, r.namespace(), release, managerURL).Reach(ctx)
+	if api.IsUnreachable(err) {
+		err = fmt.Errorf("%w\n%s", err, proxyHint)
 	}
-	return gridapi.ServiceProxy(ctx, r.clients.Kube, r.clients.REST, r.namespace(), release)
+	return c, err
 }
 
 func (o *switchOptions) run(ctx context.Context) error {
@@ -158,8 +158,9 @@ func (o *switchOptions) run(ctx context.Context) error {
 	return err
 }
 
-// proxyHint follows a manager unreachable through the API server's service proxy.
-const proxyHint = "(where the API server cannot proxy to the pods, e.g. pods on loopback addresses, pass --manager-url http://<manager pod IP>:8090 from a machine that reaches them)"
+// proxyHint follows a manager that neither the API server's service proxy nor a
+// port-forward reached.
+const proxyHint = "(where neither the API server's proxy nor a port-forward reaches the manager, pass --manager-url http://<manager pod IP>:8090 from a machine that reaches it)"
 
 func partitionRange(n int) string {
 	switch n {
@@ -175,7 +176,7 @@ func partitionRange(n int) string {
 // codes: the manager refusing the partition itself is bad input, a deadline a timeout,
 // anything else a failure.
 func (o *switchOptions) explain(what string, err error) error {
-	var ae *gridapi.Error
+	var ae *api.Error
 	if errors.As(err, &ae) && strings.HasPrefix(ae.Message, "partition ") {
 		what = o.op // the manager's message names the partition
 	}
@@ -184,55 +185,34 @@ func (o *switchOptions) explain(what string, err error) error {
 		return &badInput{err: fmt.Errorf("%s: %w", what, err)}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &timeoutError{err: fmt.Errorf("%s: no answer from the manager within --timeout %s", what, o.timeout)}
-	case gridapi.IsUnreachable(err) && o.managerURL == "":
+	case api.IsUnreachable(err) && o.managerURL == "":
 		return fmt.Errorf("%s: %w\n%s", what, err, proxyHint)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// switchOutcome is one partition's result in `failback -o json|yaml` without PARTITION.
-type switchOutcome struct {
-	gridapi.SwitchResult
-	Error *gridapi.Error `json:"error,omitempty"`
-}
-
 // failbackAll fails every partition in the manager's map back in turn, going on after a
 // failure; it fails when any partition did.
-func (o *switchOptions) failbackAll(ctx context.Context, client *gridapi.Client) error {
+func (o *switchOptions) failbackAll(ctx context.Context, client *api.Client) error {
 	r := o.r
-	parts, err := client.Partitions(ctx)
-	if err != nil {
-		return o.explain("failback: listing the partitions", err)
-	}
-	outcomes := []switchOutcome{}
 	var failed []string
-	for _, p := range parts {
-		if ctx.Err() != nil { // --timeout passed: the rest would fail at once
-			return o.explain(fmt.Sprintf("failback of partition %d", p.ID), ctx.Err())
+	outcomes, err := client.FailbackAll(ctx, func(out api.Outcome, err error) {
+		switch {
+		case err != nil:
+			failed = append(failed, strconv.Itoa(out.Partition))
+			fmt.Fprintf(r.env.ErrOut, "%v\n", o.explain(fmt.Sprintf("failback of partition %d", out.Partition), err))
+		case r.flags.Output == "table":
+			fmt.Fprintln(r.env.Out, out.String())
 		}
-		res, err := client.Failback(ctx, p.ID)
-		if err != nil {
-			out := switchOutcome{SwitchResult: gridapi.SwitchResult{Partition: p.ID}}
-			var ae *gridapi.Error
-			if !errors.As(err, &ae) {
-				ae = &gridapi.Error{Code: "Unavailable", Message: err.Error()}
-			}
-			out.Error = ae
-			outcomes = append(outcomes, out)
-			failed = append(failed, strconv.Itoa(p.ID))
-			fmt.Fprintf(r.env.ErrOut, "%v\n", o.explain(fmt.Sprintf("failback of partition %d", p.ID), err))
-			continue
-		}
-		outcomes = append(outcomes, switchOutcome{SwitchResult: *res})
-		if r.flags.Output == "table" {
-			fmt.Fprintln(r.env.Out, res.String())
-		}
+	})
+	if err != nil {
+		return o.explain("failback", err)
 	}
 	if _, err := r.printStructured(r.env.Out, map[string]any{"partitions": outcomes}); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("failback: %d of %d partition(s) not handed back (partition %s); the others were", len(failed), len(parts), strings.Join(failed, ", "))
+		return fmt.Errorf("failback: %d of %d partition(s) not handed back (partition %s); the others were", len(failed), len(outcomes), strings.Join(failed, ", "))
 	}
 	return nil
 }
