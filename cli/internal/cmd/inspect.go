@@ -8,6 +8,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 
 	"github.com/insightgrid/insight/cli/install"
+	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/status"
 	"github.com/insightgrid/insight/cli/validate"
 	"github.com/insightgrid/insight/cli/version"
@@ -25,7 +26,7 @@ is read through the API server's service proxy, else a port-forward to a manager
 primaries is flagged loudly. -o json follows the schema in docs/cli.md.`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
-			if problems := checkManagerURL(managerURL); len(problems) > 0 {
+			if problems := manager.CheckURL(managerURL); len(problems) > 0 {
 				return &validate.Error{Problems: problems}
 			}
 			name := nameArg(args)
@@ -33,9 +34,9 @@ primaries is flagged loudly. -o json follows the schema in docs/cli.md.`,
 			if err != nil {
 				return fmt.Errorf("release %s: %w", name, err)
 			}
-			s := summarize(rel)
+			s := install.Summarize(rel)
 			kc := status.KubeCluster{Client: r.clients.Kube, Namespace: rel.Namespace, Release: name}
-			kc.View.Client, kc.Err = r.managerClient(c.Context(), managerURL, name)
+			kc.View.Client, kc.Err = r.managerClient(c.Context(), name, managerURL)
 			rep, err := status.Collect(c.Context(), kc, status.Release{
 				Name: s.Name, Namespace: s.Namespace, Status: s.Status, Revision: s.Revision,
 				Chart: s.Chart, ChartVersion: s.ChartVersion, AppVersion: s.AppVersion, Updated: s.Updated,
@@ -43,7 +44,7 @@ primaries is flagged loudly. -o json follows the schema in docs/cli.md.`,
 			if err != nil {
 				return err
 			}
-			if done, err := r.printStructured(r.env.Out, rep); done {
+			if done, err := r.io().Print(rep); done {
 				return err
 			}
 			return status.WriteTable(r.env.Out, rep)
@@ -112,7 +113,7 @@ With -o yaml|json the composed values are printed, ready for -f.`,
 			if err != nil {
 				return err
 			}
-			if done, err := r.printStructured(r.env.Out, plan.Values); done {
+			if done, err := r.io().Print(plan.Values); done {
 				return err
 			}
 			md := plan.Chart.Metadata
@@ -146,7 +147,7 @@ func newVersionCmd(r *root) *cobra.Command {
 			}
 			switch r.flags.Output {
 			case "json", "yaml":
-				_, err := r.printStructured(r.env.Out, v)
+				_, err := r.io().Print(v)
 				return err
 			}
 			fmt.Fprintf(r.env.Out, "Client: %s (%s, %s)\n", v.Client.Version, v.Client.GoVersion, v.Client.Platform)
