@@ -26,9 +26,7 @@ import (
 // ManagerPod returns the name of a manager pod of the release to forward to: a ready one
 // first, by name.
 func ManagerPod(ctx context.Context, kube kubernetes.Interface, namespace, release string) (string, error) {
-	l, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: grid.Selector(release) + "," + grid.LabelComponent + "=manager",
-	})
+	l, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: managerSelector(release)})
 	if err != nil {
 		return "", fmt.Errorf("find the manager pods of %s: %w", release, err)
 	}

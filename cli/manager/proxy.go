@@ -22,12 +22,15 @@ import (
 	"github.com/insightgrid/insight/grid/api"
 )
 
+// managerSelector selects the release's manager Services and pods.
+func managerSelector(release string) string {
+	return grid.Selector(release) + "," + grid.LabelComponent + "=manager"
+}
+
 // ManagerService returns the name of the release's manager Service that serves the REST
 // API, preferring the client-facing one over the headless peer Service.
 func ManagerService(ctx context.Context, kube kubernetes.Interface, namespace, release string) (string, error) {
-	svcs, err := kube.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: grid.Selector(release) + "," + grid.LabelComponent + "=manager",
-	})
+	svcs, err := kube.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{LabelSelector: managerSelector(release)})
 	if err != nil {
 		return "", fmt.Errorf("find the manager service of %s: %w", release, err)
 	}

@@ -89,3 +89,38 @@ func TestServiceProxy(t *testing.T) {
 		t.Error("no rest config accepted")
 	}
 }
+
+// A port-forward goes to a ready manager pod first, else a running one.
+func TestManagerPod(t *testing.T) {
+	pod := func(name string, phase corev1.PodPhase, ready bool) *corev1.Pod {
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "grid",
+			Labels: map[string]string{"app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "manager"}},
+			Status: corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+	}
+	for _, tt := range []struct {
+		name string
+		pods []*corev1.Pod
+		want string // "": an error
+	}{
+		{"ready first", []*corev1.Pod{pod("demo-manager-0", corev1.PodRunning, false), pod("demo-manager-1", corev1.PodRunning, true)}, "demo-manager-1"},
+		{"running else", []*corev1.Pod{pod("demo-manager-1", corev1.PodPending, false), pod("demo-manager-0", corev1.PodRunning, false)}, "demo-manager-0"},
+		{"none running", []*corev1.Pod{pod("demo-manager-0", corev1.PodPending, false)}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			kube := fake.NewSimpleClientset()
+			for _, p := range tt.pods {
+				if _, err := kube.CoreV1().Pods("grid").Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := ManagerPod(context.Background(), kube, "grid", "demo")
+			if got != tt.want || (err != nil) != (tt.want == "") {
+				t.Errorf("ManagerPod = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,27 +1,16 @@
 package scale
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
-	"k8s.io/client-go/kubernetes/fake"
-
-	"github.com/insightgrid/insight/charts"
-	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/install"
+	"github.com/insightgrid/insight/cli/internal/depstest"
 	"github.com/insightgrid/insight/grid/api"
 )
 
@@ -76,37 +65,21 @@ func TestValidate(t *testing.T) {
 // A grid being re-partitioned to another count is named, with the command that follows
 // it, before anything changes.
 func TestPartitionsOtherTargetInProgress(t *testing.T) {
-	ch, err := charts.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := storage.Init(driver.NewMemory())
-	if err := store.Create(&release.Release{Name: "demo", Namespace: "default", Version: 1, Chart: ch,
-		Config: map[string]any{"pu": map[string]any{"partitions": 3}}, Info: &release.Info{Status: release.StatusDeployed}}); err != nil {
-		t.Fatal(err)
-	}
+	w := depstest.New(t, "demo", map[string]any{"pu": map[string]any{"partitions": 3}})
 	var posts int
-	m := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	m := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			posts++
 		}
-		_, _ = w.Write([]byte(`{"partitions":3,"target":4,"state":"moving","slotsRemaining":3000,"moves":[]}`))
+		_, _ = rw.Write([]byte(`{"partitions":3,"target":4,"state":"moving","slotsRemaining":3000,"moves":[]}`))
 	}))
 	defer m.Close()
-	var errOut bytes.Buffer
-	d := &deps.Deps{
-		Helm: &action.Configuration{Releases: store, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard},
-			Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}},
-		Kube: fake.NewSimpleClientset(), Namespace: "default",
-		Manager: func(context.Context, string, string) (*api.Client, error) {
-			return api.NewClient(m.URL, m.Client()), nil
-		},
-		IO:  deps.IO{Out: io.Discard, ErrOut: &errOut, Output: "table"},
-		Now: time.Now, PollInterval: time.Millisecond,
+	w.Manager = func(context.Context, string, string) (*api.Client, error) {
+		return api.NewClient(m.URL, m.Client()), nil
 	}
 	two := 2
 	o := &Options{Parameters: install.Parameters{Name: "demo", Namespace: "default", Timeout: time.Minute, Wait: true}, Partitions: &two}
-	err = Run(context.Background(), d, o)
+	err := Run(context.Background(), w.Deps, o)
 	if exit.Code(err) != exit.Failure || !strings.Contains(err.Error(), "re-partitioning to 4 partitions is in progress (moving, 3000 slots left)") ||
 		!strings.Contains(err.Error(), "insightctl scale demo -n default --partitions 4") {
 		t.Fatalf("Run: %v", err)

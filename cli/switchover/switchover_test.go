@@ -1,9 +1,7 @@
 package switchover
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,43 +9,22 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
-
-	"github.com/insightgrid/insight/charts"
-	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/exit"
+	"github.com/insightgrid/insight/cli/internal/depstest"
 	"github.com/insightgrid/insight/grid/api"
 )
 
 // world is a release in memory and a manager that answers for partitions 0 and 1
 // (partition 1's backup is not in sync).
 type world struct {
-	d      *deps.Deps
-	out    *bytes.Buffer
-	errOut *bytes.Buffer
-	mu     sync.Mutex
-	calls  []string
+	*depstest.World
+	mu    sync.Mutex
+	calls []string
 }
 
 func newWorld(t *testing.T, ha bool, output string) *world {
 	t.Helper()
-	ch, err := charts.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := storage.Init(driver.NewMemory())
-	rel := &release.Release{Name: "demo", Namespace: "default", Version: 1, Chart: ch,
-		Config: map[string]any{"pu": map[string]any{"partitions": 2, "ha": ha}},
-		Info:   &release.Info{Status: release.StatusDeployed}}
-	if err := store.Create(rel); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{out: &bytes.Buffer{}, errOut: &bytes.Buffer{}}
+	w := &world{World: depstest.New(t, "demo", map[string]any{"pu": map[string]any{"partitions": 2, "ha": ha}})}
 	m := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		w.calls = append(w.calls, r.Method+" "+r.URL.Path)
@@ -65,16 +42,10 @@ func newWorld(t *testing.T, ha bool, output string) *world {
 		}
 	}))
 	t.Cleanup(m.Close)
-	w.d = &deps.Deps{
-		Helm: &action.Configuration{Releases: store, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard},
-			Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}},
-		Namespace: "default",
-		Manager: func(context.Context, string, string) (*api.Client, error) {
-			return api.NewClient(m.URL, m.Client()), nil
-		},
-		IO:  deps.IO{Out: w.out, ErrOut: w.errOut, Output: output},
-		Now: time.Now,
+	w.Manager = func(context.Context, string, string) (*api.Client, error) {
+		return api.NewClient(m.URL, m.Client()), nil
 	}
+	w.IO.Output = output
 	return w
 }
 
@@ -103,15 +74,15 @@ func TestRun(t *testing.T) {
 			if err := tt.o.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			err := Run(context.Background(), w.d, tt.o)
+			err := Run(context.Background(), w.Deps, tt.o)
 			if got := exit.Code(err); got != tt.code {
 				t.Fatalf("exit code %d (%v), want %d", got, err, tt.code)
 			}
 			if tt.err != "" && !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("error %q, want %q", err, tt.err)
 			}
-			if !strings.Contains(w.out.String(), tt.out) {
-				t.Errorf("printed %q, want %q", w.out.String(), tt.out)
+			if !strings.Contains(w.Out.String(), tt.out) {
+				t.Errorf("printed %q, want %q", w.Out.String(), tt.out)
 			}
 			if asked := len(w.calls) > 0; asked != tt.managerOK {
 				t.Errorf("manager calls %v, want some: %v", w.calls, tt.managerOK)
