@@ -179,7 +179,8 @@ func (m *Manager) partitions(ctx context.Context) ([]api.Partition, error) {
 	return out, nil
 }
 
-var errNoMap = errors.New("the partition map is not written yet")
+// errNoMap is the answer before the partition map is written.
+var errNoMap = registry.ErrNoMap
 
 func (m *Manager) instanceStatus(ctx context.Context, addr string) (*cluster.InstanceStatus, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status", nil)

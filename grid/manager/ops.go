@@ -12,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/registry"
 )
 
 // The partition operations: planned switch-over (failover), switch-back to the preferred
@@ -58,101 +57,12 @@ func errNoQuorum() *opError {
 	return unavailable("etcd has no quorum: partitions keep serving in their current roles, failover and failback are stopped until a majority of the managers is back")
 }
 
-// registration is an instance's registration and the mod revision of its key.
-type registration struct {
-	cluster.Instance
-	ModRevision int64
-}
-
-// partitionState is one partition's record and registrations, read in one transaction.
-type partitionState struct {
-	ID         int
-	Partitions int // in the partition map
-	HA         bool
-	Record     cluster.Record
-	RecordRev  int64            // mod revision of the record's key; 0 when it is absent
-	Instances  [2]*registration // by instance number; nil when not registered
-	revisions  [2]int64         // mod revisions of the registration keys (0: absent)
-	byID       map[string]*registration
-}
-
-// instance returns the registration of the instance named id, or nil.
-func (ps *partitionState) instance(id string) *registration { return ps.byID[id] }
-
-// loadPartition reads partition p's record and both registrations consistently. It fails
-// with errNoMap before the map exists and with a 404 opError for an unknown partition.
-func loadPartition(ctx context.Context, kv clientv3.KV, p int) (*partitionState, error) {
-	resp, err := kv.Txn(ctx).Then(
-		clientv3.OpGet(cluster.MapKey),
-		clientv3.OpGet(cluster.PartitionKey(p)),
-		clientv3.OpGet(cluster.InstanceKey(p, 0)),
-		clientv3.OpGet(cluster.InstanceKey(p, 1)),
-	).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("reading partition %d: %w", p, err)
-	}
-	get := func(i int) ([]byte, int64) {
-		kvs := resp.Responses[i].GetResponseRange().Kvs
-		if len(kvs) == 0 {
-			return nil, 0
-		}
-		return kvs[0].Value, kvs[0].ModRevision
-	}
-	raw, _ := get(0)
-	if raw == nil {
-		return nil, errNoMap
-	}
-	var pm cluster.PartitionMap
-	if err := json.Unmarshal(raw, &pm); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", cluster.MapKey, err)
-	}
-	if p >= len(pm.Partitions) {
-		return nil, opErr(http.StatusNotFound, api.CodeNotFound, "partition %d not found: the grid has %d partitions (0-%d)", p, len(pm.Partitions), len(pm.Partitions)-1)
-	}
-	ps := &partitionState{ID: p, Partitions: len(pm.Partitions), HA: pm.HA, byID: map[string]*registration{}}
-	raw, ps.RecordRev = get(1)
-	if raw == nil {
-		ps.Record = cluster.InitialRecord(p, pm.HA)
-	} else if err := json.Unmarshal(raw, &ps.Record); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", cluster.PartitionKey(p), err)
-	}
-	for i := range 2 {
-		raw, rev := get(2 + i)
-		ps.revisions[i] = rev
-		if raw == nil {
-			continue
-		}
-		r := &registration{ModRevision: rev}
-		if err := json.Unmarshal(raw, &r.Instance); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", cluster.InstanceKey(p, i), err)
-		}
-		ps.Instances[i], ps.byID[r.ID] = r, r
-	}
-	return ps, nil
-}
-
-// casRecord replaces partition p's record with next only while the record's key is still
-// at modRev (0: absent) and every extra comparison holds. It reports whether it did.
-func casRecord(ctx context.Context, kv clientv3.KV, p int, modRev int64, next cluster.Record, extra ...clientv3.Cmp) (bool, error) {
-	b, err := json.Marshal(next)
-	if err != nil {
-		return false, fmt.Errorf("encoding partition record: %w", err)
-	}
-	key := cluster.PartitionKey(p)
-	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", modRev)}, extra...)
-	resp, err := kv.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(b))).Commit()
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", key, err)
-	}
-	return resp.Succeeded, nil
-}
-
-// stateError turns a loadPartition error into the API's answer.
+// stateError turns a registry.LoadPartition error into the API's answer.
 func stateError(err error) *opError {
-	var oe *opError
+	var nf *registry.NotFoundError
 	switch {
-	case errors.As(err, &oe):
-		return oe
+	case errors.As(err, &nf):
+		return opErr(http.StatusNotFound, api.CodeNotFound, "%v", nf)
 	case errors.Is(err, errNoMap):
 		return unavailable("%v", err)
 	}
@@ -161,13 +71,13 @@ func stateError(err error) *opError {
 
 // loadForOp reads partition p for a role change: it refuses while etcd has no leader, and
 // bounds the read by opTimeout. Its error is the API's answer.
-func (m *Manager) loadForOp(ctx context.Context, p int) (*partitionState, *opError) {
+func (m *Manager) loadForOp(ctx context.Context, p int) (*registry.PartitionState, *opError) {
 	if !m.hasLeader() {
 		return nil, errNoQuorum()
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	ps, err := loadPartition(ctx, m.cli, p)
+	ps, err := registry.LoadPartition(ctx, m.cli, p)
 	if err != nil {
 		return nil, stateError(err)
 	}
@@ -176,20 +86,20 @@ func (m *Manager) loadForOp(ctx context.Context, p int) (*partitionState, *opErr
 
 // switchOver asks partition ps's current primary to hand over to its backup `to`, which
 // must be the in-sync backup of the record. It returns the data instance's result.
-func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why string) (*api.SwitchResult, *opError) {
+func (m *Manager) switchOver(ctx context.Context, ps *registry.PartitionState, to, why string) (*api.SwitchResult, *opError) {
 	rec := ps.Record
 	switch {
 	case rec.Backup == "":
 		return nil, conflict("partition %d has no backup (the grid runs without --ha): there is no instance to %s to", ps.ID, why)
 	case rec.Backup != to:
 		return nil, conflict("partition %d: %s is not the backup (primary %s, backup %s): nothing to %s to", ps.ID, to, rec.Primary, rec.Backup, why)
-	case ps.instance(rec.Backup) == nil:
+	case ps.Instance(rec.Backup) == nil:
 		return nil, conflict("partition %d: backup %s is not registered (stopped or restarting): start it, wait until it is in sync and retry", ps.ID, rec.Backup)
 	case !rec.InSync:
 		return nil, conflict("partition %d: backup %s is not in sync with primary %s: wait until it has caught up (GET /v1/partitions/%d shows inSync: true) and retry",
 			ps.ID, rec.Backup, rec.Primary, ps.ID)
 	}
-	primary := ps.instance(rec.Primary)
+	primary := ps.Instance(rec.Primary)
 	if primary == nil {
 		return nil, unavailable("partition %d: primary %s is not registered (stopped or restarting); if it died, the in-sync backup %s takes over by itself once the primary's lease expires",
 			ps.ID, rec.Primary, rec.Backup)
@@ -309,12 +219,12 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *api.Rese
 			m.log.Info("partition reset refused", "partition", p, "err", oe.msg)
 		}
 	}()
-	if in := ps.instance(rec.Primary); in != nil && in.Run == rec.PrimaryRun {
+	if in := ps.Instance(rec.Primary); in != nil && in.Run == rec.PrimaryRun {
 		return nil, conflict("partition %d: primary %s is alive (registered, run %q) and holds the partition's data: there is nothing to reset; use failover for a planned switch-over",
 			p, rec.Primary, in.Run)
 	}
 	if rec.Backup != "" && rec.InSync {
-		if in := ps.instance(rec.Backup); in != nil && in.Run == rec.BackupRun {
+		if in := ps.Instance(rec.Backup); in != nil && in.Run == rec.BackupRun {
 			return nil, conflict("partition %d: backup %s is alive and in sync: it takes over from primary %s by itself without losing writes; wait a few seconds and look again",
 				p, rec.Backup, rec.Primary)
 		}
@@ -328,19 +238,15 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *api.Rese
 		}
 	}
 	// The record, and every registration the decision above read, must be unchanged.
-	var cmps []clientv3.Cmp
-	for i := range 2 {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(cluster.InstanceKey(p, i)), "=", ps.revisions[i]))
-	}
-	ok, err := casRecord(ctx, m.cli, p, ps.RecordRev, next, cmps...)
-	if err != nil {
+	_, err := registry.CASRecord(ctx, m.cli, p, ps.RecordRev, next, ps.RegistrationsUnchanged()...)
+	if err != nil && !errors.Is(err, registry.ErrConflict) {
 		return nil, unavailable("partition %d: %v", p, err)
 	}
-	if !ok {
+	if err != nil {
 		return nil, conflict("partition %d changed while it was being reset (a primary or backup registered, or the record moved on): look at GET /v1/partitions/%d again and retry", p, p)
 	}
 	res := &api.ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: api.Record(rec)}
-	if !chosen && next.Backup != "" && ps.instance(next.Primary) == nil && ps.instance(next.Backup) != nil {
+	if !chosen && next.Backup != "" && ps.Instance(next.Primary) == nil && ps.Instance(next.Backup) != nil {
 		res.Warning = fmt.Sprintf("%s is down and %s is alive: when %s starts it serves its own copy (empty after a restart) and %s is synced from it, dropping what only %s holds; "+
 			"to keep %s's copy instead, reset again now with primary=%s", next.Primary, next.Backup, next.Primary, next.Backup, next.Backup, next.Backup, next.Backup)
 	}

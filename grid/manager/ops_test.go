@@ -407,30 +407,6 @@ func TestReset(t *testing.T) {
 	}
 }
 
-func TestCASRecord(t *testing.T) {
-	tm := newTestManager(t, 1, true)
-	ctx := context.Background()
-	ps, err := loadPartition(ctx, tm.cli, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ps.RecordRev == 0 || ps.Record != cluster.InitialRecord(0, true) || ps.Instances[0] != nil {
-		t.Fatalf("loaded %+v", ps)
-	}
-	next := ps.Record
-	next.Epoch++
-	if ok, err := casRecord(ctx, tm.cli, 0, ps.RecordRev, next); err != nil || !ok {
-		t.Fatalf("first CAS: %v %v", ok, err)
-	}
-	next.Epoch++
-	if ok, err := casRecord(ctx, tm.cli, 0, ps.RecordRev, next); err != nil || ok {
-		t.Fatalf("CAS on a stale revision succeeded: %v %v", ok, err)
-	}
-	if got := tm.record(t, 0); got.Epoch != 2 {
-		t.Fatalf("epoch %d, want 2", got.Epoch)
-	}
-}
-
 func TestAutoFailback(t *testing.T) {
 	tm := newTestManager(t, 1, true)
 	const delay = 300 * time.Millisecond
