@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // Online re-partitioning of a grid, without and with pu.ha, with insightctl: 2 -> 3 partitions while a client
@@ -199,28 +199,20 @@ func (l *keyLog) check(ctx context.Context, t *testing.T, c *redis.ClusterClient
 // checkMap checks that the manager's map has want partitions and they own every slot once.
 func checkMap(t *testing.T, manager string, want int) {
 	t.Helper()
-	resp, err := http.Get(manager + "/v1/partitions")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	parts, err := api.NewClient(manager, nil).Partitions(ctx)
 	if err != nil {
 		t.Fatalf("GET /v1/partitions: %v", err)
 	}
-	defer resp.Body.Close()
-	var m struct {
-		Partitions []struct {
-			ID    int      `json:"id"`
-			Slots [][2]int `json:"slots"`
-		} `json:"partitions"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatalf("GET /v1/partitions: %v", err)
-	}
-	if len(m.Partitions) != want {
-		t.Errorf("the map has %d partitions, want %d", len(m.Partitions), want)
+	if len(parts) != want {
+		t.Errorf("the map has %d partitions, want %d", len(parts), want)
 	}
 	owner := make([]int, 16384)
 	for i := range owner {
 		owner[i] = -1
 	}
-	for _, p := range m.Partitions {
+	for _, p := range parts {
 		for _, r := range p.Slots {
 			for s := r[0]; s <= r[1]; s++ {
 				if owner[s] != -1 {

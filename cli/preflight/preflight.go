@@ -19,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/insightgrid/insight/cli/exit"
 )
 
 // Cluster is what the checks read. kube.go implements it with client-go; tests use a
@@ -105,6 +107,9 @@ func (r *Result) Failed() bool {
 
 // Error is returned by Run when a check failed; it carries the result.
 type Error struct{ Result *Result }
+
+// ExitCode is the documented exit code of this error (exit.Preflight).
+func (e *Error) ExitCode() int { return exit.Preflight }
 
 func (e *Error) Error() string {
 	var failed []string

@@ -13,12 +13,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/insightgrid/insight/cli/gridapi"
+	"github.com/insightgrid/insight/grid/api"
 )
 
-// Source reads the manager's progress; *gridapi.Client is one.
+// Source reads the manager's progress; *api.Client is one.
 type Source interface {
-	Repartition(ctx context.Context) (*gridapi.Repartition, error)
+	Repartition(ctx context.Context) (*api.RepartitionStatus, error)
 }
 
 // Options say how to follow and show the progress.
@@ -32,25 +32,11 @@ type Options struct {
 	Interval time.Duration
 }
 
-// OtherTargetError says the grid is being re-partitioned to another count than the one
-// followed, or ended on another count.
-type OtherTargetError struct {
-	Want int
-	Got  gridapi.Repartition
-}
-
-func (e *OtherTargetError) Error() string {
-	if e.Got.Target != 0 {
-		return fmt.Sprintf("the grid is being re-partitioned to %d partitions, not %d", e.Got.Target, e.Want)
-	}
-	return fmt.Sprintf("the re-partitioning ended with %d partitions, not %d (someone asked for another count meanwhile?)", e.Got.Partitions, e.Want)
-}
-
 // Follow polls the progress until the grid has want partitions and nothing is pending,
-// showing each change. It returns the last progress read, an *OtherTargetError when the
-// grid heads for another count, or ctx's error when it ends first. A manager that does not
-// answer (one restarting, a leader changing) is shown and asked again.
-func Follow(ctx context.Context, src Source, want int, o Options) (gridapi.Repartition, error) {
+// showing each change. It returns the last progress read, an *api.OtherTargetError when
+// the grid heads for another count, or ctx's error when it ends first. A manager that does
+// not answer (one restarting, a leader changing) is shown and asked again.
+func Follow(ctx context.Context, src Source, want int, o Options) (api.RepartitionStatus, error) {
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
@@ -59,39 +45,18 @@ func Follow(ctx context.Context, src Source, want int, o Options) (gridapi.Repar
 	}
 	v := &view{o: o, start: o.Now()}
 	defer v.close()
-	tick := time.NewTicker(o.Interval)
-	defer tick.Stop()
-	var last gridapi.Repartition
-	for {
-		st, err := src.Repartition(ctx)
-		if ctx.Err() != nil {
-			return last, ctx.Err()
-		}
+	return api.FollowRepartition(ctx, src.Repartition, want, o.Interval, func(st *api.RepartitionStatus, err error) {
 		if err != nil {
 			v.show("manager: " + err.Error())
-		} else {
-			last = *st
-			v.show(Line(last))
-			switch {
-			case last.Target != 0 && last.Target != want:
-				return last, &OtherTargetError{Want: want, Got: last}
-			case last.Idle() && last.Partitions == want:
-				return last, nil
-			case last.Idle():
-				return last, &OtherTargetError{Want: want, Got: last}
-			}
+			return
 		}
-		select {
-		case <-ctx.Done():
-			return last, ctx.Err()
-		case <-tick.C:
-		}
-	}
+		v.show(Line(*st))
+	})
 }
 
 // Line is the one-line form of the progress, e.g. "moving to 3 partitions (3 in the
 // map, version 10): 4437 slots to move, 1024 moving; 1024 slots start moving".
-func Line(r gridapi.Repartition) string {
+func Line(r api.RepartitionStatus) string {
 	if r.Idle() {
 		return fmt.Sprintf("idle: %d partitions (map version %d)", r.Partitions, r.MapVersion)
 	}

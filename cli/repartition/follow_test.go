@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/insightgrid/insight/cli/gridapi"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // script answers each poll with the next step (the last repeats).
 type script []struct {
-	st  gridapi.Repartition
+	st  api.RepartitionStatus
 	err error
 }
 
@@ -22,7 +22,7 @@ type scriptSource struct {
 	n     int
 }
 
-func (s *scriptSource) Repartition(context.Context) (*gridapi.Repartition, error) {
+func (s *scriptSource) Repartition(context.Context) (*api.RepartitionStatus, error) {
 	step := s.steps[min(s.n, len(s.steps)-1)]
 	s.n++
 	if step.err != nil {
@@ -33,8 +33,8 @@ func (s *scriptSource) Repartition(context.Context) (*gridapi.Repartition, error
 }
 
 func TestFollow(t *testing.T) {
-	moving := gridapi.Repartition{Partitions: 3, Target: 3, State: "moving", SlotsRemaining: 100, SlotsMoving: 100, MapVersion: 4, Message: "copying"}
-	down := &gridapi.UnreachableError{Via: "http://m", Err: errors.New("connection refused")}
+	moving := api.RepartitionStatus{Partitions: 3, Target: 3, State: "moving", SlotsRemaining: 100, SlotsMoving: 100, MapVersion: 4, Message: "copying"}
+	down := &api.UnreachableError{Via: "http://m", Err: errors.New("connection refused")}
 	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	now := func() time.Time { clock = clock.Add(time.Second); return clock }
 	for _, tc := range []struct {
@@ -44,11 +44,11 @@ func TestFollow(t *testing.T) {
 		want    string // the error; "" none
 		printed []string
 	}{
-		{name: "to the end, a manager restart in between", steps: script{{st: moving}, {st: moving}, {err: down}, {st: gridapi.Repartition{Partitions: 3, State: "idle", MapVersion: 9}}},
+		{name: "to the end, a manager restart in between", steps: script{{st: moving}, {st: moving}, {err: down}, {st: api.RepartitionStatus{Partitions: 3, State: "idle", MapVersion: 9}}},
 			printed: []string{"moving to 3 partitions (3 in the map, version 4): 100 slots to move, 100 moving; copying [1s]", "manager: manager unreachable via http://m", "idle: 3 partitions (map version 9)"}},
-		{name: "another target", steps: script{{st: gridapi.Repartition{Partitions: 3, Target: 5, State: "growing"}}}, want: "being re-partitioned to 5 partitions, not 3"},
-		{name: "ended elsewhere", steps: script{{st: gridapi.Repartition{Partitions: 2, State: "idle"}}}, want: "ended with 2 partitions, not 3"},
-		{name: "live line on a terminal", tty: true, steps: script{{st: moving}, {st: gridapi.Repartition{Partitions: 3, State: "idle"}}},
+		{name: "another target", steps: script{{st: api.RepartitionStatus{Partitions: 3, Target: 5, State: "growing"}}}, want: "being re-partitioned to 5 partitions, not 3"},
+		{name: "ended elsewhere", steps: script{{st: api.RepartitionStatus{Partitions: 2, State: "idle"}}}, want: "ended with 2 partitions, not 3"},
+		{name: "live line on a terminal", tty: true, steps: script{{st: moving}, {st: api.RepartitionStatus{Partitions: 3, State: "idle"}}},
 			printed: []string{"\r\033[Kmoving to 3", "\r\033[Kidle: 3 partitions (map version 0) [", "]\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +72,7 @@ func TestFollow(t *testing.T) {
 func TestFollowEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	last, err := Follow(ctx, &scriptSource{steps: script{{st: gridapi.Repartition{Partitions: 2, Target: 3, State: "growing"}}}}, 3, Options{Out: &bytes.Buffer{}, Interval: time.Millisecond})
+	last, err := Follow(ctx, &scriptSource{steps: script{{st: api.RepartitionStatus{Partitions: 2, Target: 3, State: "growing"}}}}, 3, Options{Out: &bytes.Buffer{}, Interval: time.Millisecond})
 	if !errors.Is(err, context.DeadlineExceeded) || last.State != "growing" {
 		t.Errorf("Follow after the deadline: %+v, %v", last, err)
 	}

@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/internal/grid"
+	"github.com/insightgrid/insight/cli/manager"
 )
 
 // ManagerTimeout bounds one read of the manager's records, so that an unreachable manager
@@ -24,9 +23,8 @@ type KubeSource struct {
 	Client    kubernetes.Interface
 	Namespace string
 	Release   string
-	// Manager reads the records; nil when no client could be made (ManagerErr says why).
-	Manager    *gridapi.Client
-	ManagerErr error
+	// View reads the manager's records (Partitions); give it a Timeout (ManagerTimeout).
+	manager.View
 }
 
 // StatefulSets implements Source.
@@ -67,19 +65,6 @@ func (k KubeSource) Changes(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return out
-}
-
-// Partitions implements Source.
-func (k KubeSource) Partitions(ctx context.Context) ([]gridapi.Partition, error) {
-	if k.Manager == nil {
-		if k.ManagerErr == nil {
-			return nil, errors.New("no manager client")
-		}
-		return nil, k.ManagerErr
-	}
-	ctx, cancel := context.WithTimeout(ctx, ManagerTimeout)
-	defer cancel()
-	return k.Manager.Partitions(ctx)
 }
 
 // forward signals out (coalesced) for every event until events closes or ctx ends.

@@ -21,8 +21,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/internal/grid"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // Source reads what a rollout is followed by.
@@ -33,7 +33,7 @@ type Source interface {
 	Pods(ctx context.Context) ([]corev1.Pod, error)
 	// Partitions returns the manager's partition records, or an error when no manager
 	// answers.
-	Partitions(ctx context.Context) ([]gridapi.Partition, error)
+	Partitions(ctx context.Context) ([]api.Partition, error)
 }
 
 // Step is where a partition is in its rolling restart.
@@ -105,7 +105,7 @@ type Observation struct {
 	StatefulSets []appsv1.StatefulSet
 	Pods         []corev1.Pod
 	// Records are the manager's partition records; nil with ManagerErr when unreachable.
-	Records    []gridapi.Partition
+	Records    []api.Partition
 	ManagerErr error
 }
 
@@ -141,7 +141,7 @@ func (t *Tracker) Observe(o Observation) Snapshot {
 	if o.ManagerErr != nil {
 		snap.ManagerError = o.ManagerErr.Error()
 	}
-	records := map[int]*gridapi.Partition{}
+	records := map[int]*api.Partition{}
 	if snap.ManagerReachable {
 		for i := range o.Records {
 			records[o.Records[i].ID] = &o.Records[i]
@@ -212,7 +212,7 @@ func (t *Tracker) Observe(o Observation) Snapshot {
 // derive is one partition's step. The StatefulSet controller replaces, from the highest
 // ordinal down, the first pod that is not both of the update revision and Ready, and
 // waits for it; so that pod is the one the partition's step is about.
-func (t *Tracker) derive(id int, sts *appsv1.StatefulSet, pods map[int]*corev1.Pod, rec *gridapi.Partition, tr *track) Progress {
+func (t *Tracker) derive(id int, sts *appsv1.StatefulSet, pods map[int]*corev1.Pod, rec *api.Partition, tr *track) Progress {
 	pr := Progress{ID: id, Step: StepWaiting}
 	if sts.Status.ObservedGeneration < sts.Generation {
 		pr.Note = "the StatefulSet controller has not seen the change yet"
@@ -224,7 +224,7 @@ func (t *Tracker) derive(id int, sts *appsv1.StatefulSet, pods map[int]*corev1.P
 	}
 	isPrimary := func(i int) bool {
 		if rec != nil {
-			return rec.Primary == gridapi.InstanceID(id, i)
+			return rec.Primary == api.InstanceID(id, i)
 		}
 		return i == 0
 	}
@@ -289,7 +289,7 @@ func (t *Tracker) derive(id int, sts *appsv1.StatefulSet, pods map[int]*corev1.P
 }
 
 // finished is the step of a partition whose pods are all of the update revision and Ready.
-func (t *Tracker) finished(pr Progress, id, replicas int, pods map[int]*corev1.Pod, rec *gridapi.Partition) Progress {
+func (t *Tracker) finished(pr Progress, id, replicas int, pods map[int]*corev1.Pod, rec *api.Partition) Progress {
 	pr.Done = true
 	switch {
 	case replicas == 1:

@@ -14,8 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/internal/golden"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 const (
@@ -63,9 +63,9 @@ func pod(p, i int, rev, state string) corev1.Pod {
 	return po
 }
 
-func record(p int, primary int, inSync bool) gridapi.Partition {
-	return gridapi.Partition{ID: p, Epoch: 3, Primary: gridapi.InstanceID(p, primary), Backup: gridapi.InstanceID(p, 1-primary),
-		InSync: inSync, PreferredPrimary: gridapi.InstanceID(p, 0)}
+func record(p int, primary int, inSync bool) api.Partition {
+	return api.Partition{ID: p, Epoch: 3, Primary: api.InstanceID(p, primary), Backup: api.InstanceID(p, 1-primary),
+		InSync: inSync, PreferredPrimary: api.InstanceID(p, 0)}
 }
 
 func TestDerive(t *testing.T) {
@@ -75,7 +75,7 @@ func TestDerive(t *testing.T) {
 		replicas int
 		observed bool
 		pods     []corev1.Pod
-		rec      *gridapi.Partition // nil: the manager is unreachable
+		rec      *api.Partition // nil: the manager is unreachable
 		noWait   bool
 		step     Step
 		pod      string
@@ -116,7 +116,7 @@ func TestDerive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			obs := Observation{StatefulSets: []appsv1.StatefulSet{set(0, tt.replicas, tt.observed)}, Pods: tt.pods, ManagerErr: noManager}
 			if tt.rec != nil {
-				obs.Records, obs.ManagerErr = []gridapi.Partition{*tt.rec}, nil
+				obs.Records, obs.ManagerErr = []api.Partition{*tt.rec}, nil
 			}
 			tr := NewTracker(func() time.Time { return time.Unix(0, 0) }, !tt.noWait)
 			tr.Observe(Observation{StatefulSets: []appsv1.StatefulSet{set(0, tt.replicas, false)}, Pods: tt.pods}) // a roll under way
@@ -135,8 +135,8 @@ func ptr[T any](v T) *T { return &v }
 func TestTrackerRemembersThePrimary(t *testing.T) {
 	tr := NewTracker(nil, true)
 	sts := []appsv1.StatefulSet{set(0, 2, true)}
-	tr.Observe(Observation{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, oldRev, "ready"), pod(0, 1, oldRev, "ready")}, Records: []gridapi.Partition{record(0, 1, true)}})
-	s := tr.Observe(Observation{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, oldRev, "ready")}, Records: []gridapi.Partition{record(0, 0, false)}})
+	tr.Observe(Observation{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, oldRev, "ready"), pod(0, 1, oldRev, "ready")}, Records: []api.Partition{record(0, 1, true)}})
+	s := tr.Observe(Observation{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, oldRev, "ready")}, Records: []api.Partition{record(0, 0, false)}})
 	if p := s.Partitions[0]; p.Step != StepRestartingOldPrimary || p.Pod != "demo-insight-pu-0-1" {
 		t.Errorf("got %s", Line(p))
 	}
@@ -145,7 +145,7 @@ func TestTrackerRemembersThePrimary(t *testing.T) {
 func TestUpToDate(t *testing.T) {
 	tr := NewTracker(nil, true)
 	s := tr.Observe(Observation{StatefulSets: []appsv1.StatefulSet{set(0, 2, true)},
-		Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "ready")}, Records: []gridapi.Partition{record(0, 0, true)}})
+		Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "ready")}, Records: []api.Partition{record(0, 0, true)}})
 	if !s.Done || s.Partitions[0].Step != StepUpToDate || Line(s.Partitions[0]) != "partition 0: up to date" {
 		t.Errorf("got %+v", s)
 	}
@@ -173,7 +173,7 @@ func (s *script) Pods(context.Context) ([]corev1.Pod, error) {
 	return s.steps[min(s.i-1, len(s.steps)-1)].Pods, nil
 }
 
-func (s *script) Partitions(context.Context) ([]gridapi.Partition, error) {
+func (s *script) Partitions(context.Context) ([]api.Partition, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.steps[min(s.i-1, len(s.steps)-1)]
@@ -183,8 +183,8 @@ func (s *script) Partitions(context.Context) ([]gridapi.Partition, error) {
 // A whole rolling restart of two partitions, partition 1 behind partition 0, as plain
 // timestamped lines.
 func TestWatchPlainLines(t *testing.T) {
-	recs := func(p0, p1 int, s0, s1 bool) []gridapi.Partition {
-		return []gridapi.Partition{record(0, p0, s0), record(1, p1, s1)}
+	recs := func(p0, p1 int, s0, s1 bool) []api.Partition {
+		return []api.Partition{record(0, p0, s0), record(1, p1, s1)}
 	}
 	both := func(p0a, p0b, p1a, p1b corev1.Pod) []corev1.Pod { return []corev1.Pod{p0a, p0b, p1a, p1b} }
 	sts := []appsv1.StatefulSet{set(0, 2, true), set(1, 2, true)}
@@ -280,8 +280,8 @@ func TestWatchFollowsChanges(t *testing.T) {
 	clock := time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC)
 	sts := []appsv1.StatefulSet{set(0, 2, true)}
 	src := notifying{script: &script{clock: &clock, steps: []Observation{
-		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "running")}, Records: []gridapi.Partition{record(0, 1, false)}},
-		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "ready")}, Records: []gridapi.Partition{record(0, 0, true)}},
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "running")}, Records: []api.Partition{record(0, 1, false)}},
+		{StatefulSets: sts, Pods: []corev1.Pod{pod(0, 0, newRev, "ready"), pod(0, 1, newRev, "ready")}, Records: []api.Partition{record(0, 0, true)}},
 	}}, ch: make(chan struct{}, 1)}
 	src.ch <- struct{}{}
 	done := make(chan error, 1)

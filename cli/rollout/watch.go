@@ -11,8 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/insightgrid/insight/cli/gridapi"
 	"github.com/insightgrid/insight/cli/internal/grid"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // Options say how to follow and show a rollout.
@@ -116,7 +116,7 @@ func observe(ctx context.Context, src Source) (Observation, error) {
 	}
 	o.Records, o.ManagerErr = src.Partitions(ctx)
 	if o.ManagerErr == nil && o.Records == nil {
-		o.Records = []gridapi.Partition{}
+		o.Records = []api.Partition{}
 	}
 	return o, nil
 }

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/insightgrid/insight/cli/internal/grid"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // SchemaVersion names the JSON schema of Report; it changes only with a breaking change.
@@ -83,39 +84,12 @@ type Member struct {
 	Ready bool   `json:"ready"`
 }
 
-// ManagerPartitions is the manager's GET /v1/partitions (docs/CONTRACTS.md).
-type ManagerPartitions struct {
-	Partitions []ManagerPartition `json:"partitions"`
-}
-
-// ManagerPartition is one partition in the manager's view.
-type ManagerPartition struct {
-	ID               int               `json:"id"`
-	Epoch            int64             `json:"epoch"`
-	Primary          string            `json:"primary"`
-	Backup           string            `json:"backup"`
-	InSync           bool              `json:"inSync"`
-	PreferredPrimary string            `json:"preferredPrimary"`
-	Instances        []ManagerInstance `json:"instances"`
-}
-
-// ManagerInstance is one instance in the manager's view.
-type ManagerInstance struct {
-	ID              string `json:"id"`
-	Partition       int    `json:"partition"`
-	Instance        int    `json:"instance"`
-	Role            string `json:"role"`
-	Ready           bool   `json:"ready"`
-	Keys            *int64 `json:"keys"`
-	UsedMemoryBytes *int64 `json:"usedMemoryBytes"`
-}
-
 // Cluster is what status reads.
 type Cluster interface {
 	Pods(ctx context.Context) ([]corev1.Pod, error)
 	Nodes(ctx context.Context) ([]corev1.Node, error)
-	// Manager returns the manager's partition view, or an error when unreachable.
-	Manager(ctx context.Context) (*ManagerPartitions, error)
+	// Partitions returns the manager's partition view, or an error when unreachable.
+	Partitions(ctx context.Context) ([]api.Partition, error)
 }
 
 // Collect builds the report for rel from the cluster.
@@ -153,12 +127,12 @@ func Collect(ctx context.Context, c Cluster, rel Release) (*Report, error) {
 	}
 	sort.Slice(r.Managers, func(i, j int) bool { return r.Managers[i].Pod < r.Managers[j].Pod })
 
-	mv, err := c.Manager(ctx)
+	mv, err := c.Partitions(ctx)
 	if err != nil {
 		r.ManagerError = err.Error()
 	} else {
 		r.ManagerReachable = true
-		for _, mp := range mv.Partitions {
+		for _, mp := range mv {
 			part := parts[mp.ID]
 			if part == nil {
 				part = &Partition{ID: mp.ID}

@@ -13,17 +13,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/insightgrid/insight/cli/internal/golden"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 type fakeCluster struct {
 	pods    []corev1.Pod
 	nodes   []corev1.Node
-	manager *ManagerPartitions
+	manager []api.Partition
 }
 
 func (f *fakeCluster) Pods(context.Context) ([]corev1.Pod, error)   { return f.pods, nil }
 func (f *fakeCluster) Nodes(context.Context) ([]corev1.Node, error) { return f.nodes, nil }
-func (f *fakeCluster) Manager(context.Context) (*ManagerPartitions, error) {
+func (f *fakeCluster) Partitions(context.Context) ([]api.Partition, error) {
 	if f.manager == nil {
 		return nil, errors.New("no manager service")
 	}
@@ -70,10 +71,10 @@ func TestManagerUnreachableFallsBackToPreferredRoles(t *testing.T) {
 func TestTwoPrimariesIsLoud(t *testing.T) {
 	c := fixture()
 	keys := int64(7)
-	c.manager = &ManagerPartitions{Partitions: []ManagerPartition{{ID: 0, Epoch: 3, Primary: "p0-i1", InSync: true, Instances: []ManagerInstance{
+	c.manager = []api.Partition{{ID: 0, Epoch: 3, Primary: "p0-i1", InSync: true, Instances: []api.Instance{
 		{ID: "p0-i0", Partition: 0, Instance: 0, Role: "primary", Ready: true, Keys: &keys},
 		{ID: "p0-i1", Partition: 0, Instance: 1, Role: "primary", Ready: true},
-	}}}}
+	}}}
 	r, err := Collect(context.Background(), c, Release{Name: "insight", Updated: time.Unix(0, 0)})
 	if err != nil {
 		t.Fatal(err)

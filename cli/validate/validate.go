@@ -16,6 +16,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+
+	"github.com/insightgrid/insight/cli/exit"
 )
 
 // Problem is one thing wrong with the input.
@@ -42,6 +44,9 @@ func (p Problem) String() string {
 type Error struct {
 	Problems []Problem
 }
+
+// ExitCode is the documented exit code of this error (exit.BadInput).
+func (e *Error) ExitCode() int { return exit.BadInput }
 
 func (e *Error) Error() string {
 	var b strings.Builder

@@ -40,21 +40,3 @@ func TestParseEnvFallback(t *testing.T) {
 		})
 	}
 }
-
-func TestParseBytes(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"0", 0, true}, {"100", 100, true}, {"1k", 1000, true}, {"1kb", 1024, true},
-		{"2GB", 2 << 30, true}, {"512Mi", 512 << 20, true}, {"1g", 1e9, true},
-		{"-1", 0, false}, {"ten", 0, false}, {"99999999999gb", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseBytes(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseBytes(%q) = %d, %v", tt.in, got, err)
-		}
-	}
-}

@@ -2,13 +2,14 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // followEvery is how often the follower asks the manager for the partition count.
@@ -29,14 +30,8 @@ type follower struct {
 	warned      bool // said that the grid asks for more partitions than local runs
 }
 
-// repartition is the part of the manager's GET /v1/repartition the follower reads.
-type repartition struct {
-	Partitions int `json:"partitions"`
-	Target     int `json:"target"`
-}
-
 func (f *follower) run(ctx context.Context) {
-	hc := &http.Client{Timeout: time.Second}
+	manager := api.NewClient("http://"+f.layout.API, &http.Client{Timeout: time.Second})
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	for {
@@ -45,8 +40,8 @@ func (f *follower) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		var rp repartition
-		if err := getJSON(ctx, hc, "http://"+f.layout.API+"/v1/repartition", &rp); err != nil {
+		rp, err := manager.Repartition(ctx)
+		if err != nil {
 			continue // the manager is busy or stopping: ask again later
 		}
 		want := max(rp.Partitions, rp.Target)
@@ -98,24 +93,4 @@ func (f *follower) stop(p int) {
 		f.g.logf("%s stopped: partition %d left the grid", c.name, p)
 	}
 	delete(f.running, p)
-}
-
-// getJSON reads url's 200 answer into v (nil: the answer is not read).
-func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	if v == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -571,5 +571,14 @@ func waitReady(ctx context.Context, g *group, children []*child, timeout time.Du
 
 // get reports whether url answers 200.
 func get(ctx context.Context, hc *http.Client, url string) bool {
-	return getJSON(ctx, hc, url, nil) == nil
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

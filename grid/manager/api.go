@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/registry"
+	"github.com/insightgrid/insight/grid/slots"
 )
 
 // get wraps a read-only handler: other methods get a JSON 405 naming what is allowed.
@@ -24,7 +26,7 @@ func get(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			httpjson.Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only GET is allowed", r.Method, r.URL.Path)
+			httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only GET is allowed", r.Method, r.URL.Path)
 			return
 		}
 		h(w, r)
@@ -33,20 +35,20 @@ func get(h http.HandlerFunc) http.HandlerFunc {
 
 func (m *Manager) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/livez", get(func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(api.PathLivez, get(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, 200, map[string]string{"status": "ok"})
 	}))
 	mux.HandleFunc("/readyz", get(m.readyz))
 	mux.Handle("/metrics", promhttp.Handler())
-	mux.HandleFunc("/v1/cluster", get(m.getCluster))
-	mux.HandleFunc("/v1/partitions", get(m.getPartitions))
+	mux.HandleFunc(api.PathCluster, get(m.getCluster))
+	mux.HandleFunc(api.PathPartitions, get(m.getPartitions))
 	mux.HandleFunc("/v1/partitions/{id}", get(m.getPartition))
 	mux.HandleFunc("/v1/partitions/{id}/failover", post(m.postFailover))
 	mux.HandleFunc("/v1/partitions/{id}/failback", post(m.postFailback))
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
-	mux.HandleFunc("/v1/repartition", m.repartition)
+	mux.HandleFunc(api.PathRepartition, m.repartition)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, http.StatusNotFound, "NotFound", "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
+		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
 			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /livez, /readyz, /metrics", r.URL.Path)
 	})
 	return mux
@@ -55,47 +57,27 @@ func (m *Manager) routes() http.Handler {
 // readyz is ready when etcd has a leader and the partition map exists.
 func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 	if m.etcd.Server.Leader() == 0 {
-		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "etcd has no leader")
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "etcd has no leader")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	resp, err := m.cli.Get(ctx, cluster.MapKey, clientv3.WithCountOnly())
 	if err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "reading the partition map: %v", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "reading the partition map: %v", err)
 		return
 	}
 	if resp.Count == 0 {
-		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "the partition map is not written yet")
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the partition map is not written yet")
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-type managerJSON struct {
-	Name      string `json:"name"`
-	PeerURL   string `json:"peerURL"`
-	ClientURL string `json:"clientURL"`
-	Leader    bool   `json:"leader"`
-	Healthy   bool   `json:"healthy"`
-}
-
-type clusterJSON struct {
-	Version    string        `json:"version"`
-	Partitions int           `json:"partitions"`
-	HA         bool          `json:"ha"`
-	Slots      int           `json:"slots"`
-	Managers   []managerJSON `json:"managers"`
-	Etcd       struct {
-		Healthy bool `json:"healthy"`
-		Quorum  bool `json:"quorum"`
-	} `json:"etcd"`
-}
-
 func (m *Manager) getCluster(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	out := clusterJSON{Version: m.cfg.Version, Slots: 16384, Managers: []managerJSON{}}
+	out := api.Cluster{Version: m.cfg.Version, Slots: slots.Count, Managers: []api.Manager{}}
 	leader := uint64(m.etcd.Server.Leader())
 	out.Etcd.Healthy = leader != 0
 	st, err := registry.Load(ctx, m.cli)
@@ -108,9 +90,9 @@ func (m *Manager) getCluster(w http.ResponseWriter, r *http.Request) {
 	// The member list is local knowledge; health is each member's own /health answer.
 	members := m.etcd.Server.Cluster().Members()
 	var wg sync.WaitGroup
-	out.Managers = make([]managerJSON, len(members))
+	out.Managers = make([]api.Manager, len(members))
 	for i, mem := range members {
-		mj := managerJSON{Name: mem.Name, Leader: uint64(mem.ID) == leader}
+		mj := api.Manager{Name: mem.Name, Leader: uint64(mem.ID) == leader}
 		if len(mem.PeerURLs) > 0 {
 			mj.PeerURL = mem.PeerURLs[0]
 		}
@@ -148,32 +130,9 @@ func (m *Manager) memberHealthy(ctx context.Context, clientURL string) bool {
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&h) == nil && h.Health == "true"
 }
 
-type instanceJSON struct {
-	ID              string `json:"id"`
-	Partition       int    `json:"partition"`
-	Instance        int    `json:"instance"`
-	Address         string `json:"address"`
-	HTTPAddress     string `json:"httpAddress"`
-	Role            string `json:"role"`
-	Ready           bool   `json:"ready"`
-	Keys            int64  `json:"keys"`
-	UsedMemoryBytes int64  `json:"usedMemoryBytes"`
-}
-
-type partitionJSON struct {
-	ID               int            `json:"id"`
-	Slots            [][2]int       `json:"slots"`
-	Epoch            int64          `json:"epoch"`
-	Primary          string         `json:"primary"`
-	Backup           string         `json:"backup"`
-	InSync           bool           `json:"inSync"`
-	PreferredPrimary string         `json:"preferredPrimary"`
-	Instances        []instanceJSON `json:"instances"`
-}
-
 // partitions builds the partition documents, asking every registered instance for its
 // status in parallel (an unreachable one shows as not ready).
-func (m *Manager) partitions(ctx context.Context) ([]partitionJSON, error) {
+func (m *Manager) partitions(ctx context.Context) ([]api.Partition, error) {
 	st, err := registry.Load(ctx, m.cli)
 	if err != nil {
 		return nil, err
@@ -181,25 +140,25 @@ func (m *Manager) partitions(ctx context.Context) ([]partitionJSON, error) {
 	if st.Map == nil {
 		return nil, errNoMap
 	}
-	out := make([]partitionJSON, 0, len(st.Map.Partitions))
+	out := make([]api.Partition, 0, len(st.Map.Partitions))
 	var wg sync.WaitGroup
 	for _, pm := range st.Map.Partitions {
 		rec, ok := st.Records[pm.ID]
 		if !ok {
 			rec = cluster.InitialRecord(pm.ID, st.Map.HA)
 		}
-		pj := partitionJSON{ID: pm.ID, Slots: pm.Slots, Epoch: rec.Epoch, Primary: rec.Primary, Backup: rec.Backup,
-			InSync: rec.InSync, PreferredPrimary: rec.PreferredPrimary, Instances: []instanceJSON{}}
+		pj := api.Partition{ID: pm.ID, Slots: pm.Slots, Epoch: rec.Epoch, Primary: rec.Primary, Backup: rec.Backup,
+			InSync: rec.InSync, PreferredPrimary: rec.PreferredPrimary, Instances: []api.Instance{}}
 		for i := range 2 {
 			inst, ok := st.Instances[cluster.InstanceID(pm.ID, i)]
 			if !ok {
 				continue
 			}
-			role := cluster.RoleBackup
+			role := api.RoleBackup
 			if inst.ID == rec.Primary {
-				role = cluster.RolePrimary
+				role = api.RolePrimary
 			}
-			pj.Instances = append(pj.Instances, instanceJSON{ID: inst.ID, Partition: inst.Partition, Instance: inst.Instance,
+			pj.Instances = append(pj.Instances, api.Instance{ID: inst.ID, Partition: inst.Partition, Instance: inst.Instance,
 				Address: inst.Address, HTTPAddress: inst.HTTPAddress, Role: role})
 		}
 		out = append(out, pj)
@@ -211,7 +170,7 @@ func (m *Manager) partitions(ctx context.Context) ([]partitionJSON, error) {
 				defer wg.Done()
 				in := &out[p].Instances[i]
 				if s, err := m.instanceStatus(ctx, in.HTTPAddress); err == nil {
-					in.Ready, in.Keys, in.UsedMemoryBytes = s.Ready, s.Keys, s.UsedMemoryBytes
+					in.Ready, in.Keys, in.UsedMemoryBytes = s.Ready, &s.Keys, &s.UsedMemoryBytes
 				}
 			}()
 		}
@@ -220,7 +179,8 @@ func (m *Manager) partitions(ctx context.Context) ([]partitionJSON, error) {
 	return out, nil
 }
 
-var errNoMap = errors.New("the partition map is not written yet")
+// errNoMap is the answer before the partition map is written.
+var errNoMap = registry.ErrNoMap
 
 func (m *Manager) instanceStatus(ctx context.Context, addr string) (*cluster.InstanceStatus, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status", nil)
@@ -241,10 +201,10 @@ func (m *Manager) instanceStatus(ctx context.Context, addr string) (*cluster.Ins
 
 func (m *Manager) writeStateError(w http.ResponseWriter, err error) {
 	if errors.Is(err, errNoMap) {
-		httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "%v", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "%v", err)
 		return
 	}
-	httpjson.Error(w, http.StatusServiceUnavailable, "Unavailable", "cluster state unavailable: %v", err)
+	httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "cluster state unavailable: %v", err)
 }
 
 func (m *Manager) getPartitions(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +215,7 @@ func (m *Manager) getPartitions(w http.ResponseWriter, r *http.Request) {
 		m.writeStateError(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"partitions": ps})
+	httpjson.Write(w, http.StatusOK, api.Partitions{Partitions: ps})
 }
 
 // partitionID parses the {id} of the path, answering 400 when it is not a partition number.
@@ -263,7 +223,7 @@ func partitionID(w http.ResponseWriter, r *http.Request) (int, bool) {
 	raw := r.PathValue("id")
 	id, err := strconv.Atoi(raw)
 	if err != nil || id < 0 {
-		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "partition id %q: must be a non-negative integer", raw)
+		httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "partition id %q: must be a non-negative integer", raw)
 		return 0, false
 	}
 	return id, true
@@ -282,7 +242,7 @@ func (m *Manager) getPartition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id >= len(ps) {
-		httpjson.Error(w, http.StatusNotFound, "NotFound", "partition %d not found: the grid has %d partitions (0-%d)", id, len(ps), len(ps)-1)
+		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "partition %d not found: the grid has %d partitions (0-%d)", id, len(ps), len(ps)-1)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, ps[id])

@@ -2,7 +2,6 @@ package manager
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -192,15 +191,13 @@ func (a *autoFailback) attempt(ctx context.Context, id int, c *candidate) {
 	defer func() { <-a.sem }()
 	log := a.m.log.With("partition", id, "from", c.from, "to", c.to, "epoch", c.epoch, "attempt", c.attempts)
 	log.Info("automatic failback", "inSyncFor", a.now().Sub(c.since).Round(time.Millisecond).String())
-	out, oe := a.m.failback(ctx, id)
+	r, oe := a.m.failback(ctx, id)
 	if ctx.Err() != nil {
 		a.finish(id)
 		return
 	}
 	mt := a.m.metrics.failbacks
 	if oe == nil {
-		var r SwitchResult
-		_ = json.Unmarshal(out, &r)
 		if r.Unchanged {
 			log.Info("automatic failback: the preferred primary already serves", "primary", r.Primary)
 		} else {

@@ -12,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
-	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/registry"
 )
 
 // The partition operations: planned switch-over (failover), switch-back to the preferred
@@ -46,11 +45,11 @@ func opErr(status int, code, format string, a ...any) *opError {
 }
 
 func conflict(format string, a ...any) *opError {
-	return opErr(http.StatusConflict, "Conflict", format, a...)
+	return opErr(http.StatusConflict, api.CodeConflict, format, a...)
 }
 
 func unavailable(format string, a ...any) *opError {
-	return opErr(http.StatusServiceUnavailable, "Unavailable", format, a...)
+	return opErr(http.StatusServiceUnavailable, api.CodeUnavailable, format, a...)
 }
 
 // errNoQuorum is the answer to every role change while etcd has no leader.
@@ -58,101 +57,12 @@ func errNoQuorum() *opError {
 	return unavailable("etcd has no quorum: partitions keep serving in their current roles, failover and failback are stopped until a majority of the managers is back")
 }
 
-// registration is an instance's registration and the mod revision of its key.
-type registration struct {
-	cluster.Instance
-	ModRevision int64
-}
-
-// partitionState is one partition's record and registrations, read in one transaction.
-type partitionState struct {
-	ID         int
-	Partitions int // in the partition map
-	HA         bool
-	Record     cluster.Record
-	RecordRev  int64            // mod revision of the record's key; 0 when it is absent
-	Instances  [2]*registration // by instance number; nil when not registered
-	revisions  [2]int64         // mod revisions of the registration keys (0: absent)
-	byID       map[string]*registration
-}
-
-// instance returns the registration of the instance named id, or nil.
-func (ps *partitionState) instance(id string) *registration { return ps.byID[id] }
-
-// loadPartition reads partition p's record and both registrations consistently. It fails
-// with errNoMap before the map exists and with a 404 opError for an unknown partition.
-func loadPartition(ctx context.Context, kv clientv3.KV, p int) (*partitionState, error) {
-	resp, err := kv.Txn(ctx).Then(
-		clientv3.OpGet(cluster.MapKey),
-		clientv3.OpGet(cluster.PartitionKey(p)),
-		clientv3.OpGet(cluster.InstanceKey(p, 0)),
-		clientv3.OpGet(cluster.InstanceKey(p, 1)),
-	).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("reading partition %d: %w", p, err)
-	}
-	get := func(i int) ([]byte, int64) {
-		kvs := resp.Responses[i].GetResponseRange().Kvs
-		if len(kvs) == 0 {
-			return nil, 0
-		}
-		return kvs[0].Value, kvs[0].ModRevision
-	}
-	raw, _ := get(0)
-	if raw == nil {
-		return nil, errNoMap
-	}
-	var pm cluster.PartitionMap
-	if err := json.Unmarshal(raw, &pm); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", cluster.MapKey, err)
-	}
-	if p >= len(pm.Partitions) {
-		return nil, opErr(http.StatusNotFound, "NotFound", "partition %d not found: the grid has %d partitions (0-%d)", p, len(pm.Partitions), len(pm.Partitions)-1)
-	}
-	ps := &partitionState{ID: p, Partitions: len(pm.Partitions), HA: pm.HA, byID: map[string]*registration{}}
-	raw, ps.RecordRev = get(1)
-	if raw == nil {
-		ps.Record = cluster.InitialRecord(p, pm.HA)
-	} else if err := json.Unmarshal(raw, &ps.Record); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", cluster.PartitionKey(p), err)
-	}
-	for i := range 2 {
-		raw, rev := get(2 + i)
-		ps.revisions[i] = rev
-		if raw == nil {
-			continue
-		}
-		r := &registration{ModRevision: rev}
-		if err := json.Unmarshal(raw, &r.Instance); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", cluster.InstanceKey(p, i), err)
-		}
-		ps.Instances[i], ps.byID[r.ID] = r, r
-	}
-	return ps, nil
-}
-
-// casRecord replaces partition p's record with next only while the record's key is still
-// at modRev (0: absent) and every extra comparison holds. It reports whether it did.
-func casRecord(ctx context.Context, kv clientv3.KV, p int, modRev int64, next cluster.Record, extra ...clientv3.Cmp) (bool, error) {
-	b, err := json.Marshal(next)
-	if err != nil {
-		return false, fmt.Errorf("encoding partition record: %w", err)
-	}
-	key := cluster.PartitionKey(p)
-	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", modRev)}, extra...)
-	resp, err := kv.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(b))).Commit()
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", key, err)
-	}
-	return resp.Succeeded, nil
-}
-
-// stateError turns a loadPartition error into the API's answer.
+// stateError turns a registry.LoadPartition error into the API's answer.
 func stateError(err error) *opError {
-	var oe *opError
+	var nf *registry.NotFoundError
 	switch {
-	case errors.As(err, &oe):
-		return oe
+	case errors.As(err, &nf):
+		return opErr(http.StatusNotFound, api.CodeNotFound, "%v", nf)
 	case errors.Is(err, errNoMap):
 		return unavailable("%v", err)
 	}
@@ -161,59 +71,35 @@ func stateError(err error) *opError {
 
 // loadForOp reads partition p for a role change: it refuses while etcd has no leader, and
 // bounds the read by opTimeout. Its error is the API's answer.
-func (m *Manager) loadForOp(ctx context.Context, p int) (*partitionState, *opError) {
+func (m *Manager) loadForOp(ctx context.Context, p int) (*registry.PartitionState, *opError) {
 	if !m.hasLeader() {
 		return nil, errNoQuorum()
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	ps, err := loadPartition(ctx, m.cli, p)
+	ps, err := registry.LoadPartition(ctx, m.cli, p)
 	if err != nil {
 		return nil, stateError(err)
 	}
 	return ps, nil
 }
 
-// SwitchResult is the answer to failover and failback: the data instance's handover result
-// ({partition, from, to, epoch, pauseMicros}), or for a failback with nothing to do
-// {partition, unchanged: true, primary, epoch}.
-type SwitchResult struct {
-	Partition   int    `json:"partition"`
-	From        string `json:"from,omitempty"`
-	To          string `json:"to,omitempty"`
-	Epoch       int64  `json:"epoch"`
-	PauseMicros int64  `json:"pauseMicros,omitempty"`
-	Unchanged   bool   `json:"unchanged,omitempty"`
-	Primary     string `json:"primary,omitempty"`
-}
-
-// ResetResult is the answer to reset: the new record and the one it replaced.
-type ResetResult struct {
-	Partition int            `json:"partition"`
-	Epoch     int64          `json:"epoch"`
-	Primary   string         `json:"primary"`
-	Backup    string         `json:"backup,omitempty"`
-	Previous  cluster.Record `json:"previous"`
-	// Warning is set when the chosen primary is down while the other copy is alive.
-	Warning string `json:"warning,omitempty"`
-}
-
 // switchOver asks partition ps's current primary to hand over to its backup `to`, which
-// must be the in-sync backup of the record. It returns the data instance's result JSON.
-func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why string) (json.RawMessage, *opError) {
+// must be the in-sync backup of the record. It returns the data instance's result.
+func (m *Manager) switchOver(ctx context.Context, ps *registry.PartitionState, to, why string) (*api.SwitchResult, *opError) {
 	rec := ps.Record
 	switch {
 	case rec.Backup == "":
 		return nil, conflict("partition %d has no backup (the grid runs without --ha): there is no instance to %s to", ps.ID, why)
 	case rec.Backup != to:
 		return nil, conflict("partition %d: %s is not the backup (primary %s, backup %s): nothing to %s to", ps.ID, to, rec.Primary, rec.Backup, why)
-	case ps.instance(rec.Backup) == nil:
+	case ps.Instance(rec.Backup) == nil:
 		return nil, conflict("partition %d: backup %s is not registered (stopped or restarting): start it, wait until it is in sync and retry", ps.ID, rec.Backup)
 	case !rec.InSync:
 		return nil, conflict("partition %d: backup %s is not in sync with primary %s: wait until it has caught up (GET /v1/partitions/%d shows inSync: true) and retry",
 			ps.ID, rec.Backup, rec.Primary, ps.ID)
 	}
-	primary := ps.instance(rec.Primary)
+	primary := ps.Instance(rec.Primary)
 	if primary == nil {
 		return nil, unavailable("partition %d: primary %s is not registered (stopped or restarting); if it died, the in-sync backup %s takes over by itself once the primary's lease expires",
 			ps.ID, rec.Primary, rec.Backup)
@@ -237,12 +123,13 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 		return nil, unavailable("partition %d: reading the handover answer of primary %s: %v", ps.ID, rec.Primary, err)
 	}
 	if resp.StatusCode == http.StatusOK {
-		if !json.Valid(out) {
-			return nil, opErr(http.StatusBadGateway, "BadGateway", "partition %d: primary %s answered the handover with invalid JSON: %.200q", ps.ID, rec.Primary, out)
+		var res api.SwitchResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			return nil, opErr(http.StatusBadGateway, api.CodeBadGateway, "partition %d: primary %s answered the handover with invalid JSON: %.200q", ps.ID, rec.Primary, out)
 		}
-		return out, nil
+		return &res, nil
 	}
-	var ae httpjson.ErrorBody
+	var ae api.ErrorBody
 	msg := string(bytes.TrimSpace(out))
 	if json.Unmarshal(out, &ae) == nil && ae.Error.Message != "" {
 		msg = ae.Error.Message
@@ -255,11 +142,11 @@ func (m *Manager) switchOver(ctx context.Context, ps *partitionState, to, why st
 		}
 		return nil, opErr(resp.StatusCode, code, "partition %d: primary %s refused the handover to %s: %s", ps.ID, rec.Primary, to, msg)
 	}
-	return nil, opErr(http.StatusBadGateway, "BadGateway", "partition %d: primary %s answered the handover with HTTP %d: %.300s", ps.ID, rec.Primary, resp.StatusCode, msg)
+	return nil, opErr(http.StatusBadGateway, api.CodeBadGateway, "partition %d: primary %s answered the handover with HTTP %d: %.300s", ps.ID, rec.Primary, resp.StatusCode, msg)
 }
 
 // failover switches partition p over to its in-sync backup.
-func (m *Manager) failover(ctx context.Context, p int) (json.RawMessage, *opError) {
+func (m *Manager) failover(ctx context.Context, p int) (*api.SwitchResult, *opError) {
 	ps, oe := m.loadForOp(ctx, p)
 	if oe != nil {
 		return nil, oe
@@ -272,15 +159,14 @@ func (m *Manager) failover(ctx context.Context, p int) (json.RawMessage, *opErro
 
 // failback hands partition p back to its preferred primary; nothing to do when that is
 // already the primary.
-func (m *Manager) failback(ctx context.Context, p int) (json.RawMessage, *opError) {
+func (m *Manager) failback(ctx context.Context, p int) (*api.SwitchResult, *opError) {
 	ps, oe := m.loadForOp(ctx, p)
 	if oe != nil {
 		return nil, oe
 	}
 	rec := ps.Record
 	if rec.Primary == rec.PreferredPrimary {
-		out, _ := json.Marshal(SwitchResult{Partition: p, Unchanged: true, Primary: rec.Primary, Epoch: rec.Epoch})
-		return out, nil
+		return &api.SwitchResult{Partition: p, Unchanged: true, Primary: rec.Primary, Epoch: rec.Epoch}, nil
 	}
 	if rec.Backup != rec.PreferredPrimary {
 		return nil, conflict("partition %d: preferred primary %s is neither primary (%s) nor backup (%s): fix the record before failing back",
@@ -292,13 +178,11 @@ func (m *Manager) failback(ctx context.Context, p int) (json.RawMessage, *opErro
 	return out, oe
 }
 
-func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) {
+func (m *Manager) logSwitch(op string, p int, r *api.SwitchResult, oe *opError) {
 	if oe != nil {
 		m.log.Warn(op+" failed", "partition", p, "status", oe.status, "err", oe.msg)
 		return
 	}
-	var r SwitchResult
-	_ = json.Unmarshal(out, &r)
 	m.log.Info(op+" done", "partition", p, "from", r.From, "to", r.To, "epoch", r.Epoch, "pauseMicros", r.PauseMicros)
 }
 
@@ -307,7 +191,7 @@ func (m *Manager) logSwitch(op string, p int, out json.RawMessage, oe *opError) 
 // operator's acceptance that writes only a lost copy held are gone. It refuses while a
 // copy that holds the data is alive. The preferred primary stays as it was, so an
 // automatic failback moves the partition back to it once it is in sync.
-func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetResult, oe *opError) {
+func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *api.ResetResult, oe *opError) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout) // the read and the CAS together
 	defer cancel()
 	ps, oe := m.loadForOp(ctx, p)
@@ -328,19 +212,19 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetRes
 	if !chosen {
 		primary = preferred
 	} else if !slices.Contains(ids, primary) {
-		return nil, opErr(http.StatusBadRequest, "BadRequest", "primary=%q: want one of partition %d's instances, %s", primary, p, strings.Join(ids, " or "))
+		return nil, opErr(http.StatusBadRequest, api.CodeBadRequest, "primary=%q: want one of partition %d's instances, %s", primary, p, strings.Join(ids, " or "))
 	}
 	defer func() {
 		if oe != nil && oe.status == http.StatusConflict {
 			m.log.Info("partition reset refused", "partition", p, "err", oe.msg)
 		}
 	}()
-	if in := ps.instance(rec.Primary); in != nil && in.Run == rec.PrimaryRun {
+	if in := ps.Instance(rec.Primary); in != nil && in.Run == rec.PrimaryRun {
 		return nil, conflict("partition %d: primary %s is alive (registered, run %q) and holds the partition's data: there is nothing to reset; use failover for a planned switch-over",
 			p, rec.Primary, in.Run)
 	}
 	if rec.Backup != "" && rec.InSync {
-		if in := ps.instance(rec.Backup); in != nil && in.Run == rec.BackupRun {
+		if in := ps.Instance(rec.Backup); in != nil && in.Run == rec.BackupRun {
 			return nil, conflict("partition %d: backup %s is alive and in sync: it takes over from primary %s by itself without losing writes; wait a few seconds and look again",
 				p, rec.Backup, rec.Primary)
 		}
@@ -354,19 +238,15 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *ResetRes
 		}
 	}
 	// The record, and every registration the decision above read, must be unchanged.
-	var cmps []clientv3.Cmp
-	for i := range 2 {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(cluster.InstanceKey(p, i)), "=", ps.revisions[i]))
-	}
-	ok, err := casRecord(ctx, m.cli, p, ps.RecordRev, next, cmps...)
-	if err != nil {
+	_, err := registry.CASRecord(ctx, m.cli, p, ps.RecordRev, next, ps.RegistrationsUnchanged()...)
+	if err != nil && !errors.Is(err, registry.ErrConflict) {
 		return nil, unavailable("partition %d: %v", p, err)
 	}
-	if !ok {
+	if err != nil {
 		return nil, conflict("partition %d changed while it was being reset (a primary or backup registered, or the record moved on): look at GET /v1/partitions/%d again and retry", p, p)
 	}
-	res := &ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: rec}
-	if !chosen && next.Backup != "" && ps.instance(next.Primary) == nil && ps.instance(next.Backup) != nil {
+	res := &api.ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: api.Record(rec)}
+	if !chosen && next.Backup != "" && ps.Instance(next.Primary) == nil && ps.Instance(next.Backup) != nil {
 		res.Warning = fmt.Sprintf("%s is down and %s is alive: when %s starts it serves its own copy (empty after a restart) and %s is synced from it, dropping what only %s holds; "+
 			"to keep %s's copy instead, reset again now with primary=%s", next.Primary, next.Backup, next.Primary, next.Backup, next.Backup, next.Backup, next.Backup)
 	}

@@ -3,13 +3,13 @@ package manager
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/registry"
 )
@@ -19,7 +19,7 @@ func post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
-			httpjson.Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only POST is allowed", r.Method, r.URL.Path)
+			httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only POST is allowed", r.Method, r.URL.Path)
 			return
 		}
 		h(w, r)
@@ -28,11 +28,6 @@ func post(h http.HandlerFunc) http.HandlerFunc {
 
 func writeOpError(w http.ResponseWriter, oe *opError) {
 	httpjson.Error(w, oe.status, oe.code, "%s", oe.msg)
-}
-
-// writeRaw answers 200 with a JSON document received from elsewhere, indented like ours.
-func writeRaw(w http.ResponseWriter, raw json.RawMessage) {
-	httpjson.Write(w, http.StatusOK, raw)
 }
 
 // postFailover is POST /v1/partitions/{id}/failover: a planned switch-over to the in-sync backup.
@@ -45,9 +40,9 @@ func (m *Manager) postFailback(w http.ResponseWriter, r *http.Request) {
 	serveSwitch(w, r, m.failback)
 }
 
-// serveSwitch answers a switch-over request for partition {id}: op's result JSON, or its
+// serveSwitch answers a switch-over request for partition {id}: op's result, or its
 // error.
-func serveSwitch(w http.ResponseWriter, r *http.Request, op func(context.Context, int) (json.RawMessage, *opError)) {
+func serveSwitch(w http.ResponseWriter, r *http.Request, op func(context.Context, int) (*api.SwitchResult, *opError)) {
 	id, ok := partitionID(w, r)
 	if !ok {
 		return
@@ -57,7 +52,7 @@ func serveSwitch(w http.ResponseWriter, r *http.Request, op func(context.Context
 		writeOpError(w, oe)
 		return
 	}
-	writeRaw(w, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // postReset is POST /v1/partitions/{id}/reset?confirm={id}[&primary=pP-iI]: accept the
@@ -70,7 +65,7 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 	}
 	raw := r.PathValue("id")
 	if c := r.URL.Query().Get("confirm"); c != raw {
-		httpjson.Error(w, http.StatusBadRequest, "BadRequest",
+		httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest,
 			"confirm=%q: resetting partition %d makes its preferred primary serve again and accepts that writes only a lost copy held are gone; to do it, repeat with ?confirm=%s",
 			c, id, raw)
 		return
@@ -82,33 +77,6 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 	}
 	httpjson.Write(w, http.StatusOK, res)
 }
-
-// parseRate reads a request's "rate": bytes per second as a number or a size string
-// ("4mb"); nil when absent.
-func parseRate(raw json.RawMessage) (*int64, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var n int64
-	if err := json.Unmarshal(raw, &n); err == nil {
-		if n < 0 {
-			return nil, fmt.Errorf("%d: want bytes per second, 0 (no limit) or more", n)
-		}
-		return &n, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("%s: want bytes per second, a number or a size such as \"4mb\"", raw)
-	}
-	n, err := config.ParseBytes(s)
-	if err != nil {
-		return nil, err
-	}
-	return &n, nil
-}
-
-// maxPartitions bounds a re-partitioning request: one slot per partition at most.
-const maxPartitions = 16384
 
 // repartition is GET /v1/repartition (progress) and POST /v1/repartition
 // {"partitions": N[, "rate": bytes per second]} (start re-partitioning to N partitions, or
@@ -128,32 +96,29 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 		}
 		out, err := m.repart.status(st)
 		if err != nil {
-			httpjson.Error(w, http.StatusInternalServerError, "Internal", "%v", err)
+			httpjson.Error(w, http.StatusInternalServerError, api.CodeInternal, "%v", err)
 			return
 		}
 		httpjson.Write(w, http.StatusOK, out)
 	case http.MethodPost:
-		var req struct {
-			Partitions *int            `json:"partitions"`
-			Rate       json.RawMessage `json:"rate"`
-		}
+		var req api.RepartitionRequest
 		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			httpjson.Error(w, http.StatusBadRequest, "BadRequest", `request body: %v; want {"partitions": N} or {"partitions": N, "rate": "4mb"}`, err)
+			var re *api.RateError
+			if errors.As(err, &re) {
+				httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "%v", re)
+				return
+			}
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, `request body: %v; want {"partitions": N} or {"partitions": N, "rate": "4mb"}`, err)
 			return
 		}
-		if req.Partitions == nil || *req.Partitions < 1 || *req.Partitions > maxPartitions {
+		if req.Partitions == nil || *req.Partitions < 1 || *req.Partitions > api.MaxPartitions {
 			got := "missing"
 			if req.Partitions != nil {
 				got = strconv.Itoa(*req.Partitions)
 			}
-			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "partitions: %s; want a number of partitions between 1 and %d", got, maxPartitions)
-			return
-		}
-		rate, err := parseRate(req.Rate)
-		if err != nil {
-			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "rate: %v", err)
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "partitions: %s; want a number of partitions between 1 and %d", got, api.MaxPartitions)
 			return
 		}
 		if !m.hasLeader() {
@@ -162,7 +127,7 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 		defer cancel()
-		out, oe := m.requestRepartition(ctx, *req.Partitions, rate)
+		out, oe := m.requestRepartition(ctx, *req.Partitions, req.Rate)
 		if oe != nil {
 			writeOpError(w, oe)
 			return
@@ -170,6 +135,6 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusAccepted, out)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		httpjson.Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
+		httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
 	}
 }

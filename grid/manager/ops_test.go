@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/registry"
@@ -173,7 +174,7 @@ func (f *fakeInstance) requests() []handoverReq {
 
 func okHandover(from, to string, epoch int64) func(int, handoverReq) (int, string) {
 	return func(int, handoverReq) (int, string) {
-		b, _ := json.Marshal(SwitchResult{Partition: 0, From: from, To: to, Epoch: epoch, PauseMicros: 850})
+		b, _ := json.Marshal(api.SwitchResult{Partition: 0, From: from, To: to, Epoch: epoch, PauseMicros: 850})
 		return http.StatusOK, string(b)
 	}
 }
@@ -403,30 +404,6 @@ func TestReset(t *testing.T) {
 	want = cluster.Record{Epoch: 9, Primary: "p1-i1", Backup: "p1-i0", PreferredPrimary: "p1-i0"}
 	if got := tm.record(t, 1); got != want {
 		t.Fatalf("record after reset %+v, want %+v", got, want)
-	}
-}
-
-func TestCASRecord(t *testing.T) {
-	tm := newTestManager(t, 1, true)
-	ctx := context.Background()
-	ps, err := loadPartition(ctx, tm.cli, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ps.RecordRev == 0 || ps.Record != cluster.InitialRecord(0, true) || ps.Instances[0] != nil {
-		t.Fatalf("loaded %+v", ps)
-	}
-	next := ps.Record
-	next.Epoch++
-	if ok, err := casRecord(ctx, tm.cli, 0, ps.RecordRev, next); err != nil || !ok {
-		t.Fatalf("first CAS: %v %v", ok, err)
-	}
-	next.Epoch++
-	if ok, err := casRecord(ctx, tm.cli, 0, ps.RecordRev, next); err != nil || ok {
-		t.Fatalf("CAS on a stale revision succeeded: %v %v", ok, err)
-	}
-	if got := tm.record(t, 0); got.Epoch != 2 {
-		t.Fatalf("epoch %d, want 2", got.Epoch)
 	}
 }
 

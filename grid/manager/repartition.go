@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/slots"
@@ -137,21 +138,6 @@ func nextBatch(moves []slotMove, n int) []cluster.Move {
 		out = append(out, *grouped[k])
 	}
 	return out
-}
-
-// RepartitionStatus is GET /v1/repartition (and the answer to POST).
-type RepartitionStatus struct {
-	Partitions int `json:"partitions"` // in the map now
-	Target     int `json:"target"`     // 0: nothing requested
-	// State: idle, growing, moving, shrinking, finishing.
-	State          string         `json:"state"`
-	Message        string         `json:"message"`
-	MapVersion     int64          `json:"mapVersion"`
-	SlotsRemaining int            `json:"slotsRemaining"` // still to change owner, in flight included
-	SlotsMoving    int            `json:"slotsMoving"`
-	Moves          []cluster.Move `json:"moves"`
-	// RateBytesPerSecond bounds each source's copying; 0: no limit.
-	RateBytesPerSecond int64 `json:"rateBytesPerSecond"`
 }
 
 // repartitioner is the leader's loop and what it last found.
@@ -475,14 +461,12 @@ func (r *repartitioner) seen(ctx context.Context, st *cluster.State, p int, vers
 }
 
 // status describes the re-partitioning as the map in st shows it.
-func (r *repartitioner) status(st *cluster.State) (RepartitionStatus, error) {
+func (r *repartitioner) status(st *cluster.State) (api.RepartitionStatus, error) {
 	pm := st.Map
-	out := RepartitionStatus{Partitions: len(pm.Partitions), Target: pm.Target, MapVersion: pm.Version, State: "idle", Moves: pm.Moves,
+	out := api.RepartitionStatus{Partitions: len(pm.Partitions), Target: pm.Target, MapVersion: pm.Version, State: api.StateIdle, Moves: []api.Move{},
 		RateBytesPerSecond: pm.MoveRate}
-	if out.Moves == nil {
-		out.Moves = []cluster.Move{}
-	}
 	for _, mv := range pm.Moves {
+		out.Moves = append(out.Moves, api.Move{Slots: mv.Slots, From: mv.From, To: mv.To, State: mv.State})
 		out.SlotsMoving += countSlots(mv.Slots)
 	}
 	if pm.Target == 0 {
@@ -496,13 +480,13 @@ func (r *repartitioner) status(st *cluster.State) (RepartitionStatus, error) {
 	out.SlotsRemaining = len(todo)
 	switch {
 	case pm.Target > len(pm.Partitions):
-		out.State = "growing"
+		out.State = api.StateGrowing
 	case len(todo) > 0:
-		out.State = "moving"
+		out.State = api.StateMoving
 	case pm.Target < len(pm.Partitions):
-		out.State = "shrinking"
+		out.State = api.StateShrinking
 	default:
-		out.State = "finishing"
+		out.State = api.StateFinishing
 	}
 	out.Message = "the manager leading etcd walks the map; it has the details"
 	if r.m.isLeader() {
@@ -560,14 +544,14 @@ func (m *Manager) applyFlag(ctx context.Context) error {
 // requestRepartition sets the map's target to n, copying at rate bytes per second per
 // source (nil: --repartition-rate for a new request, unchanged for the one in progress).
 // It refuses while another target is being reached.
-func (m *Manager) requestRepartition(ctx context.Context, n int, rate *int64) (RepartitionStatus, *opError) {
+func (m *Manager) requestRepartition(ctx context.Context, n int, rate *api.Rate) (api.RepartitionStatus, *opError) {
 	for {
 		st, err := registry.Load(ctx, m.cli)
 		if err != nil {
-			return RepartitionStatus{}, unavailable("cluster state unavailable: %v", err)
+			return api.RepartitionStatus{}, unavailable("cluster state unavailable: %v", err)
 		}
 		if st.Map == nil {
-			return RepartitionStatus{}, unavailable("%v", errNoMap)
+			return api.RepartitionStatus{}, unavailable("%v", errNoMap)
 		}
 		pm := st.Map
 		busy := pm.Target != 0 || len(pm.Moves) > 0
@@ -578,10 +562,10 @@ func (m *Manager) requestRepartition(ctx context.Context, n int, rate *int64) (R
 		}
 		next := *pm
 		switch {
-		case busy && rate != nil && *rate != pm.MoveRate:
-			next.MoveRate = *rate
+		case busy && rate != nil && int64(*rate) != pm.MoveRate:
+			next.MoveRate = int64(*rate)
 			if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("move rate set to %d bytes/s", *rate)); err != nil {
-				return RepartitionStatus{}, unavailable("%v", err)
+				return api.RepartitionStatus{}, unavailable("%v", err)
 			}
 			continue
 		case busy || n == len(pm.Partitions):
@@ -593,13 +577,13 @@ func (m *Manager) requestRepartition(ctx context.Context, n int, rate *int64) (R
 		}
 		next.Target, next.MoveRate = n, m.cfg.RepartitionRate
 		if rate != nil {
-			next.MoveRate = *rate
+			next.MoveRate = int64(*rate)
 		}
 		if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("re-partitioning from %d to %d partitions requested (at most %d bytes/s per source; 0: no limit)", len(pm.Partitions), n, next.MoveRate)); err != nil {
-			return RepartitionStatus{}, unavailable("%v", err)
+			return api.RepartitionStatus{}, unavailable("%v", err)
 		}
 		if ctx.Err() != nil {
-			return RepartitionStatus{}, unavailable("%v", ctx.Err())
+			return api.RepartitionStatus{}, unavailable("%v", ctx.Err())
 		}
 		// Read back: the CAS may have lost to another change, in which case we look again.
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/slots"
@@ -57,7 +58,7 @@ func (tm *testManager) postJSON(t *testing.T, path, body string) (int, map[strin
 	return resp.StatusCode, doc
 }
 
-func (tm *testManager) repartitionStatus(t *testing.T) RepartitionStatus {
+func (tm *testManager) repartitionStatus(t *testing.T) api.RepartitionStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -153,19 +153,22 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// ErrConflict is returned by CASRecord when the record changed since it was read.
+// ErrConflict is returned by CASRecord when the record (or what else it compares) changed
+// since it was read.
 var ErrConflict = errors.New("partition record changed concurrently")
 
-// CASRecord replaces partition p's record with rec if its mod revision is still rev, and
-// returns the new revision.
-func CASRecord(ctx context.Context, kv clientv3.KV, p int, rev int64, rec cluster.Record) (int64, error) {
+// CASRecord replaces partition p's record with rec if its mod revision is still rev (0:
+// the key is absent) and every extra comparison holds, and returns the new revision; it
+// fails with ErrConflict when they do not.
+func CASRecord(ctx context.Context, kv clientv3.KV, p int, rev int64, rec cluster.Record, extra ...clientv3.Cmp) (int64, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encoding partition record: %w", err)
 	}
 	key := cluster.PartitionKey(p)
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, extra...)
 	resp, err := kv.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		If(cmps...).
 		Then(clientv3.OpPut(key, string(b))).
 		Commit()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,6 @@ import (
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	restclient "k8s.io/client-go/rest"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/insightgrid/insight/charts"
 	"github.com/insightgrid/insight/cli/internal/golden"
@@ -41,7 +42,8 @@ func init() {
 type cluster struct {
 	objects  []runtime.Object
 	releases []*release.Release
-	// manager is the JSON the manager's /v1/partitions answers through the service proxy.
+	// manager is the JSON the manager's /v1/partitions answers through the service proxy;
+	// "": there is no API server to proxy through.
 	manager string
 }
 
@@ -70,24 +72,6 @@ func threeZones() []runtime.Object {
 
 func oneZone() []runtime.Object {
 	return []runtime.Object{zoneNode("node-0", "zone-a"), zoneNode("node-1", "zone-a"), defaultClass()}
-}
-
-// rawResponse answers a service proxy request.
-type rawResponse []byte
-
-func (r rawResponse) DoRaw(context.Context) ([]byte, error) { return r, nil }
-func (r rawResponse) Stream(context.Context) (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(r)), nil
-}
-
-// errResponse is a manager that does not answer.
-type errResponse struct{}
-
-func (errResponse) DoRaw(context.Context) ([]byte, error) {
-	return nil, fmt.Errorf("the server is currently unable to handle the request")
-}
-func (errResponse) Stream(context.Context) (io.ReadCloser, error) {
-	return nil, fmt.Errorf("the server is currently unable to handle the request")
 }
 
 // served are the API kinds the fake API server offers.
@@ -120,12 +104,22 @@ func runCmd(t *testing.T, c cluster, line string, mods ...func(*Env)) result {
 	disc := kube.Discovery().(*fakediscovery.FakeDiscovery)
 	disc.FakedServerVersion = &version.Info{GitVersion: "v1.34.4", Major: "1", Minor: "34"}
 	disc.Resources = served
-	kube.PrependProxyReactor("services", func(k8stesting.Action) (bool, restclient.ResponseWrapper, error) {
-		if c.manager == "" {
-			return true, errResponse{}, nil
-		}
-		return true, rawResponse(c.manager), nil
-	})
+	// The API server's service proxy to release demo's manager, when there is one.
+	var rest *restclient.Config
+	if c.manager != "" {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case proxyPrefix + "/livez":
+				_, _ = w.Write([]byte(`{"status":"ok"}`))
+			case proxyPrefix + "/v1/partitions":
+				_, _ = w.Write([]byte(c.manager))
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		t.Cleanup(api.Close)
+		rest = &restclient.Config{Host: api.URL}
+	}
 	var out, errOut bytes.Buffer
 	env := &Env{
 		In: strings.NewReader(""), Out: &out, ErrOut: &errOut,
@@ -145,6 +139,7 @@ func runCmd(t *testing.T, c cluster, line string, mods ...func(*Env)) result {
 					Log:          func(string, ...any) {},
 				},
 				Kube:      kube,
+				REST:      rest,
 				Namespace: ns,
 			}, nil
 		},

@@ -8,39 +8,50 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 
 	"github.com/insightgrid/insight/cli/install"
+	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/status"
+	"github.com/insightgrid/insight/cli/validate"
 	"github.com/insightgrid/insight/cli/version"
 )
 
 func newStatusCmd(r *root) *cobra.Command {
-	return &cobra.Command{
+	var managerURL string
+	c := &cobra.Command{
 		Use:   "status [NAME]",
 		Short: "Show a release: versions, every partition's primary and backup, the managers",
 		Long: `Show the release (status, revision, chart and app versions), every partition (primary
 and backup pod, node, zone, ready, in sync, keys) and the managers. The manager's own view
-is read through the API server's service proxy when reachable; a partition showing two
+is read through the API server's service proxy, else a port-forward to a manager pod, or at
+--manager-url; without it the roles shown are the preferred ones. A partition showing two
 primaries is flagged loudly. -o json follows the schema in docs/cli.md.`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
+			if problems := manager.CheckURL(managerURL); len(problems) > 0 {
+				return &validate.Error{Problems: problems}
+			}
 			name := nameArg(args)
 			rel, err := action.NewStatus(r.clients.Helm).Run(name)
 			if err != nil {
 				return fmt.Errorf("release %s: %w", name, err)
 			}
-			s := summarize(rel)
-			rep, err := status.Collect(c.Context(), status.KubeCluster{Client: r.clients.Kube, Namespace: rel.Namespace, Release: name}, status.Release{
+			s := install.Summarize(rel)
+			kc := status.KubeCluster{Client: r.clients.Kube, Namespace: rel.Namespace, Release: name}
+			kc.View.Client, kc.Err = r.managerClient(c.Context(), name, managerURL)
+			rep, err := status.Collect(c.Context(), kc, status.Release{
 				Name: s.Name, Namespace: s.Namespace, Status: s.Status, Revision: s.Revision,
 				Chart: s.Chart, ChartVersion: s.ChartVersion, AppVersion: s.AppVersion, Updated: s.Updated,
 			})
 			if err != nil {
 				return err
 			}
-			if done, err := r.printStructured(r.env.Out, rep); done {
+			if done, err := r.io().Print(rep); done {
 				return err
 			}
 			return status.WriteTable(r.env.Out, rep)
 		},
 	}
+	addManagerFlags(c, nil, &managerURL)
+	return c
 }
 
 func newTemplateCmd(r *root) *cobra.Command {
@@ -102,7 +113,7 @@ With -o yaml|json the composed values are printed, ready for -f.`,
 			if err != nil {
 				return err
 			}
-			if done, err := r.printStructured(r.env.Out, plan.Values); done {
+			if done, err := r.io().Print(plan.Values); done {
 				return err
 			}
 			md := plan.Chart.Metadata
@@ -136,7 +147,7 @@ func newVersionCmd(r *root) *cobra.Command {
 			}
 			switch r.flags.Output {
 			case "json", "yaml":
-				_, err := r.printStructured(r.env.Out, v)
+				_, err := r.io().Print(v)
 				return err
 			}
 			fmt.Fprintf(r.env.Out, "Client: %s (%s, %s)\n", v.Client.Version, v.Client.GoVersion, v.Client.Platform)

@@ -8,10 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/install"
-	"github.com/insightgrid/insight/cli/internal/grid"
 	"github.com/insightgrid/insight/cli/validate"
 )
 
@@ -41,8 +40,8 @@ func newRollbackCmd(r *root) *cobra.Command {
 			}
 			name := nameArg(args)
 			if err := a.Run(name); err != nil {
-				if isTimeout(err) {
-					return &timeoutError{err: fmt.Errorf("rollback %s: %w", name, err)}
+				if install.IsTimeout(err) {
+					return exit.TimeoutError(fmt.Errorf("rollback %s: %w", name, err))
 				}
 				return fmt.Errorf("rollback %s: %w", name, err)
 			}
@@ -50,8 +49,8 @@ func newRollbackCmd(r *root) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read %s after rollback: %w", name, err)
 			}
-			s := summarize(rel)
-			if done, err := r.printStructured(r.env.Out, s); done {
+			s := install.Summarize(rel)
+			if done, err := r.io().Print(s); done {
 				return err
 			}
 			fmt.Fprintf(r.env.Out, "Rolled %s back; now at revision %d (%s)\n", name, s.Revision, s.Status)
@@ -88,14 +87,14 @@ func newHistoryCmd(r *root) *cobra.Command {
 			}
 			entries := []historyEntry{}
 			for _, rel := range rels {
-				s := summarize(rel)
+				s := install.Summarize(rel)
 				e := historyEntry{Revision: s.Revision, Updated: s.Updated, Status: s.Status, Chart: s.Chart + "-" + s.ChartVersion, AppVersion: s.AppVersion}
 				if rel.Info != nil {
 					e.Description = rel.Info.Description
 				}
 				entries = append(entries, e)
 			}
-			if done, err := r.printStructured(r.env.Out, entries); done {
+			if done, err := r.io().Print(entries); done {
 				return err
 			}
 			tw := tabwriter.NewWriter(r.env.Out, 0, 0, 2, ' ', 0)
@@ -122,37 +121,7 @@ finds its data again; --delete-data deletes them too (labelled
 app.kubernetes.io/instance=NAME).`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
-			name := nameArg(args)
-			a := action.NewUninstall(r.clients.Helm)
-			a.Wait, a.Timeout = wait, timeout
-			res, err := a.Run(name)
-			if err != nil {
-				return fmt.Errorf("uninstall %s: %w", name, err)
-			}
-			out := r.env.Out
-			if res != nil && res.Info != "" {
-				fmt.Fprintln(out, res.Info)
-			}
-			fmt.Fprintf(out, "release %q uninstalled\n", name)
-			ns := r.namespace()
-			pvcs := r.clients.Kube.CoreV1().PersistentVolumeClaims(ns)
-			list, err := pvcs.List(c.Context(), metav1.ListOptions{LabelSelector: grid.Selector(name)})
-			if err != nil {
-				return fmt.Errorf("list the data volumes of %s: %w", name, err)
-			}
-			if !deleteData {
-				if len(list.Items) > 0 {
-					fmt.Fprintf(out, "kept %d data volume(s) (PersistentVolumeClaims labelled %s); delete them with --delete-data\n", len(list.Items), grid.Selector(name))
-				}
-				return nil
-			}
-			for _, pvc := range list.Items {
-				if err := pvcs.Delete(c.Context(), pvc.Name, metav1.DeleteOptions{}); err != nil {
-					return fmt.Errorf("delete data volume %s: %w", pvc.Name, err)
-				}
-				fmt.Fprintf(out, "deleted data volume %s\n", pvc.Name)
-			}
-			return nil
+			return install.Uninstall(c.Context(), r.deps(), install.UninstallOptions{Name: nameArg(args), DeleteData: deleteData, Wait: wait, Timeout: timeout})
 		},
 	}
 	c.Flags().BoolVar(&deleteData, "delete-data", false, "also delete the release's PersistentVolumeClaims (its data)")

@@ -9,7 +9,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,17 +22,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/insightgrid/insight/cli/preflight"
+	"github.com/insightgrid/insight/cli/deps"
+	"github.com/insightgrid/insight/cli/exit"
+	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/validate"
-)
-
-// Exit codes (docs/cli.md).
-const (
-	ExitOK        = 0
-	ExitFailure   = 1
-	ExitBadInput  = 2
-	ExitPreflight = 3
-	ExitTimeout   = 4
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // Env is the world a command runs in: its streams, terminal, environment and clients.
@@ -50,6 +43,9 @@ type Env struct {
 	Connect func(*GlobalFlags) (*Clients, error)
 	// PollInterval is how often progress is refreshed (default 1s).
 	PollInterval time.Duration
+	// Manager says how to reach a release's manager; nil: manager.Kube with the clients
+	// (--manager-url, else the API server's service proxy, else a port-forward).
+	Manager func(c *Clients, namespace, release, url string) *manager.Reacher
 }
 
 // Clients are the cluster clients, built once per run.
@@ -57,7 +53,7 @@ type Clients struct {
 	Helm *action.Configuration
 	Kube kubernetes.Interface
 	// REST is the API server connection the clientset uses; the manager is reached through
-	// its service proxy. nil: no proxy (tests that do not need one).
+	// its service proxy or a port-forward. nil: neither (tests that do not need them).
 	REST *rest.Config
 	// Namespace is the namespace in effect: -n, else the kubeconfig context's.
 	Namespace string
@@ -95,6 +91,11 @@ func NewRootCmd(env *Env) *cobra.Command {
 	if env.Connect == nil {
 		env.Connect = NewClients
 	}
+	if env.Manager == nil {
+		env.Manager = func(c *Clients, namespace, release, url string) *manager.Reacher {
+			return manager.Kube(c.Kube, c.REST, namespace, release, url)
+		}
+	}
 	r := &root{env: env}
 	cmd := &cobra.Command{
 		Use:   "insightctl",
@@ -111,7 +112,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 	cmd.SetOut(env.Out)
 	cmd.SetErr(env.ErrOut)
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &badInput{err: fmt.Errorf("%w\nSee '%s --help'", err, c.CommandPath())}
+		return exit.BadInputError(fmt.Errorf("%w\nSee '%s --help'", err, c.CommandPath()))
 	})
 
 	pf := cmd.PersistentFlags()
@@ -224,52 +225,49 @@ func (r *root) namespace() string {
 	return "default"
 }
 
-// badInput marks an error as the user's input (exit code 2).
-type badInput struct{ err error }
-
-func (e *badInput) Error() string { return e.err.Error() }
-func (e *badInput) Unwrap() error { return e.err }
-
-// timeoutError marks a wait that ran out of time (exit code 4).
-type timeoutError struct{ err error }
-
-func (e *timeoutError) Error() string { return e.err.Error() }
-func (e *timeoutError) Unwrap() error { return e.err }
-
-// ExitCode maps an error to the documented exit code.
-func ExitCode(err error) int {
-	var (
-		bad *badInput
-		ve  *validate.Error
-		pe  *preflight.Error
-		te  *timeoutError
-	)
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &bad), errors.As(err, &ve):
-		return ExitBadInput
-	case errors.As(err, &pe):
-		return ExitPreflight
-	case errors.As(err, &te):
-		return ExitTimeout
+// deps is the dependency set the workflows run with.
+func (r *root) deps() *deps.Deps {
+	d := &deps.Deps{
+		Namespace: r.namespace(), Manager: r.managerClient, IO: r.io(),
+		Now: r.env.Now, PollInterval: r.env.PollInterval,
 	}
-	return ExitFailure
+	if r.clients != nil { // commands that need no cluster have none
+		d.Helm, d.Kube = r.clients.Helm, r.clients.Kube
+	}
+	return d
+}
+
+// io are the streams and -o.
+func (r *root) io() deps.IO {
+	return deps.IO{In: r.env.In, Out: r.env.Out, ErrOut: r.env.ErrOut, Terminal: r.env.Terminal, Output: r.flags.Output}
+}
+
+// managerClient reaches the release's manager: at --manager-url only when given, else
+// through the API server's service proxy (time-boxed), else a port-forward to a manager
+// pod, which ends with ctx.
+func (r *root) managerClient(ctx context.Context, release, managerURL string) (*api.Client, error) {
+	c, _, err := r.env.Manager(r.clients, r.namespace(), release, managerURL).Reach(ctx)
+	if api.IsUnreachable(err) {
+		err = fmt.Errorf("%w\n%s", err, manager.Hint)
+	}
+	return c, err
 }
 
 // Execute runs the command line and returns the exit code, having printed any error.
 func Execute(ctx context.Context, env *Env, args []string) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the port-forwards a command opened
 	cmd := NewRootCmd(env)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err != nil {
 		// Cobra's own argument errors (unknown command, wrong arg count) are bad input too.
-		if ExitCode(err) == ExitFailure && isUsageError(err) {
-			err = &badInput{err: err}
+		if exit.Code(err) == exit.Failure && isUsageError(err) {
+			err = exit.BadInputError(err)
 		}
 		fmt.Fprintf(env.ErrOut, "Error: %v\n", err)
 	}
-	return ExitCode(err)
+	return exit.Code(err)
 }
 
 // isUsageError recognises cobra's unknown-command error, which has no type of its own.
@@ -281,7 +279,7 @@ func isUsageError(err error) bool {
 func argsBad(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if err := check(c, args); err != nil {
-			return &badInput{err: fmt.Errorf("%w; usage: %s", err, c.UseLine())}
+			return exit.BadInputError(fmt.Errorf("%w; usage: %s", err, c.UseLine()))
 		}
 		return nil
 	}

@@ -41,6 +41,10 @@ func newRepartitionManager(t *testing.T, posted map[int]string, progress ...stri
 	f := &repartitionManager{progress: progress, posted: posted}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if strings.HasSuffix(r.URL.Path, "/livez") {
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
+			return
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.calls = append(f.calls, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+string(body)))
@@ -174,7 +178,7 @@ func TestScalePartitions(t *testing.T) {
 		{name: "rate without partitions", cmd: "scale demo --rate 4mb", code: 2, golden: "scale-rate-alone.golden"},
 		{name: "out", cluster: cluster{objects: gridObjects(2, "rev-a", "rev-a", nil), releases: []*release.Release{two}}, manager: out.Server,
 			cmd: "scale demo --partitions 3 --rate 2mb", golden: "scale-partitions-out.golden", revision: 2, values: 3,
-			calls: []string{"GET /v1/repartition", `POST /v1/repartition {"partitions":3,"rate":"2mb"}`, "GET /v1/repartition", "GET /v1/repartition", "GET /v1/repartition", "GET /v1/repartition", "GET /v1/repartition"}},
+			calls: []string{"GET /v1/repartition", `POST /v1/repartition {"partitions":3,"rate":2097152}`, "GET /v1/repartition", "GET /v1/repartition", "GET /v1/repartition", "GET /v1/repartition", "GET /v1/repartition"}},
 		{name: "done already", cluster: cluster{objects: gridObjects(3, "rev-a", "rev-a", nil), releases: []*release.Release{three}}, manager: done.Server,
 			cmd: "scale demo --partitions 3 -o json", golden: "scale-partitions-noop.golden", revision: 1, values: 3, calls: []string{"GET /v1/repartition"}},
 		{name: "in", cluster: cluster{objects: gridObjects(3, "rev-a", "rev-a", nil), releases: []*release.Release{three}}, manager: in.Server,

@@ -36,16 +36,20 @@ func newFakeManager(t *testing.T) *fakeManager {
 	t.Helper()
 	f := &fakeManager{records: recordsJSON(0, 0)}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path := strings.TrimPrefix(r.URL.Path, proxyPrefix)
-		f.mu.Lock()
-		f.calls = append(f.calls, r.Method+" "+path)
-		records, slow := f.records, f.slow
-		f.mu.Unlock()
+		path, proxied := strings.CutPrefix(r.URL.Path, proxyPrefix)
 		answer := func(status int, body string) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
 			_, _ = w.Write([]byte(body))
 		}
+		if path == "/livez" && (proxied || r.URL.Path == "/livez") {
+			answer(200, `{"status":"ok"}`) // how insightctl checks that the proxy reaches a manager
+			return
+		}
+		f.mu.Lock()
+		f.calls = append(f.calls, r.Method+" "+path)
+		records, slow := f.records, f.slow
+		f.mu.Unlock()
 		if strings.Contains(path, "/failover") || strings.Contains(path, "/failback") {
 			time.Sleep(slow)
 		}

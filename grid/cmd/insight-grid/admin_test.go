@@ -86,7 +86,7 @@ func TestAdminCommands(t *testing.T) {
 		{"failover unknown", []string{"failover", "--manager", f.URL, "--partition", "9"}, nil, 1,
 			"", "partition 9 not found: the grid has 3 partitions (0-2) (HTTP 404 NotFound)", nil},
 		{"failover not json", []string{"failover", "--manager", f.URL, "--partition", "3"}, nil, 1,
-			"", "partition 3: HTTP 502: <html>bad gateway</html>", nil},
+			"", "partition 3: manager unreachable via " + f.URL + ": HTTP 502: <html>bad gateway</html>", nil},
 		{"failover json", []string{"failover", "--manager", f.URL, "--partition", "0", "-o", "json"}, nil, 0,
 			"\"pauseMicros\": 850", "", nil},
 		{"failover json error", []string{"failover", "--manager", f.URL, "--partition", "1", "--output", "json"}, nil, 1,
@@ -113,7 +113,7 @@ func TestAdminCommands(t *testing.T) {
 		{"failback ignores INSIGHT_PARTITION", []string{"failback", "--manager", f.URL}, map[string]string{"INSIGHT_PARTITION": "0"}, 1,
 			"partition 2:", "", nil},
 		{"unreachable", []string{"failover", "--manager", "http://127.0.0.1:1", "--partition", "0"}, nil, 1,
-			"", "insight-grid failover: manager http://127.0.0.1:1:", nil},
+			"", "insight-grid failover: partition 0: manager unreachable via http://127.0.0.1:1:", nil},
 
 		// Bad input: exit 2, nothing called.
 		{"reset without --yes", []string{"reset", "--manager", f.URL, "--partition", "0"}, nil, 2,

@@ -7,15 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-)
 
-// ErrorBody is the JSON error body.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+	"github.com/insightgrid/insight/grid/api"
+)
 
 // Write sends v as indented JSON with status.
 func Write(w http.ResponseWriter, status int, v any) {
@@ -26,10 +20,8 @@ func Write(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// Error sends an ErrorBody with status, code and the formatted message.
+// Error sends the error envelope (api.ErrorBody) with status, code and the formatted
+// message.
 func Error(w http.ResponseWriter, status int, code, format string, a ...any) {
-	var e ErrorBody
-	e.Error.Code = code
-	e.Error.Message = fmt.Sprintf(format, a...)
-	Write(w, status, e)
+	Write(w, status, api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: fmt.Sprintf(format, a...)}})
 }

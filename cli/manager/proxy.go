@@ -1,4 +1,9 @@
-package gridapi
+// Package manager reaches a release's grid manager from insightctl and returns a client
+// of its REST API (package grid/api): through the Kubernetes API server's service proxy,
+// so that no port-forward is needed, or at a URL the user gives.
+//
+// It must not depend on cobra, on Helm or on the grid's packages other than grid/api.
+package manager
 
 import (
 	"context"
@@ -14,14 +19,18 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/insightgrid/insight/cli/internal/grid"
+	"github.com/insightgrid/insight/grid/api"
 )
+
+// managerSelector selects the release's manager Services and pods.
+func managerSelector(release string) string {
+	return grid.Selector(release) + "," + grid.LabelComponent + "=manager"
+}
 
 // ManagerService returns the name of the release's manager Service that serves the REST
 // API, preferring the client-facing one over the headless peer Service.
 func ManagerService(ctx context.Context, kube kubernetes.Interface, namespace, release string) (string, error) {
-	svcs, err := kube.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: grid.Selector(release) + "," + grid.LabelComponent + "=manager",
-	})
+	svcs, err := kube.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{LabelSelector: managerSelector(release)})
 	if err != nil {
 		return "", fmt.Errorf("find the manager service of %s: %w", release, err)
 	}
@@ -42,8 +51,8 @@ func ManagerService(ctx context.Context, kube kubernetes.Interface, namespace, r
 // ServiceProxy is a client of the release's managers through the API server's service
 // proxy (/api/v1/namespaces/NS/services/http:NAME:8090/proxy), authenticated as the
 // kubeconfig's user: it works from outside the cluster network. The API server refuses to
-// proxy to loopback and link-local pod addresses; Direct serves there.
-func ServiceProxy(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, namespace, release string) (*Client, error) {
+// proxy to loopback and link-local pod addresses.
+func ServiceProxy(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, namespace, release string) (*api.Client, error) {
 	if cfg == nil {
 		return nil, errors.New("no API server connection to proxy through")
 	}
@@ -61,5 +70,5 @@ func ServiceProxy(ctx context.Context, kube kubernetes.Interface, cfg *rest.Conf
 	}
 	base := strings.TrimRight(server.String(), "/") + "/api/v1/namespaces/" + url.PathEscape(namespace) +
 		"/services/" + url.PathEscape("http:"+name+":"+strconv.Itoa(grid.ManagerHTTPPort)) + "/proxy"
-	return &Client{Base: base, HTTP: hc, Via: "the API server's proxy to service " + name}, nil
+	return &api.Client{Base: base, HTTP: hc, Via: "the API server's proxy to service " + name}, nil
 }

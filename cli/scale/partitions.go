@@ -1,4 +1,4 @@
-package cmd
+package scale
 
 import (
 	"context"
@@ -8,57 +8,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
-	"github.com/insightgrid/insight/cli/gridapi"
+	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/install"
+	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/repartition"
 	"github.com/insightgrid/insight/cli/validate"
-	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/api"
 )
 
-// maxPartitions is the grid's own bound (one slot per partition at most); the chart's
-// schema may allow fewer.
-const maxPartitions = 16384
-
-// checkPartitionFlags validates --partitions and what may come with it, without a cluster.
-func (o *scaleOptions) checkPartitionFlags(c *cobra.Command) []validate.Problem {
-	var problems []validate.Problem
-	if o.partitions < 1 || o.partitions > maxPartitions {
-		problems = append(problems, validate.Problem{Key: "--partitions", Value: o.partitions,
-			Message: fmt.Sprintf("must be a number of partitions from 1 to %d", maxPartitions)})
-	}
-	for _, f := range []string{"memory", "cpu"} {
-		if changed(c.Flags(), f) {
-			problems = append(problems, validate.Problem{Key: "--" + f, Value: c.Flags().Lookup(f).Value.String(),
-				Message: "cannot be combined with --partitions: re-partitioning moves slots without restarting pods, a resource change restarts every pod; run one scale after the other"})
-		}
-	}
-	for _, f := range []string{"force", "allow-data-loss"} {
-		if changed(c.Flags(), f) {
-			problems = append(problems, validate.Problem{Key: "--" + f, Value: c.Flags().Lookup(f).Value.String(),
-				Message: "applies to --memory/--cpu only: re-partitioning restarts no pod, and the manager moves slots only into partitions whose primary serves and whose backup is in sync"})
-		}
-	}
-	if o.rate != "" {
-		if _, err := config.ParseBytes(o.rate); err != nil {
-			problems = append(problems, validate.Problem{Key: "--rate", Value: o.rate,
-				Message: "want bytes per second, e.g. 4mb, 512kb or 8Mi (0: no limit)"})
-		}
-	}
-	if !o.p.Wait {
-		problems = append(problems, validate.Problem{Key: "--wait", Value: false,
-			Message: "--partitions always follows the re-partitioning, whose last steps wait for it; interrupt it and run the same command again to resume"})
-	}
-	return problems
-}
-
-// partitionsSummary is what scale --partitions prints at the end; -o json|yaml prints it
+// PartitionsSummary is what scale --partitions prints at the end; -o json|yaml prints it
 // as is.
-type partitionsSummary struct {
+type PartitionsSummary struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	Revision  int    `json:"revision"`
@@ -107,12 +71,12 @@ func partitionSpan(from, to int) string {
 	return fmt.Sprintf("%d-%d", from, to-1)
 }
 
-// runPartitions re-partitions the grid to o.partitions. Every step looks at the state
+// runPartitions re-partitions the grid to o.count(). Every step looks at the state
 // first, so running the same command again resumes an interrupted run.
-func (o *scaleOptions) runPartitions(ctx context.Context) error {
-	r, p := o.r, &o.p
-	n := o.partitions
-	start := r.env.Now()
+func (o *scaler) runPartitions(ctx context.Context) error {
+	p := &o.Parameters
+	n := o.count()
+	start := o.d.Now()
 	ch, err := p.LoadChart()
 	if err != nil {
 		return err
@@ -123,7 +87,7 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		return &validate.Error{Problems: []validate.Problem{{Key: "--partitions", Value: n,
 			Message: fmt.Sprintf("chart %s %s allows from 1 to %d partitions (pu.partitions in its values.schema.json)", ch.Name(), ch.Metadata.Version, limit)}}}
 	}
-	rel, err := action.NewGet(r.clients.Helm).Run(p.Name)
+	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
 	if err != nil {
 		return fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
 	}
@@ -133,12 +97,12 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 	}
 	values := shape.Partitions
 	if values == 0 {
-		return &badInput{err: fmt.Errorf("release %s runs no processing units (pu.enabled=false): there are no partitions to scale", p.Name)}
+		return exit.BadInputError(fmt.Errorf("release %s runs no processing units (pu.enabled=false): there are no partitions to scale", p.Name))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	client, err := r.managerClient(ctx, o.managerURL, p.Name)
+	client, err := o.d.Manager(ctx, p.Name, o.ManagerURL)
 	if err != nil {
 		return fmt.Errorf("scale %s: cannot reach the manager: %w", p.Name, err)
 	}
@@ -150,7 +114,7 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		return fmt.Errorf("scale %s: re-partitioning to %d partitions is in progress (%s, %d slots left); follow it to the end with\n  %s\nthen ask for %d",
 			p.Name, st.Target, st.State, st.SlotsRemaining, o.partitionsCommand(st.Target), n)
 	}
-	kube := repartition.Kube{Client: r.clients.Kube, Namespace: p.Namespace, Release: p.Name}
+	kube := repartition.Kube{Client: o.d.Kube, Namespace: p.Namespace, Release: p.Name}
 	left, err := kube.Remaining(ctx, n)
 	if err != nil {
 		return err
@@ -161,16 +125,16 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		shrinkChart: values > n,
 		removed:     len(left) > 0,
 	}
-	sum := partitionsSummary{Name: p.Name, Namespace: p.Namespace, Revision: rel.Version, From: st.Partitions, Partitions: n,
+	sum := PartitionsSummary{Name: p.Name, Namespace: p.Namespace, Revision: rel.Version, From: st.Partitions, Partitions: n,
 		MapVersion: st.MapVersion, DryRun: p.DryRun, Steps: pl.steps(n, values)}
 	sum.Changed = len(sum.Steps) > 0
 
-	w := r.env.ErrOut
+	w := o.d.IO.ErrOut
 	fmt.Fprintf(w, "Re-partitioning %s in namespace %s to %d partitions: the grid's map has %d, the release's pu.partitions is %d\n",
 		p.Name, p.Namespace, n, st.Partitions, values)
 	if !sum.Changed {
 		fmt.Fprintf(w, "%s already runs %d partitions; nothing to do\n", p.Name, n)
-		return o.partitionsSummary(sum, start)
+		return o.printPartitions(sum, start)
 	}
 	for i, s := range sum.Steps {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, s)
@@ -186,16 +150,15 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 			return err
 		}
 	}
-	if pl.growChart && !o.skipPreflight {
-		deploy := &deployOptions{r: r, upgrade: true, p: *p}
-		if err := deploy.preflight(ctx, plan); err != nil {
+	if pl.growChart && !o.SkipPreflight {
+		if err := install.Preflight(ctx, o.d, p, plan, true); err != nil {
 			return err
 		}
 	}
 	upgrade := func() error {
 		up := *p
 		up.Partitions, up.Wait = &n, false // the grid's progress is followed instead
-		nrel, err := install.Upgrade(ctx, r.clients.Helm, &up, plan)
+		nrel, err := install.Upgrade(ctx, o.d.Helm, &up, plan)
 		if err != nil {
 			return o.interrupted(ctx, err)
 		}
@@ -204,7 +167,7 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		return nil
 	}
 	if p.DryRun {
-		return o.partitionsSummary(sum, start)
+		return o.printPartitions(sum, start)
 	}
 
 	// Partitions that keep slots must not carry the mark that lets an upgrade delete them
@@ -220,11 +183,11 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 		}
 	}
 	if pl.request {
-		if _, err := client.RequestRepartition(ctx, n, o.rate); err != nil {
+		if _, err := client.RequestRepartition(ctx, n, o.rate()); err != nil {
 			return o.managerFailed(ctx, fmt.Sprintf("asking for %d partitions", n), err, pl.growChart)
 		}
 		fmt.Fprintf(w, "The manager re-partitions to %d partitions; following it for up to %s:\n", n, p.Timeout)
-		final, err := repartition.Follow(ctx, client, n, repartition.Options{Out: w, TTY: r.env.Terminal, Now: r.env.Now, Interval: r.env.PollInterval})
+		final, err := repartition.Follow(ctx, client, n, repartition.Options{Out: w, TTY: o.d.IO.Terminal, Now: o.d.Now, Interval: o.d.PollInterval})
 		if err != nil {
 			return o.interrupted(ctx, fmt.Errorf("following the re-partitioning: %w", err))
 		}
@@ -244,19 +207,19 @@ func (o *scaleOptions) runPartitions(ctx context.Context) error {
 	}
 	if pl.shrinkChart || pl.removed {
 		fmt.Fprintf(w, "Waiting until the StatefulSets and pods of partitions %d and above are gone\n", n)
-		if left, err := kube.WaitGone(ctx, n, r.env.PollInterval); err != nil {
+		if left, err := kube.WaitGone(ctx, n, o.d.PollInterval); err != nil {
 			return o.interrupted(ctx, fmt.Errorf("still there: %s: %w", strings.Join(left, ", "), err))
 		}
 	}
-	return o.partitionsSummary(sum, start)
+	return o.printPartitions(sum, start)
 }
 
 // partitionsPlan is the release's values with pu.partitions=n, validated against the
 // chart.
-func (o *scaleOptions) partitionsPlan(ch *chart.Chart, rel *release.Release, n int) (*install.Plan, error) {
-	p := o.p
+func (o *scaler) partitionsPlan(ch *chart.Chart, rel *release.Release, n int) (*install.Plan, error) {
+	p := o.Parameters
 	p.Partitions = &n
-	plan, err := p.PrepareChart(ch, rel.Config, o.r.env.In)
+	plan, err := p.PrepareChart(ch, rel.Config, o.d.IO.In)
 	if err != nil {
 		return nil, fmt.Errorf("values with pu.partitions=%d: %w", n, err)
 	}
@@ -265,59 +228,58 @@ func (o *scaleOptions) partitionsPlan(ch *chart.Chart, rel *release.Release, n i
 
 // managerFailed explains a manager request that failed; resume says whether this run
 // changed something already, so that the same command must run again.
-func (o *scaleOptions) managerFailed(ctx context.Context, what string, err error, resume bool) error {
-	var ae *gridapi.Error
+func (o *scaler) managerFailed(ctx context.Context, what string, err error, resume bool) error {
+	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
-		return fmt.Errorf("scale %s: %s: %w\n(this grid does not offer online re-partitioning: upgrade it first with insightctl upgrade)", o.p.Name, what, err)
+		return fmt.Errorf("scale %s: %s: %w\n(this grid does not offer online re-partitioning: upgrade it first with insightctl upgrade)", o.Name, what, err)
 	case errors.As(err, &ae) && ae.BadRequest():
-		return &badInput{err: fmt.Errorf("scale %s: %s: %w", o.p.Name, what, err)}
-	case gridapi.IsUnreachable(err) && o.managerURL == "":
-		err = fmt.Errorf("%w\n%s", err, proxyHint)
+		return exit.BadInputError(fmt.Errorf("scale %s: %s: %w", o.Name, what, err))
+	case api.IsUnreachable(err) && o.ManagerURL == "":
+		err = fmt.Errorf("%w\n%s", err, manager.Hint)
 	}
 	if resume {
 		return o.interrupted(ctx, fmt.Errorf("%s: %w", what, err))
 	}
 	if ctx.Err() != nil {
-		return &timeoutError{err: fmt.Errorf("scale %s: %s: no answer from the manager within --timeout %s", o.p.Name, what, o.p.Timeout)}
+		return exit.TimeoutError(fmt.Errorf("scale %s: %s: no answer from the manager within --timeout %s", o.Name, what, o.Timeout))
 	}
-	return fmt.Errorf("scale %s: %s: %w", o.p.Name, what, err)
+	return fmt.Errorf("scale %s: %s: %w", o.Name, what, err)
 }
 
 // interrupted says how to resume after err; a deadline is a timeout (exit code 4).
-func (o *scaleOptions) interrupted(ctx context.Context, err error) error {
-	p := &o.p
-	fmt.Fprintf(o.r.env.ErrOut, "The re-partitioning goes on in the grid. To resume, run the same command again (each step checks the state first):\n  %s\n",
-		o.partitionsCommand(o.partitions))
+func (o *scaler) interrupted(ctx context.Context, err error) error {
+	p := &o.Parameters
+	fmt.Fprintf(o.d.IO.ErrOut, "The re-partitioning goes on in the grid. To resume, run the same command again (each step checks the state first):\n  %s\n",
+		o.partitionsCommand(o.count()))
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &timeoutError{err: fmt.Errorf("scale %s --partitions %d: not done within --timeout %s: %w", p.Name, o.partitions, p.Timeout, err)}
+		return exit.TimeoutError(fmt.Errorf("scale %s --partitions %d: not done within --timeout %s: %w", p.Name, o.count(), p.Timeout, err))
 	}
-	return fmt.Errorf("scale %s --partitions %d: %w", p.Name, o.partitions, err)
+	return fmt.Errorf("scale %s --partitions %d: %w", p.Name, o.count(), err)
 }
 
 // partitionsCommand is the command line that re-partitions to n (and resumes it).
-func (o *scaleOptions) partitionsCommand(n int) string {
-	p := &o.p
+func (o *scaler) partitionsCommand(n int) string {
+	p := &o.Parameters
 	parts := []string{"insightctl", "scale", p.Name, "-n", p.Namespace, "--partitions", fmt.Sprint(n)}
 	if p.ChartDir != "" {
 		parts = append(parts, "--chart-dir", p.ChartDir)
 	}
-	if o.managerURL != "" {
-		parts = append(parts, "--manager-url", o.managerURL)
+	if o.ManagerURL != "" {
+		parts = append(parts, "--manager-url", o.ManagerURL)
 	}
 	return strings.Join(parts, " ")
 }
 
-func (o *scaleOptions) partitionsSummary(s partitionsSummary, start time.Time) error {
-	r := o.r
-	s.Duration = r.env.Now().Sub(start).Round(time.Millisecond).Seconds()
+func (o *scaler) printPartitions(s PartitionsSummary, start time.Time) error {
+	s.Duration = o.d.Now().Sub(start).Round(time.Millisecond).Seconds()
 	if s.Steps == nil {
 		s.Steps = []string{}
 	}
-	if done, err := r.printStructured(r.env.Out, s); done {
+	if done, err := o.d.IO.Print(s); done {
 		return err
 	}
-	out := r.env.Out
+	out := o.d.IO.Out
 	fmt.Fprintf(out, "NAME: %s\nNAMESPACE: %s\nREVISION: %d\n", s.Name, s.Namespace, s.Revision)
 	switch {
 	case !s.Changed:

@@ -1,4 +1,4 @@
-package gridapi
+package api
 
 import (
 	"context"
@@ -8,36 +8,32 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/rest"
 )
 
-// manager answers like the grid's manager for partitions 0 and 1.
-func manager(t *testing.T, prefix string) *httptest.Server {
+// fakeManager answers like the grid's manager for partitions 0 and 1, and names an
+// unknown path like a proxy that cannot reach one.
+func fakeManager(t *testing.T) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path, ok := strings.CutPrefix(r.URL.Path, prefix)
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \"x\"","reason":"ServiceUnavailable","code":503}`))
-			return
-		}
-		switch r.Method + " " + path {
+		switch r.Method + " " + r.URL.RequestURI() {
 		case "GET /v1/partitions":
-			_, _ = w.Write([]byte(`{"partitions":[{"id":0,"epoch":3,"primary":"p0-i0","backup":"p0-i1","inSync":true,"preferredPrimary":"p0-i0"}]}`))
+			_, _ = w.Write([]byte(`{"partitions":[{"id":0,"epoch":3,"primary":"p0-i0","backup":"p0-i1","inSync":true,"preferredPrimary":"p0-i0",
+				"instances":[{"id":"p0-i0","role":"primary","ready":true,"keys":12}]},{"id":1}]}`))
 		case "POST /v1/partitions/0/failover":
 			_, _ = w.Write([]byte(`{"partition":0,"from":"p0-i0","to":"p0-i1","epoch":4,"pauseMicros":850}`))
 		case "POST /v1/partitions/0/failback":
 			_, _ = w.Write([]byte(`{"partition":0,"unchanged":true,"primary":"p0-i0","epoch":3}`))
-		case "POST /v1/partitions/1/failover":
+		case "POST /v1/partitions/1/failover", "POST /v1/partitions/1/failback":
 			w.WriteHeader(http.StatusConflict)
 			_, _ = w.Write([]byte(`{"error":{"code":"Conflict","message":"partition 1: backup p1-i1 is not in sync with primary p1-i0"}}`))
 		case "POST /v1/partitions/7/failover":
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"error":{"code":"NotFound","message":"partition 7 not found: the grid has 2 partitions (0-1)"}}`))
+		case "POST /v1/partitions/1/reset?confirm=1&primary=p1-i1":
+			_, _ = w.Write([]byte(`{"partition":1,"epoch":3,"primary":"p1-i1","backup":"p1-i0","previous":{"epoch":2,"primary":"p1-i0","inSync":false,"preferredPrimary":"p1-i0"}}`))
+		case "GET /v1/cluster":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \"x\"","code":503}`))
 		default:
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = w.Write([]byte("upstream connect error"))
@@ -47,9 +43,9 @@ func manager(t *testing.T, prefix string) *httptest.Server {
 	return s
 }
 
-func TestDirect(t *testing.T) {
-	s := manager(t, "")
-	c := Direct(s.URL+"/", nil)
+func TestClient(t *testing.T) {
+	s := fakeManager(t)
+	c := NewClient(s.URL+"/", nil)
 	ctx := context.Background()
 
 	r, err := c.Failover(ctx, 0)
@@ -61,13 +57,17 @@ func TestDirect(t *testing.T) {
 		t.Errorf("failback: %v %v", r, err)
 	}
 	ps, err := c.Partitions(ctx)
-	if err != nil || len(ps) != 1 || ps[0].Epoch != 3 || !ps[0].InSync {
+	if err != nil || len(ps) != 2 || ps[0].Epoch != 3 || !ps[0].InSync || *ps[0].Instances[0].Keys != 12 || ps[0].Instances[0].UsedMemoryBytes != nil {
 		t.Errorf("partitions: %+v %v", ps, err)
+	}
+	rr, err := c.Reset(ctx, 1, "p1-i1")
+	if err != nil || !strings.HasPrefix(rr.String(), "partition 1: reset, epoch 3, primary p1-i1, backup p1-i0 (catching up)") || rr.Previous.Primary != "p1-i0" {
+		t.Errorf("reset: %v %v", rr, err)
 	}
 
 	_, err = c.Failover(ctx, 1)
 	var ae *Error
-	if !errors.As(err, &ae) || ae.Status != 409 || ae.BadRequest() || !strings.Contains(err.Error(), "not in sync") {
+	if !errors.As(err, &ae) || ae.Status != 409 || ae.BadRequest() || err.Error() != "partition 1: backup p1-i1 is not in sync with primary p1-i0 (HTTP 409 Conflict)" {
 		t.Errorf("conflict: %v", err)
 	}
 	_, err = c.Failover(ctx, 7)
@@ -78,6 +78,11 @@ func TestDirect(t *testing.T) {
 	if !IsUnreachable(err) || !strings.Contains(err.Error(), "HTTP 502: upstream connect error") {
 		t.Errorf("bad gateway: %v", err)
 	}
+	// A proxy's own refusal is a Kubernetes Status: no manager answered.
+	_, err = c.Cluster(ctx)
+	if !IsUnreachable(err) || !strings.Contains(err.Error(), "no endpoints available") {
+		t.Errorf("proxy refusal: %v", err)
+	}
 
 	s.Close()
 	_, err = c.Failover(ctx, 0)
@@ -86,46 +91,18 @@ func TestDirect(t *testing.T) {
 	}
 }
 
-func TestServiceProxy(t *testing.T) {
-	const prefix = "/api/v1/namespaces/grid/services/http:demo-insight-manager:8090/proxy"
-	s := manager(t, prefix)
-	svc := func(name string, headless bool, ports ...int32) *corev1.Service {
-		sv := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "grid",
-			Labels: map[string]string{"app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "manager"}}}
-		if headless {
-			sv.Spec.ClusterIP = corev1.ClusterIPNone
+// FailbackAll goes on after a refused partition and reports each one.
+func TestFailbackAll(t *testing.T) {
+	c := NewClient(fakeManager(t).URL, nil)
+	var seen []int
+	out, err := c.FailbackAll(context.Background(), func(o Outcome, err error) {
+		seen = append(seen, o.Partition)
+		if (o.Error == nil) != (err == nil) {
+			t.Errorf("partition %d: outcome error %v, call error %v", o.Partition, o.Error, err)
 		}
-		for _, p := range ports {
-			sv.Spec.Ports = append(sv.Spec.Ports, corev1.ServicePort{Port: p})
-		}
-		return sv
-	}
-	kube := fake.NewSimpleClientset(svc("demo-insight-manager-headless", true, 2379, 2380, 8090), svc("demo-insight-manager", false, 8090))
-	c, err := ServiceProxy(context.Background(), kube, &rest.Config{Host: s.URL}, "grid", "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Failover(context.Background(), 0)
-	if err != nil || r.To != "p0-i1" {
-		t.Fatalf("failover through the proxy: %v %v", r, err)
-	}
-
-	// The API server's own refusal is a Kubernetes Status: no manager answered.
-	c, err = ServiceProxy(context.Background(), fake.NewSimpleClientset(svc("demo-manager", false, 8090)), &rest.Config{Host: s.URL}, "grid", "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Failover(context.Background(), 0)
-	if !IsUnreachable(err) || !strings.Contains(err.Error(), "no endpoints available") || !strings.Contains(err.Error(), "service demo-manager") {
-		t.Errorf("proxy refusal: %v", err)
-	}
-
-	if _, err := ServiceProxy(context.Background(), fake.NewSimpleClientset(), &rest.Config{Host: s.URL}, "grid", "demo"); err == nil ||
-		!strings.Contains(err.Error(), "has no manager service") {
-		t.Errorf("no service: %v", err)
-	}
-	if _, err := ServiceProxy(context.Background(), kube, nil, "grid", "demo"); err == nil {
-		t.Error("no rest config accepted")
+	})
+	if err != nil || len(out) != 2 || len(seen) != 2 || !out[0].Unchanged || out[1].Error == nil || out[1].Error.Code != CodeConflict || out[1].Partition != 1 {
+		t.Fatalf("FailbackAll: %+v, %v", out, err)
 	}
 }
 
@@ -164,28 +141,32 @@ func TestRepartition(t *testing.T) {
 		}
 	}))
 	defer s.Close()
-	c := Direct(s.URL, s.Client())
+	c := NewClient(s.URL, s.Client())
 	ctx := context.Background()
-	st, err := c.RequestRepartition(ctx, 3, "")
-	if err != nil || st.Target != 3 || st.State != "growing" || st.Idle() {
+	st, err := c.RequestRepartition(ctx, 3, nil)
+	if err != nil || st.Target != 3 || st.State != StateGrowing || st.Idle() {
 		t.Fatalf("POST 3: %+v, %v", st, err)
 	}
 	if want := `POST /v1/repartition application/json {"partitions":3}`; got != want {
 		t.Errorf("sent %q, want %q", got, want)
 	}
-	if _, err := c.RequestRepartition(ctx, 3, "2mb"); err != nil {
+	rate, err := ParseRate("2mb")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `POST /v1/repartition application/json {"partitions":3,"rate":"2mb"}`; got != want {
+	if _, err := c.RequestRepartition(ctx, 3, &rate); err != nil {
+		t.Fatal(err)
+	}
+	if want := `POST /v1/repartition application/json {"partitions":3,"rate":2097152}`; got != want {
 		t.Errorf("sent %q, want %q", got, want)
 	}
 	st, err = c.Repartition(ctx)
 	if err != nil || st.SlotsRemaining != 5461 || len(st.Moves) != 1 || st.Moves[0].Slots[0] != [2]int{5461, 6484} || st.Moves[0].State != "migrating" {
 		t.Fatalf("GET: %+v, %v", st, err)
 	}
-	_, err = c.RequestRepartition(ctx, 1, "")
+	_, err = c.RequestRepartition(ctx, 1, nil)
 	var ae *Error
-	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Code != "Conflict" {
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Code != CodeConflict {
 		t.Fatalf("POST 1 during 3: %v, want a 409 *Error", err)
 	}
 }

@@ -1,0 +1,132 @@
+// Package scale runs insightctl scale: a change of the data pods' memory and CPU, followed
+// through the StatefulSets' rolling restart behind a health gate, and online
+// re-partitioning, a state machine whose every step looks at the state first so that the
+// same command resumes an interrupted run.
+//
+// It must not depend on cobra: the command copies its flags into Options, checks them with
+// Validate and calls Run with the dependency set.
+package scale
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/insightgrid/insight/cli/deps"
+	"github.com/insightgrid/insight/cli/install"
+	"github.com/insightgrid/insight/cli/manager"
+	"github.com/insightgrid/insight/cli/validate"
+	"github.com/insightgrid/insight/grid/api"
+)
+
+// Options are scale's parameters. Parameters carries the release (Name, Namespace), the
+// resources (Memory, CPU), ChartDir, Timeout, Wait and DryRun.
+type Options struct {
+	install.Parameters
+	// Partitions is --partitions: re-partition to this many; nil: scale the resources.
+	Partitions *int
+	// Rate is --rate, with Partitions: bytes per second a source copies at most ("4mb").
+	Rate          string
+	ManagerURL    string
+	SkipPreflight bool
+	// Force starts a rolling restart even when a pod is not ready or a backup not in sync.
+	Force bool
+	// AllowDataLoss scales a release without pu.ha.
+	AllowDataLoss bool
+}
+
+// Validate checks the options without a cluster, reporting every problem at once.
+func (o *Options) Validate() error {
+	p := &o.Parameters
+	var problems []validate.Problem
+	switch {
+	case o.Partitions != nil:
+		problems = append(problems, o.checkPartitions()...)
+	case o.Rate != "":
+		problems = append(problems, validate.Problem{Key: "--rate", Value: o.Rate, Message: "applies to --partitions only: it bounds how fast slots move between partitions"})
+	case p.Memory == "" && p.CPU == "":
+		problems = append(problems, validate.Problem{Key: "--memory", Message: "nothing to scale: give --memory and/or --cpu, e.g. --memory 1Gi, or --partitions"})
+	}
+	if p.Memory != "" {
+		if prob, ok := install.CheckQuantity("--memory", p.Memory); !ok {
+			problems = append(problems, prob)
+		}
+	}
+	if p.CPU != "" {
+		if prob, ok := install.CheckQuantity("--cpu", p.CPU); !ok {
+			problems = append(problems, prob)
+		}
+	}
+	if p.Timeout <= 0 {
+		problems = append(problems, validate.Problem{Key: "--timeout", Value: p.Timeout.String(), Message: "must be positive, e.g. 10m"})
+	}
+	problems = append(problems, manager.CheckURL(o.ManagerURL)...)
+	if len(problems) > 0 {
+		return &validate.Error{Problems: problems}
+	}
+	return nil
+}
+
+// checkPartitions validates --partitions and what may come with it.
+func (o *Options) checkPartitions() []validate.Problem {
+	var problems []validate.Problem
+	if n := *o.Partitions; n < 1 || n > api.MaxPartitions {
+		problems = append(problems, validate.Problem{Key: "--partitions", Value: n,
+			Message: fmt.Sprintf("must be a number of partitions from 1 to %d", api.MaxPartitions)})
+	}
+	for _, f := range []struct{ key, value string }{{"--memory", o.Memory}, {"--cpu", o.CPU}} {
+		if f.value != "" {
+			problems = append(problems, validate.Problem{Key: f.key, Value: f.value,
+				Message: "cannot be combined with --partitions: re-partitioning moves slots without restarting pods, a resource change restarts every pod; run one scale after the other"})
+		}
+	}
+	for _, f := range []struct {
+		key string
+		set bool
+	}{{"--force", o.Force}, {"--allow-data-loss", o.AllowDataLoss}} {
+		if f.set {
+			problems = append(problems, validate.Problem{Key: f.key, Value: true,
+				Message: "applies to --memory/--cpu only: re-partitioning restarts no pod, and the manager moves slots only into partitions whose primary serves and whose backup is in sync"})
+		}
+	}
+	if o.Rate != "" {
+		if _, err := api.ParseRate(o.Rate); err != nil {
+			problems = append(problems, validate.Problem{Key: "--rate", Value: o.Rate,
+				Message: "want bytes per second, e.g. 4mb, 512kb or 8Mi (0: no limit)"})
+		}
+	}
+	if !o.Wait {
+		problems = append(problems, validate.Problem{Key: "--wait", Value: false,
+			Message: "--partitions always follows the re-partitioning, whose last steps wait for it; interrupt it and run the same command again to resume"})
+	}
+	return problems
+}
+
+// count is the number of partitions asked for.
+func (o *Options) count() int { return *o.Partitions }
+
+// rate is --rate as the request carries it; nil: the manager's default.
+func (o *Options) rate() *api.Rate {
+	if o.Rate == "" {
+		return nil
+	}
+	r, err := api.ParseRate(o.Rate)
+	if err != nil {
+		return nil // Validate refused it
+	}
+	return &r
+}
+
+// Run scales the release: its resources, or its number of partitions.
+func Run(ctx context.Context, d *deps.Deps, o *Options) error {
+	s := &scaler{Options: o, d: d}
+	if o.Partitions != nil {
+		return s.runPartitions(ctx)
+	}
+	return s.runResources(ctx)
+}
+
+// scaler is one run: the options and the dependency set.
+type scaler struct {
+	*Options
+	d *deps.Deps
+}

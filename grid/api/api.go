@@ -1,0 +1,233 @@
+// Package api is the grid manager's REST contract (docs/CONTRACTS.md): the paths, the
+// request and response documents, the error envelope {"error":{"code","message"}}, the
+// byte sizes and rates the requests carry, and a small client. The manager serves these
+// documents, and insight-grid's admin commands, grid/local, insightctl and the tests read
+// them, so each shape is written once, here.
+//
+// It must depend on the standard library only: insightctl imports it, and nothing of the
+// grid's server (etcd, the store) may come with it.
+package api
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Paths of the manager's REST API.
+const (
+	PathLivez       = "/livez"
+	PathCluster     = "/v1/cluster"
+	PathPartitions  = "/v1/partitions"
+	PathRepartition = "/v1/repartition"
+)
+
+// PartitionPath is the path of partition p, or of one of its operations (failover,
+// failback, reset) when op is given.
+func PartitionPath(p int, op string) string {
+	s := PathPartitions + "/" + strconv.Itoa(p)
+	if op != "" {
+		s += "/" + op
+	}
+	return s
+}
+
+// The operations on one partition.
+const (
+	OpFailover = "failover"
+	OpFailback = "failback"
+	OpReset    = "reset"
+)
+
+// Roles of an instance in a partition.
+const (
+	RolePrimary = "primary"
+	RoleBackup  = "backup"
+)
+
+// MaxPartitions bounds the partition count: one slot per partition at most.
+const MaxPartitions = 16384
+
+// InstanceID is the grid's name of instance i of partition p ("p0-i1"): the names in a
+// partition record.
+func InstanceID(p, i int) string { return fmt.Sprintf("p%d-i%d", p, i) }
+
+// Cluster is GET /v1/cluster: the grid's shape, its managers and etcd's health.
+type Cluster struct {
+	Version    string    `json:"version"`
+	Partitions int       `json:"partitions"`
+	HA         bool      `json:"ha"`
+	Slots      int       `json:"slots"`
+	Managers   []Manager `json:"managers"`
+	Etcd       Etcd      `json:"etcd"`
+}
+
+// Manager is one manager (an etcd member) in Cluster.
+type Manager struct {
+	Name      string `json:"name"`
+	PeerURL   string `json:"peerURL"`
+	ClientURL string `json:"clientURL"`
+	Leader    bool   `json:"leader"`
+	Healthy   bool   `json:"healthy"`
+}
+
+// Etcd is the coordination store's health in Cluster.
+type Etcd struct {
+	Healthy bool `json:"healthy"`
+	Quorum  bool `json:"quorum"`
+}
+
+// Partitions is GET /v1/partitions.
+type Partitions struct {
+	Partitions []Partition `json:"partitions"`
+}
+
+// Partition is one partition: its slots, its record and its registered instances
+// (GET /v1/partitions/{id}).
+type Partition struct {
+	ID               int        `json:"id"`
+	Slots            [][2]int   `json:"slots"`
+	Epoch            int64      `json:"epoch"`
+	Primary          string     `json:"primary"`
+	Backup           string     `json:"backup"`
+	InSync           bool       `json:"inSync"`
+	PreferredPrimary string     `json:"preferredPrimary"`
+	Instances        []Instance `json:"instances"`
+}
+
+// Instance is one registered instance of a partition. Keys and UsedMemoryBytes are what
+// the instance itself reported; absent when it did not answer the manager.
+type Instance struct {
+	ID              string `json:"id"`
+	Partition       int    `json:"partition"`
+	Instance        int    `json:"instance"`
+	Address         string `json:"address"`
+	HTTPAddress     string `json:"httpAddress"`
+	Role            string `json:"role"`
+	Ready           bool   `json:"ready"`
+	Keys            *int64 `json:"keys,omitempty"`
+	UsedMemoryBytes *int64 `json:"usedMemoryBytes,omitempty"`
+}
+
+// SwitchResult is the answer to failover and failback: the handover
+// ({partition, from, to, epoch, pauseMicros}), or for a failback with nothing to do
+// {partition, unchanged: true, primary, epoch}.
+type SwitchResult struct {
+	Partition   int    `json:"partition"`
+	From        string `json:"from,omitempty"`
+	To          string `json:"to,omitempty"`
+	Epoch       int64  `json:"epoch,omitempty"` // from 1 on`
+	PauseMicros int64  `json:"pauseMicros,omitempty"`
+	Unchanged   bool   `json:"unchanged,omitempty"`
+	Primary     string `json:"primary,omitempty"`
+}
+
+// String is the one-line form the admin commands and insightctl print.
+func (r SwitchResult) String() string {
+	if r.Unchanged {
+		return fmt.Sprintf("partition %d: %s is already the primary, epoch %d, unchanged", r.Partition, r.Primary, r.Epoch)
+	}
+	return fmt.Sprintf("partition %d: %s -> %s, epoch %d, write pause %.2f ms", r.Partition, r.From, r.To, r.Epoch, float64(r.PauseMicros)/1000)
+}
+
+// Record is a partition's replication record as the API shows it.
+type Record struct {
+	Epoch            int64  `json:"epoch"`
+	Primary          string `json:"primary"`
+	Backup           string `json:"backup,omitempty"`
+	InSync           bool   `json:"inSync"`
+	PreferredPrimary string `json:"preferredPrimary"`
+	PrimaryRun       string `json:"primaryRun,omitempty"`
+	BackupRun        string `json:"backupRun,omitempty"`
+}
+
+// ResetResult is the answer to reset: the new record and the one it replaced.
+type ResetResult struct {
+	Partition int    `json:"partition"`
+	Epoch     int64  `json:"epoch"`
+	Primary   string `json:"primary"`
+	Backup    string `json:"backup,omitempty"`
+	Previous  Record `json:"previous"`
+	// Warning is set when the chosen primary is down while the other copy is alive.
+	Warning string `json:"warning,omitempty"`
+}
+
+// String is the one-line form (two with a warning) the admin commands print.
+func (r ResetResult) String() string {
+	s := fmt.Sprintf("partition %d: reset, epoch %d, primary %s", r.Partition, r.Epoch, r.Primary)
+	if r.Backup != "" {
+		s += fmt.Sprintf(", backup %s (catching up)", r.Backup)
+	}
+	s += "; writes only the lost copies held are gone"
+	if r.Warning != "" {
+		s += "\nwarning: " + r.Warning
+	}
+	return s
+}
+
+// RepartitionRequest is POST /v1/repartition: re-partition to Partitions, each source
+// copying at most Rate bytes per second (nil: the manager's default, or the rate of the
+// re-partitioning in progress).
+type RepartitionRequest struct {
+	Partitions *int  `json:"partitions"`
+	Rate       *Rate `json:"rate,omitempty"`
+}
+
+// States of a re-partitioning.
+const (
+	StateIdle = "idle"
+	// StateGrowing waits for the new partitions' instances.
+	StateGrowing   = "growing"
+	StateMoving    = "moving"
+	StateShrinking = "shrinking"
+	StateFinishing = "finishing"
+)
+
+// RepartitionStatus is GET /v1/repartition, and the answer to POST: the partitions in the
+// map now, the count asked for (0: none) and how far the slots have moved.
+type RepartitionStatus struct {
+	Partitions int `json:"partitions"`
+	Target     int `json:"target"`
+	// State is one of the State constants.
+	State      string `json:"state"`
+	Message    string `json:"message"`
+	MapVersion int64  `json:"mapVersion"`
+	// SlotsRemaining still have to change owner, those in flight included.
+	SlotsRemaining int    `json:"slotsRemaining"`
+	SlotsMoving    int    `json:"slotsMoving"`
+	Moves          []Move `json:"moves"`
+	// RateBytesPerSecond is what each source partition copies at most (0: no limit).
+	RateBytesPerSecond int64 `json:"rateBytesPerSecond"`
+}
+
+// Idle reports whether nothing is being re-partitioned.
+func (r RepartitionStatus) Idle() bool { return r.State == StateIdle && r.Target == 0 }
+
+// Move is one batch of slots moving between two partitions.
+type Move struct {
+	Slots [][2]int `json:"slots"`
+	From  int      `json:"from"`
+	To    int      `json:"to"`
+	State string   `json:"state"`
+}
+
+// Error codes of the error envelope.
+const (
+	CodeBadRequest       = "BadRequest"
+	CodeNotFound         = "NotFound"
+	CodeConflict         = "Conflict"
+	CodeUnavailable      = "Unavailable"
+	CodeMethodNotAllowed = "MethodNotAllowed"
+	CodeInternal         = "Internal"
+	CodeBadGateway       = "BadGateway"
+)
+
+// ErrorBody is the envelope of every refusal: {"error":{"code":"NotFound","message":"..."}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
