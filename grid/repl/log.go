@@ -34,7 +34,7 @@ type Log struct {
 	chunks  []*chunk
 	size    int
 	max     int
-	retain  bool // a backup has attached: keep up to max bytes, not just the newest chunk
+	retain  bool          // a backup has attached: keep up to max bytes, not just the newest chunk
 	wake    chan struct{} // a token when new records arrive
 	headA   atomic.Uint64
 	slotSeq [slots.Count]atomic.Uint64
