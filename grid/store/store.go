@@ -53,8 +53,14 @@ var (
 	ErrTooBig         = errors.New("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 )
 
-// ErrOOM is the reply to a write that would take used memory past maxmemory.
-var ErrOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'.")
+// ErrOOM is the reply to a write that would take used memory past maxmemory, in Redis's
+// words (which end with a period).
+var ErrOOM error = replyError("OOM command not allowed when used memory > 'maxmemory'.")
+
+// replyError is an error whose text is a Redis reply as it must be sent.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
 
 // tableOverhead is what a hash in table encoding costs on the Go heap besides its
 // entries (counted by the arena): the struct, its slot in the slot's list of tables.
