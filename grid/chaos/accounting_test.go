@@ -205,4 +205,3 @@ func abs(x int64) int64 {
 	}
 	return x
 }
-

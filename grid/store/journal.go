@@ -56,11 +56,6 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
-func appendString(b []byte, v string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
-}
-
 // journalKey journals the current state of key in sl (deleted when absent).
 func (s *Store) journalKey(sl *slot, key []byte) {
 	if s.journal == nil {

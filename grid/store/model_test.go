@@ -314,7 +314,7 @@ func (m *modelRun) set() string {
 			want.Old, want.HadOld = cur.str, true
 		}
 	}
-	if wantErr == nil && !(o.NX && cur != nil) && !(o.XX && cur == nil) {
+	if wantErr == nil && (!o.NX || cur == nil) && (!o.XX || cur != nil) {
 		at := o.At
 		if o.KeepTTL && cur != nil {
 			at = cur.exp

@@ -54,7 +54,7 @@ var (
 )
 
 // ErrOOM is the reply to a write that would take used memory past maxmemory.
-var ErrOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'.")
+var ErrOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'.") //nolint:staticcheck // Redis's wording, full stop included
 
 // tableOverhead is what a hash in table encoding costs on the Go heap besides its
 // entries (counted by the arena): the struct, its slot in the slot's list of tables.
