@@ -59,16 +59,7 @@ func startSingle(t *testing.T) string {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			t.Errorf("insight-grid local did not stop in 30s after SIGTERM; killing it")
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	t.Cleanup(func() { stopLocal(t, cmd, exited) })
 	select {
 	case ok := <-ready:
 		if !ok {
