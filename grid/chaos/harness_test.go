@@ -462,14 +462,7 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 	}()
 	t.Cleanup(func() {
 		g.thaw()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			t.Errorf("insight-grid local did not stop in 30s after SIGTERM; killing it")
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		stopLocal(t, cmd, exited)
 		select {
 		case <-logDone:
 		case <-time.After(5 * time.Second):
@@ -490,6 +483,19 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 		g.addPartitionAddrs(p)
 	}
 	return nil
+}
+
+// stopLocal stops local with SIGTERM, and kills it if it has not exited (closed exited)
+// 30 s later.
+func stopLocal(t *testing.T, cmd *exec.Cmd, exited <-chan struct{}) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Errorf("insight-grid local did not stop in 30s after SIGTERM; killing it")
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // addPartitionAddrs adds partition p's instances, in local's layout, to the grid's

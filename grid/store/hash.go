@@ -102,11 +102,7 @@ func (s *Store) hashEach(sl *slot, r *record, fn func(field, value []byte)) {
 // new. With limit, a write past maxmemory fails with ErrOOM before anything changes.
 func (s *Store) hashSet(sl *slot, key []byte, r record, ok bool, fv [][]byte, exp int64, limit bool) (int64, error) {
 	if limit {
-		need := 0
-		for i := 0; i+1 < len(fv); i += 2 {
-			need += recordLen(fv[i], 0, len(fv[i+1]))
-		}
-		if err := s.room(need); err != nil {
+		if err := s.room(pairsLen(fv)); err != nil {
 			return 0, err
 		}
 	}
@@ -169,6 +165,15 @@ func (s *Store) hashSet(sl *slot, key []byte, r record, ok bool, fv [][]byte, ex
 		return 0, err
 	}
 	return added, nil
+}
+
+// pairsLen is the bytes the field records of fv (alternating fields and values) take.
+func pairsLen(fv [][]byte) int {
+	need := 0
+	for i := 0; i+1 < len(fv); i += 2 {
+		need += recordLen(fv[i], 0, len(fv[i+1]))
+	}
+	return need
 }
 
 func indexOf(list [][]byte, v []byte) int {

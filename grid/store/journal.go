@@ -310,6 +310,14 @@ func (s *Store) DumpKeys(slot, maxKeys, maxBytes int) (keys, ops [][]byte) {
 	return keys, ops
 }
 
+// roomIf is room(n) when limit is set.
+func (s *Store) roomIf(limit bool, n int) error {
+	if !limit {
+		return nil
+	}
+	return s.room(n)
+}
+
 func (s *Store) apply(op []byte, journal bool) error {
 	if len(op) == 0 {
 		return ErrBadOp
@@ -342,6 +350,11 @@ func (s *Store) apply(op []byte, journal bool) error {
 			return r.err
 		}
 		if ok && cur.kind() != KindString {
+			// A refused restore changes nothing: the room is checked before the old
+			// value goes.
+			if err := s.roomIf(limit, recordLen(key, at, len(val))); err != nil {
+				return err
+			}
 			s.remove(sl, &cur)
 			ok = false
 		}
@@ -352,6 +365,9 @@ func (s *Store) apply(op []byte, journal bool) error {
 			return r.err
 		}
 		if ok {
+			if err := s.roomIf(limit, pairsLen(fv)); err != nil {
+				return err
+			}
 			s.remove(sl, &cur)
 		}
 		_, err = s.hashSet(sl, key, record{}, false, fv, at, limit)

@@ -148,15 +148,16 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	return cur, nil
 }
 
-// canonicalInt rejects what strconv accepts but Redis's string2ll does not ("+1", "01").
+// canonicalInt rejects what strconv accepts but Redis's string2ll does not ("+1", "01",
+// "-0": no leading zero after the sign either).
 func canonicalInt(b []byte) bool {
 	if len(b) == 0 || b[0] == '+' {
 		return false
 	}
 	if b[0] == '-' {
-		b = b[1:]
+		return len(b) > 1 && b[1] != '0'
 	}
-	return len(b) == 1 || (len(b) > 1 && b[0] != '0')
+	return len(b) == 1 || b[0] != '0'
 }
 
 // ParseFloat parses a float the way Redis's INCRBYFLOAT arguments and values are parsed:
