@@ -113,6 +113,8 @@ type oomResult struct {
 	RSSAtOOMPct      float64 `json:"rss_at_first_oom_pct"`
 	MaxRSS           int64   `json:"max_rss"`
 	MaxRSSPct        float64 `json:"max_rss_pct"`
+	MaxRSSAnon       int64   `json:"max_rss_anon"`
+	MaxCgroupPct     float64 `json:"max_cgroup_usage_pct"`
 	MaxCgroupUsage   int64   `json:"max_cgroup_usage"`
 	CgroupMaxUsage   int64   `json:"cgroup_max_usage_in_bytes"`
 	Failcnt          int64   `json:"cgroup_failcnt"`
@@ -170,7 +172,7 @@ func oomFill(ctx context.Context, cfg oomConfig) (*oomResult, error) {
 	}
 
 	res := &oomResult{Mode: "oom", Addr: cfg.addr, Clients: cfg.clients, ValueSize: cfg.valueSize, Limit: cfg.limit, MaxMemory: maxMemory,
-		RSSAtOOM: -1, CgroupAtOOM: -1, MaxRSS: -1, MaxCgroupUsage: -1, CgroupMaxUsage: -1, Failcnt: -1, OOMKill: -1}
+		RSSAtOOM: -1, CgroupAtOOM: -1, MaxRSS: -1, MaxRSSAnon: -1, MaxCgroupUsage: -1, CgroupMaxUsage: -1, Failcnt: -1, OOMKill: -1}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var (
@@ -243,11 +245,11 @@ func oomFill(ctx context.Context, cfg oomConfig) (*oomResult, error) {
 	// The sampler: the timeline of acknowledged bytes, RSS and cgroup usage, and the end of
 	// the run (--after past the first -OOM, the process gone, --max-duration).
 	var timeline []point
-	readRSS := func() int64 {
+	readRSS := func() (int64, int64) {
 		if cfg.pid == 0 {
-			return -1
+			return -1, -1
 		}
-		return vmRSS(cfg.pid)
+		return procRSS(cfg.pid)
 	}
 	readCgroup := func() int64 {
 		if cfg.cgroup == "" {
@@ -266,8 +268,9 @@ func oomFill(ctx context.Context, cfg oomConfig) (*oomResult, error) {
 	for {
 		now := time.Now()
 		timeline = append(timeline, point{now.Sub(start), ackedBytes.Load()})
-		rss, cg := readRSS(), readCgroup()
-		res.MaxRSS, res.MaxCgroupUsage = max(res.MaxRSS, rss), max(res.MaxCgroupUsage, cg)
+		rss, anon := readRSS()
+		cg := readCgroup()
+		res.MaxRSS, res.MaxRSSAnon, res.MaxCgroupUsage = max(res.MaxRSS, rss), max(res.MaxRSSAnon, anon), max(res.MaxCgroupUsage, cg)
 		if cfg.pid != 0 && rss < 0 && !res.ProcessDied {
 			res.ProcessDied, res.DiedAtS = true, round3(now.Sub(start).Seconds())
 			break
@@ -316,6 +319,7 @@ func oomFill(ctx context.Context, cfg oomConfig) (*oomResult, error) {
 		return math1(float64(v) * 100 / float64(cfg.limit))
 	}
 	res.UsedMemAtOOMPct, res.RSSAtOOMPct, res.MaxRSSPct = pct(res.UsedMemAtOOM), pct(res.RSSAtOOM), pct(res.MaxRSS)
+	res.MaxCgroupPct = pct(max(res.MaxCgroupUsage, res.CgroupMaxUsage))
 
 	// Throughput in the first and the last 10% of the bytes written before the first -OOM
 	// (or, without one, before the end: the process died or the run timed out).
@@ -391,22 +395,34 @@ func usedMemory(addr string, timeout time.Duration) int64 {
 	return v
 }
 
-// vmRSS is the VmRSS of pid in bytes; -1 when the process is gone or a zombie.
-func vmRSS(pid int) int64 {
+// procRSS is the VmRSS of pid and its anonymous part (RssAnon: the heap and stacks, what
+// the data costs; the rest is mostly the binary's mapped pages) in bytes; -1 when the
+// process is gone or a zombie (which has no VmRSS line).
+func procRSS(pid int) (rss, anon int64) {
+	rss, anon = -1, -1
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return -1
+		return rss, anon
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return -1
-			}
-			return kb << 10
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] != "VmRSS:" && f[0] != "RssAnon:") {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		if f[0] == "VmRSS:" {
+			rss = kb << 10
+		} else {
+			anon = kb << 10
 		}
 	}
-	return -1 // a zombie has no VmRSS line
+	if rss < 0 {
+		anon = -1
+	}
+	return rss, anon
 }
 
 // oomKills is the oom_kill counter of a cgroup v1 memory.oom_control; -1 when absent.
