@@ -71,6 +71,8 @@ var modes = map[string]func(ctx context.Context, args []string, stdout, stderr i
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// go-redis logs every failed dial; the errors are counted in the result instead.
+	redis.SetLogger(quietLogger{})
 	if len(args) > 0 {
 		if mode, ok := modes[args[0]]; ok {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -86,8 +88,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 2
 	}
-	// go-redis logs every failed dial; the errors are counted in the result instead.
-	redis.SetLogger(quietLogger{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var out any
