@@ -88,7 +88,7 @@ stop_pid() {
 }
 
 # vm_rss PID: the process's resident set in bytes (VmRSS of /proc/PID/status).
-vm_rss() { awk '$1 == "VmRSS:" { printf "%d\n", $2 * 1024 }' "/proc/$1/status"; }
+vm_rss() { awk '$1 == "VmRSS:" { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 
 # info_field PORT NAME: NAME's value in the server's INFO.
 info_field() { redis-cli -p "$1" info | tr -d '\r' | awk -F: -v n="$2" '$1 == n { print $2 }'; }
