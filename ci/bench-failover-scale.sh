@@ -29,6 +29,18 @@ log() { printf 'bench-failover-scale: %s\n' "$*" >&2; }
 . ci/lib/bench.sh redis-cli curl go
 unset GOMEMLIMIT
 
+# pjson P: partition_json that tries again for 10 s while the manager answers an error
+# (its etcd can be slow to answer on a loaded machine).
+pjson() {
+	local j
+	for _ in $(seq 1 100); do
+		j=$(partition_json "$1" 2>/dev/null) && { echo "$j"; return 0; }
+		sleep 0.1
+	done
+	log "the manager at $api did not answer for partition $1 in 10 s"
+	exit 1
+}
+
 # wait_in_sync N: waits (90 s at most) until each of the N partitions has a primary and an
 # in-sync backup.
 wait_in_sync() {
@@ -49,31 +61,39 @@ wait_in_sync() {
 # scale_run N: one grid of N partitions, the kill, the report.
 scale_run() {
 	local n=$1 p j slots=() victims=() vpids=() ids=() probe_pid out line rec all_rec="" other_gap=0
+	local t0=$SECONDS
 	start_ha_grid "$n" --timeout 3m --log-level warn
+	log "$n partitions: ready after $((SECONDS - t0)) s"
 	wait_in_sync "$n"
+	log "$n partitions: every backup in sync after $((SECONDS - t0)) s"
 	for ((p = 0; p < n; p++)); do
-		j=$(partition_json "$p")
+		j=$(pjson "$p")
 		slots+=("$(sed -n 's/.*"slots":\[\[\([0-9]*\),.*/\1/p' <<<"$j")")
 		[ -n "${slots[p]}" ] || { log "partition $p has no slots: $j"; exit 1; }
 	done
-	"$work/loadgen" probe --addr "$(resp_addr p0-i0),$(resp_addr p0-i1)" --slots "$(IFS=,; echo "${slots[*]}")" \
-		--interval "$interval" --duration "$((warmup + after))s" >"$work/probe-$n.json" &
-	probe_pid=$!
-	pids+=("$probe_pid")
-	sleep "$warmup"
 	for ((p = 0; p < n; p += 3)); do
-		j=$(partition_json "$p")
+		j=$(pjson "$p")
 		ids+=("$(field primary "$j")")
 		vpids+=("$(instance_pid "${ids[-1]}")")
 		victims+=("$p")
 		[ -n "${vpids[-1]}" ] || { log "no pid for ${ids[-1]}, the primary of partition $p"; exit 1; }
+	done
+	"$work/loadgen" probe --addr "$(resp_addr p0-i0),$(resp_addr p0-i1)" --slots "$(IFS=,; echo "${slots[*]}")" \
+		--interval "$interval" --after "${after}s" --duration "$((warmup + after + 60))s" >"$work/probe-$n.json" &
+	probe_pid=$!
+	pids+=("$probe_pid")
+	sleep "$warmup"
+	for i in "${!victims[@]}"; do # still the primaries the kill is meant for
+		[ "$(field primary "$(pjson "${victims[i]}")")" = "${ids[i]}" ] ||
+			{ log "partition ${victims[i]}'s primary changed from ${ids[i]} during the warm-up"; exit 1; }
 	done
 	echo
 	echo "$n partitions: kill -9 of the primaries of partitions p mod 3 = 0: $(for i in "${!victims[@]}"; do printf 'p%s=%s(pid %s) ' "${victims[i]}" "${ids[i]}" "${vpids[i]}"; done)"
 	kill -USR1 "$probe_pid"
 	kill -9 "${vpids[@]}"
 	wait "$probe_pid" || { log "loadgen probe failed"; exit 1; }
-	printf '  %-9s %-8s %-11s %12s %10s %7s\n' partition killed new_primary writable_ms gap_ms errors
+	[ "$(wc -l <"$work/probe-$n.json")" = "$n" ] || { log "loadgen probe printed $(wc -l <"$work/probe-$n.json") lines for $n partitions"; exit 1; }
+	printf '  %-9s %-8s %-14s %12s %10s %7s\n' partition killed primary_at_end writable_ms gap_ms errors
 	for ((p = 0; p < n; p++)); do
 		line=$(sed -n "$((p + 1))p" "$work/probe-$n.json")
 		if ((p % 3 != 0)); then
@@ -82,7 +102,7 @@ scale_run() {
 		fi
 		rec=$(field recovery_ms "$line")
 		all_rec="$all_rec $rec"
-		printf '  %-9s %-8s %-11s %12s %10s %7s\n' "p$p" "${ids[p / 3]}" "$(field primary "$(partition_json "$p")")" "$rec" \
+		printf '  %-9s %-8s %-14s %12s %10s %7s\n' "p$p" "${ids[p / 3]}" "$(field primary "$(pjson "$p")")" "$rec" \
 			"$(field gap_ms "$line")" "$(field errors "$line")"
 	done
 	read -r maxr p50 unrec < <(awk -v l="$all_rec" 'BEGIN {

@@ -29,6 +29,7 @@ type probeConfig struct {
 	slots    []int
 	interval time.Duration
 	duration time.Duration
+	after    time.Duration
 	timeout  time.Duration
 }
 
@@ -39,7 +40,8 @@ func parseProbe(args []string, stderr io.Writer) (probeConfig, error) {
 	addr := fs.String("addr", "127.0.0.1:7010", "comma-separated seed addresses of the cluster")
 	slotList := fs.String("slots", "", "comma-separated slots to write to, e.g. the first slot of every partition")
 	fs.DurationVar(&cfg.interval, "interval", 10*time.Millisecond, "pause between two writes to one slot")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to write")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to write at most")
+	fs.DurationVar(&cfg.after, "after", 0, "stop this long after the mark (SIGUSR1); 0: run for --duration")
 	fs.DurationVar(&cfg.timeout, "timeout", 500*time.Millisecond, "dial, read and write timeout per write")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: loadgen probe --slots S,S,... [flags]   (SIGUSR1 marks the fault)\n\n")
@@ -73,6 +75,9 @@ func parseProbe(args []string, stderr io.Writer) (probeConfig, error) {
 	}
 	if len(cfg.slots) == 0 && *slotList == "" {
 		errs = append(errs, errors.New("--slots: empty; give at least one slot"))
+	}
+	if cfg.after < 0 {
+		errs = append(errs, fmt.Errorf("--after %s: must not be negative", cfg.after))
 	}
 	if cfg.interval <= 0 || cfg.duration <= 0 || cfg.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--interval %s, --duration %s, --timeout %s: must all be positive", cfg.interval, cfg.duration, cfg.timeout))
@@ -144,11 +149,17 @@ func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {
 		mu   sync.Mutex
 		mark time.Time
 	)
+	wctx, stopWrites := context.WithTimeout(ctx, cfg.duration)
+	defer stopWrites()
 	go func() {
 		for range marks {
 			mu.Lock()
+			first := mark.IsZero()
 			mark = time.Now()
 			mu.Unlock()
+			if first && cfg.after > 0 {
+				time.AfterFunc(cfg.after, stopWrites)
+			}
 		}
 	}()
 
@@ -160,15 +171,17 @@ func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {
 	}
 	per := make([]acks, len(cfg.slots))
 	start := time.Now()
-	deadline := start.Add(cfg.duration)
 	var wg sync.WaitGroup
 	for i, slot := range cfg.slots {
 		wg.Go(func() {
 			a := &per[i]
 			prefix := "{" + tagFor(slot) + "}:probe:"
-			for seq := 0; ctx.Err() == nil && time.Now().Before(deadline); seq++ {
+			for seq := 0; wctx.Err() == nil; seq++ {
 				key := prefix + strconv.Itoa(seq)
-				if err := cc.Set(ctx, key, key, 0).Err(); err != nil {
+				if err := cc.Set(wctx, key, key, 0).Err(); err != nil {
+					if wctx.Err() != nil {
+						break // cut short by the end of the run, not a failure of the grid
+					}
 					a.errs++
 					a.errTimes = append(a.errTimes, time.Now())
 					if a.firstErr == "" {
