@@ -41,20 +41,21 @@ pjson() {
 	exit 1
 }
 
-# wait_in_sync N: waits (90 s at most) until each of the N partitions has a primary and an
-# in-sync backup.
+# wait_in_sync N: waits (240 s at most) until each of the N partitions has its preferred
+# primary (no failback pending) and an in-sync backup.
 wait_in_sync() {
 	local n=$1 p j ok
-	for _ in $(seq 1 900); do
+	for _ in $(seq 1 2400); do
 		ok=1
 		for ((p = 0; p < n; p++)); do
 			j=$(partition_json "$p" 2>/dev/null || true)
-			[ "$(field inSync "$j")" = true ] && [ -n "$(field backup "$j")" ] || { ok=0; break; }
+			[ "$(field inSync "$j")" = true ] && [ -n "$(field backup "$j")" ] &&
+				[ "$(field primary "$j")" = "$(field preferredPrimary "$j")" ] || { ok=0; break; }
 		done
 		[ "$ok" = 0 ] || return 0
 		sleep 0.1
 	done
-	log "not every partition of $n has an in-sync backup after 90 s (partition $p: $j)"
+	log "not every partition of $n has an in-sync backup and its preferred primary after 240 s (partition $p: $j)"
 	exit 1
 }
 
@@ -83,9 +84,15 @@ scale_run() {
 	probe_pid=$!
 	pids+=("$probe_pid")
 	sleep "$warmup"
-	for i in "${!victims[@]}"; do # still the primaries the kill is meant for
-		[ "$(field primary "$(pjson "${victims[i]}")")" = "${ids[i]}" ] ||
-			{ log "partition ${victims[i]}'s primary changed from ${ids[i]} during the warm-up"; exit 1; }
+	# A primary that changed meanwhile (a failover nobody caused: the grid is overloaded) is
+	# said and killed where it is now.
+	for i in "${!victims[@]}"; do
+		j=$(field primary "$(pjson "${victims[i]}")")
+		[ "$j" != "${ids[i]}" ] || continue
+		echo "WARNING: partition ${victims[i]}'s primary changed from ${ids[i]} to ${j:-none} during the ${warmup}s warm-up, without a kill"
+		[ -n "$j" ] || continue
+		ids[i]=$j
+		vpids[i]=$(instance_pid "$j")
 	done
 	echo
 	echo "$n partitions: kill -9 of the primaries of partitions p mod 3 = 0: $(for i in "${!victims[@]}"; do printf 'p%s=%s(pid %s) ' "${victims[i]}" "${ids[i]}" "${vpids[i]}"; done)"
