@@ -1,109 +1,101 @@
 #!/usr/bin/env bash
 # Grid benchmark (make bench): redis-benchmark against `insight-grid local --partitions 1`
 # and against a redis-server started in the same run, SET and GET with 100-byte values and
-# 50 clients, without and with -P 16. Prints throughput, p99 and the grid/redis ratio.
+# 50 clients, without and with -P 16, in interleaved rounds (grid, redis, grid, redis, ...)
+# so machine noise hits both sides alike. Prints each round's throughput, p99 and max
+# latency, then per test the mean throughput, the median p99 and the median max of the
+# rounds and the grid/redis ratios.
 #
 # redis-benchmark --cluster refuses a cluster with a single master ("Invalid cluster: 1
 # node(s)"), so the one-partition grid, whose only instance owns all 16384 slots and never
 # redirects, is driven in plain mode; a second grid with 2 partitions is then driven with
 # --cluster (MOVED-aware clients, slot routing) to show that path against the same anchor.
 #
+# Targets (issue 13, one partition): throughput >= 1.0x redis, p99 <= 1.0x, max <= 2.0x.
 # Not a timed test: the numbers are for reading; the exit code only says the run worked.
-# Stops only the processes it started.
+# Installs nothing (ci/tools.sh does); stops only the processes it started.
 #
 # Environment: BENCH_REQUESTS (default 200000 per test), BENCH_CLIENTS (50),
-# BENCH_GRID_BIN (default bin/insight-grid, built when missing).
+# BENCH_GRID_ROUNDS (3), BENCH_GRID_CLUSTER (1: also the 2-partition grid; 0: not),
+# BENCH_GRID_BIN (an insight-grid binary to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=${BENCH_REQUESTS:-200000}
 clients=${BENCH_CLIENTS:-50}
-bin=${BENCH_GRID_BIN:-bin/insight-grid}
+rounds=${BENCH_GRID_ROUNDS:-3}
+cluster=${BENCH_GRID_CLUSTER:-1}
 
 log() { printf 'bench-grid: %s\n' "$*" >&2; }
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-	log "installing redis-server and redis-tools (Debian)"
-	sudo=""
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
-if [ ! -x "$bin" ]; then
-	log "building $bin"
-	mkdir -p "$(dirname "$bin")"
-	CGO_ENABLED=0 go build -trimpath -o "$bin" ./grid/cmd/insight-grid
-fi
+# shellcheck source=ci/lib/bench.sh
+. ci/lib/bench.sh redis-server redis-cli redis-benchmark go
+unset GOMEMLIMIT
 
-# shellcheck source=ci/lib/procs.sh
-. ci/lib/procs.sh
-
-. ci/lib/ports.sh
-# free_base for a grid: its layout (+0..2, +10, +1010) free.
-grid_base() { free_base 0 1 2 10 1010; }
-
-wait_ping() { # host port what
-	for _ in $(seq 1 200); do
-		[ "$(redis-cli -h "$1" -p "$2" ping 2>/dev/null)" = PONG ] && return 0
-		sleep 0.05
-	done
-	log "$3 did not answer PING on $1:$2"; exit 1
-}
-
-redis_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --daemonize no \
-	--dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
-wait_ping 127.0.0.1 "$redis_port" redis-server
-
-# start_grid partitions: starts a local grid, waits for "ready", sets grid_port and grid_pid.
-start_grid() {
-	local base out
-	base=$(grid_base)
-	out="$work/grid-$1"
-	"$bin" local --partitions "$1" --base-port "$base" --log-level warn >"$out.out" 2>"$out.log" &
-	grid_pid=$!
-	pids+=("$grid_pid")
-	for _ in $(seq 1 600); do
-		grep -q '^ready$' "$out.out" && break
-		kill -0 "$grid_pid" 2>/dev/null || { cat "$out.log" >&2; log "insight-grid local exited"; exit 1; }
-		sleep 0.05
-	done
-	grep -q '^ready$' "$out.out" || { log "grid not ready"; exit 1; }
-	grid_port=$((base + 10))
-}
-stop_grid() {
-	kill "$grid_pid" 2>/dev/null || true
-	wait "$grid_pid" 2>/dev/null || true
-}
-
-# run_bench target port pipeline [--cluster]: prints "test rps p99" lines.
-run_bench() {
-	redis-benchmark -h 127.0.0.1 -p "$2" -t set,get -d 100 -c "$clients" -n "$requests" -P "$3" \
-		-r 100000 --csv ${4:-} 2>/dev/null |
-		awk -F, 'NR > 1 { gsub(/"/, ""); print $1, $2, $7 }'
-}
-
-# compare label pipeline [--cluster]: one redis run and one grid run, two table rows.
-compare() {
-	local redis grid t rr rp gr gp ratio
-	redis=$(run_bench redis "$redis_port" "$2")
-	grid=$(run_bench grid "$grid_port" "$2" ${3:-})
-	for t in SET GET; do
-		read -r _ rr rp < <(grep "^$t " <<<"$redis")
-		read -r _ gr gp < <(grep "^$t " <<<"$grid")
-		ratio=$(awk -v g="$gr" -v r="$rr" 'BEGIN { printf "%.2f", g / r }')
-		printf '%-22s %-4s %-3s %12s %12s %7s %12s %12s\n' "$1" "$t" "$2" "$rr" "$gr" "$ratio" "$rp" "$gp"
-	done
-}
-
-printf '%-22s %-4s %-3s %12s %12s %7s %12s %12s\n' grid test P redis_rps grid_rps ratio redis_p99ms grid_p99ms
+start_redis
 start_grid 1
-compare "1 partition" 1
-compare "1 partition" 16
-stop_grid
-start_grid 2
-compare "2 partitions, cluster" 1 --cluster
-compare "2 partitions, cluster" 16 --cluster
-stop_grid
-log "$requests requests per test, $clients clients, 100-byte values, $(nproc) cores; redis $(redis-server --version | awk '{print $3}')"
+grid1_port=$grid_port
+if [ "$cluster" = 1 ]; then
+	start_grid 2
+	grid2_port=$grid_port
+fi
+
+# run_bench PORT PIPELINE [--cluster]: prints "TEST rps p99 max" lines.
+run_bench() {
+	# shellcheck disable=SC2086 # $3 is an optional flag
+	redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -d 100 -c "$clients" -n "$requests" -P "$2" \
+		-r 100000 --csv ${3:-} 2>/dev/null |
+		awk -F, 'NR > 1 { gsub(/"/, ""); print $1, $2, $7, $8 }'
+}
+
+results="$work/results"
+: >"$results"
+# round N LABEL PORT PIPELINE [--cluster]: the grid then redis, or redis then the grid in
+# even rounds; appends "label|P|test|side|round rps p99 max" lines and prints the rows.
+round() {
+	local n=$1 label=$2 port=$3 p=$4 side sides=(grid redis) out
+	[ $((n % 2)) = 1 ] || sides=(redis grid)
+	for side in "${sides[@]}"; do
+		if [ "$side" = grid ]; then out=$(run_bench "$port" "$p" "${5:-}"); else out=$(run_bench "$redis_port" "$p"); fi
+		[ -n "$out" ] || { log "redis-benchmark against $side ($label, -P $p) printed nothing"; exit 1; }
+		awk -v k="$label|$p" -v s="$side" -v n="$n" '{ print k "|" $1 "|" s "|" n, $2, $3, $4 }' <<<"$out" >>"$results"
+	done
+	for t in SET GET; do
+		awk -v k="$label|$p|$t|" -v n="$n" -v label="$label" -v p="$p" -v t="$t" '
+			index($1, k) == 1 { split($1, f, "|"); if (f[5] != n) next
+				if (f[4] == "redis") { rr = $2; rp = $3; rm = $4 } else { gr = $2; gp = $3; gm = $4 } }
+			END { printf "%-22s %-4s %-3s %-5s %11.0f %11.0f %6.2f %9.3f %9.3f %9.3f %9.3f\n",
+				label, t, p, n, rr, gr, gr / rr, rp, gp, rm, gm }' "$results"
+	done
+}
+
+printf '%-22s %-4s %-3s %-5s %11s %11s %6s %9s %9s %9s %9s\n' grid test P round redis_rps grid_rps ratio redis_p99 grid_p99 redis_max grid_max
+for n in $(seq 1 "$rounds"); do
+	round "$n" 1-partition "$grid1_port" 1
+	round "$n" 1-partition "$grid1_port" 16
+	if [ "$cluster" = 1 ]; then
+		round "$n" 2-partitions-cluster "$grid2_port" 1 --cluster
+		round "$n" 2-partitions-cluster "$grid2_port" 16 --cluster
+	fi
+done
+
+# The summary per test: mean throughput, median p99 and median max over the rounds.
+echo
+printf '%-22s %-4s %-3s %11s %11s %6s %9s %9s %6s %9s %9s %6s\n' grid test P redis_rps grid_rps ratio redis_p99 grid_p99 ratio redis_max grid_max ratio
+summary() { # label pipeline test
+	awk -v k="$1|$2|$3|" -v label="$1" -v p="$2" -v t="$3" '
+		function median(a, n,   i, j, x) {
+			for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+		index($1, k) == 1 { split($1, f, "|")
+			if (f[4] == "redis") { rs += $2; nr++; rp[nr] = $3; rm[nr] = $4 } else { gs += $2; ng++; gp[ng] = $3; gm[ng] = $4 } }
+		END { r = rs / nr; g = gs / ng; r99 = median(rp, nr); g99 = median(gp, ng); rx = median(rm, nr); gx = median(gm, ng)
+			printf "%-22s %-4s %-3s %11.0f %11.0f %6.2f %9.3f %9.3f %6.2f %9.3f %9.3f %6.2f\n",
+				label, t, p, r, g, g / r, r99, g99, g99 / r99, rx, gx, gx / rx }' "$results"
+}
+for p in 1 16; do for t in SET GET; do summary 1-partition "$p" "$t"; done; done
+if [ "$cluster" = 1 ]; then
+	for p in 1 16; do for t in SET GET; do summary 2-partitions-cluster "$p" "$t"; done; done
+fi
+echo "latencies in ms; targets for 1 partition: throughput ratio >= 1.0, p99 ratio <= 1.0, max ratio <= 2.0"
+log "$rounds rounds, $requests requests per test, $clients clients, 100-byte values, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); redis $(redis-server --version | awk '{print $3}')"

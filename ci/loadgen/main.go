@@ -8,6 +8,13 @@
 // consecutive acknowledged writes (the failover write gap) and, with --acked-file, writes
 // every acknowledged key to a file that `loadgen --verify FILE` reads back afterwards.
 //
+// Subcommands serve the other benchmarks: `loadgen fill` writes exactly N keys named
+// PREFIX:000000000000 upwards in pipelined batches (ci/bench-memory.sh), `loadgen oom`
+// writes until the server answers -OOM while sampling the process's RSS and its memory
+// cgroup (ci/bench-fill.sh), and `loadgen probe` writes lightly to one slot per partition
+// and reports how long after a fault (marked by SIGUSR1) each was writable again
+// (ci/bench-failover-scale.sh).
+//
 // It is a benchmark tool, not a test: the exit code says only whether it could run.
 package main
 
@@ -58,7 +65,21 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// modes are the subcommands; without one, loadgen runs the SET load above.
+var modes = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"fill": runFill, "oom": runOOM, "probe": runProbe,
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
+	// go-redis logs every failed dial; the errors are counted in the result instead.
+	redis.SetLogger(quietLogger{})
+	if len(args) > 0 {
+		if mode, ok := modes[args[0]]; ok {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return mode(ctx, args[1:], stdout, stderr)
+		}
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -67,8 +88,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 2
 	}
-	// go-redis logs every failed dial; the errors are counted in the result instead.
-	redis.SetLogger(quietLogger{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var out any
