@@ -48,6 +48,7 @@ type Config struct {
 	MaxMemory           int64 // 0: no limit
 	MaxMemoryCeiling    int64 // the most maxmemory may be (what the memory limit leaves); 0: none
 	ProtoMaxBulkLen     int64
+	QueryBufferBudget   int64 // what large commands' read buffers may hold together; 0: no bound
 	LeaseTTL            time.Duration
 	ReplTimeout         time.Duration // how long a primary waits for its backup before going on alone
 	ReplBacklog         int64         // bytes of the redo ring a reconnecting backup continues from
@@ -188,7 +189,8 @@ func Run(ctx context.Context, cfg Config) error {
 	registerReplMetrics(reg, in.node)
 	srv, err := server.New(server.Config{
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryCeiling: cfg.MaxMemoryCeiling, ProtoMaxBulkLen: cfg.ProtoMaxBulkLen,
-		Partition: cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
+		QueryBufferBudget: cfg.QueryBufferBudget,
+		Partition:         cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
 		Replication: in.node,
 	}, in.store, reg)
 	if err != nil {

@@ -62,6 +62,16 @@ func DefaultMaxMemory(limit int64) int64 {
 	return max(limit-Reserve(limit), limit/2)
 }
 
+// QueryBufferBudget is what the buffers of large commands may hold together, all clients
+// included, under a limit (a quarter of its reserve, since they are not counted before they are
+// read); 0, no bound, without a limit.
+func QueryBufferBudget(limit int64) int64 {
+	if limit <= 0 {
+		return 0
+	}
+	return Reserve(limit) / 4
+}
+
 // DefaultBacklog is the redo ring's size when none is configured: 64 MiB, or 1/16 of a
 // smaller limit, since the ring lives within maxmemory.
 func DefaultBacklog(limit int64) int64 {

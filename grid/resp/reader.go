@@ -33,6 +33,10 @@ type Reader struct {
 	r, w int // unread input is buf[r:w]
 
 	maxBulk int64
+	// budget, when set, lends the memory of buffers above largeBuffer; held is what this
+	// Reader has of it.
+	budget *Budget
+	held   int64
 
 	// State of the multibulk command being assembled, so a command split over many reads
 	// is not parsed again from its start. Offsets are relative to buf[r], which stays the
@@ -53,6 +57,20 @@ func NewReader(rd io.Reader, maxBulk int64) *Reader {
 		maxBulk = DefaultMaxBulkLen
 	}
 	return &Reader{rd: rd, buf: make([]byte, minReadSize), maxBulk: maxBulk, argc: -1}
+}
+
+// SetBudget makes the Reader borrow from b the memory of its buffer whenever the buffer
+// grows past largeBuffer, and wait for it when b is spent.
+func (r *Reader) SetBudget(b *Budget) { r.budget = b }
+
+// Release gives back what the Reader holds of its budget; the Reader must not be used
+// afterwards.
+func (r *Reader) Release() {
+	if r.budget != nil {
+		r.budget.release(r.held)
+		r.held = 0
+	}
+	r.buf = nil
 }
 
 // Buffered reports how many bytes were read from the stream but not yet parsed: the
@@ -219,14 +237,25 @@ func (r *Reader) fill(need int) error {
 	}
 	switch {
 	case need > len(r.buf):
+		if r.budget != nil && size > largeBuffer {
+			// The old buffer is dropped right after the copy, so only the growth is asked for.
+			if err := r.budget.acquire(int64(size), r.held); err != nil {
+				return err
+			}
+			r.held = int64(size)
+		}
 		nb := make([]byte, size)
 		copy(nb, r.buf[r.r:r.w])
 		r.r, r.w = 0, avail
 		r.buf = nb
-	case avail == 0 && len(r.buf) > 4*minReadSize:
+	case avail == 0 && len(r.buf) > largeBuffer:
 		// The buffer grew for one large command; give the memory back once it is consumed.
 		r.buf = make([]byte, minReadSize)
 		r.r, r.w = 0, 0
+		if r.budget != nil {
+			r.budget.release(r.held)
+			r.held = 0
+		}
 	case avail == 0:
 		r.r, r.w = 0, 0
 	}

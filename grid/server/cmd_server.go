@@ -62,6 +62,10 @@ var infoSections = []infoSection{
 		if used > 0 && rss > 0 {
 			frag = strconv.FormatFloat(float64(rss)/float64(used), 'f', 2, 64)
 		}
+		var bufUsed, bufTotal int64
+		if s.budget != nil {
+			bufUsed, bufTotal = s.budget.Used(), s.budget.Total()
+		}
 		return [][2]string{
 			{"used_memory", strconv.FormatInt(used, 10)}, {"used_memory_human", humanBytes(used)},
 			{"used_memory_rss", strconv.FormatInt(rss, 10)}, {"used_memory_rss_human", humanBytes(rss)},
@@ -73,6 +77,8 @@ var infoSections = []infoSection{
 			{"maxmemory_ceiling", strconv.FormatInt(s.cfg.MaxMemoryCeiling, 10)},
 			{"maxmemory_policy", "noeviction"},
 			{"mem_fragmentation_ratio", frag},
+			{"mem_large_query_buffers", strconv.FormatInt(bufUsed, 10)},
+			{"mem_large_query_buffers_budget", strconv.FormatInt(bufTotal, 10)},
 		}
 	}},
 	{"persistence", func(*Server) [][2]string {

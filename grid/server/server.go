@@ -25,6 +25,10 @@ import (
 	"github.com/insightgrid/insight/grid/store"
 )
 
+// budgetWait is how long a client's large command waits for buffer memory that other
+// clients' large commands hold before it is refused.
+const budgetWait = 10 * time.Second
+
 // Config is what a server needs besides its store.
 type Config struct {
 	// RequirePass, when set, makes clients AUTH (or HELLO ... AUTH) first.
@@ -36,6 +40,9 @@ type Config struct {
 	MaxMemoryCeiling int64
 	// ProtoMaxBulkLen is the largest bulk string a client may send.
 	ProtoMaxBulkLen int64
+	// QueryBufferBudget is what the read buffers of large commands may hold together, over
+	// all clients, beyond the room maxmemory leaves (0: no bound).
+	QueryBufferBudget int64
 	// Partition and Instance identify this instance for INFO.
 	Partition, Instance int
 	Version             string
@@ -70,6 +77,7 @@ type Server struct {
 	cmds    map[string]*command
 	metrics *metrics
 	started time.Time
+	budget  *resp.Budget // nil: read buffers unbounded
 
 	nextID      atomic.Int64
 	connsTotal  atomic.Int64
@@ -105,6 +113,14 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 		started:   time.Now(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
+	}
+	if cfg.QueryBufferBudget > 0 {
+		s.budget = resp.NewBudget(cfg.QueryBufferBudget, func() int64 {
+			if m := st.MaxMemory(); m > 0 {
+				return m - st.UsedMemory()
+			}
+			return 0
+		}, budgetWait)
 	}
 	st.SetMaxMemory(cfg.MaxMemory)
 	s.cmds = commandTable()
@@ -255,6 +271,9 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		created: time.Now(),
 		authed:  s.cfg.RequirePass == "",
 	}
+	if s.budget != nil {
+		c.rd.SetBudget(s.budget)
+	}
 	c.lastAt.Store(c.created.UnixNano())
 	return c
 }
@@ -268,6 +287,7 @@ func (c *conn) serve() {
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
 		}
 		c.nc.Close()
+		c.rd.Release()
 		s.metrics.clients.Dec()
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -277,10 +297,17 @@ func (c *conn) serve() {
 	for {
 		args, err := c.rd.ReadCommand()
 		if err != nil {
-			var pe *resp.ProtocolError
+			var (
+				pe *resp.ProtocolError
+				be *resp.BudgetError
+			)
 			if errors.As(err, &pe) {
 				s.log.Info("closing client on protocol error", "client", c.addr, "err", pe.Error())
 				c.wr.Error("ERR " + pe.Error())
+				c.wr.Flush()
+			} else if errors.As(err, &be) {
+				s.log.Warn("closing client: no buffer memory for its command", "client", c.addr, "err", be.Error())
+				c.wr.Error("ERR " + be.Error())
 				c.wr.Flush()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("client read failed", "client", c.addr, "err", err)

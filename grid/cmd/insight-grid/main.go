@@ -211,11 +211,12 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if maxMemory < 0 {
 		cfg.MaxMemory = cfg.MaxMemoryCeiling
 	}
+	cfg.QueryBufferBudget = memlimit.QueryBufferBudget(limit)
 	cfg.ReplBacklog = int64(backlog)
 	if backlog < 0 {
 		cfg.ReplBacklog = memlimit.DefaultBacklog(limit)
 	}
-	log.Info("memory limits", "limit", limit, "source", source, "maxmemory", cfg.MaxMemory, "replBacklog", cfg.ReplBacklog)
+	log.Info("memory limits", "limit", limit, "source", source, "maxmemory", cfg.MaxMemory, "queryBufferBudget", cfg.QueryBufferBudget, "replBacklog", cfg.ReplBacklog)
 	return data.Run(ctx, cfg)
 }
 
