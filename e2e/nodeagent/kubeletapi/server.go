@@ -329,6 +329,21 @@ func containerSpec(pod *corev1.Pod, name string) *corev1.Container {
 	return nil
 }
 
+// streamPod finds the pod an exec or port-forward request names, by name and, when the
+// path has one, by UID; it answers 404 as the kubelet does when there is none.
+func (s *Server) streamPod(w http.ResponseWriter, r *http.Request, ns, name string) (*corev1.Pod, bool) {
+	pod, ok := s.cfg.Host.Pod(ns, name)
+	if !ok {
+		writeText(w, http.StatusNotFound, "pod does not exist")
+		return nil, false
+	}
+	if uid := r.PathValue("uid"); uid != "" && types.UID(uid) != pod.UID {
+		writeText(w, http.StatusNotFound, "pod not found")
+		return nil, false
+	}
+	return pod, true
+}
+
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	ns, podName, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
 	streamOpts, err := remotecommandserver.NewOptions(r)
@@ -336,13 +351,8 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pod, ok := s.cfg.Host.Pod(ns, podName)
+	pod, ok := s.streamPod(w, r, ns, podName)
 	if !ok {
-		writeText(w, http.StatusNotFound, "pod does not exist")
-		return
-	}
-	if uid := r.PathValue("uid"); uid != "" && types.UID(uid) != pod.UID {
-		writeText(w, http.StatusNotFound, "pod not found")
 		return
 	}
 	if err := s.cfg.Host.CanExec(pod, container); err != nil {
@@ -362,13 +372,8 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pod, ok := s.cfg.Host.Pod(ns, podName)
+	pod, ok := s.streamPod(w, r, ns, podName)
 	if !ok {
-		writeText(w, http.StatusNotFound, "pod does not exist")
-		return
-	}
-	if uid := r.PathValue("uid"); uid != "" && types.UID(uid) != pod.UID {
-		writeText(w, http.StatusNotFound, "pod not found")
 		return
 	}
 	portforward.ServePortForward(w, r, s.cfg.Host, ns+"/"+podName, pod.UID, opts,
