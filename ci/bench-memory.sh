@@ -9,7 +9,7 @@
 # DBSIZE. For the grid it also prints INFO's used_memory (its own estimate) and how far RSS
 # is from it. The servers run one at a time, so the machine holds one data set at once.
 #
-# Target (issue 13): grid/redis <= 1.0 in every case. Not a timed test: the numbers are for
+# Target: grid/redis <= 1.0 in every case. Not a timed test: the numbers are for
 # reading and the exit code only says the run worked. Stops only the processes it started.
 #
 # Environment: BENCH_MEMORY_KEYS (key counts of 100-byte values, default "1000000 5000000"),
