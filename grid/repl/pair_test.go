@@ -252,27 +252,59 @@ func TestHandoverSwapsRolesAndKeepsSync(t *testing.T) {
 // A partition reset onto the instance that kept the data: a backup that starts empty must
 // load a snapshot, not continue from sequence 0 of the new epoch.
 func TestBackupOfAResetPartitionLoadsASnapshot(t *testing.T) {
-	c, in := startPair(t)
-	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
-	for i := range 50 {
-		if err := rdb.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
-			t.Fatal(err)
+	fresh := snapshotAfterReset(t, func(ctx context.Context, rdb *redis.Client) {
+		for i := range 50 {
+			if err := rdb.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if got := fresh.store.Keys(); got != 50 {
+		t.Fatalf("the restarted backup is in sync with %d keys, want 50", got)
+	}
+}
+
+// A slot holding many times the snapshot's write size (keys with one hash tag) reaches the
+// backup whole although the primary sends it in pieces.
+func TestSnapshotOfAHeavySlotArrivesWhole(t *testing.T) {
+	const keys, size = 64, 64 << 10 // 4 MiB in one slot
+	value := func(i int) string { return strings.Repeat(string(rune('a'+i%26)), size-1) + fmt.Sprint(i%10) }
+	fresh := snapshotAfterReset(t, func(ctx context.Context, rdb *redis.Client) {
+		for i := range keys {
+			if err := rdb.Set(ctx, fmt.Sprintf("{heavy}:%d", i), value(i), 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if got := fresh.store.Keys(); got != keys {
+		t.Fatalf("the restarted backup is in sync with %d keys, want %d", got, keys)
+	}
+	for i := range keys {
+		got, ok, err := fresh.store.Get(nil, []byte(fmt.Sprintf("{heavy}:%d", i)))
+		if !ok || err != nil || string(got) != value(i) {
+			t.Fatalf("{heavy}:%d on the backup: %d bytes (found %v, %v); want the %d bytes written", i, len(got), ok, err, size)
 		}
 	}
+}
+
+// snapshotAfterReset writes through the primary of a pair, crashes it, lets the backup take
+// over, resets the partition onto it as an operator does and restarts p0-i0 empty, which
+// then loads a snapshot; it returns the restarted instance once in sync.
+func snapshotAfterReset(t *testing.T, write func(context.Context, *redis.Client)) *inst {
+	t.Helper()
+	c, in := startPair(t)
+	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
+	write(context.Background(), rdb)
 	rdb.Close()
 	in[0].crash()
 	c.deregister(in[0].id)
 	testutil.Eventually(t, 10*time.Second, "the backup to take over", func() bool { return c.record().Primary == in[1].id })
-	// The operator resets the partition onto p0-i1, which has the data.
 	rec := c.record()
 	c.setRecord(cluster.Record{Epoch: rec.Epoch + 1, Primary: in[1].id, Backup: in[0].id, PreferredPrimary: rec.PreferredPrimary})
 	testutil.Eventually(t, 10*time.Second, "p0-i1 to claim the partition", func() bool { return c.record().PrimaryRun != "" })
 	fresh := c.start(t, 0)
 	testutil.Eventually(t, 10*time.Second, "the restarted p0-i0 in sync", func() bool { return c.record().InSync })
-	if got := fresh.store.Keys(); got != 50 {
-		t.Fatalf("the restarted backup is in sync with %d keys, want 50", got)
-	}
+	return fresh
 }
 
 // Without a backup, a restarted primary starts its partition anew (empty, next epoch), as

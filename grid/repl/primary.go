@@ -135,19 +135,36 @@ func (n *Node) Attach(nc net.Conn, buffered []byte, args [][]byte) {
 	}
 }
 
-// sendSnapshot streams every key, slot by slot.
+// snapshotChunk is how much of a snapshot the primary buffers before it writes: a slot
+// holding most of the data (hash tags) is sent in pieces, not buffered whole.
+const snapshotChunk = 256 << 10
+
+// sendSnapshot streams every key, slot by slot, in writes of about snapshotChunk bytes.
 func (f *feed) sendSnapshot(epoch, s0 uint64) error {
 	buf := appendFrame(nil, frameSnapBegin, epoch, s0)
+	var werr error
+	flush := func() {
+		if werr == nil {
+			werr = f.write(net.Buffers{buf})
+		}
+		buf = buf[:0]
+	}
 	for i := range slots.Count {
-		f.n.cfg.Store.DumpSlot(i, func(op []byte) { buf = appendSnapOp(buf, op) })
-		if len(buf) >= 256<<10 || i == slots.Count-1 {
-			if i == slots.Count-1 {
-				buf = appendFrame(buf, frameSnapEnd)
+		f.n.cfg.Store.DumpSlot(i, func(op []byte) {
+			if werr != nil {
+				return
 			}
-			if err := f.write(net.Buffers{buf}); err != nil {
-				return err
+			buf = appendSnapOp(buf, op)
+			if len(buf) >= snapshotChunk {
+				flush()
 			}
-			buf = buf[:0]
+		})
+		if i == slots.Count-1 {
+			buf = appendFrame(buf, frameSnapEnd)
+			flush()
+		}
+		if werr != nil {
+			return werr
 		}
 		if !f.alive() {
 			return errors.New("stream closed")
