@@ -58,6 +58,7 @@ start_grid() {
 	for attempt in 1 2 3; do
 		base=$(free_base "${offsets[@]}")
 		grid_out="$work/grid-$base.out"
+		: >"$grid_out" # exists before the background job's redirection runs
 		"$work/insight-grid" local --partitions "$n" --base-port "$base" --log-level warn "$@" \
 			>"$grid_out" 2>"$grid_out.log" &
 		grid_pid=$!
