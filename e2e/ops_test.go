@@ -24,11 +24,12 @@ var stepLine = regexp.MustCompile(`(?m)^\S+ partition (\d+): ([a-z ]+?)(?: \(|,|
 func TestOps(t *testing.T) {
 	ns := cluster.Namespace(t, "ops")
 	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "ha", "--partitions", "2", "--timeout", "4m")
-	// The API server refuses to proxy to the node agent's loopback pod addresses, so the
-	// manager is reached directly, as an operator on the pod network would.
+	// Without --manager-url the CLI reaches the manager through a port-forward (the API
+	// server refuses to proxy to the node agent's loopback pod addresses); the failover
+	// names the manager's pod address instead, as an operator on the pod network would.
 	manager := managerURL(t, ns)
 
-	res := insightctlOK(t, "scale", "demo", "-n", ns, "--memory", "600Mi", "--timeout", "5m", "--manager-url", manager)
+	res := insightctlOK(t, "scale", "demo", "-n", ns, "--memory", "600Mi", "--timeout", "5m")
 	if !strings.Contains(res.Stderr, "Request demo-r2: revision 2 applied") {
 		t.Errorf("scale printed no request id:\n%s", res.Stderr)
 	}
@@ -50,7 +51,7 @@ func TestOps(t *testing.T) {
 	}
 
 	// Re-running the same scale is how an interrupted one resumes: nothing changes.
-	res = insightctlOK(t, "scale", "demo", "-n", ns, "--memory", "600Mi", "--timeout", "2m", "--manager-url", manager)
+	res = insightctlOK(t, "scale", "demo", "-n", ns, "--memory", "600Mi", "--timeout", "2m")
 	if !strings.Contains(res.Stderr, "already has these values (revision 2)") {
 		t.Errorf("the re-run is not a no-op:\n%s", res.Stderr)
 	}
@@ -65,17 +66,17 @@ func TestOps(t *testing.T) {
 	}
 	// The manager fails back by itself 5 s after the switch-over; either way partition 0
 	// ends on p0-i0.
-	res = insightctlOK(t, "failback", "0", "--release", "demo", "-n", ns, "--manager-url", manager)
+	res = insightctlOK(t, "failback", "0", "--release", "demo", "-n", ns)
 	t.Logf("failback: %s", res.Stdout)
 	if !regexp.MustCompile(`^partition 0: (p0-i1 -> p0-i0, epoch \d+, write pause \d+\.\d\d ms|p0-i0 is already the primary, epoch \d+, unchanged)\n$`).MatchString(res.Stdout) {
 		t.Errorf("failback printed %q", res.Stdout)
 	}
-	res = insightctlOK(t, "failback", "--release", "demo", "-n", ns, "--manager-url", manager, "-o", "json")
+	res = insightctlOK(t, "failback", "--release", "demo", "-n", ns, "-o", "json")
 	if strings.Count(res.Stdout, `"unchanged": true`) != 2 {
 		t.Errorf("failback of every partition after the failback of 0:\n%s", res.Stdout)
 	}
 
-	bad := insightctl(t, "failover", "2", "--release", "demo", "-n", ns, "--manager-url", manager)
+	bad := insightctl(t, "failover", "2", "--release", "demo", "-n", ns)
 	if bad.ExitCode != 2 || !strings.Contains(bad.Stderr, "release demo has 2 partitions: 0-1") {
 		t.Errorf("failover of a partition out of range: exit %d\n%s", bad.ExitCode, bad.Stderr)
 	}
