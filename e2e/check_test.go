@@ -13,8 +13,9 @@ import (
 type checkJSON struct {
 	Job        string `json:"job"`
 	Disruption *struct {
-		Kind string `json:"kind"`
-		Pod  string `json:"pod"`
+		Kind   string `json:"kind"`
+		Pod    string `json:"pod"`
+		Switch string `json:"switch"`
 	} `json:"disruption"`
 	Writes struct {
 		Acknowledged int64   `json:"acknowledged"`
@@ -34,8 +35,9 @@ type checkJSON struct {
 	} `json:"partitions"`
 }
 
-// insightctl check deletes a primary pod of an ha grid while its Job writes: no
-// acknowledged write is lost, and nothing of the check is left behind.
+// insightctl check deletes a primary pod of an ha grid while its Job writes, then fails a
+// partition over through the manager: no acknowledged write is lost, and nothing of the
+// check is left behind.
 func TestCheckKillPrimary(t *testing.T) {
 	ns := cluster.Namespace(t, "check")
 	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "ha", "--partitions", "2", "--timeout", "4m")
@@ -67,17 +69,38 @@ func TestCheckKillPrimary(t *testing.T) {
 	t.Logf("figures: acknowledged %d, failed %d, lost %d, longest gap %.1f ms, latency p50 %.2f p99 %.2f max %.2f ms, map %+v",
 		w.Acknowledged, w.Failed, w.Lost, w.LongestGapMs, w.P50Ms, w.P99Ms, w.MaxMs, r.Partitions)
 
+	checkGone(t, ns, r.Job)
+
+	// A planned failover through the manager (reached at its pod address, as in TestOps).
+	res = insightctl(t, "check", "demo", "-n", ns, "--disrupt", "switchover", "--partition", "1", "--duration", "10s",
+		"--manager-url", managerURL(t, ns), "-o", "json")
+	var s checkJSON
+	if err := json.Unmarshal([]byte(res.Stdout), &s); err != nil || res.ExitCode != 0 {
+		t.Fatalf("check --disrupt switchover: exit %d, %v\n%s\n%s", res.ExitCode, err, res.Stdout, res.Stderr)
+	}
+	w = s.Writes
+	if w.Lost != 0 || w.Acknowledged == 0 || s.Disruption == nil || !strings.HasPrefix(s.Disruption.Switch, "partition 1: ") {
+		t.Errorf("switchover: %+v %+v", w, s.Disruption)
+	}
+	t.Logf("switchover figures (%s): acknowledged %d, failed %d, lost %d, longest gap %.1f ms, latency p50 %.2f p99 %.2f max %.2f ms",
+		s.Disruption.Switch, w.Acknowledged, w.Failed, w.Lost, w.LongestGapMs, w.P50Ms, w.P99Ms, w.MaxMs)
+	checkGone(t, ns, s.Job)
+}
+
+// checkGone checks that nothing of the check's Job is left.
+func checkGone(t *testing.T, ns, job string) {
+	t.Helper()
 	ctx := context.Background()
-	if r.Job == "" {
+	if job == "" {
 		t.Fatal("no Job named in the report")
 	}
-	if _, err := cluster.Client.BatchV1().Jobs(ns).Get(ctx, r.Job, metav1.GetOptions{}); err == nil {
-		t.Errorf("Job %s is still there after the check", r.Job)
+	if _, err := cluster.Client.BatchV1().Jobs(ns).Get(ctx, job, metav1.GetOptions{}); err == nil {
+		t.Errorf("Job %s is still there after the check", job)
 	}
-	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, r.Job, metav1.GetOptions{}); err == nil {
-		t.Errorf("ServiceAccount %s is still there after the check", r.Job)
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, job, metav1.GetOptions{}); err == nil {
+		t.Errorf("ServiceAccount %s is still there after the check", job)
 	}
-	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + r.Job})
+	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + job})
 	if err != nil || len(pods.Items) != 0 {
 		t.Errorf("pods of the Job after the check: %d, %v", len(pods.Items), err)
 	}
