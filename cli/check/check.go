@@ -128,7 +128,8 @@ type Disruption struct {
 	// (switchover), e.g. "partition 0: p0-i0 -> p0-i1, epoch 3, write pause 1.20 ms".
 	Pod    string `json:"pod,omitempty"`
 	Switch string `json:"switch,omitempty"`
-	// AfterSeconds is when it happened, from the first acknowledged write.
+	// AfterSeconds is when it happened, from when insightctl saw the first acknowledged
+	// write in the pod's log.
 	AfterSeconds float64 `json:"afterSeconds"`
 }
 
