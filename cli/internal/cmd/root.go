@@ -1,7 +1,7 @@
 // Package cmd holds insightctl's cobra commands. Each command copies its flags into an
 // options value or a domain package's Parameters, validates them without touching a
 // cluster, and calls the domain packages (install, validate, preflight, progress, status,
-// wizard) to do the work. Clients are built once, only for commands that need a cluster.
+// wizard, check) to do the work. Clients are built once, only for commands that need a cluster.
 //
 // It must not hold domain logic: what to install, check or show belongs to the domain
 // packages.
@@ -132,6 +132,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newScaleCmd(r),
 		newSwitchCmd(r, "failover"),
 		newSwitchCmd(r, "failback"),
+		newCheckCmd(r),
 		newTemplateCmd(r),
 		newValuesCmd(r),
 		newVersionCmd(r),

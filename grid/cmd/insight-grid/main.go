@@ -1,7 +1,7 @@
 // Command insight-grid is the Insight grid server: one static binary whose subcommands
 // are its roles — manager (embedded etcd, partition map, REST API), data (one partition
 // instance speaking the Redis Cluster protocol), local (a whole grid as processes on
-// loopback) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
+// loopback), check (an in-cluster write test client) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
 package main
 
 import (
@@ -32,6 +32,8 @@ Usage:
   insight-grid manager [flags]   embedded etcd member, partition map and REST manager API
   insight-grid data [flags]      one partition instance (Redis Cluster protocol)
   insight-grid local [flags]     a whole grid as processes on loopback, for development and tests
+  insight-grid check [flags]     write unique keys for a while, read them back, print the figures as JSON
+                                 (what insightctl check runs as a Job)
   insight-grid failover|failback|reset|repartition --manager URL ...
                                  switch partitions over, back to their preferred primaries, reset one, or
                                  change the number of partitions
@@ -66,10 +68,12 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = runData(ctx, args[1:], stderr, getenv)
 	case "local":
 		err = runLocal(ctx, args[1:], stdout, stderr, getenv)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr, getenv)
 	case "failover", "failback", "reset", "repartition":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, getenv)
 	default:
-		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local or version (or the commands failover, failback, reset, repartition)\n", args[0])
+		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local, check or version (or the commands failover, failback, reset, repartition)\n", args[0])
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
