@@ -14,6 +14,9 @@ const (
 	BadInput  = 2
 	Preflight = 3
 	Timeout   = 4
+	// Changes is diff --exit-code's answer when the command it previews would change the
+	// release: an outcome, not a failure.
+	Changes = 5
 )
 
 // Coder is an error that knows its exit code (validate.Error, preflight.Error, ...).
@@ -26,6 +29,8 @@ type Coder interface {
 type kind struct {
 	err  error
 	code int
+	// quiet: the command has reported it already; nothing is printed for it.
+	quiet bool
 }
 
 func (e *kind) Error() string { return e.err.Error() }
@@ -39,6 +44,19 @@ func BadInputError(err error) error { return &kind{err: err, code: BadInput} }
 
 // TimeoutError marks err as a wait that ran out of time (exit code 4).
 func TimeoutError(err error) error { return &kind{err: err, code: Timeout} }
+
+// ChangesFound is diff --exit-code's outcome when there are changes (exit code 5); the
+// diff itself is the report, so no error is printed for it.
+func ChangesFound() error {
+	return &kind{err: errors.New("the release would change"), code: Changes, quiet: true}
+}
+
+// Quiet reports whether err is an outcome the command has reported already, for which the
+// command line prints no error message.
+func Quiet(err error) bool {
+	var k *kind
+	return errors.As(err, &k) && k.quiet
+}
 
 // Code maps an error to its exit code: the first Coder in its chain decides, anything
 // else is a failure.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
@@ -34,16 +33,14 @@ type DeployOptions struct {
 // release has), checks the cluster can run them, runs Helm while showing the pods'
 // progress, and prints the release's summary (per -o) with its endpoints.
 func Deploy(ctx context.Context, d *deps.Deps, p *Parameters, ch *chart.Chart, o DeployOptions) error {
-	var base map[string]any
+	var plan *Plan
+	var err error
 	if o.Upgrade {
 		// The one read before validation: the values the release already has.
-		cur, err := action.NewGet(d.Helm).Run(p.Name)
-		if err != nil {
-			return fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
-		}
-		base = cur.Config
+		_, plan, err = UpgradePlan(d.Helm, p, ch, d.IO.In)
+	} else {
+		plan, err = p.PrepareChart(ch, nil, d.IO.In)
 	}
-	plan, err := p.PrepareChart(ch, base, d.IO.In)
 	if err != nil {
 		return err
 	}

@@ -141,20 +141,58 @@ func Install(ctx context.Context, cfg *action.Configuration, p *Parameters, plan
 	return rel, nil
 }
 
+// UpgradePlan reads release p.Name and composes p's values over the user-supplied values
+// it has, against chart ch: the release as it is and the plan an upgrade applies to it.
+func UpgradePlan(cfg *action.Configuration, p *Parameters, ch *chart.Chart, stdin io.Reader) (*release.Release, *Plan, error) {
+	rel, err := action.NewGet(cfg).Run(p.Name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
+	}
+	plan, err := p.PrepareChart(ch, rel.Config, stdin)
+	if err != nil {
+		return rel, nil, err
+	}
+	return rel, plan, nil
+}
+
 // Upgrade runs Helm's upgrade of the plan. plan.Values already holds the release's
 // previous user-supplied values under the new ones; Helm is told to take the new chart's
 // defaults and reapply those (ResetThenReuseValues) — never --reuse-values, which would
 // freeze the old chart's defaults into the release.
 func Upgrade(ctx context.Context, cfg *action.Configuration, p *Parameters, plan *Plan) (*release.Release, error) {
-	a := action.NewUpgrade(cfg)
-	a.Namespace = p.Namespace
-	a.Timeout = p.Timeout
+	a := newUpgrade(cfg, p)
 	a.Wait = p.Wait && !p.DryRun
-	a.ResetThenReuseValues = true
 	if p.DryRun {
 		a.DryRun = true
 		a.DryRunOption = "client"
 	}
+	return runUpgrade(ctx, a, p, plan)
+}
+
+// PreviewUpgrade renders the upgrade that Upgrade would run of the plan, without changing
+// or storing anything. With live true it is Helm's server-side dry run: the templates'
+// lookup sees the cluster's objects, so what the chart derives from them (a generated
+// Secret kept across upgrades, the partitions already running) renders as the upgrade
+// would render it; with live false lookup finds nothing, as in a client-side dry run.
+func PreviewUpgrade(ctx context.Context, cfg *action.Configuration, p *Parameters, plan *Plan, live bool) (*release.Release, error) {
+	a := newUpgrade(cfg, p)
+	a.DryRun = true
+	a.DryRunOption = "client"
+	if live {
+		a.DryRunOption = "server"
+	}
+	return runUpgrade(ctx, a, p, plan)
+}
+
+func newUpgrade(cfg *action.Configuration, p *Parameters) *action.Upgrade {
+	a := action.NewUpgrade(cfg)
+	a.Namespace = p.Namespace
+	a.Timeout = p.Timeout
+	a.ResetThenReuseValues = true
+	return a
+}
+
+func runUpgrade(ctx context.Context, a *action.Upgrade, p *Parameters, plan *Plan) (*release.Release, error) {
 	rel, err := a.RunWithContext(ctx, p.Name, plan.Chart, plan.Values)
 	if err != nil {
 		return rel, fmt.Errorf("upgrade %s: %w", p.Name, err)

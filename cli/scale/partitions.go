@@ -77,27 +77,9 @@ func (o *scaler) runPartitions(ctx context.Context) error {
 	p := &o.Parameters
 	n := o.count()
 	start := o.d.Now()
-	ch, err := p.LoadChart()
+	ch, rel, values, err := o.partitionsRelease()
 	if err != nil {
 		return err
-	}
-	if limit, err := install.PartitionsMaximum(ch); err != nil {
-		return err
-	} else if limit > 0 && n > limit {
-		return &validate.Error{Problems: []validate.Problem{{Key: "--partitions", Value: n,
-			Message: fmt.Sprintf("chart %s %s allows from 1 to %d partitions (pu.partitions in its values.schema.json)", ch.Name(), ch.Metadata.Version, limit)}}}
-	}
-	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
-	if err != nil {
-		return fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
-	}
-	shape, err := install.ReleaseShape(rel.Chart, rel.Config)
-	if err != nil {
-		return err
-	}
-	values := shape.Partitions
-	if values == 0 {
-		return exit.BadInputError(fmt.Errorf("release %s runs no processing units (pu.enabled=false): there are no partitions to scale", p.Name))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
@@ -212,6 +194,35 @@ func (o *scaler) runPartitions(ctx context.Context) error {
 		}
 	}
 	return o.printPartitions(sum, start)
+}
+
+// partitionsRelease loads the chart, checks that it allows o.count() partitions, and reads
+// the release and its pu.partitions.
+func (o *scaler) partitionsRelease() (*chart.Chart, *release.Release, int, error) {
+	p := &o.Parameters
+	n := o.count()
+	ch, err := p.LoadChart()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if limit, err := install.PartitionsMaximum(ch); err != nil {
+		return nil, nil, 0, err
+	} else if limit > 0 && n > limit {
+		return nil, nil, 0, &validate.Error{Problems: []validate.Problem{{Key: "--partitions", Value: n,
+			Message: fmt.Sprintf("chart %s %s allows from 1 to %d partitions (pu.partitions in its values.schema.json)", ch.Name(), ch.Metadata.Version, limit)}}}
+	}
+	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
+	}
+	shape, err := install.ReleaseShape(rel.Chart, rel.Config)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if shape.Partitions == 0 {
+		return nil, nil, 0, exit.BadInputError(fmt.Errorf("release %s runs no processing units (pu.enabled=false): there are no partitions to scale", p.Name))
+	}
+	return ch, rel, shape.Partitions, nil
 }
 
 // partitionsPlan is the release's values with pu.partitions=n, validated against the

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 
@@ -40,15 +39,7 @@ type Resources struct {
 func (o *scaler) runResources(ctx context.Context) error {
 	p := &o.Parameters
 	start := o.d.Now()
-	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
-	if err != nil {
-		return fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
-	}
-	ch, err := p.LoadChart()
-	if err != nil {
-		return err
-	}
-	plan, err := p.PrepareChart(ch, rel.Config, o.d.IO.In)
+	rel, plan, err := o.resourcesPlan()
 	if err != nil {
 		return err
 	}
@@ -126,6 +117,16 @@ func (o *scaler) runResources(ctx context.Context) error {
 		return o.failed(ctx, sum, snap, rel.Version, change, err)
 	}
 	return o.summary(sum, start)
+}
+
+// resourcesPlan is the release and the plan with the new resources: the release's values
+// with --memory/--cpu over them, as insightctl upgrade composes them.
+func (o *scaler) resourcesPlan() (*release.Release, *install.Plan, error) {
+	ch, err := o.LoadChart()
+	if err != nil {
+		return nil, nil, err
+	}
+	return install.UpgradePlan(o.d.Helm, &o.Parameters, ch, o.d.IO.In)
 }
 
 // source reads the rollout: the release's StatefulSets and pods, and the manager's records

@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 
+	"helm.sh/helm/v3/pkg/release"
+
 	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/install"
 	"github.com/insightgrid/insight/cli/manager"
@@ -123,6 +125,27 @@ func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 		return s.runPartitions(ctx)
 	}
 	return s.runResources(ctx)
+}
+
+// Plan is what Run would apply to the release, computed as Run computes it but without
+// the checks against the grid and the nodes: the release as it is and the plan of its new
+// values. Shrink says the partitions would be fewer: Run first drains the partitions that
+// go and marks their StatefulSets, which the chart checks on the upgrade.
+func Plan(d *deps.Deps, o *Options) (rel *release.Release, plan *install.Plan, shrink bool, err error) {
+	s := &scaler{Options: o, d: d}
+	if o.Partitions == nil {
+		rel, plan, err = s.resourcesPlan()
+		return rel, plan, false, err
+	}
+	ch, rel, values, err := s.partitionsRelease()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	plan, err = s.partitionsPlan(ch, rel, o.count())
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return rel, plan, o.count() < values, nil
 }
 
 // scaler is one run: the options and the dependency set.

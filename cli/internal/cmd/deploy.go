@@ -67,6 +67,12 @@ With no values given on a terminal, or with -i, a wizard asks for them.`,
 }
 
 func newUpgradeCmd(r *root) *cobra.Command {
+	c, _ := upgradeCommand(r)
+	return c
+}
+
+// upgradeCommand is the upgrade command and its options, which diff upgrade shares.
+func upgradeCommand(r *root) (*cobra.Command, *deployOptions) {
 	o := &deployOptions{r: r, upgrade: true}
 	c := &cobra.Command{
 		Use:   "upgrade [NAME]",
@@ -82,7 +88,7 @@ chart's defaults apply to everything the user never set (Helm's reset-then-reuse
 		RunE: o.runE,
 	}
 	addDeployFlags(c, o)
-	return c
+	return c, o
 }
 
 // runE is install's and upgrade's RunE: complete, then run.

@@ -130,6 +130,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newUninstallCmd(r),
 		newStatusCmd(r),
 		newScaleCmd(r),
+		newDiffCmd(r),
 		newSwitchCmd(r, "failover"),
 		newSwitchCmd(r, "failback"),
 		newCheckCmd(r),
@@ -266,7 +267,9 @@ func Execute(ctx context.Context, env *Env, args []string) int {
 		if exit.Code(err) == exit.Failure && isUsageError(err) {
 			err = exit.BadInputError(err)
 		}
-		fmt.Fprintf(env.ErrOut, "Error: %v\n", err)
+		if !exit.Quiet(err) {
+			fmt.Fprintf(env.ErrOut, "Error: %v\n", err)
+		}
 	}
 	return exit.Code(err)
 }

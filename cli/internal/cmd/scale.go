@@ -9,8 +9,28 @@ import (
 )
 
 func newScaleCmd(r *root) *cobra.Command {
-	var o scale.Options
+	c, o, complete := scaleCommand(r)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := complete(c, args); err != nil {
+			return err
+		}
+		return scale.Run(c.Context(), r.deps(), o)
+	}
+	return c
+}
+
+// scaleCommand is the scale command without its RunE, its options, and what copies the
+// flags and arguments into them and validates them; diff scale shares them.
+func scaleCommand(r *root) (*cobra.Command, *scale.Options, func(*cobra.Command, []string) error) {
+	o := &scale.Options{}
 	var partitions int
+	complete := func(c *cobra.Command, args []string) error {
+		o.Name, o.Namespace = nameArg(args), r.namespace()
+		if changed(c.Flags(), "partitions") {
+			o.Partitions = &partitions
+		}
+		return o.Validate()
+	}
 	c := &cobra.Command{
 		Use:   "scale [NAME]",
 		Short: "Change the data pods' memory and CPU (rolling restart), or the number of partitions (online re-partitioning)",
@@ -49,16 +69,6 @@ by the chart for this reason.`,
   insightctl scale demo --partitions 6 --rate 8mb   # move slots faster than the default
   insightctl scale demo --partitions 2 -o json`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
-		RunE: func(c *cobra.Command, args []string) error {
-			o.Name, o.Namespace = nameArg(args), r.namespace()
-			if changed(c.Flags(), "partitions") {
-				o.Partitions = &partitions
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return scale.Run(c.Context(), r.deps(), &o)
-		},
 	}
 	f := c.Flags()
 	f.StringVar(&o.Memory, "memory", "", "memory of each data pod, request and limit (pu.resources), e.g. 1Gi")
@@ -73,5 +83,5 @@ by the chart for this reason.`,
 	f.BoolVar(&o.AllowDataLoss, "allow-data-loss", false, "scale a release without pu.ha, whose partitions lose their data when their only instance restarts")
 	f.StringVar(&o.ChartDir, "chart-dir", "", "use this chart directory or .tgz instead of the chart built into insightctl")
 	addManagerFlags(c, nil, &o.ManagerURL)
-	return c
+	return c, o, complete
 }
