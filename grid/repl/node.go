@@ -84,8 +84,11 @@ type Node struct {
 	acked    atomic.Uint64
 	ackCh    atomic.Pointer[chan struct{}]
 	ackStamp atomic.Int64 // mono time a heartbeat was sent that the backup has acknowledged
-	fence    atomic.Int64 // the newest epoch seen: frames of older ones are refused
-	promo    atomic.Pointer[promotion]
+	// ackSent is the mono time this node, as a backup, last acknowledged its primary's
+	// stream (any follower's): the deposed primary may serve until serveLease after it.
+	ackSent atomic.Int64
+	fence   atomic.Int64 // the newest epoch seen: frames of older ones are refused
+	promo   atomic.Pointer[promotion]
 
 	mu        sync.Mutex
 	rec       cluster.Record
@@ -190,6 +193,17 @@ func (n *Node) poke() {
 // may serve; promoteAfter is how long a backup waits after the last frame it received.
 func (n *Node) serveLease() int64   { return int64(2 * n.cfg.ReplTimeout) }
 func (n *Node) promoteAfter() int64 { return n.serveLease() + int64(n.cfg.ReplTimeout/2) }
+
+// leaseEnd is when the primary this node acknowledged last stops serving (it is deposed,
+// or dead): its lease runs serveLease after the heartbeat of the last acknowledgement, and
+// that heartbeat was sent before the acknowledgement. Zero when this node never
+// acknowledged anything.
+func (n *Node) leaseEnd() int64 {
+	if t := n.ackSent.Load(); t > 0 {
+		return t + n.serveLease()
+	}
+	return 0
+}
 
 // SetState hands the node the cluster state read from etcd.
 func (n *Node) SetState(st *cluster.State) {
@@ -361,13 +375,11 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			f.stop(true)
 			n.fol = nil
 			if f.promoted.Load() != rec.Epoch {
-				if t := f.lastAck.Load(); t > 0 {
-					from = t + n.serveLease()
-				}
+				from = n.leaseEnd()
 			}
 			n.base, n.baseEpoch = f.applied.Load(), f.epoch.Load()
 			n.rlog.Restart(uint64(rec.Epoch), n.base)
-		} else if n.rlog.Head() == 0 && n.pos == 0 && n.cfg.Store.Keys() == 0 {
+		} else if from = n.leaseEnd(); n.rlog.Head() == 0 && n.pos == 0 && n.cfg.Store.Keys() == 0 {
 			// Claimed empty (a first deploy): the same state as any empty backup.
 			n.base, n.baseEpoch = 0, 0
 		} else {
@@ -504,14 +516,13 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 		since = time.Duration(mono() - last)
 	}
 	gone := !registered || inst.Run != rec.PrimaryRun
-	if !gone && !silent {
+	refused := n.fol != nil && n.fol.refused.Load()
+	if !gone && !silent && !refused {
 		return
 	}
-	var lastAck int64
 	applied, appliedEpoch := n.pos, n.posEpoch
 	if n.fol != nil {
 		n.fol.stop(true) // nothing is applied or acknowledged after this
-		lastAck = n.fol.lastAck.Load()
 		applied, appliedEpoch = n.fol.applied.Load(), n.fol.epoch.Load()
 		n.fol = nil
 	}
@@ -520,22 +531,24 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 	next.Primary, next.PrimaryRun = n.id, n.run
 	next.Backup, next.BackupRun, next.InSync = rec.Primary, "", false
 	reason := "its registration is gone"
-	if !gone {
+	switch {
+	case gone:
+	case refused:
+		reason = "the stream ended and its address refuses connections after " + since.Round(time.Millisecond).String()
+	default:
 		reason = "nothing heard for " + since.Round(time.Millisecond).String()
 	}
 	if !n.cas(ctx, next) {
 		return
 	}
-	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied)
+	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied,
+		"servesIn", time.Duration(max(n.leaseEnd()-mono(), 0)).Round(time.Millisecond).String())
 	n.rlog.Restart(uint64(next.Epoch), applied)
 	n.base, n.baseEpoch = applied, appliedEpoch
 	n.epoch = next.Epoch
 	n.role = rolePrimary
 	n.acked.Store(applied)
-	from := int64(0)
-	if lastAck > 0 {
-		from = lastAck + n.serveLease()
-	}
+	from := n.leaseEnd()
 	n.setGate(&gate{serving: true, from: from})
 	n.served = next.Epoch
 	n.log.Info("serving as primary", "partition", n.cfg.Partition, "epoch", next.Epoch, "inSync", false)
