@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,8 @@ type Node struct {
 	syncHead  uint64
 	syncTill  int64 // mono deadline of going in sync
 	casBusy   bool
+	casFails  int   // writes of the record in a row that failed other than by a conflict
+	casAfter  int64 // mono time before which the record is not written again (backoff)
 	ownRev    int64 // revision of the record this node wrote last
 	promoWait int64 // mono deadline for the old primary's 'p' frame after its handover record
 	stopping  bool
@@ -295,20 +298,34 @@ func (n *Node) primaryAddr() string {
 // cas writes rec over the current record without holding n.mu during the call; on
 // success the node already acts on the new record before the watch delivers it.
 func (n *Node) cas(ctx context.Context, rec cluster.Record) bool {
+	if mono() < n.casAfter {
+		return false
+	}
 	rev := n.rev
 	n.casBusy = true
 	n.mu.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.ReplTimeout)
+	cctx, cancel := context.WithTimeout(ctx, 4*n.cfg.ReplTimeout)
 	newRev, err := n.cfg.Coord.CASRecord(cctx, n.cfg.Partition, rev, rec)
 	cancel()
 	n.mu.Lock()
 	n.casBusy = false
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
-			n.log.Warn("writing the partition record failed", "partition", n.cfg.Partition, "err", err)
+			// etcd is unreachable or overloaded (a write that timed out may still be
+			// applied): every instance trying again at each tick of its control loop would
+			// only add to its queue. Back off, doubling up to 2x ReplTimeout, with jitter.
+			n.casFails++
+			d := min(n.cfg.ReplTimeout/10<<min(n.casFails-1, 5), 2*n.cfg.ReplTimeout)
+			d = d/2 + mrand.N(d/2+1)
+			n.casAfter = mono() + int64(d)
+			time.AfterFunc(d, n.poke)
+			n.log.Warn("writing the partition record failed", "partition", n.cfg.Partition, "err", err, "retryIn", d.Round(time.Millisecond).String())
+			return false
 		}
+		n.casFails = 0
 		return false
 	}
+	n.casFails = 0
 	n.ownRev = newRev
 	if n.rev == rev { // the watch has not delivered anything newer yet
 		n.rec, n.rev = rec, newRev
