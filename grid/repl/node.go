@@ -405,6 +405,11 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			n.base, n.baseEpoch = 0, -1
 			n.rlog.Restart(uint64(rec.Epoch), max(n.pos, n.rlog.Head()))
 		}
+		if rec.Backup != "" {
+			// The old primary, now the backup, continues from where it was: keep the
+			// history it will ask for from now on, not only from its reconnection.
+			n.rlog.Retain()
+		}
 		n.role = rolePrimary
 		n.epoch = rec.Epoch
 		n.rlog.SetEpoch(uint64(rec.Epoch))
@@ -561,6 +566,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied,
 		"servesIn", time.Duration(max(n.leaseEnd()-mono(), 0)).Round(time.Millisecond).String())
 	n.rlog.Restart(uint64(next.Epoch), applied)
+	n.rlog.Retain() // the old primary, back as the backup, may continue from the ring
 	n.base, n.baseEpoch = applied, appliedEpoch
 	n.epoch = next.Epoch
 	n.role = rolePrimary
