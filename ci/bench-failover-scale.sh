@@ -16,7 +16,8 @@
 # BENCH_FAILOVER_WARMUP (3, seconds of load before the kill), BENCH_FAILOVER_AFTER (10,
 # seconds of load after it), BENCH_FAILOVER_LOG_LEVEL (warn; info logs every step of the
 # failover with its time, for a timeline: the grid's log is kept as grid-N.log next to the
-# script's output when BENCH_FAILOVER_KEEP_LOG names a directory), BENCH_GRID_BIN.
+# script's output when BENCH_FAILOVER_KEEP_LOG names a directory), BENCH_FAILOVER_GRID_ARGS
+# (more arguments of `insight-grid local`, e.g. --data-dir on a tmpfs), BENCH_GRID_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,7 @@ warmup=${BENCH_FAILOVER_WARMUP:-3}
 after=${BENCH_FAILOVER_AFTER:-10}
 log_level=${BENCH_FAILOVER_LOG_LEVEL:-warn}
 keep_log=${BENCH_FAILOVER_KEEP_LOG:-}
+read -r -a grid_args <<<"${BENCH_FAILOVER_GRID_ARGS:-}"
 
 log() { printf 'bench-failover-scale: %s\n' "$*" >&2; }
 
@@ -67,7 +69,7 @@ wait_in_sync() {
 scale_run() {
 	local n=$1 p j slots=() victims=() vpids=() ids=() probe_pid out line rec all_rec="" other_gap=0
 	local t0=$SECONDS
-	start_ha_grid "$n" --timeout 3m --log-level "$log_level"
+	start_ha_grid "$n" --timeout 3m --log-level "$log_level" "${grid_args[@]}"
 	log "$n partitions: ready after $((SECONDS - t0)) s"
 	wait_in_sync "$n"
 	log "$n partitions: every backup in sync after $((SECONDS - t0)) s"
