@@ -14,7 +14,10 @@
 #
 # Environment: BENCH_FAILOVER_PARTITIONS ("3 64"), BENCH_FAILOVER_INTERVAL (20ms),
 # BENCH_FAILOVER_WARMUP (3, seconds of load before the kill), BENCH_FAILOVER_AFTER (10,
-# seconds of load after it), BENCH_GRID_BIN.
+# seconds of load after it), BENCH_FAILOVER_LOG_LEVEL (warn; info logs every step of the
+# failover with its time, for a timeline: the grid's log is kept as grid-N.log next to the
+# script's output when BENCH_FAILOVER_KEEP_LOG names a directory), BENCH_FAILOVER_GRID_ARGS
+# (more arguments of `insight-grid local`, e.g. --data-dir on a tmpfs), BENCH_GRID_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +25,9 @@ partition_counts=${BENCH_FAILOVER_PARTITIONS:-3 64}
 interval=${BENCH_FAILOVER_INTERVAL:-20ms}
 warmup=${BENCH_FAILOVER_WARMUP:-3}
 after=${BENCH_FAILOVER_AFTER:-10}
+log_level=${BENCH_FAILOVER_LOG_LEVEL:-warn}
+keep_log=${BENCH_FAILOVER_KEEP_LOG:-}
+read -r -a grid_args <<<"${BENCH_FAILOVER_GRID_ARGS:-}"
 
 log() { printf 'bench-failover-scale: %s\n' "$*" >&2; }
 
@@ -63,7 +69,7 @@ wait_in_sync() {
 scale_run() {
 	local n=$1 p j slots=() victims=() vpids=() ids=() probe_pid out line rec all_rec="" other_gap=0
 	local t0=$SECONDS
-	start_ha_grid "$n" --timeout 3m --log-level warn
+	start_ha_grid "$n" --timeout 3m --log-level "$log_level" "${grid_args[@]}"
 	log "$n partitions: ready after $((SECONDS - t0)) s"
 	wait_in_sync "$n"
 	log "$n partitions: every backup in sync after $((SECONDS - t0)) s"
@@ -95,7 +101,7 @@ scale_run() {
 		vpids[i]=$(instance_pid "$j")
 	done
 	echo
-	echo "$n partitions: kill -9 of the primaries of partitions p mod 3 = 0: $(for i in "${!victims[@]}"; do printf 'p%s=%s(pid %s) ' "${victims[i]}" "${ids[i]}" "${vpids[i]}"; done)"
+	echo "$n partitions: kill -9 of the primaries of partitions p mod 3 = 0 at $(date -u +%H:%M:%S.%3N) UTC: $(for i in "${!victims[@]}"; do printf 'p%s=%s(pid %s) ' "${victims[i]}" "${ids[i]}" "${vpids[i]}"; done)"
 	kill -USR1 "$probe_pid"
 	kill -9 "${vpids[@]}"
 	wait "$probe_pid" || { log "loadgen probe failed"; exit 1; }
@@ -125,6 +131,7 @@ scale_run() {
 		echo "$n partitions, ${#victims[@]} primaries killed: $unrec partitions NOT writable again within ${after}s (median $p50 ms) (target max <= 2000 ms: NOT met); longest write gap of the other partitions $other_gap ms"
 	fi
 	stop_pid "$grid_pid"
+	[ -z "$keep_log" ] || cp "$work/grid.log" "$keep_log/grid-$n.log"
 }
 
 for n in $partition_counts; do

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -76,34 +77,93 @@ func Load(ctx context.Context, kv clientv3.KV) (*cluster.State, error) {
 		RecordRevisions: map[int]int64{},
 	}
 	for _, item := range resp.Kvs {
-		key := string(item.Key)
-		switch {
-		case key == cluster.MapKey:
-			var m cluster.PartitionMap
-			if err := json.Unmarshal(item.Value, &m); err != nil {
-				return nil, fmt.Errorf("decoding %s: %w", key, err)
-			}
-			st.Map, st.MapRevision = &m, item.ModRevision
-		case strings.HasPrefix(key, cluster.PartitionsPrefix):
-			var r cluster.Record
-			var p int
-			if _, err := fmt.Sscanf(strings.TrimPrefix(key, cluster.PartitionsPrefix), "%d", &p); err != nil {
-				return nil, fmt.Errorf("partition key %s: %w", key, err)
-			}
-			if err := json.Unmarshal(item.Value, &r); err != nil {
-				return nil, fmt.Errorf("decoding %s: %w", key, err)
-			}
-			st.Records[p] = r
-			st.RecordRevisions[p] = item.ModRevision
-		case strings.HasPrefix(key, cluster.InstancesPrefix):
-			var in cluster.Instance
-			if err := json.Unmarshal(item.Value, &in); err != nil {
-				return nil, fmt.Errorf("decoding %s: %w", key, err)
-			}
-			st.Instances[in.ID] = in
+		if err := put(st, string(item.Key), item.Value, item.ModRevision); err != nil {
+			return nil, err
 		}
 	}
 	return st, nil
+}
+
+// put sets key to value, written at mod revision rev, in st (the map, a record or a
+// registration; other keys are not part of the state).
+func put(st *cluster.State, key string, value []byte, rev int64) error {
+	switch {
+	case key == cluster.MapKey:
+		var m cluster.PartitionMap
+		if err := json.Unmarshal(value, &m); err != nil {
+			return fmt.Errorf("decoding %s: %w", key, err)
+		}
+		st.Map, st.MapRevision = &m, rev
+	case strings.HasPrefix(key, cluster.PartitionsPrefix):
+		p, err := partitionOf(key)
+		if err != nil {
+			return err
+		}
+		var r cluster.Record
+		if err := json.Unmarshal(value, &r); err != nil {
+			return fmt.Errorf("decoding %s: %w", key, err)
+		}
+		st.Records[p] = r
+		st.RecordRevisions[p] = rev
+	case strings.HasPrefix(key, cluster.InstancesPrefix):
+		var in cluster.Instance
+		if err := json.Unmarshal(value, &in); err != nil {
+			return fmt.Errorf("decoding %s: %w", key, err)
+		}
+		st.Instances[in.ID] = in
+	}
+	return nil
+}
+
+// remove deletes key from st.
+func remove(st *cluster.State, key string) error {
+	switch {
+	case key == cluster.MapKey:
+		st.Map, st.MapRevision = nil, 0
+	case strings.HasPrefix(key, cluster.PartitionsPrefix):
+		p, err := partitionOf(key)
+		if err != nil {
+			return err
+		}
+		delete(st.Records, p)
+		delete(st.RecordRevisions, p)
+	case strings.HasPrefix(key, cluster.InstancesPrefix):
+		var p, i int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(key, cluster.InstancesPrefix), "%d/%d", &p, &i); err != nil {
+			return fmt.Errorf("instance key %s: %w", key, err)
+		}
+		delete(st.Instances, cluster.InstanceID(p, i))
+	}
+	return nil
+}
+
+func partitionOf(key string) (int, error) {
+	var p int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(key, cluster.PartitionsPrefix), "%d", &p); err != nil {
+		return 0, fmt.Errorf("partition key %s: %w", key, err)
+	}
+	return p, nil
+}
+
+// apply returns st with the watch events applied, at revision rev; st is not modified
+// (the callers of Watch keep the states they were given).
+func apply(st *cluster.State, rev int64, events []*clientv3.Event) (*cluster.State, error) {
+	next := &cluster.State{
+		Revision: rev, Map: st.Map, MapRevision: st.MapRevision,
+		Records: maps.Clone(st.Records), RecordRevisions: maps.Clone(st.RecordRevisions), Instances: maps.Clone(st.Instances),
+	}
+	for _, ev := range events {
+		var err error
+		if ev.Type == clientv3.EventTypeDelete {
+			err = remove(next, string(ev.Kv.Key))
+		} else {
+			err = put(next, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return next, nil
 }
 
 // Watch calls fn with the current state and again after every change, until ctx ends.
@@ -131,13 +191,16 @@ func Watch(ctx context.Context, cli *clientv3.Client, log *slog.Logger, fn func(
 			if len(wr.Events) == 0 {
 				continue
 			}
-			// Reloading is simpler than applying events and the state is a few keys.
-			next, err := Load(ctx, cli)
+			// The events, not a reload: every instance watches, and a failover of many
+			// partitions at once would otherwise have each of them read the whole state
+			// from etcd for every record that changes.
+			next, err := apply(st, wr.Header.Revision, wr.Events)
 			if err != nil {
-				log.Warn("reloading cluster state failed", "err", err)
+				log.Warn("applying cluster state changes failed, reloading", "err", err)
 				break
 			}
-			fn(next)
+			st = next
+			fn(st)
 		}
 		cancel()
 	}

@@ -3,7 +3,9 @@ package registry
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -102,5 +104,68 @@ func TestLoadPartitionAndCASRecord(t *testing.T) {
 	st, err := Load(ctx, cli)
 	if err != nil || st.Records[0].Epoch != cluster.InitialRecord(0, true).Epoch+1 {
 		t.Fatalf("Load: %+v, %v", st, err)
+	}
+}
+
+// Watch applies the changes to the state it delivered last: after registrations come and
+// go, records change and the map is rewritten, its state is the one a fresh Load reads,
+// and the states it handed out before are left as they were.
+func TestWatchAppliesChanges(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := Bootstrap(ctx, cli, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	states := make(chan *cluster.State, 100)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = Watch(wctx, cli, slog.New(slog.DiscardHandler), func(st *cluster.State) { states <- st }) }()
+	first := <-states
+	firstRecords := len(first.Records)
+
+	inst := cluster.Instance{ID: cluster.InstanceID(2, 1), Partition: 2, Instance: 1, Run: "r1", Address: "127.0.0.1:1"}
+	lease, err := register(ctx, cli, inst, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := LoadPartition(ctx, cli, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := ps.Record
+	rec.Epoch += 5
+	if _, err := CASRecord(ctx, cli, 1, ps.RecordRev, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Revoke(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Delete(ctx, cluster.PartitionKey(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, cluster.Prefix+"manager/other", "not part of the state"); err != nil {
+		t.Fatal(err)
+	}
+	want, err := Load(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *cluster.State
+	for got == nil || got.Revision < want.Revision {
+		select {
+		case got = <-states:
+		case <-ctx.Done():
+			t.Fatalf("no state at revision %d from the watch (last %+v)", want.Revision, got)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("watched state\n%+v\nwant the loaded one\n%+v", got, want)
+	}
+	if _, ok := got.Instances[inst.ID]; ok || got.Records[1].Epoch != rec.Epoch {
+		t.Fatalf("watched state %+v: want %s gone and partition 1 at epoch %d", got, inst.ID, rec.Epoch)
+	}
+	if len(first.Records) != firstRecords || first.Records[1].Epoch == rec.Epoch {
+		t.Fatalf("the first state delivered changed afterwards: %+v", first)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
@@ -28,6 +29,9 @@ type follower struct {
 	applied  atomic.Uint64 // last sequence applied
 	epoch    atomic.Int64  // epoch of the last sequence applied
 	promoted atomic.Int64  // epoch a planned handover made this node primary of
+	// refused: since the stream ended, the primary's address refused a connection (no
+	// process listens there: the primary is gone). Cleared by the next connection.
+	refused atomic.Bool
 
 	quit     chan struct{}
 	finished chan struct{}
@@ -100,10 +104,17 @@ func (f *follower) run(ctx context.Context) {
 		if f.lastRecv.Load() != received {
 			failures = 0
 		}
-		// The first failure in a row is news; the retries every ReplTimeout/5 are not.
+		if errors.Is(err, syscall.ECONNREFUSED) && !f.refused.Load() {
+			f.refused.Store(true)
+			n.poke() // the node may take over now rather than after the primary's silence
+		}
+		// The first failure in a row is news, and is retried at once (a stream that ended
+		// because the primary died is told from one cut short by a connection refused);
+		// the retries every ReplTimeout/5 are not.
 		level := slog.LevelDebug
+		wait := n.cfg.ReplTimeout / 5
 		if failures == 0 {
-			level = slog.LevelInfo
+			level, wait = slog.LevelInfo, 0
 		}
 		failures++
 		n.log.Log(context.Background(), level, "replication from the primary interrupted, reconnecting", "partition", n.cfg.Partition, "primary", f.addr, "err", err)
@@ -112,7 +123,7 @@ func (f *follower) run(ctx context.Context) {
 			return
 		case <-ctx.Done():
 			return
-		case <-time.After(n.cfg.ReplTimeout / 5):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -143,6 +154,7 @@ func (f *follower) session() error {
 		return nil
 	}
 	f.nc = nc
+	f.refused.Store(false)
 	f.mu.Unlock()
 	defer nc.Close()
 	br := bufio.NewReaderSize(nc, 256<<10)
@@ -255,7 +267,9 @@ func (f *follower) session() error {
 			if _, err := nc.Write(ack); err != nil {
 				return err
 			}
-			f.lastAck.Store(mono())
+			now := mono()
+			f.lastAck.Store(now)
+			n.ackSent.Store(now)
 		}
 	}
 }

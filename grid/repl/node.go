@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,8 +85,11 @@ type Node struct {
 	acked    atomic.Uint64
 	ackCh    atomic.Pointer[chan struct{}]
 	ackStamp atomic.Int64 // mono time a heartbeat was sent that the backup has acknowledged
-	fence    atomic.Int64 // the newest epoch seen: frames of older ones are refused
-	promo    atomic.Pointer[promotion]
+	// ackSent is the mono time this node, as a backup, last acknowledged its primary's
+	// stream (any follower's): the deposed primary may serve until serveLease after it.
+	ackSent atomic.Int64
+	fence   atomic.Int64 // the newest epoch seen: frames of older ones are refused
+	promo   atomic.Pointer[promotion]
 
 	mu        sync.Mutex
 	rec       cluster.Record
@@ -106,6 +110,8 @@ type Node struct {
 	syncHead  uint64
 	syncTill  int64 // mono deadline of going in sync
 	casBusy   bool
+	casFails  int   // writes of the record in a row that failed other than by a conflict
+	casAfter  int64 // mono time before which the record is not written again (backoff)
 	ownRev    int64 // revision of the record this node wrote last
 	promoWait int64 // mono deadline for the old primary's 'p' frame after its handover record
 	stopping  bool
@@ -190,6 +196,17 @@ func (n *Node) poke() {
 // may serve; promoteAfter is how long a backup waits after the last frame it received.
 func (n *Node) serveLease() int64   { return int64(2 * n.cfg.ReplTimeout) }
 func (n *Node) promoteAfter() int64 { return n.serveLease() + int64(n.cfg.ReplTimeout/2) }
+
+// leaseEnd is when the primary this node acknowledged last stops serving (it is deposed,
+// or dead): its lease runs serveLease after the heartbeat of the last acknowledgement, and
+// that heartbeat was sent before the acknowledgement. Zero when this node never
+// acknowledged anything.
+func (n *Node) leaseEnd() int64 {
+	if t := n.ackSent.Load(); t > 0 {
+		return t + n.serveLease()
+	}
+	return 0
+}
 
 // SetState hands the node the cluster state read from etcd.
 func (n *Node) SetState(st *cluster.State) {
@@ -281,20 +298,34 @@ func (n *Node) primaryAddr() string {
 // cas writes rec over the current record without holding n.mu during the call; on
 // success the node already acts on the new record before the watch delivers it.
 func (n *Node) cas(ctx context.Context, rec cluster.Record) bool {
+	if mono() < n.casAfter {
+		return false
+	}
 	rev := n.rev
 	n.casBusy = true
 	n.mu.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.ReplTimeout)
+	cctx, cancel := context.WithTimeout(ctx, 4*n.cfg.ReplTimeout)
 	newRev, err := n.cfg.Coord.CASRecord(cctx, n.cfg.Partition, rev, rec)
 	cancel()
 	n.mu.Lock()
 	n.casBusy = false
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
-			n.log.Warn("writing the partition record failed", "partition", n.cfg.Partition, "err", err)
+			// etcd is unreachable or overloaded (a write that timed out may still be
+			// applied): every instance trying again at each tick of its control loop would
+			// only add to its queue. Back off, doubling up to 2x ReplTimeout, with jitter.
+			n.casFails++
+			d := min(n.cfg.ReplTimeout/10<<min(n.casFails-1, 5), 2*n.cfg.ReplTimeout)
+			d = d/2 + mrand.N(d/2+1)
+			n.casAfter = mono() + int64(d)
+			time.AfterFunc(d, n.poke)
+			n.log.Warn("writing the partition record failed", "partition", n.cfg.Partition, "err", err, "retryIn", d.Round(time.Millisecond).String())
+			return false
 		}
+		n.casFails = 0
 		return false
 	}
+	n.casFails = 0
 	n.ownRev = newRev
 	if n.rev == rev { // the watch has not delivered anything newer yet
 		n.rec, n.rev = rec, newRev
@@ -361,13 +392,11 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			f.stop(true)
 			n.fol = nil
 			if f.promoted.Load() != rec.Epoch {
-				if t := f.lastAck.Load(); t > 0 {
-					from = t + n.serveLease()
-				}
+				from = n.leaseEnd()
 			}
 			n.base, n.baseEpoch = f.applied.Load(), f.epoch.Load()
 			n.rlog.Restart(uint64(rec.Epoch), n.base)
-		} else if n.rlog.Head() == 0 && n.pos == 0 && n.cfg.Store.Keys() == 0 {
+		} else if from = n.leaseEnd(); n.rlog.Head() == 0 && n.pos == 0 && n.cfg.Store.Keys() == 0 {
 			// Claimed empty (a first deploy): the same state as any empty backup.
 			n.base, n.baseEpoch = 0, 0
 		} else {
@@ -375,6 +404,11 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			// of this history, every backup loads a snapshot.
 			n.base, n.baseEpoch = 0, -1
 			n.rlog.Restart(uint64(rec.Epoch), max(n.pos, n.rlog.Head()))
+		}
+		if rec.Backup != "" {
+			// The old primary, now the backup, continues from where it was: keep the
+			// history it will ask for from now on, not only from its reconnection.
+			n.rlog.Retain()
 		}
 		n.role = rolePrimary
 		n.epoch = rec.Epoch
@@ -504,14 +538,13 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 		since = time.Duration(mono() - last)
 	}
 	gone := !registered || inst.Run != rec.PrimaryRun
-	if !gone && !silent {
+	refused := n.fol != nil && n.fol.refused.Load()
+	if !gone && !silent && !refused {
 		return
 	}
-	var lastAck int64
 	applied, appliedEpoch := n.pos, n.posEpoch
 	if n.fol != nil {
 		n.fol.stop(true) // nothing is applied or acknowledged after this
-		lastAck = n.fol.lastAck.Load()
 		applied, appliedEpoch = n.fol.applied.Load(), n.fol.epoch.Load()
 		n.fol = nil
 	}
@@ -520,22 +553,25 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 	next.Primary, next.PrimaryRun = n.id, n.run
 	next.Backup, next.BackupRun, next.InSync = rec.Primary, "", false
 	reason := "its registration is gone"
-	if !gone {
+	switch {
+	case gone:
+	case refused:
+		reason = "the stream ended and its address refuses connections after " + since.Round(time.Millisecond).String()
+	default:
 		reason = "nothing heard for " + since.Round(time.Millisecond).String()
 	}
 	if !n.cas(ctx, next) {
 		return
 	}
-	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied)
+	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied,
+		"servesIn", time.Duration(max(n.leaseEnd()-mono(), 0)).Round(time.Millisecond).String())
 	n.rlog.Restart(uint64(next.Epoch), applied)
+	n.rlog.Retain() // the old primary, back as the backup, may continue from the ring
 	n.base, n.baseEpoch = applied, appliedEpoch
 	n.epoch = next.Epoch
 	n.role = rolePrimary
 	n.acked.Store(applied)
-	from := int64(0)
-	if lastAck > 0 {
-		from = lastAck + n.serveLease()
-	}
+	from := n.leaseEnd()
 	n.setGate(&gate{serving: true, from: from})
 	n.served = next.Epoch
 	n.log.Info("serving as primary", "partition", n.cfg.Partition, "epoch", next.Epoch, "inSync", false)

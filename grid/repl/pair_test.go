@@ -210,6 +210,14 @@ func TestBackupTakesOverAfterPrimaryCrash(t *testing.T) {
 	ndb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer ndb.Close()
 	testutil.Eventually(t, 10*time.Second, "new primary serving", func() bool { return ndb.Set(ctx, "after", "1", 0).Err() == nil })
+	// The crashed primary's address refuses connections, so the backup takes over without
+	// waiting for the silence; it still serves only once the lease it gave the old primary
+	// with its last acknowledgement (2x the repl timeout; heartbeats every 40ms) ran out.
+	if writable := time.Since(start); writable < 250*time.Millisecond {
+		t.Fatalf("the new primary acknowledged a write %s after the crash, before the old primary's lease of 400ms ended", writable)
+	} else {
+		t.Logf("writable again after %s", writable)
+	}
 	for i := range 100 {
 		if v, err := ndb.Get(ctx, fmt.Sprintf("k%d", i)).Int(); err != nil || v != i {
 			t.Fatalf("acknowledged k%d after failover: %v %v", i, v, err)
