@@ -55,7 +55,8 @@ cpu_ticks() {
 }
 
 # run_bench PORT PIPELINE PIDS [--cluster]: prints "TEST rps p99 max cpu" lines, cpu being
-# the microseconds of CPU time the server processes PIDS spent per request.
+# the microseconds of CPU time the server processes PIDS spent per request. Only the CSV
+# rows are read: with --cluster redis-benchmark first lists the masters it found.
 run_bench() {
 	local t t0 t1 hz
 	hz=$(getconf CLK_TCK)
@@ -68,7 +69,7 @@ run_bench() {
 		# shellcheck disable=SC2086
 		t1=$(cpu_ticks $3)
 		awk -F, -v cpu="$(((t1 - t0) * 1000000 / hz))" -v n="$requests" \
-			'NR > 1 { gsub(/"/, ""); printf "%s %s %s %s %.2f\n", $1, $2, $7, $8, cpu / n }' "$work/out"
+			'/^"(SET|GET)",/ { gsub(/"/, ""); printf "%s %s %s %s %.2f\n", $1, $2, $7, $8, cpu / n }' "$work/out"
 	done
 }
 
