@@ -24,6 +24,9 @@ type Options struct {
 	install.Parameters
 	// Partitions is --partitions: re-partition to this many; nil: scale the resources.
 	Partitions *int
+	// HA is --ha: add a backup to every partition (true) or remove them (false); nil:
+	// unchanged.
+	HA *bool
 	// Rate is --rate, with Partitions: bytes per second a source copies at most ("4mb").
 	Rate          string
 	ManagerURL    string
@@ -39,6 +42,8 @@ func (o *Options) Validate() error {
 	p := &o.Parameters
 	var problems []validate.Problem
 	switch {
+	case o.HA != nil:
+		problems = append(problems, o.checkHA()...)
 	case o.Partitions != nil:
 		problems = append(problems, o.checkPartitions()...)
 	case o.Rate != "":
@@ -119,6 +124,9 @@ func (o *Options) rate() *api.Rate {
 // Run scales the release: its resources, or its number of partitions.
 func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 	s := &scaler{Options: o, d: d}
+	if o.HA != nil {
+		return s.runHA(ctx)
+	}
 	if o.Partitions != nil {
 		return s.runPartitions(ctx)
 	}
