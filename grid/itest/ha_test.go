@@ -167,9 +167,11 @@ func TestHAOnlineUnderLoad(t *testing.T) {
 	postOK(t, m.api(0)+"/v1/ha", `{"ha": true}`)
 	testutil.Eventually(t, 60*time.Second, "the backup in sync", func() bool { return getHA(t, m.api(1)).Done })
 	onTook := time.Since(startOn)
-	if s, _ := status(m, 1); !s.InSync || s.Role != "backup" {
-		t.Fatalf("p0-i1 after HA on: %+v", s)
-	}
+	// The record says in sync; the backup reports it once its watch delivered the record.
+	testutil.Eventually(t, 10*time.Second, "p0-i1 ready as the in-sync backup", func() bool {
+		s, _ := status(m, 1)
+		return s.Ready && s.InSync && s.Role == "backup"
+	})
 	onPause := w.longestPause(startOn, time.Now())
 	b, _ := os.ReadFile(filepath.Join(m.dir, "p0-i1.log"))
 	if !bytes.Contains(b, []byte("snapshot")) {
@@ -186,9 +188,10 @@ func TestHAOnlineUnderLoad(t *testing.T) {
 	postOK(t, m.api(2)+"/v1/ha", `{"ha": false}`)
 	testutil.Eventually(t, 30*time.Second, "no backup left", func() bool { return getHA(t, m.api(0)).Done })
 	offTook := time.Since(startOff)
-	if s, _ := status(m, 0); !s.Serving || s.Role != "primary" {
-		t.Fatalf("p0-i0 after HA off: %+v", s)
-	}
+	testutil.Eventually(t, 10*time.Second, "p0-i0 serving as the primary", func() bool {
+		s, _ := status(m, 0)
+		return s.Serving && s.Role == "primary"
+	})
 	// Only now does the backup's pod go (the StatefulSet scaled to 1).
 	stopProcs([]*exec.Cmd{backup})
 	afterStop := time.Now()
