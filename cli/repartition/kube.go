@@ -148,3 +148,30 @@ func (k Kube) WaitGone(ctx context.Context, from int, interval time.Duration) ([
 		}
 	}
 }
+
+// HAAnnotation on a partition's StatefulSet names the pu.ha value insightctl scale --ha
+// prepared the grid for (the manager added, or dropped, the backups): only then does the
+// chart let an upgrade change pu.ha (charts/insight-pu, validateHAChange).
+const HAAnnotation = "insight.io/ha"
+
+// MarkHA annotates every partition's StatefulSet with HAAnnotation=ha.
+func (k Kube) MarkHA(ctx context.Context, ha bool) ([]string, error) {
+	return k.annotate(ctx, func(Partition) bool { return true }, fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, HAAnnotation, strconv.FormatBool(ha)))
+}
+
+// BackupPods lists the release's data pods of ordinal 1 and above that still exist
+// (terminating ones included).
+func (k Kube) BackupPods(ctx context.Context) ([]string, error) {
+	pods, err := k.Client.CoreV1().Pods(k.Namespace).List(ctx, metav1.ListOptions{LabelSelector: k.selector()})
+	if err != nil {
+		return nil, fmt.Errorf("list the data pods of %s: %w", k.Release, err)
+	}
+	var left []string
+	for _, p := range pods.Items {
+		if i, err := strconv.Atoi(p.Labels["apps.kubernetes.io/pod-index"]); err == nil && i >= 1 {
+			left = append(left, "pod/"+p.Name)
+		}
+	}
+	sort.Strings(left)
+	return left, nil
+}

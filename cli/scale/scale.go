@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/insightgrid/insight/cli/deps"
+	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/install"
 	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/validate"
@@ -26,6 +27,9 @@ type Options struct {
 	install.Parameters
 	// Partitions is --partitions: re-partition to this many; nil: scale the resources.
 	Partitions *int
+	// HA is --ha: add a backup to every partition (true) or remove them (false); nil:
+	// unchanged.
+	HA *bool
 	// Rate is --rate, with Partitions: bytes per second a source copies at most ("4mb").
 	Rate          string
 	ManagerURL    string
@@ -41,6 +45,8 @@ func (o *Options) Validate() error {
 	p := &o.Parameters
 	var problems []validate.Problem
 	switch {
+	case o.HA != nil:
+		problems = append(problems, o.checkHA()...)
 	case o.Partitions != nil:
 		problems = append(problems, o.checkPartitions()...)
 	case o.Rate != "":
@@ -121,6 +127,9 @@ func (o *Options) rate() *api.Rate {
 // Run scales the release: its resources, or its number of partitions.
 func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 	s := &scaler{Options: o, d: d}
+	if o.HA != nil {
+		return s.runHA(ctx)
+	}
 	if o.Partitions != nil {
 		return s.runPartitions(ctx)
 	}
@@ -133,6 +142,9 @@ func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 // go and marks their StatefulSets, which the chart checks on the upgrade.
 func Plan(d *deps.Deps, o *Options) (rel *release.Release, plan *install.Plan, shrink bool, err error) {
 	s := &scaler{Options: o, d: d}
+	if o.HA != nil {
+		return nil, nil, false, exit.BadInputError(fmt.Errorf("--ha: diff cannot preview it (the manager changes the partition records before and after the upgrade); run 'insightctl scale %s --ha=%t --dry-run' to check it", o.Name, *o.HA))
+	}
 	if o.Partitions == nil {
 		rel, plan, err = s.resourcesPlan()
 		return rel, plan, false, err

@@ -16,6 +16,7 @@ import (
 
 func TestValidate(t *testing.T) {
 	n := func(v int) *int { return &v }
+	yes := true
 	base := install.Parameters{Name: "demo", Timeout: time.Minute, Wait: true}
 	with := func(f func(o *Options)) Options {
 		o := Options{Parameters: base}
@@ -37,6 +38,10 @@ func TestValidate(t *testing.T) {
 		{"bad values", with(func(o *Options) { o.Memory, o.CPU, o.Timeout, o.ManagerURL = "1Gx", "lots", 0, "ftp://m" }),
 			[]string{"--memory", "--cpu", "--timeout", "--manager-url"}},
 		{"bad rate", with(func(o *Options) { o.Partitions, o.Rate = n(3), "fast" }), []string{"--rate"}},
+		{"ha", with(func(o *Options) { o.HA = &yes }), nil},
+		{"ha with everything else", with(func(o *Options) {
+			o.HA, o.Memory, o.Partitions, o.Force, o.Wait = &yes, "1Gi", n(3), true, false
+		}), []string{"--memory", "--partitions", "--force", "--wait"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

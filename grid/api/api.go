@@ -19,6 +19,7 @@ const (
 	PathCluster     = "/v1/cluster"
 	PathPartitions  = "/v1/partitions"
 	PathRepartition = "/v1/repartition"
+	PathHA          = "/v1/ha"
 )
 
 // PartitionPath is the path of partition p, or of one of its operations (failover,
@@ -230,4 +231,23 @@ type ErrorBody struct {
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// HARequest is POST /v1/ha: give every partition a backup (true) or none (false).
+type HARequest struct {
+	HA *bool `json:"ha"`
+}
+
+// HAStatus is GET /v1/ha, and the answer to POST: whether the grid wants a backup per
+// partition, and how far the partitions are. With HA, Done once every partition's backup
+// is in sync; without, once no partition's record names a backup (the backups' processes
+// may then stop: nothing waits for them any more).
+type HAStatus struct {
+	HA         bool `json:"ha"`
+	Partitions int  `json:"partitions"`
+	// WithBackup counts the records that name a backup, InSync those whose backup is in sync.
+	WithBackup int    `json:"withBackup"`
+	InSync     int    `json:"inSync"`
+	Done       bool   `json:"done"`
+	Message    string `json:"message"`
 }

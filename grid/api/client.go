@@ -194,6 +194,25 @@ func (c *Client) RequestRepartition(ctx context.Context, n int, rate *Rate) (*Re
 	return &r, nil
 }
 
+// HA returns the grid's HA setting and how far the partitions are.
+func (c *Client) HA(ctx context.Context) (*HAStatus, error) {
+	var r HAStatus
+	if err := c.Do(ctx, http.MethodGet, PathHA, nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// SetHA asks for a backup per partition (true) or none (false); the manager adds or
+// removes the backups in the partition records and the answer is the progress so far.
+func (c *Client) SetHA(ctx context.Context, ha bool) (*HAStatus, error) {
+	var r HAStatus
+	if err := c.Do(ctx, http.MethodPost, PathHA, HARequest{HA: &ha}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // Do sends one request, with in as its JSON body (nil: none), and decodes a 2xx answer
 // into out. A refusal comes back as *Error, no answer from a manager as
 // *UnreachableError; a context that ends is returned wrapped.

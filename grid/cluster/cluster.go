@@ -22,10 +22,12 @@ import (
 //	/insight/v1/partitions/<P>         Record of partition P, changed only by CAS on its mod revision
 //	/insight/v1/instances/<P>/<I>      Instance, bound to the instance's lease (gone when it dies)
 //	/insight/v1/manager/partitions     the managers' --partitions as last applied
+//	/insight/v1/manager/ha             the managers' --ha as last applied
 const (
 	Prefix                     = "/insight/v1/"
 	MapKey                     = Prefix + "partitionmap"
 	ManagerPartitionsKey       = Prefix + "manager/partitions"
+	ManagerHAKey               = Prefix + "manager/ha"
 	PartitionsPrefix           = Prefix + "partitions/"
 	InstancesPrefix            = Prefix + "instances/"
 	RolePrimary                = "primary"

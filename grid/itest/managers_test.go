@@ -142,12 +142,13 @@ func TestThreeManagers(t *testing.T) {
 	}
 }
 
-// dataProc starts partition 0's instance i against the managers' etcd.
-func dataProc(t *testing.T, m *managers, i int) *exec.Cmd {
+// dataProc starts partition 0's instance i against the managers' etcd, with extra flags.
+func dataProc(t *testing.T, m *managers, i int, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(grid.bin, "data", "--partition", "0", "--instance", fmt.Sprint(i),
+	args := append([]string{"data", "--partition", "0", "--instance", fmt.Sprint(i),
 		"--etcd-endpoints", m.endpoints(), "--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
-		"--port", fmt.Sprint(m.base+10+i), "--http-port", fmt.Sprint(m.base+1010+i), "--lease-ttl", "2s", "--log-level", "info")
+		"--port", fmt.Sprint(m.base + 10 + i), "--http-port", fmt.Sprint(m.base + 1010 + i), "--lease-ttl", "2s", "--log-level", "info"}, extra...)
+	cmd := exec.Command(grid.bin, args...)
 	logf, err := os.OpenFile(filepath.Join(m.dir, fmt.Sprintf("p0-i%d.log", i)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)

@@ -47,9 +47,10 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/partitions/{id}/failback", post(m.postFailback))
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
 	mux.HandleFunc(api.PathRepartition, m.repartition)
+	mux.HandleFunc(api.PathHA, m.haHandler)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /livez, /readyz, /metrics", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition and /v1/ha, /livez, /readyz, /metrics", r.URL.Path)
 	})
 	return mux
 }

@@ -129,6 +129,7 @@ type Manager struct {
 	hasLeader, isLeader func() bool
 	metrics             *metrics
 	repart              *repartitioner
+	ha                  *haReconciler
 }
 
 // newManager wraps a started etcd member.
@@ -141,6 +142,7 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		metrics:        newMetrics(),
 	}
 	m.repart = &repartitioner{m: m}
+	m.ha = &haReconciler{m: m}
 	return m
 }
 
@@ -205,11 +207,15 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopLoops(); loops.Wait() }()
 	loops.Go(func() { m.watchQuorum(lctx, quorumPoll) })
 	loops.Go(func() { m.repart.run(lctx) })
+	loops.Go(func() { m.ha.run(lctx) })
 	loops.Go(func() {
 		fctx, cancel := context.WithTimeout(lctx, opTimeout)
 		defer cancel()
 		if err := m.applyFlag(fctx); err != nil {
 			log.Warn("applying --partitions to the running grid failed", "err", err)
+		}
+		if err := m.applyHAFlag(fctx); err != nil {
+			log.Warn("applying --ha to the running grid failed", "err", err)
 		}
 	})
 	if cfg.AutoFailback {
@@ -269,7 +275,7 @@ func (m *Manager) bootstrap(ctx context.Context) error {
 			return nil
 		case err == nil:
 			if len(pm.Partitions) != m.cfg.Partitions || pm.HA != m.cfg.HA {
-				m.log.Warn("partition map already exists and differs from the flags; the map is kept (a raised --partitions re-partitions it, see below)",
+				m.log.Warn("partition map already exists and differs from the flags; the map is kept (a raised --partitions re-partitions it, a changed --ha adds or removes the backups)",
 					"mapPartitions", len(pm.Partitions), "mapHA", pm.HA, "flagPartitions", m.cfg.Partitions, "flagHA", m.cfg.HA)
 			}
 			return nil

@@ -138,3 +138,50 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
 	}
 }
+
+// haHandler is GET /v1/ha (the HA setting and how far the partitions are) and POST
+// /v1/ha {"ha": true|false} (add or remove every partition's backup; 202 with the
+// progress).
+func (m *Manager) haHandler(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		st, err := registry.Load(ctx, m.cli)
+		if err == nil && st.Map == nil {
+			err = errNoMap
+		}
+		if err != nil {
+			m.writeStateError(w, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, m.ha.status(st))
+	case http.MethodPost:
+		var req api.HARequest
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || req.HA == nil {
+			msg := "ha is missing"
+			if err != nil {
+				msg = err.Error()
+			}
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, `request body: %s; want {"ha": true} or {"ha": false}`, msg)
+			return
+		}
+		if !m.hasLeader() {
+			writeOpError(w, unavailable("etcd has no quorum: the partition map cannot change until a majority of the managers is back"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+		defer cancel()
+		out, oe := m.ha.setHA(ctx, *req.HA)
+		if oe != nil {
+			writeOpError(w, oe)
+			return
+		}
+		httpjson.Write(w, http.StatusAccepted, out)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
+	}
+}

@@ -237,27 +237,34 @@ func (r *repartitioner) step(ctx context.Context) (bool, error) {
 
 // commit writes next as the map's next version if the map is still the one st read.
 func (r *repartitioner) commit(ctx context.Context, st *cluster.State, next *cluster.PartitionMap, what string, extra ...clientv3.Op) error {
+	ok, err := r.casMap(ctx, st, next, extra...)
+	if err != nil || !ok {
+		return err // changed meanwhile: the next step reads it again
+	}
+	r.setMessage(what)
+	r.m.log.Info("partition map changed", "version", next.Version, "what", what)
+	return nil
+}
+
+// casMap writes next as the map's next version, with extra, if the map is still the one
+// st read, and reports whether it did.
+func (r *repartitioner) casMap(ctx context.Context, st *cluster.State, next *cluster.PartitionMap, extra ...clientv3.Op) (bool, error) {
 	next.Version = st.Map.Version + 1
 	if err := next.Validate(); err != nil {
-		return fmt.Errorf("refusing to write an invalid partition map: %w", err)
+		return false, fmt.Errorf("refusing to write an invalid partition map: %w", err)
 	}
 	b, err := json.Marshal(next)
 	if err != nil {
-		return fmt.Errorf("encoding partition map: %w", err)
+		return false, fmt.Errorf("encoding partition map: %w", err)
 	}
 	resp, err := r.m.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(cluster.MapKey), "=", st.MapRevision)).
 		Then(append([]clientv3.Op{clientv3.OpPut(cluster.MapKey, string(b))}, extra...)...).
 		Commit()
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", cluster.MapKey, err)
+		return false, fmt.Errorf("writing %s: %w", cluster.MapKey, err)
 	}
-	if !resp.Succeeded {
-		return nil // changed meanwhile: the next step reads it again
-	}
-	r.setMessage(what)
-	r.m.log.Info("partition map changed", "version", next.Version, "what", what)
-	return nil
+	return resp.Succeeded, nil
 }
 
 // grow adds the partitions up to the target once all their instances are registered.

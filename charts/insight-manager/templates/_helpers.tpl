@@ -94,6 +94,30 @@ Usage:
 {{- if and $v.ha (not $v.persistence.enabled) }}
 {{ .prefix }}ha=true needs {{ .prefix }}persistence.enabled=true: an etcd member that restarts without its data cannot rejoin its cluster.
 {{- end }}
+{{- include "insight-manager.validateMemberCount" . }}
+{{- end -}}
+
+{{/*
+On an upgrade, ha may not change the number of managers: each member's etcd was started
+with a static initial cluster of 1 or 3, so a StatefulSet scaled from 1 to 3 (or back)
+would start members that no cluster knows, or drop two of three at once. Growing and
+shrinking the etcd cluster online (member add, learner first) is not done yet: the
+upgrade is refused before anything changes. It reads the release's manager StatefulSet
+with lookup, which finds nothing under helm template or a client-side dry run.
+*/}}
+{{- define "insight-manager.validateMemberCount" -}}
+{{- $ctx := .context -}}
+{{- $want := ternary 3 1 (.values.ha | default false) -}}
+{{- $ns := default $ctx.Release.Namespace .values.namespaceOverride | trunc 63 | trimSuffix "-" -}}
+{{- range (lookup "apps/v1" "StatefulSet" $ns "").items | default list -}}
+{{- $l := .metadata.labels | default dict -}}
+{{- if and (eq (get $l "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $l "app.kubernetes.io/name") "insight-manager") -}}
+{{- $have := int (default 1 (.spec | default dict).replicas) -}}
+{{- if ne $have (int $want) }}
+{{ $.prefix }}ha={{ eq (int $want) 3 }} but release {{ $ctx.Release.Name }} runs {{ $have }} manager{{ if ne $have 1 }}s{{ end }} ({{ .metadata.name }}): the managers' etcd cluster cannot grow from 1 to 3 members or shrink back on a running release yet. Keep {{ $.prefix }}ha={{ eq $have 3 }} on this release; {{ $.prefix }}ha={{ eq (int $want) 3 }} takes a new install.
+{{- end }}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -62,6 +62,7 @@ Usage:
 {{ .prefix }}resources.limits.memory is not set: the grid sizes its memory (GOMEMLIMIT, maxmemory) from it; set e.g. {{ .prefix }}resources.limits.memory=512Mi.
 {{- end }}
 {{- include "insight-pu.validatePartitionCount" . }}
+{{- include "insight-pu.validateHAChange" . }}
 {{- end -}}
 
 {{/*
@@ -94,6 +95,35 @@ or a client-side dry run (nothing to compare with).
 {{- end -}}
 {{- if and (lt $want $installed) $undrained }}
 {{ .prefix }}partitions={{ $want }} but release {{ $ctx.Release.Name }} runs {{ $installed }} partitions: fewer partitions would delete StatefulSets whose partitions still hold data ({{ join ", " (sortAlpha $undrained) }}). Scale in with insightctl scale {{ $ctx.Release.Name }} -n {{ $ctx.Release.Namespace }} --partitions {{ $want }}: it has the manager move their slots off first, marks them insight.io/drained, then upgrades. Until then keep {{ .prefix }}partitions={{ $installed }}.
+{{- end }}
+{{- end -}}
+
+{{/*
+On an upgrade, ha may change only through the manager: turning it on, the manager must
+know to make each new ordinal-1 pod its partition's backup; turning it off, every
+partition must acknowledge alone (its record names no backup, a failed-over partition is
+back on ordinal 0) before the StatefulSets scale to one pod. insightctl scale --ha does
+both and marks the StatefulSets with the annotation insight.io/ha: "<the new value>" just
+before it upgrades; a change of ha on StatefulSets without that mark is refused before
+anything changes. Like validatePartitionCount it reads the StatefulSets with lookup, which
+finds nothing under helm template or a client-side dry run.
+*/}}
+{{- define "insight-pu.validateHAChange" -}}
+{{- $ctx := .context -}}
+{{- $want := ternary "true" "false" (.values.ha | default false) -}}
+{{- $unmarked := list -}}
+{{- $ns := default $ctx.Release.Namespace .values.namespaceOverride | trunc 63 | trimSuffix "-" -}}
+{{- range (lookup "apps/v1" "StatefulSet" $ns "").items | default list -}}
+{{- $l := .metadata.labels | default dict -}}
+{{- if and (eq (get $l "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $l "app.kubernetes.io/name") "insight-pu") -}}
+{{- $installed := ternary "true" "false" (ge (int (default 1 (.spec | default dict).replicas)) 2) -}}
+{{- if and (ne $installed $want) (ne (get (.metadata.annotations | default dict) "insight.io/ha") $want) -}}
+{{- $unmarked = append $unmarked .metadata.name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $unmarked }}
+{{ .prefix }}ha={{ $want }} but release {{ $ctx.Release.Name }} runs {{ ternary "without" "with" (eq $want "true") }} a backup per partition ({{ join ", " (sortAlpha $unmarked) }}): a plain upgrade would {{ ternary "start backups the manager does not expect" "stop backups that partitions still wait for" (eq $want "true") }}. Change it with insightctl scale {{ $ctx.Release.Name }} -n {{ $ctx.Release.Namespace }} --ha={{ $want }}: it has the manager {{ ternary "add the backups, then upgrades and follows them until in sync" "drop the backups first, then upgrades" (eq $want "true") }}. Until then keep {{ .prefix }}ha={{ ternary "false" "true" (eq $want "true") }}.
 {{- end }}
 {{- end -}}
 

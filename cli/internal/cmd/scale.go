@@ -24,16 +24,20 @@ func newScaleCmd(r *root) *cobra.Command {
 func scaleCommand(r *root) (*cobra.Command, *scale.Options, func(*cobra.Command, []string) error) {
 	o := &scale.Options{}
 	var partitions int
+	var ha bool
 	complete := func(c *cobra.Command, args []string) error {
 		o.Name, o.Namespace = nameArg(args), r.namespace()
 		if changed(c.Flags(), "partitions") {
 			o.Partitions = &partitions
 		}
+		if changed(c.Flags(), "ha") {
+			o.HA = &ha
+		}
 		return o.Validate()
 	}
 	c := &cobra.Command{
 		Use:   "scale [NAME]",
-		Short: "Change the data pods' memory and CPU (rolling restart), or the number of partitions (online re-partitioning)",
+		Short: "Change the data pods' memory and CPU (rolling restart), the number of partitions (online re-partitioning), or HA (backups added or removed online)",
 		Long: `With --memory and/or --cpu: change the memory and CPU of the grid's data pods (pu.resources requests and limits) by
 upgrading the release as 'insightctl upgrade' does: its values are kept, only the resources
 change. Each partition's StatefulSet then restarts one pod at a time, backup first; the grid
@@ -61,19 +65,33 @@ insight.io/drained, the release upgraded with pu.partitions=N, and their pods re
 The manager's progress (state, slots left, what it waits for, time elapsed) is shown live.
 Each step checks the state first, so an interrupted or timed-out run resumes when run
 again with the same --partitions. A plain 'helm upgrade' with fewer partitions is refused
-by the chart for this reason.`,
+by the chart for this reason.
+
+With --ha=true|false: give every partition a backup, or remove them, while the grid
+serves; no pod restarts and no write is lost. On: the manager is told first, the release
+is upgraded with pu.ha=true (values kept), each partition's second pod starts, catches up
+from its primary (snapshot or redo ring) and is shown until in sync; writes pause only for
+the primary's switch to synchronous replication. Off: the manager first drops every
+backup from the partition records (the primaries acknowledge alone; a partition failed
+over to its second pod is handed back first), then the StatefulSets are marked
+insight.io/ha=false and the release upgraded with pu.ha=false, and the command waits
+until the backup pods are gone. A plain 'helm upgrade' that changes pu.ha is refused by
+the chart for this reason.`,
 		Example: `  insightctl scale demo --memory 1Gi
   insightctl scale demo --memory 2Gi --cpu 1 --timeout 20m
   insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # from the pod network
   insightctl scale demo --partitions 4 --timeout 30m
   insightctl scale demo --partitions 6 --rate 8mb   # move slots faster than the default
-  insightctl scale demo --partitions 2 -o json`,
+  insightctl scale demo --partitions 2 -o json
+  insightctl scale demo --ha=true
+  insightctl scale demo --ha=false`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 	}
 	f := c.Flags()
 	f.StringVar(&o.Memory, "memory", "", "memory of each data pod, request and limit (pu.resources), e.g. 1Gi")
 	f.StringVar(&o.CPU, "cpu", "", "CPU of each data pod, request and limit (pu.resources), e.g. 500m")
 	f.IntVar(&partitions, "partitions", 0, "re-partition the grid online to this many partitions (not with --memory/--cpu)")
+	f.BoolVar(&ha, "ha", false, "turn HA on (a backup per partition, pu.ha=true) or off online: --ha=true or --ha=false (not with --memory/--cpu/--partitions)")
 	f.StringVar(&o.Rate, "rate", "", "with --partitions: bytes per second each source partition copies at most, e.g. 4mb (0: no limit; default: the manager's, chart manager.repartitionRate); given while it runs, it changes the rate")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "how long to follow the rolling restart or the re-partitioning")
 	f.BoolVar(&o.Wait, "wait", true, "follow the rolling restart until every partition is done (--partitions always follows to the end)")
