@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -46,47 +45,13 @@ const (
 // haReconciler is the leader's loop and what it last found.
 type haReconciler struct {
 	m *Manager
-
-	mu      sync.Mutex
-	message string // what the last step waits for
-}
-
-func (h *haReconciler) setMessage(msg string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.message = msg
-}
-
-func (h *haReconciler) lastMessage() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.message
+	waitNote
 }
 
 // run makes the records follow the map's HA while this manager leads etcd, until ctx ends.
 func (h *haReconciler) run(ctx context.Context) {
-	wch := h.m.cli.Watch(ctx, cluster.Prefix, clientv3.WithPrefix())
-	for ctx.Err() == nil {
-		wait := haIdle
-		if h.m.isLeader() {
-			switch pending, err := h.step(ctx); {
-			case err != nil:
-				h.setMessage(err.Error())
-				h.m.log.Warn("adding or removing backups failed, retrying", "err", err, "retryIn", haIdle)
-			case pending:
-				wait = haActive
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-wch:
-			if !ok {
-				wch = nil // the watch ended (the client closes): the timer alone paces
-			}
-		case <-time.After(wait):
-		}
-	}
+	h.m.leaderLoop(ctx, h.m.cli.Watch(ctx, cluster.Prefix, clientv3.WithPrefix()), haActive, haIdle,
+		&h.waitNote, "adding or removing backups failed, retrying", h.step)
 }
 
 // backupOf is the instance of partition p that is not primary.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -140,24 +139,10 @@ func nextBatch(moves []slotMove, n int) []cluster.Move {
 	return out
 }
 
-// repartitioner is the leader's loop and what it last found.
+// repartitioner is the leader's loop and what it last found (why the last step waits).
 type repartitioner struct {
 	m *Manager
-
-	mu      sync.Mutex
-	message string // why the last step waits
-}
-
-func (r *repartitioner) setMessage(msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.message = msg
-}
-
-func (r *repartitioner) lastMessage() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.message
+	waitNote
 }
 
 // Intervals of the loop: while a target is pending it steps often (each step is a read of
@@ -170,29 +155,8 @@ const (
 
 // run steps towards the map's target while this manager leads etcd, until ctx ends.
 func (r *repartitioner) run(ctx context.Context) {
-	wch := r.m.cli.Watch(ctx, cluster.MapKey)
-	for ctx.Err() == nil {
-		wait := repartitionIdle
-		if r.m.isLeader() {
-			switch active, err := r.step(ctx); {
-			case err != nil:
-				// etcd failing: tried again after the idle interval, not 20 times a second.
-				r.setMessage(err.Error())
-				r.m.log.Warn("re-partitioning step failed, retrying", "err", err, "retryIn", repartitionIdle)
-			case active:
-				wait = repartitionActive
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-wch:
-			if !ok {
-				wch = nil // the watch ended (the client closes): the timer alone paces
-			}
-		case <-time.After(wait):
-		}
-	}
+	r.m.leaderLoop(ctx, r.m.cli.Watch(ctx, cluster.MapKey), repartitionActive, repartitionIdle,
+		&r.waitNote, "re-partitioning step failed, retrying", r.step)
 }
 
 // step makes at most one change towards the target and reports whether a target is

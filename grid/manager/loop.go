@@ -1,0 +1,56 @@
+package manager
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// waitNote is what a leader's loop last waits for, shown by the API.
+type waitNote struct {
+	mu      sync.Mutex
+	message string
+}
+
+func (n *waitNote) setMessage(msg string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.message = msg
+}
+
+func (n *waitNote) lastMessage() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.message
+}
+
+// leaderLoop calls step while this manager leads etcd, until ctx ends: again after active
+// while step reports work pending, otherwise after idle or as soon as wch delivers. A
+// failing step (etcd failing) is noted, logged with failed and tried again after idle,
+// not 20 times a second.
+func (m *Manager) leaderLoop(ctx context.Context, wch clientv3.WatchChan, active, idle time.Duration,
+	note *waitNote, failed string, step func(context.Context) (bool, error)) {
+	for ctx.Err() == nil {
+		wait := idle
+		if m.isLeader() {
+			switch pending, err := step(ctx); {
+			case err != nil:
+				note.setMessage(err.Error())
+				m.log.Warn(failed, "err", err, "retryIn", idle)
+			case pending:
+				wait = active
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wch:
+			if !ok {
+				wch = nil // the watch ended (the client closes): the timer alone paces
+			}
+		case <-time.After(wait):
+		}
+	}
+}
