@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/registry"
 )
@@ -78,20 +79,47 @@ func (m *Manager) postReset(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, res)
 }
 
+// loadMapped reads the cluster state for a GET, answering the error itself (false) when
+// etcd cannot be read or holds no partition map yet.
+func (m *Manager) loadMapped(w http.ResponseWriter, r *http.Request) (*cluster.State, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	st, err := registry.Load(ctx, m.cli)
+	if err == nil && st.Map == nil {
+		err = errNoMap
+	}
+	if err != nil {
+		m.writeStateError(w, err)
+		return nil, false
+	}
+	return st, true
+}
+
+// changeMap runs a request that changes the partition map, when etcd has a quorum, and
+// answers 202 with its progress.
+func changeMap[T any](m *Manager, w http.ResponseWriter, r *http.Request, change func(context.Context) (T, *opError)) {
+	if !m.hasLeader() {
+		writeOpError(w, unavailable("etcd has no quorum: the partition map cannot change until a majority of the managers is back"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	out, oe := change(ctx)
+	if oe != nil {
+		writeOpError(w, oe)
+		return
+	}
+	httpjson.Write(w, http.StatusAccepted, out)
+}
+
 // repartition is GET /v1/repartition (progress) and POST /v1/repartition
 // {"partitions": N[, "rate": bytes per second]} (start re-partitioning to N partitions, or
 // change the rate of the one in progress; 202 with the progress).
 func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		st, err := registry.Load(ctx, m.cli)
-		if err == nil && st.Map == nil {
-			err = errNoMap
-		}
-		if err != nil {
-			m.writeStateError(w, err)
+		st, ok := m.loadMapped(w, r)
+		if !ok {
 			return
 		}
 		out, err := m.repart.status(st)
@@ -121,18 +149,9 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "partitions: %s; want a number of partitions between 1 and %d", got, api.MaxPartitions)
 			return
 		}
-		if !m.hasLeader() {
-			writeOpError(w, unavailable("etcd has no quorum: the partition map cannot change until a majority of the managers is back"))
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-		defer cancel()
-		out, oe := m.requestRepartition(ctx, *req.Partitions, req.Rate)
-		if oe != nil {
-			writeOpError(w, oe)
-			return
-		}
-		httpjson.Write(w, http.StatusAccepted, out)
+		changeMap(m, w, r, func(ctx context.Context) (api.RepartitionStatus, *opError) {
+			return m.requestRepartition(ctx, *req.Partitions, req.Rate)
+		})
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
@@ -145,14 +164,8 @@ func (m *Manager) repartition(w http.ResponseWriter, r *http.Request) {
 func (m *Manager) haHandler(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		st, err := registry.Load(ctx, m.cli)
-		if err == nil && st.Map == nil {
-			err = errNoMap
-		}
-		if err != nil {
-			m.writeStateError(w, err)
+		st, ok := m.loadMapped(w, r)
+		if !ok {
 			return
 		}
 		httpjson.Write(w, http.StatusOK, m.ha.status(st))
@@ -168,18 +181,7 @@ func (m *Manager) haHandler(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, `request body: %s; want {"ha": true} or {"ha": false}`, msg)
 			return
 		}
-		if !m.hasLeader() {
-			writeOpError(w, unavailable("etcd has no quorum: the partition map cannot change until a majority of the managers is back"))
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-		defer cancel()
-		out, oe := m.ha.setHA(ctx, *req.HA)
-		if oe != nil {
-			writeOpError(w, oe)
-			return
-		}
-		httpjson.Write(w, http.StatusAccepted, out)
+		changeMap(m, w, r, func(ctx context.Context) (api.HAStatus, *opError) { return m.ha.setHA(ctx, *req.HA) })
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		httpjson.Error(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s %s: only GET and POST are allowed", r.Method, r.URL.Path)
