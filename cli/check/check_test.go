@@ -229,7 +229,8 @@ func TestCleansUpOnFailureAndCancel(t *testing.T) {
 		f := newFake()
 		f.started = false // never starts
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+		// Ctrl-C once the Job exists, while the check waits for its writers.
+		f.createFn = func() error { cancel(); return nil }
 		err := Check(ctx, w.Deps, options(None), f, nil)
 		if !errors.Is(err, context.Canceled) || len(f.removed) != 1 {
 			t.Errorf("error %v, removed %v", err, f.removed)
