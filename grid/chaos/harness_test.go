@@ -28,6 +28,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/check"
 	"github.com/insightgrid/insight/grid/slots"
 
 	"github.com/insightgrid/insight/grid/internal/ports"
@@ -724,19 +725,7 @@ func (g *Grid) clientOptions() *redis.ClusterOptions {
 		addrs = append(addrs, a.RESP)
 	}
 	sort.Strings(addrs)
-	return &redis.ClusterOptions{
-		Addrs:                      addrs,
-		DialTimeout:                500 * time.Millisecond,
-		ReadTimeout:                time.Second,
-		WriteTimeout:               time.Second,
-		MaxRedirects:               3,
-		PoolSize:                   4,
-		ClusterStateReloadInterval: 250 * time.Millisecond,
-		// One dial attempt: a dead node is known dead at once (the default tries 5 times,
-		// 100ms apart, before a command may move on).
-		DialerRetries:      1,
-		DialerRetryTimeout: 10 * time.Millisecond,
-	}
+	return check.ClusterOptions(addrs, "", 4)
 }
 
 // ---------------------------------------------------------------------------------------
