@@ -7,10 +7,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 )
 
 // installedHA are the data StatefulSets of an installed release of n partitions with
@@ -24,30 +21,18 @@ func installedHA(n, replicas int, mark string) cluster {
 func installedHAManagers(n, replicas int, mark string, managers int) cluster {
 	var objs []runtime.Object
 	if managers > 0 {
-		s := &unstructured.Unstructured{}
-		s.SetAPIVersion("apps/v1")
-		s.SetKind("StatefulSet")
-		s.SetNamespace(namespace)
-		s.SetName(releaseName + "-insight-manager")
-		s.SetLabels(map[string]string{"app.kubernetes.io/instance": releaseName, "app.kubernetes.io/name": "insight-manager"})
-		_ = unstructured.SetNestedField(s.Object, int64(managers), "spec", "replicas")
-		objs = append(objs, s)
+		objs = append(objs, statefulSet(namespace, releaseName+"-insight-manager",
+			map[string]string{"app.kubernetes.io/name": "insight-manager"}, nil, managers))
+	}
+	var ann map[string]string
+	if mark != "" {
+		ann = map[string]string{"insight.io/ha": mark}
 	}
 	for p := range n {
-		s := &unstructured.Unstructured{}
-		s.SetAPIVersion("apps/v1")
-		s.SetKind("StatefulSet")
-		s.SetNamespace(namespace)
-		s.SetName(fmt.Sprintf("%s-insight-pu-%d", releaseName, p))
-		s.SetLabels(map[string]string{"app.kubernetes.io/instance": releaseName, "app.kubernetes.io/name": "insight-pu", "insight.dev/partition": fmt.Sprint(p)})
-		if mark != "" {
-			s.SetAnnotations(map[string]string{"insight.io/ha": mark})
-		}
-		_ = unstructured.SetNestedField(s.Object, int64(replicas), "spec", "replicas")
-		objs = append(objs, s)
+		objs = append(objs, statefulSet(namespace, fmt.Sprintf("%s-insight-pu-%d", releaseName, p),
+			map[string]string{"app.kubernetes.io/name": "insight-pu", "insight.dev/partition": fmt.Sprint(p)}, ann, replicas))
 	}
-	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
-	return cluster{client: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "StatefulSetList"}, objs...)}
+	return statefulSets(objs...)
 }
 
 // An upgrade may change pu.ha only on StatefulSets marked for the new value by insightctl

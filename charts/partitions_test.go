@@ -35,19 +35,42 @@ func installedPartitions(n int, drained ...int) cluster {
 func installedPartitionsIn(ns string, n int, drained ...int) cluster {
 	var objs []runtime.Object
 	for p := range n {
-		s := &unstructured.Unstructured{}
-		s.SetAPIVersion("apps/v1")
-		s.SetKind("StatefulSet")
-		s.SetNamespace(ns)
-		s.SetName(fmt.Sprintf("%s-insight-pu-%d", releaseName, p))
-		s.SetLabels(map[string]string{"app.kubernetes.io/instance": releaseName, "app.kubernetes.io/name": "insight-pu", "insight.dev/partition": fmt.Sprint(p)})
+		var ann map[string]string
 		for _, d := range drained {
 			if d == p {
-				s.SetAnnotations(map[string]string{"insight.io/drained": "true"})
+				ann = map[string]string{"insight.io/drained": "true"}
 			}
 		}
-		objs = append(objs, s)
+		objs = append(objs, statefulSet(ns, fmt.Sprintf("%s-insight-pu-%d", releaseName, p),
+			map[string]string{"app.kubernetes.io/name": "insight-pu", "insight.dev/partition": fmt.Sprint(p)}, ann, -1))
 	}
+	return statefulSets(objs...)
+}
+
+// statefulSet is a StatefulSet of the release named name in ns with labels (besides the
+// release's instance label) and annotations; replicas < 0 leaves spec.replicas unset.
+func statefulSet(ns, name string, labels, annotations map[string]string, replicas int) *unstructured.Unstructured {
+	s := &unstructured.Unstructured{}
+	s.SetAPIVersion("apps/v1")
+	s.SetKind("StatefulSet")
+	s.SetNamespace(ns)
+	s.SetName(name)
+	l := map[string]string{"app.kubernetes.io/instance": releaseName}
+	for k, v := range labels {
+		l[k] = v
+	}
+	s.SetLabels(l)
+	if annotations != nil {
+		s.SetAnnotations(annotations)
+	}
+	if replicas >= 0 {
+		_ = unstructured.SetNestedField(s.Object, int64(replicas), "spec", "replicas")
+	}
+	return s
+}
+
+// statefulSets is a cluster holding objs, all StatefulSets.
+func statefulSets(objs ...runtime.Object) cluster {
 	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
 	return cluster{client: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "StatefulSetList"}, objs...)}
 }
