@@ -89,6 +89,26 @@ type result struct {
 }
 
 // runCmd runs one whole command line against the fake cluster and in-memory releases.
+// runGolden runs line against c, with --manager-url managerURL appended when it is set,
+// checks the exit code and compares the output, the manager's URL shown as
+// http://manager, with the golden file.
+func runGolden(t *testing.T, c cluster, line, managerURL string, code int, goldenFile string, mods ...func(*Env)) result {
+	t.Helper()
+	if managerURL != "" {
+		line += " --manager-url " + managerURL
+	}
+	r := runCmd(t, c, line, mods...)
+	if r.code != code {
+		t.Errorf("exit code %d, want %d\n%s", r.code, code, r)
+	}
+	got := r.String()
+	if managerURL != "" {
+		got = strings.ReplaceAll(got, managerURL, "http://manager")
+	}
+	golden.Assert(t, got, goldenFile)
+	return r
+}
+
 func runCmd(t *testing.T, c cluster, line string, mods ...func(*Env)) result {
 	t.Helper()
 	args := strings.Fields(line)

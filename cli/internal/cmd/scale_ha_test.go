@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/insightgrid/insight/cli/internal/golden"
 	"github.com/insightgrid/insight/cli/repartition"
 )
 
@@ -140,19 +139,11 @@ func TestScaleHA(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := tt.cmd
+			url := ""
 			if tt.manager != nil {
-				cmd += " --manager-url " + tt.manager.URL
+				url = tt.manager.URL
 			}
-			r := runCmd(t, tt.cluster, cmd, fastPoll, backupPodsGoWithHA)
-			if r.code != tt.code {
-				t.Errorf("exit code %d, want %d\n%s", r.code, tt.code, r)
-			}
-			got := r.String()
-			if tt.manager != nil {
-				got = strings.ReplaceAll(got, tt.manager.URL, "http://manager")
-			}
-			golden.Assert(t, got, tt.golden)
+			r := runGolden(t, tt.cluster, tt.cmd, url, tt.code, tt.golden, fastPoll, backupPodsGoWithHA)
 			if tt.manager == nil {
 				return
 			}
