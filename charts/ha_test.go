@@ -13,16 +13,20 @@ import (
 // installedHA are the data StatefulSets of an installed release of n partitions with
 // replicas pods each, annotated insight.io/ha=mark unless mark is empty.
 func installedHA(n, replicas int, mark string) cluster {
-	return installedHAManagers(n, replicas, mark, 0)
+	return installedHAManagers(n, replicas, mark, 0, 0)
 }
 
 // installedHAManagers is installedHA with a manager StatefulSet of managers replicas (0:
-// none).
-func installedHAManagers(n, replicas int, mark string, managers int) cluster {
+// none) whose insight.io/etcd-members is members (0: not set).
+func installedHAManagers(n, replicas int, mark string, managers, members int) cluster {
 	var objs []runtime.Object
 	if managers > 0 {
+		var ann map[string]string
+		if members > 0 {
+			ann = map[string]string{"insight.io/etcd-members": fmt.Sprint(members)}
+		}
 		objs = append(objs, statefulSet(namespace, releaseName+"-insight-manager",
-			map[string]string{"app.kubernetes.io/name": "insight-manager"}, nil, managers))
+			map[string]string{"app.kubernetes.io/name": "insight-manager"}, ann, managers))
 	}
 	var ann map[string]string
 	if mark != "" {
@@ -55,11 +59,13 @@ func TestHAChange(t *testing.T) {
 		{name: "off, marked for on", cluster: installedHA(2, 2, "true"), set: "pu.partitions=2", refused: []string{"--ha=false"}},
 		{name: "off, marked", cluster: installedHA(2, 2, "false"), set: "pu.partitions=2"},
 		{name: "on, marked", cluster: installedHA(2, 1, "true"), set: "pu.partitions=2,pu.ha=true"},
-		{name: "managers unchanged", cluster: installedHAManagers(2, 1, "", 3), set: "pu.partitions=2,manager.ha=true,manager.persistence.enabled=true"},
-		{name: "managers 1 to 3", cluster: installedHAManagers(2, 1, "", 1), set: "pu.partitions=2,manager.ha=true,manager.persistence.enabled=true", refused: []string{
-			"manager.ha=true but release demo runs 1 manager (demo-insight-manager)", "Keep manager.ha=false on this release"}},
-		{name: "managers 3 to 1", cluster: installedHAManagers(2, 1, "", 3), set: "pu.partitions=2", refused: []string{
-			"manager.ha=false but release demo runs 3 managers", "Keep manager.ha=true"}},
+		{name: "managers unchanged", cluster: installedHAManagers(2, 1, "", 3, 3), set: "pu.partitions=2,manager.ha=true,manager.persistence.enabled=true"},
+		{name: "managers 1 to 3", cluster: installedHAManagers(2, 1, "", 1, 1), set: "pu.partitions=2,manager.ha=true,manager.persistence.enabled=true"},
+		{name: "managers 3 to 1, members", cluster: installedHAManagers(2, 1, "", 3, 3), set: "pu.partitions=2", refused: []string{
+			"manager.ha=false but release demo runs 3 managers (demo-insight-manager), all members of their etcd cluster",
+			"insightctl scale demo -n insight --manager-ha=false", "keep manager.ha=true"}},
+		{name: "managers 3 to 1, unannotated", cluster: installedHAManagers(2, 1, "", 3, 0), set: "pu.partitions=2", refused: []string{"--manager-ha=false"}},
+		{name: "managers 3 to 1, members removed", cluster: installedHAManagers(2, 1, "", 3, 1), set: "pu.partitions=2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustLoad(t, "")

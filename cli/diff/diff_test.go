@@ -20,8 +20,15 @@ var deployed = map[string]any{
 	"global": map[string]any{"auth": map[string]any{"enabled": true, "password": "s3cret-old"}},
 }
 
-// world holds release demo, revision 1, deployed with the manifest its values render.
+// world holds release demo, revision 1, deployed with the manifest its values render on
+// an upgrade (the manager ConfigMap's clusterState is "new" only as first installed).
 func world(t *testing.T) *depstest.World {
+	t.Helper()
+	return worldAs(t, `clusterState: "existing"`)
+}
+
+// worldAs is world with the manager ConfigMap's clusterState line as given.
+func worldAs(t *testing.T, clusterState string) *depstest.World {
 	t.Helper()
 	w := depstest.New(t, "demo", deployed)
 	p := &install.Parameters{Name: "demo", Namespace: "default"}
@@ -37,7 +44,7 @@ func world(t *testing.T) *depstest.World {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel.Manifest = r.Manifest
+	rel.Manifest = strings.Replace(r.Manifest, `clusterState: "new"`, clusterState, 1)
 	if err := w.Helm.Releases.Update(rel); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +95,26 @@ func TestUpgradeShowsTheChange(t *testing.T) {
 		t.Errorf("summary: %s", w.ErrOut.String())
 	}
 	unchanged(t, w)
+}
+
+// The first upgrade of a release changes one value nobody set: the managers' clusterState,
+// "new" at install, "existing" after (members that join from then on join a running
+// cluster).
+func TestFirstUpgradeChangesClusterState(t *testing.T) {
+	w := worldAs(t, `clusterState: "new"`)
+	err := Upgrade(context.Background(), w.Deps, params(), Options{ExitCode: true})
+	if exit.Code(err) != exit.Changes {
+		t.Fatalf("err %v (code %d), want the changes outcome", err, exit.Code(err))
+	}
+	out := w.Out.String()
+	for _, s := range []string{"default, demo-insight-manager, ConfigMap has changed:", "-  clusterState: new\n", "+  clusterState: existing\n"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("diff lacks %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(w.ErrOut.String(), "would change 1 object") {
+		t.Errorf("summary: %s", w.ErrOut.String())
+	}
 }
 
 func TestUpgradeNoChange(t *testing.T) {

@@ -37,8 +37,10 @@ type Parameters struct {
 	Profile string
 	// Partitions, HA, AntiAffinity, Memory, CPU and Enable are the friendly flags; nil or
 	// empty means "not given", so they never override a profile by accident.
-	Partitions   *int
-	HA           *bool
+	Partitions *int
+	HA         *bool
+	// ManagerHA is manager.ha: three managers (an etcd cluster of 3) or one.
+	ManagerHA    *bool
 	AntiAffinity string
 	Memory       string
 	CPU          string
@@ -59,7 +61,7 @@ type Parameters struct {
 
 // Said reports whether the user gave any values at all; the wizard runs when not.
 func (p *Parameters) Said() bool {
-	return p.Profile != "" || p.Partitions != nil || p.HA != nil || p.AntiAffinity != "" ||
+	return p.Profile != "" || p.Partitions != nil || p.HA != nil || p.ManagerHA != nil || p.AntiAffinity != "" ||
 		p.Memory != "" || p.CPU != "" || len(p.Enable) > 0 || len(p.ValueFiles) > 0 || len(p.Set) > 0 || len(p.SetString) > 0
 }
 

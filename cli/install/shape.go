@@ -14,8 +14,11 @@ import (
 // whether each has a backup, whether the manager fails back by itself, and the data pods'
 // resources.
 type Shape struct {
-	Partitions   int
-	HA           bool
+	Partitions int
+	HA         bool
+	// Managers is the number of managers (manager.ha: 3, else 1; 0 with
+	// manager.enabled=false).
+	Managers     int
 	AutoFailback bool
 	// Requests and Limits are pu.resources.requests/limits ("memory", "cpu").
 	Requests map[string]string
@@ -28,12 +31,19 @@ func ShapeOf(full map[string]any) Shape {
 	s := Shape{
 		Partitions:   intOr(get("pu.partitions"), 1),
 		HA:           get("pu.ha") == true,
+		Managers:     1,
 		AutoFailback: get("manager.autoFailback") != false,
 		Requests:     quantities(get("pu.resources.requests")),
 		Limits:       quantities(get("pu.resources.limits")),
 	}
 	if get("pu.enabled") == false {
 		s.Partitions = 0
+	}
+	switch {
+	case get("manager.enabled") == false:
+		s.Managers = 0
+	case get("manager.ha") == true:
+		s.Managers = 3
 	}
 	return s
 }

@@ -99,7 +99,7 @@ func (p *Parameters) UserValues(ch *chart.Chart, base map[string]any, stdin io.R
 	return vals, nil
 }
 
-// friendlyValues maps --partitions, --ha, --anti-affinity, --memory and --enable onto
+// friendlyValues maps --partitions, --ha, --manager-ha, --anti-affinity, --memory and --enable onto
 // the chart's keys.
 func (p *Parameters) friendlyValues(ch *chart.Chart) (map[string]any, []validate.Problem) {
 	var problems []validate.Problem
@@ -149,6 +149,9 @@ func (p *Parameters) friendlyValues(ch *chart.Chart) (map[string]any, []validate
 	}
 	if len(pu) > 0 {
 		out["pu"] = pu
+	}
+	if p.ManagerHA != nil {
+		out["manager"] = map[string]any{"ha": *p.ManagerHA}
 	}
 	if len(p.Enable) > 0 {
 		offered := AddOns(ch)

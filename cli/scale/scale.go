@@ -30,6 +30,9 @@ type Options struct {
 	// HA is --ha: add a backup to every partition (true) or remove them (false); nil:
 	// unchanged.
 	HA *bool
+	// ManagerHA is --manager-ha: grow the managers' etcd cluster to 3 members (true) or
+	// shrink it to 1 (false); nil: unchanged.
+	ManagerHA *bool
 	// Rate is --rate, with Partitions: bytes per second a source copies at most ("4mb").
 	Rate          string
 	ManagerURL    string
@@ -45,6 +48,8 @@ func (o *Options) Validate() error {
 	p := &o.Parameters
 	var problems []validate.Problem
 	switch {
+	case o.ManagerHA != nil:
+		problems = append(problems, o.checkManagerHA()...)
 	case o.HA != nil:
 		problems = append(problems, o.checkHA()...)
 	case o.Partitions != nil:
@@ -127,6 +132,9 @@ func (o *Options) rate() *api.Rate {
 // Run scales the release: its resources, or its number of partitions.
 func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 	s := &scaler{Options: o, d: d}
+	if o.ManagerHA != nil {
+		return s.runManagers(ctx)
+	}
 	if o.HA != nil {
 		return s.runHA(ctx)
 	}
@@ -144,6 +152,9 @@ func Plan(d *deps.Deps, o *Options) (rel *release.Release, plan *install.Plan, s
 	s := &scaler{Options: o, d: d}
 	if o.HA != nil {
 		return nil, nil, false, exit.BadInputError(fmt.Errorf("--ha: diff cannot preview it (the manager changes the partition records before and after the upgrade); run 'insightctl scale %s --ha=%t --dry-run' to check it", o.Name, *o.HA))
+	}
+	if o.ManagerHA != nil {
+		return nil, nil, false, exit.BadInputError(fmt.Errorf("--manager-ha: diff cannot preview it (the managers' etcd membership changes before the upgrade); run 'insightctl scale %s --manager-ha=%t --dry-run' to check it", o.Name, *o.ManagerHA))
 	}
 	if o.Partitions == nil {
 		rel, plan, err = s.resourcesPlan()

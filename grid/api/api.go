@@ -20,6 +20,7 @@ const (
 	PathPartitions  = "/v1/partitions"
 	PathRepartition = "/v1/repartition"
 	PathHA          = "/v1/ha"
+	PathManagers    = "/v1/managers"
 )
 
 // PartitionPath is the path of partition p, or of one of its operations (failover,
@@ -69,6 +70,26 @@ type Manager struct {
 	ClientURL string `json:"clientURL"`
 	Leader    bool   `json:"leader"`
 	Healthy   bool   `json:"healthy"`
+	// Learner is a member that joined and still catches up with the leader's log: it
+	// does not vote and is promoted once in sync.
+	Learner bool `json:"learner,omitempty"`
+}
+
+// Managers is GET /v1/managers and the answer to POST /v1/managers: the etcd members of
+// the managers' cluster, by name.
+type Managers struct {
+	Members []Manager `json:"members"`
+	// Voters counts the members that are not learners.
+	Voters int `json:"voters"`
+	// Removed names the members this request removed (POST only).
+	Removed []string `json:"removed,omitempty"`
+}
+
+// ManagersRequest is POST /v1/managers: keep this many members, the lowest ordinals
+// (the StatefulSet's first pods), and remove the others one at a time. Members are added
+// by starting them (they join as learners), never by this request.
+type ManagersRequest struct {
+	Members *int `json:"members"`
 }
 
 // Etcd is the coordination store's health in Cluster.

@@ -213,6 +213,25 @@ func (c *Client) SetHA(ctx context.Context, ha bool) (*HAStatus, error) {
 	return &r, nil
 }
 
+// Managers returns the members of the managers' etcd cluster.
+func (c *Client) Managers(ctx context.Context) (*Managers, error) {
+	var r Managers
+	if err := c.Do(ctx, http.MethodGet, PathManagers, nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ShrinkManagers asks the managers to remove every member but the first n (by ordinal);
+// a member that is already gone is not an error.
+func (c *Client) ShrinkManagers(ctx context.Context, n int) (*Managers, error) {
+	var r Managers
+	if err := c.Do(ctx, http.MethodPost, PathManagers, ManagersRequest{Members: &n}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // Do sends one request, with in as its JSON body (nil: none), and decodes a 2xx answer
 // into out. A refusal comes back as *Error, no answer from a manager as
 // *UnreachableError; a context that ends is returned wrapped.

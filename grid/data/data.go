@@ -175,7 +175,10 @@ func Run(ctx context.Context, cfg Config) error {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.EtcdEndpoints,
 		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
+		// The managers' cluster can grow or shrink while the instance runs: follow its
+		// voting members' client URLs rather than the addresses it started with.
+		AutoSyncInterval: 30 * time.Second,
+		Logger:           zap.NewNop(),
 	})
 	if err != nil {
 		return fmt.Errorf("etcd client for %v: %w", cfg.EtcdEndpoints, err)

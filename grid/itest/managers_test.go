@@ -39,40 +39,58 @@ func (m *managers) endpoints() string {
 func startManagers(t *testing.T, base, partitions int, ha bool) *managers {
 	t.Helper()
 	m := &managers{base: base, dir: t.TempDir()}
-	var initial []string
 	for k := range 3 {
-		initial = append(initial, fmt.Sprintf("m-%d=http://127.0.0.1:%d", k, base+3*k+1))
+		m.procs = append(m.procs, m.start(t, k, filepath.Join(m.dir, fmt.Sprint(k)), m.initialCluster(3),
+			"--partitions", fmt.Sprint(partitions), fmt.Sprintf("--ha=%v", ha)))
 	}
 	for k := range 3 {
-		cmd := exec.Command(grid.bin, "manager",
-			"--name", fmt.Sprintf("m-%d", k), "--data-dir", filepath.Join(m.dir, fmt.Sprint(k)),
-			"--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
-			"--client-port", fmt.Sprint(base+3*k), "--peer-port", fmt.Sprint(base+3*k+1), "--http-port", fmt.Sprint(base+3*k+2),
-			"--initial-cluster", strings.Join(initial, ","), "--partitions", fmt.Sprint(partitions), fmt.Sprintf("--ha=%v", ha),
-			"--etcd-heartbeat", "20ms", "--etcd-election", "400ms", "--log-level", "warn")
-		logf, err := os.Create(filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		m.procs = append(m.procs, cmd)
-	}
-	t.Cleanup(func() { stopProcs(m.procs) })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for k := range 3 {
-		for !httpOK(m.api(k) + "/readyz") {
-			if ctx.Err() != nil {
-				b, _ := os.ReadFile(filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)))
-				t.Fatalf("manager m-%d not ready in 30s; its log:\n%s", k, b)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		m.waitReady(t, k, 30*time.Second)
 	}
 	return m
+}
+
+// initialCluster is --initial-cluster for the first n members.
+func (m *managers) initialCluster(n int) string {
+	var initial []string
+	for k := range n {
+		initial = append(initial, fmt.Sprintf("m-%d=http://127.0.0.1:%d", k, m.base+3*k+1))
+	}
+	return strings.Join(initial, ",")
+}
+
+// start starts member k with its data in dir, stopped when the test ends.
+func (m *managers) start(t *testing.T, k int, dir, initial string, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{"manager",
+		"--name", fmt.Sprintf("m-%d", k), "--data-dir", dir,
+		"--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
+		"--client-port", fmt.Sprint(m.base + 3*k), "--peer-port", fmt.Sprint(m.base + 3*k + 1), "--http-port", fmt.Sprint(m.base + 3*k + 2),
+		"--initial-cluster", initial, "--etcd-heartbeat", "20ms", "--etcd-election", "400ms", "--log-level", "info"}, extra...)
+	cmd := exec.Command(grid.bin, args...)
+	logf, err := os.OpenFile(filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopProcs([]*exec.Cmd{cmd}) })
+	return cmd
+}
+
+// waitReady waits until member k answers /readyz, failing with its log after limit.
+func (m *managers) waitReady(t *testing.T, k int, limit time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for !httpOK(m.api(k) + "/readyz") {
+		if ctx.Err() != nil {
+			b, _ := os.ReadFile(filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)))
+			t.Fatalf("manager m-%d not ready in %s; its log:\n%s", k, limit, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // stopProcs sends SIGTERM to every process still running, and SIGKILL after 10s.

@@ -48,9 +48,10 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
 	mux.HandleFunc(api.PathRepartition, m.repartition)
 	mux.HandleFunc(api.PathHA, m.haHandler)
+	mux.HandleFunc(api.PathManagers, m.managersHandler)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition and /v1/ha, /livez, /readyz, /metrics", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /livez, /readyz, /metrics", r.URL.Path)
 	})
 	return mux
 }
@@ -59,6 +60,10 @@ func (m *Manager) routes() http.Handler {
 func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 	if m.etcd.Server.Leader() == 0 {
 		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "etcd has no leader")
+		return
+	}
+	if m.etcd.Server.IsLearner() {
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "this member joined as a learner and is catching up; it is promoted once in sync")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)

@@ -37,8 +37,13 @@ type Config struct {
 	PeerPort       int
 	HTTPPort       int
 	InitialCluster string // name=http://host:peerPort,...; empty: this member alone
-	Partitions     int
-	HA             bool
+	// ClusterState is ClusterStateNew (the members of InitialCluster bootstrap together)
+	// or ClusterStateExisting (a member without data joins the cluster at Join).
+	ClusterState string
+	// Join are the etcd client addresses (host:port) of the running members.
+	Join       []string
+	Partitions int
+	HA         bool
 	// Heartbeat and Election are etcd's raft timings. Small values suit loopback; across
 	// nodes keep etcd's defaults (100ms, 1s) or more.
 	Heartbeat, Election time.Duration
@@ -83,6 +88,15 @@ func (c *Config) Validate() error {
 		if _, err := c.initialCluster(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	switch c.ClusterState {
+	case "", ClusterStateNew:
+	case ClusterStateExisting:
+		if len(c.Join) == 0 && strings.Contains(c.InitialCluster, ",") {
+			errs = append(errs, errors.New("--initial-cluster-state existing needs --join: the etcd client addresses of the running managers a member without data asks to be added by"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--initial-cluster-state %q: want %s or %s", c.ClusterState, ClusterStateNew, ClusterStateExisting))
 	}
 	return errors.Join(errs...)
 }
@@ -153,7 +167,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Logger
 	start := time.Now()
-	e, err := startEtcd(cfg)
+	initial, state := "", ClusterStateNew
+	if cfg.joins() {
+		log.Info("joining the running managers' etcd cluster as a learner", "name", cfg.Name, "join", cfg.Join)
+		var err error
+		if initial, err = join(ctx, cfg); err != nil {
+			return err
+		}
+		state = ClusterStateExisting
+	}
+	e, err := startEtcd(cfg, initial, state)
 	if err != nil {
 		return err
 	}
@@ -193,11 +216,16 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
 		return fmt.Errorf("embedded etcd: %w", err)
+	case <-e.Server.StopNotify():
+		return errStopped
 	case <-ctx.Done():
 		return nil
 	}
 	log.Info("etcd ready", "name", cfg.Name, "after", time.Since(start).Round(time.Millisecond).String(),
-		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())))
+		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())), "learner", e.Server.IsLearner())
+	if err := m.promote(ctx); err != nil {
+		return err
+	}
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -229,13 +257,20 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	case err := <-e.Err():
 		return fmt.Errorf("embedded etcd: %w", err)
+	case <-e.Server.StopNotify():
+		return errStopped
 	case err := <-httpErr:
 		return fmt.Errorf("manager API: %w", err)
 	}
 }
 
-// startEtcd starts the embedded etcd member of cfg; it is ready after ReadyNotify.
-func startEtcd(cfg Config) (*embed.Etcd, error) {
+// errStopped is a member's etcd that stopped by itself: it was removed from the cluster.
+var errStopped = errors.New("embedded etcd stopped: this member was removed from the managers' cluster " +
+	"(its data directory belongs to a removed member; a member added again must start with an empty one)")
+
+// startEtcd starts the embedded etcd member of cfg, with initial and state when it
+// joins a running cluster (else those of cfg); it is ready after ReadyNotify.
+func startEtcd(cfg Config, initial, state string) (*embed.Etcd, error) {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
@@ -246,6 +281,9 @@ func startEtcd(cfg Config) (*embed.Etcd, error) {
 	ec.InitialCluster, _ = cfg.initialCluster()
 	ec.InitialClusterToken = "insight-grid"
 	ec.ClusterState = embed.ClusterStateFlagNew // ignored once the data dir holds a member
+	if initial != "" {
+		ec.InitialCluster, ec.ClusterState = initial, state
+	}
 	ec.TickMs = uint(cfg.Heartbeat / time.Millisecond)
 	ec.ElectionMs = uint(cfg.Election / time.Millisecond)
 	ec.MaxTxnOps = 16384 + 16 // the bootstrap writes one record per partition in one transaction

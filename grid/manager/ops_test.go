@@ -51,7 +51,7 @@ func newTestManager(t *testing.T, partitions int, ha bool) *testManager {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	e, err := startEtcd(cfg)
+	e, err := startEtcd(cfg, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,12 +98,13 @@ Usage:
 {{- end -}}
 
 {{/*
-On an upgrade, ha may not change the number of managers: each member's etcd was started
-with a static initial cluster of 1 or 3, so a StatefulSet scaled from 1 to 3 (or back)
-would start members that no cluster knows, or drop two of three at once. Growing and
-shrinking the etcd cluster online (member add, learner first) is not done yet: the
-upgrade is refused before anything changes. It reads the release's manager StatefulSet
-with lookup, which finds nothing under helm template or a client-side dry run.
+On an upgrade, ha may grow the managers from 1 to 3: the new members join the running
+etcd cluster as learners, one at a time, and are promoted once in sync. It may shrink them
+from 3 to 1 only once the two members that go have left etcd's membership (insightctl
+scale --manager-ha=false removes them, then sets the StatefulSet's
+insight.io/etcd-members to 1): scaled away while members, they would take the quorum with
+them. It reads the release's manager StatefulSet with lookup, which finds nothing under
+helm template or a client-side dry run.
 */}}
 {{- define "insight-manager.validateMemberCount" -}}
 {{- $ctx := .context -}}
@@ -113,8 +114,9 @@ with lookup, which finds nothing under helm template or a client-side dry run.
 {{- $l := .metadata.labels | default dict -}}
 {{- if and (eq (get $l "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $l "app.kubernetes.io/name") "insight-manager") -}}
 {{- $have := int (default 1 (.spec | default dict).replicas) -}}
-{{- if ne $have (int $want) }}
-{{ $.prefix }}ha={{ eq (int $want) 3 }} but release {{ $ctx.Release.Name }} runs {{ $have }} manager{{ if ne $have 1 }}s{{ end }} ({{ .metadata.name }}): the managers' etcd cluster cannot grow from 1 to 3 members or shrink back on a running release yet. Keep {{ $.prefix }}ha={{ eq $have 3 }} on this release; {{ $.prefix }}ha={{ eq (int $want) 3 }} takes a new install.
+{{- $members := int (get (.metadata.annotations | default dict) "insight.io/etcd-members" | default $have) -}}
+{{- if and (lt (int $want) $have) (gt $members (int $want)) }}
+{{ $.prefix }}ha={{ eq (int $want) 3 }} but release {{ $ctx.Release.Name }} runs {{ $have }} managers ({{ .metadata.name }}), all members of their etcd cluster: scaled away as members they would take its quorum with them. Run 'insightctl scale {{ $ctx.Release.Name }} -n {{ $ns }} --manager-ha=false', which removes them from etcd first, or keep {{ $.prefix }}ha=true.
 {{- end }}
 {{- end -}}
 {{- end -}}

@@ -24,7 +24,7 @@ func newScaleCmd(r *root) *cobra.Command {
 func scaleCommand(r *root) (*cobra.Command, *scale.Options, func(*cobra.Command, []string) error) {
 	o := &scale.Options{}
 	var partitions int
-	var ha bool
+	var ha, managerHA bool
 	complete := func(c *cobra.Command, args []string) error {
 		o.Name, o.Namespace = nameArg(args), r.namespace()
 		if changed(c.Flags(), "partitions") {
@@ -33,11 +33,14 @@ func scaleCommand(r *root) (*cobra.Command, *scale.Options, func(*cobra.Command,
 		if changed(c.Flags(), "ha") {
 			o.HA = &ha
 		}
+		if changed(c.Flags(), "manager-ha") {
+			o.ManagerHA = &managerHA
+		}
 		return o.Validate()
 	}
 	c := &cobra.Command{
 		Use:   "scale [NAME]",
-		Short: "Change the data pods' memory and CPU (rolling restart), the number of partitions (online re-partitioning), or HA (backups added or removed online)",
+		Short: "Change the data pods' memory and CPU (rolling restart), the number of partitions (online re-partitioning), HA (backups added or removed online), or the number of managers",
 		Long: `With --memory and/or --cpu: change the memory and CPU of the grid's data pods (pu.resources requests and limits) by
 upgrading the release as 'insightctl upgrade' does: its values are kept, only the resources
 change. Each partition's StatefulSet then restarts one pod at a time, backup first; the grid
@@ -76,7 +79,17 @@ backup from the partition records (the primaries acknowledge alone; a partition 
 over to its second pod is handed back first), then the StatefulSets are marked
 insight.io/ha=false and the release upgraded with pu.ha=false, and the command waits
 until the backup pods are gone. A plain 'helm upgrade' that changes pu.ha is refused by
-the chart for this reason.`,
+the chart for this reason.
+
+With --manager-ha=true|false: grow the managers' etcd cluster from 1 member to 3, or
+shrink it back, while the grid serves; no data pod restarts. On: the release is upgraded
+with manager.ha=true; the two new managers join the running cluster as learners, one at a
+time, and are promoted to voting members once in sync, which is shown until all three are
+healthy voters. Off: the two members that go are first removed from etcd's membership
+(one at a time, through the manager API), then the manager StatefulSet is marked
+insight.io/etcd-members=1, the release upgraded with manager.ha=false, and the command
+waits until their pods are gone. A plain 'helm upgrade' with manager.ha=true works too; one
+with manager.ha=false is refused by the chart until the members have been removed.`,
 		Example: `  insightctl scale demo --memory 1Gi
   insightctl scale demo --memory 2Gi --cpu 1 --timeout 20m
   insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # from the pod network
@@ -84,7 +97,8 @@ the chart for this reason.`,
   insightctl scale demo --partitions 6 --rate 8mb   # move slots faster than the default
   insightctl scale demo --partitions 2 -o json
   insightctl scale demo --ha=true
-  insightctl scale demo --ha=false`,
+  insightctl scale demo --ha=false
+  insightctl scale demo --manager-ha=true`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 	}
 	f := c.Flags()
@@ -92,6 +106,7 @@ the chart for this reason.`,
 	f.StringVar(&o.CPU, "cpu", "", "CPU of each data pod, request and limit (pu.resources), e.g. 500m")
 	f.IntVar(&partitions, "partitions", 0, "re-partition the grid online to this many partitions (not with --memory/--cpu)")
 	f.BoolVar(&ha, "ha", false, "turn HA on (a backup per partition, pu.ha=true) or off online: --ha=true or --ha=false (not with --memory/--cpu/--partitions)")
+	f.BoolVar(&managerHA, "manager-ha", false, "grow the managers' etcd cluster to 3 members (manager.ha=true) or shrink it to 1 online: --manager-ha=true or --manager-ha=false (alone)")
 	f.StringVar(&o.Rate, "rate", "", "with --partitions: bytes per second each source partition copies at most, e.g. 4mb (0: no limit; default: the manager's, chart manager.repartitionRate); given while it runs, it changes the rate")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "how long to follow the rolling restart or the re-partitioning")
 	f.BoolVar(&o.Wait, "wait", true, "follow the rolling restart until every partition is done (--partitions always follows to the end)")

@@ -147,6 +147,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.IntVar(&cfg.PeerPort, "peer-port", 2380, "etcd peer port")
 	fs.IntVar(&cfg.HTTPPort, "http-port", 8090, "REST manager API port (/v1/..., /livez, /readyz, /metrics)")
 	fs.StringVar(&cfg.InitialCluster, "initial-cluster", "", "static etcd membership, name=http://host:2380,...; empty: this member alone")
+	fs.StringVar(&cfg.ClusterState, "initial-cluster-state", manager.ClusterStateNew, "new: the members of --initial-cluster start a cluster together; existing: a member without data joins the running cluster at --join as a learner")
+	var join string
+	fs.StringVar(&join, "join", "", "etcd client addresses of the running managers, host:2379,...: where a member with --initial-cluster-state=existing and no data asks to be added")
 	fs.IntVar(&cfg.Partitions, "partitions", 1, "partitions written to the partition map on first deploy")
 	fs.BoolVar(&cfg.HA, "ha", false, "one backup instance per partition")
 	fs.DurationVar(&cfg.Heartbeat, "etcd-heartbeat", 100*time.Millisecond, "etcd heartbeat interval")
@@ -159,6 +162,11 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 		return err
 	}
 	cfg.RepartitionRate = int64(rate)
+	for _, ep := range strings.Split(join, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			cfg.Join = append(cfg.Join, ep)
+		}
+	}
 	log, err := c.logger(stderr, "manager")
 	if err != nil {
 		return err
