@@ -213,17 +213,18 @@ func (f *follower) session() error {
 			if ep < n.fence.Load() {
 				return errFenced
 			}
-			if seq <= f.applied.Load() {
-				continue // already applied (a snapshot includes it)
+			// A sequence already applied (a snapshot includes it) is skipped, but still
+			// ends the batch below: the primary sends its next batch on the acknowledgement.
+			if seq > f.applied.Load() {
+				if seq != f.applied.Load()+1 {
+					return fmt.Errorf("replication gap: got %d after %d", seq, f.applied.Load())
+				}
+				if err := n.cfg.Store.Apply(body[16:]); err != nil {
+					return err
+				}
+				f.epoch.Store(ep)
+				f.applied.Store(seq)
 			}
-			if seq != f.applied.Load()+1 {
-				return fmt.Errorf("replication gap: got %d after %d", seq, f.applied.Load())
-			}
-			if err := n.cfg.Store.Apply(body[16:]); err != nil {
-				return err
-			}
-			f.epoch.Store(ep)
-			f.applied.Store(seq)
 		case frameSnapBegin:
 			v, err := u64s(body, 2)
 			if err != nil {
