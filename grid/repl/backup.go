@@ -188,8 +188,15 @@ func (f *follower) session() error {
 	var snapEpoch, hbEpoch int64
 	fr := frameReader{r: br}
 	ack := make([]byte, 0, 32)
+	// The read deadline is moved at most every ReplTimeout/4, not before every frame (a
+	// timer change per replicated write): the stream is given up after 1.75 to 2
+	// ReplTimeouts of silence.
+	var deadlineSet int64 = -1 << 62
 	for {
-		_ = nc.SetReadDeadline(time.Now().Add(2 * n.cfg.ReplTimeout))
+		if now := mono(); now-deadlineSet > int64(n.cfg.ReplTimeout/4) {
+			_ = nc.SetReadDeadline(time.Now().Add(2 * n.cfg.ReplTimeout))
+			deadlineSet = now
+		}
 		typ, body, err := fr.next()
 		if err != nil {
 			return err
