@@ -188,8 +188,15 @@ func (f *follower) session() error {
 	var snapEpoch, hbEpoch int64
 	fr := frameReader{r: br}
 	ack := make([]byte, 0, 32)
+	// The read deadline is moved at most every ReplTimeout/4, not before every frame (a
+	// timer change per replicated write): the stream is given up after 1.75 to 2
+	// ReplTimeouts of silence.
+	var deadlineSet int64 = -1 << 62
 	for {
-		_ = nc.SetReadDeadline(time.Now().Add(2 * n.cfg.ReplTimeout))
+		if now := mono(); now-deadlineSet > int64(n.cfg.ReplTimeout/4) {
+			_ = nc.SetReadDeadline(time.Now().Add(2 * n.cfg.ReplTimeout))
+			deadlineSet = now
+		}
 		typ, body, err := fr.next()
 		if err != nil {
 			return err
@@ -213,17 +220,18 @@ func (f *follower) session() error {
 			if ep < n.fence.Load() {
 				return errFenced
 			}
-			if seq <= f.applied.Load() {
-				continue // already applied (a snapshot includes it)
+			// A sequence already applied (a snapshot includes it) is skipped, but still
+			// ends the batch below: the primary sends its next batch on the acknowledgement.
+			if seq > f.applied.Load() {
+				if seq != f.applied.Load()+1 {
+					return fmt.Errorf("replication gap: got %d after %d", seq, f.applied.Load())
+				}
+				if err := n.cfg.Store.Apply(body[16:]); err != nil {
+					return err
+				}
+				f.epoch.Store(ep)
+				f.applied.Store(seq)
 			}
-			if seq != f.applied.Load()+1 {
-				return fmt.Errorf("replication gap: got %d after %d", seq, f.applied.Load())
-			}
-			if err := n.cfg.Store.Apply(body[16:]); err != nil {
-				return err
-			}
-			f.epoch.Store(ep)
-			f.applied.Store(seq)
 		case frameSnapBegin:
 			v, err := u64s(body, 2)
 			if err != nil {

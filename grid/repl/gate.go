@@ -68,18 +68,20 @@ func (n *Node) Wait(seq uint64) bool {
 		if n.acked.Load() >= seq {
 			return true
 		}
+		bcast := n.waiters.bcast.Load()
 		g := n.g.Load()
 		if !g.sync {
 			return g.serving
 		}
-		ch := *n.ackCh.Load()
-		if n.acked.Load() >= seq {
-			return true
-		}
 		if mono() > n.ackStamp.Load()+2*n.serveLease() {
 			return false // neither acknowledged nor recorded out of sync: etcd is unreachable
 		}
-		<-ch // closed by the next acknowledgement, change of gate, or tick of the control loop
+		w := n.waiters.add(seq, &n.acked, bcast)
+		if w == nil {
+			continue
+		}
+		<-w.ch // sent by the acknowledgement of seq, a change of gate, or a tick of the control loop
+		n.waiters.done(w)
 	}
 }
 

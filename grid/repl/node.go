@@ -83,7 +83,7 @@ type Node struct {
 
 	g        atomic.Pointer[gate]
 	acked    atomic.Uint64
-	ackCh    atomic.Pointer[chan struct{}]
+	waiters  waiters
 	ackStamp atomic.Int64 // mono time a heartbeat was sent that the backup has acknowledged
 	// ackSent is the mono time this node, as a backup, last acknowledged its primary's
 	// stream (any follower's): the deposed primary may serve until serveLease after it.
@@ -153,8 +153,6 @@ func New(cfg Config, run string) *Node {
 		rlog: NewLog(cfg.BacklogBytes), kick: make(chan struct{}, 1),
 	}
 	n.g.Store(&gate{why: "no partition record received yet"})
-	ch := make(chan struct{})
-	n.ackCh.Store(&ch)
 	cfg.Store.SetJournal(n.rlog)
 	return n
 }
@@ -178,7 +176,7 @@ func (n *Node) Run(ctx context.Context) {
 			n.mu.Unlock()
 			return
 		case <-tick.C:
-			n.notifyAcks() // waiters re-check their deadline
+			n.waiters.wakeAll() // waiters re-check their deadline
 		case <-n.kick:
 		}
 		n.step(ctx)
@@ -240,13 +238,7 @@ func (n *Node) setGate(g *gate) {
 		close(old.paused)
 	}
 	// Writers waiting for acknowledgements re-check the mode.
-	n.notifyAcks()
-}
-
-func (n *Node) notifyAcks() {
-	ch := make(chan struct{})
-	old := n.ackCh.Swap(&ch)
-	close(*old)
+	n.waiters.wakeAll()
 }
 
 // step applies the current record: it is the only place roles change.

@@ -27,6 +27,9 @@ type coord struct {
 	mu    sync.Mutex
 	st    cluster.State
 	insts []*inst
+	// replTimeout is every instance's ReplTimeout (200ms when zero: failovers in tests
+	// are quick).
+	replTimeout time.Duration
 }
 
 func (c *coord) CASRecord(_ context.Context, p int, rev int64, rec cluster.Record) (int64, error) {
@@ -98,12 +101,16 @@ var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level
 
 // start runs instance i of partition 0 with an empty store as a new process would, and
 // registers it.
-func (c *coord) start(t *testing.T, i int) *inst {
+func (c *coord) start(t testing.TB, i int) *inst {
 	t.Helper()
 	id := cluster.InstanceID(0, i)
 	st := store.New(1 << 20)
 	run := repl.NewRun()
-	node := repl.New(repl.Config{Partition: 0, Instance: i, ReplTimeout: 200 * time.Millisecond, Store: st, Coord: c, Logger: testLog.With("instance", id)}, run)
+	timeout := c.replTimeout
+	if timeout == 0 {
+		timeout = 200 * time.Millisecond
+	}
+	node := repl.New(repl.Config{Partition: 0, Instance: i, ReplTimeout: timeout, Store: st, Coord: c, Logger: testLog.With("instance", id)}, run)
 	srv, err := server.New(server.Config{Partition: 0, Instance: i, Replication: node, Logger: testLog}, st, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +148,13 @@ func (c *coord) setRecord(rec cluster.Record) {
 	c.publish()
 }
 
-func startPair(t *testing.T) (*coord, []*inst) {
+func startPair(t testing.TB) (*coord, []*inst) {
+	t.Helper()
+	return startPairTimeout(t, 0)
+}
+
+// startPairTimeout is startPair with the instances' ReplTimeout (0: the tests' 200ms).
+func startPairTimeout(t testing.TB, replTimeout time.Duration) (*coord, []*inst) {
 	t.Helper()
 	m, _ := cluster.NewPartitionMap(1, true)
 	c := &coord{st: cluster.State{
@@ -149,7 +162,7 @@ func startPair(t *testing.T) (*coord, []*inst) {
 		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, true)},
 		RecordRevisions: map[int]int64{0: 1},
 		Instances:       map[string]cluster.Instance{},
-	}, insts: make([]*inst, 2)}
+	}, insts: make([]*inst, 2), replTimeout: replTimeout}
 	for i := range 2 {
 		c.start(t, i)
 	}

@@ -29,7 +29,8 @@ type feed struct {
 	live   atomic.Bool // past the snapshot, streaming the ring
 	once   sync.Once
 	closed chan struct{}
-	wmu    sync.Mutex // serializes writes: the sender and a handover's 'p' frame
+	wmu    sync.Mutex    // serializes writes: the sender and a handover's 'p' frame
+	acks   chan struct{} // a token when an acknowledgement arrives: the sender may send the next batch
 }
 
 func (f *feed) close() {
@@ -89,7 +90,7 @@ func (n *Node) Attach(nc net.Conn, buffered []byte, args [][]byte) {
 	if n.feed != nil {
 		n.feed.close()
 	}
-	f := &feed{n: n, nc: nc, rd: bufio.NewReader(io.MultiReader(bytes.NewReader(buffered), nc)), id: id, run: run, closed: make(chan struct{})}
+	f := &feed{n: n, nc: nc, rd: bufio.NewReader(io.MultiReader(bytes.NewReader(buffered), nc)), id: id, run: run, closed: make(chan struct{}), acks: make(chan struct{}, 1)}
 	n.feed = f
 	n.rlog.Retain()
 	var cur cursor
@@ -175,6 +176,14 @@ func (f *feed) sendSnapshot(epoch, s0 uint64) error {
 
 // stream sends the ring from cur on, a heartbeat before every batch and at least five
 // times per ReplTimeout.
+//
+// It is a group commit: one batch is in flight at a time. While the backup has not
+// acknowledged everything sent, the changes journaled meanwhile wait in the ring, and its
+// acknowledgement sends them all in one write, which the backup applies and acknowledges
+// once. The more clients write, the more changes a batch carries, so the stream writes,
+// the backup's reads and its acknowledgements per client write fall as the load rises,
+// while a lone write goes out at once. A heartbeat is never held back: it carries
+// whatever the ring has.
 func (f *feed) stream(cur *cursor) error {
 	n := f.n
 	every := n.cfg.ReplTimeout / 5
@@ -182,31 +191,46 @@ func (f *feed) stream(cur *cursor) error {
 	defer t.Stop()
 	var frames [][]byte
 	hb := make([]byte, 0, 32)
+	sent := cur.next - 1 // the last sequence sent
+	beat := true
 	for {
 		if cur.c.first < n.rlog.Oldest() && cur.next < n.rlog.Oldest() {
 			return errors.New("the backup fell behind the redo ring; it will resynchronize")
 		}
-		frames = n.rlog.read(cur, frames[:0])
-		hb = appendFrame(hb[:0], frameHeartbeat, uint64(n.rlog.Epoch()), n.rlog.Head(), uint64(mono()))
-		if err := f.write(append(net.Buffers{hb}, frames...)); err != nil {
-			return err
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
+		idle := n.acked.Load() >= sent
+		if beat || (idle && n.rlog.Head() > sent) {
+			frames = n.rlog.read(cur, frames[:0])
+			sent = cur.next - 1
+			hb = appendFrame(hb[:0], frameHeartbeat, uint64(n.rlog.Epoch()), n.rlog.Head(), uint64(mono()))
+			if err := f.write(append(net.Buffers{hb}, frames...)); err != nil {
+				return err
 			}
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+			t.Reset(every)
+			idle = len(frames) == 0 && n.acked.Load() >= sent
 		}
-		t.Reset(every)
+		beat = false
+		// With a batch in flight new changes do not wake the sender: the acknowledgement
+		// does, and takes them all.
+		wake := n.rlog.wake
+		if !idle {
+			wake = nil
+		}
 		select {
 		case <-f.closed:
 			return nil
-		case <-n.rlog.wake:
-			// Let the other connections journal what they are about to: one batch then
-			// carries many clients' writes (measured: 1.76 stream writes per client write
-			// without this, 1.13 with it, at 50 clients).
+		case <-wake:
+			// Let the other connections journal what they are about to: the first batch
+			// after a pause then carries more than the one write that woke the sender.
 			runtime.Gosched()
+		case <-f.acks:
 		case <-t.C:
+			beat = true
 		}
 	}
 }
@@ -236,7 +260,11 @@ func (f *feed) readAcks() {
 			}
 			for cur := n.ackStamp.Load(); stamp > cur && !n.ackStamp.CompareAndSwap(cur, stamp); cur = n.ackStamp.Load() {
 			}
-			n.notifyAcks()
+			n.waiters.release(n.acked.Load())
+			select {
+			case f.acks <- struct{}{}:
+			default:
+			}
 			if n.syncing.Load() {
 				n.poke()
 			}
@@ -294,15 +322,23 @@ func (n *Node) Handover(ctx context.Context, to string, epoch int64, leaving boo
 	head := n.rlog.Head()
 	deadline := time.Now().Add(n.cfg.ReplTimeout)
 	for n.acked.Load() < head {
-		ch := *n.ackCh.Load()
-		if n.acked.Load() >= head {
-			break
+		w := n.waiters.add(head, &n.acked, n.waiters.bcast.Load())
+		if w == nil {
+			continue // acknowledged meanwhile, or woken: look again
 		}
 		n.mu.Unlock()
+		woken := true
 		select {
-		case <-ch:
+		case <-w.ch:
 		case <-time.After(time.Until(deadline)):
+			woken = false
 		case <-ctx.Done():
+			woken = false
+		}
+		if woken {
+			n.waiters.done(w)
+		} else {
+			n.waiters.cancel(w)
 		}
 		n.mu.Lock()
 		if time.Now().After(deadline) || ctx.Err() != nil || n.rec.Epoch != rec.Epoch {
