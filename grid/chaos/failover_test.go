@@ -41,8 +41,8 @@ func TestLocalRestartsKilledInstance(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		if st.Pid != 0 && st.Pid != newPid {
-			return false, fmt.Sprintf("status of pid %d", st.Pid)
+		if st.PID != 0 && st.PID != newPid {
+			return false, fmt.Sprintf("status of pid %d", st.PID)
 		}
 		return st.Ready, fmt.Sprintf("%+v", st)
 	}); err != nil {

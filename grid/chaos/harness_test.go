@@ -28,7 +28,9 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/check"
+	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/slots"
 
 	"github.com/insightgrid/insight/grid/internal/ports"
@@ -272,49 +274,20 @@ func (lw *logWatch) close() {
 // ---------------------------------------------------------------------------------------
 // The grid.
 
-// Status is a data instance's GET /v1/status (contract of issue 4).
-type Status struct {
-	Ready           bool   `json:"ready"`
-	Role            string `json:"role"`
-	Keys            int64  `json:"keys"`
-	UsedMemoryBytes int64  `json:"usedMemoryBytes"`
-	Partition       int    `json:"partition"`
-	Instance        int    `json:"instance"`
-	ID              string `json:"id"`
-	Pid             int    `json:"pid"`
-	Run             string `json:"run"`
-	Epoch           int64  `json:"epoch"`
-	Serving         bool   `json:"serving"`
-	InSync          bool   `json:"inSync"`
-	Offset          int64  `json:"offset"`
-	AckedOffset     int64  `json:"ackedOffset"`
-	LagOps          int64  `json:"lagOps"`
-	Why             string `json:"why"`
-}
+// Status is a data instance's GET /v1/status.
+type Status = cluster.InstanceStatus
 
-// Partition is the manager's GET /v1/partitions/{id}.
-type Partition struct {
-	ID               int      `json:"id"`
-	Slots            [][2]int `json:"slots"`
-	Epoch            int64    `json:"epoch"`
-	Primary          string   `json:"primary"`
-	Backup           string   `json:"backup"`
-	InSync           bool     `json:"inSync"`
-	PreferredPrimary string   `json:"preferredPrimary"`
-	Instances        []struct {
-		ID          string `json:"id"`
-		Address     string `json:"address"`
-		HTTPAddress string `json:"httpAddress"`
-		Role        string `json:"role"`
-		Ready       bool   `json:"ready"`
-		Keys        int64  `json:"keys"`
-	} `json:"instances"`
-}
+// Partition is the manager's GET /v1/partitions/{id}, printed compactly.
+type Partition struct{ api.Partition }
 
 func (p Partition) String() string {
 	var in []string
 	for _, i := range p.Instances {
-		in = append(in, fmt.Sprintf("%s(%s ready=%v keys=%d)", i.ID, i.Role, i.Ready, i.Keys))
+		keys := int64(-1)
+		if i.Keys != nil {
+			keys = *i.Keys
+		}
+		in = append(in, fmt.Sprintf("%s(%s ready=%v keys=%d)", i.ID, i.Role, i.Ready, keys))
 	}
 	return fmt.Sprintf("p%d epoch %d primary %q backup %q inSync=%v [%s]", p.ID, p.Epoch, p.Primary, p.Backup, p.InSync, strings.Join(in, " "))
 }
@@ -582,8 +555,8 @@ func (g *Grid) Status(ctx context.Context, name string) (Status, error) {
 // Pid is the pid of the process serving instance name now: from its /v1/status, else
 // from what local printed (its summary and restart lines).
 func (g *Grid) Pid(ctx context.Context, name string) (int, error) {
-	if st, err := g.Status(ctx, name); err == nil && st.Pid > 0 {
-		return st.Pid, nil
+	if st, err := g.Status(ctx, name); err == nil && st.PID > 0 {
+		return st.PID, nil
 	}
 	if pid := g.lw.pid(name); pid > 0 {
 		return pid, nil

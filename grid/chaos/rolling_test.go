@@ -157,7 +157,7 @@ func (g *Grid) restartInSync(ctx context.Context, t *testing.T, partitions, p in
 		if err != nil {
 			return false, err.Error()
 		}
-		if st.Pid != newPid || !st.Ready || st.Role != "backup" || !st.InSync {
+		if st.PID != newPid || !st.Ready || st.Role != "backup" || !st.InSync {
 			return false, fmt.Sprintf("%+v", st)
 		}
 		pt, err := g.Partition(ctx, p)

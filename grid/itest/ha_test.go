@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/testutil"
 )
 
@@ -85,18 +86,9 @@ func (w *haWriters) count() int {
 	return len(w.acked)
 }
 
-// haDoc is the manager's GET /v1/ha.
-type haDoc struct {
-	HA         bool   `json:"ha"`
-	WithBackup int    `json:"withBackup"`
-	InSync     int    `json:"inSync"`
-	Done       bool   `json:"done"`
-	Message    string `json:"message"`
-}
-
-func getHA(t *testing.T, url string) haDoc {
+func getHA(t *testing.T, url string) api.HAStatus {
 	t.Helper()
-	var d haDoc
+	var d api.HAStatus
 	resp, err := http.Get(url + "/v1/ha")
 	if err != nil {
 		return d

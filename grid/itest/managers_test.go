@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/testutil"
 )
 
@@ -179,16 +180,8 @@ func dataProc(t *testing.T, m *managers, i int, extra ...string) *exec.Cmd {
 	return cmd
 }
 
-type instStatus struct {
-	Ready   bool
-	Role    string
-	Epoch   int64
-	Serving bool
-	InSync  bool
-}
-
-func status(m *managers, i int) (instStatus, bool) {
-	var st instStatus
+func status(m *managers, i int) (cluster.InstanceStatus, bool) {
+	var st cluster.InstanceStatus
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/status", m.base+1010+i))
 	if err != nil {
 		return st, false
