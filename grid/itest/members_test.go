@@ -52,8 +52,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration, what string) err
 		return err
 	case <-time.After(limit):
 		_ = cmd.Process.Kill()
-		_ = <-done
-		t.Fatalf("%s: still running after %s", what, limit)
+		t.Fatalf("%s: still running after %s (killed: %v)", what, limit, <-done)
 		return nil
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
@@ -68,12 +67,12 @@ func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	resp, err := m.cli.Get(ctx, cluster.MapKey, clientv3.WithCountOnly())
+	exists, err := registry.MapExists(ctx, m.cli)
 	if err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "reading the partition map: %v", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "%v", err)
 		return
 	}
-	if resp.Count == 0 {
+	if !exists {
 		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the partition map is not written yet")
 		return
 	}

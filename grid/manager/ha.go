@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/registry"
@@ -50,7 +48,7 @@ type haReconciler struct {
 
 // run makes the records follow the map's HA while this manager leads etcd, until ctx ends.
 func (h *haReconciler) run(ctx context.Context) {
-	h.m.leaderLoop(ctx, h.m.cli.Watch(ctx, cluster.Prefix, clientv3.WithPrefix()), haActive, haIdle,
+	h.m.leaderLoop(ctx, registry.StateChanges(ctx, h.m.cli), haActive, haIdle,
 		&h.waitNote, "adding or removing backups failed, retrying", h.step)
 }
 
@@ -202,7 +200,7 @@ func (h *haReconciler) setHA(ctx context.Context, ha bool) (api.HAStatus, *opErr
 		if !ha {
 			what = "HA off: every partition drops its backup"
 		}
-		if _, err := h.m.repart.casMap(ctx, st, &next); err != nil {
+		if _, err := h.m.repart.casMap(ctx, st, &next, nil); err != nil {
 			return api.HAStatus{}, unavailable("%v", err)
 		}
 		h.m.log.Info("partition map changed", "version", next.Version, "what", what)
@@ -218,14 +216,9 @@ func (h *haReconciler) setHA(ctx context.Context, ha bool) (api.HAStatus, *opErr
 // restarted with the same flags changes nothing, whatever POST /v1/ha set meanwhile.
 func (m *Manager) applyHAFlag(ctx context.Context) error {
 	flag := strconv.FormatBool(m.cfg.HA)
-	resp, err := m.cli.Get(ctx, cluster.ManagerHAKey)
+	prev, rev, err := registry.AppliedFlag(ctx, m.cli, cluster.ManagerHAKey)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", cluster.ManagerHAKey, err)
-	}
-	var prev string
-	var rev int64
-	if len(resp.Kvs) > 0 {
-		prev, rev = string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
+		return err
 	}
 	if prev == flag {
 		return nil
@@ -240,9 +233,10 @@ func (m *Manager) applyHAFlag(ctx context.Context) error {
 		}
 		m.log.Info("--ha changed: the manager adds or removes the partitions' backups", "ha", m.cfg.HA)
 	}
-	cmp := clientv3.Compare(clientv3.ModRevision(cluster.ManagerHAKey), "=", rev)
-	if _, err := m.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(cluster.ManagerHAKey, flag)).Commit(); err != nil {
-		return fmt.Errorf("writing %s: %w", cluster.ManagerHAKey, err)
+	// Another manager recording the same flag meanwhile makes the compare fail: nothing
+	// to do then.
+	if err := registry.SetAppliedFlag(ctx, m.cli, cluster.ManagerHAKey, flag, rev); err != nil && !errors.Is(err, registry.ErrConflict) {
+		return err
 	}
 	return nil
 }

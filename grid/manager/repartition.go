@@ -2,13 +2,11 @@ package manager
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
@@ -155,7 +153,7 @@ const (
 
 // run steps towards the map's target while this manager leads etcd, until ctx ends.
 func (r *repartitioner) run(ctx context.Context) {
-	r.m.leaderLoop(ctx, r.m.cli.Watch(ctx, cluster.MapKey), repartitionActive, repartitionIdle,
+	r.m.leaderLoop(ctx, registry.MapChanges(ctx, r.m.cli), repartitionActive, repartitionIdle,
 		&r.waitNote, "re-partitioning step failed, retrying", r.step)
 }
 
@@ -190,18 +188,19 @@ func (r *repartitioner) step(ctx context.Context) (bool, error) {
 	next := *pm
 	if target < len(pm.Partitions) {
 		next.Partitions = slices.Clone(pm.Partitions[:target])
-		if err := r.commit(ctx, st, &next, fmt.Sprintf("partitions %d-%d hold no slots any more and leave the map", target, len(pm.Partitions)-1)); err != nil {
+		if err := r.commit(ctx, st, &next, fmt.Sprintf("partitions %d-%d hold no slots any more and leave the map", target, len(pm.Partitions)-1), nil); err != nil {
 			return true, err
 		}
 		return true, nil
 	}
 	next.Target = 0
-	return false, r.commit(ctx, st, &next, fmt.Sprintf("re-partitioning done: %d partitions", target))
+	return false, r.commit(ctx, st, &next, fmt.Sprintf("re-partitioning done: %d partitions", target), nil)
 }
 
-// commit writes next as the map's next version if the map is still the one st read.
-func (r *repartitioner) commit(ctx context.Context, st *cluster.State, next *cluster.PartitionMap, what string, extra ...clientv3.Op) error {
-	ok, err := r.casMap(ctx, st, next, extra...)
+// commit writes next as the map's next version, with records (by partition), if the map
+// is still the one st read.
+func (r *repartitioner) commit(ctx context.Context, st *cluster.State, next *cluster.PartitionMap, what string, records map[int]cluster.Record) error {
+	ok, err := r.casMap(ctx, st, next, records)
 	if err != nil || !ok {
 		return err // changed meanwhile: the next step reads it again
 	}
@@ -210,25 +209,20 @@ func (r *repartitioner) commit(ctx context.Context, st *cluster.State, next *clu
 	return nil
 }
 
-// casMap writes next as the map's next version, with extra, if the map is still the one
-// st read, and reports whether it did.
-func (r *repartitioner) casMap(ctx context.Context, st *cluster.State, next *cluster.PartitionMap, extra ...clientv3.Op) (bool, error) {
+// casMap writes next as the map's next version, with records (by partition), if the map
+// is still the one st read, and reports whether it did.
+func (r *repartitioner) casMap(ctx context.Context, st *cluster.State, next *cluster.PartitionMap, records map[int]cluster.Record) (bool, error) {
 	next.Version = st.Map.Version + 1
 	if err := next.Validate(); err != nil {
 		return false, fmt.Errorf("refusing to write an invalid partition map: %w", err)
 	}
-	b, err := json.Marshal(next)
-	if err != nil {
-		return false, fmt.Errorf("encoding partition map: %w", err)
+	switch err := registry.CommitMap(ctx, r.m.cli, st.MapRevision, next, records); {
+	case errors.Is(err, registry.ErrConflict):
+		return false, nil
+	case err != nil:
+		return false, err
 	}
-	resp, err := r.m.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(cluster.MapKey), "=", st.MapRevision)).
-		Then(append([]clientv3.Op{clientv3.OpPut(cluster.MapKey, string(b))}, extra...)...).
-		Commit()
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", cluster.MapKey, err)
-	}
-	return resp.Succeeded, nil
+	return true, nil
 }
 
 // grow adds the partitions up to the target once all their instances are registered.
@@ -252,7 +246,7 @@ func (r *repartitioner) grow(ctx context.Context, st *cluster.State) error {
 	}
 	next := *pm
 	next.Partitions = slices.Clone(pm.Partitions)
-	var ops []clientv3.Op
+	records := map[int]cluster.Record{}
 	for p := len(pm.Partitions); p < pm.Target; p++ {
 		next.Partitions = append(next.Partitions, cluster.PartitionSlots{ID: p, Slots: [][2]int{}})
 		rec := cluster.InitialRecord(p, pm.HA)
@@ -260,13 +254,9 @@ func (r *repartitioner) grow(ctx context.Context, st *cluster.State) error {
 			// The partition existed before: a new epoch fences whatever still runs as it.
 			rec.Epoch = old.Epoch + 1
 		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("encoding partition record: %w", err)
-		}
-		ops = append(ops, clientv3.OpPut(cluster.PartitionKey(p), string(b)))
+		records[p] = rec
 	}
-	return r.commit(ctx, st, &next, fmt.Sprintf("partitions %d-%d join the map without slots", len(pm.Partitions), pm.Target-1), ops...)
+	return r.commit(ctx, st, &next, fmt.Sprintf("partitions %d-%d join the map without slots", len(pm.Partitions), pm.Target-1), records)
 }
 
 // startBatch begins moving the next batch of todo, once every partition it moves into is
@@ -285,7 +275,7 @@ func (r *repartitioner) startBatch(ctx context.Context, st *cluster.State, todo 
 	for _, mv := range batch {
 		n += countSlots(mv.Slots)
 	}
-	return r.commit(ctx, st, &next, fmt.Sprintf("%d slots start moving (%d left after them)", n, len(todo)-n))
+	return r.commit(ctx, st, &next, fmt.Sprintf("%d slots start moving (%d left after them)", n, len(todo)-n), nil)
 }
 
 // advance takes the moves in flight one state further once the instances involved have
@@ -306,12 +296,12 @@ func (r *repartitioner) advance(ctx context.Context, st *cluster.State) error {
 			}
 		}
 		if state == cluster.MoveHandoff {
-			return r.commit(ctx, st, finishMoves(&next), "slots changed owner")
+			return r.commit(ctx, st, finishMoves(&next), "slots changed owner", nil)
 		}
 		for i := range next.Moves {
 			next.Moves[i].State = cluster.MoveMigrating
 		}
-		return r.commit(ctx, st, &next, "sources copy their keys")
+		return r.commit(ctx, st, &next, "sources copy their keys", nil)
 	case cluster.MoveMigrating:
 		for _, from := range partitionsOf(pm.Moves, true) {
 			if why := r.seen(ctx, st, from, pm.Version, true); why != "" {
@@ -322,7 +312,7 @@ func (r *repartitioner) advance(ctx context.Context, st *cluster.State) error {
 		for i := range next.Moves {
 			next.Moves[i].State = cluster.MoveHandoff
 		}
-		return r.commit(ctx, st, &next, "sources are empty: targets serve the slots")
+		return r.commit(ctx, st, &next, "sources are empty: targets serve the slots", nil)
 	}
 	return fmt.Errorf("partition map version %d: unknown move state %q", pm.Version, state)
 }
@@ -472,14 +462,9 @@ func (r *repartitioner) status(st *cluster.State) (api.RepartitionStatus, error)
 // for explicitly: insightctl scale --partitions, or POST /v1/repartition).
 func (m *Manager) applyFlag(ctx context.Context) error {
 	flag := strconv.Itoa(m.cfg.Partitions)
-	resp, err := m.cli.Get(ctx, cluster.ManagerPartitionsKey)
+	prev, rev, err := registry.AppliedFlag(ctx, m.cli, cluster.ManagerPartitionsKey)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", cluster.ManagerPartitionsKey, err)
-	}
-	var prev string
-	var rev int64
-	if len(resp.Kvs) > 0 {
-		prev, rev = string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
+		return err
 	}
 	if prev == flag {
 		return nil
@@ -505,9 +490,8 @@ func (m *Manager) applyFlag(ctx context.Context) error {
 	}
 	// Another manager recording the same flag meanwhile makes the compare fail: nothing
 	// to do then.
-	cmp := clientv3.Compare(clientv3.ModRevision(cluster.ManagerPartitionsKey), "=", rev)
-	if _, err := m.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(cluster.ManagerPartitionsKey, flag)).Commit(); err != nil {
-		return fmt.Errorf("writing %s: %w", cluster.ManagerPartitionsKey, err)
+	if err := registry.SetAppliedFlag(ctx, m.cli, cluster.ManagerPartitionsKey, flag, rev); err != nil && !errors.Is(err, registry.ErrConflict) {
+		return err
 	}
 	return nil
 }
@@ -535,7 +519,7 @@ func (m *Manager) requestRepartition(ctx context.Context, n int, rate *api.Rate)
 		switch {
 		case busy && rate != nil && int64(*rate) != pm.MoveRate:
 			next.MoveRate = int64(*rate)
-			if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("move rate set to %d bytes/s", *rate)); err != nil {
+			if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("move rate set to %d bytes/s", *rate), nil); err != nil {
 				return api.RepartitionStatus{}, unavailable("%v", err)
 			}
 			continue
@@ -550,7 +534,7 @@ func (m *Manager) requestRepartition(ctx context.Context, n int, rate *api.Rate)
 		if rate != nil {
 			next.MoveRate = int64(*rate)
 		}
-		if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("re-partitioning from %d to %d partitions requested (at most %d bytes/s per source; 0: no limit)", len(pm.Partitions), n, next.MoveRate)); err != nil {
+		if err := m.repart.commit(ctx, st, &next, fmt.Sprintf("re-partitioning from %d to %d partitions requested (at most %d bytes/s per source; 0: no limit)", len(pm.Partitions), n, next.MoveRate), nil); err != nil {
 			return api.RepartitionStatus{}, unavailable("%v", err)
 		}
 		if ctx.Err() != nil {

@@ -216,9 +216,9 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// ErrConflict is returned by CASRecord when the record (or what else it compares) changed
-// since it was read.
-var ErrConflict = errors.New("partition record changed concurrently")
+// ErrConflict is returned (wrapped, naming the key) by the compare-and-swap writes —
+// CASRecord, CommitMap, SetAppliedFlag — when what they compare changed since it was read.
+var ErrConflict = errors.New("changed concurrently")
 
 // CASRecord replaces partition p's record with rec if its mod revision is still rev (0:
 // the key is absent) and every extra comparison holds, and returns the new revision; it
