@@ -178,6 +178,24 @@ func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
 	if got, _ := in[1].store.HGetAll([]byte("h")); len(got) != 4 {
 		t.Fatalf("hash on the backup: %q", got)
 	}
+	// A set, in each encoding, changed member by member.
+	for _, members := range [][]any{{1, 2, 3}, {"a", "b"}, {strings.Repeat("m", 65), "c"}} {
+		if err := rdb.SAdd(ctx, "set", members...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.SRem(ctx, "set", 2, "a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SMove(ctx, "set", "{set}dst", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := in[1].store.SMembers([]byte("set")); len(got) != 4 {
+		t.Fatalf("set on the backup: %q", got)
+	}
+	if ok, _ := in[1].store.SIsMember([]byte("{set}dst"), []byte("b")); !ok {
+		t.Fatal("SMOVE's destination on the backup lacks the member")
+	}
 	// The backup redirects clients to the primary.
 	bdb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer bdb.Close()

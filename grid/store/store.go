@@ -1,5 +1,5 @@
-// Package store is the in-memory keyspace of one partition instance: strings and hashes
-// with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
+// Package store is the in-memory keyspace of one partition instance: strings, hashes and
+// sets with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
 // in an arena outside the Go heap (package slab), so the memory the data uses is counted
 // exactly and writes past maxmemory fail with ErrOOM before they allocate.
 //
@@ -29,6 +29,7 @@ const (
 	KindNone Kind = iota
 	KindString
 	KindHash
+	KindSet
 )
 
 // String is the name TYPE reports.
@@ -38,6 +39,8 @@ func (k Kind) String() string {
 		return "string"
 	case KindHash:
 		return "hash"
+	case KindSet:
+		return "set"
 	}
 	return "none"
 }
@@ -62,7 +65,7 @@ type replyError string
 
 func (e replyError) Error() string { return string(e) }
 
-// tableOverhead is what a hash in table encoding costs on the Go heap besides its
+// tableOverhead is what a hash or set in table encoding costs on the Go heap besides its
 // entries (counted by the arena): the struct, its slot in the slot's list of tables.
 const tableOverhead = 48
 
