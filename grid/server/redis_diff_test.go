@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -37,40 +38,66 @@ const (
 )
 
 // startRedis starts redis-server on a free loopback port in cluster mode, every slot
-// added, and returns a client; it is stopped when the test ends.
+// added, and returns a client; it is stopped when the test ends. A server that exits at
+// start (its port taken meanwhile) is started again on another port.
 func startRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (ci/tools.sh installs it)")
 	}
-	port, err := ports.FreeBase("127.0.0.1", []int{0}, 60000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--dir", dir,
-		"--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, MaxRetries: -1})
-	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
-	testutil.Eventually(t, 10*time.Second, "redis-server up", func() bool { return rdb.Ping(ctx).Err() == nil })
-	if err := rdb.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", "0", "16383").Err(); err != nil {
-		t.Fatal(err)
+	for attempt := 0; ; attempt++ {
+		// The cluster bus listens on port+10000.
+		port, err := ports.FreeBase("127.0.0.1", []int{0, 10000}, 55000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		logFile := filepath.Join(dir, "redis.log")
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--dir", dir,
+			"--logfile", logFile)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() {
+			_ = cmd.Wait()
+			close(exited)
+		}()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, MaxRetries: -1})
+		t.Cleanup(func() { rdb.Close() })
+		up := false
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !up; {
+			select {
+			case <-exited:
+				deadline = time.Time{}
+			case <-time.After(20 * time.Millisecond):
+				up = rdb.Ping(ctx).Err() == nil
+			}
+		}
+		if !up {
+			log, _ := os.ReadFile(logFile)
+			if attempt < 2 {
+				t.Logf("redis-server on port %d did not start, trying another port; its log:\n%s", port, log)
+				continue
+			}
+			t.Fatalf("redis-server did not start; its log:\n%s", log)
+		}
+		if err := rdb.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", "0", "16383").Err(); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, "redis cluster ok", func() bool {
+			info, _ := rdb.ClusterInfo(ctx).Result()
+			return strings.Contains(info, "cluster_state:ok")
+		})
+		return rdb
 	}
-	testutil.Eventually(t, 10*time.Second, "redis cluster ok", func() bool {
-		info, _ := rdb.ClusterInfo(ctx).Result()
-		return strings.Contains(info, "cluster_state:ok")
-	})
-	return rdb
 }
 
 // diffRun sends the same commands to Redis and to the grid.
