@@ -196,6 +196,29 @@ func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
 	if ok, _ := in[1].store.SIsMember([]byte("{set}dst"), []byte("b")); !ok {
 		t.Fatal("SMOVE's destination on the backup lacks the member")
 	}
+	// A list, pushed and popped at both ends, moved and trimmed.
+	if err := rdb.RPush(ctx, "list", "a", "b", "c", strings.Repeat("L", 9000), "d").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LPush(ctx, "list", "z").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.RPop(ctx, "list").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LMove(ctx, "list", "{list}dst", "LEFT", "RIGHT").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LSet(ctx, "list", 1, "B").Err(); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := in[0].store.LRange([]byte("list"), 0, -1)
+	if got, _ := in[1].store.LRange([]byte("list"), 0, -1); len(got) != 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("list on the backup: %.80q, want %.80q", got, want)
+	}
+	if got, _ := in[1].store.LRange([]byte("{list}dst"), 0, -1); len(got) != 1 || string(got[0]) != "z" {
+		t.Fatalf("LMOVE's destination on the backup: %q", got)
+	}
 	// The backup redirects clients to the primary.
 	bdb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer bdb.Close()

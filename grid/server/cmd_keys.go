@@ -99,6 +99,8 @@ func cmdScan(c *conn, args [][]byte) {
 				o.Kind = store.KindHash
 			case eqFold(v, "set"):
 				o.Kind = store.KindSet
+			case eqFold(v, "list"):
+				o.Kind = store.KindList
 			default:
 				// Redis 7.0 answers an empty scan for a type it has no keys of.
 				c.wr.Array(2)

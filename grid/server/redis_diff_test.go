@@ -401,3 +401,179 @@ var diffSetErrors = [][]string{
 	{"SSCAN", "{k}s0", "1 "},
 	{"SSCAN", "{k}s0", "18446744073709551616"},
 }
+
+// listElem draws list elements: repeats (for LREM, LPOS, LINSERT's pivot), integers, and
+// long ones that fill a node (8 KiB) in a few pushes.
+func listElem(rng *rand.Rand) string {
+	switch rng.IntN(10) {
+	case 0:
+		return strings.Repeat("L", 1000+rng.IntN(9000))
+	case 1, 2:
+		return strconv.Itoa(rng.IntN(100))
+	default:
+		return fmt.Sprintf("e%d", rng.IntN(12))
+	}
+}
+
+func TestListsAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	keys := []string{"{k}l0", "{k}l1", "{k}l2", "{k}str"}
+	d.check(exact, "SET", "{k}str", "text")
+	d.check(exact, "SET", "{k}text", "never a list")
+	key := func() string { return keys[rng.IntN(len(keys))] }
+	elems := func(n int) []string {
+		var out []string
+		for range n {
+			out = append(out, listElem(rng))
+		}
+		return out
+	}
+	idx := func() string { return strconv.Itoa(rng.IntN(40) - 20) }
+	side := func() string { return []string{"LEFT", "RIGHT", "left"}[rng.IntN(3)] }
+	steps := 3000
+	if testing.Short() {
+		steps = 1000
+	}
+	for range steps {
+		k := key()
+		switch rng.IntN(24) {
+		case 0, 1, 2:
+			d.check(exact, append([]string{"LPUSH", k}, elems(1+rng.IntN(5))...)...)
+		case 3, 4, 5:
+			d.check(exact, append([]string{"RPUSH", k}, elems(1+rng.IntN(5))...)...)
+		case 6:
+			d.check(exact, append([]string{[]string{"LPUSHX", "RPUSHX"}[rng.IntN(2)], k}, elems(2)...)...)
+		case 7:
+			d.check(exact, append([]string{[]string{"LPUSH", "RPUSH"}[rng.IntN(2)], k}, elems(50+rng.IntN(300))...)...)
+		case 8, 9:
+			args := []string{[]string{"LPOP", "RPOP"}[rng.IntN(2)], k}
+			if rng.IntN(2) == 0 {
+				args = append(args, strconv.Itoa(rng.IntN(8)))
+			}
+			d.check(exact, args...)
+		case 10:
+			d.check(exact, "LLEN", k)
+			d.check(exact, "TYPE", k)
+		case 11:
+			d.check(exact, "LRANGE", k, idx(), idx())
+			d.check(exact, "LRANGE", k, "0", "-1")
+		case 12:
+			d.check(exact, "LINDEX", k, idx())
+		case 13:
+			d.check(exact, "LSET", k, idx(), listElem(rng))
+		case 14:
+			d.check(exact, "LINSERT", k, []string{"BEFORE", "AFTER"}[rng.IntN(2)], listElem(rng), listElem(rng))
+		case 15:
+			d.check(exact, "LREM", k, strconv.Itoa(rng.IntN(7)-3), listElem(rng))
+		case 16:
+			d.check(exact, "LTRIM", k, idx(), idx())
+		case 17:
+			args := []string{"LPOS", k, listElem(rng)}
+			for _, opt := range []string{"RANK", "COUNT", "MAXLEN"} {
+				if rng.IntN(2) == 0 {
+					v := rng.IntN(6)
+					if opt == "RANK" {
+						v = rng.IntN(7) - 3
+						if v == 0 {
+							v = 1
+						}
+					}
+					args = append(args, opt, strconv.Itoa(v))
+				}
+			}
+			d.check(exact, args...)
+		case 18:
+			d.check(exact, "LMOVE", k, key(), side(), side())
+		case 19:
+			d.check(exact, "RPOPLPUSH", k, key())
+		case 20:
+			ks := []string{k, key()}
+			args := append([]string{"LMPOP", "2"}, ks...)
+			args = append(args, side())
+			if rng.IntN(2) == 0 {
+				args = append(args, "COUNT", strconv.Itoa(1+rng.IntN(5)))
+			}
+			d.check(exact, args...)
+		case 21:
+			if rng.IntN(4) == 0 {
+				d.check(exact, "DEL", k)
+			}
+			d.check(exact, "SET", "{k}str", "text")
+		case 22:
+			d.check(exact, "EXPIRE", k, "1000")
+			d.check(exact, "TTL", k)
+		default:
+			d.check(exact, diffListErrors[rng.IntN(len(diffListErrors))]...)
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	for _, k := range keys {
+		d.check(exact, "LRANGE", k, "0", "-1")
+	}
+	t.Logf("%d commands compared", d.n)
+}
+
+// diffListErrors are the list commands' error cases.
+var diffListErrors = [][]string{
+	{"LPUSH", "{k}l0"},
+	{"LPUSH", "{k}text", "x"},
+	{"LPUSHX", "{k}none", "x"},
+	{"LPOP", "{k}l0", "-1"},
+	{"LPOP", "{k}l0", "x"},
+	{"LPOP", "{k}l0", "1", "2"},
+	{"LPOP", "{k}none", "0"},
+	{"LPOP", "{k}none", "2"},
+	{"LPOP", "{k}text", "0"},
+	{"RPOP", "{k}none"},
+	{"LLEN", "{k}text"},
+	{"LRANGE", "{k}l0", "x", "1"},
+	{"LRANGE", "{k}none", "x", "1"},
+	{"LRANGE", "{k}text", "0", "1"},
+	{"LINDEX", "{k}l0", "x"},
+	{"LINDEX", "{k}none", "x"},
+	{"LINDEX", "{k}none", "0"},
+	{"LSET", "{k}none", "0", "x"},
+	{"LSET", "{k}none", "x", "x"},
+	{"LSET", "{k}l0", "x", "x"},
+	{"LSET", "{k}l0", "100000", "x"},
+	{"LSET", "{k}text", "0", "x"},
+	{"LINSERT", "{k}l0", "MIDDLE", "a", "b"},
+	{"LINSERT", "{k}none", "BEFORE", "a", "b"},
+	{"LINSERT", "{k}text", "BEFORE", "a", "b"},
+	{"LREM", "{k}l0", "x", "a"},
+	{"LREM", "{k}none", "x", "a"},
+	{"LREM", "{k}none", "0", "a"},
+	{"LTRIM", "{k}l0", "x", "1"},
+	{"LTRIM", "{k}none", "0", "1"},
+	{"LTRIM", "{k}text", "0", "1"},
+	{"LPOS", "{k}l0", "a", "RANK", "0"},
+	{"LPOS", "{k}l0", "a", "RANK", "x"},
+	{"LPOS", "{k}l0", "a", "RANK", "-9223372036854775808"},
+	{"LPOS", "{k}l0", "a", "COUNT", "-1"},
+	{"LPOS", "{k}l0", "a", "COUNT", "x"},
+	{"LPOS", "{k}l0", "a", "MAXLEN", "-1"},
+	{"LPOS", "{k}l0", "a", "MAXLEN"},
+	{"LPOS", "{k}l0", "a", "FOO", "1"},
+	{"LPOS", "{k}none", "a"},
+	{"LPOS", "{k}none", "a", "COUNT", "0"},
+	{"LPOS", "{k}text", "a"},
+	{"LMOVE", "{k}l0", "{k}l1", "UP", "LEFT"},
+	{"LMOVE", "{k}l0", "{j}l1", "LEFT", "LEFT"},
+	{"LMOVE", "{k}none", "{k}text", "LEFT", "LEFT"},
+	{"LMOVE", "{k}text", "{k}l0", "LEFT", "LEFT"},
+	{"RPOPLPUSH", "{k}none", "{k}l0"},
+	{"LMPOP", "0", "{k}l0", "LEFT"},
+	{"LMPOP", "x", "{k}l0", "LEFT"},
+	{"LMPOP", "2", "{k}l0", "LEFT"},
+	{"LMPOP", "3", "{k}l0", "{k}l1", "LEFT"},
+	{"LMPOP", "1", "{k}l0", "UP"},
+	{"LMPOP", "1", "{k}l0", "LEFT", "COUNT", "0"},
+	{"LMPOP", "1", "{k}l0", "LEFT", "COUNT"},
+	{"LMPOP", "1", "{k}l0", "LEFT", "COUNT", "1", "COUNT", "1"},
+	{"LMPOP", "2", "{k}l0", "{j}l1", "LEFT"},
+	{"LMPOP", "2", "{k}none", "{k}text", "LEFT"},
+	{"LMPOP", "1", "{k}none", "RIGHT"},
+}

@@ -458,3 +458,56 @@ func TestDispatchGetSetAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestListCommandReplies checks the list commands' replies byte for byte, each as
+// redis-server 7.0 in cluster mode answers it (TestListsAgainstRedisServer compares random
+// sequences).
+func TestListCommandReplies(t *testing.T) {
+	_, dial := startServer(t, Config{Replication: Standalone{}})
+	tests := []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"RPUSH", "{k}l", "a", "b", "c"}, ":3\r\n"},
+		{[]string{"LPUSH", "{k}l", "z"}, ":4\r\n"},
+		{[]string{"LRANGE", "{k}l", "0", "-1"}, "*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"},
+		{[]string{"LPUSHX", "{k}none", "x"}, ":0\r\n"},
+		{[]string{"LPOP", "{k}l", "2"}, "*2\r\n$1\r\nz\r\n$1\r\na\r\n"},
+		{[]string{"RPOP", "{k}l"}, "$1\r\nc\r\n"},
+		{[]string{"LPOP", "{k}none", "2"}, "*-1\r\n"},
+		{[]string{"LPOP", "{k}l", "0"}, "*0\r\n"},
+		{[]string{"LLEN", "{k}l"}, ":1\r\n"},
+		{[]string{"LINDEX", "{k}l", "-1"}, "$1\r\nb\r\n"},
+		{[]string{"LSET", "{k}l", "5", "x"}, "-ERR index out of range\r\n"},
+		{[]string{"LINSERT", "{k}l", "BEFORE", "b", "y"}, ":2\r\n"},
+		{[]string{"LPOS", "{k}l", "b"}, ":1\r\n"},
+		{[]string{"LPOS", "{k}l", "q", "COUNT", "0"}, "*0\r\n"},
+		{[]string{"LMOVE", "{k}l", "{k}m", "LEFT", "RIGHT"}, "$1\r\ny\r\n"},
+		{[]string{"LMOVE", "{k}l", "{j}m", "LEFT", "RIGHT"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"LMPOP", "2", "{k}none", "{k}m", "LEFT", "COUNT", "5"}, "*2\r\n$4\r\n{k}m\r\n*1\r\n$1\r\ny\r\n"},
+		{[]string{"LMPOP", "1", "{k}none", "LEFT"}, "*-1\r\n"},
+		{[]string{"LMPOP", "2", "{k}l", "{j}m", "LEFT"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"TYPE", "{k}l"}, "+list\r\n"},
+		{[]string{"SCAN", "0", "TYPE", "list"}, "*2\r\n$1\r\n0\r\n*1\r\n$4\r\n{k}l\r\n"},
+		{[]string{"LREM", "{k}l", "0", "b"}, ":1\r\n"},
+		{[]string{"LTRIM", "{k}l", "1", "0"}, "+OK\r\n"},
+		{[]string{"EXISTS", "{k}l"}, ":0\r\n"},
+		{[]string{"COMMAND", "INFO", "lmpop"}, "*1\r\n*10\r\n$5\r\nlmpop\r\n:-4\r\n*2\r\n+write\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@list\r\n*0\r\n*0\r\n*0\r\n"},
+	}
+	c := dial()
+	for _, tt := range tests {
+		c.expect(encodeCmd(tt.cmd...), tt.want)
+	}
+	c = dial()
+	c.expect(encodeCmd("HELLO", "3"), "%7\r\n")
+	for line := ""; line != "modules\r\n"; {
+		var err error
+		if line, err = c.br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.expect("", "*0\r\n")
+	// RESP3: a missing list's LPOP with a count and LMPOP answer null.
+	c.expect(encodeCmd("LPOP", "{k}none", "2"), "_\r\n")
+	c.expect(encodeCmd("LMPOP", "1", "{k}none", "LEFT"), "_\r\n")
+}

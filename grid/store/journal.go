@@ -35,6 +35,9 @@ const (
 	opSet       byte = 8  // key, expireAt, n, n×member: the key now holds exactly this set
 	opSetAdd    byte = 9  // key, n, n×member: these are now members
 	opSetRem    byte = 10 // key, n, n×member: these are no longer members (the key is gone when emptied)
+	opList      byte = 11 // key, expireAt, head, n, n×element: the key now holds exactly this list, its first element at index head
+	opListPut   byte = 12 // key, first, n, n×element: these elements are now at indexes first...
+	opListTrim  byte = 13 // key, head, tail: the list now spans indexes [head, tail) (the key is gone when empty)
 )
 
 var opBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
@@ -84,6 +87,18 @@ func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 		b = appendBytes(b, key)
 		b = binary.AppendVarint(b, r.exp)
 		return appendBytes(b, r.body)
+	case r.kind() == KindList:
+		l := s.openList(sl, *r)
+		b = append(b, opList)
+		b = appendBytes(b, key)
+		b = binary.AppendVarint(b, r.exp)
+		b = binary.AppendVarint(b, l.hdr.head)
+		b = binary.AppendUvarint(b, uint64(l.hdr.count))
+		l.each(0, func(_ int64, e []byte) bool {
+			b = appendBytes(b, e)
+			return true
+		})
+		return b
 	case r.kind() == KindSet:
 		b = append(b, opSet)
 		b = appendBytes(b, key)
@@ -304,7 +319,7 @@ func (s *Store) Apply(op []byte) error { return s.apply(op, false) }
 // on its way here), replacing whatever the key held, and journals the result. The key
 // must hash to slot.
 func (s *Store) Restore(slot int, op []byte) error {
-	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet {
+	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet && op[0] != opList {
 		return fmt.Errorf("%w: not a whole key", ErrBadOp)
 	}
 	r := &opReader{b: op[1:]}
@@ -445,6 +460,32 @@ func (s *Store) apply(op []byte, journal bool) error {
 		}
 		if ok && cur.kind() == KindSet {
 			_, err = s.setRem(sl, cur, members)
+		}
+	case opList:
+		at, head, elems := r.varint(), r.varint(), r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if ok {
+			if err := s.roomIf(limit, elemsLen(elems)); err != nil {
+				return err
+			}
+			s.remove(sl, &cur)
+		}
+		err = s.applyList(sl, key, head, at, elems, limit)
+	case opListPut:
+		first, elems := r.varint(), r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		err = s.applyListPut(sl, key, cur, ok, first, elems, limit)
+	case opListTrim:
+		head, tail := r.varint(), r.varint()
+		if r.err != nil {
+			return r.err
+		}
+		if ok && cur.kind() == KindList {
+			s.applyListTrim(sl, cur, head, tail)
 		}
 	case opExpire:
 		at := r.varint()

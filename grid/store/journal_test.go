@@ -71,7 +71,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 	for i := range 5000 {
 		k := key()
 		var err error
-		switch rng.IntN(19) {
+		switch rng.IntN(23) {
 		case 0:
 			_, err = src.Set(nil, k, fmt.Appendf(nil, "v%d", i), SetOptions{At: *now + int64(rng.IntN(3000))})
 		case 1:
@@ -111,6 +111,14 @@ func TestJournalReplaysToSameState(t *testing.T) {
 			_, _, err = src.SPop(k, int64(rng.IntN(3)))
 		case 17:
 			_, err = src.SMove(k, fmt.Appendf(nil, "{%s}x", k), fmt.Appendf(nil, "%d", rng.IntN(9)))
+		case 19:
+			_, err = src.Push(k, [][]byte{field(), fmt.Appendf(nil, "%d", i)}, rng.IntN(2) == 0, false)
+		case 20:
+			_, _, err = src.Pop(k, rng.IntN(2) == 0, int64(rng.IntN(3)))
+		case 21:
+			_, _, err = src.LMove(k, fmt.Appendf(nil, "{%s}x", k), rng.IntN(2) == 0, rng.IntN(2) == 0)
+		case 22:
+			_, err = src.LRem(k, 1, field())
 		case 18:
 			_, err = src.SetAlgebraStore(SetOp(rng.IntN(3)), fmt.Appendf(nil, "{%s}x", k), [][]byte{k, fmt.Appendf(nil, "{%s}x", k)})
 		}
@@ -173,6 +181,9 @@ func TestApplyRejectsMalformedOps(t *testing.T) {
 		{opHashSet, 1, 'k', 3, 1, 'f'},
 		{opSet, 1, 'k', 0, 2, 1, 'a'},
 		{opSetAdd, 1, 'k', 5, 1, 'a'},
+		{opList, 1, 'k', 0, 0, 3, 1, 'a'},
+		{opListPut, 1, 'k', 0},
+		{opListTrim, 1, 'k', 2},
 		{opFlushSlot, 0xff, 0xff, 0x03},
 	} {
 		if err := s.Apply(op); !errors.Is(err, ErrBadOp) {

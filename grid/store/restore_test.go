@@ -10,11 +10,12 @@ import (
 )
 
 // everyEncoding is how many keys fillEveryEncoding writes.
-const everyEncoding = 18
+const everyEncoding = 22
 
 // fillEveryEncoding writes, under tag, strings small and over 64 KiB, hashes in both
 // encodings (past 128 fields, with a 65-byte value, small) and sets in each of theirs
-// (intset, listpack, table), each with and without an expiry.
+// (intset, listpack, table) and lists of one node and of many, each with and without an
+// expiry.
 func fillEveryEncoding(t *testing.T, s *Store, tag string, at int64) {
 	t.Helper()
 	for i := range everyEncoding {
@@ -23,7 +24,7 @@ func fillEveryEncoding(t *testing.T, s *Store, tag string, at int64) {
 		if i%2 == 1 {
 			exp = at
 		}
-		switch i / 2 % 9 {
+		switch i / 2 % 11 {
 		case 0:
 			must[SetResult](t)(s.Set(nil, k, k, SetOptions{At: exp}))
 		case 1:
@@ -44,8 +45,13 @@ func fillEveryEncoding(t *testing.T, s *Store, tag string, at int64) {
 			must[int64](t)(s.SAdd(k, members(300, "%d")))
 		case 7:
 			must[int64](t)(s.SAdd(k, [][]byte{[]byte("a"), k, []byte("7")}))
-		default:
+		case 8:
 			must[int64](t)(s.SAdd(k, members(1000, "member%d")))
+		case 9:
+			must[int64](t)(s.Push(k, [][]byte{[]byte("a"), k}, true, false))
+		default:
+			must[int64](t)(s.Push(k, members(3000, "element%d"), true, false))
+			must[int64](t)(s.Push(k, [][]byte{bytes.Repeat([]byte("L"), 70<<10)}, false, false))
 		}
 		if exp != 0 {
 			if ok, err := s.Expire(k, exp, ExpireAlways); !ok || err != nil {
@@ -99,10 +105,10 @@ func TestMoveSlotKeysOfEveryEncoding(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s missing on the target", k)
 		}
-		if ints := i/2%9 == 6; (r.flags&flagInts != 0) != ints {
+		if ints := i/2%11 == 6; (r.flags&flagInts != 0) != ints {
 			t.Errorf("%s an intset on the target: %v, want %v", k, !ints, ints)
 		}
-		if table := i/2%9 == 3 || i/2%9 == 4 || i/2%9 == 8; r.table() != table {
+		if table := i/2%11 == 3 || i/2%11 == 4 || i/2%11 == 8; r.table() != table {
 			t.Errorf("%s in table encoding on the target: %v, want %v", k, r.table(), table)
 		}
 	}
@@ -123,8 +129,8 @@ func TestRestorePastMaxMemoryChangesNothing(t *testing.T) {
 	dst.SetJournal(&replica{t: t, dst: mirror})
 	// The target already holds some of the keys (a batch restored before), as a small
 	// string each, which every restored value outgrows: a big string, hashes of both
-	// encodings, sets.
-	for _, i := range []int{3, 4, 6, 9, 12, 17} {
+	// encodings, sets, lists.
+	for _, i := range []int{3, 4, 6, 9, 12, 17, 19, 20} {
 		must[SetResult](t)(dst.Set(nil, fmt.Appendf(nil, "%s%d", tag, i), []byte("old"), SetOptions{}))
 	}
 	dst.SetMaxMemory(dst.UsedMemory())

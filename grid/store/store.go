@@ -1,5 +1,5 @@
-// Package store is the in-memory keyspace of one partition instance: strings, hashes and
-// sets with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
+// Package store is the in-memory keyspace of one partition instance: strings, hashes,
+// sets and lists with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
 // in an arena outside the Go heap (package slab), so the memory the data uses is counted
 // exactly and writes past maxmemory fail with ErrOOM before they allocate.
 //
@@ -30,6 +30,7 @@ const (
 	KindString
 	KindHash
 	KindSet
+	KindList
 )
 
 // String is the name TYPE reports.
@@ -41,6 +42,8 @@ func (k Kind) String() string {
 		return "hash"
 	case KindSet:
 		return "set"
+	case KindList:
+		return "list"
 	}
 	return "none"
 }
@@ -280,6 +283,9 @@ func (s *Store) remove(sl *slot, r *record) {
 	if r.table() {
 		s.dropTable(sl, handleOf(r.body))
 	}
+	if r.kind() == KindList {
+		s.freeList(r.body)
+	}
 	sl.keys.Delete(s.arena, r.pos)
 	s.arena.Free(r.ref)
 	s.keys.Add(-1)
@@ -417,6 +423,9 @@ func (s *Store) flushSlot(sl *slot, journal bool) {
 	n := sl.keys.Len()
 	for i := range sl.keys.Cap() {
 		if ref := sl.keys.At(i); ref != 0 {
+			if r := decode(s.arena.Bytes(ref)); r.kind() == KindList {
+				s.freeList(r.body)
+			}
 			s.arena.Free(ref)
 		}
 	}

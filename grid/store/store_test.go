@@ -96,6 +96,18 @@ func TestWrongType(t *testing.T) {
 	_, checks["sintercard"] = s.SInterCard([][]byte{b("s")}, 0)
 	_, checks["sunionstore"] = s.SetAlgebraStore(SetUnion, b("s"), [][]byte{b("s")})
 	_, _, checks["sscan"] = s.SScan(b("s"), 0, nil, 10)
+	_, checks["lpush"] = s.Push(b("s"), [][]byte{b("e")}, true, false)
+	_, _, checks["rpop"] = s.Pop(b("h"), false, 1)
+	_, checks["llen"] = s.LLen(b("s"))
+	_, checks["lrange"] = s.LRange(b("s"), 0, -1)
+	_, _, checks["lindex"] = s.LIndex(nil, b("s"), 0)
+	checks["lset"] = s.LSet(b("s"), 0, b("e"))
+	_, checks["linsert"] = s.LInsert(b("s"), true, b("e"), b("f"))
+	_, checks["lrem"] = s.LRem(b("s"), 0, b("e"))
+	checks["ltrim"] = s.LTrim(b("s"), 0, 1)
+	_, checks["lpos"] = s.LPos(b("s"), b("e"), LPosOptions{Rank: 1})
+	_, _, checks["lmove"] = s.LMove(b("s"), b("x"), true, true)
+	_, _, checks["lmpop"] = s.MPop([][]byte{b("s")}, true, 1)
 	for name, err := range checks {
 		if !errors.Is(err, ErrWrongType) {
 			t.Errorf("%s: err = %v, want WRONGTYPE", name, err)
