@@ -255,6 +255,10 @@ func cmdLMPop(c *conn, args [][]byte) {
 		c.wr.Error("ERR numkeys should be greater than 0")
 		return
 	}
+	if n >= int64(len(args)) { // (2+n could overflow)
+		c.wr.Error(errSyntax)
+		return
+	}
 	where := 2 + n
 	if where >= int64(len(args)) {
 		c.wr.Error(errSyntax)

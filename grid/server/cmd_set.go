@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 
@@ -57,6 +58,10 @@ func cmdSMIsMember(c *conn, args [][]byte) {
 
 const errPositive = "ERR value is out of range, must be positive"
 
+// maxRandomPicks bounds SRANDMEMBER's negative count (picks with repeats), whose reply
+// does not shrink with the set.
+const maxRandomPicks = 1 << 24
+
 func cmdSPop(c *conn, args [][]byte) {
 	switch len(args) {
 	case 2:
@@ -109,6 +114,12 @@ func cmdSRandMember(c *conn, args [][]byte) {
 	}
 	if n == math.MinInt64 {
 		c.wr.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+		return
+	}
+	if n < -maxRandomPicks {
+		// Redis 7.0 would build the reply until it is done, stalling every client; here
+		// such a count is refused.
+		c.wr.Error(fmt.Sprintf("ERR value is out of range, value must between %d and 9223372036854775807", -maxRandomPicks))
 		return
 	}
 	out, err := c.s.store.SRandMember(args[1], n)
