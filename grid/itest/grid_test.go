@@ -263,6 +263,56 @@ func TestPipelinesHashTagsAndCrossSlot(t *testing.T) {
 	}
 }
 
+// TestClusterClientSetsAndLists uses sets and lists the way go-redis's documentation
+// shows, on keys spread over the three partitions: the client routes each command
+// (SINTERCARD and LMPOP find their keys from a key count) and gets Redis's answers.
+func TestClusterClientSetsAndLists(t *testing.T) {
+	ctx := ctxT(t)
+	c := clusterClient(t, nil)
+	for i := range 30 {
+		tag := fmt.Sprintf("{u%d}", i)
+		if err := c.SAdd(ctx, tag+"tags", "go", "redis", i).Err(); err != nil {
+			t.Fatalf("SADD %stags: %v", tag, err)
+		}
+		if err := c.SAdd(ctx, tag+"seen", "redis", "etcd").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.SInter(ctx, tag+"tags", tag+"seen").Result(); err != nil || fmt.Sprint(got) != "[redis]" {
+			t.Fatalf("SINTER %s = %v, %v", tag, got, err)
+		}
+		if n, err := c.SInterCard(ctx, 0, tag+"tags", tag+"seen").Result(); err != nil || n != 1 {
+			t.Fatalf("SINTERCARD %s = %d, %v", tag, n, err)
+		}
+		if n, err := c.SUnionStore(ctx, tag+"all", tag+"tags", tag+"seen").Result(); err != nil || n != 4 {
+			t.Fatalf("SUNIONSTORE %s = %d, %v", tag, n, err)
+		}
+		if err := c.RPush(ctx, tag+"queue", "a", "b", "c").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := c.LMove(ctx, tag+"queue", tag+"work", "LEFT", "RIGHT").Result(); err != nil || v != "a" {
+			t.Fatalf("LMOVE %s = %q, %v", tag, v, err)
+		}
+		key, vals, err := c.LMPop(ctx, "right", 5, tag+"empty", tag+"queue").Result()
+		if err != nil || key != tag+"queue" || fmt.Sprint(vals) != "[c b]" {
+			t.Fatalf("LMPOP %s = %s %v, %v", tag, key, vals, err)
+		}
+		if got, err := c.LRange(ctx, tag+"work", 0, -1).Result(); err != nil || fmt.Sprint(got) != "[a]" {
+			t.Fatalf("LRANGE %swork = %v, %v", tag, got, err)
+		}
+		if typ, err := c.Type(ctx, tag+"work").Result(); err != nil || typ != "list" {
+			t.Fatalf("TYPE %swork = %q, %v", tag, typ, err)
+		}
+	}
+	err := c.SMove(ctx, "{u1}tags", "{u2}tags", "go").Err()
+	if err == nil || err.Error() != "CROSSSLOT Keys in request don't hash to the same slot" {
+		t.Fatalf("SMOVE across slots: %v", err)
+	}
+	err = c.LPush(ctx, "{u1}tags", "x").Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "WRONGTYPE ") {
+		t.Fatalf("LPUSH on a set: %v", err)
+	}
+}
+
 func TestRESP2Client(t *testing.T) {
 	ctx := ctxT(t)
 	c := clusterClient(t, &redis.ClusterOptions{Protocol: 2})

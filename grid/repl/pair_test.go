@@ -191,6 +191,47 @@ func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
 	if got, _ := in[1].store.HGetAll([]byte("h")); len(got) != 4 {
 		t.Fatalf("hash on the backup: %q", got)
 	}
+	// A set, in each encoding, changed member by member.
+	for _, members := range [][]any{{1, 2, 3}, {"a", "b"}, {strings.Repeat("m", 65), "c"}} {
+		if err := rdb.SAdd(ctx, "set", members...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.SRem(ctx, "set", 2, "a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SMove(ctx, "set", "{set}dst", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := in[1].store.SMembers([]byte("set")); len(got) != 4 {
+		t.Fatalf("set on the backup: %q", got)
+	}
+	if ok, _ := in[1].store.SIsMember([]byte("{set}dst"), []byte("b")); !ok {
+		t.Fatal("SMOVE's destination on the backup lacks the member")
+	}
+	// A list, pushed and popped at both ends, moved and trimmed.
+	if err := rdb.RPush(ctx, "list", "a", "b", "c", strings.Repeat("L", 9000), "d").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LPush(ctx, "list", "z").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.RPop(ctx, "list").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LMove(ctx, "list", "{list}dst", "LEFT", "RIGHT").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LSet(ctx, "list", 1, "B").Err(); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := in[0].store.LRange([]byte("list"), 0, -1)
+	if got, _ := in[1].store.LRange([]byte("list"), 0, -1); len(got) != 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("list on the backup: %.80q, want %.80q", got, want)
+	}
+	if got, _ := in[1].store.LRange([]byte("{list}dst"), 0, -1); len(got) != 1 || string(got[0]) != "z" {
+		t.Fatalf("LMOVE's destination on the backup: %q", got)
+	}
 	// The backup redirects clients to the primary.
 	bdb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer bdb.Close()

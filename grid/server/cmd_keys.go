@@ -63,9 +63,8 @@ func cmdPersist(c *conn, args [][]byte) { c.wr.Int(b2i(c.s.store.Persist(args[1]
 func cmdType(c *conn, args [][]byte) { c.wr.Simple(c.s.store.Type(args[1]).String()) }
 
 func cmdScan(c *conn, args [][]byte) {
-	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
-	if err != nil {
-		c.wr.Error("ERR invalid cursor")
+	cursor, ok := c.parseScanCursor(args[1])
+	if !ok {
 		return
 	}
 	var o store.ScanOptions
@@ -98,6 +97,10 @@ func cmdScan(c *conn, args [][]byte) {
 				o.Kind = store.KindString
 			case eqFold(v, "hash"):
 				o.Kind = store.KindHash
+			case eqFold(v, "set"):
+				o.Kind = store.KindSet
+			case eqFold(v, "list"):
+				o.Kind = store.KindList
 			default:
 				// Redis 7.0 answers an empty scan for a type it has no keys of.
 				c.wr.Array(2)

@@ -22,6 +22,7 @@ const (
 	flagAdmin
 	flagLoading
 	flagStale
+	flagMovableKeys // the keys are found from the arguments (a key count)
 )
 
 var flagNames = []struct {
@@ -30,7 +31,7 @@ var flagNames = []struct {
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
 	{flagAdmin, "admin"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
-	{flagStale, "stale"}, {flagFast, "fast"},
+	{flagStale, "stale"}, {flagFast, "fast"}, {flagMovableKeys, "movablekeys"},
 }
 
 // command is an entry of the command table, in the shape COMMAND reports: arity is exact
@@ -43,6 +44,7 @@ type command struct {
 	firstKey int
 	lastKey  int
 	step     int
+	movable  func(args [][]byte) (first, last, step int) // nil: firstKey, lastKey, step
 	group    string
 	summary  string
 	since    string
@@ -59,6 +61,19 @@ func (cmd *command) fullName() string {
 		return cmd.parent.name + "|" + cmd.name
 	}
 	return cmd.name
+}
+
+// keyRange locates the keys in args: positions first to last (inclusive) every step;
+// first 0: none.
+func (cmd *command) keyRange(args [][]byte) (first, last, step int) {
+	if cmd.movable != nil {
+		return cmd.movable(args)
+	}
+	last = cmd.lastKey
+	if last < 0 {
+		last = len(args) + last
+	}
+	return cmd.firstKey, last, cmd.step
 }
 
 func (cmd *command) arityOK(n int) bool {
@@ -181,10 +196,10 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 		c.wr.Error(errNoAuth)
 		return
 	}
-	if cmd.firstKey > 0 && !s.route(c, cmd, args) {
+	if (cmd.firstKey > 0 || cmd.movable != nil) && !s.route(c, cmd, args) {
 		return
 	}
-	if cmd.firstKey == 0 && cmd.flags&flagWrite != 0 {
+	if cmd.firstKey == 0 && cmd.movable == nil && cmd.flags&flagWrite != 0 {
 		// A keyless write (FLUSHALL) changes this partition: only its primary takes it.
 		if redirect, errReply := s.cfg.Replication.Admit(); redirect != "" || errReply != "" {
 			if errReply == "" {
@@ -206,12 +221,9 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 // route checks that the command's keys share one slot and that this instance serves it;
 // otherwise it writes CROSSSLOT, MOVED or CLUSTERDOWN and returns false.
 func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
-	last := cmd.lastKey
-	if last < 0 {
-		last = len(args) + last
-	}
+	first, last, step := cmd.keyRange(args)
 	slot := -1
-	for i := cmd.firstKey; i <= last && i < len(args); i += cmd.step {
+	for i := first; first > 0 && i <= last && i < len(args); i += step {
 		ks := slots.Of(args[i])
 		if slot >= 0 && ks != slot {
 			c.wr.Error(errCrossSlot)
@@ -278,12 +290,9 @@ func (s *Server) routeMigrating(c *conn, cmd *command, args [][]byte, slot int, 
 		c.gate = g
 		return true
 	}
-	last := cmd.lastKey
-	if last < 0 {
-		last = len(args) + last
-	}
+	first, last, step := cmd.keyRange(args)
 	here, gone := 0, 0
-	for i := cmd.firstKey; i <= last && i < len(args); i += cmd.step {
+	for i := first; first > 0 && i <= last && i < len(args); i += step {
 		if s.store.Exists(args[i]) {
 			here++
 		} else {

@@ -41,6 +41,9 @@ func TestMigratingSource(t *testing.T) {
 	c.expect(encodeCmd("GET", "{k}gone"), ask)
 	c.expect(encodeCmd("SET", "{k}new", "x"), ask)
 	c.expect(encodeCmd("MGET", "{k}here", "{k}gone"), "-"+errTryAgainMoving+"\r\n")
+	// Keys found from a key count are routed the same way.
+	c.expect(encodeCmd("SINTERCARD", "2", "{k}here", "{k}gone"), "-"+errTryAgainMoving+"\r\n")
+	c.expect(encodeCmd("SINTERCARD", "1", "{k}gone"), ask)
 	c.expect(encodeCmd("DEL", "{k}here"), ":1\r\n")
 	c.expect(encodeCmd("GET", "{k}here"), ask)
 	// Other slots are untouched.

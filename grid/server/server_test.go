@@ -364,3 +364,152 @@ func BenchmarkDispatchGet(b *testing.B) { benchDispatch(b, "GET", "{k}key") }
 func BenchmarkDispatchSet(b *testing.B) {
 	benchDispatch(b, "SET", "{k}key", strings.Repeat("v", 100))
 }
+
+// TestSetCommandReplies checks the set commands' replies byte for byte, each as redis-server
+// 7.0 in cluster mode answers it (TestSetsAgainstRedisServer compares random sequences).
+func TestSetCommandReplies(t *testing.T) {
+	_, dial := startServer(t, Config{Replication: Standalone{}})
+	wrongType := "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+	tests := []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"SADD", "{k}s", "3", "1", "2"}, ":3\r\n"},
+		{[]string{"SADD", "{k}s", "2", "4"}, ":1\r\n"},
+		{[]string{"SMEMBERS", "{k}s"}, "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"}, // an intset, in order
+		{[]string{"SISMEMBER", "{k}s", "4"}, ":1\r\n"},
+		{[]string{"SMISMEMBER", "{k}s", "1", "9"}, "*2\r\n:1\r\n:0\r\n"},
+		{[]string{"SCARD", "{k}s"}, ":4\r\n"},
+		{[]string{"SREM", "{k}s", "4", "9"}, ":1\r\n"},
+		{[]string{"SADD", "{k}t", "2", "3", "x"}, ":3\r\n"},
+		{[]string{"SINTER", "{k}s", "{k}t"}, "*2\r\n$1\r\n2\r\n$1\r\n3\r\n"},
+		{[]string{"SINTERCARD", "2", "{k}s", "{k}t", "LIMIT", "1"}, ":1\r\n"},
+		{[]string{"SINTERCARD", "2", "{k}s", "{j}t"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"SINTERCARD", "1", "foo"}, "-MOVED 12182 127.0.0.1:7001\r\n"},
+		{[]string{"SINTERCARD", "0", "{k}s"}, "-ERR numkeys should be greater than 0\r\n"},
+		{[]string{"SINTERCARD", "3", "{k}s"}, "-ERR Number of keys can't be greater than number of args\r\n"},
+		{[]string{"SDIFFSTORE", "{k}d", "{k}t", "{k}s"}, ":1\r\n"},
+		{[]string{"SUNIONSTORE", "{k}d", "{j}t"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"SMEMBERS", "{k}d"}, "*1\r\n$1\r\nx\r\n"},
+		{[]string{"SMOVE", "{k}d", "{k}s", "x"}, ":1\r\n"},
+		{[]string{"SMOVE", "{k}d", "{j}s", "x"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"TYPE", "{k}d"}, "+none\r\n"},
+		{[]string{"TYPE", "{k}s"}, "+set\r\n"},
+		{[]string{"SPOP", "{k}none"}, "$-1\r\n"},
+		{[]string{"SPOP", "{k}s", "-1"}, "-ERR value is out of range, must be positive\r\n"},
+		{[]string{"SRANDMEMBER", "{k}none"}, "$-1\r\n"},
+		{[]string{"SRANDMEMBER", "{k}none", "-3"}, "*0\r\n"},
+		// Redis 7.0 stalls building such a reply; the grid refuses it.
+		{[]string{"SRANDMEMBER", "{k}s", "-9223372036854775807"}, "-ERR value is out of range, value must between -16777216 and 9223372036854775807\r\n"},
+		{[]string{"SET", "{k}str", "v"}, "+OK\r\n"},
+		{[]string{"SADD", "{k}str", "a"}, wrongType},
+		{[]string{"SSCAN", "{k}str", "0"}, wrongType},
+		{[]string{"GET", "{k}s"}, wrongType},
+		{[]string{"HGET", "{k}s", "f"}, wrongType},
+		{[]string{"SSCAN", "{k}t", "0", "MATCH", "x"}, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nx\r\n"},
+		{[]string{"SSCAN", "{k}t", "x"}, "-ERR invalid cursor\r\n"},
+		{[]string{"SCAN", "0", "TYPE", "set", "MATCH", "{k}[dt]"}, "*2\r\n$1\r\n0\r\n*1\r\n$4\r\n{k}t\r\n"},
+		{[]string{"COMMAND", "INFO", "sintercard"}, "*1\r\n*10\r\n$10\r\nsintercard\r\n:-3\r\n*2\r\n+readonly\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@set\r\n*0\r\n*0\r\n*0\r\n"},
+	}
+	c := dial()
+	for _, tt := range tests {
+		c.expect(encodeCmd(tt.cmd...), tt.want)
+	}
+	c = dial()
+	c.expect(encodeCmd("HELLO", "3"), "%7\r\n")
+	for line := ""; line != "modules\r\n"; { // the rest of HELLO's map ends with modules, *0
+		var err error
+		if line, err = c.br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.expect("", "*0\r\n")
+	// RESP3: SMEMBERS, SPOP with a count, SUNION and SDIFF answer sets; SRANDMEMBER an array.
+	c.expect(encodeCmd("SMEMBERS", "{k}t"), "~3\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\nx\r\n")
+	c.expect(encodeCmd("SRANDMEMBER", "{k}none", "2"), "*0\r\n")
+	c.expect(encodeCmd("SPOP", "{k}none", "2"), "~0\r\n")
+	c.expect(encodeCmd("SPOP", "{k}none"), "_\r\n")
+}
+
+// TestDispatchGetSetAllocateNothing guards the hot path: routing (key ranges included) and
+// GET/SET through dispatch allocate nothing.
+func TestDispatchGetSetAllocateNothing(t *testing.T) {
+	st := store.New(1 << 20)
+	s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetView(testView(t, "p0-i0"))
+	p1, p2 := net.Pipe()
+	defer p1.Close()
+	defer p2.Close()
+	c := s.newConn(p1)
+	c.wr = resp.NewWriter(io.Discard)
+	for _, args := range [][]string{{"SET", "{k}key", strings.Repeat("v", 100)}, {"GET", "{k}key"}} {
+		argv := make([][]byte, len(args))
+		for i, a := range args {
+			argv[i] = []byte(a)
+		}
+		s.dispatch(c, argv)
+		c.wr.Flush()
+		if n := testing.AllocsPerRun(200, func() {
+			s.dispatch(c, argv)
+			c.wr.Flush()
+		}); n != 0 {
+			t.Errorf("%s: %.1f allocations per command", args[0], n)
+		}
+	}
+}
+
+// TestListCommandReplies checks the list commands' replies byte for byte, each as
+// redis-server 7.0 in cluster mode answers it (TestListsAgainstRedisServer compares random
+// sequences).
+func TestListCommandReplies(t *testing.T) {
+	_, dial := startServer(t, Config{Replication: Standalone{}})
+	tests := []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"RPUSH", "{k}l", "a", "b", "c"}, ":3\r\n"},
+		{[]string{"LPUSH", "{k}l", "z"}, ":4\r\n"},
+		{[]string{"LRANGE", "{k}l", "0", "-1"}, "*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"},
+		{[]string{"LPUSHX", "{k}none", "x"}, ":0\r\n"},
+		{[]string{"LPOP", "{k}l", "2"}, "*2\r\n$1\r\nz\r\n$1\r\na\r\n"},
+		{[]string{"RPOP", "{k}l"}, "$1\r\nc\r\n"},
+		{[]string{"LPOP", "{k}none", "2"}, "*-1\r\n"},
+		{[]string{"LPOP", "{k}l", "0"}, "*0\r\n"},
+		{[]string{"LLEN", "{k}l"}, ":1\r\n"},
+		{[]string{"LINDEX", "{k}l", "-1"}, "$1\r\nb\r\n"},
+		{[]string{"LSET", "{k}l", "5", "x"}, "-ERR index out of range\r\n"},
+		{[]string{"LINSERT", "{k}l", "BEFORE", "b", "y"}, ":2\r\n"},
+		{[]string{"LPOS", "{k}l", "b"}, ":1\r\n"},
+		{[]string{"LPOS", "{k}l", "q", "COUNT", "0"}, "*0\r\n"},
+		{[]string{"LMOVE", "{k}l", "{k}m", "LEFT", "RIGHT"}, "$1\r\ny\r\n"},
+		{[]string{"LMOVE", "{k}l", "{j}m", "LEFT", "RIGHT"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"LMPOP", "2", "{k}none", "{k}m", "LEFT", "COUNT", "5"}, "*2\r\n$4\r\n{k}m\r\n*1\r\n$1\r\ny\r\n"},
+		{[]string{"LMPOP", "1", "{k}none", "LEFT"}, "*-1\r\n"},
+		{[]string{"LMPOP", "2", "{k}l", "{j}m", "LEFT"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"TYPE", "{k}l"}, "+list\r\n"},
+		{[]string{"SCAN", "0", "TYPE", "list"}, "*2\r\n$1\r\n0\r\n*1\r\n$4\r\n{k}l\r\n"},
+		{[]string{"LREM", "{k}l", "0", "b"}, ":1\r\n"},
+		{[]string{"LTRIM", "{k}l", "1", "0"}, "+OK\r\n"},
+		{[]string{"EXISTS", "{k}l"}, ":0\r\n"},
+		{[]string{"COMMAND", "INFO", "lmpop"}, "*1\r\n*10\r\n$5\r\nlmpop\r\n:-4\r\n*2\r\n+write\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@list\r\n*0\r\n*0\r\n*0\r\n"},
+	}
+	c := dial()
+	for _, tt := range tests {
+		c.expect(encodeCmd(tt.cmd...), tt.want)
+	}
+	c = dial()
+	c.expect(encodeCmd("HELLO", "3"), "%7\r\n")
+	for line := ""; line != "modules\r\n"; {
+		var err error
+		if line, err = c.br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.expect("", "*0\r\n")
+	// RESP3: a missing list's LPOP with a count and LMPOP answer null.
+	c.expect(encodeCmd("LPOP", "{k}none", "2"), "_\r\n")
+	c.expect(encodeCmd("LMPOP", "1", "{k}none", "LEFT"), "_\r\n")
+}

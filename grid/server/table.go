@@ -1,5 +1,7 @@
 package server
 
+import "github.com/insightgrid/insight/grid/store"
+
 // Short names keep the table below one line per command.
 const (
 	ro    = flagReadonly
@@ -9,21 +11,29 @@ const (
 	noaut = flagNoAuth
 	admin = flagAdmin
 	ls    = flagLoading | flagStale
+	mov   = flagMovableKeys
 )
 
-// keyed describes where a command's keys are, as COMMAND reports it.
-type keyed struct{ first, last, step int }
+// keyed describes where a command's keys are, as COMMAND reports it; movable, when set,
+// finds them in the arguments instead (COMMAND then reports 0 0 0 and movablekeys).
+type keyed struct {
+	first, last, step int
+	movable           func(args [][]byte) (first, last, step int)
+}
 
 var (
 	noKeys   = keyed{}
-	oneKey   = keyed{1, 1, 1}
-	allKeys  = keyed{1, -1, 1}
-	keyPairs = keyed{1, -1, 2}
+	oneKey   = keyed{1, 1, 1, nil}
+	twoKeys  = keyed{1, 2, 1, nil}
+	allKeys  = keyed{1, -1, 1, nil}
+	keyPairs = keyed{1, -1, 2, nil}
+	// numKeysAt1 is a key count as first argument, the keys after it (SINTERCARD, LMPOP).
+	numKeysAt1 = keyed{movable: numKeys(1)}
 )
 
 func def(name string, arity int, flags cmdFlag, k keyed, group, since, summary string, h func(*conn, [][]byte)) *command {
 	return &command{name: name, arity: arity, flags: flags, firstKey: k.first, lastKey: k.last, step: k.step,
-		group: group, since: since, summary: summary, handler: h}
+		movable: k.movable, group: group, since: since, summary: summary, handler: h}
 }
 
 // container is a command with subcommands (CLUSTER, CLIENT, COMMAND, CONFIG).
@@ -86,6 +96,42 @@ func commandTable() map[string]*command {
 		def("hlen", 2, ro|fast, oneKey, "hash", "2.0.0", "Returns the number of fields in a hash.", cmdHLen),
 		def("hexists", 3, ro|fast, oneKey, "hash", "2.0.0", "Determines whether a field exists in a hash.", cmdHExists),
 		def("hincrby", 4, wr|oom|fast, oneKey, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number.", cmdHIncrBy),
+		// Sets.
+		def("sadd", -3, wr|oom|fast, oneKey, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", cmdSAdd),
+		def("srem", -3, wr|fast, oneKey, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", cmdSRem),
+		def("smembers", 2, ro, oneKey, "set", "1.0.0", "Returns all members of a set.", cmdSMembers),
+		def("sismember", 3, ro|fast, oneKey, "set", "1.0.0", "Determines whether a member belongs to a set.", cmdSIsMember),
+		def("smismember", -3, ro|fast, oneKey, "set", "6.2.0", "Determines whether multiple members belong to a set.", cmdSMIsMember),
+		def("scard", 2, ro|fast, oneKey, "set", "1.0.0", "Returns the number of members in a set.", cmdSCard),
+		def("spop", -2, wr|fast, oneKey, "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", cmdSPop),
+		def("srandmember", -2, ro, oneKey, "set", "1.0.0", "Get one or multiple random members from a set", cmdSRandMember),
+		def("smove", 4, wr|fast, twoKeys, "set", "1.0.0", "Moves a member from one set to another.", cmdSMove),
+		def("sinter", -2, ro, allKeys, "set", "1.0.0", "Returns the intersect of multiple sets.", setAlgebra(store.SetInter)),
+		def("sintercard", -3, ro|mov, numKeysAt1, "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", cmdSInterCard),
+		def("sunion", -2, ro, allKeys, "set", "1.0.0", "Returns the union of multiple sets.", setAlgebra(store.SetUnion)),
+		def("sdiff", -2, ro, allKeys, "set", "1.0.0", "Returns the difference of multiple sets.", setAlgebra(store.SetDiff)),
+		def("sinterstore", -3, wr|oom, allKeys, "set", "1.0.0", "Stores the intersect of multiple sets in a key.", setAlgebraStore(store.SetInter)),
+		def("sunionstore", -3, wr|oom, allKeys, "set", "1.0.0", "Stores the union of multiple sets in a key.", setAlgebraStore(store.SetUnion)),
+		def("sdiffstore", -3, wr|oom, allKeys, "set", "1.0.0", "Stores the difference of multiple sets in a key.", setAlgebraStore(store.SetDiff)),
+		def("sscan", -3, ro, oneKey, "set", "2.8.0", "Iterates over members of a set.", cmdSScan),
+		// Lists.
+		def("lpush", -3, wr|oom|fast, oneKey, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", push(true, false)),
+		def("rpush", -3, wr|oom|fast, oneKey, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", push(false, false)),
+		def("lpushx", -3, wr|oom|fast, oneKey, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", push(true, true)),
+		def("rpushx", -3, wr|oom|fast, oneKey, "list", "2.2.0", "Appends an element to a list only when the list exists.", push(false, true)),
+		def("lpop", -2, wr|fast, oneKey, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", pop(true)),
+		def("rpop", -2, wr|fast, oneKey, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", pop(false)),
+		def("llen", 2, ro|fast, oneKey, "list", "1.0.0", "Returns the length of a list.", cmdLLen),
+		def("lrange", 4, ro, oneKey, "list", "1.0.0", "Returns a range of elements from a list.", cmdLRange),
+		def("lindex", 3, ro, oneKey, "list", "1.0.0", "Returns an element from a list by its index.", cmdLIndex),
+		def("lset", 4, wr|oom, oneKey, "list", "1.0.0", "Sets the value of an element in a list by its index.", cmdLSet),
+		def("linsert", 5, wr|oom, oneKey, "list", "2.2.0", "Inserts an element before or after another element in a list.", cmdLInsert),
+		def("lrem", 4, wr, oneKey, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", cmdLRem),
+		def("ltrim", 4, wr, oneKey, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", cmdLTrim),
+		def("lpos", -3, ro, oneKey, "list", "6.0.6", "Returns the index of matching elements in a list.", cmdLPos),
+		def("lmove", 5, wr|oom, twoKeys, "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", cmdLMove),
+		def("rpoplpush", 3, wr|oom, twoKeys, "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", cmdRPopLPush),
+		def("lmpop", -4, wr|mov, numKeysAt1, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", cmdLMPop),
 		// Server.
 		def("dbsize", 1, ro|fast, noKeys, "server", "1.0.0", "Returns the number of keys in the database.", cmdDBSize),
 		def("flushall", -1, wr, noKeys, "server", "1.0.0", "Removes all keys from all databases.", cmdFlushAll),

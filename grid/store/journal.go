@@ -25,13 +25,19 @@ type Journal interface {
 // The operation codes. An operation is its code, then fields encoded as unsigned varint
 // lengths or numbers.
 const (
-	opString    byte = 1 // key, expireAt, value: the key now holds this string
-	opHash      byte = 2 // key, expireAt, n, n×(field, value): the key now holds exactly this hash
-	opHashSet   byte = 3 // key, n, n×(field, value): these fields now have these values
-	opHashDel   byte = 4 // key, n, n×field: these fields are gone (and the key, when emptied)
-	opExpire    byte = 5 // key, expireAt (0: none)
-	opDel       byte = 6 // key
-	opFlushSlot byte = 7 // slot
+	opString    byte = 1  // key, expireAt, value: the key now holds this string
+	opHash      byte = 2  // key, expireAt, n, n×(field, value): the key now holds exactly this hash
+	opHashSet   byte = 3  // key, n, n×(field, value): these fields now have these values
+	opHashDel   byte = 4  // key, n, n×field: these fields are gone (and the key, when emptied)
+	opExpire    byte = 5  // key, expireAt (0: none)
+	opDel       byte = 6  // key
+	opFlushSlot byte = 7  // slot
+	opSet       byte = 8  // key, expireAt, n, n×member: the key now holds exactly this set
+	opSetAdd    byte = 9  // key, n, n×member: these are now members
+	opSetRem    byte = 10 // key, n, n×member: these are no longer members (the key is gone when emptied)
+	opList      byte = 11 // key, expireAt, head, n, n×element: the key now holds exactly this list, its first element at index head
+	opListPut   byte = 12 // key, first, n, n×element: these elements are now at indexes first...
+	opListTrim  byte = 13 // key, head, tail: the list now spans indexes [head, tail) (the key is gone when empty)
 )
 
 var opBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
@@ -81,6 +87,25 @@ func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 		b = appendBytes(b, key)
 		b = binary.AppendVarint(b, r.exp)
 		return appendBytes(b, r.body)
+	case r.kind() == KindList:
+		l := s.openList(sl, *r)
+		b = append(b, opList)
+		b = appendBytes(b, key)
+		b = binary.AppendVarint(b, r.exp)
+		b = binary.AppendVarint(b, l.hdr.head)
+		b = binary.AppendUvarint(b, uint64(l.hdr.count))
+		l.each(0, func(_ int64, e []byte) bool {
+			b = appendBytes(b, e)
+			return true
+		})
+		return b
+	case r.kind() == KindSet:
+		b = append(b, opSet)
+		b = appendBytes(b, key)
+		b = binary.AppendVarint(b, r.exp)
+		b = binary.AppendUvarint(b, uint64(s.setLen(sl, r)))
+		s.setEach(sl, r, func(m []byte) { b = appendBytes(b, m) })
+		return b
 	default:
 		b = append(b, opHash)
 		b = appendBytes(b, key)
@@ -89,6 +114,23 @@ func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 		s.hashEach(sl, r, func(f, v []byte) { b = appendBytes(appendBytes(b, f), v) })
 		return b
 	}
+}
+
+// journalMembers journals a change of one set's members (opSetAdd, opSetRem): the
+// members, not the set, so a change to a large set stays small.
+func (s *Store) journalMembers(sl *slot, op byte, key []byte, members [][]byte) {
+	if s.journal == nil {
+		return
+	}
+	s.emit(sl, func(b []byte) []byte {
+		b = append(b, op)
+		b = appendBytes(b, key)
+		b = binary.AppendUvarint(b, uint64(len(members)))
+		for _, m := range members {
+			b = appendBytes(b, m)
+		}
+		return b
+	})
 }
 
 // journalHashSet journals the fields of fv (which alternates field and value; values are
@@ -277,7 +319,7 @@ func (s *Store) Apply(op []byte) error { return s.apply(op, false) }
 // on its way here), replacing whatever the key held, and journals the result. The key
 // must hash to slot.
 func (s *Store) Restore(slot int, op []byte) error {
-	if len(op) == 0 || op[0] != opString && op[0] != opHash {
+	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet && op[0] != opList {
 		return fmt.Errorf("%w: not a whole key", ErrBadOp)
 	}
 	r := &opReader{b: op[1:]}
@@ -388,6 +430,62 @@ func (s *Store) apply(op []byte, journal bool) error {
 		}
 		if ok && cur.kind() == KindHash {
 			_, err = s.hashDel(sl, cur, fields)
+		}
+	case opSet:
+		at, members := r.varint(), r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if ok {
+			if err := s.roomIf(limit, membersLen(members)); err != nil {
+				return err
+			}
+			s.remove(sl, &cur)
+		}
+		_, err = s.setAdd(sl, key, record{}, false, members, at, limit)
+	case opSetAdd:
+		members := r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if ok && cur.kind() != KindSet {
+			s.remove(sl, &cur)
+			ok = false
+		}
+		_, err = s.setAdd(sl, key, cur, ok, members, 0, limit)
+	case opSetRem:
+		members := r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if ok && cur.kind() == KindSet {
+			_, err = s.setRem(sl, cur, members)
+		}
+	case opList:
+		at, head, elems := r.varint(), r.varint(), r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if ok {
+			if err := s.roomIf(limit, elemsLen(elems)); err != nil {
+				return err
+			}
+			s.remove(sl, &cur)
+		}
+		err = s.applyList(sl, key, head, at, elems, limit)
+	case opListPut:
+		first, elems := r.varint(), r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		err = s.applyListPut(sl, key, cur, ok, first, elems, limit)
+	case opListTrim:
+		head, tail := r.varint(), r.varint()
+		if r.err != nil {
+			return r.err
+		}
+		if ok && cur.kind() == KindList {
+			s.applyListTrim(sl, cur, head, tail)
 		}
 	case opExpire:
 		at := r.varint()

@@ -37,6 +37,8 @@ type modelValue struct {
 	str   []byte
 	hash  map[string][]byte
 	table bool // the hash has passed the small encoding's limits: it is a table for good
+	set   map[string]bool
+	enc   byte // a set's encoding: 'i' intset, 'l' listpack, 't' table
 	exp   int64
 }
 
@@ -233,7 +235,7 @@ func (m *modelRun) run() {
 // exec runs one command and returns the key it touched ("" for none or for many).
 func (m *modelRun) exec() string {
 	c := m.next()
-	switch c % 16 {
+	switch c % 22 {
 	case 0, 1:
 		return m.set()
 	case 2:
@@ -282,6 +284,19 @@ func (m *modelRun) exec() string {
 	case 14:
 		m.dropExpired()
 		return ""
+	case 16, 17:
+		return m.sadd(1 + m.n(6))
+	case 18:
+		if m.next()%4 == 0 {
+			return m.sadd(1 + m.n(600))
+		}
+		return m.srem()
+	case 19:
+		return m.spop()
+	case 20:
+		return m.smove()
+	case 21:
+		return m.setStore()
 	default:
 		if m.next()%8 != 0 {
 			m.op = "check"
@@ -536,6 +551,315 @@ func (m *modelRun) hincr() string {
 	return k
 }
 
+// member returns a set member drawn so that sets cross every encoding's limits: integers
+// (an intset, up to 512 of them), short strings (a listpack), 65-byte strings (a table),
+// and texts an intset must refuse.
+func (m *modelRun) member() []byte {
+	switch c := m.next(); c % 8 {
+	case 0, 1, 2:
+		return strconv.AppendInt(nil, int64(m.n(700))-50, 10)
+	case 3:
+		return fmt.Appendf(nil, "%065d", c)
+	case 4:
+		return [][]byte{[]byte("-0"), []byte("01"), []byte("+1"), []byte("9223372036854775808"), []byte("")}[c%5]
+	default:
+		return fmt.Appendf(nil, "m%d", c)
+	}
+}
+
+// setFor is the model's set at k for a write, created when absent; ErrWrongType when k
+// holds another type.
+func (m *modelRun) setFor(k string) (*modelValue, error) {
+	cur := m.collect(k)
+	if cur != nil && cur.kind != KindSet {
+		return nil, ErrWrongType
+	}
+	if cur == nil {
+		cur = &modelValue{kind: KindSet, set: map[string]bool{}, enc: 'i'}
+	}
+	return cur, nil
+}
+
+// add is the model of adding one member, with Redis's encoding conversions.
+func (v *modelValue) add(x []byte) bool {
+	if v.set[string(x)] {
+		return false
+	}
+	_, isInt := parseInt(x)
+	n := len(v.set) + 1
+	switch {
+	case v.enc == 'i' && isInt && n > setMaxIntsetEntries:
+		v.enc = 't'
+	case v.enc == 'i' && !isInt && n <= setMaxListpackEntries && len(x) <= setMaxListpackValue:
+		v.enc = 'l'
+	case v.enc == 'i' && !isInt:
+		v.enc = 't'
+	case v.enc == 'l' && (n > setMaxListpackEntries || len(x) > setMaxListpackValue):
+		v.enc = 't'
+	}
+	v.set[string(x)] = true
+	return true
+}
+
+func (m *modelRun) sadd(n int) string {
+	k := m.key()
+	members := make([][]byte, n)
+	for i := range members {
+		members[i] = m.member()
+	}
+	m.op = fmt.Sprintf("SADD %s <%d members>", k, n)
+	cur, wantErr := m.setFor(k)
+	var want int64
+	if wantErr == nil {
+		for _, x := range members {
+			if cur.add(x) {
+				want++
+			}
+		}
+		m.want[k] = cur
+	}
+	got, err := m.s.SAdd([]byte(k), members)
+	m.wantErr(err, wantErr)
+	if got != want {
+		m.fatalf("SADD = %d, want %d", got, want)
+	}
+	return k
+}
+
+func (m *modelRun) srem() string {
+	k := m.key()
+	members := make([][]byte, 1+m.n(8))
+	for i := range members {
+		members[i] = m.member()
+	}
+	m.op = fmt.Sprintf("SREM %s %q", k, members)
+	cur := m.collect(k)
+	var want int64
+	var wantErr error
+	switch {
+	case cur == nil:
+	case cur.kind != KindSet:
+		wantErr = ErrWrongType
+	default:
+		for _, x := range members {
+			if cur.set[string(x)] {
+				delete(cur.set, string(x))
+				want++
+			}
+		}
+		if len(cur.set) == 0 {
+			delete(m.want, k)
+		}
+	}
+	got, err := m.s.SRem([]byte(k), members)
+	m.wantErr(err, wantErr)
+	if got != want {
+		m.fatalf("SREM = %d, want %d", got, want)
+	}
+	return k
+}
+
+// spop pops random members: the model checks they were distinct members, as many as asked
+// (or the whole set), then removes what the store chose.
+func (m *modelRun) spop() string {
+	k, count := m.key(), int64(m.n(12))
+	m.op = fmt.Sprintf("SPOP %s %d", k, count)
+	cur := m.collect(k)
+	var wantErr error
+	if cur != nil && cur.kind != KindSet {
+		wantErr = ErrWrongType
+	}
+	got, ok, err := m.s.SPop([]byte(k), count)
+	m.wantErr(err, wantErr)
+	if wantErr != nil || cur == nil {
+		if ok || len(got) != 0 {
+			m.fatalf("SPOP = %d members, %v; want none", len(got), ok)
+		}
+		return k
+	}
+	if want := min(count, int64(len(cur.set))); int64(len(got)) != want || !ok {
+		m.fatalf("SPOP = %d members %v, want %d", len(got), ok, want)
+	}
+	for _, x := range got {
+		if !cur.set[string(x)] {
+			m.fatalf("SPOP gave %q: not a member (or twice)", x)
+		}
+		delete(cur.set, string(x))
+	}
+	if len(cur.set) == 0 {
+		delete(m.want, k)
+	}
+	return k
+}
+
+// sameTagKey returns a key of the same slot as k.
+func (m *modelRun) sameTagKey(k string) string {
+	i := int(m.next()) % keysPerTag
+	return k[:3] + fmt.Sprintf("k%d", i)
+}
+
+func (m *modelRun) smove() string {
+	src := m.key()
+	dst, x := m.sameTagKey(src), m.member()
+	m.op = fmt.Sprintf("SMOVE %s %s %q", src, dst, x)
+	from, to := m.collect(src), m.collect(dst)
+	var want bool
+	var wantErr error
+	switch {
+	case from == nil:
+	case from.kind != KindSet || (to != nil && to.kind != KindSet):
+		wantErr = ErrWrongType
+	case src == dst:
+		want = from.set[string(x)]
+	case from.set[string(x)]:
+		want = true
+		delete(from.set, string(x))
+		if len(from.set) == 0 {
+			delete(m.want, src)
+		}
+		if to == nil {
+			to = &modelValue{kind: KindSet, set: map[string]bool{}, enc: 'i'}
+			m.want[dst] = to
+		}
+		to.add(x)
+	}
+	got, err := m.s.SMove([]byte(src), []byte(dst), x)
+	m.wantErr(err, wantErr)
+	if got != want {
+		m.fatalf("SMOVE = %v, want %v", got, want)
+	}
+	m.checkKey(src)
+	return dst
+}
+
+// setStore runs SINTERSTORE, SUNIONSTORE or SDIFFSTORE over keys of one tag.
+func (m *modelRun) setStore() string {
+	op := SetOp(m.next() % 3)
+	dst := m.key()
+	keys := make([]string, 1+m.n(3))
+	bkeys := make([][]byte, len(keys))
+	for i := range keys {
+		keys[i] = m.sameTagKey(dst)
+		bkeys[i] = []byte(keys[i])
+	}
+	m.op = fmt.Sprintf("STORE op %d %s %q", op, dst, keys)
+	var wantErr error
+	sets := make([]map[string]bool, len(keys))
+	// The keys are looked up (expired ones collected) up to the first of another type.
+	for i, k := range keys {
+		cur := m.collect(k)
+		if cur != nil && cur.kind != KindSet {
+			wantErr = ErrWrongType
+			break
+		}
+		if cur != nil {
+			sets[i] = cur.set
+		}
+	}
+	result := map[string]bool{}
+	switch op {
+	case SetInter:
+		for x := range sets[0] {
+			in := true
+			for _, o := range sets[1:] {
+				in = in && o[x]
+			}
+			if in {
+				result[x] = true
+			}
+		}
+	case SetUnion:
+		for _, o := range sets {
+			for x := range o {
+				result[x] = true
+			}
+		}
+	case SetDiff:
+		for x := range sets[0] {
+			in := false
+			for _, o := range sets[1:] {
+				in = in || o[x]
+			}
+			if !in {
+				result[x] = true
+			}
+		}
+	}
+	// A stored set is built from scratch: its encoding depends on its members only.
+	got, err := m.s.SetAlgebraStore(op, []byte(dst), bkeys)
+	m.wantErr(err, wantErr)
+	if wantErr != nil {
+		return dst
+	}
+	if got != int64(len(result)) {
+		m.fatalf("STORE = %d, want %d", got, len(result))
+	}
+	m.collect(dst)
+	delete(m.want, dst)
+	if len(result) > 0 {
+		v := &modelValue{kind: KindSet, set: result, enc: 'i'}
+		ints, short := true, true
+		for x := range result {
+			_, isInt := parseInt([]byte(x))
+			ints = ints && isInt
+			short = short && len(x) <= setMaxListpackValue
+		}
+		switch {
+		case ints && len(result) <= setMaxIntsetEntries:
+		case len(result) <= setMaxListpackEntries && short:
+			v.enc = 'l'
+		default:
+			v.enc = 't'
+		}
+		m.want[dst] = v
+	}
+	return dst
+}
+
+// checkSet compares the set at k with the model, encoding included.
+func (m *modelRun) checkSet(k string, v *modelValue) {
+	m.t.Helper()
+	key := []byte(k)
+	if n, err := m.s.SCard(key); err != nil || n != int64(len(v.set)) {
+		m.fatalf("SCARD %s = %d %v, want %d", k, n, err, len(v.set))
+	}
+	all, err := m.s.SMembers(key)
+	if err != nil || len(all) != len(v.set) {
+		m.fatalf("SMEMBERS %s: %d members %v, want %d", k, len(all), err, len(v.set))
+	}
+	for _, x := range all {
+		if !v.set[string(x)] {
+			m.fatalf("SMEMBERS %s: %q is not a member", k, x)
+		}
+	}
+	if ok, err := m.s.SIsMember(key, all[0]); !ok || err != nil {
+		m.fatalf("SISMEMBER %s %q = %v %v", k, all[0], ok, err)
+	}
+	sl := m.s.slotOf(key)
+	sl.mu.RLock()
+	r, _ := m.s.find(sl, key)
+	enc := byte('l')
+	switch {
+	case r.table():
+		enc = 't'
+	case r.flags&flagInts != 0:
+		enc = 'i'
+	}
+	sl.mu.RUnlock()
+	if enc != v.enc {
+		m.fatalf("set %s of %d members in encoding %c, want %c", k, len(v.set), enc, v.enc)
+	}
+	if enc == 'i' {
+		for i := 1; i < len(all); i++ {
+			a, _ := parseInt(all[i-1])
+			b, _ := parseInt(all[i])
+			if a >= b {
+				m.fatalf("intset %s out of order: %q", k, all)
+			}
+		}
+	}
+}
+
 // flushSlot empties one tag's slot the way a replica applies a journaled slot flush (a
 // slot that moved away is flushed this way too).
 func (m *modelRun) flushSlot() {
@@ -597,13 +921,21 @@ func (m *modelRun) checkKey(k string) {
 	switch {
 	case wantKind == KindString && (!ok || err != nil || !bytes.Equal(str, v.str)):
 		m.fatalf("GET %s = <%d bytes> %v %v, want <%d bytes>", k, len(str), ok, err, len(v.str))
-	case wantKind == KindHash && !errors.Is(err, ErrWrongType):
-		m.fatalf("GET %s of a hash: %v, want WRONGTYPE", k, err)
+	case wantKind != KindString && wantKind != KindNone && !errors.Is(err, ErrWrongType):
+		m.fatalf("GET %s of a %s: %v, want WRONGTYPE", k, wantKind, err)
 	case wantKind == KindNone && (ok || err != nil):
 		m.fatalf("GET %s of no key = %v %v", k, ok, err)
 	}
+	if wantKind != KindSet {
+		if n, err := m.s.SCard(key); n != 0 || (wantKind != KindNone) != errors.Is(err, ErrWrongType) {
+			m.fatalf("SCARD %s = %d %v", k, n, err)
+		}
+	}
+	if wantKind == KindSet {
+		m.checkSet(k, v)
+	}
 	if wantKind != KindHash {
-		if n, err := m.s.HLen(key); n != 0 || (wantKind == KindString) != errors.Is(err, ErrWrongType) {
+		if n, err := m.s.HLen(key); n != 0 || (wantKind != KindNone) != errors.Is(err, ErrWrongType) {
 			m.fatalf("HLEN %s = %d %v", k, n, err)
 		}
 		return
@@ -666,6 +998,22 @@ func (m *modelRun) checkCounters() {
 		case v.kind == KindString:
 			lo += int64(recordLen(key, v.exp, len(v.str)))
 			hi += int64(slab.ChunkSize(recordLen(key, v.exp, 2*len(v.str))))
+		case v.kind == KindSet && v.enc == 't':
+			n := recordLen(key, v.exp, 4)
+			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
+			for x := range v.set {
+				n := recordLen([]byte(x), 0, 0)
+				lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
+			}
+			fields += int64(len(v.set))
+			tables++
+		case v.kind == KindSet:
+			body := uvlen(len(v.set))
+			for x := range v.set {
+				body += uvlen(len(x)) + len(x)
+			}
+			n := recordLen(key, v.exp, body)
+			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
 		case v.table:
 			n := recordLen(key, v.exp, 4)
 			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))

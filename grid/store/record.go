@@ -8,7 +8,7 @@ import (
 
 // A record is one key in the arena:
 //
-//	flags    1 byte: the Kind in the low bits, flagExpire, flagTable
+//	flags    1 byte: the Kind in the low bits, flagExpire, flagTable, flagInts
 //	key      uvarint length, bytes
 //	expireAt 8 bytes little-endian unix milliseconds, only with flagExpire
 //	body     uvarint length, bytes
@@ -16,7 +16,8 @@ import (
 // A string's body is its value. A small hash's body is its field count (uvarint) and its
 // pairs, each field and value as uvarint length and bytes, in insertion order (Redis's
 // listpack encoding). A hash with flagTable has a 4-byte handle to its own table of field
-// records (flags 0, the field as key, the value as body) in the slot.
+// records (flags 0, the field as key, the value as body) in the slot. Sets are laid out
+// the same way, members without values (set.go).
 const (
 	kindMask   = 0x0f
 	flagTable  = 0x40

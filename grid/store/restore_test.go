@@ -9,17 +9,22 @@ import (
 	"github.com/insightgrid/insight/grid/slots"
 )
 
-// fillEveryEncoding writes, under tag, strings small and over 64 KiB and hashes in both
-// encodings (past 128 fields, with a 65-byte value, small), each with and without an expiry.
+// everyEncoding is how many keys fillEveryEncoding writes.
+const everyEncoding = 22
+
+// fillEveryEncoding writes, under tag, strings small and over 64 KiB, hashes in both
+// encodings (past 128 fields, with a 65-byte value, small) and sets in each of theirs
+// (intset, listpack, table) and lists of one node and of many, each with and without an
+// expiry.
 func fillEveryEncoding(t *testing.T, s *Store, tag string, at int64) {
 	t.Helper()
-	for i := range 12 {
+	for i := range everyEncoding {
 		k := fmt.Appendf(nil, "%s%d", tag, i)
 		exp := int64(0)
 		if i%2 == 1 {
 			exp = at
 		}
-		switch i / 2 % 6 {
+		switch i / 2 % 11 {
 		case 0:
 			must[SetResult](t)(s.Set(nil, k, k, SetOptions{At: exp}))
 		case 1:
@@ -34,8 +39,19 @@ func fillEveryEncoding(t *testing.T, s *Store, tag string, at int64) {
 			must[int64](t)(s.HSet(k, fv))
 		case 4:
 			must[int64](t)(s.HSet(k, [][]byte{[]byte("long"), bytes.Repeat([]byte("v"), 65)}))
-		default:
+		case 5:
 			must[int64](t)(s.IncrBy(k, 42))
+		case 6:
+			must[int64](t)(s.SAdd(k, members(300, "%d")))
+		case 7:
+			must[int64](t)(s.SAdd(k, [][]byte{[]byte("a"), k, []byte("7")}))
+		case 8:
+			must[int64](t)(s.SAdd(k, members(1000, "member%d")))
+		case 9:
+			must[int64](t)(s.Push(k, [][]byte{[]byte("a"), k}, true, false))
+		default:
+			must[int64](t)(s.Push(k, members(3000, "element%d"), true, false))
+			must[int64](t)(s.Push(k, [][]byte{bytes.Repeat([]byte("L"), 70<<10)}, false, false))
 		}
 		if exp != 0 {
 			if ok, err := s.Expire(k, exp, ExpireAlways); !ok || err != nil {
@@ -73,7 +89,7 @@ func TestMoveSlotKeysOfEveryEncoding(t *testing.T) {
 		}
 		moved += len(keys)
 	}
-	if moved != 12 || src.Keys() != 0 || src.DatasetBytes() != 0 || src.IndexBytes() != 0 {
+	if moved != everyEncoding || src.Keys() != 0 || src.DatasetBytes() != 0 || src.IndexBytes() != 0 {
 		t.Fatalf("moved %d keys; source keeps %d keys, dataset %d index %d", moved, src.Keys(), src.DatasetBytes(), src.IndexBytes())
 	}
 	if got := dump(dst); got != want {
@@ -82,14 +98,17 @@ func TestMoveSlotKeysOfEveryEncoding(t *testing.T) {
 	if got := dump(mirror); got != want {
 		t.Fatalf("target's replica differs\nsource: %.3000s\nreplica: %.3000s", want, got)
 	}
-	for i := range 12 {
+	for i := range everyEncoding {
 		k := fmt.Appendf(nil, "%s%d", tag, i)
 		sl := dst.slotOf(k)
 		r, ok := dst.find(sl, k)
 		if !ok {
 			t.Fatalf("%s missing on the target", k)
 		}
-		if table := i/2%6 == 3 || i/2%6 == 4; r.table() != table {
+		if ints := i/2%11 == 6; (r.flags&flagInts != 0) != ints {
+			t.Errorf("%s an intset on the target: %v, want %v", k, !ints, ints)
+		}
+		if table := i/2%11 == 3 || i/2%11 == 4 || i/2%11 == 8; r.table() != table {
 			t.Errorf("%s in table encoding on the target: %v, want %v", k, r.table(), table)
 		}
 	}
@@ -110,8 +129,8 @@ func TestRestorePastMaxMemoryChangesNothing(t *testing.T) {
 	dst.SetJournal(&replica{t: t, dst: mirror})
 	// The target already holds some of the keys (a batch restored before), as a small
 	// string each, which every restored value outgrows: a big string, hashes of both
-	// encodings.
-	for _, i := range []int{3, 4, 6, 9} {
+	// encodings, sets, lists.
+	for _, i := range []int{3, 4, 6, 9, 12, 17, 19, 20} {
 		must[SetResult](t)(dst.Set(nil, fmt.Appendf(nil, "%s%d", tag, i), []byte("old"), SetOptions{}))
 	}
 	dst.SetMaxMemory(dst.UsedMemory())

@@ -1,5 +1,5 @@
-// Package store is the in-memory keyspace of one partition instance: strings and hashes
-// with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
+// Package store is the in-memory keyspace of one partition instance: strings, hashes,
+// sets and lists with millisecond expiry (lazy on access plus an active sampling cycle), kept as records
 // in an arena outside the Go heap (package slab), so the memory the data uses is counted
 // exactly and writes past maxmemory fail with ErrOOM before they allocate.
 //
@@ -29,6 +29,8 @@ const (
 	KindNone Kind = iota
 	KindString
 	KindHash
+	KindSet
+	KindList
 )
 
 // String is the name TYPE reports.
@@ -38,6 +40,10 @@ func (k Kind) String() string {
 		return "string"
 	case KindHash:
 		return "hash"
+	case KindSet:
+		return "set"
+	case KindList:
+		return "list"
 	}
 	return "none"
 }
@@ -62,7 +68,7 @@ type replyError string
 
 func (e replyError) Error() string { return string(e) }
 
-// tableOverhead is what a hash in table encoding costs on the Go heap besides its
+// tableOverhead is what a hash or set in table encoding costs on the Go heap besides its
 // entries (counted by the arena): the struct, its slot in the slot's list of tables.
 const tableOverhead = 48
 
@@ -277,6 +283,9 @@ func (s *Store) remove(sl *slot, r *record) {
 	if r.table() {
 		s.dropTable(sl, handleOf(r.body))
 	}
+	if r.kind() == KindList {
+		s.freeList(r.body)
+	}
 	sl.keys.Delete(s.arena, r.pos)
 	s.arena.Free(r.ref)
 	s.keys.Add(-1)
@@ -414,6 +423,9 @@ func (s *Store) flushSlot(sl *slot, journal bool) {
 	n := sl.keys.Len()
 	for i := range sl.keys.Cap() {
 		if ref := sl.keys.At(i); ref != 0 {
+			if r := decode(s.arena.Bytes(ref)); r.kind() == KindList {
+				s.freeList(r.body)
+			}
 			s.arena.Free(ref)
 		}
 	}

@@ -73,15 +73,22 @@ func (s *Store) setString(sl *slot, key []byte, r record, ok bool, val []byte, a
 		_, err := s.put(sl, nil, key, byte(KindString), at, val, limit)
 		return err
 	}
-	// A hash in table encoding loses its fields once the string is stored; its handle is
-	// read before the record may be overwritten in place.
+	// A hash or set in table encoding, or a list, loses its contents once the string is
+	// stored; where they are is read before the record may be overwritten in place.
 	table, h := r.table(), uint32(0)
 	if table {
 		h = handleOf(r.body)
 	}
+	isList, lst := r.kind() == KindList, listHdr{}
+	if isList {
+		lst = readList(r.body)
+	}
 	_, err := s.put(sl, &r, key, byte(KindString), at, val, limit)
 	if err == nil && table {
 		s.dropTable(sl, h)
+	}
+	if err == nil && isList {
+		(&list{s: s, hdr: lst}).free()
 	}
 	return err
 }

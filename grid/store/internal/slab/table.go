@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 )
 
 var seed = maphash.MakeSeed()
@@ -141,4 +142,39 @@ func (t *Table) resize(a *Arena, n int) {
 func (t *Table) Clear(a *Arena) {
 	a.index.Add(-int64(8 * len(t.ents)))
 	t.ents, t.n = nil, 0
+}
+
+// Scan calls fn with the record of every entry whose home position is the one cursor
+// names and returns the cursor of the next (0: done). Cursors walk home positions in
+// reverse-binary order, as Redis's dictScan walks buckets: an entry present for a whole
+// iteration is returned at least once however the table grows or shrinks between calls,
+// and deletions that shift entries back do not hide any (entries are found by home, not by
+// position). fn must not change the table.
+func (t *Table) Scan(a *Arena, cursor uint64, fn func(Ref)) uint64 {
+	if len(t.ents) == 0 {
+		return 0
+	}
+	mask := uint64(len(t.ents) - 1)
+	v := cursor & mask
+	// Linear probing leaves no empty entry between an entry's home and its position: the
+	// entries whose home is v all sit in the run that starts at v.
+	for i := v; t.ents[i] != 0; i = (i + 1) & mask {
+		if e := t.ents[i]; t.home(a, e)&mask == v {
+			fn(Ref(e & refMask))
+		}
+	}
+	cursor |= ^mask
+	return bits.Reverse64(bits.Reverse64(cursor) + 1)
+}
+
+// Random returns the position and record of a uniformly chosen entry, rnd giving random numbers in
+// [0, n); the table must not be empty. A table shrinks before it is less than 1/16 full,
+// so this takes a few probes on average.
+func (t *Table) Random(rnd func(n int) int) (int, Ref) {
+	for {
+		i := rnd(len(t.ents))
+		if e := t.ents[i]; e != 0 {
+			return i, Ref(e & refMask)
+		}
+	}
 }
