@@ -15,6 +15,7 @@ import (
 
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/install"
+	"github.com/insightgrid/insight/cli/scale"
 	"github.com/insightgrid/insight/cli/validate"
 	"github.com/insightgrid/insight/cli/wizard"
 	"github.com/insightgrid/insight/values"
@@ -29,6 +30,8 @@ type deployOptions struct {
 	interactive   bool
 	skipPreflight bool
 	saveValues    string
+	// managerURL is upgrade's --manager-url, for a change of pu.ha or manager.ha.
+	managerURL string
 }
 
 func addDeployFlags(c *cobra.Command, o *deployOptions) {
@@ -67,7 +70,8 @@ With no values given on a terminal, or with -i, a wizard asks for them.`,
 }
 
 func newUpgradeCmd(r *root) *cobra.Command {
-	c, _ := upgradeCommand(r)
+	c, o := upgradeCommand(r)
+	addManagerFlags(c, nil, &o.managerURL)
 	return c
 }
 
@@ -81,9 +85,14 @@ func upgradeCommand(r *root) (*cobra.Command, *deployOptions) {
 
 The release's user-supplied values are kept and the new values layered on top; the new
 chart's defaults apply to everything the user never set (Helm's reset-then-reuse, not
---reuse-values, which would keep the old chart's defaults forever).`,
+--reuse-values, which would keep the old chart's defaults forever).
+
+When the new values turn pu.ha (--ha) or manager.ha on or off, that change is made first,
+online, as 'insightctl scale --ha' or 'scale --manager-ha' makes it (with its progress),
+and the rest of the upgrade after it.`,
 		Example: `  insightctl upgrade --memory 2Gi
-  insightctl upgrade demo --set pu.partitions=4`,
+  insightctl upgrade demo --set pu.partitions=4
+  insightctl upgrade demo --ha --anti-affinity=zone`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: o.runE,
 	}
@@ -146,6 +155,11 @@ func (o *deployOptions) run(ctx context.Context) error {
 		}
 	}
 
+	if o.upgrade {
+		if err := scale.BeforeUpgrade(ctx, r.deps(), p, ch, o.managerURL, o.skipPreflight); err != nil {
+			return err
+		}
+	}
 	return install.Deploy(ctx, r.deps(), p, ch, install.DeployOptions{Upgrade: o.upgrade, SkipPreflight: o.skipPreflight, SaveValues: o.saveValues})
 }
 

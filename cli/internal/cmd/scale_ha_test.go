@@ -169,3 +169,35 @@ func TestScaleHA(t *testing.T) {
 		})
 	}
 }
+
+// upgrade --ha turns HA on online first, as scale --ha=true does, then upgrades the rest
+// (here the anti-affinity) in a revision of its own.
+func TestUpgradeTurnsHAOnFirst(t *testing.T) {
+	on := newHAManager(t,
+		haJSON(false, 0, 0, true, "no HA: none of the 2 partitions has a backup"),
+		haJSON(true, 0, 0, false, ""),
+		haJSON(true, 2, 2, true, "HA: each of the 2 partitions has its backup in sync"))
+	c := cluster{objects: gridObjects(2, "rev-a", "rev-a", nil), releases: []*release.Release{haRelease(map[string]any{"ha": false})}}
+	r := runGolden(t, c, "upgrade demo --ha --anti-affinity=hostname --skip-preflight --wait=false", on.URL, 0, "upgrade-ha-on.golden", fastPoll)
+	if c := on.called(); strings.Join(c, "\n") != strings.Join([]string{"GET /v1/ha", `POST /v1/ha {"ha":true}`, "GET /v1/ha"}, "\n") {
+		t.Errorf("manager calls:\n%s", strings.Join(c, "\n"))
+	}
+	h, err := r.store.History("demo")
+	if err != nil || len(h) != 3 {
+		t.Fatalf("history: %d revisions, %v; want the install, the HA change and the upgrade", len(h), err)
+	}
+	for _, rel := range h {
+		pu, _ := rel.Config["pu"].(map[string]any)
+		_, anti := pu["antiAffinity"]
+		switch rel.Version {
+		case 2:
+			if pu["ha"] != true || anti {
+				t.Errorf("revision 2 (the HA change) = %v; want pu.ha=true alone", pu)
+			}
+		case 3:
+			if pu["ha"] != true || !anti {
+				t.Errorf("revision 3 (the upgrade) = %v; want pu.ha=true and the anti-affinity", pu)
+			}
+		}
+	}
+}
