@@ -33,29 +33,37 @@ type HASummary struct {
 
 // checkHA validates --ha and what may come with it.
 func (o *Options) checkHA() []validate.Problem {
+	return o.checkOnline("--ha", "turning HA on or off restarts no pod",
+		"--ha always follows the backups until they are in sync (on) or gone (off); interrupt it and run the same command again to resume")
+}
+
+// checkOnline validates flag, an online change (--ha, --manager-ha) that comes alone:
+// restarts says why --force and --allow-data-loss do not apply, follows why --wait=false
+// does not.
+func (o *Options) checkOnline(flag, restarts, follows string) []validate.Problem {
 	var problems []validate.Problem
+	alone := "cannot be combined with " + flag + ": run one scale after the other"
 	for _, f := range []struct{ key, value string }{{"--memory", o.Memory}, {"--cpu", o.CPU}, {"--rate", o.Rate}} {
 		if f.value != "" {
-			problems = append(problems, validate.Problem{Key: f.key, Value: f.value,
-				Message: "cannot be combined with --ha: run one scale after the other"})
+			problems = append(problems, validate.Problem{Key: f.key, Value: f.value, Message: alone})
 		}
 	}
 	if o.Partitions != nil {
-		problems = append(problems, validate.Problem{Key: "--partitions", Value: *o.Partitions,
-			Message: "cannot be combined with --ha: run one scale after the other"})
+		problems = append(problems, validate.Problem{Key: "--partitions", Value: *o.Partitions, Message: alone})
+	}
+	if o.HA != nil && flag != "--ha" {
+		problems = append(problems, validate.Problem{Key: "--ha", Value: *o.HA, Message: alone})
 	}
 	for _, f := range []struct {
 		key string
 		set bool
 	}{{"--force", o.Force}, {"--allow-data-loss", o.AllowDataLoss}} {
 		if f.set {
-			problems = append(problems, validate.Problem{Key: f.key, Value: true,
-				Message: "applies to --memory/--cpu only: turning HA on or off restarts no pod"})
+			problems = append(problems, validate.Problem{Key: f.key, Value: true, Message: "applies to --memory/--cpu only: " + restarts})
 		}
 	}
 	if !o.Wait {
-		problems = append(problems, validate.Problem{Key: "--wait", Value: false,
-			Message: "--ha always follows the backups until they are in sync (on) or gone (off); interrupt it and run the same command again to resume"})
+		problems = append(problems, validate.Problem{Key: "--wait", Value: false, Message: follows})
 	}
 	return problems
 }
@@ -210,10 +218,11 @@ func onOff(b bool) string {
 	return "off"
 }
 
-// haCommand is the command line that turns HA to want (and resumes it).
-func (o *scaler) haCommand() string {
+// resumeCommand is the scale command line with flags (e.g. "--ha=true"), which resumes
+// the change they make.
+func (o *scaler) resumeCommand(flags ...string) string {
 	p := &o.Parameters
-	parts := []string{"insightctl", "scale", p.Name, "-n", p.Namespace, fmt.Sprintf("--ha=%v", *o.HA)}
+	parts := append([]string{"insightctl", "scale", p.Name, "-n", p.Namespace}, flags...)
 	if p.ChartDir != "" {
 		parts = append(parts, "--chart-dir", p.ChartDir)
 	}
@@ -232,13 +241,19 @@ func (o *scaler) haFailed(ctx context.Context, what string, err error) error {
 	return o.haInterrupted(ctx, fmt.Errorf("%s: %w", what, err))
 }
 
-// haInterrupted says how to resume after err; a deadline is a timeout (exit code 4).
+// haInterrupted says how to resume the HA change after err.
 func (o *scaler) haInterrupted(ctx context.Context, err error) error {
-	fmt.Fprintf(o.d.IO.ErrOut, "To resume, run the same command again (each step checks the state first):\n  %s\n", o.haCommand())
+	return o.resumable(ctx, "", fmt.Sprintf("--ha=%v", *o.HA), err)
+}
+
+// resumable says, after lead, how to resume the change flag after err; a deadline is a
+// timeout (exit code 4).
+func (o *scaler) resumable(ctx context.Context, lead, flag string, err error) error {
+	fmt.Fprintf(o.d.IO.ErrOut, "%sTo resume, run the same command again (each step checks the state first):\n  %s\n", lead, o.resumeCommand(flag))
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return exit.TimeoutError(fmt.Errorf("scale %s --ha=%v: not done within --timeout %s: %w", o.Name, *o.HA, o.Timeout, err))
+		return exit.TimeoutError(fmt.Errorf("scale %s %s: not done within --timeout %s: %w", o.Name, flag, o.Timeout, err))
 	}
-	return fmt.Errorf("scale %s --ha=%v: %w", o.Name, *o.HA, err)
+	return fmt.Errorf("scale %s %s: %w", o.Name, flag, err)
 }
 
 func (o *scaler) printHA(s HASummary, start time.Time) error {

@@ -39,35 +39,8 @@ type ManagersSummary struct {
 
 // checkManagerHA validates --manager-ha and what may come with it.
 func (o *Options) checkManagerHA() []validate.Problem {
-	var problems []validate.Problem
-	for _, f := range []struct{ key, value string }{{"--memory", o.Memory}, {"--cpu", o.CPU}, {"--rate", o.Rate}} {
-		if f.value != "" {
-			problems = append(problems, validate.Problem{Key: f.key, Value: f.value,
-				Message: "cannot be combined with --manager-ha: run one scale after the other"})
-		}
-	}
-	if o.Partitions != nil {
-		problems = append(problems, validate.Problem{Key: "--partitions", Value: *o.Partitions,
-			Message: "cannot be combined with --manager-ha: run one scale after the other"})
-	}
-	if o.HA != nil {
-		problems = append(problems, validate.Problem{Key: "--ha", Value: *o.HA,
-			Message: "cannot be combined with --manager-ha: run one scale after the other"})
-	}
-	for _, f := range []struct {
-		key string
-		set bool
-	}{{"--force", o.Force}, {"--allow-data-loss", o.AllowDataLoss}} {
-		if f.set {
-			problems = append(problems, validate.Problem{Key: f.key, Value: true,
-				Message: "applies to --memory/--cpu only: changing the number of managers restarts no data pod"})
-		}
-	}
-	if !o.Wait {
-		problems = append(problems, validate.Problem{Key: "--wait", Value: false,
-			Message: "--manager-ha always follows the members until they have joined (on) or left (off); interrupt it and run the same command again to resume"})
-	}
-	return problems
+	return o.checkOnline("--manager-ha", "changing the number of managers restarts no data pod",
+		"--manager-ha always follows the members until they have joined (on) or left (off); interrupt it and run the same command again to resume")
 }
 
 // runManagers grows the managers' etcd cluster from 1 member to 3 or shrinks it back.
@@ -333,26 +306,9 @@ func plural(n int) string {
 	return "s"
 }
 
-// managersCommand is the command line that sets --manager-ha (and resumes it).
-func (o *scaler) managersCommand() string {
-	p := &o.Parameters
-	parts := []string{"insightctl", "scale", p.Name, "-n", p.Namespace, fmt.Sprintf("--manager-ha=%v", *o.ManagerHA)}
-	if p.ChartDir != "" {
-		parts = append(parts, "--chart-dir", p.ChartDir)
-	}
-	if o.ManagerURL != "" {
-		parts = append(parts, "--manager-url", o.ManagerURL)
-	}
-	return strings.Join(parts, " ")
-}
-
-// managersInterrupted says how to resume after err; a deadline is a timeout (exit code 4).
+// managersInterrupted says how to resume the change of the managers after err.
 func (o *scaler) managersInterrupted(ctx context.Context, err error) error {
-	fmt.Fprintf(o.d.IO.ErrOut, "To resume, run the same command again (each step checks the state first):\n  %s\n", o.managersCommand())
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return exit.TimeoutError(fmt.Errorf("scale %s --manager-ha=%v: not done within --timeout %s: %w", o.Name, *o.ManagerHA, o.Timeout, err))
-	}
-	return fmt.Errorf("scale %s --manager-ha=%v: %w", o.Name, *o.ManagerHA, err)
+	return o.resumable(ctx, "", fmt.Sprintf("--manager-ha=%v", *o.ManagerHA), err)
 }
 
 func (o *scaler) printManagers(s ManagersSummary, start time.Time) error {

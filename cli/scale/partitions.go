@@ -94,7 +94,7 @@ func (o *scaler) runPartitions(ctx context.Context) error {
 	}
 	if st.Target != 0 && st.Target != n {
 		return fmt.Errorf("scale %s: re-partitioning to %d partitions is in progress (%s, %d slots left); follow it to the end with\n  %s\nthen ask for %d",
-			p.Name, st.Target, st.State, st.SlotsRemaining, o.partitionsCommand(st.Target), n)
+			p.Name, st.Target, st.State, st.SlotsRemaining, o.resumeCommand(o.partitionsFlag(st.Target)), n)
 	}
 	kube := repartition.Kube{Client: o.d.Kube, Namespace: p.Namespace, Release: p.Name}
 	left, err := kube.Remaining(ctx, n)
@@ -258,29 +258,13 @@ func (o *scaler) managerFailed(ctx context.Context, what string, err error, resu
 	return fmt.Errorf("scale %s: %s: %w", o.Name, what, err)
 }
 
-// interrupted says how to resume after err; a deadline is a timeout (exit code 4).
+// interrupted says how to resume the re-partitioning after err.
 func (o *scaler) interrupted(ctx context.Context, err error) error {
-	p := &o.Parameters
-	fmt.Fprintf(o.d.IO.ErrOut, "The re-partitioning goes on in the grid. To resume, run the same command again (each step checks the state first):\n  %s\n",
-		o.partitionsCommand(o.count()))
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return exit.TimeoutError(fmt.Errorf("scale %s --partitions %d: not done within --timeout %s: %w", p.Name, o.count(), p.Timeout, err))
-	}
-	return fmt.Errorf("scale %s --partitions %d: %w", p.Name, o.count(), err)
+	return o.resumable(ctx, "The re-partitioning goes on in the grid. ", o.partitionsFlag(o.count()), err)
 }
 
-// partitionsCommand is the command line that re-partitions to n (and resumes it).
-func (o *scaler) partitionsCommand(n int) string {
-	p := &o.Parameters
-	parts := []string{"insightctl", "scale", p.Name, "-n", p.Namespace, "--partitions", fmt.Sprint(n)}
-	if p.ChartDir != "" {
-		parts = append(parts, "--chart-dir", p.ChartDir)
-	}
-	if o.ManagerURL != "" {
-		parts = append(parts, "--manager-url", o.ManagerURL)
-	}
-	return strings.Join(parts, " ")
-}
+// partitionsFlag is the flag that re-partitions to n.
+func (o *scaler) partitionsFlag(n int) string { return fmt.Sprintf("--partitions %d", n) }
 
 func (o *scaler) printPartitions(s PartitionsSummary, start time.Time) error {
 	s.Duration = o.d.Now().Sub(start).Round(time.Millisecond).Seconds()

@@ -180,7 +180,7 @@ func (o *scaler) failed(ctx context.Context, sum Summary, snap rollout.Snapshot,
 	}
 	fmt.Fprintf(w, "The rolling restart goes on in the cluster (request %s). To follow it again, run the same command:\n  %s\n"+
 		"with the same values it changes nothing and only waits. To go back to the previous values: %s -n %s\n",
-		sum.RequestID, o.resumeCommand(), back, p.Namespace)
+		sum.RequestID, o.followCommand(), back, p.Namespace)
 	var stuck *rollout.StuckError
 	switch {
 	case errors.As(err, &stuck):
@@ -193,26 +193,21 @@ func (o *scaler) failed(ctx context.Context, sum Summary, snap rollout.Snapshot,
 	return fmt.Errorf("scale %s: %w", p.Name, err)
 }
 
-// resumeCommand is the command line that follows this scale again.
-func (o *scaler) resumeCommand() string {
+// followCommand is the command line that follows this scale again.
+func (o *scaler) followCommand() string {
 	p := &o.Parameters
-	parts := []string{"insightctl", "scale", p.Name, "-n", p.Namespace}
+	var flags []string
 	if p.Memory != "" {
-		parts = append(parts, "--memory", p.Memory)
+		flags = append(flags, "--memory", p.Memory)
 	}
 	if p.CPU != "" {
-		parts = append(parts, "--cpu", p.CPU)
+		flags = append(flags, "--cpu", p.CPU)
 	}
-	if p.ChartDir != "" {
-		parts = append(parts, "--chart-dir", p.ChartDir)
-	}
-	if o.ManagerURL != "" {
-		parts = append(parts, "--manager-url", o.ManagerURL)
-	}
+	cmd := o.resumeCommand(flags...)
 	if o.AllowDataLoss {
-		parts = append(parts, "--allow-data-loss")
+		cmd += " --allow-data-loss"
 	}
-	return strings.Join(parts, " ")
+	return cmd
 }
 
 func requestID(name string, revision int) string { return fmt.Sprintf("%s-r%d", name, revision) }

@@ -67,8 +67,15 @@ func (m *managers) start(t *testing.T, k int, dir, initial string, extra ...stri
 		"--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
 		"--client-port", fmt.Sprint(m.base + 3*k), "--peer-port", fmt.Sprint(m.base + 3*k + 1), "--http-port", fmt.Sprint(m.base + 3*k + 2),
 		"--initial-cluster", initial, "--etcd-heartbeat", "20ms", "--etcd-election", "400ms", "--log-level", "info"}, extra...)
+	return startProc(t, filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)), args)
+}
+
+// startProc starts insight-grid with args, its output appended to logPath, stopped when
+// the test ends.
+func startProc(t *testing.T, logPath string, args []string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(grid.bin, args...)
-	logf, err := os.OpenFile(filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,17 +174,7 @@ func dataProc(t *testing.T, m *managers, i int, extra ...string) *exec.Cmd {
 	args := append([]string{"data", "--partition", "0", "--instance", fmt.Sprint(i),
 		"--etcd-endpoints", m.endpoints(), "--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
 		"--port", fmt.Sprint(m.base + 10 + i), "--http-port", fmt.Sprint(m.base + 1010 + i), "--lease-ttl", "2s", "--log-level", "info"}, extra...)
-	cmd := exec.Command(grid.bin, args...)
-	logf, err := os.OpenFile(filepath.Join(m.dir, fmt.Sprintf("p0-i%d.log", i)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopProcs([]*exec.Cmd{cmd}) })
-	return cmd
+	return startProc(t, filepath.Join(m.dir, fmt.Sprintf("p0-i%d.log", i)), args)
 }
 
 func status(m *managers, i int) (cluster.InstanceStatus, bool) {

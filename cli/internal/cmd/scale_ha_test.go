@@ -20,19 +20,23 @@ import (
 	"github.com/insightgrid/insight/cli/repartition"
 )
 
-// haManager answers GET /v1/ha with progress, one document per request (the last one
-// repeats), and POST /v1/ha with 202 and the next document.
-type haManager struct {
+// progressManager answers GETs with progress, one document per request (the last one
+// repeats). A POST answers postReply with postStatus (default 200) and switches the GETs to
+// afterPost when postReply is set, else answers 202 with the next document.
+type progressManager struct {
 	*httptest.Server
-	mu       sync.Mutex
-	calls    []string
-	progress []string
-	next     int
+	mu         sync.Mutex
+	calls      []string
+	progress   []string
+	next       int
+	postReply  string
+	postStatus int
+	afterPost  []string
 }
 
-func newHAManager(t *testing.T, progress ...string) *haManager {
+func newProgressManager(t *testing.T, progress ...string) *progressManager {
 	t.Helper()
-	f := &haManager{progress: progress}
+	f := &progressManager{progress: progress}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if strings.HasSuffix(r.URL.Path, "/livez") {
@@ -43,6 +47,14 @@ func newHAManager(t *testing.T, progress ...string) *haManager {
 		defer f.mu.Unlock()
 		f.calls = append(f.calls, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+string(body)))
 		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost && f.postReply != "" {
+			if f.postStatus != 0 {
+				w.WriteHeader(f.postStatus)
+			}
+			_, _ = w.Write([]byte(f.postReply))
+			f.progress, f.next = f.afterPost, 0
+			return
+		}
 		if r.Method == http.MethodPost {
 			w.WriteHeader(http.StatusAccepted)
 		}
@@ -53,7 +65,7 @@ func newHAManager(t *testing.T, progress ...string) *haManager {
 	return f
 }
 
-func (f *haManager) called() []string {
+func (f *progressManager) called() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
@@ -104,22 +116,22 @@ func backupPodsGoWithHA(e *Env) {
 // upgrades; scale --ha=true tells the manager first and follows the backups until in
 // sync; a run with nothing to do changes nothing.
 func TestScaleHA(t *testing.T) {
-	off := newHAManager(t,
+	off := newProgressManager(t,
 		haJSON(true, 2, 2, true, "HA: each of the 2 partitions has its backup in sync"),
 		haJSON(false, 2, 2, false, ""),
 		haJSON(false, 1, 1, false, "partition 1: its primary is p1-i1, whose pod goes without HA; waiting for p1-i0 to be its in-sync backup to hand the partition back to it"),
 		haJSON(false, 0, 0, true, "no HA: none of the 2 partitions has a backup"))
-	on := newHAManager(t,
+	on := newProgressManager(t,
 		haJSON(false, 0, 0, true, "no HA: none of the 2 partitions has a backup"),
 		haJSON(true, 0, 0, false, ""),
 		haJSON(true, 1, 0, false, "partition 0: backup p0-i1 is catching up with primary p0-i0; partition 1: waiting for p1-i1 to start and register"),
 		haJSON(true, 2, 2, true, "HA: each of the 2 partitions has its backup in sync"))
-	done := newHAManager(t, haJSON(true, 2, 2, true, "HA: each of the 2 partitions has its backup in sync"))
+	done := newProgressManager(t, haJSON(true, 2, 2, true, "HA: each of the 2 partitions has its backup in sync"))
 	noHA := haRelease(map[string]any{"ha": false})
 	tests := []struct {
 		name    string
 		cluster cluster
-		manager *haManager
+		manager *progressManager
 		cmd     string
 		code    int
 		golden  string
@@ -173,7 +185,7 @@ func TestScaleHA(t *testing.T) {
 // upgrade --ha turns HA on online first, as scale --ha=true does, then upgrades the rest
 // (here the anti-affinity) in a revision of its own.
 func TestUpgradeTurnsHAOnFirst(t *testing.T) {
-	on := newHAManager(t,
+	on := newProgressManager(t,
 		haJSON(false, 0, 0, true, "no HA: none of the 2 partitions has a backup"),
 		haJSON(true, 0, 0, false, ""),
 		haJSON(true, 2, 2, true, "HA: each of the 2 partitions has its backup in sync"))

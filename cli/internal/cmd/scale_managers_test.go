@@ -2,11 +2,7 @@ package cmd
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -19,54 +15,6 @@ import (
 
 	"github.com/insightgrid/insight/cli/scale"
 )
-
-// membersManager answers GET /v1/managers with its members, one document per request
-// (the last one repeats), and POST /v1/managers with postReply, after which GETs answer
-// afterPost.
-type membersManager struct {
-	*httptest.Server
-	mu         sync.Mutex
-	calls      []string
-	gets       []string
-	next       int
-	postReply  string
-	postStatus int
-	afterPost  []string
-}
-
-func newMembersManager(t *testing.T, gets ...string) *membersManager {
-	t.Helper()
-	f := &membersManager{gets: gets}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if strings.HasSuffix(r.URL.Path, "/livez") {
-			_, _ = w.Write([]byte(`{"status":"ok"}`))
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.calls = append(f.calls, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+string(body)))
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method == http.MethodPost {
-			if f.postStatus != 0 {
-				w.WriteHeader(f.postStatus)
-			}
-			_, _ = w.Write([]byte(f.postReply))
-			f.gets, f.next = f.afterPost, 0
-			return
-		}
-		_, _ = w.Write([]byte(f.gets[min(f.next, len(f.gets)-1)]))
-		f.next++
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *membersManager) called() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
-}
 
 // membersJSON is a GET /v1/managers document: names ending in "*" lead, in "~" learn.
 func membersJSON(names ...string) string {
@@ -143,17 +91,17 @@ func managersRelease(ha bool) *release.Release {
 // StatefulSet and upgrades; --manager-ha=true upgrades and follows the learners until
 // they are voters; a run with nothing to do changes nothing; bad combinations are refused.
 func TestScaleManagers(t *testing.T) {
-	off := newMembersManager(t, membersJSON("m-0", "m-1*", "m-2"))
+	off := newProgressManager(t, membersJSON("m-0", "m-1*", "m-2"))
 	off.postReply = `{"members":[{"name":"m-0","healthy":true,"leader":true}],"voters":1,"removed":["m-2","m-1"]}`
 	off.afterPost = []string{membersJSON("m-0*")}
-	on := newMembersManager(t, membersJSON("m-0*"), membersJSON("m-0*", "m-1~"), membersJSON("m-0*", "m-1", "m-2~"), membersJSON("m-0*", "m-1", "m-2"))
-	done := newMembersManager(t, membersJSON("m-0*", "m-1", "m-2"))
-	refused := newMembersManager(t, membersJSON("m-0", "m-1*", "m-2"))
+	on := newProgressManager(t, membersJSON("m-0*"), membersJSON("m-0*", "m-1~"), membersJSON("m-0*", "m-1", "m-2~"), membersJSON("m-0*", "m-1", "m-2"))
+	done := newProgressManager(t, membersJSON("m-0*", "m-1", "m-2"))
+	refused := newProgressManager(t, membersJSON("m-0", "m-1*", "m-2"))
 	refused.postStatus, refused.postReply = 409, `{"error":{"code":"Conflict","message":"member m-0, which would stay, is not a healthy voting member"}}`
 	tests := []struct {
 		name    string
 		cluster cluster
-		manager *membersManager
+		manager *progressManager
 		cmd     string
 		code    int
 		golden  string
