@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,11 @@ func TestValidate(t *testing.T) {
 		{"election", func(c *Config) { c.Election = 200 * time.Millisecond }, "the election timeout at least 5 heartbeats"},
 		{"name", func(c *Config) { c.Name = "" }, "--name is empty"},
 		{"failback delay", func(c *Config) { c.FailbackDelay = -time.Second }, "--failback-delay -1s: must be 0 or more"},
+		{"cluster state", func(c *Config) { c.ClusterState = "old" }, `--initial-cluster-state "old": want new or existing`},
+		{"existing without join", func(c *Config) {
+			c.ClusterState, c.InitialCluster = ClusterStateExisting, "m-0=http://a:2380,m-1=http://b:2380"
+		}, "--initial-cluster-state existing needs --join"},
+		{"existing alone", func(c *Config) { c.ClusterState = ClusterStateExisting }, ""},
 	}
 	for _, tt := range tests {
 		c := ok
@@ -31,6 +38,35 @@ func TestValidate(t *testing.T) {
 		err := c.Validate()
 		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+// A member joins a running cluster only when told it exists, it has no data and other
+// members are named: a lone member without data starts its own cluster, as on install.
+func TestJoins(t *testing.T) {
+	three := "m-0=http://a:2380,m-1=http://b:2380,m-2=http://c:2380"
+	withData := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(withData, "etcd", "member"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		state   string
+		initial string
+		join    []string
+		dir     string
+		want    bool
+	}{
+		{"existing, empty, three", ClusterStateExisting, three, []string{"a:2379"}, t.TempDir(), true},
+		{"new", ClusterStateNew, three, []string{"a:2379"}, t.TempDir(), false},
+		{"existing with data", ClusterStateExisting, three, []string{"a:2379"}, withData, false},
+		{"existing alone", ClusterStateExisting, "m-0=http://a:2380", []string{"a:2379"}, t.TempDir(), false},
+		{"no join", ClusterStateExisting, three, nil, t.TempDir(), false},
+	} {
+		c := Config{Name: "m-0", ClusterState: tt.state, InitialCluster: tt.initial, Join: tt.join, DataDir: tt.dir}
+		if got := c.joins(); got != tt.want {
+			t.Errorf("%s: joins() = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

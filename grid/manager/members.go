@@ -56,9 +56,12 @@ func (c *Config) peerURL() string {
 }
 
 // joins reports whether this member starts by joining a running cluster: it was told the
-// cluster exists, it has no data of its own, and it is not the only member named.
+// cluster exists, it has no data of its own, and it is not the only member named (a lone
+// member without data has nobody to join: it starts a cluster of its own, as on the
+// first install).
 func (c *Config) joins() bool {
-	return c.ClusterState == ClusterStateExisting && len(c.Join) > 0 && !hasData(*c)
+	return c.ClusterState == ClusterStateExisting && len(c.Join) > 0 && !hasData(*c) &&
+		strings.Contains(c.InitialCluster, ",")
 }
 
 // join adds this member to the running cluster at cfg.Join as a learner and returns the
