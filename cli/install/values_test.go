@@ -36,6 +36,8 @@ func TestUserValuesPrecedence(t *testing.T) {
 		{name: "upgrade base under everything", p: Parameters{Memory: "1Gi"}, base: map[string]any{"pu": map[string]any{"partitions": 4}}, key: "pu.partitions", want: 4},
 		{name: "anti-affinity alone means zone", p: Parameters{AntiAffinity: "zone"}, key: "pu.antiAffinity.topology", want: "topology.kubernetes.io/zone"},
 		{name: "anti-affinity none", p: Parameters{AntiAffinity: "none"}, key: "pu.antiAffinity.enabled", want: false},
+		{name: "--enable an add-on", p: Parameters{Enable: []string{"prometheus"}}, key: "prometheus.enabled", want: true},
+		{name: "--set over --enable", p: Parameters{Enable: []string{"Prometheus"}, Set: []string{"prometheus.enabled=false"}}, key: "prometheus.enabled", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,5 +72,17 @@ func TestUserValuesReportsEveryProblem(t *testing.T) {
 	}
 	if got, want := strings.Join(keys, " "), "--profile --partitions --anti-affinity --memory --enable --values --set"; got != want {
 		t.Errorf("problem keys %q, want %q", got, want)
+	}
+}
+
+// TestAddOns checks which of the embedded umbrella's dependencies --enable offers: the
+// ones switched by "<alias>.enabled", not the grid itself.
+func TestAddOns(t *testing.T) {
+	ch, err := charts.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := AddOns(ch), []string{"prometheus"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("AddOns = %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,220 @@
+package charts_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"sigs.k8s.io/yaml"
+
+	"github.com/insightgrid/insight/charts"
+)
+
+// monitoringAPIs are the kinds the Prometheus add-on creates, as the Prometheus
+// Operator's CRDs serve them.
+var monitoringAPIs = charts.OperatorAPIs
+
+// prometheusSets are the umbrella with the Prometheus add-on on, rendered with the
+// operator's CRDs served; the first is what TestPrometheusRulesPromtool's tests expect.
+var prometheusSets = []valueSet{
+	{name: "addon-prometheus", sets: []string{"prometheus.enabled=true"}},
+	{name: "addon-prometheus-ha", profile: "ha", sets: []string{"prometheus.enabled=true,prometheus.labels.release=kube-prometheus-stack,prometheus.rules.alerts.replicationLag.enabled=false,prometheus.podMonitors.interval=15s"}},
+}
+
+// TestPrometheusGolden compares the add-on's render, in the umbrella, with
+// testdata/<name>.yaml, and checks that the embedded chart renders as the checkout does.
+func TestPrometheusGolden(t *testing.T) {
+	for _, s := range prometheusSets {
+		t.Run(s.name, func(t *testing.T) {
+			r, err := renderWithAPIs(t, mustLoad(t, ""), s.values(t), monitoringAPIs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, s.name+".yaml", []byte(r.manifest+"---\n# NOTES.txt\n"+r.notes+"\n"))
+			fromDir, err := renderWithAPIs(t, mustLoad(t, charts.Umbrella), s.values(t), monitoringAPIs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fromDir != r {
+				t.Errorf("embedded and checkout renders differ:\n%s", firstDiff([]byte(fromDir.manifest), []byte(r.manifest)))
+			}
+		})
+	}
+}
+
+// TestPrometheusNeedsCRDs checks that the add-on refuses to render when the cluster does
+// not serve the operator's kinds, naming them and the --api-versions flags, instead of
+// dropping its objects; requireCRDs=false renders them anyway.
+func TestPrometheusNeedsCRDs(t *testing.T) {
+	tests := []struct {
+		name, chart, set string
+		apis             []string
+		want             []string // empty: renders
+	}{
+		{"umbrella without CRDs", charts.Umbrella, "prometheus.enabled=true", nil, []string{
+			"prometheus.enabled=true needs the Prometheus Operator CRDs",
+			"monitoring.coreos.com/v1/PodMonitor, monitoring.coreos.com/v1/PrometheusRule",
+			"--api-versions monitoring.coreos.com/v1/PodMonitor --api-versions monitoring.coreos.com/v1/PrometheusRule",
+		}},
+		{"umbrella without PrometheusRule", charts.Umbrella, "prometheus.enabled=true", monitoringAPIs[:1], []string{
+			"does not serve monitoring.coreos.com/v1/PrometheusRule: install",
+		}},
+		{"umbrella, rules off, PodMonitor served", charts.Umbrella, "prometheus.enabled=true,prometheus.rules.enabled=false", monitoringAPIs[:1], nil},
+		{"umbrella, requireCRDs off", charts.Umbrella, "prometheus.enabled=true,prometheus.requireCRDs=false", nil, nil},
+		{"standalone without CRDs", charts.Prometheus, "", nil, []string{
+			"The insight-prometheus chart needs the Prometheus Operator CRDs", "(set requireCRDs=false only if",
+		}},
+		{"standalone with CRDs", charts.Prometheus, "", monitoringAPIs, nil},
+		{"nothing to create", charts.Prometheus, "podMonitors.manager.enabled=false,podMonitors.pu.enabled=false,rules.enabled=false", monitoringAPIs, []string{
+			"podMonitors.manager.enabled, podMonitors.pu.enabled and rules.enabled are all false",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sets []string
+			if tt.set != "" {
+				sets = []string{tt.set}
+			}
+			r, err := renderWithAPIs(t, mustLoad(t, tt.chart), valueSet{sets: sets}.values(t), tt.apis)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("--set %s: %v", tt.set, err)
+				}
+				if !strings.Contains(r.manifest, "kind: PodMonitor") {
+					t.Errorf("--set %s: no PodMonitor rendered", tt.set)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("--set %s rendered without the CRDs", tt.set)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not contain %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+// TestPrometheusRulesPromtool renders the add-on's PrometheusRule, writes its groups as
+// a Prometheus rule file and runs `promtool check rules` and `promtool test rules` with
+// testdata/prometheus-rules-test.yaml, which makes every alert fire and not fire.
+func TestPrometheusRulesPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not installed (ci/tools.sh installs it with Debian's prometheus package): the rules are not checked")
+	}
+	r, err := renderWithAPIs(t, mustLoad(t, ""), prometheusSets[0].values(t), monitoringAPIs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := ruleGroups(t, r.manifest)
+	if len(groups) == 0 {
+		t.Fatal("no PrometheusRule rendered")
+	}
+	dir := t.TempDir()
+	rules, err := yaml.Marshal(map[string]any{"groups": groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile(filepath.Join("testdata", "prometheus-rules-test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules-test.yaml"), tests, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "rules", "rules.yaml"}, {"test", "rules", "rules-test.yaml"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, promtool, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
+	}
+}
+
+// TestPrometheusAlertsCovered checks that every alert the add-on renders has a runbook in
+// docs/runbooks and, in testdata/prometheus-rules-test.yaml, a case where it fires and
+// one where it does not.
+func TestPrometheusAlertsCovered(t *testing.T) {
+	r, err := renderWithAPIs(t, mustLoad(t, ""), prometheusSets[0].values(t), monitoringAPIs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alerts []string
+	for _, g := range ruleGroups(t, r.manifest) {
+		for _, rule := range g["rules"].([]any) {
+			alerts = append(alerts, rule.(map[string]any)["alert"].(string))
+		}
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "prometheus-rules-test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `json:"alertname"`
+				ExpAlerts []any  `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		}
+	}
+	if err := yaml.Unmarshal(data, &tests); err != nil {
+		t.Fatal(err)
+	}
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			} else {
+				quiet[a.Alertname] = true
+			}
+		}
+	}
+	if len(alerts) < 9 {
+		t.Errorf("%d alerts rendered, want at least 9: %v", len(alerts), alerts)
+	}
+	for _, a := range alerts {
+		if !fires[a] || !quiet[a] {
+			t.Errorf("%s: the promtool tests lack a case where it fires (%v) or one where it does not (%v)", a, fires[a], quiet[a])
+		}
+		if _, err := os.Stat(filepath.Join("..", "docs", "runbooks", a+".md")); err != nil {
+			t.Errorf("%s has no runbook: %v", a, err)
+		}
+	}
+}
+
+// ruleGroups returns the spec.groups of every PrometheusRule in manifest.
+func ruleGroups(t *testing.T, manifest string) []map[string]any {
+	t.Helper()
+	var groups []map[string]any
+	for _, doc := range releaseutil.SplitManifests(manifest) {
+		var obj struct {
+			Kind string
+			Spec struct {
+				Groups []map[string]any `json:"groups"`
+			}
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		if obj.Kind == "PrometheusRule" {
+			groups = append(groups, obj.Spec.Groups...)
+		}
+	}
+	return groups
+}
