@@ -5,11 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/insightgrid/insight/charts"
@@ -217,4 +220,78 @@ func ruleGroups(t *testing.T, manifest string) []map[string]any {
 		}
 	}
 	return groups
+}
+
+// TestPodMonitorsSelectTheGrid checks each PodMonitor against the StatefulSets of the same
+// render: its selector must match their pod templates' labels, in the namespace it
+// watches, and its port must be a named container port of those pods, so a renamed label
+// or port fails here rather than as an empty target list in Prometheus.
+func TestPodMonitorsSelectTheGrid(t *testing.T) {
+	for _, s := range prometheusSets {
+		t.Run(s.name, func(t *testing.T) {
+			r, err := renderWithAPIs(t, mustLoad(t, ""), s.values(t), monitoringAPIs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type podMonitor struct {
+				Metadata struct{ Name, Namespace string }
+				Spec     struct {
+					NamespaceSelector struct {
+						MatchNames []string `json:"matchNames"`
+					} `json:"namespaceSelector"`
+					Selector struct {
+						MatchLabels map[string]string `json:"matchLabels"`
+					}
+					PodMetricsEndpoints []struct{ Port, Path string } `json:"podMetricsEndpoints"`
+				}
+			}
+			var monitors []podMonitor
+			var sets []*appsv1.StatefulSet
+			for _, doc := range releaseutil.SplitManifests(r.manifest) {
+				var head struct{ Kind string }
+				if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+					t.Fatal(err)
+				}
+				switch head.Kind {
+				case "PodMonitor":
+					var pm podMonitor
+					if err := yaml.Unmarshal([]byte(doc), &pm); err != nil {
+						t.Fatal(err)
+					}
+					monitors = append(monitors, pm)
+				case "StatefulSet":
+					sets = append(sets, decode(t, doc)[0].(*appsv1.StatefulSet))
+				}
+			}
+			if len(monitors) != 2 {
+				t.Fatalf("%d PodMonitors, want 2 (managers and data pods)", len(monitors))
+			}
+			for _, pm := range monitors {
+				matched := 0
+				for _, sts := range sets {
+					if !labels.SelectorFromSet(pm.Spec.Selector.MatchLabels).Matches(labels.Set(sts.Spec.Template.Labels)) {
+						continue
+					}
+					matched++
+					if !slices.Contains(pm.Spec.NamespaceSelector.MatchNames, sts.Namespace) {
+						t.Errorf("%s selects %s's pods but watches namespaces %v, not %s", pm.Metadata.Name, sts.Name, pm.Spec.NamespaceSelector.MatchNames, sts.Namespace)
+					}
+					for _, ep := range pm.Spec.PodMetricsEndpoints {
+						found := false
+						for _, c := range sts.Spec.Template.Spec.Containers {
+							for _, p := range c.Ports {
+								found = found || p.Name == ep.Port
+							}
+						}
+						if !found || ep.Path != "/metrics" {
+							t.Errorf("%s scrapes port %q path %q: %s's pods have no such named port", pm.Metadata.Name, ep.Port, ep.Path, sts.Name)
+						}
+					}
+				}
+				if matched == 0 {
+					t.Errorf("%s (selector %v) selects none of the release's StatefulSets", pm.Metadata.Name, pm.Spec.Selector.MatchLabels)
+				}
+			}
+		})
+	}
 }
