@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/insightgrid/insight/charts"
+	"github.com/insightgrid/insight/cli/preflight"
 	"github.com/insightgrid/insight/cli/validate"
 )
 
@@ -84,5 +86,29 @@ func TestAddOns(t *testing.T) {
 	}
 	if got, want := AddOns(ch), []string{"prometheus"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AddOns = %v, want %v", got, want)
+	}
+}
+
+// TestPreflightAsksForTheAddOnsKinds checks that with --enable prometheus the preflight's
+// render succeeds and hands the Prometheus Operator's kinds to the api-kinds check, which
+// asks the cluster, rather than failing on the client's default capabilities.
+func TestPreflightAsksForTheAddOnsKinds(t *testing.T) {
+	p := Parameters{Name: "demo", Namespace: "insight", Enable: []string{"prometheus"}}
+	plan, err := p.Prepare(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := preflightRender(&p, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := plan.Requirements(&p, rel.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"PodMonitor", "PrometheusRule"} {
+		if !slices.Contains(req.Kinds, preflight.Kind{APIVersion: "monitoring.coreos.com/v1", Kind: kind}) {
+			t.Errorf("preflight kinds %v lack %s", req.Kinds, kind)
+		}
 	}
 }
