@@ -34,10 +34,7 @@ var prometheusSets = []valueSet{
 func TestPrometheusGolden(t *testing.T) {
 	for _, s := range prometheusSets {
 		t.Run(s.name, func(t *testing.T) {
-			r, err := renderWithAPIs(t, mustLoad(t, ""), s.values(t), monitoringAPIs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := mustRenderPrometheus(t, s)
 			golden(t, s.name+".yaml", []byte(r.manifest+"---\n# NOTES.txt\n"+r.notes+"\n"))
 			fromDir, err := renderWithAPIs(t, mustLoad(t, charts.Umbrella), s.values(t), monitoringAPIs)
 			if err != nil {
@@ -113,10 +110,7 @@ func TestPrometheusRulesPromtool(t *testing.T) {
 	if err != nil {
 		t.Skip("promtool is not installed (ci/tools.sh installs it with Debian's prometheus package): the rules are not checked")
 	}
-	r, err := renderWithAPIs(t, mustLoad(t, ""), prometheusSets[0].values(t), monitoringAPIs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustRenderPrometheus(t, prometheusSets[0])
 	groups := ruleGroups(t, r.manifest)
 	if len(groups) == 0 {
 		t.Fatal("no PrometheusRule rendered")
@@ -153,10 +147,7 @@ func TestPrometheusRulesPromtool(t *testing.T) {
 // docs/runbooks and, in testdata/prometheus-rules-test.yaml, a case where it fires and
 // one where it does not.
 func TestPrometheusAlertsCovered(t *testing.T) {
-	r, err := renderWithAPIs(t, mustLoad(t, ""), prometheusSets[0].values(t), monitoringAPIs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustRenderPrometheus(t, prometheusSets[0])
 	var alerts []string
 	for _, g := range ruleGroups(t, r.manifest) {
 		for _, rule := range g["rules"].([]any) {
@@ -229,10 +220,7 @@ func ruleGroups(t *testing.T, manifest string) []map[string]any {
 func TestPodMonitorsSelectTheGrid(t *testing.T) {
 	for _, s := range prometheusSets {
 		t.Run(s.name, func(t *testing.T) {
-			r, err := renderWithAPIs(t, mustLoad(t, ""), s.values(t), monitoringAPIs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := mustRenderPrometheus(t, s)
 			type podMonitor struct {
 				Metadata struct{ Name, Namespace string }
 				Spec     struct {
@@ -294,4 +282,15 @@ func TestPodMonitorsSelectTheGrid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustRenderPrometheus renders the embedded umbrella with a value set and the Prometheus
+// Operator's kinds served.
+func mustRenderPrometheus(t *testing.T, s valueSet) rendered {
+	t.Helper()
+	r, err := renderWithAPIs(t, mustLoad(t, ""), s.values(t), monitoringAPIs)
+	if err != nil {
+		t.Fatalf("%s: %v", s.name, err)
+	}
+	return r
 }
