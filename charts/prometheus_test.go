@@ -70,6 +70,8 @@ func TestPrometheusNeedsCRDs(t *testing.T) {
 			"The insight-prometheus chart needs the Prometheus Operator CRDs", "(set requireCRDs=false only if",
 		}},
 		{"standalone with CRDs", charts.Prometheus, "", monitoringAPIs, nil},
+		{"scrape timeout equal to the interval", charts.Prometheus, "podMonitors.scrapeTimeout=500ms,podMonitors.interval=0m500ms", monitoringAPIs, nil},
+		{"scrape timeout in hours", charts.Prometheus, "podMonitors.scrapeTimeout=1h,podMonitors.interval=59m", monitoringAPIs, []string{"podMonitors.scrapeTimeout=1h is longer than podMonitors.interval=59m"}},
 		{"nothing to create", charts.Prometheus, "podMonitors.manager.enabled=false,podMonitors.pu.enabled=false,rules.enabled=false", monitoringAPIs, []string{
 			"podMonitors.manager.enabled, podMonitors.pu.enabled and rules.enabled are all false",
 		}},

@@ -36,6 +36,7 @@ func TestBadValuesRefused(t *testing.T) {
 		{"memory percentage above 100", "prometheus.rules.alerts.memoryHigh.percent=150", []string{"/prometheus/rules/alerts/memoryHigh/percent", "maximum: got 150, want 100"}},
 		{"zero scrape interval", "prometheus.podMonitors.interval=0", []string{"/prometheus/podMonitors/interval"}},
 		{"misspelt alert", "prometheus.rules.alerts.failovers.enabled=false", []string{"/prometheus/rules/alerts", "additional properties 'failovers' not allowed"}},
+		{"scrape timeout above the interval", "prometheus.enabled=true,prometheus.podMonitors.scrapeTimeout=1m30s,prometheus.podMonitors.interval=1m", []string{"prometheus.podMonitors.scrapeTimeout=1m30s is longer than prometheus.podMonitors.interval=1m"}},
 		{"add-on without CRDs", "prometheus.enabled=true", []string{"prometheus.enabled=true needs the Prometheus Operator CRDs"}},
 		{
 			// Every cross-field message comes at once, so one round of fixes is enough.

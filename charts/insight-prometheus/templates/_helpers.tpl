@@ -43,6 +43,21 @@ Usage:
 {{- end -}}
 
 {{/*
+The seconds of a Prometheus duration such as "1m30s" (the schema has checked its form).
+Usage:
+{{ include "insight-prometheus.seconds" "1m30s" }}
+*/}}
+{{- define "insight-prometheus.seconds" -}}
+{{- $units := dict "ms" 0.001 "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 "y" 31536000 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" . -1 -}}
+{{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . -}}
+{{- $total = addf $total (mulf (trimSuffix $unit . | float64) (get $units $unit)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/*
 Messages for values that cannot work; prefix is how the user reaches the keys (""
 standalone, "prometheus." in the umbrella). Objects of a kind the cluster does not serve
 are refused, not dropped: a monitoring add-on that silently renders nothing looks
@@ -60,6 +75,9 @@ Usage:
 {{- end -}}
 {{- if and $missing $v.requireCRDs }}
 {{ if .prefix }}{{ .prefix }}enabled=true{{ else }}The insight-prometheus chart{{ end }} needs the Prometheus Operator CRDs, but the cluster does not serve {{ join ", " $missing }}: install the Prometheus Operator's CRDs (kube-prometheus-stack or prometheus-operator), or with helm template (or insightctl template) pass{{ range $missing }} --api-versions {{ . }}{{ end }} (set {{ .prefix }}requireCRDs=false only if the CRDs come later in the same deployment).
+{{- end }}
+{{- if gt (include "insight-prometheus.seconds" $v.podMonitors.scrapeTimeout | float64) (include "insight-prometheus.seconds" $v.podMonitors.interval | float64) }}
+{{ .prefix }}podMonitors.scrapeTimeout={{ $v.podMonitors.scrapeTimeout }} is longer than {{ .prefix }}podMonitors.interval={{ $v.podMonitors.interval }}: Prometheus refuses such a scrape; lower the timeout or raise the interval.
 {{- end }}
 {{- if not (or $v.podMonitors.manager.enabled $v.podMonitors.pu.enabled $v.rules.enabled) }}
 {{ .prefix }}podMonitors.manager.enabled, {{ .prefix }}podMonitors.pu.enabled and {{ .prefix }}rules.enabled are all false: the add-on would create nothing; disable it instead.
