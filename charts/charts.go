@@ -1,6 +1,6 @@
 // Package charts provides the Insight Helm charts: the umbrella chart insight with its
-// subcharts insight-manager and insight-pu, compiled into the binary so the CLI works
-// without a chart repository or a checkout.
+// subcharts insight-manager, insight-pu and insight-prometheus (an add-on), compiled into
+// the binary so the CLI works without a chart repository or a checkout.
 //
 // In the checkout, each chart's charts/ directory holds relative symlinks to its
 // dependencies so that plain helm loads the tree as it is. go:embed skips symlinks, so
@@ -23,16 +23,23 @@ import (
 
 // The charts/ directories are symlinks only, which go:embed leaves out.
 //
-//go:embed all:insight all:insight-manager all:insight-pu
+//go:embed all:insight all:insight-manager all:insight-pu all:insight-prometheus
 var embedded embed.FS
 
 // Names of the charts in this suite.
 const (
-	Umbrella = "insight"
-	Manager  = "insight-manager"
-	PU       = "insight-pu"
-	Common   = "insight-common"
+	Umbrella   = "insight"
+	Manager    = "insight-manager"
+	PU         = "insight-pu"
+	Prometheus = "insight-prometheus"
+	Common     = "insight-common"
 )
+
+// OperatorAPIs are the API versions the insight-prometheus chart requires the cluster to
+// serve (the Prometheus Operator's CRDs); rendering without them fails. Checking values
+// alone assumes them served, as whether they are is a fact of the cluster, not of the
+// values: the install, rendered against the cluster, finds out.
+var OperatorAPIs = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/PrometheusRule"}
 
 // Load returns the umbrella chart. With dir == "" it is the chart embedded in the binary,
 // with its subcharts and the library chart attached; otherwise dir is a chart directory
@@ -63,7 +70,7 @@ func loadEmbedded() (*chart.Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{Manager, PU} {
+	for _, name := range []string{Manager, PU, Prometheus} {
 		sub, err := load(embedded, name)
 		if err != nil {
 			return nil, err

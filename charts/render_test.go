@@ -86,6 +86,13 @@ type rendered struct {
 // render installs the chart client-side, as `helm template` does, against Kubernetes 1.34.
 func render(t *testing.T, c *chart.Chart, vals map[string]any) (rendered, error) {
 	t.Helper()
+	return renderWithAPIs(t, c, vals, nil)
+}
+
+// renderWithAPIs is render with extra API versions served, as `helm template
+// --api-versions` passes them (e.g. "monitoring.coreos.com/v1/PodMonitor").
+func renderWithAPIs(t *testing.T, c *chart.Chart, vals map[string]any, apis []string) (rendered, error) {
+	t.Helper()
 	cfg := &action.Configuration{
 		Releases:     storage.Init(driver.NewMemory()),
 		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
@@ -103,6 +110,7 @@ func render(t *testing.T, c *chart.Chart, vals map[string]any) (rendered, error)
 	install.ReleaseName = releaseName
 	install.Namespace = namespace
 	install.KubeVersion = kv
+	install.APIVersions = apis
 	rel, err := install.Run(c, vals)
 	if err != nil {
 		return rendered{}, err

@@ -30,6 +30,14 @@ func TestBadValuesRefused(t *testing.T) {
 		{"auth without password", "global.auth.enabled=true", []string{"global.auth.enabled=true needs a password"}},
 		{"auth with both", "global.auth.enabled=true,global.auth.password=x,global.auth.existingSecret=s", []string{"global.auth.password and global.auth.existingSecret are both set"}},
 		{"pu without managers", "manager.enabled=false", []string{"pu.enabled=true with manager.enabled=false"}},
+		{"unknown alert severity", "prometheus.rules.alerts.failover.severity=page", []string{"/prometheus/rules/alerts/failover/severity", "value must be one of 'warning', 'critical'"}},
+		{"empty release selector label", "prometheus.labels.release=", []string{"/prometheus/labels/release", "minLength: got 0, want 1"}},
+		{"alert duration not a duration", "prometheus.rules.alerts.backupOutOfSync.for=ten", []string{"/prometheus/rules/alerts/backupOutOfSync/for", "'ten' does not match pattern"}},
+		{"memory percentage above 100", "prometheus.rules.alerts.memoryHigh.percent=150", []string{"/prometheus/rules/alerts/memoryHigh/percent", "maximum: got 150, want 100"}},
+		{"zero scrape interval", "prometheus.podMonitors.interval=0", []string{"/prometheus/podMonitors/interval"}},
+		{"misspelt alert", "prometheus.rules.alerts.failovers.enabled=false", []string{"/prometheus/rules/alerts", "additional properties 'failovers' not allowed"}},
+		{"scrape timeout above the interval", "prometheus.enabled=true,prometheus.podMonitors.scrapeTimeout=1m30s,prometheus.podMonitors.interval=1m", []string{"prometheus.podMonitors.scrapeTimeout=1m30s is longer than prometheus.podMonitors.interval=1m"}},
+		{"add-on without CRDs", "prometheus.enabled=true", []string{"prometheus.enabled=true needs the Prometheus Operator CRDs"}},
 		{
 			// Every cross-field message comes at once, so one round of fixes is enough.
 			"every message at once",
@@ -67,6 +75,7 @@ func TestStandaloneSubchartsValidate(t *testing.T) {
 		{charts.PU, "partitions=0", "/partitions"},
 		{charts.PU, "global.auth.enabled=true", "global.auth.enabled=true needs a password"},
 		{charts.Manager, "ha=true,persistence.enabled=false", "ha=true needs persistence.enabled=true"},
+		{charts.Prometheus, "rules.alerts.targetDown.severity=info", "/rules/alerts/targetDown/severity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.chart+" "+tt.set, func(t *testing.T) {

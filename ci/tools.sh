@@ -8,8 +8,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/e2e/cluster/lib.sh"
 
 GOLANGCI_LINT_VERSION=v2.15.0
-# command:package pairs; redis is 7.0.x on bookworm (the benchmark anchor and the CLI clients).
-APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps"
+# command:package pairs; redis is 7.0.x on bookworm (the benchmark anchor and the CLI clients);
+# prometheus is 2.42 on bookworm, for promtool, which checks and unit-tests the alerts of
+# charts/insight-prometheus in go test ./charts.
+APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps promtool:prometheus"
 
 missing=()
 for pair in $APT_NEEDS; do
@@ -20,8 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	log "installing Debian packages: ${missing[*]}"
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	# The Debian package starts a system redis on 6379; the project starts its own on free ports.
-	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+	# The Debian packages start a system redis on 6379 and a Prometheus on 9090; the project
+	# starts its own redis on free ports and only needs promtool.
+	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server prometheus >/dev/null 2>&1 || true; fi
 fi
 
 lint_bin=$INSIGHT_CACHE/tools/golangci-lint-$GOLANGCI_LINT_VERSION/golangci-lint

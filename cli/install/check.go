@@ -3,7 +3,11 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/insightgrid/insight/charts"
 	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/preflight"
 )
@@ -12,7 +16,7 @@ import (
 // ErrOut; it fails with *preflight.Error when one does not pass. upgrade says the release
 // runs already (its own pods count as placed).
 func Preflight(ctx context.Context, d *deps.Deps, p *Parameters, plan *Plan, upgrade bool) error {
-	rel, err := Render(p, plan, nil)
+	rel, err := preflightRender(p, plan)
 	if err != nil {
 		return err
 	}
@@ -29,4 +33,14 @@ func Preflight(ctx context.Context, d *deps.Deps, p *Parameters, plan *Plan, upg
 	}
 	preflight.Write(d.IO.ErrOut, res)
 	return err
+}
+
+// preflightRender renders plan for the preflight with the add-ons' CRD kinds counted as
+// served, so that their objects are in the manifest and the api-kinds check asks the
+// cluster for them and names what is missing; rendered with the client's default
+// capabilities, the add-on's chart would refuse before the cluster is asked.
+func preflightRender(p *Parameters, plan *Plan) (*release.Release, error) {
+	pp := *p
+	pp.APIVersions = append(slices.Clone(p.APIVersions), charts.OperatorAPIs...)
+	return Render(&pp, plan, nil)
 }

@@ -50,6 +50,10 @@ type Parameters struct {
 	Set        []string
 	SetString  []string
 
+	// APIVersions are extra API versions a render without a cluster takes as served, as
+	// helm template --api-versions (e.g. the Prometheus Operator's for --enable prometheus).
+	APIVersions []string
+
 	// DryRun renders and checks without changing the cluster.
 	DryRun bool
 	// Wait waits until every pod is ready, up to Timeout.
@@ -214,6 +218,7 @@ func Render(p *Parameters, plan *Plan, kubeVersion *chartutil.KubeVersion) (*rel
 	a.Replace = true
 	a.IncludeCRDs = true
 	a.KubeVersion = kubeVersion
+	a.APIVersions = p.APIVersions
 	rel, err := a.Run(plan.Chart, plan.Values)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", p.Name, err)

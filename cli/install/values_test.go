@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/insightgrid/insight/charts"
+	"github.com/insightgrid/insight/cli/preflight"
 	"github.com/insightgrid/insight/cli/validate"
 )
 
@@ -36,6 +38,8 @@ func TestUserValuesPrecedence(t *testing.T) {
 		{name: "upgrade base under everything", p: Parameters{Memory: "1Gi"}, base: map[string]any{"pu": map[string]any{"partitions": 4}}, key: "pu.partitions", want: 4},
 		{name: "anti-affinity alone means zone", p: Parameters{AntiAffinity: "zone"}, key: "pu.antiAffinity.topology", want: "topology.kubernetes.io/zone"},
 		{name: "anti-affinity none", p: Parameters{AntiAffinity: "none"}, key: "pu.antiAffinity.enabled", want: false},
+		{name: "--enable an add-on", p: Parameters{Enable: []string{"prometheus"}}, key: "prometheus.enabled", want: true},
+		{name: "--set over --enable", p: Parameters{Enable: []string{"Prometheus"}, Set: []string{"prometheus.enabled=false"}}, key: "prometheus.enabled", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,5 +74,41 @@ func TestUserValuesReportsEveryProblem(t *testing.T) {
 	}
 	if got, want := strings.Join(keys, " "), "--profile --partitions --anti-affinity --memory --enable --values --set"; got != want {
 		t.Errorf("problem keys %q, want %q", got, want)
+	}
+}
+
+// TestAddOns checks which of the embedded umbrella's dependencies --enable offers: the
+// ones switched by "<alias>.enabled", not the grid itself.
+func TestAddOns(t *testing.T) {
+	ch, err := charts.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := AddOns(ch), []string{"prometheus"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("AddOns = %v, want %v", got, want)
+	}
+}
+
+// TestPreflightAsksForTheAddOnsKinds checks that with --enable prometheus the preflight's
+// render succeeds and hands the Prometheus Operator's kinds to the api-kinds check, which
+// asks the cluster, rather than failing on the client's default capabilities.
+func TestPreflightAsksForTheAddOnsKinds(t *testing.T) {
+	p := Parameters{Name: "demo", Namespace: "insight", Enable: []string{"prometheus"}}
+	plan, err := p.Prepare(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := preflightRender(&p, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := plan.Requirements(&p, rel.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"PodMonitor", "PrometheusRule"} {
+		if !slices.Contains(req.Kinds, preflight.Kind{APIVersion: "monitoring.coreos.com/v1", Kind: kind}) {
+			t.Errorf("preflight kinds %v lack %s", req.Kinds, kind)
+		}
 	}
 }

@@ -230,6 +230,10 @@ func checkStorage(ctx context.Context, c Cluster, req Requirements) (Check, erro
 	return check, nil
 }
 
+// addOnGroups names the chart, and its switch, behind each API group the add-ons need
+// from CRDs, so that a missing kind says which add-on to install the CRDs for or disable.
+var addOnGroups = map[string]string{"monitoring.coreos.com": "insight-prometheus, prometheus.enabled"}
+
 func checkKinds(ctx context.Context, c Cluster, kinds []Kind) (Check, error) {
 	check := Check{Name: "api-kinds"}
 	var missing []string
@@ -239,7 +243,11 @@ func checkKinds(ctx context.Context, c Cluster, kinds []Kind) (Check, error) {
 			return check, fmt.Errorf("discover %s %s: %w", k.APIVersion, k.Kind, err)
 		}
 		if !ok {
-			missing = append(missing, k.Kind+" ("+k.APIVersion+")")
+			what := k.APIVersion
+			if chart, ok := addOnGroups[strings.Split(k.APIVersion, "/")[0]]; ok {
+				what += ", for " + chart
+			}
+			missing = append(missing, k.Kind+" ("+what+")")
 		}
 	}
 	if len(missing) > 0 {

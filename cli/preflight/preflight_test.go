@@ -202,3 +202,17 @@ func TestVersionStorageKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingKindsNameTheAddOn checks that a missing CRD kind is reported with the add-on
+// chart and the switch that need it.
+func TestMissingKindsNameTheAddOn(t *testing.T) {
+	pm := Kind{APIVersion: "monitoring.coreos.com/v1", Kind: "PodMonitor"}
+	check, err := checkKinds(context.Background(), &fakeCluster{version: "v1.34.4"}, []Kind{pm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "the cluster does not serve PodMonitor (monitoring.coreos.com/v1, for insight-prometheus, prometheus.enabled), used by the enabled add-ons"
+	if check.OK || check.Message != want {
+		t.Errorf("check %+v, want message %q", check, want)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 
+	"github.com/insightgrid/insight/charts"
 	"github.com/insightgrid/insight/cli/exit"
 )
 
@@ -213,7 +214,11 @@ var ruleKeyRe = regexp.MustCompile(`^([A-Za-z0-9_.\[\]-]+)(=|:| is )`)
 // its validateValues fail: the cross-field rules, stated once in the charts, so plain
 // helm and the CLI refuse the same values with the same words.
 func chartRules(ch *chart.Chart, vals map[string]any) []Problem {
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "insight", Namespace: "default", IsInstall: true}, chartutil.DefaultCapabilities)
+	// The values are checked, not the cluster: the add-ons' CRDs count as served here, and
+	// the render against the cluster (or --api-versions offline) checks them.
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.APIVersions = append(caps.APIVersions, charts.OperatorAPIs...)
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "insight", Namespace: "default", IsInstall: true}, caps)
 	if err != nil {
 		return []Problem{{Key: "(values)", Message: err.Error()}}
 	}

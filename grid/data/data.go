@@ -294,7 +294,8 @@ func Run(ctx context.Context, cfg Config) error {
 	return runErr
 }
 
-// registerReplMetrics exports the node's role, epoch and offsets, read at each scrape.
+// registerReplMetrics exports the node's role, epoch, offsets and promotions, read at each
+// scrape.
 func registerReplMetrics(reg prometheus.Registerer, node *repl.Node) {
 	for _, r := range []string{cluster.RolePrimary, cluster.RoleBackup} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -317,6 +318,9 @@ func registerReplMetrics(reg prometheus.Registerer, node *repl.Node) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help},
 			func() float64 { return g.f(node.Status()) }))
 	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_promotions_total",
+		Help: "Times this instance took over its partition from a failed primary (automatic failover); planned handovers are not counted."},
+		func() float64 { return float64(node.Promotions()) }))
 }
 
 func b2f(b bool) float64 {

@@ -196,6 +196,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := m.metrics.register(reg, m.hasLeader); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "repartition_stalled_seconds",
+		Help: "Seconds the pending re-partitioning has gone without a new version of the partition map, on the leading manager; 0 when none is pending or on the other managers."},
+		func() float64 { return m.repart.progress.stalled(time.Now()) })); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/insightgrid/insight/grid/api"
@@ -141,6 +142,45 @@ func nextBatch(moves []slotMove, n int) []cluster.Move {
 type repartitioner struct {
 	m *Manager
 	waitNote
+	progress progressClock
+}
+
+// progressClock measures how long a pending re-partitioning has gone without a new
+// version of the partition map, for insight_manager_repartition_stalled_seconds: a
+// re-partitioning that waits on a partition that never gets ready shows no error, only a
+// map that stops changing.
+type progressClock struct {
+	mu      sync.Mutex
+	pending bool
+	version int64
+	since   time.Time // when the map was first seen at version while pending
+	last    time.Time // the last observation
+}
+
+// progressGap is how long without an observation starts the clock afresh: the loop
+// steps every repartitionActive while a target is pending, so a longer gap means this
+// manager did not lead meanwhile and knows nothing of the progress made.
+const progressGap = 10 * time.Second
+
+// observe records one step of the loop: whether a target is pending and the map's version.
+func (c *progressClock) observe(now time.Time, pending bool, version int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pending && (!c.pending || version != c.version || now.Sub(c.last) > progressGap) {
+		c.since = now
+	}
+	c.pending, c.version, c.last = pending, version, now
+}
+
+// stalled is how long the pending re-partitioning has made no progress, in seconds; 0
+// when none is pending or this manager has not stepped it lately (it does not lead).
+func (c *progressClock) stalled(now time.Time) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.pending || now.Sub(c.last) > progressGap {
+		return 0
+	}
+	return now.Sub(c.since).Seconds()
 }
 
 // Intervals of the loop: while a target is pending it steps often (each step is a read of
@@ -159,7 +199,7 @@ func (r *repartitioner) run(ctx context.Context) {
 
 // step makes at most one change towards the target and reports whether a target is
 // pending.
-func (r *repartitioner) step(ctx context.Context) (bool, error) {
+func (r *repartitioner) step(ctx context.Context) (pending bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	st, err := registry.Load(ctx, r.m.cli)
@@ -167,6 +207,11 @@ func (r *repartitioner) step(ctx context.Context) (bool, error) {
 		return true, err
 	}
 	pm := st.Map
+	var version int64
+	if pm != nil {
+		version = pm.Version
+	}
+	defer func() { r.progress.observe(time.Now(), pending, version) }()
 	if pm == nil || pm.Target == 0 && len(pm.Moves) == 0 {
 		r.setMessage("")
 		return false, nil

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"testing"
+	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/slots"
@@ -103,5 +104,42 @@ func TestNextBatchTakesFromEverySource(t *testing.T) {
 	}
 	if got := nextBatch(todo[:2], 30); len(got) != 2 {
 		t.Errorf("a short plan is taken whole: %+v", got)
+	}
+}
+
+// TestProgressClock follows a re-partitioning's stall through the loop's observations.
+func TestProgressClock(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	type obs struct {
+		at      float64
+		pending bool
+		version int64
+	}
+	tests := []struct {
+		name  string
+		steps []obs
+		now   float64
+		want  float64
+	}{
+		{"nothing observed", nil, 5, 0},
+		{"nothing pending", []obs{{0, false, 3}, {1, false, 3}}, 1, 0},
+		{"pending, map unchanged", []obs{{0, true, 3}, {1, true, 3}, {2, true, 3}}, 2.5, 2.5},
+		{"a new map version restarts the clock", []obs{{0, true, 3}, {4, true, 3}, {5, true, 4}, {6, true, 4}}, 6, 1},
+		{"done", []obs{{0, true, 3}, {4, true, 3}, {5, false, 4}}, 6, 0},
+		{"pending again after done", []obs{{0, true, 3}, {1, false, 4}, {2, true, 4}, {3, true, 4}}, 3, 1},
+		{"no observation lately: not leading", []obs{{0, true, 3}, {1, true, 3}}, 1 + 11, 0},
+		{"leading again after a gap starts afresh", []obs{{0, true, 3}, {20, true, 3}, {21, true, 3}}, 21, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c progressClock
+			for _, o := range tt.steps {
+				c.observe(at(o.at), o.pending, o.version)
+			}
+			if got := c.stalled(at(tt.now)); got != tt.want {
+				t.Errorf("stalled = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

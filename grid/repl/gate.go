@@ -128,6 +128,10 @@ func (n *Node) Role() string {
 	return n.role
 }
 
+// Promotions is how many times this node took over its partition from a failed primary
+// (automatic failovers); planned handovers are not counted.
+func (n *Node) Promotions() uint64 { return n.promotions.Load() }
+
 // Stop prepares a graceful exit: a primary hands over to its in-sync backup (recording
 // itself out of sync), a backup tells its primary it is leaving.
 func (n *Node) Stop(ctx context.Context) {

@@ -90,6 +90,9 @@ type Node struct {
 	ackSent atomic.Int64
 	fence   atomic.Int64 // the newest epoch seen: frames of older ones are refused
 	promo   atomic.Pointer[promotion]
+	// promotions counts this node's takeovers of a failed primary (not planned
+	// handovers, which every rolling update makes): insight_grid_promotions_total.
+	promotions atomic.Uint64
 
 	mu        sync.Mutex
 	rec       cluster.Record
@@ -555,6 +558,7 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 	if !n.cas(ctx, next) {
 		return
 	}
+	n.promotions.Add(1)
 	n.log.Warn("promoted", "partition", n.cfg.Partition, "epoch", next.Epoch, "oldPrimary", rec.Primary, "why", reason, "offset", applied,
 		"servesIn", time.Duration(max(n.leaseEnd()-mono(), 0)).Round(time.Millisecond).String())
 	n.rlog.Restart(uint64(next.Epoch), applied)

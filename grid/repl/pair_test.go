@@ -261,6 +261,9 @@ func TestBackupTakesOverAfterPrimaryCrash(t *testing.T) {
 		t.Fatalf("record after failover %+v (before %+v)", after, before)
 	}
 	t.Logf("promoted after %s (repl timeout 200ms)", took)
+	if got := in[1].node.Promotions(); got != 1 {
+		t.Errorf("the new primary counts %d promotions, want 1", got)
+	}
 	ndb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer ndb.Close()
 	testutil.Eventually(t, 10*time.Second, "new primary serving", func() bool { return ndb.Set(ctx, "after", "1", 0).Err() == nil })
@@ -297,6 +300,9 @@ func TestHandoverSwapsRolesAndKeepsSync(t *testing.T) {
 		t.Fatalf("after handover: %+v, result %+v", rec, res)
 	}
 	t.Logf("handover pause %dµs", res.PauseMicros)
+	if got := in[1].node.Promotions(); got != 0 {
+		t.Errorf("a planned handover counted as %d promotions, want 0", got)
+	}
 	// The old primary follows the new one from the redo ring and is back in sync; writes
 	// through the cluster client follow MOVED.
 	testutil.Eventually(t, 10*time.Second, "writes on the new primary", func() bool { return rdb.Set(ctx, "b", "2", 0).Err() == nil })

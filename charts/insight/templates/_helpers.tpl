@@ -12,7 +12,6 @@ spark: insight-spark
 zeppelin: insight-zeppelin
 wanGateway: insight-wan-gateway
 istio: insight-istio
-prometheus: insight-prometheus
 {{- end -}}
 
 {{/*
@@ -30,6 +29,9 @@ Usage:
 {{- end -}}
 {{- if .Values.manager.enabled }}
 {{ include "insight-manager.validateValues.messages" (dict "values" .Values.manager "prefix" "manager." "context" $) }}
+{{- end }}
+{{- if .Values.prometheus.enabled }}
+{{ include "insight-prometheus.validateValues.messages" (dict "values" .Values.prometheus "prefix" "prometheus." "context" $) }}
 {{- end }}
 {{- if .Values.pu.enabled }}
 {{ include "insight-pu.validateValues.messages" (dict "values" .Values.pu "prefix" "pu." "context" $) }}

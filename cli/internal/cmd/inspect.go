@@ -61,7 +61,8 @@ func newTemplateCmd(r *root) *cobra.Command {
 		Use:   "template [NAME]",
 		Short: "Render the manifests locally, without a cluster (for GitOps)",
 		Example: `  insightctl template --profile production > insight.yaml
-  insightctl template demo --partitions 3 --ha -n grid`,
+  insightctl template demo --partitions 3 --ha -n grid
+  insightctl template --enable prometheus --api-versions monitoring.coreos.com/v1/PodMonitor --api-versions monitoring.coreos.com/v1/PrometheusRule`,
 		Args:        argsBad(cobra.MaximumNArgs(1)),
 		Annotations: map[string]string{offline: ""},
 		RunE: func(c *cobra.Command, args []string) error {
@@ -85,6 +86,7 @@ func newTemplateCmd(r *root) *cobra.Command {
 		},
 	}
 	addValueFlags(c, &p, &vf)
+	c.Flags().StringArrayVar(&p.APIVersions, "api-versions", nil, "an API version the cluster serves, as helm template's (e.g. monitoring.coreos.com/v1/PodMonitor with --enable prometheus); may repeat")
 	return c
 }
 

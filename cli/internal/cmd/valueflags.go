@@ -26,7 +26,7 @@ func addValueFlags(c *cobra.Command, p *install.Parameters, v *valueFlags) {
 	f.StringVar(&p.AntiAffinity, "anti-affinity", "", "keep a partition's primary and backup apart: "+strings.Join(install.AntiAffinityNames, "|")+" (alone: zone)")
 	f.Lookup("anti-affinity").NoOptDefVal = "zone"
 	f.StringVar(&p.Memory, "memory", "", "memory of each grid pod, request and limit (pu.resources), e.g. 1Gi")
-	f.StringSliceVar(&p.Enable, "enable", nil, "add-ons to enable, comma-separated (e.g. spark,zeppelin)")
+	f.StringSliceVar(&p.Enable, "enable", nil, "add-ons to enable, comma-separated (e.g. prometheus)")
 	f.StringArrayVarP(&p.ValueFiles, "values", "f", nil, "values file (YAML, '-' for stdin); may repeat, later files win")
 	f.StringArrayVar(&p.Set, "set", nil, "set values on the command line (key1=val1,key2=val2), applied after -f")
 	f.StringArrayVar(&p.SetString, "set-string", nil, "set STRING values on the command line, applied last")

@@ -109,6 +109,7 @@ func TestWizardThroughATerminal(t *testing.T) {
 		{"High availability", "y\r", 0},
 		{"Keep each primary and its backup apart by:", "\r", 0}, // zone
 		{"Memory per grid pod", "300Mi\r", 0},
+		{"Add-ons:", "\r", 0}, // none
 		{"Go ahead: install demo (dry run)?", "y\r", 0},
 	} {
 		at = out.waitFor(t, at, s.prompt)
