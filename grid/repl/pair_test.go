@@ -256,6 +256,27 @@ func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
 		t.Fatalf("GETDEL/GETEX on the backup: s3 exists %v, s4 TTL %d, s2 TTL %d",
 			in[1].store.Exists([]byte("s3")), in[1].store.TTL([]byte("s4")), in[1].store.TTL([]byte("s2")))
 	}
+	// Whole values renamed and copied, with their expiry.
+	for _, cmd := range [][]any{
+		{"EXPIRE", "list", "100"}, {"RENAME", "list", "{list}renamed"}, {"COPY", "set", "{set}copy"},
+		{"COPY", "h", "{h}copy"}, {"RENAMENX", "s1", "{s1}new"},
+	} {
+		if err := rdb.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
+	if got, _ := in[1].store.LRange([]byte("{list}renamed"), 0, -1); fmt.Sprint(got) != fmt.Sprint(want) || in[1].store.Exists([]byte("list")) || in[1].store.TTL([]byte("{list}renamed")) <= 0 {
+		t.Fatalf("RENAME on the backup: %.80q, source exists %v, TTL %d", got, in[1].store.Exists([]byte("list")), in[1].store.TTL([]byte("{list}renamed")))
+	}
+	if got, _ := in[1].store.SMembers([]byte("{set}copy")); len(got) != 4 {
+		t.Fatalf("COPY of a set on the backup: %q", got)
+	}
+	if got, _ := in[1].store.HGetAll([]byte("{h}copy")); len(got) != 6 {
+		t.Fatalf("COPY of a hash on the backup: %q", got)
+	}
+	if v, _, _ := in[1].store.Get(nil, []byte("{s1}new")); string(v) != "hello\x00world" || in[1].store.Exists([]byte("s1")) {
+		t.Fatalf("RENAMENX on the backup: %q", v)
+	}
 	// The backup redirects clients to the primary.
 	bdb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})
 	defer bdb.Close()

@@ -91,6 +91,13 @@ func commandTable() map[string]*command {
 		def("pttl", 2, ro|fast, oneKey, "keyspace", "2.6.0", "Returns the expiration time in milliseconds of a key.", cmdPTTL),
 		def("persist", 2, wr|fast, oneKey, "keyspace", "2.2.0", "Removes the expiration time of a key.", cmdPersist),
 		def("type", 2, ro|fast, oneKey, "keyspace", "1.0.0", "Determines the type of value stored at a key.", cmdType),
+		def("rename", 3, wr, twoKeys, "keyspace", "1.0.0", "Renames a key and overwrites the destination.", rename(false)),
+		def("renamenx", 3, wr|fast, twoKeys, "keyspace", "1.0.0", "Renames a key only when the target key name doesn't exist.", rename(true)),
+		def("copy", -3, wr|oom, twoKeys, "keyspace", "6.2.0", "Copies the value of a key to a new key.", cmdCopy),
+		def("touch", -2, ro|fast, allKeys, "keyspace", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", cmdTouch),
+		def("expiretime", 2, ro|fast, oneKey, "keyspace", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", expireTime(1000)),
+		def("pexpiretime", 2, ro|fast, oneKey, "keyspace", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", expireTime(1)),
+		def("randomkey", 1, ro, noKeys, "keyspace", "1.0.0", "Returns a random key name from the database.", cmdRandomKey),
 		def("scan", -2, ro, noKeys, "keyspace", "2.8.0", "Iterates over the key names in the database.", cmdScan),
 		def("keys", 2, ro, noKeys, "keyspace", "1.0.0", "Returns all key names that match a pattern.", cmdKeys),
 		// Hashes.

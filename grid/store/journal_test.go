@@ -72,7 +72,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 	for i := range 5000 {
 		k := key()
 		var err error
-		switch rng.IntN(33) {
+		switch rng.IntN(31) {
 		case 0:
 			_, err = src.Set(nil, k, fmt.Appendf(nil, "v%d", i), SetOptions{At: *now + int64(rng.IntN(3000))})
 		case 1:
@@ -132,6 +132,13 @@ func TestJournalReplaysToSameState(t *testing.T) {
 			_, err = src.MSetNX([][]byte{k, []byte("m"), fmt.Appendf(nil, "{%s}y", k), []byte("n")})
 		case 28:
 			_, err = src.SetRange(k, int64(rng.IntN(20)), []byte("range"))
+		case 29:
+			_, err = src.Rename(k, fmt.Appendf(nil, "{%s}x", k), rng.IntN(2) == 0)
+			if errors.Is(err, ErrNoSuchKey) {
+				err = nil
+			}
+		case 30:
+			_, err = src.Copy(fmt.Appendf(nil, "{%s}x", k), k, rng.IntN(2) == 0)
 		case 18:
 			_, err = src.SetAlgebraStore(SetOp(rng.IntN(3)), fmt.Appendf(nil, "{%s}x", k), [][]byte{k, fmt.Appendf(nil, "{%s}x", k)})
 		}

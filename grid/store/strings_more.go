@@ -159,3 +159,27 @@ func (s *Store) GetRange(dst, key []byte, start, end int64) ([]byte, error) {
 	}
 	return append(dst, r.body[start:end+1]...), nil
 }
+
+// GetStrings returns copies of the string values of keys (which share one slot), read at
+// one instant; nil for a missing key. A key of another type fails the whole read with
+// ErrWrongType.
+func (s *Store) GetStrings(keys [][]byte) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	sl := s.slotOf(keys[0])
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		r, ok := s.lookup(sl, k)
+		if !ok {
+			continue
+		}
+		if r.kind() != KindString {
+			return nil, ErrWrongType
+		}
+		out[i] = cloneBytes(r.body)
+	}
+	return out, nil
+}

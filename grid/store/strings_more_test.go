@@ -136,7 +136,7 @@ func TestHashMoreCommands(t *testing.T) {
 		{"5.0e3", "2.0e2", "5200"},
 		{"", "1.23456789012345678", "1.23456789012345678"},
 	} {
-		s.HDel(b("h"), [][]byte{b("n")})
+		must[int64](t)(s.HDel(b("h"), [][]byte{b("n")}))
 		if tt.initial != "" {
 			must[int64](t)(s.HSet(b("h"), [][]byte{b("n"), b(tt.initial)}))
 		}
