@@ -137,7 +137,7 @@ var diffKeyErrors = [][]string{
 func TestCommandInfoAgainstRedisServer(t *testing.T) {
 	d := newDiffRun(t)
 	for _, name := range strings.Fields("get set setnx setex psetex getex getdel getset mget mset msetnx " +
-		"setrange getrange substr incrbyfloat append strlen hsetnx hkeys hvals hstrlen hincrbyfloat " +
+		"setrange getrange substr lcs incrbyfloat append strlen hsetnx hkeys hvals hstrlen hincrbyfloat " +
 		"hrandfield hscan rename renamenx copy touch expiretime pexpiretime randomkey expireat pexpireat") {
 		want, werr := do(d.redis, []string{"COMMAND", "INFO", name})
 		got, gerr := do(d.grid, []string{"COMMAND", "INFO", name})

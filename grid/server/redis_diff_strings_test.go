@@ -274,3 +274,71 @@ var diffStringErrors = [][]string{
 	{"PSETEX", "{k}a", "-1", "v"},
 	{"SETEX", "{k}a", "x", "v"},
 }
+
+// lcsValue draws strings over a small alphabet, so long common subsequences and many
+// equally long ones (where the walk back decides which ranges IDX reports) are common.
+func lcsValue(rng *rand.Rand) string {
+	b := make([]byte, rng.IntN(40))
+	for i := range b {
+		b[i] = "abcd"[rng.IntN(4)]
+	}
+	return string(b)
+}
+
+func TestLCSAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	d.check(exact, "SET", "{k}doc1", "ohmytext")
+	d.check(exact, "SET", "{k}doc2", "mynewtext")
+	d.check(exact, "HSET", "{k}h", "f", "v")
+	for _, args := range [][]string{
+		// Redis's documented examples.
+		{"LCS", "{k}doc1", "{k}doc2"},
+		{"LCS", "{k}doc1", "{k}doc2", "LEN"},
+		{"LCS", "{k}doc1", "{k}doc2", "IDX"},
+		{"LCS", "{k}doc1", "{k}doc2", "IDX", "MINMATCHLEN", "4"},
+		{"LCS", "{k}doc1", "{k}doc2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"},
+		// Errors, in Redis's order.
+		{"LCS", "{k}doc1", "{k}h"},
+		{"LCS", "{k}h", "{k}none", "FOO"},
+		{"LCS", "{k}doc1", "{k}doc2", "FOO"},
+		{"LCS", "{k}doc1", "{k}doc2", "LEN", "IDX"},
+		{"LCS", "{k}doc1", "{k}doc2", "MINMATCHLEN"},
+		{"LCS", "{k}doc1", "{k}doc2", "MINMATCHLEN", "x"},
+		{"LCS", "{k}doc1", "{k}doc2", "IDX", "MINMATCHLEN", "-5"},
+		{"LCS", "{k}doc1", "{j}doc2"},
+		{"LCS", "{k}doc1"},
+		{"LCS", "{k}none", "{k}none2"},
+		{"LCS", "{k}none", "{k}doc1", "IDX", "WITHMATCHLEN"},
+		{"LCS", "{k}doc1", "{k}doc1", "IDX", "WITHMATCHLEN"},
+	} {
+		d.check(exact, args...)
+	}
+	steps := 1500
+	if testing.Short() {
+		steps = 500
+	}
+	for range steps {
+		d.check(exact, "SET", "{k}a", lcsValue(rng))
+		d.check(exact, "SET", "{k}b", lcsValue(rng))
+		switch rng.IntN(3) {
+		case 0:
+			d.check(exact, "LCS", "{k}a", "{k}b")
+		case 1:
+			d.check(exact, "LCS", "{k}a", "{k}b", "LEN")
+		default:
+			args := []string{"LCS", "{k}a", "{k}b", "IDX"}
+			if rng.IntN(2) == 0 {
+				args = append(args, "MINMATCHLEN", strconv.Itoa(rng.IntN(4)))
+			}
+			if rng.IntN(2) == 0 {
+				args = append(args, "WITHMATCHLEN")
+			}
+			d.check(exact, args...)
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	t.Logf("%d commands compared", d.n)
+}

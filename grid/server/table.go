@@ -79,6 +79,7 @@ func commandTable() map[string]*command {
 		def("setrange", 4, wr|oom, oneKey, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", cmdSetRange),
 		def("getrange", 4, ro, oneKey, "string", "2.4.0", "Returns a substring of the string stored at a key.", cmdGetRange),
 		def("substr", 4, ro, oneKey, "string", "1.0.0", "Returns a substring from a string value.", cmdGetRange),
+		def("lcs", -3, ro, twoKeys, "string", "7.0.0", "Finds the longest common substring.", cmdLCS),
 		// Keys.
 		def("del", -2, wr, allKeys, "keyspace", "1.0.0", "Deletes one or more keys.", cmdDel),
 		def("unlink", -2, wr|fast, allKeys, "keyspace", "4.0.0", "Asynchronously deletes one or more keys.", cmdDel),
