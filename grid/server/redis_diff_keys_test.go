@@ -132,8 +132,19 @@ var diffKeyErrors = [][]string{
 	{"RANDOMKEY", "x"},
 }
 
+// newCommands are the commands whose key specs are written down (and compared).
+var newCommands = map[string]bool{}
+
+func init() {
+	for _, name := range strings.Fields("getex getdel getset msetnx setrange getrange substr lcs hsetnx hkeys " +
+		"hvals hstrlen hincrbyfloat hrandfield hscan rename renamenx copy touch expiretime pexpiretime randomkey") {
+		newCommands[name] = true
+	}
+}
+
 // TestCommandInfoAgainstRedisServer compares what cluster clients route by (arity, flags,
-// first key, last key, step) for the string, hash and key commands.
+// first key, last key, step) for the string, hash and key commands, and the key specs of
+// those that have them written down.
 func TestCommandInfoAgainstRedisServer(t *testing.T) {
 	d := newDiffRun(t)
 	for _, name := range strings.Fields("get set setnx setex psetex getex getdel getset mget mset msetnx " +
@@ -147,6 +158,9 @@ func TestCommandInfoAgainstRedisServer(t *testing.T) {
 		w, g := want.([]any)[0].([]any), got.([]any)[0].([]any)
 		if fmt.Sprint(w[:2], w[3:6]) != fmt.Sprint(g[:2], g[3:6]) || fmt.Sprint(sorted(w[2])) != fmt.Sprint(sorted(g[2])) {
 			t.Errorf("COMMAND INFO %s:\nredis: %v\n grid: %v", name, w[:6], g[:6])
+		}
+		if newCommands[name] && fmt.Sprint(w[8]) != fmt.Sprint(g[8]) {
+			t.Errorf("COMMAND INFO %s key specs:\nredis: %v\n grid: %v", name, w[8], g[8])
 		}
 	}
 }
