@@ -313,6 +313,70 @@ func TestClusterClientSetsAndLists(t *testing.T) {
 	}
 }
 
+// TestClusterClientStringsHashesAndKeys uses the string, hash and key commands through
+// go-redis's cluster client on keys spread over the three partitions: each is routed by
+// the client from COMMAND's key positions and answered as Redis answers it.
+func TestClusterClientStringsHashesAndKeys(t *testing.T) {
+	ctx := ctxT(t)
+	c := clusterClient(t, nil)
+	for i := range 30 {
+		tag := fmt.Sprintf("{s%d}", i)
+		if err := c.Set(ctx, tag+"page", "hello world", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.SetRange(ctx, tag+"page", 6, "grid!").Result(); err != nil || n != 11 {
+			t.Fatalf("SETRANGE %s = %d, %v", tag, n, err)
+		}
+		if v, err := c.GetRange(ctx, tag+"page", -5, -1).Result(); err != nil || v != "grid!" {
+			t.Fatalf("GETRANGE %s = %q, %v", tag, v, err)
+		}
+		// go-redis sends an expiration of 0 as PERSIST.
+		if v, err := c.GetEx(ctx, tag+"page", 0).Result(); err != nil || v != "hello grid!" || c.TTL(ctx, tag+"page").Val() != -1 {
+			t.Fatalf("GETEX PERSIST %s = %q, %v", tag, v, err)
+		}
+		if v, err := c.GetEx(ctx, tag+"page", time.Hour).Result(); err != nil || v != "hello grid!" {
+			t.Fatalf("GETEX %s = %q, %v", tag, v, err)
+		}
+		if ok, err := c.MSetNX(ctx, tag+"a", "1", tag+"b", "2").Result(); err != nil || !ok {
+			t.Fatalf("MSETNX %s = %v, %v", tag, ok, err)
+		}
+		if err := c.Rename(ctx, tag+"page", tag+"moved").Err(); err != nil {
+			t.Fatalf("RENAME %s: %v", tag, err)
+		}
+		if ttl, err := c.TTL(ctx, tag+"moved").Result(); err != nil || ttl <= 0 {
+			t.Fatalf("TTL after RENAME %s = %v, %v", tag, ttl, err)
+		}
+		if ok, err := c.Copy(ctx, tag+"moved", tag+"copy", 0, false).Result(); err != nil || ok != 1 {
+			t.Fatalf("COPY %s = %d, %v", tag, ok, err)
+		}
+		if v, err := c.LCS(ctx, &redis.LCSQuery{Key1: tag + "moved", Key2: tag + "a"}).Result(); err != nil || v.MatchString != "" {
+			t.Fatalf("LCS %s = %+v, %v", tag, v, err)
+		}
+		if ok, err := c.HSetNX(ctx, tag+"user", "name", "ada").Result(); err != nil || !ok {
+			t.Fatalf("HSETNX %s = %v, %v", tag, ok, err)
+		}
+		if v, err := c.HIncrByFloat(ctx, tag+"user", "score", 1.5).Result(); err != nil || v != 1.5 {
+			t.Fatalf("HINCRBYFLOAT %s = %v, %v", tag, v, err)
+		}
+		if keys, err := c.HKeys(ctx, tag+"user").Result(); err != nil || len(keys) != 2 {
+			t.Fatalf("HKEYS %s = %v, %v", tag, keys, err)
+		}
+		if fields, err := c.HRandField(ctx, tag+"user", 5).Result(); err != nil || len(fields) != 2 {
+			t.Fatalf("HRANDFIELD %s = %v, %v", tag, fields, err)
+		}
+		if n, err := c.Touch(ctx, tag+"user", tag+"copy", tag+"none").Result(); err != nil || n != 2 {
+			t.Fatalf("TOUCH %s = %d, %v", tag, n, err)
+		}
+		if v, err := c.GetDel(ctx, tag+"copy").Result(); err != nil || v != "hello grid!" {
+			t.Fatalf("GETDEL %s = %q, %v", tag, v, err)
+		}
+	}
+	err := c.Rename(ctx, "{s1}moved", "{s2}moved").Err()
+	if err == nil || err.Error() != "CROSSSLOT Keys in request don't hash to the same slot" {
+		t.Fatalf("RENAME across slots: %v", err)
+	}
+}
+
 func TestRESP2Client(t *testing.T) {
 	ctx := ctxT(t)
 	c := clusterClient(t, &redis.ClusterOptions{Protocol: 2})

@@ -2,6 +2,7 @@ package repl_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -231,6 +232,50 @@ func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
 	}
 	if got, _ := in[1].store.LRange([]byte("{list}dst"), 0, -1); len(got) != 1 || string(got[0]) != "z" {
 		t.Fatalf("LMOVE's destination on the backup: %q", got)
+	}
+	// The string and hash commands that change a key in place.
+	for _, cmd := range [][]any{
+		{"HSETNX", "h", "c", "3"}, {"HINCRBYFLOAT", "h", "c", "0.5"},
+		{"SET", "s1", "hello"}, {"SETRANGE", "s1", "6", "world"}, {"GETSET", "s2", "old"},
+		{"MSETNX", "{m}a", "1", "{m}b", "2"}, {"SET", "s3", "x"}, {"GETDEL", "s3"},
+		{"SET", "s4", "y", "EX", "100"}, {"GETEX", "s4", "PERSIST"}, {"GETEX", "s2", "EX", "100"},
+	} {
+		if err := rdb.Do(ctx, cmd...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
+	for k, want := range map[string]string{"s1": "hello\x00world", "s2": "old", "{m}a": "1", "{m}b": "2"} {
+		if v, ok, _ := in[1].store.Get(nil, []byte(k)); !ok || string(v) != want {
+			t.Fatalf("%s on the backup: %q %v, want %q", k, v, ok, want)
+		}
+	}
+	if v, _, _ := in[1].store.HGet(nil, []byte("h"), []byte("c")); string(v) != "3.5" {
+		t.Fatalf("HINCRBYFLOAT on the backup: %q", v)
+	}
+	if in[1].store.Exists([]byte("s3")) || in[1].store.TTL([]byte("s4")) != -1 || in[1].store.TTL([]byte("s2")) <= 0 {
+		t.Fatalf("GETDEL/GETEX on the backup: s3 exists %v, s4 TTL %d, s2 TTL %d",
+			in[1].store.Exists([]byte("s3")), in[1].store.TTL([]byte("s4")), in[1].store.TTL([]byte("s2")))
+	}
+	// Whole values renamed and copied, with their expiry.
+	for _, cmd := range [][]any{
+		{"EXPIRE", "list", "100"}, {"RENAME", "list", "{list}renamed"}, {"COPY", "set", "{set}copy"},
+		{"COPY", "h", "{h}copy"}, {"RENAMENX", "s1", "{s1}new"},
+	} {
+		if err := rdb.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
+	if got, _ := in[1].store.LRange([]byte("{list}renamed"), 0, -1); fmt.Sprint(got) != fmt.Sprint(want) || in[1].store.Exists([]byte("list")) || in[1].store.TTL([]byte("{list}renamed")) <= 0 {
+		t.Fatalf("RENAME on the backup: %.80q, source exists %v, TTL %d", got, in[1].store.Exists([]byte("list")), in[1].store.TTL([]byte("{list}renamed")))
+	}
+	if got, _ := in[1].store.SMembers([]byte("{set}copy")); len(got) != 4 {
+		t.Fatalf("COPY of a set on the backup: %q", got)
+	}
+	if got, _ := in[1].store.HGetAll([]byte("{h}copy")); len(got) != 6 {
+		t.Fatalf("COPY of a hash on the backup: %q", got)
+	}
+	if v, _, _ := in[1].store.Get(nil, []byte("{s1}new")); string(v) != "hello\x00world" || in[1].store.Exists([]byte("s1")) {
+		t.Fatalf("RENAMENX on the backup: %q", v)
 	}
 	// The backup redirects clients to the primary.
 	bdb := redis.NewClient(&redis.Options{Addr: in[1].addr, MaxRetries: -1})

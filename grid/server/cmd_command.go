@@ -43,7 +43,7 @@ func (c *conn) writeInfo(cmd *command) {
 	c.wr.Set(1)
 	c.wr.Simple("@" + cmd.group)
 	c.wr.Array(0)
-	c.wr.Array(0)
+	c.writeKeySpecs(cmd.specs)
 	subs := sortedSubs(cmd)
 	c.wr.Array(len(subs))
 	for _, sub := range subs {
@@ -126,5 +126,65 @@ func cmdCommandDocs(c *conn, args [][]byte) {
 	c.wr.Map(len(cmds))
 	for _, cmd := range cmds {
 		c.writeDocs(cmd)
+	}
+}
+
+// keySpec is one of a command's key specs as Redis 7 reports them, of the index/range kind
+// (the only kind the grid's commands need): the first key at index, the last at lastKey
+// (-1: the last argument; otherwise relative to index), every keyStep.
+type keySpec struct {
+	notes                   string
+	flags                   []string
+	index, lastKey, keyStep int
+}
+
+// spec is a key spec of one key at index.
+func spec(index int, flags ...string) keySpec {
+	return keySpec{flags: flags, index: index, keyStep: 1}
+}
+
+// withSpecs gives cmd the key specs COMMAND reports.
+func withSpecs(cmd *command, specs ...keySpec) *command {
+	cmd.specs = specs
+	return cmd
+}
+
+func (c *conn) writeKeySpecs(specs []keySpec) {
+	c.wr.Array(len(specs))
+	for _, ks := range specs {
+		n := 3
+		if ks.notes != "" {
+			n++
+			c.wr.Map(n)
+			c.wr.BulkString("notes")
+			c.wr.BulkString(ks.notes)
+		} else {
+			c.wr.Map(n)
+		}
+		c.wr.BulkString("flags")
+		c.wr.Set(len(ks.flags))
+		for _, f := range ks.flags {
+			c.wr.Simple(f)
+		}
+		c.wr.BulkString("begin_search")
+		c.wr.Map(2)
+		c.wr.BulkString("type")
+		c.wr.BulkString("index")
+		c.wr.BulkString("spec")
+		c.wr.Map(1)
+		c.wr.BulkString("index")
+		c.wr.Int(int64(ks.index))
+		c.wr.BulkString("find_keys")
+		c.wr.Map(2)
+		c.wr.BulkString("type")
+		c.wr.BulkString("range")
+		c.wr.BulkString("spec")
+		c.wr.Map(3)
+		c.wr.BulkString("lastkey")
+		c.wr.Int(int64(ks.lastKey))
+		c.wr.BulkString("keystep")
+		c.wr.Int(int64(ks.keyStep))
+		c.wr.BulkString("limit")
+		c.wr.Int(0)
 	}
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"math"
 	"strconv"
 
 	"github.com/insightgrid/insight/grid/store"
@@ -140,4 +142,89 @@ func cmdFlushAll(c *conn, args [][]byte) {
 	c.s.store.Flush()
 	c.s.log.Info("keyspace flushed", "client", c.addr)
 	c.wr.OK()
+}
+
+// rename is RENAME (nx false) and RENAMENX.
+func rename(nx bool) func(c *conn, args [][]byte) {
+	return func(c *conn, args [][]byte) {
+		done, err := c.s.store.Rename(args[1], args[2], nx)
+		switch {
+		case err != nil:
+			c.writeStoreErr(err)
+		case nx:
+			c.wr.Int(b2i(done))
+		default:
+			c.wr.OK()
+		}
+	}
+}
+
+// maxDB is the databases Redis has by default: COPY's DB option is checked against it
+// (out of range) before it is refused as another database (cluster mode).
+const maxDB = 16
+
+// cmdCopy checks its options, then the database, then the keys, in Redis 7.0's order.
+func cmdCopy(c *conn, args [][]byte) {
+	replace, db := false, int64(0)
+	for i := 3; i < len(args); i++ {
+		switch {
+		case eqFold(args[i], "replace"):
+			replace = true
+		case eqFold(args[i], "db") && i+1 < len(args):
+			n, ok := parseInt(args[i+1])
+			if !ok {
+				c.wr.Error(errNotInteger)
+				return
+			}
+			if n < math.MinInt32 || n > math.MaxInt32 {
+				c.wr.Error("ERR value is out of range, value must between -2147483648 and 2147483647")
+				return
+			}
+			if n < 0 || n >= maxDB {
+				c.wr.Error("ERR DB index is out of range")
+				return
+			}
+			db = n
+			i++
+		default:
+			c.wr.Error(errSyntax)
+			return
+		}
+	}
+	if db != 0 {
+		c.wr.Error("ERR Copying to another database is not allowed in cluster mode")
+		return
+	}
+	if bytes.Equal(args[1], args[2]) {
+		c.wr.Error("ERR source and destination objects are the same")
+		return
+	}
+	done, err := c.s.store.Copy(args[1], args[2], replace)
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(b2i(done))
+}
+
+func cmdTouch(c *conn, args [][]byte) { cmdExists(c, args) }
+
+// expireTime is EXPIRETIME (unit 1000) and PEXPIRETIME.
+func expireTime(unit int64) func(c *conn, args [][]byte) {
+	return func(c *conn, args [][]byte) {
+		at := c.s.store.ExpireAt(args[1])
+		if at < 0 || unit == 1 {
+			c.wr.Int(at)
+			return
+		}
+		c.wr.Int((at + unit/2) / unit)
+	}
+}
+
+func cmdRandomKey(c *conn, _ [][]byte) {
+	if k := c.s.store.RandomKey(); k != nil {
+		c.wr.Bulk(k)
+		return
+	}
+	c.wr.Null()
 }

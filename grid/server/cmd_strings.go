@@ -84,7 +84,7 @@ func expireArg(c *conn, arg []byte, unitMs int64, absolute bool, cmdName string)
 		return 0, false
 	}
 	invalid := "ERR invalid expire time in '" + cmdName + "' command"
-	if cmdName == "set" && n <= 0 {
+	if (cmdName == "set" || cmdName == "getex") && n <= 0 {
 		c.wr.Error(invalid)
 		return 0, false
 	}
@@ -252,12 +252,7 @@ func cmdDecrBy(c *conn, args [][]byte) {
 }
 
 func cmdIncrByFloat(c *conn, args [][]byte) {
-	d, ok := store.ParseFloat(args[2])
-	if !ok {
-		c.wr.Error(errNotFloat)
-		return
-	}
-	v, err := c.s.store.IncrByFloat(args[1], d)
+	v, err := c.s.store.IncrByFloat(args[1], args[2])
 	if err != nil {
 		c.writeStoreErr(err)
 		return
@@ -271,4 +266,86 @@ func cmdAppend(c *conn, args [][]byte) {
 
 func cmdStrLen(c *conn, args [][]byte) {
 	c.replyInt(c.s.store.StrLen(args[1]))
+}
+
+// cmdGetEx checks its options' syntax, then the key, then the expiry's value, in Redis
+// 7.0's order.
+func cmdGetEx(c *conn, args [][]byte) {
+	change, at := store.ExpireKeep, int64(0)
+	var expArg, expOpt []byte
+	for i := 2; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case eqFold(a, "persist") && change == store.ExpireKeep:
+			change = store.ExpireRemoved
+		case (eqFold(a, "ex") || eqFold(a, "px") || eqFold(a, "exat") || eqFold(a, "pxat")) && change == store.ExpireKeep && i+1 < len(args):
+			change, expOpt, expArg = store.ExpireSet, a, args[i+1]
+			i++
+		default:
+			c.wr.Error(errSyntax)
+			return
+		}
+	}
+	if change == store.ExpireSet {
+		switch c.s.store.Type(args[1]) {
+		case store.KindNone:
+			c.wr.Null()
+			return
+		case store.KindString:
+		default:
+			c.wr.Error(store.ErrWrongType.Error())
+			return
+		}
+		unit := int64(1000)
+		if expOpt[0] == 'p' || expOpt[0] == 'P' {
+			unit = 1
+		}
+		ms, ok := expireArg(c, expArg, unit, len(expOpt) == 4, "getex")
+		if !ok {
+			return
+		}
+		at = ms
+	}
+	c.replyValue(c.s.store.GetEx(c.scratch[:0], args[1], change, at))
+}
+
+func cmdGetDel(c *conn, args [][]byte) { c.replyValue(c.s.store.GetDel(c.scratch[:0], args[1])) }
+
+func cmdGetSet(c *conn, args [][]byte) {
+	res, err := c.s.store.Set(c.scratch[:0], args[1], args[2], store.SetOptions{Get: true})
+	c.replyValue(res.Old, res.HadOld, err)
+}
+
+func cmdMSetNX(c *conn, args [][]byte) {
+	if len(args)%2 == 0 {
+		c.wr.Error(errArity(c.s.cmds["msetnx"]))
+		return
+	}
+	done, err := c.s.store.MSetNX(args[1:])
+	if err != nil {
+		c.writeStoreErr(err)
+		return
+	}
+	c.wr.Int(b2i(done))
+}
+
+func cmdSetRange(c *conn, args [][]byte) {
+	off, ok := parseInt(args[2])
+	if !ok {
+		c.wr.Error(errNotInteger)
+		return
+	}
+	c.replyInt(c.s.store.SetRange(args[1], off, args[3]))
+}
+
+// cmdGetRange is GETRANGE and SUBSTR: the range is parsed before the key is looked at.
+func cmdGetRange(c *conn, args [][]byte) {
+	start, ok1 := parseInt(args[2])
+	end, ok2 := parseInt(args[3])
+	if !ok1 || !ok2 {
+		c.wr.Error(errNotInteger)
+		return
+	}
+	v, err := c.s.store.GetRange(c.scratch[:0], args[1], start, end)
+	c.replyValue(v, true, err)
 }

@@ -50,7 +50,10 @@ type command struct {
 	since    string
 	handler  func(c *conn, args [][]byte)
 	subs     map[string]*command // CLIENT, CLUSTER, COMMAND, CONFIG
-	parent   *command
+	// specs are the key specs COMMAND reports (Redis 7's), where they are written down;
+	// without, COMMAND reports none.
+	specs  []keySpec
+	parent *command
 
 	ok, failed prometheus.Counter
 	latency    prometheus.Observer

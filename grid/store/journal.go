@@ -382,10 +382,16 @@ func (s *Store) apply(op []byte, journal bool) error {
 	defer sl.mu.Unlock()
 	// A replica applies what its primary decided, whatever its own maxmemory; a key
 	// restored from another partition (journal set) is a write like a client's.
-	limit := journal
+	return s.applyLocked(sl, op[0], key, r, journal, journal)
+}
+
+// applyLocked replays the operation with code whose key has been read from r (the rest
+// is to read), sl locked; with limit a write past maxmemory fails with ErrOOM before
+// anything changes, with journal the key's resulting state is journaled.
+func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit, journal bool) error {
 	cur, ok := s.lookupW(sl, key)
 	var err error
-	switch op[0] {
+	switch code {
 	case opString:
 		at, val := r.varint(), r.bytes()
 		if r.err != nil {
@@ -500,7 +506,7 @@ func (s *Store) apply(op []byte, journal bool) error {
 			s.remove(sl, &cur)
 		}
 	default:
-		return fmt.Errorf("%w: unknown code %d", ErrBadOp, op[0])
+		return fmt.Errorf("%w: unknown code %d", ErrBadOp, code)
 	}
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -71,7 +72,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 	for i := range 5000 {
 		k := key()
 		var err error
-		switch rng.IntN(23) {
+		switch rng.IntN(31) {
 		case 0:
 			_, err = src.Set(nil, k, fmt.Appendf(nil, "v%d", i), SetOptions{At: *now + int64(rng.IntN(3000))})
 		case 1:
@@ -79,7 +80,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 		case 2:
 			_, err = src.IncrBy(k, int64(rng.IntN(10)))
 		case 3:
-			_, err = src.IncrByFloat(k, 0.5)
+			_, err = src.IncrByFloat(k, []byte("0.5"))
 		case 4:
 			_, err = src.Append(k, []byte("x"))
 		case 5:
@@ -119,10 +120,29 @@ func TestJournalReplaysToSameState(t *testing.T) {
 			_, _, err = src.LMove(k, fmt.Appendf(nil, "{%s}x", k), rng.IntN(2) == 0, rng.IntN(2) == 0)
 		case 22:
 			_, err = src.LRem(k, 1, field())
+		case 23:
+			_, err = src.HSetNX(k, field(), fmt.Appendf(nil, "n%d", i))
+		case 24:
+			_, err = src.HIncrByFloat(k, field(), big.NewFloat(0.25))
+		case 25:
+			_, _, err = src.GetEx(nil, k, ExpireChange(rng.IntN(3)), *now+int64(rng.IntN(4000))-500)
+		case 26:
+			_, _, err = src.GetDel(nil, k)
+		case 27:
+			_, err = src.MSetNX([][]byte{k, []byte("m"), fmt.Appendf(nil, "{%s}y", k), []byte("n")})
+		case 28:
+			_, err = src.SetRange(k, int64(rng.IntN(20)), []byte("range"))
+		case 29:
+			_, err = src.Rename(k, fmt.Appendf(nil, "{%s}x", k), rng.IntN(2) == 0)
+			if errors.Is(err, ErrNoSuchKey) {
+				err = nil
+			}
+		case 30:
+			_, err = src.Copy(fmt.Appendf(nil, "{%s}x", k), k, rng.IntN(2) == 0)
 		case 18:
 			_, err = src.SetAlgebraStore(SetOp(rng.IntN(3)), fmt.Appendf(nil, "{%s}x", k), [][]byte{k, fmt.Appendf(nil, "{%s}x", k)})
 		}
-		if err != nil && !errors.Is(err, ErrWrongType) && !errors.Is(err, ErrNotInteger) && !errors.Is(err, ErrNotFloat) && !errors.Is(err, ErrHashNotInteger) {
+		if err != nil && !errors.Is(err, ErrWrongType) && !errors.Is(err, ErrNotInteger) && !errors.Is(err, ErrNotFloat) && !errors.Is(err, ErrHashNotInteger) && !errors.Is(err, ErrHashNotFloat) {
 			t.Fatalf("op %d: %v", i, err)
 		}
 	}

@@ -74,7 +74,7 @@ func TestWrongType(t *testing.T) {
 	_, _, checks["get"] = s.Get(nil, b("h"))
 	_, checks["set get"] = s.Set(nil, b("h"), b("x"), SetOptions{Get: true})
 	_, checks["incr"] = s.IncrBy(b("h"), 1)
-	_, checks["incrbyfloat"] = s.IncrByFloat(b("h"), 1)
+	_, checks["incrbyfloat"] = s.IncrByFloat(b("h"), b("1"))
 	_, checks["append"] = s.Append(b("h"), b("x"))
 	_, checks["strlen"] = s.StrLen(b("h"))
 	_, checks["hset"] = s.HSet(b("s"), [][]byte{b("f"), b("v")})
@@ -152,25 +152,48 @@ func TestIncrByFloat(t *testing.T) {
 	s, _ := newTestStore()
 	tests := []struct {
 		initial string
-		delta   float64
+		delta   string
 		want    string
 		wantErr error
 	}{
-		{"10.50", 0.1, "10.6", nil},
-		{"0.1", 0.2, "0.3", nil},
-		{"5.0e3", 2.0e2, "5200", nil},
-		{"", 3, "3", nil},
-		{"abc", 1, "", ErrNotFloat},
-		{"1.7976931348623157e308", 1.7976931348623157e308, "", ErrNaN},
+		// Redis's results (long double sums printed with 17 decimals, zeros trimmed).
+		{"10.50", "0.1", "10.6", nil},
+		{"0.1", "0.2", "0.3", nil},
+		{"5.0e3", "2.0e2", "5200", nil},
+		{"", "3", "3", nil},
+		{"abc", "1", "", ErrNotFloat},
+		{"1", "1.23456789012345678", "2.23456789012345678", nil},
+		{"1e20", "1e30", "1000000000100000000035918970880", nil},
+		{"1.7976931348623157e308", "1.7976931348623157e308", "359538626972463139991842093548208868096772893888658356970628841530353257046248792709403737216774171128857586838851041378617416726902272110715794556052955234146997955372576789671236326588091188869859074894581254961338834769297758245552436667197907705664206565009503223382416235440319971852753604933726679072768", nil},
+		{"", "0x10", "16", nil},
+		{"", "0x1p3", "8", nil},
+		{"", "+.5", "0.5", nil},
+		{"", "5.", "5", nil},
+		{"", "1e-400", "0", nil},
+		{"1", "-1e-20", "1", nil},
+		{"0", "-1e-20", "0", nil},
+		{"", "-0", "0", nil},
+		{"", "inf", "", ErrNaN},
+		{"", "-Infinity", "", ErrNaN},
+		{"", "nan", "", ErrNotFloat},
+		{"", " 1", "", ErrNotFloat},
+		{"", "1 ", "", ErrNotFloat},
+		{"", "1_0", "", ErrNotFloat},
+		{"", "0b1", "", ErrNotFloat},
+		{"", "1e5000", "", ErrNotFloat},
+		{"", "1e-5000", "", ErrNotFloat},
+		{"", "", "", ErrNotFloat},
+		{"0x10", "1", "17", nil},
+		{" 1", "1", "", ErrNotFloat},
 	}
 	for _, tt := range tests {
 		s.Del(b("f"))
 		if tt.initial != "" {
 			must[SetResult](t)(s.Set(nil, b("f"), b(tt.initial), SetOptions{}))
 		}
-		got, err := s.IncrByFloat(b("f"), tt.delta)
+		got, err := s.IncrByFloat(b("f"), b(tt.delta))
 		if !errors.Is(err, tt.wantErr) || string(got) != tt.want {
-			t.Errorf("IncrByFloat(%q, %v) = %q, %v; want %q, %v", tt.initial, tt.delta, got, err, tt.want, tt.wantErr)
+			t.Errorf("IncrByFloat(%q, %q) = %q, %v; want %q, %v", tt.initial, tt.delta, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

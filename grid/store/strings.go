@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"math"
+	"math/big"
 	"strconv"
 )
 
@@ -167,51 +168,38 @@ func canonicalInt(b []byte) bool {
 	return len(b) == 1 || b[0] != '0'
 }
 
-// ParseFloat parses a float the way Redis's INCRBYFLOAT arguments and values are parsed:
-// no spaces, no NaN.
-func ParseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || isSpaceByte(b[0]) || isSpaceByte(b[len(b)-1]) {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(f) {
-		return 0, false
-	}
-	return f, true
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// FormatFloat renders a float as INCRBYFLOAT does: plain decimal notation, no exponent,
-// trailing zeros removed. Redis computes in long double and prints 17 digits; rounding to
-// 15 significant digits gives the same text for the usual cases (0.1+0.2 is "0.3").
-func FormatFloat(dst []byte, f float64) []byte {
-	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 15, 64), 64)
-	return strconv.AppendFloat(dst, r, 'f', -1, 64)
-}
-
-// IncrByFloat adds delta to the number stored at key and returns the new value as stored.
-func (s *Store) IncrByFloat(key []byte, delta float64) ([]byte, error) {
+// IncrByFloat adds the number delta (text, parsed as Redis parses it after the key's type
+// and value are checked) to the number stored at key and returns the new value as stored:
+// computed and printed as Redis's long double arithmetic does (float.go).
+func (s *Store) IncrByFloat(key, delta []byte) ([]byte, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	r, ok := s.lookupW(sl, key)
-	var cur float64
+	cur := new(big.Float)
 	if ok {
 		if r.kind() != KindString {
 			return nil, ErrWrongType
 		}
-		v, valid := ParseFloat(r.body)
+		v, valid := ParseLongDouble(r.body)
 		if !valid {
 			return nil, ErrNotFloat
 		}
 		cur = v
 	}
-	cur += delta
-	if math.IsNaN(cur) || math.IsInf(cur, 0) {
+	d, valid := ParseLongDouble(delta)
+	if !valid {
+		return nil, ErrNotFloat
+	}
+	sum, finite := ldAdd(cur, d)
+	if !finite {
 		return nil, ErrNaN
 	}
-	out := FormatFloat(nil, cur)
+	out := FormatLongDouble(nil, sum)
 	if err := s.setString(sl, key, r, ok, out, r.exp, true); err != nil {
 		return nil, err
 	}
