@@ -8,7 +8,7 @@
 # writable again (the first write acknowledged after the first failed one), then the
 # maximum and the median across them; and the longest write gap of the other partitions.
 #
-# Target (issue 13): every killed partition writable again within 2 s (max <= 2000 ms).
+# Target: every killed partition writable again within 2 s (max <= 2000 ms).
 # Not a timed test: the numbers are for reading and the exit code only says the run worked.
 # Installs nothing (ci/tools.sh does); stops only the processes it started.
 #

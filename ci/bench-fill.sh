@@ -11,7 +11,7 @@
 # last 10% of the bytes written before the first -OOM, and whether the kernel OOM-killed
 # the process (memory.oom_control's oom_kill, the process gone).
 #
-# Targets (issue 13): RSS <= limit always (never OOM-killed), first -OOM before 95% of the
+# Targets: RSS <= limit always (never OOM-killed), first -OOM before 95% of the
 # limit, last-10% throughput >= 0.8x the first 10%. Not a timed test: the exit code only
 # says the run worked. Needs root and a writable cgroup v1 memory controller (else it says
 # so and exits 0); removes its cgroups and stops only the processes it started.

@@ -15,7 +15,7 @@
 # redirects, is driven in plain mode; a second grid with 2 partitions is then driven with
 # --cluster (MOVED-aware clients, slot routing) to show that path against the same anchor.
 #
-# Targets (issue 13, one partition): throughput >= 1.0x redis, p99 <= 1.0x, max <= 2.0x.
+# Targets (one partition): throughput >= 1.0x redis, p99 <= 1.0x, max <= 2.0x.
 # Not a timed test: the numbers are for reading; the exit code only says the run worked.
 # Installs nothing (ci/tools.sh does); stops only the processes it started.
 #

@@ -8,7 +8,7 @@
 # a cluster client, `kill -9` of the partition primary, the longest interval without an
 # acknowledged write (the write gap) and a read-back of every acknowledged key (lost writes).
 #
-# Targets (issue 4): ratio grid/redis >= 1.0 at 50 clients, grid p99 <= 2.9 ms, failover
+# Targets: ratio grid/redis >= 1.0 at 50 clients, grid p99 <= 2.9 ms, failover
 # write gap <= 2 s, 0 lost writes. Not a timed test: the numbers are for reading and the
 # exit code only says the run worked. Installs nothing (ci/tools.sh does); builds
 # insight-grid and loadgen into a temporary directory; stops only the processes it started.

@@ -8,7 +8,7 @@
 # Every key written (the preload, the steady run and the writes during the migration) is
 # read back afterwards: lost keys and wrong values are counted.
 #
-# Targets (issue 7): throughput during the migration >= 50% of steady state, 0 lost keys;
+# Targets: throughput during the migration >= 50% of steady state, 0 lost keys;
 # the duration is reported. Not a timed test: the exit code only says the run worked.
 # Installs nothing (ci/tools.sh does); builds insight-grid and loadgen into a temporary
 # directory; stops only the processes it started.

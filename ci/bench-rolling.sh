@@ -13,7 +13,7 @@
 # pause, the p99 during the roll against the steady state (a ratio), lost writes (every
 # acknowledged key read back) and the pause each switch-over reported.
 #
-# Targets (issue 7): write pause <= 1 s per partition, 0 lost writes. Not a timed test: the
+# Targets: write pause <= 1 s per partition, 0 lost writes. Not a timed test: the
 # numbers are for reading and the exit code only says the run worked. Installs nothing
 # (ci/tools.sh does); builds insight-grid and loadgen into a temporary directory; signals
 # only the processes it started (local and the data instances local started for it).

@@ -49,7 +49,7 @@ const (
 	// restartDelay is local's --restart-delay in these tests.
 	restartDelay = 500 * time.Millisecond
 	// maxWriteGap is the longest a partition may go without an acknowledged write after
-	// its primary is killed (issue 4: writes resume in well under 2 s).
+	// its primary is killed (writes resume in well under 2 s).
 	maxWriteGap = 2 * time.Second
 )
 
@@ -140,7 +140,7 @@ type restartEvent struct {
 	Pid  int
 }
 
-// watchedMsgs are the log messages recorded as events (contract of issue 4).
+// watchedMsgs are the log messages recorded as events (docs/CONTRACTS.md).
 var watchedMsgs = map[string]bool{
 	"serving as primary": true, "promoted": true, "handover done": true,
 	"backup out of sync": true, "backup in sync": true,

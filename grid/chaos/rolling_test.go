@@ -13,7 +13,7 @@ import (
 )
 
 // maxRollGap bounds each partition's longest interval without an acknowledged write over a
-// whole rolling restart. The target (issue 7) is 1 s; twice that leaves room for a loaded
+// whole rolling restart. The target is 1 s; twice that leaves room for a loaded
 // 2-core CI machine running the grid, the clients and the race detector at once.
 const maxRollGap = 2 * time.Second
 
