@@ -253,30 +253,12 @@ func (s *Store) hashDel(sl *slot, r record, fields [][]byte) (int64, error) {
 	return n, err
 }
 
-// hashFor returns the live hash record at key for writing; ok is false when absent.
-func (s *Store) hashFor(sl *slot, key []byte) (record, bool, error) {
-	r, ok := s.lookupW(sl, key)
-	if ok && r.kind() != KindHash {
-		return r, false, ErrWrongType
-	}
-	return r, ok, nil
-}
-
-// hashRead returns the live hash record at key for reading; the slot is read-locked.
-func (s *Store) hashRead(sl *slot, key []byte) (record, bool, error) {
-	r, ok := s.lookup(sl, key)
-	if ok && r.kind() != KindHash {
-		return r, false, ErrWrongType
-	}
-	return r, ok, nil
-}
-
 // HSet sets the field/value pairs (fv alternates them) and returns how many fields are new.
 func (s *Store) HSet(key []byte, fv [][]byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.hashFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, true)
 	if err != nil {
 		return 0, err
 	}
@@ -293,7 +275,7 @@ func (s *Store) HGet(dst, key, field []byte) ([]byte, bool, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok {
 		return dst, false, err
 	}
@@ -309,7 +291,7 @@ func (s *Store) HMGet(key []byte, fields [][]byte) ([][]byte, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +312,7 @@ func (s *Store) HGetAll(key []byte) ([][]byte, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok {
 		return nil, err
 	}
@@ -344,7 +326,7 @@ func (s *Store) HDel(key []byte, fields [][]byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.hashFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, true)
 	if !ok {
 		return 0, err
 	}
@@ -360,7 +342,7 @@ func (s *Store) HLen(key []byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok {
 		return 0, err
 	}
@@ -372,7 +354,7 @@ func (s *Store) HExists(key, field []byte) (bool, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok {
 		return false, err
 	}
@@ -385,7 +367,7 @@ func (s *Store) HIncrBy(key, field []byte, delta int64) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.hashFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, true)
 	if err != nil {
 		return 0, err
 	}

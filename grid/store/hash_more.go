@@ -13,7 +13,7 @@ func (s *Store) HSetNX(key, field, value []byte) (bool, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.hashFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, true)
 	if err != nil {
 		return false, err
 	}
@@ -35,7 +35,7 @@ func (s *Store) HStrLen(key, field []byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok {
 		return 0, err
 	}
@@ -53,7 +53,7 @@ func (s *Store) HIncrByFloat(key, field []byte, delta *big.Float) ([]byte, error
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.hashFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, true)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (s *Store) HRandField(key []byte, count int64, withValues bool) ([][]byte, 
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok || count == 0 {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (s *Store) HScan(key []byte, cursor uint64, pattern []byte, count int) (uin
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.hashRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindHash, false)
 	if !ok {
 		return 0, nil, err
 	}

@@ -353,24 +353,18 @@ func (s *Store) newList(sl *slot, key []byte, head, exp int64) (*list, error) {
 
 // listFor returns the live list at key for writing; nil when absent.
 func (s *Store) listFor(sl *slot, key []byte) (*list, error) {
-	r, ok := s.lookupW(sl, key)
+	r, ok, err := s.typed(sl, key, KindList, true)
 	if !ok {
-		return nil, nil
-	}
-	if r.kind() != KindList {
-		return nil, ErrWrongType
+		return nil, err
 	}
 	return s.openList(sl, r), nil
 }
 
 // listRead returns the live list at key for reading; nil when absent.
 func (s *Store) listRead(sl *slot, key []byte) (*list, error) {
-	r, ok := s.lookup(sl, key)
+	r, ok, err := s.typed(sl, key, KindList, false)
 	if !ok {
-		return nil, nil
-	}
-	if r.kind() != KindList {
-		return nil, ErrWrongType
+		return nil, err
 	}
 	return s.openList(sl, r), nil
 }

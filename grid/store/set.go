@@ -272,30 +272,12 @@ func (s *Store) setRem(sl *slot, r record, members [][]byte) (int64, error) {
 	return n, err
 }
 
-// setFor returns the live set record at key for writing; ok is false when absent.
-func (s *Store) setFor(sl *slot, key []byte) (record, bool, error) {
-	r, ok := s.lookupW(sl, key)
-	if ok && r.kind() != KindSet {
-		return r, false, ErrWrongType
-	}
-	return r, ok, nil
-}
-
-// setRead returns the live set record at key for reading.
-func (s *Store) setRead(sl *slot, key []byte) (record, bool, error) {
-	r, ok := s.lookup(sl, key)
-	if ok && r.kind() != KindSet {
-		return r, false, ErrWrongType
-	}
-	return r, ok, nil
-}
-
 // SAdd adds members to the set at key and returns how many were not members yet.
 func (s *Store) SAdd(key []byte, members [][]byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.setFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, true)
 	if err != nil {
 		return 0, err
 	}
@@ -315,7 +297,7 @@ func (s *Store) SRem(key []byte, members [][]byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.setFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, true)
 	if !ok {
 		return 0, err
 	}
@@ -331,7 +313,7 @@ func (s *Store) SMembers(key []byte) ([][]byte, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.setRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, false)
 	if !ok {
 		return nil, err
 	}
@@ -343,7 +325,7 @@ func (s *Store) SMIsMember(key []byte, members [][]byte) ([]bool, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.setRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, false)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +343,7 @@ func (s *Store) SIsMember(key, m []byte) (bool, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.setRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, false)
 	if !ok {
 		return false, err
 	}
@@ -373,7 +355,7 @@ func (s *Store) SCard(key []byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.setRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, false)
 	if !ok {
 		return 0, err
 	}
@@ -386,7 +368,7 @@ func (s *Store) SPop(key []byte, count int64) (out [][]byte, ok bool, err error)
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok, err := s.setFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, true)
 	if !ok || count <= 0 {
 		return nil, ok, err
 	}
@@ -425,7 +407,7 @@ func (s *Store) SRandMember(key []byte, count int64) ([][]byte, error) {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.setRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, false)
 	if !ok || count == 0 {
 		return nil, err
 	}
@@ -524,9 +506,9 @@ func (s *Store) setAlgebra(sl *slot, op SetOp, keys [][]byte, limit int, write b
 		var ok bool
 		var err error
 		if write {
-			r, ok, err = s.setFor(sl, k)
+			r, ok, err = s.typed(sl, k, KindSet, true)
 		} else {
-			r, ok, err = s.setRead(sl, k)
+			r, ok, err = s.typed(sl, k, KindSet, false)
 		}
 		if err != nil {
 			return nil, err
@@ -652,7 +634,7 @@ func (s *Store) SScan(key []byte, cursor uint64, pattern []byte, count int) (uin
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok, err := s.setRead(sl, key)
+	r, ok, err := s.typed(sl, key, KindSet, false)
 	if !ok {
 		return 0, nil, err
 	}

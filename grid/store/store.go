@@ -182,6 +182,21 @@ func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
 	return r, true
 }
 
+// typed returns the live record at key for writing (write: the slot is write-locked) or
+// reading, when it holds a value of kind k; ok is false when the key is absent, and a
+// value of another kind is ErrWrongType.
+func (s *Store) typed(sl *slot, key []byte, k Kind, write bool) (r record, ok bool, err error) {
+	if write {
+		r, ok = s.lookupW(sl, key)
+	} else {
+		r, ok = s.lookup(sl, key)
+	}
+	if ok && r.kind() != k {
+		return r, false, ErrWrongType
+	}
+	return r, ok, nil
+}
+
 // room fails with ErrOOM when n more bytes of records would take used memory past the
 // limit; only writes that may grow the data ask.
 func (s *Store) room(n int) error {
