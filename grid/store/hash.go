@@ -214,24 +214,31 @@ func (s *Store) tableSet(t *slab.Table, fv [][]byte) (int64, error) {
 	return added, nil
 }
 
+// tableDel removes the entries named by names (hash fields, set members) from the table of
+// r, deleting the key when it is emptied, and returns how many there were.
+func (s *Store) tableDel(sl *slot, r record, names [][]byte) int64 {
+	var n int64
+	t := sl.tables[handleOf(r.body)]
+	for _, name := range names {
+		if pos, ref := t.Find(s.arena, slab.Hash(name), name); pos >= 0 {
+			t.Delete(s.arena, pos)
+			s.arena.Free(ref)
+			n++
+		}
+	}
+	if t.Len() == 0 {
+		s.remove(sl, &r)
+	}
+	return n
+}
+
 // hashDel removes fields from the hash record r (deleting the key when emptied) and
 // returns how many existed.
 func (s *Store) hashDel(sl *slot, r record, fields [][]byte) (int64, error) {
-	var n int64
 	if r.table() {
-		t := sl.tables[handleOf(r.body)]
-		for _, f := range fields {
-			if pos, ref := t.Find(s.arena, slab.Hash(f), f); pos >= 0 {
-				t.Delete(s.arena, pos)
-				s.arena.Free(ref)
-				n++
-			}
-		}
-		if t.Len() == 0 {
-			s.remove(sl, &r)
-		}
-		return n, nil
+		return s.tableDel(sl, r, fields), nil
 	}
+	var n int64
 	count, it := smallHash(r.body)
 	body := binary.AppendUvarint(nil, 0)
 	for f, v, ok := it.next(); ok; f, v, ok = it.next() {

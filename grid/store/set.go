@@ -236,21 +236,10 @@ func (s *Store) tableAdd(t *slab.Table, members [][]byte) (int64, error) {
 // setRem removes members from the set record r (deleting the key when emptied) and returns
 // how many were members.
 func (s *Store) setRem(sl *slot, r record, members [][]byte) (int64, error) {
-	var n int64
 	if r.table() {
-		t := sl.tables[handleOf(r.body)]
-		for _, m := range members {
-			if pos, ref := t.Find(s.arena, slab.Hash(m), m); pos >= 0 {
-				t.Delete(s.arena, pos)
-				s.arena.Free(ref)
-				n++
-			}
-		}
-		if t.Len() == 0 {
-			s.remove(sl, &r)
-		}
-		return n, nil
+		return s.tableDel(sl, r, members), nil
 	}
+	var n int64
 	count, it := smallSet(r.body)
 	var body []byte
 	for m, ok := it.next(); ok; m, ok = it.next() {
