@@ -8,10 +8,19 @@ import (
 
 // diff before an upgrade: it shows the changed resources and no Secret when no secret value
 // changes, exits 5 under --exit-code, and leaves the release at its revision; with nothing
-// to change it prints nothing and exits 0.
+// to change it prints nothing and exits 0. The first upgrade after the install changes one
+// value nobody set, the managers' clusterState (new at install, existing after), and diff
+// shows it.
 func TestInsightctlDiff(t *testing.T) {
 	ns := cluster.Namespace(t, "ctl-diff")
 	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "dev", "--set", "global.auth.enabled=true,global.auth.password=e2e-diff-pw", "--timeout", "4m")
+
+	first := insightctl(t, "diff", "upgrade", "demo", "-n", ns, "--exit-code")
+	if first.ExitCode != 5 || !strings.Contains(first.Stdout, "-  clusterState: new\n") || !strings.Contains(first.Stdout, "+  clusterState: existing\n") ||
+		!strings.Contains(first.Stderr, "would change 1 object") {
+		t.Errorf("diff after the install: exit %d, want 5 and only the managers' clusterState changing\n%s\n%s", first.ExitCode, first.Stdout, first.Stderr)
+	}
+	insightctlOK(t, "upgrade", "demo", "-n", ns, "--timeout", "4m")
 
 	res := insightctl(t, "diff", "upgrade", "demo", "-n", ns, "--memory", "300Mi", "--exit-code")
 	if res.ExitCode != 5 {
@@ -46,8 +55,8 @@ func TestInsightctlDiff(t *testing.T) {
 	if err := json.Unmarshal([]byte(hist.Stdout), &revs); err != nil {
 		t.Fatalf("history -o json: %v\n%s", err, hist.Stdout)
 	}
-	if len(revs) != 1 || revs[0].Revision != 1 {
-		t.Errorf("diff changed the release: revisions %v, want only 1", revs)
+	if len(revs) != 2 {
+		t.Errorf("diff changed the release: revisions %v, want the install and the first upgrade", revs)
 	}
 	insightctlOK(t, "uninstall", "demo", "-n", ns)
 }
