@@ -186,7 +186,11 @@ func cmdHRandField(c *conn, args [][]byte) {
 	c.writeMembers(out, nil, false)
 }
 
-func cmdHScan(c *conn, args [][]byte) {
+func cmdHScan(c *conn, args [][]byte) { c.keyScan(args, store.KindHash, c.s.store.HScan) }
+
+// keyScan answers HSCAN/SSCAN key cursor [MATCH pattern] [COUNT n] on a value of kind,
+// iterated by scan.
+func (c *conn) keyScan(args [][]byte, kind store.Kind, scan func(key []byte, cursor uint64, pattern []byte, count int) (uint64, [][]byte, error)) {
 	cursor, ok := c.parseScanCursor(args[2])
 	if !ok {
 		return
@@ -196,7 +200,7 @@ func cmdHScan(c *conn, args [][]byte) {
 	case store.KindNone:
 		c.writeScan(0, nil)
 		return
-	case store.KindHash:
+	case kind:
 	default:
 		c.wr.Error(store.ErrWrongType.Error())
 		return
@@ -205,7 +209,7 @@ func cmdHScan(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	next, items, err := c.s.store.HScan(args[1], cursor, match, count)
+	next, items, err := scan(args[1], cursor, match, count)
 	if err != nil {
 		c.writeStoreErr(err)
 		return

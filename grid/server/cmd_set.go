@@ -262,29 +262,4 @@ func (c *conn) writeScan(cursor uint64, items [][]byte) {
 	}
 }
 
-func cmdSScan(c *conn, args [][]byte) {
-	cursor, ok := c.parseScanCursor(args[2])
-	if !ok {
-		return
-	}
-	// Redis answers a missing key before it reads the options.
-	switch t := c.s.store.Type(args[1]); t {
-	case store.KindNone:
-		c.writeScan(0, nil)
-		return
-	case store.KindSet:
-	default:
-		c.wr.Error(store.ErrWrongType.Error())
-		return
-	}
-	match, count, ok := c.scanOptions(args[3:])
-	if !ok {
-		return
-	}
-	next, members, err := c.s.store.SScan(args[1], cursor, match, count)
-	if err != nil {
-		c.writeStoreErr(err)
-		return
-	}
-	c.writeScan(next, members)
-}
+func cmdSScan(c *conn, args [][]byte) { c.keyScan(args, store.KindSet, c.s.store.SScan) }
