@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/install"
@@ -68,6 +70,21 @@ func (o *Options) checkOnline(flag, restarts, follows string) []validate.Problem
 	return problems
 }
 
+// release loads the chart to upgrade to, the release as it is and its shape.
+func (o *scaler) release() (*chart.Chart, *release.Release, install.Shape, error) {
+	p := &o.Parameters
+	ch, err := p.LoadChart()
+	if err != nil {
+		return nil, nil, install.Shape{}, err
+	}
+	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
+	if err != nil {
+		return nil, nil, install.Shape{}, fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
+	}
+	shape, err := install.ReleaseShape(rel.Chart, rel.Config)
+	return ch, rel, shape, err
+}
+
 // runHA turns HA on or off on a running release. On: the manager is told first (so the
 // new pods become backups as they register), then the release is upgraded with
 // pu.ha=true and the backups followed until in sync. Off: the manager drops every
@@ -78,15 +95,7 @@ func (o *scaler) runHA(ctx context.Context) error {
 	p := &o.Parameters
 	want := *o.HA
 	start := o.d.Now()
-	ch, err := p.LoadChart()
-	if err != nil {
-		return err
-	}
-	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
-	if err != nil {
-		return fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
-	}
-	shape, err := install.ReleaseShape(rel.Chart, rel.Config)
+	ch, rel, shape, err := o.release()
 	if err != nil {
 		return err
 	}

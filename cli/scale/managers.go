@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -57,15 +56,7 @@ func (o *scaler) runManagers(ctx context.Context) error {
 		want = 3
 	}
 	start := o.d.Now()
-	ch, err := p.LoadChart()
-	if err != nil {
-		return err
-	}
-	rel, err := action.NewGet(o.d.Helm).Run(p.Name)
-	if err != nil {
-		return fmt.Errorf("release %s in namespace %s: %w", p.Name, p.Namespace, err)
-	}
-	shape, err := install.ReleaseShape(rel.Chart, rel.Config)
+	ch, rel, shape, err := o.release()
 	if err != nil {
 		return err
 	}
