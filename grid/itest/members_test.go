@@ -3,7 +3,6 @@ package itest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,13 +19,11 @@ import (
 )
 
 func getManagers(url string) (api.Managers, bool) {
-	var d api.Managers
-	resp, err := http.Get(url + api.PathManagers)
+	d, err := (&api.Client{Base: url, Via: url}).Managers(context.Background())
 	if err != nil {
-		return d, false
+		return api.Managers{}, false
 	}
-	defer resp.Body.Close()
-	return d, resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&d) == nil
+	return *d, true
 }
 
 // postStatus posts body to url and returns the HTTP status and the answer.

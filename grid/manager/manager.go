@@ -228,9 +228,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("etcd ready", "name", cfg.Name, "after", time.Since(start).Round(time.Millisecond).String(),
 		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())), "learner", e.Server.IsLearner())
-	if err := m.promote(ctx); err != nil {
-		return err
-	}
+	m.promote(ctx)
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,12 +129,7 @@ func joinOnce(ctx context.Context, cli *clientv3.Client, name, self string) (str
 }
 
 func memberHasPeer(m *etcdserverpb.Member, peer string) bool {
-	for _, u := range m.PeerURLs {
-		if u == peer {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(m.PeerURLs, peer)
 }
 
 func memberByPeer(members []*etcdserverpb.Member, peer string) *etcdserverpb.Member {
@@ -146,29 +142,29 @@ func memberByPeer(members []*etcdserverpb.Member, peer string) *etcdserverpb.Mem
 }
 
 // promote asks the leader to make this learner a voting member until it agrees (it does
-// once the learner's log is close to its own) or ctx ends.
-func (m *Manager) promote(ctx context.Context) error {
+// once the learner's log is close to its own), and returns once the promotion has applied
+// here, or when ctx ends.
+func (m *Manager) promote(ctx context.Context) {
 	id := uint64(m.etcd.Server.MemberID())
+	asked, nextAsk := false, time.Time{}
 	for m.etcd.Server.IsLearner() {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := m.cli.MemberPromote(pctx, id)
-		cancel()
-		if err == nil {
-			m.log.Info("promoted from learner to voting member", "name", m.cfg.Name, "id", fmt.Sprintf("%x", id))
-			break
+		if !asked && time.Now().After(nextAsk) {
+			nextAsk = time.Now().Add(200 * time.Millisecond)
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := m.cli.MemberPromote(pctx, id)
+			cancel()
+			if asked = err == nil; asked {
+				m.log.Info("promoted from learner to voting member", "name", m.cfg.Name, "id", fmt.Sprintf("%x", id))
+			} else {
+				m.log.Info("learner not promoted yet (catching up with the leader)", "err", err)
+			}
 		}
-		m.log.Info("learner not promoted yet (catching up with the leader)", "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(200 * time.Millisecond):
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// The promotion is applied locally a moment after the leader commits it.
-	for m.etcd.Server.IsLearner() && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
 }
 
 // handOffLeadership moves etcd's leadership from member mem (id) to member to when mem
