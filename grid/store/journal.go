@@ -38,6 +38,7 @@ const (
 	opList      byte = 11 // key, expireAt, head, n, n×element: the key now holds exactly this list, its first element at index head
 	opListPut   byte = 12 // key, first, n, n×element: these elements are now at indexes first...
 	opListTrim  byte = 13 // key, head, tail: the list now spans indexes [head, tail) (the key is gone when empty)
+	// 14-19: sorted sets; 20-29: streams; 30-31: string ranges.
 )
 
 var opBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

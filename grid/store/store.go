@@ -31,6 +31,8 @@ const (
 	KindHash
 	KindSet
 	KindList
+	KindZSet
+	KindStream
 )
 
 // String is the name TYPE reports.
@@ -44,6 +46,10 @@ func (k Kind) String() string {
 		return "set"
 	case KindList:
 		return "list"
+	case KindZSet:
+		return "zset"
+	case KindStream:
+		return "stream"
 	}
 	return "none"
 }
@@ -298,12 +304,19 @@ func (s *Store) remove(sl *slot, r *record) {
 	if r.table() {
 		s.dropTable(sl, handleOf(r.body))
 	}
-	if r.kind() == KindList {
-		s.freeList(r.body)
-	}
+	s.freeOwned(r)
 	sl.keys.Delete(s.arena, r.pos)
 	s.arena.Free(r.ref)
 	s.keys.Add(-1)
+}
+
+// freeOwned frees the arena chunks a record's body points at besides its own chunk (a
+// list's nodes); tables in the slot's table list are not among them.
+func (s *Store) freeOwned(r *record) {
+	switch r.kind() {
+	case KindList:
+		s.freeList(r.body)
+	}
 }
 
 // Type returns the kind of the value at key, KindNone when absent.
@@ -438,9 +451,8 @@ func (s *Store) flushSlot(sl *slot, journal bool) {
 	n := sl.keys.Len()
 	for i := range sl.keys.Cap() {
 		if ref := sl.keys.At(i); ref != 0 {
-			if r := decode(s.arena.Bytes(ref)); r.kind() == KindList {
-				s.freeList(r.body)
-			}
+			r := decode(s.arena.Bytes(ref))
+			s.freeOwned(&r)
 			s.arena.Free(ref)
 		}
 	}
