@@ -64,7 +64,10 @@ func TestPrometheusNeedsCRDs(t *testing.T) {
 		{"umbrella without PrometheusRule", charts.Umbrella, "prometheus.enabled=true", monitoringAPIs[:1], []string{
 			"does not serve monitoring.coreos.com/v1/PrometheusRule: install",
 		}},
-		{"umbrella, rules off, PodMonitor served", charts.Umbrella, "prometheus.enabled=true,prometheus.rules.enabled=false", monitoringAPIs[:1], nil},
+		{"umbrella, rules and dashboards off, PodMonitor served", charts.Umbrella, "prometheus.enabled=true,prometheus.rules.enabled=false,prometheus.dashboards.enabled=false", monitoringAPIs[:1], nil},
+		{"umbrella, dashboards without recording rules", charts.Umbrella, "prometheus.enabled=true,prometheus.rules.records.enabled=false", monitoringAPIs, []string{
+			"prometheus.dashboards.enabled=true needs the recorded series of prometheus.rules.records.enabled=true",
+		}},
 		{"umbrella, requireCRDs off", charts.Umbrella, "prometheus.enabled=true,prometheus.requireCRDs=false", nil, nil},
 		{"standalone without CRDs", charts.Prometheus, "", nil, []string{
 			"The insight-prometheus chart needs the Prometheus Operator CRDs", "(set requireCRDs=false only if",
@@ -72,8 +75,8 @@ func TestPrometheusNeedsCRDs(t *testing.T) {
 		{"standalone with CRDs", charts.Prometheus, "", monitoringAPIs, nil},
 		{"scrape timeout equal to the interval", charts.Prometheus, "podMonitors.scrapeTimeout=500ms,podMonitors.interval=0m500ms", monitoringAPIs, nil},
 		{"scrape timeout in hours", charts.Prometheus, "podMonitors.scrapeTimeout=1h,podMonitors.interval=59m", monitoringAPIs, []string{"podMonitors.scrapeTimeout=1h is longer than podMonitors.interval=59m"}},
-		{"nothing to create", charts.Prometheus, "podMonitors.manager.enabled=false,podMonitors.pu.enabled=false,rules.enabled=false", monitoringAPIs, []string{
-			"podMonitors.manager.enabled, podMonitors.pu.enabled and rules.enabled are all false",
+		{"nothing to create", charts.Prometheus, "podMonitors.manager.enabled=false,podMonitors.pu.enabled=false,rules.enabled=false,dashboards.enabled=false", monitoringAPIs, []string{
+			"podMonitors.manager.enabled, podMonitors.pu.enabled, rules.enabled and dashboards.enabled are all false",
 		}},
 	}
 	for _, tt := range tests {
@@ -153,7 +156,9 @@ func TestPrometheusAlertsCovered(t *testing.T) {
 	var alerts []string
 	for _, g := range ruleGroups(t, r.manifest) {
 		for _, rule := range g["rules"].([]any) {
-			alerts = append(alerts, rule.(map[string]any)["alert"].(string))
+			if name, ok := rule.(map[string]any)["alert"].(string); ok {
+				alerts = append(alerts, name)
+			}
 		}
 	}
 	data, err := os.ReadFile(filepath.Join("testdata", "prometheus-rules-test.yaml"))

@@ -79,8 +79,11 @@ Usage:
 {{- if gt (include "insight-prometheus.seconds" $v.podMonitors.scrapeTimeout | float64) (include "insight-prometheus.seconds" $v.podMonitors.interval | float64) }}
 {{ .prefix }}podMonitors.scrapeTimeout={{ $v.podMonitors.scrapeTimeout }} is longer than {{ .prefix }}podMonitors.interval={{ $v.podMonitors.interval }}: Prometheus refuses such a scrape; lower the timeout or raise the interval.
 {{- end }}
-{{- if not (or $v.podMonitors.manager.enabled $v.podMonitors.pu.enabled $v.rules.enabled) }}
-{{ .prefix }}podMonitors.manager.enabled, {{ .prefix }}podMonitors.pu.enabled and {{ .prefix }}rules.enabled are all false: the add-on would create nothing; disable it instead.
+{{- if not (or $v.podMonitors.manager.enabled $v.podMonitors.pu.enabled $v.rules.enabled $v.dashboards.enabled) }}
+{{ .prefix }}podMonitors.manager.enabled, {{ .prefix }}podMonitors.pu.enabled, {{ .prefix }}rules.enabled and {{ .prefix }}dashboards.enabled are all false: the add-on would create nothing; disable it instead.
+{{- end }}
+{{- if and $v.dashboards.enabled (not (and $v.rules.enabled $v.rules.records.enabled)) }}
+{{ .prefix }}dashboards.enabled=true needs the recorded series of {{ .prefix }}rules.records.enabled=true (and {{ .prefix }}rules.enabled=true): without them the dashboards' panels stay empty; enable both, or set {{ .prefix }}dashboards.enabled=false.
 {{- end }}
 {{- end -}}
 
