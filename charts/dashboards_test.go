@@ -21,7 +21,7 @@ type dashboard struct {
 		List []struct{ Name string } `json:"list"`
 	} `json:"templating"`
 	Panels []struct {
-		Title   string `json:"title"`
+		Title   string             `json:"title"`
 		GridPos struct{ X, W int } `json:"gridPos"`
 		Targets []struct {
 			Expr string `json:"expr"`
