@@ -190,6 +190,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Coord: etcdCoord{kv: cli}, Logger: log,
 	}, run)
 	registerReplMetrics(reg, in.node)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "insight_grid_ready", Help: "1 while this instance's readiness probe (/readyz) passes."},
+		func() float64 { return b2f(in.status().Ready) }))
 	srv, err := server.New(server.Config{
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryCeiling: cfg.MaxMemoryCeiling, ProtoMaxBulkLen: cfg.ProtoMaxBulkLen,
 		QueryBufferBudget: cfg.QueryBufferBudget,

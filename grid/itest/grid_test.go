@@ -575,9 +575,21 @@ func TestDataMetricsAndProbes(t *testing.T) {
 		`insight_grid_used_memory_bytes`,
 		`insight_grid_keys`,
 		`insight_grid_role{role="primary"} 1`,
+		"insight_grid_ready 1",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("data /metrics lacks %s", want)
+		}
+	}
+	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", grid.base+2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"insight_manager_ready 1", "insight_manager_has_leader 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("manager /metrics lacks %s", want)
 		}
 	}
 }

@@ -55,28 +55,34 @@ func (m *Manager) routes() http.Handler {
 	return mux
 }
 
-// readyz is ready when etcd has a leader and the partition map exists.
+// readyz is ready when etcd has a leader, this member votes and the partition map exists.
 func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
-	if m.etcd.Server.Leader() == 0 {
-		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "etcd has no leader")
-		return
-	}
-	if m.etcd.Server.IsLearner() {
-		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "this member joined as a learner and is catching up; it is promoted once in sync")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	exists, err := registry.MapExists(ctx, m.cli)
-	if err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "%v", err)
-		return
-	}
-	if !exists {
-		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the partition map is not written yet")
+	if why := m.notReady(r.Context()); why != "" {
+		httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "%s", why)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// notReady says why this manager is not ready, "" when it is: readyz and the
+// insight_manager_ready metric share it.
+func (m *Manager) notReady(ctx context.Context) string {
+	if m.etcd.Server.Leader() == 0 {
+		return "etcd has no leader"
+	}
+	if m.etcd.Server.IsLearner() {
+		return "this member joined as a learner and is catching up; it is promoted once in sync"
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	exists, err := registry.MapExists(ctx, m.cli)
+	if err != nil {
+		return err.Error()
+	}
+	if !exists {
+		return "the partition map is not written yet"
+	}
+	return ""
 }
 
 func (m *Manager) getCluster(w http.ResponseWriter, r *http.Request) {

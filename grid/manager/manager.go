@@ -193,6 +193,10 @@ func Run(ctx context.Context, cfg Config) error {
 		func() float64 { return b2f(m.hasLeader()) })); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ready", Help: "1 while this manager's readiness probe (/readyz) passes."},
+		func() float64 { return b2f(m.notReady(context.Background()) == "") })); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	if err := m.metrics.register(reg, m.hasLeader); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
