@@ -9,8 +9,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 
 GOLANGCI_LINT_VERSION=v2.15.0
 # command:package pairs; redis is 7.0.x on bookworm (the benchmark anchor and the CLI clients);
-# prometheus is 2.42 on bookworm, for promtool, which checks and unit-tests the alerts of
-# charts/insight-prometheus in go test ./charts.
+# prometheus is 2.42 on bookworm, for promtool, which checks and unit-tests the rules of
+# charts/insight-prometheus in go test ./charts; its server lacks the Kubernetes service
+# discovery, so the e2e test runs a Prometheus built below.
 APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps promtool:prometheus"
 
 missing=()
@@ -31,6 +32,24 @@ lint_bin=$INSIGHT_CACHE/tools/golangci-lint-$GOLANGCI_LINT_VERSION/golangci-lint
 if [ ! -x "$lint_bin" ]; then
 	log "building golangci-lint $GOLANGCI_LINT_VERSION"
 	GOFLAGS= GOBIN=$(dirname "$lint_bin") go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+
+if [ ! -f "$PROMETHEUS_CRDS_DIR/monitoring.coreos.com_prometheusrules.yaml" ]; then
+	log "fetching the Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs from the Go module proxy"
+	mod_dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	[ -d "$mod_dir/example/prometheus-operator-crd" ] || die "the prometheus-operator $PROMETHEUS_OPERATOR_VERSION module has no example/prometheus-operator-crd"
+	mkdir -p "$PROMETHEUS_CRDS_DIR.tmp"
+	for kind in podmonitors servicemonitors prometheusrules; do
+		cp "$mod_dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$PROMETHEUS_CRDS_DIR.tmp/"
+	done
+	rm -rf "$PROMETHEUS_CRDS_DIR" && mv "$PROMETHEUS_CRDS_DIR.tmp" "$PROMETHEUS_CRDS_DIR"
+fi
+
+if [ ! -x "$PROMETHEUS_BIN" ]; then
+	log "building Prometheus $PROMETHEUS_VERSION (Kubernetes service discovery only) from the Go module proxy"
+	GOFLAGS= GOBIN=$(dirname "$PROMETHEUS_BIN") go install -tags remove_all_sd,enable_kubernetes_sd \
+		-ldflags "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+		"github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION"
 fi
 
 "$repo/e2e/cluster/build.sh"

@@ -7,6 +7,15 @@ K8S_VERSION=v1.34.4                 # k8s.io/kubernetes; staging modules are v0.
 HELM_VERSION=v3.19.5                # shares the k8s v0.34 module graph
 KWOK_VERSION=v0.7.0                 # built in its own module graph
 INSIGHT_CACHE=${INSIGHT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/insight}
+# The Prometheus Operator's CRDs (PodMonitor, ServiceMonitor, PrometheusRule), taken from its
+# module on the Go proxy, for the e2e test of the Prometheus add-on.
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
+PROMETHEUS_CRDS_DIR=$INSIGHT_CACHE/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION
+# Prometheus itself for that test, built from its module (v0.316.0 is Prometheus 3.16.0)
+# with the Kubernetes service discovery only: Debian's package is built without it.
+PROMETHEUS_MODULE_VERSION=v0.316.0
+PROMETHEUS_VERSION=3.16.0
+PROMETHEUS_BIN=$INSIGHT_CACHE/tools/prometheus-$PROMETHEUS_VERSION/prometheus
 TOOLS_BIN_REV=2                     # bump when build.sh changes what it builds
 TOOLS_KEY=k8s-${K8S_VERSION}_helm-${HELM_VERSION}_kwok-${KWOK_VERSION}_r${TOOLS_BIN_REV}
 TOOLS_BIN=$INSIGHT_CACHE/tools/$TOOLS_KEY/bin
