@@ -1,5 +1,5 @@
 // Package charts provides the Insight Helm charts: the umbrella chart insight with its
-// subcharts insight-manager, insight-pu and insight-prometheus (an add-on), compiled into
+// subcharts insight-manager, insight-pu and the add-ons insight-prometheus and insight-istio, compiled into
 // the binary so the CLI works without a chart repository or a checkout.
 //
 // In the checkout, each chart's charts/ directory holds relative symlinks to its
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -23,7 +24,7 @@ import (
 
 // The charts/ directories are symlinks only, which go:embed leaves out.
 //
-//go:embed all:insight all:insight-manager all:insight-pu all:insight-prometheus
+//go:embed all:insight all:insight-manager all:insight-pu all:insight-prometheus all:insight-istio
 var embedded embed.FS
 
 // Names of the charts in this suite.
@@ -32,6 +33,7 @@ const (
 	Manager    = "insight-manager"
 	PU         = "insight-pu"
 	Prometheus = "insight-prometheus"
+	Istio      = "insight-istio"
 	Common     = "insight-common"
 )
 
@@ -40,6 +42,13 @@ const (
 // alone assumes them served, as whether they are is a fact of the cluster, not of the
 // values: the install, rendered against the cluster, finds out.
 var OperatorAPIs = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/PrometheusRule"}
+
+// IstioAPIs are the API versions the insight-istio chart requires the cluster to serve
+// (Istio's CRDs), in the same way.
+var IstioAPIs = []string{"security.istio.io/v1/PeerAuthentication", "security.istio.io/v1/AuthorizationPolicy", "networking.istio.io/v1/DestinationRule"}
+
+// AddOnAPIs are the API versions of every add-on's CRDs.
+func AddOnAPIs() []string { return append(slices.Clone(OperatorAPIs), IstioAPIs...) }
 
 // Load returns the umbrella chart. With dir == "" it is the chart embedded in the binary,
 // with its subcharts and the library chart attached; otherwise dir is a chart directory
@@ -70,7 +79,7 @@ func loadEmbedded() (*chart.Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{Manager, PU, Prometheus} {
+	for _, name := range []string{Manager, PU, Prometheus, Istio} {
 		sub, err := load(embedded, name)
 		if err != nil {
 			return nil, err

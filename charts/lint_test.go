@@ -30,6 +30,7 @@ func TestLintStrict(t *testing.T) {
 		{"insight-pu", charts.PU, nil},
 		// The linter cannot serve the Prometheus Operator's kinds, which the chart requires.
 		{"insight-prometheus", charts.Prometheus, map[string]any{"requireCRDs": false}},
+		{"insight-istio", charts.Istio, map[string]any{"requireCRDs": false}},
 		{"insight-common", filepath.Join("..", "templates", charts.Common), nil},
 	}
 	for _, p := range values.Names() {

@@ -15,7 +15,7 @@ import (
 )
 
 // subcharts maps the umbrella's value keys to the charts behind them.
-var subcharts = map[string]string{"manager": charts.Manager, "pu": charts.PU, "prometheus": charts.Prometheus}
+var subcharts = map[string]string{"manager": charts.Manager, "pu": charts.PU, "prometheus": charts.Prometheus, "istio": charts.Istio}
 
 func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()
@@ -90,7 +90,7 @@ func TestUmbrellaDefaultsMatchSubcharts(t *testing.T) {
 func compareDefaults(t *testing.T, path string, umbrella, sub map[string]any) {
 	t.Helper()
 	for k, v := range umbrella {
-		if path == "manager" || path == "pu" || path == "prometheus" {
+		if path == "manager" || path == "pu" || path == "prometheus" || path == "istio" {
 			if k == "enabled" {
 				continue
 			}

@@ -41,6 +41,6 @@ func Preflight(ctx context.Context, d *deps.Deps, p *Parameters, plan *Plan, upg
 // capabilities, the add-on's chart would refuse before the cluster is asked.
 func preflightRender(p *Parameters, plan *Plan) (*release.Release, error) {
 	pp := *p
-	pp.APIVersions = append(slices.Clone(p.APIVersions), charts.OperatorAPIs...)
+	pp.APIVersions = append(slices.Clone(p.APIVersions), charts.AddOnAPIs()...)
 	return Render(&pp, plan, nil)
 }

@@ -84,7 +84,7 @@ func TestAddOns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := AddOns(ch), []string{"prometheus"}; !reflect.DeepEqual(got, want) {
+	if got, want := AddOns(ch), []string{"istio", "prometheus"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AddOns = %v, want %v", got, want)
 	}
 }

@@ -232,7 +232,11 @@ func checkStorage(ctx context.Context, c Cluster, req Requirements) (Check, erro
 
 // addOnGroups names the chart, and its switch, behind each API group the add-ons need
 // from CRDs, so that a missing kind says which add-on to install the CRDs for or disable.
-var addOnGroups = map[string]string{"monitoring.coreos.com": "insight-prometheus, prometheus.enabled"}
+var addOnGroups = map[string]string{
+	"monitoring.coreos.com": "insight-prometheus, prometheus.enabled",
+	"security.istio.io":     "insight-istio, istio.enabled",
+	"networking.istio.io":   "insight-istio, istio.enabled",
+}
 
 func checkKinds(ctx context.Context, c Cluster, kinds []Kind) (Check, error) {
 	check := Check{Name: "api-kinds"}

@@ -217,7 +217,7 @@ func chartRules(ch *chart.Chart, vals map[string]any) []Problem {
 	// The values are checked, not the cluster: the add-ons' CRDs count as served here, and
 	// the render against the cluster (or --api-versions offline) checks them.
 	caps := chartutil.DefaultCapabilities.Copy()
-	caps.APIVersions = append(caps.APIVersions, charts.OperatorAPIs...)
+	caps.APIVersions = append(caps.APIVersions, charts.AddOnAPIs()...)
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "insight", Namespace: "default", IsInstall: true}, caps)
 	if err != nil {
 		return []Problem{{Key: "(values)", Message: err.Error()}}

@@ -11,7 +11,6 @@ Components whose subcharts come in later releases: value key -> chart.
 spark: insight-spark
 zeppelin: insight-zeppelin
 wanGateway: insight-wan-gateway
-istio: insight-istio
 {{- end -}}
 
 {{/*
@@ -33,6 +32,10 @@ Usage:
 {{- if .Values.prometheus.enabled }}
 {{ include "insight-prometheus.validateValues.messages" (dict "values" .Values.prometheus "prefix" "prometheus." "context" $) }}
 {{- end }}
+{{- if .Values.istio.enabled }}
+{{ include "insight-istio.validateValues.messages" (dict "values" .Values.istio "prefix" "istio." "context" $) }}
+{{ include "insight.istioServiceAccounts" . }}
+{{- end }}
 {{- if .Values.pu.enabled }}
 {{ include "insight-pu.validateValues.messages" (dict "values" .Values.pu "prefix" "pu." "context" $) }}
 {{ include "insight-common.auth.validate" (dict "context" $) }}
@@ -49,4 +52,25 @@ Usage:
 */}}
 {{- define "insight.validateValues" -}}
 {{- include "insight-common.validations.fail" (dict "messages" (include "insight.validateValues.messages" .) "context" .) -}}
+{{- end -}}
+
+
+{{/*
+The Istio add-on names the data pods' and managers' ServiceAccounts in its principals
+without seeing their charts' values: a ServiceAccount renamed in one and not the other
+would deny the grid its own traffic.
+Usage:
+{{ include "insight.istioServiceAccounts" . }}
+*/}}
+{{- define "insight.istioServiceAccounts" -}}
+{{- range $component := list "pu" "manager" -}}
+{{- $sub := get $.Values $component -}}
+{{- if $sub.enabled -}}
+{{- $runs := include "insight-common.names.serviceAccount" (dict "component" $component "context" (dict "Values" (dict "serviceAccount" $sub.serviceAccount "global" $.Values.global) "Release" $.Release)) -}}
+{{- $named := get $.Values.istio.serviceAccounts $component | default (include "insight-common.names.component" (dict "component" $component "context" $)) -}}
+{{- if ne $runs $named }}
+istio.serviceAccounts.{{ $component }} names {{ $named | quote }}, but the {{ $component }} pods run as {{ $runs | quote }} ({{ $component }}.serviceAccount): set istio.serviceAccounts.{{ $component }}={{ $runs }}, or the add-on's policies deny the grid its own traffic.
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
