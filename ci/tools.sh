@@ -52,4 +52,18 @@ if [ ! -x "$PROMETHEUS_BIN" ]; then
 		"github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION"
 fi
 
+if [ ! -f "$ISTIO_CRDS" ]; then
+	log "fetching Istio's CRDs (istio.io/api $ISTIO_API_VERSION) from the Go module proxy"
+	mod_dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "istio.io/api@$ISTIO_API_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	[ -f "$mod_dir/kubernetes/customresourcedefinitions.gen.yaml" ] || die "istio.io/api $ISTIO_API_VERSION has no kubernetes/customresourcedefinitions.gen.yaml"
+	mkdir -p "$(dirname "$ISTIO_CRDS")"
+	cp "$mod_dir/kubernetes/customresourcedefinitions.gen.yaml" "$ISTIO_CRDS.tmp" && mv "$ISTIO_CRDS.tmp" "$ISTIO_CRDS"
+fi
+
+if [ ! -x "$ISTIOCTL_BIN" ]; then
+	log "building istioctl (istio.io/istio $ISTIO_MODULE_VERSION) from the Go module proxy"
+	GOFLAGS= CGO_ENABLED=0 GOBIN=$(dirname "$ISTIOCTL_BIN") go install -trimpath -ldflags "-s -w" \
+		"istio.io/istio/istioctl/cmd/istioctl@$ISTIO_MODULE_VERSION"
+fi
+
 "$repo/e2e/cluster/build.sh"

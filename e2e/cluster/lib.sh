@@ -16,6 +16,12 @@ PROMETHEUS_CRDS_DIR=$INSIGHT_CACHE/crds/prometheus-operator-$PROMETHEUS_OPERATOR
 PROMETHEUS_MODULE_VERSION=v0.316.0
 PROMETHEUS_VERSION=3.16.0
 PROMETHEUS_BIN=$INSIGHT_CACHE/tools/prometheus-$PROMETHEUS_VERSION/prometheus
+# Istio's CRDs (from istio.io/api) and its analyzer, istioctl, for the e2e test of the Istio
+# add-on. istio.io/istio has only pseudo-versions on the Go proxy; this one is pinned.
+ISTIO_API_VERSION=v1.32.0
+ISTIO_CRDS=$INSIGHT_CACHE/crds/istio-api-$ISTIO_API_VERSION/customresourcedefinitions.gen.yaml
+ISTIO_MODULE_VERSION=v0.0.0-20260827124520-eed52ebb66ad
+ISTIOCTL_BIN=$INSIGHT_CACHE/tools/istioctl-$ISTIO_MODULE_VERSION/istioctl
 TOOLS_BIN_REV=2                     # bump when build.sh changes what it builds
 TOOLS_KEY=k8s-${K8S_VERSION}_helm-${HELM_VERSION}_kwok-${KWOK_VERSION}_r${TOOLS_BIN_REV}
 TOOLS_BIN=$INSIGHT_CACHE/tools/$TOOLS_KEY/bin
