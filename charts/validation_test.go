@@ -38,11 +38,14 @@ func TestBadValuesRefused(t *testing.T) {
 		{"misspelt alert", "prometheus.rules.alerts.failovers.enabled=false", []string{"/prometheus/rules/alerts", "additional properties 'failovers' not allowed"}},
 		{"scrape timeout above the interval", "prometheus.enabled=true,prometheus.podMonitors.scrapeTimeout=1m30s,prometheus.podMonitors.interval=1m", []string{"prometheus.podMonitors.scrapeTimeout=1m30s is longer than prometheus.podMonitors.interval=1m"}},
 		{"add-on without CRDs", "prometheus.enabled=true", []string{"prometheus.enabled=true needs the Prometheus Operator CRDs"}},
+		{"unknown mutual TLS mode", "istio.peerAuthentication.mode=strict", []string{"/istio/peerAuthentication/mode", "value must be one of 'STRICT', 'PERMISSIVE'"}},
+		{"principal without its namespace", "istio.authorizationPolicies.clients.principals[0]=web", []string{"/istio/authorizationPolicies/clients/principals/0", "'web' does not match pattern"}},
+		{"Istio add-on without CRDs", "istio.enabled=true", []string{"istio.enabled=true needs Istio's CRDs"}},
 		{
 			// Every cross-field message comes at once, so one round of fixes is enough.
 			"every message at once",
 			"spark.enabled=true,zeppelin.enabled=true,wanGateway.enabled=true,istio.enabled=true,prometheus.enabled=true,pu.resources.requests.cpu=2",
-			[]string{"spark.enabled=true", "zeppelin.enabled=true", "wanGateway.enabled=true", "istio.enabled=true", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
+			[]string{"spark.enabled=true", "zeppelin.enabled=true", "wanGateway.enabled=true", "istio.enabled=true needs Istio's CRDs", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
 		},
 	}
 	for _, tt := range tests {
@@ -76,6 +79,7 @@ func TestStandaloneSubchartsValidate(t *testing.T) {
 		{charts.PU, "global.auth.enabled=true", "global.auth.enabled=true needs a password"},
 		{charts.Manager, "ha=true,persistence.enabled=false", "ha=true needs persistence.enabled=true"},
 		{charts.Prometheus, "rules.alerts.targetDown.severity=info", "/rules/alerts/targetDown/severity"},
+		{charts.Istio, "metrics.principals[0]=prometheus", "/metrics/principals/0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.chart+" "+tt.set, func(t *testing.T) {
