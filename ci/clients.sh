@@ -82,6 +82,8 @@ if [ "${1:-}" = --dirs ]; then
 fi
 
 mkdir -p "$CLIENTS_DIR"
+tmp=
+trap 'if [ -n "$tmp" ]; then rm -rf "$tmp"; fi' EXIT
 for l in "${langs[@]}"; do
 	d=$(dir_of "$l")
 	[ -f "$d/.done" ] && continue
@@ -98,4 +100,5 @@ for l in "${langs[@]}"; do
 	# A run that died half-way leaves no .done; another run may have won the race (same install).
 	[ -f "$d/.done" ] || rm -rf "$d"
 	mv -T "$tmp" "$d" 2>/dev/null || rm -rf "$tmp"
+	tmp=
 done
