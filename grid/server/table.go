@@ -168,6 +168,7 @@ func commandTable() map[string]*command {
 		container("command", ls, "server", "2.8.13", "Returns detailed information about all commands.", cmdCommand,
 			def("count", 2, ls, noKeys, "server", "2.8.13", "Returns a count of commands.", cmdCommandCount),
 			def("docs", -2, ls, noKeys, "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", cmdCommandDocs),
+			def("getkeys", -4, ls, noKeys, "server", "2.8.13", "Extracts the key names from an arbitrary command.", cmdCommandGetKeys),
 			def("info", -2, ls, noKeys, "server", "2.8.13", "Returns information about one, multiple or all commands.", cmdCommandInfo),
 			def("list", -2, ls, noKeys, "server", "7.0.0", "Returns a list of command names.", cmdCommandList),
 		),
