@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
@@ -49,11 +48,7 @@ func TestIstioGolden(t *testing.T) {
 // renamed in a component and not in the add-on, which would deny the grid its own traffic;
 // nothing to create.
 func TestIstioRefusesWhatCannotWork(t *testing.T) {
-	tests := []struct {
-		name, chart, set string
-		apis             []string
-		want             []string // empty: renders
-	}{
+	tests := []addOnRender{
 		{"umbrella without CRDs", charts.Umbrella, "istio.enabled=true", nil, []string{
 			"istio.enabled=true needs Istio's CRDs",
 			"security.istio.io/v1/PeerAuthentication, security.istio.io/v1/AuthorizationPolicy, networking.istio.io/v1/DestinationRule",
@@ -76,32 +71,7 @@ func TestIstioRefusesWhatCannotWork(t *testing.T) {
 			"peerAuthentication.enabled, authorizationPolicies.enabled and destinationRules.enabled are all false",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var sets []string
-			if tt.set != "" {
-				sets = []string{tt.set}
-			}
-			r, err := renderWithAPIs(t, mustLoad(t, tt.chart), valueSet{sets: sets}.values(t), tt.apis)
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("--set %s: %v", tt.set, err)
-				}
-				if !strings.Contains(r.manifest, "kind: PeerAuthentication") {
-					t.Errorf("--set %s: no PeerAuthentication rendered", tt.set)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("--set %s rendered", tt.set)
-			}
-			for _, want := range tt.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error does not contain %q:\n%v", want, err)
-				}
-			}
-		})
-	}
+	checkAddOnRenders(t, "PeerAuthentication", tests)
 }
 
 // The fields of Istio's objects the tests evaluate; decoding is strict, so a field the
@@ -115,15 +85,17 @@ type istioMeta struct {
 	} `json:"metadata"`
 }
 
+type workloadSelector struct {
+	MatchLabels map[string]string `json:"matchLabels"`
+}
+
 type authorizationPolicy struct {
 	APIVersion string `json:"apiVersion"`
 	istioMeta
 	Spec struct {
-		Selector struct {
-			MatchLabels map[string]string `json:"matchLabels"`
-		} `json:"selector"`
-		Action string `json:"action"`
-		Rules  []struct {
+		Selector workloadSelector `json:"selector"`
+		Action   string           `json:"action"`
+		Rules    []struct {
 			From []struct {
 				Source struct {
 					Principals []string `json:"principals"`
@@ -143,10 +115,8 @@ type peerAuthentication struct {
 	APIVersion string `json:"apiVersion"`
 	istioMeta
 	Spec struct {
-		Selector struct {
-			MatchLabels map[string]string `json:"matchLabels"`
-		} `json:"selector"`
-		MTLS struct {
+		Selector workloadSelector `json:"selector"`
+		MTLS     struct {
 			Mode string `json:"mode"`
 		} `json:"mtls"`
 		PortLevelMTLS map[string]struct {

@@ -51,11 +51,7 @@ func TestPrometheusGolden(t *testing.T) {
 // not serve the operator's kinds, naming them and the --api-versions flags, instead of
 // dropping its objects; requireCRDs=false renders them anyway.
 func TestPrometheusNeedsCRDs(t *testing.T) {
-	tests := []struct {
-		name, chart, set string
-		apis             []string
-		want             []string // empty: renders
-	}{
+	tests := []addOnRender{
 		{"umbrella without CRDs", charts.Umbrella, "prometheus.enabled=true", nil, []string{
 			"prometheus.enabled=true needs the Prometheus Operator CRDs",
 			"monitoring.coreos.com/v1/PodMonitor, monitoring.coreos.com/v1/PrometheusRule",
@@ -79,32 +75,7 @@ func TestPrometheusNeedsCRDs(t *testing.T) {
 			"podMonitors.manager.enabled, podMonitors.pu.enabled, rules.enabled and dashboards.enabled are all false",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var sets []string
-			if tt.set != "" {
-				sets = []string{tt.set}
-			}
-			r, err := renderWithAPIs(t, mustLoad(t, tt.chart), valueSet{sets: sets}.values(t), tt.apis)
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("--set %s: %v", tt.set, err)
-				}
-				if !strings.Contains(r.manifest, "kind: PodMonitor") {
-					t.Errorf("--set %s: no PodMonitor rendered", tt.set)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("--set %s rendered without the CRDs", tt.set)
-			}
-			for _, want := range tt.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error does not contain %q:\n%v", want, err)
-				}
-			}
-		})
-	}
+	checkAddOnRenders(t, "PodMonitor", tests)
 }
 
 // TestPrometheusRulesPromtool renders the add-on's PrometheusRule, writes its groups as

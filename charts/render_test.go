@@ -190,3 +190,44 @@ func firstDiff(want, got []byte) string {
 	}
 	return "same lines, different bytes"
 }
+
+// addOnRender is a render of an add-on that must fail with every one of want or, with want
+// empty, render its objects.
+type addOnRender struct {
+	name, chart, set string
+	apis             []string
+	want             []string
+}
+
+// checkAddOnRenders renders each case with its API versions served: the ones with want must
+// fail naming them (an add-on refuses rather than drops its objects), the others must
+// render an object of kind.
+func checkAddOnRenders(t *testing.T, kind string, tests []addOnRender) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sets []string
+			if tt.set != "" {
+				sets = []string{tt.set}
+			}
+			r, err := renderWithAPIs(t, mustLoad(t, tt.chart), valueSet{sets: sets}.values(t), tt.apis)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("--set %s: %v", tt.set, err)
+				}
+				if !strings.Contains(r.manifest, "kind: "+kind) {
+					t.Errorf("--set %s: no %s rendered", tt.set, kind)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("--set %s rendered", tt.set)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not contain %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
