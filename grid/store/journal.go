@@ -521,7 +521,7 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 		if ok {
 			s.remove(sl, &cur)
 		}
-		err = s.zsetPut(sl, key, record{}, false, ents, at)
+		err = s.zsetPut(sl, key, record{}, false, ents, at, zWhole)
 	case opZAdd:
 		ents := r.zents()
 		if r.err != nil {
@@ -534,7 +534,7 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 			s.remove(sl, &cur)
 			ok = false
 		}
-		err = s.zsetPut(sl, key, cur, ok, ents, 0)
+		err = s.zsetPut(sl, key, cur, ok, ents, 0, zIncremental)
 	case opZRem:
 		members := r.list(1)
 		if r.err != nil {

@@ -217,10 +217,24 @@ func (f ZAddFlags) decide(cur float64, had bool, sc float64) (float64, zaddOut) 
 	return sc, zUpdated
 }
 
+// zbuild is how zsetPut picks the encoding of a new key: as the members come (a listpack
+// until they pass its limits), for the whole value at once (ZUNIONSTORE's
+// zsetConvertToListpackIfNeeded), or by the count alone, then as they come (ZRANGESTORE's
+// size hint). Scores stored while the set is a listpack lose the sign of a zero, as
+// Redis's listpack does, so the choice shows.
+type zbuild uint8
+
+const (
+	zIncremental zbuild = iota
+	zWhole
+	zSized
+)
+
 // zsetPut sets the scores of members (adding the new ones) in the sorted set at key, whose
-// live record is r (ok false: none, created with expiry exp). It fails only when the
-// kernel refuses memory; callers check maxmemory first.
-func (s *Store) zsetPut(sl *slot, key []byte, r record, ok bool, ents []ZEntry, exp int64) error {
+// live record is r (ok false: none, created with expiry exp), one after the other as ZADD
+// does, a new key's encoding chosen as build says. It fails only when the kernel refuses
+// memory; callers check maxmemory first.
+func (s *Store) zsetPut(sl *slot, key []byte, r record, ok bool, ents []ZEntry, exp int64, build zbuild) error {
 	if len(ents) == 0 {
 		return nil
 	}
@@ -236,17 +250,28 @@ func (s *Store) zsetPut(sl *slot, key []byte, r record, ok bool, ents []ZEntry, 
 	}
 	small := true
 	var rest []ZEntry
+	if !ok && (build == zWhole || build == zSized) && len(ents) > zsetMaxListpackEntries ||
+		!ok && build == zWhole && slices.ContainsFunc(ents, func(e ZEntry) bool { return len(e.Member) > zsetMaxListpackValue }) {
+		small, rest = false, ents
+	}
 	for i, e := range ents {
+		if !small {
+			break
+		}
 		j := slices.IndexFunc(cur, func(x ZEntry) bool { return string(x.Member) == string(e.Member) })
+		if (j < 0 && len(cur) >= zsetMaxListpackEntries) || len(e.Member) > zsetMaxListpackValue {
+			// This one converts the set and goes into the large encoding as it is.
+			small, rest = false, ents[i:]
+			break
+		}
+		if e.Score == 0 {
+			e.Score = 0 // a listpack keeps -0 as 0, as Redis's does
+		}
 		if j >= 0 {
 			cur[j].Score = e.Score
 			continue
 		}
 		cur = append(cur, e)
-		if len(cur) > zsetMaxListpackEntries || len(e.Member) > zsetMaxListpackValue {
-			small, rest = false, ents[i+1:]
-			break
-		}
 	}
 	if small {
 		slices.SortFunc(cur, func(a, b ZEntry) int { return zcmp(a.Score, a.Member, b.Score, b.Member) })

@@ -56,7 +56,7 @@ func (s *Store) ZAdd(key []byte, f ZAddFlags, members [][]byte, scores []float64
 	// The changes are decided first (a later repeat of a member sees the earlier one), then
 	// made at once.
 	var changes []ZEntry
-	at := map[string]int{} // index in changes
+	at := map[string]int{} // index in changes of a member's last change
 	for i, m := range members {
 		var cur float64
 		var had bool
@@ -81,12 +81,10 @@ func (s *Store) ZAdd(key []byte, f ZAddFlags, members [][]byte, scores []float64
 		if out == zSame {
 			continue
 		}
-		if seen {
-			changes[j].Score = sc
-		} else {
-			at[string(m)] = len(changes)
-			changes = append(changes, ZEntry{m, sc})
-		}
+		// Every change in order, repeats included: whether a score is stored as a
+		// listpack stores it depends on the set's encoding at that change.
+		at[string(m)] = len(changes)
+		changes = append(changes, ZEntry{m, sc})
 	}
 	if len(changes) == 0 {
 		return res, nil
@@ -94,7 +92,7 @@ func (s *Store) ZAdd(key []byte, f ZAddFlags, members [][]byte, scores []float64
 	if err := s.room(zsetNeed(entMembers(changes))); err != nil {
 		return ZAddResult{}, err
 	}
-	if err := s.zsetPut(sl, key, r, ok, changes, 0); err != nil {
+	if err := s.zsetPut(sl, key, r, ok, changes, 0, zIncremental); err != nil {
 		return ZAddResult{}, err
 	}
 	s.journalZAdd(sl, key, changes)
@@ -320,14 +318,14 @@ func (s *Store) ZCount(key []byte, q ZQuery) (n int64, err error) {
 }
 
 // zreplace makes dst hold the sorted set ents (deleting it when empty), journaling its
-// whole value; sl is locked and room checked.
-func (s *Store) zreplace(sl *slot, dst []byte, ents []ZEntry) error {
+// whole value; sl is locked and room checked, build picks the encoding.
+func (s *Store) zreplace(sl *slot, dst []byte, ents []ZEntry, build zbuild) error {
 	old, had := s.lookupW(sl, dst)
 	if had {
 		s.remove(sl, &old)
 	}
 	if len(ents) > 0 {
-		if err := s.zsetPut(sl, dst, record{}, false, ents, 0); err != nil {
+		if err := s.zsetPut(sl, dst, record{}, false, ents, 0, build); err != nil {
 			return err
 		}
 	}
@@ -356,7 +354,11 @@ func (s *Store) ZRangeStore(dst, src []byte, q ZQuery) (int64, error) {
 	if err := s.room(zentsLen(ents) + recordLen(dst, 0, zsetLargeBody)); len(ents) > 0 && err != nil {
 		return 0, err
 	}
-	return int64(len(ents)), s.zreplace(sl, dst, ents)
+	build := zIncremental
+	if q.By == ZByRank {
+		build = zSized
+	}
+	return int64(len(ents)), s.zreplace(sl, dst, ents, build)
 }
 
 // ZRemRange removes the elements q selects (by rank, score or lex; Rev, Offset and Limit
@@ -495,11 +497,18 @@ const (
 )
 
 func (a ZAgg) combine(x, y float64) float64 {
+	// Redis's comparisons: of two equal scores (0 and -0) the first stays.
 	switch a {
 	case ZAggMin:
-		return min(x, y)
+		if y < x {
+			return y
+		}
+		return x
 	case ZAggMax:
-		return max(x, y)
+		if y > x {
+			return y
+		}
+		return x
 	}
 	if r := x + y; !math.IsNaN(r) {
 		return r
@@ -598,9 +607,15 @@ func zalgebra(op ZOp, in []zinput, weights []float64, agg ZAgg, limit int) []ZEn
 	var out []ZEntry
 	switch op {
 	case ZUnion:
+		// Smallest first, as Redis walks them.
+		order := make([]int, len(in))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return in[a].n - in[b].n })
 		idx := map[string]int{}
-		for i, src := range in {
-			src.each(func(m []byte, sc float64) {
+		for _, i := range order {
+			in[i].each(func(m []byte, sc float64) {
 				sc = weighted(w(i), sc)
 				if j, ok := idx[string(m)]; ok {
 					out[j].Score = agg.combine(out[j].Score, sc)
@@ -693,7 +708,7 @@ func (s *Store) ZAlgebraStore(op ZOp, dst []byte, keys [][]byte, weights []float
 			return 0, err
 		}
 	}
-	return int64(len(out)), s.zreplace(sl, dst, out)
+	return int64(len(out)), s.zreplace(sl, dst, out, zWhole)
 }
 
 // ZScan returns members and scores (formatted) of the sorted set at key from cursor, as
