@@ -461,11 +461,11 @@ func cmdZMPop(c *conn, args [][]byte) {
 		c.wr.Error("ERR numkeys should be greater than 0")
 		return
 	}
-	where := 2 + n
-	if where >= int64(len(args)) {
+	if n >= int64(len(args))-2 {
 		c.wr.Error(errSyntax)
 		return
 	}
+	where := 2 + int(n)
 	var top bool
 	switch w := args[where]; {
 	case eqFold(w, "min"):
@@ -476,7 +476,7 @@ func cmdZMPop(c *conn, args [][]byte) {
 		return
 	}
 	count := int64(-1)
-	for j := int(where) + 1; j < len(args); j++ {
+	for j := where + 1; j < len(args); j++ {
 		if count != -1 || !eqFold(args[j], "count") || j+1 >= len(args) {
 			c.wr.Error(errSyntax)
 			return
