@@ -263,3 +263,24 @@ func readProcStatm() (int64, error) {
 	}
 	return rss * int64(os.Getpagesize()), nil
 }
+
+// TestZSetOOMChangesNothing: a sorted-set write past maxmemory fails with ErrOOM before
+// anything changes, whether it grows a set, converts one or stores a result.
+func TestZSetOOMChangesNothing(t *testing.T) {
+	s, _ := newTestStore()
+	small := members(100, "m%d")
+	must[ZAddResult](t)(s.ZAdd(b("{z}a"), ZAddFlags{}, small, make([]float64, len(small))))
+	s.SetMaxMemory(s.UsedMemory() + 1024)
+	before := dump(s)
+	big := members(3000, "member:%07d")
+	if _, err := s.ZAdd(b("{z}a"), ZAddFlags{}, big, make([]float64, len(big))); !errors.Is(err, ErrOOM) {
+		t.Fatalf("ZADD past maxmemory: %v", err)
+	}
+	if _, err := s.ZAlgebraStore(ZUnion, b("{z}b"), [][]byte{b("{z}a"), b("{z}a")}, nil, ZAggSum); err != nil && !errors.Is(err, ErrOOM) {
+		t.Fatal(err)
+	}
+	s.Del(b("{z}b"))
+	if got := dump(s); got != before {
+		t.Fatalf("a refused write changed the store:\n%s\n%s", before, got)
+	}
+}
