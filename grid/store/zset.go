@@ -394,12 +394,6 @@ func (s *Store) freeZSet(r *record) {
 	}
 }
 
-// zsetCopy returns copies of every entry of the sorted set record r, in order.
-func (s *Store) zsetCopy(sl *slot, r *record) []ZEntry {
-	v := s.zopen(sl, r)
-	return v.copyRange(0, v.len(), false)
-}
-
 // zentsLen is the bytes ents take as member records.
 func zentsLen(ents []ZEntry) int {
 	need := 0

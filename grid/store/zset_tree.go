@@ -49,11 +49,8 @@ func znNext(n []byte) slab.Ref { return slab.Ref(le64(n[16:])) }
 func znSetPrev(n []byte, r slab.Ref) {
 	put64(n[8:], uint64(r))
 }
-func znSetNext(n []byte, r slab.Ref) { put64(n[16:], uint64(r)) }
-func znEnt(n []byte, i int) slab.Ref { return slab.Ref(le64(n[zLeafHdr+8*i:])) }
-func znSetEnt(n []byte, i int, r slab.Ref) {
-	put64(n[zLeafHdr+8*i:], uint64(r))
-}
+func znSetNext(n []byte, r slab.Ref)   { put64(n[16:], uint64(r)) }
+func znEnt(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zLeafHdr+8*i:])) }
 func znChild(n []byte, i int) slab.Ref { return slab.Ref(le64(n[zInnerHdr+zInnerEnt*i:])) }
 func znCount(n []byte, i int) int64    { return int64(le64(n[zInnerHdr+zInnerEnt*i+8:])) }
 func znMax(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zInnerHdr+zInnerEnt*i+16:])) }
@@ -93,7 +90,7 @@ func zrec(chunk []byte) ([]byte, float64) {
 	return chunk[1+w : end : end], math.Float64frombits(le64(chunk[end+1:]))
 }
 
-// zless orders (score, member) pairs as Redis does.
+// zcmp orders (score, member) pairs as Redis does.
 func zcmp(s1 float64, m1 []byte, s2 float64, m2 []byte) int {
 	switch {
 	case s1 < s2:
