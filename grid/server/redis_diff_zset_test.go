@@ -104,7 +104,7 @@ func TestZSetsAgainstRedisServer(t *testing.T) {
 	}
 	for range steps {
 		k := zkey()
-		switch rng.IntN(30) {
+		switch rng.IntN(32) {
 		case 0, 1, 2:
 			args := []string{"ZADD", k}
 			for _, o := range []string{"NX", "XX", "GT", "LT", "CH"} {
@@ -244,6 +244,21 @@ func TestZSetsAgainstRedisServer(t *testing.T) {
 			if rng.IntN(4) == 0 {
 				d.check(exact, "DEL", k)
 			}
+		case 25:
+			// Whole values: renamed, copied, expiring, found by type.
+			k2 := zkey()
+			switch rng.IntN(3) {
+			case 0:
+				d.check(exact, "RENAME", k, k2)
+			case 1:
+				d.check(exact, "COPY", k, k2, "REPLACE")
+			default:
+				d.check(exact, "EXPIREAT", k, strconv.Itoa(4102444800+rng.IntN(1000)))
+				d.check(exact, "TOUCH", k, k2)
+			}
+			d.check(exact, "ZRANGE", k2, "0", "-1", "WITHSCORES")
+			d.check(exact, "PEXPIRETIME", k2)
+			d.check(exact, "SCAN", "0", "TYPE", "zset", "MATCH", k2, "COUNT", "100000")
 		default:
 			d.check(exact, diffZSetErrors[rng.IntN(len(diffZSetErrors))]...)
 		}
