@@ -23,7 +23,13 @@ const (
 
 // zsetCommands is the sorted-set part of the command table.
 func zsetCommands() []*command {
-	numKeysAt2 := keyed{movable: numKeys(2)}
+	// The *STORE forms: COMMAND reports the destination (1 1 1), routing checks the keys
+	// counted at 2 (the handler checks the destination's slot).
+	numKeysAt2 := keyed{1, 1, 1, numKeys(2)}
+	counted := func(at int, flags ...string) keySpec {
+		return keySpec{flags: flags, index: at, keyStep: 1, keyNum: true, firstKey: 1}
+	}
+	roAccess := []string{"RO", "access"}
 	return []*command{
 		def("zadd", -4, wr|oom|fast, oneKey, "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", cmdZAdd),
 		def("zincrby", 4, wr|oom|fast, oneKey, "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", cmdZIncrBy),
@@ -44,15 +50,15 @@ func zsetCommands() []*command {
 		def("zrevrank", 3, ro|fast, oneKey, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zrank(true)),
 		def("zpopmin", -2, wr|fast, oneKey, "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpop(false)),
 		def("zpopmax", -2, wr|fast, oneKey, "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpop(true)),
-		def("zmpop", -4, wr|mov, numKeysAt1, "sorted-set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", cmdZMPop),
+		withSpecs(def("zmpop", -4, wr|mov, numKeysAt1, "sorted-set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", cmdZMPop), counted(1, "RW", "access", "delete")),
 		def("zrandmember", -2, ro, oneKey, "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", cmdZRandMember),
-		def("zunion", -3, ro|mov, numKeysAt1, "sorted-set", "6.2.0", "Returns the union of multiple sorted sets.", zalgebra(store.ZUnion, false)),
-		def("zinter", -3, ro|mov, numKeysAt1, "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.", zalgebra(store.ZInter, false)),
-		def("zdiff", -3, ro|mov, numKeysAt1, "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.", zalgebra(store.ZDiff, false)),
-		def("zunionstore", -4, wr|oom|mov, numKeysAt2, "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", zalgebra(store.ZUnion, true)),
-		def("zinterstore", -4, wr|oom|mov, numKeysAt2, "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", zalgebra(store.ZInter, true)),
-		def("zdiffstore", -4, wr|oom|mov, numKeysAt2, "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", zalgebra(store.ZDiff, true)),
-		def("zintercard", -3, ro|mov, numKeysAt1, "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", zalgebraCard(store.ZInter, false, true)),
+		withSpecs(def("zunion", -3, ro|mov, numKeysAt1, "sorted-set", "6.2.0", "Returns the union of multiple sorted sets.", zalgebra(store.ZUnion, false)), counted(1, roAccess...)),
+		withSpecs(def("zinter", -3, ro|mov, numKeysAt1, "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.", zalgebra(store.ZInter, false)), counted(1, roAccess...)),
+		withSpecs(def("zdiff", -3, ro|mov, numKeysAt1, "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.", zalgebra(store.ZDiff, false)), counted(1, roAccess...)),
+		withSpecs(def("zunionstore", -4, wr|oom|mov, numKeysAt2, "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", zalgebra(store.ZUnion, true)), spec(1, "OW", "update"), counted(2, roAccess...)),
+		withSpecs(def("zinterstore", -4, wr|oom|mov, numKeysAt2, "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", zalgebra(store.ZInter, true)), spec(1, "OW", "update"), counted(2, roAccess...)),
+		withSpecs(def("zdiffstore", -4, wr|oom|mov, numKeysAt2, "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", zalgebra(store.ZDiff, true)), spec(1, "OW", "update"), counted(2, roAccess...)),
+		withSpecs(def("zintercard", -3, ro|mov, numKeysAt1, "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", zalgebraCard(store.ZInter, false, true)), counted(1, roAccess...)),
 		def("zremrangebyscore", 4, wr, oneKey, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zremrange(store.ZByScore)),
 		def("zremrangebyrank", 4, wr, oneKey, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zremrange(store.ZByRank)),
 		def("zremrangebylex", 4, wr, oneKey, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zremrange(store.ZByLex)),

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -380,4 +381,28 @@ var diffZSetErrors = [][]string{
 	{"ZSCAN", "{k}text", "0"},
 	{"ZSCAN", "{k}none", "0"},
 	{"TYPE", "{k}z0"},
+}
+
+// TestZSetCommandInfoAgainstRedisServer compares what cluster clients route by (arity,
+// flags, first key, last key, step) for the sorted-set commands, and the key specs of
+// those that have them written down.
+func TestZSetCommandInfoAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	withSpecs := map[string]bool{"zrangestore": true, "zunion": true, "zinter": true, "zdiff": true,
+		"zintercard": true, "zmpop": true, "zunionstore": true, "zinterstore": true, "zdiffstore": true}
+	for _, cmd := range zsetCommands() {
+		name := cmd.name
+		want, werr := do(d.redis, []string{"COMMAND", "INFO", name})
+		got, gerr := do(d.grid, []string{"COMMAND", "INFO", name})
+		if werr != nil || gerr != nil {
+			t.Fatalf("COMMAND INFO %s: %v %v", name, werr, gerr)
+		}
+		w, g := want.([]any)[0].([]any), got.([]any)[0].([]any)
+		if fmt.Sprint(w[:2], w[3:6]) != fmt.Sprint(g[:2], g[3:6]) || fmt.Sprint(sorted(w[2])) != fmt.Sprint(sorted(g[2])) {
+			t.Errorf("COMMAND INFO %s:\nredis: %v\n grid: %v", name, w[:6], g[:6])
+		}
+		if withSpecs[name] && fmt.Sprint(w[8]) != fmt.Sprint(g[8]) {
+			t.Errorf("COMMAND INFO %s key specs:\nredis: %v\n grid: %v", name, w[8], g[8])
+		}
+	}
 }
