@@ -233,6 +233,41 @@ func TestAcknowledgedWritesAreOnTheBackup(t *testing.T) {
 	if got, _ := in[1].store.LRange([]byte("{list}dst"), 0, -1); len(got) != 1 || string(got[0]) != "z" {
 		t.Fatalf("LMOVE's destination on the backup: %q", got)
 	}
+	// A sorted set, small then large, changed member by member and by range.
+	if err := rdb.ZAdd(ctx, "zset", redis.Z{Score: 1, Member: "a"}, redis.Z{Score: 2, Member: "b"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var zs []redis.Z
+	for i := range 200 {
+		zs = append(zs, redis.Z{Score: float64(i), Member: fmt.Sprintf("m%03d", i)})
+	}
+	for _, cmd := range [][]any{
+		{"ZINCRBY", "zset", "2.5", "a"}, {"ZREM", "zset", "b"}, {"ZPOPMAX", "zset"},
+	} {
+		if err := rdb.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
+	if err := rdb.ZAdd(ctx, "zset", zs...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]any{
+		{"ZADD", "zset", "GT", "CH", "500", "m001", "-1", "m002"}, {"ZREMRANGEBYSCORE", "zset", "(10", "20"},
+		{"ZREMRANGEBYRANK", "zset", "-3", "-2"}, {"ZPOPMIN", "zset", "2"},
+		{"ZUNIONSTORE", "{zset}u", "2", "zset", "{zset}none", "WEIGHTS", "2", "1"},
+		{"ZRANGESTORE", "{zset}r", "zset", "0", "4"},
+	} {
+		if err := rdb.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+	}
+	for _, k := range []string{"zset", "{zset}u", "{zset}r"} {
+		want, _ := in[0].store.ZRange([]byte(k), store.ZQuery{By: store.ZByRank, Start: 0, Stop: -1})
+		got, _ := in[1].store.ZRange([]byte(k), store.ZQuery{By: store.ZByRank, Start: 0, Stop: -1})
+		if len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("sorted set %s on the backup: %d members, want %d (%.80v)", k, len(got), len(want), got)
+		}
+	}
 	// The string and hash commands that change a key in place.
 	for _, cmd := range [][]any{
 		{"HSETNX", "h", "c", "3"}, {"HINCRBYFLOAT", "h", "c", "0.5"},

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -142,4 +143,26 @@ func (w *Writer) Verbatim(s string) {
 		return
 	}
 	w.BulkString(s)
+}
+
+// Double writes a floating-point reply as Redis 7.0 does: RESP3 ",<%.17g>" (",inf",
+// ",-inf"), RESP2 a bulk string of the same text.
+func (w *Writer) Double(f float64) {
+	var tmp [32]byte
+	s := tmp[:0]
+	switch {
+	case math.IsInf(f, 1):
+		s = append(s, "inf"...)
+	case math.IsInf(f, -1):
+		s = append(s, "-inf"...)
+	default:
+		s = strconv.AppendFloat(s, f, 'g', 17, 64)
+	}
+	if w.Proto == 3 {
+		w.buf = append(w.buf, ',')
+		w.buf = append(w.buf, s...)
+		w.buf = append(w.buf, '\r', '\n')
+		return
+	}
+	w.Bulk(s)
 }

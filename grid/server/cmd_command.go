@@ -136,6 +136,10 @@ type keySpec struct {
 	notes                   string
 	flags                   []string
 	index, lastKey, keyStep int
+	// keyNum: the keys are counted by the argument at index+keyNumIdx, the first of them at
+	// index+firstKey (a find_keys of type keynum, as ZUNION's).
+	keyNum              bool
+	keyNumIdx, firstKey int
 }
 
 // spec is a key spec of one key at index.
@@ -177,6 +181,18 @@ func (c *conn) writeKeySpecs(specs []keySpec) {
 		c.wr.BulkString("find_keys")
 		c.wr.Map(2)
 		c.wr.BulkString("type")
+		if ks.keyNum {
+			c.wr.BulkString("keynum")
+			c.wr.BulkString("spec")
+			c.wr.Map(3)
+			c.wr.BulkString("keynumidx")
+			c.wr.Int(int64(ks.keyNumIdx))
+			c.wr.BulkString("firstkey")
+			c.wr.Int(int64(ks.firstKey))
+			c.wr.BulkString("keystep")
+			c.wr.Int(int64(ks.keyStep))
+			continue
+		}
 		c.wr.BulkString("range")
 		c.wr.BulkString("spec")
 		c.wr.Map(3)

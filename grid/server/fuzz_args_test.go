@@ -20,13 +20,15 @@ var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD
 	"HSETNX HKEYS HVALS HSTRLEN HINCRBYFLOAT HRANDFIELD HSCAN HSET " +
 	"GETEX GETDEL GETSET MSETNX SETRANGE GETRANGE SUBSTR INCRBYFLOAT LCS " +
 	"RENAME RENAMENX COPY TOUCH EXPIRETIME PEXPIRETIME RANDOMKEY " +
-	"SET TYPE DEL EXPIRE")
+	"SET TYPE DEL EXPIRE " +
+	"ZADD ZINCRBY ZREM ZSCORE ZMSCORE ZCARD ZCOUNT ZLEXCOUNT ZRANGE ZRANGESTORE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNION ZINTER ZDIFF ZUNIONSTORE ZINTERSTORE ZDIFFSTORE ZINTERCARD ZREMRANGEBYSCORE ZREMRANGEBYRANK ZREMRANGEBYLEX ZSCAN")
 
 // fuzzWords are the arguments drawn: keys of one slot (and one of another), numbers at the
 // edges of their ranges, options, text.
 var fuzzWords = strings.Fields("{k}a {k}b {k}c {j}x 0 1 2 3 -1 -2 -100 100 9223372036854775807 " +
 	"-9223372036854775808 18446744073709551616 x LEFT RIGHT BEFORE AFTER LIMIT COUNT MATCH RANK MAXLEN * {k}* -0 +1 " +
-	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN")
+	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN " +
+	"BYSCORE BYLEX REV WITHSCORES NX XX GT LT CH INCR MIN MAX WEIGHTS AGGREGATE SUM -inf +inf (1 [a (a - + nan")
 
 // FuzzCommandArguments sends command lines built from the input through dispatch: every
 // one gets a well-formed reply and none panics or hangs.
@@ -34,6 +36,14 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3})
 	f.Add([]byte{10, 3, 4, 0, 1, 22, 9})
 	f.Add([]byte{33, 4, 4, 0, 20, 19})
+	// Sorted sets: ZADD, then ranges, pops and algebra over the same keys.
+	for _, line := range [][]string{
+		{"ZADD", "{k}a", "1", "x", "inf", "{k}b"}, {"ZRANGE", "{k}a", "-inf", "+inf", "BYSCORE", "REV", "LIMIT", "0", "1"},
+		{"ZRANGEBYLEX", "{k}a", "-", "+"}, {"ZUNIONSTORE", "{k}c", "2", "{k}a", "{k}b", "WEIGHTS", "1.5", "inf"},
+		{"ZMPOP", "2", "{k}a", "{k}b", "MAX", "COUNT", "2"}, {"ZRANDMEMBER", "{k}a", "-100", "WITHSCORES"},
+	} {
+		f.Add(fuzzLine(line))
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
@@ -66,4 +76,24 @@ func FuzzCommandArguments(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzLine encodes a command line of fuzzCommands and fuzzWords as FuzzCommandArguments
+// reads it.
+func fuzzLine(line []string) []byte {
+	var out []byte
+	for i, c := range fuzzCommands {
+		if c == line[0] {
+			out = append(out, byte(i), byte(len(line)-1))
+		}
+	}
+	for _, w := range line[1:] {
+		for i, x := range fuzzWords {
+			if x == w {
+				out = append(out, byte(i))
+				break
+			}
+		}
+	}
+	return out
 }

@@ -21,6 +21,8 @@ func (d *diffRun) checkValue(key string) {
 		d.check(multiset, "SMEMBERS", key)
 	case "list":
 		d.check(exact, "LRANGE", key, "0", "-1")
+	case "zset":
+		d.check(exact, "ZRANGE", key, "0", "-1", "WITHSCORES")
 	}
 	d.check(exact, "PEXPIRETIME", key)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/insightgrid/insight/grid/slots"
@@ -38,7 +39,10 @@ const (
 	opList      byte = 11 // key, expireAt, head, n, n×element: the key now holds exactly this list, its first element at index head
 	opListPut   byte = 12 // key, first, n, n×element: these elements are now at indexes first...
 	opListTrim  byte = 13 // key, head, tail: the list now spans indexes [head, tail) (the key is gone when empty)
-	// 14-19: sorted sets; 20-29: streams; 30-31: string ranges.
+	opZSet      byte = 14 // key, expireAt, n, n×(member, score): the key now holds exactly this sorted set
+	opZAdd      byte = 15 // key, n, n×(member, score): these members now have these scores (8-byte float64 bits)
+	opZRem      byte = 16 // key, n, n×member: these are no longer members (the key is gone when emptied)
+	// 17-19: sorted sets; 20-29: streams; 30-31: string ranges.
 )
 
 var opBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
@@ -97,6 +101,18 @@ func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 		b = binary.AppendUvarint(b, uint64(l.hdr.count))
 		l.each(0, func(_ int64, e []byte) bool {
 			b = appendBytes(b, e)
+			return true
+		})
+		return b
+	case r.kind() == KindZSet:
+		b = append(b, opZSet)
+		b = appendBytes(b, key)
+		b = binary.AppendVarint(b, r.exp)
+		v := s.zopen(sl, r)
+		b = binary.AppendUvarint(b, uint64(v.len()))
+		v.each(0, false, func(m []byte, sc float64) bool {
+			b = appendBytes(b, m)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(sc))
 			return true
 		})
 		return b
@@ -320,7 +336,7 @@ func (s *Store) Apply(op []byte) error { return s.apply(op, false) }
 // on its way here), replacing whatever the key held, and journals the result. The key
 // must hash to slot.
 func (s *Store) Restore(slot int, op []byte) error {
-	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet && op[0] != opList {
+	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet && op[0] != opList && op[0] != opZSet {
 		return fmt.Errorf("%w: not a whole key", ErrBadOp)
 	}
 	r := &opReader{b: op[1:]}
@@ -493,6 +509,39 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 		}
 		if ok && cur.kind() == KindList {
 			s.applyListTrim(sl, cur, head, tail)
+		}
+	case opZSet:
+		at, ents := r.varint(), r.zents()
+		if r.err != nil {
+			return r.err
+		}
+		if err := s.roomIf(limit, zentsLen(ents)); err != nil {
+			return err
+		}
+		if ok {
+			s.remove(sl, &cur)
+		}
+		err = s.zsetPut(sl, key, record{}, false, ents, at, zWhole)
+	case opZAdd:
+		ents := r.zents()
+		if r.err != nil {
+			return r.err
+		}
+		if err := s.roomIf(limit, zentsLen(ents)); err != nil {
+			return err
+		}
+		if ok && cur.kind() != KindZSet {
+			s.remove(sl, &cur)
+			ok = false
+		}
+		err = s.zsetPut(sl, key, cur, ok, ents, 0, zIncremental)
+	case opZRem:
+		members := r.list(1)
+		if r.err != nil {
+			return r.err
+		}
+		if ok && cur.kind() == KindZSet {
+			_, err = s.zsetRem(sl, cur, members)
 		}
 	case opExpire:
 		at := r.varint()

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"sort"
@@ -72,7 +73,7 @@ func TestJournalReplaysToSameState(t *testing.T) {
 	for i := range 5000 {
 		k := key()
 		var err error
-		switch rng.IntN(31) {
+		switch rng.IntN(36) {
 		case 0:
 			_, err = src.Set(nil, k, fmt.Appendf(nil, "v%d", i), SetOptions{At: *now + int64(rng.IntN(3000))})
 		case 1:
@@ -139,6 +140,32 @@ func TestJournalReplaysToSameState(t *testing.T) {
 			}
 		case 30:
 			_, err = src.Copy(fmt.Appendf(nil, "{%s}x", k), k, rng.IntN(2) == 0)
+		case 31:
+			ms := [][]byte{field(), fmt.Appendf(nil, "%d", rng.IntN(9)), fmt.Appendf(nil, "z%d", i)}
+			if rng.IntN(10) == 0 {
+				ms = members(140, "big%d")
+			}
+			scores := make([]float64, len(ms))
+			for j := range scores {
+				scores[j] = float64(rng.IntN(5)) - 2
+				if rng.IntN(8) == 0 {
+					scores[j] = math.Copysign(0, -1)
+				}
+			}
+			_, err = src.ZAdd(k, ZAddFlags{GT: rng.IntN(4) == 0}, ms, scores)
+		case 32:
+			_, err = src.ZRem(k, [][]byte{field(), fmt.Appendf(nil, "%d", rng.IntN(9))})
+		case 33:
+			_, _, err = src.ZPop(k, rng.IntN(2) == 0, int64(rng.IntN(3)))
+		case 34:
+			_, err = src.ZRemRange(k, ZQuery{By: ZByScore, Score: ZScoreRange{Min: -1, Max: 0}})
+		case 35:
+			dst := fmt.Appendf(nil, "{%s}x", k)
+			if rng.IntN(2) == 0 {
+				_, err = src.ZAlgebraStore(ZOp(rng.IntN(3)), dst, [][]byte{k, dst}, nil, ZAggSum)
+			} else {
+				_, err = src.ZRangeStore(dst, k, ZQuery{By: ZByRank, Start: 0, Stop: int64(rng.IntN(200))})
+			}
 		case 18:
 			_, err = src.SetAlgebraStore(SetOp(rng.IntN(3)), fmt.Appendf(nil, "{%s}x", k), [][]byte{k, fmt.Appendf(nil, "{%s}x", k)})
 		}
@@ -173,6 +200,11 @@ func TestSnapshotLoadsSameState(t *testing.T) {
 			must[int64](t)(src.SAdd(k, members(i, "%d")))
 			continue
 		}
+		if i%7 == 0 {
+			ms := members(i, "m%d")
+			must[ZAddResult](t)(src.ZAdd(k, ZAddFlags{}, ms, make([]float64, len(ms))))
+			continue
+		}
 		must[SetResult](t)(src.Set(nil, k, k, SetOptions{At: int64(i%2) * 9_000_000}))
 	}
 	dst, _ := newTestStore()
@@ -204,6 +236,9 @@ func TestApplyRejectsMalformedOps(t *testing.T) {
 		{opList, 1, 'k', 0, 0, 3, 1, 'a'},
 		{opListPut, 1, 'k', 0},
 		{opListTrim, 1, 'k', 2},
+		{opZSet, 1, 'k', 0, 1, 1, 'a', 0, 0},
+		{opZAdd, 1, 'k', 1, 1, 'a', 0, 0, 0, 0, 0, 0, 0xf8, 0x7f},
+		{opZRem, 1, 'k', 4, 1, 'a'},
 		{opFlushSlot, 0xff, 0xff, 0x03},
 	} {
 		if err := s.Apply(op); !errors.Is(err, ErrBadOp) {
@@ -227,6 +262,16 @@ func TestMoveSlotKeys(t *testing.T) {
 	slot := slots.OfString(tag)
 	for i := range 40 {
 		k := fmt.Appendf(nil, "%s%d", tag, i)
+		if i%10 == 9 {
+			// A sorted set, small or large, moves whole.
+			ms := members(20*i, "z%d")
+			scores := make([]float64, len(ms))
+			for j := range scores {
+				scores[j] = float64(j % 7)
+			}
+			must[ZAddResult](t)(src.ZAdd(k, ZAddFlags{}, ms, scores))
+			continue
+		}
 		switch i % 3 {
 		case 0:
 			must[int64](t)(src.HSet(k, [][]byte{[]byte("f"), k}))

@@ -316,6 +316,8 @@ func (s *Store) freeOwned(r *record) {
 	switch r.kind() {
 	case KindList:
 		s.freeList(r.body)
+	case KindZSet:
+		s.freeZSet(r)
 	}
 }
 
