@@ -103,6 +103,8 @@ func cmdScan(c *conn, args [][]byte) {
 				o.Kind = store.KindSet
 			case eqFold(v, "list"):
 				o.Kind = store.KindList
+			case eqFold(v, "stream"):
+				o.Kind = store.KindStream
 			default:
 				// Redis 7.0 answers an empty scan for a type it has no keys of.
 				c.wr.Array(2)

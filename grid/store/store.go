@@ -99,6 +99,7 @@ type Store struct {
 	maxBulk int64
 	maxMem  atomic.Int64 // 0: no limit
 	journal Journal      // nil: changes are not journaled
+	streams streamReg    // the Go part of streams, by the handle in their records
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -316,6 +317,8 @@ func (s *Store) freeOwned(r *record) {
 	switch r.kind() {
 	case KindList:
 		s.freeList(r.body)
+	case KindStream:
+		s.freeStream(r.body)
 	}
 }
 
