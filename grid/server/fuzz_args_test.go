@@ -20,13 +20,15 @@ var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD
 	"HSETNX HKEYS HVALS HSTRLEN HINCRBYFLOAT HRANDFIELD HSCAN HSET " +
 	"GETEX GETDEL GETSET MSETNX SETRANGE GETRANGE SUBSTR INCRBYFLOAT LCS " +
 	"RENAME RENAMENX COPY TOUCH EXPIRETIME PEXPIRETIME RANDOMKEY " +
-	"SET TYPE DEL EXPIRE")
+	"SET TYPE DEL EXPIRE " +
+	"XADD XLEN XRANGE XREVRANGE XDEL XTRIM XREAD XREADGROUP XACK XPENDING XCLAIM XAUTOCLAIM XSETID XGROUP XINFO")
 
 // fuzzWords are the arguments drawn: keys of one slot (and one of another), numbers at the
 // edges of their ranges, options, text.
 var fuzzWords = strings.Fields("{k}a {k}b {k}c {j}x 0 1 2 3 -1 -2 -100 100 9223372036854775807 " +
 	"-9223372036854775808 18446744073709551616 x LEFT RIGHT BEFORE AFTER LIMIT COUNT MATCH RANK MAXLEN * {k}* -0 +1 " +
-	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN")
+	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN " +
+	"STREAMS GROUP > $ 0-1 1-* (0-1 - + NOMKSTREAM MINID ~ = CREATE SETID MKSTREAM ENTRIESREAD STREAM FULL IDLE FORCE JUSTID")
 
 // FuzzCommandArguments sends command lines built from the input through dispatch: every
 // one gets a well-formed reply and none panics or hangs.
@@ -34,6 +36,9 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3})
 	f.Add([]byte{10, 3, 4, 0, 1, 22, 9})
 	f.Add([]byte{33, 4, 4, 0, 20, 19})
+	// Streams: XADD {k}a * x 1, XGROUP CREATE {k}a... , XREADGROUP GROUP ... STREAMS {k}a >.
+	f.Add([]byte{66, 4, 0, 36, 24, 5, 79, 5, 86, 0, 5, 5, 87, 86, 0, 5, 73, 7, 75, 0, 1, 74, 0, 76})
+	f.Add([]byte{66, 6, 0, 26, 1, 37, 24, 5, 71, 4, 74, 0, 0, 77, 70, 2, 0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
