@@ -15,7 +15,6 @@ import (
 
 var (
 	autoID   = regexp.MustCompile(`^[0-9]{13}-[0-9]+$`)
-	anyIdle  = regexp.MustCompile(`^idle:[0-9]+$`)
 	timeKeys = map[string]bool{"idle": true, "seen-time": true, "radix-tree-nodes": true, "radix-tree-keys": true}
 )
 
@@ -250,6 +249,8 @@ func TestStreamEdgesAgainstRedisServer(t *testing.T) {
 		{"XINFO", "STREAM", "{s}a"},
 		{"XREADGROUP", "GROUP", "h", "c", "NOACK", "STREAMS", "{s}a", "0-0"},
 		{"SCAN", "0", "TYPE", "stream", "COUNT", "1000"},
+		{"XREAD", "STREAMS", "{s}a", "{t}b", "0", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "{s}a", "{t}b", ">", ">"},
 		{"XADD", "{s}auto", "*", "f", "v"},
 		{"XADD", "{s}auto", "MAXLEN", "0", "*", "f", "v"},
 		{"XLEN", "{s}auto"},
