@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -467,100 +468,115 @@ func xread(grouped bool) func(*conn, [][]byte) {
 		if !ok {
 			return
 		}
-		var res []store.XReadResult
-		var err error
-		if grouped {
-			res, err = c.xreadGroup(a)
-		} else {
-			res, err = c.xreadPlain(a)
-		}
+		p, err := c.prepareXRead(a)
 		if err != nil {
 			if err != errAnswered {
 				c.writeStoreErr(err)
 			}
 			return
 		}
-		// BLOCK is parsed; a read that would block answers as if its timeout expired.
-		if len(res) == 0 {
+		res, block, err := c.s.tryXRead(p)
+		switch {
+		case err != nil:
+			c.writeStoreErr(err)
+		case block:
+			// The hook for BLOCK: a blocking read would wait here for a change to one of
+			// p's streams and call tryXRead again. Until blocking reads are served, a
+			// read that would block answers as if its timeout had expired.
 			c.wr.NullArray()
-			return
+		default:
+			c.writeXRead(res)
 		}
-		if c.wr.Proto == 3 {
-			c.wr.Map(len(res))
-		} else {
-			c.wr.Array(len(res))
+	}
+}
+
+// writeXRead writes what XREAD or XREADGROUP read: RESP3 a map by key, RESP2 an array
+// of [key, entries]; an entry gone from the stream (a pending one read back) is its ID
+// with a null.
+func (c *conn) writeXRead(res []store.XReadResult) {
+	if c.wr.Proto == 3 {
+		c.wr.Map(len(res))
+	} else {
+		c.wr.Array(len(res))
+	}
+	for _, r := range res {
+		if c.wr.Proto != 3 {
+			c.wr.Array(2)
 		}
-		for _, r := range res {
-			if c.wr.Proto != 3 {
+		c.wr.Bulk(r.Key)
+		c.wr.Array(len(r.Entries))
+		for _, e := range r.Entries {
+			if e.Fields == nil {
 				c.wr.Array(2)
+				c.writeID(e.ID)
+				c.wr.NullArray()
+				continue
 			}
-			c.wr.Bulk(r.Key)
-			c.wr.Array(len(r.Entries))
-			for _, e := range r.Entries {
-				if e.Fields == nil {
-					c.wr.Array(2)
-					c.writeID(e.ID)
-					c.wr.NullArray()
-					continue
-				}
-				c.writeEntry(e)
-			}
+			c.writeEntry(e)
 		}
 	}
 }
 
 // errAnswered is a parse error already written to the client.
-var errAnswered = fmt.Errorf("answered")
+var errAnswered = errors.New("answered")
 
-// xreadPlain resolves XREAD's IDs per key, in Redis's order (the key's type, then its
-// ID), and reads.
-func (c *conn) xreadPlain(a xreadArgs) ([]store.XReadResult, error) {
-	ids := make([]store.StreamID, len(a.keys))
+// xreadPrep is a parsed XREAD or XREADGROUP whose IDs are resolved ("$" to the stream's
+// last ID when the command ran), ready to be tried, and tried again by a blocked read.
+type xreadPrep struct {
+	a    xreadArgs
+	ids  []store.StreamID     // XREAD
+	gids []store.XReadGroupID // XREADGROUP
+}
+
+// tryXRead serves a prepared read; block reports that there was nothing to serve, where
+// a read with BLOCK waits.
+func (s *Server) tryXRead(p *xreadPrep) (res []store.XReadResult, block bool, err error) {
+	if p.a.grouped {
+		res, err = s.store.XReadGroup(p.a.keys, p.gids, p.a.group, p.a.cname, p.a.count, p.a.noack)
+	} else {
+		res, err = s.store.XRead(p.a.keys, p.ids, p.a.count)
+	}
+	return res, err == nil && len(res) == 0, err
+}
+
+// prepareXRead checks every key (its type, and for XREADGROUP its group) and then parses
+// its ID, key by key in Redis's order.
+func (c *conn) prepareXRead(a xreadArgs) (*xreadPrep, error) {
+	p := &xreadPrep{a: a}
 	for i, k := range a.keys {
+		raw := a.ids[i]
+		dollar := len(raw) == 1 && raw[0] == '$'
+		gt := len(raw) == 1 && raw[0] == '>'
+		if a.grouped {
+			if err := c.s.store.XReadGroupCheck([][]byte{k}, a.group); err != nil {
+				return nil, err
+			}
+		}
 		last, err := c.s.store.XLastIDs([][]byte{k})
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case len(a.ids[i]) == 1 && a.ids[i][0] == '$':
-			ids[i] = last[0]
-		case len(a.ids[i]) == 1 && a.ids[i][0] == '>':
-			c.wr.Error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
-			return nil, errAnswered
-		default:
-			id, ok := c.strictID(a.ids[i])
-			if !ok {
-				return nil, errAnswered
-			}
-			ids[i] = id
-		}
-	}
-	return c.s.store.XRead(a.keys, ids, a.count)
-}
-
-// xreadGroup checks every key and its group, then parses its ID, in Redis's order, and
-// reads.
-func (c *conn) xreadGroup(a xreadArgs) ([]store.XReadResult, error) {
-	ids := make([]store.XReadGroupID, len(a.keys))
-	for i, k := range a.keys {
-		if err := c.s.store.XReadGroupCheck([][]byte{k}, a.group); err != nil {
-			return nil, err
-		}
-		switch {
-		case len(a.ids[i]) == 1 && a.ids[i][0] == '$':
+		case dollar && a.grouped:
 			c.wr.Error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")
 			return nil, errAnswered
-		case len(a.ids[i]) == 1 && a.ids[i][0] == '>':
-			ids[i].New = true
+		case dollar:
+			p.ids = append(p.ids, last[0])
+		case gt && !a.grouped:
+			c.wr.Error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+			return nil, errAnswered
+		case gt:
+			p.gids = append(p.gids, store.XReadGroupID{New: true})
 		default:
-			id, ok := c.strictID(a.ids[i])
+			id, ok := c.strictID(raw)
 			if !ok {
 				return nil, errAnswered
 			}
-			ids[i].ID = id
+			p.ids = append(p.ids, id)
+			p.gids = append(p.gids, store.XReadGroupID{ID: id})
 		}
 	}
-	return c.s.store.XReadGroup(a.keys, ids, a.group, a.cname, a.count, a.noack)
+	return p, nil
 }
 
 // entriesRead parses an ENTRIESREAD value.

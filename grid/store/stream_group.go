@@ -405,10 +405,9 @@ func (s *Store) xreadGroupOne(key []byte, at XReadGroupID, name, cname []byte, c
 		// Nothing to serve: Redis 7.0 does not register the consumer then.
 		return XReadResult{}, false, nil
 	}
+	// Like Redis, which does not refuse XREADGROUP, XCLAIM or XAUTOCLAIM past maxmemory,
+	// deliveries are not limited: they grow the PELs by little.
 	now := s.clock()
-	if err := s.room(consumerHeap + len(cname)); err != nil {
-		return XReadResult{}, false, err
-	}
 	c, _ := s.addConsumer(st, g, cname, now)
 	c.seen = now
 	res := XReadResult{Key: cloneBytes(key), Entries: []StreamEntry{}}
@@ -438,11 +437,6 @@ func (s *Store) xreadGroupOne(key []byte, at XReadGroupID, name, cname []byte, c
 	}
 	start, _ := g.last.Incr()
 	es := s.streamRange(st, start, MaxStreamID, count, false)
-	if !noack {
-		if err := s.room(nackHeap * len(es)); err != nil {
-			return XReadResult{}, false, err
-		}
-	}
 	for _, e := range es {
 		if g.read != noEntriesRead && !st.rangeHasTombstones(e.ID) {
 			g.read++
@@ -588,9 +582,6 @@ func (s *Store) XClaim(key, name, cname []byte, ids []StreamID, a XClaimArgs) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := s.room(consumerHeap + len(cname) + nackHeap*len(ids)); err != nil {
-		return nil, err
-	}
 	now := s.clock()
 	when := a.Time
 	if when < 0 || when > now {
@@ -661,9 +652,6 @@ func (s *Store) XAutoClaim(key, name, cname []byte, minIdle int64, start StreamI
 	defer sl.mu.Unlock()
 	st, g, err := s.groupFor(sl, key, name, true, noGroup(key, name, ""))
 	if err != nil {
-		return nil, next, nil, err
-	}
-	if err := s.room(consumerHeap + len(cname)); err != nil {
 		return nil, next, nil, err
 	}
 	now := s.clock()
