@@ -263,6 +263,14 @@ func TestStreamEdgesAgainstRedisServer(t *testing.T) {
 		{"SCAN", "0", "TYPE", "stream", "COUNT", "1000"},
 		{"XREAD", "STREAMS", "{s}a", "{t}b", "0", "0"},
 		{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "{s}a", "{t}b", ">", ">"},
+		{"EXPIRE", "{s}a", "1000"},
+		{"TTL", "{s}a"},
+		{"PERSIST", "{s}a"},
+		{"TYPE", "{s}mk"},
+		{"COPY", "{s}a", "{s}copy"},
+		{"XINFO", "STREAM", "{s}copy", "FULL"},
+		{"RENAME", "{s}copy", "{s}renamed"},
+		{"XINFO", "GROUPS", "{s}renamed"},
 		{"XADD", "{s}auto", "*", "f", "v"},
 		{"XADD", "{s}auto", "MAXLEN", "0", "*", "f", "v"},
 		{"XLEN", "{s}auto"},
@@ -270,6 +278,16 @@ func TestStreamEdgesAgainstRedisServer(t *testing.T) {
 	for _, args := range script {
 		if args[0] == "SCAN" {
 			d.check(multiset, "KEYS", "*")
+			for _, c := range []*redis.Client{d.redis, d.grid} {
+				page, err := do(c, args)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys := sorted(page.([]any)[1])
+				if want := sorted([]any{"{s}a", "{s}b", "{s}mk"}); !reflect.DeepEqual(keys, want) {
+					t.Errorf("SCAN TYPE stream: %v, want %v", keys, want)
+				}
+			}
 			continue
 		}
 		d.checkNorm(args...)
