@@ -465,3 +465,20 @@ func residentBytes() int64 {
 	}
 	return res * int64(os.Getpagesize())
 }
+
+func TestSetOverStreamFreesIt(t *testing.T) {
+	s, _ := newTestStore()
+	k := b("s")
+	fillStream(t, s, k, 300)
+	must0(t, s.XGroupCreate(k, b("g"), StreamID{}, false, false, -1))
+	must[SetResult](t)(s.Set(nil, k, b("x"), SetOptions{}))
+	s.Del(k)
+	if s.heap.Load() != 0 || s.DatasetBytes() != 0 {
+		t.Errorf("SET over a stream leaked: heap %d, dataset %d", s.heap.Load(), s.DatasetBytes())
+	}
+	fillStream(t, s, k, 300)
+	s.Flush()
+	if s.heap.Load() != 0 || s.DatasetBytes() != 0 {
+		t.Errorf("FLUSHALL leaked: heap %d, dataset %d", s.heap.Load(), s.DatasetBytes())
+	}
+}
