@@ -527,6 +527,9 @@ func (s *Store) firstLive(st *stream) StreamID {
 
 // lastLive is the ID of the last live entry, 0-0 when there is none.
 func (s *Store) lastLive(st *stream) StreamID {
+	if k := len(st.nodes); k > 0 && st.nodes[k-1].live == st.nodes[k-1].total {
+		return st.nodes[k-1].last
+	}
 	var last StreamID
 	s.streamEach(st, StreamID{}, MaxStreamID, true, func(id StreamID, _ [][]byte) bool {
 		last = id
