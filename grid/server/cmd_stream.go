@@ -71,17 +71,33 @@ func streamsKeys(args [][]byte) (first, last, step int) {
 	return 0, 0, 0
 }
 
-// parseStreamUint parses a part of an ID as Redis's string2ull does: decimal, at most 20
-// digits, no sign.
+// parseStreamUint parses a part of an ID as Redis's string2ull does: a canonical
+// non-negative integer, or what strtoull takes whole (leading spaces, a sign, leading
+// zeros; a negative one wraps around), but not a canonical negative integer.
 func parseStreamUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	if b[0] == '+' {
+	orig := b
+	for len(b) > 0 && (b[0] == ' ' || b[0] >= '\t' && b[0] <= '\r') {
 		b = b[1:]
 	}
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] < '0' || b[0] > '9' {
+		return 0, false
+	}
 	n, err := strconv.ParseUint(string(b), 10, 64)
-	return n, err == nil
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		if _, ok := parseInt(orig); ok {
+			return 0, false
+		}
+		return -n, true
+	}
+	return n, true
 }
 
 // parseStreamID parses an ID as streamGenericParseIDOrReply does: "-" and "+" unless
@@ -667,7 +683,7 @@ func cmdXGroupSetID(c *conn, args [][]byte) {
 	}
 	if len(args) == 7 {
 		if !eqFold(args[5], "entriesread") {
-			c.wr.Error(errSyntax)
+			xgroupSyntax(c, args)
 			return
 		}
 		n, ok := c.entriesRead(args[6])
