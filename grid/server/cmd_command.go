@@ -140,6 +140,10 @@ type keySpec struct {
 	// index+firstKey (a find_keys of type keynum, as ZUNION's).
 	keyNum              bool
 	keyNumIdx, firstKey int
+	// keyword, when set, makes the spec a keyword search (XREAD's STREAMS) from
+	// startFrom, the keys range limited to 1/limit of what follows.
+	keyword          string
+	startFrom, limit int
 }
 
 // spec is a key spec of one key at index.
@@ -173,11 +177,21 @@ func (c *conn) writeKeySpecs(specs []keySpec) {
 		c.wr.BulkString("begin_search")
 		c.wr.Map(2)
 		c.wr.BulkString("type")
-		c.wr.BulkString("index")
-		c.wr.BulkString("spec")
-		c.wr.Map(1)
-		c.wr.BulkString("index")
-		c.wr.Int(int64(ks.index))
+		if ks.keyword != "" {
+			c.wr.BulkString("keyword")
+			c.wr.BulkString("spec")
+			c.wr.Map(2)
+			c.wr.BulkString("keyword")
+			c.wr.BulkString(ks.keyword)
+			c.wr.BulkString("startfrom")
+			c.wr.Int(int64(ks.startFrom))
+		} else {
+			c.wr.BulkString("index")
+			c.wr.BulkString("spec")
+			c.wr.Map(1)
+			c.wr.BulkString("index")
+			c.wr.Int(int64(ks.index))
+		}
 		c.wr.BulkString("find_keys")
 		c.wr.Map(2)
 		c.wr.BulkString("type")
@@ -201,6 +215,6 @@ func (c *conn) writeKeySpecs(specs []keySpec) {
 		c.wr.BulkString("keystep")
 		c.wr.Int(int64(ks.keyStep))
 		c.wr.BulkString("limit")
-		c.wr.Int(0)
+		c.wr.Int(int64(ks.limit))
 	}
 }

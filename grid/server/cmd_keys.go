@@ -105,6 +105,8 @@ func cmdScan(c *conn, args [][]byte) {
 				o.Kind = store.KindList
 			case eqFold(v, "zset"):
 				o.Kind = store.KindZSet
+			case eqFold(v, "stream"):
+				o.Kind = store.KindStream
 			default:
 				// Redis 7.0 answers an empty scan for a type it has no keys of.
 				c.wr.Array(2)

@@ -204,6 +204,7 @@ func commandTable() map[string]*command {
 		),
 	}
 	cmds = append(cmds, zsetCommands()...)
+	cmds = append(cmds, streamCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

@@ -116,6 +116,8 @@ func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 			return true
 		})
 		return b
+	case r.kind() == KindStream:
+		return s.appendStreamEntryOp(b, key, r)
 	case r.kind() == KindSet:
 		b = append(b, opSet)
 		b = appendBytes(b, key)
@@ -336,7 +338,7 @@ func (s *Store) Apply(op []byte) error { return s.apply(op, false) }
 // on its way here), replacing whatever the key held, and journals the result. The key
 // must hash to slot.
 func (s *Store) Restore(slot int, op []byte) error {
-	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet && op[0] != opList && op[0] != opZSet {
+	if len(op) == 0 || op[0] != opString && op[0] != opHash && op[0] != opSet && op[0] != opList && op[0] != opZSet && op[0] != opStream {
 		return fmt.Errorf("%w: not a whole key", ErrBadOp)
 	}
 	r := &opReader{b: op[1:]}
@@ -555,6 +557,8 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 		if ok {
 			s.remove(sl, &cur)
 		}
+	case opStream, opXAdd, opXDel, opXTrim, opXMeta, opXGroup, opXGroupDel, opXAck, opXClaim:
+		err = s.applyStreamOp(sl, code, key, cur, ok, r, limit)
 	default:
 		return fmt.Errorf("%w: unknown code %d", ErrBadOp, code)
 	}

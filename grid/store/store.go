@@ -99,6 +99,7 @@ type Store struct {
 	maxBulk int64
 	maxMem  atomic.Int64 // 0: no limit
 	journal Journal      // nil: changes are not journaled
+	streams streamReg    // the Go part of streams, by the handle in their records
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -318,6 +319,8 @@ func (s *Store) freeOwned(r *record) {
 		s.freeList(r.body)
 	case KindZSet:
 		s.freeZSet(r)
+	case KindStream:
+		s.freeStream(r.body)
 	}
 }
 

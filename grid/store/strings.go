@@ -84,12 +84,19 @@ func (s *Store) setString(sl *slot, key []byte, r record, ok bool, val []byte, a
 	if isList {
 		lst = readList(r.body)
 	}
+	var stream []byte
+	if r.kind() == KindStream {
+		stream = cloneBytes(r.body)
+	}
 	_, err := s.put(sl, &r, key, byte(KindString), at, val, limit)
 	if err == nil && table {
 		s.dropTable(sl, h)
 	}
 	if err == nil && isList {
 		(&list{s: s, hdr: lst}).free()
+	}
+	if err == nil && stream != nil {
+		s.freeStream(stream)
 	}
 	return err
 }

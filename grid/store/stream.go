@@ -1,0 +1,905 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/insightgrid/insight/grid/store/internal/slab"
+)
+
+// A stream is laid out as Redis 7.0 lays it out: its entries in nodes (Redis's listpacks)
+// kept in ID order (Redis's radix tree), each node holding up to streamNodeEntries entries
+// and about streamNodeBytes bytes. A node is a chunk in the arena:
+//
+//	master field count  uvarint, then the master fields (uvarint length, bytes)
+//	entries             flags (1 byte: streamDeleted, streamSameFields),
+//	                    ms delta to the node's master ID (uvarint),
+//	                    seq delta to the master ID (zigzag varint),
+//	                    without streamSameFields: field count (uvarint) and fields and
+//	                    values alternating; with it: the values of the master fields
+//
+// The master ID is the node's first entry's ID and the master fields its fields, so an
+// entry that has the same fields as the first one of its node stores only its values. A
+// deleted entry (XDEL, exact trimming) is flagged and skipped; a node whose entries are all
+// deleted is freed.
+//
+// The key's record body is an 8-byte handle to the stream's Go part: the nodes' IDs and
+// references (an ordered slice, searched by binary search), the counters Redis keeps, and
+// the consumer groups with their pending entries lists (B-trees by ID), whose bytes are
+// counted in the store's heap bytes.
+const (
+	streamNodeEntries = 100  // stream-node-max-entries
+	streamNodeBytes   = 4096 // stream-node-max-bytes
+	streamDeleted     = 1
+	streamSameFields  = 2
+	// snodeHeap is what a node costs on the Go heap (its entry in the node slice, with
+	// the slice's growth slack); streamHeap what a stream costs besides its nodes.
+	snodeHeap  = 64
+	streamHeap = 160
+)
+
+// StreamID is a stream entry's ID: milliseconds and a sequence number.
+type StreamID struct{ Ms, Seq uint64 }
+
+// MaxStreamID is the largest ID, "+".
+var MaxStreamID = StreamID{math.MaxUint64, math.MaxUint64}
+
+// Cmp is -1, 0 or 1 as a is before, equal to or after b.
+func (a StreamID) Cmp(b StreamID) int {
+	switch {
+	case a.Ms < b.Ms:
+		return -1
+	case a.Ms > b.Ms:
+		return 1
+	case a.Seq < b.Seq:
+		return -1
+	case a.Seq > b.Seq:
+		return 1
+	}
+	return 0
+}
+
+// Less reports whether a is before b.
+func (a StreamID) Less(b StreamID) bool { return a.Cmp(b) < 0 }
+
+// IsZero reports whether a is 0-0.
+func (a StreamID) IsZero() bool { return a.Ms == 0 && a.Seq == 0 }
+
+// String is the ID as Redis writes it, ms-seq.
+func (a StreamID) String() string { return string(a.Append(nil)) }
+
+// Append appends the ID as Redis writes it.
+func (a StreamID) Append(b []byte) []byte {
+	b = strconv.AppendUint(b, a.Ms, 10)
+	b = append(b, '-')
+	return strconv.AppendUint(b, a.Seq, 10)
+}
+
+// Incr is the next ID; ok is false past the last one.
+func (a StreamID) Incr() (StreamID, bool) {
+	switch {
+	case a.Seq < math.MaxUint64:
+		return StreamID{a.Ms, a.Seq + 1}, true
+	case a.Ms < math.MaxUint64:
+		return StreamID{a.Ms + 1, 0}, true
+	}
+	return a, false
+}
+
+// Decr is the previous ID; ok is false before 0-0.
+func (a StreamID) Decr() (StreamID, bool) {
+	switch {
+	case a.Seq > 0:
+		return StreamID{a.Ms, a.Seq - 1}, true
+	case a.Ms > 0:
+		return StreamID{a.Ms - 1, math.MaxUint64}, true
+	}
+	return a, false
+}
+
+// StreamEntry is an entry: its ID and its fields and values, alternating.
+type StreamEntry struct {
+	ID     StreamID
+	Fields [][]byte
+}
+
+// Errors of the stream commands, in Redis's words.
+var (
+	ErrStreamIDSmall    = replyError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+	ErrStreamIDZero     = replyError("ERR The ID specified in XADD must be greater than 0-0")
+	ErrStreamExhausted  = replyError("ERR The stream has exhausted the last possible ID, unable to add more items")
+	ErrStreamKeyMissing = replyError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
+	ErrBusyGroup        = replyError("BUSYGROUP Consumer Group name already exists")
+	ErrSetIDSmall       = replyError("ERR The ID specified in XSETID is smaller than the target stream top item")
+	ErrSetIDAdded       = replyError("ERR The entries_added specified in XSETID is smaller than the target stream length")
+)
+
+// snode is one node of a stream: its first (master) and last IDs, deleted entries
+// included, where its chunk is, and its counts.
+type snode struct {
+	master, last StreamID
+	ref          slab.Ref
+	live, total  int32
+	used         int32 // bytes of the chunk in use
+}
+
+// stream is a stream's Go part; the slot's lock guards it.
+type stream struct {
+	nodes      []snode
+	length     int64
+	last       StreamID // last-generated-id
+	first      StreamID // recorded-first-entry-id
+	maxDeleted StreamID
+	added      int64 // entries-added
+	groups     []*group
+	heap       int64 // the bytes counted in Store.heap for this stream
+}
+
+// streamReg finds streams by the handle their record holds.
+type streamReg struct {
+	m    sync.Map // uint64 -> *stream
+	next atomic.Uint64
+}
+
+// streamOf returns the stream of record r (a stream's).
+func (s *Store) streamOf(r *record) *stream {
+	v, _ := s.streams.m.Load(binary.LittleEndian.Uint64(r.body))
+	return v.(*stream)
+}
+
+// newStream creates an empty stream record at key.
+func (s *Store) newStream(sl *slot, key []byte, exp int64) (*stream, error) {
+	h := s.streams.next.Add(1)
+	var body [8]byte
+	binary.LittleEndian.PutUint64(body[:], h)
+	if _, err := s.put(sl, nil, key, byte(KindStream), exp, body[:], false); err != nil {
+		return nil, err
+	}
+	st := &stream{}
+	s.streams.m.Store(h, st)
+	st.account(s, streamHeap)
+	return st, nil
+}
+
+// account adds n bytes to what the stream holds on the Go heap.
+func (st *stream) account(s *Store, n int64) {
+	st.heap += n
+	s.heap.Add(n)
+}
+
+// freeStream frees the nodes and the Go part of the stream whose record body is body.
+func (s *Store) freeStream(body []byte) {
+	h := binary.LittleEndian.Uint64(body)
+	v, ok := s.streams.m.LoadAndDelete(h)
+	if !ok {
+		return
+	}
+	st := v.(*stream)
+	for _, n := range st.nodes {
+		s.arena.Free(n.ref)
+	}
+	s.heap.Add(-st.heap)
+}
+
+// streamFor returns the live stream at key for writing (nil when absent) with its record.
+func (s *Store) streamFor(sl *slot, key []byte, write bool) (*stream, record, error) {
+	r, ok, err := s.typed(sl, key, KindStream, write)
+	if !ok {
+		return nil, r, err
+	}
+	return s.streamOf(&r), r, nil
+}
+
+// fieldsLen is the bytes fields and values take encoded.
+func fieldsLen(fv [][]byte) int {
+	n := 0
+	for _, f := range fv {
+		n += entryLen(f)
+	}
+	return n
+}
+
+// masterFields decodes the master fields of node chunk c and returns them (aliasing c)
+// with the offset of the first entry.
+func masterFields(c []byte, dst [][]byte) ([][]byte, int) {
+	n, w := binary.Uvarint(c)
+	off := w
+	for range n {
+		f, rest := readBytes(c[off:])
+		dst = append(dst, f)
+		off = len(c) - len(rest)
+	}
+	return dst, off
+}
+
+// sameFields reports whether the fields of fv are the master fields.
+func sameFields(master, fv [][]byte) bool {
+	if len(master)*2 != len(fv) {
+		return false
+	}
+	for i, f := range master {
+		if !bytes.Equal(f, fv[2*i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// appendStreamEntry encodes an entry against the node's master ID and fields.
+func appendStreamEntry(b []byte, master StreamID, mfields [][]byte, id StreamID, fv [][]byte) []byte {
+	same := sameFields(mfields, fv)
+	flags := byte(0)
+	if same {
+		flags = streamSameFields
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, id.Ms-master.Ms)
+	b = binary.AppendVarint(b, int64(id.Seq-master.Seq))
+	if same {
+		for i := 1; i < len(fv); i += 2 {
+			b = appendBytes(b, fv[i])
+		}
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(fv)/2))
+	for _, f := range fv {
+		b = appendBytes(b, f)
+	}
+	return b
+}
+
+// entryAt decodes the entry at off of node chunk c (whose master is master, master
+// fields mf), appending its fields and values to fv (aliasing c); next is the offset
+// after it.
+func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte) (flags byte, id StreamID, out [][]byte, next int) {
+	flags = c[off]
+	off++
+	ms, w := binary.Uvarint(c[off:])
+	off += w
+	seq, w := binary.Varint(c[off:])
+	off += w
+	id = StreamID{master.Ms + ms, master.Seq + uint64(seq)}
+	b := c[off:]
+	if flags&streamSameFields != 0 {
+		for _, f := range mf {
+			var v []byte
+			v, b = readBytes(b)
+			fv = append(fv, f, v)
+		}
+	} else {
+		n, w := binary.Uvarint(b)
+		b = b[w:]
+		for range 2 * n {
+			var x []byte
+			x, b = readBytes(b)
+			fv = append(fv, x)
+		}
+	}
+	return flags, id, fv, len(c) - len(b)
+}
+
+// nodeBytes is the part of a node's chunk in use.
+func (s *Store) nodeBytes(n *snode) []byte { return s.arena.Bytes(n.ref)[:n.used] }
+
+// streamAppend adds an entry with id (after the last one) to st; the caller has checked
+// the room and the ID.
+func (s *Store) streamAppend(st *stream, id StreamID, fv [][]byte) error {
+	var mf [][]byte
+	if k := len(st.nodes); k > 0 {
+		n := &st.nodes[k-1]
+		c := s.arena.Bytes(n.ref)
+		var off int
+		mf, off = masterFields(c[:n.used], nil)
+		_ = off
+		enc := appendStreamEntry(nil, n.master, mf, id, fv)
+		if int(n.used)+len(enc) < streamNodeBytes && n.total < streamNodeEntries {
+			if int(n.used)+len(enc) > len(c) {
+				want := max(int(n.used)+len(enc), len(c)+len(c)/4)
+				ref, nc, err := s.arena.Alloc(want)
+				if err != nil {
+					return fmt.Errorf("%w: %w", ErrOOM, err)
+				}
+				copy(nc, c[:n.used])
+				s.arena.Free(n.ref)
+				n.ref, c = ref, nc
+			}
+			copy(c[n.used:], enc)
+			n.used += int32(len(enc))
+			n.live++
+			n.total++
+			n.last = id
+			s.streamAdded(st, id)
+			return nil
+		}
+		s.shrinkNode(n)
+	}
+	// A new node, its master the new entry.
+	var b []byte
+	b = binary.AppendUvarint(b, uint64(len(fv)/2))
+	mf = mf[:0]
+	for i := 0; i < len(fv); i += 2 {
+		b = appendBytes(b, fv[i])
+		mf = append(mf, fv[i])
+	}
+	b = appendStreamEntry(b, id, mf, id, fv)
+	ref, c, err := s.arena.Alloc(max(len(b), 64))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOOM, err)
+	}
+	copy(c, b)
+	st.nodes = append(st.nodes, snode{master: id, last: id, ref: ref, live: 1, total: 1, used: int32(len(b))})
+	st.account(s, snodeHeap)
+	s.streamAdded(st, id)
+	return nil
+}
+
+func (s *Store) streamAdded(st *stream, id StreamID) {
+	if st.length == 0 {
+		st.first = id
+	}
+	st.length++
+	st.last = id
+	st.added++
+}
+
+// shrinkNode moves a node that takes no more entries to a chunk of its size.
+func (s *Store) shrinkNode(n *snode) {
+	c := s.arena.Bytes(n.ref)
+	if slab.ChunkSize(int(n.used)) >= len(c) {
+		return
+	}
+	ref, nc, err := s.arena.Alloc(int(n.used))
+	if err != nil {
+		return
+	}
+	copy(nc, c[:n.used])
+	s.arena.Free(n.ref)
+	n.ref = ref
+}
+
+// streamNextID is the ID XADD * generates: now, or the last ID's next when the clock
+// has not passed it.
+func streamNextID(last StreamID, now int64) (StreamID, bool) {
+	if uint64(now) > last.Ms {
+		return StreamID{Ms: uint64(now)}, true
+	}
+	return last.Incr()
+}
+
+// nodeAt is the index of the first node whose last ID is at or after id.
+func (st *stream) nodeAt(id StreamID) int {
+	return sort.Search(len(st.nodes), func(i int) bool { return !st.nodes[i].last.Less(id) })
+}
+
+// each calls fn with the live entries from start to end (inclusive), in order (rev:
+// from end down), their fields aliasing the arena, until fn returns false.
+func (s *Store) streamEach(st *stream, start, end StreamID, rev bool, fn func(id StreamID, fv [][]byte) bool) {
+	if end.Less(start) {
+		return
+	}
+	var mf, fv [][]byte
+	if !rev {
+		for i := st.nodeAt(start); i < len(st.nodes); i++ {
+			n := &st.nodes[i]
+			if end.Less(n.master) {
+				return
+			}
+			c := s.nodeBytes(n)
+			var off int
+			mf, off = masterFields(c, mf[:0])
+			for off < len(c) {
+				var flags byte
+				var id StreamID
+				flags, id, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+				if flags&streamDeleted != 0 || id.Less(start) {
+					continue
+				}
+				if end.Less(id) || !fn(id, fv) {
+					return
+				}
+			}
+		}
+		return
+	}
+	i := sort.Search(len(st.nodes), func(i int) bool { return end.Less(st.nodes[i].master) }) - 1
+	var offs []int
+	for ; i >= 0; i-- {
+		n := &st.nodes[i]
+		if n.last.Less(start) {
+			return
+		}
+		c := s.nodeBytes(n)
+		var off int
+		mf, off = masterFields(c, mf[:0])
+		offs = offs[:0]
+		for off < len(c) {
+			offs = append(offs, off)
+			_, _, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+		}
+		for j := len(offs) - 1; j >= 0; j-- {
+			var flags byte
+			var id StreamID
+			flags, id, fv, _ = entryAt(c, offs[j], n.master, mf, fv[:0])
+			if flags&streamDeleted != 0 || end.Less(id) {
+				continue
+			}
+			if id.Less(start) || !fn(id, fv) {
+				return
+			}
+		}
+	}
+}
+
+// streamRange returns copies of up to count entries (0: all) from start to end.
+func (s *Store) streamRange(st *stream, start, end StreamID, count int64, rev bool) []StreamEntry {
+	var out []StreamEntry
+	s.streamEach(st, start, end, rev, func(id StreamID, fv [][]byte) bool {
+		out = append(out, StreamEntry{ID: id, Fields: cloneAll(fv)})
+		return count <= 0 || int64(len(out)) < count
+	})
+	return out
+}
+
+func cloneAll(fv [][]byte) [][]byte {
+	out := make([][]byte, len(fv))
+	for i, f := range fv {
+		out[i] = cloneBytes(f)
+	}
+	return out
+}
+
+// streamGet returns a copy of the entry id; ok is false when there is none.
+func (s *Store) streamGet(st *stream, id StreamID) (StreamEntry, bool) {
+	es := s.streamRange(st, id, id, 1, false)
+	if len(es) == 0 {
+		return StreamEntry{}, false
+	}
+	return es[0], true
+}
+
+// streamHas reports whether the entry id exists.
+func (s *Store) streamHas(st *stream, id StreamID) bool {
+	found := false
+	s.streamEach(st, id, id, false, func(StreamID, [][]byte) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+// streamDelete marks the entry id deleted, freeing its node when it was the node's last
+// live one; it reports whether there was such an entry.
+func (s *Store) streamDelete(st *stream, id StreamID) bool {
+	i := st.nodeAt(id)
+	if i >= len(st.nodes) || id.Less(st.nodes[i].master) {
+		return false
+	}
+	n := &st.nodes[i]
+	c := s.nodeBytes(n)
+	mf, off := masterFields(c, nil)
+	var fv [][]byte
+	for off < len(c) {
+		at := off
+		var flags byte
+		var eid StreamID
+		flags, eid, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+		if eid == id {
+			if flags&streamDeleted != 0 {
+				return false
+			}
+			c[at] |= streamDeleted
+			n.live--
+			st.length--
+			if n.live == 0 {
+				s.dropNode(st, i)
+			}
+			return true
+		}
+		if id.Less(eid) {
+			return false
+		}
+	}
+	return false
+}
+
+// dropNode frees node i.
+func (s *Store) dropNode(st *stream, i int) {
+	s.arena.Free(st.nodes[i].ref)
+	st.nodes = append(st.nodes[:i], st.nodes[i+1:]...)
+	st.account(s, -snodeHeap)
+}
+
+// firstLive is the ID of the first live entry, 0-0 when there is none.
+func (s *Store) firstLive(st *stream) StreamID {
+	var first StreamID
+	s.streamEach(st, StreamID{}, MaxStreamID, false, func(id StreamID, _ [][]byte) bool {
+		first = id
+		return false
+	})
+	return first
+}
+
+// lastLive is the ID of the last live entry, 0-0 when there is none.
+func (s *Store) lastLive(st *stream) StreamID {
+	if k := len(st.nodes); k > 0 && st.nodes[k-1].live == st.nodes[k-1].total {
+		return st.nodes[k-1].last
+	}
+	var last StreamID
+	s.streamEach(st, StreamID{}, MaxStreamID, true, func(id StreamID, _ [][]byte) bool {
+		last = id
+		return false
+	})
+	return last
+}
+
+// Trim strategies of XADD and XTRIM.
+const (
+	TrimNone = iota
+	TrimMaxLen
+	TrimMinID
+)
+
+// XTrimArgs is a MAXLEN|MINID [=|~] threshold [LIMIT count] clause.
+type XTrimArgs struct {
+	Strategy int
+	MaxLen   int64
+	MinID    StreamID
+	Approx   bool
+	Limit    int64 // 0: no limit
+}
+
+// streamTrim trims st as Redis's streamTrim does: whole nodes first, then (exact only)
+// entries of the first node left, never more than the limit's whole nodes.
+func (s *Store) streamTrim(st *stream, a XTrimArgs) int64 {
+	var deleted int64
+	for len(st.nodes) > 0 {
+		if a.Strategy == TrimMaxLen && st.length <= a.MaxLen {
+			break
+		}
+		n := &st.nodes[0]
+		entries := int64(n.live)
+		if a.Limit > 0 && deleted+entries > a.Limit {
+			break
+		}
+		var whole bool
+		if a.Strategy == TrimMaxLen {
+			whole = st.length-entries >= a.MaxLen
+		} else {
+			whole = n.last.Less(a.MinID)
+		}
+		if whole {
+			st.length -= entries
+			deleted += entries
+			s.dropNode(st, 0)
+			continue
+		}
+		if a.Approx {
+			break
+		}
+		c := s.nodeBytes(n)
+		mf, off := masterFields(c, nil)
+		var fv [][]byte
+		for off < len(c) {
+			at := off
+			var flags byte
+			var id StreamID
+			flags, id, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+			if a.Strategy == TrimMaxLen && st.length <= a.MaxLen || a.Strategy == TrimMinID && !id.Less(a.MinID) {
+				break
+			}
+			if flags&streamDeleted == 0 {
+				c[at] |= streamDeleted
+				n.live--
+				st.length--
+				deleted++
+			}
+		}
+		if n.live == 0 {
+			s.dropNode(st, 0)
+		}
+		break
+	}
+	if deleted > 0 {
+		st.first = s.firstLive(st)
+	}
+	return deleted
+}
+
+// trimBelow removes every entry before id (all with all): a trim as replayed.
+func (s *Store) trimBelow(st *stream, id StreamID, all bool) {
+	if all {
+		for len(st.nodes) > 0 {
+			st.length -= int64(st.nodes[0].live)
+			s.dropNode(st, 0)
+		}
+		st.first = StreamID{}
+		return
+	}
+	s.streamTrim(st, XTrimArgs{Strategy: TrimMinID, MinID: id})
+}
+
+// XAddArgs are XADD's options; ID is used unless Auto (*), with SeqAuto (ms-*) only its
+// milliseconds.
+type XAddArgs struct {
+	ID         StreamID
+	Auto       bool
+	SeqAuto    bool
+	NoMkStream bool
+	Trim       XTrimArgs
+}
+
+// XAdd adds an entry with the fields and values fv to the stream at key and trims it;
+// ok is false when NoMkStream and there is no stream.
+func (s *Store) XAdd(key []byte, a XAddArgs, fv [][]byte) (id StreamID, ok bool, err error) {
+	if !a.Auto && !a.SeqAuto && a.ID.IsZero() {
+		return id, false, ErrStreamIDZero
+	}
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	st, _, err := s.streamFor(sl, key, true)
+	if err != nil {
+		return id, false, err
+	}
+	if st == nil && a.NoMkStream {
+		return id, false, nil
+	}
+	var last StreamID
+	if st != nil {
+		last = st.last
+		if last == MaxStreamID {
+			return id, false, ErrStreamExhausted
+		}
+	}
+	switch {
+	case a.Auto:
+		id, _ = streamNextID(last, s.clock())
+	case a.SeqAuto:
+		id = StreamID{Ms: a.ID.Ms}
+		if a.ID.Ms == last.Ms {
+			if last.Seq == math.MaxUint64 {
+				return id, false, ErrStreamIDSmall
+			}
+			id.Seq = last.Seq + 1
+		} else if a.ID.Ms < last.Ms {
+			return id, false, ErrStreamIDSmall
+		}
+	default:
+		id = a.ID
+		if !last.Less(id) {
+			return id, false, ErrStreamIDSmall
+		}
+	}
+	need := fieldsLen(fv) + 2*uvlen(len(fv)) + 24
+	if st == nil {
+		need += recordLen(key, 0, 8) + streamHeap
+	}
+	if err := s.room(need); err != nil {
+		return id, false, err
+	}
+	if st == nil {
+		if st, err = s.newStream(sl, key, 0); err != nil {
+			return id, false, err
+		}
+	}
+	if err := s.streamAppend(st, id, fv); err != nil {
+		return id, false, err
+	}
+	s.journalXAdd(sl, key, id, fv)
+	if a.Trim.Strategy != TrimNone && s.streamTrim(st, a.Trim) > 0 {
+		s.journalXTrim(sl, key, st)
+	}
+	return id, true, nil
+}
+
+// XLen is the number of entries of the stream at key.
+func (s *Store) XLen(key []byte) (int64, error) {
+	sl := s.slotOf(key)
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	st, _, err := s.streamFor(sl, key, false)
+	if st == nil {
+		return 0, err
+	}
+	return st.length, nil
+}
+
+// XRange returns up to count entries (0: all) from start to end, from end down with rev.
+func (s *Store) XRange(key []byte, start, end StreamID, count int64, rev bool) ([]StreamEntry, error) {
+	sl := s.slotOf(key)
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	st, _, err := s.streamFor(sl, key, false)
+	if st == nil {
+		return nil, err
+	}
+	return s.streamRange(st, start, end, count, rev), nil
+}
+
+// XDel deletes the entries ids and returns how many there were.
+func (s *Store) XDel(key []byte, ids []StreamID) (int64, error) {
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	st, _, err := s.streamFor(sl, key, true)
+	if st == nil {
+		return 0, err
+	}
+	var done []StreamID
+	for _, id := range ids {
+		if s.xdelOne(st, id) {
+			done = append(done, id)
+		}
+	}
+	if len(done) > 0 {
+		s.journalXDel(sl, key, done)
+	}
+	return int64(len(done)), nil
+}
+
+// xdelOne deletes one entry as XDEL does, keeping the first and max-deleted IDs.
+func (s *Store) xdelOne(st *stream, id StreamID) bool {
+	if !s.streamDelete(st, id) {
+		return false
+	}
+	if st.maxDeleted.Less(id) {
+		st.maxDeleted = id
+	}
+	switch {
+	case st.length == 0:
+		st.first = StreamID{}
+	case id == st.first:
+		st.first = s.firstLive(st)
+	}
+	return true
+}
+
+// XTrim trims the stream at key and returns how many entries it removed.
+func (s *Store) XTrim(key []byte, a XTrimArgs) (int64, error) {
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	st, _, err := s.streamFor(sl, key, true)
+	if st == nil {
+		return 0, err
+	}
+	n := s.streamTrim(st, a)
+	if n > 0 {
+		s.journalXTrim(sl, key, st)
+	}
+	return n, nil
+}
+
+// XSetID sets the last ID of the stream at key, and with added >= 0 its entries-added
+// and with a non-zero maxDel its max-deleted-entry-id, as XSETID checks them (the checks
+// of the arguments alone are the caller's).
+func (s *Store) XSetID(key []byte, id StreamID, added int64, maxDel StreamID) error {
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	st, _, err := s.streamFor(sl, key, true)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return ErrNoSuchKey
+	}
+	if st.length > 0 {
+		if id.Less(s.lastLive(st)) {
+			return ErrSetIDSmall
+		}
+		if added >= 0 && st.length > added {
+			return ErrSetIDAdded
+		}
+	}
+	st.last = id
+	if added >= 0 {
+		st.added = added
+	}
+	if !maxDel.IsZero() {
+		st.maxDeleted = maxDel
+	}
+	s.journalXMeta(sl, key, st)
+	return nil
+}
+
+// StreamInfo is what XINFO STREAM reports of a stream.
+type StreamInfo struct {
+	Length, Nodes, Added  int64
+	Last, MaxDeleted      StreamID
+	First                 StreamID
+	Groups                int
+	FirstEntry, LastEntry *StreamEntry
+	// Entries (FULL only) are the first entries, up to the count asked for.
+	Entries []StreamEntry
+	// Full are the groups with their PELs and consumers (FULL only).
+	Full []GroupInfo
+}
+
+// streamInfo fills a StreamInfo; full asks for up to count entries and PEL items (0:
+// all) as XINFO STREAM FULL does.
+func (s *Store) streamInfo(st *stream, full bool, count int64) StreamInfo {
+	in := StreamInfo{Length: st.length, Nodes: int64(len(st.nodes)), Added: st.added, Last: st.last,
+		MaxDeleted: st.maxDeleted, First: st.first, Groups: len(st.groups)}
+	if !full {
+		if e := s.streamRange(st, StreamID{}, MaxStreamID, 1, false); len(e) > 0 {
+			in.FirstEntry = &e[0]
+		}
+		if e := s.streamRange(st, StreamID{}, MaxStreamID, 1, true); len(e) > 0 {
+			in.LastEntry = &e[0]
+		}
+		return in
+	}
+	in.Entries = s.streamRange(st, StreamID{}, MaxStreamID, count, false)
+	for _, g := range st.groups {
+		in.Full = append(in.Full, s.groupInfo(st, g, true, count))
+	}
+	return in
+}
+
+// XInfoStream reports the stream at key; ok is false when there is none.
+func (s *Store) XInfoStream(key []byte, full bool, count int64) (StreamInfo, bool, error) {
+	sl := s.slotOf(key)
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	st, _, err := s.streamFor(sl, key, false)
+	if st == nil {
+		return StreamInfo{}, false, err
+	}
+	return s.streamInfo(st, full, count), true, nil
+}
+
+// XReadResult is what a read of one stream found.
+type XReadResult struct {
+	Key     []byte
+	Entries []StreamEntry
+}
+
+// XLastIDs resolves XREAD's "$" for keys: the last ID of each stream (0-0 without one).
+// Keys that hold another type fail with ErrWrongType.
+func (s *Store) XLastIDs(keys [][]byte) ([]StreamID, error) {
+	out := make([]StreamID, len(keys))
+	for i, k := range keys {
+		sl := s.slotOf(k)
+		sl.mu.RLock()
+		st, _, err := s.streamFor(sl, k, false)
+		if st != nil {
+			out[i] = st.last
+		}
+		sl.mu.RUnlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// XRead serves XREAD: for each key, up to count entries (0: all) after ids[i]. It returns
+// only the streams that have such entries; an empty result is where XREAD BLOCK would
+// block (the hook a blocking read retries when a stream it waits on changes).
+func (s *Store) XRead(keys [][]byte, ids []StreamID, count int64) ([]XReadResult, error) {
+	var out []XReadResult
+	for i, k := range keys {
+		sl := s.slotOf(k)
+		sl.mu.RLock()
+		st, _, err := s.streamFor(sl, k, false)
+		if err != nil {
+			sl.mu.RUnlock()
+			return nil, err
+		}
+		if st != nil && st.length > 0 && ids[i].Less(s.lastLive(st)) {
+			start, _ := ids[i].Incr()
+			if es := s.streamRange(st, start, MaxStreamID, count, false); len(es) > 0 {
+				out = append(out, XReadResult{Key: cloneBytes(k), Entries: es})
+			}
+		}
+		sl.mu.RUnlock()
+	}
+	return out, nil
+}
