@@ -506,6 +506,8 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 		if ok {
 			s.remove(sl, &cur)
 		}
+	case opStrRange:
+		err = s.applyStrRange(sl, key, cur, ok, r, limit)
 	default:
 		return fmt.Errorf("%w: unknown code %d", ErrBadOp, code)
 	}
