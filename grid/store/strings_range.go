@@ -22,9 +22,9 @@ const maxSpanGap = 8
 // EditString lets edit change the string at key in place, after it has been made at least
 // minLen bytes long (created when absent, zero bytes filling what it gains, its expiry
 // kept), as Redis's bit commands do; edit returns the parts it changed, which are
-// journaled with the new length. A key of another type is ErrWrongType and a length past
-// the proto-max-bulk-len limit ErrTooBig, both before anything changes; the growth is
-// refused past maxmemory (ErrOOM) before it is allocated.
+// journaled with the new length. The caller bounds minLen (Redis's bit commands bound
+// offsets by proto-max-bulk-len). A key of another type is ErrWrongType before anything
+// changes; the growth is refused past maxmemory (ErrOOM) before it is allocated.
 func (s *Store) EditString(key []byte, minLen int64, edit func(v []byte) []Span) error {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
@@ -32,9 +32,6 @@ func (s *Store) EditString(key []byte, minLen int64, edit func(v []byte) []Span)
 	r, ok := s.lookupW(sl, key)
 	if ok && r.kind() != KindString {
 		return ErrWrongType
-	}
-	if minLen > s.maxBulk {
-		return ErrTooBig
 	}
 	grew := !ok
 	if int64(len(r.body)) < minLen || !ok {
@@ -51,22 +48,39 @@ func (s *Store) EditString(key []byte, minLen int64, edit func(v []byte) []Span)
 	return nil
 }
 
-// RewriteString calls fn with the string at key (exists false when absent) and stores the
-// value it returns unless it returns nil, journaling only the bytes that differ (the
-// value of a HyperLogLog is at most 12 KiB and a PFADD changes a few registers). A key
-// of another type is ErrWrongType; fn's error is returned and nothing changes.
-func (s *Store) RewriteString(key []byte, fn func(v []byte, exists bool) ([]byte, error)) error {
-	sl := s.slotOf(key)
+// UpdateStrings calls fn with the values of keys (which share one slot; nil for a missing
+// key, wrong[i] set for a key of another type) under the slot's write lock, and stores the
+// value fn returns at keys[0] unless it is nil (keeping the key's expiry), journaling
+// only the bytes that differ: a HyperLogLog is at most 12 KiB and a PFADD changes a few
+// registers. The value is stored even when fn also returns an error (Redis keeps what a
+// PFADD changed before it met a corrupt value); fn's error is returned. A keys[0] of
+// another type that fn would overwrite is ErrWrongType.
+func (s *Store) UpdateStrings(keys [][]byte, fn func(vals [][]byte, wrong []bool) ([]byte, error)) error {
+	sl := s.slotOf(keys[0])
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok := s.lookupW(sl, key)
-	if ok && r.kind() != KindString {
+	vals, wrong := make([][]byte, len(keys)), make([]bool, len(keys))
+	for i, k := range keys {
+		r, ok := s.lookupW(sl, k)
+		switch {
+		case !ok:
+		case r.kind() != KindString:
+			wrong[i] = true
+		case r.body == nil:
+			vals[i] = []byte{}
+		default:
+			vals[i] = r.body
+		}
+	}
+	nv, ferr := fn(vals, wrong)
+	if nv == nil {
+		return ferr
+	}
+	if wrong[0] {
 		return ErrWrongType
 	}
-	nv, err := fn(r.body, ok)
-	if err != nil || nv == nil {
-		return err
-	}
+	key := keys[0]
+	r, ok := s.lookupW(sl, key)
 	if ok && len(nv) == len(r.body) {
 		spans := diffSpans(r.body, nv)
 		for _, sp := range spans {
@@ -75,7 +89,7 @@ func (s *Store) RewriteString(key []byte, fn func(v []byte, exists bool) ([]byte
 		if len(spans) > 0 {
 			s.journalRanges(sl, key, r.body, spans)
 		}
-		return nil
+		return ferr
 	}
 	old := cloneBytes(r.body)
 	if err := s.setString(sl, key, r, ok, nv, r.exp, true); err != nil {
@@ -83,11 +97,11 @@ func (s *Store) RewriteString(key []byte, fn func(v []byte, exists bool) ([]byte
 	}
 	if !ok {
 		s.journalKey(sl, key)
-		return nil
+		return ferr
 	}
 	r, _ = s.find(sl, key)
 	s.journalRanges(sl, key, r.body, diffSpans(old, nv))
-	return nil
+	return ferr
 }
 
 // diffSpans returns the parts of b that differ from a (b's bytes past a's length all
@@ -107,33 +121,31 @@ func diffSpans(a, b []byte) []Span {
 	return spans
 }
 
-// ViewStrings calls fn with the string values of keys (which share one slot) read at one
-// instant, under the slot's read lock: nil for a missing key. fn must not keep them. A
-// key of another type is ErrWrongType and fn is not called.
-func (s *Store) ViewStrings(keys [][]byte, fn func(vals [][]byte)) error {
+// ViewStrings calls fn with the values of keys (which share one slot) read at one
+// instant, under the slot's read lock: nil for a missing key, wrong[i] set for a key of
+// another type. fn must not keep the values.
+func (s *Store) ViewStrings(keys [][]byte, fn func(vals [][]byte, wrong []bool)) {
 	if len(keys) == 0 {
-		fn(nil)
-		return nil
+		fn(nil, nil)
+		return
 	}
 	sl := s.slotOf(keys[0])
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	vals := make([][]byte, len(keys))
+	vals, wrong := make([][]byte, len(keys)), make([]bool, len(keys))
 	for i, k := range keys {
 		r, ok := s.lookup(sl, k)
-		if !ok {
-			continue
-		}
-		if r.kind() != KindString {
-			return ErrWrongType
-		}
-		vals[i] = r.body
-		if vals[i] == nil {
+		switch {
+		case !ok:
+		case r.kind() != KindString:
+			wrong[i] = true
+		case r.body == nil:
 			vals[i] = []byte{}
+		default:
+			vals[i] = r.body
 		}
 	}
-	fn(vals)
-	return nil
+	fn(vals, wrong)
 }
 
 // ComputeString stores at dest (sharing the slot of srcs) the string fn computes from the
