@@ -20,13 +20,15 @@ var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD
 	"HSETNX HKEYS HVALS HSTRLEN HINCRBYFLOAT HRANDFIELD HSCAN HSET " +
 	"GETEX GETDEL GETSET MSETNX SETRANGE GETRANGE SUBSTR INCRBYFLOAT LCS " +
 	"RENAME RENAMENX COPY TOUCH EXPIRETIME PEXPIRETIME RANDOMKEY " +
-	"SET TYPE DEL EXPIRE")
+	"SET TYPE DEL EXPIRE " +
+	"SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO PFADD PFCOUNT PFMERGE PFDEBUG")
 
 // fuzzWords are the arguments drawn: keys of one slot (and one of another), numbers at the
 // edges of their ranges, options, text.
 var fuzzWords = strings.Fields("{k}a {k}b {k}c {j}x 0 1 2 3 -1 -2 -100 100 9223372036854775807 " +
 	"-9223372036854775808 18446744073709551616 x LEFT RIGHT BEFORE AFTER LIMIT COUNT MATCH RANK MAXLEN * {k}* -0 +1 " +
-	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN")
+	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN " +
+	"GET INCRBY OVERFLOW WRAP SAT FAIL i8 u63 i64 #3 AND OR XOR NOT BIT BYTE ENCODING DECODE GETREG TODENSE 8388607")
 
 // FuzzCommandArguments sends command lines built from the input through dispatch: every
 // one gets a well-formed reply and none panics or hangs.
@@ -34,6 +36,10 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3})
 	f.Add([]byte{10, 3, 4, 0, 1, 22, 9})
 	f.Add([]byte{33, 4, 4, 0, 20, 19})
+	// BITFIELD {k}a SET i8 #3 100 OVERFLOW FAIL INCRBY..., SETBIT, BITPOS, PFADD, PFDEBUG.
+	f.Add([]byte{68, 7, 4, 1, 60, 61, 4, 62, 69})
+	f.Add([]byte{63, 3, 4, 75, 1, 65, 5, 4, 1, 2, 72, 73})
+	f.Add([]byte{70, 4, 4, 5, 6, 35, 72, 2, 4, 0, 73, 3, 70, 3, 4, 5})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
