@@ -15,9 +15,14 @@ import (
 // journaled as the bytes it changed: the registers a PFADD raised and the cached
 // cardinality, at most the whole value (12 KiB dense, 3000 bytes sparse).
 
+// hllError is an error whose text is the reply to send, punctuation included.
+type hllError string
+
+func (e hllError) Error() string { return string(e) }
+
 var (
-	errHLLTypeErr    = errors.New(errHLLType)
-	errHLLInvalidErr = errors.New(errHLLInvalid)
+	errHLLTypeErr    error = hllError(errHLLType)
+	errHLLInvalidErr error = hllError(errHLLInvalid)
 )
 
 // hllCommands are the HyperLogLog commands, for the command table.
