@@ -1,6 +1,11 @@
 package server
 
-import "testing"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+)
 
 // TestBitCommandReplies checks replies and errors of the bitmap and HyperLogLog commands
 // against what redis-server 7.0 answers (verified by hand with redis-cli).
@@ -87,4 +92,36 @@ func TestSetBitPastMaxMemoryAllocatesNothing(t *testing.T) {
 	}
 	c.expect(encodeCmd("SETBIT", "{k}small", "100", "1"), ":0\r\n")
 	c.expect(encodeCmd("STRLEN", "{k}small"), ":13\r\n")
+}
+
+// TestHyperLogLogMatchesRedisBytes: after PFADD of m0..m(n-1) in one call and a PFCOUNT,
+// the value is byte for byte what redis-server 7.0 holds (sparse at 100 members, dense at
+// 10000), and counts as it does.
+func TestHyperLogLogMatchesRedisBytes(t *testing.T) {
+	s, dial := startServer(t, Config{Replication: Standalone{}})
+	c := dial()
+	for _, tc := range []struct {
+		n      int
+		count  string
+		length int
+		sha256 string
+	}{
+		{100, ":100\r\n", 279, "594089355df84a2f26a90e10d7863e4499aab50a707d7106a75eaf83ca9c71dc"},
+		{10000, ":9914\r\n", 12304, "17099d82a2de4bf9b0452910ac9cef4f8d7abfa5e0c81b6615ddd373483db765"},
+	} {
+		key := fmt.Sprintf("{k}hll%d", tc.n)
+		args := []string{"PFADD", key}
+		for i := range tc.n {
+			args = append(args, fmt.Sprint("m", i))
+		}
+		c.expect(encodeCmd(args...), ":1\r\n")
+		c.expect(encodeCmd("PFCOUNT", key), tc.count)
+		v, ok, err := s.store.Get(nil, []byte(key))
+		if err != nil || !ok {
+			t.Fatalf("GET %s: %v %v", key, ok, err)
+		}
+		if sum := sha256.Sum256(v); len(v) != tc.length || hex.EncodeToString(sum[:]) != tc.sha256 {
+			t.Errorf("%s: %d bytes, sha256 %x; Redis has %d bytes, %s", key, len(v), sum, tc.length, tc.sha256)
+		}
+	}
 }
