@@ -262,7 +262,8 @@ func (s *Store) applyStrRange(sl *slot, key []byte, cur record, ok bool, r *opRe
 	if r.err != nil {
 		return r.err
 	}
-	if n > uint64(s.maxBulk) && n > uint64(len(cur.body)) {
+	// BITFIELD may write up to 8 bytes past the last offset proto-max-bulk-len allows.
+	if n > uint64(s.maxBulk)+8 && n > uint64(len(cur.body)) {
 		return fmt.Errorf("%w: a string of %d bytes", ErrBadOp, n)
 	}
 	for i, off := range offs {
