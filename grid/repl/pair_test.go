@@ -483,3 +483,43 @@ func TestPartitionWithoutBackupRestartsEmpty(t *testing.T) {
 		t.Fatalf("restarted primary has %d keys, want only the new one", n)
 	}
 }
+
+// A bit, bitfield, range or HyperLogLog write to a large (512 KiB) string reaches the backup as the
+// bytes it changed (the store's tests bound their size) and leaves both copies equal.
+func TestStringRangeWritesAreOnTheBackup(t *testing.T) {
+	_, in := startPair(t)
+	rdb := redis.NewClient(&redis.Options{Addr: in[0].addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "bits", strings.Repeat("\x0f", 1<<19), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	steps := []func() error{
+		func() error { return rdb.SetBit(ctx, "bits", 12345, 1).Err() },
+		func() error { return rdb.SetBit(ctx, "bits", 4<<20+3, 1).Err() },
+		func() error { return rdb.BitField(ctx, "bits", "SET", "i16", "#9", -7, "INCRBY", "u8", 800, 300).Err() },
+		func() error { return rdb.SetRange(ctx, "bits", 5000, "range").Err() },
+		func() error { return rdb.Append(ctx, "bits", "tail").Err() },
+		func() error { return rdb.PFAdd(ctx, "hll", "a", "b", "c").Err() },
+		func() error { return rdb.PFCount(ctx, "hll").Err() },
+		func() error { return rdb.BitOpOr(ctx, "{bits}or", "bits").Err() },
+	}
+	for i := range 3000 {
+		steps = append(steps, func() error { return rdb.PFAdd(ctx, "hll", fmt.Sprint("m", i)).Err() })
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	for _, k := range []string{"bits", "hll", "{bits}or"} {
+		want, _, _ := in[0].store.Get(nil, []byte(k))
+		got, ok, _ := in[1].store.Get(nil, []byte(k))
+		if !ok || string(got) != string(want) {
+			t.Fatalf("%s on the backup (%d bytes) differs from the primary's (%d bytes)", k, len(got), len(want))
+		}
+	}
+	if ttl := in[1].store.TTL([]byte("bits")); ttl <= 0 {
+		t.Fatalf("the backup's copy lost its expiry (%d)", ttl)
+	}
+}

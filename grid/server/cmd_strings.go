@@ -9,7 +9,8 @@ import (
 	"github.com/insightgrid/insight/grid/store"
 )
 
-// parseInt parses a Redis integer argument: decimal, optional '-', no '+' or leading zero.
+// parseInt parses a Redis integer argument as string2ll does: decimal, optional '-', no
+// '+' or leading zero ("-0" included).
 func parseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 || b[0] == '+' {
 		return 0, false
@@ -18,7 +19,7 @@ func parseInt(b []byte) (int64, bool) {
 	if digits[0] == '-' {
 		digits = digits[1:]
 	}
-	if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
+	if len(digits) == 0 || (digits[0] == '0' && len(digits) < len(b)) || (len(digits) > 1 && digits[0] == '0') {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)

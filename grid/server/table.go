@@ -205,6 +205,8 @@ func commandTable() map[string]*command {
 	}
 	cmds = append(cmds, zsetCommands()...)
 	cmds = append(cmds, streamCommands()...)
+	cmds = append(cmds, bitCommands()...)
+	cmds = append(cmds, hllCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

@@ -559,6 +559,8 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 		}
 	case opStream, opXAdd, opXDel, opXTrim, opXMeta, opXGroup, opXGroupDel, opXAck, opXClaim:
 		err = s.applyStreamOp(sl, code, key, cur, ok, r, limit)
+	case opStrRange:
+		err = s.applyStrRange(sl, key, cur, ok, r, limit)
 	default:
 		return fmt.Errorf("%w: unknown code %d", ErrBadOp, code)
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"math"
 	"math/big"
 	"strconv"
@@ -215,8 +214,8 @@ func (s *Store) IncrByFloat(key, delta []byte) ([]byte, error) {
 }
 
 // Append appends val to the string at key (creating it) and returns the new length. A
-// string that grows by appends gets room ahead (twice its length, at most 1 MiB more), as
-// Redis's sds does, so appending is not quadratic.
+// string that grows by appends gets room ahead (growString), so appending is not
+// quadratic; only the appended bytes are journaled.
 func (s *Store) Append(key, val []byte) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
@@ -235,20 +234,13 @@ func (s *Store) Append(key, val []byte) (int64, error) {
 	if int64(len(r.body)+len(val)) > s.maxBulk {
 		return 0, ErrTooBig
 	}
-	n := len(r.body) + len(val)
-	if hdr := recordLen(key, r.exp, len(r.body)) - len(r.body); hdr+n <= len(r.chunk) && uvlen(n) == uvlen(len(r.body)) {
-		// There is room: the value grows where it is.
-		copy(r.chunk[hdr+len(r.body):], val)
-		binary.PutUvarint(r.chunk[hdr-uvlen(n):], uint64(n))
-	} else {
-		grown := make([]byte, 0, n)
-		grown = append(append(grown, r.body...), val...)
-		room := recordLen(key, r.exp, min(2*n, n+1<<20))
-		if _, err := s.putSized(sl, &r, key, r.flags, r.exp, grown, room, true); err != nil {
-			return 0, err
-		}
+	n, at := len(r.body)+len(val), len(r.body)
+	r, err := s.growString(sl, key, r, true, n, true)
+	if err != nil {
+		return 0, err
 	}
-	s.journalKey(sl, key)
+	copy(r.body[at:], val)
+	s.journalRanges(sl, key, r.body, []Span{{Off: at, Len: len(val)}})
 	return int64(n), nil
 }
 

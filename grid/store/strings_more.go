@@ -96,7 +96,7 @@ var ErrOffsetRange = replyError("ERR offset is out of range")
 
 // SetRange overwrites the string at key from offset with val (zero bytes filling any gap,
 // the key created when absent) and returns the new length, as SETRANGE does: an empty val
-// changes nothing.
+// changes nothing. Only the bytes written are journaled.
 func (s *Store) SetRange(key []byte, offset int64, val []byte) (int64, error) {
 	if offset < 0 {
 		return 0, ErrOffsetRange
@@ -115,18 +115,14 @@ func (s *Store) SetRange(key []byte, offset int64, val []byte) (int64, error) {
 		return 0, ErrTooBig
 	}
 	n := max(int64(len(r.body)), offset+int64(len(val)))
-	if ok && n == int64(len(r.body)) {
-		// Within the string: overwritten where it is.
-		copy(r.body[offset:], val)
-	} else {
-		grown := make([]byte, n)
-		copy(grown, r.body)
-		copy(grown[offset:], val)
-		if err := s.setString(sl, key, r, ok, grown, r.exp, true); err != nil {
+	if !ok || n > int64(len(r.body)) {
+		var err error
+		if r, err = s.growString(sl, key, r, ok, int(n), true); err != nil {
 			return 0, err
 		}
 	}
-	s.journalKey(sl, key)
+	copy(r.body[offset:], val)
+	s.journalRanges(sl, key, r.body, []Span{{Off: int(offset), Len: len(val)}})
 	return n, nil
 }
 
