@@ -114,17 +114,29 @@ func (c *conn) parseTimeout(b []byte) (deadline time.Time, ok bool) {
 }
 
 // block parks c on keys (of one slot, the command's) until serve serves it from one of
-// them or deadline passes (zero: forever). The handler returns right after.
+// them or deadline passes (zero: forever). The handler returns right after; the client
+// joins the waiters once its earlier replies are flushed (park).
 func (c *conn) block(keys [][]byte, deadline time.Time, serve serveFunc) {
-	s := c.s
 	w := &waiter{c: c, slot: c.slot, deadline: deadline, serve: serve, done: make(chan struct{})}
 	for _, k := range keys {
 		if !slices.Contains(w.keys, string(k)) {
 			w.keys = append(w.keys, string(k))
 		}
 	}
+	c.waiting = w
+}
+
+// register makes w a waiter, after its connection flushed what it had to: from now on
+// other goroutines may write w's reply into its buffer. A key that got data since the
+// command looked serves it at once, a slot no longer served here redirects it, under the
+// slot's gate like a command.
+func (s *Server) register(w *waiter) {
+	g := &s.gates[w.slot]
+	g.RLock()
+	defer g.RUnlock()
 	b := &s.blocked
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.byKey == nil {
 		b.byKey = map[string][]*waiter{}
 		b.byID = map[int64]*waiter{}
@@ -132,15 +144,27 @@ func (c *conn) block(keys [][]byte, deadline time.Time, serve serveFunc) {
 	for _, k := range w.keys {
 		b.byKey[k] = append(b.byKey[k], w)
 	}
-	b.byID[c.id] = w
+	b.byID[w.c.id] = w
 	b.n.Add(1)
+	w.c.isBlocked.Store(true)
+	if v := s.view.Load(); v != nil {
+		if reply := s.redirectFor(v, w.slot); reply != nil {
+			b.finishLocked(w, reply)
+			return
+		}
+	}
+	for _, k := range w.keys {
+		served, touched := w.serve(w.c, []byte(k))
+		if served {
+			b.finishLocked(w, nil)
+			b.signalLocked(touched)
+			return
+		}
+	}
 	if !b.watch {
 		b.watch = true
 		go s.watchPrimary()
 	}
-	b.mu.Unlock()
-	c.waiting = w
-	c.isBlocked.Store(true)
 }
 
 // finishLocked ends w's wait, reply writing its answer into w's connection (nil: none);
@@ -160,6 +184,7 @@ func (b *blockedClients) finishLocked(w *waiter, reply func(c *conn)) bool {
 	}
 	delete(b.byID, w.c.id)
 	b.n.Add(-1)
+	w.c.isBlocked.Store(false)
 	if reply != nil {
 		reply(w.c)
 	}
@@ -192,10 +217,20 @@ func (s *Server) signalKeys(cmd *command, args [][]byte) {
 	b := &s.blocked
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var ready []string
+	var keys [][]byte
 	for i := first; i <= last && i < len(args); i += step {
-		if _, ok := b.byKey[string(args[i])]; ok {
-			ready = append(ready, string(args[i]))
+		keys = append(keys, args[i])
+	}
+	b.signalLocked(keys)
+}
+
+// signalLocked offers keys to their waiters, in the order they blocked, and the keys the
+// serves write in turn. b.mu is held.
+func (b *blockedClients) signalLocked(keys [][]byte) {
+	var ready []string
+	for _, k := range keys {
+		if _, ok := b.byKey[string(k)]; ok {
+			ready = append(ready, string(k))
 		}
 	}
 	for i := 0; i < len(ready) && i < maxSignalRounds; i++ {
@@ -245,26 +280,32 @@ func (s *Server) redirectBlocked(v *cluster.View) {
 	s.redirectLocked(v)
 }
 
-// redirectLocked answers the waiters whose slot this partition no longer serves in v as
-// Redis's clusterRedirectBlockedClientIfNeeded does: MOVED to the slot's primary, or
-// CLUSTERDOWN when nobody serves it. A slot moving here still counts as served (its
-// waiters came with ASKING). blocked.mu is held.
+// redirectLocked answers the waiters whose slot this partition no longer serves in v.
+// blocked.mu is held.
 func (s *Server) redirectLocked(v *cluster.View) {
-	b := &s.blocked
-	for _, w := range b.byID {
-		p := v.Owner(w.slot)
-		if p != nil && p.ID == s.cfg.Partition {
-			continue
+	for _, w := range s.blocked.byID {
+		if reply := s.redirectFor(v, w.slot); reply != nil {
+			s.blocked.finishLocked(w, reply)
 		}
-		if mv := v.Move(w.slot); mv != nil && mv.To.ID == s.cfg.Partition {
-			continue
-		}
-		reply := errorReply(errClusterDown)
-		if p != nil && p.Primary != nil {
-			reply = errorReply(fmt.Sprintf("MOVED %d %s", w.slot, p.Primary.Address))
-		}
-		b.finishLocked(w, reply)
 	}
+}
+
+// redirectFor is the answer to a client blocked on slot when this partition no longer
+// serves it in v, as Redis's clusterRedirectBlockedClientIfNeeded gives it: MOVED to the
+// slot's primary, or CLUSTERDOWN when nobody serves it; nil while it is served here. A
+// slot moving here counts as served (its waiters came with ASKING).
+func (s *Server) redirectFor(v *cluster.View, slot int) func(c *conn) {
+	p := v.Owner(slot)
+	if p != nil && p.ID == s.cfg.Partition {
+		return nil
+	}
+	if mv := v.Move(slot); mv != nil && mv.To.ID == s.cfg.Partition {
+		return nil
+	}
+	if p != nil && p.Primary != nil {
+		return errorReply(fmt.Sprintf("MOVED %d %s", slot, p.Primary.Address))
+	}
+	return errorReply(errClusterDown)
 }
 
 // watchPrimary runs while clients wait. When this instance stops being its partition's
@@ -301,14 +342,11 @@ func (s *Server) watchPrimary() {
 // command is answered; false when the connection must close.
 func (c *conn) park() bool {
 	s, w := c.s, c.waiting
-	defer func() {
-		c.waiting = nil
-		c.isBlocked.Store(false)
-	}()
+	defer func() { c.waiting = nil }()
 	if !c.flushReplies() {
-		s.blocked.finish(w, nil)
 		return false
 	}
+	s.register(w)
 	// Read on meanwhile, to notice the client going away; stopped by a past deadline.
 	readErr := make(chan error, 1)
 	go func() {
