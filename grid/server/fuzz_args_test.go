@@ -17,6 +17,7 @@ import (
 var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD SPOP SRANDMEMBER SMOVE " +
 	"SINTER SINTERCARD SUNION SDIFF SINTERSTORE SUNIONSTORE SDIFFSTORE SSCAN " +
 	"LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP " +
+	"BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH " +
 	"HSETNX HKEYS HVALS HSTRLEN HINCRBYFLOAT HRANDFIELD HSCAN HSET " +
 	"GETEX GETDEL GETSET MSETNX SETRANGE GETRANGE SUBSTR INCRBYFLOAT LCS " +
 	"RENAME RENAMENX COPY TOUCH EXPIRETIME PEXPIRETIME RANDOMKEY " +
@@ -34,6 +35,8 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3})
 	f.Add([]byte{10, 3, 4, 0, 1, 22, 9})
 	f.Add([]byte{33, 4, 4, 0, 20, 19})
+	f.Add([]byte{52, 2, 0, 4})             // BLPOP {k}a 0: waits
+	f.Add([]byte{18, 3, 0, 4, 5, 54, 3, 1}) // LPUSH, then BLMPOP with its arguments shuffled
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
@@ -57,6 +60,12 @@ func FuzzCommandArguments(f *testing.F) {
 			}
 			mark := c.wr.Len()
 			s.dispatch(c, argv)
+			if w := c.waiting; w != nil {
+				// A blocking command that would wait: join and leave as CLIENT UNBLOCK does.
+				c.waiting = nil
+				s.register(w)
+				s.unblockClient(c.id, false)
+			}
 			out := c.wr.Bytes()[mark:]
 			if len(out) == 0 || !strings.ContainsRune("+-:$*_~%", rune(out[0])) {
 				t.Fatalf("%q: reply %q", argv, out)
