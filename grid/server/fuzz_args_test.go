@@ -35,8 +35,8 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3})
 	f.Add([]byte{10, 3, 4, 0, 1, 22, 9})
 	f.Add([]byte{33, 4, 4, 0, 20, 19})
-	f.Add([]byte{52, 2, 0, 4})             // BLPOP {k}a 0: waits
-	f.Add([]byte{18, 3, 0, 4, 5, 54, 3, 1}) // LPUSH, then BLMPOP with its arguments shuffled
+	f.Add([]byte{34, 2, 0, 4})                     // BLPOP {k}a 0: waits
+	f.Add([]byte{17, 2, 0, 5, 36, 4, 4, 5, 0, 16}) // LPUSH {k}a 1, BLMPOP 0 1 {k}a LEFT
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
