@@ -224,6 +224,24 @@ func (s *Server) signalKeys(cmd *command, args [][]byte) {
 	b.signalLocked(keys)
 }
 
+// signalSlot offers every key clients wait on in slot to them: keys arrived whole
+// (SLOTIMPORT on a slot moving here, whose clients waited after ASKING).
+func (s *Server) signalSlot(slot int) {
+	if s.blocked.n.Load() == 0 {
+		return
+	}
+	b := &s.blocked
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var keys [][]byte
+	for k, q := range b.byKey {
+		if len(q) > 0 && q[0].slot == slot {
+			keys = append(keys, []byte(k))
+		}
+	}
+	b.signalLocked(keys)
+}
+
 // signalLocked offers keys to their waiters, in the order they blocked, and the keys the
 // serves write in turn. b.mu is held.
 func (b *blockedClients) signalLocked(keys [][]byte) {

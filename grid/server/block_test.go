@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/store"
 )
 
 // send writes a command without reading its reply.
@@ -385,4 +386,27 @@ func TestBlockedPrimaryDemoted(t *testing.T) {
 		t.Fatalf("after UNBLOCKED the connection stays open: read %q, %v", n, err)
 	}
 	waitBlocked(t, s, 0)
+}
+
+// TestBlockedOnImportingSlot: a client that waits on a slot moving here (after ASKING) is
+// served by the keys the source hands over, and stays when the slot then becomes this
+// partition's.
+func TestBlockedOnImportingSlot(t *testing.T) {
+	s, dial := startServer(t, Config{Partition: 2, Replication: Standalone{}})
+	s.SetView(movingView(t, "p2-i0", cluster.MoveImporting))
+	b, src := dial(), dial()
+	b.expect(encodeCmd("ASKING"), "+OK\r\n")
+	b.send("BLPOP", "{k}a", "0")
+	waitBlocked(t, s, 1)
+	st := store.New(1 << 20)
+	if _, err := st.Push([]byte("{k}a"), [][]byte{[]byte("moved")}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	_, ops := st.DumpKeys(slotK, 10, 1<<20)
+	if len(ops) != 1 {
+		t.Fatalf("dump of {k}a: %d operations", len(ops))
+	}
+	src.expect(encodeCmd("SLOTIMPORT", "9", fmt.Sprint(slotK), string(ops[0])), "+OK\r\n")
+	b.read(bulks("{k}a", "moved"))
+	b.expect(encodeCmd("ASKING")+encodeCmd("LLEN", "{k}a"), "+OK\r\n:0\r\n")
 }
