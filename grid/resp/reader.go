@@ -81,6 +81,11 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 // caller that takes the connection over for another protocol (replication).
 func (r *Reader) Detach() []byte { return append([]byte(nil), r.buf[r.r:r.w]...) }
 
+// Fill reads more input into the buffer without parsing it, for a connection whose
+// commands wait (a blocked client): it returns the read error, which is how the closing
+// of the connection is noticed meanwhile. It must not run concurrently with ReadCommand.
+func (r *Reader) Fill() error { return r.fill(0) }
+
 // ReadCommand returns the next command's arguments. The slices point into the Reader's
 // buffer and are valid only until the next call. Empty commands (a blank inline line,
 // "*0") are skipped, as Redis does. Errors are *ProtocolError for malformed input, or the

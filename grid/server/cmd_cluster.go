@@ -273,5 +273,6 @@ func cmdSlotImport(c *conn, args [][]byte) {
 			return
 		}
 	}
+	c.s.signalSlot(slot)
 	c.wr.Simple("OK")
 }

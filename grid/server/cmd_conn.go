@@ -215,8 +215,12 @@ func (c *conn) info(now time.Time) string {
 		proto = 2
 	}
 	idle := now.Sub(time.Unix(0, c.lastAt.Load())) / time.Second
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
-		c.id, c.addr, c.laddr, name, int64(now.Sub(c.created)/time.Second), int64(idle), cmd, proto, libName, libVer)
+	flags := "N"
+	if c.isBlocked.Load() {
+		flags = "b"
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+		c.id, c.addr, c.laddr, name, int64(now.Sub(c.created)/time.Second), int64(idle), flags, cmd, proto, libName, libVer)
 }
 
 func cmdClientInfo(c *conn, _ [][]byte) { c.wr.Verbatim(c.info(time.Now())) }

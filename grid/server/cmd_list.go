@@ -250,38 +250,11 @@ func cmdLMove(c *conn, args [][]byte) {
 func cmdRPopLPush(c *conn, args [][]byte) { lmove(c, args[1], args[2], false, true) }
 
 func cmdLMPop(c *conn, args [][]byte) {
-	n, ok := parseInt(args[1])
-	if !ok || n < 1 {
-		c.wr.Error("ERR numkeys should be greater than 0")
-		return
-	}
-	if n >= int64(len(args)) { // (2+n could overflow)
-		c.wr.Error(errSyntax)
-		return
-	}
-	where := 2 + n
-	if where >= int64(len(args)) {
-		c.wr.Error(errSyntax)
-		return
-	}
-	left, ok := c.side(args[where])
+	keys, left, count, ok := c.mpopArgs(args, 1)
 	if !ok {
 		return
 	}
-	count := int64(-1)
-	for i := int(where) + 1; i < len(args); i++ {
-		if count != -1 || !eqFold(args[i], "count") || i+1 >= len(args) {
-			c.wr.Error(errSyntax)
-			return
-		}
-		i++
-		if count, ok = parseInt(args[i]); !ok || count < 1 {
-			c.wr.Error("ERR count should be greater than 0")
-			return
-		}
-	}
-	count = max(count, 1)
-	key, out, err := c.s.store.MPop(args[2:where], left, count)
+	key, out, err := c.s.store.MPop(keys, left, count)
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
@@ -292,4 +265,39 @@ func cmdLMPop(c *conn, args [][]byte) {
 		c.wr.Bulk(key)
 		c.writeMembers(out, nil, false)
 	}
+}
+
+// mpopArgs parses LMPOP's and BLMPOP's numkeys (at args[at]), keys, LEFT|RIGHT and COUNT
+// as Redis 7.0's lmpopGenericCommand does, in its order.
+func (c *conn) mpopArgs(args [][]byte, at int) (keys [][]byte, left bool, count int64, ok bool) {
+	n, ok := parseInt(args[at])
+	if !ok || n < 1 {
+		c.wr.Error("ERR numkeys should be greater than 0")
+		return nil, false, 0, false
+	}
+	if n >= int64(len(args)) { // (at+1+n could overflow)
+		c.wr.Error(errSyntax)
+		return nil, false, 0, false
+	}
+	where := at + 1 + int(n)
+	if where >= len(args) {
+		c.wr.Error(errSyntax)
+		return nil, false, 0, false
+	}
+	if left, ok = c.side(args[where]); !ok {
+		return nil, false, 0, false
+	}
+	count = -1
+	for i := where + 1; i < len(args); i++ {
+		if count != -1 || !eqFold(args[i], "count") || i+1 >= len(args) {
+			c.wr.Error(errSyntax)
+			return nil, false, 0, false
+		}
+		i++
+		if count, ok = parseInt(args[i]); !ok || count < 1 {
+			c.wr.Error("ERR count should be greater than 0")
+			return nil, false, 0, false
+		}
+	}
+	return args[at+1 : where], left, max(count, 1), true
 }

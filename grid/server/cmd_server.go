@@ -53,7 +53,8 @@ var infoSections = []infoSection{
 		}
 	}},
 	{"clients", func(s *Server) [][2]string {
-		return [][2]string{{"connected_clients", strconv.Itoa(s.Clients())}}
+		return [][2]string{{"connected_clients", strconv.Itoa(s.Clients())},
+			{"blocked_clients", strconv.FormatInt(s.blocked.n.Load(), 10)}}
 	}},
 	{"memory", func(s *Server) [][2]string {
 		st := s.store

@@ -23,6 +23,7 @@ const (
 	flagLoading
 	flagStale
 	flagMovableKeys // the keys are found from the arguments (a key count)
+	flagBlocking    // may park the client until a key has data (block.go)
 )
 
 var flagNames = []struct {
@@ -30,7 +31,7 @@ var flagNames = []struct {
 	name string
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
-	{flagAdmin, "admin"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
+	{flagAdmin, "admin"}, {flagBlocking, "blocking"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
 	{flagStale, "stale"}, {flagFast, "fast"}, {flagMovableKeys, "movablekeys"},
 }
 
@@ -175,6 +176,9 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	mark := c.wr.Len()
 	c.slot = -2
 	s.run(c, cmd, args)
+	if c.slot >= 0 && cmd.flags&flagWrite != 0 && c.waiting == nil {
+		s.signalKeys(cmd, args)
+	}
 	if c.gate != nil {
 		c.gate.RUnlock()
 		c.gate = nil

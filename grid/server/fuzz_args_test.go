@@ -17,6 +17,7 @@ import (
 var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD SPOP SRANDMEMBER SMOVE " +
 	"SINTER SINTERCARD SUNION SDIFF SINTERSTORE SUNIONSTORE SDIFFSTORE SSCAN " +
 	"LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP " +
+	"BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH " +
 	"HSETNX HKEYS HVALS HSTRLEN HINCRBYFLOAT HRANDFIELD HSCAN HSET " +
 	"GETEX GETDEL GETSET MSETNX SETRANGE GETRANGE SUBSTR INCRBYFLOAT LCS " +
 	"RENAME RENAMENX COPY TOUCH EXPIRETIME PEXPIRETIME RANDOMKEY " +
@@ -54,6 +55,9 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{68, 7, 4, 1, 60, 61, 4, 62, 69})
 	f.Add([]byte{63, 3, 4, 75, 1, 65, 5, 4, 1, 2, 72, 73})
 	f.Add([]byte{70, 4, 4, 5, 6, 35, 72, 2, 4, 0, 73, 3, 70, 3, 4, 5})
+	f.Add(fuzzLine([]string{"BLPOP", "{k}a", "0"}))
+	f.Add(fuzzLine([]string{"LPUSH", "{k}a", "1"}))
+	f.Add(fuzzLine([]string{"BLMPOP", "0", "1", "{k}a", "LEFT"}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
@@ -77,6 +81,12 @@ func FuzzCommandArguments(f *testing.F) {
 			}
 			mark := c.wr.Len()
 			s.dispatch(c, argv)
+			if w := c.waiting; w != nil {
+				// A blocking command that would wait: join and leave as CLIENT UNBLOCK does.
+				c.waiting = nil
+				s.register(w)
+				s.unblockClient(c.id, false)
+			}
 			out := c.wr.Bytes()[mark:]
 			if len(out) == 0 || !strings.ContainsRune("+-:$*_~%", rune(out[0])) {
 				t.Fatalf("%q: reply %q", argv, out)

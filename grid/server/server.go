@@ -84,6 +84,9 @@ type Server struct {
 	cmdsTotal   atomic.Int64
 	oomRejected atomic.Int64
 
+	// blocked are the clients parked in blocking commands (block.go).
+	blocked blockedClients
+
 	// gates serialise the commands on a migrating slot with the copying of its keys: a
 	// command holds its slot's gate for reading, a batch of keys on its way out for writing.
 	gates [slots.Count]sync.RWMutex
@@ -141,7 +144,10 @@ func (s *Server) LockSlot(slot int) (unlock func()) {
 }
 
 // SetView installs the routing table commands use from now on.
-func (s *Server) SetView(v *cluster.View) { s.view.Store(v) }
+func (s *Server) SetView(v *cluster.View) {
+	s.view.Store(v)
+	s.redirectBlocked(v)
+}
 
 // View is the current routing table, nil before the first one arrives.
 func (s *Server) View() *cluster.View { return s.view.Load() }
@@ -256,6 +262,11 @@ type conn struct {
 	asking bool
 	asked  bool
 	gate   *sync.RWMutex
+
+	// Blocking commands: the wait the current command parked the client in (nil: none),
+	// and whether it is parked, for CLIENT LIST.
+	waiting   *waiter
+	isBlocked atomic.Bool
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -321,18 +332,11 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		if c.waiting != nil && !c.park() {
+			return
+		}
 		if c.rd.Buffered() == 0 || c.wr.Len() >= resp.FlushThreshold || c.closing {
-			if c.need > 0 {
-				ok := s.cfg.Replication.Wait(c.need)
-				c.need = 0
-				if !ok {
-					// Not acknowledged by the backup and no longer primary: the client
-					// must not see these replies; for it the outcome is unknown.
-					s.log.Debug("dropping unreplicated replies", "client", c.addr)
-					return
-				}
-			}
-			if err := c.wr.Flush(); err != nil {
+			if !c.flushReplies() {
 				return
 			}
 		}
@@ -340,4 +344,20 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// flushReplies sends the buffered replies once what they depend on is replicated; false
+// when the connection must close.
+func (c *conn) flushReplies() bool {
+	if c.need > 0 {
+		ok := c.s.cfg.Replication.Wait(c.need)
+		c.need = 0
+		if !ok {
+			// Not acknowledged by the backup and no longer primary: the client must not
+			// see these replies; for it the outcome is unknown.
+			c.s.log.Debug("dropping unreplicated replies", "client", c.addr)
+			return false
+		}
+	}
+	return c.wr.Flush() == nil
 }

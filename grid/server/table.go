@@ -191,6 +191,7 @@ func commandTable() map[string]*command {
 			def("setinfo", 4, ls, noKeys, "connection", "7.2.0", "Sets information specific to the client or connection.", cmdClientSetInfo),
 			def("info", 2, ls, noKeys, "connection", "7.0.0", "Returns information about the connection.", cmdClientInfo),
 			def("list", -2, admin|ls, noKeys, "connection", "2.4.0", "Lists open connections.", cmdClientList),
+			def("unblock", -3, admin|ls, noKeys, "connection", "5.0.0", "Unblocks a client blocked by a blocking command from a different connection.", cmdClientUnblock),
 		),
 		container("cluster", ls, "cluster", "3.0.0", "A container for Redis Cluster commands.", nil,
 			def("slots", 2, ls, noKeys, "cluster", "3.0.0", "Returns the mapping of cluster slots to nodes.", cmdClusterSlots),
@@ -207,6 +208,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, streamCommands()...)
 	cmds = append(cmds, bitCommands()...)
 	cmds = append(cmds, hllCommands()...)
+	cmds = append(cmds, blockingListCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

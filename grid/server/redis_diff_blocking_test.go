@@ -1,0 +1,243 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The blocking commands against redis-server: clients block in turn on both servers,
+// another client writes, and every reply (the blocked clients' included) is compared
+// byte for byte in RESP2.
+
+// rawConn is a RESP connection whose replies are read whole, as raw bytes.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (c *rawConn) send(args ...string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.nc, encodeCmd(args...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// reply reads one whole reply.
+func (c *rawConn) reply() string {
+	c.t.Helper()
+	if err := c.nc.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		c.t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := readReply(c.br, &b); err != nil {
+		c.t.Fatalf("reading a reply: %v (so far %q)", err, b.String())
+	}
+	return b.String()
+}
+
+func readReply(br *bufio.Reader, b *strings.Builder) error {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	b.WriteString(line)
+	if len(line) < 3 {
+		return fmt.Errorf("short line %q", line)
+	}
+	n, _ := strconv.Atoi(strings.TrimRight(line[1:], "\r\n"))
+	switch line[0] {
+	case '$', '=':
+		if n < 0 {
+			return nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return err
+		}
+		b.Write(buf)
+	case '*', '~', '>':
+		for range max(n, 0) {
+			if err := readReply(br, b); err != nil {
+				return err
+			}
+		}
+	case '%':
+		for range 2 * n {
+			if err := readReply(br, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *rawConn) do(args ...string) string {
+	c.t.Helper()
+	c.send(args...)
+	return c.reply()
+}
+
+// waitBlockedRaw waits until the server c is connected to reports n blocked clients.
+func (c *rawConn) waitBlocked(n int) {
+	c.t.Helper()
+	want := fmt.Sprintf("blocked_clients:%d\r\n", n)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		info := c.do("INFO", "clients")
+		if strings.Contains(info, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("waiting for %q:\n%s", want, info)
+		}
+		time.Sleep(time.Millisecond) // polling
+	}
+}
+
+func TestBlockingAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	redisAddr, gridAddr := d.redis.Options().Addr, d.grid.Options().Addr
+	tests := []struct {
+		name     string
+		setup    [][]string
+		blockers [][]string // each on its own connection, in this order
+		writes   [][]string
+		check    []string // keys whose lists are compared at the end
+	}{
+		{name: "fifo", blockers: [][]string{{"BLPOP", "{k}a", "0"}, {"BRPOP", "{k}b", "{k}a", "0"}, {"BLPOP", "{k}a", "{k}b", "0"}},
+			writes: [][]string{{"RPUSH", "{k}a", "1", "2", "3", "4"}, {"LLEN", "{k}a"}}, check: []string{"{k}a"}},
+		{name: "one push serves two", blockers: [][]string{{"BRPOP", "{k}a", "0"}, {"BRPOP", "{k}a", "0"}},
+			writes: [][]string{{"LPUSH", "{k}a", "1", "2", "3"}}, check: []string{"{k}a"}},
+		{name: "same key twice", blockers: [][]string{{"BLPOP", "{k}a", "{k}a", "0"}},
+			writes: [][]string{{"LPUSH", "{k}a", "1", "2"}}, check: []string{"{k}a"}},
+		{name: "blmpop count", blockers: [][]string{{"BLMPOP", "0", "2", "{k}a", "{k}b", "LEFT", "COUNT", "3"}, {"BLMPOP", "0", "1", "{k}b", "RIGHT"}},
+			writes: [][]string{{"RPUSH", "{k}b", "1", "2"}, {"RPUSH", "{k}b", "3", "4", "5"}}, check: []string{"{k}b"}},
+		{name: "blmove chain", blockers: [][]string{{"BLMOVE", "{k}a", "{k}b", "LEFT", "RIGHT", "0"}, {"BLPOP", "{k}b", "0"}},
+			writes: [][]string{{"RPUSH", "{k}a", "x", "y"}, {"LLEN", "{k}b"}}, check: []string{"{k}a", "{k}b"}},
+		{name: "blmove rotation", setup: [][]string{{"RPUSH", "{k}t", "1", "2", "3"}},
+			blockers: [][]string{{"BRPOPLPUSH", "{k}a", "{k}a", "0"}},
+			writes:   [][]string{{"RENAME", "{k}t", "{k}a"}}, check: []string{"{k}a"}},
+		{name: "blmove destination of another type", setup: [][]string{{"SET", "{k}d", "s"}},
+			blockers: [][]string{{"BLMOVE", "{k}a", "{k}d", "LEFT", "LEFT", "0"}, {"BLPOP", "{k}a", "0"}},
+			writes:   [][]string{{"RPUSH", "{k}a", "1", "2"}}, check: []string{"{k}a"}},
+		{name: "key of another type meanwhile", blockers: [][]string{{"BLPOP", "{k}a", "0"}},
+			writes: [][]string{{"SET", "{k}a", "s"}, {"DEL", "{k}a"}, {"RPUSH", "{k}a", "z"}}, check: []string{"{k}a"}},
+		{name: "copy and rpoplpush wake", setup: [][]string{{"RPUSH", "{k}t", "1", "2"}},
+			blockers: [][]string{{"BLPOP", "{k}a", "0"}, {"BLPOP", "{k}b", "0"}},
+			writes:   [][]string{{"COPY", "{k}t", "{k}a"}, {"RPOPLPUSH", "{k}t", "{k}b"}, {"LRANGE", "{k}t", "0", "-1"}}},
+		{name: "timeout", blockers: [][]string{{"BLPOP", "{k}a", "0.01"}, {"BLMOVE", "{k}a", "{k}b", "LEFT", "LEFT", "0.01"}, {"BLMPOP", "0.01", "1", "{k}a", "LEFT"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			type side struct {
+				ctl      *rawConn
+				blockers []*rawConn
+			}
+			sides := []*side{{ctl: dialRaw(t, redisAddr)}, {ctl: dialRaw(t, gridAddr)}}
+			both := func(args ...string) {
+				t.Helper()
+				want, got := sides[0].ctl.do(args...), sides[1].ctl.do(args...)
+				if want != got {
+					t.Errorf("%q:\nredis: %q\n grid: %q", args, want, got)
+				}
+			}
+			both("FLUSHALL")
+			for _, args := range tc.setup {
+				both(args...)
+			}
+			timeouts := slices.ContainsFunc(tc.blockers, func(b []string) bool { return slices.Contains(b, "0.01") })
+			for _, sd := range sides {
+				addr := redisAddr
+				if sd == sides[1] {
+					addr = gridAddr
+				}
+				for i, args := range tc.blockers {
+					b := dialRaw(t, addr)
+					b.send(args...)
+					if !timeouts {
+						sd.ctl.waitBlocked(i + 1)
+					}
+					sd.blockers = append(sd.blockers, b)
+				}
+			}
+			for _, args := range tc.writes {
+				both(args...)
+			}
+			for i := range tc.blockers {
+				want, got := sides[0].blockers[i].reply(), sides[1].blockers[i].reply()
+				if want != got {
+					t.Errorf("blocked client %d %q:\nredis: %q\n grid: %q", i, tc.blockers[i], want, got)
+				}
+			}
+			for _, k := range tc.check {
+				both("LRANGE", k, "0", "-1")
+			}
+			for _, sd := range sides {
+				sd.ctl.waitBlocked(0)
+			}
+		})
+	}
+}
+
+// TestBlockingArgumentsAgainstRedisServer compares what the blocking commands answer at
+// once: timeouts parsed or refused (a list with data answers a valid one), wrong types,
+// syntax and arity errors, CLIENT UNBLOCK's checks, and COMMAND INFO.
+func TestBlockingArgumentsAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	d.check(exact, "RPUSH", "{k}full", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20")
+	d.check(exact, "SET", "{k}s", "x")
+	for _, timeout := range []string{"0", "-1", "x", "inf", "-inf", "+inf", "nan", "1e400", "-1e400", "0x10", "0x", " 1", "1 ",
+		"1e3", "-0", "+0.5", ".5", "5.", "1e-400", "0.0001", "-0.0001", "9223372036854775", "9223372036854775807",
+		"18446744073709551616", "1_0", "0b1", "", "1e", "2.5e-3"} {
+		d.check(exact, "BLPOP", "{k}full", timeout)
+		d.check(exact, "BLMOVE", "{k}full", "{k}full", "LEFT", "RIGHT", timeout)
+	}
+	for _, args := range [][]string{
+		{"BLPOP", "{k}none", "{k}s", "0"}, {"BLPOP", "{k}full", "{k}s", "0"}, {"BRPOP", "{k}s", "{k}full", "0"},
+		{"BRPOPLPUSH", "{k}s", "{k}d", "0"}, {"BLMOVE", "{k}full", "{k}s", "LEFT", "LEFT", "0"},
+		{"BLMOVE", "{k}full", "{k}d", "UP", "LEFT", "0"}, {"BLMOVE", "{k}full", "{k}d", "LEFT", "DOWN", "x"},
+		{"BLMPOP", "x", "0", "{k}full", "LEFT"}, {"BLMPOP", "x", "1", "{k}full", "LEFT", "COUNT", "0"},
+		{"BLMPOP", "x", "1", "{k}full", "MID"}, {"BLMPOP", "x", "1", "{k}full", "LEFT"},
+		{"BLMPOP", "0", "2", "{k}none", "{k}full", "RIGHT", "COUNT", "3"}, {"BLMPOP", "0", "1", "{k}full", "LEFT", "COUNT", "2", "COUNT", "2"},
+		{"BLMPOP", "0", "1", "{k}full", "LEFT", "COUNT"}, {"BLMPOP", "0", "5", "{k}full", "LEFT"}, {"BLMPOP", "0", "1", "{k}s", "LEFT"},
+		{"BLPOP", "{k}full"}, {"BRPOPLPUSH", "{k}full", "{k}d"}, {"BLMPOP", "0", "1", "{k}full"},
+		{"CLIENT", "UNBLOCK", "1", "foo"}, {"CLIENT", "UNBLOCK", "x", "foo"}, {"CLIENT", "UNBLOCK", "x"},
+		{"CLIENT", "UNBLOCK", "99999"}, {"CLIENT", "UNBLOCK", "99999", "error"},
+	} {
+		d.check(exact, args...)
+	}
+	d.check(exact, "LRANGE", "{k}full", "0", "-1")
+	for _, name := range []string{"blpop", "brpop", "blmove", "brpoplpush", "blmpop"} {
+		want, werr := do(d.redis, []string{"COMMAND", "INFO", name})
+		got, gerr := do(d.grid, []string{"COMMAND", "INFO", name})
+		if werr != nil || gerr != nil {
+			t.Fatalf("COMMAND INFO %s: %v %v", name, werr, gerr)
+		}
+		w, g := want.([]any)[0].([]any), got.([]any)[0].([]any)
+		// Flags: the grid reports no noscript (it has no scripts).
+		wf := slices.DeleteFunc(slices.Clone(w[2].([]any)), func(f any) bool { return f == "noscript" })
+		if fmt.Sprint(w[:2], w[3:6]) != fmt.Sprint(g[:2], g[3:6]) || fmt.Sprint(sorted(wf)) != fmt.Sprint(sorted(g[2])) {
+			t.Errorf("COMMAND INFO %s:\nredis: %v\n grid: %v", name, w[:6], g[:6])
+		}
+		if name != "blmpop" && fmt.Sprint(w[8]) != fmt.Sprint(g[8]) {
+			t.Errorf("COMMAND INFO %s key specs:\nredis: %v\n grid: %v", name, w[8], g[8])
+		}
+	}
+}
