@@ -65,14 +65,6 @@ func cmdCommand(c *conn, args [][]byte) {
 
 func cmdCommandCount(c *conn, _ [][]byte) { c.wr.Int(int64(len(c.s.cmds))) }
 
-func cmdCommandList(c *conn, _ [][]byte) {
-	cmds := c.s.sortedCommands()
-	c.wr.Array(len(cmds))
-	for _, cmd := range cmds {
-		c.wr.BulkString(cmd.name)
-	}
-}
-
 func cmdCommandInfo(c *conn, args [][]byte) {
 	if len(args) == 2 {
 		cmdCommand(c, args[:1])

@@ -83,6 +83,8 @@ type Server struct {
 	connsTotal  atomic.Int64
 	cmdsTotal   atomic.Int64
 	oomRejected atomic.Int64
+	errStats    errorStats  // INFO errorstats
+	conf        configState // CONFIG SET's stored parameters
 
 	// gates serialise the commands on a migrating slot with the copying of its keys: a
 	// command holds its slot's gate for reading, a batch of keys on its way out for writing.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 )
 
 // Value is one key's whole value, detached from the arena: what DUMP serializes, RESTORE
@@ -22,6 +23,13 @@ type Value struct {
 	Items [][]byte
 }
 
+// The thresholds of the small encodings, as CONFIG GET reports them.
+const (
+	HashMaxListpackEntries = hashMaxListpackEntries
+	HashMaxListpackValue   = hashMaxListpackValue
+	SetMaxIntsetEntries    = setMaxIntsetEntries
+)
+
 // ErrBusyKey is RESTORE's reply when the key exists and REPLACE was not given.
 var ErrBusyKey error = replyError("BUSYKEY Target key name already exists.")
 
@@ -35,7 +43,7 @@ func encodingOf(r *record) string {
 	switch r.kind() {
 	case KindString:
 		switch {
-		case len(r.body) <= 20 && canonicalInt(r.body):
+		case len(r.body) <= 20 && canonicalInt(r.body) && isInt64(r.body):
 			return "int"
 		case len(r.body) <= 44:
 			return "embstr"
@@ -184,4 +192,13 @@ func (s *Store) MemoryUsage(key []byte, samples int) (n int64, ok bool) {
 		n += sum * int64(t.Len()) / int64(samples)
 	}
 	return n, true
+}
+
+// Trim gives the arena's empty pages back to the kernel (MEMORY PURGE).
+func (s *Store) Trim() { s.arena.Trim() }
+
+// isInt64 reports whether b is a decimal int64.
+func isInt64(b []byte) bool {
+	_, err := strconv.ParseInt(string(b), 10, 64)
+	return err == nil
 }
