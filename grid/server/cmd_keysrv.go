@@ -403,7 +403,9 @@ func cmdMove(c *conn, _ [][]byte) { c.wr.Error("ERR MOVE is not allowed in clust
 // cmdWait answers how many backups have acknowledged this connection's writes: the
 // grid's replication is synchronous, so once the writes are acknowledged that is the
 // partition's backup when it is in sync (0 standalone). Asked for more, it waits up to
-// timeout (0: until the server stops) for the backup to come in sync, as Redis blocks.
+// timeout (0: until the server stops) for the backup to come in sync, as Redis blocks;
+// asked for more than the one backup a partition has, or standalone, it answers at once
+// (Redis would block to the timeout for replicas that cannot come).
 func cmdWait(c *conn, args [][]byte) {
 	want, ok := parseInt(args[1])
 	if !ok {
@@ -433,6 +435,10 @@ func cmdWait(c *conn, args [][]byte) {
 		return 0
 	}
 	n := acked()
+	if _, standalone := c.s.cfg.Replication.(Standalone); standalone || want > 1 {
+		c.wr.Int(n)
+		return
+	}
 	deadline := time.Now().Add(time.Duration(timeout) * time.Millisecond)
 	for n < want && (timeout == 0 || time.Now().Before(deadline)) && !c.s.isClosed() {
 		time.Sleep(10 * time.Millisecond)
