@@ -124,7 +124,7 @@ var infoSections = []infoSection{
 		if keys == 0 {
 			return nil
 		}
-		return [][2]string{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", keys, s.store.VolatileKeys())}}
+		return [][2]string{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=%d", keys, s.store.VolatileKeys(), s.store.AvgTTL())}}
 	}},
 }
 

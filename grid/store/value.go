@@ -202,3 +202,31 @@ func isInt64(b []byte) bool {
 	_, err := strconv.ParseInt(string(b), 10, 64)
 	return err == nil
 }
+
+// AvgTTL estimates the average remaining time to live, in milliseconds, of the keys with
+// an expiry, from a sample of them (INFO keyspace's avg_ttl); 0 when there are none.
+func (s *Store) AvgTTL() int64 {
+	const want = 256
+	var sum, n int64
+	start := rand.IntN(len(s.slots))
+	for i := 0; i < len(s.slots) && n < want; i++ {
+		sl := &s.slots[(start+i)%len(s.slots)]
+		if sl.nvol.Load() == 0 {
+			continue
+		}
+		sl.mu.RLock()
+		now := s.clock()
+		for range min(16, sl.volatile.Len()) {
+			_, ref := sl.volatile.Random(rand.IntN)
+			if r := decode(s.arena.Bytes(ref)); r.exp > now {
+				sum += r.exp - now
+				n++
+			}
+		}
+		sl.mu.RUnlock()
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / n
+}
