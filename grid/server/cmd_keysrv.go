@@ -18,8 +18,8 @@ func keysrvCommands() []*command {
 	return []*command{
 		withSpecs(def("dump", 2, ro, oneKey, "keyspace", "2.6.0", "Returns a serialized representation of the value stored at a key.", cmdDump), spec(1, "RO", "access")),
 		withSpecs(def("restore", -4, wr|oom, oneKey, "keyspace", "2.6.0", "Creates a key from the serialized representation of a value.", cmdRestore), spec(1, "OW", "update")),
-		withSpecs(def("sort", -2, wr|oom|mov, keyed{movable: sortKeys}, "list", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sortCommand(false)), spec(1, "RO", "access")),
-		withSpecs(def("sort_ro", -2, ro, oneKey, "list", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sortCommand(true)), spec(1, "RO", "access")),
+		withSpecs(def("sort", -2, wr|oom|mov, keyed{1, 1, 1, sortKeys}, "list", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sortCommand(false)), spec(1, "RO", "access")),
+		withSpecs(def("sort_ro", -2, ro|mov, oneKey, "list", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sortCommand(true)), spec(1, "RO", "access")),
 		withSpecs(def("move", 3, wr|fast, oneKey, "keyspace", "1.0.0", "Moves a key to another database.", cmdMove), spec(1, "RW", "access", "delete")),
 		def("wait", 3, 0, noKeys, "connection", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", cmdWait),
 		def("debug", -2, admin|noaut|ls, noKeys, "server", "1.0.0", "A container for debugging commands.", cmdDebug),

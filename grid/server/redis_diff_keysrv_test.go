@@ -191,6 +191,22 @@ func TestKeysrvAgainstRedisServer(t *testing.T) {
 	d.check(exact, "EXISTS", "{s}abs")
 	d.check(exact, "RESTORE", "{s}idle", "0", p.(string), "IDLETIME", "10", "REPLACE")
 	d.check(exact, "GET", "{s}idle")
+	// Kinds the grid does not have yet are refused as a payload Redis cannot read.
+	if _, err := do(d.redis, []string{"ZADD", "{s}z", "1", "a"}); err != nil {
+		t.Fatal(err)
+	}
+	z, _ := do(d.redis, []string{"DUMP", "{s}z"})
+	if _, err := do(d.grid, []string{"RESTORE", "{s}z", "0", z.(string)}); err == nil || err.Error() != "ERR Bad data format" {
+		t.Errorf("RESTORE of a sorted set: %v", err)
+	}
+	d.check(exact, "COMMAND", "GETKEYS", "SORT_RO", "{s}list", "ALPHA")
+	for _, name := range []string{"sort", "sort_ro", "dump", "restore", "object|encoding", "memory|usage", "move"} {
+		info, err := do(d.grid, []string{"COMMAND", "INFO", name})
+		want, _ := do(d.redis, []string{"COMMAND", "INFO", name})
+		if err != nil || fmt.Sprint(info.([]any)[0].([]any)[:6]) != fmt.Sprint(want.([]any)[0].([]any)[:6]) {
+			t.Errorf("COMMAND INFO %s: %v, redis %v", name, info, want)
+		}
+	}
 }
 
 // TestDumpRestoreAcrossRedisServer moves every value both ways: redis-server's DUMP
