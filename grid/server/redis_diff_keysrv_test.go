@@ -3,9 +3,12 @@ package server
 import (
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // keysrvSetup fills both sides with one value of every encoding the grid has.
@@ -170,6 +173,29 @@ func TestKeysrvAgainstRedisServer(t *testing.T) {
 		{exact, []string{"CONFIG", "RESETSTAT"}},
 	} {
 		d.check(tc.class, tc.args...)
+	}
+	// Values Redis writes without LZF compression (at most 20 bytes) and in an order both
+	// keep dump byte for byte alike.
+	for _, k := range []string{"{s}int", "{s}big", "{s}emb", "{s}neg", "{s}zero", "{s}hsmall", "{s}list", "{s}alist", "{s}nums"} {
+		d.check(exact, "DUMP", k)
+	}
+	// INFO commandstats: the same fields for a command both ran.
+	statLine := func(c *redis.Client) string {
+		v, err := do(c, []string{"INFO", "commandstats"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(v.(string), "\r\n") {
+			if strings.HasPrefix(l, "cmdstat_sort_ro:") {
+				return regexp.MustCompile(`[0-9.]+`).ReplaceAllString(l, "N")
+			}
+		}
+		return ""
+	}
+	d.check(exact, "SORT_RO", "{s}list")
+	d.check(exact, "SORT_RO", "{s}emb")
+	if g, r := statLine(d.grid), statLine(d.redis); g != r || g == "" {
+		t.Errorf("INFO commandstats line for SORT_RO: grid %q, redis %q", g, r)
 	}
 	// The shapes of what counts the grid's own memory.
 	for _, k := range keysrvKeys {
