@@ -7,8 +7,21 @@ import (
 	"github.com/insightgrid/insight/grid/store"
 )
 
-// reader reads an RDB object; any malformation is errCorrupt.
-type reader struct{ b []byte }
+// reader reads an RDB object; any malformation is errCorrupt. budget is what the strings
+// read may still take in all (LZF expands its input up to about 100 times).
+type reader struct {
+	b      []byte
+	budget int64
+}
+
+// spend takes n bytes of decoded strings from the budget.
+func (r *reader) spend(n uint64) error {
+	if n > uint64(r.budget) {
+		return ErrTooLarge
+	}
+	r.budget -= int64(n)
+	return nil
+}
 
 func (r *reader) byte() (byte, error) {
 	if len(r.b) == 0 {
@@ -79,6 +92,9 @@ func (r *reader) str() ([]byte, error) {
 	}
 	if !enc {
 		b, err := r.take(n)
+		if err == nil {
+			err = r.spend(n)
+		}
 		return append([]byte{}, b...), err
 	}
 	switch n {
@@ -112,6 +128,9 @@ func (r *reader) str() ([]byte, error) {
 		}
 		in, err := r.take(clen)
 		if err != nil {
+			return nil, err
+		}
+		if err := r.spend(ulen); err != nil {
 			return nil, err
 		}
 		return lzfDecompress(in, int(ulen))

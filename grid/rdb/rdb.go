@@ -49,6 +49,10 @@ var (
 	ErrBadFormat = errors.New("ERR Bad data format")
 )
 
+// ErrTooLarge reports a payload whose strings, decompressed, would take more than the
+// limit Decode was given.
+var ErrTooLarge = errors.New("rdb: payload expands past the memory it may take")
+
 // ErrKind reports a value of a kind Encode does not serialize yet.
 var ErrKind = errors.New("ERR DUMP is not supported for this type yet")
 
@@ -107,18 +111,22 @@ func Encode(v store.Value) ([]byte, error) {
 }
 
 // Decode reads a payload as RESTORE does: ErrChecksum when its version is newer than
-// Version or its checksum is wrong, ErrBadFormat when the object cannot be read. The
-// value's ExpireAt is left 0; its Items do not alias p.
-func Decode(p []byte) (store.Value, error) {
+// Version or its checksum is wrong, ErrBadFormat when the object cannot be read,
+// ErrTooLarge when its strings would take more than limit bytes. The value's ExpireAt is
+// left 0; its Items do not alias p.
+func Decode(p []byte, limit int64) (store.Value, error) {
 	if len(p) < 10 {
 		return store.Value{}, ErrChecksum
 	}
 	if binary.LittleEndian.Uint16(p[len(p)-10:]) > Version || crc(p[:len(p)-8]) != binary.LittleEndian.Uint64(p[len(p)-8:]) {
 		return store.Value{}, ErrChecksum
 	}
-	r := &reader{b: p[:len(p)-10]}
+	r := &reader{b: p[:len(p)-10], budget: limit}
 	v, err := r.object()
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return store.Value{}, ErrTooLarge
+	case err != nil:
 		return store.Value{}, ErrBadFormat
 	}
 	return v, nil

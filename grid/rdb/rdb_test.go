@@ -46,7 +46,7 @@ func TestDecodeRedisPayloads(t *testing.T) {
 	for _, tc := range redisPayloads {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := hex.DecodeString(tc.hex)
-			v, err := Decode(p)
+			v, err := Decode(p, 1<<30)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestDecodeRedisPayloads(t *testing.T) {
 			}
 			// A changed byte fails the checksum.
 			p[1] ^= 1
-			if _, err := Decode(p); err != ErrChecksum {
+			if _, err := Decode(p, 1<<30); err != ErrChecksum {
 				t.Fatalf("corrupt payload: %v", err)
 			}
 		})
@@ -84,7 +84,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Decode(p)
+		got, err := Decode(p, 1<<30)
 		if err != nil {
 			t.Fatalf("%s: %v", show(v), err)
 		}
@@ -117,16 +117,16 @@ func TestDecodeRefusesBadPayloads(t *testing.T) {
 		"bad length enc":  "00c5",
 		"intset disorder": "0b1002000000020000000200010000",
 	} {
-		if _, err := Decode(seal(body)); err != ErrBadFormat {
+		if _, err := Decode(seal(body), 1<<30); err != ErrBadFormat {
 			t.Errorf("%s: %v, want bad format", name, err)
 		}
 	}
-	if _, err := Decode([]byte("short")); err != ErrChecksum {
+	if _, err := Decode([]byte("short"), 1<<30); err != ErrChecksum {
 		t.Errorf("short payload: %v", err)
 	}
 	newer := seal("000161")
 	newer[len(newer)-10] = Version + 1
-	if _, err := Decode(newer); err != ErrChecksum {
+	if _, err := Decode(newer, 1<<30); err != ErrChecksum {
 		t.Errorf("newer version: %v", err)
 	}
 }
@@ -142,7 +142,7 @@ func FuzzDecode(f *testing.F) {
 		for i := range 8 {
 			b = append(b, byte(x>>(8*i)))
 		}
-		v, err := Decode(b)
+		v, err := Decode(b, 1<<20)
 		if err != nil {
 			return
 		}
@@ -154,8 +154,19 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Decode(p); err != nil {
+		if _, err := Decode(p, 1<<30); err != nil {
 			t.Fatalf("re-encoded %s: %v", show(v), err)
 		}
 	})
+}
+
+func TestDecodeLimit(t *testing.T) {
+	// 24 bytes of LZF that expand to 100.
+	p, _ := hex.DecodeString("00c3094064017878e057000178780a005db7f663bb08625f")
+	if _, err := Decode(p, 99); err != ErrTooLarge {
+		t.Fatalf("limit 99: %v", err)
+	}
+	if _, err := Decode(p, 100); err != nil {
+		t.Fatalf("limit 100: %v", err)
+	}
 }

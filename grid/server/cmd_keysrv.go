@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
@@ -151,8 +152,18 @@ func cmdRestore(c *conn, args [][]byte) {
 		c.wr.Error("ERR Invalid TTL value, must be >= 0")
 		return
 	}
-	v, err := rdb.Decode(args[3])
-	if err != nil {
+	// What the payload's strings may take decoded: the room maxmemory leaves, else the
+	// bound of a string (proto-max-bulk-len) times a margin for the value's many strings.
+	limit := int64(4 * c.s.cfg.ProtoMaxBulkLen)
+	if m := c.s.store.MaxMemory(); m > 0 {
+		limit = max(m-c.s.store.UsedMemory(), 0)
+	}
+	v, err := rdb.Decode(args[3], limit)
+	switch {
+	case errors.Is(err, rdb.ErrTooLarge):
+		c.writeStoreErr(store.ErrOOM)
+		return
+	case err != nil:
 		c.wr.Error(err.Error())
 		return
 	}
