@@ -1,6 +1,7 @@
 package rdb
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -168,5 +169,58 @@ func TestDecodeLimit(t *testing.T) {
 	}
 	if _, err := Decode(p, 100); err != nil {
 		t.Fatalf("limit 100: %v", err)
+	}
+}
+
+// ziplist builds a ziplist (Redis before 7.0) of entries already encoded.
+func ziplist(entries ...[]byte) []byte {
+	body := []byte{}
+	prev := 0
+	for _, e := range entries {
+		body = append(body, byte(prev))
+		body = append(body, e...)
+		prev = 1 + len(e)
+	}
+	zl := make([]byte, 10, 10+len(body)+1)
+	zl = append(append(zl, body...), 0xff)
+	zl[0], zl[1] = byte(len(zl)), byte(len(zl)>>8)
+	zl[8] = byte(len(entries))
+	return zl
+}
+
+func TestDecodeZiplists(t *testing.T) {
+	zl := ziplist(
+		[]byte{0x01, 'a'},              // a 1-byte string
+		[]byte{0xf1},                   // the immediate 0
+		[]byte{0xfd},                   // the immediate 12
+		[]byte{0xfe, 0xf6},             // int8 -10
+		[]byte{0xc0, 0x39, 0x30},       // int16 12345
+		[]byte{0xf0, 0x00, 0x00, 0x80}, // int24 -8388608
+		[]byte{0xd0, 0xff, 0xff, 0xff, 0x7f},
+		[]byte{0xe0, 1, 0, 0, 0, 0, 0, 0, 0x80},
+		append([]byte{0x40, 0x41}, bytes.Repeat([]byte("z"), 0x41)...), // a 14-bit length
+	)
+	want := bs("a", "0", "12", "-10", "12345", "-8388608", "2147483647", "-9223372036854775807", strings.Repeat("z", 0x41))
+	got, err := readZiplist(zl)
+	if err != nil || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("readZiplist: %q %v, want %q", got, err, want)
+	}
+	// As a list (type 10), a quicklist of one ziplist (14) and a hash (13, pairs).
+	for _, body := range [][]byte{
+		appendString([]byte{typeListZiplist}, zl),
+		appendString([]byte{typeListQuicklist, 1}, zl),
+	} {
+		b := append(body, Version, 0)
+		x := crc(b)
+		for i := range 8 {
+			b = append(b, byte(x>>(8*i)))
+		}
+		v, err := Decode(b, 1<<20)
+		if err != nil || v.Kind != store.KindList || len(v.Items) != len(want) {
+			t.Fatalf("decode of %x: %v %v", body[0], show(v), err)
+		}
+	}
+	if _, err := readZiplist(zl[:len(zl)-3]); err == nil {
+		t.Fatal("truncated ziplist read")
 	}
 }
