@@ -330,3 +330,37 @@ func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandDocsAgainstRedisServer compares COMMAND DOCS's since and COMMAND INFO's arity
+// of the commands this file's area serves with redis-server's (summaries and groups follow
+// the grid's table, worded as Redis's later documentation words them).
+func TestCommandDocsAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, name := range []string{"dump", "restore", "sort", "sort_ro", "move", "wait", "debug", "object", "object|encoding",
+		"object|refcount", "object|help", "memory", "memory|usage", "memory|doctor", "memory|stats", "memory|purge",
+		"memory|malloc-stats", "memory|help", "command|getkeys", "command|getkeysandflags", "command|list", "config|set",
+		"config|get", "config|resetstat", "config|rewrite"} {
+		field := func(c *redis.Client) string {
+			v, err := do(c, []string{"COMMAND", "DOCS", name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			arr, _ := v.([]any)
+			if len(arr) < 2 {
+				return "missing"
+			}
+			doc := arr[1].([]any)
+			out := map[string]any{}
+			for i := 0; i+1 < len(doc); i += 2 {
+				if k := doc[i].(string); k == "since" {
+					out[k] = doc[i+1]
+				}
+			}
+			info, _ := do(c, []string{"COMMAND", "INFO", name})
+			return fmt.Sprint(out, info.([]any)[0].([]any)[1])
+		}
+		if g, r := field(d.grid), field(d.redis); g != r {
+			t.Errorf("COMMAND DOCS %s:\n grid: %s\nredis: %s", name, g, r)
+		}
+	}
+}
