@@ -1,6 +1,9 @@
 package server
 
-import "sort"
+import (
+	"bytes"
+	"sort"
+)
 
 // sortedCommands lists the top-level commands by name, for stable COMMAND output.
 func (s *Server) sortedCommands() []*command {
@@ -65,14 +68,6 @@ func cmdCommand(c *conn, args [][]byte) {
 
 func cmdCommandCount(c *conn, _ [][]byte) { c.wr.Int(int64(len(c.s.cmds))) }
 
-func cmdCommandList(c *conn, _ [][]byte) {
-	cmds := c.s.sortedCommands()
-	c.wr.Array(len(cmds))
-	for _, cmd := range cmds {
-		c.wr.BulkString(cmd.name)
-	}
-}
-
 func cmdCommandInfo(c *conn, args [][]byte) {
 	if len(args) == 2 {
 		cmdCommand(c, args[:1])
@@ -80,7 +75,7 @@ func cmdCommandInfo(c *conn, args [][]byte) {
 	}
 	c.wr.Array(len(args) - 2)
 	for _, name := range args[2:] {
-		if cmd := c.lookup(c.s.cmds, name); cmd != nil {
+		if cmd := c.commandNamed(name); cmd != nil {
 			c.writeInfo(cmd)
 		} else {
 			c.wr.NullArray()
@@ -118,7 +113,7 @@ func cmdCommandDocs(c *conn, args [][]byte) {
 		cmds = c.s.sortedCommands()
 	} else {
 		for _, name := range args[2:] {
-			if cmd := c.lookup(c.s.cmds, name); cmd != nil {
+			if cmd := c.commandNamed(name); cmd != nil {
 				cmds = append(cmds, cmd)
 			}
 		}
@@ -217,4 +212,17 @@ func (c *conn) writeKeySpecs(specs []keySpec) {
 		c.wr.BulkString("limit")
 		c.wr.Int(int64(ks.limit))
 	}
+}
+
+// commandNamed finds a command by its full name: "get", or "config|get" for a subcommand.
+func (c *conn) commandNamed(name []byte) *command {
+	parent, sub, ok := bytes.Cut(name, []byte("|"))
+	if !ok {
+		return c.lookup(c.s.cmds, name)
+	}
+	cmd := c.lookup(c.s.cmds, parent)
+	if cmd == nil || cmd.subs == nil {
+		return nil
+	}
+	return c.lookup(cmd.subs, sub)
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/insightgrid/insight/grid/store"
 )
 
 func humanBytes(n int64) string {
@@ -40,6 +38,10 @@ type infoSection struct {
 	name   string
 	fields func(s *Server) [][2]string
 }
+
+// extraInfoSections are reported by name, "all" or "everything", not by default (as
+// Redis leaves out commandstats).
+var extraInfoSections = map[string]bool{"commandstats": true}
 
 var infoSections = []infoSection{
 	{"server", func(s *Server) [][2]string {
@@ -92,6 +94,7 @@ var infoSections = []infoSection{
 			{"expired_keys", strconv.FormatInt(s.store.ExpiredKeys(), 10)},
 			{"evicted_keys", "0"},
 			{"rejected_oom_commands", strconv.FormatInt(s.oomRejected.Load(), 10)},
+			{"total_error_replies", strconv.FormatInt(s.totalErrors(), 10)},
 		}
 	}},
 	{"replication", func(s *Server) [][2]string { return s.replicationInfo() }},
@@ -103,6 +106,8 @@ var infoSections = []infoSection{
 		}
 		return [][2]string{{"used_cpu_sys", secs(ru.Stime)}, {"used_cpu_user", secs(ru.Utime)}}
 	}},
+	{"commandstats", (*Server).commandStats},
+	{"errorstats", (*Server).errorStatsInfo},
 	{"cluster", func(*Server) [][2]string { return [][2]string{{"cluster_enabled", "1"}} }},
 	{"insight", func(s *Server) [][2]string {
 		out := [][2]string{{"partition", strconv.Itoa(s.cfg.Partition)}, {"instance", strconv.Itoa(s.cfg.Instance)}}
@@ -120,7 +125,7 @@ var infoSections = []infoSection{
 		if keys == 0 {
 			return nil
 		}
-		return [][2]string{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", keys, s.store.VolatileKeys())}}
+		return [][2]string{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=%d", keys, s.store.VolatileKeys(), s.store.AvgTTL())}}
 	}},
 }
 
@@ -130,10 +135,11 @@ func (s *Server) Info(sections ...string) string {
 	for _, sec := range sections {
 		want[strings.ToLower(sec)] = true
 	}
-	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
+	all := want["all"] || want["everything"]
+	def := len(want) == 0 || want["default"]
 	var b strings.Builder
 	for _, sec := range infoSections {
-		if !all && !want[sec.name] {
+		if !all && !want[sec.name] && (!def || extraInfoSections[sec.name]) {
 			continue
 		}
 		if b.Len() > 0 {
@@ -153,80 +159,6 @@ func cmdInfo(c *conn, args [][]byte) {
 		secs = append(secs, string(a))
 	}
 	c.wr.Verbatim(c.s.Info(secs...))
-}
-
-// configParams are the parameters CONFIG GET reports; tools such as redis-benchmark read
-// them to describe the server.
-func (s *Server) configParams() [][2]string {
-	return [][2]string{
-		{"appendonly", "no"},
-		{"cluster-enabled", "yes"},
-		{"databases", "1"},
-		{"maxmemory", strconv.FormatInt(s.store.MaxMemory(), 10)},
-		{"maxmemory-policy", "noeviction"},
-		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.ProtoMaxBulkLen, 10)},
-		{"save", ""},
-	}
-}
-
-func cmdConfigGet(c *conn, args [][]byte) {
-	var out [][2]string
-	for _, p := range c.s.configParams() {
-		for _, pat := range args[2:] {
-			if store.Match([]byte(strings.ToLower(string(pat))), []byte(p[0])) {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	c.wr.Map(len(out))
-	for _, p := range out {
-		c.wr.BulkString(p[0])
-		c.wr.BulkString(p[1])
-	}
-}
-
-// cmdConfigSet changes maxmemory (up to the ceiling the memory limit leaves) and accepts
-// the one maxmemory-policy the store has; like Redis, it changes nothing unless every
-// pair is valid.
-func cmdConfigSet(c *conn, args [][]byte) {
-	if len(args)%2 != 0 {
-		c.wr.Error("ERR wrong number of arguments for 'config|set' command")
-		return
-	}
-	failed := func(name, why string) {
-		c.wr.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + why)
-	}
-	maxmem := int64(-1)
-	for i := 2; i+1 < len(args); i += 2 {
-		name, val := strings.ToLower(string(args[i])), string(args[i+1])
-		switch name {
-		case "maxmemory":
-			n, ok := parseMemory(val)
-			if !ok {
-				failed(name, "argument must be a memory value")
-				return
-			}
-			if ceil := c.s.cfg.MaxMemoryCeiling; ceil > 0 && (n == 0 || n > ceil) {
-				failed(name, fmt.Sprintf("%s is above the ceiling %d (%s: the memory limit less what the process needs besides the data)",
-					val, ceil, humanBytes(ceil)))
-				return
-			}
-			maxmem = n
-		case "maxmemory-policy":
-			if !strings.EqualFold(val, "noeviction") {
-				failed(name, fmt.Sprintf("%q is not supported: the grid never evicts (noeviction), writes past maxmemory get -OOM", val))
-				return
-			}
-		default:
-			c.wr.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + string(args[i]) + "'")
-			return
-		}
-	}
-	if maxmem >= 0 {
-		c.s.store.SetMaxMemory(maxmem)
-	}
-	c.wr.OK()
 }
 
 // parseMemory reads a memory value as Redis's memtoull does: a number with an optional

@@ -57,6 +57,7 @@ type command struct {
 	parent *command
 
 	ok, failed prometheus.Counter
+	stats      cmdStats // INFO commandstats
 	latency    prometheus.Observer
 }
 
@@ -157,13 +158,17 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	c.asked, c.asking = c.asking, false
 	cmd := c.lookup(s.cmds, args[0])
 	if cmd == nil {
+		mark := c.wr.Len()
 		c.wr.Error(errUnknown(args))
+		s.countError(c.wr.Bytes()[mark:])
 		return
 	}
 	if cmd.subs != nil && len(args) >= 2 {
 		sub := c.lookup(cmd.subs, args[1])
 		if sub == nil {
+			mark := c.wr.Len()
 			c.wr.Error(errUnknownSub(args))
+			s.countError(c.wr.Bytes()[mark:])
 			s.metrics.count(cmd, false)
 			return
 		}
@@ -175,7 +180,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	s.cmdsTotal.Add(1)
 	mark := c.wr.Len()
 	c.slot = -2
-	s.run(c, cmd, args)
+	executed := s.run(c, cmd, args)
 	if c.slot >= 0 && cmd.flags&flagWrite != 0 && c.waiting == nil {
 		s.signalKeys(cmd, args)
 	}
@@ -189,22 +194,28 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		}
 	}
 	failed := c.wr.Len() > mark && c.wr.Bytes()[mark] == '-'
+	took := time.Since(start)
+	if failed {
+		s.countError(c.wr.Bytes()[mark:])
+	}
+	s.account(cmd, executed, failed, took)
 	s.metrics.count(cmd, !failed)
-	cmd.latency.Observe(time.Since(start).Seconds())
+	cmd.latency.Observe(took.Seconds())
 }
 
-// run applies the checks Redis applies before a command, in Redis's order, then runs it.
-func (s *Server) run(c *conn, cmd *command, args [][]byte) {
+// run applies the checks Redis applies before a command, in Redis's order, then runs it;
+// it reports whether the command ran (false: refused by a check).
+func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 	if !cmd.arityOK(len(args)) {
 		c.wr.Error(errArity(cmd))
-		return
+		return false
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
 		c.wr.Error(errNoAuth)
-		return
+		return false
 	}
 	if (cmd.firstKey > 0 || cmd.movable != nil) && !s.route(c, cmd, args) {
-		return
+		return false
 	}
 	if cmd.firstKey == 0 && cmd.movable == nil && cmd.flags&flagWrite != 0 {
 		// A keyless write (FLUSHALL) changes this partition: only its primary takes it.
@@ -213,16 +224,17 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 				errReply = "READONLY You can't write against a read only replica."
 			}
 			c.wr.Error(errReply)
-			return
+			return false
 		}
 		c.slot = -1
 	}
 	if m := s.store.MaxMemory(); cmd.flags&flagDenyOOM != 0 && m > 0 && s.store.UsedMemory() > m {
 		s.oomRejected.Add(1)
 		c.wr.Error(errOOM)
-		return
+		return false
 	}
 	cmd.handler(c, args)
+	return true
 }
 
 // route checks that the command's keys share one slot and that this instance serves it;

@@ -83,6 +83,8 @@ type Server struct {
 	connsTotal  atomic.Int64
 	cmdsTotal   atomic.Int64
 	oomRejected atomic.Int64
+	errStats    errorStats  // INFO errorstats
+	conf        configState // CONFIG SET's stored parameters
 
 	// blocked are the clients parked in blocking commands (block.go).
 	blocked blockedClients

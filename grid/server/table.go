@@ -46,7 +46,8 @@ func container(name string, flags cmdFlag, group, since, summary string, h func(
 		cmd.arity = -1
 	}
 	cmd.subs = map[string]*command{}
-	subs = append(subs, def("help", 2, ls, noKeys, group, "5.0.0", "Show helpful text about the different subcommands.", help))
+	// A container's own help, given among subs, replaces the generic one.
+	subs = append([]*command{def("help", 2, ls, noKeys, group, "5.0.0", "Show helpful text about the different subcommands.", help)}, subs...)
 	for _, sub := range subs {
 		sub.parent = cmd
 		cmd.subs[sub.name] = sub
@@ -162,13 +163,15 @@ func commandTable() map[string]*command {
 		def("time", 1, ls|fast, noKeys, "server", "2.6.0", "Returns the server time.", cmdTime),
 		container("config", admin|ls, "server", "2.0.0", "A container for server configuration commands.", nil,
 			def("get", -3, admin|ls, noKeys, "server", "2.0.0", "Returns the effective values of configuration parameters.", cmdConfigGet),
-			def("resetstat", 2, admin|ls, noKeys, "server", "2.0.0", "Resets the server's statistics.", cmdOK),
+			def("resetstat", 2, admin|ls, noKeys, "server", "2.0.0", "Resets the server's statistics.", cmdConfigResetStat),
+			def("rewrite", 2, admin|ls, noKeys, "server", "2.8.0", "Persists the effective configuration to file.", cmdConfigRewrite),
 			def("set", -4, admin|ls, noKeys, "server", "2.0.0", "Sets configuration parameters in-flight.", cmdConfigSet),
 		),
 		container("command", ls, "server", "2.8.13", "Returns detailed information about all commands.", cmdCommand,
 			def("count", 2, ls, noKeys, "server", "2.8.13", "Returns a count of commands.", cmdCommandCount),
 			def("docs", -2, ls, noKeys, "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", cmdCommandDocs),
-			def("getkeys", -4, ls, noKeys, "server", "2.8.13", "Extracts the key names from an arbitrary command.", cmdCommandGetKeys),
+			def("getkeys", -4, ls, noKeys, "server", "2.8.13", "Extracts the key names from an arbitrary command.", commandKeys(false)),
+			def("getkeysandflags", -4, ls, noKeys, "server", "7.0.0", "Extracts the key names and access flags for an arbitrary command.", commandKeys(true)),
 			def("info", -2, ls, noKeys, "server", "2.8.13", "Returns information about one, multiple or all commands.", cmdCommandInfo),
 			def("list", -2, ls, noKeys, "server", "7.0.0", "Returns a list of command names.", cmdCommandList),
 		),
@@ -209,6 +212,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, bitCommands()...)
 	cmds = append(cmds, hllCommands()...)
 	cmds = append(cmds, blockingListCommands()...)
+	cmds = append(cmds, keysrvCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

@@ -1,0 +1,226 @@
+package rdb
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/insightgrid/insight/grid/store"
+)
+
+func TestCRC64Jones(t *testing.T) {
+	// Redis's crc64 test vector (src/crc64.c).
+	if got := crc([]byte("123456789")); got != 0xe9c6d914c4b8d9ca {
+		t.Fatalf("crc64(123456789) = %#x", got)
+	}
+}
+
+// Payloads redis-server 7.0.15 DUMPed.
+var redisPayloads = []struct {
+	name, hex string
+	want      store.Value
+}{
+	{"string", "000568656c6c6f0a006372df766534200a", store.Value{Kind: store.KindString, Str: []byte("hello")}},
+	{"lzf string", "00c3094064017878e057000178780a005db7f663bb08625f", store.Value{Kind: store.KindString, Str: []byte(strings.Repeat("x", 100))}},
+	{"listpack hash", "10151500000004008266310382763103826632037b01ff0a004ac585b69f9c1e83",
+		store.Value{Kind: store.KindHash, Items: bs("f1", "v1", "f2", "123")}},
+	{"hashtable set", "02030162016301610a00b294da2e4ecda6fc", store.Value{Kind: store.KindSet, Items: bs("b", "c", "a")}},
+	{"intset", "0b14040000000300000090eefeff01000000020000000a005d9df7da2f43d06b", store.Value{Kind: store.KindSet, Items: bs("-70000", "1", "2")}},
+	{"quicklist", "1201021f1f00000008000101020103018161020101f178ec03f240420f0482626203ff0a00484f35c66454118e",
+		store.Value{Kind: store.KindList, Items: bs("1", "2", "3", "a", "1", "-5000", "1000000", "bb")}},
+}
+
+func bs(s ...string) [][]byte {
+	out := make([][]byte, len(s))
+	for i, x := range s {
+		out[i] = []byte(x)
+	}
+	return out
+}
+
+func show(v store.Value) string { return fmt.Sprintf("%v %q %q", v.Kind, v.Str, v.Items) }
+
+func TestDecodeRedisPayloads(t *testing.T) {
+	for _, tc := range redisPayloads {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := hex.DecodeString(tc.hex)
+			v, err := Decode(p, 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if show(v) != show(tc.want) {
+				t.Fatalf("got %s, want %s", show(v), show(tc.want))
+			}
+			// A changed byte fails the checksum.
+			p[1] ^= 1
+			if _, err := Decode(p, 1<<30); err != ErrChecksum {
+				t.Fatalf("corrupt payload: %v", err)
+			}
+		})
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	long := strings.Repeat("y", 5000)
+	many := make([]string, 0, 3000)
+	for i := range 3000 {
+		many = append(many, fmt.Sprint(i*7919-1000000, "-", i%3))
+	}
+	for _, v := range []store.Value{
+		{Kind: store.KindString, Str: []byte("")},
+		{Kind: store.KindString, Str: []byte("-2147483648")},
+		{Kind: store.KindString, Str: []byte("007")},
+		{Kind: store.KindString, Str: []byte(long)},
+		{Kind: store.KindHash, Encoding: "listpack", Items: bs("a", "1", "b", "-4096", "c", long, "d", "9223372036854775807")},
+		{Kind: store.KindHash, Encoding: "hashtable", Items: bs("a", "1", "b", long)},
+		{Kind: store.KindSet, Encoding: "intset", Items: bs("-9223372036854775808", "-5", "70000")},
+		{Kind: store.KindSet, Encoding: "hashtable", Items: bs("x", "1")},
+		{Kind: store.KindList, Encoding: "quicklist", Items: bs(many...)},
+		{Kind: store.KindList, Encoding: "quicklist", Items: bs(long, long, "1", long)},
+	} {
+		p, err := Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(p, 1<<30)
+		if err != nil {
+			t.Fatalf("%s: %v", show(v), err)
+		}
+		if got.Kind != v.Kind || string(got.Str) != string(v.Str) || !slices.EqualFunc(got.Items, v.Items, func(a, b []byte) bool { return string(a) == string(b) }) {
+			t.Fatalf("round trip: got %.200s, want %.200s", show(got), show(v))
+		}
+	}
+}
+
+func TestDecodeRefusesBadPayloads(t *testing.T) {
+	seal := func(body string) []byte {
+		b, _ := hex.DecodeString(body)
+		b = append(b, Version, 0)
+		var c [8]byte
+		x := crc(b)
+		for i := range c {
+			c[i] = byte(x >> (8 * i))
+		}
+		return append(b, c[:]...)
+	}
+	for name, body := range map[string]string{
+		"zset":            "03010161",
+		"empty set":       "0200",
+		"duplicate":       "0202016101" + "61",
+		"truncated":       "0005616263",
+		"bad listpack":    "1003010203",
+		"unknown type":    "63",
+		"empty":           "",
+		"short hash":      "0402016101620163",
+		"bad length enc":  "00c5",
+		"intset disorder": "0b1002000000020000000200010000",
+	} {
+		if _, err := Decode(seal(body), 1<<30); err != ErrBadFormat {
+			t.Errorf("%s: %v, want bad format", name, err)
+		}
+	}
+	if _, err := Decode([]byte("short"), 1<<30); err != ErrChecksum {
+		t.Errorf("short payload: %v", err)
+	}
+	newer := seal("000161")
+	newer[len(newer)-10] = Version + 1
+	if _, err := Decode(newer, 1<<30); err != ErrChecksum {
+		t.Errorf("newer version: %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, tc := range redisPayloads {
+		p, _ := hex.DecodeString(tc.hex)
+		f.Add(p[:len(p)-10])
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := append(append([]byte{}, body...), Version, 0)
+		x := crc(b)
+		for i := range 8 {
+			b = append(b, byte(x>>(8*i)))
+		}
+		v, err := Decode(b, 1<<20)
+		if err != nil {
+			return
+		}
+		// What decodes encodes again and decodes to the same.
+		if v.Kind == store.KindSet || v.Kind == store.KindHash {
+			v.Encoding = "hashtable"
+		}
+		p, err := Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(p, 1<<30); err != nil {
+			t.Fatalf("re-encoded %s: %v", show(v), err)
+		}
+	})
+}
+
+func TestDecodeLimit(t *testing.T) {
+	// 24 bytes of LZF that expand to 100.
+	p, _ := hex.DecodeString("00c3094064017878e057000178780a005db7f663bb08625f")
+	if _, err := Decode(p, 99); err != ErrTooLarge {
+		t.Fatalf("limit 99: %v", err)
+	}
+	if _, err := Decode(p, 100); err != nil {
+		t.Fatalf("limit 100: %v", err)
+	}
+}
+
+// ziplist builds a ziplist (Redis before 7.0) of entries already encoded.
+func ziplist(entries ...[]byte) []byte {
+	body := []byte{}
+	prev := 0
+	for _, e := range entries {
+		body = append(body, byte(prev))
+		body = append(body, e...)
+		prev = 1 + len(e)
+	}
+	zl := make([]byte, 10, 10+len(body)+1)
+	zl = append(append(zl, body...), 0xff)
+	zl[0], zl[1] = byte(len(zl)), byte(len(zl)>>8)
+	zl[8] = byte(len(entries))
+	return zl
+}
+
+func TestDecodeZiplists(t *testing.T) {
+	zl := ziplist(
+		[]byte{0x01, 'a'},              // a 1-byte string
+		[]byte{0xf1},                   // the immediate 0
+		[]byte{0xfd},                   // the immediate 12
+		[]byte{0xfe, 0xf6},             // int8 -10
+		[]byte{0xc0, 0x39, 0x30},       // int16 12345
+		[]byte{0xf0, 0x00, 0x00, 0x80}, // int24 -8388608
+		[]byte{0xd0, 0xff, 0xff, 0xff, 0x7f},
+		[]byte{0xe0, 1, 0, 0, 0, 0, 0, 0, 0x80},
+		append([]byte{0x40, 0x41}, bytes.Repeat([]byte("z"), 0x41)...), // a 14-bit length
+	)
+	want := bs("a", "0", "12", "-10", "12345", "-8388608", "2147483647", "-9223372036854775807", strings.Repeat("z", 0x41))
+	got, err := readZiplist(zl)
+	if err != nil || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("readZiplist: %q %v, want %q", got, err, want)
+	}
+	// As a list (type 10), a quicklist of one ziplist (14) and a hash (13, pairs).
+	for _, body := range [][]byte{
+		appendString([]byte{typeListZiplist}, zl),
+		appendString([]byte{typeListQuicklist, 1}, zl),
+	} {
+		b := append(body, Version, 0)
+		x := crc(b)
+		for i := range 8 {
+			b = append(b, byte(x>>(8*i)))
+		}
+		v, err := Decode(b, 1<<20)
+		if err != nil || v.Kind != store.KindList || len(v.Items) != len(want) {
+			t.Fatalf("decode of %x: %v %v", body[0], show(v), err)
+		}
+	}
+	if _, err := readZiplist(zl[:len(zl)-3]); err == nil {
+		t.Fatal("truncated ziplist read")
+	}
+}

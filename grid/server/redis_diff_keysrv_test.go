@@ -1,0 +1,366 @@
+package server
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// keysrvSetup fills both sides with one value of every encoding the grid has.
+var keysrvSetup = [][]string{
+	{"SET", "{s}int", "12345"}, {"SET", "{s}big", "123456789012"}, {"SET", "{s}emb", "hello"},
+	{"SET", "{s}raw", strings.Repeat("r", 45)}, {"SET", "{s}neg", "-7"}, {"SET", "{s}zero", "0"},
+	{"HSET", "{s}hsmall", "a", "1", "b", "two", "c", "-3000"},
+	{"HSET", "{s}hlong", "f", strings.Repeat("v", 65)},
+	{"SADD", "{s}sint", "3", "1", "-2", "70000", "9999999999"},
+	{"SADD", "{s}sstr", "x", "y", "10"},
+	{"RPUSH", "{s}list", "3", "1", "2", "10", "-1", "2.5", "b", "a"},
+	{"RPUSH", "{s}alist", "b", "a", "c", "B", ""},
+	{"RPUSH", "{s}nums", "5", " 3", "0x10", "1e2", "-inf", "", "+4"},
+	{"SADD", "{s}snum", "5", "3", "-1", "20"},
+}
+
+// bigValues adds values past the small encodings' limits on both sides.
+func (d *diffRun) bigValues() {
+	d.t.Helper()
+	hb, sb, lb := []string{"HSET", "{s}hbig"}, []string{"SADD", "{s}sbig"}, []string{"RPUSH", "{s}lbig"}
+	for i := range 600 {
+		hb = append(hb, fmt.Sprint("f", i), fmt.Sprint(i*31))
+		sb = append(sb, fmt.Sprint(i*7-100))
+		lb = append(lb, fmt.Sprint("element-", i%97, strings.Repeat("z", i%40)))
+	}
+	d.check(exact, hb...)
+	d.check(exact, sb...)
+	d.check(exact, lb...)
+	d.check(exact, "SADD", "{s}sbigstr", "a", "b")
+	d.check(exact, "RPUSH", "{s}lhuge", strings.Repeat("h", 20000), "x", strings.Repeat("k", 9000))
+}
+
+var keysrvKeys = []string{"{s}int", "{s}big", "{s}emb", "{s}raw", "{s}neg", "{s}zero", "{s}hsmall", "{s}hlong",
+	"{s}sint", "{s}sstr", "{s}list", "{s}alist", "{s}nums", "{s}snum", "{s}hbig", "{s}sbig", "{s}lbig", "{s}sbigstr", "{s}lhuge"}
+
+func TestKeysrvAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, c := range keysrvSetup {
+		d.check(exact, c...)
+	}
+	d.bigValues()
+	for _, k := range keysrvKeys {
+		d.check(exact, "OBJECT", "ENCODING", k)
+		d.check(exact, "OBJECT", "REFCOUNT", k)
+	}
+	for _, tc := range []struct {
+		class compareClass
+		args  []string
+	}{
+		{exact, []string{"OBJECT", "ENCODING", "{s}none"}},
+		{exact, []string{"OBJECT", "REFCOUNT", "{s}none"}},
+		{exact, []string{"OBJECT", "HELP"}},
+		{exact, []string{"OBJECT", "ENCODING"}},
+		{exact, []string{"OBJECT", "NOSUCH", "x"}},
+		{exact, []string{"DUMP", "{s}none"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage"}},
+		{exact, []string{"RESTORE", "{s}int", "0", "garbage"}},
+		{exact, []string{"RESTORE", "{s}int", "0", "garbage", "REPLACE"}},
+		{exact, []string{"RESTORE", "{s}new", "-1", "garbage"}},
+		{exact, []string{"RESTORE", "{s}new", "x", "garbage"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage", "NOSUCH"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage", "IDLETIME", "-1"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage", "IDLETIME", "x"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage", "FREQ", "256"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage", "FREQ", "1", "IDLETIME", "1"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "garbage", "IDLETIME"}},
+		{exact, []string{"RESTORE", "{s}new", "0", "\x00\x01a\x0a\x00" + "\x00\x00\x00\x00\x00\x00\x00\x00"}},
+		{exact, []string{"RESTORE", "{s}new"}},
+		{exact, []string{"SORT", "{s}list"}},
+		{exact, []string{"SORT", "{s}list", "ALPHA"}},
+		{exact, []string{"SORT", "{s}alist", "ALPHA", "DESC"}},
+		{exact, []string{"SORT", "{s}alist"}},
+		{exact, []string{"SORT", "{s}nums"}},
+		{exact, []string{"SORT", "{s}nums", "DESC", "LIMIT", "1", "3"}},
+		{exact, []string{"SORT", "{s}list", "BY", "nosort"}},
+		{exact, []string{"SORT", "{s}list", "BY", "nosort", "DESC", "LIMIT", "2", "3"}},
+		{exact, []string{"SORT", "{s}list", "BY", "nosort", "LIMIT", "-5", "100"}},
+		{exact, []string{"SORT", "{s}list", "ALPHA", "LIMIT", "100", "1"}},
+		{exact, []string{"SORT", "{s}list", "ALPHA", "LIMIT", "2", "0"}},
+		{exact, []string{"SORT", "{s}list", "ALPHA", "LIMIT", "2", "-7"}},
+		{exact, []string{"SORT", "{s}list", "LIMIT", "1"}},
+		{exact, []string{"SORT", "{s}list", "LIMIT", "x", "1"}},
+		{exact, []string{"SORT", "{s}list", "BY", "w_*"}},
+		{exact, []string{"SORT", "{s}list", "BY", "{s}w_*"}},
+		{exact, []string{"SORT", "{s}list", "GET", "#"}},
+		{exact, []string{"SORT", "{s}list", "NOSUCH"}},
+		{exact, []string{"SORT", "{s}emb"}},
+		{exact, []string{"SORT", "{s}hsmall"}},
+		{exact, []string{"SORT", "{s}none"}},
+		{exact, []string{"SORT", "{s}sint"}},
+		{exact, []string{"SORT", "{s}sstr", "ALPHA"}},
+		{exact, []string{"SORT", "{s}sstr"}},
+		{exact, []string{"SORT", "{s}sbig", "DESC", "LIMIT", "10", "5"}},
+		{multiset, []string{"SORT", "{s}sstr", "BY", "nosort"}},
+		{exact, []string{"SORT", "{s}sstr", "BY", "nosort", "STORE", "{s}dst"}},
+		{exact, []string{"LRANGE", "{s}dst", "0", "-1"}},
+		{exact, []string{"SORT", "{s}list", "DESC", "STORE", "{s}dst"}},
+		{exact, []string{"LRANGE", "{s}dst", "0", "-1"}},
+		{exact, []string{"EXPIRE", "{s}dst", "1000"}},
+		{exact, []string{"SORT", "{s}list", "LIMIT", "0", "2", "STORE", "{s}dst"}},
+		{exact, []string{"TTL", "{s}dst"}},
+		{exact, []string{"SORT", "{s}none", "STORE", "{s}dst"}},
+		{exact, []string{"EXISTS", "{s}dst"}},
+		{exact, []string{"SORT", "{s}list", "STORE", "{other}dst"}},
+		{exact, []string{"SORT_RO", "{s}list", "DESC"}},
+		{exact, []string{"SORT_RO", "{s}list", "STORE", "{s}dst"}},
+		{exact, []string{"SORT_RO", "{s}emb"}},
+		{exact, []string{"MOVE", "{s}int", "1"}},
+		{exact, []string{"MOVE", "{s}int"}},
+		{exact, []string{"WAIT", "0", "0"}},
+		{exact, []string{"WAIT", "x", "0"}},
+		{exact, []string{"WAIT", "0", "x"}},
+		{exact, []string{"WAIT", "0", "-1"}},
+		{exact, []string{"WAIT", "1", "1"}},
+		{exact, []string{"DEBUG", "SLEEP", "0"}},
+		{exact, []string{"DEBUG"}},
+		{exact, []string{"MEMORY", "USAGE", "{s}none"}},
+		{exact, []string{"MEMORY", "USAGE", "{s}int", "SAMPLES", "-1"}},
+		{exact, []string{"MEMORY", "USAGE", "{s}int", "SAMPLES", "x"}},
+		{exact, []string{"MEMORY", "USAGE", "{s}int", "SAMPLES"}},
+		{exact, []string{"MEMORY", "USAGE", "{s}int", "NOSUCH", "1"}},
+		{exact, []string{"MEMORY", "HELP"}},
+		{exact, []string{"MEMORY", "PURGE"}},
+		{exact, []string{"COMMAND", "GETKEYS", "GET", "a"}},
+		{exact, []string{"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"}},
+		{exact, []string{"COMMAND", "GETKEYS", "SORT", "a", "LIMIT", "0", "1", "STORE", "b", "STORE", "c"}},
+		{exact, []string{"COMMAND", "GETKEYS", "SINTERCARD", "2", "a", "b", "LIMIT", "1"}},
+		{exact, []string{"COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT"}},
+		{exact, []string{"COMMAND", "GETKEYS", "OBJECT", "ENCODING", "a"}},
+		{exact, []string{"COMMAND", "GETKEYS", "GET"}},
+		{exact, []string{"COMMAND", "GETKEYS", "GET", "a", "b"}},
+		{exact, []string{"COMMAND", "GETKEYS", "NOSUCH", "a"}},
+		{exact, []string{"COMMAND", "GETKEYS", "PING", "a"}},
+		{exact, []string{"COMMAND", "GETKEYSANDFLAGS", "GET", "a"}},
+		{exact, []string{"COMMAND", "GETKEYSANDFLAGS", "SORT", "a", "STORE", "b"}},
+		{exact, []string{"COMMAND", "GETKEYSANDFLAGS", "COPY", "a", "b"}},
+		{exact, []string{"COMMAND", "COUNT", "x"}},
+		{exact, []string{"COMMAND", "LIST", "FILTERBY"}},
+		{exact, []string{"COMMAND", "LIST", "FILTERBY", "NOSUCH", "x"}},
+		{exact, []string{"COMMAND", "LIST", "FILTERBY", "MODULE", "x"}},
+		{multiset, []string{"COMMAND", "LIST", "FILTERBY", "PATTERN", "sort*"}},
+		{multiset, []string{"COMMAND", "LIST", "FILTERBY", "PATTERN", "object|e*"}},
+		{multiset, []string{"COMMAND", "LIST", "FILTERBY", "PATTERN", "memory|*"}},
+		{exact, []string{"CONFIG", "GET", "set-max-intset-entries"}},
+		{exact, []string{"CONFIG", "GET", "list-max-listpack-size"}},
+		{exact, []string{"CONFIG", "GET", "maxmemory-samples"}},
+		{exact, []string{"CONFIG", "SET", "hz", "x"}},
+		{exact, []string{"CONFIG", "SET", "hz", "0"}},
+		{exact, []string{"CONFIG", "SET", "databases", "3"}},
+		{exact, []string{"CONFIG", "SET", "nosuch", "3"}},
+		{exact, []string{"CONFIG", "SET", "notify-keyspace-events", "KEA"}},
+		{exact, []string{"CONFIG", "GET", "notify-keyspace-events"}},
+		{exact, []string{"CONFIG", "SET", "notify-keyspace-events", "Q"}},
+		{exact, []string{"CONFIG", "SET", "notify-keyspace-events", ""}},
+		{exact, []string{"CONFIG", "SET", "timeout", "-1"}},
+		{exact, []string{"CONFIG", "SET", "maxmemory-policy", "nosuch"}},
+		{exact, []string{"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}},
+		{exact, []string{"CONFIG", "GET", "maxmemory-policy"}},
+		{exact, []string{"CONFIG", "SET", "maxmemory-policy", "noeviction"}},
+		{exact, []string{"CONFIG", "SET", "maxmemory-samples", "10", "hz", "50"}},
+		{exact, []string{"CONFIG", "GET", "maxmemory-samples"}},
+		{exact, []string{"CONFIG", "RESETSTAT"}},
+	} {
+		d.check(tc.class, tc.args...)
+	}
+	// Values Redis writes without LZF compression (at most 20 bytes) and in an order both
+	// keep dump byte for byte alike.
+	for _, k := range []string{"{s}int", "{s}big", "{s}emb", "{s}neg", "{s}zero", "{s}hsmall", "{s}list", "{s}alist", "{s}nums"} {
+		d.check(exact, "DUMP", k)
+	}
+	// INFO commandstats: the same fields for a command both ran.
+	statLine := func(c *redis.Client) string {
+		v, err := do(c, []string{"INFO", "commandstats"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(v.(string), "\r\n") {
+			if strings.HasPrefix(l, "cmdstat_sort_ro:") {
+				return regexp.MustCompile(`[0-9.]+`).ReplaceAllString(l, "N")
+			}
+		}
+		return ""
+	}
+	d.check(exact, "SORT_RO", "{s}list")
+	d.check(exact, "SORT_RO", "{s}emb")
+	if g, r := statLine(d.grid), statLine(d.redis); g != r || g == "" {
+		t.Errorf("INFO commandstats line for SORT_RO: grid %q, redis %q", g, r)
+	}
+	// The shapes of what counts the grid's own memory.
+	for _, k := range keysrvKeys {
+		d.check(shape, "MEMORY", "USAGE", k)
+		d.check(shape, "MEMORY", "USAGE", k, "SAMPLES", "0")
+	}
+	d.check(shape, "OBJECT", "HELP")
+	// A key restored with a TTL, an absolute one, one already past.
+	p, _ := do(d.redis, []string{"DUMP", "{s}emb"})
+	d.check(exact, "RESTORE", "{s}ttl", "100000", p.(string))
+	if ttl, err := do(d.grid, []string{"PTTL", "{s}ttl"}); err != nil || ttl.(int64) <= 90000 || ttl.(int64) > 100000 {
+		t.Errorf("PTTL after RESTORE with 100000: %v", ttl)
+	}
+	d.check(exact, "RESTORE", "{s}abs", "4102444800000", p.(string), "ABSTTL")
+	d.check(exact, "PEXPIRETIME", "{s}abs")
+	d.check(exact, "RESTORE", "{s}past", "1", p.(string), "ABSTTL")
+	d.check(exact, "EXISTS", "{s}past")
+	d.check(exact, "RESTORE", "{s}abs", "1", p.(string), "ABSTTL", "REPLACE")
+	d.check(exact, "EXISTS", "{s}abs")
+	d.check(exact, "RESTORE", "{s}idle", "0", p.(string), "IDLETIME", "10", "REPLACE")
+	d.check(exact, "GET", "{s}idle")
+	// Kinds the grid does not have yet are refused as a payload Redis cannot read.
+	if _, err := do(d.redis, []string{"ZADD", "{s}z", "1", "a"}); err != nil {
+		t.Fatal(err)
+	}
+	z, _ := do(d.redis, []string{"DUMP", "{s}z"})
+	if _, err := do(d.grid, []string{"RESTORE", "{s}z", "0", z.(string)}); err == nil || err.Error() != "ERR Bad data format" {
+		t.Errorf("RESTORE of a sorted set: %v", err)
+	}
+	d.check(exact, "COMMAND", "GETKEYS", "SORT_RO", "{s}list", "ALPHA")
+	for _, name := range []string{"sort", "sort_ro", "dump", "restore", "object|encoding", "memory|usage", "move"} {
+		info, err := do(d.grid, []string{"COMMAND", "INFO", name})
+		want, _ := do(d.redis, []string{"COMMAND", "INFO", name})
+		if err != nil || fmt.Sprint(info.([]any)[0].([]any)[:6]) != fmt.Sprint(want.([]any)[0].([]any)[:6]) {
+			t.Errorf("COMMAND INFO %s: %v, redis %v", name, info, want)
+		}
+	}
+}
+
+// TestDumpRestoreAcrossRedisServer moves every value both ways: redis-server's DUMP
+// restored into the grid, the grid's DUMP restored into redis-server, each compared
+// whole with the original.
+func TestDumpRestoreAcrossRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, c := range keysrvSetup {
+		d.check(exact, c...)
+	}
+	d.bigValues()
+	for _, k := range keysrvKeys {
+		fromRedis, err := do(d.redis, []string{"DUMP", k})
+		if err != nil || fromRedis == nil {
+			t.Fatalf("DUMP %s on redis: %v %v", k, fromRedis, err)
+		}
+		fromGrid, err := do(d.grid, []string{"DUMP", k})
+		if err != nil || fromGrid == nil {
+			t.Fatalf("DUMP %s on the grid: %v %v", k, fromGrid, err)
+		}
+		if _, err := do(d.grid, []string{"RESTORE", k + "r", "0", fromRedis.(string)}); err != nil {
+			t.Errorf("RESTORE into the grid of redis's DUMP of %s: %v", k, err)
+		}
+		if _, err := do(d.redis, []string{"RESTORE", k + "r", "0", fromGrid.(string)}); err != nil {
+			t.Errorf("RESTORE into redis of the grid's DUMP of %s: %v", k, err)
+		}
+		d.checkValue(k + "r")
+		d.check(exact, "OBJECT", "ENCODING", k+"r")
+		// And back again, each side restoring its own payload.
+		d.check(exact, "RESTORE", k+"r", "0", fromGrid.(string), "REPLACE")
+		d.checkValue(k + "r")
+	}
+}
+
+// TestKeysrvRandomAgainstRedisServer runs random sorts, dumps and restores on both.
+func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	keys := []string{"{r}a", "{r}b", "{r}c"}
+	key := func() string { return keys[rng.IntN(len(keys))] }
+	elem := func() string {
+		switch rng.IntN(4) {
+		case 0:
+			return strconv.Itoa(rng.IntN(200) - 100)
+		case 1:
+			return strconv.FormatFloat(rng.Float64()*100-50, 'f', 2, 64)
+		case 2:
+			return string(rune('a' + rng.IntN(26)))
+		}
+		return setMember(rng)
+	}
+	steps := 1500
+	if testing.Short() {
+		steps = 500
+	}
+	for range steps {
+		k, k2 := key(), key()
+		switch rng.IntN(10) {
+		case 0:
+			d.check(exact, "RPUSH", k, elem(), elem(), elem())
+		case 1:
+			d.check(exact, "SADD", k, elem(), elem())
+		case 2:
+			d.check(exact, "DEL", k)
+		case 3, 4:
+			args := []string{"SORT", k}
+			if rng.IntN(2) == 0 {
+				args = append(args, "ALPHA")
+			}
+			if rng.IntN(2) == 0 {
+				args = append(args, "DESC")
+			}
+			if rng.IntN(3) == 0 {
+				args = append(args, "LIMIT", strconv.Itoa(rng.IntN(6)-1), strconv.Itoa(rng.IntN(6)-1))
+			}
+			if rng.IntN(3) == 0 {
+				args = append(args, "STORE", k2)
+			}
+			d.check(exact, args...)
+			d.checkValue(k2)
+		case 5:
+			d.check(exact, "SORT", k, "BY", "nosort", "STORE", k2)
+			d.checkValue(k2)
+		case 6, 7:
+			p, err := do(d.grid, []string{"DUMP", k})
+			if err != nil || p == nil {
+				continue
+			}
+			d.check(exact, "RESTORE", k2, "0", p.(string), "REPLACE")
+			d.checkValue(k2)
+		case 8:
+			d.check(exact, "OBJECT", "ENCODING", k)
+		case 9:
+			d.check(exact, "HSET", k, elem(), elem())
+		}
+	}
+}
+
+// TestCommandDocsAgainstRedisServer compares COMMAND DOCS's since and COMMAND INFO's arity
+// of the commands this file's area serves with redis-server's (summaries and groups follow
+// the grid's table, worded as Redis's later documentation words them).
+func TestCommandDocsAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, name := range []string{"dump", "restore", "sort", "sort_ro", "move", "wait", "debug", "object", "object|encoding",
+		"object|refcount", "object|help", "memory", "memory|usage", "memory|doctor", "memory|stats", "memory|purge",
+		"memory|malloc-stats", "memory|help", "command|getkeys", "command|getkeysandflags", "command|list", "config|set",
+		"config|get", "config|resetstat", "config|rewrite"} {
+		field := func(c *redis.Client) string {
+			v, err := do(c, []string{"COMMAND", "DOCS", name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			arr, _ := v.([]any)
+			if len(arr) < 2 {
+				return "missing"
+			}
+			doc := arr[1].([]any)
+			out := map[string]any{}
+			for i := 0; i+1 < len(doc); i += 2 {
+				if k := doc[i].(string); k == "since" {
+					out[k] = doc[i+1]
+				}
+			}
+			info, _ := do(c, []string{"COMMAND", "INFO", name})
+			return fmt.Sprint(out, info.([]any)[0].([]any)[1])
+		}
+		if g, r := field(d.grid), field(d.redis); g != r {
+			t.Errorf("COMMAND DOCS %s:\n grid: %s\nredis: %s", name, g, r)
+		}
+	}
+}
