@@ -75,7 +75,7 @@ var infoSections = []infoSection{
 			{"used_memory_runtime", strconv.FormatInt(used-data, 10)},
 			{"maxmemory", strconv.FormatInt(st.MaxMemory(), 10)}, {"maxmemory_human", humanBytes(st.MaxMemory())},
 			{"maxmemory_ceiling", strconv.FormatInt(s.cfg.MaxMemoryCeiling, 10)},
-			{"maxmemory_policy", "noeviction"},
+			{"maxmemory_policy", st.EvictionPolicy().String()},
 			{"mem_fragmentation_ratio", frag},
 			{"mem_large_query_buffers", strconv.FormatInt(bufUsed, 10)},
 			{"mem_large_query_buffers_budget", strconv.FormatInt(bufTotal, 10)},
@@ -89,7 +89,7 @@ var infoSections = []infoSection{
 			{"total_connections_received", strconv.FormatInt(s.connsTotal.Load(), 10)},
 			{"total_commands_processed", strconv.FormatInt(s.cmdsTotal.Load(), 10)},
 			{"expired_keys", strconv.FormatInt(s.store.ExpiredKeys(), 10)},
-			{"evicted_keys", "0"},
+			{"evicted_keys", strconv.FormatInt(s.store.EvictedKeys(), 10)},
 			{"rejected_oom_commands", strconv.FormatInt(s.oomRejected.Load(), 10)},
 		}
 	}},
@@ -157,15 +157,14 @@ func cmdInfo(c *conn, args [][]byte) {
 // configParams are the parameters CONFIG GET reports; tools such as redis-benchmark read
 // them to describe the server.
 func (s *Server) configParams() [][2]string {
-	return [][2]string{
+	return append([][2]string{
 		{"appendonly", "no"},
 		{"cluster-enabled", "yes"},
 		{"databases", "1"},
 		{"maxmemory", strconv.FormatInt(s.store.MaxMemory(), 10)},
-		{"maxmemory-policy", "noeviction"},
 		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.ProtoMaxBulkLen, 10)},
 		{"save", ""},
-	}
+	}, evictionParams(s.store)...)
 }
 
 func cmdConfigGet(c *conn, args [][]byte) {
@@ -185,9 +184,8 @@ func cmdConfigGet(c *conn, args [][]byte) {
 	}
 }
 
-// cmdConfigSet changes maxmemory (up to the ceiling the memory limit leaves) and accepts
-// the one maxmemory-policy the store has; like Redis, it changes nothing unless every
-// pair is valid.
+// cmdConfigSet changes maxmemory (up to the ceiling the memory limit leaves) and the
+// eviction parameters; like Redis, it changes nothing unless every pair is valid.
 func cmdConfigSet(c *conn, args [][]byte) {
 	if len(args)%2 != 0 {
 		c.wr.Error("ERR wrong number of arguments for 'config|set' command")
@@ -197,6 +195,7 @@ func cmdConfigSet(c *conn, args [][]byte) {
 		c.wr.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + why)
 	}
 	maxmem := int64(-1)
+	var applies []func()
 	for i := 2; i+1 < len(args); i += 2 {
 		name, val := strings.ToLower(string(args[i])), string(args[i+1])
 		switch name {
@@ -212,18 +211,24 @@ func cmdConfigSet(c *conn, args [][]byte) {
 				return
 			}
 			maxmem = n
-		case "maxmemory-policy":
-			if !strings.EqualFold(val, "noeviction") {
-				failed(name, fmt.Sprintf("%q is not supported: the grid never evicts (noeviction), writes past maxmemory get -OOM", val))
-				return
-			}
 		default:
+			if apply, why, known := evictionParam(c.s.store, name, val); known {
+				if apply == nil {
+					failed(name, why)
+					return
+				}
+				applies = append(applies, apply)
+				continue
+			}
 			c.wr.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + string(args[i]) + "'")
 			return
 		}
 	}
 	if maxmem >= 0 {
 		c.s.store.SetMaxMemory(maxmem)
+	}
+	for _, apply := range applies {
+		apply()
 	}
 	c.wr.OK()
 }

@@ -112,7 +112,7 @@ func (s *Store) MSet(kv [][]byte) error {
 	defer sl.mu.Unlock()
 	need := 0
 	for i := 0; i+1 < len(kv); i += 2 {
-		need += recordLen(kv[i], 0, len(kv[i+1]))
+		need += keyLen(kv[i], 0, len(kv[i+1]))
 	}
 	if err := s.room(need); err != nil {
 		return err
@@ -229,14 +229,14 @@ func (s *Store) Append(key, val []byte) (int64, error) {
 		return 0, ErrTooBig
 	}
 	n := len(r.body) + len(val)
-	if hdr := recordLen(key, r.exp, len(r.body)) - len(r.body); hdr+n <= len(r.chunk) && uvlen(n) == uvlen(len(r.body)) {
+	if hdr := recordLen(key, r.exp, len(r.body)) - len(r.body); hdr+n+clockLen <= len(r.chunk) && uvlen(n) == uvlen(len(r.body)) {
 		// There is room: the value grows where it is.
 		copy(r.chunk[hdr+len(r.body):], val)
 		binary.PutUvarint(r.chunk[hdr-uvlen(n):], uint64(n))
 	} else {
 		grown := make([]byte, 0, n)
 		grown = append(append(grown, r.body...), val...)
-		room := recordLen(key, r.exp, min(2*n, n+1<<20))
+		room := keyLen(key, r.exp, min(2*n, n+1<<20))
 		if _, err := s.putSized(sl, &r, key, r.flags, r.exp, grown, room, true); err != nil {
 			return 0, err
 		}
