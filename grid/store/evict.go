@@ -361,21 +361,31 @@ func (s *Store) evictRandom(volatile bool) (int64, bool) {
 	return 0, false
 }
 
-// populate samples maxmemory-samples keys of a random slot into the pool, as Redis's
-// evictionPoolPopulate does with the keys dictGetSomeKeys returns.
+// populate samples maxmemory-samples keys into the pool, as Redis's evictionPoolPopulate
+// does with the keys dictGetSomeKeys returns, taking them from random slots (as many from
+// one slot as it has, so a sparse keyspace takes a few slots).
 func (s *Store) populate(p Policy) {
-	sl := s.sampleSlot(p.volatile())
-	if sl == nil {
-		return
+	want := int(s.ev.samples.Load())
+	for visits := 0; want > 0 && visits < 2*int(s.ev.samples.Load()); visits++ {
+		sl := s.sampleSlot(p.volatile())
+		if sl == nil {
+			return
+		}
+		want -= s.sampleFrom(sl, p, want)
+		sl.mu.RUnlock()
 	}
-	defer sl.mu.RUnlock()
+}
+
+// sampleFrom puts up to n random keys of the read-locked slot sl into the pool and
+// returns how many it sampled.
+func (s *Store) sampleFrom(sl *slot, p Policy, n int) int {
 	t := &sl.keys
 	if p.volatile() {
 		t = &sl.volatile
 	}
 	now := s.clock()
 	decay := s.ev.decayTime.Load()
-	n := min(int(s.ev.samples.Load()), t.Len())
+	n = min(n, t.Len())
 	for range n {
 		_, ref := t.Random(rand.IntN)
 		r := decode(s.arena.Bytes(ref))
@@ -391,6 +401,7 @@ func (s *Store) populate(p Policy) {
 		}
 		s.insertCandidate(candidate{score: score, slot: sl.idx, key: r.key})
 	}
+	return n
 }
 
 // insertCandidate puts c into the pool, sorted by score, dropping the worst candidate when
