@@ -289,7 +289,8 @@ func (s *Store) evictOne() (freed int64, ok bool) {
 	if p.random() {
 		return s.evictRandom(p.volatile())
 	}
-	for try := 0; try < 3; try++ {
+	// Candidates in slots other writers hold are skipped: sample again a few times.
+	for try := 0; try < 16; try++ {
 		s.populate(p)
 		for len(s.ev.pool) > 0 {
 			c := s.ev.pool[len(s.ev.pool)-1]

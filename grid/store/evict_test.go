@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/insightgrid/insight/grid/store/internal/slab"
@@ -279,5 +280,45 @@ func TestAccessClockBytesPerKey(t *testing.T) {
 	}
 	if d := float64(with-without) / 256; d > 4.5 {
 		t.Errorf("the clock costs %.1f bytes per key on average", d)
+	}
+}
+
+// TestConcurrentEviction writes past maxmemory from several goroutines while others read:
+// writers evict from each other's slots without a deadlock or a refused write.
+func TestConcurrentEviction(t *testing.T) {
+	s := New(1 << 20)
+	s.SetPolicy(PolicyAllKeysLRU)
+	val := make([]byte, 64)
+	for i := range 2000 {
+		must[SetResult](t)(s.Set(nil, fmt.Appendf(nil, "k:%d", i), val, SetOptions{}))
+	}
+	s.SetMaxMemory(s.UsedMemory())
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				if _, err := s.Set(nil, fmt.Appendf(nil, "g%d:%d", g, i), val, SetOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				s.Get(nil, fmt.Appendf(nil, "k:%d", i))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s.EvictedKeys() == 0 {
+		t.Fatal("nothing evicted")
 	}
 }
