@@ -26,30 +26,28 @@ func objectCommands() []*command {
 
 // cmdObjectIdletime is OBJECT IDLETIME key: seconds since the key's last access.
 func cmdObjectIdletime(c *conn, args [][]byte) {
-	if c.s.store.EvictionPolicy().LFU() {
-		c.wr.Error(errIdleUnderLFU)
-		return
-	}
 	secs, ok := c.s.store.ObjectIdleTime(args[2])
-	if !ok {
+	switch {
+	case !ok:
 		c.wr.Null()
-		return
+	case c.s.store.EvictionPolicy().LFU():
+		c.wr.Error(errIdleUnderLFU)
+	default:
+		c.wr.Int(secs)
 	}
-	c.wr.Int(secs)
 }
 
 // cmdObjectFreq is OBJECT FREQ key: the key's LFU counter.
 func cmdObjectFreq(c *conn, args [][]byte) {
-	if !c.s.store.EvictionPolicy().LFU() {
-		c.wr.Error(errFreqNoLFU)
-		return
-	}
 	freq, ok := c.s.store.ObjectFreq(args[2])
-	if !ok {
+	switch {
+	case !ok:
 		c.wr.Null()
-		return
+	case !c.s.store.EvictionPolicy().LFU():
+		c.wr.Error(errFreqNoLFU)
+	default:
+		c.wr.Int(freq)
 	}
-	c.wr.Int(freq)
 }
 
 // evictionParams are the eviction parameters CONFIG GET reports.

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,13 +21,13 @@ var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD
 	"HSETNX HKEYS HVALS HSTRLEN HINCRBYFLOAT HRANDFIELD HSCAN HSET " +
 	"GETEX GETDEL GETSET MSETNX SETRANGE GETRANGE SUBSTR INCRBYFLOAT LCS " +
 	"RENAME RENAMENX COPY TOUCH EXPIRETIME PEXPIRETIME RANDOMKEY " +
-	"SET TYPE DEL EXPIRE")
+	"SET TYPE DEL EXPIRE OBJECT")
 
 // fuzzWords are the arguments drawn: keys of one slot (and one of another), numbers at the
 // edges of their ranges, options, text.
 var fuzzWords = strings.Fields("{k}a {k}b {k}c {j}x 0 1 2 3 -1 -2 -100 100 9223372036854775807 " +
 	"-9223372036854775808 18446744073709551616 x LEFT RIGHT BEFORE AFTER LIMIT COUNT MATCH RANK MAXLEN * {k}* -0 +1 " +
-	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN")
+	"WITHVALUES 1.5 inf 1e400 0x10 EX PX EXAT PXAT PERSIST REPLACE DB 536870911 IDX LEN MINMATCHLEN WITHMATCHLEN IDLETIME FREQ")
 
 // FuzzCommandArguments sends command lines built from the input through dispatch: every
 // one gets a well-formed reply and none panics or hangs.
@@ -34,6 +35,8 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3})
 	f.Add([]byte{10, 3, 4, 0, 1, 22, 9})
 	f.Add([]byte{33, 4, 4, 0, 20, 19})
+	obj, freq, idle := byte(slices.Index(fuzzCommands, "OBJECT")), byte(slices.Index(fuzzWords, "FREQ")), byte(slices.Index(fuzzWords, "IDLETIME"))
+	f.Add([]byte{obj, 2, freq, 0, obj, 2, idle, 1, obj, 3, idle, 0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
