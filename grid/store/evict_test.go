@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/insightgrid/insight/grid/store/internal/slab"
@@ -321,4 +322,52 @@ func TestConcurrentEviction(t *testing.T) {
 	if s.EvictedKeys() == 0 {
 		t.Fatal("nothing evicted")
 	}
+}
+
+// BenchmarkSetPastMaxMemory is SET of new 100-byte values into a store full at maxmemory:
+// under an eviction policy each write evicts (about) one key first; under noeviction it is
+// refused, and "no limit" is the same SET into a store without maxmemory, the baseline.
+func BenchmarkSetPastMaxMemory(b *testing.B) {
+	const noLimit = Policy(255)
+	for _, p := range []Policy{PolicyNoEviction, PolicyAllKeysLRU, PolicyAllKeysLFU, PolicyAllKeysRandom, PolicyVolatileTTL, noLimit} {
+		name := "no limit"
+		if p != noLimit {
+			name = p.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			s := New(1 << 20)
+			val := make([]byte, 100)
+			o := SetOptions{At: s.Now() + 3_600_000} // volatile, for volatile-ttl
+			for i := range 100_000 {
+				o.At++
+				must[SetResult](b)(s.Set(nil, fmt.Appendf(nil, "key:%012d", i), val, o))
+			}
+			if p != noLimit {
+				s.SetPolicy(p)
+				s.SetMaxMemory(s.UsedMemory())
+			}
+			key := make([]byte, 0, 32)
+			i := 100_000
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for b.Loop() {
+				o.At++
+				key = fmt.Appendf(key[:0], "key:%012d", i)
+				i++
+				if _, err := s.Set(nil, key, val, o); err != nil && p != PolicyNoEviction {
+					b.Fatal(err)
+				}
+			}
+			// CPU time, unlike wall time, does not count waiting for a core on a busy machine.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(s.EvictedKeys())/float64(b.N), "evictions/op")
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
