@@ -198,7 +198,7 @@ func TestObjectIdleTimeAndFreq(t *testing.T) {
 	if secs, _ := s.ObjectIdleTime(b("k")); secs != 10 {
 		t.Fatalf("idle %d after TYPE and TTL, want 10", secs)
 	}
-	s.Get(nil, b("k"))
+	_, _, _ = s.Get(nil, b("k"))
 	if secs, _ := s.ObjectIdleTime(b("k")); secs != 0 {
 		t.Fatalf("idle %d after GET, want 0", secs)
 	}
@@ -208,7 +208,7 @@ func TestObjectIdleTimeAndFreq(t *testing.T) {
 	if freq, ok := s.ObjectFreq(b("f")); !ok || freq != lfuInitVal {
 		t.Fatalf("freq of a new key %d %v, want %d", freq, ok, lfuInitVal)
 	}
-	s.Get(nil, b("f")) // from the initial value the counter grows at the first access
+	_, _, _ = s.Get(nil, b("f")) // from the initial value the counter grows at the first access
 	if freq, _ := s.ObjectFreq(b("f")); freq != lfuInitVal+1 {
 		t.Fatalf("freq after GET %d, want %d", freq, lfuInitVal+1)
 	}
@@ -310,7 +310,7 @@ func TestConcurrentEviction(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 2000 {
-				s.Get(nil, fmt.Appendf(nil, "k:%d", i))
+				_, _, _ = s.Get(nil, fmt.Appendf(nil, "k:%d", i))
 			}
 		}()
 	}
