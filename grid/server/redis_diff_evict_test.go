@@ -41,6 +41,10 @@ func TestEvictionAgainstRedisServer(t *testing.T) {
 		{"OBJECT", "FREQ", "{k}b"},
 		{"CONFIG", "SET", "maxmemory-policy", "noeviction"},
 	} {
-		d.check(exact, args...)
+		class := exact
+		if args[0] == "CONFIG" && args[1] == "GET" {
+			class = multiset // Redis lists a pattern's matches in its dictionary's order
+		}
+		d.check(class, args...)
 	}
 }

@@ -66,14 +66,17 @@ func (p Policy) random() bool { return p == PolicyAllKeysRandom || p == PolicyVo
 const (
 	// clockLen is the bytes of a key record's access clock: a 24-bit value kept in a
 	// 4-byte aligned word so concurrent readers update it atomically.
-	clockLen     = 4
-	lruClockMax  = 1<<24 - 1
-	lruClockRes  = 1000 // milliseconds per LRU clock tick
-	lfuInitVal   = 5    // a new key's LFU counter, so it is not evicted before it is used
-	evictPool    = 16   // EVPOOL_SIZE
-	defSamples   = 5
-	defLogFactor = 10
-	defDecayTime = 1
+	clockLen    = 4
+	lruClockMax = 1<<24 - 1
+	lruClockRes = 1000 // milliseconds per LRU clock tick
+	lfuInitVal  = 5    // a new key's LFU counter, so it is not evicted before it is used
+	evictPool   = 16   // EVPOOL_SIZE
+	// maxEvictionsPerCall bounds the keys one command evicts to get used memory back under
+	// maxmemory, as Redis bounds its eviction time per command.
+	maxEvictionsPerCall = 1024
+	defSamples          = 5
+	defLogFactor        = 10
+	defDecayTime        = 1
 )
 
 // evictor is the eviction state of a store.
@@ -256,8 +259,9 @@ func (s *Store) evictFor(n int, m int64) error {
 }
 
 // EvictToLimit evicts keys until used memory is at most maxmemory, as Redis does before a
-// command that may grow the data, and reports whether it is; with noeviction it only
-// reports. It gives up, reporting false, when nothing can be evicted.
+// command that may grow the data, and reports whether the command may run: used memory is
+// within the limit, or eviction made progress (Redis's EVICT_RUNNING; the write's own
+// check still applies). With noeviction it only reports.
 func (s *Store) EvictToLimit() bool {
 	m := s.maxMem.Load()
 	if m <= 0 || s.UsedMemory() <= m {
@@ -269,17 +273,19 @@ func (s *Store) EvictToLimit() bool {
 	s.ev.mu.Lock()
 	defer s.ev.mu.Unlock()
 	// Freed chunks lower used memory only once their page empties: evict at most what the
-	// excess is worth in bytes, then let the writes that follow reuse the freed chunks.
+	// excess is worth in bytes, and at most maxEvictionsPerCall keys so no command stalls,
+	// then let the writes that follow reuse the freed chunks.
 	excess := s.UsedMemory() - m
-	for freed := int64(0); freed < excess; {
+	n := 0
+	for freed := int64(0); freed < excess && n < maxEvictionsPerCall; n++ {
 		f, ok := s.evictOne()
 		if !ok {
-			return false
+			break
 		}
 		freed += f
 	}
 	s.arena.Trim()
-	return true
+	return n > 0 || s.UsedMemory() <= m
 }
 
 // evictOne evicts one key the policy chooses and returns the bytes its record freed; ok is

@@ -371,3 +371,21 @@ func cpuTime() int64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// TestEvictToLimitAfterMaxMemoryLowered is CONFIG SET maxmemory below used memory: the
+// next write command evicts a bounded batch before it runs; noeviction refuses it.
+func TestEvictToLimitAfterMaxMemoryLowered(t *testing.T) {
+	s, _ := newTestStore()
+	val := make([]byte, 100)
+	for i := range 5000 {
+		must[SetResult](t)(s.Set(nil, fmt.Appendf(nil, "k:%d", i), val, SetOptions{}))
+	}
+	s.SetMaxMemory(s.UsedMemory() / 2)
+	if s.EvictToLimit() {
+		t.Fatal("noeviction over maxmemory lets a write command run")
+	}
+	s.SetPolicy(PolicyAllKeysRandom)
+	if !s.EvictToLimit() || s.EvictedKeys() == 0 || s.EvictedKeys() > maxEvictionsPerCall {
+		t.Fatalf("allkeys-random: %d evicted", s.EvictedKeys())
+	}
+}
