@@ -47,6 +47,7 @@ type Config struct {
 	RequirePass         string
 	MaxMemory           int64 // 0: no limit
 	MaxMemoryCeiling    int64 // the most maxmemory may be (what the memory limit leaves); 0: none
+	MaxMemoryPolicy     store.Policy
 	ProtoMaxBulkLen     int64
 	QueryBufferBudget   int64 // what large commands' read buffers may hold together; 0: no bound
 	LeaseTTL            time.Duration
@@ -194,6 +195,7 @@ func Run(ctx context.Context, cfg Config) error {
 		func() float64 { return b2f(in.status().Ready) }))
 	srv, err := server.New(server.Config{
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryCeiling: cfg.MaxMemoryCeiling, ProtoMaxBulkLen: cfg.ProtoMaxBulkLen,
+		MaxMemoryPolicy:   cfg.MaxMemoryPolicy,
 		QueryBufferBudget: cfg.QueryBufferBudget,
 		Partition:         cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
 		Replication: in.node,

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,8 +94,22 @@ func encodingParam(name string, v int) configParam {
 		}}
 }
 
-// evictionPolicies are maxmemory-policy's values, in Redis's order.
-var evictionPolicies = []string{"volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"}
+// evictParam is an eviction parameter: the store applies it at once.
+func evictParam(name string) configParam {
+	return configParam{name: name,
+		get: func(s *Server) string {
+			for _, p := range evictionParams(s.store) {
+				if p[0] == name {
+					return p[1]
+				}
+			}
+			return ""
+		},
+		set: func(s *Server, v string) (func(), string) {
+			apply, why, _ := evictionParam(s.store, name, v)
+			return apply, why
+		}}
+}
 
 // notifyClasses are the characters notify-keyspace-events takes.
 const notifyClasses = "Ag$lshzxeKEtmdn"
@@ -152,23 +165,14 @@ func configTable() []configParam {
 			return func() {}, ""
 		}},
 		{name: "maxmemory", get: func(s *Server) string { return strconv.FormatInt(s.store.MaxMemory(), 10) }, set: setMaxMemory},
-		{name: "maxmemory-policy", get: func(s *Server) string { return s.confGet("maxmemory-policy", "noeviction") },
-			set: func(s *Server, v string) (func(), string) {
-				v = strings.ToLower(v)
-				if !slices.Contains(evictionPolicies, v) {
-					return nil, "argument(s) must be one of the following: " + strings.Join(evictionPolicies, ", ")
-				}
-				return func() { s.confSet("maxmemory-policy", v) }, ""
-			}},
-		intParam("maxmemory-samples", 5, 1, 64, nil),
+		evictParam("maxmemory-policy"), evictParam("maxmemory-samples"),
 		intParam("maxmemory-eviction-tenacity", 10, 0, 100, nil),
 		intParam("maxmemory-clients", 0, 0, math.MaxInt64, nil),
 		intParam("hz", 10, 0, maxInt, hz),
 		intParam("timeout", 0, 0, maxInt, nil),
 		intParam("tcp-keepalive", 300, 0, maxInt, nil),
 		intParam("maxclients", 10000, 1, math.MaxUint32, nil),
-		intParam("lfu-log-factor", 10, 0, maxInt, nil),
-		intParam("lfu-decay-time", 1, 0, maxInt, nil),
+		evictParam("lfu-log-factor"), evictParam("lfu-decay-time"),
 		intParam("active-expire-effort", 1, 1, 10, nil),
 		intParam("slowlog-log-slower-than", 10000, math.MinInt64, math.MaxInt64, nil),
 		intParam("slowlog-max-len", 128, 0, math.MaxInt64, nil),

@@ -27,6 +27,8 @@ func keysrvCommands() []*command {
 		container("object", 0, "keyspace", "2.2.3", "A container for object introspection commands.", nil,
 			withSpecs(def("encoding", 3, ro, keyAt2, "keyspace", "2.2.3", "Returns the internal encoding of a Redis object.", cmdObjectEncoding), spec(2, "RO")),
 			withSpecs(def("refcount", 3, ro, keyAt2, "keyspace", "2.2.3", "Returns the reference count of a value of a key.", cmdObjectRefcount), spec(2, "RO")),
+			withSpecs(def("freq", 3, ro, keyAt2, "keyspace", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", cmdObjectFreq), spec(2, "RO")),
+			withSpecs(def("idletime", 3, ro, keyAt2, "keyspace", "2.2.3", "Returns the time since the last access to a Redis object.", cmdObjectIdletime), spec(2, "RO")),
 			def("help", 2, ls, noKeys, "keyspace", "6.2.0", "Returns helpful text about the different subcommands.", helpText(objectHelp)),
 		),
 		container("memory", 0, "server", "4.0.0", "A container for memory diagnostics commands.", nil,

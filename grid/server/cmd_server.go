@@ -78,7 +78,7 @@ var infoSections = []infoSection{
 			{"used_memory_runtime", strconv.FormatInt(used-data, 10)},
 			{"maxmemory", strconv.FormatInt(st.MaxMemory(), 10)}, {"maxmemory_human", humanBytes(st.MaxMemory())},
 			{"maxmemory_ceiling", strconv.FormatInt(s.cfg.MaxMemoryCeiling, 10)},
-			{"maxmemory_policy", "noeviction"},
+			{"maxmemory_policy", st.EvictionPolicy().String()},
 			{"mem_fragmentation_ratio", frag},
 			{"mem_large_query_buffers", strconv.FormatInt(bufUsed, 10)},
 			{"mem_large_query_buffers_budget", strconv.FormatInt(bufTotal, 10)},
@@ -92,7 +92,7 @@ var infoSections = []infoSection{
 			{"total_connections_received", strconv.FormatInt(s.connsTotal.Load(), 10)},
 			{"total_commands_processed", strconv.FormatInt(s.cmdsTotal.Load(), 10)},
 			{"expired_keys", strconv.FormatInt(s.store.ExpiredKeys(), 10)},
-			{"evicted_keys", "0"},
+			{"evicted_keys", strconv.FormatInt(s.store.EvictedKeys(), 10)},
 			{"rejected_oom_commands", strconv.FormatInt(s.oomRejected.Load(), 10)},
 			{"total_error_replies", strconv.FormatInt(s.totalErrors(), 10)},
 		}

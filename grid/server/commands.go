@@ -228,7 +228,7 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 		}
 		c.slot = -1
 	}
-	if m := s.store.MaxMemory(); cmd.flags&flagDenyOOM != 0 && m > 0 && s.store.UsedMemory() > m {
+	if m := s.store.MaxMemory(); cmd.flags&flagDenyOOM != 0 && m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
 		s.oomRejected.Add(1)
 		c.wr.Error(errOOM)
 		return false

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,10 +62,12 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add(fuzzLine([]string{"BLPOP", "{k}a", "0"}))
 	f.Add(fuzzLine([]string{"LPUSH", "{k}a", "1"}))
 	f.Add(fuzzLine([]string{"BLMPOP", "0", "1", "{k}a", "LEFT"}))
-	// SORT with options, OBJECT, MEMORY USAGE, COMMAND GETKEYS, RESTORE, CONFIG, WAIT.
+	// More byte seeds, found useful for SORT, OBJECT, MEMORY USAGE, COMMAND GETKEYS, RESTORE, CONFIG, WAIT.
 	f.Add([]byte{18, 4, 0, 7, 5, 6, 64, 5, 0, 50, 20, 4, 5, 64, 4, 0, 49, 52, 1, 66, 2, 57, 1})
 	f.Add([]byte{0, 3, 0, 5, 15, 67, 4, 59, 0, 60, 4, 71, 5, 61, 63, 0, 52, 1, 63, 4, 2, 4, 15, 39})
 	f.Add([]byte{58, 2, 0, 5, 62, 1, 0, 72, 2, 54, 65, 69, 2, 4, 5, 68, 2, 0, 5})
+	obj, freq, idle := byte(slices.Index(fuzzCommands, "OBJECT")), byte(slices.Index(fuzzWords, "FREQ")), byte(slices.Index(fuzzWords, "IDLETIME"))
+	f.Add([]byte{obj, 2, freq, 0, obj, 2, idle, 1, obj, 3, idle, 0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		st := store.New(1 << 20)
 		s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())

@@ -36,6 +36,8 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			func() float64 { return float64(s.store.MaxMemory()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_expired_keys_total", Help: "Keys removed by expiry."},
 			func() float64 { return float64(s.store.ExpiredKeys()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_evicted_keys_total", Help: "Keys removed by the maxmemory-policy to make room for writes."},
+			func() float64 { return float64(s.store.EvictedKeys()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_oom_rejected_commands_total", Help: "Writes refused because used memory was over maxmemory."},
 			func() float64 { return float64(s.oomRejected.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_connections_total", Help: "Client connections accepted."},

@@ -38,6 +38,8 @@ type Config struct {
 	// MaxMemoryCeiling is the most CONFIG SET maxmemory accepts (what the memory limit
 	// leaves); 0: no ceiling.
 	MaxMemoryCeiling int64
+	// MaxMemoryPolicy is which keys a write past MaxMemory evicts (CONFIG SET changes it).
+	MaxMemoryPolicy store.Policy
 	// ProtoMaxBulkLen is the largest bulk string a client may send.
 	ProtoMaxBulkLen int64
 	// QueryBufferBudget is what the read buffers of large commands may hold together, over
@@ -128,6 +130,7 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 		}, budgetWait)
 	}
 	st.SetMaxMemory(cfg.MaxMemory)
+	st.SetPolicy(cfg.MaxMemoryPolicy)
 	s.cmds = commandTable()
 	m, err := newMetrics(s, reg)
 	if err != nil {

@@ -419,7 +419,7 @@ func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit,
 		if ok && cur.kind() != KindString {
 			// A refused restore changes nothing: the room is checked before the old
 			// value goes.
-			if err := s.roomIf(limit, recordLen(key, at, len(val))); err != nil {
+			if err := s.roomIf(limit, keyLen(key, at, len(val))); err != nil {
 				return err
 			}
 			s.remove(sl, &cur)

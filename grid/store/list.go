@@ -377,7 +377,7 @@ func (s *Store) pushAll(sl *slot, key []byte, l *list, elems [][]byte, left, xx,
 		return 0, 0, nil
 	}
 	if limit {
-		if err := s.room(elemsLen(elems) + recordLen(key, 0, listBody)); err != nil {
+		if err := s.room(elemsLen(elems) + keyLen(key, 0, listBody)); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -781,7 +781,7 @@ func (s *Store) LMove(src, dst []byte, fromLeft, toLeft bool) (e []byte, ok bool
 	if !fromLeft {
 		peek = l.at(l.hdr.count - 1)
 	}
-	if err := s.room(entryLen(peek) + listNodeHdr + recordLen(dst, 0, listBody)); err != nil {
+	if err := s.room(entryLen(peek) + listNodeHdr + keyLen(dst, 0, listBody)); err != nil {
 		return nil, false, err
 	}
 	if bytes.Equal(src, dst) {
@@ -862,7 +862,7 @@ func (s *Store) applyListPut(sl *slot, key []byte, cur record, ok bool, first in
 		ok = false
 	}
 	if !ok {
-		if err := s.roomIf(limit, elemsLen(elems)+recordLen(key, 0, listBody)); err != nil {
+		if err := s.roomIf(limit, elemsLen(elems)+keyLen(key, 0, listBody)); err != nil {
 			return err
 		}
 		l, err := s.newList(sl, key, first, 0)
@@ -932,7 +932,7 @@ func (s *Store) applyList(sl *slot, key []byte, head, exp int64, elems [][]byte,
 	if len(elems) == 0 {
 		return nil
 	}
-	if err := s.roomIf(limit, elemsLen(elems)+recordLen(key, exp, listBody)); err != nil {
+	if err := s.roomIf(limit, elemsLen(elems)+keyLen(key, exp, listBody)); err != nil {
 		return err
 	}
 	l, err := s.newList(sl, key, head, exp)

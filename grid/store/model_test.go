@@ -996,10 +996,10 @@ func (m *modelRun) checkCounters() {
 		}
 		switch {
 		case v.kind == KindString:
-			lo += int64(recordLen(key, v.exp, len(v.str)))
-			hi += int64(slab.ChunkSize(recordLen(key, v.exp, 2*len(v.str))))
+			lo += int64(keyLen(key, v.exp, len(v.str)))
+			hi += int64(slab.ChunkSize(keyLen(key, v.exp, 2*len(v.str))))
 		case v.kind == KindSet && v.enc == 't':
-			n := recordLen(key, v.exp, 4)
+			n := keyLen(key, v.exp, 4)
 			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
 			for x := range v.set {
 				n := recordLen([]byte(x), 0, 0)
@@ -1012,10 +1012,10 @@ func (m *modelRun) checkCounters() {
 			for x := range v.set {
 				body += uvlen(len(x)) + len(x)
 			}
-			n := recordLen(key, v.exp, body)
+			n := keyLen(key, v.exp, body)
 			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
 		case v.table:
-			n := recordLen(key, v.exp, 4)
+			n := keyLen(key, v.exp, 4)
 			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
 			for f, x := range v.hash {
 				n := recordLen([]byte(f), 0, len(x))
@@ -1028,7 +1028,7 @@ func (m *modelRun) checkCounters() {
 			for f, x := range v.hash {
 				body += uvlen(len(f)) + len(f) + uvlen(len(x)) + len(x)
 			}
-			n := recordLen(key, v.exp, body)
+			n := keyLen(key, v.exp, body)
 			lo, hi = lo+int64(n), hi+int64(slab.ChunkSize(n))
 		}
 	}

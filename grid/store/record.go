@@ -18,6 +18,10 @@ import (
 // listpack encoding). A hash with flagTable has a 4-byte handle to its own table of field
 // records (flags 0, the field as key, the value as body) in the slot. Sets are laid out
 // the same way, members without values (set.go).
+//
+// A key's record (not a field's) also keeps its access clock in the last clockLen bytes of
+// its chunk (evict.go), past the body, so decoding never reads it and a record rewritten in
+// place keeps it.
 const (
 	kindMask   = 0x0f
 	flagTable  = 0x40
@@ -77,6 +81,11 @@ func recordLen(key []byte, exp int64, body int) int {
 		n += 8
 	}
 	return n
+}
+
+// keyLen is the bytes a key's record takes: recordLen and its access clock.
+func keyLen(key []byte, exp int64, body int) int {
+	return recordLen(key, exp, body) + clockLen
 }
 
 // encode writes a record into chunk, which is large enough. body may alias chunk (a record

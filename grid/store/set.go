@@ -597,7 +597,7 @@ func (s *Store) SetAlgebraStore(op SetOp, dst []byte, keys [][]byte) (int64, err
 		return 0, err
 	}
 	if len(out) > 0 {
-		if err := s.room(membersLen(out) + recordLen(dst, 0, 4)); err != nil {
+		if err := s.room(membersLen(out) + keyLen(dst, 0, 4)); err != nil {
 			return 0, err
 		}
 	}

@@ -100,6 +100,7 @@ type Store struct {
 	maxMem  atomic.Int64 // 0: no limit
 	journal Journal      // nil: changes are not journaled
 	streams streamReg    // the Go part of streams, by the handle in their records
+	ev      evictor
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -111,6 +112,7 @@ func New(maxBulk int64) *Store {
 	for i := range s.slots {
 		s.slots[i].idx = uint16(i)
 	}
+	s.ev.init()
 	return s
 }
 
@@ -166,8 +168,18 @@ func (s *Store) find(sl *slot, key []byte) (record, bool) {
 	return r, true
 }
 
-// lookup returns the live record of key; the caller holds sl.mu (read or write).
+// lookup returns the live record of key and counts an access to it; the caller holds
+// sl.mu (read or write).
 func (s *Store) lookup(sl *slot, key []byte) (record, bool) {
+	r, ok := s.peek(sl, key)
+	if ok {
+		s.touch(r.chunk)
+	}
+	return r, ok
+}
+
+// peek is lookup without counting an access, as TYPE, TTL and OBJECT look.
+func (s *Store) peek(sl *slot, key []byte) (record, bool) {
 	r, ok := s.find(sl, key)
 	if !ok || !r.liveAt(s.clock) {
 		return record{}, false
@@ -186,6 +198,7 @@ func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
 		s.expired.Add(1)
 		return record{}, false
 	}
+	s.touch(r.chunk)
 	return r, true
 }
 
@@ -211,6 +224,9 @@ func (s *Store) room(n int) error {
 	if m <= 0 || n <= 0 || s.UsedMemory()+int64(slab.ChunkSize(n)) <= m {
 		return nil
 	}
+	if s.EvictionPolicy() != PolicyNoEviction {
+		return s.evictFor(n, m)
+	}
 	// Empty pages kept for reuse do not count against the limit.
 	s.arena.Trim()
 	if s.UsedMemory()+int64(slab.ChunkSize(n)) > m {
@@ -229,7 +245,7 @@ func (s *Store) put(sl *slot, old *record, key []byte, flags byte, exp int64, bo
 // putSized is put with a chunk of at least room bytes (room 0: just what the record needs);
 // with room, the record stays in place whenever it fits.
 func (s *Store) putSized(sl *slot, old *record, key []byte, flags byte, exp int64, body []byte, room int, limit bool) (record, error) {
-	n := recordLen(key, exp, len(body))
+	n := keyLen(key, exp, len(body))
 	fits := old != nil && slab.ChunkSize(n) == len(old.chunk)
 	if room > 0 {
 		fits = old != nil && n <= len(old.chunk)
@@ -256,6 +272,11 @@ func (s *Store) putSized(sl *slot, old *record, key []byte, flags byte, exp int6
 		return record{}, fmt.Errorf("%w: %w", ErrOOM, err)
 	}
 	encode(chunk, flags, key, exp, body)
+	if old != nil {
+		clockOf(chunk).Store(clockOf(old.chunk).Load())
+	} else {
+		clockOf(chunk).Store(s.newClock())
+	}
 	pos := old.posOr(-1)
 	if old != nil {
 		sl.keys.Replace(old.pos, ref)
@@ -329,7 +350,7 @@ func (s *Store) Type(key []byte) Kind {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	if r, ok := s.lookup(sl, key); ok {
+	if r, ok := s.peek(sl, key); ok {
 		return r.kind()
 	}
 	return KindNone
@@ -358,7 +379,7 @@ func (s *Store) TTL(key []byte) int64 {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	r, ok := s.lookup(sl, key)
+	r, ok := s.peek(sl, key)
 	switch {
 	case !ok:
 		return -2

@@ -118,7 +118,7 @@ func (s *Store) MSet(kv [][]byte) error {
 	defer sl.mu.Unlock()
 	need := 0
 	for i := 0; i+1 < len(kv); i += 2 {
-		need += recordLen(kv[i], 0, len(kv[i+1]))
+		need += keyLen(kv[i], 0, len(kv[i+1]))
 	}
 	if err := s.room(need); err != nil {
 		return err

@@ -75,7 +75,7 @@ func (s *Store) MSetNX(kv [][]byte) (bool, error) {
 		if _, ok := s.lookupW(sl, kv[i]); ok {
 			return false, nil
 		}
-		need += recordLen(kv[i], 0, len(kv[i+1]))
+		need += keyLen(kv[i], 0, len(kv[i+1]))
 	}
 	if err := s.room(need); err != nil {
 		return false, err

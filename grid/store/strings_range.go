@@ -177,7 +177,7 @@ func (s *Store) ComputeString(dest []byte, srcs [][]byte, fn func(vals [][]byte)
 		return 0, nil
 	}
 	if ok && r.kind() != KindString {
-		if err := s.room(recordLen(dest, 0, len(out))); err != nil {
+		if err := s.room(keyLen(dest, 0, len(out))); err != nil {
 			return 0, err
 		}
 		s.remove(sl, &r)
@@ -198,7 +198,7 @@ func (s *Store) ComputeString(dest []byte, srcs [][]byte, fn func(vals [][]byte)
 func (s *Store) growString(sl *slot, key []byte, r record, ok bool, n int, limit bool) (record, error) {
 	if ok {
 		hdr := recordLen(key, r.exp, len(r.body)) - len(r.body)
-		if n >= len(r.body) && hdr+n <= len(r.chunk) && uvlen(n) == uvlen(len(r.body)) {
+		if n >= len(r.body) && hdr+n+clockLen <= len(r.chunk) && uvlen(n) == uvlen(len(r.body)) {
 			clear(r.chunk[hdr+len(r.body) : hdr+n])
 			binary.PutUvarint(r.chunk[hdr-uvlen(n):], uint64(n))
 			r.body = r.chunk[hdr : hdr+n : hdr+n]
@@ -207,10 +207,10 @@ func (s *Store) growString(sl *slot, key []byte, r record, ok bool, n int, limit
 	}
 	room := 0
 	if ok && n > len(r.body) {
-		room = recordLen(key, r.exp, min(2*n, n+1<<20))
+		room = keyLen(key, r.exp, min(2*n, n+1<<20))
 	}
 	if limit {
-		grow := max(recordLen(key, r.exp, n), room)
+		grow := max(keyLen(key, r.exp, n), room)
 		if ok {
 			grow -= len(r.chunk)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/insightgrid/insight/grid/manager"
 	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/store"
 	"github.com/insightgrid/insight/grid/version"
 )
 
@@ -191,6 +192,15 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /metrics and /v1/status")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
 	fs.Var(&maxMemory, "maxmemory", "used memory (data and runtime) past which writes are refused, e.g. 400mb (default: the memory limit, GOMEMLIMIT or the container's, less 24mb and 1/32 of it; 0: none, only without a limit)")
+	fs.Func("maxmemory-policy", "which keys a write past maxmemory evicts, as Redis names the policies: noeviction (the default: the write gets -OOM), allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl",
+		func(v string) error {
+			p, ok := store.ParsePolicy(v)
+			if !ok {
+				return fmt.Errorf("must be one of %s", strings.Join(store.PolicyNames(), ", "))
+			}
+			cfg.MaxMemoryPolicy = p
+			return nil
+		})
 	fs.Var(&bulk, "proto-max-bulk-len", "largest bulk string a client may send (default 512mb)")
 	backlog := config.Bytes(-1)
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "time to live of the registration in etcd when the instance stops renewing it (a dead primary's backup takes over after it)")

@@ -201,6 +201,23 @@ func (a *Arena) Alloc(n int) (Ref, []byte, error) {
 	return makeRef(id, off), p.mem[off : off+size : off+size], nil
 }
 
+// Reuses reports whether Alloc(n) would take its chunk from memory already resident (a
+// freed chunk, or the touched part of a page), so that Resident does not grow.
+func (a *Arena) Reuses(n int) bool {
+	if n > MaxSmall {
+		return false
+	}
+	c := classOf(n)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.avail[c]
+	if len(l) == 0 {
+		return false
+	}
+	p := a.pg(l[len(l)-1])
+	return p.free != 0 || p.bump+classSizes[c] <= p.touched
+}
+
 // newPage starts a class page for class c and lists it as having room; a.mu is held.
 func (a *Arena) newPage(c int) (uint32, *page, error) {
 	var id uint32
