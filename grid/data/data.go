@@ -34,7 +34,8 @@ import (
 )
 
 // memorySampleInterval is how often the runtime's memory is recorded against maxmemory
-// and the runtime's soft limit adjusted to what the data leaves.
+// and the runtime's soft limit adjusted to what the data leaves, while memory grows (the
+// watcher samples less often while it stays put).
 const memorySampleInterval = 20 * time.Millisecond
 
 // Config is a data instance's configuration.
