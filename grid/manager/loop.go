@@ -50,7 +50,25 @@ func (m *Manager) leaderLoop(ctx context.Context, wch clientv3.WatchChan, active
 			if !ok {
 				wch = nil // the watch ended (the client closes): the timer alone paces
 			}
+			wch = drain(wch) // one step reads the state all the changes so far made
 		case <-time.After(wait):
 		}
 	}
+}
+
+// drain takes the watch responses already waiting on wch, so a burst of changes (a
+// failover of many partitions) costs one step, not one per change; it returns nil when
+// the watch ended.
+func drain(wch clientv3.WatchChan) clientv3.WatchChan {
+	for wch != nil {
+		select {
+		case _, ok := <-wch:
+			if !ok {
+				return nil
+			}
+		default:
+			return wch
+		}
+	}
+	return nil
 }
