@@ -249,12 +249,12 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		_ = registry.Watch(runCtx, cli, log, func(st *cluster.State) {
 			in.node.SetState(st)
-			v, err := cluster.BuildView(st, in.id)
+			prev := srv.View()
+			v, err := cluster.BuildViewAfter(st, in.id, prev)
 			if err != nil {
 				log.Warn("cluster state not usable yet", "err", err)
 				return
 			}
-			prev := srv.View()
 			srv.SetView(v)
 			in.mover.Poke()
 			if prev == nil {
