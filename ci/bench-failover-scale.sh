@@ -6,7 +6,8 @@
 # primaries of every partition p with p mod 3 = 0 get kill -9 at once (printed before the
 # kill). For each of those partitions it reports the time from the kill until it was
 # writable again (the first write acknowledged after the first failed one), then the
-# maximum and the median across them; and the longest write gap of the other partitions.
+# maximum and the median across them; the longest write gap of the other partitions; and
+# how many acknowledged writes (each a key of its own) are missing when read back.
 #
 # Target: every killed partition writable again within 2 s (max <= 2000 ms).
 # Not a timed test: the numbers are for reading and the exit code only says the run worked.
@@ -67,7 +68,7 @@ wait_in_sync() {
 
 # scale_run N: one grid of N partitions, the kill, the report.
 scale_run() {
-	local n=$1 p j slots=() victims=() vpids=() ids=() probe_pid out line rec all_rec="" other_gap=0
+	local n=$1 p j slots=() victims=() vpids=() ids=() probe_pid out line rec all_rec="" other_gap=0 lost acked=0 lost_total=0
 	local t0=$SECONDS
 	start_ha_grid "$n" --timeout 3m --log-level "$log_level" "${grid_args[@]}"
 	log "$n partitions: ready after $((SECONDS - t0)) s"
@@ -106,17 +107,20 @@ scale_run() {
 	kill -9 "${vpids[@]}"
 	wait "$probe_pid" || { log "loadgen probe failed"; exit 1; }
 	[ "$(wc -l <"$work/probe-$n.json")" = "$n" ] || { log "loadgen probe printed $(wc -l <"$work/probe-$n.json") lines for $n partitions"; exit 1; }
-	printf '  %-9s %-8s %-14s %12s %10s %7s\n' partition killed primary_at_end writable_ms gap_ms errors
+	printf '  %-9s %-8s %-14s %12s %10s %7s %5s\n' partition killed primary_at_end writable_ms gap_ms errors lost
 	for ((p = 0; p < n; p++)); do
 		line=$(sed -n "$((p + 1))p" "$work/probe-$n.json")
+		lost=$(field lost "$line")
+		acked=$((acked + $(field ops "$line")))
+		if [ "${lost:--1}" -lt 0 ] || [ "$lost_total" = unknown ]; then lost_total=unknown; else lost_total=$((lost_total + lost)); fi
 		if ((p % 3 != 0)); then
 			other_gap=$(awk -v a="$other_gap" -v b="$(field gap_ms "$line")" 'BEGIN { print (b > a) ? b : a }')
 			continue
 		fi
 		rec=$(field recovery_ms "$line")
 		all_rec="$all_rec $rec"
-		printf '  %-9s %-8s %-14s %12s %10s %7s\n' "p$p" "${ids[p / 3]}" "$(field primary "$(pjson "$p")")" "$rec" \
-			"$(field gap_ms "$line")" "$(field errors "$line")"
+		printf '  %-9s %-8s %-14s %12s %10s %7s %5s\n' "p$p" "${ids[p / 3]}" "$(field primary "$(pjson "$p")")" "$rec" \
+			"$(field gap_ms "$line")" "$(field errors "$line")" "$lost"
 	done
 	read -r maxr p50 unrec < <(awk -v l="$all_rec" 'BEGIN {
 		n = split(l, a, " "); u = 0; m = 0
@@ -130,6 +134,7 @@ scale_run() {
 	else
 		echo "$n partitions, ${#victims[@]} primaries killed: $unrec partitions NOT writable again within ${after}s (median $p50 ms) (target max <= 2000 ms: NOT met); longest write gap of the other partitions $other_gap ms"
 	fi
+	echo "$n partitions: acknowledged writes lost: $lost_total of $acked (every acknowledged key read back after the run; target 0)"
 	stop_pid "$grid_pid"
 	[ -z "$keep_log" ] || cp "$work/grid.log" "$keep_log/grid-$n.log"
 }

@@ -96,6 +96,9 @@ type probeResult struct {
 	FirstError string  `json:"first_error,omitempty"`
 	GapMs      float64 `json:"gap_ms"`
 	RecoveryMs float64 `json:"recovery_ms"`
+	// Lost is how many acknowledged writes (each a key of its own) are missing when read
+	// back at the end; -1 when reading back failed.
+	Lost int64 `json:"lost"`
 }
 
 // tagFor returns a hash tag whose keys all map to slot.
@@ -164,6 +167,7 @@ func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {
 	}()
 
 	type acks struct {
+		seqs     []int // of the acknowledged writes
 		times    []time.Time
 		errTimes []time.Time
 		errs     int64
@@ -192,6 +196,7 @@ func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {
 					cc.ReloadState(ctx)
 				} else {
 					a.times = append(a.times, time.Now())
+					a.seqs = append(a.seqs, seq)
 				}
 				time.Sleep(cfg.interval)
 			}
@@ -208,7 +213,8 @@ func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {
 	out := make([]probeResult, len(cfg.slots))
 	for i, slot := range cfg.slots {
 		a := per[i]
-		r := probeResult{Slot: slot, Ops: int64(len(a.times)), Errors: a.errs, FirstError: a.firstErr, RecoveryMs: -1}
+		r := probeResult{Slot: slot, Ops: int64(len(a.times)), Errors: a.errs, FirstError: a.firstErr, RecoveryMs: -1,
+			Lost: lostWrites(ctx, cc, "{"+tagFor(slot)+"}:probe:", a.seqs)}
 		prev := start
 		for _, t := range append(a.times, end) {
 			r.GapMs = max(r.GapMs, ms(t.Sub(prev)))
@@ -234,4 +240,36 @@ func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {
 		out[i] = r
 	}
 	return out, nil
+}
+
+// lostWrites reads back the acknowledged keys prefix+seq (all in one slot) and returns how
+// many are missing; -1 when they could not be read within 30 s.
+func lostWrites(ctx context.Context, cc *redis.ClusterClient, prefix string, seqs []int) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var lost int64
+	for len(seqs) > 0 {
+		n := min(len(seqs), 500)
+		keys := make([]string, n)
+		for i, seq := range seqs[:n] {
+			keys[i] = prefix + strconv.Itoa(seq)
+		}
+		var vals []any
+		err := errors.New("not read")
+		for ctx.Err() == nil && err != nil {
+			if vals, err = cc.MGet(ctx, keys...).Result(); err != nil {
+				time.Sleep(100 * time.Millisecond) // a failover still settling
+			}
+		}
+		if err != nil {
+			return -1
+		}
+		for _, v := range vals {
+			if v == nil {
+				lost++
+			}
+		}
+		seqs = seqs[n:]
+	}
+	return lost
 }

@@ -315,23 +315,65 @@ type View struct {
 	Partitions []PartitionView
 	Nodes      []*Node // every registered instance, ordered by partition then instance
 	Moves      []MoveView
-	owner      [slots.Count]int32
-	move       [slots.Count]int16 // index into Moves (at most one a slot, so < 16384), -1: none
+	tables     *slotTables
+}
+
+// slotTables are the slot lookups of one partition map, validated once and shared by the
+// views built from it: every record or registration change builds a view in every
+// instance, and only a new map changes these.
+type slotTables struct {
+	pm    *PartitionMap
+	owner [slots.Count]int32
+	move  [slots.Count]int16 // index into Moves (at most one a slot, so < 16384), -1: none
+}
+
+// newSlotTables validates pm and fills its slot lookups.
+func newSlotTables(pm *PartitionMap) (*slotTables, error) {
+	if err := pm.Validate(); err != nil {
+		return nil, err
+	}
+	t := &slotTables{pm: pm}
+	for i := range t.owner {
+		t.owner[i] = -1
+		t.move[i] = -1
+	}
+	for _, p := range pm.Partitions {
+		for _, r := range p.Slots {
+			for s := r[0]; s <= r[1]; s++ {
+				t.owner[s] = int32(p.ID)
+			}
+		}
+	}
+	for i, mv := range pm.Moves {
+		for _, r := range mv.Slots {
+			for s := r[0]; s <= r[1]; s++ {
+				t.move[s] = int16(i)
+			}
+		}
+	}
+	return t, nil
 }
 
 // BuildView derives the view of instance self from st. It fails when there is no valid
 // partition map yet.
-func BuildView(st *State, self string) (*View, error) {
+func BuildView(st *State, self string) (*View, error) { return BuildViewAfter(st, self, nil) }
+
+// BuildViewAfter is BuildView given the view built before (nil: none): while the
+// partition map is the same one (a change of records or registrations only), the map is
+// not validated again and its slot lookups are shared with prev.
+func BuildViewAfter(st *State, self string, prev *View) (*View, error) {
 	if st.Map == nil {
 		return nil, fmt.Errorf("no partition map in etcd at %s yet", MapKey)
 	}
-	if err := st.Map.Validate(); err != nil {
-		return nil, err
-	}
 	v := &View{Self: self, Version: st.Map.Version, MoveRate: st.Map.MoveRate}
-	for i := range v.owner {
-		v.owner[i] = -1
-		v.move[i] = -1
+	if prev != nil && prev.tables != nil && prev.tables.pm == st.Map && prev.Version == st.Map.Version {
+		v.tables = prev.tables
+	} else {
+		t, err := newSlotTables(st.Map)
+		if err != nil {
+			return nil, err
+		}
+		v.tables = t
 	}
 	byID := map[string]*Node{}
 	for p := range st.Map.Partitions {
@@ -362,26 +404,18 @@ func BuildView(st *State, self string) (*View, error) {
 		}
 		for _, r := range pm.Slots {
 			pv.Ranges = append(pv.Ranges, slots.Range{Start: r[0], End: r[1]})
-			for s := r[0]; s <= r[1]; s++ {
-				v.owner[s] = int32(pm.ID)
-			}
 		}
 		v.Partitions = append(v.Partitions, pv)
 	}
-	for i, mv := range st.Map.Moves {
+	for _, mv := range st.Map.Moves {
 		v.Moves = append(v.Moves, MoveView{From: &v.Partitions[mv.From], To: &v.Partitions[mv.To], State: mv.State})
-		for _, r := range mv.Slots {
-			for s := r[0]; s <= r[1]; s++ {
-				v.move[s] = int16(i)
-			}
-		}
 	}
 	return v, nil
 }
 
 // Move returns the move slot is part of, or nil.
 func (v *View) Move(slot int) *MoveView {
-	i := v.move[slot]
+	i := v.tables.move[slot]
 	if i < 0 {
 		return nil
 	}
@@ -390,7 +424,7 @@ func (v *View) Move(slot int) *MoveView {
 
 // Owner returns the partition owning slot.
 func (v *View) Owner(slot int) *PartitionView {
-	p := v.owner[slot]
+	p := v.tables.owner[slot]
 	if p < 0 {
 		return nil
 	}

@@ -110,3 +110,41 @@ func TestMovesValidateAndView(t *testing.T) {
 		t.Errorf("a moving slot belongs to its source until the move ends; owner %d", p.ID)
 	}
 }
+
+func TestBuildViewAfterSharesTheMapsSlotTables(t *testing.T) {
+	m, _ := NewPartitionMap(2, true)
+	st := &State{Map: m, Records: map[int]Record{0: InitialRecord(0, true)}, Instances: map[string]Instance{
+		"p0-i0": {ID: "p0-i0", Partition: 0, Instance: 0, Address: "10.0.0.1:6379"},
+	}}
+	v1, err := BuildView(st, "p0-i0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record change with the same map: the slot tables are v1's, the record is new.
+	rec := InitialRecord(0, true)
+	rec.Primary, rec.Backup, rec.Epoch = "p0-i1", "p0-i0", 2
+	st2 := &State{Map: m, Records: map[int]Record{0: rec}, Instances: st.Instances}
+	v2, err := BuildViewAfter(st2, "p0-i0", v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.tables != v1.tables || v2.Owner(100).Record.Epoch != 2 || v2.Owner(100).Primary != nil {
+		t.Fatalf("same map: tables shared %v, owner of slot 100 %+v", v2.tables == v1.tables, v2.Owner(100))
+	}
+	// A new map (slot 100 moved to partition 1) gets its own, validated tables.
+	m3, _ := NewPartitionMap(2, true)
+	m3.Version = m.Version + 1
+	m3.Partitions[0].Slots[0][0], m3.Partitions[1].Slots = 101, [][2]int{{0, 100}, m3.Partitions[1].Slots[0]}
+	v3, err := BuildViewAfter(&State{Map: m3, Instances: st.Instances}, "p0-i0", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v3.tables == v2.tables || v3.Owner(100).ID != 1 || v1.Owner(100).ID != 0 {
+		t.Fatalf("new map: owner of slot 100 %d (before %d)", v3.Owner(100).ID, v1.Owner(100).ID)
+	}
+	m3.Partitions[1].Slots[0][1] = 99 // slot 100 assigned to nobody
+	m4 := *m3
+	if _, err := BuildViewAfter(&State{Map: &m4}, "p0-i0", v3); err == nil {
+		t.Fatal("an invalid new map must fail")
+	}
+}

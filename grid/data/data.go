@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +35,8 @@ import (
 )
 
 // memorySampleInterval is how often the runtime's memory is recorded against maxmemory
-// and the runtime's soft limit adjusted to what the data leaves.
+// and the runtime's soft limit adjusted to what the data leaves, while memory grows (the
+// watcher samples less often while it stays put).
 const memorySampleInterval = 20 * time.Millisecond
 
 // Config is a data instance's configuration.
@@ -223,7 +225,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	wg.Add(7)
+	wg.Add(8)
 	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
 	go func() { defer wg.Done(); memlimit.Watch(runCtx, in.store, memorySampleInterval) }()
 	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
@@ -246,22 +248,44 @@ func Run(ctx context.Context, cfg Config) error {
 		HTTPAddress: net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.HTTPPort)),
 		Version:     cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339), Run: run,
 	}
+	// The replication node gets every state at once; the routing view is built from the
+	// newest state by its own goroutine, so a burst of changes (many partitions failing
+	// over, registrations coming back) costs one view, not one per change, in each of the
+	// grid's instances.
+	var newest atomic.Pointer[cluster.State]
+	stateChanged := make(chan struct{}, 1)
 	go func() {
 		defer wg.Done()
 		_ = registry.Watch(runCtx, cli, log, func(st *cluster.State) {
 			in.node.SetState(st)
-			v, err := cluster.BuildView(st, in.id)
+			newest.Store(st)
+			select {
+			case stateChanged <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-stateChanged:
+			}
+			st := newest.Load()
+			prev := srv.View()
+			v, err := cluster.BuildViewAfter(st, in.id, prev)
 			if err != nil {
 				log.Warn("cluster state not usable yet", "err", err)
-				return
+				continue
 			}
-			prev := srv.View()
 			srv.SetView(v)
 			in.mover.Poke()
 			if prev == nil {
 				log.Info("routing view received", "partitions", len(v.Partitions), "nodes", len(v.Nodes), "revision", st.Revision)
 			}
-		})
+		}
 	}()
 	regDone := make(chan struct{})
 	go func() {

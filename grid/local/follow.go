@@ -12,8 +12,14 @@ import (
 	"github.com/insightgrid/insight/grid/api"
 )
 
-// followEvery is how often the follower asks the manager for the partition count.
-const followEvery = 200 * time.Millisecond
+// followEvery is how often the follower asks the manager for the partition count while a
+// re-partitioning is in progress; while none is and the count stays the same the pause
+// doubles up to followIdle (each question is a read of the whole cluster state from etcd
+// by the manager), so a re-partitioning asked for is seen within followIdle.
+const (
+	followEvery = 200 * time.Millisecond
+	followIdle  = time.Second
+)
 
 // follower keeps the data instances in step with the grid's partition count, as helm and
 // the StatefulSet controller do on Kubernetes: when re-partitioning asks for more
@@ -32,8 +38,10 @@ type follower struct {
 
 func (f *follower) run(ctx context.Context) {
 	manager := api.NewClient("http://"+f.layout.API, &http.Client{Timeout: time.Second})
-	t := time.NewTicker(followEvery)
+	wait := followEvery
+	t := time.NewTimer(wait)
 	defer t.Stop()
+	last := -1
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,9 +49,16 @@ func (f *follower) run(ctx context.Context) {
 		case <-t.C:
 		}
 		rp, err := manager.Repartition(ctx)
+		if err != nil || !rp.Idle() || rp.Partitions != last {
+			wait = followEvery
+		} else {
+			wait = min(2*wait, followIdle)
+		}
+		t.Reset(wait)
 		if err != nil {
 			continue // the manager is busy or stopping: ask again later
 		}
+		last = rp.Partitions
 		want := max(rp.Partitions, rp.Target)
 		if want > maxInstance/2 {
 			if !f.warned {

@@ -36,8 +36,9 @@ func (mt *metrics) register(reg prometheus.Registerer, hasLeader func() bool) er
 		func() float64 { return b2f(hasLeader()) }))
 }
 
-// quorumPoll is how often watchQuorum looks at etcd's leader (an atomic read).
-const quorumPoll = 100 * time.Millisecond
+// quorumPoll is how often watchQuorum looks at etcd's leader (an atomic read). It only
+// logs, so it need not wake the manager more than twice a second.
+const quorumPoll = 500 * time.Millisecond
 
 // noQuorumMsg is logged at Warn when etcd loses its leader.
 const noQuorumMsg = "etcd has no quorum: partitions keep serving in their current roles, failover and failback are stopped"
@@ -88,6 +89,8 @@ type autoFailback struct {
 	cands   map[int]*candidate
 	running map[int]bool
 	wg      sync.WaitGroup
+	// wake tells run that observe added a candidate: without one, run sleeps.
+	wake chan struct{}
 }
 
 // candidate is a partition eligible for failback since a time. key identifies the record
@@ -104,7 +107,7 @@ type candidate struct {
 
 func newAutoFailback(m *Manager, delay time.Duration) *autoFailback {
 	return &autoFailback{m: m, delay: delay, now: time.Now, sem: make(chan struct{}, failbackParallel),
-		cands: map[int]*candidate{}, running: map[int]bool{}}
+		cands: map[int]*candidate{}, running: map[int]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // eligible reports whether rec's partition should go back to its preferred primary.
@@ -133,6 +136,10 @@ func (a *autoFailback) observe(st *cluster.State) {
 			continue
 		}
 		a.cands[pm.ID] = &candidate{key: key, from: rec.Primary, to: rec.Backup, epoch: rec.Epoch, since: now, next: now.Add(a.delay)}
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
 		a.m.log.Debug("partition runs on its backup instance; failing back once it stays in sync",
 			"partition", pm.ID, "primary", rec.Primary, "preferredPrimary", rec.PreferredPrimary, "epoch", rec.Epoch, "delay", a.delay.String())
 	}
@@ -143,11 +150,14 @@ func (a *autoFailback) observe(st *cluster.State) {
 	}
 }
 
-// run follows the records and acts on due candidates until ctx ends.
+// run follows the records and acts on due candidates until ctx ends: it looks at them
+// every delay/10 (50-250 ms) while there are any, and sleeps until observe adds one while
+// there are none (nearly always).
 func (a *autoFailback) run(ctx context.Context) {
 	a.m.log.Info("automatic failback on", "delay", a.delay.String())
 	a.wg.Go(func() { _ = registry.Watch(ctx, a.m.cli, a.m.log, a.observe) })
-	t := time.NewTicker(min(max(a.delay/10, 50*time.Millisecond), 250*time.Millisecond))
+	every := min(max(a.delay/10, 50*time.Millisecond), 250*time.Millisecond)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
 		select {
@@ -156,8 +166,26 @@ func (a *autoFailback) run(ctx context.Context) {
 			return
 		case <-t.C:
 			a.tick(ctx)
+		case <-a.wake:
+		}
+		if a.pending() {
+			t.Reset(every)
+		} else {
+			t.Stop()
 		}
 	}
+}
+
+// pending reports whether a candidate may still be failed back (is due later, or runs).
+func (a *autoFailback) pending() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.cands {
+		if !c.gaveUp {
+			return true
+		}
+	}
+	return false
 }
 
 // tick starts an attempt for every due candidate, on the etcd leader only.

@@ -37,7 +37,7 @@ import (
 // etcd), otherwise now and then, and whenever something under the prefix changes.
 const (
 	haActive = 100 * time.Millisecond
-	haIdle   = time.Second
+	haIdle   = 5 * time.Second
 )
 
 // haReconciler is the leader's loop and what it last found.

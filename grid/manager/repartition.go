@@ -188,7 +188,7 @@ func (c *progressClock) stalled(now time.Time) float64 {
 // then, and whenever the map changes.
 const (
 	repartitionActive = 50 * time.Millisecond
-	repartitionIdle   = time.Second
+	repartitionIdle   = 5 * time.Second
 )
 
 // run steps towards the map's target while this manager leads etcd, until ctx ends.

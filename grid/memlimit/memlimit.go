@@ -109,25 +109,51 @@ type Store interface {
 // collector would run without end for the memory connections need.
 const floor = 16 << 20
 
-// Watch samples the runtime's memory every interval until ctx ends: it records it in st
-// and, when st has a limit, sets the runtime's soft limit to what the data leaves of it.
+// While neither the data nor the runtime grows, Watch samples less often: the pause
+// doubles up to idleFactor times its interval, so an idle instance wakes a few times a
+// second instead of fifty; the first growth it sees brings the interval back. Shrinking
+// memory needs no haste (the recorded use only overstates), growth of the runtime by less
+// than idleSlack is noise (the scavenger, a timer).
+const (
+	idleFactor = 16
+	idleSlack  = 256 << 10
+)
+
+// Watch samples the runtime's memory until ctx ends, every interval while memory grows and
+// less often while it stays put: it records it in st and, when st has a limit, sets the
+// runtime's soft limit to what the data leaves of it.
 func Watch(ctx context.Context, st Store, interval time.Duration) {
-	t := time.NewTicker(interval)
+	wait := interval
+	t := time.NewTimer(wait)
 	defer t.Stop()
+	rt, data := sample(st)
 	for {
-		Sample(st)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		prevRT, prevData := rt, data
+		rt, data = sample(st)
+		if data > prevData || rt-prevRT >= idleSlack {
+			wait = interval
+		} else {
+			wait = min(2*wait, idleFactor*interval)
+		}
+		t.Reset(wait)
 	}
 }
 
 // Sample is one round of Watch.
-func Sample(st Store) {
-	st.SetRuntimeMemory(Runtime())
+func Sample(st Store) { sample(st) }
+
+// sample is one round of Watch; it returns the runtime's and the data's memory it used.
+func sample(st Store) (runtime, data int64) {
+	runtime = Runtime()
+	st.SetRuntimeMemory(runtime)
+	data = st.DataMemory()
 	if m := st.MaxMemory(); m > 0 {
-		debug.SetMemoryLimit(max(m-st.DataMemory(), floor))
+		debug.SetMemoryLimit(max(m-data, floor))
 	}
+	return runtime, data
 }

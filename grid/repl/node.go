@@ -160,10 +160,14 @@ func New(cfg Config, run string) *Node {
 	return n
 }
 
-// Run is the node's control loop; it returns when ctx ends.
+// Run is the node's control loop; it returns when ctx ends. It steps whenever something
+// pokes it (a new record, an attached backup, an acknowledgement while going in sync, a
+// refused reconnection) and on a timer: every ReplTimeout/10 while a state is on its way
+// or writers wait, otherwise at the next deadline a step acts on (nextStep), so an idle
+// instance wakes about once per ReplTimeout, not ten times.
 func (n *Node) Run(ctx context.Context) {
-	tick := time.NewTicker(n.cfg.ReplTimeout / 10)
-	defer tick.Stop()
+	t := time.NewTimer(n.cfg.ReplTimeout / 10)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -178,12 +182,56 @@ func (n *Node) Run(ctx context.Context) {
 			n.setGate(&gate{why: "stopping"}) // replies still waiting are dropped
 			n.mu.Unlock()
 			return
-		case <-tick.C:
+		case <-t.C:
 			n.waiters.wakeAll() // waiters re-check their deadline
 		case <-n.kick:
 		}
 		n.step(ctx)
+		t.Reset(n.nextStep())
 	}
+}
+
+// nextStep is how long the control loop may sleep when nothing pokes it. In the steady
+// states it sleeps until the first moment a step could act: an in-sync primary until its
+// backup's last acknowledgement is ReplTimeout old (it records the backup out of sync
+// then), an in-sync backup until its primary has been silent for promoteAfter (it takes
+// over then), a primary without a backup up to 2 x ReplTimeout (nothing to watch). The
+// heartbeats every ReplTimeout/5 move those deadlines, so the loop checks them about once
+// per ReplTimeout, exactly when they could pass (not up to a tick later as before); every other state (a claim,
+// going in sync, a backup catching up, a failed record write, writers waiting) is
+// stepped every ReplTimeout/10 as before.
+func (n *Node) nextStep() time.Duration {
+	tick := n.cfg.ReplTimeout / 10
+	if n.waiters.any() {
+		return tick
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.haveRec || n.stopping || n.casBusy || n.casFails > 0 || n.promoWait != 0 || n.promo.Load() != nil {
+		return tick
+	}
+	rec, now := n.rec, mono()
+	var until int64
+	switch {
+	case n.role == rolePrimary && rec.Primary == n.id && rec.PrimaryRun == n.run && rec.Epoch == n.epoch:
+		switch {
+		case rec.Backup == "":
+			return 2 * n.cfg.ReplTimeout
+		case !rec.InSync || n.syncing.Load() || n.byeFrom != "":
+			return tick
+		}
+		until = n.ackStamp.Load() + int64(n.cfg.ReplTimeout)
+	case n.role == roleBackup && rec.Backup == n.id && rec.InSync && rec.BackupRun == n.run && n.fol != nil:
+		until = n.fol.lastRecv.Load() + n.promoteAfter()
+	default:
+		return tick
+	}
+	// A step acts once the deadline has strictly passed: 1 ms after it. Past it (the
+	// record write failed or conflicted), every tick again.
+	if d := time.Duration(until-now) + time.Millisecond; d > 0 {
+		return min(d, 2*n.cfg.ReplTimeout)
+	}
+	return tick
 }
 
 func (n *Node) poke() {

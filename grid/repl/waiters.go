@@ -74,6 +74,13 @@ func (ws *waiters) release(acked uint64) {
 	ws.mu.Unlock()
 }
 
+// any reports whether a connection waits.
+func (ws *waiters) any() bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.list) > 0
+}
+
 // wakeAll wakes every waiter.
 func (ws *waiters) wakeAll() {
 	ws.mu.Lock()

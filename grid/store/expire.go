@@ -11,15 +11,25 @@ import (
 // Active expiry follows Redis's sampling: every tick, in each slot holding keys with a
 // timeout, test up to sampleSize of them and delete the expired ones, again while more
 // than a quarter of a sample was expired, within a CPU budget per tick.
+//
+// Like Redis's activeExpireCycle, which skips a database whose expires dictionary is
+// empty, a cycle costs next to nothing without volatile keys: an empty store is not
+// scanned at all, and while a cycle finds no slot with volatile keys the pause before the
+// next one doubles up to expireIdleTick, so an idle instance wakes once a second instead
+// of ten times. Expired keys are never visible (reads expire lazily); the pause only
+// delays when the memory of a key that nobody reads comes back, by at most
+// expireIdleTick after the first key with a timeout arrives.
 const (
-	expireTick   = 100 * time.Millisecond
-	expireBudget = 25 * time.Millisecond
-	sampleSize   = 20
+	expireTick     = 100 * time.Millisecond
+	expireIdleTick = time.Second
+	expireBudget   = 25 * time.Millisecond
+	sampleSize     = 20
 )
 
 // RunExpiry removes expired keys in the background until ctx ends.
 func (s *Store) RunExpiry(ctx context.Context) {
-	t := time.NewTicker(expireTick)
+	wait := expireTick
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	next := 0
 	for {
@@ -27,29 +37,42 @@ func (s *Store) RunExpiry(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			next = s.expireCycle(next, time.Now().Add(expireBudget))
 		}
+		var volatile bool
+		next, volatile = s.expireCycle(next, time.Now().Add(expireBudget))
+		if volatile {
+			wait = expireTick
+		} else {
+			wait = min(2*wait, expireIdleTick)
+		}
+		t.Reset(wait)
 	}
 }
 
 // expireCycle runs one cycle from slot start and returns where the next one begins, so a
-// cycle cut short by its budget does not always favour the low slots.
-func (s *Store) expireCycle(start int, deadline time.Time) int {
+// cycle cut short by its budget does not always favour the low slots, and whether any
+// slot held volatile keys.
+func (s *Store) expireCycle(start int, deadline time.Time) (int, bool) {
+	if s.keys.Load() == 0 {
+		return start, false
+	}
+	volatile := 0
 	for n := 0; n < len(s.slots); n++ {
 		i := (start + n) % len(s.slots)
 		if s.slots[i].nvol.Load() == 0 {
 			continue
 		}
+		volatile++
 		for s.expireSample(i) > sampleSize/4 {
 			if time.Now().After(deadline) {
-				return i
+				return i, true
 			}
 		}
-		if n%64 == 0 && time.Now().After(deadline) {
-			return (i + 1) % len(s.slots)
+		if volatile%64 == 0 && time.Now().After(deadline) {
+			return (i + 1) % len(s.slots), true
 		}
 	}
-	return start
+	return start, volatile > 0
 }
 
 // expireSample deletes the expired keys among a sample of one slot's volatile keys, taken

@@ -233,7 +233,9 @@ func TestExpiry(t *testing.T) {
 	if s.Keys() != 1 {
 		t.Fatalf("expired key collected before any access: keys = %d", s.Keys())
 	}
-	s.expireCycle(0, time.Now().Add(time.Second))
+	if _, volatile := s.expireCycle(0, time.Now().Add(time.Second)); !volatile {
+		t.Error("active expiry found no volatile key")
+	}
 	if s.Keys() != 0 || s.ExpiredKeys() != 1 || s.DatasetBytes() != 0 || s.IndexBytes() != 0 {
 		t.Fatalf("after active expiry: keys %d expired %d dataset %d index %d", s.Keys(), s.ExpiredKeys(), s.DatasetBytes(), s.IndexBytes())
 	}
