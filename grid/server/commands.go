@@ -23,6 +23,8 @@ const (
 	flagLoading
 	flagStale
 	flagMovableKeys // the keys are found from the arguments (a key count)
+	flagPubSub      // pub/sub; with keys: shard channels, routed by slot but not keys
+	flagNoScript
 )
 
 var flagNames = []struct {
@@ -30,7 +32,7 @@ var flagNames = []struct {
 	name string
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
-	{flagAdmin, "admin"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
+	{flagAdmin, "admin"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
 	{flagStale, "stale"}, {flagFast, "fast"}, {flagMovableKeys, "movablekeys"},
 }
 
@@ -218,6 +220,10 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) {
 		c.wr.Error(errOOM)
 		return
 	}
+	if c.wr.Proto == 2 && c.subscribed() && !allowedSubscribed(cmd) {
+		c.wr.Error(errSubscribedContext(cmd))
+		return
+	}
 	cmd.handler(c, args)
 }
 
@@ -241,6 +247,9 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 	if v == nil {
 		c.wr.Error(errClusterDown)
 		return false
+	}
+	if cmd.flags&flagPubSub != 0 {
+		return s.routeShard(c, v, slot)
 	}
 	p := v.Owner(slot)
 	if mv := v.Move(slot); mv != nil {

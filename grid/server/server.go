@@ -88,6 +88,8 @@ type Server struct {
 	// command holds its slot's gate for reading, a batch of keys on its way out for writing.
 	gates [slots.Count]sync.RWMutex
 
+	pubsub pubsubRegistry
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -141,7 +143,10 @@ func (s *Server) LockSlot(slot int) (unlock func()) {
 }
 
 // SetView installs the routing table commands use from now on.
-func (s *Server) SetView(v *cluster.View) { s.view.Store(v) }
+func (s *Server) SetView(v *cluster.View) {
+	s.view.Store(v)
+	s.dropMovedShardChannels(v)
+}
 
 // View is the current routing table, nil before the first one arrives.
 func (s *Server) View() *cluster.View { return s.view.Load() }
@@ -256,6 +261,8 @@ type conn struct {
 	asking bool
 	asked  bool
 	gate   *sync.RWMutex
+
+	ps *subState // pub/sub: nil until the first subscription
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -286,6 +293,7 @@ func (c *conn) serve() {
 			// A bug in one command must cost this client its connection, not the process.
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
 		}
+		c.endPubSub()
 		c.nc.Close()
 		c.rd.Release()
 		s.metrics.clients.Dec()

@@ -203,6 +203,7 @@ func commandTable() map[string]*command {
 			def("getkeysinslot", 4, ls, noKeys, "cluster", "3.0.0", "Returns the key names in a hash slot.", cmdClusterGetKeysInSlot),
 		),
 	}
+	cmds = append(cmds, pubsubCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd
