@@ -114,6 +114,20 @@ func (w *Writer) NullArray() {
 // Array starts an array of n elements; the caller writes them next.
 func (w *Writer) Array(n int) { w.header('*', int64(n)) }
 
+// Push starts an out-of-band push of n elements (RESP3 ">": pub/sub messages and
+// subscription confirmations; RESP2: an array).
+func (w *Writer) Push(n int) {
+	if w.Proto == 3 {
+		w.header('>', int64(n))
+		return
+	}
+	w.header('*', int64(n))
+}
+
+// SetStream makes Flush write to out from now on (a subscriber's queue instead of its
+// socket).
+func (w *Writer) SetStream(out io.Writer) { w.w = out }
+
 // Map starts a map of n key/value pairs (RESP2: an array of 2n elements).
 func (w *Writer) Map(n int) {
 	if w.Proto == 3 {

@@ -13,6 +13,17 @@ import (
 const redisVersion = "7.0.0"
 
 func cmdPing(c *conn, args [][]byte) {
+	if c.wr.Proto == 2 && c.subscribed() {
+		// RESP2 subscribed mode: the reply is an array, as a message is.
+		c.wr.Array(2)
+		c.wr.BulkString("pong")
+		if len(args) > 1 {
+			c.wr.Bulk(args[1])
+		} else {
+			c.wr.BulkString("")
+		}
+		return
+	}
 	switch len(args) {
 	case 1:
 		c.wr.Simple("PONG")

@@ -86,7 +86,7 @@ func TestCommandGetKeysEveryCommand(t *testing.T) {
 			if err := c.wr.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			if !cmd.arityOK(len(argv)-2) || (cmd.firstKey == 0 && cmd.movable == nil) {
+			if len(argv) < 4 || !cmd.arityOK(len(argv)-2) || (cmd.firstKey == 0 && cmd.movable == nil) {
 				if !strings.HasPrefix(out, "-ERR ") {
 					t.Errorf("%q: %q, want an error", argv, out)
 				}

@@ -88,14 +88,14 @@ var infoSections = []infoSection{
 		return [][2]string{{"loading", "0"}, {"rdb_changes_since_last_save", "0"}, {"aof_enabled", "0"}}
 	}},
 	{"stats", func(s *Server) [][2]string {
-		return [][2]string{
+		return append([][2]string{
 			{"total_connections_received", strconv.FormatInt(s.connsTotal.Load(), 10)},
 			{"total_commands_processed", strconv.FormatInt(s.cmdsTotal.Load(), 10)},
 			{"expired_keys", strconv.FormatInt(s.store.ExpiredKeys(), 10)},
 			{"evicted_keys", strconv.FormatInt(s.store.EvictedKeys(), 10)},
 			{"rejected_oom_commands", strconv.FormatInt(s.oomRejected.Load(), 10)},
 			{"total_error_replies", strconv.FormatInt(s.totalErrors(), 10)},
-		}
+		}, s.pubsubInfo()...)
 	}},
 	{"replication", func(s *Server) [][2]string { return s.replicationInfo() }},
 	{"cpu", func(*Server) [][2]string {

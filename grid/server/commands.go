@@ -24,6 +24,8 @@ const (
 	flagStale
 	flagMovableKeys // the keys are found from the arguments (a key count)
 	flagBlocking    // may park the client until a key has data (block.go)
+	flagPubSub      // pub/sub; with keys: shard channels, routed by slot but not keys
+	flagNoScript
 )
 
 var flagNames = []struct {
@@ -31,7 +33,7 @@ var flagNames = []struct {
 	name string
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
-	{flagAdmin, "admin"}, {flagBlocking, "blocking"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
+	{flagAdmin, "admin"}, {flagBlocking, "blocking"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
 	{flagStale, "stale"}, {flagFast, "fast"}, {flagMovableKeys, "movablekeys"},
 }
 
@@ -233,6 +235,10 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 		c.wr.Error(errOOM)
 		return false
 	}
+	if c.wr.Proto == 2 && c.subscribed() && !allowedSubscribed(cmd) {
+		c.wr.Error(errSubscribedContext(cmd))
+		return false
+	}
 	cmd.handler(c, args)
 	return true
 }
@@ -257,6 +263,9 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 	if v == nil {
 		c.wr.Error(errClusterDown)
 		return false
+	}
+	if cmd.flags&flagPubSub != 0 {
+		return s.routeShard(c, v, slot)
 	}
 	p := v.Owner(slot)
 	if mv := v.Move(slot); mv != nil {

@@ -95,6 +95,8 @@ type Server struct {
 	// command holds its slot's gate for reading, a batch of keys on its way out for writing.
 	gates [slots.Count]sync.RWMutex
 
+	pubsub pubsubRegistry
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -152,6 +154,7 @@ func (s *Server) LockSlot(slot int) (unlock func()) {
 func (s *Server) SetView(v *cluster.View) {
 	s.view.Store(v)
 	s.redirectBlocked(v)
+	s.dropMovedShardChannels(v)
 }
 
 // View is the current routing table, nil before the first one arrives.
@@ -272,6 +275,7 @@ type conn struct {
 	// and whether it is parked, for CLIENT LIST.
 	waiting   *waiter
 	isBlocked atomic.Bool
+	ps        *subState // pub/sub: nil until the first subscription
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -302,6 +306,7 @@ func (c *conn) serve() {
 			// A bug in one command must cost this client its connection, not the process.
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
 		}
+		c.endPubSub()
 		c.nc.Close()
 		c.rd.Release()
 		s.metrics.clients.Dec()

@@ -213,6 +213,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, hllCommands()...)
 	cmds = append(cmds, blockingListCommands()...)
 	cmds = append(cmds, keysrvCommands()...)
+	cmds = append(cmds, pubsubCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd
