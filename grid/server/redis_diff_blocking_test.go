@@ -278,7 +278,51 @@ func TestBlockingArgumentsAgainstRedisServer(t *testing.T) {
 		d.check(exact, args...)
 	}
 	d.check(exact, "LRANGE", "{k}full", "0", "-1")
-	for _, name := range []string{"blpop", "brpop", "blmove", "brpoplpush", "blmpop"} {
+	// Sorted sets and streams: with data they answer at once, so every timeout is checked.
+	d.check(exact, "ZADD", "{k}z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f", "7", "g", "8", "h", "9", "i")
+	for i := range 40 {
+		d.check(exact, "ZADD", "{k}z", strconv.Itoa(10+i), "m"+strconv.Itoa(i))
+	}
+	d.check(exact, "XADD", "{k}x", "1-1", "f", "v")
+	d.check(exact, "XGROUP", "CREATE", "{k}x", "g", "0")
+	for _, timeout := range []string{"0", "-1", "x", "inf", "nan", "1e400", "0x10", "", "1e3", "-0", ".5", "1e-400", "-0.0001", "9223372036854775807"} {
+		d.check(exact, "BZPOPMIN", "{k}z", timeout)
+		d.check(exact, "BZMPOP", timeout, "1", "{k}z", "MAX")
+	}
+	for _, timeout := range []string{"0", "-1", "x", "1.5", "", "+1", " 1", "-0", "0x10", "9223372036854775807", "9223372036854775808", "18446744073709551616"} {
+		d.check(exact, "XREAD", "BLOCK", timeout, "STREAMS", "{k}x", "0")
+	}
+	for _, args := range [][]string{
+		{"BZPOPMIN", "{k}none", "{k}s", "0"}, {"BZPOPMAX", "{k}z", "{k}s", "0"}, {"BZPOPMAX", "{k}s", "{k}z", "0"}, {"BZPOPMIN", "{k}full", "0"},
+		{"BZMPOP", "x", "0", "{k}z", "MIN"}, {"BZMPOP", "x", "y", "{k}z", "MIN"}, {"BZMPOP", "x", "1", "{k}z", "MIN", "COUNT", "0"},
+		{"BZMPOP", "x", "1", "{k}z", "MID"}, {"BZMPOP", "x", "1", "{k}z", "MIN"}, {"BZMPOP", "x", "2", "{k}z", "{k}b"},
+		{"BZMPOP", "0", "2", "{k}none", "{k}z", "MAX", "COUNT", "3"}, {"BZMPOP", "0", "1", "{k}z", "MIN", "COUNT", "2", "COUNT", "2"},
+		{"BZMPOP", "0", "1", "{k}z", "MIN", "COUNT"}, {"BZMPOP", "0", "1", "{k}z", "MIN", "LIMIT", "1"}, {"BZMPOP", "0", "1", "{k}s", "MIN"},
+		{"BZMPOP", "0", "9223372036854775807", "{k}z", "MIN"}, {"BZMPOP", "0", "1", "{k}z", "MIN", "COUNT", "-1"},
+		{"BZPOPMIN", "{k}z"}, {"BZMPOP", "0", "1", "{k}z"}, {"BZPOPMAX"},
+		{"XREAD", "BLOCK", "0", "STREAMS", "{k}s", "$"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+		{"XREAD", "BLOCK", "0", "BLOCK", "5", "COUNT", "1", "STREAMS", "{k}x", "0"}, {"XREAD", "COUNT", "-5", "BLOCK", "0", "STREAMS", "{k}x", "0"},
+		{"XREAD", "BLOCK", "0", "STREAMS", "{k}x"}, {"XREAD", "BLOCK"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "{k}y", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "x", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "-1", "STREAMS", "{k}x", ">"},
+		{"XREADGROUP", "GROUP", "nog", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", "$"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}s", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "NOACK", "STREAMS", "{k}none", ">"},
+		{"XPENDING", "{k}x", "g"},
+	} {
+		d.check(exact, args...)
+	}
+	d.check(exact, "ZRANGE", "{k}z", "0", "-1", "WITHSCORES")
+	// The keys cluster clients route by (redis-py asks COMMAND GETKEYS for movable ones).
+	for _, args := range [][]string{
+		{"BLPOP", "a", "b", "0"}, {"BLMPOP", "0", "2", "a", "b", "LEFT"}, {"BLMOVE", "a", "b", "LEFT", "LEFT", "0"},
+		{"BZPOPMIN", "a", "b", "0"}, {"BZPOPMAX", "a", "0"}, {"BZMPOP", "0", "2", "a", "b", "MIN", "COUNT", "2"},
+		{"BZMPOP", "0", "3", "a", "b", "MIN"}, {"BZMPOP", "0", "0", "a", "MIN"}, {"BZPOPMIN", "a"},
+		{"XREAD", "BLOCK", "0", "STREAMS", "a", "b", "0", "$"}, {"XREAD", "COUNT", "2", "BLOCK", "10", "STREAMS", "a", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "NOACK", "STREAMS", "a", "b", ">", ">"}, {"XREAD", "BLOCK", "0", "STREAMS", "a"},
+	} {
+		d.check(exact, append([]string{"COMMAND", "GETKEYS"}, args...)...)
+	}
+	for _, name := range []string{"blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "xread", "xreadgroup"} {
 		want, werr := do(d.redis, []string{"COMMAND", "INFO", name})
 		got, gerr := do(d.grid, []string{"COMMAND", "INFO", name})
 		if werr != nil || gerr != nil {
