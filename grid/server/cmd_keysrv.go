@@ -102,9 +102,11 @@ func cmdDump(c *conn, args [][]byte) {
 }
 
 // cmdRestore checks options, then the key, the TTL and the payload, in Redis 7.0's order.
-// IDLETIME and FREQ are checked and otherwise ignored.
+// IDLETIME sets the restored key's last access (under an LRU or no eviction policy) and
+// FREQ its LFU counter (under an LFU policy), as Redis does.
 func cmdRestore(c *conn, args [][]byte) {
-	replace, absTTL, idle, freq := false, false, false, false
+	replace, absTTL := false, false
+	idle, freq := int64(-1), int64(-1)
 	for j := 4; j < len(args); j++ {
 		more := j+1 < len(args)
 		switch {
@@ -112,7 +114,7 @@ func cmdRestore(c *conn, args [][]byte) {
 			replace = true
 		case eqFold(args[j], "absttl"):
 			absTTL = true
-		case eqFold(args[j], "idletime") && more && !freq:
+		case eqFold(args[j], "idletime") && more && freq < 0:
 			n, ok := parseInt(args[j+1])
 			if !ok {
 				c.wr.Error(errNotInteger)
@@ -122,9 +124,9 @@ func cmdRestore(c *conn, args [][]byte) {
 				c.wr.Error("ERR Invalid IDLETIME value, must be >= 0")
 				return
 			}
-			idle = true
+			idle = n
 			j++
-		case eqFold(args[j], "freq") && more && !idle:
+		case eqFold(args[j], "freq") && more && idle < 0:
 			n, ok := parseInt(args[j+1])
 			if !ok {
 				c.wr.Error(errNotInteger)
@@ -134,7 +136,7 @@ func cmdRestore(c *conn, args [][]byte) {
 				c.wr.Error("ERR Invalid FREQ value, must be >= 0 and <= 255")
 				return
 			}
-			freq = true
+			freq = n
 			j++
 		default:
 			c.wr.Error(errSyntax)
@@ -181,6 +183,7 @@ func cmdRestore(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.s.store.SetAccess(args[1], idle, freq)
 	c.wr.OK()
 }
 
