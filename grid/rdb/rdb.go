@@ -114,8 +114,14 @@ func Encode(v store.Value) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrKind, v.Kind)
 	}
-	b = binary.LittleEndian.AppendUint16(b, Version)
-	return binary.LittleEndian.AppendUint64(b, crc(b)), nil
+	return Seal(b), nil
+}
+
+// Seal ends an RDB object (its type byte and body) as DUMP does: the version, then the
+// checksum of all before it.
+func Seal(object []byte) []byte {
+	b := binary.LittleEndian.AppendUint16(object, Version)
+	return binary.LittleEndian.AppendUint64(b, crc(b))
 }
 
 // Decode reads a payload as RESTORE does: ErrChecksum when its version is newer than

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/rdb"
 )
 
 // keysrvSetup fills both sides with one value of every encoding the grid has.
@@ -23,6 +26,9 @@ var keysrvSetup = [][]string{
 	{"RPUSH", "{s}alist", "b", "a", "c", "B", ""},
 	{"RPUSH", "{s}nums", "5", " 3", "0x10", "1e2", "-inf", "", "+4"},
 	{"SADD", "{s}snum", "5", "3", "-1", "20"},
+	{"ZADD", "{s}zsmall", "1", "a", "2", "b"},
+	{"ZADD", "{s}zmix", "0", "c", "-0", "z", "1.5", "x", "inf", "i", "-inf", "j", "100", "10", "0.1", "p", "1e300", "q",
+		"4503599627370497", "r", "-4503599627370495", "s", "123456789012", "t", "-2.5e-300", "u"},
 }
 
 // bigValues adds values past the small encodings' limits on both sides.
@@ -39,10 +45,20 @@ func (d *diffRun) bigValues() {
 	d.check(exact, lb...)
 	d.check(exact, "SADD", "{s}sbigstr", "a", "b")
 	d.check(exact, "RPUSH", "{s}lhuge", strings.Repeat("h", 20000), "x", strings.Repeat("k", 9000))
+	zb, zs := []string{"ZADD", "{s}zbig"}, []string{"ZADD", "{s}zshrunk"}
+	for i := range 300 {
+		zb = append(zb, fmt.Sprint(float64(i%41)/8-2), fmt.Sprint("member-", i, strings.Repeat("q", i%30)))
+		zs = append(zs, fmt.Sprint(i), fmt.Sprint(i))
+	}
+	d.check(exact, zb...)
+	d.check(exact, zs...)
+	d.check(exact, "ZREMRANGEBYRANK", "{s}zshrunk", "0", "289")
+	d.check(exact, "ZADD", "{s}zlong", "-0", strings.Repeat("m", 65), "2", "x")
 }
 
 var keysrvKeys = []string{"{s}int", "{s}big", "{s}emb", "{s}raw", "{s}neg", "{s}zero", "{s}hsmall", "{s}hlong",
-	"{s}sint", "{s}sstr", "{s}list", "{s}alist", "{s}nums", "{s}snum", "{s}hbig", "{s}sbig", "{s}lbig", "{s}sbigstr", "{s}lhuge"}
+	"{s}sint", "{s}sstr", "{s}list", "{s}alist", "{s}nums", "{s}snum", "{s}hbig", "{s}sbig", "{s}lbig", "{s}sbigstr", "{s}lhuge",
+	"{s}zsmall", "{s}zmix", "{s}zbig", "{s}zshrunk", "{s}zlong"}
 
 func TestKeysrvAgainstRedisServer(t *testing.T) {
 	d := newDiffRun(t)
@@ -176,7 +192,7 @@ func TestKeysrvAgainstRedisServer(t *testing.T) {
 	}
 	// Values Redis writes without LZF compression (at most 20 bytes) and in an order both
 	// keep dump byte for byte alike.
-	for _, k := range []string{"{s}int", "{s}big", "{s}emb", "{s}neg", "{s}zero", "{s}hsmall", "{s}list", "{s}alist", "{s}nums"} {
+	for _, k := range []string{"{s}int", "{s}big", "{s}emb", "{s}neg", "{s}zero", "{s}hsmall", "{s}list", "{s}alist", "{s}nums", "{s}zsmall"} {
 		d.check(exact, "DUMP", k)
 	}
 	// INFO commandstats: the same fields for a command both ran.
@@ -217,14 +233,6 @@ func TestKeysrvAgainstRedisServer(t *testing.T) {
 	d.check(exact, "EXISTS", "{s}abs")
 	d.check(exact, "RESTORE", "{s}idle", "0", p.(string), "IDLETIME", "10", "REPLACE")
 	d.check(exact, "GET", "{s}idle")
-	// Kinds the grid does not have yet are refused as a payload Redis cannot read.
-	if _, err := do(d.redis, []string{"ZADD", "{s}z", "1", "a"}); err != nil {
-		t.Fatal(err)
-	}
-	z, _ := do(d.redis, []string{"DUMP", "{s}z"})
-	if _, err := do(d.grid, []string{"RESTORE", "{s}z", "0", z.(string)}); err == nil || err.Error() != "ERR Bad data format" {
-		t.Errorf("RESTORE of a sorted set: %v", err)
-	}
 	d.check(exact, "COMMAND", "GETKEYS", "SORT_RO", "{s}list", "ALPHA")
 	for _, name := range []string{"sort", "sort_ro", "dump", "restore", "object|encoding", "memory|usage", "move"} {
 		info, err := do(d.grid, []string{"COMMAND", "INFO", name})
@@ -362,5 +370,247 @@ func TestCommandDocsAgainstRedisServer(t *testing.T) {
 		if g, r := field(d.grid), field(d.redis); g != r {
 			t.Errorf("COMMAND DOCS %s:\n grid: %s\nredis: %s", name, g, r)
 		}
+	}
+}
+
+// streamSetup builds, on one server only, streams of every shape DUMP must carry: many
+// listpacks (entries past stream-node-max-entries and -bytes, fields alike and not), deleted
+// and trimmed entries, every entry deleted, consumer groups with pending entries moved
+// between consumers, consumers with none, groups with no consumers, an unknown
+// entries-read, counters set by XSETID, and an expiry.
+var streamSetup = [][]string{
+	{"XADD", "{s}xone", "1-1", "f", "v"},
+	{"XGROUP", "CREATE", "{s}xmk", "g", "$", "MKSTREAM"},
+	{"XADD", "{s}xgone", "5-1", "a", "1"}, {"XADD", "{s}xgone", "5-2", "a", "2"},
+	{"XDEL", "{s}xgone", "5-1", "5-2"},
+	{"XGROUP", "CREATE", "{s}xgone", "g", "0", "ENTRIESREAD", "1"},
+	{"XADD", "{s}xg", "1-1", "name", "a", "n", "1"}, {"XADD", "{s}xg", "1-2", "name", "b", "n", "2"},
+	{"XADD", "{s}xg", "2-0", "other", "x"}, {"XADD", "{s}xg", "3-0", "name", "c", "n", "-70000"},
+	{"XADD", "{s}xg", "3-1", "name", "d", "n", "1.5"},
+	{"XGROUP", "CREATE", "{s}xg", "g1", "0"}, {"XGROUP", "CREATE", "{s}xg", "g2", "$"},
+	{"XGROUP", "CREATE", "{s}xg", "empty", "1-2"},
+	{"XREADGROUP", "GROUP", "g1", "alice", "COUNT", "3", "STREAMS", "{s}xg", ">"},
+	{"XREADGROUP", "GROUP", "g1", "bob", "COUNT", "1", "STREAMS", "{s}xg", ">"},
+	{"XCLAIM", "{s}xg", "g1", "bob", "0", "1-2", "TIME", "1700000000000", "RETRYCOUNT", "7"},
+	{"XACK", "{s}xg", "g1", "1-1"},
+	{"XGROUP", "CREATECONSUMER", "{s}xg", "g1", "carol"},
+	{"XDEL", "{s}xg", "1-2"},
+	{"XGROUP", "SETID", "{s}xg", "g2", "2-0"},
+	{"XADD", "{s}xset", "7-7", "k", "v"},
+	{"XSETID", "{s}xset", "9-9", "ENTRIESADDED", "40", "MAXDELETEDID", "8-0"},
+	{"PEXPIREAT", "{s}xset", "4102444800000"},
+}
+
+// bigStreams adds {s}xbig (no deletions) and {s}xtrim (trimmed inside a listpack) on c.
+func bigStreams(t *testing.T, c *redis.Client) {
+	t.Helper()
+	for i := range 420 {
+		args := []string{"XADD", "{s}xbig", fmt.Sprintf("%d-%d", 1+i/4, i%4), "f", fmt.Sprint(i)}
+		switch {
+		case i%9 == 0:
+			args = append(args[:3], "g", strings.Repeat("v", 30*i))
+		case i%13 == 0:
+			args = append(args, "extra", "x")
+		}
+		if _, err := do(c, args); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := do(c, []string{"XADD", "{s}xtrim", "*", "i", fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"XTRIM", "{s}xtrim", "MAXLEN", "=", "150"},
+		{"XGROUP", "CREATE", "{s}xtrim", "g", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "COUNT", "20", "STREAMS", "{s}xtrim", ">"},
+		{"XGROUP", "CREATE", "{s}xbig", "g", "$"},
+	} {
+		if _, err := do(c, args); err != nil {
+			t.Fatal(args, err)
+		}
+	}
+}
+
+var streamKeys = []string{"{s}xone", "{s}xmk", "{s}xgone", "{s}xg", "{s}xset", "{s}xbig", "{s}xtrim"}
+
+// streamView is what the read commands show of the stream at key: every entry, the whole
+// XINFO STREAM FULL (radix tree counts masked unless exactTree), the groups, the type,
+// the encoding and the expiry.
+func streamView(t *testing.T, c *redis.Client, key string, exactTree bool) string {
+	t.Helper()
+	var out []any
+	for _, args := range [][]string{
+		{"TYPE", key}, {"OBJECT", "ENCODING", key}, {"PEXPIRETIME", key}, {"XLEN", key},
+		{"XRANGE", key, "-", "+"}, {"XREVRANGE", key, "+", "-", "COUNT", "3"},
+		{"XINFO", "STREAM", key, "FULL"}, {"XINFO", "GROUPS", key},
+		{"XPENDING", key, "g1"},
+	} {
+		v, err := do(c, args)
+		if err != nil {
+			v = strings.ReplaceAll(err.Error(), key, "KEY")
+		}
+		if args[1] == "STREAM" && !exactTree {
+			v = maskTree(v)
+		}
+		out = append(out, v)
+	}
+	return fmt.Sprintf("%q", out)
+}
+
+// maskTree replaces the radix tree counts of an XINFO STREAM reply: they follow the
+// layout of the entries in listpacks, which deleted entries and each server's node
+// limits change.
+func maskTree(v any) any {
+	arr, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := slices.Clone(arr)
+	for i := 0; i+1 < len(out); i += 2 {
+		if k, _ := out[i].(string); k == "radix-tree-keys" || k == "radix-tree-nodes" {
+			out[i+1] = "N"
+		}
+	}
+	return out
+}
+
+// TestDumpRestoreStreamsAcrossRedisServer moves streams both ways: redis-server's DUMP
+// restored into the grid reads back as on redis-server, times included (they are in the
+// payload); the grid's DUMP of that restored into redis-server reads back the same again,
+// into the same listpacks when no entry was deleted.
+func TestDumpRestoreStreamsAcrossRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, args := range streamSetup {
+		if _, err := do(d.redis, args); err != nil {
+			t.Fatal(args, err)
+		}
+	}
+	bigStreams(t, d.redis)
+	for _, k := range streamKeys {
+		fromRedis, err := do(d.redis, []string{"DUMP", k})
+		if err != nil || fromRedis == nil {
+			t.Fatalf("DUMP %s on redis: %v %v", k, fromRedis, err)
+		}
+		// DUMP carries no expiry: RESTORE gives {s}xset the one it has on redis.
+		restore := func(c *redis.Client, key string, payload any) error {
+			args := []string{"RESTORE", key, "0", payload.(string)}
+			if k == "{s}xset" {
+				args = append(args, "ABSTTL")
+				args[2] = "4102444800000"
+			}
+			_, err := do(c, args)
+			return err
+		}
+		if err := restore(d.grid, k, fromRedis); err != nil {
+			t.Fatalf("RESTORE %s into the grid: %v", k, err)
+		}
+		want := streamView(t, d.redis, k, false)
+		if got := streamView(t, d.grid, k, false); got != want {
+			t.Errorf("%s restored into the grid:\n grid: %.1500s\nredis: %.1500s", k, got, want)
+		}
+		fromGrid, err := do(d.grid, []string{"DUMP", k})
+		if err != nil || fromGrid == nil {
+			t.Fatalf("DUMP %s on the grid: %v %v", k, fromGrid, err)
+		}
+		if err := restore(d.redis, k+"g", fromGrid); err != nil {
+			t.Fatalf("RESTORE into redis of the grid's DUMP of %s: %v", k, err)
+		}
+		if err := restore(d.grid, k+"g", fromGrid); err != nil {
+			t.Fatalf("RESTORE into the grid of its own DUMP of %s: %v", k, err)
+		}
+		exactTree := k == "{s}xbig"
+		if got := streamView(t, d.redis, k+"g", exactTree); got != streamView(t, d.redis, k, exactTree) {
+			t.Errorf("%s through the grid's DUMP into redis:\n got: %.1500s\nwant: %.1500s", k, got, streamView(t, d.redis, k, exactTree))
+		}
+		if got := streamView(t, d.grid, k+"g", false); got != want {
+			t.Errorf("%s through the grid's DUMP into the grid:\n got: %.1500s\nwant: %.1500s", k, got, want)
+		}
+	}
+}
+
+// reseal replaces a payload's object (what precedes its version and checksum) and seals
+// it again, so the object itself is what RESTORE judges.
+func reseal(payload string, object func(b []byte) []byte) string {
+	b := []byte(payload)
+	return string(rdb.Seal(object(slices.Clone(b[:len(b)-10]))))
+}
+
+// TestRestoreOptionsAcrossRedisServer restores a sorted set and a stream redis-server
+// DUMPed into both with every option and every kind of bad payload, comparing replies.
+func TestRestoreOptionsAcrossRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, args := range [][]string{
+		{"ZADD", "{s}src-z", "1", "a", "2.5", "b", "-inf", "c"},
+		{"XADD", "{s}src-x", "1-1", "f", "v"},
+		{"XGROUP", "CREATE", "{s}src-x", "g", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "{s}src-x", ">"},
+	} {
+		if _, err := do(d.redis, args); err != nil {
+			t.Fatal(args, err)
+		}
+	}
+	d.check(exact, "SET", "{s}str", "x")
+	for _, src := range []string{"{s}src-z", "{s}src-x"} {
+		v, err := do(d.redis, []string{"DUMP", src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := v.(string)
+		for _, tc := range []struct {
+			class compareClass
+			args  []string
+		}{
+			{exact, []string{"RESTORE", "{s}k", "0", p}},
+			{exact, []string{"TYPE", "{s}k"}},
+			{exact, []string{"OBJECT", "ENCODING", "{s}k"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p}},
+			{exact, []string{"RESTORE", "{s}str", "0", p}},
+			{exact, []string{"RESTORE", "{s}str", "0", p, "REPLACE"}},
+			{exact, []string{"TYPE", "{s}str"}},
+			{exact, []string{"RESTORE", "{s}k", "100000", p, "REPLACE"}},
+			{shape, []string{"PTTL", "{s}k"}},
+			{exact, []string{"RESTORE", "{s}k", "4102444800000", p, "ABSTTL", "REPLACE"}},
+			{exact, []string{"PEXPIRETIME", "{s}k"}},
+			{exact, []string{"RESTORE", "{s}k", "1", p, "ABSTTL", "REPLACE"}},
+			{exact, []string{"EXISTS", "{s}k"}},
+			{exact, []string{"RESTORE", "{s}past", "1", p, "ABSTTL"}},
+			{exact, []string{"EXISTS", "{s}past"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p, "IDLETIME", "1000"}},
+			{exact, []string{"OBJECT", "FREQ", "{s}k"}},
+			{exact, []string{"CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p, "FREQ", "100", "REPLACE"}},
+			{exact, []string{"OBJECT", "FREQ", "{s}k"}},
+			{exact, []string{"OBJECT", "IDLETIME", "{s}k"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p, "IDLETIME", "5", "REPLACE"}},
+			{exact, []string{"OBJECT", "FREQ", "{s}k"}},
+			{exact, []string{"CONFIG", "SET", "maxmemory-policy", "noeviction"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p, "FREQ", "7", "REPLACE"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p, "FREQ", "256", "REPLACE"}},
+			{exact, []string{"RESTORE", "{s}k", "0", p, "IDLETIME", "1", "FREQ", "1", "REPLACE"}},
+			// A wrong checksum, a newer version, a payload cut short or too short to have a
+			// trailer, an object cut short, one of another type byte.
+			{exact, []string{"RESTORE", "{s}bad", "0", p[:len(p)-1] + "x"}},
+			{exact, []string{"RESTORE", "{s}bad", "0", p[:len(p)-10] + "\x0b\x00" + p[len(p)-8:]}},
+			{exact, []string{"RESTORE", "{s}bad", "0", p[:len(p)-3]}},
+			{exact, []string{"RESTORE", "{s}bad", "0", p[:5]}},
+			{exact, []string{"RESTORE", "{s}bad", "0", reseal(p, func(b []byte) []byte { return b[:len(b)-1] })}},
+			{exact, []string{"RESTORE", "{s}bad", "0", reseal(p, func(b []byte) []byte { return b[:len(b)/2] })}},
+			{exact, []string{"RESTORE", "{s}bad", "0", reseal(p, func(b []byte) []byte { return b[:1] })}},
+			{exact, []string{"RESTORE", "{s}bad", "0", reseal(p, func(b []byte) []byte { b[0] = 0x63; return b })}},
+			{exact, []string{"RESTORE", "{s}bad", "0", reseal(p, func(b []byte) []byte { b[0] = 0x14; return b })}},
+			{exact, []string{"EXISTS", "{s}bad"}},
+		} {
+			d.check(tc.class, tc.args...)
+		}
+		// IDLETIME: the key was last accessed that long ago, as far as each clock knows.
+		for _, c := range []*redis.Client{d.redis, d.grid} {
+			if _, err := do(c, []string{"RESTORE", "{s}k", "0", p, "IDLETIME", "1000", "REPLACE"}); err != nil {
+				t.Fatal(err)
+			}
+			if idle, err := do(c, []string{"OBJECT", "IDLETIME", "{s}k"}); err != nil || idle.(int64) < 1000 || idle.(int64) > 1002 {
+				t.Errorf("OBJECT IDLETIME after RESTORE IDLETIME 1000: %v %v", idle, err)
+			}
+		}
+		d.check(exact, "DEL", "{s}k")
 	}
 }
