@@ -36,6 +36,21 @@ func appendBacklen(b []byte, n int) []byte {
 	return b
 }
 
+// decodeBacklen reads the back length that ends entry (Redis's lpDecodeBacklen: 7 bits a
+// byte from the last one back, while a byte's high bit is set), as Redis checks an entry:
+// the value read backwards, not the bytes, must match the entry's size.
+func decodeBacklen(entry []byte) int {
+	v, shift := 0, 0
+	for i := len(entry) - 1; i >= 0 && shift < 35; i-- {
+		v |= int(entry[i]&127) << shift
+		if entry[i]&128 == 0 {
+			break
+		}
+		shift += 7
+	}
+	return v
+}
+
 // appendListpack appends a listpack of elems, integers in Redis's integer encodings.
 func appendListpack(b []byte, elems [][]byte) []byte {
 	start := len(b)
@@ -152,7 +167,7 @@ func readListpack(lp []byte) ([][]byte, error) {
 			return nil, errCorrupt
 		}
 		bl := backlenSize(n)
-		if len(p) < n+bl || string(appendBacklen(nil, n)) != string(p[n:n+bl]) {
+		if len(p) < n+bl || decodeBacklen(p[:n+bl]) != n {
 			return nil, errCorrupt
 		}
 		if isInt {

@@ -614,3 +614,103 @@ func TestRestoreOptionsAcrossRedisServer(t *testing.T) {
 		d.check(exact, "DEL", "{s}k")
 	}
 }
+
+// TestRestoreCorruptPayloadsAgainstRedisServer restores the same corrupted payloads
+// (resealed, so the object is judged) into redis-server with sanitize-dump-payload yes and
+// into the grid: what redis-server refuses the grid refuses; what both take reads back
+// the same (a sorted set's members and scores as a set: redis-server keeps a listpack in
+// the disorder it came in). The grid refuses more: what Redis takes but cannot serve
+// consistently (a stream whose counts or IDs disagree with its entries, a score that is not
+// a number).
+func TestRestoreCorruptPayloadsAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	if _, err := do(d.redis, []string{"CONFIG", "SET", "sanitize-dump-payload", "yes"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"ZADD", "{s}zs", "1", "a", "2.5", "b", "-inf", "c", "7", "12345"},
+		{"XADD", "{s}x", "1-1", "f", "v", "g", "w"}, {"XADD", "{s}x", "1-2", "f", "x", "g", "y"},
+		{"XADD", "{s}x", "2-0", "h", "1"}, {"XGROUP", "CREATE", "{s}x", "g1", "0"},
+		{"XREADGROUP", "GROUP", "g1", "alice", "COUNT", "2", "STREAMS", "{s}x", ">"},
+		{"XGROUP", "CREATECONSUMER", "{s}x", "g1", "bob"}, {"XGROUP", "CREATE", "{s}x", "g2", "$"},
+		{"XDEL", "{s}x", "1-2"},
+		{"HSET", "{s}h", "a", "1", "b", "two"}, {"RPUSH", "{s}l", "a", "1", "-5000"}, {"SADD", "{s}si", "1", "2", "70000"},
+	} {
+		if _, err := do(d.redis, args); err != nil {
+			t.Fatal(args, err)
+		}
+	}
+	var seeds [][]byte
+	for _, k := range []string{"{s}zs", "{s}x", "{s}h", "{s}l", "{s}si"} {
+		v, err := do(d.redis, []string{"DUMP", k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, []byte(v.(string)))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	runs := 3000
+	if testing.Short() {
+		runs = 800
+	}
+	stats := map[string]int{}
+	for range runs {
+		seed := seeds[rng.IntN(len(seeds))]
+		obj := slices.Clone(seed[:len(seed)-10])
+		at := rng.IntN(len(obj))
+		switch rng.IntN(3) {
+		case 0:
+			obj[at] ^= byte(1 << rng.IntN(8))
+		case 1:
+			obj[at] = []byte{0, 0xff, 0x80, 0x40, 0xc0, 0x13, 0x11}[rng.IntN(7)]
+		default:
+			obj = obj[:max(at, 1)]
+		}
+		p := string(rdb.Seal(obj))
+		for _, c := range []*redis.Client{d.redis, d.grid} {
+			if _, err := do(c, []string{"DEL", "{s}k"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, rerr := do(d.redis, []string{"RESTORE", "{s}k", "0", p})
+		_, gerr := do(d.grid, []string{"RESTORE", "{s}k", "0", p})
+		switch {
+		case rerr != nil && gerr == nil:
+			t.Fatalf("the grid restored what redis-server refuses (%v): %x", rerr, obj)
+		case rerr != nil && rerr.Error() != gerr.Error():
+			t.Fatalf("refused as %v, redis-server: %v: %x", gerr, rerr, obj)
+		case rerr != nil:
+			stats["both refuse"]++
+		case gerr != nil:
+			stats["only the grid refuses"]++
+		default:
+			stats["both restore"]++
+			kind, _ := do(d.redis, []string{"TYPE", "{s}k"})
+			var want, got string
+			switch kind {
+			case "zset":
+				w, _ := do(d.redis, []string{"ZRANGE", "{s}k", "0", "-1", "WITHSCORES"})
+				g, _ := do(d.grid, []string{"ZRANGE", "{s}k", "0", "-1", "WITHSCORES"})
+				want, got = fmt.Sprint(sorted(pairs(w))), fmt.Sprint(sorted(pairs(g)))
+			case "stream":
+				want, got = streamView(t, d.redis, "{s}k", false), streamView(t, d.grid, "{s}k", false)
+			default:
+				d.checkValue("{s}k")
+			}
+			if want != got {
+				t.Fatalf("restored %x:\n grid: %.1500s\nredis: %.1500s", obj, got, want)
+			}
+		}
+	}
+	t.Logf("%d corrupted payloads: %v", runs, stats)
+}
+
+// pairs groups a WITHSCORES reply into member-score pairs.
+func pairs(v any) any {
+	arr, _ := v.([]any)
+	out := make([]any, 0, len(arr)/2)
+	for i := 0; i+1 < len(arr); i += 2 {
+		out = append(out, fmt.Sprint(arr[i], "=", arr[i+1]))
+	}
+	return out
+}

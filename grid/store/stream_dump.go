@@ -64,7 +64,8 @@ func (s *Store) streamValue(st *stream) *StreamValue {
 
 // check reports whether v is a stream the store can hold: entries with fields and
 // values, in strictly ascending IDs none after Last; groups and each group's consumers
-// named once; an entry pending for at most one consumer of a group.
+// named once, with an entries-read of -1 (unknown) or more; an entry pending for at most
+// one consumer of a group.
 func (v *StreamValue) check() bool {
 	prev, first := StreamID{}, true
 	for _, e := range v.Entries {
@@ -82,6 +83,9 @@ func (v *StreamValue) check() bool {
 			return false
 		}
 		groups[string(g.Name)] = struct{}{}
+		if g.Read < noEntriesRead {
+			return false
+		}
 		consumers := make(map[string]struct{}, len(g.Consumers))
 		pending := map[StreamID]struct{}{}
 		for _, c := range g.Consumers {
