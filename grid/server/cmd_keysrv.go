@@ -234,7 +234,8 @@ func sortKeys(args [][]byte) (first, last, step int) {
 	return 1, store, store - 1
 }
 
-// sortCommand is SORT (readonly false) and SORT_RO. In cluster mode Redis 7.0 refuses a
+// sortCommand is SORT (readonly false) and SORT_RO, of a list, a set or a sorted set. In
+// cluster mode Redis 7.0 refuses a
 // BY pattern (one with '*') and every GET, so what remains is sorting the value itself.
 func sortCommand(readonly bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
@@ -279,17 +280,25 @@ func sortCommand(readonly bool) func(c *conn, args [][]byte) {
 			}
 		}
 		v, ok := c.s.store.Dump(args[1])
-		if ok && v.Kind != store.KindList && v.Kind != store.KindSet {
-			// Sorted sets add their case here (their members, in score order).
+		if ok && v.Kind != store.KindList && v.Kind != store.KindSet && v.Kind != store.KindZSet {
 			c.wr.Error(store.ErrWrongType.Error())
 			return
 		}
 		elems := v.Items
+		if v.Kind == store.KindZSet {
+			// A sorted set's members, in score order (what BY nosort keeps); as Redis's
+			// SORT, it leaves the set in the skiplist encoding.
+			c.s.store.ZSetToSkiplist(args[1])
+			elems = make([][]byte, len(v.ZSet))
+			for i, e := range v.ZSet {
+				elems[i] = e.Member
+			}
+		}
 		if dontsort && v.Kind == store.KindSet && storeKey != nil {
 			// A set's order is its encoding's: stored results are sorted, as in Redis.
 			dontsort, alpha = false, true
 		}
-		if dontsort && desc && v.Kind == store.KindList {
+		if dontsort && desc && (v.Kind == store.KindList || v.Kind == store.KindZSet) {
 			slices.Reverse(elems)
 		}
 		if !dontsort {

@@ -120,6 +120,21 @@ func TestKeysrvAgainstRedisServer(t *testing.T) {
 		{exact, []string{"SORT", "{s}sstr"}},
 		{exact, []string{"SORT", "{s}sbig", "DESC", "LIMIT", "10", "5"}},
 		{multiset, []string{"SORT", "{s}sstr", "BY", "nosort"}},
+		{exact, []string{"SORT", "{s}zmix", "ALPHA"}},
+		{exact, []string{"SORT", "{s}zmix"}},
+		{exact, []string{"SORT", "{s}zshrunk", "DESC"}},
+		{exact, []string{"SORT", "{s}zmix", "BY", "nosort"}},
+		{exact, []string{"SORT", "{s}zmix", "BY", "nosort", "DESC", "LIMIT", "1", "3"}},
+		{exact, []string{"SORT", "{s}zbig", "BY", "nosort", "LIMIT", "250", "100"}},
+		{exact, []string{"SORT", "{s}zbig", "ALPHA", "DESC", "LIMIT", "3", "4"}},
+		{exact, []string{"ZADD", "{s}zsorted", "1", "a"}},
+		{exact, []string{"SORT", "{s}zsorted", "LIMIT", "x", "1"}},
+		{exact, []string{"OBJECT", "ENCODING", "{s}zsorted"}},
+		{exact, []string{"SORT_RO", "{s}zsorted", "ALPHA"}},
+		{exact, []string{"OBJECT", "ENCODING", "{s}zsorted"}},
+		{exact, []string{"ZRANGE", "{s}zsorted", "0", "-1", "WITHSCORES"}},
+		{exact, []string{"SORT", "{s}zbig", "BY", "nosort", "STORE", "{s}dst"}},
+		{exact, []string{"LRANGE", "{s}dst", "0", "-1"}},
 		{exact, []string{"SORT", "{s}sstr", "BY", "nosort", "STORE", "{s}dst"}},
 		{exact, []string{"LRANGE", "{s}dst", "0", "-1"}},
 		{exact, []string{"SORT", "{s}list", "DESC", "STORE", "{s}dst"}},
@@ -276,7 +291,8 @@ func TestDumpRestoreAcrossRedisServer(t *testing.T) {
 	}
 }
 
-// TestKeysrvRandomAgainstRedisServer runs random sorts, dumps and restores on both.
+// TestKeysrvRandomAgainstRedisServer runs random sorts, dumps and restores on both, of
+// lists, sets, hashes and sorted sets.
 func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
 	d := newDiffRun(t)
 	rng := rand.New(rand.NewPCG(21, 22))
@@ -299,7 +315,9 @@ func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
 	}
 	for range steps {
 		k, k2 := key(), key()
-		switch rng.IntN(10) {
+		switch rng.IntN(11) {
+		case 10:
+			d.check(exact, "ZADD", k, strconv.Itoa(rng.IntN(9)-4), elem(), "1.5", elem())
 		case 0:
 			d.check(exact, "RPUSH", k, elem(), elem(), elem())
 		case 1:

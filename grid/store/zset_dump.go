@@ -38,3 +38,39 @@ func zsetOp(ents []ZEntry, exp int64) ([]byte, error) {
 	}
 	return appendZEnts(binary.AppendVarint([]byte{opZSet}, exp), ents), nil
 }
+
+// ZSetToSkiplist moves the sorted set at key, when small, to the large encoding, as
+// Redis's SORT converts the sorted set it sorts (OBJECT ENCODING then says skiplist).
+// The members do not change, so nothing is journaled; when the memory is refused the set
+// stays small.
+func (s *Store) ZSetToSkiplist(key []byte) {
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	r, ok := s.peek(sl, key)
+	if !ok || r.kind() != KindZSet || r.table() {
+		return
+	}
+	ents := s.zsetCopy(sl, &r)
+	if s.room(zentsLen(ents)+4*zNodeSize) != nil {
+		return
+	}
+	h := s.newTable(sl)
+	tree, err := s.newZTree()
+	v := zview{s: s, large: true, tab: sl.tables[h], tree: tree}
+	if err == nil {
+		err = v.largePut(ents)
+	}
+	if err == nil {
+		var body [zsetLargeBody]byte
+		binary.LittleEndian.PutUint32(body[:], h)
+		put64(body[4:], uint64(tree.root))
+		_, err = s.put(sl, &r, key, byte(KindZSet)|flagTable, r.exp, body[:], false)
+	}
+	if err != nil {
+		if tree.root != 0 {
+			tree.free()
+		}
+		s.dropTable(sl, h)
+	}
+}
