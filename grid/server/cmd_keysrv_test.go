@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/rdb"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -291,6 +293,39 @@ func TestRestorePastMaxMemory(t *testing.T) {
 		mustDo(t, c, "RESTORE", k, "0", p)
 		if grown := s.store.DatasetBytes() - before; grown < 250_000 {
 			t.Fatalf("restoring %s counted %d bytes", k, grown)
+		}
+	}
+}
+
+// TestRestoreServesBlockedClients hands a restored list to a client blocked on its key, as
+// any write of the key does (sorted sets and streams wake their blocked clients the same
+// way, through the write's keys).
+func TestRestoreServesBlockedClients(t *testing.T) {
+	s, c := gridClient(t)
+	mustDo(t, c, "RPUSH", "{f}src-l", "x", "y")
+	for _, tc := range []struct {
+		src   string
+		block []string
+		want  string
+	}{
+		{"{f}src-l", []string{"BLPOP", "{f}dst", "10"}, "[{f}dst x]"},
+	} {
+		p := mustDo(t, c, "DUMP", tc.src).(string)
+		mustDo(t, c, "DEL", "{f}dst")
+		got := make(chan string, 1)
+		go func() {
+			v, err := do(c, tc.block)
+			got <- fmt.Sprint(v, err)
+		}()
+		testutil.Eventually(t, 5*time.Second, "a client blocked", func() bool { return s.blocked.n.Load() == 1 })
+		mustDo(t, c, "RESTORE", "{f}dst", "0", p)
+		select {
+		case v := <-got:
+			if v != tc.want+" <nil>" {
+				t.Errorf("%q after RESTORE: %s, want %s", tc.block, v, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q not served by RESTORE", tc.block)
 		}
 	}
 }
