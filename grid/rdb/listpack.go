@@ -37,18 +37,18 @@ func appendBacklen(b []byte, n int) []byte {
 }
 
 // decodeBacklen reads the back length that ends entry (Redis's lpDecodeBacklen: 7 bits a
-// byte from the last one back, while a byte's high bit is set), as Redis checks an entry:
-// the value read backwards, not the bytes, must match the entry's size.
+// byte from the last one back, while a byte's high bit is set, five bytes at most), as
+// Redis checks an entry: the value read backwards, not the bytes, must match the entry's
+// size. It is -1 when no byte ends it.
 func decodeBacklen(entry []byte) int {
-	v, shift := 0, 0
-	for i := len(entry) - 1; i >= 0 && shift < 35; i-- {
+	v := 0
+	for i, shift := len(entry)-1, 0; i >= 0 && shift <= 28; i, shift = i-1, shift+7 {
 		v |= int(entry[i]&127) << shift
 		if entry[i]&128 == 0 {
-			break
+			return v
 		}
-		shift += 7
 	}
-	return v
+	return -1
 }
 
 // appendListpack appends a listpack of elems, integers in Redis's integer encodings.

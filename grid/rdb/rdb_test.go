@@ -332,3 +332,20 @@ func TestDecodeZiplists(t *testing.T) {
 		t.Fatal("truncated ziplist read")
 	}
 }
+
+// TestListpackBackLengthAsRedisReadsIt takes a back length Redis's listpack check takes
+// (its value read backwards, into the entry, matches) and refuses one it refuses.
+func TestListpackBackLengthAsRedisReadsIt(t *testing.T) {
+	lp := func(entry ...byte) []byte {
+		b := []byte{byte(7 + len(entry)), 0, 0, 0, 1, 0}
+		return append(append(b, entry...), 0xff)
+	}
+	if got, err := readListpack(lp(0x00, 0x81)); err != nil || fmt.Sprintf("%q", got) != `["0"]` {
+		t.Fatalf("back length 0x81 after 0x00: %q %v", got, err)
+	}
+	for _, entry := range [][]byte{{0x05, 0x81}, {0x00, 0x02}, {0x00}} {
+		if _, err := readListpack(lp(entry...)); err == nil {
+			t.Errorf("entry %x read", entry)
+		}
+	}
+}

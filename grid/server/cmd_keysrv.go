@@ -235,8 +235,8 @@ func sortKeys(args [][]byte) (first, last, step int) {
 }
 
 // sortCommand is SORT (readonly false) and SORT_RO, of a list, a set or a sorted set. In
-// cluster mode Redis 7.0 refuses a
-// BY pattern (one with '*') and every GET, so what remains is sorting the value itself.
+// cluster mode Redis 7.0 refuses a BY pattern (one with '*') and every GET, so what
+// remains is sorting the value itself.
 func sortCommand(readonly bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
 		desc, alpha, dontsort := false, false, false
