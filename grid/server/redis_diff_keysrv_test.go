@@ -292,7 +292,7 @@ func TestDumpRestoreAcrossRedisServer(t *testing.T) {
 }
 
 // TestKeysrvRandomAgainstRedisServer runs random sorts, dumps and restores on both, of
-// lists, sets, hashes and sorted sets.
+// lists, sets, hashes, sorted sets and streams.
 func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
 	d := newDiffRun(t)
 	rng := rand.New(rand.NewPCG(21, 22))
@@ -313,11 +313,18 @@ func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
 	if testing.Short() {
 		steps = 500
 	}
+	nextID := 0
 	for range steps {
 		k, k2 := key(), key()
-		switch rng.IntN(11) {
+		switch rng.IntN(13) {
 		case 10:
 			d.check(exact, "ZADD", k, strconv.Itoa(rng.IntN(9)-4), elem(), "1.5", elem())
+		case 11:
+			// Explicit IDs, so both sides make the same entries.
+			nextID++
+			d.check(exact, "XADD", k, fmt.Sprint(nextID/3+1, "-", nextID%3), elem(), elem(), "f", elem())
+		case 12:
+			d.check(exact, "XDEL", k, fmt.Sprint(rng.IntN(nextID/3+1)+1, "-", rng.IntN(3)))
 		case 0:
 			d.check(exact, "RPUSH", k, elem(), elem(), elem())
 		case 1:
@@ -350,6 +357,11 @@ func TestKeysrvRandomAgainstRedisServer(t *testing.T) {
 			}
 			d.check(exact, "RESTORE", k2, "0", p.(string), "REPLACE")
 			d.checkValue(k2)
+			if kind, _ := do(d.grid, []string{"TYPE", k2}); kind == "stream" {
+				if g, r := streamView(t, d.grid, k2, false), streamView(t, d.redis, k2, false); g != r {
+					t.Errorf("stream %s restored from the grid's DUMP:\n grid: %.1500s\nredis: %.1500s", k2, g, r)
+				}
+			}
 		case 8:
 			d.check(exact, "OBJECT", "ENCODING", k)
 		case 9:
