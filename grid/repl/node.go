@@ -156,8 +156,23 @@ func New(cfg Config, run string) *Node {
 		rlog: NewLog(cfg.BacklogBytes), kick: make(chan struct{}, 1),
 	}
 	n.g.Store(&gate{why: "no partition record received yet"})
-	cfg.Store.SetJournal(n.rlog)
+	cfg.Store.SetJournal(storeJournal{n})
 	return n
+}
+
+// storeJournal is the store's journal: every change goes into the redo ring, and the
+// deletions of the store's expiry cycle too while this node serves as primary, so that
+// its backup drops a key when the primary did, whatever the backup's clock says. A
+// backup's own expiry cycle, and a primary's while a handover holds commands (its
+// backup has acknowledged everything already), journal nothing.
+type storeJournal struct{ n *Node }
+
+func (j storeJournal) Record(slot int, op []byte) { j.n.rlog.Record(slot, op) }
+
+func (j storeJournal) RecordExpiry(slot int, op []byte) {
+	if g := j.n.g.Load(); g.serving && g.paused == nil {
+		j.n.rlog.Record(slot, op)
+	}
 }
 
 // Run is the node's control loop; it returns when ctx ends. It steps whenever something
