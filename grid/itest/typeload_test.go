@@ -44,6 +44,9 @@ type typeClient struct {
 
 	mu    sync.Mutex
 	nodes map[string]*redis.Client // for ASK redirects
+	// Redirects and refusals followed, by the first word of the reply ("MOVED", "ASK",
+	// "TRYAGAIN", "dial"...), under mu.
+	redirects map[string]int
 }
 
 func newTypeClient(t *testing.T, seed string) *typeClient {
@@ -58,7 +61,7 @@ func newTypeClient(t *testing.T, seed string) *typeClient {
 		PoolSize:                   4,
 		DialerRetries:              1,
 	}
-	c := &typeClient{rdb: redis.NewClusterClient(opt), nodes: map[string]*redis.Client{}}
+	c := &typeClient{rdb: redis.NewClusterClient(opt), nodes: map[string]*redis.Client{}, redirects: map[string]int{}}
 	t.Cleanup(func() {
 		c.rdb.Close()
 		c.mu.Lock()
@@ -80,6 +83,25 @@ func (c *typeClient) node(addr string) *redis.Client {
 		c.nodes[addr] = n
 	}
 	return n
+}
+
+// count counts the redirect or refusal err.
+func (c *typeClient) count(err error) {
+	what, _, _ := strings.Cut(err.Error(), " ")
+	var op *net.OpError
+	if errors.As(err, &op) {
+		what = op.Op
+	}
+	c.mu.Lock()
+	c.redirects[what]++
+	c.mu.Unlock()
+}
+
+// counts is how many redirects and refusals of each kind do followed.
+func (c *typeClient) counts() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprint(c.redirects)
 }
 
 // refusedUnexecuted reports whether err says the command did not run.
@@ -106,6 +128,7 @@ func (c *typeClient) do(ctx context.Context, args ...any) (*redis.Cmd, outcome) 
 		if err == nil || errors.Is(err, redis.Nil) {
 			return cmd, applied
 		}
+		c.count(err)
 		if s := err.Error(); strings.HasPrefix(s, "ASK ") {
 			if f := strings.Fields(s); len(f) == 3 {
 				pipe := c.node(f[2]).Pipeline()
@@ -1146,7 +1169,7 @@ func (l *typeLoad) verify(t *testing.T, c *typeClient) {
 		ty := per[k]
 		lines = append(lines, fmt.Sprintf("%-22s %6d acknowledged, %3d of unknown outcome, %d problems", k, ty.acked, ty.unk, ty.problems))
 	}
-	t.Logf("writes per type:\n  %s", strings.Join(lines, "\n  "))
+	t.Logf("writes per type:\n  %s\nredirects and errors met (followed, or the outcome recorded): %s", strings.Join(lines, "\n  "), c.counts())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1298,4 +1321,67 @@ func clip(s string) string {
 		return s[:400] + "..."
 	}
 	return s
+}
+
+// writerKeys is every key the writers write, with its type.
+func (l *typeLoad) writerKeys() map[string]string {
+	keys := map[string]string{}
+	for _, w := range l.writers {
+		switch w := w.(type) {
+		case *listWriter:
+			keys[w.key] = "list"
+		case *setWriter:
+			keys[w.key] = "set"
+		case *zsetWriter:
+			keys[w.key] = "zset"
+		case *hashWriter:
+			keys[w.key] = "hash"
+		case *stringWriter:
+			keys[w.key], keys[w.key+":r"] = "string", "string"
+		case *bitmapWriter, *hllWriter:
+			keys[w.keyName()] = "string"
+		case *streamWriter, *groupReader:
+			keys[w.keyName()] = "stream"
+		}
+	}
+	return keys
+}
+
+// expireWriterKeys gives every key the writers write an expiry an hour or so away (each
+// its own) while they write, and returns the expiries in unix ms.
+func (l *typeLoad) expireWriterKeys(t *testing.T, c *typeClient) map[string]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	at := map[string]int64{}
+	base := time.Now().Add(time.Hour).UnixMilli()
+	i := int64(0)
+	for k := range l.writerKeys() {
+		i++
+		v, err := c.read(ctx, "pexpireat", k, base+i)
+		if err != nil || v != int64(1) {
+			t.Fatalf("PEXPIREAT %s: %v, %v", k, v, err)
+		}
+		at[k] = base + i
+	}
+	return at
+}
+
+// checkWriterKeys checks that every key the writers wrote has its type and the expiry
+// expireWriterKeys gave it: no write, failover or move changed either.
+func (l *typeLoad) checkWriterKeys(t *testing.T, c *typeClient, at map[string]int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for k, typ := range l.writerKeys() {
+		got, err := c.read(ctx, "type", k)
+		if err != nil || got != typ {
+			t.Errorf("TYPE %s = %v, %v; want %s", k, got, err, typ)
+		}
+		exp, err := c.read(ctx, "pexpiretime", k)
+		if err != nil || exp != at[k] {
+			t.Errorf("PEXPIRETIME %s = %v, %v; want %d", k, exp, err, at[k])
+		}
+	}
+	t.Logf("%d keys written under the load kept their type and expiry", len(at))
 }

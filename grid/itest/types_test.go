@@ -34,6 +34,7 @@ func TestTypesSurviveFailover(t *testing.T) {
 			states := keyStates(t, c, static)
 			load := startTypeLoad(t, c, newTypeWriters(tags), owner)
 			testutil.Eventually(t, 20*time.Second, "20 acknowledged writes by every writer", func() bool { return load.grew(-1, nil, 20) })
+			expiries := load.expireWriterKeys(t, c)
 			for round := 1; round <= 2; round++ {
 				before := g.killPrimary(t, 0)
 				killed := time.Now()
@@ -48,6 +49,7 @@ func TestTypesSurviveFailover(t *testing.T) {
 			}
 			load.stop()
 			load.verify(t, c)
+			load.checkWriterKeys(t, c, expiries)
 			checkKeyStates(t, c, states)
 			t.Logf("took %s", time.Since(start).Round(time.Millisecond))
 		})
@@ -86,6 +88,7 @@ func TestTypesSurviveRepartition(t *testing.T) {
 	states := keyStates(t, c, static)
 	load := startTypeLoad(t, c, newTypeWriters(tags), owner)
 	testutil.Eventually(t, 20*time.Second, "20 acknowledged writes by every writer", func() bool { return load.grew(-1, nil, 20) })
+	expiries := load.expireWriterKeys(t, c)
 	for _, n := range []int{4, 2} {
 		began := time.Now()
 		g.repartition(t, n)
@@ -107,6 +110,7 @@ func TestTypesSurviveRepartition(t *testing.T) {
 	}
 	load.stop()
 	load.verify(t, c)
+	load.checkWriterKeys(t, c, expiries)
 	checkKeyStates(t, c, states)
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
 }
