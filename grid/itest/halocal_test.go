@@ -174,10 +174,11 @@ func (g *haLocal) partitionOfSlot(t *testing.T) []int {
 	return owner
 }
 
-// repartition asks the manager for n partitions.
-func (g *haLocal) repartition(t *testing.T, n int) {
+// repartition asks the manager for n partitions, each source copying at most rate bytes
+// per second (0: no limit).
+func (g *haLocal) repartition(t *testing.T, n int, rate int64) {
 	t.Helper()
-	code, body := postStatus(t, g.api+"/v1/repartition", fmt.Sprintf(`{"partitions": %d}`, n))
+	code, body := postStatus(t, g.api+"/v1/repartition", fmt.Sprintf(`{"partitions": %d, "rate": %d}`, n, rate))
 	if code != http.StatusAccepted {
 		t.Fatalf("POST /v1/repartition %d: HTTP %d %s", n, code, body)
 	}
@@ -187,6 +188,13 @@ func (g *haLocal) repartition(t *testing.T, n int) {
 func (g *haLocal) repartitioned(n int) bool {
 	var st api.RepartitionStatus
 	return getInto(g.api+"/v1/repartition", &st) == nil && st.Idle() && st.Partitions == n
+}
+
+// repartitionStatus is the manager's GET /v1/repartition.
+func (g *haLocal) repartitionStatus() (api.RepartitionStatus, error) {
+	var st api.RepartitionStatus
+	err := getInto(g.api+"/v1/repartition", &st)
+	return st, err
 }
 
 // getInto decodes the JSON answer of GET url into v.

@@ -88,6 +88,7 @@ func (c *typeClient) node(addr string) *redis.Client {
 // count counts the redirect or refusal err.
 func (c *typeClient) count(err error) {
 	what, _, _ := strings.Cut(err.Error(), " ")
+	what = strings.TrimSuffix(what, ":")
 	var op *net.OpError
 	if errors.As(err, &op) {
 		what = op.Op
@@ -1384,4 +1385,50 @@ func (l *typeLoad) checkWriterKeys(t *testing.T, c *typeClient, at map[string]in
 		}
 	}
 	t.Logf("%d keys written under the load kept their type and expiry", len(at))
+}
+
+// preloadPadding writes n keys of size bytes each, spread over every slot, to give slot
+// moves something to copy; it returns their values by key.
+func preloadPadding(t *testing.T, c *typeClient, n, size int) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pad := map[string]string{}
+	const batch = 500
+	for i := 0; i < n; i += batch {
+		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j := i; j < min(i+batch, n); j++ {
+				k, v := fmt.Sprintf("pad:%d", j), fmt.Sprintf("%d:%s", j, strings.Repeat("p", size))
+				pad[k] = v
+				p.Set(ctx, k, v, 0)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("preloading padding keys: %v", err)
+		}
+		for _, cmd := range cmds {
+			if cmd.Err() != nil {
+				t.Fatalf("preloading padding keys: %v", cmd.Err())
+			}
+		}
+	}
+	return pad
+}
+
+// checkPadding reads every padding key back.
+func checkPadding(t *testing.T, c *typeClient, pad map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bad := 0
+	for k, want := range pad {
+		got, err := c.read(ctx, "get", k)
+		if err != nil || got != want {
+			if bad++; bad <= 5 {
+				t.Errorf("padding key %s reads %.20q, %v", k, fmt.Sprint(got), err)
+			}
+		}
+	}
+	t.Logf("%d padding keys read back, %d wrong or lost", len(pad), bad)
 }

@@ -69,18 +69,7 @@ func TestTypesSurviveRepartition(t *testing.T) {
 	g := startHALocal(t, 2, 4)
 	c := newTypeClient(t, fmt.Sprintf("127.0.0.1:%d", g.base+10))
 	owner := g.partitionOfSlot(t)
-	// One tag in each quarter of the slots: growing to 4 moves the second and fourth.
-	four, err := slots.Balanced(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := make([]int, slots.Count)
-	for p, r := range four {
-		for s := r.Start; s <= r.End; s++ {
-			target[s] = p
-		}
-	}
-	tags := tagsIn(target, 4, 1, "rp")
+	tags := quarterTags(t, "rp")
 	var static []string
 	for _, tag := range tags {
 		static = append(static, staticKeys(t.Context(), t, c, tag)...)
@@ -91,7 +80,7 @@ func TestTypesSurviveRepartition(t *testing.T) {
 	expiries := load.expireWriterKeys(t, c)
 	for _, n := range []int{4, 2} {
 		began := time.Now()
-		g.repartition(t, n)
+		g.repartition(t, n, 0)
 		testutil.Eventually(t, 40*time.Second, fmt.Sprintf("the grid re-partitioned to %d", n), func() bool { return g.repartitioned(n) })
 		now := g.partitionOfSlot(t)
 		moved := 0
@@ -113,4 +102,87 @@ func TestTypesSurviveRepartition(t *testing.T) {
 	load.checkWriterKeys(t, c, expiries)
 	checkKeyStates(t, c, states)
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestTypesSurviveKillDuringRepartition grows an HA grid from 2 to 4 partitions under the
+// typed load, the copying slowed down (256 KiB/s per source, over 2 MB of padding keys) so
+// that the primary of source partition 0 can be killed -9 while it copies slots out: its
+// backup takes over and copies again what was not handed off, a key imported twice
+// replaces itself, and once the grid has 4 partitions every key of every type holds exactly
+// the effects of the writes that ran, every padding key its value, and keys with an expiry
+// their type, encoding, expiry and value.
+func TestTypesSurviveKillDuringRepartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an HA grid, re-partitions it and kills a primary")
+	}
+	start := time.Now()
+	g := startHALocal(t, 2, 4)
+	c := newTypeClient(t, fmt.Sprintf("127.0.0.1:%d", g.base+10))
+	owner := g.partitionOfSlot(t)
+	tags := quarterTags(t, "rk")
+	var static []string
+	for _, tag := range tags {
+		static = append(static, staticKeys(t.Context(), t, c, tag)...)
+	}
+	states := keyStates(t, c, static)
+	pad := preloadPadding(t, c, 4000, 512)
+	load := startTypeLoad(t, c, newTypeWriters(tags), owner)
+	testutil.Eventually(t, 20*time.Second, "20 acknowledged writes by every writer", func() bool { return load.grew(-1, nil, 20) })
+	expiries := load.expireWriterKeys(t, c)
+
+	g.repartition(t, 4, 256<<10)
+	// The new partitions start empty and every key the writers write exists already: keys
+	// on the target are keys copied to it.
+	var copied int64
+	var target int
+	testutil.Eventually(t, 40*time.Second, "partition 0 part way through copying slots out", func() bool {
+		st, err := g.repartitionStatus()
+		if err != nil {
+			return false
+		}
+		for _, mv := range st.Moves {
+			if mv.From != 0 || mv.State != "migrating" {
+				continue
+			}
+			p, err := g.partition(mv.To)
+			if err != nil {
+				return false
+			}
+			ist, err := g.status(p.Primary)
+			copied, target = ist.Keys, mv.To
+			return err == nil && copied >= 100
+		}
+		return false
+	})
+	before := g.killPrimary(t, 0)
+	killed := time.Now()
+	t.Logf("killed %s, primary of partition 0, while it copied slots out to partition %d (%d keys there so far)",
+		before.Primary, target, copied)
+	testutil.Eventually(t, 60*time.Second, "the grid re-partitioned to 4", func() bool { return g.repartitioned(4) })
+	t.Logf("re-partitioned to 4 %s after the kill", time.Since(killed).Round(time.Millisecond))
+	base := load.acks()
+	testutil.Eventually(t, 20*time.Second, "10 more acknowledged writes by every writer", func() bool { return load.grew(-1, base, 10) })
+	load.stop()
+	load.verify(t, c)
+	load.checkWriterKeys(t, c, expiries)
+	checkKeyStates(t, c, states)
+	checkPadding(t, c, pad)
+	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// quarterTags is one hash tag in each quarter of the slots: growing 2 partitions to 4
+// moves the second and the fourth, shrinking back moves them again.
+func quarterTags(t *testing.T, prefix string) []string {
+	t.Helper()
+	four, err := slots.Balanced(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quarter := make([]int, slots.Count)
+	for p, r := range four {
+		for s := r.Start; s <= r.End; s++ {
+			quarter[s] = p
+		}
+	}
+	return tagsIn(quarter, 4, 1, prefix)
 }
