@@ -260,9 +260,11 @@ type typeWriter interface {
 }
 
 // ---------------------------------------------------------------------------------------
-// Lists: RPUSH of two elements or LPUSH of one, all unique. The list must be exactly the
-// LPUSHed elements newest first, then the RPUSHed ones oldest first, of the pushes that
-// ran: every acknowledged one, each once, both elements of an RPUSH together.
+// Lists: RPUSH of two elements or LPUSH of one, all unique, and every seventh op an LPOP.
+// The list must be exactly the LPUSHed elements newest first, then the RPUSHed ones oldest
+// first, of the pushes that ran, less the popped ones: every acknowledged element is in
+// the list or was popped (an acknowledged LPOP said which; one of unknown outcome may have
+// taken one more), each once, and no element an acknowledged LPOP returned is left.
 
 type listWriter struct {
 	key string
@@ -276,12 +278,46 @@ func (w *listWriter) log() *opLog     { return &w.opLog }
 func (w *listWriter) step(ctx context.Context, c *typeClient, n int) {
 	var cmd *redis.Cmd
 	var o outcome
-	if n%3 == 2 {
+	switch {
+	case n%7 == 6:
+		cmd, o = c.do(ctx, "lpop", w.key)
+	case n%3 == 2:
 		cmd, o = c.do(ctx, "lpush", w.key, fmt.Sprintf("L%d", n))
-	} else {
+	default:
 		cmd, o = c.do(ctx, "rpush", w.key, fmt.Sprintf("R%da", n), fmt.Sprintf("R%db", n))
 	}
 	w.record(n, cmd, o)
+}
+
+// listElem is a pushed element: op n, and for an RPUSH which of its two ('a', 'b').
+type listElem struct {
+	n     int
+	which byte
+}
+
+func (e listElem) String() string {
+	if e.which == 0 {
+		return fmt.Sprintf("L%d", e.n)
+	}
+	return fmt.Sprintf("R%d%c", e.n, e.which)
+}
+
+// parseListElem reads an element back; ok is false for one never pushed.
+func parseListElem(s string) (listElem, bool) {
+	var e listElem
+	if len(s) < 2 {
+		return e, false
+	}
+	switch s[0] {
+	case 'L':
+		n, err := strconv.Atoi(s[1:])
+		return listElem{n: n}, err == nil && n%3 == 2 && n%7 != 6
+	case 'R':
+		n, err := strconv.Atoi(s[1 : len(s)-1])
+		which := s[len(s)-1]
+		return listElem{n: n, which: which}, err == nil && n%3 != 2 && n%7 != 6 && (which == 'a' || which == 'b')
+	}
+	return e, false
 }
 
 func (w *listWriter) verify(ctx context.Context, c *typeClient) []string {
@@ -290,53 +326,87 @@ func (w *listWriter) verify(ctx context.Context, c *typeClient) []string {
 		return []string{err.Error()}
 	}
 	var problems []string
-	seen := map[string]int{}
-	present := map[int]int{} // op -> elements of it present
-	for _, e := range got {
-		seen[e]++
-		var n int
-		if _, err := fmt.Sscanf(e[1:], "%d", &n); err != nil || (e[0] != 'L' && e[0] != 'R') {
-			problems = append(problems, fmt.Sprintf("element %q was never pushed", e))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	popped := map[listElem]bool{}
+	maybePops := 0
+	for n, o := range w.out {
+		if n%7 != 6 {
 			continue
 		}
-		if o, ok := w.outcome(n); !ok || (o != applied && o != unknown) {
-			problems = append(problems, fmt.Sprintf("element %q of a push that never ran (outcome %v, %v)", e, o, ok))
+		switch o {
+		case unknown:
+			maybePops++
+		case applied:
+			if w.reply[n] == nil {
+				continue // the list was empty
+			}
+			e, ok := parseListElem(fmt.Sprint(w.reply[n]))
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("LPOP returned %v, never pushed", w.reply[n]))
+			case popped[e]:
+				problems = append(problems, fmt.Sprintf("LPOP returned %s a second time", e))
+			}
+			popped[e] = true
 		}
-		present[n]++
 	}
-	for e, k := range seen {
-		if k > 1 {
-			problems = append(problems, fmt.Sprintf("element %q is in the list %d times", e, k))
+	ran := func(n int) bool { o := w.out[n]; return o == applied || o == unknown }
+	in := map[listElem]bool{}
+	var lefts, rights []listElem
+	for _, s := range got {
+		e, ok := parseListElem(s)
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("element %q was never pushed", s))
+			continue
+		case in[e]:
+			problems = append(problems, fmt.Sprintf("element %s is in the list twice", e))
+			continue
+		case !ran(e.n):
+			problems = append(problems, fmt.Sprintf("element %s of a push that never ran", e))
+		case popped[e]:
+			problems = append(problems, fmt.Sprintf("element %s is in the list after an acknowledged LPOP returned it", e))
 		}
-	}
-	var lefts, rights []int
-	for n, k := range present {
-		if n%3 == 2 {
-			lefts = append(lefts, n)
+		in[e] = true
+		if e.which == 0 {
+			lefts = append(lefts, e)
 		} else {
-			rights = append(rights, n)
-			if k != 2 {
-				problems = append(problems, fmt.Sprintf("RPUSH R%da R%db is in the list in part (%d of 2 elements)", n, n, k))
+			rights = append(rights, e)
+		}
+	}
+	for e := range popped {
+		if !ran(e.n) {
+			problems = append(problems, fmt.Sprintf("LPOP returned %s of a push that never ran", e))
+		}
+	}
+	missing := 0
+	for n, o := range w.out {
+		if o != applied || n%7 == 6 {
+			continue
+		}
+		elems := []listElem{{n: n}}
+		if n%3 != 2 {
+			elems = []listElem{{n: n, which: 'a'}, {n: n, which: 'b'}}
+		}
+		for _, e := range elems {
+			if !in[e] && !popped[e] {
+				missing++
+				if missing > maybePops {
+					problems = append(problems, fmt.Sprintf("acknowledged element %s is neither in the list nor popped", e))
+				}
 			}
 		}
 	}
-	w.mu.Lock()
-	for n, o := range w.out {
-		if o == applied && present[n] == 0 {
-			problems = append(problems, fmt.Sprintf("acknowledged push %d is lost", n))
-		}
-	}
-	w.mu.Unlock()
-	sort.Sort(sort.Reverse(sort.IntSlice(lefts)))
-	sort.Ints(rights)
+	sort.Slice(lefts, func(i, j int) bool { return lefts[i].n > lefts[j].n })
+	sort.Slice(rights, func(i, j int) bool {
+		return rights[i].n < rights[j].n || (rights[i].n == rights[j].n && rights[i].which < rights[j].which)
+	})
 	var want []string
-	for _, n := range lefts {
-		want = append(want, fmt.Sprintf("L%d", n))
+	for _, e := range append(lefts, rights...) {
+		want = append(want, e.String())
 	}
-	for _, n := range rights {
-		want = append(want, fmt.Sprintf("R%da", n), fmt.Sprintf("R%db", n))
-	}
-	if len(problems) == 0 && !slices.Equal(got, want) {
+	if !slices.Equal(got, want) {
 		problems = append(problems, fmt.Sprintf("the list is out of push order: %s", firstDiff(got, want)))
 	}
 	return problems
