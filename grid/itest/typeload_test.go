@@ -226,13 +226,6 @@ func (l *opLog) record(n int, cmd *redis.Cmd, o outcome) {
 	}
 }
 
-func (l *opLog) outcome(n int) (outcome, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	o, ok := l.out[n]
-	return o, ok
-}
-
 // counts are the acknowledged and unknown-outcome ops.
 func (l *opLog) counts() (acked, unk int) {
 	l.mu.Lock()

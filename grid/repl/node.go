@@ -161,18 +161,23 @@ func New(cfg Config, run string) *Node {
 }
 
 // storeJournal is the store's journal: every change goes into the redo ring, and the
-// deletions of the store's expiry cycle too while this node serves as primary, so that
-// its backup drops a key when the primary did, whatever the backup's clock says. A
-// backup's own expiry cycle, and a primary's while a handover holds commands (its
-// backup has acknowledged everything already), journal nothing.
+// deletions of the store's expiry cycle too, which runs only while this node serves as
+// primary: its backup drops a key when the primary did, whatever the backup's clock
+// says. A backup, and a primary while a handover holds commands (its backup has
+// acknowledged everything already), expire nothing.
 type storeJournal struct{ n *Node }
 
 func (j storeJournal) Record(slot int, op []byte) { j.n.rlog.Record(slot, op) }
 
 func (j storeJournal) RecordExpiry(slot int, op []byte) {
-	if g := j.n.g.Load(); g.serving && g.paused == nil {
+	if j.ExpiresKeys() {
 		j.n.rlog.Record(slot, op)
 	}
+}
+
+func (j storeJournal) ExpiresKeys() bool {
+	g := j.n.g.Load()
+	return g.serving && g.paused == nil
 }
 
 // Run is the node's control loop; it returns when ctx ends. It steps whenever something

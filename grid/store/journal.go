@@ -28,12 +28,15 @@ type Journal interface {
 }
 
 // ExpiryJournal is a Journal that also takes the deletions of the keys the expiry cycle
-// removes, while its store decides expiry for its replicas (a primary; a replica's own
-// expiry cycle must journal nothing). A store whose Journal is not one leaves them out,
-// and its replicas expire those keys only by their own clocks.
+// removes, while its store decides expiry for its replicas (a primary). ExpiresKeys says
+// whether the store's expiry cycle may delete keys now: a replica's may not, it waits for
+// its primary's journaled deletions (as a Redis replica waits for its master's DEL), so
+// a clock ahead of the primary's never makes it drop a key the primary still writes to.
+// A store whose Journal is not one runs its expiry cycle always and journals nothing of it.
 type ExpiryJournal interface {
 	Journal
 	RecordExpiry(slot int, op []byte)
+	ExpiresKeys() bool
 }
 
 // The operation codes. An operation is its code, then fields encoded as unsigned varint

@@ -2,6 +2,7 @@ package store
 
 import (
 	"testing"
+	"time"
 
 	"github.com/insightgrid/insight/grid/slots"
 )
@@ -106,5 +107,50 @@ func TestJournalExpiryWithBackupClockBehind(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// replicaJournal is a replica's journal: it takes nothing, and its store leaves expiry to
+// the primary.
+type replicaJournal struct{ records int }
+
+func (j *replicaJournal) Record(int, []byte)       { j.records++ }
+func (j *replicaJournal) RecordExpiry(int, []byte) { j.records++ }
+func (j *replicaJournal) ExpiresKeys() bool        { return false }
+
+// TestReplicaLeavesExpiryToItsPrimary: a replica's clock ahead of its primary's must not
+// make it drop a key the primary still writes to (it would then hold only the later
+// writes, without the expiry). Its expiry cycle deletes nothing; an expired key is gone
+// for it when the primary's journaled deletion arrives, and meanwhile the primary's
+// writes still change it.
+func TestReplicaLeavesExpiryToItsPrimary(t *testing.T) {
+	src, now := newTestStore()
+	dst, dnow := newTestStore()
+	*dnow = *now + 100 // the replica's clock is ahead
+	dj := &replicaJournal{}
+	dst.SetJournal(dj)
+	src.SetJournal(&replica{t: t, dst: dst})
+	key := b("k")
+	must[int64](t)(src.SAdd(key, [][]byte{b("old")}))
+	must[bool](t)(src.Expire(key, *now+50, ExpireAlways))
+	*now += 10 // live on the primary; on the replica, past its expiry
+	*dnow += 10
+	if next, volatile := dst.expireCycle(0, time.Now().Add(time.Second)); volatile || next != 0 || dst.Keys() != 1 {
+		t.Fatalf("the replica's expiry cycle ran (volatile %v, %d keys left)", volatile, dst.Keys())
+	}
+	must[int64](t)(src.SAdd(key, [][]byte{b("new")}))
+	ahead := *dnow
+	*dnow = *now // read the replica's records as the primary's clock sees them
+	if got, want := dump(dst), dump(src); got != want {
+		t.Fatalf("after a write to the key live on the primary, the replica holds\n  %s\nthe primary\n  %s", got, want)
+	}
+	*dnow = ahead
+	*now += 50 // expired on the primary too: its cycle deletes the key and journals it
+	*dnow += 50
+	if n := src.DropExpired(slots.Of(key)); n != 1 {
+		t.Fatalf("the primary's expiry cycle removed %d keys, want 1", n)
+	}
+	if dst.Keys() != 0 || dj.records != 0 {
+		t.Fatalf("after the primary's expiry, the replica holds %d keys and journaled %d operations", dst.Keys(), dj.records)
 	}
 }

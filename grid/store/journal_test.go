@@ -31,6 +31,9 @@ func (r *replica) Record(_ int, op []byte) {
 // journal does.
 func (r *replica) RecordExpiry(slot int, op []byte) { r.Record(slot, op) }
 
+// ExpiresKeys is true: the source store is the primary.
+func (r *replica) ExpiresKeys() bool { return true }
+
 // dump renders a store's whole content, sorted, for comparison.
 func dump(s *Store) string {
 	var lines []string
