@@ -371,10 +371,17 @@ func TestHandoverSwapsRolesAndKeepsSync(t *testing.T) {
 	if err := rdb.Set(ctx, "a", "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := in[0].node.Handover(ctx, in[1].id, 0, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The primary learns of the record saying its backup is in sync a moment after etcd
+	// has it: until then it refuses, and the caller asks again.
+	var res repl.HandoverResult
+	testutil.Eventually(t, 10*time.Second, "a handover the primary accepts", func() bool {
+		var err error
+		res, err = in[0].node.Handover(ctx, in[1].id, 0, false)
+		if err != nil && !strings.Contains(err.Error(), "is not in sync; wait until it is Ready") {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
 	rec := c.record()
 	if rec.Primary != in[1].id || rec.Backup != in[0].id || !rec.InSync || res.Epoch != rec.Epoch {
 		t.Fatalf("after handover: %+v, result %+v", rec, res)
