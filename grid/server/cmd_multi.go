@@ -94,6 +94,11 @@ func (c *conn) queue(cmd *command, args [][]byte) bool {
 	if tx == nil || cmd.parent == nil && (cmd.name == "exec" || cmd.name == "discard" || cmd.name == "multi" || cmd.name == "watch" || cmd.name == "quit") {
 		return false
 	}
+	c.mx.queued = true
+	c.wr.Simple("QUEUED")
+	if tx.aborted || c.mx.watch.Dirty() {
+		return true // EXEC will not run it: not kept, as Redis's queueMultiCommand does
+	}
 	n := 0
 	for _, a := range args {
 		n += len(a)
@@ -106,8 +111,6 @@ func (c *conn) queue(cmd *command, args [][]byte) bool {
 	}
 	tx.cmds = append(tx.cmds, queuedCmd{cmd: cmd, args: own})
 	tx.flags |= cmd.flags
-	c.mx.queued = true
-	c.wr.Simple("QUEUED")
 	return true
 }
 

@@ -175,6 +175,10 @@ func (ws *WatchSet) Slots(fn func(slot int)) {
 	}
 }
 
+// Dirty reports whether a key of ws was written, flushed or evicted since it was watched,
+// or ws was invalidated; expiry is not counted (Changed counts it).
+func (ws *WatchSet) Dirty() bool { return ws.dirty.Load() }
+
 // Invalidate marks ws changed: the caller knows its keys may have changed in ways the
 // store does not see (their slot left, this instance stopped being primary).
 func (ws *WatchSet) Invalidate() { ws.dirty.Store(true) }
