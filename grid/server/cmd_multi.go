@@ -244,6 +244,7 @@ func cmdExec(c *conn, _ [][]byte) {
 	slot := c.slot // routeExec's: the transaction's slot, or none
 	if slot >= 0 {
 		s.store.BeginUnit(slot)
+		defer s.store.EndUnit(slot) // also when a command panics: the slot's journal goes on
 	}
 	c.wr.Array(len(tx.cmds))
 	var written [][]byte
@@ -258,7 +259,7 @@ func cmdExec(c *conn, _ [][]byte) {
 	c.slot = slot
 	c.asking = false // an ASKING among the commands holds for none after EXEC
 	if slot >= 0 {
-		s.store.EndUnit(slot)
+		s.store.EndUnit(slot) // before the barrier, which must cover the unit
 	}
 	if write := tx.flags&flagWrite != 0; slot >= 0 || write {
 		if seq := s.cfg.Replication.Barrier(write, max(slot, -1)); seq > c.need {

@@ -312,6 +312,7 @@ func (c *conn) serve() {
 		if r := recover(); r != nil {
 			// A bug in one command must cost this client its connection, not the process.
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
+			c.releaseGate() // held by the command that panicked: the slot must not stay locked
 		}
 		c.endPubSub()
 		c.endMulti()
