@@ -123,15 +123,9 @@ func (o *scaler) runHA(ctx context.Context) error {
 	}
 	var plan *install.Plan
 	if shape.HA != want {
-		up := *p
-		up.HA = &want
-		if plan, err = up.PrepareChart(ch, rel.Config, o.d.IO.In); err != nil {
-			return fmt.Errorf("values with pu.ha=%v: %w", want, err)
-		}
-		if want && !o.SkipPreflight {
-			if err := install.Preflight(ctx, o.d, p, plan, true); err != nil {
-				return err
-			}
+		plan, err = o.changedPlan(ctx, ch, rel, fmt.Sprintf("pu.ha=%v", want), func(up *install.Parameters) { up.HA = &want }, want)
+		if err != nil {
+			return err
 		}
 	}
 	if p.DryRun {

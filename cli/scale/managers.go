@@ -80,15 +80,9 @@ func (o *scaler) runManagers(ctx context.Context) error {
 	}
 	var plan *install.Plan
 	if shape.Managers != want {
-		up := *p
-		up.ManagerHA = &wantHA
-		if plan, err = up.PrepareChart(ch, rel.Config, o.d.IO.In); err != nil {
-			return fmt.Errorf("values with manager.ha=%v: %w", wantHA, err)
-		}
-		if wantHA && !o.SkipPreflight {
-			if err := install.Preflight(ctx, o.d, p, plan, true); err != nil {
-				return err
-			}
+		plan, err = o.changedPlan(ctx, ch, rel, fmt.Sprintf("manager.ha=%v", wantHA), func(up *install.Parameters) { up.ManagerHA = &wantHA }, wantHA)
+		if err != nil {
+			return err
 		}
 	}
 	if p.DryRun {

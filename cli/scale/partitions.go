@@ -128,12 +128,8 @@ func (o *scaler) runPartitions(ctx context.Context) error {
 	// The values with pu.partitions=n, validated before anything changes.
 	var plan *install.Plan
 	if pl.growChart || pl.shrinkChart {
-		if plan, err = o.partitionsPlan(ch, rel, n); err != nil {
-			return err
-		}
-	}
-	if pl.growChart && !o.SkipPreflight {
-		if err := install.Preflight(ctx, o.d, p, plan, true); err != nil {
+		plan, err = o.changedPlan(ctx, ch, rel, fmt.Sprintf("pu.partitions=%d", n), func(up *install.Parameters) { up.Partitions = &n }, pl.growChart)
+		if err != nil {
 			return err
 		}
 	}
@@ -225,14 +221,21 @@ func (o *scaler) partitionsRelease() (*chart.Chart, *release.Release, int, error
 	return ch, rel, shape.Partitions, nil
 }
 
-// partitionsPlan is the release's values with pu.partitions=n, validated against the
-// chart.
-func (o *scaler) partitionsPlan(ch *chart.Chart, rel *release.Release, n int) (*install.Plan, error) {
-	p := o.Parameters
-	p.Partitions = &n
-	plan, err := p.PrepareChart(ch, rel.Config, o.d.IO.In)
+// changedPlan is the release's values with one setting changed (set changes it in a copy
+// of the parameters; setting names it for errors), validated against the chart; when the
+// change adds pods (preflight), the preflight checks run on it too unless skipped.
+func (o *scaler) changedPlan(ctx context.Context, ch *chart.Chart, rel *release.Release, setting string,
+	set func(*install.Parameters), preflight bool) (*install.Plan, error) {
+	up := o.Parameters
+	set(&up)
+	plan, err := up.PrepareChart(ch, rel.Config, o.d.IO.In)
 	if err != nil {
-		return nil, fmt.Errorf("values with pu.partitions=%d: %w", n, err)
+		return nil, fmt.Errorf("values with %s: %w", setting, err)
+	}
+	if preflight && !o.SkipPreflight {
+		if err := install.Preflight(ctx, o.d, &o.Parameters, plan, true); err != nil {
+			return nil, err
+		}
 	}
 	return plan, nil
 }

@@ -164,7 +164,9 @@ func Plan(d *deps.Deps, o *Options) (rel *release.Release, plan *install.Plan, s
 	if err != nil {
 		return nil, nil, false, err
 	}
-	plan, err = s.partitionsPlan(ch, rel, o.count())
+	n := o.count()
+	// No preflight: diff only previews the values.
+	plan, err = s.changedPlan(context.Background(), ch, rel, fmt.Sprintf("pu.partitions=%d", n), func(up *install.Parameters) { up.Partitions = &n }, false)
 	if err != nil {
 		return nil, nil, false, err
 	}

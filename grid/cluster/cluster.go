@@ -256,6 +256,9 @@ type InstanceStatus struct {
 	Why             string `json:"why,omitempty"`
 	// MapVersion is the partition map version this instance routes with.
 	MapVersion int64 `json:"mapVersion"`
+	// RoutedSlots counts the slots this instance's CLUSTER SLOTS names a primary for:
+	// 16384 once its view lists every partition's registered primary.
+	RoutedSlots int `json:"routedSlots"`
 	// Migration is the progress of the slots moving out of this instance's partition.
 	Migration MigrationStatus `json:"migration"`
 }
@@ -429,6 +432,20 @@ func (v *View) Owner(slot int) *PartitionView {
 		return nil
 	}
 	return &v.Partitions[p]
+}
+
+// RoutedSlots counts the slots whose partition has a registered primary in v.
+func (v *View) RoutedSlots() int {
+	n := 0
+	for _, p := range v.Partitions {
+		if p.Primary == nil {
+			continue
+		}
+		for _, r := range p.Ranges {
+			n += r.Len()
+		}
+	}
+	return n
 }
 
 // SelfNode returns this instance as registered, or nil.

@@ -49,6 +49,10 @@ func TestBuildView(t *testing.T) {
 	if p := v.Owner(16000); p.ID != 1 || p.Primary != nil || p.Record.Primary != "p1-i0" {
 		t.Fatalf("owner of slot 16000: %+v", p)
 	}
+	// Only partition 0 (slots 0-8191) has a registered primary.
+	if n := v.RoutedSlots(); n != 8192 {
+		t.Fatalf("routed slots = %d, want 8192", n)
+	}
 	if n := v.SelfNode(); n == nil || n.ID != "p0-i1" || n.Role != RoleBackup || n.Port != 6379 || len(n.NodeID) != 40 {
 		t.Fatalf("self: %+v", n)
 	}

@@ -128,7 +128,7 @@ func (in *instance) status() cluster.InstanceStatus {
 	st := in.node.Status()
 	st.Keys, st.UsedMemoryBytes = in.store.Keys(), in.store.UsedMemory()
 	if v := in.srv.View(); v != nil {
-		st.MapVersion = v.Version
+		st.MapVersion, st.RoutedSlots = v.Version, v.RoutedSlots()
 	}
 	st.Migration = in.mover.Status()
 	if !registered {

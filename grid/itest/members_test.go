@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,8 +49,16 @@ func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration, what string) err
 	case err := <-done:
 		return err
 	case <-time.After(limit):
-		_ = cmd.Process.Kill()
-		t.Fatalf("%s: still running after %s (killed: %v)", what, limit, <-done)
+		// SIGQUIT makes the Go runtime write every goroutine's stack into the process's
+		// log, which the test prints on failure: where it hangs.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case err := <-done:
+			t.Fatalf("%s: still running after %s (stopped by SIGQUIT: %v; its goroutines are in its log)", what, limit, err)
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("%s: still running after %s (killed: %v)", what, limit, <-done)
+		}
 		return nil
 	}
 }

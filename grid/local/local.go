@@ -6,6 +6,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/slots"
 )
 
 // Config describes the grid to run.
@@ -213,6 +217,7 @@ func childEnv() []string {
 type child struct {
 	name    string
 	health  string // URL polled for readiness
+	status  string // data instances: GET /v1/status, ready once it routes every slot
 	args    []string
 	restart bool // started again after it exits (data instances, not the manager)
 
@@ -427,6 +432,7 @@ func dataChild(cfg Config, l Layout, in Instance, replTimeout bool) *child {
 	return &child{
 		name:    fmt.Sprintf("p%d-i%d", in.Partition, in.Instance),
 		health:  "http://" + in.HTTP + "/readyz",
+		status:  "http://" + in.HTTP + "/v1/status",
 		args:    dataArgs(cfg, l, in, replTimeout),
 		restart: true,
 	}
@@ -544,8 +550,10 @@ func port(hostport string) string {
 	return p
 }
 
-// waitReady polls every child's readiness URL until all answer 200, a child exits, or
-// the timeout passes. It runs before any restart, so each child has its first process.
+// waitReady polls every child's readiness URL until all answer 200 and every data
+// instance routes every slot (so a client's first CLUSTER SLOTS, on any of them, lists
+// the whole grid), a child exits, or the timeout passes. It runs before any restart, so
+// each child has its first process.
 func waitReady(ctx context.Context, g *group, children []*child, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -563,7 +571,7 @@ func waitReady(ctx context.Context, g *group, children []*child, timeout time.Du
 			default:
 			}
 			if !ready[i] {
-				ready[i] = get(ctx, hc, c.health)
+				ready[i] = get(ctx, hc, c.health) && (c.status == "" || routesAll(ctx, hc, c.status))
 			}
 			if ready[i] {
 				n++
@@ -584,6 +592,22 @@ func waitReady(ctx context.Context, g *group, children []*child, timeout time.Du
 		case <-tick.C:
 		}
 	}
+}
+
+// routesAll reports whether the data instance whose GET /v1/status is url routes every
+// slot to a primary.
+func routesAll(ctx context.Context, hc *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st cluster.InstanceStatus
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && st.RoutedSlots == slots.Count
 }
 
 // get reports whether url answers 200.

@@ -232,9 +232,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("etcd ready", "name", cfg.Name, "after", time.Since(start).Round(time.Millisecond).String(),
 		"leader", fmt.Sprintf("%x", uint64(e.Server.Leader())), "learner", e.Server.IsLearner())
-	m.promote(ctx)
-	if err := m.bootstrap(ctx); err != nil {
+	// A member removed while it was down learns so once its etcd runs, and etcd then
+	// stops: promote and bootstrap, which retry until etcd answers, end with it.
+	ectx, cancelEtcd := context.WithCancel(ctx)
+	defer cancelEtcd()
+	go func() {
+		select {
+		case <-e.Server.StopNotify():
+			cancelEtcd()
+		case <-ectx.Done():
+		}
+	}()
+	m.promote(ectx)
+	if err := m.bootstrap(ectx); err != nil {
 		return err
+	}
+	select {
+	case <-e.Server.StopNotify():
+		return errStopped
+	default:
 	}
 	// The loops stop before etcd closes (the deferred Close runs after this one).
 	lctx, stopLoops := context.WithCancel(ctx)

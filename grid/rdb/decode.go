@@ -151,9 +151,8 @@ func (r *reader) strs(n int) ([][]byte, error) {
 	return out, nil
 }
 
-// object reads one object: its type byte and body. Each kind's types are one case; sorted
-// sets (3, 5, 12, 17) and streams (15, 19) go to the default (errCorrupt) until they are
-// added here.
+// object reads one object: its type byte and body. Each kind's types are one case; other
+// types (modules, Redis 7.2's streams) are errCorrupt, as Redis 7.0 answers them.
 func (r *reader) object() (store.Value, error) {
 	t, err := r.byte()
 	if err != nil {
@@ -203,6 +202,14 @@ func (r *reader) object() (store.Value, error) {
 	case typeListQuicklist, typeListQuicklist2:
 		v.Kind = store.KindList
 		v.Items, err = r.quicklist(t == typeListQuicklist2)
+	case typeZSet, typeZSet2, typeZSetZiplist, typeZSetListpack:
+		v.Kind = store.KindZSet
+		v.ZSet, err = r.zset(t)
+		return v, err
+	case typeStreamListpacks, typeStreamListpacks2:
+		v.Kind = store.KindStream
+		v.Stream, err = r.stream(t)
+		return v, err
 	default:
 		return v, errCorrupt
 	}
@@ -222,7 +229,7 @@ func (r *reader) blob(t byte) ([][]byte, error) {
 	switch t {
 	case typeSetIntset:
 		return readIntset(b)
-	case typeHashZiplist, typeListZiplist:
+	case typeHashZiplist, typeListZiplist, typeZSetZiplist:
 		return readZiplist(b)
 	}
 	return readListpack(b)

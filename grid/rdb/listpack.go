@@ -36,45 +36,73 @@ func appendBacklen(b []byte, n int) []byte {
 	return b
 }
 
+// decodeBacklen reads the back length that ends entry (Redis's lpDecodeBacklen: 7 bits a
+// byte from the last one back, while a byte's high bit is set, five bytes at most), as
+// Redis checks an entry: the value read backwards, not the bytes, must match the entry's
+// size. It is -1 when no byte ends it.
+func decodeBacklen(entry []byte) int {
+	v := 0
+	for i, shift := len(entry)-1, 0; i >= 0 && shift <= 28; i, shift = i-1, shift+7 {
+		v |= int(entry[i]&127) << shift
+		if entry[i]&128 == 0 {
+			return v
+		}
+	}
+	return -1
+}
+
 // appendListpack appends a listpack of elems, integers in Redis's integer encodings.
 func appendListpack(b []byte, elems [][]byte) []byte {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, 0, 0)
 	for _, e := range elems {
-		at := len(b)
-		if v, ok := parseInt(e); ok {
-			switch {
-			case v >= 0 && v <= 127:
-				b = append(b, byte(v))
-			case v >= -4096 && v <= 4095:
-				u := uint16(v) & 0x1fff
-				b = append(b, byte(u>>8)|0xc0, byte(u))
-			case v >= -1<<15 && v < 1<<15:
-				b = binary.LittleEndian.AppendUint16(append(b, 0xf1), uint16(v))
-			case v >= -1<<23 && v < 1<<23:
-				b = append(b, 0xf2, byte(v), byte(v>>8), byte(v>>16))
-			case v >= -1<<31 && v < 1<<31:
-				b = binary.LittleEndian.AppendUint32(append(b, 0xf3), uint32(v))
-			default:
-				b = binary.LittleEndian.AppendUint64(append(b, 0xf4), uint64(v))
-			}
-		} else {
-			switch n := len(e); {
-			case n < 64:
-				b = append(b, 0x80|byte(n))
-			case n < 4096:
-				b = append(b, 0xe0|byte(n>>8), byte(n))
-			default:
-				b = binary.LittleEndian.AppendUint32(append(b, 0xf0), uint32(n))
-			}
-			b = append(b, e...)
-		}
-		b = appendBacklen(b, len(b)-at)
+		b = appendLPEntry(b, e)
 	}
+	return finishListpack(b, start, len(elems))
+}
+
+// finishListpack ends the listpack begun at start (its 6-byte header reserved) holding
+// count elements: its terminator, total bytes and element count.
+func finishListpack(b []byte, start, count int) []byte {
 	b = append(b, 0xff)
 	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start))
-	binary.LittleEndian.PutUint16(b[start+4:], uint16(min(len(elems), 65535)))
+	binary.LittleEndian.PutUint16(b[start+4:], uint16(min(count, 65535)))
 	return b
+}
+
+// appendLPEntry appends one listpack element and its back length: an integer in the
+// smallest of Redis's integer encodings when e is the canonical text of one (as
+// lpAppend), else a string.
+func appendLPEntry(b, e []byte) []byte {
+	at := len(b)
+	if v, ok := parseInt(e); ok {
+		switch {
+		case v >= 0 && v <= 127:
+			b = append(b, byte(v))
+		case v >= -4096 && v <= 4095:
+			u := uint16(v) & 0x1fff
+			b = append(b, byte(u>>8)|0xc0, byte(u))
+		case v >= -1<<15 && v < 1<<15:
+			b = binary.LittleEndian.AppendUint16(append(b, 0xf1), uint16(v))
+		case v >= -1<<23 && v < 1<<23:
+			b = append(b, 0xf2, byte(v), byte(v>>8), byte(v>>16))
+		case v >= -1<<31 && v < 1<<31:
+			b = binary.LittleEndian.AppendUint32(append(b, 0xf3), uint32(v))
+		default:
+			b = binary.LittleEndian.AppendUint64(append(b, 0xf4), uint64(v))
+		}
+	} else {
+		switch n := len(e); {
+		case n < 64:
+			b = append(b, 0x80|byte(n))
+		case n < 4096:
+			b = append(b, 0xe0|byte(n>>8), byte(n))
+		default:
+			b = binary.LittleEndian.AppendUint32(append(b, 0xf0), uint32(n))
+		}
+		b = append(b, e...)
+	}
+	return appendBacklen(b, len(b)-at)
 }
 
 // readListpack returns copies of the elements of the listpack lp, validating all of it.
@@ -139,7 +167,7 @@ func readListpack(lp []byte) ([][]byte, error) {
 			return nil, errCorrupt
 		}
 		bl := backlenSize(n)
-		if len(p) < n+bl || string(appendBacklen(nil, n)) != string(p[n:n+bl]) {
+		if len(p) < n+bl || decodeBacklen(p[:n+bl]) != n {
 			return nil, errCorrupt
 		}
 		if isInt {

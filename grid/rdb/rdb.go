@@ -3,12 +3,13 @@
 // (10) as two little-endian bytes and the CRC64 (Jones) of everything before it, so a
 // payload DUMPed by redis-server restores into the grid and the other way round.
 //
-// Strings, hashes (listpack and hashtable), sets (intset and hashtable) and lists
-// (quicklist of listpacks) are written as Redis 7.0 writes them, without LZF compression
-// (which Redis reads either way). Reading also takes the older encodings a Redis 7.0
-// accepts in a payload: LZF-compressed and integer-encoded strings, plain lists, ziplists
-// and quicklists of ziplists. Kinds not handled yet (sorted sets, streams) fail with
-// ErrBadFormat in decodeObject and ErrKind in Encode: their cases go there.
+// Strings, hashes (listpack and hashtable), sets (intset and hashtable), lists
+// (quicklist of listpacks), sorted sets (listpack and skiplist, zset.go) and streams
+// (listpacks with consumer groups, stream.go) are written as Redis 7.0 writes them,
+// without LZF compression (which Redis reads either way). Reading also takes the older
+// encodings a Redis 7.0 accepts in a payload: LZF-compressed and integer-encoded strings,
+// plain lists, ziplists, quicklists of ziplists, sorted sets with text scores and Redis
+// 5's streams. Module values and functions are refused as a bad format.
 package rdb
 
 import (
@@ -103,11 +104,24 @@ func Encode(v store.Value) ([]byte, error) {
 		for _, n := range nodes {
 			b = appendString(appendLen(b, quicklistNodePacked), n)
 		}
+	case store.KindZSet:
+		b = appendZSet(b, v.ZSet, v.Encoding)
+	case store.KindStream:
+		if v.Stream == nil {
+			return nil, fmt.Errorf("%w: a stream without its content", ErrKind)
+		}
+		b = appendStream(b, v.Stream)
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrKind, v.Kind)
 	}
-	b = binary.LittleEndian.AppendUint16(b, Version)
-	return binary.LittleEndian.AppendUint64(b, crc(b)), nil
+	return Seal(b), nil
+}
+
+// Seal ends an RDB object (its type byte and body) as DUMP does: the version, then the
+// checksum of all before it.
+func Seal(object []byte) []byte {
+	b := binary.LittleEndian.AppendUint16(object, Version)
+	return binary.LittleEndian.AppendUint64(b, crc(b))
 }
 
 // Decode reads a payload as RESTORE does: ErrChecksum when its version is newer than

@@ -156,8 +156,28 @@ func New(cfg Config, run string) *Node {
 		rlog: NewLog(cfg.BacklogBytes), kick: make(chan struct{}, 1),
 	}
 	n.g.Store(&gate{why: "no partition record received yet"})
-	cfg.Store.SetJournal(n.rlog)
+	cfg.Store.SetJournal(storeJournal{n})
 	return n
+}
+
+// storeJournal is the store's journal: every change goes into the redo ring, and the
+// deletions of the store's expiry cycle too, which runs only while this node serves as
+// primary: its backup drops a key when the primary did, whatever the backup's clock
+// says. A backup, and a primary while a handover holds commands (its backup has
+// acknowledged everything already), expire nothing.
+type storeJournal struct{ n *Node }
+
+func (j storeJournal) Record(slot int, op []byte) { j.n.rlog.Record(slot, op) }
+
+func (j storeJournal) RecordExpiry(slot int, op []byte) {
+	if j.ExpiresKeys() {
+		j.n.rlog.Record(slot, op)
+	}
+}
+
+func (j storeJournal) ExpiresKeys() bool {
+	g := j.n.g.Load()
+	return g.serving && g.paused == nil
 }
 
 // Run is the node's control loop; it returns when ctx ends. It steps whenever something

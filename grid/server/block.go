@@ -214,18 +214,52 @@ func (s *Server) signalKeys(cmd *command, args [][]byte) {
 	if s.blocked.n.Load() == 0 {
 		return
 	}
-	first, last, step := cmd.keyRange(args)
-	if first <= 0 {
+	if cmd.flags&flagNoWake != 0 {
+		return
+	}
+	var keys [][]byte
+	add := func(first, last, step int) {
+		for i := first; first > 0 && i <= last && i < len(args); i += step {
+			keys = append(keys, args[i])
+		}
+	}
+	add(cmd.keyRange(args))
+	if cmd.movable != nil && cmd.firstKey > 0 {
+		// The destination of ZUNIONSTORE and the like, before the counted keys.
+		add(cmd.firstKey, cmd.lastKey, cmd.step)
+	}
+	if len(keys) == 0 {
 		return
 	}
 	b := &s.blocked
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var keys [][]byte
-	for i := first; i <= last && i < len(args); i += step {
-		keys = append(keys, args[i])
-	}
 	b.signalLocked(keys)
+}
+
+// signalAllKeys offers every key clients wait on to them, slot by slot under the slot's
+// gate: a keyless write (FLUSHALL) changed them all.
+func (s *Server) signalAllKeys() {
+	if s.blocked.n.Load() == 0 {
+		return
+	}
+	b := &s.blocked
+	b.mu.Lock()
+	bySlot := map[int][][]byte{}
+	for k, q := range b.byKey {
+		if len(q) > 0 {
+			bySlot[q[0].slot] = append(bySlot[q[0].slot], []byte(k))
+		}
+	}
+	b.mu.Unlock()
+	for slot, keys := range bySlot {
+		g := &s.gates[slot]
+		g.RLock()
+		b.mu.Lock()
+		b.signalLocked(keys)
+		b.mu.Unlock()
+		g.RUnlock()
+	}
 }
 
 // signalSlot offers every key clients wait on in slot to them: keys arrived whole

@@ -194,26 +194,20 @@ func TestBlockingAnswersAtOnce(t *testing.T) {
 func TestBlockingTimeout(t *testing.T) {
 	s, dial := startServer(t, Config{Replication: Standalone{}})
 	c := dial()
+	c.expect(encodeCmd("XGROUP", "CREATE", "{k}g", "g", "$", "MKSTREAM"), "+OK\r\n")
 	for _, args := range [][]string{
 		{"BLPOP", "{k}a", "0.01"}, {"BRPOP", "{k}a", "{k}b", "0.01"}, {"BLMPOP", "0.01", "1", "{k}a", "LEFT"},
 		{"BLMOVE", "{k}a", "{k}b", "LEFT", "LEFT", "0.01"}, {"BRPOPLPUSH", "{k}a", "{k}b", "0.01"},
+		{"BZPOPMIN", "{k}a", "0.01"}, {"BZPOPMAX", "{k}a", "{k}b", "0.01"}, {"BZMPOP", "0.01", "1", "{k}a", "MAX"},
+		{"XREAD", "BLOCK", "10", "STREAMS", "{k}a", "$"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "STREAMS", "{k}g", ">"},
 	} {
 		c.expect(encodeCmd(args...), "*-1\r\n")
 	}
-	// RESP3: HELLO's reply, up to the PING sent after it.
-	c.send("HELLO", "3")
-	c.send("PING")
-	for {
-		line, err := c.br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "+PONG\r\n" {
-			break
-		}
-	}
+	c.hello3()
 	c.expect(encodeCmd("BRPOPLPUSH", "{k}a", "{k}b", "0.01"), "_\r\n")
 	c.expect(encodeCmd("BLPOP", "{k}a", "0.01"), "_\r\n")
+	c.expect(encodeCmd("BZPOPMIN", "{k}a", "0.01"), "_\r\n")
+	c.expect(encodeCmd("XREAD", "BLOCK", "10", "STREAMS", "{k}a", "0-0"), "_\r\n")
 	waitBlocked(t, s, 0)
 }
 
@@ -409,4 +403,232 @@ func TestBlockedOnImportingSlot(t *testing.T) {
 	src.expect(encodeCmd("SLOTIMPORT", "9", fmt.Sprint(slotK), string(ops[0])), "+OK\r\n")
 	b.read(bulks("{k}a", "moved"))
 	b.expect(encodeCmd("ASKING")+encodeCmd("LLEN", "{k}a"), "+OK\r\n:0\r\n")
+}
+
+// hello3 switches c to RESP3, reading HELLO's reply up to a PING sent after it.
+func (c *testClient) hello3() {
+	c.t.Helper()
+	c.send("HELLO", "3")
+	c.send("PING")
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if line == "+PONG\r\n" {
+			return
+		}
+	}
+}
+
+// entry is a stream entry's reply: [id, [field, value, ...]].
+func entry(id string, fv ...string) string { return "*2\r\n" + bulk(id) + bulks(fv...) }
+
+func bulk(s string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(s), s) }
+
+// TestBlockingZSetsAndStreamsServedByWrites: a client blocked in BZPOPMIN, BZPOPMAX,
+// BZMPOP, XREAD or XREADGROUP is served by the writes that give its key what it waits
+// for, with Redis 7.0's reply (RESP2 and RESP3), and not by the others.
+func TestBlockingZSetsAndStreamsServedByWrites(t *testing.T) {
+	noGroup := "-" + errNoGroupBlocked + "\r\n"
+	tests := []struct {
+		name   string
+		resp3  bool // the blocked client speaks RESP3
+		setup  []step
+		block  []string
+		write  []step // by the other client, after the first has blocked
+		want   string // the blocked client's reply
+		after  []step // by the other client, after the reply
+		second []string
+	}{
+		{name: "bzpopmin zadd", block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("ZADD", "{k}z", "2", "b", "1", "a"), ":2\r\n", encodeCmd("ZCARD", "{k}z"), ":1\r\n"),
+			want:  bulks("{k}z", "a", "1")},
+		{name: "bzpopmax second key", block: []string{"BZPOPMAX", "{k}y", "{k}z", "0"},
+			write: steps(encodeCmd("ZADD", "{k}z", "1", "a", "2.5", "b"), ":2\r\n"),
+			want:  bulks("{k}z", "b", "2.5"), after: steps(encodeCmd("ZRANGE", "{k}z", "0", "-1"), bulks("a"))},
+		{name: "bzpopmin resp3", resp3: true, block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("ZADD", "{k}z", "1", "a"), ":1\r\n"),
+			want:  "*3\r\n" + bulk("{k}z") + bulk("a") + ",1\r\n"},
+		{name: "bzmpop count", block: []string{"BZMPOP", "0", "2", "{k}y", "{k}z", "MAX", "COUNT", "5"},
+			write: steps(encodeCmd("ZADD", "{k}z", "1", "a", "2", "b"), ":2\r\n", encodeCmd("EXISTS", "{k}z"), ":0\r\n"),
+			want:  "*2\r\n" + bulk("{k}z") + "*2\r\n" + bulks("b", "2") + bulks("a", "1")},
+		{name: "bzmpop resp3", resp3: true, block: []string{"BZMPOP", "0", "1", "{k}z", "MIN"},
+			write: steps(encodeCmd("ZADD", "{k}z", "1", "a", "2", "b"), ":2\r\n"),
+			want:  "*2\r\n" + bulk("{k}z") + "*1\r\n*2\r\n" + bulk("a") + ",1\r\n"},
+		{name: "woken by zincrby", block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("ZINCRBY", "{k}z", "1.5", "m"), bulk("1.5")),
+			want:  bulks("{k}z", "m", "1.5")},
+		{name: "woken by zunionstore", setup: steps(encodeCmd("ZADD", "{k}s", "3", "x"), ":1\r\n"),
+			block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("ZUNIONSTORE", "{k}z", "1", "{k}s"), ":1\r\n"),
+			want:  bulks("{k}z", "x", "3")},
+		{name: "woken by zinterstore", setup: steps(encodeCmd("ZADD", "{k}s", "3", "x"), ":1\r\n"),
+			block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("ZINTERSTORE", "{k}z", "2", "{k}s", "{k}s"), ":1\r\n"),
+			want:  bulks("{k}z", "x", "6")},
+		{name: "woken by zdiffstore", setup: steps(encodeCmd("ZADD", "{k}s", "3", "x"), ":1\r\n"),
+			block: []string{"BZPOPMAX", "{k}z", "0"},
+			write: steps(encodeCmd("ZDIFFSTORE", "{k}z", "1", "{k}s"), ":1\r\n"),
+			want:  bulks("{k}z", "x", "3")},
+		{name: "woken by zrangestore", setup: steps(encodeCmd("ZADD", "{k}s", "3", "x", "4", "y"), ":2\r\n"),
+			block: []string{"BZMPOP", "0", "1", "{k}z", "MIN"},
+			write: steps(encodeCmd("ZRANGESTORE", "{k}z", "{k}s", "0", "0"), ":1\r\n"),
+			want:  "*2\r\n" + bulk("{k}z") + "*1\r\n" + bulks("x", "3")},
+		{name: "woken by rename", setup: steps(encodeCmd("ZADD", "{k}s", "3", "x"), ":1\r\n"),
+			block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("RENAME", "{k}s", "{k}z"), "+OK\r\n"),
+			want:  bulks("{k}z", "x", "3")},
+		{name: "zset waiter passes over a list", block: []string{"BZPOPMIN", "{k}z", "0"},
+			write: steps(encodeCmd("RPUSH", "{k}z", "l"), ":1\r\n", encodeCmd("DEL", "{k}z"), ":1\r\n",
+				encodeCmd("ZADD", "{k}z", "5", "q"), ":1\r\n"),
+			want: bulks("{k}z", "q", "5")},
+		{name: "list and zset waiters on one key", block: []string{"BLPOP", "{k}z", "0"},
+			second: []string{"BZPOPMIN", "{k}z", "0"},
+			// The zset serves the second waiter; the list later serves the first.
+			write: steps(encodeCmd("ZADD", "{k}z", "1", "a"), ":1\r\n", encodeCmd("RPUSH", "{k}z2", "x"), ":1\r\n",
+				encodeCmd("RENAME", "{k}z2", "{k}z"), "+OK\r\n"),
+			want: bulks("{k}z", "x")},
+		{name: "xread $", setup: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			block: []string{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"},
+			write: steps(encodeCmd("XADD", "{k}x", "2-1", "f", "w"), bulk("2-1")),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*1\r\n" + entry("2-1", "f", "w")},
+		{name: "xread $ of a new stream", block: []string{"XREAD", "BLOCK", "0", "STREAMS", "{k}y", "{k}x", "$", "$"},
+			write: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*1\r\n" + entry("1-1", "f", "v")},
+		{name: "xread id not reached", setup: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			block: []string{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "5-0"},
+			write: steps(encodeCmd("XADD", "{k}x", "3-0", "a", "1"), bulk("3-0"), encodeCmd("XADD", "{k}x", "6-0", "b", "2"), bulk("6-0")),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*1\r\n" + entry("6-0", "b", "2")},
+		{name: "xread count", setup: steps(encodeCmd("XADD", "{k}t", "1-0", "a", "1"), bulk("1-0"), encodeCmd("XADD", "{k}t", "2-0", "b", "2"), bulk("2-0"),
+			encodeCmd("XADD", "{k}t", "3-0", "c", "3"), bulk("3-0")),
+			block: []string{"XREAD", "COUNT", "2", "BLOCK", "0", "STREAMS", "{k}x", "0-0"},
+			write: steps(encodeCmd("RENAME", "{k}t", "{k}x"), "+OK\r\n"),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*2\r\n" + entry("1-0", "a", "1") + entry("2-0", "b", "2")},
+		{name: "xread resp3", resp3: true, block: []string{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"},
+			write: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			want:  "%1\r\n" + bulk("{k}x") + "*1\r\n" + entry("1-1", "f", "v")},
+		{name: "xread passes over a string", block: []string{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"},
+			write: steps(encodeCmd("SET", "{k}x", "s"), "+OK\r\n", encodeCmd("DEL", "{k}x"), ":1\r\n",
+				encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			want: "*1\r\n*2\r\n" + bulk("{k}x") + "*1\r\n" + entry("1-1", "f", "v")},
+		{name: "xreadgroup >", setup: steps(encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"), "+OK\r\n"),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*1\r\n" + entry("1-1", "f", "v"),
+			after: steps(encodeCmd("XPENDING", "{k}x", "g"), "*4\r\n:1\r\n"+bulk("1-1")+bulk("1-1")+"*1\r\n"+bulks("c", "1"))},
+		{name: "xreadgroup noack", setup: steps(encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"), "+OK\r\n"),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "BLOCK", "0", "NOACK", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1")),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*1\r\n" + entry("1-1", "f", "v"),
+			after: steps(encodeCmd("XPENDING", "{k}x", "g"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n",
+				encodeCmd("XINFO", "CONSUMERS", "{k}x", "g"), "*1\r\n*6\r\n"+bulk("name")+bulk("c"))},
+		{name: "xreadgroup group destroyed", setup: steps(encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"), "+OK\r\n"),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("XGROUP", "DESTROY", "{k}x", "g"), ":1\r\n"),
+			want:  noGroup},
+		{name: "xreadgroup stream deleted", setup: steps(encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"), "+OK\r\n"),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("DEL", "{k}x"), ":1\r\n"),
+			want:  "-" + errStreamGone + "\r\n"},
+		{name: "xreadgroup stream flushed", setup: steps(encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"), "+OK\r\n"),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("FLUSHALL"), "+OK\r\n"),
+			want:  "-" + errStreamGone + "\r\n"},
+		{name: "xreadgroup stream replaced by another", setup: steps(encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"), "+OK\r\n",
+			encodeCmd("XADD", "{k}t", "1-1", "f", "v"), bulk("1-1")),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("RENAME", "{k}t", "{k}x"), "+OK\r\n"),
+			want:  noGroup},
+		{name: "xgroup setid waits for the next xadd", setup: steps(encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1"),
+			encodeCmd("XGROUP", "CREATE", "{k}x", "g", "$"), "+OK\r\n"),
+			block: []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+			write: steps(encodeCmd("XGROUP", "SETID", "{k}x", "g", "0"), "+OK\r\n", encodeCmd("XADD", "{k}x", "2-1", "f", "w"), bulk("2-1")),
+			want:  "*1\r\n*2\r\n" + bulk("{k}x") + "*2\r\n" + entry("1-1", "f", "v") + entry("2-1", "f", "w")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, dial := startServer(t, Config{Replication: Standalone{}})
+			blocked, writer := dial(), dial()
+			if tc.resp3 {
+				blocked.hello3()
+			}
+			for _, st := range tc.setup {
+				writer.expect(st.cmd, st.want)
+			}
+			blocked.send(tc.block...)
+			waitBlocked(t, s, 1)
+			var second *testClient
+			if tc.second != nil {
+				second = dial()
+				second.send(tc.second...)
+				waitBlocked(t, s, 2)
+			}
+			for _, st := range tc.write {
+				writer.expect(st.cmd, st.want)
+			}
+			if second != nil {
+				second.read(bulks("{k}z", "a", "1"))
+			}
+			blocked.read(tc.want)
+			for _, st := range tc.after {
+				writer.expect(st.cmd, st.want)
+			}
+			waitBlocked(t, s, 0)
+		})
+	}
+}
+
+// TestBlockingZSetsAndStreamsAnswerAtOnce: with data, a wrong type or a bad argument the
+// sorted-set and stream blocking commands do not wait; XREAD and XREADGROUP without BLOCK
+// never do.
+func TestBlockingZSetsAndStreamsAnswerAtOnce(t *testing.T) {
+	_, dial := startServer(t, Config{Replication: Standalone{}})
+	c := dial()
+	wrongType := "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+	notFloat := "-ERR timeout is not a float or out of range\r\n"
+	for _, st := range steps(
+		encodeCmd("ZADD", "{k}z", "1", "a", "2", "b", "3", "c"), ":3\r\n",
+		encodeCmd("SET", "{k}s", "x"), "+OK\r\n",
+		encodeCmd("XADD", "{k}x", "1-1", "f", "v"), bulk("1-1"),
+		encodeCmd("XGROUP", "CREATE", "{k}x", "g", "0"), "+OK\r\n",
+		encodeCmd("BZPOPMIN", "{k}none", "{k}z", "5"), bulks("{k}z", "a", "1"),
+		encodeCmd("BZPOPMAX", "{k}z", "{k}z", "0"), bulks("{k}z", "c", "3"),
+		encodeCmd("BZPOPMIN", "{k}none", "{k}s", "0"), wrongType,
+		encodeCmd("BZPOPMIN", "{k}z", "{k}s", "0"), bulks("{k}z", "b", "2"),
+		encodeCmd("BZPOPMIN", "{k}s", "{k}z", "0"), wrongType,
+		encodeCmd("ZADD", "{k}z", "1", "a", "2", "b"), ":2\r\n",
+		encodeCmd("BZMPOP", "0", "2", "{k}none", "{k}z", "MAX", "COUNT", "9"), "*2\r\n"+bulk("{k}z")+"*2\r\n"+bulks("b", "2")+bulks("a", "1"),
+		encodeCmd("BZMPOP", "0", "1", "{k}s", "MIN"), wrongType,
+		encodeCmd("BZPOPMIN", "{k}a", "-1"), "-ERR timeout is negative\r\n",
+		encodeCmd("BZPOPMIN", "{k}a", "inf"), "-ERR timeout is negative\r\n",
+		encodeCmd("BZPOPMAX", "{k}a", "x"), notFloat,
+		encodeCmd("BZPOPMAX", "{k}a", "nan"), notFloat,
+		encodeCmd("BZPOPMIN", "{k}a"), "-ERR wrong number of arguments for 'bzpopmin' command\r\n",
+		encodeCmd("BZPOPMIN", "{k}a", "{z}b", "0"), "-"+errCrossSlot+"\r\n",
+		encodeCmd("BZPOPMAX", "a", "0"), "-MOVED 15495 127.0.0.1:7001\r\n",
+		encodeCmd("BZMPOP", "0", "2", "{k}a", "{z}b", "MIN"), "-"+errCrossSlot+"\r\n",
+		encodeCmd("BZMPOP", "x", "0", "{k}a", "MIN"), "-ERR numkeys should be greater than 0\r\n",
+		encodeCmd("BZMPOP", "x", "y", "{k}a", "MIN"), "-ERR numkeys should be greater than 0\r\n",
+		encodeCmd("BZMPOP", "x", "1", "{k}a", "MIN", "COUNT", "0"), "-ERR count should be greater than 0\r\n",
+		encodeCmd("BZMPOP", "x", "1", "{k}a", "MID"), "-ERR syntax error\r\n",
+		encodeCmd("BZMPOP", "x", "2", "{k}a", "{k}b"), "-ERR syntax error\r\n",
+		encodeCmd("BZMPOP", "0", "1", "{k}a", "MIN", "COUNT", "1", "COUNT", "1"), "-ERR syntax error\r\n",
+		encodeCmd("BZMPOP", "x", "1", "{k}a", "MIN"), notFloat,
+		encodeCmd("BZMPOP", "-1", "1", "{k}a", "MIN"), "-ERR timeout is negative\r\n",
+		encodeCmd("BZMPOP", "0", "1", "{k}a"), "-ERR wrong number of arguments for 'bzmpop' command\r\n",
+		encodeCmd("XREAD", "BLOCK", "0", "STREAMS", "{k}x", "0"), "*1\r\n*2\r\n"+bulk("{k}x")+"*1\r\n"+entry("1-1", "f", "v"),
+		encodeCmd("XREAD", "BLOCK", "0", "STREAMS", "{k}s", "$"), wrongType,
+		encodeCmd("XREAD", "BLOCK", "-1", "STREAMS", "{k}x", "$"), "-ERR timeout is negative\r\n",
+		encodeCmd("XREAD", "BLOCK", "1.5", "STREAMS", "{k}x", "$"), "-ERR timeout is not an integer or out of range\r\n",
+		encodeCmd("XREAD", "STREAMS", "{k}x", "$"), "*-1\r\n",
+		encodeCmd("XREAD", "BLOCK", "0", "STREAMS", "{k}x", "{z}x", "$", "$"), "-"+errCrossSlot+"\r\n",
+		encodeCmd("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"), "*1\r\n*2\r\n"+bulk("{k}x")+"*1\r\n"+entry("1-1", "f", "v"),
+		// History (an ID, not ">") answers at once, even when empty.
+		encodeCmd("XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", "{k}x", "0"), "*1\r\n*2\r\n"+bulk("{k}x")+"*0\r\n",
+		encodeCmd("XREADGROUP", "GROUP", "nog", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"), "-NOGROUP No such key '{k}x' or consumer group 'nog' in XREADGROUP with GROUP option\r\n",
+		encodeCmd("XREADGROUP", "GROUP", "g", "c", "STREAMS", "{k}x", ">"), "*-1\r\n",
+	) {
+		c.expect(st.cmd, st.want)
+	}
 }

@@ -102,9 +102,11 @@ func cmdDump(c *conn, args [][]byte) {
 }
 
 // cmdRestore checks options, then the key, the TTL and the payload, in Redis 7.0's order.
-// IDLETIME and FREQ are checked and otherwise ignored.
+// IDLETIME sets the restored key's last access (under an LRU or no eviction policy) and
+// FREQ its LFU counter (under an LFU policy), as Redis does.
 func cmdRestore(c *conn, args [][]byte) {
-	replace, absTTL, idle, freq := false, false, false, false
+	replace, absTTL := false, false
+	idle, freq := int64(-1), int64(-1)
 	for j := 4; j < len(args); j++ {
 		more := j+1 < len(args)
 		switch {
@@ -112,7 +114,7 @@ func cmdRestore(c *conn, args [][]byte) {
 			replace = true
 		case eqFold(args[j], "absttl"):
 			absTTL = true
-		case eqFold(args[j], "idletime") && more && !freq:
+		case eqFold(args[j], "idletime") && more && freq < 0:
 			n, ok := parseInt(args[j+1])
 			if !ok {
 				c.wr.Error(errNotInteger)
@@ -122,9 +124,9 @@ func cmdRestore(c *conn, args [][]byte) {
 				c.wr.Error("ERR Invalid IDLETIME value, must be >= 0")
 				return
 			}
-			idle = true
+			idle = n
 			j++
-		case eqFold(args[j], "freq") && more && !idle:
+		case eqFold(args[j], "freq") && more && idle < 0:
 			n, ok := parseInt(args[j+1])
 			if !ok {
 				c.wr.Error(errNotInteger)
@@ -134,7 +136,7 @@ func cmdRestore(c *conn, args [][]byte) {
 				c.wr.Error("ERR Invalid FREQ value, must be >= 0 and <= 255")
 				return
 			}
-			freq = true
+			freq = n
 			j++
 		default:
 			c.wr.Error(errSyntax)
@@ -181,6 +183,7 @@ func cmdRestore(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.s.store.SetAccess(args[1], idle, freq)
 	c.wr.OK()
 }
 
@@ -231,8 +234,9 @@ func sortKeys(args [][]byte) (first, last, step int) {
 	return 1, store, store - 1
 }
 
-// sortCommand is SORT (readonly false) and SORT_RO. In cluster mode Redis 7.0 refuses a
-// BY pattern (one with '*') and every GET, so what remains is sorting the value itself.
+// sortCommand is SORT (readonly false) and SORT_RO, of a list, a set or a sorted set. In
+// cluster mode Redis 7.0 refuses a BY pattern (one with '*') and every GET, so what
+// remains is sorting the value itself.
 func sortCommand(readonly bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
 		desc, alpha, dontsort := false, false, false
@@ -276,17 +280,25 @@ func sortCommand(readonly bool) func(c *conn, args [][]byte) {
 			}
 		}
 		v, ok := c.s.store.Dump(args[1])
-		if ok && v.Kind != store.KindList && v.Kind != store.KindSet {
-			// Sorted sets add their case here (their members, in score order).
+		if ok && v.Kind != store.KindList && v.Kind != store.KindSet && v.Kind != store.KindZSet {
 			c.wr.Error(store.ErrWrongType.Error())
 			return
 		}
 		elems := v.Items
+		if v.Kind == store.KindZSet {
+			// A sorted set's members, in score order (what BY nosort keeps); as Redis's
+			// SORT, it leaves the set in the skiplist encoding.
+			c.s.store.ZSetToSkiplist(args[1])
+			elems = make([][]byte, len(v.ZSet))
+			for i, e := range v.ZSet {
+				elems[i] = e.Member
+			}
+		}
 		if dontsort && v.Kind == store.KindSet && storeKey != nil {
 			// A set's order is its encoding's: stored results are sorted, as in Redis.
 			dontsort, alpha = false, true
 		}
-		if dontsort && desc && v.Kind == store.KindList {
+		if dontsort && desc && (v.Kind == store.KindList || v.Kind == store.KindZSet) {
 			slices.Reverse(elems)
 		}
 		if !dontsort {

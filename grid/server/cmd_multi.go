@@ -247,13 +247,16 @@ func cmdExec(c *conn, _ [][]byte) {
 		defer s.store.EndUnit(slot) // also when a command panics: the slot's journal goes on
 	}
 	c.wr.Array(len(tx.cmds))
-	var written [][]byte
+	var wrote []queuedCmd // the writes with keys, whose waiters are served after EXEC
+	wroteAll := false     // a keyless write (FLUSHALL): every waiter is offered its key
 	for _, q := range tx.cmds {
-		if c.execOne(q, slot) {
-			first, last, step := q.cmd.keyRange(q.args)
-			for i := first; first > 0 && i <= last && i < len(q.args); i += step {
-				written = append(written, q.args[i])
-			}
+		c.execOne(q, slot)
+		switch {
+		case q.cmd.flags&flagWrite == 0:
+		case q.cmd.firstKey > 0 || q.cmd.movable != nil:
+			wrote = append(wrote, q)
+		case q.cmd.flags&flagNoWake == 0:
+			wroteAll = true
 		}
 	}
 	c.slot = slot
@@ -266,16 +269,17 @@ func cmdExec(c *conn, _ [][]byte) {
 			c.need = seq
 		}
 	}
-	if len(written) > 0 && s.blocked.n.Load() > 0 {
-		s.blocked.mu.Lock()
-		s.blocked.signalLocked(written)
-		s.blocked.mu.Unlock()
+	for _, q := range wrote {
+		s.signalKeys(q.cmd, q.args)
+	}
+	if wroteAll {
+		c.releaseGate() // signalAllKeys takes every slot's gate, this one too
+		s.signalAllKeys()
 	}
 }
 
-// execOne runs one queued command inside EXEC, accounting for it as dispatch would; it
-// reports whether the command was a write on the transaction's slot.
-func (c *conn) execOne(q queuedCmd, slot int) (wroteSlot bool) {
+// execOne runs one queued command inside EXEC, accounting for it as dispatch would.
+func (c *conn) execOne(q queuedCmd, slot int) {
 	s := c.s
 	start := time.Now()
 	mark := c.wr.Len()
@@ -294,7 +298,6 @@ func (c *conn) execOne(q queuedCmd, slot int) (wroteSlot bool) {
 	s.account(q.cmd, true, failed, took)
 	s.metrics.count(q.cmd, !failed)
 	q.cmd.latency.Observe(took.Seconds())
-	return slot >= 0 && q.cmd.flags&flagWrite != 0
 }
 
 // replyNotBlocking answers a blocking command run by EXEC, which must not block: as its

@@ -29,9 +29,9 @@ func streamCommands() []*command {
 		def("xrevrange", -4, ro, oneKey, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.", xrange(true)),
 		def("xdel", -3, wr|fast, oneKey, "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", cmdXDel),
 		def("xtrim", -4, wr, oneKey, "stream", "5.0.0", "Deletes messages from the beginning of a stream.", cmdXTrim),
-		withSpecs(def("xread", -4, ro|mov, streamsKeys, "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", xread(false)),
+		withSpecs(def("xread", -4, ro|flagBlocking|mov, streamsKeys, "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", xread(false)),
 			keySpec{flags: []string{"RO", "access"}, keyword: "STREAMS", startFrom: 1, lastKey: -1, keyStep: 1, limit: 2}),
-		withSpecs(def("xreadgroup", -7, wr|mov, streamsKeys, "stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", xread(true)),
+		withSpecs(def("xreadgroup", -7, wr|flagBlocking|mov, streamsKeys, "stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", xread(true)),
 			keySpec{flags: []string{"RO", "access"}, keyword: "STREAMS", startFrom: 4, lastKey: -1, keyStep: 1, limit: 2}),
 		def("xack", -4, wr|fast, oneKey, "stream", "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", cmdXAck),
 		def("xpending", -3, ro, oneKey, "stream", "5.0.0", "Returns the information and entries from a stream consumer group's pending entries list.", cmdXPending),
@@ -40,7 +40,7 @@ func streamCommands() []*command {
 		def("xsetid", -3, wr|oom|fast, oneKey, "stream", "5.0.0", "An internal command for replicating stream values.", cmdXSetID),
 		container("xgroup", 0, "stream", "5.0.0", "A container for consumer groups commands", nil,
 			def("create", -5, wr|oom, keyAt2, "stream", "5.0.0", "Creates a consumer group.", cmdXGroupCreate),
-			def("setid", -5, wr, keyAt2, "stream", "5.0.0", "Sets the last-delivered ID of a consumer group.", cmdXGroupSetID),
+			def("setid", -5, wr|flagNoWake, keyAt2, "stream", "5.0.0", "Sets the last-delivered ID of a consumer group.", cmdXGroupSetID),
 			def("destroy", 4, wr, keyAt2, "stream", "5.0.0", "Destroys a consumer group.", cmdXGroupDestroy),
 			def("createconsumer", 5, wr|oom, keyAt2, "stream", "6.2.0", "Creates a consumer in a consumer group.", cmdXGroupCreateConsumer),
 			def("delconsumer", 5, wr, keyAt2, "stream", "5.0.0", "Deletes a consumer from a consumer group.", cmdXGroupDelConsumer),
@@ -495,10 +495,9 @@ func xread(grouped bool) func(*conn, [][]byte) {
 		switch {
 		case err != nil:
 			c.writeStoreErr(err)
+		case block && a.block >= 0:
+			c.blockXRead(p) // cmd_stream_block.go
 		case block:
-			// The hook for BLOCK: a blocking read would wait here for a change to one of
-			// p's streams and call tryXRead again. Until blocking reads are served, a
-			// read that would block answers as if its timeout had expired.
 			c.wr.NullArray()
 		default:
 			c.writeXRead(res)

@@ -26,6 +26,10 @@ const (
 	flagBlocking    // may park the client until a key has data (block.go)
 	flagPubSub      // pub/sub; with keys: shard channels, routed by slot but not keys
 	flagNoScript
+	// flagNoWake: a write that makes no key ready for blocked clients, as Redis does not
+	// signal it (XGROUP SETID: a group moved back waits for the next XADD), or that
+	// signals them itself (SLOTIMPORT).
+	flagNoWake
 	flagNoMulti     // refused inside MULTI
 	flagSkipSlowlog // reported by COMMAND only
 	flagAllowBusy   // reported by COMMAND only
@@ -193,8 +197,13 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		c.releaseGate()
 		return // +QUEUED: the command is run, and accounted, by EXEC
 	}
-	if c.slot >= 0 && cmd.flags&flagWrite != 0 && c.waiting == nil {
-		s.signalKeys(cmd, args)
+	if cmd.flags&flagWrite != 0 && c.waiting == nil {
+		switch {
+		case c.slot >= 0:
+			s.signalKeys(cmd, args)
+		case c.slot == -1 && cmd.flags&flagNoWake == 0:
+			s.signalAllKeys() // FLUSHALL
+		}
 	}
 	c.releaseGate()
 	if c.slot > -2 {

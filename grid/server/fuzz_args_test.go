@@ -14,7 +14,8 @@ import (
 )
 
 // fuzzCommands are the commands whose argument parsing FuzzCommandArguments drives: the
-// set, list, hash, string and key commands.
+// set, list, hash, string, key, sorted-set, stream and blocking commands (appended at the
+// end, so the byte seeds keep their meaning).
 var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD SPOP SRANDMEMBER SMOVE " +
 	"SINTER SINTERCARD SUNION SDIFF SINTERSTORE SUNIONSTORE SDIFFSTORE SSCAN " +
 	"LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP " +
@@ -26,7 +27,8 @@ var fuzzCommands = strings.Fields("SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD
 	"ZADD ZINCRBY ZREM ZSCORE ZMSCORE ZCARD ZCOUNT ZLEXCOUNT ZRANGE ZRANGESTORE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNION ZINTER ZDIFF ZUNIONSTORE ZINTERSTORE ZDIFFSTORE ZINTERCARD ZREMRANGEBYSCORE ZREMRANGEBYRANK ZREMRANGEBYLEX ZSCAN " +
 	"XADD XLEN XRANGE XREVRANGE XDEL XTRIM XREAD XREADGROUP XACK XPENDING XCLAIM XAUTOCLAIM XSETID XGROUP XINFO " +
 	"SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO PFADD PFCOUNT PFMERGE PFDEBUG " +
-	"DUMP RESTORE SORT SORT_RO OBJECT MEMORY MOVE WAIT DEBUG COMMAND CONFIG")
+	"DUMP RESTORE SORT SORT_RO OBJECT MEMORY MOVE WAIT DEBUG COMMAND CONFIG " +
+	"BZPOPMIN BZPOPMAX BZMPOP")
 
 // fuzzWords are the arguments drawn: keys of one slot (and one of another), numbers at the
 // edges of their ranges, options, text.
@@ -37,7 +39,7 @@ var fuzzWords = strings.Fields("{k}a {k}b {k}c {j}x 0 1 2 3 -1 -2 -100 100 92233
 	"STREAMS GROUP > $ 0-1 1-* (0-1 - + NOMKSTREAM MINID ~ = CREATE SETID MKSTREAM ENTRIESREAD STREAM FULL IDLE FORCE JUSTID " +
 	"GET INCRBY OVERFLOW WRAP SAT FAIL i8 u63 i64 #3 AND OR XOR NOT BIT BYTE ENCODING DECODE GETREG TODENSE 8388607 " +
 	"ABSTTL IDLETIME FREQ ALPHA DESC ASC STORE BY GET # nosort ENCODING REFCOUNT USAGE SAMPLES GETKEYS GETKEYSANDFLAGS " +
-	"SORT HELP hz timeout maxmemory-policy notify-keyspace-events allkeys-lru KEA")
+	"SORT HELP hz timeout maxmemory-policy notify-keyspace-events allkeys-lru KEA BLOCK NOACK 0.5 1e-400")
 
 // FuzzCommandArguments sends command lines built from the input through dispatch: every
 // one gets a well-formed reply and none panics or hangs.
@@ -62,6 +64,10 @@ func FuzzCommandArguments(f *testing.F) {
 	f.Add(fuzzLine([]string{"BLPOP", "{k}a", "0"}))
 	f.Add(fuzzLine([]string{"LPUSH", "{k}a", "1"}))
 	f.Add(fuzzLine([]string{"BLMPOP", "0", "1", "{k}a", "LEFT"}))
+	f.Add(fuzzLine([]string{"BZPOPMIN", "{k}a", "{k}b", "0"}))
+	f.Add(fuzzLine([]string{"BZMPOP", "0.5", "2", "{k}a", "{k}b", "MAX", "COUNT", "2"}))
+	f.Add(fuzzLine([]string{"XREAD", "BLOCK", "0", "STREAMS", "{k}a", "$"}))
+	f.Add(fuzzLine([]string{"XREADGROUP", "GROUP", "x", "x", "BLOCK", "0", "STREAMS", "{k}a", ">"}))
 	// More byte seeds, found useful for SORT, OBJECT, MEMORY USAGE, COMMAND GETKEYS, RESTORE, CONFIG, WAIT.
 	f.Add([]byte{18, 4, 0, 7, 5, 6, 64, 5, 0, 50, 20, 4, 5, 64, 4, 0, 49, 52, 1, 66, 2, 57, 1})
 	f.Add([]byte{0, 3, 0, 5, 15, 67, 4, 59, 0, 60, 4, 71, 5, 61, 63, 0, 52, 1, 63, 4, 2, 4, 15, 39})

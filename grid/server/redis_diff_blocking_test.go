@@ -120,6 +120,8 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 		blockers [][]string // each on its own connection, in this order
 		writes   [][]string
 		check    []string // keys whose lists are compared at the end
+		after    [][]string
+		resp3    bool // the blocked clients speak RESP3
 	}{
 		{name: "fifo", blockers: [][]string{{"BLPOP", "{k}a", "0"}, {"BRPOP", "{k}b", "{k}a", "0"}, {"BLPOP", "{k}a", "{k}b", "0"}},
 			writes: [][]string{{"RPUSH", "{k}a", "1", "2", "3", "4"}, {"LLEN", "{k}a"}}, check: []string{"{k}a"}},
@@ -143,6 +145,52 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 			blockers: [][]string{{"BLPOP", "{k}a", "0"}, {"BLPOP", "{k}b", "0"}},
 			writes:   [][]string{{"COPY", "{k}t", "{k}a"}, {"RPOPLPUSH", "{k}t", "{k}b"}, {"LRANGE", "{k}t", "0", "-1"}}},
 		{name: "timeout", blockers: [][]string{{"BLPOP", "{k}a", "0.01"}, {"BLMOVE", "{k}a", "{k}b", "LEFT", "LEFT", "0.01"}, {"BLMPOP", "0.01", "1", "{k}a", "LEFT"}}},
+		{name: "zset fifo", blockers: [][]string{{"BZPOPMIN", "{k}a", "0"}, {"BZPOPMAX", "{k}b", "{k}a", "0"}, {"BZMPOP", "0", "2", "{k}a", "{k}b", "MIN", "COUNT", "2"}},
+			writes: [][]string{{"ZADD", "{k}a", "1", "x", "2", "y", "3", "z", "4", "w", "5", "v"}, {"ZCARD", "{k}a"}},
+			after:  [][]string{{"ZRANGE", "{k}a", "0", "-1", "WITHSCORES"}}},
+		{name: "zset resp3", resp3: true, blockers: [][]string{{"BZPOPMIN", "{k}a", "0"}, {"BZMPOP", "0", "1", "{k}a", "MAX", "COUNT", "2"}},
+			writes: [][]string{{"ZADD", "{k}a", "1.5", "x", "2", "y", "3e3", "z"}}},
+		{name: "zset stores wake", setup: [][]string{{"ZADD", "{k}s", "1", "x", "2", "y"}},
+			blockers: [][]string{{"BZPOPMIN", "{k}a", "0"}, {"BZPOPMAX", "{k}b", "0"}, {"BZPOPMIN", "{k}c", "0"}, {"BZMPOP", "0", "1", "{k}d", "MAX", "COUNT", "5"}},
+			writes: [][]string{{"ZUNIONSTORE", "{k}a", "2", "{k}s", "{k}s"}, {"ZINTERSTORE", "{k}b", "1", "{k}s"},
+				{"ZRANGESTORE", "{k}c", "{k}s", "1", "1"}, {"ZDIFFSTORE", "{k}d", "1", "{k}s"}},
+			after: [][]string{{"ZRANGE", "{k}a", "0", "-1", "WITHSCORES"}, {"ZRANGE", "{k}b", "0", "-1"}, {"EXISTS", "{k}c", "{k}d"}}},
+		{name: "zincrby and copy wake", setup: [][]string{{"ZADD", "{k}s", "7", "x"}},
+			blockers: [][]string{{"BZPOPMIN", "{k}a", "0"}, {"BZPOPMIN", "{k}b", "0"}},
+			writes:   [][]string{{"ZINCRBY", "{k}a", "0.25", "m"}, {"COPY", "{k}s", "{k}b"}}},
+		{name: "list and zset waiters on one key", blockers: [][]string{{"BLPOP", "{k}a", "0"}, {"BZPOPMIN", "{k}a", "0"}},
+			writes: [][]string{{"ZADD", "{k}a", "1", "x", "2", "y"}, {"DEL", "{k}a"}, {"RPUSH", "{k}a", "l"}}},
+		{name: "zset timeout", blockers: [][]string{{"BZPOPMIN", "{k}a", "0.01"}, {"BZPOPMAX", "{k}a", "{k}b", "0.01"}, {"BZMPOP", "0.01", "1", "{k}a", "MIN"}}},
+		{name: "xread", setup: [][]string{{"XADD", "{k}x", "1-1", "f", "v"}},
+			blockers: [][]string{{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"}, {"XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "{k}y", "{k}x", "0-0", "1-1"},
+				{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "5-0"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}y", "$"}},
+			writes: [][]string{{"XADD", "{k}x", "2-1", "a", "1"}, {"XADD", "{k}x", "6-0", "b", "2"}, {"SET", "{k}y", "s"}, {"DEL", "{k}y"}, {"XADD", "{k}y", "1-0", "c", "3"}}},
+		{name: "xread count and rename", setup: [][]string{{"XADD", "{k}t", "1-0", "a", "1"}, {"XADD", "{k}t", "2-0", "b", "2"}, {"XADD", "{k}t", "3-0", "c", "3"}},
+			blockers: [][]string{{"XREAD", "COUNT", "2", "BLOCK", "0", "STREAMS", "{k}x", "0-0"}},
+			writes:   [][]string{{"RENAME", "{k}t", "{k}x"}}},
+		{name: "xread resp3", resp3: true, blockers: [][]string{{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "{k}x", "$", "0-0"}},
+			writes: [][]string{{"XADD", "{k}x", "1-1", "f", "v"}}},
+		{name: "xreadgroup", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "NOACK", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"XADD", "{k}x", "1-1", "a", "1"}, {"XADD", "{k}x", "2-1", "b", "2"}},
+			after:    [][]string{{"XPENDING", "{k}x", "g"}, {"XINFO", "GROUPS", "{k}x"}, {"XREADGROUP", "GROUP", "g", "c1", "STREAMS", "{k}x", "0"}}},
+		{name: "xreadgroup group destroyed", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}x", "h", "$"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "h", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"XGROUP", "DESTROY", "{k}x", "g"}, {"XADD", "{k}x", "1-1", "a", "1"}}},
+		{name: "xreadgroup stream deleted", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"DEL", "{k}x"}, {"XADD", "{k}x", "1-1", "a", "1"}}},
+		{name: "xreadgroup stream replaced", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}y", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"},
+				{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}y", ">"}},
+			writes: [][]string{{"SET", "{k}x", "s"}, {"DEL", "{k}x"}, {"XADD", "{k}x", "1-1", "a", "1"}, {"FLUSHALL"}}},
+		{name: "xreadgroup resp3 and setid", resp3: true, setup: [][]string{{"XADD", "{k}x", "1-1", "f", "v"}, {"XGROUP", "CREATE", "{k}x", "g", "$"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"XGROUP", "SETID", "{k}x", "g", "0"}, {"XADD", "{k}x", "2-1", "f", "w"}},
+			after:    [][]string{{"XPENDING", "{k}x", "g", "-", "+", "10"}}},
+		{name: "stream timeout", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREAD", "BLOCK", "10", "STREAMS", "{k}x", "$"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "STREAMS", "{k}x", ">"}}},
+		{name: "stream timeout resp3", resp3: true, blockers: [][]string{{"XREAD", "BLOCK", "10", "STREAMS", "{k}x", "$"}, {"BZPOPMIN", "{k}z", "0.01"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,7 +210,7 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 			for _, args := range tc.setup {
 				both(args...)
 			}
-			timeouts := slices.ContainsFunc(tc.blockers, func(b []string) bool { return slices.Contains(b, "0.01") })
+			timeouts := slices.ContainsFunc(tc.blockers, func(b []string) bool { return slices.Contains(b, "0.01") || slices.Contains(b, "10") })
 			for _, sd := range sides {
 				addr := redisAddr
 				if sd == sides[1] {
@@ -170,6 +218,9 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 				}
 				for i, args := range tc.blockers {
 					b := dialRaw(t, addr)
+					if tc.resp3 {
+						b.do("HELLO", "3")
+					}
 					b.send(args...)
 					if !timeouts {
 						sd.ctl.waitBlocked(i + 1)
@@ -188,6 +239,9 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 			}
 			for _, k := range tc.check {
 				both("LRANGE", k, "0", "-1")
+			}
+			for _, args := range tc.after {
+				both(args...)
 			}
 			for _, sd := range sides {
 				sd.ctl.waitBlocked(0)
@@ -224,7 +278,51 @@ func TestBlockingArgumentsAgainstRedisServer(t *testing.T) {
 		d.check(exact, args...)
 	}
 	d.check(exact, "LRANGE", "{k}full", "0", "-1")
-	for _, name := range []string{"blpop", "brpop", "blmove", "brpoplpush", "blmpop"} {
+	// Sorted sets and streams: with data they answer at once, so every timeout is checked.
+	d.check(exact, "ZADD", "{k}z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f", "7", "g", "8", "h", "9", "i")
+	for i := range 40 {
+		d.check(exact, "ZADD", "{k}z", strconv.Itoa(10+i), "m"+strconv.Itoa(i))
+	}
+	d.check(exact, "XADD", "{k}x", "1-1", "f", "v")
+	d.check(exact, "XGROUP", "CREATE", "{k}x", "g", "0")
+	for _, timeout := range []string{"0", "-1", "x", "inf", "nan", "1e400", "0x10", "", "1e3", "-0", ".5", "1e-400", "-0.0001", "9223372036854775807"} {
+		d.check(exact, "BZPOPMIN", "{k}z", timeout)
+		d.check(exact, "BZMPOP", timeout, "1", "{k}z", "MAX")
+	}
+	for _, timeout := range []string{"0", "-1", "x", "1.5", "", "+1", " 1", "-0", "0x10", "9223372036854775807", "9223372036854775808", "18446744073709551616"} {
+		d.check(exact, "XREAD", "BLOCK", timeout, "STREAMS", "{k}x", "0")
+	}
+	for _, args := range [][]string{
+		{"BZPOPMIN", "{k}none", "{k}s", "0"}, {"BZPOPMAX", "{k}z", "{k}s", "0"}, {"BZPOPMAX", "{k}s", "{k}z", "0"}, {"BZPOPMIN", "{k}full", "0"},
+		{"BZMPOP", "x", "0", "{k}z", "MIN"}, {"BZMPOP", "x", "y", "{k}z", "MIN"}, {"BZMPOP", "x", "1", "{k}z", "MIN", "COUNT", "0"},
+		{"BZMPOP", "x", "1", "{k}z", "MID"}, {"BZMPOP", "x", "1", "{k}z", "MIN"}, {"BZMPOP", "x", "2", "{k}z", "{k}b"},
+		{"BZMPOP", "0", "2", "{k}none", "{k}z", "MAX", "COUNT", "3"}, {"BZMPOP", "0", "1", "{k}z", "MIN", "COUNT", "2", "COUNT", "2"},
+		{"BZMPOP", "0", "1", "{k}z", "MIN", "COUNT"}, {"BZMPOP", "0", "1", "{k}z", "MIN", "LIMIT", "1"}, {"BZMPOP", "0", "1", "{k}s", "MIN"},
+		{"BZMPOP", "0", "9223372036854775807", "{k}z", "MIN"}, {"BZMPOP", "0", "1", "{k}z", "MIN", "COUNT", "-1"},
+		{"BZPOPMIN", "{k}z"}, {"BZMPOP", "0", "1", "{k}z"}, {"BZPOPMAX"},
+		{"XREAD", "BLOCK", "0", "STREAMS", "{k}s", "$"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", ">"},
+		{"XREAD", "BLOCK", "0", "BLOCK", "5", "COUNT", "1", "STREAMS", "{k}x", "0"}, {"XREAD", "COUNT", "-5", "BLOCK", "0", "STREAMS", "{k}x", "0"},
+		{"XREAD", "BLOCK", "0", "STREAMS", "{k}x"}, {"XREAD", "BLOCK"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "{k}y", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "x", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "-1", "STREAMS", "{k}x", ">"},
+		{"XREADGROUP", "GROUP", "nog", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", "$"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}s", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "NOACK", "STREAMS", "{k}none", ">"},
+		{"XPENDING", "{k}x", "g"},
+	} {
+		d.check(exact, args...)
+	}
+	d.check(exact, "ZRANGE", "{k}z", "0", "-1", "WITHSCORES")
+	// The keys cluster clients route by (redis-py asks COMMAND GETKEYS for movable ones).
+	for _, args := range [][]string{
+		{"BLPOP", "a", "b", "0"}, {"BLMPOP", "0", "2", "a", "b", "LEFT"}, {"BLMOVE", "a", "b", "LEFT", "LEFT", "0"},
+		{"BZPOPMIN", "a", "b", "0"}, {"BZPOPMAX", "a", "0"}, {"BZMPOP", "0", "2", "a", "b", "MIN", "COUNT", "2"},
+		{"BZMPOP", "0", "3", "a", "b", "MIN"}, {"BZMPOP", "0", "0", "a", "MIN"}, {"BZPOPMIN", "a"},
+		{"XREAD", "BLOCK", "0", "STREAMS", "a", "b", "0", "$"}, {"XREAD", "COUNT", "2", "BLOCK", "10", "STREAMS", "a", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "NOACK", "STREAMS", "a", "b", ">", ">"}, {"XREAD", "BLOCK", "0", "STREAMS", "a"},
+	} {
+		d.check(exact, append([]string{"COMMAND", "GETKEYS"}, args...)...)
+	}
+	for _, name := range []string{"blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "xread", "xreadgroup"} {
 		want, werr := do(d.redis, []string{"COMMAND", "INFO", name})
 		got, gerr := do(d.grid, []string{"COMMAND", "INFO", name})
 		if werr != nil || gerr != nil {

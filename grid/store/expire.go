@@ -56,6 +56,9 @@ func (s *Store) expireCycle(start int, deadline time.Time) (int, bool) {
 	if s.keys.Load() == 0 {
 		return start, false
 	}
+	if ej, ok := s.journal.(ExpiryJournal); ok && !ej.ExpiresKeys() {
+		return start, false // a replica: its primary's journal deletes expired keys
+	}
 	volatile := 0
 	for n := 0; n < len(s.slots); n++ {
 		i := (start + n) % len(s.slots)
@@ -113,6 +116,7 @@ func (s *Store) dropExpired(sl *slot, keys [][]byte) int {
 	}
 	for _, k := range copied {
 		if r, ok := s.find(sl, k); ok {
+			s.journalExpiryCycle(sl, k)
 			s.remove(sl, &r)
 		}
 	}

@@ -16,11 +16,27 @@ import (
 //
 // Operations state results, not commands: SET ... EX 10 is journaled with its absolute
 // expiry, INCR with the new value, HINCRBY with the field's new value. Replaying them is
-// deterministic whatever the replica's clock, and replaying one twice is harmless. Keys
-// removed by expiry are not journaled: a replica expires them itself from the same
-// absolute times.
+// deterministic whatever the replica's clock, and replaying one twice is harmless. A
+// replica also expires keys itself from the same absolute times, but its clock is never
+// exactly the primary's, so the primary's decision is journaled too: the deletion of a key
+// a write finds expired, and (to an ExpiryJournal) of a key the expiry cycle removes.
+// Otherwise a replica whose clock is a little behind would still hold the old value when
+// a write starting a new key at that name arrives, and add the write to it — keeping the
+// old content and expiry, and losing the write when that expiry passes.
 type Journal interface {
 	Record(slot int, op []byte)
+}
+
+// ExpiryJournal is a Journal that also takes the deletions of the keys the expiry cycle
+// removes, while its store decides expiry for its replicas (a primary). ExpiresKeys says
+// whether the store's expiry cycle may delete keys now: a replica's may not, it waits for
+// its primary's journaled deletions (as a Redis replica waits for its master's DEL), so
+// a clock ahead of the primary's never makes it drop a key the primary still writes to.
+// A store whose Journal is not one runs its expiry cycle always and journals nothing of it.
+type ExpiryJournal interface {
+	Journal
+	RecordExpiry(slot int, op []byte)
+	ExpiresKeys() bool
 }
 
 // The operation codes. An operation is its code, then fields encoded as unsigned varint
@@ -215,6 +231,43 @@ func (s *Store) journalExpire(sl *slot, key []byte) {
 		b = appendBytes(b, key)
 		return binary.AppendVarint(b, r.exp)
 	})
+}
+
+// journalExpired journals the deletion of key, found expired by a write, before the write
+// changes anything (see Journal).
+func (s *Store) journalExpired(sl *slot, key []byte) {
+	if s.journal == nil {
+		return
+	}
+	s.emit(sl, func(b []byte) []byte { return appendBytes(append(b, opDel), key) })
+}
+
+// journalExpiryCycle journals the deletion of key, removed by the expiry cycle, to an
+// ExpiryJournal (see Journal).
+func (s *Store) journalExpiryCycle(sl *slot, key []byte) {
+	ej, ok := s.journal.(ExpiryJournal)
+	if !ok {
+		return
+	}
+	bp := opBufs.Get().(*[]byte)
+	b := appendBytes(append((*bp)[:0], opDel), key)
+	ej.RecordExpiry(int(sl.idx), b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		opBufs.Put(bp)
+	}
+}
+
+// lookupReplayed is lookupW for a replica replaying its primary's operations: the
+// primary decides when a key has expired (it journals the deletion when a write finds
+// it so), so a record the replica's clock finds just expired is still the one the
+// operation changes.
+func (s *Store) lookupReplayed(sl *slot, key []byte) (record, bool) {
+	r, ok := s.find(sl, key)
+	if ok {
+		s.touch(r.chunk)
+	}
+	return r, ok
 }
 
 func (s *Store) journalFlush(sl *slot) {
@@ -423,7 +476,13 @@ func (s *Store) apply(op []byte, journal bool) error {
 // is to read), sl locked; with limit a write past maxmemory fails with ErrOOM before
 // anything changes, with journal the key's resulting state is journaled.
 func (s *Store) applyLocked(sl *slot, code byte, key []byte, r *opReader, limit, journal bool) error {
-	cur, ok := s.lookupW(sl, key)
+	var cur record
+	var ok bool
+	if journal {
+		cur, ok = s.lookupW(sl, key)
+	} else {
+		cur, ok = s.lookupReplayed(sl, key)
+	}
 	var err error
 	switch code {
 	case opString:

@@ -27,6 +27,13 @@ func (r *replica) Record(_ int, op []byte) {
 	}
 }
 
+// RecordExpiry takes the deletions of the primary's expiry cycle, as a serving primary's
+// journal does.
+func (r *replica) RecordExpiry(slot int, op []byte) { r.Record(slot, op) }
+
+// ExpiresKeys is true: the source store is the primary.
+func (r *replica) ExpiresKeys() bool { return true }
+
 // dump renders a store's whole content, sorted, for comparison.
 func dump(s *Store) string {
 	var lines []string

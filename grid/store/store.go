@@ -188,13 +188,15 @@ func (s *Store) peek(sl *slot, key []byte) (record, bool) {
 	return r, true
 }
 
-// lookupW is lookup for writers: an expired record is deleted on the spot (lazy expiry).
+// lookupW is lookup for writers: an expired record is deleted on the spot (lazy expiry),
+// and the deletion journaled (journalExpired says why).
 func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
 	r, ok := s.find(sl, key)
 	if !ok {
 		return r, false
 	}
 	if !r.liveAt(s.clock) {
+		s.journalExpired(sl, r.key)
 		s.remove(sl, &r)
 		s.expired.Add(1)
 		return record{}, false

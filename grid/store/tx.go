@@ -86,17 +86,46 @@ func (t *txState) Record(slot int, op []byte) {
 		return
 	}
 	if u := ts.unit; u != nil {
-		u.n++
-		u.ops = binary.AppendUvarint(u.ops, uint64(len(op)))
-		u.ops = append(u.ops, op...)
+		u.add(op)
 		return
 	}
 	t.sink.Record(slot, op)
 }
 
+// RecordExpiry implements ExpiryJournal for a sink that is one: the deletion of a key the
+// expiry cycle removed joins the slot's open unit, so the slot's operations keep their
+// order. It marks no watch: a key live when watched is found expired by Changed, and the
+// removal of one that was not is no change.
+func (t *txState) RecordExpiry(slot int, op []byte) {
+	ej, ok := t.sink.(ExpiryJournal)
+	if !ok || !ej.ExpiresKeys() {
+		return
+	}
+	if u := t.slots[slot].unit; u != nil {
+		u.add(op)
+		return
+	}
+	ej.RecordExpiry(slot, op)
+}
+
+// ExpiresKeys implements ExpiryJournal: the sink's answer, yes without one.
+func (t *txState) ExpiresKeys() bool {
+	if ej, ok := t.sink.(ExpiryJournal); ok {
+		return ej.ExpiresKeys()
+	}
+	return true
+}
+
+func (u *unit) add(op []byte) {
+	u.n++
+	u.ops = binary.AppendUvarint(u.ops, uint64(len(op)))
+	u.ops = append(u.ops, op...)
+}
+
 // touch marks dirty the watches op changes: its key's, or on a flush of the slot those of
 // the keys that were live when watched (a key created since has marked its watches
-// already).
+// already). A deletion of a key that was not live when watched is no change either: it
+// is the removal of the expired key (a write found it so), or of one created since.
 func (ts *txSlot) touch(op []byte) {
 	if op[0] == opFlushSlot {
 		for _, es := range ts.watch {
@@ -114,7 +143,9 @@ func (ts *txSlot) touch(op []byte) {
 		return
 	}
 	for _, e := range ts.watch[string(key)] {
-		e.set.dirty.Store(true)
+		if op[0] != opDel || e.live {
+			e.set.dirty.Store(true)
+		}
 	}
 }
 

@@ -8,8 +8,7 @@ import (
 )
 
 // Value is one key's whole value, detached from the arena: what DUMP serializes, RESTORE
-// recreates and SORT reads. Kinds added later (sorted sets, streams) add their fields
-// here and a case to Dump, RestoreValue and encodingOf.
+// recreates and SORT reads.
 type Value struct {
 	Kind Kind
 	// Encoding is the name Redis 7.0's OBJECT ENCODING gives the value (encodingOf).
@@ -21,6 +20,10 @@ type Value struct {
 	// Items are a hash's fields and values alternating, a set's members (an intset's in
 	// numeric order), a list's elements in order.
 	Items [][]byte
+	// ZSet are a sorted set's members, ascending by (score, member).
+	ZSet []ZEntry
+	// Stream is a stream's whole content.
+	Stream *StreamValue
 }
 
 // The thresholds of the small encodings, as CONFIG GET reports them.
@@ -38,7 +41,7 @@ var errNoValue = errors.New("ERR Bad data format")
 
 // encodingOf is the encoding Redis 7.0 reports for the value of r: strings int, embstr
 // (up to 44 bytes) or raw; hashes listpack or hashtable; sets intset or hashtable (7.0
-// has no listpack sets); lists quicklist.
+// has no listpack sets); lists quicklist; sorted sets listpack or skiplist; streams stream.
 func encodingOf(r *record) string {
 	switch r.kind() {
 	case KindString:
@@ -61,6 +64,13 @@ func encodingOf(r *record) string {
 		return "hashtable"
 	case KindList:
 		return "quicklist"
+	case KindZSet:
+		if r.table() {
+			return "skiplist"
+		}
+		return "listpack"
+	case KindStream:
+		return "stream"
 	}
 	return ""
 }
@@ -97,6 +107,10 @@ func (s *Store) Dump(key []byte) (v Value, ok bool) {
 		v.Items = s.setCopy(sl, &r)
 	case KindList:
 		v.Items = s.openList(sl, r).all()
+	case KindZSet:
+		v.ZSet = s.zsetCopy(sl, &r)
+	case KindStream:
+		v.Stream = s.streamValue(s.streamOf(&r))
 	}
 	return v, true
 }
@@ -127,6 +141,16 @@ func (s *Store) RestoreValue(key []byte, v Value, replace bool) error {
 		op = binary.AppendUvarint(op, uint64(len(v.Items)/per))
 		for _, it := range v.Items {
 			op = appendBytes(op, it)
+		}
+	case KindZSet:
+		var err error
+		if op, err = zsetOp(v.ZSet, v.ExpireAt); err != nil {
+			return err
+		}
+	case KindStream:
+		var err error
+		if op, err = streamOpOf(v.Stream, v.ExpireAt); err != nil {
+			return err
 		}
 	default:
 		return errNoValue

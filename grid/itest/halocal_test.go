@@ -1,0 +1,212 @@
+package itest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/slots"
+)
+
+// haLocal is a grid of HA partitions started by `insight-grid local --ha`, which restarts
+// a killed data instance as the kubelet restarts a container. Instance k (2P+I for pP-iI)
+// listens for RESP on base+10+k and for HTTP on base+1010+k.
+type haLocal struct {
+	base int
+	api  string // http://host:port of the manager
+	log  string // the grid's combined output
+}
+
+// startHALocal starts `insight-grid local --ha --partitions partitions` on ports free for
+// growTo partitions and waits until it is ready and every partition has an in-sync backup.
+// The grid stops when t ends; its log is printed if t failed.
+func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
+	t.Helper()
+	offsets := []int{0, 1, 2}
+	for k := range 2 * max(partitions, growTo) {
+		offsets = append(offsets, 10+k, 1010+k)
+	}
+	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &haLocal{base: base, log: filepath.Join(t.TempDir(), "grid.log")}
+	logf, err := os.Create(g.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A repl-timeout of 1s rather than 500ms: on a loaded machine a backup a little late
+	// must not drop out of sync just before the kill (then no in-sync copy would be left).
+	cmd := exec.Command(grid.bin, "local", "--partitions", fmt.Sprint(partitions), "--ha",
+		"--base-port", fmt.Sprint(base), "--log-level", "info", "--lease-ttl", "2s",
+		"--repl-timeout", "1s", "--restart-delay", "300ms", "--timeout", "60s")
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting insight-grid local: %v", err)
+	}
+	exited := make(chan struct{})
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "manager "):
+				g.api = strings.TrimPrefix(line, "manager ")
+			case line == "ready":
+				ready <- true
+			}
+		}
+		ready <- false
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(g.log)
+			t.Logf("grid log, last 6000 bytes:\n%s", b[max(0, len(b)-6000):])
+		}
+	})
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("insight-grid local exited before it was ready")
+		}
+	case <-time.After(70 * time.Second):
+		t.Fatal("insight-grid local was not ready in 70s")
+	}
+	for p := range partitions {
+		g.waitHealthy(t, p, 30*time.Second)
+	}
+	return g
+}
+
+// partition is the manager's view of partition p (an error if it did not answer).
+func (g *haLocal) partition(p int) (api.Partition, error) {
+	var pt api.Partition
+	err := getInto(fmt.Sprintf("%s/v1/partitions/%d", g.api, p), &pt)
+	return pt, err
+}
+
+// status is the /v1/status of instance name ("p0-i1").
+func (g *haLocal) status(name string) (cluster.InstanceStatus, error) {
+	var p, i int
+	var st cluster.InstanceStatus
+	if _, err := fmt.Sscanf(name, "p%d-i%d", &p, &i); err != nil {
+		return st, fmt.Errorf("instance name %q: %w", name, err)
+	}
+	err := getInto(fmt.Sprintf("http://127.0.0.1:%d/v1/status", g.base+1010+2*p+i), &st)
+	return st, err
+}
+
+// waitHealthy waits until partition p has a serving primary and a ready, in-sync backup.
+func (g *haLocal) waitHealthy(t *testing.T, p int, d time.Duration) api.Partition {
+	t.Helper()
+	var pt api.Partition
+	testutil.Eventually(t, d, fmt.Sprintf("partition %d with a primary and an in-sync backup", p), func() bool {
+		var err error
+		if pt, err = g.partition(p); err != nil || pt.Primary == "" || pt.Backup == "" || !pt.InSync {
+			return false
+		}
+		pst, err1 := g.status(pt.Primary)
+		bst, err2 := g.status(pt.Backup)
+		return err1 == nil && err2 == nil && pst.Serving && bst.Ready && bst.InSync && bst.Role == "backup"
+	})
+	return pt
+}
+
+// killPrimary kills -9 the primary of partition p once the partition is healthy, and
+// returns the partition as it was just before.
+func (g *haLocal) killPrimary(t *testing.T, p int) api.Partition {
+	t.Helper()
+	before := g.waitHealthy(t, p, 30*time.Second)
+	st, err := g.status(before.Primary)
+	if err != nil || st.PID <= 0 {
+		t.Fatalf("status of %s: %+v, %v", before.Primary, st, err)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s (pid %d): %v", before.Primary, st.PID, err)
+	}
+	return before
+}
+
+// partitionOfSlot reads the partition map and returns slot → partition.
+func (g *haLocal) partitionOfSlot(t *testing.T) []int {
+	t.Helper()
+	var list struct{ Partitions []api.Partition }
+	if err := getInto(g.api+"/v1/partitions", &list); err != nil {
+		t.Fatal(err)
+	}
+	owner := make([]int, slots.Count)
+	for _, p := range list.Partitions {
+		for _, r := range p.Slots {
+			for s := r[0]; s <= r[1]; s++ {
+				owner[s] = p.ID
+			}
+		}
+	}
+	return owner
+}
+
+// repartition asks the manager for n partitions, each source copying at most rate bytes
+// per second (0: no limit).
+func (g *haLocal) repartition(t *testing.T, n int, rate int64) {
+	t.Helper()
+	code, body := postStatus(t, g.api+"/v1/repartition", fmt.Sprintf(`{"partitions": %d, "rate": %d}`, n, rate))
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /v1/repartition %d: HTTP %d %s", n, code, body)
+	}
+}
+
+// repartitioned reports whether the grid has n partitions and nothing moves.
+func (g *haLocal) repartitioned(n int) bool {
+	var st api.RepartitionStatus
+	return getInto(g.api+"/v1/repartition", &st) == nil && st.Idle() && st.Partitions == n
+}
+
+// repartitionStatus is the manager's GET /v1/repartition.
+func (g *haLocal) repartitionStatus() (api.RepartitionStatus, error) {
+	var st api.RepartitionStatus
+	err := getInto(g.api+"/v1/repartition", &st)
+	return st, err
+}
+
+// getInto decodes the JSON answer of GET url into v.
+func getInto(url string, v any) error {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New("GET " + url + ": " + resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
