@@ -2,6 +2,7 @@ package store
 
 import (
 	"testing"
+	"time"
 
 	"github.com/insightgrid/insight/grid/slots"
 )
@@ -229,5 +230,49 @@ func TestWatchSet(t *testing.T) {
 	ws.Invalidate()
 	if !s.Changed(ws) || !ws.Dirty() {
 		t.Fatal("Invalidate did not change the set")
+	}
+}
+
+// expiryRecorder is an ExpiryJournal whose store may expire keys or not.
+type expiryRecorder struct {
+	recorded
+	expires bool
+	expired [][]byte
+}
+
+func (r *expiryRecorder) RecordExpiry(_ int, op []byte) {
+	r.expired = append(r.expired, append([]byte(nil), op...))
+}
+func (r *expiryRecorder) ExpiresKeys() bool { return r.expires }
+
+// TestTrackingKeepsTheExpiryJournal: with changes tracked (a server's store), the sink's
+// ExpiryJournal still decides whether the expiry cycle runs and gets its deletions, and a
+// deletion during an open unit joins the unit.
+func TestTrackingKeepsTheExpiryJournal(t *testing.T) {
+	s, now := newTestStore()
+	rec := &expiryRecorder{}
+	s.SetJournal(rec)
+	s.TrackChanges()
+	must[SetResult](t)(s.Set(nil, b("{t}k"), b("1"), SetOptions{At: *now + 10}))
+	*now += 20
+	s.expireCycle(0, time.Now().Add(time.Second))
+	if s.Keys() != 1 || len(rec.expired) != 0 {
+		t.Fatalf("a store whose sink expires nothing expired %d keys, journaled %d", 1-s.Keys(), len(rec.expired))
+	}
+	rec.expires = true
+	s.expireCycle(0, time.Now().Add(time.Second))
+	if s.Keys() != 0 || len(rec.expired) != 1 || rec.expired[0][0] != opDel {
+		t.Fatalf("after the expiry cycle: %d keys, expiry deletions journaled %d", s.Keys(), len(rec.expired))
+	}
+	must[SetResult](t)(s.Set(nil, b("{t}k"), b("1"), SetOptions{At: *now + 10}))
+	rec.ops = nil
+	slot := slots.OfString("{t}")
+	s.BeginUnit(slot)
+	must[int64](t)(s.IncrBy(b("{t}a"), 1))
+	*now += 20
+	s.expireCycle(0, time.Now().Add(time.Second))
+	s.EndUnit(slot)
+	if len(rec.expired) != 1 || len(rec.ops) != 1 || rec.ops[0][0] != opTx {
+		t.Fatalf("a deletion during a unit: %d expiry deletions alone, codes %v; want it inside the one opTx", len(rec.expired)-1, codes(rec.ops))
 	}
 }
