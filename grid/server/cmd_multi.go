@@ -283,10 +283,7 @@ func (c *conn) execOne(q queuedCmd, slot int) {
 	s := c.s
 	start := time.Now()
 	mark := c.wr.Len()
-	c.slot = -2
-	if slot >= 0 {
-		c.slot = slot
-	}
+	c.slot = slot // the transaction's, as routing would have set it for the command alone
 	c.mx.running = q.cmd
 	q.cmd.handler(c, q.args)
 	c.mx.running = nil

@@ -20,10 +20,10 @@ import (
 //
 // Watches. A WatchSet is the keys one client WATCHes. Every journaled change of a key, and
 // the flush of its slot, marks the sets watching it dirty, as Redis's signalModifiedKey
-// and touchAllWatchedKeysInDb do. Expiry is not journaled (a replica expires keys itself),
-// so WatchSet.Changed also counts a key that was live when watched and is not any more:
-// Redis 7.0's check of expired watched keys at EXEC. A key absent or already expired when
-// watched is not changed by its removal, as in Redis.
+// and touchAllWatchedKeysInDb do. An expired key is not always removed (and its removal
+// journaled) by the time EXEC looks, so WatchSet.Changed also counts a key that was live
+// when watched and is not any more: Redis 7.0's check of expired watched keys at EXEC. A
+// key absent or already expired when watched is not changed by its removal, as in Redis.
 //
 // Both need TrackChanges (a server calls it): from then on the store's journal is
 // txState, which passes what it does not hold back on to the journal SetJournal gave (the
