@@ -76,25 +76,28 @@ run_bench() {
 results="$work/results"
 : >"$results"
 # round N LABEL PORT PIPELINE PIDS [--cluster]: the grid then redis, or redis then the grid
-# in even rounds; appends "label|P|test|side|round rps p99 max cpu" lines and prints the rows.
+# in even rounds; appends "label|P|test|side|round rps p99 max cpu" lines and prints the rows,
+# each with the 1-minute load average at the round's end (what other processes take of the
+# cores: the ratios of a round are comparable only with rounds of a similar load).
 round() {
-	local n=$1 label=$2 port=$3 p=$4 side sides=(grid redis) out
+	local n=$1 label=$2 port=$3 p=$4 side sides=(grid redis) out load
 	[ $((n % 2)) = 1 ] || sides=(redis grid)
 	for side in "${sides[@]}"; do
 		if [ "$side" = grid ]; then out=$(run_bench "$port" "$p" "$5" "${6:-}"); else out=$(run_bench "$redis_port" "$p" "$redis_pid"); fi
 		[ "$(wc -l <<<"$out")" = 2 ] || { log "redis-benchmark against $side ($label, -P $p) did not print both tests"; exit 1; }
 		awk -v k="$label|$p" -v s="$side" -v n="$n" '{ print k "|" $1 "|" s "|" n, $2, $3, $4, $5 }' <<<"$out" >>"$results"
 	done
+	load=$(cut -d' ' -f1 /proc/loadavg)
 	for t in SET GET; do
-		awk -v k="$label|$p|$t|" -v n="$n" -v label="$label" -v p="$p" -v t="$t" '
+		awk -v k="$label|$p|$t|" -v n="$n" -v label="$label" -v p="$p" -v t="$t" -v load="$load" '
 			index($1, k) == 1 { split($1, f, "|"); if (f[5] != n) next
 				if (f[4] == "redis") { rr = $2; rp = $3; rm = $4; rc = $5 } else { gr = $2; gp = $3; gm = $4; gc = $5 } }
-			END { printf "%-22s %-4s %-3s %-5s %11.0f %11.0f %6.2f %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f\n",
-				label, t, p, n, rr, gr, gr / rr, rp, gp, rm, gm, rc, gc }' "$results"
+			END { printf "%-22s %-4s %-3s %-5s %11.0f %11.0f %6.2f %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %5s\n",
+				label, t, p, n, rr, gr, gr / rr, rp, gp, rm, gm, rc, gc, load }' "$results"
 	done
 }
 
-printf '%-22s %-4s %-3s %-5s %11s %11s %6s %9s %9s %9s %9s %8s %8s\n' grid test P round redis_rps grid_rps ratio redis_p99 grid_p99 redis_max grid_max redis_us grid_us
+printf '%-22s %-4s %-3s %-5s %11s %11s %6s %9s %9s %9s %9s %8s %8s %5s\n' grid test P round redis_rps grid_rps ratio redis_p99 grid_p99 redis_max grid_max redis_us grid_us load
 for n in $(seq 1 "$rounds"); do
 	round "$n" 1-partition "$grid1_port" 1 "$grid1_pids"
 	round "$n" 1-partition "$grid1_port" 16 "$grid1_pids"

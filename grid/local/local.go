@@ -571,7 +571,7 @@ func waitReady(ctx context.Context, g *group, children []*child, timeout time.Du
 			default:
 			}
 			if !ready[i] {
-				ready[i] = get(ctx, hc, c.health) && (c.status == "" || routesAll(ctx, hc, c.status))
+				ready[i] = get(ctx, hc, c.health, nil) && (c.status == "" || routesAll(ctx, hc, c.status))
 			}
 			if ready[i] {
 				n++
@@ -597,6 +597,12 @@ func waitReady(ctx context.Context, g *group, children []*child, timeout time.Du
 // routesAll reports whether the data instance whose GET /v1/status is url routes every
 // slot to a primary.
 func routesAll(ctx context.Context, hc *http.Client, url string) bool {
+	var st cluster.InstanceStatus
+	return get(ctx, hc, url, &st) && st.RoutedSlots == slots.Count
+}
+
+// get reports whether url answers 200 and, with into, a JSON body that decodes into it.
+func get(ctx context.Context, hc *http.Client, url string, into any) bool {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false
@@ -606,20 +612,5 @@ func routesAll(ctx context.Context, hc *http.Client, url string) bool {
 		return false
 	}
 	defer resp.Body.Close()
-	var st cluster.InstanceStatus
-	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && st.RoutedSlots == slots.Count
-}
-
-// get reports whether url answers 200.
-func get(ctx context.Context, hc *http.Client, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode == http.StatusOK && (into == nil || json.NewDecoder(resp.Body).Decode(into) == nil)
 }

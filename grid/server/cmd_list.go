@@ -223,6 +223,18 @@ func (c *conn) side(b []byte) (left, ok bool) {
 	return false, false
 }
 
+// minMax parses a sorted-set pop's end: MAX is the top.
+func (c *conn) minMax(b []byte) (top, ok bool) {
+	switch {
+	case eqFold(b, "min"):
+		return false, true
+	case eqFold(b, "max"):
+		return true, true
+	}
+	c.wr.Error(errSyntax)
+	return false, false
+}
+
 func lmove(c *conn, src, dst []byte, fromLeft, toLeft bool) {
 	e, ok, err := c.s.store.LMove(src, dst, fromLeft, toLeft)
 	switch {
@@ -250,7 +262,7 @@ func cmdLMove(c *conn, args [][]byte) {
 func cmdRPopLPush(c *conn, args [][]byte) { lmove(c, args[1], args[2], false, true) }
 
 func cmdLMPop(c *conn, args [][]byte) {
-	keys, left, count, ok := c.mpopArgs(args, 1)
+	keys, left, count, ok := c.mpopArgs(args, 1, c.side)
 	if !ok {
 		return
 	}
@@ -267,9 +279,10 @@ func cmdLMPop(c *conn, args [][]byte) {
 	}
 }
 
-// mpopArgs parses LMPOP's and BLMPOP's numkeys (at args[at]), keys, LEFT|RIGHT and COUNT
-// as Redis 7.0's lmpopGenericCommand does, in its order.
-func (c *conn) mpopArgs(args [][]byte, at int) (keys [][]byte, left bool, count int64, ok bool) {
+// mpopArgs parses the numkeys (at args[at]), keys, end and COUNT of LMPOP, BLMPOP, ZMPOP
+// and BZMPOP as Redis 7.0's lmpopGenericCommand and zmpopGenericCommand do, in their
+// order; end parses the end word (LEFT|RIGHT: c.side, MIN|MAX: c.minMax).
+func (c *conn) mpopArgs(args [][]byte, at int, end func([]byte) (bool, bool)) (keys [][]byte, first bool, count int64, ok bool) {
 	n, ok := parseInt(args[at])
 	if !ok || n < 1 {
 		c.wr.Error("ERR numkeys should be greater than 0")
@@ -284,7 +297,7 @@ func (c *conn) mpopArgs(args [][]byte, at int) (keys [][]byte, left bool, count 
 		c.wr.Error(errSyntax)
 		return nil, false, 0, false
 	}
-	if left, ok = c.side(args[where]); !ok {
+	if first, ok = end(args[where]); !ok {
 		return nil, false, 0, false
 	}
 	count = -1
@@ -299,5 +312,5 @@ func (c *conn) mpopArgs(args [][]byte, at int) (keys [][]byte, left bool, count 
 			return nil, false, 0, false
 		}
 	}
-	return args[at+1 : where], left, max(count, 1), true
+	return args[at+1 : where], first, max(count, 1), true
 }

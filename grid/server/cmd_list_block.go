@@ -16,8 +16,8 @@ func blockingListCommands() []*command {
 	popSpec := keySpec{flags: []string{"RW", "access", "delete"}, index: 1, lastKey: -2, keyStep: 1}
 	const blk = flagBlocking
 	return []*command{
-		withSpecs(def("blpop", -3, wr|blk, popKeys, "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop(true)), popSpec),
-		withSpecs(def("brpop", -3, wr|blk, popKeys, "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop(false)), popSpec),
+		withSpecs(def("blpop", -3, wr|blk, popKeys, "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blockingPop((*conn).popFirst, true)), popSpec),
+		withSpecs(def("brpop", -3, wr|blk, popKeys, "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blockingPop((*conn).popFirst, false)), popSpec),
 		def("blmpop", -5, wr|blk|mov, keyed{movable: numKeys(2)}, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", cmdBLMPop),
 		withSpecs(def("blmove", 6, wr|oom|blk, twoKeys, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", cmdBLMove), spec(1, "RW", "access", "delete"), spec(2, "RW", "insert")),
 		withSpecs(def("brpoplpush", 4, wr|oom|blk, twoKeys, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", cmdBRPopLPush), spec(1, "RW", "access", "delete"), spec(2, "RW", "insert")),
@@ -49,29 +49,35 @@ func (c *conn) popFirst(keys [][]byte, left bool, count int64, quiet bool) (done
 	return true
 }
 
-// blockPop pops like popFirst, or parks the client on keys until one of them is a list
-// with elements (one of another type by then is passed over, as Redis does).
-func (c *conn) blockPop(keys [][]byte, left bool, count int64, deadline time.Time) {
-	if c.popFirst(keys, left, count, false) {
+// popFunc pops from the first of keys that has data, from one end (left or top) and up
+// to count elements, and writes the reply; serving says a blocked client is being served.
+// It reports whether it answered. (*conn).popFirst and (*conn).zpopFirst are popFuncs.
+type popFunc func(c *conn, keys [][]byte, end bool, count int64, serving bool) bool
+
+// blockPop pops with pop, or parks the client on keys until one of them has data (one of
+// another type by then is passed over, as Redis does).
+func (c *conn) blockPop(pop popFunc, keys [][]byte, end bool, count int64, deadline time.Time) {
+	if pop(c, keys, end, count, false) {
 		return
 	}
 	c.block(keys, deadline, func(c *conn, key []byte) (bool, [][]byte) {
-		return c.popFirst([][]byte{key}, left, count, true), nil
+		return pop(c, [][]byte{key}, end, count, true), nil
 	})
 }
 
-func blpop(left bool) func(c *conn, args [][]byte) {
+// blockingPop is BLPOP, BRPOP, BZPOPMIN and BZPOPMAX: keys, then the timeout.
+func blockingPop(pop popFunc, end bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
 		deadline, ok := c.parseTimeout(args[len(args)-1])
 		if !ok {
 			return
 		}
-		c.blockPop(args[1:len(args)-1], left, 0, deadline)
+		c.blockPop(pop, args[1:len(args)-1], end, 0, deadline)
 	}
 }
 
 func cmdBLMPop(c *conn, args [][]byte) {
-	keys, left, count, ok := c.mpopArgs(args, 2)
+	keys, left, count, ok := c.mpopArgs(args, 2, c.side)
 	if !ok {
 		return
 	}
@@ -79,7 +85,7 @@ func cmdBLMPop(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	c.blockPop(keys, left, count, deadline)
+	c.blockPop((*conn).popFirst, keys, left, count, deadline)
 }
 
 func cmdBLMove(c *conn, args [][]byte) {

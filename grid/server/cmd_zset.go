@@ -462,41 +462,11 @@ func zpop(top bool) func(c *conn, args [][]byte) {
 }
 
 func cmdZMPop(c *conn, args [][]byte) {
-	n, ok := parseInt(args[1])
-	if !ok || n < 1 {
-		c.wr.Error("ERR numkeys should be greater than 0")
+	keys, top, count, ok := c.mpopArgs(args, 1, c.minMax)
+	if !ok {
 		return
 	}
-	if n >= int64(len(args))-2 {
-		c.wr.Error(errSyntax)
-		return
-	}
-	where := 2 + int(n)
-	var top bool
-	switch w := args[where]; {
-	case eqFold(w, "min"):
-	case eqFold(w, "max"):
-		top = true
-	default:
-		c.wr.Error(errSyntax)
-		return
-	}
-	count := int64(-1)
-	for j := where + 1; j < len(args); j++ {
-		if count != -1 || !eqFold(args[j], "count") || j+1 >= len(args) {
-			c.wr.Error(errSyntax)
-			return
-		}
-		j++
-		v, ok := parseInt(args[j])
-		if !ok || v < 1 {
-			c.wr.Error("ERR count should be greater than 0")
-			return
-		}
-		count = v
-	}
-	count = max(count, 1)
-	key, out, err := c.s.store.ZMPop(args[2:where], top, count)
+	key, out, err := c.s.store.ZMPop(keys, top, count)
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
