@@ -117,6 +117,10 @@ func (c *conn) parseTimeout(b []byte) (deadline time.Time, ok bool) {
 // them or deadline passes (zero: forever). The handler returns right after; the client
 // joins the waiters once its earlier replies are flushed (park).
 func (c *conn) block(keys [][]byte, deadline time.Time, serve serveFunc) {
+	if c.mx.running != nil {
+		c.replyNotBlocking() // inside EXEC: as if the timeout had expired (cmd_multi.go)
+		return
+	}
 	w := &waiter{c: c, slot: c.slot, deadline: deadline, serve: serve, done: make(chan struct{})}
 	for _, k := range keys {
 		if !slices.Contains(w.keys, string(k)) {

@@ -442,7 +442,7 @@ func cmdWait(c *conn, args [][]byte) {
 		return 0
 	}
 	n := acked()
-	if _, standalone := c.s.cfg.Replication.(Standalone); standalone || want > 1 {
+	if _, standalone := c.s.cfg.Replication.(Standalone); standalone || want > 1 || c.mx.running != nil {
 		c.wr.Int(n)
 		return
 	}

@@ -30,6 +30,9 @@ const (
 	// signal it (XGROUP SETID: a group moved back waits for the next XADD), or that
 	// signals them itself (SLOTIMPORT).
 	flagNoWake
+	flagNoMulti     // refused inside MULTI
+	flagSkipSlowlog // reported by COMMAND only
+	flagAllowBusy   // reported by COMMAND only
 )
 
 var flagNames = []struct {
@@ -38,7 +41,8 @@ var flagNames = []struct {
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
 	{flagAdmin, "admin"}, {flagBlocking, "blocking"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
-	{flagStale, "stale"}, {flagFast, "fast"}, {flagMovableKeys, "movablekeys"},
+	{flagStale, "stale"}, {flagSkipSlowlog, "skip_slowlog"}, {flagFast, "fast"}, {flagNoMulti, "no_multi"},
+	{flagMovableKeys, "movablekeys"}, {flagAllowBusy, "allow_busy"},
 }
 
 // command is an entry of the command table, in the shape COMMAND reports: arity is exact
@@ -167,6 +171,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		mark := c.wr.Len()
 		c.wr.Error(errUnknown(args))
 		s.countError(c.wr.Bytes()[mark:])
+		c.flagTx()
 		return
 	}
 	if cmd.subs != nil && len(args) >= 2 {
@@ -176,6 +181,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 			c.wr.Error(errUnknownSub(args))
 			s.countError(c.wr.Bytes()[mark:])
 			s.metrics.count(cmd, false)
+			c.flagTx()
 			return
 		}
 		cmd = sub
@@ -187,6 +193,10 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	mark := c.wr.Len()
 	c.slot = -2
 	executed := s.run(c, cmd, args)
+	if c.afterInTx(executed) {
+		c.releaseGate()
+		return // +QUEUED: the command is run, and accounted, by EXEC
+	}
 	if cmd.flags&flagWrite != 0 && c.waiting == nil {
 		switch {
 		case c.slot >= 0:
@@ -195,10 +205,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 			s.signalAllKeys() // FLUSHALL
 		}
 	}
-	if c.gate != nil {
-		c.gate.RUnlock()
-		c.gate = nil
-	}
+	c.releaseGate()
 	if c.slot > -2 {
 		if seq := s.cfg.Replication.Barrier(cmd.flags&flagWrite != 0, c.slot); seq > c.need {
 			c.need = seq
@@ -218,14 +225,21 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 // it reports whether the command ran (false: refused by a check).
 func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 	if !cmd.arityOK(len(args)) {
-		c.wr.Error(errArity(cmd))
+		c.reject(cmd, errArity(cmd))
 		return false
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
-		c.wr.Error(errNoAuth)
+		c.reject(cmd, errNoAuth)
+		return false
+	}
+	if c.mx.tx != nil && notInMulti(cmd) {
+		c.wr.Error("ERR Command not allowed inside a transaction")
 		return false
 	}
 	if (cmd.firstKey > 0 || cmd.movable != nil) && !s.route(c, cmd, args) {
+		return false
+	}
+	if c.mx.tx != nil && isExec(cmd) && !s.routeExec(c) {
 		return false
 	}
 	if cmd.firstKey == 0 && cmd.movable == nil && cmd.flags&flagWrite != 0 {
@@ -239,14 +253,17 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 		}
 		c.slot = -1
 	}
-	if m := s.store.MaxMemory(); cmd.flags&flagDenyOOM != 0 && m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
+	if m := s.store.MaxMemory(); c.denyOOM(cmd) && m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
 		s.oomRejected.Add(1)
-		c.wr.Error(errOOM)
+		c.reject(cmd, errOOM)
 		return false
 	}
 	if c.wr.Proto == 2 && c.subscribed() && !allowedSubscribed(cmd) {
-		c.wr.Error(errSubscribedContext(cmd))
+		c.reject(cmd, errSubscribedContext(cmd))
 		return false
+	}
+	if c.queue(cmd, args) {
+		return true
 	}
 	cmd.handler(c, args)
 	return true
@@ -311,20 +328,43 @@ func (s *Server) admitOwn(c *conn, slot int) bool {
 		return false
 	}
 	c.slot = slot
+	c.takeGate(slot)
 	return true
 }
 
+// takeGate holds slot's gate for the current command, released when its dispatch ends:
+// shared, or exclusive for EXEC, whose commands no other client's may interleave with.
+func (c *conn) takeGate(slot int) {
+	g := &c.s.gates[slot]
+	if c.mx.exclusive {
+		g.Lock()
+	} else {
+		g.RLock()
+	}
+	c.gate = g
+}
+
+// releaseGate releases the gate takeGate took, if any.
+func (c *conn) releaseGate() {
+	switch {
+	case c.gate == nil:
+	case c.mx.exclusive:
+		c.gate.Unlock()
+	default:
+		c.gate.RUnlock()
+	}
+	c.gate = nil
+	c.mx.exclusive = false
+}
+
 // routeMigrating applies Redis Cluster's rules to a slot moving out of this partition:
-// a command whose keys are all still here runs here, holding the slot's gate so none of
-// them leaves meanwhile; one whose keys are all gone (or new) is sent to the target with
-// ASK; a mix is answered TRYAGAIN until the rest has moved. While the move is importing
-// (the target learns of it first) every command runs here, holding the gate too: the view
-// may turn to migrating, and the mover start copying, while it runs.
+// a command whose keys are all still here runs here, holding the slot's gate (admitOwn
+// took it) so none of them leaves meanwhile; one whose keys are all gone (or new) is sent
+// to the target with ASK; a mix is answered TRYAGAIN until the rest has moved. While the
+// move is importing (the target learns of it first) every command runs here, holding the
+// gate too: the view may turn to migrating, and the mover start copying, while it runs.
 func (s *Server) routeMigrating(c *conn, cmd *command, args [][]byte, slot int, mv *cluster.MoveView) bool {
-	g := &s.gates[slot]
-	g.RLock()
 	if mv.State == cluster.MoveImporting {
-		c.gate = g
 		return true
 	}
 	first, last, step := cmd.keyRange(args)
@@ -338,14 +378,13 @@ func (s *Server) routeMigrating(c *conn, cmd *command, args [][]byte, slot int, 
 	}
 	switch {
 	case gone == 0:
-		c.gate = g
 		return true
 	case here > 0:
-		g.RUnlock()
+		c.releaseGate()
 		c.wr.Error(errTryAgainMoving)
 		return false
 	}
-	g.RUnlock()
+	c.releaseGate()
 	if mv.To.Primary == nil {
 		c.wr.Error(fmt.Sprintf("TRYAGAIN slot %d is moving to partition %d, which has no primary right now", slot, mv.To.ID))
 		return false

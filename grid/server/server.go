@@ -97,6 +97,9 @@ type Server struct {
 
 	pubsub pubsubRegistry
 
+	// watching are the connections with WATCHed keys (cmd_multi.go).
+	watching watchRegistry
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -133,6 +136,7 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	}
 	st.SetMaxMemory(cfg.MaxMemory)
 	st.SetPolicy(cfg.MaxMemoryPolicy)
+	st.TrackChanges() // WATCH sees every change (cmd_multi.go)
 	s.cmds = commandTable()
 	m, err := newMetrics(s, reg)
 	if err != nil {
@@ -155,6 +159,7 @@ func (s *Server) SetView(v *cluster.View) {
 	s.view.Store(v)
 	s.redirectBlocked(v)
 	s.dropMovedShardChannels(v)
+	s.invalidateMovedWatches(v)
 }
 
 // View is the current routing table, nil before the first one arrives.
@@ -276,6 +281,8 @@ type conn struct {
 	waiting   *waiter
 	isBlocked atomic.Bool
 	ps        *subState // pub/sub: nil until the first subscription
+
+	mx multiConn // MULTI/EXEC and WATCH (cmd_multi.go)
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -305,8 +312,10 @@ func (c *conn) serve() {
 		if r := recover(); r != nil {
 			// A bug in one command must cost this client its connection, not the process.
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
+			c.releaseGate() // held by the command that panicked: the slot must not stay locked
 		}
 		c.endPubSub()
+		c.endMulti()
 		c.nc.Close()
 		c.rd.Release()
 		s.metrics.clients.Dec()

@@ -185,8 +185,8 @@ func commandTable() map[string]*command {
 		def("readonly", 1, fast|ls, noKeys, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", cmdOK),
 		def("readwrite", 1, fast|ls, noKeys, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", cmdOK),
 		def("asking", 1, fast, noKeys, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect.", cmdAsking),
-		def("slotimport", -4, wr|oom|flagNoWake, noKeys, "cluster", "insight", "Recreates keys of a slot moving to this partition (internal, sent by the slot's source).", cmdSlotImport),
-		def("replsync", 5, admin|ls, noKeys, "server", "insight", "Turns the connection into a backup's replication stream (internal).", cmdReplSync),
+		def("slotimport", -4, wr|oom|flagNoWake|flagNoMulti, noKeys, "cluster", "insight", "Recreates keys of a slot moving to this partition (internal, sent by the slot's source).", cmdSlotImport),
+		def("replsync", 5, admin|ls|flagNoMulti, noKeys, "server", "insight", "Turns the connection into a backup's replication stream (internal).", cmdReplSync),
 		container("client", ls, "connection", "2.4.0", "A container for client connection commands.", nil,
 			def("id", 2, ls, noKeys, "connection", "5.0.0", "Returns the unique client ID of the connection.", cmdClientID),
 			def("setname", 3, ls, noKeys, "connection", "2.6.9", "Sets the connection name.", cmdClientSetName),
@@ -215,6 +215,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, blockingZSetCommands()...)
 	cmds = append(cmds, keysrvCommands()...)
 	cmds = append(cmds, pubsubCommands()...)
+	cmds = append(cmds, multiCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

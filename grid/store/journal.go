@@ -58,14 +58,20 @@ const (
 	opZSet      byte = 14 // key, expireAt, n, n×(member, score): the key now holds exactly this sorted set
 	opZAdd      byte = 15 // key, n, n×(member, score): these members now have these scores (8-byte float64 bits)
 	opZRem      byte = 16 // key, n, n×member: these are no longer members (the key is gone when emptied)
-	// 17-19: sorted sets; 20-29: streams; 30-31: string ranges.
+	// 17-19: sorted sets; 20-29: streams; 30-31: string ranges; 40: transactions (tx.go).
 )
 
 var opBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // SetJournal makes the store journal every change to j from now on; nil stops it.
 // Call it before the store is shared.
-func (s *Store) SetJournal(j Journal) { s.journal = j }
+func (s *Store) SetJournal(j Journal) {
+	s.tx.sink = j
+	if s.tx.tracking {
+		j = &s.tx // it passes what it does not hold back on to the sink
+	}
+	s.journal = j
+}
 
 // emit encodes one operation with enc and hands it to the journal.
 func (s *Store) emit(sl *slot, enc func(b []byte) []byte) {
@@ -301,10 +307,16 @@ func (s *Store) eachLive(sl *slot, fn func(r *record) bool) {
 
 // DumpSlot calls fn with one operation per live key of slot that recreates it (the
 // snapshot a replica starts from), holding the slot's read lock; op is valid only during
-// the call.
+// the call. A transaction's unit open on the slot is waited for: a snapshot holds all of
+// it or none.
 func (s *Store) DumpSlot(slot int, fn func(op []byte)) {
 	sl := &s.slots[slot]
 	sl.mu.RLock()
+	for u := s.openUnit(slot); u != nil; u = s.openUnit(slot) {
+		sl.mu.RUnlock()
+		<-u.done
+		sl.mu.RLock()
+	}
 	defer sl.mu.RUnlock()
 	var b []byte
 	s.eachLive(sl, func(r *record) bool {
@@ -435,6 +447,9 @@ func (s *Store) roomIf(limit bool, n int) error {
 func (s *Store) apply(op []byte, journal bool) error {
 	if len(op) == 0 {
 		return ErrBadOp
+	}
+	if op[0] == opTx {
+		return s.applyTx(op[1:])
 	}
 	r := &opReader{b: op[1:]}
 	if op[0] == opFlushSlot {

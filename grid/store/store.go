@@ -99,6 +99,7 @@ type Store struct {
 	maxBulk int64
 	maxMem  atomic.Int64 // 0: no limit
 	journal Journal      // nil: changes are not journaled
+	tx      txState      // transactions: units and watches (tx.go)
 	streams streamReg    // the Go part of streams, by the handle in their records
 	ev      evictor
 	// clock returns unix milliseconds; tests replace it.
