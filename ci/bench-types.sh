@@ -5,7 +5,7 @@
 # redis-server started in the same run and driven by the same clients. Three parts, each
 # printed as grid/redis ratios:
 #
-# 1. redis-benchmark -c 50 -d 100 -r 100000 --csv -e, unpipelined and with -P 16, one test
+# 1. redis-benchmark -c 50 -d 100 -r 100000 --csv, unpipelined and with -P 16, one test
 #    per run, in redis-benchmark's own order so the pops find what the pushes left: its tests
 #    lpush rpush lpop rpop sadd spop zadd zpopmin lrange_100 hset (7.0's zadd with -r already
 #    adds random members at random scores), and in its custom-command form what it lacks:
@@ -13,7 +13,8 @@
 #    each pipeline depth; each test runs against the grid then redis (redis first in even
 #    rounds) so machine noise hits both alike. Throughput, p99 and the server's CPU time per
 #    request (user+system from /proc/PID/stat around the run; lrange_100's includes the LPUSH
-#    phase redis-benchmark runs before it, per request of both phases).
+#    phase redis-benchmark runs before it, per request of both phases). redis-benchmark 7.0
+#    stops at the first error reply: that fails the run.
 # 2. `loadgen stream`: BENCH_TYPES_PRODUCERS connections sending XADD (100-byte value),
 #    BENCH_TYPES_CONSUMERS sending XREADGROUP COUNT 10 + XACK on one group, for
 #    BENCH_TYPES_STREAM_SECONDS against each server: entries/s produced and consumed, XADD
@@ -135,22 +136,24 @@ tests=(
 
 # run_test SIDE PORT PIPELINE PIDS TEST: one redis-benchmark run; prints "rps p99 cpu_us".
 run_test() {
-	local side=$1 port=$2 p=$3 targets=$4 name div cmd n t0 t1 out phases=1 prof=""
+	local side=$1 port=$2 p=$3 targets=$4 name div cmd n t0 t1 out phases=1 prof="" rc=0
 	IFS='|' read -r name div cmd <<<"$5"
 	[ "$side" != grid ] || prof=$p-$name
 	n=$((requests * (p > 1 ? 4 : 1) / div))
-	local -a args=(-h 127.0.0.1 -p "$port" -c "$clients" -n "$n" -P "$p" -d 100 -r 100000 --csv -e)
+	local -a args=(-h 127.0.0.1 -p "$port" -c "$clients" -n "$n" -P "$p" -d 100 -r 100000 --csv)
 	if [ -z "$cmd" ]; then args+=(-t "$name"); else read -ra words <<<"$cmd" && args+=("${words[@]}"); fi
 	[ "$name" != lrange_100 ] || phases=2 # redis-benchmark first runs n LPUSHes for it
 	# shellcheck disable=SC2086 # $targets is a list
 	t0=$(cpu_ticks $targets)
-	out=$(profiled "$prof" "$targets" bounded "redis-benchmark $name -P $p against $side" redis-benchmark "${args[@]}" 2>&1)
+	out=$(profiled "$prof" "$targets" bounded "redis-benchmark $name -P $p against $side" redis-benchmark "${args[@]}" 2>&1) || rc=$?
 	# shellcheck disable=SC2086
 	t1=$(cpu_ticks $targets)
+	# redis-benchmark 7.0 stops at the first error reply and prints it.
 	if grep -q 'Error from server' <<<"$out"; then
 		log "$name (-P $p) against $side: $(grep -m1 'Error from server' <<<"$out")"
 		exit 1
 	fi
+	[ "$rc" = 0 ] || { log "redis-benchmark $name (-P $p) against $side failed ($rc): $(tail -n 3 <<<"$out")"; exit 1; }
 	# The last CSV row is the test's (lrange_100's LPUSH phase comes before it).
 	awk -F, -v cpu="$(((t1 - t0) * 1000000 / hz))" -v n="$((n * phases))" \
 		'/^"/ && !/^"test"/ { gsub(/"/, ""); row = $2 " " $7 } END { if (row == "") exit 1; printf "%s %.2f\n", row, cpu / n }' <<<"$out" ||
@@ -259,9 +262,11 @@ run_memory() {
 	done
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for part in $parts; do
+	echo "== $part: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	case $part in
-	throughput) echo "== redis-benchmark, $clients clients, 100-byte values, $requests requests per unpipelined test, $((4 * requests)) with -P 16 (range reads /5)"; run_throughput ;;
+	throughput) run_throughput ;;
 	stream) run_streams ;;
 	memory) run_memory ;;
 	*) log "BENCH_TYPES_PARTS: unknown part $part (throughput, stream, memory)"; exit 1 ;;
@@ -272,6 +277,7 @@ done
 
 echo
 echo "== summary (ratio = grid/redis; targets: throughput >= 1.0, p99 <= 1.0, bytes per element <= 1.0)"
+echo "load average at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(redis-server --version | awk '{print $3}')"
 if [ -s "$tput_results" ]; then
 	printf '%-10s %-3s %11s %11s %6s %9s %9s %6s %8s %8s %6s\n' test P redis_rps grid_rps ratio redis_p99 grid_p99 ratio redis_us grid_us ratio
 	for p in 1 16; do
@@ -283,6 +289,7 @@ if [ -s "$tput_results" ]; then
 						t, p, r, g, g / r, r99, g99, (r99 > 0 ? g99 / r99 : 0), ru, gu, (ru > 0 ? gu / ru : 0) }' "$tput_results"
 		done
 	done
+	echo "redis-benchmark -c $clients -d 100 -r 100000, $requests requests per unpipelined test, $((4 * requests)) with -P 16 (the 100-element range reads: a fifth);"
 	echo "rps: mean over $rounds round(s); p99 (ms) and CPU time per request (us) of the server processes: median"
 fi
 if [ -s "$stream_results" ]; then
