@@ -297,7 +297,8 @@ if [ -s "$stream_results" ]; then
 	printf '%-26s %11s %11s %6s\n' "stream ($producers producers, $consumers consumers, ${stream_secs}s)" redis grid ratio
 	awk '{ for (i = 2; i <= NF; i++) v[$1, i] = $i }
 		END { split("produced/s consumed/s xadd_p99_ms read+ack_p99_ms cpu_us/entry backlog", name, " ")
-			for (i = 2; i <= 7; i++) printf "%-26s %11s %11s %6.2f\n", name[i - 1], v["redis", i], v["grid", i], (v["redis", i] > 0 ? v["grid", i] / v["redis", i] : 0) }' "$stream_results"
+			for (i = 2; i <= 6; i++) printf "%-26s %11s %11s %6.2f\n", name[i - 1], v["redis", i], v["grid", i], (v["redis", i] > 0 ? v["grid", i] / v["redis", i] : 0)
+			printf "%-26s %11s %11s %6s\n", name[6], v["redis", 7], v["grid", 7], "-" }' "$stream_results"
 fi
 if [ -s "$mem_results" ]; then
 	echo
