@@ -136,7 +136,7 @@ tests=(
 
 # run_test SIDE PORT PIPELINE PIDS TEST: one redis-benchmark run; prints "rps p99 cpu_us".
 run_test() {
-	local side=$1 port=$2 p=$3 targets=$4 name div cmd n t0 t1 out phases=1 prof="" rc=0
+	local side=$1 port=$2 p=$3 targets=$4 name div cmd n t0 t1 out phases=1 prof="" rc=0 words
 	IFS='|' read -r name div cmd <<<"$5"
 	[ "$side" != grid ] || prof=$p-$name
 	n=$((requests * (p > 1 ? 4 : 1) / div))
