@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,10 @@ import (
 
 // fillConfig is `loadgen fill`: exactly --keys keys named PREFIX:000000000000 upwards,
 // written in pipelined batches, so two servers loaded with the same flags hold the same
-// keys and values (what the memory benchmark compares).
+// keys and values (what the memory benchmark compares). With --type zset or stream it
+// writes --keys elements into the one key PREFIX instead: member "m:<i>" with score i
+// (ZADD), or the entry "f1 <i> f2 <i mod 1000>" with an automatic ID (XADD), one element
+// per command (ci/bench-types.sh).
 type fillConfig struct {
 	addr      string
 	keys      int64
@@ -33,8 +37,8 @@ func parseFill(args []string, stderr io.Writer) (fillConfig, error) {
 	fs := flag.NewFlagSet("loadgen fill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:6379", "server host:port")
-	fs.Int64Var(&cfg.keys, "keys", 1000000, "keys to write: PREFIX:000000000000 to PREFIX:N-1, each once")
-	fs.StringVar(&cfg.kind, "type", "string", "string (SET key value) or hash (HSET key f0 v f1 v ...)")
+	fs.Int64Var(&cfg.keys, "keys", 1000000, "keys to write: PREFIX:000000000000 to PREFIX:N-1, each once (with --type zset or stream: elements of the key PREFIX)")
+	fs.StringVar(&cfg.kind, "type", "string", "string (SET key value), hash (HSET key f0 v f1 v ...), zset (ZADD PREFIX i m:i) or stream (XADD PREFIX * f1 i f2 i%1000)")
 	fs.IntVar(&cfg.valueSize, "value-size", 100, "bytes of each string value, or of each hash field's value")
 	fs.IntVar(&cfg.fields, "fields", 5, "fields per hash (with --type hash)")
 	fs.IntVar(&cfg.clients, "clients", 4, "connections, each sending its own batches")
@@ -55,8 +59,8 @@ func parseFill(args []string, stderr io.Writer) (fillConfig, error) {
 	if cfg.keys < 1 {
 		errs = append(errs, fmt.Errorf("--keys %d: must be at least 1", cfg.keys))
 	}
-	if cfg.kind != "string" && cfg.kind != "hash" {
-		errs = append(errs, fmt.Errorf("--type %q: must be string or hash", cfg.kind))
+	if !slices.Contains([]string{"string", "hash", "zset", "stream"}, cfg.kind) {
+		errs = append(errs, fmt.Errorf("--type %q: must be string, hash, zset or stream", cfg.kind))
 	}
 	if cfg.valueSize < 1 {
 		errs = append(errs, fmt.Errorf("--value-size %d: must be at least 1", cfg.valueSize))
@@ -141,6 +145,8 @@ func fill(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 				fields[i] = []byte("f" + strconv.Itoa(i))
 			}
 			args := make([][]byte, 0, 2+2*cfg.fields)
+			var num, num2 []byte
+			one := []byte(cfg.prefix) // the key of --type zset and stream
 			for ctx.Err() == nil {
 				lo := next.Add(batch) - batch
 				if lo >= cfg.keys {
@@ -148,18 +154,27 @@ func fill(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 				}
 				hi := min(lo+batch, cfg.keys)
 				for k := lo; k < hi; k++ {
-					key = append(append(key[:0], cfg.prefix...), ':')
-					key = appendPadded(key, k)
-					if cfg.kind == "string" {
+					switch cfg.kind {
+					case "string":
+						key = appendPadded(append(append(key[:0], cfg.prefix...), ':'), k)
 						copy(value, key) // values differ per key, as real ones do
 						c.appendCmd([]byte("SET"), key, value)
-						continue
+					case "hash":
+						key = appendPadded(append(append(key[:0], cfg.prefix...), ':'), k)
+						args = append(args[:0], []byte("HSET"), key)
+						for _, f := range fields {
+							args = append(args, f, value)
+						}
+						c.appendCmd(args...)
+					case "zset":
+						num = strconv.AppendInt(num[:0], k, 10)
+						key = strconv.AppendInt(append(key[:0], "m:"...), k, 10)
+						c.appendCmd([]byte("ZADD"), one, num, key)
+					case "stream":
+						num = strconv.AppendInt(num[:0], k, 10)
+						num2 = strconv.AppendInt(num2[:0], k%1000, 10)
+						c.appendCmd([]byte("XADD"), one, []byte("*"), []byte("f1"), num, []byte("f2"), num2)
 					}
-					args = append(args[:0], []byte("HSET"), key)
-					for _, f := range fields {
-						args = append(args, f, value)
-					}
-					c.appendCmd(args...)
 				}
 				err := c.flush()
 				for k := lo; k < hi && err == nil; k++ {

@@ -9,11 +9,13 @@
 // every acknowledged key to a file that `loadgen --verify FILE` reads back afterwards.
 //
 // Subcommands serve the other benchmarks: `loadgen fill` writes exactly N keys named
-// PREFIX:000000000000 upwards in pipelined batches (ci/bench-memory.sh), `loadgen oom`
-// writes until the server answers -OOM while sampling the process's RSS and its memory
-// cgroup (ci/bench-fill.sh), and `loadgen probe` writes lightly to one slot per partition
-// and reports how long after a fault (marked by SIGUSR1) each was writable again
-// (ci/bench-failover-scale.sh).
+// PREFIX:000000000000 upwards in pipelined batches (ci/bench-memory.sh), or N members or
+// entries into one sorted set or stream (ci/bench-types.sh); `loadgen oom` writes until the
+// server answers -OOM while sampling the process's RSS and its memory cgroup
+// (ci/bench-fill.sh); `loadgen probe` writes lightly to one slot per partition and reports
+// how long after a fault (marked by SIGUSR1) each was writable again
+// (ci/bench-failover-scale.sh); `loadgen stream` runs XADD producers and XREADGROUP+XACK
+// consumers on one stream for a duration (ci/bench-types.sh).
 //
 // It is a benchmark tool, not a test: the exit code says only whether it could run.
 package main
@@ -67,7 +69,7 @@ func main() {
 
 // modes are the subcommands; without one, loadgen runs the SET load above.
 var modes = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"fill": runFill, "oom": runOOM, "probe": runProbe,
+	"fill": runFill, "oom": runOOM, "probe": runProbe, "stream": runStream,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -51,6 +51,8 @@ func TestTagForMapsToTheSlot(t *testing.T) {
 func TestModesRefuseBadFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"fill", "--keys", "0"}, {"fill", "--type", "list"}, {"fill", "--pipeline", "0"}, {"fill", "extra"},
+		{"stream", "--producers", "0"}, {"stream", "--consumers", "-1"}, {"stream", "--count", "0"},
+		{"stream", "--duration", "0s"}, {"stream", "--key", ""}, {"stream", "extra"},
 		{"oom", "--clients", "0"}, {"oom", "--max-duration", "0s"}, {"oom", "--cgroup", "/nonexistent"},
 		{"probe"}, {"probe", "--slots", "16384"}, {"probe", "--slots", "1", "--interval", "0s"},
 	} {

@@ -108,6 +108,68 @@ func (rc *respConn) readReply() ([]byte, error) {
 	return nil, fmt.Errorf("unexpected reply %q", line)
 }
 
+// readValue reads one reply whole: []byte for a simple or bulk string, int64 for an
+// integer, nil for a null, []any for an array (an error element as an errReply value), or
+// an errReply error for a top-level error reply.
+func (rc *respConn) readValue() (any, error) {
+	if err := rc.c.SetReadDeadline(time.Now().Add(rc.timeout)); err != nil {
+		return nil, err
+	}
+	return rc.value()
+}
+
+func (rc *respConn) value() (any, error) {
+	line, err := rc.r.ReadSlice('\n')
+	if err != nil {
+		return nil, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return nil, fmt.Errorf("malformed reply %q", line)
+	}
+	body := line[1 : len(line)-2]
+	switch line[0] {
+	case '+':
+		return append([]byte(nil), body...), nil
+	case '-':
+		return nil, errReply(body)
+	case ':':
+		n, err := strconv.ParseInt(string(body), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("malformed integer %q", body)
+		}
+		return n, nil
+	case '$', '*':
+		n, err := strconv.Atoi(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("malformed length %q", body)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		if line[0] == '$' {
+			b := make([]byte, n+2)
+			if _, err := readFull(rc.r, b); err != nil {
+				return nil, err
+			}
+			return b[:n], nil
+		}
+		elems := make([]any, n)
+		for i := range elems {
+			v, err := rc.value()
+			var er errReply
+			if errors.As(err, &er) {
+				v, err = er, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = v
+		}
+		return elems, nil
+	}
+	return nil, fmt.Errorf("unexpected reply %q", line)
+}
+
 func readFull(r *bufio.Reader, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
