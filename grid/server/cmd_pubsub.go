@@ -4,8 +4,9 @@ import (
 	"sort"
 )
 
-// pubsubCommands are Redis 7.0's pub/sub commands: classic channels and patterns, local
-// to this instance, and shard channels, routed by slot like keys.
+// pubsubCommands are Redis 7.0's pub/sub commands: classic channels and patterns, whose
+// messages every instance of the grid delivers, and shard channels, routed by slot like
+// keys.
 func pubsubCommands() []*command {
 	const ps = flagPubSub
 	channels := keySpec{flags: []string{"not_key"}, index: 1, lastKey: -1, keyStep: 1}
@@ -128,9 +129,15 @@ func unsubscribeCmd(kind int) func(*conn, [][]byte) {
 	}
 }
 
+// publishCmd is PUBLISH, which the other instances of the grid deliver too, or SPUBLISH,
+// whose shard channel lives on this partition only; the reply counts this instance's
+// receivers, as Redis Cluster's does.
 func publishCmd(kind int) func(*conn, [][]byte) {
 	return func(c *conn, args [][]byte) {
 		c.wr.Int(c.s.publish(kind, args[1], args[2]))
+		if kind == kindChannel {
+			c.s.forwardPublish(args[1], args[2])
+		}
 	}
 }
 

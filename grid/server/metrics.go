@@ -42,6 +42,8 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			func() float64 { return float64(s.oomRejected.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_connections_total", Help: "Client connections accepted."},
 			func() float64 { return float64(s.connsTotal.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_pubsub_forward_dropped_total", Help: "PUBLISH messages not forwarded to another instance: its queue was full, or its connection was lost."},
+			func() float64 { return float64(s.pubsub.forwards.dropped.Load()) }),
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

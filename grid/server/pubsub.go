@@ -11,8 +11,9 @@ import (
 	"github.com/insightgrid/insight/grid/store"
 )
 
-// Pub/sub as Redis 7.0 serves it in cluster mode: classic channels and patterns reach the
-// subscribers of this instance only; shard channels hash to slots like keys and live on
+// Pub/sub as Redis 7.0 serves it in cluster mode: a classic PUBLISH reaches the
+// subscribers (channels and patterns) of every instance of the grid, forwarded as Redis
+// Cluster's bus does (pubsub_cluster.go), while its reply counts this instance's; shard channels hash to slots like keys and live on
 // the primary that serves their slot, whose subscribers get "sunsubscribe" when the slot
 // leaves it.
 //
@@ -43,6 +44,8 @@ type pubsubRegistry struct {
 
 	limit       atomic.Pointer[outputLimit] // nil: defaultPubSubLimit
 	disconnects atomic.Int64                // subscribers closed over the limit
+
+	forwards forwarding // classic PUBLISH to the other instances (pubsub_cluster.go)
 }
 
 func (r *pubsubRegistry) outputLimit() outputLimit {
@@ -446,5 +449,6 @@ func (s *Server) pubsubInfo() [][2]string {
 		{"pubsub_patterns", strconv.Itoa(pat)},
 		{"pubsubshard_channels", strconv.Itoa(sh)},
 		{"client_output_buffer_limit_disconnections", strconv.FormatInt(r.disconnects.Load(), 10)},
+		s.forwardInfo(),
 	}
 }

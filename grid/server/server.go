@@ -160,6 +160,7 @@ func (s *Server) SetView(v *cluster.View) {
 	s.redirectBlocked(v)
 	s.dropMovedShardChannels(v)
 	s.invalidateMovedWatches(v)
+	s.updateForwarders(v)
 }
 
 // View is the current routing table, nil before the first one arrives.
@@ -219,6 +220,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close stops accepting, closes every connection and waits for their goroutines, or for
 // ctx to end.
 func (s *Server) Close(ctx context.Context) error {
+	s.stopForwarders()
 	s.mu.Lock()
 	s.closed = true
 	for ln := range s.listeners {

@@ -186,6 +186,7 @@ func commandTable() map[string]*command {
 		def("readwrite", 1, fast|ls, noKeys, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", cmdOK),
 		def("asking", 1, fast, noKeys, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect.", cmdAsking),
 		def("slotimport", -4, wr|oom|flagNoWake|flagNoMulti, noKeys, "cluster", "insight", "Recreates keys of a slot moving to this partition (internal, sent by the slot's source).", cmdSlotImport),
+		def("publishlocal", 3, flagPubSub|ls|fast|flagNoMulti, noKeys, "pubsub", "insight", "Delivers a message to this instance's subscribers only (internal, a classic PUBLISH forwarded by another instance).", cmdPublishLocal),
 		def("replsync", 5, admin|ls|flagNoMulti, noKeys, "server", "insight", "Turns the connection into a backup's replication stream (internal).", cmdReplSync),
 		container("client", ls, "connection", "2.4.0", "A container for client connection commands.", nil,
 			def("id", 2, ls, noKeys, "connection", "5.0.0", "Returns the unique client ID of the connection.", cmdClientID),
