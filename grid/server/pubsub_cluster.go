@@ -58,11 +58,13 @@ type forwarder struct {
 	password string
 	s        *Server
 
-	mu   sync.Mutex
-	buf  []byte // encoded commands waiting for the connection
-	msgs int    // commands in buf
-	wake chan struct{}
-	done chan struct{}
+	mu      sync.Mutex
+	buf     []byte   // encoded commands waiting for the connection
+	msgs    int      // commands in buf
+	nc      net.Conn // the connection run writes on, closed by stop to end a stuck write
+	stopped bool
+	wake    chan struct{}
+	done    chan struct{}
 }
 
 // updateForwarders makes the forwarders match v's instances other than this one.
@@ -149,9 +151,24 @@ func (fw *forwarder) push(cmd []byte) bool {
 	return true
 }
 
-// stop ends the forwarder; what it still queues is counted as dropped.
+// stop ends the forwarder, even while it writes to a peer that reads nothing; what it
+// still queues is counted as dropped.
 func (fw *forwarder) stop() {
+	fw.mu.Lock()
+	fw.stopped = true
+	if fw.nc != nil {
+		fw.nc.Close()
+	}
+	fw.mu.Unlock()
 	close(fw.done)
+}
+
+// use makes nc the connection stop closes; false: the forwarder is stopped.
+func (fw *forwarder) use(nc net.Conn) bool {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	fw.nc = nc
+	return !fw.stopped
 }
 
 // take empties the queue and returns what it held.
@@ -194,6 +211,9 @@ func (fw *forwarder) run() {
 		for nc == nil {
 			var err error
 			if nc, dead, err = fw.dial(); err == nil {
+				if !fw.use(nc) {
+					return
+				}
 				backoff = forwardBackoffMin
 				break
 			}

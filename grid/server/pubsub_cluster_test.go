@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/store"
 )
 
@@ -208,7 +209,8 @@ func newStalledPeer(t *testing.T) *stalledPeer {
 	}
 	p := &stalledPeer{ln: ln, release: make(chan struct{}), msgs: make(chan string, 1<<16)}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	quit := make(chan struct{})
+	t.Cleanup(func() { close(quit); ln.Close(); wg.Wait() })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -223,7 +225,7 @@ func newStalledPeer(t *testing.T) *stalledPeer {
 				defer nc.Close()
 				select {
 				case <-p.release:
-				case <-time.After(30 * time.Second):
+				case <-quit:
 					return
 				}
 				br := bufio.NewReader(nc)
@@ -324,4 +326,26 @@ func TestForwardersFollowTheView(t *testing.T) {
 	if n := peers(); n != 0 {
 		t.Fatalf("%d forwarders after Close and a new view, want 0", n)
 	}
+}
+
+// TestForwarderToAStalledPeerStops checks that a peer leaving the view while its forwarder
+// is stuck writing to it (the peer reads nothing) ends the forwarder, whose queue is then
+// counted as dropped.
+func TestForwarderToAStalledPeerStops(t *testing.T) {
+	peer := newStalledPeer(t)
+	nodes := startGrid(t, "", map[string]string{"p1-i0": peer.ln.Addr().String()}, "p0-i0")
+	a := nodes[0]
+	pub := a.dial()
+	big := strings.Repeat("x", 1<<20)
+	for sent := 0; infoField(t, pub, "pubsub_forward_dropped") == "0"; sent++ {
+		if sent == 200 {
+			t.Fatal("200 messages of 1 MiB to a peer that reads nothing were all queued, none dropped")
+		}
+		want(t, "PUBLISH", pub.call("PUBLISH", "c", big), int64(0))
+	}
+	before := infoField(t, pub, "pubsub_forward_dropped")
+	a.s.SetView(gridView(t, map[string]string{a.id: a.addr}, a.id))
+	testutil.Eventually(t, 10*time.Second, "the stopped forwarder's queue counted as dropped", func() bool {
+		return infoField(t, pub, "pubsub_forward_dropped") != before
+	})
 }
