@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,6 +210,13 @@ func TestPublishWithAStoppedInstance(t *testing.T) {
 	ctx := ctxT(t)
 	sub := subscribeAt(ctx, t, g.base+11, "itest:stop")
 	pub := instanceClient(t, g.base+10)
+	// The forwarding connection is open before the stop.
+	if err := pub.Publish(ctx, "itest:stop", "hello").Err(); err != nil {
+		t.Fatalf("PUBLISH: %v", err)
+	}
+	if m := receive(ctx, t, sub, "the first message"); m.Payload != "hello" {
+		t.Fatalf("first message %q, want \"hello\"", m.Payload)
+	}
 	pid := g.pid(t, 1)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP instance 1 (pid %d): %v", pid, err)
@@ -223,21 +232,34 @@ func TestPublishWithAStoppedInstance(t *testing.T) {
 	}
 	t.Cleanup(resume)
 	big := strings.Repeat("x", 1<<20)
-	// 16 MiB of queue and the sockets' buffers hold a few dozen 1 MiB messages.
+	// 8 MiB of queue and the sockets' buffers hold a few dozen 1 MiB messages.
 	sent := 0
-	for ; infoStat(ctx, t, pub, "pubsub_forward_dropped") == 0; sent++ {
-		if sent == 200 {
-			t.Fatal("200 messages of 1 MiB for a stopped instance were all queued, none dropped")
-		}
+	publish := func() {
+		t.Helper()
 		// A PUBLISH waiting for the stopped instance would run into this bound.
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		n, err := pub.Publish(pctx, "itest:stop", strconv.Itoa(sent)+":"+big).Result()
-		cancel()
 		if err != nil || n != 0 {
 			t.Fatalf("PUBLISH %d with instance 1 stopped: %d, %v; want 0 at once", sent, n, err)
 		}
+		sent++
+	}
+	for infoStat(ctx, t, pub, "pubsub_forward_dropped") == 0 {
+		if sent == 200 {
+			t.Fatal("200 messages of 1 MiB for a stopped instance were all queued, none dropped")
+		}
+		publish()
+	}
+	// The queue is full: every further message for the stopped instance is dropped.
+	first := infoStat(ctx, t, pub, "pubsub_forward_dropped")
+	for range 20 {
+		publish()
 	}
 	dropped := infoStat(ctx, t, pub, "pubsub_forward_dropped")
+	if dropped != first+20 {
+		t.Fatalf("pubsub_forward_dropped %d after 20 more messages for a full queue, want %d", dropped, first+20)
+	}
 	resume()
 	if err := pub.Publish(ctx, "itest:stop", "after").Err(); err != nil {
 		t.Fatalf("PUBLISH after SIGCONT: %v", err)
@@ -257,6 +279,16 @@ func TestPublishWithAStoppedInstance(t *testing.T) {
 	}
 	if delivered+dropped != sent {
 		t.Fatalf("%d messages delivered and %d dropped of %d published", delivered, dropped, sent)
+	}
+	metric := fmt.Sprintf("insight_grid_pubsub_forward_dropped_total %d\n", dropped)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.base+1010))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(body), metric) {
+		t.Fatalf("/metrics of instance 0 lacks %q (%v)", metric, err)
 	}
 	t.Logf("instance stopped: %d messages of 1 MiB published, %d delivered after SIGCONT, %d dropped", sent, delivered, dropped)
 }

@@ -28,12 +28,16 @@ import (
 // follow the view: SetView starts forwarders for new instances and stops those of the
 // instances that left.
 
-// forwardCommand is the internal command peers deliver forwarded messages with.
-const forwardCommand = "publishlocal"
+// forwardCommand is the internal command peers deliver forwarded messages with, and
+// forwardClientName the name of the forwarding connections in the peers' CLIENT LIST.
+const (
+	forwardCommand    = "publishlocal"
+	forwardClientName = "insight-pubsub-forward"
+)
 
 // Bounds of one peer's queue: past either, new messages to that peer are dropped.
 const (
-	forwardQueueBytes = 16 << 20
+	forwardQueueBytes = 8 << 20
 	forwardQueueMsgs  = 1 << 16
 )
 
@@ -44,9 +48,10 @@ const (
 	forwardDialTime   = 2 * time.Second
 )
 
-// forwarding is the set of a server's forwarders, by peer RESP address.
+// forwarding is the set of a server's forwarders, by peer RESP address. Publishers hold
+// mu for reading (each forwarder has its own lock); view changes for writing.
 type forwarding struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	peers   map[string]*forwarder
 	closed  bool
 	dropped atomic.Int64 // messages not forwarded: queue full, connection lost, peer gone
@@ -117,8 +122,8 @@ func (s *Server) stopForwarders() {
 // forwardPublish queues a classic PUBLISH of msg on channel for every peer; it never waits.
 func (s *Server) forwardPublish(channel, msg []byte) {
 	f := &s.pubsub.forwards
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	if len(f.peers) == 0 {
 		return
 	}
@@ -230,7 +235,7 @@ func (fw *forwarder) run() {
 			continue
 		}
 		if _, err := nc.Write(b); err != nil {
-			// What the peer got of b is lost with the connection: count all of it.
+			// The peer may have delivered a part of b: all of it counts as dropped.
 			dropped.Add(int64(n))
 			fw.s.log.Warn("pub/sub forwarding: connection lost", "peer", fw.addr, "err", err)
 			nc.Close()
@@ -252,28 +257,38 @@ func (fw *forwarder) dial() (nc net.Conn, dead chan struct{}, err error) {
 		return nil, nil, fmt.Errorf("connecting to %s: %w", fw.addr, err)
 	}
 	rd := bufio.NewReader(nc)
+	// AUTH when the grid has a password, and a name that tells this connection apart in
+	// CLIENT LIST; both must answer +OK.
+	var hello []byte
+	replies := 1
 	if fw.password != "" {
-		if err := nc.SetDeadline(time.Now().Add(forwardDialTime)); err != nil {
-			nc.Close()
-			return nil, nil, fmt.Errorf("setting a deadline on %s: %w", fw.addr, err)
-		}
-		var cmd []byte
-		cmd = append(cmd, "*2\r\n"...)
-		cmd = appendBulk(cmd, []byte("AUTH"))
-		cmd = appendBulk(cmd, []byte(fw.password))
-		if _, err := nc.Write(cmd); err != nil {
-			nc.Close()
-			return nil, nil, fmt.Errorf("authenticating to %s: %w", fw.addr, err)
-		}
+		hello = append(hello, "*2\r\n"...)
+		hello = appendBulk(hello, []byte("AUTH"))
+		hello = appendBulk(hello, []byte(fw.password))
+		replies++
+	}
+	hello = append(hello, "*3\r\n"...)
+	hello = appendBulk(hello, []byte("CLIENT"))
+	hello = appendBulk(hello, []byte("SETNAME"))
+	hello = appendBulk(hello, []byte(forwardClientName))
+	if err := nc.SetDeadline(time.Now().Add(forwardDialTime)); err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("setting a deadline on %s: %w", fw.addr, err)
+	}
+	if _, err := nc.Write(hello); err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("authenticating to %s: %w", fw.addr, err)
+	}
+	for range replies {
 		line, err := rd.ReadString('\n')
 		if err != nil || line != "+OK\r\n" {
 			nc.Close()
 			return nil, nil, fmt.Errorf("authenticating to %s: reply %.100q, %v", fw.addr, line, err)
 		}
-		if err := nc.SetDeadline(time.Time{}); err != nil {
-			nc.Close()
-			return nil, nil, fmt.Errorf("clearing the deadline on %s: %w", fw.addr, err)
-		}
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("clearing the deadline on %s: %w", fw.addr, err)
 	}
 	dead = make(chan struct{})
 	go fw.drain(rd, dead)

@@ -194,8 +194,8 @@ func TestPublishLocalIsNotForwarded(t *testing.T) {
 	want(t, "without AUTH", anon.call("PUBLISHLOCAL", "c", "x"), "-NOAUTH Authentication required.")
 }
 
-// stalledPeer is a peer that accepts connections and reads nothing until released, then
-// reports the messages of the PUBLISHLOCAL commands it reads.
+// stalledPeer is a peer that accepts connections and, after the handshake, reads nothing
+// until released, then reports the messages of the PUBLISHLOCAL commands it reads.
 type stalledPeer struct {
 	ln      net.Listener
 	release chan struct{}
@@ -223,12 +223,20 @@ func newStalledPeer(t *testing.T) *stalledPeer {
 			go func() {
 				defer wg.Done()
 				defer nc.Close()
+				br := bufio.NewReader(nc)
+				// The handshake (CLIENT SETNAME) is answered; then nothing is read.
+				if v, err := readValue(br); err != nil || fmt.Sprint(v) != "[CLIENT SETNAME "+forwardClientName+"]" {
+					t.Errorf("handshake %v, %v", v, err)
+					return
+				}
+				if _, err := nc.Write([]byte("+OK\r\n")); err != nil {
+					return
+				}
 				select {
 				case <-p.release:
 				case <-quit:
 					return
 				}
-				br := bufio.NewReader(nc)
 				for {
 					v, err := readValue(br)
 					if err != nil {
@@ -255,7 +263,7 @@ func TestStalledPeerDoesNotBlockPublish(t *testing.T) {
 	nodes := startGrid(t, "", map[string]string{"p1-i0": peer.ln.Addr().String()}, "p0-i0")
 	pub := nodes[0].dial()
 	big := strings.Repeat("x", 1<<20)
-	// The queue holds 16 MiB and the sockets some more: at most a few dozen 1 MiB
+	// The queue holds 8 MiB and the sockets some more: at most a few dozen 1 MiB
 	// messages fit before the forwarder drops.
 	sent := 0
 	for ; sent < 200; sent++ {
