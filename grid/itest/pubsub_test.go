@@ -292,3 +292,44 @@ func TestPublishWithAStoppedInstance(t *testing.T) {
 	}
 	t.Logf("instance stopped: %d messages of 1 MiB published, %d delivered after SIGCONT, %d dropped", sent, delivered, dropped)
 }
+
+// TestPublishReachesBackupsAcrossFailover checks PUBLISH on an HA partition: the backup's
+// subscribers get what is published on the primary and the other way round, and after the
+// primary is killed and restarted (a failover), the instances forward to each other again.
+func TestPublishReachesBackupsAcrossFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an HA local grid")
+	}
+	g := startHALocal(t, 1, 1)
+	ctx := ctxT(t)
+	portOf := func(name string) int {
+		var p, i int
+		if _, err := fmt.Sscanf(name, "p%d-i%d", &p, &i); err != nil {
+			t.Fatalf("instance name %q: %v", name, err)
+		}
+		return g.base + 10 + 2*p + i
+	}
+	check := func(when string, pt func() (primary, backup int)) {
+		t.Helper()
+		primary, backup := pt()
+		for _, dir := range [][2]int{{primary, backup}, {backup, primary}} {
+			sub := subscribeAt(ctx, t, dir[1], "itest:ha")
+			msg := fmt.Sprintf("%s from %d", when, dir[0])
+			if n, err := instanceClient(t, dir[0]).Publish(ctx, "itest:ha", msg).Result(); err != nil || n != 0 {
+				t.Fatalf("%s: PUBLISH on port %d: %d, %v; want 0 (no subscriber there)", when, dir[0], n, err)
+			}
+			if m := receive(ctx, t, sub, when); m.Payload != msg {
+				t.Fatalf("%s: port %d got %q, want %q", when, dir[1], m.Payload, msg)
+			}
+			sub.Close()
+		}
+	}
+	healthy := func() (int, int) {
+		pt := g.waitHealthy(t, 0, 30*time.Second)
+		t.Logf("primary %s, backup %s, epoch %d", pt.Primary, pt.Backup, pt.Epoch)
+		return portOf(pt.Primary), portOf(pt.Backup)
+	}
+	check("before the failover", healthy)
+	g.killPrimary(t, 0)
+	check("after the failover", healthy)
+}
