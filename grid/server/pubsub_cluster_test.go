@@ -357,3 +357,19 @@ func TestForwarderToAStalledPeerStops(t *testing.T) {
 		return infoField(t, pub, "pubsub_forward_dropped") != before
 	})
 }
+
+// TestPublishInTransactionIsForwarded checks that a PUBLISH queued in MULTI reaches the
+// other instances when EXEC runs it, and that the internal PUBLISHLOCAL is refused in MULTI.
+func TestPublishInTransactionIsForwarded(t *testing.T) {
+	nodes := startGrid(t, "", nil, "p0-i0", "p1-i0")
+	sub := nodes[1].dial()
+	want(t, "SUBSCRIBE", sub.call("SUBSCRIBE", "c"), arr("subscribe", "c", int64(1)))
+	pub := nodes[0].dial()
+	want(t, "MULTI", pub.call("MULTI"), "OK")
+	want(t, "PUBLISH queued", pub.call("PUBLISH", "c", "in exec"), "QUEUED")
+	want(t, "EXEC", pub.call("EXEC"), arr(int64(0)))
+	want(t, "message on the peer", sub.readAny(), arr("message", "c", "in exec"))
+	want(t, "MULTI", pub.call("MULTI"), "OK")
+	want(t, "PUBLISHLOCAL in MULTI", pub.call("PUBLISHLOCAL", "c", "x"), "-ERR Command not allowed inside a transaction")
+	want(t, "DISCARD", pub.call("DISCARD"), "OK")
+}
