@@ -193,3 +193,14 @@ func TestLogWithoutABackupReusesItsChunkAndStillServesALaterBackup(t *testing.T)
 		t.Fatal("once a backup attached, the ring dropped a position within its size")
 	}
 }
+
+// BenchmarkLogRecordWithoutBackup is a write's cost in the redo ring of a partition with
+// no backup attached: the target is no garbage.
+func BenchmarkLogRecordWithoutBackup(b *testing.B) {
+	l := NewLog(64 << 20)
+	op := bytes.Repeat([]byte("z"), 40)
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Record(7, op)
+	}
+}
