@@ -57,7 +57,15 @@ func (l *Log) Record(slot int, op []byte) {
 	seq := l.head
 	c := l.chunks[len(l.chunks)-1]
 	n := opHeader + len(op)
-	if len(c.buf)+n > cap(c.buf) && len(c.buf) > 0 {
+	switch {
+	case len(c.buf)+n <= cap(c.buf) || len(c.buf) == 0:
+	case !l.retain && len(l.chunks) == 1 && cap(c.buf) == chunkSize && n <= chunkSize:
+		// No backup has attached, so no cursor has ever been handed out (Attach retains
+		// before it asks for one, and nothing un-retains): nobody reads this chunk, and it
+		// starts over in place. A write without a backup then allocates nothing, and the
+		// ring still holds the newest records for a backup that attaches later.
+		c.first, c.buf, l.size = seq, c.buf[:0], 0
+	default:
 		nc := &chunk{first: seq, buf: make([]byte, 0, max(chunkSize, n))}
 		c.next = nc
 		l.chunks = append(l.chunks, nc)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -147,5 +148,59 @@ func TestLogKeepsItsSizeOnlyOnceABackupAttached(t *testing.T) {
 	}
 	if _, ok := l.cursorAfter(from + 10); !ok {
 		t.Fatal("a position recorded after Retain within the size is not readable")
+	}
+}
+
+func TestLogWithoutABackupReusesItsChunkAndStillServesALaterBackup(t *testing.T) {
+	l := NewLog(8 * chunkSize)
+	op := bytes.Repeat([]byte("y"), 100)
+	// Three times around the chunk allocates nothing (testing.AllocsPerRun would round a
+	// chunk per thousands of writes down to 0, so this counts the allocations themselves).
+	per := float64(chunkSize / (opHeader + len(op)))
+	l.Record(1, op)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range int(3 * per) {
+		l.Record(1, op)
+	}
+	runtime.ReadMemStats(&after)
+	if n, b := after.Mallocs-before.Mallocs, after.TotalAlloc-before.TotalAlloc; b >= chunkSize {
+		t.Fatalf("%.0f writes without a backup allocated %d times, %d bytes; want no new chunk", 3*per, n, b)
+	}
+	if l.size > chunkSize || l.Oldest() == 1 {
+		t.Fatalf("without a backup the ring holds %d bytes from seq %d, want the newest chunk only", l.size, l.Oldest())
+	}
+	// A backup attaching now continues from any position the chunk still holds.
+	l.Retain()
+	from := l.Oldest()
+	cur, ok := l.cursorAfter(from)
+	if !ok {
+		t.Fatalf("position %d in the kept chunk is not readable", from)
+	}
+	for range int(2 * per) {
+		l.Record(2, op)
+	}
+	seqs, _, ops := frames(t, l.read(&cur, nil))
+	if len(seqs) == 0 || seqs[0] != from+1 || seqs[len(seqs)-1] != l.Head() {
+		t.Fatalf("read %d frames from %d, head %d", len(seqs), from, l.Head())
+	}
+	for i, s := range seqs {
+		if s != from+1+uint64(i) || ops[i] != string(op) {
+			t.Fatalf("frame %d: seq %d op %q", i, s, ops[i])
+		}
+	}
+	if _, ok := l.cursorAfter(from); !ok {
+		t.Fatal("once a backup attached, the ring dropped a position within its size")
+	}
+}
+
+// BenchmarkLogRecordWithoutBackup is a write's cost in the redo ring of a partition with
+// no backup attached: the target is no garbage.
+func BenchmarkLogRecordWithoutBackup(b *testing.B) {
+	l := NewLog(64 << 20)
+	op := bytes.Repeat([]byte("z"), 40)
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Record(7, op)
 	}
 }

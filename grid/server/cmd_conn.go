@@ -225,7 +225,7 @@ func (c *conn) info(now time.Time) string {
 	if proto == 0 {
 		proto = 2
 	}
-	idle := now.Sub(time.Unix(0, c.lastAt.Load())) / time.Second
+	idle := now.Sub(c.s.started.Add(time.Duration(c.lastAt.Load()))) / time.Second
 	flags := "N"
 	if c.isBlocked.Load() {
 		flags = "b"

@@ -185,7 +185,10 @@ func (c *conn) intArg(b []byte, msg string) (int64, bool) {
 	return n, ok
 }
 
-func (c *conn) writeID(id store.StreamID) { c.wr.Bulk(id.Append(c.scratch[:0])) }
+func (c *conn) writeID(id store.StreamID) {
+	var b [41]byte // "<ms>-<seq>", both up to 20 digits: formatted on the stack
+	c.wr.Bulk(id.Append(b[:0]))
+}
 
 func (c *conn) writeEntry(e store.StreamEntry) {
 	c.wr.Array(2)

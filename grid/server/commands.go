@@ -186,9 +186,11 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		}
 		cmd = sub
 	}
-	start := time.Now()
+	// One read of the monotonic clock (time.Now would read the wall clock too) starts the
+	// command; one more ends it.
+	start := time.Since(s.started)
 	c.lastCmd.Store(cmd)
-	c.lastAt.Store(start.UnixNano())
+	c.lastAt.Store(int64(start))
 	s.cmdsTotal.Add(1)
 	mark := c.wr.Len()
 	c.slot = -2
@@ -212,7 +214,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		}
 	}
 	failed := c.wr.Len() > mark && c.wr.Bytes()[mark] == '-'
-	took := time.Since(start)
+	took := time.Since(s.started) - start
 	if failed {
 		s.countError(c.wr.Bytes()[mark:])
 	}

@@ -255,7 +255,7 @@ type conn struct {
 
 	// Read by CLIENT LIST from other connections.
 	lastCmd atomic.Pointer[command]
-	lastAt  atomic.Int64 // unix nanoseconds
+	lastAt  atomic.Int64 // nanoseconds since the server started (monotonic)
 	mu      sync.Mutex   // guards name, libName and libVer
 	name    string
 	libName string
@@ -303,7 +303,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.budget != nil {
 		c.rd.SetBudget(s.budget)
 	}
-	c.lastAt.Store(c.created.UnixNano())
+	c.lastAt.Store(int64(c.created.Sub(s.started)))
 	return c
 }
 

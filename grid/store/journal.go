@@ -73,6 +73,15 @@ func (s *Store) SetJournal(j Journal) {
 	s.journal = j
 }
 
+// journaling reports whether a change must be encoded for the journal: there is one,
+// and it does something with the change. TrackChanges's journal without a sink only marks
+// watches, so while no client watches a key a write of a standalone store encodes nothing.
+// A Watch counts itself under the slot's lock, which the writer holds: a write it races
+// with either sees the count or comes before the watch, and then is no change to it.
+func (s *Store) journaling() bool {
+	return s.journal != nil && (!s.tx.tracking || s.tx.sink != nil || s.tx.watched.Load() > 0)
+}
+
 // emit encodes one operation with enc and hands it to the journal.
 func (s *Store) emit(sl *slot, enc func(b []byte) []byte) {
 	bp := opBufs.Get().(*[]byte)
@@ -91,7 +100,7 @@ func appendBytes(b, v []byte) []byte {
 
 // journalKey journals the current state of key in sl (deleted when absent).
 func (s *Store) journalKey(sl *slot, key []byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	r, ok := s.find(sl, key)
@@ -160,7 +169,7 @@ func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
 // journalMembers journals a change of one set's members (opSetAdd, opSetRem): the
 // members, not the set, so a change to a large set stays small.
 func (s *Store) journalMembers(sl *slot, op byte, key []byte, members [][]byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -177,7 +186,7 @@ func (s *Store) journalMembers(sl *slot, op byte, key []byte, members [][]byte) 
 // journalHashSet journals the fields of fv (which alternates field and value; values are
 // ignored) as they are now stored in the hash at key.
 func (s *Store) journalHashSet(sl *slot, key []byte, fv [][]byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	r, ok := s.find(sl, key)
@@ -199,7 +208,7 @@ func (s *Store) journalHashSet(sl *slot, key []byte, fv [][]byte) {
 }
 
 func (s *Store) journalHashDel(sl *slot, key []byte, fields [][]byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	if _, ok := s.find(sl, key); !ok {
@@ -218,7 +227,7 @@ func (s *Store) journalHashDel(sl *slot, key []byte, fields [][]byte) {
 }
 
 func (s *Store) journalExpire(sl *slot, key []byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	r, ok := s.find(sl, key)
@@ -236,7 +245,7 @@ func (s *Store) journalExpire(sl *slot, key []byte) {
 // journalExpired journals the deletion of key, found expired by a write, before the write
 // changes anything (see Journal).
 func (s *Store) journalExpired(sl *slot, key []byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte { return appendBytes(append(b, opDel), key) })
@@ -271,7 +280,7 @@ func (s *Store) lookupReplayed(sl *slot, key []byte) (record, bool) {
 }
 
 func (s *Store) journalFlush(sl *slot) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {

@@ -289,15 +289,18 @@ func (s *Store) nodeBytes(n *snode) []byte { return s.arena.Bytes(n.ref)[:n.used
 
 // streamAppend adds an entry with id (after the last one) to st; the caller has checked
 // the room and the ID.
+//
+// The master fields and the encoded entry go to buffers on the stack, so a typical XADD
+// to an existing node allocates nothing on the Go heap.
 func (s *Store) streamAppend(st *stream, id StreamID, fv [][]byte) error {
-	var mf [][]byte
+	var mfBuf [16][]byte
+	var encBuf [256]byte
+	mf := mfBuf[:0]
 	if k := len(st.nodes); k > 0 {
 		n := &st.nodes[k-1]
 		c := s.arena.Bytes(n.ref)
-		var off int
-		mf, off = masterFields(c[:n.used], nil)
-		_ = off
-		enc := appendStreamEntry(nil, n.master, mf, id, fv)
+		mf, _ = masterFields(c[:n.used], mf)
+		enc := appendStreamEntry(encBuf[:0], n.master, mf, id, fv)
 		if int(n.used)+len(enc) < streamNodeBytes && n.total < streamNodeEntries {
 			if int(n.used)+len(enc) > len(c) {
 				want := max(int(n.used)+len(enc), len(c)+len(c)/4)

@@ -38,7 +38,7 @@ func appendMeta(b []byte, st *stream) []byte {
 }
 
 func (s *Store) journalXAdd(sl *slot, key []byte, id StreamID, fv [][]byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -53,7 +53,7 @@ func (s *Store) journalXAdd(sl *slot, key []byte, id StreamID, fv [][]byte) {
 }
 
 func (s *Store) journalXDel(sl *slot, key []byte, ids []StreamID) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -68,7 +68,7 @@ func (s *Store) journalXDel(sl *slot, key []byte, ids []StreamID) {
 
 // journalXTrim journals a trim by the stream's first entry after it.
 func (s *Store) journalXTrim(sl *slot, key []byte, st *stream) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -81,7 +81,7 @@ func (s *Store) journalXTrim(sl *slot, key []byte, st *stream) {
 }
 
 func (s *Store) journalXMeta(sl *slot, key []byte, st *stream) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -90,7 +90,7 @@ func (s *Store) journalXMeta(sl *slot, key []byte, st *stream) {
 }
 
 func (s *Store) journalXGroup(sl *slot, key []byte, g *group) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -102,7 +102,7 @@ func (s *Store) journalXGroup(sl *slot, key []byte, g *group) {
 }
 
 func (s *Store) journalXGroupDel(sl *slot, key, name, cname []byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -116,7 +116,7 @@ func (s *Store) journalXGroupDel(sl *slot, key, name, cname []byte) {
 }
 
 func (s *Store) journalXAck(sl *slot, key, name []byte, ids []StreamID) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -133,7 +133,7 @@ func (s *Store) journalXAck(sl *slot, key, name []byte, ids []StreamID) {
 // journalXClaim journals the group's position, the consumer's times and the entries
 // now pending for it.
 func (s *Store) journalXClaim(sl *slot, key []byte, g *group, c *consumer, ns []*nack) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {

@@ -234,7 +234,7 @@ func (s *Store) growString(sl *slot, key []byte, r record, ok bool, n int, limit
 // journalRanges journals opStrRange: v is the key's whole new value, spans the parts of it
 // that changed.
 func (s *Store) journalRanges(sl *slot, key, v []byte, spans []Span) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {

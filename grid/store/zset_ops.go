@@ -749,7 +749,7 @@ func (s *Store) ZScan(key []byte, cursor uint64, pattern []byte, count int) (uin
 
 // journalZAdd journals new scores of members (opZAdd).
 func (s *Store) journalZAdd(sl *slot, key []byte, ents []ZEntry) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -770,7 +770,7 @@ func appendZEnts(b []byte, ents []ZEntry) []byte {
 
 // journalZRem journals members no longer in the sorted set at key (opZRem).
 func (s *Store) journalZRem(sl *slot, key []byte, members [][]byte) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.journalMembers(sl, opZRem, key, members)
