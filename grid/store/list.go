@@ -152,7 +152,14 @@ type list struct {
 }
 
 func (s *Store) openList(sl *slot, r record) *list {
-	return &list{s: s, sl: sl, r: r, hdr: readList(r.body)}
+	l := s.listAt(sl, r)
+	return &l
+}
+
+// listAt is openList as a value, which the hot paths (a pop, a range read) keep on the
+// stack.
+func (s *Store) listAt(sl *slot, r record) list {
+	return list{s: s, sl: sl, r: r, hdr: readList(r.body)}
 }
 
 // save writes the header back into the record, in place.
@@ -499,14 +506,19 @@ func (s *Store) popN(sl *slot, key []byte, l *list, left bool, count int64) [][]
 	for range min(count, l.hdr.count) {
 		out = append(out, l.pop(nil, left))
 	}
+	s.popped(sl, key, l)
+	return out
+}
+
+// popped saves l (the list at key) after pops, deleting it when empty, and journals it.
+func (s *Store) popped(sl *slot, key []byte, l *list) {
 	l.save()
 	if l.hdr.count == 0 {
 		s.remove(sl, &l.r)
 		s.journalKey(sl, key)
-		return out
+		return
 	}
 	s.journalListTrim(sl, key, l.hdr.head, l.hdr.head+l.hdr.count)
-	return out
 }
 
 // Pop removes up to count elements from the head (left) or the tail of the list at key;
@@ -520,6 +532,22 @@ func (s *Store) Pop(key []byte, left bool, count int64) (out [][]byte, ok bool, 
 		return nil, l != nil, err
 	}
 	return s.popN(sl, key, l, left, count), true, nil
+}
+
+// PopOne removes the element at the head (left) or the tail of the list at key and appends
+// it to dst (LPOP and RPOP without a count); ok is false when there is no list.
+func (s *Store) PopOne(dst, key []byte, left bool) (out []byte, ok bool, err error) {
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	r, ok, err := s.typed(sl, key, KindList, true)
+	if !ok {
+		return dst, false, err
+	}
+	l := s.listAt(sl, r)
+	dst = l.pop(dst, left)
+	s.popped(sl, key, &l)
+	return dst, true, nil
 }
 
 // MPop pops up to count elements from the first non-empty list of keys (LMPOP), which
@@ -569,23 +597,43 @@ func rangeOf(start, stop, n int64) (from, to int64, ok bool) {
 
 // LRange returns copies of the elements from start to stop (negative: from the end).
 func (s *Store) LRange(key []byte, start, stop int64) ([][]byte, error) {
+	var out [][]byte
+	err := s.LRangeEach(key, start, stop, func(n int) {
+		if n > 0 {
+			out = make([][]byte, 0, n)
+		}
+	}, func(e []byte) { out = append(out, cloneBytes(e)) })
+	return out, err
+}
+
+// LRangeEach calls count with the number of elements from start to stop (negative: from
+// the end) of the list at key (0: no list), then fn with each of them in order, aliasing
+// the arena: it reads them while the key's slot is locked, so a reply is written straight
+// from the list, without copying the elements out first. fn must not keep e, nor call the
+// store, nor block. Neither is called when there is an error (a key of another type).
+func (s *Store) LRangeEach(key []byte, start, stop int64, count func(n int), fn func(e []byte)) error {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	l, err := s.listRead(sl, key)
-	if l == nil {
-		return nil, err
+	r, ok, err := s.typed(sl, key, KindList, false)
+	if err != nil {
+		return err
+	}
+	var l list
+	if ok {
+		l = s.listAt(sl, r)
 	}
 	from, to, ok := rangeOf(start, stop, l.hdr.count)
 	if !ok {
-		return nil, nil
+		count(0)
+		return nil
 	}
-	out := make([][]byte, 0, to-from+1)
+	count(int(to - from + 1))
 	l.each(from, func(i int64, e []byte) bool {
-		out = append(out, cloneBytes(e))
+		fn(e)
 		return i < to
 	})
-	return out, nil
+	return nil
 }
 
 // index converts an LINDEX/LSET index (negative: from the end) to 0..n-1; ok is false

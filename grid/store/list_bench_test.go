@@ -40,8 +40,8 @@ func benchPop(b *testing.B, left bool) {
 func BenchmarkListPopRight(b *testing.B) { benchPop(b, false) }
 func BenchmarkListPopLeft(b *testing.B)  { benchPop(b, true) }
 
-// BenchmarkLRange100 reads LRANGE 0 99 of a 10,000-element list into a reused reply
-// buffer, as the server writes it.
+// BenchmarkLRange100 writes LRANGE 0 99 of a 10,000-element list into a reused reply
+// buffer, as the server does.
 func BenchmarkLRange100(b *testing.B) {
 	s, _ := newTestStore()
 	key := []byte("list")
@@ -49,14 +49,35 @@ func BenchmarkLRange100(b *testing.B) {
 	buf := make([]byte, 0, 16<<10)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		out, err := s.LRange(key, 0, 99)
-		if err != nil || len(out) != 100 {
-			b.Fatal(len(out), err)
-		}
 		buf = buf[:0]
-		for _, e := range out {
+		err := s.LRangeEach(key, 0, 99, func(n int) {
+			buf = strconv.AppendInt(append(buf, '*'), int64(n), 10)
+		}, func(e []byte) {
 			buf = strconv.AppendInt(append(buf, '$'), int64(len(e)), 10)
 			buf = append(append(buf, e...), '\r', '\n')
+		})
+		if err != nil || len(buf) < 100*100 {
+			b.Fatal(len(buf), err)
+		}
+	}
+}
+
+// BenchmarkListPopOne pops (LPOP without a count) into a reused buffer, as the server does.
+func BenchmarkListPopOne(b *testing.B) {
+	s, _ := newTestStore()
+	key := []byte("list")
+	buf := make([]byte, 0, 128)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if i%10_000 == 0 {
+			b.StopTimer()
+			s.Del(key)
+			benchList(b, s, key, 10_000)
+			b.StartTimer()
+		}
+		var err error
+		if buf, _, err = s.PopOne(buf[:0], key, i%2 == 0); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

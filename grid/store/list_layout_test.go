@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -82,6 +84,37 @@ func TestListQueueBothWays(t *testing.T) {
 		}
 		if used := s.DatasetBytes(); used != base {
 			t.Errorf("left=%v: the arena holds %d bytes after the list emptied, %d before it", left, used, base)
+		}
+	}
+}
+
+// LRangeEach hands out the range's length and then its elements, in order; a key of
+// another type is an error and hands out nothing.
+func TestLRangeEach(t *testing.T) {
+	s, _ := newTestStore()
+	must[int64](t)(s.Push(b("l"), [][]byte{b("a"), b("b"), b("c"), b("d")}, false, false))
+	must[SetResult](t)(s.Set(nil, b("str"), b("v"), SetOptions{}))
+	tests := []struct {
+		key         string
+		start, stop int64
+		want        string
+		wantErr     error
+	}{
+		{"l", 0, -1, "4 abcd", nil},
+		{"l", 1, 2, "2 bc", nil},
+		{"l", -2, 100, "2 cd", nil},
+		{"l", 3, 1, "0 ", nil},
+		{"l", 4, 10, "0 ", nil},
+		{"missing", 0, -1, "0 ", nil},
+		{"str", 0, -1, "", ErrWrongType},
+	}
+	for _, tt := range tests {
+		var got []byte
+		err := s.LRangeEach(b(tt.key), tt.start, tt.stop, func(n int) {
+			got = fmt.Appendf(got, "%d ", n)
+		}, func(e []byte) { got = append(got, e...) })
+		if string(got) != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("LRangeEach(%s, %d, %d): %q, %v; want %q, %v", tt.key, tt.start, tt.stop, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
