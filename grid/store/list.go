@@ -485,9 +485,15 @@ func (s *Store) Push(key []byte, elems [][]byte, left, xx bool) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	l, err := s.listFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindList, true)
 	if err != nil {
 		return 0, err
+	}
+	var l *list
+	var cur list // an existing list stays on the stack
+	if ok {
+		cur = s.listAt(sl, r)
+		l = &cur
 	}
 	n, first, err := s.pushAll(sl, key, l, elems, left, xx, true)
 	switch {

@@ -81,3 +81,22 @@ func BenchmarkListPopOne(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkListPushLeft pushes one 100-byte element at a time at the head (LPUSH), the list
+// emptied (off the clock) every 10,000 pushes.
+func BenchmarkListPushLeft(b *testing.B) {
+	s, _ := newTestStore()
+	key := []byte("list")
+	elem := [][]byte{bytes.Repeat([]byte{'v'}, 100)}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if i%10_000 == 0 {
+			b.StopTimer()
+			s.Del(key)
+			b.StartTimer()
+		}
+		if _, err := s.Push(key, elem, true, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
