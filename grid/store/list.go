@@ -25,9 +25,10 @@ import (
 // bytes precede), so the last element is found from the end of the node as the first is
 // from its start. Popping at the head advances the start and popping at the tail lowers
 // the used bytes: each is O(1), nothing is walked or shifted. Pushing at the head writes
-// below the start; when there is no room there, the elements move to the end of the chunk
-// once, leaving all its free space below them (pushing at the tail moves them to the
-// start), so a run of pushes at one end moves each node's bytes only now and then.
+// below the start. A node grown for a push at the head puts its elements at the end of
+// the new chunk, for one at the tail at its start; when an end has no room left but the
+// chunk has, the elements move once to leave half the free space at each end. So pushes
+// move a node's bytes only now and then, where Redis's listpack shifts it on every LPUSH.
 //
 // A node's chunk grows by doubling up to the limit, so a push reallocates a node only now
 // and then; an element larger than the limit gets a node of its own.
@@ -237,15 +238,17 @@ func (l *list) push(e []byte, left bool) error {
 				}
 			}
 			off := nodeOff(n)
-			switch {
-			case left && off < need:
-				// No room below the elements: move them to the end of the chunk.
-				to := nodeRoom(n) - used
+			if left && off < need || !left && off+used+need > nodeRoom(n) {
+				// No room at this end, but some at the other: after this push, the free
+				// space is split between both ends, so pushes alternating between them
+				// move the node only as often as pushes at one end do.
+				half := (nodeRoom(n) - used - need) / 2
+				to := half
+				if left {
+					to += need
+				}
 				copy(n[listNodeHdr+to:], n[listNodeHdr+off:listNodeHdr+off+used])
 				off = to
-			case !left && off+used+need > nodeRoom(n):
-				copy(n[listNodeHdr:], n[listNodeHdr+off:listNodeHdr+off+used])
-				off = 0
 			}
 			if left {
 				off -= need

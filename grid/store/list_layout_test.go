@@ -118,3 +118,44 @@ func TestLRangeEach(t *testing.T) {
 		}
 	}
 }
+
+// Pushes alternating between the ends of one node, and pops in between, keep the order:
+// the node's elements move within its chunk when one end runs out of room.
+func TestListAlternatingPushes(t *testing.T) {
+	s, _ := newTestStore()
+	key := b("alt")
+	var want [][]byte
+	for i := range 3000 {
+		e := fmt.Appendf(nil, "e%d", i)
+		left := i%2 == 0 || i%7 == 0
+		if _, err := s.Push(key, [][]byte{e}, left, false); err != nil {
+			t.Fatal(err)
+		}
+		if left {
+			want = append([][]byte{e}, want...)
+		} else {
+			want = append(want, e)
+		}
+		if i%5 == 0 {
+			out, _, err := s.PopOne(nil, key, i%10 == 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := want[len(want)-1]
+			if i%10 == 0 {
+				exp, want = want[0], want[1:]
+			} else {
+				want = want[:len(want)-1]
+			}
+			if !bytes.Equal(out, exp) {
+				t.Fatalf("step %d: popped %q, want %q", i, out, exp)
+			}
+		}
+		if i%97 == 0 || i == 2999 {
+			got, err := s.LRange(key, 0, -1)
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("step %d: LRANGE 0 -1 = %d elements (%v), want %d", i, len(got), err, len(want))
+			}
+		}
+	}
+}
