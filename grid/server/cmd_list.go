@@ -19,15 +19,7 @@ func pop(left bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
 		switch len(args) {
 		case 2:
-			out, _, err := c.s.store.Pop(args[1], left, 1)
-			switch {
-			case err != nil:
-				c.writeStoreErr(err)
-			case len(out) == 0:
-				c.wr.Null()
-			default:
-				c.wr.Bulk(out[0])
-			}
+			c.replyValue(c.s.store.PopOne(c.scratch[:0], args[1], left))
 			return
 		case 3:
 		default:
@@ -72,8 +64,14 @@ func cmdLRange(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	out, err := c.s.store.LRange(args[1], n[0], n[1])
-	c.writeMembers(out, err, false)
+	// The elements go from the list into the reply buffer while the slot is read-locked:
+	// the writer only appends, so no client can stall the slot.
+	err := c.s.store.LRangeEach(args[1], n[0], n[1],
+		func(n int) { c.wr.Array(n) },
+		func(e []byte) { c.wr.Bulk(e) })
+	if err != nil {
+		c.writeStoreErr(err)
+	}
 }
 
 func cmdLIndex(c *conn, args [][]byte) {

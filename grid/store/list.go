@@ -9,19 +9,29 @@ import (
 )
 
 // A list is a chain of nodes in the arena, Redis's quicklist: each node holds up to
-// listNodeMax bytes of elements (list-max-listpack-size -2, 8 KiB), each element as uvarint
-// length and bytes, so pushing and popping at either end touch one node. The key's record
-// has a fixed 32-byte body, rewritten in place:
+// listNodeMax bytes of elements (list-max-listpack-size -2, 8 KiB), so pushing and popping
+// at either end touch one node. The key's record has a fixed 32-byte body, rewritten in
+// place:
 //
 //	head  int64, the absolute index of the first element
 //	count int64, the number of elements
 //	first Ref of the first node
 //	last  Ref of the last node
 //
-// A node is prev Ref (8 bytes), next Ref (8), its element count (4) and the bytes its
-// elements use (4), then the elements. A node's chunk grows by doubling up to the limit, so
-// a push reallocates a node only now and then; an element larger than the limit gets a
-// node of its own.
+// A node is prev Ref (8 bytes), next Ref (8), its element count (4), the bytes its elements
+// use (4) and where they start in the payload (4, then 4 unused), then the payload. Each
+// element is its length as a uvarint, its bytes, and its length again written backwards
+// (listpack's back-length: the last byte holds the low 7 bits, a set top bit says more
+// bytes precede), so the last element is found from the end of the node as the first is
+// from its start. Popping at the head advances the start and popping at the tail lowers
+// the used bytes: each is O(1), nothing is walked or shifted. Pushing at the head writes
+// below the start. A node grown for a push at the head puts its elements at the end of
+// the new chunk, for one at the tail at its start; when an end has no room left but the
+// chunk has, the elements move once to leave half the free space at each end. So pushes
+// move a node's bytes only now and then, where Redis's listpack shifts it on every LPUSH.
+//
+// A node's chunk grows by doubling up to the limit, so a push reallocates a node only now
+// and then; an element larger than the limit gets a node of its own.
 //
 // Elements have absolute indexes (head, head+1, ...): LPUSH lowers head, RPUSH extends the
 // tail. The journal states list changes with them — these elements are now at these
@@ -30,7 +40,7 @@ import (
 // types' operations do.
 const (
 	listBody    = 32
-	listNodeHdr = 24
+	listNodeHdr = 32
 	listNodeMax = 8 << 10
 )
 
@@ -61,19 +71,69 @@ func nodePrev(n []byte) slab.Ref { return slab.Ref(binary.LittleEndian.Uint64(n)
 func nodeNext(n []byte) slab.Ref { return slab.Ref(binary.LittleEndian.Uint64(n[8:])) }
 func nodeCount(n []byte) int     { return int(binary.LittleEndian.Uint32(n[16:])) }
 func nodeUsed(n []byte) int      { return int(binary.LittleEndian.Uint32(n[20:])) }
+func nodeOff(n []byte) int       { return int(binary.LittleEndian.Uint32(n[24:])) }
+func nodeRoom(n []byte) int      { return len(n) - listNodeHdr }
 func setPrev(n []byte, r slab.Ref) {
 	binary.LittleEndian.PutUint64(n, uint64(r))
 }
 func setNext(n []byte, r slab.Ref) {
 	binary.LittleEndian.PutUint64(n[8:], uint64(r))
 }
-func setCountUsed(n []byte, count, used int) {
+
+// setSpan records the node's count and the payload bytes [off, off+used) its elements use.
+func setSpan(n []byte, count, off, used int) {
 	binary.LittleEndian.PutUint32(n[16:], uint32(count))
 	binary.LittleEndian.PutUint32(n[20:], uint32(used))
+	binary.LittleEndian.PutUint32(n[24:], uint32(off))
 }
-func nodeElems(n []byte) []byte { return n[listNodeHdr : listNodeHdr+nodeUsed(n)] }
 
-func entryLen(e []byte) int { return uvlen(len(e)) + len(e) }
+// nodeElems is the node's elements, aliasing its chunk.
+func nodeElems(n []byte) []byte {
+	off := listNodeHdr + nodeOff(n)
+	return n[off : off+nodeUsed(n)]
+}
+
+// entryLen is the bytes e takes in a node: its length before and after it.
+func entryLen(e []byte) int { return 2*uvlen(len(e)) + len(e) }
+
+// putEntry writes e as an entry at the start of dst and returns its size.
+func putEntry(dst, e []byte) int {
+	w := binary.PutUvarint(dst, uint64(len(e)))
+	w += copy(dst[w:], e)
+	lw := uvlen(len(e))
+	for k, v := 0, len(e); k < lw; k, v = k+1, v>>7 {
+		c := byte(v & 0x7f)
+		if k < lw-1 {
+			c |= 0x80
+		}
+		dst[w+lw-1-k] = c
+	}
+	return w + lw
+}
+
+// firstEntry returns the element at the start of b (entries) and the entries after it.
+func firstEntry(b []byte) (e, rest []byte) {
+	n, w := binary.Uvarint(b)
+	end := w + int(n)
+	return b[w:end:end], b[end+uvlen(int(n)):]
+}
+
+// lastEntry returns the element at the end of b (entries) and the entries before it,
+// reading its back-length from the end.
+func lastEntry(b []byte) (e, before []byte) {
+	n, k := 0, 0
+	for {
+		c := b[len(b)-1-k]
+		n |= int(c&0x7f) << (7 * k)
+		k++
+		if c&0x80 == 0 {
+			break
+		}
+	}
+	end := len(b) - k
+	start := end - n
+	return b[start:end:end], b[:start-uvlen(n)]
+}
 
 // elemsLen is the bytes elems take in nodes, with a node header per node they may start.
 func elemsLen(elems [][]byte) int {
@@ -93,7 +153,14 @@ type list struct {
 }
 
 func (s *Store) openList(sl *slot, r record) *list {
-	return &list{s: s, sl: sl, r: r, hdr: readList(r.body)}
+	l := s.listAt(sl, r)
+	return &l
+}
+
+// listAt is openList as a value, which the hot paths (a pop, a range read) keep on the
+// stack.
+func (s *Store) listAt(sl *slot, r record) list {
+	return list{s: s, sl: sl, r: r, hdr: readList(r.body)}
 }
 
 // save writes the header back into the record, in place.
@@ -113,23 +180,31 @@ func (l *list) newNode(payload int) (slab.Ref, []byte, error) {
 	}
 	setPrev(n, 0)
 	setNext(n, 0)
-	setCountUsed(n, 0, 0)
+	setSpan(n, 0, 0, 0)
 	return ref, n, nil
 }
 
 // grow moves the node at ref to a chunk with room for payload bytes, relinking it, and
-// returns where it is now.
-func (l *list) grow(ref slab.Ref, payload int) (slab.Ref, []byte, error) {
+// returns it; its elements go to the end of the new chunk when it grows for pushes at the
+// head (left), else to the start.
+func (l *list) grow(ref slab.Ref, payload int, left bool) ([]byte, error) {
 	old := l.node(ref)
-	want := min(max(2*(len(old)-listNodeHdr), payload), max(listNodeMax, payload))
+	want := min(max(2*nodeRoom(old), payload), max(listNodeMax, payload))
 	nref, n, err := l.newNode(want)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	copy(n, old[:listNodeHdr+nodeUsed(old)])
+	copy(n, old[:listNodeHdr])
+	elems := nodeElems(old)
+	off := 0
+	if left {
+		off = nodeRoom(n) - len(elems)
+	}
+	copy(n[listNodeHdr+off:], elems)
+	setSpan(n, nodeCount(old), off, len(elems))
 	l.relink(nref, n)
 	l.s.arena.Free(ref)
-	return nref, n, nil
+	return n, nil
 }
 
 // relink points the neighbours of the node n, and the header, at nref, where n now is.
@@ -155,22 +230,33 @@ func (l *list) push(e []byte, left bool) error {
 	}
 	if end != 0 {
 		n := l.node(end)
-		used := nodeUsed(n)
-		if used+need <= listNodeMax {
-			if listNodeHdr+used+need > len(n) {
+		if used := nodeUsed(n); used+need <= listNodeMax {
+			if used+need > nodeRoom(n) {
 				var err error
-				if _, n, err = l.grow(end, used+need); err != nil {
+				if n, err = l.grow(end, used+need, left); err != nil {
 					return err
 				}
 			}
-			at := listNodeHdr + used
-			if left {
-				at = listNodeHdr
-				copy(n[listNodeHdr+need:], n[listNodeHdr:listNodeHdr+used])
+			off := nodeOff(n)
+			if left && off < need || !left && off+used+need > nodeRoom(n) {
+				// No room at this end, but some at the other: after this push, the free
+				// space is split between both ends, so pushes alternating between them
+				// move the node only as often as pushes at one end do.
+				half := (nodeRoom(n) - used - need) / 2
+				to := half
+				if left {
+					to += need
+				}
+				copy(n[listNodeHdr+to:], n[listNodeHdr+off:listNodeHdr+off+used])
+				off = to
 			}
-			w := binary.PutUvarint(n[at:], uint64(len(e)))
-			copy(n[at+w:], e)
-			setCountUsed(n, nodeCount(n)+1, used+need)
+			if left {
+				off -= need
+				putEntry(n[listNodeHdr+off:], e)
+			} else {
+				putEntry(n[listNodeHdr+off+used:], e)
+			}
+			setSpan(n, nodeCount(n)+1, off, used+need)
 			l.count(1, left)
 			return nil
 		}
@@ -179,9 +265,12 @@ func (l *list) push(e []byte, left bool) error {
 	if err != nil {
 		return err
 	}
-	w := binary.PutUvarint(n[listNodeHdr:], uint64(len(e)))
-	copy(n[listNodeHdr+w:], e)
-	setCountUsed(n, 1, need)
+	off := 0
+	if left {
+		off = nodeRoom(n) - need
+	}
+	putEntry(n[listNodeHdr+off:], e)
+	setSpan(n, 1, off, need)
 	switch {
 	case end == 0:
 		l.hdr.first, l.hdr.last = ref, ref
@@ -206,7 +295,8 @@ func (l *list) count(k int64, left bool) {
 	}
 }
 
-// pop removes the element at the head (left) or the tail and appends it to dst.
+// pop removes the element at the head (left) or the tail and appends it to dst: the node's
+// start moves up past it, or its used bytes down, in O(1).
 func (l *list) pop(dst []byte, left bool) []byte {
 	end := l.hdr.last
 	if left {
@@ -214,23 +304,16 @@ func (l *list) pop(dst []byte, left bool) []byte {
 	}
 	n := l.node(end)
 	elems := nodeElems(n)
-	var at int
-	if !left {
-		for at = 0; ; {
-			_, next := readBytes(elems[at:])
-			if len(next) == 0 {
-				break
-			}
-			at = len(elems) - len(next)
-		}
-	}
-	e, rest := readBytes(elems[at:])
-	dst = append(dst, e...)
-	size := len(elems[at:]) - len(rest)
+	off := nodeOff(n)
+	var e, rest []byte
 	if left {
-		copy(n[listNodeHdr:], rest)
+		e, rest = firstEntry(elems)
+		off += len(elems) - len(rest)
+	} else {
+		e, rest = lastEntry(elems)
 	}
-	setCountUsed(n, nodeCount(n)-1, len(elems)-size)
+	dst = append(dst, e...)
+	setSpan(n, nodeCount(n)-1, off, len(rest))
 	l.count(-1, left)
 	if nodeCount(n) == 0 {
 		l.unlink(end)
@@ -270,7 +353,7 @@ func (l *list) each(from int64, fn func(i int64, e []byte) bool) {
 		elems := nodeElems(n)
 		for len(elems) > 0 {
 			var e []byte
-			e, elems = readBytes(elems)
+			e, elems = firstEntry(elems)
 			if i >= from && !fn(i, e) {
 				return
 			}
@@ -280,22 +363,17 @@ func (l *list) each(from int64, fn func(i int64, e []byte) bool) {
 	}
 }
 
-// eachRev calls fn with the elements from the tail, index by index down, until fn returns
-// false.
+// eachRev calls fn with the elements from the tail, index by index down, aliasing the
+// arena, until fn returns false.
 func (l *list) eachRev(fn func(i int64, e []byte) bool) {
 	i := l.hdr.count
-	var es [][]byte
 	for ref := l.hdr.last; ref != 0; {
 		n := l.node(ref)
-		es = es[:0]
 		for elems := nodeElems(n); len(elems) > 0; {
 			var e []byte
-			e, elems = readBytes(elems)
-			es = append(es, e)
-		}
-		for j := len(es) - 1; j >= 0; j-- {
+			e, elems = lastEntry(elems)
 			i--
-			if !fn(i, es[j]) {
+			if !fn(i, e) {
 				return
 			}
 		}
@@ -410,9 +488,15 @@ func (s *Store) Push(key []byte, elems [][]byte, left, xx bool) (int64, error) {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	l, err := s.listFor(sl, key)
+	r, ok, err := s.typed(sl, key, KindList, true)
 	if err != nil {
 		return 0, err
+	}
+	var l *list
+	var cur list // an existing list stays on the stack
+	if ok {
+		cur = s.listAt(sl, r)
+		l = &cur
 	}
 	n, first, err := s.pushAll(sl, key, l, elems, left, xx, true)
 	switch {
@@ -431,14 +515,19 @@ func (s *Store) popN(sl *slot, key []byte, l *list, left bool, count int64) [][]
 	for range min(count, l.hdr.count) {
 		out = append(out, l.pop(nil, left))
 	}
+	s.popped(sl, key, l)
+	return out
+}
+
+// popped saves l (the list at key) after pops, deleting it when empty, and journals it.
+func (s *Store) popped(sl *slot, key []byte, l *list) {
 	l.save()
 	if l.hdr.count == 0 {
 		s.remove(sl, &l.r)
 		s.journalKey(sl, key)
-		return out
+		return
 	}
 	s.journalListTrim(sl, key, l.hdr.head, l.hdr.head+l.hdr.count)
-	return out
 }
 
 // Pop removes up to count elements from the head (left) or the tail of the list at key;
@@ -452,6 +541,22 @@ func (s *Store) Pop(key []byte, left bool, count int64) (out [][]byte, ok bool, 
 		return nil, l != nil, err
 	}
 	return s.popN(sl, key, l, left, count), true, nil
+}
+
+// PopOne removes the element at the head (left) or the tail of the list at key and appends
+// it to dst (LPOP and RPOP without a count); ok is false when there is no list.
+func (s *Store) PopOne(dst, key []byte, left bool) (out []byte, ok bool, err error) {
+	sl := s.slotOf(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	r, ok, err := s.typed(sl, key, KindList, true)
+	if !ok {
+		return dst, false, err
+	}
+	l := s.listAt(sl, r)
+	dst = l.pop(dst, left)
+	s.popped(sl, key, &l)
+	return dst, true, nil
 }
 
 // MPop pops up to count elements from the first non-empty list of keys (LMPOP), which
@@ -501,23 +606,43 @@ func rangeOf(start, stop, n int64) (from, to int64, ok bool) {
 
 // LRange returns copies of the elements from start to stop (negative: from the end).
 func (s *Store) LRange(key []byte, start, stop int64) ([][]byte, error) {
+	var out [][]byte
+	err := s.LRangeEach(key, start, stop, func(n int) {
+		if n > 0 {
+			out = make([][]byte, 0, n)
+		}
+	}, func(e []byte) { out = append(out, cloneBytes(e)) })
+	return out, err
+}
+
+// LRangeEach calls count with the number of elements from start to stop (negative: from
+// the end) of the list at key (0: no list), then fn with each of them in order, aliasing
+// the arena: it reads them while the key's slot is locked, so a reply is written straight
+// from the list, without copying the elements out first. fn must not keep e, nor call the
+// store, nor block. Neither is called when there is an error (a key of another type).
+func (s *Store) LRangeEach(key []byte, start, stop int64, count func(n int), fn func(e []byte)) error {
 	sl := s.slotOf(key)
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
-	l, err := s.listRead(sl, key)
-	if l == nil {
-		return nil, err
+	r, ok, err := s.typed(sl, key, KindList, false)
+	if err != nil {
+		return err
+	}
+	var l list
+	if ok {
+		l = s.listAt(sl, r)
 	}
 	from, to, ok := rangeOf(start, stop, l.hdr.count)
 	if !ok {
-		return nil, nil
+		count(0)
+		return nil
 	}
-	out := make([][]byte, 0, to-from+1)
+	count(int(to - from + 1))
 	l.each(from, func(i int64, e []byte) bool {
-		out = append(out, cloneBytes(e))
+		fn(e)
 		return i < to
 	})
-	return out, nil
+	return nil
 }
 
 // index converts an LINDEX/LSET index (negative: from the end) to 0..n-1; ok is false
@@ -820,7 +945,7 @@ func (s *Store) LMove(src, dst []byte, fromLeft, toLeft bool) (e []byte, ok bool
 // journalListPut journals elems as the elements at indexes first... (pushed at the head,
 // when left, in the order they now have there: reversed).
 func (s *Store) journalListPut(sl *slot, key []byte, first int64, elems [][]byte, left bool) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {
@@ -841,7 +966,7 @@ func (s *Store) journalListPut(sl *slot, key []byte, first int64, elems [][]byte
 
 // journalListTrim journals that the list at key now spans indexes [head, tail).
 func (s *Store) journalListTrim(sl *slot, key []byte, head, tail int64) {
-	if s.journal == nil {
+	if !s.journaling() {
 		return
 	}
 	s.emit(sl, func(b []byte) []byte {

@@ -66,7 +66,22 @@ func listModel(t *testing.T, in []byte) {
 			}
 		case 4, 5: // pop
 			left, count := op == 4, int64(next()%6)
-			got, _, err := s.Pop([]byte(k), left, count)
+			var got [][]byte
+			var err error
+			if count == 1 {
+				// LPOP/RPOP without a count: PopOne appends to the buffer it is given.
+				var one []byte
+				var ok bool
+				one, ok, err = s.PopOne([]byte("prefix:"), []byte(k), left)
+				if ok != (len(cur) > 0) || !bytes.HasPrefix(one, []byte("prefix:")) {
+					t.Fatalf("step %d PopOne: %q %v, list of %d", step, one, ok, len(cur))
+				}
+				if ok {
+					got = [][]byte{one[len("prefix:"):]}
+				}
+			} else {
+				got, _, err = s.Pop([]byte(k), left, count)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
