@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,25 +90,6 @@ type fillResult struct {
 	FirstError string  `json:"first_error,omitempty"`
 	Seconds    float64 `json:"seconds"`
 	OpsPerSec  float64 `json:"ops_per_sec"`
-}
-
-func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseFill(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen fill: %v\n", err)
-		return 2
-	}
-	res, err := fill(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen fill: %v\n", err)
-		return 1
-	}
-	line, _ := json.Marshal(res)
-	fmt.Fprintf(stdout, "%s\n", line)
-	return 0
 }
 
 func fill(ctx context.Context, cfg fillConfig) (*fillResult, error) {

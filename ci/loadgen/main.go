@@ -69,7 +69,47 @@ func main() {
 
 // modes are the subcommands; without one, loadgen runs the SET load above.
 var modes = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"fill": runFill, "oom": runOOM, "probe": runProbe, "stream": runStream,
+	"fill":   mode("fill", parseFill, fill, one[*fillResult]),
+	"oom":    mode("oom", parseOOM, oomFill, one[*oomResult]),
+	"probe":  mode("probe", parseProbe, probe, each[probeResult]),
+	"stream": mode("stream", parseStream, streamLoad, one[*streamResult]),
+}
+
+// mode is subcommand name: it parses its flags with parse (exit code 2 on bad ones), runs
+// do (1 when it fails) and prints the result as JSON lines, one per value lines gives.
+func mode[C, R any](name string, parse func([]string, io.Writer) (C, error), do func(context.Context, C) (R, error),
+	lines func(R) []any) func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		cfg, err := parse(args, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "loadgen %s: %v\n", name, err)
+			return 2
+		}
+		res, err := do(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadgen %s: %v\n", name, err)
+			return 1
+		}
+		for _, v := range lines(res) {
+			line, _ := json.Marshal(v)
+			fmt.Fprintf(stdout, "%s\n", line)
+		}
+		return 0
+	}
+}
+
+// one is a result printed as one JSON line, each a slice printed a line per element.
+func one[R any](r R) []any { return []any{r} }
+
+func each[R any](rs []R) []any {
+	out := make([]any, len(rs))
+	for i := range rs {
+		out[i] = rs[i]
+	}
+	return out
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

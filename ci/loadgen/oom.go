@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,25 +130,6 @@ type oomResult struct {
 type point struct {
 	t     time.Duration
 	bytes int64
-}
-
-func runOOM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseOOM(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen oom: %v\n", err)
-		return 2
-	}
-	res, err := oomFill(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen oom: %v\n", err)
-		return 1
-	}
-	line, _ := json.Marshal(res)
-	fmt.Fprintf(stdout, "%s\n", line)
-	return 0
 }
 
 func oomFill(ctx context.Context, cfg oomConfig) (*oomResult, error) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -109,27 +108,6 @@ func tagFor(slot int) string {
 			return t
 		}
 	}
-}
-
-func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseProbe(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen probe: %v\n", err)
-		return 2
-	}
-	res, err := probe(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen probe: %v\n", err)
-		return 1
-	}
-	for _, r := range res {
-		line, _ := json.Marshal(r)
-		fmt.Fprintf(stdout, "%s\n", line)
-	}
-	return 0
 }
 
 func probe(ctx context.Context, cfg probeConfig) ([]probeResult, error) {

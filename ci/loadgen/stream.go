@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,25 +104,6 @@ type streamResult struct {
 	ReadAckP99  float64 `json:"read_ack_p99_ms"`
 	StreamLen   int64   `json:"xlen"`
 	PendingLeft int64   `json:"pending"`
-}
-
-func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseStream(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen stream: %v\n", err)
-		return 2
-	}
-	res, err := streamLoad(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "loadgen stream: %v\n", err)
-		return 1
-	}
-	line, _ := json.Marshal(res)
-	fmt.Fprintf(stdout, "%s\n", line)
-	return 0
 }
 
 // streamWorker is one producer's or consumer's tally, merged after the run.
