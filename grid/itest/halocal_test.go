@@ -35,24 +35,38 @@ type haLocal struct {
 // The grid stops when t ends; its log is printed if t failed.
 func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 	t.Helper()
+	// A repl-timeout of 1s rather than 500ms: on a loaded machine a backup a little late
+	// must not drop out of sync just before the kill (then no in-sync copy would be left).
+	base, api, log := runLocal(t, partitions, 2*max(partitions, growTo),
+		"--ha", "--lease-ttl", "2s", "--repl-timeout", "1s", "--restart-delay", "300ms")
+	g := &haLocal{base: base, api: api, log: log}
+	for p := range partitions {
+		g.waitHealthy(t, p, 30*time.Second)
+	}
+	return g
+}
+
+// runLocal starts `insight-grid local --partitions partitions` with args on ports free for
+// the given number of data instances and waits until it prints ready. It stops when t
+// ends, printing the end of its log if t failed. It returns the base port, the manager's
+// URL and the log's path.
+func runLocal(t *testing.T, partitions, instances int, args ...string) (base int, api, logPath string) {
+	t.Helper()
 	offsets := []int{0, 1, 2}
-	for k := range 2 * max(partitions, growTo) {
+	for k := range instances {
 		offsets = append(offsets, 10+k, 1010+k)
 	}
 	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &haLocal{base: base, log: filepath.Join(t.TempDir(), "grid.log")}
-	logf, err := os.Create(g.log)
+	logPath = filepath.Join(t.TempDir(), "grid.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A repl-timeout of 1s rather than 500ms: on a loaded machine a backup a little late
-	// must not drop out of sync just before the kill (then no in-sync copy would be left).
-	cmd := exec.Command(grid.bin, "local", "--partitions", fmt.Sprint(partitions), "--ha",
-		"--base-port", fmt.Sprint(base), "--log-level", "info", "--lease-ttl", "2s",
-		"--repl-timeout", "1s", "--restart-delay", "300ms", "--timeout", "60s")
+	cmd := exec.Command(grid.bin, append([]string{"local", "--partitions", fmt.Sprint(partitions),
+		"--base-port", fmt.Sprint(base), "--log-level", "info", "--timeout", "60s"}, args...)...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -63,19 +77,19 @@ func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 		t.Fatalf("starting insight-grid local: %v", err)
 	}
 	exited := make(chan struct{})
-	ready := make(chan bool, 1)
+	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
+		manager := ""
 		for sc.Scan() {
-			line := sc.Text()
-			switch {
+			switch line := sc.Text(); {
 			case strings.HasPrefix(line, "manager "):
-				g.api = strings.TrimPrefix(line, "manager ")
+				manager = strings.TrimPrefix(line, "manager ")
 			case line == "ready":
-				ready <- true
+				ready <- manager
 			}
 		}
-		ready <- false
+		close(ready)
 		_ = cmd.Wait()
 		close(exited)
 	}()
@@ -89,22 +103,20 @@ func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 		}
 		logf.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(g.log)
+			b, _ := os.ReadFile(logPath)
 			t.Logf("grid log, last 6000 bytes:\n%s", b[max(0, len(b)-6000):])
 		}
 	})
 	select {
-	case ok := <-ready:
+	case m, ok := <-ready:
 		if !ok {
 			t.Fatal("insight-grid local exited before it was ready")
 		}
+		return base, m, logPath
 	case <-time.After(70 * time.Second):
 		t.Fatal("insight-grid local was not ready in 70s")
 	}
-	for p := range partitions {
-		g.waitHealthy(t, p, 30*time.Second)
-	}
-	return g
+	return 0, "", ""
 }
 
 // partition is the manager's view of partition p (an error if it did not answer).

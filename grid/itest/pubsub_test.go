@@ -1,14 +1,10 @@
 package itest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/cluster"
-	"github.com/insightgrid/insight/grid/internal/ports"
 )
 
 // instanceClient is a plain client of the data instance at RESP port port.
@@ -104,66 +99,7 @@ type localGrid struct{ base int }
 // ports and waits until it is ready; it stops when t ends, printing its log if t failed.
 func startLocalGrid(t *testing.T, partitions int, args ...string) *localGrid {
 	t.Helper()
-	offsets := []int{0, 1, 2}
-	for k := range partitions {
-		offsets = append(offsets, 10+k, 1010+k)
-	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(t.TempDir(), "grid.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append([]string{"local", "--partitions", strconv.Itoa(partitions), "--base-port", strconv.Itoa(base),
-		"--log-level", "info", "--timeout", "60s"}, args...)
-	cmd := exec.Command(grid.bin, args...)
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting insight-grid local: %v", err)
-	}
-	exited := make(chan struct{})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "ready" {
-				ready <- true
-			}
-		}
-		ready <- false
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("grid log, last 6000 bytes:\n%s", b[max(0, len(b)-6000):])
-		}
-	})
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("insight-grid local exited before it was ready")
-		}
-	case <-time.After(70 * time.Second):
-		t.Fatal("insight-grid local was not ready in 70s")
-	}
+	base, _, _ := runLocal(t, partitions, partitions, args...)
 	return &localGrid{base: base}
 }
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -418,7 +420,8 @@ func (s *Server) dropMovedShardChannels(v *cluster.View) {
 		if p := servingPartition(v, slot); redirect == "" && p != nil && p.ID == s.cfg.Partition {
 			continue
 		}
-		for name := range names {
+		// In name order, so a subscriber of several gets its messages in a stable order.
+		for _, name := range slices.Sorted(maps.Keys(names)) {
 			for c := range r.shard[name] {
 				r.remove(kindShard, name, c)
 				var b []byte
