@@ -55,27 +55,15 @@ func parseFill(args []string, stderr io.Writer) (fillConfig, error) {
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
-	if cfg.keys < 1 {
-		errs = append(errs, fmt.Errorf("--keys %d: must be at least 1", cfg.keys))
-	}
+	errs = append(errs, atLeast("--keys", cfg.keys, 1))
 	if !slices.Contains([]string{"string", "hash", "zset", "stream"}, cfg.kind) {
 		errs = append(errs, fmt.Errorf("--type %q: must be string, hash, zset or stream", cfg.kind))
 	}
-	if cfg.valueSize < 1 {
-		errs = append(errs, fmt.Errorf("--value-size %d: must be at least 1", cfg.valueSize))
-	}
-	if cfg.fields < 1 {
-		errs = append(errs, fmt.Errorf("--fields %d: must be at least 1", cfg.fields))
-	}
-	if cfg.clients < 1 {
-		errs = append(errs, fmt.Errorf("--clients %d: must be at least 1", cfg.clients))
-	}
-	if cfg.pipeline < 1 {
-		errs = append(errs, fmt.Errorf("--pipeline %d: must be at least 1", cfg.pipeline))
-	}
-	if cfg.timeout <= 0 {
-		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", cfg.timeout))
-	}
+	errs = append(errs, atLeast("--value-size", cfg.valueSize, 1))
+	errs = append(errs, atLeast("--fields", cfg.fields, 1))
+	errs = append(errs, atLeast("--clients", cfg.clients, 1))
+	errs = append(errs, atLeast("--pipeline", cfg.pipeline, 1))
+	errs = append(errs, positive("--timeout", cfg.timeout))
 	return cfg, errors.Join(errs...)
 }
 

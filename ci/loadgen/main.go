@@ -192,18 +192,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if len(cfg.addrs) > 1 && !cfg.cluster {
 		errs = append(errs, errors.New("--addr: several addresses need --cluster"))
 	}
-	if cfg.clients < 1 {
-		errs = append(errs, fmt.Errorf("--clients %d: must be at least 1", cfg.clients))
-	}
-	if cfg.requests < 0 {
-		errs = append(errs, fmt.Errorf("--requests %d: must not be negative", cfg.requests))
-	}
+	errs = append(errs, atLeast("--clients", cfg.clients, 1))
+	errs = append(errs, atLeast("--requests", cfg.requests, 0))
 	if cfg.requests == 0 && cfg.duration <= 0 {
 		errs = append(errs, fmt.Errorf("--duration %s: must be positive", cfg.duration))
 	}
-	if cfg.valueSize < 1 {
-		errs = append(errs, fmt.Errorf("--value-size %d: must be at least 1", cfg.valueSize))
-	}
+	errs = append(errs, atLeast("--value-size", cfg.valueSize, 1))
 	if cfg.waitReplicas != 0 && cfg.waitReplicas != 1 {
 		errs = append(errs, fmt.Errorf("--wait-replicas %d: must be 0 or 1", cfg.waitReplicas))
 	}
@@ -213,15 +207,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.keyspace != "random" && cfg.keyspace != "unique" {
 		errs = append(errs, fmt.Errorf("--keyspace %q: must be random or unique", cfg.keyspace))
 	}
-	if cfg.keyspaceSize < 1 {
-		errs = append(errs, fmt.Errorf("--keyspace-size %d: must be at least 1", cfg.keyspaceSize))
-	}
+	errs = append(errs, atLeast("--keyspace-size", cfg.keyspaceSize, 1))
 	if cfg.ackedFile != "" && cfg.keyspace != "unique" {
 		errs = append(errs, errors.New("--acked-file needs --keyspace unique (a random key can be overwritten by a later write)"))
 	}
-	if cfg.timeout <= 0 {
-		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", cfg.timeout))
-	}
+	errs = append(errs, positive("--timeout", cfg.timeout))
 	return cfg, errors.Join(errs...)
 }
 
@@ -716,3 +706,30 @@ func (h *histogram) quantile(q float64) time.Duration {
 func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// atLeast is the error of integer flag name when v is below least (1 or 0), else nil.
+func atLeast[T int | int64](name string, v, least T) error {
+	switch {
+	case v >= least:
+		return nil
+	case least == 0:
+		return fmt.Errorf("%s %d: must not be negative", name, v)
+	}
+	return fmt.Errorf("%s %d: must be at least %d", name, v, least)
+}
+
+// positive is the error of duration flag name when d is not above 0, else nil.
+func positive(name string, d time.Duration) error {
+	if d > 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %s: must be positive", name, d)
+}
+
+// notNegative is the error of duration flag name when d is below 0, else nil.
+func notNegative(name string, d time.Duration) error {
+	if d >= 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %s: must not be negative", name, d)
+}

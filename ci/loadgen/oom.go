@@ -59,24 +59,12 @@ func parseOOM(args []string, stderr io.Writer) (oomConfig, error) {
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
-	if cfg.clients < 1 {
-		errs = append(errs, fmt.Errorf("--clients %d: must be at least 1", cfg.clients))
-	}
-	if cfg.valueSize < 1 {
-		errs = append(errs, fmt.Errorf("--value-size %d: must be at least 1", cfg.valueSize))
-	}
-	if cfg.after < 0 {
-		errs = append(errs, fmt.Errorf("--after %s: must not be negative", cfg.after))
-	}
-	if cfg.maxDur <= 0 {
-		errs = append(errs, fmt.Errorf("--max-duration %s: must be positive", cfg.maxDur))
-	}
-	if cfg.sample <= 0 {
-		errs = append(errs, fmt.Errorf("--sample %s: must be positive", cfg.sample))
-	}
-	if cfg.timeout <= 0 {
-		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", cfg.timeout))
-	}
+	errs = append(errs, atLeast("--clients", cfg.clients, 1))
+	errs = append(errs, atLeast("--value-size", cfg.valueSize, 1))
+	errs = append(errs, notNegative("--after", cfg.after))
+	errs = append(errs, positive("--max-duration", cfg.maxDur))
+	errs = append(errs, positive("--sample", cfg.sample))
+	errs = append(errs, positive("--timeout", cfg.timeout))
 	if cfg.limit == 0 && cfg.cgroup != "" {
 		l, err := readInt(filepath.Join(cfg.cgroup, "memory.limit_in_bytes"))
 		if err != nil {

@@ -75,9 +75,7 @@ func parseProbe(args []string, stderr io.Writer) (probeConfig, error) {
 	if len(cfg.slots) == 0 && *slotList == "" {
 		errs = append(errs, errors.New("--slots: empty; give at least one slot"))
 	}
-	if cfg.after < 0 {
-		errs = append(errs, fmt.Errorf("--after %s: must not be negative", cfg.after))
-	}
+	errs = append(errs, notNegative("--after", cfg.after))
 	if cfg.interval <= 0 || cfg.duration <= 0 || cfg.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--interval %s, --duration %s, --timeout %s: must all be positive", cfg.interval, cfg.duration, cfg.timeout))
 	}

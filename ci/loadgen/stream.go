@@ -58,24 +58,12 @@ func parseStream(args []string, stderr io.Writer) (streamConfig, error) {
 	if cfg.key == "" || cfg.group == "" {
 		errs = append(errs, errors.New("--key and --group must not be empty"))
 	}
-	if cfg.producers < 1 {
-		errs = append(errs, fmt.Errorf("--producers %d: must be at least 1", cfg.producers))
-	}
-	if cfg.consumers < 0 {
-		errs = append(errs, fmt.Errorf("--consumers %d: must not be negative", cfg.consumers))
-	}
-	if cfg.count < 1 {
-		errs = append(errs, fmt.Errorf("--count %d: must be at least 1", cfg.count))
-	}
-	if cfg.valueSize < 1 {
-		errs = append(errs, fmt.Errorf("--value-size %d: must be at least 1", cfg.valueSize))
-	}
-	if cfg.duration <= 0 {
-		errs = append(errs, fmt.Errorf("--duration %s: must be positive", cfg.duration))
-	}
-	if cfg.timeout <= 0 {
-		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", cfg.timeout))
-	}
+	errs = append(errs, atLeast("--producers", cfg.producers, 1))
+	errs = append(errs, atLeast("--consumers", cfg.consumers, 0))
+	errs = append(errs, atLeast("--count", cfg.count, 1))
+	errs = append(errs, atLeast("--value-size", cfg.valueSize, 1))
+	errs = append(errs, positive("--duration", cfg.duration))
+	errs = append(errs, positive("--timeout", cfg.timeout))
 	return cfg, errors.Join(errs...)
 }
 
