@@ -216,8 +216,9 @@ def transactions(r, t, p, seed):
         res = pipe.execute(raise_on_error=False)
     t.eq("INCR inside EXEC", res[0], 3)
     t.ok("WRONGTYPE inside EXEC, the rest applied", isinstance(res[1], ResponseError) and "WRONGTYPE" in str(res[1]), res)
-    t.raises("a transaction across slots", lambda: r.pipeline(transaction=True).set(a, "1").set(f"{p}:other", "2").execute(),
-             RedisClusterException)
+    t.raises("a transaction across slots, refused by redis-py",
+             lambda: r.pipeline(transaction=True).set(a, "1").set(f"{p}:other", "2").execute(),
+             RedisClusterException, "same slot")
     # WATCH, read, MULTI, write, EXEC: the optimistic locking redis-py's docs show.
     r.set(n, "10")
     with r.pipeline(transaction=True) as pipe:
