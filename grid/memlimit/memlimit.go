@@ -97,8 +97,8 @@ func Runtime() int64 {
 
 // Store is what the watcher needs of the store.
 type Store interface {
-	// DataMemory is the bytes the data keeps resident outside the Go heap.
-	DataMemory() int64
+	// ArenaMemory is the bytes the data keeps resident outside the Go heap.
+	ArenaMemory() int64
 	// MaxMemory is the limit that data and runtime together must stay under; 0: none.
 	MaxMemory() int64
 	// SetRuntimeMemory records what the Go runtime holds, counted with the data.
@@ -151,7 +151,7 @@ func Sample(st Store) { sample(st) }
 func sample(st Store) (runtime, data int64) {
 	runtime = Runtime()
 	st.SetRuntimeMemory(runtime)
-	data = st.DataMemory()
+	data = st.ArenaMemory()
 	if m := st.MaxMemory(); m > 0 {
 		debug.SetMemoryLimit(max(m-data, floor))
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -69,6 +70,12 @@ type blockedClients struct {
 	byKey map[string][]*waiter // FIFO per key
 	byID  map[int64]*waiter
 	watch bool // the primary watchdog runs
+
+	// Keys expiry or eviction removed while clients waited, by slot, not yet offered to
+	// them (keyDropped); dropping: signalDropped runs.
+	dropMu   sync.Mutex
+	dropped  map[int][][]byte
+	dropping bool
 }
 
 // Redis's replies when a blocked client is let go other than by data or its timeout.
@@ -253,12 +260,61 @@ func (s *Server) signalAllKeys() {
 	}
 	b.mu.Unlock()
 	for slot, keys := range bySlot {
-		g := &s.gates[slot]
-		g.RLock()
-		b.mu.Lock()
-		b.signalLocked(keys)
-		b.mu.Unlock()
-		g.RUnlock()
+		s.signalInSlot(slot, keys)
+	}
+}
+
+// signalInSlot offers keys of slot to their waiters under the slot's gate, for a change
+// made outside a command's dispatch.
+func (s *Server) signalInSlot(slot int, keys [][]byte) {
+	g := &s.gates[slot]
+	g.RLock()
+	defer g.RUnlock()
+	b := &s.blocked
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.signalLocked(keys)
+}
+
+// keyDropped is the store's DropHook: a key that expiry or eviction removed is offered to
+// its waiters as a deletion by a command is, so a group reader of a stream that expired
+// or was evicted is answered at once, as Redis 7.0's dbGenericDelete signals the key. It
+// runs with the key's slot locked in the store, so the waiters are offered the key by
+// another goroutine (signalDropped), which takes the slot's gate and the store's locks in
+// the order commands take them.
+func (s *Server) keyDropped(slot int, key []byte) {
+	b := &s.blocked
+	if b.n.Load() == 0 {
+		return
+	}
+	b.dropMu.Lock()
+	defer b.dropMu.Unlock()
+	if b.dropped == nil {
+		b.dropped = map[int][][]byte{}
+	}
+	b.dropped[slot] = append(b.dropped[slot], bytes.Clone(key))
+	if !b.dropping {
+		b.dropping = true
+		go s.signalDropped()
+	}
+}
+
+// signalDropped offers the keys keyDropped queued to their waiters until none is left.
+func (s *Server) signalDropped() {
+	b := &s.blocked
+	for {
+		b.dropMu.Lock()
+		pending := b.dropped
+		b.dropped = nil
+		if len(pending) == 0 {
+			b.dropping = false
+			b.dropMu.Unlock()
+			return
+		}
+		b.dropMu.Unlock()
+		for slot, keys := range pending {
+			s.signalInSlot(slot, keys)
+		}
 	}
 }
 

@@ -18,8 +18,10 @@ import (
 // entries after its group's last delivered ID at that moment, added to the consumer's
 // pending list unless NOACK, as the non-blocking form does (and journaled alike). A
 // group destroyed meanwhile answers NOGROUP (XGROUP DESTROY signals the key, as in
-// Redis); a stream deleted, flushed or replaced by another type answers UNBLOCKED, as
-// Redis 7.0's unblockDeletedStreamReadgroupClients does. XREAD waits on through both.
+// Redis); a stream deleted, flushed, expired, evicted or replaced by another type
+// answers UNBLOCKED, as Redis 7.0's unblockDeletedStreamReadgroupClients does (expiry and
+// eviction signal the key through the store's DropHook, block.go). XREAD waits on
+// through both.
 
 // Redis 7.0's replies to a blocked XREADGROUP whose group, or stream, is gone.
 const (

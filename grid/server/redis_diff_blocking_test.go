@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // pendingIdle matches an entry of XPENDING's extended form up to its idle milliseconds.
@@ -115,8 +118,23 @@ func (c *rawConn) waitBlocked(n int) {
 	}
 }
 
+// newDiffRunExpiring is newDiffRun with the grid's active expiry running, as an instance
+// runs it: a stream key that expires unblocks its group readers without being touched.
+func newDiffRunExpiring(t *testing.T) *diffRun {
+	t.Helper()
+	rdb := startRedis(t)
+	s, dial := startServer(t, Config{Replication: Standalone{}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.store.RunExpiry(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	grid := redis.NewClient(&redis.Options{Addr: dial().nc.RemoteAddr().String(), Protocol: 2, MaxRetries: -1})
+	t.Cleanup(func() { grid.Close() })
+	return &diffRun{t: t, redis: rdb, grid: grid}
+}
+
 func TestBlockingAgainstRedisServer(t *testing.T) {
-	d := newDiffRun(t)
+	d := newDiffRunExpiring(t)
 	redisAddr, gridAddr := d.redis.Options().Addr, d.grid.Options().Addr
 	tests := []struct {
 		name     string
@@ -188,6 +206,44 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"},
 				{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}y", ">"}},
 			writes: [][]string{{"SET", "{k}x", "s"}, {"DEL", "{k}x"}, {"XADD", "{k}x", "1-1", "a", "1"}, {"FLUSHALL"}}},
+		{name: "xreadgroup stream renamed away", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}y", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}y", ">"}},
+			writes:   [][]string{{"RENAME", "{k}x", "{k}z"}, {"UNLINK", "{k}y"}, {"EXISTS", "{k}x", "{k}y", "{k}z"}}},
+		{name: "xreadgroup stream renamed over", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}y", "g", "$", "MKSTREAM"},
+			{"XADD", "{k}s", "5-0", "f", "v"}, {"XGROUP", "CREATE", "{k}s", "g", "0"}, {"XADD", "{k}t", "6-0", "f", "w"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}y", ">"}},
+			writes:   [][]string{{"RENAME", "{k}s", "{k}x"}, {"COPY", "{k}t", "{k}y", "REPLACE"}},
+			after:    [][]string{{"XPENDING", "{k}x", "g"}}},
+		{name: "xreadgroup stream expired in the past", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"PEXPIREAT", "{k}x", "1"}, {"EXISTS", "{k}x"}}},
+		{name: "xreadgroup stream expired", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}y", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}y", "{k}x", ">", ">"}},
+			writes:   [][]string{{"PEXPIRE", "{k}x", "20"}}},
+		{name: "xreadgroup one of two streams deleted", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}y", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "NOACK", "BLOCK", "0", "STREAMS", "{k}x", "{k}y", ">", ">"}},
+			writes:   [][]string{{"DEL", "{k}y"}, {"XADD", "{k}x", "1-1", "a", "1"}},
+			after:    [][]string{{"XLEN", "{k}x"}}},
+		{name: "xreadgroup stream recreated in a transaction", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}, {"XGROUP", "CREATE", "{k}y", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}y", ">"}},
+			writes: [][]string{{"MULTI"}, {"DEL", "{k}x", "{k}y"}, {"XADD", "{k}x", "1-1", "a", "1"}, {"XGROUP", "CREATE", "{k}x", "g", "0"},
+				{"XADD", "{k}y", "2-1", "b", "2"}, {"EXEC"}},
+			after: [][]string{{"XPENDING", "{k}x", "g"}}},
+		{name: "xreadgroup group destroyed and recreated", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"}},
+			writes: [][]string{{"MULTI"}, {"XGROUP", "DESTROY", "{k}x", "g"}, {"XGROUP", "CREATE", "{k}x", "g", "$"}, {"EXEC"},
+				{"XGROUP", "DESTROY", "{k}x", "g"}, {"XADD", "{k}x", "1-1", "a", "1"}}},
+		{name: "xreadgroup consumer deleted", setup: [][]string{{"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"XGROUP", "DELCONSUMER", "{k}x", "g", "c"}, {"XADD", "{k}x", "1-1", "a", "1"}},
+			after:    [][]string{{"XPENDING", "{k}x", "g"}}}, // the consumer is back, owning the entry
+		{name: "xreadgroup entries deleted and group rewound", setup: [][]string{{"XADD", "{k}x", "1-1", "a", "1"}, {"XGROUP", "CREATE", "{k}x", "g", "$"}},
+			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
+			writes:   [][]string{{"XDEL", "{k}x", "1-1"}, {"XTRIM", "{k}x", "MAXLEN", "0"}, {"XGROUP", "SETID", "{k}x", "g", "0"}, {"XADD", "{k}x", "3-1", "c", "3"}}},
+		{name: "xread through deletions", setup: [][]string{{"XADD", "{k}x", "1-1", "a", "1"}, {"XADD", "{k}x", "2-1", "b", "2"}, {"XGROUP", "CREATE", "{k}x", "g", "$"}},
+			blockers: [][]string{{"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "$"}, {"XREAD", "BLOCK", "0", "STREAMS", "{k}x", "2-5"}},
+			writes: [][]string{{"XDEL", "{k}x", "1-1", "2-1"}, {"XTRIM", "{k}x", "MAXLEN", "0"}, {"XGROUP", "DESTROY", "{k}x", "g"}, {"DEL", "{k}x"},
+				{"XADD", "{k}x", "1-5", "c", "3"}, {"PEXPIREAT", "{k}x", "1"}, {"SET", "{k}x", "s"}, {"RENAME", "{k}x", "{k}y"}, {"XADD", "{k}x", "3-0", "d", "4"}}},
 		{name: "xreadgroup resp3 and setid", resp3: true, setup: [][]string{{"XADD", "{k}x", "1-1", "f", "v"}, {"XGROUP", "CREATE", "{k}x", "g", "$"}},
 			blockers: [][]string{{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">"}},
 			writes:   [][]string{{"XGROUP", "SETID", "{k}x", "g", "0"}, {"XADD", "{k}x", "2-1", "f", "w"}},
@@ -255,6 +311,34 @@ func TestBlockingAgainstRedisServer(t *testing.T) {
 				sd.ctl.waitBlocked(0)
 			}
 		})
+	}
+}
+
+// TestBlockedStreamEvictedAgainstRedisServer evicts the stream a group reader waits on
+// (the only volatile key under volatile-ttl, with maxmemory far below what is used) and
+// compares what the reader is answered and which keys are left.
+func TestBlockedStreamEvictedAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	var replies [2][]string
+	for i, addr := range []string{d.redis.Options().Addr, d.grid.Options().Addr} {
+		ctl, reader := dialRaw(t, addr), dialRaw(t, addr)
+		for _, args := range [][]string{{"FLUSHALL"}, {"XGROUP", "CREATE", "{k}x", "g", "$", "MKSTREAM"},
+			{"PEXPIRE", "{k}x", "100000"}, {"SET", "{k}keep", "v"}} {
+			ctl.do(args...)
+		}
+		reader.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{k}x", ">")
+		ctl.waitBlocked(1)
+		ctl.do("CONFIG", "SET", "maxmemory-policy", "volatile-ttl")
+		ctl.do("CONFIG", "SET", "maxmemory", "1")
+		ctl.do("SET", "{k}w", "v") // refused for memory either way, after evicting the stream
+		replies[i] = append(replies[i], reader.reply())
+		ctl.do("CONFIG", "SET", "maxmemory", "0")
+		ctl.do("CONFIG", "SET", "maxmemory-policy", "noeviction")
+		replies[i] = append(replies[i], ctl.do("EXISTS", "{k}x"), ctl.do("EXISTS", "{k}keep"))
+		ctl.waitBlocked(0)
+	}
+	if !slices.Equal(replies[0], replies[1]) {
+		t.Errorf("reader's reply, then EXISTS of the stream and of the other key:\nredis: %q\n grid: %q", replies[0], replies[1])
 	}
 }
 

@@ -137,6 +137,8 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	st.SetMaxMemory(cfg.MaxMemory)
 	st.SetPolicy(cfg.MaxMemoryPolicy)
 	st.TrackChanges() // WATCH sees every change (cmd_multi.go)
+	// Expiry and eviction wake blocked clients (block.go).
+	st.SetDropHook(s.keyDropped)
 	s.cmds = commandTable()
 	m, err := newMetrics(s, reg)
 	if err != nil {

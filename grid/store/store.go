@@ -102,6 +102,7 @@ type Store struct {
 	tx      txState      // transactions: units and watches (tx.go)
 	streams streamReg    // the Go part of streams, by the handle in their records
 	ev      evictor
+	dropped dropHook // told of keys expiry and eviction remove (dropped.go)
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -131,18 +132,22 @@ func (s *Store) Now() int64 { return s.clock() }
 func (s *Store) Keys() int64 { return s.keys.Load() }
 
 // DataMemory is the bytes the data keeps resident: the arena's touched pages, the tables
-// that index them and the Go-heap part of hashes in table encoding. It is a count, not an
-// estimate.
-func (s *Store) DataMemory() int64 {
-	return s.arena.Resident() + s.arena.IndexBytes() + s.heap.Load()
-}
+// that index them (on the Go heap) and the Go-heap part of values in table encoding and of
+// streams. It is a count, not an estimate.
+func (s *Store) DataMemory() int64 { return s.ArenaMemory() + s.IndexBytes() }
 
-// SetRuntimeMemory records what the Go runtime holds besides the data (connections,
-// buffers, the redo ring); it counts against maxmemory with the data.
-func (s *Store) SetRuntimeMemory(n int64) { s.runtime.Store(n) }
+// ArenaMemory is the part of DataMemory outside the Go heap: the arena's touched pages.
+func (s *Store) ArenaMemory() int64 { return s.arena.Resident() }
 
-// UsedMemory is what counts against maxmemory: the data and the runtime memory last
-// recorded, Redis's used_memory.
+// SetRuntimeMemory records n, what the Go runtime holds (heap, stacks, its own
+// structures), of which only the part besides the data counts with the data against
+// maxmemory: the data's tables are on the Go heap and counted in DataMemory already, so
+// IndexBytes is taken off n (a sorted set's member table counted twice made used memory
+// about 17 bytes per member too high).
+func (s *Store) SetRuntimeMemory(n int64) { s.runtime.Store(max(n-s.IndexBytes(), 0)) }
+
+// UsedMemory is what counts against maxmemory: the data and the rest of the runtime's
+// memory last recorded, Redis's used_memory.
 func (s *Store) UsedMemory() int64 { return s.DataMemory() + s.runtime.Load() }
 
 // DatasetBytes is the bytes of the records in use (their chunks, size-class rounding

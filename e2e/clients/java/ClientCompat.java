@@ -6,6 +6,7 @@
 // Prints one line per section (PASS or FAIL) and exits 1 if any failed.
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -15,6 +16,7 @@ import java.util.Objects;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import redis.clients.jedis.Connection;
@@ -22,7 +24,9 @@ import redis.clients.jedis.ConnectionPool;
 import redis.clients.jedis.HostAndPort;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.JedisCluster;
+import redis.clients.jedis.JedisPubSub;
 import redis.clients.jedis.StreamEntryID;
+import redis.clients.jedis.Transaction;
 import redis.clients.jedis.args.ExpiryOption;
 import redis.clients.jedis.args.ListDirection;
 import redis.clients.jedis.exceptions.JedisClusterOperationException;
@@ -37,6 +41,7 @@ import redis.clients.jedis.resps.ScanResult;
 import redis.clients.jedis.resps.StreamEntry;
 import redis.clients.jedis.resps.StreamPendingSummary;
 import redis.clients.jedis.resps.Tuple;
+import redis.clients.jedis.util.JedisClusterCRC16;
 import redis.clients.jedis.util.KeyValue;
 
 public class ClientCompat {
@@ -308,6 +313,88 @@ public class ClientCompat {
         }
     }
 
+    static void transactions(JedisCluster c, Checks t, String p) throws Exception {
+        String tag = "{" + p + "}", a = tag + ":a", n = tag + ":n";
+        // JedisCluster has no multi(): a transaction runs on the connection of its keys' slot.
+        try (Jedis j = new Jedis(c.getConnectionFromSlot(JedisClusterCRC16.getSlot(a)))) {
+            Transaction tx = j.multi();
+            tx.set(a, "1");
+            tx.incr(a);
+            tx.get(a);
+            t.eq("multi() set incr get exec()", tx.exec(), List.of("OK", 2L, "2"));
+            tx = j.multi();
+            tx.incr(a);
+            tx.lpush(a, "x");
+            List<Object> mixed = tx.exec();
+            t.eq("INCR inside EXEC", mixed.get(0), 3L);
+            t.ok("WRONGTYPE inside EXEC, the rest applied", mixed.get(1) instanceof JedisDataException
+                    && ((JedisDataException) mixed.get(1)).getMessage().contains("WRONGTYPE"), mixed);
+            // WATCH, read, MULTI, write, EXEC: optimistic locking as Jedis's docs show it.
+            c.set(n, "10");
+            t.eq("WATCH", j.watch(n), "OK");
+            long cur = Long.parseLong(j.get(n));
+            tx = j.multi();
+            tx.set(n, Long.toString(cur + 1));
+            t.eq("EXEC with the watched key unchanged", tx.exec(), List.of("OK"));
+            j.watch(n);
+            long seen = Long.parseLong(j.get(n));
+            try (JedisCluster other = connect()) {
+                t.eq("SET from another client", other.set(n, "100"), "OK");
+            }
+            tx = j.multi();
+            tx.set(n, Long.toString(seen + 1));
+            t.eq("EXEC after the other client's change", tx.exec(), null);
+            t.eq("the other client's change stays", c.get(n), "100");
+        }
+    }
+
+    static void pubsub(JedisCluster c, Checks t, String p) throws Exception {
+        String ch = p + ":news", pattern = p + ":ev:*";
+        CountDownLatch subscribed = new CountDownLatch(1), psubscribed = new CountDownLatch(1), received = new CountDownLatch(2);
+        List<String> got = Collections.synchronizedList(new ArrayList<>());
+        JedisPubSub listener = new JedisPubSub() {
+            @Override
+            public void onSubscribe(String channel, int count) {
+                subscribed.countDown();
+            }
+
+            @Override
+            public void onPSubscribe(String pat, int count) {
+                psubscribed.countDown();
+            }
+
+            @Override
+            public void onMessage(String channel, String message) {
+                got.add("message " + channel + " " + message);
+                received.countDown();
+            }
+
+            @Override
+            public void onPMessage(String pat, String channel, String message) {
+                got.add("pmessage " + pat + " " + channel + " " + message);
+                received.countDown();
+            }
+        };
+        try (JedisCluster sub = connect()) {
+            // subscribe blocks its thread until every subscription ends.
+            CompletableFuture<Void> loop = CompletableFuture.runAsync(() -> sub.subscribe(listener, ch));
+            t.ok("SUBSCRIBE confirmed", subscribed.await(5, TimeUnit.SECONDS), ch);
+            listener.psubscribe(pattern);
+            t.ok("PSUBSCRIBE confirmed", psubscribed.await(5, TimeUnit.SECONDS), pattern);
+            // PUBLISH counts the receivers of the node it went to, as in Redis Cluster; the
+            // message reaches the subscriber whichever node that is.
+            c.publish(ch, "hello");
+            c.publish(p + ":ev:1", "world");
+            t.ok("messages received", received.await(5, TimeUnit.SECONDS), got);
+            listener.punsubscribe();
+            listener.unsubscribe();
+            loop.get(5, TimeUnit.SECONDS);
+        }
+        List<String> sorted = new ArrayList<>(got);
+        Collections.sort(sorted);
+        t.eq("messages", sorted, List.of("message " + ch + " hello", "pmessage " + pattern + " " + p + ":ev:1 world"));
+    }
+
     public static void main(String[] args) {
         if (args.length != 2) {
             System.err.println("usage: java -cp 'DIR/lib/*' ClientCompat.java HOST:PORT SECTION[,SECTION...]");
@@ -324,6 +411,8 @@ public class ClientCompat {
         sections.put("streams", ClientCompat::streams);
         sections.put("bitmaps", ClientCompat::bitmaps);
         sections.put("blocking", ClientCompat::blocking);
+        sections.put("transactions", ClientCompat::transactions);
+        sections.put("pubsub", ClientCompat::pubsub);
         String run = Integer.toString(new Random().nextInt(1 << 30), 36);
         int failed = 0;
         try (JedisCluster c = connect()) {

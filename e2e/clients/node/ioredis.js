@@ -186,6 +186,57 @@ const sections = {
       await env.close(pusher);
     }
   },
+
+  async transactions(c, t, p, env) {
+    const tag = `{${p}}`, a = `${tag}:a`, n = `${tag}:n`;
+    t.eq('multi().set().incr().exec()', await c.multi().set(a, '1').incr(a).get(a).exec(), [[null, 'OK'], [null, 2], [null, '2']]);
+    const mixed = await c.multi().incr(a).lpush(a, 'x').exec();
+    t.eq('INCR inside EXEC', mixed[0], [null, 3]);
+    t.ok('WRONGTYPE inside EXEC, the rest applied', mixed[1][0] && /WRONGTYPE/.test(mixed[1][0].message), mixed[1]);
+    await t.rejects('EXECABORT after a command refused while queuing', () => c.multi().set(a, '1').get(a, 'extra').exec(), /EXECABORT/);
+    // Refused by ioredis when the slots are on different nodes, by the server (CROSSSLOT) when on one.
+    await t.rejects('a transaction across slots', () => c.multi().set(a, '1').set(`${p}:other`, '2').exec(),
+      /same slots allocation group|^CROSSSLOT/);
+    // WATCH, read, MULTI, write, EXEC: the optimistic locking ioredis's README shows.
+    await c.set(n, '10');
+    t.eq('WATCH', await c.watch(n), 'OK');
+    const cur = Number(await c.get(n));
+    t.eq('EXEC with the watched key unchanged', await c.multi().set(n, String(cur + 1)).exec(), [[null, 'OK']]);
+    const other = await env.connect();
+    try {
+      await c.watch(n);
+      const seen = Number(await c.get(n));
+      t.eq('SET from another client', await other.set(n, '100'), 'OK');
+      t.eq('EXEC after the other client\'s change', await c.multi().set(n, String(seen + 1)).exec(), null);
+      t.eq('the other client\'s change stays', await c.get(n), '100');
+      // EXEC forgot the watched key: a change now does not abort the next transaction.
+      await other.set(n, '200');
+      t.eq('EXEC after an aborted one', await c.multi().incr(n).exec(), [[null, 201]]);
+    } finally {
+      await env.close(other);
+    }
+  },
+
+  async pubsub(c, t, p, env) {
+    const ch = `${p}:news`, pattern = `${p}:ev:*`;
+    const sub = await env.connect();
+    const within = (what, promise) => Promise.race([promise,
+      sleep(5000).then(() => { throw new Error(`${what}: nothing in 5s`); })]);
+    try {
+      const message = new Promise((resolve) => sub.on('message', (channel, msg) => resolve([channel, msg])));
+      const pmessage = new Promise((resolve) => sub.on('pmessage', (pat, channel, msg) => resolve([pat, channel, msg])));
+      t.eq('SUBSCRIBE', await sub.subscribe(ch), 1);
+      t.eq('PSUBSCRIBE', await sub.psubscribe(pattern), 2);
+      // PUBLISH counts the receivers of the node it went to, as in Redis Cluster; the
+      // message reaches the subscriber whichever node that is.
+      await c.publish(ch, 'hello');
+      await c.publish(`${p}:ev:1`, 'world');
+      t.eq('message received', await within('message', message), [ch, 'hello']);
+      t.eq('pattern message received', await within('pmessage', pmessage), [pattern, `${p}:ev:1`, 'world']);
+    } finally {
+      await env.close(sub);
+    }
+  },
 };
 
 async function connect(host, port) {

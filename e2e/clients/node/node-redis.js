@@ -199,6 +199,54 @@ const sections = {
       await env.close(pusher);
     }
   },
+
+  async transactions(c, t, p, env) {
+    const tag = `{${p}}`, a = `${tag}:a`, n = `${tag}:n`;
+    t.eq('multi().set().incr().exec()', await c.multi().set(a, '1').incr(a).get(a).exec(), ['OK', 2, '2']);
+    let failed;
+    try { await c.multi().incr(a).lPush(a, 'x').exec(); } catch (e) { failed = e; }
+    t.ok('WRONGTYPE inside EXEC, the rest applied', failed && failed.replies && failed.replies[0] === 3 &&
+      failed.errorIndexes.length === 1 && /WRONGTYPE/.test(String(failed.replies[1])), failed);
+    t.eq('execAsPipeline', await c.multi().incr(a).get(a).execAsPipeline(), [4, '4']);
+    // WATCH, read, MULTI, write, EXEC on the key's node client, as node-redis's docs show.
+    await c.set(n, '10');
+    const node = await c.getNodeClientForKey(n);
+    t.eq('WATCH', await node.watch(n), 'OK');
+    const cur = Number(await node.get(n));
+    t.eq('EXEC with the watched key unchanged', await node.multi().set(n, String(cur + 1)).exec(), ['OK']);
+    const other = await env.connect();
+    try {
+      await node.watch(n);
+      const seen = Number(await node.get(n));
+      t.eq('SET from another client', await other.set(n, '100'), 'OK');
+      await t.rejects('EXEC after the other client\'s change', () => node.multi().set(n, String(seen + 1)).exec(), /watched keys has been changed/);
+      t.eq('the other client\'s change stays', await c.get(n), '100');
+    } finally {
+      await env.close(other);
+    }
+  },
+
+  async pubsub(c, t, p, env) {
+    const ch = `${p}:news`, pattern = `${p}:ev:*`;
+    const sub = await env.connect();
+    const within = (what, promise) => Promise.race([promise,
+      sleep(5000).then(() => { throw new Error(`${what}: nothing in 5s`); })]);
+    try {
+      let onMessage, onPMessage;
+      const message = new Promise((resolve) => { onMessage = resolve; });
+      const pmessage = new Promise((resolve) => { onPMessage = resolve; });
+      await sub.subscribe(ch, (msg, channel) => onMessage([channel, msg]));
+      await sub.pSubscribe(pattern, (msg, channel) => onPMessage([channel, msg]));
+      // PUBLISH counts the receivers of the node it went to, as in Redis Cluster; the
+      // message reaches the subscriber whichever node that is.
+      await c.publish(ch, 'hello');
+      await c.publish(`${p}:ev:1`, 'world');
+      t.eq('message received', await within('message', message), [ch, 'hello']);
+      t.eq('pattern message received', await within('pmessage', pmessage), [`${p}:ev:1`, 'world']);
+    } finally {
+      await env.close(sub);
+    }
+  },
 };
 
 async function connect(host, port) {

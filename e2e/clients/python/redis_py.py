@@ -11,7 +11,7 @@ import threading
 import time
 
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, ResponseError
+from redis.exceptions import RedisClusterException, ResponseError, WatchError
 
 
 class Checks:
@@ -201,7 +201,92 @@ def blocking(r, t, p, seed):
     t.eq("RPUSH from another client", pushed, [1])
 
 
-SECTIONS = {f.__name__: f for f in (strings, keys, hashes, lists, sets, sortedsets, streams, bitmaps, blocking)}
+def transactions(r, t, p, seed):
+    tag = "{" + p + "}"
+    a, n = f"{tag}:a", f"{tag}:n"
+    with r.pipeline(transaction=True) as pipe:
+        pipe.set(a, "1")
+        pipe.incr(a)
+        pipe.get(a)
+        # In a cluster transaction redis-py returns SET's reply as sent ("OK").
+        t.eq("pipeline(transaction=True)", pipe.execute(), ["OK", 2, "2"])
+    with r.pipeline(transaction=True) as pipe:
+        pipe.incr(a)
+        pipe.lpush(a, "x")
+        res = pipe.execute(raise_on_error=False)
+    t.eq("INCR inside EXEC", res[0], 3)
+    t.ok("WRONGTYPE inside EXEC, the rest applied", isinstance(res[1], ResponseError) and "WRONGTYPE" in str(res[1]), res)
+    t.raises("a transaction across slots, refused by redis-py",
+             lambda: r.pipeline(transaction=True).set(a, "1").set(f"{p}:other", "2").execute(),
+             RedisClusterException, "same slot")
+    # WATCH, read, MULTI, write, EXEC: the optimistic locking redis-py's docs show.
+    r.set(n, "10")
+    with r.pipeline(transaction=True) as pipe:
+        pipe.watch(n)
+        cur = int(pipe.get(n))
+        pipe.multi()
+        pipe.set(n, cur + 1)
+        t.eq("WATCH GET MULTI SET EXEC", pipe.execute(), ["OK"])
+    t.eq("GET after the transaction", r.get(n), "11")
+    other = connect(seed)
+    try:
+        with r.pipeline(transaction=True) as pipe:
+            pipe.watch(n)
+            cur = int(pipe.get(n))
+            other.set(n, "100")
+            pipe.multi()
+            pipe.set(n, cur + 1)
+            t.raises("EXEC after another client's change", pipe.execute, WatchError)
+        t.eq("the other client's change stays", r.get(n), "100")
+        seen = []
+
+        def bump(pipe):
+            cur = int(pipe.get(n))
+            if not seen:
+                other.set(n, cur + 5)  # the first attempt loses its race
+            seen.append(cur)
+            pipe.multi()
+            pipe.set(n, cur + 1)
+
+        t.eq("transaction() retried until EXEC applied", r.transaction(bump, n), ["OK"])
+        t.eq("transaction() attempts", seen, [100, 105])
+        t.eq("GET after transaction()", r.get(n), "106")
+    finally:
+        other.close()
+
+
+def pubsub(r, t, p, seed):
+    ch, pattern = f"{p}:news", f"{p}:ev:*"
+    sub = r.pubsub()
+    try:
+        sub.subscribe(ch)
+        sub.psubscribe(pattern)
+        confirmations = []
+        deadline = time.monotonic() + 5
+        while len(confirmations) < 2 and time.monotonic() < deadline:
+            m = sub.get_message(timeout=0.5)
+            if m:
+                confirmations.append((m["type"], m["channel"]))
+        t.eq("subscribe confirmations", sorted(confirmations), [("psubscribe", pattern), ("subscribe", ch)])
+        # PUBLISH (and PUBSUB NUMSUB) count the receivers of the node they went to, as in
+        # Redis Cluster; the message reaches the subscriber whichever node that is.
+        r.publish(ch, "hello")
+        r.publish(f"{p}:ev:1", "world")
+        got = []
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            m = sub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if m:
+                got.append((m["type"], m["channel"], m["data"]))
+        t.eq("messages received", got, [("message", ch, "hello"), ("pmessage", f"{p}:ev:1", "world")])
+    finally:
+        sub.close()
+
+
+SECTIONS = {
+    f.__name__: f
+    for f in (strings, keys, hashes, lists, sets, sortedsets, streams, bitmaps, blocking, transactions, pubsub)
+}
 
 
 def connect(seed):
