@@ -23,6 +23,9 @@ func blockingZSetCommands() []*command {
 // written); a key of another type first is WRONGTYPE, unless quiet, when it is skipped.
 func (c *conn) zpopFirst(keys [][]byte, top bool, count int64, quiet bool) (done bool) {
 	key, out, err := c.s.store.ZMPop(keys, top, max(count, 1))
+	if key != nil && err == nil {
+		c.notifyRemoved(notifyZSet, zpopEvent(top), key)
+	}
 	switch {
 	case err != nil && quiet:
 		return false

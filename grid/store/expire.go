@@ -117,6 +117,7 @@ func (s *Store) dropExpired(sl *slot, keys [][]byte) int {
 	for _, k := range copied {
 		if r, ok := s.find(sl, k); ok {
 			s.journalExpiryCycle(sl, k)
+			s.keyEvent(KeyExpired, k)
 			s.remove(sl, &r)
 		}
 	}
