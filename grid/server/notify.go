@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/insightgrid/insight/grid/store"
@@ -67,6 +68,15 @@ func parseNotifyClasses(v string) (notifyClass, bool) {
 		f |= c
 	}
 	return f, true
+}
+
+// ValidateNotifyKeyspaceEvents checks a notify-keyspace-events value (a startup flag)
+// as CONFIG SET does.
+func ValidateNotifyKeyspaceEvents(v string) error {
+	if _, ok := parseNotifyClasses(v); !ok {
+		return fmt.Errorf("notify-keyspace-events %q: %s", v, errNotifyClasses)
+	}
+	return nil
 }
 
 // String is Redis's keyspaceEventsFlagsToString: the canonical form CONFIG GET reports.

@@ -370,3 +370,22 @@ func infoInt(t *testing.T, info, name string) int64 {
 	t.Fatalf("INFO has no %s", name)
 	return 0
 }
+
+// TestNotifyConfigAgainstRedisServer compares CONFIG SET and GET of
+// notify-keyspace-events and of client-output-buffer-limit's pubsub class with Redis's,
+// good and bad values.
+func TestNotifyConfigAgainstRedisServer(t *testing.T) {
+	d := newDiffRun(t)
+	for _, v := range []string{"", "KEA", "AKE", "A", "Kg", "gK", "EK$", "KEAm", "KEAmn", "Kn", "g$lshzxetdKE",
+		"g$lshzxetKE", "xxKK", "Q", "KEA ", "kea", "d"} {
+		d.check(exact, "CONFIG", "SET", "notify-keyspace-events", v)
+		d.check(exact, "CONFIG", "GET", "notify-keyspace-events")
+	}
+	d.check(exact, "CONFIG", "GET", "client-output-buffer-limit")
+	for _, v := range []string{"pubsub 1mb 512kb 10", "pubsub 1 2 3", "PUBSUB 2mb 1mb 0", "pubsub 1mb 512kb",
+		"master 0 0 0", "foo 1 2 3", "pubsub x 2 3", "pubsub 1 2 -1", "pubsub 1 2 3x", "normal 0 0 0 pubsub 1gb 0 0",
+		"replica 256mb 64mb 60", "pubsub 32mb 8mb 60"} {
+		d.check(exact, "CONFIG", "SET", "client-output-buffer-limit", v)
+		d.check(exact, "CONFIG", "GET", "client-output-buffer-limit")
+	}
+}

@@ -141,10 +141,10 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	st.SetMaxMemory(cfg.MaxMemory)
 	st.SetPolicy(cfg.MaxMemoryPolicy)
 	st.TrackChanges() // WATCH sees every change (cmd_multi.go)
-	classes, ok := parseNotifyClasses(cfg.NotifyKeyspaceEvents)
-	if !ok {
-		return nil, fmt.Errorf("notify-keyspace-events %q: %s", cfg.NotifyKeyspaceEvents, errNotifyClasses)
+	if err := ValidateNotifyKeyspaceEvents(cfg.NotifyKeyspaceEvents); err != nil {
+		return nil, err
 	}
+	classes, _ := parseNotifyClasses(cfg.NotifyKeyspaceEvents)
 	s.cmds = commandTable()
 	m, err := newMetrics(s, reg)
 	if err != nil {
