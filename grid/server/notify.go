@@ -182,30 +182,47 @@ func (c *conn) notifyIfDeleted(key []byte) {
 
 // beforeKeyEvents prepares the events of cmd, about to run: with expired events on, its
 // keys that have expired are removed first, as Redis's lookups do (the store's reads
-// leave them to the writes and the expiry cycle); with new events on, the keys absent
-// now are noted, for notify.
+// leave them to the writes and the expiry cycle); with keymiss events on, those of its
+// missing keys Redis looks up as reads send "keymiss"; with new events on, the keys
+// absent now are noted, for notify.
 func (c *conn) beforeKeyEvents(cmd *command, args [][]byte) {
 	c.absent = c.absent[:0]
-	if !c.s.notifying(notifyExpired | notifyNew) {
+	if !c.s.notifying(notifyExpired | notifyNew | notifyKeyMiss) {
 		return
 	}
 	expire, created := c.s.notifying(notifyExpired), c.s.notifying(notifyNew) && cmd.flags&flagWrite != 0
-	look := func(key []byte) {
+	misses := 0 // keymiss events per missing key
+	if cmd.flags&flagReadonly != 0 && c.s.notifying(notifyKeyMiss) {
+		misses = readMisses(cmd)
+	}
+	look := func(key []byte, misses int) {
 		if expire {
 			c.s.store.ExpireIfNeeded(key)
 		}
-		if created && !c.s.store.Exists(key) {
-			c.absent = append(c.absent, key)
+		if (created || misses > 0) && !c.s.store.Exists(key) {
+			if created {
+				c.absent = append(c.absent, key)
+			}
+			for range misses {
+				c.s.notifyKey(notifyKeyMiss, "keymiss", key)
+			}
 		}
 	}
 	first, last, step := cmd.keyRange(args)
 	for i := first; first > 0 && i <= last && i < len(args); i += step {
-		look(args[i])
+		look(args[i], misses)
 	}
 	// The destination of ZUNIONSTORE and the like, before the counted keys, which Redis
 	// looks at last.
 	if cmd.movable != nil && cmd.firstKey > 0 && cmd.firstKey < first && cmd.firstKey < len(args) {
-		look(args[cmd.firstKey])
+		look(args[cmd.firstKey], 0)
+	}
+	if cmd.flags&flagWrite != 0 && c.s.notifying(notifyKeyMiss) {
+		for _, k := range readLookups(cmd, args, first, last) {
+			if !c.s.store.Exists(k) {
+				c.s.notifyKey(notifyKeyMiss, "keymiss", k)
+			}
+		}
 	}
 }
 

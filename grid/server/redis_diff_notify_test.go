@@ -224,13 +224,41 @@ var notifySequence = [][]string{
 	{"MULTI"}, {"SET", "{k}m", "1"}, {"INCR", "{k}m"}, {"LPUSH", "{k}m", "x"}, {"DEL", "{k}m"}, {"EXEC"},
 }
 
+// notifyReads are read commands on keys that exist and keys that do not, for the
+// keymiss events (class m).
+var notifyReads = [][]string{
+	{"GET", "{k}miss"}, {"GET", "{k}n"}, {"MGET", "{k}miss", "{k}n", "{k}miss2"}, {"EXISTS", "{k}miss", "{k}n"},
+	{"TYPE", "{k}miss"}, {"TTL", "{k}miss"}, {"PTTL", "{k}n"}, {"STRLEN", "{k}miss"}, {"GETRANGE", "{k}miss", "0", "1"},
+	{"HGET", "{k}miss", "f"}, {"HGETALL", "{k}miss"}, {"HLEN", "{k}miss"}, {"HEXISTS", "{k}miss", "f"},
+	{"SMEMBERS", "{k}miss"}, {"SISMEMBER", "{k}miss", "a"}, {"SCARD", "{k}miss"}, {"SINTER", "{k}s2", "{k}miss"},
+	{"SUNION", "{k}miss", "{k}miss2"}, {"SINTERCARD", "2", "{k}miss", "{k}s2"}, {"SRANDMEMBER", "{k}miss"},
+	{"LRANGE", "{k}miss", "0", "-1"}, {"LLEN", "{k}miss"}, {"LINDEX", "{k}miss", "0"}, {"LPOS", "{k}miss", "a"},
+	{"ZRANGE", "{k}miss", "0", "-1"}, {"ZSCORE", "{k}miss", "a"}, {"ZCARD", "{k}miss"}, {"ZRANK", "{k}miss", "a"},
+	{"ZUNION", "2", "{k}miss", "{k}z2"}, {"ZCOUNT", "{k}miss", "0", "1"}, {"XLEN", "{k}miss"},
+	{"XRANGE", "{k}miss", "-", "+"}, {"XREAD", "STREAMS", "{k}miss", "0"}, {"GETBIT", "{k}miss", "0"},
+	{"BITCOUNT", "{k}miss"}, {"BITPOS", "{k}miss", "1"}, {"PFCOUNT", "{k}miss"}, {"DUMP", "{k}miss"},
+	{"OBJECT", "ENCODING", "{k}miss"}, {"TOUCH", "{k}miss"}, {"EXPIRETIME", "{k}miss"}, {"SORT_RO", "{k}miss"},
+	{"LCS", "{k}miss", "{k}n"}, {"HRANDFIELD", "{k}miss"}, {"ZRANDMEMBER", "{k}miss"}, {"SMISMEMBER", "{k}miss", "a"},
+	{"HSTRLEN", "{k}miss", "f"}, {"ZMSCORE", "{k}miss", "a"}, {"XINFO", "STREAM", "{k}miss"},
+	{"SSCAN", "{k}miss", "0"}, {"MEMORY", "USAGE", "{k}miss"},
+	// Writes that read other keys.
+	{"SINTERSTORE", "{k}dst", "{k}miss", "{k}s2"}, {"SUNIONSTORE", "{k}dst", "{k}miss", "{k}s2"},
+	{"ZUNIONSTORE", "{k}dst", "2", "{k}miss", "{k}z2"}, {"COPY", "{k}miss", "{k}dst"}, {"BITOP", "OR", "{k}dst", "{k}miss"},
+	{"PFMERGE", "{k}dst2", "{k}miss"}, {"SORT", "{k}miss", "STORE", "{k}dst"}, {"ZRANGESTORE", "{k}dst", "{k}miss", "0", "-1"},
+	{"GETDEL", "{k}miss"}, {"GETEX", "{k}miss"}, {"LMOVE", "{k}miss", "{k}dst", "LEFT", "LEFT"}, {"RENAME", "{k}miss", "{k}dst"},
+	{"GETSET", "{k}miss3", "v"}, {"SET", "{k}miss4", "v", "GET"}, {"INCR", "{k}miss5"},
+}
+
 // TestKeyspaceNotificationsAgainstRedisServer runs notifySequence with every class on,
 // then the same with only some classes: the events each command sends must be Redis's.
 func TestKeyspaceNotificationsAgainstRedisServer(t *testing.T) {
-	for _, classes := range []string{"KEAn", "Kgl", "E$zxn"} {
+	for _, classes := range []string{"KEAn", "Kgl", "E$zxn", "Km"} {
 		t.Run(classes, func(t *testing.T) {
 			d := newNotifyDiff(t, classes)
 			for _, args := range notifySequence {
+				d.run(args...)
+			}
+			for _, args := range notifyReads {
 				d.run(args...)
 			}
 			// A RESTORE of the payload Redis dumps: "new" and "restore", or "del" for one
