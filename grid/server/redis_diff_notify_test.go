@@ -155,7 +155,7 @@ var notifySequence = [][]string{
 	{"SETRANGE", "{k}ap", "0", ""}, {"SETRANGE", "{k}ap", "1", "E"}, {"SETRANGE", "{k}sr2", "3", "ab"},
 	{"GETEX", "{k}s", "EX", "100"}, {"GETEX", "{k}s", "PERSIST"}, {"GETEX", "{k}s", "PERSIST"},
 	{"GETEX", "{k}s"}, {"GETEX", "{k}s", "PXAT", "1"}, {"GETDEL", "{k}ap"}, {"GETDEL", "{k}ap"},
-	{"DEL", "{k}a", "{k}b", "{k}zz"}, {"UNLINK", "{k}c"},
+	{"DEL", "{k}a", "{k}b", "{k}zz"}, {"UNLINK", "{k}c"}, {"SETEX", "{k}past", "-1", "v"},
 	// Bits and HyperLogLog.
 	{"SETBIT", "{k}bit", "7", "1"}, {"SETBIT", "{k}bit", "7", "1"}, {"SETBIT", "{k}bit", "100", "0"},
 	{"SETBIT", "{k}bit", "7", "0"}, {"BITFIELD", "{k}bf", "SET", "u8", "0", "255", "GET", "u8", "0"},
@@ -291,6 +291,8 @@ func TestKeyspaceNotificationsExpiryAgainstRedisServer(t *testing.T) {
 		{{"SET", "{k}lz3", "v", "PX", "1"}, {"SET", "{k}lz3", "w"}},
 		{{"HSET", "{k}lz4", "f", "v"}, {"PEXPIRE", "{k}lz4", "1"}, {"HDEL", "{k}lz4", "f"}},
 		{{"SET", "{k}lz5", "v", "PX", "1"}, {"RENAME", "{k}lz5", "{k}lz6"}},
+		{{"SET", "{k}past", "v", "EXAT", "1"}, {"SET", "{k}past", "w"}},
+		{{"SET", "{k}past", "v", "PXAT", "1"}, {"DEL", "{k}past"}},
 	} {
 		for _, args := range step[:len(step)-1] {
 			d.run(args...)
