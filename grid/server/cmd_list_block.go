@@ -29,6 +29,9 @@ func blockingListCommands() []*command {
 // is false when every key is empty (nothing written); a key of another type first is
 // WRONGTYPE, unless quiet, when it is skipped.
 func (c *conn) popFirst(keys [][]byte, left bool, count int64, quiet bool) (done bool) {
+	if quiet {
+		c.noteAbsent() // served later: what was absent when it parked says nothing now
+	}
 	key, out, err := c.s.store.MPop(keys, left, max(count, 1))
 	if key != nil && err == nil {
 		c.notifyRemoved(notifyList, listEvent("pop", left), key)

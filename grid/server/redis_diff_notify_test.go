@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/slots"
 )
 
@@ -28,9 +29,10 @@ const notifyMark = "__keyspace@0__:__mark__"
 // notifySide is one server of the differential test: a connection for the commands and
 // a subscriber.
 type notifySide struct {
-	name string
-	cmd  *redis.Conn
-	sub  *redis.PubSub
+	name   string
+	client *redis.Client
+	cmd    *redis.Conn
+	sub    *redis.PubSub
 }
 
 type notifyDiff struct {
@@ -53,7 +55,7 @@ func newNotifyDiff(t *testing.T, classes string, extra ...string) *notifyDiff {
 	ctx := context.Background()
 	d := &notifyDiff{t: t, ctx: ctx, grid: s}
 	for i, c := range []*redis.Client{rdb, gdb} {
-		side := &notifySide{name: []string{"redis", "grid"}[i], cmd: c.Conn()}
+		side := &notifySide{name: []string{"redis", "grid"}[i], client: c, cmd: c.Conn()}
 		t.Cleanup(func() { side.cmd.Close() })
 		if err := side.cmd.ConfigSet(ctx, "notify-keyspace-events", classes).Err(); err != nil {
 			t.Fatalf("%s: CONFIG SET notify-keyspace-events %s: %v", side.name, classes, err)
@@ -417,5 +419,42 @@ func TestNotifyConfigAgainstRedisServer(t *testing.T) {
 		"replica 256mb 64mb 60", "pubsub 32mb 8mb 60"} {
 		d.check(exact, "CONFIG", "SET", "client-output-buffer-limit", v)
 		d.check(exact, "CONFIG", "GET", "client-output-buffer-limit")
+	}
+}
+
+// TestKeyspaceNotificationsBlockedAgainstRedisServer checks the events of blocked
+// clients served by another client's write: the write's event, then the pop's (and
+// "del" for the key it emptied), before the writer's next command.
+func TestKeyspaceNotificationsBlockedAgainstRedisServer(t *testing.T) {
+	d := newNotifyDiff(t, "KEAn")
+	for _, tc := range []struct{ block, write []string }{
+		{[]string{"BLPOP", "{k}bl", "0"}, []string{"RPUSH", "{k}bl", "a"}},
+		{[]string{"BLMOVE", "{k}bl", "{k}bl2", "LEFT", "RIGHT", "0"}, []string{"LPUSH", "{k}bl", "a", "b"}},
+		{[]string{"BLMPOP", "0", "1", "{k}bl3", "LEFT", "COUNT", "5"}, []string{"LPUSH", "{k}bl3", "a", "b"}},
+		{[]string{"BZPOPMIN", "{k}bz", "0"}, []string{"ZADD", "{k}bz", "1", "a"}},
+		{[]string{"BZMPOP", "0", "1", "{k}bz", "MAX"}, []string{"ZADD", "{k}bz", "1", "a", "2", "b"}},
+	} {
+		done := make(chan error, len(d.sides))
+		for _, side := range d.sides {
+			blocker := side.client.Conn() // a second connection, blocked until the write
+			t.Cleanup(func() { blocker.Close() })
+			go func() {
+				a := make([]any, len(tc.block))
+				for j, s := range tc.block {
+					a[j] = s
+				}
+				done <- blocker.Do(d.ctx, a...).Err()
+			}()
+			testutil.Eventually(t, 10*time.Second, side.name+" client blocked by "+tc.block[0], func() bool {
+				info, err := side.cmd.Info(d.ctx, "clients").Result()
+				return err == nil && strings.Contains(info, "blocked_clients:1\r\n")
+			})
+		}
+		d.run(tc.write...)
+		for range d.sides {
+			if err := <-done; err != nil {
+				t.Fatalf("%q: %v", tc.block, err)
+			}
+		}
 	}
 }
