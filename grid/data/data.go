@@ -58,6 +58,9 @@ type Config struct {
 	Pprof               bool          // serve /debug/pprof/ on the HTTP port
 	Version             string
 	Logger              *slog.Logger
+
+	// NotifyKeyspaceEvents is notify-keyspace-events at start ("": no keyspace notifications).
+	NotifyKeyspaceEvents string
 }
 
 // Validate checks the configuration without side effects.
@@ -200,7 +203,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxMemoryPolicy:   cfg.MaxMemoryPolicy,
 		QueryBufferBudget: cfg.QueryBufferBudget,
 		Partition:         cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
-		Replication: in.node,
+		Replication: in.node, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 	}, in.store, reg)
 	if err != nil {
 		return err

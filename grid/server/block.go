@@ -276,7 +276,7 @@ func (s *Server) signalInSlot(slot int, keys [][]byte) {
 	b.signalLocked(keys)
 }
 
-// keyDropped is the store's DropHook: a key that expiry or eviction removed is offered to
+// keyDropped is told by storeKeyEvent of a key that expiry or eviction removed is offered to
 // its waiters as a deletion by a command is, so a group reader of a stream that expired
 // or was evicted is answered at once, as Redis 7.0's dbGenericDelete signals the key. It
 // runs with the key's slot locked in the store, so the waiters are offered the key by

@@ -82,6 +82,10 @@ func cmdSetBit(c *conn, args [][]byte) {
 	}
 	byteAt, mask := int(off>>3), byte(1)<<(7-off&7)
 	var old int64
+	size := int64(-1) // the length before, to tell whether SETBIT grew the string
+	if c.s.notifying(notifyString | notifyNew) {
+		size, _ = c.s.store.StrLen(args[1])
+	}
 	err := c.s.store.EditString(args[1], int64(byteAt)+1, func(v []byte) []store.Span {
 		if v[byteAt]&mask != 0 {
 			old = 1
@@ -92,6 +96,9 @@ func cmdSetBit(c *conn, args [][]byte) {
 		v[byteAt] ^= mask
 		return []store.Span{{Off: byteAt, Len: 1}}
 	})
+	if err == nil && size >= 0 && (old != on || int64(byteAt) >= size) {
+		c.notify(notifyString, "setbit", args[1])
+	}
 	c.replyInt(old, err)
 }
 
@@ -355,7 +362,8 @@ func cmdBitOp(c *conn, args [][]byte) {
 		c.wr.Error(errSyntax)
 		return
 	}
-	c.replyInt(c.s.store.ComputeString(args[2], args[3:], func(vals [][]byte) []byte {
+	existed := c.s.notifying(notifyGeneric) && c.s.store.Exists(args[2])
+	n, err := c.s.store.ComputeString(args[2], args[3:], func(vals [][]byte) []byte {
 		maxLen := 0
 		for _, v := range vals {
 			maxLen = max(maxLen, len(v))
@@ -381,7 +389,11 @@ func cmdBitOp(c *conn, args [][]byte) {
 			}
 		}
 		return out
-	}))
+	})
+	if err == nil {
+		c.notifyStored(notifyString, "set", args[2], n > 0, existed)
+	}
+	c.replyInt(n, err)
 }
 
 // The BITFIELD operations.
@@ -668,6 +680,7 @@ func bitfield(roCmd bool) func(c *conn, args [][]byte) {
 				c.writeStoreErr(err)
 				return
 			}
+			c.notifyBitfield(args[1], ops, replies)
 		}
 		c.wr.Array(len(replies))
 		for _, r := range replies {

@@ -20,7 +20,7 @@ type configParam struct {
 }
 
 // configState holds the values of the parameters the grid stores without acting on them
-// itself (the clients' and tools' settings: hz, timeout, notify-keyspace-events...).
+// itself (the clients' and tools' settings: hz, timeout...).
 type configState struct {
 	mu   sync.Mutex
 	vals map[string]string
@@ -111,44 +111,6 @@ func evictParam(name string) configParam {
 		}}
 }
 
-// notifyClasses are the characters notify-keyspace-events takes.
-const notifyClasses = "Ag$lshzxeKEtmdn"
-
-// notifyFlags normalizes notify-keyspace-events as Redis prints it back (its
-// keyspaceEventsFlagsToString); ok is false for a character it does not know.
-func notifyFlags(v string) (string, bool) {
-	const all = "g$lshzxetd" // what A stands for
-	have := map[byte]bool{}
-	for i := range len(v) {
-		switch {
-		case !strings.ContainsRune(notifyClasses, rune(v[i])):
-			return "", false
-		case v[i] == 'A':
-			for j := range len(all) {
-				have[all[j]] = true
-			}
-		default:
-			have[v[i]] = true
-		}
-	}
-	var b strings.Builder
-	if strings.IndexFunc(all, func(r rune) bool { return !have[byte(r)] }) < 0 {
-		b.WriteByte('A')
-	} else {
-		for _, c := range []byte(all + "n") {
-			if have[c] {
-				b.WriteByte(c)
-			}
-		}
-	}
-	for _, c := range []byte("KEm") {
-		if have[c] {
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), true
-}
-
 // configTable is every parameter CONFIG knows, aliases as entries of their own (CONFIG
 // GET with a pattern reports both names, as Redis does).
 func configTable() []configParam {
@@ -180,14 +142,15 @@ func configTable() []configParam {
 		boolParam("lazyfree-lazy-eviction", "no"), boolParam("lazyfree-lazy-expire", "no"),
 		boolParam("lazyfree-lazy-server-del", "no"), boolParam("lazyfree-lazy-user-del", "no"),
 		boolParam("lazyfree-lazy-user-flush", "no"), boolParam("activedefrag", "no"),
-		{name: "notify-keyspace-events", get: func(s *Server) string { return s.confGet("notify-keyspace-events", "") },
+		{name: "notify-keyspace-events", get: func(s *Server) string { return notifyClass(s.keyEvents.Load()).String() },
 			set: func(s *Server, v string) (func(), string) {
-				f, ok := notifyFlags(v)
+				f, ok := parseNotifyClasses(v)
 				if !ok {
-					return nil, "Invalid event class character. Use '" + notifyClasses + "'."
+					return nil, errNotifyClasses
 				}
-				return func() { s.confSet("notify-keyspace-events", f) }, ""
+				return func() { s.setKeyEvents(f) }, ""
 			}},
+		{name: "client-output-buffer-limit", get: getOutputLimits, set: setOutputLimits},
 	}
 	for _, e := range []struct {
 		name, alias string

@@ -17,6 +17,7 @@ func hset(c *conn, args [][]byte, reply func(added int64)) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyHash, "hset", args[1])
 	reply(n)
 }
 
@@ -56,7 +57,11 @@ func cmdHGetAll(c *conn, args [][]byte) {
 }
 
 func cmdHDel(c *conn, args [][]byte) {
-	c.replyInt(c.s.store.HDel(args[1], args[2:]))
+	n, err := c.s.store.HDel(args[1], args[2:])
+	if n > 0 {
+		c.notifyRemoved(notifyHash, "hdel", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdHLen(c *conn, args [][]byte) {
@@ -78,7 +83,11 @@ func cmdHIncrBy(c *conn, args [][]byte) {
 		c.wr.Error(errNotInteger)
 		return
 	}
-	c.replyInt(c.s.store.HIncrBy(args[1], args[2], d))
+	n, err := c.s.store.HIncrBy(args[1], args[2], d)
+	if err == nil {
+		c.notify(notifyHash, "hincrby", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdHSetNX(c *conn, args [][]byte) {
@@ -86,6 +95,9 @@ func cmdHSetNX(c *conn, args [][]byte) {
 	if err != nil {
 		c.writeStoreErr(err)
 		return
+	}
+	if ok {
+		c.notify(notifyHash, "hset", args[1])
 	}
 	c.wr.Int(b2i(ok))
 }
@@ -125,6 +137,7 @@ func cmdHIncrByFloat(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyHash, "hincrbyfloat", args[1])
 	c.wr.Bulk(v)
 }
 

@@ -64,6 +64,9 @@ func cmdPFAdd(c *conn, args [][]byte) {
 		}
 		return h, nil
 	})
+	if updated > 0 && err == nil {
+		c.notify(notifyString, "pfadd", args[1])
+	}
 	c.replyInt(b2i(updated > 0), err)
 }
 
@@ -172,6 +175,7 @@ func cmdPFMerge(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyString, "pfadd", args[1])
 	c.wr.OK()
 }
 

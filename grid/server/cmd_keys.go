@@ -45,6 +45,9 @@ func expire(unit int64, absolute bool, name string) func(c *conn, args [][]byte)
 			c.writeStoreErr(err)
 			return
 		}
+		if set {
+			c.notifyExpire(args[1])
+		}
 		c.wr.Int(b2i(set))
 	}
 }
@@ -60,7 +63,13 @@ func cmdTTL(c *conn, args [][]byte) {
 
 func cmdPTTL(c *conn, args [][]byte) { c.wr.Int(c.s.store.TTL(args[1])) }
 
-func cmdPersist(c *conn, args [][]byte) { c.wr.Int(b2i(c.s.store.Persist(args[1]))) }
+func cmdPersist(c *conn, args [][]byte) {
+	done := c.s.store.Persist(args[1])
+	if done {
+		c.notify(notifyGeneric, "persist", args[1])
+	}
+	c.wr.Int(b2i(done))
+}
 
 func cmdType(c *conn, args [][]byte) { c.wr.Simple(c.s.store.Type(args[1]).String()) }
 
@@ -152,6 +161,11 @@ func cmdFlushAll(c *conn, args [][]byte) {
 func rename(nx bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
 		done, err := c.s.store.Rename(args[1], args[2], nx)
+		if done && err == nil && !bytes.Equal(args[1], args[2]) {
+			c.notifyAdded(args[2])
+			c.notify(notifyGeneric, "rename_from", args[1])
+			c.notify(notifyGeneric, "rename_to", args[2])
+		}
 		switch {
 		case err != nil:
 			c.writeStoreErr(err)
@@ -207,6 +221,10 @@ func cmdCopy(c *conn, args [][]byte) {
 	if err != nil {
 		c.writeStoreErr(err)
 		return
+	}
+	if done {
+		c.notifyAdded(args[2])
+		c.notify(notifyGeneric, "copy_to", args[2])
 	}
 	c.wr.Int(b2i(done))
 }

@@ -179,11 +179,13 @@ func cmdRestore(c *conn, args [][]byte) {
 		// Already expired: Redis answers OK and only deletes what REPLACE replaces.
 		v.ExpireAt = 1
 	}
+	replaced := replace && v.ExpireAt == 1 && c.s.notifying(notifyGeneric) && c.s.store.Exists(args[1])
 	if err := c.s.store.RestoreValue(args[1], v, replace); err != nil {
 		c.writeStoreErr(err)
 		return
 	}
 	c.s.store.SetAccess(args[1], idle, freq)
+	c.notifyRestore(args[1], v.ExpireAt == 1, replaced)
 	c.wr.OK()
 }
 
@@ -316,12 +318,14 @@ func sortCommand(readonly bool) func(c *conn, args [][]byte) {
 			}
 			return
 		}
+		existed := false
 		if len(elems) == 0 {
-			c.s.store.Del(storeKey)
+			existed = c.s.store.Del(storeKey)
 		} else if err := c.s.store.RestoreValue(storeKey, store.Value{Kind: store.KindList, Items: elems}, true); err != nil {
 			c.writeStoreErr(err)
 			return
 		}
+		c.notifyStored(notifyList, "sortstore", storeKey, len(elems) > 0, existed)
 		c.wr.Int(int64(len(elems)))
 	}
 }

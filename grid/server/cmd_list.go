@@ -11,7 +11,11 @@ import (
 
 func push(left, xx bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
-		c.replyInt(c.s.store.Push(args[1], args[2:], left, xx))
+		n, err := c.s.store.Push(args[1], args[2:], left, xx)
+		if n > 0 {
+			c.notify(notifyList, listEvent("push", left), args[1])
+		}
+		c.replyInt(n, err)
 	}
 }
 
@@ -19,7 +23,11 @@ func pop(left bool) func(c *conn, args [][]byte) {
 	return func(c *conn, args [][]byte) {
 		switch len(args) {
 		case 2:
-			c.replyValue(c.s.store.PopOne(c.scratch[:0], args[1], left))
+			v, ok, err := c.s.store.PopOne(c.scratch[:0], args[1], left)
+			if ok && err == nil {
+				c.notifyRemoved(notifyList, listEvent("pop", left), args[1])
+			}
+			c.replyValue(v, ok, err)
 			return
 		case 3:
 		default:
@@ -32,6 +40,9 @@ func pop(left bool) func(c *conn, args [][]byte) {
 			return
 		}
 		out, exists, err := c.s.store.Pop(args[1], left, n)
+		if len(out) > 0 && err == nil {
+			c.notifyRemoved(notifyList, listEvent("pop", left), args[1])
+		}
 		switch {
 		case err != nil:
 			c.writeStoreErr(err)
@@ -111,6 +122,7 @@ func cmdLSet(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyList, "lset", args[1])
 	c.wr.OK()
 }
 
@@ -124,7 +136,11 @@ func cmdLInsert(c *conn, args [][]byte) {
 		c.wr.Error(errSyntax)
 		return
 	}
-	c.replyInt(c.s.store.LInsert(args[1], before, args[3], args[4]))
+	n, err := c.s.store.LInsert(args[1], before, args[3], args[4])
+	if n > 0 {
+		c.notify(notifyList, "linsert", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdLRem(c *conn, args [][]byte) {
@@ -132,7 +148,11 @@ func cmdLRem(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	c.replyInt(c.s.store.LRem(args[1], n[0], args[3]))
+	removed, err := c.s.store.LRem(args[1], n[0], args[3])
+	if removed > 0 {
+		c.notifyRemoved(notifyList, "lrem", args[1])
+	}
+	c.replyInt(removed, err)
 }
 
 func cmdLTrim(c *conn, args [][]byte) {
@@ -140,9 +160,14 @@ func cmdLTrim(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
+	// LTRIM sends "ltrim" for a list it trims to nothing too.
+	existed := c.s.notifying(notifyList|notifyGeneric) && c.s.store.Type(args[1]) == store.KindList
 	if err := c.s.store.LTrim(args[1], n[0], n[1]); err != nil {
 		c.writeStoreErr(err)
 		return
+	}
+	if existed {
+		c.notifyRemoved(notifyList, "ltrim", args[1])
 	}
 	c.wr.OK()
 }
@@ -235,6 +260,9 @@ func (c *conn) minMax(b []byte) (top, ok bool) {
 
 func lmove(c *conn, src, dst []byte, fromLeft, toLeft bool) {
 	e, ok, err := c.s.store.LMove(src, dst, fromLeft, toLeft)
+	if ok && err == nil {
+		c.notifyMove(src, dst, fromLeft, toLeft)
+	}
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
@@ -265,6 +293,9 @@ func cmdLMPop(c *conn, args [][]byte) {
 		return
 	}
 	key, out, err := c.s.store.MPop(keys, left, count)
+	if key != nil && err == nil {
+		c.notifyRemoved(notifyList, listEvent("pop", left), key)
+	}
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)

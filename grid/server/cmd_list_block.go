@@ -29,7 +29,13 @@ func blockingListCommands() []*command {
 // is false when every key is empty (nothing written); a key of another type first is
 // WRONGTYPE, unless quiet, when it is skipped.
 func (c *conn) popFirst(keys [][]byte, left bool, count int64, quiet bool) (done bool) {
+	if quiet {
+		c.noteAbsent() // served later: what was absent when it parked says nothing now
+	}
 	key, out, err := c.s.store.MPop(keys, left, max(count, 1))
+	if key != nil && err == nil {
+		c.notifyRemoved(notifyList, listEvent("pop", left), key)
+	}
 	switch {
 	case err != nil && quiet:
 		return false
@@ -123,6 +129,7 @@ func blmove(c *conn, src, dst []byte, from, to bool, timeout []byte) {
 		if c.s.store.Type(src) != store.KindList {
 			return false, nil
 		}
+		c.noteAbsent(dst)
 		e, ok, err := c.s.store.LMove(src, dst, from, to)
 		switch {
 		case err != nil:
@@ -131,6 +138,7 @@ func blmove(c *conn, src, dst []byte, from, to bool, timeout []byte) {
 		case !ok:
 			return false, nil
 		}
+		c.notifyMove(src, dst, from, to)
 		c.wr.Bulk(e)
 		return true, [][]byte{dst}
 	})

@@ -285,6 +285,7 @@ func (c *conn) execOne(q queuedCmd, slot int) {
 	mark := c.wr.Len()
 	c.slot = slot // the transaction's, as routing would have set it for the command alone
 	c.mx.running = q.cmd
+	c.beforeKeyEvents(q.cmd, q.args)
 	q.cmd.handler(c, q.args)
 	c.mx.running = nil
 	took := time.Since(start)

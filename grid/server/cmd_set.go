@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -26,8 +27,22 @@ func (c *conn) writeMembers(members [][]byte, err error, asSet bool) {
 	}
 }
 
-func cmdSAdd(c *conn, args [][]byte)  { c.replyInt(c.s.store.SAdd(args[1], args[2:])) }
-func cmdSRem(c *conn, args [][]byte)  { c.replyInt(c.s.store.SRem(args[1], args[2:])) }
+func cmdSAdd(c *conn, args [][]byte) {
+	n, err := c.s.store.SAdd(args[1], args[2:])
+	if n > 0 {
+		c.notify(notifySet, "sadd", args[1])
+	}
+	c.replyInt(n, err)
+}
+
+func cmdSRem(c *conn, args [][]byte) {
+	n, err := c.s.store.SRem(args[1], args[2:])
+	if n > 0 {
+		c.notifyRemoved(notifySet, "srem", args[1])
+	}
+	c.replyInt(n, err)
+}
+
 func cmdSCard(c *conn, args [][]byte) { c.replyInt(c.s.store.SCard(args[1])) }
 
 func cmdSMembers(c *conn, args [][]byte) {
@@ -66,6 +81,9 @@ func cmdSPop(c *conn, args [][]byte) {
 	switch len(args) {
 	case 2:
 		out, ok, err := c.s.store.SPop(args[1], 1)
+		if ok && err == nil {
+			c.notifyRemoved(notifySet, "spop", args[1])
+		}
 		switch {
 		case err != nil:
 			c.writeStoreErr(err)
@@ -86,6 +104,9 @@ func cmdSPop(c *conn, args [][]byte) {
 		return
 	}
 	out, _, err := c.s.store.SPop(args[1], n)
+	if len(out) > 0 && err == nil {
+		c.notifyRemoved(notifySet, "spop", args[1])
+	}
 	c.writeMembers(out, err, true)
 }
 
@@ -127,10 +148,21 @@ func cmdSRandMember(c *conn, args [][]byte) {
 }
 
 func cmdSMove(c *conn, args [][]byte) {
+	// SMOVE sends "sadd" only when the member was not in the destination already.
+	had := false
+	if c.s.notifying(notifySet) {
+		had, _ = c.s.store.SIsMember(args[2], args[3])
+	}
 	ok, err := c.s.store.SMove(args[1], args[2], args[3])
 	if err != nil {
 		c.writeStoreErr(err)
 		return
+	}
+	if ok && !bytes.Equal(args[1], args[2]) {
+		c.notifyRemoved(notifySet, "srem", args[1])
+		if !had {
+			c.notify(notifySet, "sadd", args[2])
+		}
 	}
 	c.wr.Int(b2i(ok))
 }
@@ -143,8 +175,14 @@ func setAlgebra(op store.SetOp) func(c *conn, args [][]byte) {
 }
 
 func setAlgebraStore(op store.SetOp) func(c *conn, args [][]byte) {
+	event := map[store.SetOp]string{store.SetInter: "sinterstore", store.SetUnion: "sunionstore", store.SetDiff: "sdiffstore"}[op]
 	return func(c *conn, args [][]byte) {
-		c.replyInt(c.s.store.SetAlgebraStore(op, args[1], args[2:]))
+		existed := c.s.notifying(notifyGeneric) && c.s.store.Exists(args[1])
+		n, err := c.s.store.SetAlgebraStore(op, args[1], args[2:])
+		if err == nil {
+			c.notifyStored(notifySet, event, args[1], n > 0, existed)
+		}
+		c.replyInt(n, err)
 	}
 }
 

@@ -308,7 +308,14 @@ func cmdXAdd(c *conn, args [][]byte) {
 		c.wr.Error(errArity(c.lookup(c.s.cmds, args[0])))
 		return
 	}
+	before := int64(-1) // the length before, to tell whether XADD trimmed
+	if a.Trim.Strategy != store.TrimNone && c.s.notifying(notifyStream) {
+		before, _ = c.s.store.XLen(args[1])
+	}
 	id, added, err := c.s.store.XAdd(args[1], a, args[at+1:])
+	if added && err == nil {
+		c.notifyXAdd(args[1], before)
+	}
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
@@ -324,7 +331,11 @@ func cmdXTrim(c *conn, args [][]byte) {
 	if _, ok := c.parseTrim(args, false, &a); !ok {
 		return
 	}
-	c.replyInt(c.s.store.XTrim(args[1], a.Trim))
+	n, err := c.s.store.XTrim(args[1], a.Trim)
+	if n > 0 {
+		c.notify(notifyStream, "xtrim", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdXLen(c *conn, args [][]byte) { c.replyInt(c.s.store.XLen(args[1])) }
@@ -393,7 +404,11 @@ func cmdXDel(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	c.replyInt(c.s.store.XDel(args[1], ids))
+	n, err := c.s.store.XDel(args[1], ids)
+	if n > 0 {
+		c.notify(notifyStream, "xdel", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdXAck(c *conn, args [][]byte) {
@@ -494,7 +509,12 @@ func xread(grouped bool) func(*conn, [][]byte) {
 			}
 			return
 		}
+		var fresh [][]byte // the streams whose group has no consumer a.cname yet
+		if grouped {
+			fresh = c.consumersAbsent(a.keys, a.group, a.cname)
+		}
 		res, block, err := c.s.tryXRead(p)
+		c.notifyConsumers(fresh, a.group, a.cname)
 		switch {
 		case err != nil:
 			c.writeStoreErr(err)
@@ -657,6 +677,7 @@ func cmdXGroupCreate(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyStream, "xgroup-create", args[2])
 	c.wr.OK()
 }
 
@@ -698,6 +719,7 @@ func cmdXGroupSetID(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyStream, "xgroup-setid", args[2])
 	c.wr.OK()
 }
 
@@ -706,6 +728,9 @@ func cmdXGroupDestroy(c *conn, args [][]byte) {
 	if err != nil {
 		c.writeStoreErr(err)
 		return
+	}
+	if ok {
+		c.notify(notifyStream, "xgroup-destroy", args[2])
 	}
 	c.wr.Int(b2i(ok))
 }
@@ -716,11 +741,19 @@ func cmdXGroupCreateConsumer(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	if ok {
+		c.notify(notifyStream, "xgroup-createconsumer", args[2])
+	}
 	c.wr.Int(b2i(ok))
 }
 
 func cmdXGroupDelConsumer(c *conn, args [][]byte) {
-	c.replyInt(c.s.store.XGroupDelConsumer(args[2], args[3], args[4]))
+	existed := len(c.consumersAbsent(args[2:3], args[3], args[4])) == 0
+	n, err := c.s.store.XGroupDelConsumer(args[2], args[3], args[4])
+	if err == nil && existed {
+		c.notify(notifyStream, "xgroup-delconsumer", args[2])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdXPending(c *conn, args [][]byte) {
@@ -858,7 +891,9 @@ func cmdXClaim(c *conn, args [][]byte) {
 			return
 		}
 	}
+	fresh := c.consumersAbsent(args[1:2], args[2], args[3])
 	out, err := c.s.store.XClaim(args[1], args[2], args[3], ids, a)
+	c.notifyConsumers(fresh, args[2], args[3])
 	if err != nil {
 		c.writeStoreErr(err)
 		return
@@ -908,7 +943,9 @@ func cmdXAutoClaim(c *conn, args [][]byte) {
 			return
 		}
 	}
+	fresh := c.consumersAbsent(args[1:2], args[2], args[3])
 	out, next, deleted, err := c.s.store.XAutoClaim(args[1], args[2], args[3], max(minIdle, 0), start, count, justID)
+	c.notifyConsumers(fresh, args[2], args[3])
 	if err != nil {
 		c.writeStoreErr(err)
 		return
@@ -961,6 +998,7 @@ func cmdXSetID(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyStream, "xsetid", args[1])
 	c.wr.OK()
 }
 

@@ -20,7 +20,7 @@ import (
 // group destroyed meanwhile answers NOGROUP (XGROUP DESTROY signals the key, as in
 // Redis); a stream deleted, flushed, expired, evicted or replaced by another type
 // answers UNBLOCKED, as Redis 7.0's unblockDeletedStreamReadgroupClients does (expiry and
-// eviction signal the key through the store's DropHook, block.go). XREAD waits on
+// eviction signal the key through the store's key events, block.go). XREAD waits on
 // through both.
 
 // Redis 7.0's replies to a blocked XREADGROUP whose group, or stream, is gone.

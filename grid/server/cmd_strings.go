@@ -138,6 +138,9 @@ func cmdSet(c *conn, args [][]byte) {
 	}
 	res, err := c.s.store.Set(c.scratch[:0], args[1], args[2], o)
 	c.keep(res.Old)
+	if err == nil && res.Done {
+		c.notifySet(args[1], expSet)
+	}
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
@@ -155,6 +158,9 @@ func cmdSetNX(c *conn, args [][]byte) {
 	if err != nil {
 		c.writeStoreErr(err)
 		return
+	}
+	if res.Done {
+		c.notifySet(args[1], false)
 	}
 	c.wr.Int(b2i(res.Done))
 }
@@ -174,6 +180,7 @@ func setEX(unit int64, name string) func(c *conn, args [][]byte) {
 			c.writeStoreErr(err)
 			return
 		}
+		c.notifySet(args[1], true)
 		c.wr.OK()
 	}
 }
@@ -200,6 +207,7 @@ func cmdMSet(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notifyEach(notifyString, "set", args[1:], 2)
 	c.wr.OK()
 }
 
@@ -207,6 +215,7 @@ func cmdDel(c *conn, args [][]byte) {
 	var n int64
 	for _, k := range args[1:] {
 		if c.s.store.Del(k) {
+			c.notify(notifyGeneric, "del", k)
 			n++
 		}
 	}
@@ -224,7 +233,11 @@ func cmdExists(c *conn, args [][]byte) {
 }
 
 func incrBy(c *conn, key []byte, delta int64) {
-	c.replyInt(c.s.store.IncrBy(key, delta))
+	n, err := c.s.store.IncrBy(key, delta)
+	if err == nil {
+		c.notify(notifyString, "incrby", key)
+	}
+	c.replyInt(n, err)
 }
 
 func cmdIncr(c *conn, args [][]byte) { incrBy(c, args[1], 1) }
@@ -258,11 +271,16 @@ func cmdIncrByFloat(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	c.notify(notifyString, "incrbyfloat", args[1])
 	c.wr.Bulk(v)
 }
 
 func cmdAppend(c *conn, args [][]byte) {
-	c.replyInt(c.s.store.Append(args[1], args[2]))
+	n, err := c.s.store.Append(args[1], args[2])
+	if err == nil {
+		c.notify(notifyString, "append", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 func cmdStrLen(c *conn, args [][]byte) {
@@ -307,13 +325,40 @@ func cmdGetEx(c *conn, args [][]byte) {
 		}
 		at = ms
 	}
-	c.replyValue(c.s.store.GetEx(c.scratch[:0], args[1], change, at))
+	volatile := change == store.ExpireRemoved && c.s.notifying(notifyGeneric) && c.s.store.ExpireAt(args[1]) > 0
+	v, ok, err := c.s.store.GetEx(c.scratch[:0], args[1], change, at)
+	if ok && err == nil {
+		c.notifyGetEx(args[1], change, volatile)
+	}
+	c.replyValue(v, ok, err)
 }
 
-func cmdGetDel(c *conn, args [][]byte) { c.replyValue(c.s.store.GetDel(c.scratch[:0], args[1])) }
+// notifyGetEx sends GETEX's event: "expire" for a new expiry ("del" when it has passed
+// already), "persist" when PERSIST removed one.
+func (c *conn) notifyGetEx(key []byte, change store.ExpireChange, volatile bool) {
+	switch {
+	case change == store.ExpireSet && !c.s.store.Exists(key):
+		c.notify(notifyGeneric, "del", key)
+	case change == store.ExpireSet:
+		c.notify(notifyGeneric, "expire", key)
+	case change == store.ExpireRemoved && volatile:
+		c.notify(notifyGeneric, "persist", key)
+	}
+}
+
+func cmdGetDel(c *conn, args [][]byte) {
+	v, ok, err := c.s.store.GetDel(c.scratch[:0], args[1])
+	if ok && err == nil {
+		c.notify(notifyGeneric, "del", args[1])
+	}
+	c.replyValue(v, ok, err)
+}
 
 func cmdGetSet(c *conn, args [][]byte) {
 	res, err := c.s.store.Set(c.scratch[:0], args[1], args[2], store.SetOptions{Get: true})
+	if err == nil {
+		c.notifySet(args[1], false)
+	}
 	c.replyValue(res.Old, res.HadOld, err)
 }
 
@@ -327,6 +372,9 @@ func cmdMSetNX(c *conn, args [][]byte) {
 		c.writeStoreErr(err)
 		return
 	}
+	if done {
+		c.notifyEach(notifyString, "set", args[1:], 2)
+	}
 	c.wr.Int(b2i(done))
 }
 
@@ -336,7 +384,11 @@ func cmdSetRange(c *conn, args [][]byte) {
 		c.wr.Error(errNotInteger)
 		return
 	}
-	c.replyInt(c.s.store.SetRange(args[1], off, args[3]))
+	n, err := c.s.store.SetRange(args[1], off, args[3])
+	if err == nil && len(args[3]) > 0 {
+		c.notify(notifyString, "setrange", args[1])
+	}
+	c.replyInt(n, err)
 }
 
 // cmdGetRange is GETRANGE and SUBSTR: the range is parsed before the key is looked at.

@@ -210,6 +210,13 @@ elements:
 		members = append(members, args[i+1])
 	}
 	res, err := c.s.store.ZAdd(args[1], f, members, scores)
+	if err == nil && res.Added+res.Updated > 0 {
+		event := "zadd"
+		if f.Incr {
+			event = "zincr"
+		}
+		c.notify(notifyZSet, event, args[1])
+	}
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
@@ -224,7 +231,14 @@ elements:
 	}
 }
 
-func cmdZRem(c *conn, args [][]byte)  { c.replyInt(c.s.store.ZRem(args[1], args[2:])) }
+func cmdZRem(c *conn, args [][]byte) {
+	n, err := c.s.store.ZRem(args[1], args[2:])
+	if n > 0 {
+		c.notifyRemoved(notifyZSet, "zrem", args[1])
+	}
+	c.replyInt(n, err)
+}
+
 func cmdZCard(c *conn, args [][]byte) { c.replyInt(c.s.store.ZCard(args[1])) }
 
 func cmdZScore(c *conn, args [][]byte) {
@@ -407,16 +421,26 @@ func cmdZRangeStore(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	c.replyInt(c.s.store.ZRangeStore(args[1], args[2], q))
+	existed := c.s.notifying(notifyGeneric) && c.s.store.Exists(args[1])
+	n, err := c.s.store.ZRangeStore(args[1], args[2], q)
+	if err == nil {
+		c.notifyStored(notifyZSet, "zrangestore", args[1], n > 0, existed)
+	}
+	c.replyInt(n, err)
 }
 
 func zremrange(by store.ZBy) func(c *conn, args [][]byte) {
+	event := map[store.ZBy]string{store.ZByRank: "zremrangebyrank", store.ZByScore: "zremrangebyscore", store.ZByLex: "zremrangebylex"}[by]
 	return func(c *conn, args [][]byte) {
 		q := store.ZQuery{By: by, Limit: -1}
 		if !c.parseRange(&q, args[2], args[3]) {
 			return
 		}
-		c.replyInt(c.s.store.ZRemRange(args[1], q))
+		n, err := c.s.store.ZRemRange(args[1], q)
+		if n > 0 {
+			c.notifyRemoved(notifyZSet, event, args[1])
+		}
+		c.replyInt(n, err)
 	}
 }
 
@@ -457,6 +481,9 @@ func zpop(top bool) func(c *conn, args [][]byte) {
 			c.writeStoreErr(err)
 			return
 		}
+		if len(out) > 0 {
+			c.notifyRemoved(notifyZSet, zpopEvent(top), args[1])
+		}
 		c.writeZList(out, true, c.wr.Proto >= 3 && len(args) == 3)
 	}
 }
@@ -467,6 +494,9 @@ func cmdZMPop(c *conn, args [][]byte) {
 		return
 	}
 	key, out, err := c.s.store.ZMPop(keys, top, count)
+	if key != nil && err == nil {
+		c.notifyRemoved(notifyZSet, zpopEvent(top), key)
+	}
 	switch {
 	case err != nil:
 		c.writeStoreErr(err)
@@ -631,7 +661,12 @@ func zalgebraCard(op store.ZOp, storing, card bool) func(c *conn, args [][]byte)
 			return
 		}
 		if storing {
-			c.replyInt(c.s.store.ZAlgebraStore(op, dst, keys, weights, agg))
+			existed := c.s.notifying(notifyGeneric) && c.s.store.Exists(dst)
+			n, err := c.s.store.ZAlgebraStore(op, dst, keys, weights, agg)
+			if err == nil {
+				c.notifyStored(notifyZSet, names[op]+"store", dst, n > 0, existed)
+			}
+			c.replyInt(n, err)
 			return
 		}
 		ents, err := c.s.store.ZAlgebra(op, keys, weights, agg)

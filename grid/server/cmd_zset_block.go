@@ -22,7 +22,13 @@ func blockingZSetCommands() []*command {
 // score], ...]] otherwise (BZMPOP). done is false when every key is empty (nothing
 // written); a key of another type first is WRONGTYPE, unless quiet, when it is skipped.
 func (c *conn) zpopFirst(keys [][]byte, top bool, count int64, quiet bool) (done bool) {
+	if quiet {
+		c.noteAbsent() // served later: what was absent when it parked says nothing now
+	}
 	key, out, err := c.s.store.ZMPop(keys, top, max(count, 1))
+	if key != nil && err == nil {
+		c.notifyRemoved(notifyZSet, zpopEvent(top), key)
+	}
 	switch {
 	case err != nil && quiet:
 		return false

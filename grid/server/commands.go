@@ -267,6 +267,7 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 	if c.queue(cmd, args) {
 		return true
 	}
+	c.beforeKeyEvents(cmd, args)
 	cmd.handler(c, args)
 	return true
 }

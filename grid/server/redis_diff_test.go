@@ -39,8 +39,9 @@ const (
 
 // startRedis starts redis-server on a free loopback port in cluster mode, every slot
 // added, and returns a client; it is stopped when the test ends. A server that exits at
-// start (its port taken meanwhile) is started again on another port.
-func startRedis(t *testing.T) *redis.Client {
+// start (its port taken meanwhile) is started again on another port. extra are more
+// command-line settings.
+func startRedis(t *testing.T, extra ...string) *redis.Client {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -58,6 +59,7 @@ func startRedis(t *testing.T) *redis.Client {
 		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--dir", dir,
 			"--logfile", logFile)
+		cmd.Args = append(cmd.Args, extra...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

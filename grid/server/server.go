@@ -49,6 +49,9 @@ type Config struct {
 	Partition, Instance int
 	Version             string
 	Logger              *slog.Logger
+	// NotifyKeyspaceEvents is notify-keyspace-events at start, in Redis's syntax ("": no
+	// keyspace notifications; CONFIG SET changes it).
+	NotifyKeyspaceEvents string
 	// Replication (required) decides whether this instance serves its partition and makes
 	// replies wait until what they depend on is on the backup: the partition's repl.Node,
 	// or Standalone for an instance without a backup.
@@ -85,8 +88,9 @@ type Server struct {
 	connsTotal  atomic.Int64
 	cmdsTotal   atomic.Int64
 	oomRejected atomic.Int64
-	errStats    errorStats  // INFO errorstats
-	conf        configState // CONFIG SET's stored parameters
+	errStats    errorStats    // INFO errorstats
+	conf        configState   // CONFIG SET's stored parameters
+	keyEvents   atomic.Uint32 // notify-keyspace-events, a notifyClass (notify.go)
 
 	// blocked are the clients parked in blocking commands (block.go).
 	blocked blockedClients
@@ -137,14 +141,19 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	st.SetMaxMemory(cfg.MaxMemory)
 	st.SetPolicy(cfg.MaxMemoryPolicy)
 	st.TrackChanges() // WATCH sees every change (cmd_multi.go)
-	// Expiry and eviction wake blocked clients (block.go).
-	st.SetDropHook(s.keyDropped)
+	// Expiry and eviction wake blocked clients (block.go) and send keyspace events (notify.go).
+	st.SetKeyEvents(s.storeKeyEvent)
+	if err := ValidateNotifyKeyspaceEvents(cfg.NotifyKeyspaceEvents); err != nil {
+		return nil, err
+	}
+	classes, _ := parseNotifyClasses(cfg.NotifyKeyspaceEvents)
 	s.cmds = commandTable()
 	m, err := newMetrics(s, reg)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
+	s.setKeyEvents(classes)
 	return s, nil
 }
 
@@ -287,6 +296,8 @@ type conn struct {
 	ps        *subState // pub/sub: nil until the first subscription
 
 	mx multiConn // MULTI/EXEC and WATCH (cmd_multi.go)
+
+	absent [][]byte // keys the current command's "new" event is due for (notify.go)
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

@@ -321,7 +321,7 @@ func (s *Store) evictKey(sl *slot, key []byte, volatile bool) (int64, bool) {
 		return 0, false
 	}
 	freed := int64(len(r.chunk))
-	s.reportDrop(sl, key)
+	s.keyEvent(sl, KeyEvicted, key)
 	s.remove(sl, &r)
 	s.ev.evicted.Add(1)
 	s.journalKey(sl, key)

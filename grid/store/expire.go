@@ -117,7 +117,7 @@ func (s *Store) dropExpired(sl *slot, keys [][]byte) int {
 	for _, k := range copied {
 		if r, ok := s.find(sl, k); ok {
 			s.journalExpiryCycle(sl, k)
-			s.reportDrop(sl, k)
+			s.keyEvent(sl, KeyExpired, k)
 			s.remove(sl, &r)
 		}
 	}

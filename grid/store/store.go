@@ -102,7 +102,7 @@ type Store struct {
 	tx      txState      // transactions: units and watches (tx.go)
 	streams streamReg    // the Go part of streams, by the handle in their records
 	ev      evictor
-	dropped dropHook // told of keys expiry and eviction remove (dropped.go)
+	events  keyEvents // expiry's and eviction's removals: blocked clients and keyspace notifications (keyevents.go)
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -201,9 +201,7 @@ func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
 		return r, false
 	}
 	if !r.liveAt(s.clock) {
-		s.journalExpired(sl, r.key)
-		s.remove(sl, &r)
-		s.expired.Add(1)
+		s.expireRecord(sl, &r)
 		return record{}, false
 	}
 	s.touch(r.chunk)

@@ -23,6 +23,7 @@ import (
 	"github.com/insightgrid/insight/grid/manager"
 	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
 	"github.com/insightgrid/insight/grid/version"
 )
@@ -199,6 +200,14 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 				return fmt.Errorf("must be one of %s", strings.Join(store.PolicyNames(), ", "))
 			}
 			cfg.MaxMemoryPolicy = p
+			return nil
+		})
+	fs.Func("notify-keyspace-events", "keyspace notifications sent on this instance's pub/sub, as Redis's notify-keyspace-events: K and/or E, then the classes (g$lshzxetd or A for all, n new keys, m key misses); empty: none (CONFIG SET changes it until the restart)",
+		func(v string) error {
+			if err := server.ValidateNotifyKeyspaceEvents(v); err != nil {
+				return err
+			}
+			cfg.NotifyKeyspaceEvents = v
 			return nil
 		})
 	fs.Var(&bulk, "proto-max-bulk-len", "largest bulk string a client may send (default 512mb)")

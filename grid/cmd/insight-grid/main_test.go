@@ -23,6 +23,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"validation", []string{"data", "--etcd-endpoints", "m-0:2379", "--instance", "3"}, nil, 1, "--instance 3: must be 0 (preferred primary) or 1 (backup)"},
 		{"bad size", []string{"data", "--maxmemory", "lots"}, nil, 1, `invalid value "lots" for flag -maxmemory: size "lots"`},
 		{"bad maxmemory-policy", []string{"data", "--maxmemory-policy", "lru"}, nil, 1, `invalid value "lru" for flag -maxmemory-policy: must be one of volatile-lru, volatile-lfu`},
+		{"bad notify-keyspace-events", []string{"data", "--notify-keyspace-events", "KEQ"}, nil, 1, `invalid value "KEQ" for flag -notify-keyspace-events: notify-keyspace-events "KEQ": Invalid event class character. Use 'Ag$lshzxeKEtmdn'.`},
 		{"log format", []string{"manager", "--log-format", "xml"}, nil, 1, `--log-format "xml": want json or text`},
 		{"local bind", []string{"local", "--bind", "10.0.0.1"}, nil, 1, `--bind "10.0.0.1": the local grid listens on loopback only`},
 	}
