@@ -1,12 +1,16 @@
 package charts_test
 
 import (
+	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 
 	"github.com/insightgrid/insight/charts"
 )
@@ -56,7 +60,7 @@ func TestSQLDeployment(t *testing.T) {
 			vals := s.values(t)
 			var deploy *appsv1.Deployment
 			var svc *corev1.Service
-			pdbs := 0
+			var pdb *policyv1.PodDisruptionBudget
 			for _, obj := range decode(t, mustRender(t, s).manifest) {
 				checkObject(t, obj)
 				switch o := obj.(type) {
@@ -66,13 +70,17 @@ func TestSQLDeployment(t *testing.T) {
 					if o.Name == "demo-insight-sql" {
 						svc = o
 					}
-				}
-				if strings.Contains(strings.ToLower(obj.GetObjectKind().GroupVersionKind().Kind), "poddisruptionbudget") {
-					pdbs++
+				case *policyv1.PodDisruptionBudget:
+					if o.Name == "demo-insight-sql" {
+						pdb = o
+					}
 				}
 			}
-			if deploy == nil || svc == nil {
-				t.Fatalf("Deployment %v, Service demo-insight-sql %v: want both", deploy != nil, svc != nil)
+			if deploy == nil || svc == nil || pdb == nil {
+				t.Fatalf("Deployment %v, Service %v, PodDisruptionBudget %v demo-insight-sql: want all three", deploy != nil, svc != nil, pdb != nil)
+			}
+			if fmt.Sprint(pdb.Spec.Selector.MatchLabels) != fmt.Sprint(deploy.Spec.Selector.MatchLabels) {
+				t.Errorf("PodDisruptionBudget selects %v, want the Deployment's pods %v", pdb.Spec.Selector.MatchLabels, deploy.Spec.Selector.MatchLabels)
 			}
 			if want := int32(intValue(t, vals, 1, "sql", "replicas")); deploy.Spec.Replicas == nil || *deploy.Spec.Replicas != want {
 				t.Errorf("replicas %v, want %d", deploy.Spec.Replicas, want)
@@ -144,4 +152,21 @@ func TestSQLGridOverride(t *testing.T) {
 		}
 	}
 	t.Fatal("no Deployment rendered")
+}
+
+// TestSQLUpgradeKeepsImmutableFields checks that the next chart and app version changes no
+// immutable field of the SQL endpoints' objects (the Deployment's selector above all), and
+// that there are some to check.
+func TestSQLUpgradeKeepsImmutableFields(t *testing.T) {
+	for _, s := range sqlSets {
+		t.Run(s.name, func(t *testing.T) {
+			want := immutables(t, decode(t, mustRender(t, s).manifest))
+			if _, ok := want["Deployment/demo-insight-sql"]; !ok {
+				t.Fatalf("no Deployment demo-insight-sql among %v", slices.Collect(maps.Keys(want)))
+			}
+			if got := immutables(t, renderBumped(t, s)); !reflect.DeepEqual(got, want) {
+				t.Errorf("the version upgrade changes immutable fields:\nbefore %+v\nafter  %+v", want, got)
+			}
+		})
+	}
 }
