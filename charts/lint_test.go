@@ -28,6 +28,7 @@ func TestLintStrict(t *testing.T) {
 		{"insight", charts.Umbrella, nil},
 		{"insight-manager", charts.Manager, nil},
 		{"insight-pu", charts.PU, nil},
+		{"insight-sql", charts.SQL, nil},
 		// The linter cannot serve the Prometheus Operator's kinds, which the chart requires.
 		{"insight-prometheus", charts.Prometheus, map[string]any{"requireCRDs": false}},
 		{"insight-istio", charts.Istio, map[string]any{"requireCRDs": false}},

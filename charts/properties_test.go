@@ -64,7 +64,18 @@ func checkObject(t *testing.T, obj runtime.Object) {
 		for _, vct := range o.Spec.VolumeClaimTemplates {
 			checkSelector(t, where+" volumeClaimTemplate "+vct.Name, vct.Labels)
 		}
-		checkPod(t, where, o.Spec.Template.Spec)
+		checkPod(t, where, o.Spec.Template.Spec, gridProbes)
+	case *appsv1.Deployment:
+		where := "Deployment " + o.Name
+		checkLabels(t, where, o.Labels)
+		checkSelector(t, where, o.Spec.Selector.MatchLabels)
+		for k, v := range o.Spec.Selector.MatchLabels {
+			if o.Spec.Template.Labels[k] != v {
+				t.Errorf("%s: pod template lacks selector label %s=%s", where, k, v)
+			}
+		}
+		checkLabels(t, where+" pod template", o.Spec.Template.Labels)
+		checkPod(t, where, o.Spec.Template.Spec, sqlProbes)
 	case *corev1.Service:
 		checkLabels(t, "Service "+o.Name, o.Labels)
 		checkSelector(t, "Service "+o.Name, o.Spec.Selector)
@@ -109,8 +120,19 @@ func checkSelector(t *testing.T, where string, selector map[string]string) {
 	}
 }
 
+// probePaths are the HTTP paths a component's probes GET on its port "http"; an empty
+// path means the component has no such probe.
+type probePaths struct{ startup, liveness, readiness string }
+
+var (
+	// gridProbes: the managers and data pods serve /livez and /readyz.
+	gridProbes = probePaths{startup: "/livez", liveness: "/livez", readiness: "/readyz"}
+	// sqlProbes: insight-sql serves /healthz and /readyz, and starts at once (no startup probe).
+	sqlProbes = probePaths{liveness: "/healthz", readiness: "/readyz"}
+)
+
 // checkPod checks the restricted Pod Security Standard, probes and resources.
-func checkPod(t *testing.T, where string, pod corev1.PodSpec) {
+func checkPod(t *testing.T, where string, pod corev1.PodSpec, probes probePaths) {
 	t.Helper()
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Errorf("%s: service account token mounted", where)
@@ -137,7 +159,13 @@ func checkPod(t *testing.T, where string, pod corev1.PodSpec) {
 		name  string
 		probe *corev1.Probe
 		path  string
-	}{{"liveness", c.LivenessProbe, "/livez"}, {"readiness", c.ReadinessProbe, "/readyz"}, {"startup", c.StartupProbe, "/livez"}} {
+	}{{"liveness", c.LivenessProbe, probes.liveness}, {"readiness", c.ReadinessProbe, probes.readiness}, {"startup", c.StartupProbe, probes.startup}} {
+		if p.path == "" {
+			if p.probe != nil {
+				t.Errorf("%s: unexpected %s probe %+v", where, p.name, p.probe)
+			}
+			continue
+		}
 		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.StrVal != "http" {
 			t.Errorf("%s: %s probe %+v, want GET %s on port http", where, p.name, p.probe, p.path)
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // subcharts maps the umbrella's value keys to the charts behind them.
-var subcharts = map[string]string{"manager": charts.Manager, "pu": charts.PU, "prometheus": charts.Prometheus, "istio": charts.Istio}
+var subcharts = map[string]string{"manager": charts.Manager, "pu": charts.PU, "sql": charts.SQL, "prometheus": charts.Prometheus, "istio": charts.Istio}
 
 func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()
@@ -30,7 +30,7 @@ func readJSON(t *testing.T, path string) map[string]any {
 	return m
 }
 
-// TestUmbrellaSchemaEmbedsSubcharts keeps the umbrella's manager and pu sections equal to
+// TestUmbrellaSchemaEmbedsSubcharts keeps the umbrella's subchart sections equal to
 // the subcharts' schemas. Helm checks both, and only the umbrella's errors name the key
 // as the user wrote it (/pu/partitions rather than /partitions). -update copies them over.
 func TestUmbrellaSchemaEmbedsSubcharts(t *testing.T) {
@@ -90,7 +90,7 @@ func TestUmbrellaDefaultsMatchSubcharts(t *testing.T) {
 func compareDefaults(t *testing.T, path string, umbrella, sub map[string]any) {
 	t.Helper()
 	for k, v := range umbrella {
-		if path == "manager" || path == "pu" || path == "prometheus" || path == "istio" {
+		if _, ok := subcharts[path]; ok {
 			if k == "enabled" {
 				continue
 			}

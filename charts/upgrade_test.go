@@ -32,6 +32,8 @@ func immutables(t *testing.T, objs []runtime.Object) map[string]immutable {
 				im.claimMD = append(im.claimMD, c.Labels)
 			}
 			out["StatefulSet/"+o.Name] = im
+		case *appsv1.Deployment:
+			out["Deployment/"+o.Name] = immutable{selector: o.Spec.Selector.MatchLabels}
 		case *policyv1.PodDisruptionBudget:
 			out["PodDisruptionBudget/"+o.Name] = immutable{selector: o.Spec.Selector.MatchLabels}
 		case *corev1.Service:
@@ -48,22 +50,7 @@ func TestUpgradeKeepsImmutableFields(t *testing.T) {
 	before := decode(t, mustRender(t, contract[1]).manifest)
 	after := decode(t, mustRender(t, contract[2]).manifest)
 
-	c := mustLoad(t, "")
-	c.Metadata.Version, c.Metadata.AppVersion = "0.2.0", "0.2.0"
-	for _, d := range c.Dependencies() {
-		d.Metadata.Version, d.Metadata.AppVersion = "0.2.0", "0.2.0"
-	}
-	for _, d := range c.Metadata.Dependencies {
-		d.Version = "0.2.0"
-	}
-	r, err := render(t, c, contract[2].values(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(r.manifest, `app.kubernetes.io/version: "0.2.0"`) {
-		t.Fatal("the version bump did not reach the labels")
-	}
-	bumped := decode(t, r.manifest)
+	bumped := renderBumped(t, contract[2])
 
 	want := immutables(t, before)
 	for name, objs := range map[string][]runtime.Object{"memory upgrade": after, "version upgrade": bumped} {
@@ -80,4 +67,26 @@ func TestUpgradeKeepsImmutableFields(t *testing.T) {
 			}
 		}
 	}
+}
+
+// renderBumped renders the embedded umbrella with a value set as chart and app version
+// 0.2.0 (every subchart too), as the next release would.
+func renderBumped(t *testing.T, s valueSet) []runtime.Object {
+	t.Helper()
+	c := mustLoad(t, "")
+	c.Metadata.Version, c.Metadata.AppVersion = "0.2.0", "0.2.0"
+	for _, d := range c.Dependencies() {
+		d.Metadata.Version, d.Metadata.AppVersion = "0.2.0", "0.2.0"
+	}
+	for _, d := range c.Metadata.Dependencies {
+		d.Version = "0.2.0"
+	}
+	r, err := render(t, c, s.values(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.manifest, `app.kubernetes.io/version: "0.2.0"`) {
+		t.Fatal("the version bump did not reach the labels")
+	}
+	return decode(t, r.manifest)
 }

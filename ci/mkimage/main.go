@@ -1,6 +1,8 @@
-// Command mkimage packs the static insight-grid binary into an OCI image without a
-// container engine: one layer on an empty base holding the binary, the build host's CA
-// certificates and a minimal /etc/passwd for the non-root user. It writes the image as an
+// Command mkimage packs the static binaries of the suite (insight-grid, and insight-sql when
+// it is built) into one OCI image without a container engine: one layer on an empty base
+// holding each binary at /<its name>, the build host's CA certificates and a minimal
+// /etc/passwd for the non-root user. The entrypoint is /insight-grid; the SQL role's pods
+// name /insight-sql as their command. It writes the image as an
 // OCI image layout directory, as an OCI archive (the layout in a tar, for
 // `skopeo copy oci-archive:`) and as a docker-archive compatible tarball (for `docker load`,
 // `crane push` and the local cluster's node agent). It depends only on go-containerregistry.
@@ -14,9 +16,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -28,14 +33,36 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
+// entrypoint is the binary the image runs unless a pod names another as its command.
+const entrypoint = "insight-grid"
+
+// exposedPorts are the ports each binary listens on, published in the image config.
+var exposedPorts = map[string][]string{
+	"insight-grid": {"6379/tcp", "8080/tcp", "2379/tcp", "2380/tcp", "8090/tcp"},
+	"insight-sql":  {"3306/tcp", "9104/tcp"},
+}
+
+// binaries is the repeatable --binary flag: paths of static linux/amd64 binaries.
+type binaries []string
+
+func (b *binaries) String() string { return strings.Join(*b, ",") }
+
+func (b *binaries) Set(v string) error {
+	if v == "" {
+		return errors.New("empty path")
+	}
+	*b = append(*b, v)
+	return nil
+}
+
 type options struct {
-	binary  string
-	version string
-	repo    string
-	caFile  string
-	outDir  string
-	uid     int
-	created time.Time
+	binaries binaries
+	version  string
+	repo     string
+	caFile   string
+	outDir   string
+	uid      int
+	created  time.Time
 }
 
 func main() {
@@ -48,7 +75,7 @@ func main() {
 func run(args []string) error {
 	var o options
 	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
-	fs.StringVar(&o.binary, "binary", "bin/insight-grid", "static linux/amd64 insight-grid binary")
+	fs.Var(&o.binaries, "binary", "static linux/amd64 binary put at /<its file name>; repeat for each (default bin/insight-grid, which must be among them: it is the entrypoint)")
 	fs.StringVar(&o.version, "version", "", "image tag, the release version (required)")
 	fs.StringVar(&o.repo, "repo", "ghcr.io/insightgrid/insight-grid", "image repository")
 	fs.StringVar(&o.caFile, "ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle copied into the image")
@@ -59,6 +86,12 @@ func run(args []string) error {
 	}
 	if o.version == "" {
 		return errors.New("--version is required (the image tag, e.g. 0.1.0)")
+	}
+	if len(o.binaries) == 0 {
+		o.binaries = binaries{"bin/insight-grid"}
+	}
+	if err := checkBinaries(o.binaries); err != nil {
+		return err
 	}
 	if o.uid <= 0 {
 		return fmt.Errorf("--uid %d: must be a non-root id (> 0)", o.uid)
@@ -75,20 +108,58 @@ func run(args []string) error {
 	return build(o)
 }
 
+// checkBinaries refuses two binaries with one file name (one would hide the other), names
+// without exposed ports on record, and a set without the entrypoint.
+func checkBinaries(paths []string) error {
+	seen := map[string]string{}
+	for _, p := range paths {
+		name := filepath.Base(p)
+		if prev, ok := seen[name]; ok {
+			return fmt.Errorf("--binary %s and --binary %s: both would be /%s in the image", prev, p, name)
+		}
+		if _, ok := exposedPorts[name]; !ok {
+			return fmt.Errorf("--binary %s: unknown binary %q; want one of %s", p, name, strings.Join(slices.Sorted(maps.Keys(exposedPorts)), ", "))
+		}
+		seen[name] = p
+	}
+	if _, ok := seen[entrypoint]; !ok {
+		return fmt.Errorf("--binary %s: the image's entrypoint %s is not among them", strings.Join(paths, ", "), entrypoint)
+	}
+	return nil
+}
+
+// file is one binary as it goes into the layer.
+type file struct {
+	name string
+	data []byte
+}
+
 func build(o options) error {
 	ref, err := name.NewTag(o.repo + ":" + o.version)
 	if err != nil {
 		return fmt.Errorf("image reference %s:%s: %w", o.repo, o.version, err)
 	}
-	bin, err := os.ReadFile(o.binary)
-	if err != nil {
-		return fmt.Errorf("reading the binary (build it first with ci/image.sh): %w", err)
+	var bins []file
+	for _, p := range o.binaries {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("reading the binary (build it first with ci/image.sh): %w", err)
+		}
+		bins = append(bins, file{name: filepath.Base(p), data: data})
+	}
+	names := make([]string, len(bins))
+	ports := map[string]struct{}{}
+	for i, b := range bins {
+		names[i] = b.name
+		for _, p := range exposedPorts[b.name] {
+			ports[p] = struct{}{}
+		}
 	}
 	ca, err := os.ReadFile(o.caFile)
 	if err != nil {
 		return fmt.Errorf("reading CA certificates (Debian: apt-get install ca-certificates): %w", err)
 	}
-	layerTar, err := rootfs(o, bin, ca)
+	layerTar, err := rootfs(o, bins, ca)
 	if err != nil {
 		return err
 	}
@@ -101,7 +172,7 @@ func build(o options) error {
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{
-		Created: v1.Time{Time: o.created}, CreatedBy: "ci/mkimage", Comment: "insight-grid " + o.version,
+		Created: v1.Time{Time: o.created}, CreatedBy: "ci/mkimage", Comment: "insight-grid " + o.version + ": " + strings.Join(names, ", "),
 	}})
 	if err != nil {
 		return fmt.Errorf("adding the layer: %w", err)
@@ -114,13 +185,11 @@ func build(o options) error {
 	user := fmt.Sprintf("%d:%d", o.uid, o.uid)
 	cf.Architecture, cf.OS, cf.Created = "amd64", "linux", v1.Time{Time: o.created}
 	cf.Config = v1.Config{
-		Entrypoint: []string{"/insight-grid"},
-		User:       user,
-		WorkingDir: "/",
-		Env:        []string{"PATH=/", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
-		ExposedPorts: map[string]struct{}{
-			"6379/tcp": {}, "8080/tcp": {}, "2379/tcp": {}, "2380/tcp": {}, "8090/tcp": {},
-		},
+		Entrypoint:   []string{"/" + entrypoint},
+		User:         user,
+		WorkingDir:   "/",
+		Env:          []string{"PATH=/", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+		ExposedPorts: ports,
 		Labels: map[string]string{
 			"org.opencontainers.image.title":   "insight-grid",
 			"org.opencontainers.image.version": o.version,
@@ -163,24 +232,25 @@ func build(o options) error {
 	if err != nil {
 		return fmt.Errorf("computing the image digest: %w", err)
 	}
-	fmt.Printf("%s@%s\n  docker-archive %s\n  oci layout     %s\n  oci archive    %s\n", ref, digest, tarPath, layoutDir, archive)
+	fmt.Printf("%s@%s\n  binaries       %s\n  docker-archive %s\n  oci layout     %s\n  oci archive    %s\n", ref, digest, strings.Join(names, ", "), tarPath, layoutDir, archive)
 	return nil
 }
 
-// rootfs returns the image's single layer: the binary, CA certificates, passwd/group for
+// rootfs returns the image's single layer: the binaries, CA certificates, passwd/group for
 // the non-root user, and writable /tmp and /data owned by it.
-func rootfs(o options, bin, ca []byte) ([]byte, error) {
+func rootfs(o options, bins []file, ca []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", o.uid, o.uid)
 	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", o.uid)
-	entries := []struct {
+	type entry struct {
 		name string
 		mode int64
 		uid  int
 		dir  bool
 		data []byte
-	}{
+	}
+	entries := []entry{
 		{name: "etc/", mode: 0o755, dir: true},
 		{name: "etc/ssl/", mode: 0o755, dir: true},
 		{name: "etc/ssl/certs/", mode: 0o755, dir: true},
@@ -191,7 +261,9 @@ func rootfs(o options, bin, ca []byte) ([]byte, error) {
 		{name: "home/nonroot/", mode: 0o700, uid: o.uid, dir: true},
 		{name: "tmp/", mode: 0o1777, dir: true},
 		{name: "data/", mode: 0o700, uid: o.uid, dir: true},
-		{name: "insight-grid", mode: 0o755, data: bin},
+	}
+	for _, b := range bins {
+		entries = append(entries, entry{name: b.name, mode: 0o755, data: b.data})
 	}
 	for _, e := range entries {
 		h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.uid, ModTime: o.created, Format: tar.FormatPAX}

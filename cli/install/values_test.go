@@ -39,6 +39,7 @@ func TestUserValuesPrecedence(t *testing.T) {
 		{name: "anti-affinity alone means zone", p: Parameters{AntiAffinity: "zone"}, key: "pu.antiAffinity.topology", want: "topology.kubernetes.io/zone"},
 		{name: "anti-affinity none", p: Parameters{AntiAffinity: "none"}, key: "pu.antiAffinity.enabled", want: false},
 		{name: "--enable an add-on", p: Parameters{Enable: []string{"prometheus"}}, key: "prometheus.enabled", want: true},
+		{name: "--enable the SQL endpoints", p: Parameters{Enable: []string{"sql"}}, key: "sql.enabled", want: true},
 		{name: "--set over --enable", p: Parameters{Enable: []string{"Prometheus"}, Set: []string{"prometheus.enabled=false"}}, key: "prometheus.enabled", want: false},
 	}
 	for _, tt := range tests {
@@ -84,7 +85,7 @@ func TestAddOns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := AddOns(ch), []string{"istio", "prometheus"}; !reflect.DeepEqual(got, want) {
+	if got, want := AddOns(ch), []string{"istio", "prometheus", "sql"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AddOns = %v, want %v", got, want)
 	}
 }
@@ -110,5 +111,32 @@ func TestPreflightAsksForTheAddOnsKinds(t *testing.T) {
 		if !slices.Contains(req.Kinds, preflight.Kind{APIVersion: "monitoring.coreos.com/v1", Kind: kind}) {
 			t.Errorf("preflight kinds %v lack %s", req.Kinds, kind)
 		}
+	}
+}
+
+// TestEnableSQLRendersTheEndpoints checks that --enable sql reaches the chart: the plan
+// renders the SQL endpoints' Deployment and Service, and the preflight asks the cluster for
+// the Deployment kind.
+func TestEnableSQLRendersTheEndpoints(t *testing.T) {
+	p := Parameters{Name: "demo", Namespace: "insight", Enable: []string{"sql"}}
+	plan, err := p.Prepare(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := preflightRender(&p, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: Deployment\nmetadata:\n  name: demo-insight-sql\n", "kind: Service\nmetadata:\n  name: demo-insight-sql\n"} {
+		if !strings.Contains(rel.Manifest, want) {
+			t.Errorf("manifest lacks %q", want)
+		}
+	}
+	req, err := plan.Requirements(&p, rel.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(req.Kinds, preflight.Kind{APIVersion: "apps/v1", Kind: "Deployment"}) {
+		t.Errorf("preflight kinds %v lack apps/v1 Deployment", req.Kinds)
 	}
 }

@@ -29,6 +29,15 @@ Usage:
 {{- if .Values.manager.enabled }}
 {{ include "insight-manager.validateValues.messages" (dict "values" .Values.manager "prefix" "manager." "context" $) }}
 {{- end }}
+{{- if .Values.sql.enabled }}
+{{ include "insight-sql.validateValues.messages" (dict "values" .Values.sql "prefix" "sql." "context" $) }}
+{{- if and (not .Values.pu.enabled) (not .Values.sql.grid) }}
+sql.enabled=true with pu.enabled=false: the SQL endpoints need a grid; set pu.enabled=true, or sql.grid to data instances running elsewhere.
+{{- end }}
+{{- if and .Values.global.auth.enabled (not .Values.pu.enabled) }}
+{{ include "insight-common.auth.validate" (dict "context" $) }}
+{{- end }}
+{{- end }}
 {{- if .Values.prometheus.enabled }}
 {{ include "insight-prometheus.validateValues.messages" (dict "values" .Values.prometheus "prefix" "prometheus." "context" $) }}
 {{- end }}
