@@ -63,7 +63,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	env.base = base
-	stop, sqlURL, logPath, err := startLocal(dir, base)
+	stop, sqlURL, logPath, err := startLocal(dir, base, "grid.log", "--partitions", "3")
 	defer stop()
 	if err != nil {
 		b, _ := os.ReadFile(logPath)
@@ -92,15 +92,16 @@ func dsn(addr, pass string) string {
 	return fmt.Sprintf("insight:%s@tcp(%s)/insight?timeout=10s&readTimeout=60s", pass, addr)
 }
 
-// startLocal starts `insight-grid local --sql` and waits for its sql and ready lines.
-func startLocal(dir string, base int) (stop func(), sqlURL, logPath string, err error) {
-	logPath = filepath.Join(dir, "grid.log")
+// startLocal starts `insight-grid local --sql` with args and waits for its sql and ready
+// lines; its log is logName in dir.
+func startLocal(dir string, base int, logName string, args ...string) (stop func(), sqlURL, logPath string, err error) {
+	logPath = filepath.Join(dir, logName)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return func() {}, "", logPath, err
 	}
-	cmd := exec.Command(filepath.Join(dir, "insight-grid"), "local", "--sql", "--partitions", "3",
-		"--base-port", fmt.Sprint(base), "--requirepass", password, "--log-level", "warn", "--timeout", "90s")
+	cmd := exec.Command(filepath.Join(dir, "insight-grid"), append([]string{"local", "--sql",
+		"--base-port", fmt.Sprint(base), "--requirepass", password, "--log-level", "warn", "--timeout", "90s"}, args...)...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()

@@ -37,7 +37,7 @@ func (t *Table) scan(ctx *sql.Context) (sql.RowIter, error) {
 		return nil, fmt.Errorf("table %s: reading the grid's partition map: %w", t.def.Name, err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	it := &scanIter{t: t, pages: make(chan []rawRow, scanBuffer), cancel: cancel}
+	it := &scanIter{t: t, pages: make(chan []rawRow, scanBuffer), failed: make(chan struct{}), cancel: cancel}
 	fields := t.fetchFields()
 	pattern := t.def.ScanPattern()
 	go func() {
@@ -53,8 +53,9 @@ func (t *Table) scan(ctx *sql.Context) (sql.RowIter, error) {
 		if err == nil {
 			err = checkView(sctx, t.rdb(), before, scanned)
 		}
-		if err != nil {
+		if err != nil && sctx.Err() == nil {
 			it.err = fmt.Errorf("table %s: scanning: %w", t.def.Name, err)
+			close(it.failed)
 		}
 	}()
 	return it, nil
@@ -66,7 +67,7 @@ func scanPrimary(ctx context.Context, c *redis.Client, pattern string, fields []
 	for {
 		keys, next, err := c.ScanType(ctx, cursor, pattern, scanCount, "hash").Result()
 		if err != nil {
-			return fmt.Errorf("SCAN on %s: %w", c.Options().Addr, err)
+			return fmt.Errorf("SCAN on the primary %s (if it failed, run the statement again once its backup took over): %w", c.Options().Addr, err)
 		}
 		if len(keys) > 0 {
 			rows, err := fetchRows(ctx, c, keys, fields)
@@ -74,7 +75,7 @@ func scanPrimary(ctx context.Context, c *redis.Client, pattern string, fields []
 				if strings.HasPrefix(err.Error(), "MOVED") || strings.HasPrefix(err.Error(), "ASK") {
 					return ErrMapChanged
 				}
-				return fmt.Errorf("reading rows on %s: %w", c.Options().Addr, err)
+				return fmt.Errorf("reading rows on the primary %s (if it failed, run the statement again once its backup took over): %w", c.Options().Addr, err)
 			}
 			select {
 			case out <- rows:
@@ -138,19 +139,28 @@ func checkView(ctx context.Context, rdb *redis.ClusterClient, before, scanned []
 	return nil
 }
 
-// scanIter drains the scanners' pages.
+// scanIter drains the scanners' pages. A scanner's error ends it at once: the pages
+// still buffered would only precede the error.
 type scanIter struct {
 	t      *Table
 	pages  chan []rawRow
+	failed chan struct{} // closed after err is set
 	cancel context.CancelFunc
-	err    error // set before pages is closed
+	err    error // set before failed and pages are closed
 	page   []rawRow
 	closed bool
 }
 
 func (s *scanIter) Next(ctx *sql.Context) (sql.Row, error) {
+	select {
+	case <-s.failed:
+		return nil, s.err
+	default:
+	}
 	for len(s.page) == 0 {
 		select {
+		case <-s.failed:
+			return nil, s.err
 		case p, ok := <-s.pages:
 			if !ok {
 				if s.err != nil {
