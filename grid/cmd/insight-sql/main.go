@@ -146,6 +146,10 @@ func logger(w io.Writer, format, level string) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: l}
 	switch format {
+	case "json", "text":
+		server.EngineLogs(w, format, l)
+	}
+	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)).With("role", "sql"), nil
 	case "text":

@@ -287,7 +287,8 @@ func mysqlCode(err error) uint16 {
 }
 
 // TestErrors checks MySQL's error codes: bad SQL, unknown table and column, a value of
-// the wrong type, a duplicate key, a wrong password, and a bad primary key.
+// the wrong type, a duplicate key, a wrong password, a bad primary key; and that no
+// statement reads or writes the endpoint's files.
 func TestErrors(t *testing.T) {
 	c := ctx(t)
 	mustExec(t, c, "CREATE TABLE er (id INT PRIMARY KEY, n INT)", "INSERT INTO er VALUES (1, 1)")
@@ -316,6 +317,11 @@ func TestErrors(t *testing.T) {
 		if _, err := env.db.ExecContext(c, stmt); err == nil || !strings.Contains(err.Error(), "table") {
 			t.Errorf("%s: %v, want an error naming the table's problem", stmt, err)
 		}
+	}
+	equal(t, "LOAD_FILE of the endpoint's files", rows(t, c, "SELECT LOAD_FILE('/etc/hostname') IS NULL"), []string{"1"})
+	out := filepath.Join(t.TempDir(), "out.txt")
+	if _, err := env.db.ExecContext(c, "SELECT 1 INTO OUTFILE '"+out+"'"); err == nil {
+		t.Errorf("SELECT ... INTO OUTFILE %s succeeded, want an error (secure_file_priv)", out)
 	}
 	bad, err := sql.Open("mysql", dsn(env.sqlAddr, "wrong"))
 	if err != nil {

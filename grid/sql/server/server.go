@@ -20,6 +20,10 @@ import (
 	"github.com/insightgrid/insight/grid/sql/table"
 )
 
+// NoFilesDir is secure_file_priv: a directory that does not exist, so no statement
+// reaches the endpoint's files.
+const NoFilesDir = "/nonexistent/insight-sql-has-no-files"
+
 // Config is one SQL endpoint.
 type Config struct {
 	Listen         string   // MySQL protocol, host:port
@@ -58,6 +62,13 @@ func New(cfg Config) (*Server, error) {
 	})
 	provider := table.NewProvider(rdb)
 	engine := sqle.NewDefault(provider)
+	// No statement reads or writes the endpoint's own files (LOAD_FILE, LOAD DATA INFILE
+	// without LOCAL, SELECT ... INTO OUTFILE): they are confined to a directory that
+	// does not exist. LOAD DATA LOCAL INFILE, which reads the client's file, still works.
+	if err := sql.SystemVariables.AssignValues(map[string]any{"secure_file_priv": NoFilesDir}); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("confining file access: %w", err)
+	}
 	db := engine.Analyzer.Catalog.MySQLDb
 	ed := db.Editor()
 	db.AddSuperUser(ed, cfg.User, "%", cfg.Password)
