@@ -80,6 +80,17 @@ func TestStatements(t *testing.T) {
 	}
 	mustExec(t, c, "TRUNCATE TABLE st_people")
 	equal(t, "after TRUNCATE", rows(t, c, "SELECT count(*) FROM st_people"), []string{"0"})
+
+	nodb, err := sql.Open("mysql", fmt.Sprintf("insight:%s@tcp(%s)/", password, env.sqlAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nodb.Close()
+	var db string
+	var n int
+	if err := nodb.QueryRowContext(c, "SELECT DATABASE(), count(*) FROM st_people").Scan(&db, &n); err != nil || db != "insight" {
+		t.Errorf("a client naming no database: %q, %v; want insight", db, err)
+	}
 }
 
 // TestSysbenchStatements runs what sysbench's prepare and oltp_read_only send:

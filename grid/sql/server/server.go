@@ -82,6 +82,8 @@ func New(cfg Config) (*Server, error) {
 			host, user = u.Host, u.User
 		}
 		s := sql.NewBaseSessionWithClientServer(addr, sql.Client{Address: host, User: user, Capabilities: conn.Capabilities}, conn.ConnectionID)
+		// A client that names no database gets the one there is.
+		s.SetCurrentDatabase(table.DatabaseName)
 		sess.add(conn.ConnectionID, s)
 		return s, nil
 	}
