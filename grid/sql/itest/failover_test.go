@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -59,6 +60,10 @@ func TestFailoverDuringSelect(t *testing.T) {
 		"--lease-ttl", "2s", "--repl-timeout", "1s", "--restart-delay", "300ms")
 	t.Cleanup(func() {
 		stop()
+		if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(sqlURL, "mysql://"), time.Second); err == nil {
+			conn.Close()
+			t.Errorf("the SQL endpoint %s still listens after local stopped", sqlURL)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("grid log, last 6000 bytes:\n%s", b[max(0, len(b)-6000):])

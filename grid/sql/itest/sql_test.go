@@ -345,8 +345,16 @@ func TestErrors(t *testing.T) {
 }
 
 // sqlEndpoint starts another insight-sql serve on the grid with extra flags, stopped
-// when t ends; it returns its MySQL and HTTP addresses.
+// when t ends, and waits until its /readyz answers 200; it returns its MySQL and HTTP
+// addresses.
 func sqlEndpoint(t *testing.T, extra ...string) (string, string) {
+	t.Helper()
+	return startSQL(t, "/readyz", extra...)
+}
+
+// startSQL starts insight-sql serve on the grid (the last --grid in extra wins) and waits
+// until its HTTP path answers 200.
+func startSQL(t *testing.T, path string, extra ...string) (string, string) {
 	t.Helper()
 	base, err := ports.FreeBase("127.0.0.1", []int{0, 1}, 65000)
 	if err != nil {
@@ -378,7 +386,7 @@ func sqlEndpoint(t *testing.T, extra ...string) (string, string) {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if code, _ := get(t, "http://"+httpAddr+"/readyz"); code == http.StatusOK {
+		if code, _ := get(t, "http://"+httpAddr+path); code == http.StatusOK {
 			return addr, httpAddr
 		}
 		select {
@@ -438,6 +446,20 @@ func TestResultCapsAndEndpoints(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %q:\n%s", code, want, body)
 		}
+	}
+}
+
+// TestReadyzWithoutGrid checks the probes of an endpoint whose grid does not answer:
+// alive (/healthz 200), not ready (/readyz 503 with the reason).
+func TestReadyzWithoutGrid(t *testing.T) {
+	base, err := ports.FreeBase("127.0.0.1", []int{0}, 65000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, httpAddr := startSQL(t, "/healthz", "--grid", fmt.Sprintf("127.0.0.1:%d", base))
+	code, body := get(t, "http://"+httpAddr+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready: the grid does not answer CLUSTER SLOTS") {
+		t.Errorf("/readyz without a grid: %d %q, want 503 and the reason", code, body)
 	}
 }
 
