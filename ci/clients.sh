@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Redis client libraries that grid/itest TestRedisClients drives against a local grid:
-# ioredis and node-redis (npm), redis-py (PyPI), Jedis (Maven Central), at the exact versions of
+# ioredis and node-redis (npm), redis-py (PyPI), Jedis (Maven Central), and MariaDB Connector/J
+# (Maven Central) that grid/sql/itest TestJDBC drives against the SQL endpoint, at the exact versions of
 # the pin files under e2e/clients/<lang>/. Each language installs into
 # $INSIGHT_CACHE/clients/<lang>-<hash of its pin files>, so a warm run only hashes; downloads are
 # cached beside them (npm-cache, pip-cache, m2). Quiet unless it installs something or fails.
@@ -24,6 +25,7 @@ pins() {
 	node) echo "$src/node/package.json $src/node/package-lock.json" ;;
 	python) echo "$src/python/requirements.txt" ;;
 	java) echo "$src/java/pom.xml" ;;
+	jdbc) echo "$src/jdbc/pom.xml" ;;
 	esac
 }
 
@@ -40,7 +42,7 @@ runtime() {
 	case $1 in
 	node) command -v node >/dev/null && command -v npm >/dev/null ;;
 	python) command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 ;;
-	java) command -v java >/dev/null && command -v mvn >/dev/null ;;
+	java | jdbc) command -v java >/dev/null && command -v mvn >/dev/null ;;
 	esac
 }
 
@@ -65,13 +67,19 @@ install_python() {
 		--target "$1" -r "$src/python/requirements.txt"
 }
 
-install_java() {
-	cp "$src/java/pom.xml" "$1/"
-	(cd "$1" && quiet "$1/install.log" mvn -q -B -Dmaven.repo.local="$CLIENTS_DIR/m2" \
-		dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$1/lib")
+# install_maven LANG DIR: the dependencies of e2e/clients/LANG/pom.xml into DIR/lib.
+install_maven() {
+	cp "$src/$1/pom.xml" "$2/"
+	(cd "$2" && quiet "$2/install.log" mvn -q -B -Dmaven.repo.local="$CLIENTS_DIR/m2" \
+		dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$2/lib")
 }
 
-langs=(node python java)
+install_java() { install_maven java "$1"; }
+
+# MariaDB Connector/J, for grid/sql/itest TestJDBC (the SQL endpoint).
+install_jdbc() { install_maven jdbc "$1"; }
+
+langs=(node python java jdbc)
 if [ "${1:-}" = --dirs ]; then
 	for l in "${langs[@]}"; do
 		d=$(dir_of "$l")

@@ -42,10 +42,13 @@ type Config struct {
 	LeaseTTL     time.Duration // every data instance's --lease-ttl
 	ReplTimeout  time.Duration // every data instance's --repl-timeout, when its data role has the flag
 	Exe          string        // the insight-grid binary to start
-	LogLevel     string
-	LogFormat    string
-	Stdout       io.Writer // the summary and "ready"
-	Stderr       io.Writer // the children's logs
+	// SQLExe is the insight-sql binary to start one SQL endpoint with (ports base+3 for
+	// MySQL, base+4 for its HTTP); empty: no SQL endpoint.
+	SQLExe    string
+	LogLevel  string
+	LogFormat string
+	Stdout    io.Writer // the summary and "ready"
+	Stderr    io.Writer // the children's logs
 }
 
 // Port offsets from BasePort.
@@ -53,6 +56,8 @@ const (
 	offClient   = 0
 	offPeer     = 1
 	offAPI      = 2
+	offSQL      = 3
+	offSQLHTTP  = 4
 	offRESP     = 10
 	offHTTP     = 1010
 	maxInstance = offHTTP - offRESP
@@ -95,6 +100,7 @@ type Instance struct {
 // Layout is where every process of the grid listens.
 type Layout struct {
 	EtcdClient, EtcdPeer, API string
+	SQL, SQLHTTP              string // the SQL endpoint's MySQL and HTTP addresses, with Config.SQLExe
 	Instances                 []Instance
 }
 
@@ -102,7 +108,7 @@ type Layout struct {
 // minor) gets RESP base+10+k and HTTP base+1010+k.
 func NewLayout(cfg Config) Layout {
 	at := func(off int) string { return net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.BasePort+off)) }
-	l := Layout{EtcdClient: at(offClient), EtcdPeer: at(offPeer), API: at(offAPI)}
+	l := Layout{EtcdClient: at(offClient), EtcdPeer: at(offPeer), API: at(offAPI), SQL: at(offSQL), SQLHTTP: at(offSQLHTTP)}
 	for p := range cfg.Partitions {
 		l.Instances = append(l.Instances, partitionInstances(cfg, p)...)
 	}
@@ -146,9 +152,9 @@ const dataNice = 5
 // terminal reaches only local, which stops the children in order, so data instances
 // deregister while etcd still runs) and killed if local dies (Pdeathsig). A data
 // instance runs at dataNice.
-func startProc(sp *spawner, exe string, args []string, out io.Writer) (*proc, error) {
+func startProc(sp *spawner, exe string, args []string, out io.Writer, extraEnv ...string) (*proc, error) {
 	cmd := exec.Command(exe, args...)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), extraEnv...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := sp.start(cmd); err != nil {
@@ -530,6 +536,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(w, "seed %s\n", layout.Instances[0].RESP)
 	fmt.Fprintf(w, "manager http://%s\n", layout.API)
+	if cfg.SQLExe != "" {
+		sqlp, err := startSQL(ctx, sp, cfg, layout)
+		if err != nil {
+			return err
+		}
+		defer stopSQL(sqlp, cfg.Stderr)
+		fmt.Fprintf(w, "sql mysql://%s\n", layout.SQL)
+	}
 	fmt.Fprintln(w, "ready")
 
 	for _, c := range children {

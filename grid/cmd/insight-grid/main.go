@@ -12,7 +12,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -265,6 +267,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.DurationVar(&cfg.RestartDelay, "restart-delay", time.Second, "how long after a data instance exits (crash, kill -9) it is started again, as a kubelet restarts a pod; 0: it stays dead. The manager is not restarted")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "every data instance's --lease-ttl: how long a crashed instance's etcd registration outlives it (the failure detector)")
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "every data instance's --repl-timeout: how long a primary waits for its backup before marking it out of sync and acknowledging alone")
+	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -277,5 +280,23 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("finding this binary to start the grid's processes: %w", err)
 	}
 	cfg.Exe = exe
+	if *withSQL {
+		if cfg.SQLExe, err = findSQL(exe); err != nil {
+			return err
+		}
+	}
 	return local.Run(ctx, cfg)
+}
+
+// findSQL is the insight-sql binary next to exe, else on PATH.
+func findSQL(exe string) (string, error) {
+	next := filepath.Join(filepath.Dir(exe), "insight-sql")
+	if fi, err := os.Stat(next); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return next, nil
+	}
+	onPath, err := exec.LookPath("insight-sql")
+	if err != nil {
+		return "", fmt.Errorf("--sql: insight-sql is neither next to %s nor on PATH; build it with go build -o %s ./grid/cmd/insight-sql", exe, next)
+	}
+	return onPath, nil
 }

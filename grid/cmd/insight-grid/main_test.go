@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,30 @@ func TestRunRejectsBadInput(t *testing.T) {
 	var stdout bytes.Buffer
 	if code := run([]string{"version"}, &stdout, &bytes.Buffer{}, func(string) string { return "" }); code != 0 || strings.TrimSpace(stdout.String()) != "dev" {
 		t.Fatalf("version: exit %d, %q", code, stdout.String())
+	}
+}
+
+// TestFindSQL checks where local --sql looks for insight-sql: next to insight-grid, then
+// on PATH, and the error naming both when neither has it.
+func TestFindSQL(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	t.Setenv("PATH", other)
+	exe := filepath.Join(dir, "insight-grid")
+	if _, err := findSQL(exe); err == nil || !strings.Contains(err.Error(), "--sql: insight-sql is neither next to "+exe+" nor on PATH") {
+		t.Fatalf("no insight-sql: %v", err)
+	}
+	onPath := filepath.Join(other, "insight-sql")
+	if err := os.WriteFile(onPath, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findSQL(exe); err != nil || got != onPath {
+		t.Fatalf("on PATH: %q, %v", got, err)
+	}
+	next := filepath.Join(dir, "insight-sql")
+	if err := os.WriteFile(next, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findSQL(exe); err != nil || got != next {
+		t.Fatalf("next to insight-grid: %q, %v", got, err)
 	}
 }

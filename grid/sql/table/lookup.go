@@ -1,0 +1,99 @@
+package table
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/redis/go-redis/v9"
+)
+
+// lookupKeys reads the rows of keys: one pipeline, which the cluster client splits by
+// owning primary (HMGET of the needed fields per key), no scan.
+func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error) {
+	rows, err := fetchRows(ctx, t.rdb(), keys, t.fetchFields())
+	if err != nil {
+		return nil, fmt.Errorf("table %s: reading %d rows by primary key: %w", t.def.Name, len(keys), err)
+	}
+	return &sliceIter{t: t, rows: rows}, nil
+}
+
+// cmdable is a cluster client or one primary's client.
+type cmdable interface {
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+}
+
+// fetchRows reads the fields of keys through c. A key whose fields are all absent is
+// checked with TYPE (a second round for those keys only), so a deleted row is left
+// out while a row whose fetched columns are all NULL is kept. With no fields, every key
+// is checked. A key holding another type than a hash is no row.
+func fetchRows(ctx context.Context, c cmdable, keys, fields []string) ([]rawRow, error) {
+	rows := make([]rawRow, len(keys))
+	gone := map[int]bool{}
+	var unsure []int
+	if len(fields) == 0 {
+		for i, k := range keys {
+			rows[i] = rawRow{key: k}
+			unsure = append(unsure, i)
+		}
+	} else {
+		cmds := make([]*redis.SliceCmd, len(keys))
+		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.HMGet(ctx, k, fields...)
+			}
+			return nil
+		})
+		for i, cmd := range cmds {
+			rows[i] = rawRow{key: keys[i], vals: cmd.Val()}
+			switch err := cmd.Err(); {
+			case isWrongType(err):
+				gone[i] = true
+			case err != nil:
+				return nil, err
+			case allNil(rows[i].vals):
+				unsure = append(unsure, i)
+			}
+		}
+	}
+	if len(unsure) > 0 {
+		types := make([]*redis.StatusCmd, len(unsure))
+		if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range unsure {
+				types[j] = p.Type(ctx, keys[i])
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		for j, i := range unsure {
+			if types[j].Val() != "hash" {
+				gone[i] = true
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return rows, nil
+	}
+	kept := make([]rawRow, 0, len(rows)-len(gone))
+	for i, r := range rows {
+		if !gone[i] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+func allNil(vals []any) bool {
+	for _, v := range vals {
+		if v != nil {
+			return false
+		}
+	}
+	return true
+}
