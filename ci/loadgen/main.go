@@ -15,7 +15,9 @@
 // (ci/bench-fill.sh); `loadgen probe` writes lightly to one slot per partition and reports
 // how long after a fault (marked by SIGUSR1) each was writable again
 // (ci/bench-failover-scale.sh); `loadgen stream` runs XADD producers and XREADGROUP+XACK
-// consumers on one stream for a duration (ci/bench-types.sh).
+// consumers on one stream for a duration (ci/bench-types.sh); `loadgen tx` loops on
+// MULTI, SET, INCR, GET, EXEC and `loadgen fanout` publishes to subscribers of one channel
+// and counts what each received (ci/bench-tx.sh).
 //
 // It is a benchmark tool, not a test: the exit code says only whether it could run.
 package main
@@ -73,6 +75,8 @@ var modes = map[string]func(ctx context.Context, args []string, stdout, stderr i
 	"oom":    mode("oom", parseOOM, oomFill, one[*oomResult]),
 	"probe":  mode("probe", parseProbe, probe, each[probeResult]),
 	"stream": mode("stream", parseStream, streamLoad, one[*streamResult]),
+	"tx":     mode("tx", parseTx, txLoad, one[*txResult]),
+	"fanout": mode("fanout", parseFanout, fanoutLoad, one[*fanoutResult]),
 }
 
 // mode is subcommand name: it parses its flags with parse (exit code 2 on bad ones), runs

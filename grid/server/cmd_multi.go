@@ -37,6 +37,7 @@ import (
 // multiConn is a connection's transaction state.
 type multiConn struct {
 	tx        *queuedTx // between MULTI and EXEC or DISCARD
+	spare     *queuedTx // the last transaction's buffers, which the next MULTI reuses
 	queued    bool      // the current command was queued, not run
 	exclusive bool      // the current command holds (or is to take) its slot's gate exclusively
 	running   *command  // the queued command EXEC is running
@@ -52,6 +53,43 @@ type queuedTx struct {
 	cmds    []queuedCmd
 	aborted bool    // a command was refused while queueing
 	flags   cmdFlag // the union of the queued commands' flags
+
+	// The queued commands' arguments are copied into args and their slices kept in argv,
+	// one growing block each rather than two allocations per command; a slice stays valid
+	// when a block grows (it keeps the old one). keys and wrote are EXEC's scratch.
+	args  []byte
+	argv  [][]byte
+	keys  [][]byte
+	wrote []queuedCmd
+}
+
+// Past these sizes a finished transaction's buffers are dropped rather than kept for the
+// connection's next MULTI, so one large transaction does not hold memory for good.
+const (
+	spareTxArgs = 64 << 10
+	spareTxCmds = 1024
+)
+
+// newTx returns an empty transaction, on the buffers of the connection's last one if any.
+func (m *multiConn) newTx() *queuedTx {
+	tx := m.spare
+	if tx == nil {
+		return &queuedTx{}
+	}
+	m.spare = nil
+	clear(tx.cmds) // no reference to the last transaction's commands and arguments remains
+	clear(tx.argv)
+	clear(tx.keys)
+	clear(tx.wrote)
+	*tx = queuedTx{cmds: tx.cmds[:0], args: tx.args[:0], argv: tx.argv[:0], keys: tx.keys[:0], wrote: tx.wrote[:0]}
+	return tx
+}
+
+// keep makes tx, finished (run or discarded), the spare for the next MULTI when small.
+func (m *multiConn) keep(tx *queuedTx) {
+	if tx != nil && cap(tx.args) <= spareTxArgs && cap(tx.cmds) <= spareTxCmds && cap(tx.argv) <= 4*spareTxCmds {
+		m.spare = tx
+	}
 }
 
 type queuedCmd struct {
@@ -99,17 +137,12 @@ func (c *conn) queue(cmd *command, args [][]byte) bool {
 	if tx.aborted || c.mx.watch.Dirty() {
 		return true // EXEC will not run it: not kept, as Redis's queueMultiCommand does
 	}
-	n := 0
+	from := len(tx.argv)
 	for _, a := range args {
-		n += len(a)
+		tx.args = append(tx.args, a...)
+		tx.argv = append(tx.argv, tx.args[len(tx.args)-len(a):len(tx.args):len(tx.args)])
 	}
-	buf := make([]byte, 0, n)
-	own := make([][]byte, len(args))
-	for i, a := range args {
-		buf = append(buf, a...)
-		own[i] = buf[len(buf)-len(a):]
-	}
-	tx.cmds = append(tx.cmds, queuedCmd{cmd: cmd, args: own})
+	tx.cmds = append(tx.cmds, queuedCmd{cmd: cmd, args: tx.argv[from:len(tx.argv):len(tx.argv)]})
 	tx.flags |= cmd.flags
 	return true
 }
@@ -171,13 +204,14 @@ var execKeys = &command{name: "exec", firstKey: 1, lastKey: -1, step: 1}
 // writes must be on the partition's primary. A refusal discards the transaction.
 func (s *Server) routeExec(c *conn) bool {
 	tx := c.mx.tx
-	keys := [][]byte{nil}
+	keys := append(tx.keys[:0], nil)
 	for _, q := range tx.cmds {
 		first, last, step := q.cmd.keyRange(q.args)
 		for i := first; first > 0 && i <= last && i < len(q.args); i += step {
 			keys = append(keys, q.args[i])
 		}
 	}
+	tx.keys = keys
 	if len(keys) > 1 {
 		c.mx.exclusive = true
 		if !s.route(c, execKeys, keys) {
@@ -203,7 +237,7 @@ func cmdMulti(c *conn, _ [][]byte) {
 		c.wr.Error("ERR MULTI calls can not be nested")
 		return
 	}
-	c.mx.tx = &queuedTx{}
+	c.mx.tx = c.mx.newTx()
 	c.wr.OK()
 }
 
@@ -218,6 +252,7 @@ func cmdDiscard(c *conn, _ [][]byte) {
 
 // discard ends the transaction, if any, and forgets the watched keys.
 func (c *conn) discard() {
+	c.mx.keep(c.mx.tx)
 	c.mx.tx = nil
 	c.unwatch()
 }
@@ -232,10 +267,12 @@ func cmdExec(c *conn, _ [][]byte) {
 	c.mx.tx = nil
 	switch {
 	case tx.aborted:
+		c.mx.keep(tx)
 		c.unwatch()
 		c.wr.Error(errExecAbort)
 		return
 	case c.watchChanged():
+		c.mx.keep(tx)
 		c.unwatch()
 		c.wr.NullArray()
 		return
@@ -247,7 +284,7 @@ func cmdExec(c *conn, _ [][]byte) {
 		defer s.store.EndUnit(slot) // also when a command panics: the slot's journal goes on
 	}
 	c.wr.Array(len(tx.cmds))
-	var wrote []queuedCmd // the writes with keys, whose waiters are served after EXEC
+	wrote := tx.wrote[:0] // the writes with keys, whose waiters are served after EXEC
 	wroteAll := false     // a keyless write (FLUSHALL): every waiter is offered its key
 	for _, q := range tx.cmds {
 		c.execOne(q, slot)
@@ -276,6 +313,8 @@ func cmdExec(c *conn, _ [][]byte) {
 		c.releaseGate() // signalAllKeys takes every slot's gate, this one too
 		s.signalAllKeys()
 	}
+	tx.wrote = wrote
+	c.mx.keep(tx)
 }
 
 // execOne runs one queued command inside EXEC, accounting for it as dispatch would.

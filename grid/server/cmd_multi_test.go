@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/resp"
 	"github.com/insightgrid/insight/grid/store"
 )
 
@@ -123,6 +125,15 @@ func TestTransactionReplies(t *testing.T) {
 			"MULTI", "+OK\r\n", "WATCH {k}a {j}b", "-"+errCrossSlot+"\r\n", "EXEC", abort)},
 		{"UNWATCH is queued", steps(
 			"MULTI", "+OK\r\n", "UNWATCH", "+QUEUED\r\n", "EXEC", "*1\r\n+OK\r\n")},
+		{"the next transaction on a connection reuses the last one's buffers", steps(
+			"MULTI", "+OK\r\n", "SET {k}long "+strings.Repeat("x", 40), "+QUEUED\r\n", "SET {k}n 7", "+QUEUED\r\n",
+			"EXEC", "*2\r\n+OK\r\n+OK\r\n",
+			"MULTI", "+OK\r\n", "SET {k}a 1", "+QUEUED\r\n", "NOPE", "-ERR unknown command 'NOPE', with args beginning with: \r\n",
+			"EXEC", abort,
+			"MULTI", "+OK\r\n", "INCR {k}n", "+QUEUED\r\n", "DISCARD", "+OK\r\n",
+			"MULTI", "+OK\r\n", "SET {k}a 1", "+QUEUED\r\n", "SET {j}b 2", "+QUEUED\r\n", "EXEC", "-"+errCrossSlot+"\r\n",
+			"MULTI", "+OK\r\n", "INCR {k}n", "+QUEUED\r\n", "GET {k}long", "+QUEUED\r\n", "MGET {k}a {k}n", "+QUEUED\r\n",
+			"EXEC", "*3\r\n:8\r\n$40\r\n"+strings.Repeat("x", 40)+"\r\n*2\r\n$-1\r\n$1\r\n8\r\n")},
 		{"a keyless transaction", steps(
 			"MULTI", "+OK\r\n", "PING", "+QUEUED\r\n", "ECHO hi", "+QUEUED\r\n", "FLUSHALL", "+QUEUED\r\n",
 			"EXEC", "*3\r\n+PONG\r\n$2\r\nhi\r\n+OK\r\n")},
@@ -143,6 +154,61 @@ func TestTransactionReplies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTransactionAllocatesNothing guards the transaction's hot path: once a connection
+// has run a transaction, the next one (MULTI, SET, INCR, GET, EXEC through dispatch)
+// allocates nothing: its commands' arguments are copied into the last one's buffers.
+func TestTransactionAllocatesNothing(t *testing.T) {
+	run, st := transactionHarness(t)
+	runs := 0
+	counted := func() { run(); runs++ }
+	counted()
+	if n := testing.AllocsPerRun(200, counted); n != 0 {
+		t.Errorf("%.1f allocations per transaction", n)
+	}
+	if got, ok, err := st.Get(nil, []byte("{k}c")); !ok || err != nil || string(got) != strconv.Itoa(runs) {
+		t.Errorf("the counter is %q (%v, %v) after %d transactions", got, ok, err, runs)
+	}
+}
+
+// BenchmarkDispatchTransaction is one MULTI; SET; INCR; GET; EXEC through dispatch, as
+// ci/bench-tx.sh sends it.
+func BenchmarkDispatchTransaction(b *testing.B) {
+	run, _ := transactionHarness(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		run()
+	}
+}
+
+// transactionHarness returns a function that sends MULTI; SET {k}v <100 bytes>; INCR {k}c;
+// GET {k}v; EXEC through dispatch on one connection of a standalone server, and its store.
+func transactionHarness(tb testing.TB) (func(), *store.Store) {
+	st := store.New(1 << 20)
+	s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.SetView(testView(tb, "p0-i0"))
+	p1, p2 := net.Pipe()
+	tb.Cleanup(func() { p1.Close(); p2.Close() })
+	c := s.newConn(p1)
+	c.wr = resp.NewWriter(io.Discard)
+	var tx [][][]byte
+	for _, args := range []string{"MULTI", "SET {k}v " + strings.Repeat("v", 100), "INCR {k}c", "GET {k}v", "EXEC"} {
+		var argv [][]byte
+		for _, a := range strings.Fields(args) {
+			argv = append(argv, []byte(a))
+		}
+		tx = append(tx, argv)
+	}
+	return func() {
+		for _, argv := range tx {
+			s.dispatch(c, argv)
+		}
+		c.wr.Flush()
+	}, st
 }
 
 // replyOf reads one whole reply of c and returns it raw.
