@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -90,6 +91,9 @@ func checkObject(t *testing.T, obj runtime.Object) {
 		if o.AutomountServiceAccountToken == nil || *o.AutomountServiceAccountToken {
 			t.Errorf("ServiceAccount %s mounts its token", o.Name)
 		}
+	case *networkingv1.NetworkPolicy:
+		checkLabels(t, "NetworkPolicy "+o.Name, o.Labels)
+		checkSelector(t, "NetworkPolicy "+o.Name, o.Spec.PodSelector.MatchLabels)
 	case *corev1.ConfigMap:
 		checkLabels(t, "ConfigMap "+o.Name, o.Labels)
 	case *corev1.Secret:

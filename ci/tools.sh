@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install what the build, the tests and the local cluster need, idempotently, versions pinned:
-# Debian packages (Debian 12 "bookworm" versions), golangci-lint built from the Go module
-# proxy, and the cluster binaries (e2e/cluster/build.sh). Everything built is cached under
+# Debian packages (Debian 12 "bookworm" versions), golangci-lint and kube-score built from
+# the Go module proxy, and the cluster binaries (e2e/cluster/build.sh). Everything built is cached under
 # $INSIGHT_CACHE (~/.cache/insight) keyed by version.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/e2e/cluster/lib.sh"
 
 GOLANGCI_LINT_VERSION=v2.15.0
+# kube-score scores every profile's render in go test ./charts (TestKubeScore).
+KUBE_SCORE_VERSION=v1.20.0
 # command:package pairs; redis is 7.0.x on bookworm (the benchmark anchor and the CLI clients);
 # prometheus is 2.42 on bookworm, for promtool, which checks and unit-tests the rules of
 # charts/insight-prometheus in go test ./charts; its server lacks the Kubernetes service
@@ -32,6 +34,12 @@ lint_bin=$INSIGHT_CACHE/tools/golangci-lint-$GOLANGCI_LINT_VERSION/golangci-lint
 if [ ! -x "$lint_bin" ]; then
 	log "building golangci-lint $GOLANGCI_LINT_VERSION"
 	GOFLAGS= GOBIN=$(dirname "$lint_bin") go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+
+kube_score_bin=$INSIGHT_CACHE/tools/kube-score-$KUBE_SCORE_VERSION/kube-score
+if [ ! -x "$kube_score_bin" ]; then
+	log "building kube-score $KUBE_SCORE_VERSION"
+	GOFLAGS= GOBIN=$(dirname "$kube_score_bin") go install "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
 fi
 
 if [ ! -f "$PROMETHEUS_CRDS_DIR/monitoring.coreos.com_prometheusrules.yaml" ]; then

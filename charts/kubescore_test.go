@@ -1,0 +1,101 @@
+package charts_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insightgrid/insight/charts"
+)
+
+// kubeScoreVersion is the kube-score ci/tools.sh builds (KUBE_SCORE_VERSION there;
+// TestKubeScore checks they agree).
+const kubeScoreVersion = "v1.20.0"
+
+// kubeScoreExceptions are the kube-score checks whose CRITICAL findings are accepted, each
+// with its reason. Everything else CRITICAL fails TestKubeScore.
+var kubeScoreExceptions = []struct{ check, reason string }{
+	{"container-image-pull-policy", "IfNotPresent by design: production pins the image by digest (global.image.digest), so a cached image is the image asked for, and Always would make every restart depend on the registry"},
+	{"container-ephemeral-storage-request-and-limit", "not set yet: the containers write only /tmp and the emptyDir /data (RDB snapshots without persistence, sized by the memory limit); sizing ephemeral-storage per profile is open work"},
+}
+
+// kubeScoreBinary is $KUBE_SCORE, else the one ci/tools.sh caches under $INSIGHT_CACHE.
+func kubeScoreBinary() string {
+	if p := os.Getenv("KUBE_SCORE"); p != "" {
+		return p
+	}
+	cache := os.Getenv("INSIGHT_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache", "insight")
+	}
+	return filepath.Join(cache, "tools", "kube-score-"+kubeScoreVersion, "kube-score")
+}
+
+// TestKubeScore runs `kube-score score` on every profile's and every add-on's render and
+// fails on any CRITICAL finding outside kubeScoreExceptions.
+func TestKubeScore(t *testing.T) {
+	tools, err := os.ReadFile(filepath.Join("..", "ci", "tools.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(tools), "KUBE_SCORE_VERSION="+kubeScoreVersion+"\n") {
+		t.Fatalf("ci/tools.sh does not build kube-score %s (kubeScoreVersion)", kubeScoreVersion)
+	}
+	bin := kubeScoreBinary()
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("kube-score is not built (%v; ci/tools.sh builds it): the renders are not scored", err)
+	}
+	renders := map[string]string{}
+	for _, s := range append(allSets(t), sqlSets...) {
+		renders[s.name] = mustRender(t, s).manifest
+	}
+	for _, s := range prometheusSets {
+		renders[s.name] = mustRenderPrometheus(t, s).manifest
+	}
+	for _, s := range istioSets {
+		r, err := renderWithAPIs(t, mustLoad(t, ""), s.values(t), charts.IstioAPIs)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		renders[s.name] = r.manifest
+	}
+	args := []string{"score", "--output-format", "ci"}
+	for _, e := range kubeScoreExceptions {
+		args = append(args, "--ignore-test", e.check)
+	}
+	args = append(args, "-")
+	for name, manifest := range renders {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Stdin = strings.NewReader(manifest)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			// kube-score exits 1 when it finds anything CRITICAL: the lines decide.
+			runErr := cmd.Run()
+			critical := 0
+			for _, line := range strings.Split(out.String(), "\n") {
+				if strings.HasPrefix(line, "[CRITICAL]") {
+					critical++
+					t.Errorf("kube-score: %s", line)
+				}
+			}
+			if runErr != nil && critical == 0 {
+				t.Fatalf("kube-score %s: %v\n%s", strings.Join(args, " "), runErr, out.String())
+			}
+			if !strings.Contains(out.String(), "[OK]") {
+				t.Fatalf("kube-score scored nothing:\n%s", out.String())
+			}
+		})
+	}
+}
