@@ -33,7 +33,7 @@
 # only the processes it started.
 #
 # Environment: BENCH_SQL_ROWS (1000000), BENCH_SQL_THREADS (16), BENCH_SQL_SECONDS (10),
-# BENCH_SQL_QUERY_RUNS (3), BENCH_SQL_BUDGET (240 + 1 per 1000 rows), BENCH_GRID_BIN,
+# BENCH_SQL_QUERY_RUNS (3), BENCH_SQL_BUDGET (300 + 1 per 500 rows), BENCH_GRID_BIN,
 # BENCH_SQL_PROFILE (a directory: `perf record -g` of insight-sql during the grid's point
 # selects into DIR/point_select.data and its top functions into DIR/point_select.txt; perf
 # slows the endpoint, so that run's figures are not comparable with others).
@@ -44,7 +44,7 @@ rows=${BENCH_SQL_ROWS:-1000000}
 threads=${BENCH_SQL_THREADS:-16}
 secs=${BENCH_SQL_SECONDS:-10}
 query_runs=${BENCH_SQL_QUERY_RUNS:-3}
-budget=${BENCH_SQL_BUDGET:-$((240 + rows / 1000))}
+budget=${BENCH_SQL_BUDGET:-$((300 + rows / 500))}
 profile_dir=${BENCH_SQL_PROFILE:-}
 
 log() { printf 'bench-sql: %s\n' "$*" >&2; }
@@ -69,6 +69,10 @@ bounded() {
 for knob in "BENCH_SQL_ROWS=$rows" "BENCH_SQL_THREADS=$threads" "BENCH_SQL_SECONDS=$secs" "BENCH_SQL_QUERY_RUNS=$query_runs"; do
 	[[ ${knob#*=} =~ ^[1-9][0-9]*$ ]] || { log "$knob: must be a positive integer"; exit 1; }
 done
+if [ -n "$profile_dir" ] && ! command -v perf >/dev/null; then
+	log "BENCH_SQL_PROFILE=$profile_dir: perf is not installed (Debian: linux-perf)"
+	exit 1
+fi
 
 # The benchmark's own Debian packages (command:package), installed as ci/tools.sh installs its.
 sql_needs="sysbench:sysbench mariadbd:mariadb-server mariadb-install-db:mariadb-server mariadb:mariadb-client"
@@ -270,9 +274,14 @@ echo
 echo "== summary (ratio = grid/MariaDB; targets: point-select queries/s >= 1.0, GROUP BY time <= 1.0)"
 echo "load average at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores;" \
 	"$(sysbench --version); MariaDB $(mariadbd --version | awk '{ print $3 }'); $rows rows, $threads threads, ${secs}s per sysbench run"
-printf '%-18s %10s %10s %6s\n' test maria_q/s grid_q/s ratio
-for line in "${summary[@]}"; do awk '{ printf "%-18s %10s %10s %6s\n", $1, $2, $3, $4 }' <<<"$line"; done
-printf '%-18s %10s %10s %6s\n' query maria_ms grid_ms ratio
-awk '{ printf "%-18s %10s %10s %6s\n", $1, $2, $3, $4 }' <<<"$gb_line"
+printf '%-18s %10s %10s %6s  %s\n' test maria_q/s grid_q/s ratio target
+for line in "${summary[@]}"; do
+	target=
+	[[ $line != oltp_point_select* ]] || target=">= 1.0: $(verdict "$(awk '{ print $4 }' <<<"$line")" ">=" 1.0)"
+	awk -v t="$target" '{ printf "%-18s %10s %10s %6s  %s\n", $1, $2, $3, $4, t }' <<<"$line"
+done
+printf '%-18s %10s %10s %6s  %s\n' query maria_ms grid_ms ratio target
+awk -v t="<= 1.0: $(verdict "$(awk '{ print $4 }' <<<"$gb_line")" "<=" 1.0)" \
+	'{ printf "%-18s %10s %10s %6s  %s\n", $1, $2, $3, $4, t }' <<<"$gb_line"
 echo "q/s: sysbench queries per second; ms: median wall time of $query_runs runs of: $group_by"
 log "done in ${SECONDS}s; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
