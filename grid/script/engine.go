@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -52,6 +53,7 @@ type Engine struct {
 	scripts map[string]*Script
 
 	pool sync.Pool // *vm
+	rand rand48    // math.random's
 }
 
 // New returns an engine whose scripts see version as redis.REDIS_VERSION.
@@ -70,6 +72,7 @@ func New(limits Limits, version string) *Engine {
 	}
 	e := &Engine{limits: limits, version: version, scripts: map[string]*Script{}}
 	e.pool.New = func() any { return newVM(e) }
+	e.rand.seed(int32(time.Now().UnixNano()))
 	return e
 }
 

@@ -2,12 +2,14 @@ package script
 
 import (
 	"math"
+	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 )
 
-// math.random and math.randomseed are Redis's: its rand48 generator, reseeded with 0
-// before every script, so a script draws the same numbers on every run as in Redis.
+// math.random and math.randomseed are Redis's: its rand48 generator, one for the
+// engine as Redis has one for the process, so math.randomseed(n) then math.random draws
+// the numbers Redis draws.
 
 const (
 	rand48A    = 0x5DEECE66D
@@ -18,14 +20,28 @@ const (
 
 func rand48Seed(seed int32) uint64 { return uint64(uint32(seed))<<16 | 0x330E }
 
+// rand48 is the generator's state.
+type rand48 struct {
+	mu sync.Mutex
+	x  uint64
+}
+
 // next is lrand48: the state advanced, its 31 high bits.
-func (v *vm) next() int64 {
-	v.rand = (rand48A*v.rand + rand48C) & rand48Mask
-	return int64(v.rand >> 17)
+func (r *rand48) next() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.x = (rand48A*r.x + rand48C) & rand48Mask
+	return int64(r.x >> 17)
+}
+
+func (r *rand48) seed(seed int32) {
+	r.mu.Lock()
+	r.x = rand48Seed(seed)
+	r.mu.Unlock()
 }
 
 func (v *vm) mathRandom(L *lua.LState) int {
-	r := float64(v.next()%rand48Max) / rand48Max
+	r := float64(v.e.rand.next()%rand48Max) / rand48Max
 	switch L.GetTop() {
 	case 0:
 		L.Push(lua.LNumber(r))
@@ -48,6 +64,6 @@ func (v *vm) mathRandom(L *lua.LState) int {
 }
 
 func (v *vm) mathRandomSeed(L *lua.LState) int {
-	v.rand = rand48Seed(int32(L.CheckInt(1)))
+	v.e.rand.seed(int32(L.CheckInt(1)))
 	return 0
 }

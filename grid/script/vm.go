@@ -29,7 +29,6 @@ type vm struct {
 	proxies map[*lua.LTable]bool
 	handler *lua.LFunction // the error handler, Redis's __redis__err__handler
 	null    *lua.LUserData // cjson.null
-	rand    uint64         // math.random's state, Redis's rand48
 	host    Host
 	script  *Script
 }
@@ -199,7 +198,6 @@ func (v *vm) run(ctx context.Context, s *Script, keys, argv [][]byte, h Host) (r
 	}()
 	v.globals.RawSetString("KEYS", v.array(keys))
 	v.globals.RawSetString("ARGV", v.array(argv))
-	v.rand = rand48Seed(0) // Redis seeds math.random at every script
 	fn := L.NewFunctionFromProto(s.proto)
 	fn.Env = v.env
 	L.SetContext(ctx)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/script"
 	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -100,6 +101,10 @@ type Server struct {
 	// watching are the connections with WATCHed keys (cmd_multi.go).
 	watching watchRegistry
 
+	// engine compiles and runs Lua scripts; scripts are those running (cmd_script.go).
+	engine  *script.Engine
+	scripts scriptRegistry
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -138,6 +143,8 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	st.SetPolicy(cfg.MaxMemoryPolicy)
 	st.TrackChanges() // WATCH sees every change (cmd_multi.go)
 	s.cmds = commandTable()
+	s.engine = script.New(script.Limits{}, redisVersion)
+	s.scripts.thresholdMs.Store(defaultBusyThreshold)
 	m, err := newMetrics(s, reg)
 	if err != nil {
 		return nil, err
@@ -223,6 +230,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.stopForwarders()
 	s.mu.Lock()
 	s.closed = true
+	s.scripts.abandonAll()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -285,6 +293,10 @@ type conn struct {
 	ps        *subState // pub/sub: nil until the first subscription
 
 	mx multiConn // MULTI/EXEC and WATCH (cmd_multi.go)
+
+	// Scripts (cmd_script.go): the one running, and the writer its commands answer into.
+	run      *scriptRun
+	scriptWr *resp.Writer
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

@@ -217,6 +217,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, keysrvCommands()...)
 	cmds = append(cmds, pubsubCommands()...)
 	cmds = append(cmds, multiCommands()...)
+	cmds = append(cmds, scriptCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

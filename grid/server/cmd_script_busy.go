@@ -1,0 +1,141 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// scriptRegistry is the scripts running on the instance, for the BUSY check, the
+// clients waiting for a script's slot, and SCRIPT KILL.
+type scriptRegistry struct {
+	mu     sync.Mutex
+	runs   []*scriptRun // in the order they started
+	active atomic.Int32
+	// thresholdMs is busy-reply-threshold: past it, a running script makes the instance
+	// answer BUSY.
+	thresholdMs atomic.Int64
+}
+
+func (g *scriptRegistry) threshold() int64 { return g.thresholdMs.Load() }
+
+// enter registers a script c is about to run, before it takes its slot's gate, so that a
+// client finding the gate taken finds the script too.
+func (g *scriptRegistry) enter(c *conn) *scriptRun {
+	r := &scriptRun{c: c, start: time.Now(), done: make(chan struct{}), slot: -2}
+	g.mu.Lock()
+	g.runs = append(g.runs, r)
+	g.active.Add(1)
+	g.mu.Unlock()
+	c.run = r
+	return r
+}
+
+// leave unregisters c's script.
+func (g *scriptRegistry) leave(c *conn) {
+	r := c.run
+	if r == nil {
+		return
+	}
+	c.run = nil
+	g.mu.Lock()
+	for i, x := range g.runs {
+		if x == r {
+			g.runs = append(g.runs[:i], g.runs[i+1:]...)
+			break
+		}
+	}
+	g.active.Add(-1)
+	g.mu.Unlock()
+	close(r.done)
+}
+
+// others are the scripts running for other clients than c, the oldest first.
+func (g *scriptRegistry) others(c *conn) []*scriptRun {
+	if g.active.Load() == 0 {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*scriptRun
+	for _, r := range g.runs {
+		if r.c != c {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// busy reports whether a script of another client than c runs past the threshold: c's
+// commands are then answered BUSY.
+func (g *scriptRegistry) busy(c *conn) bool {
+	if g.active.Load() == 0 {
+		return false
+	}
+	t := g.threshold()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.runs {
+		if r.c != c && r.busy(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitBusyOrDone waits until r ends or passes the threshold.
+func (g *scriptRegistry) waitBusyOrDone(r *scriptRun) {
+	wait := time.Until(r.start.Add(time.Duration(g.threshold()) * time.Millisecond))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-r.done:
+	case <-t.C:
+	}
+}
+
+// waitGate takes a gate that try could not take: while scripts run, it waits for them
+// to end or to become busy, and gives up (false: the client is answered BUSY) once one
+// is busy; otherwise (EXEC, a slot's keys moving out) it waits for the gate with lock.
+func (g *scriptRegistry) waitGate(c *conn, try func() bool, lock func()) bool {
+	for {
+		runs := g.others(c)
+		if len(runs) == 0 {
+			lock()
+			return true
+		}
+		if g.busy(c) {
+			return false
+		}
+		g.waitBusyOrDone(runs[0])
+		if try() {
+			return true
+		}
+	}
+}
+
+// kill ends r (SCRIPT KILL).
+func (g *scriptRegistry) kill(r *scriptRun) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+// abandonAll ends every running script as the server closes, those that wrote too (as
+// SHUTDOWN NOSAVE would): their changes so far are not journaled, so the backup, which
+// takes over, never sees half a script.
+func (g *scriptRegistry) abandonAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.runs {
+		r.abandoned.Store(true)
+		if r.cancel != nil {
+			r.cancel()
+		}
+	}
+}
