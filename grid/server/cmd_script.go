@@ -73,6 +73,36 @@ func scriptCommands() []*command {
 	return cmds
 }
 
+// noScriptNames are the commands Redis 7.0 flags noscript that the grid defines in other
+// files: markNoScript flags them, so scripts refuse them and COMMAND reports it.
+var noScriptNames = []string{
+	"auth", "hello", "quit", "wait", "blmove", "blpop", "brpop", "brpoplpush", "bzpopmax", "bzpopmin",
+	"client|getname", "client|id", "client|info", "client|list", "client|setname", "client|unblock",
+	"config|get", "config|resetstat", "config|rewrite", "config|set",
+}
+
+// markNoScript flags noscript the commands of noScriptNames, and the grid's internal
+// commands (no_multi: the replication stream, slot imports, forwarded messages), which a
+// script must not send either.
+func markNoScript(table map[string]*command) {
+	for _, name := range noScriptNames {
+		parent, sub, isSub := strings.Cut(name, "|")
+		cmd := table[parent]
+		if cmd != nil && isSub {
+			cmd = cmd.subs[sub]
+		}
+		if cmd == nil {
+			panic("markNoScript: no command " + name)
+		}
+		cmd.flags |= flagNoScript
+	}
+	for _, cmd := range table {
+		if cmd.flags&flagNoMulti != 0 {
+			cmd.flags |= flagNoScript
+		}
+	}
+}
+
 // scriptConfigParams are busy-reply-threshold and its old name lua-time-limit, one value.
 func scriptConfigParams() []configParam {
 	p := func(name string) configParam {

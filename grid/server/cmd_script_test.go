@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/script"
 )
 
@@ -16,12 +17,21 @@ import (
 // SCRIPT KILL ends the script, whose client gets Redis's error, and the instance serves
 // again.
 func TestScriptBusyAndKill(t *testing.T) {
-	_, dial := startServer(t, Config{Replication: Standalone{}})
+	s, dial := startServer(t, Config{Replication: Standalone{}})
 	a, b, waiter := dial(), dial(), dial()
-	b.expect(encodeCmd("CONFIG", "SET", "busy-reply-threshold", "200"), "+OK\r\n")
+	b.expect(encodeCmd("CONFIG", "SET", "busy-reply-threshold", "500"), "+OK\r\n")
 	body := "local i = 0 while true do i = i + 1 end"
 	a.send("EVAL", body, "1", "{k}a")
-	// A client of the script's slot waits for its gate, then is answered BUSY.
+	// A client of the script's slot, sent once the script holds the slot's gate, waits
+	// for it, then is answered BUSY.
+	gate := &s.gates[7629]
+	testutil.Eventually(t, 10*time.Second, "the script holds its slot's gate", func() bool {
+		if gate.TryRLock() {
+			gate.RUnlock()
+			return false
+		}
+		return s.scripts.active.Load() == 1
+	})
 	waiter.send("GET", "{k}a")
 	waitBusy(t, b)
 	waiter.read("-" + errBusy + "\r\n")
@@ -104,7 +114,9 @@ func TestScriptRoutingAndRefusals(t *testing.T) {
 		{[]string{"EVAL", "return redis.call('get', '{j}a')", "1", "{k}a"}, "-ERR Script attempted to access keys that do not hash to the same slot script: " + sha("return redis.call('get', '{j}a')") + ", on @user_script:1.\r\n"},
 		{[]string{"EVAL", "return redis.call('flushall')", "0"}, "-ERR FLUSHALL is not allowed from scripts in the grid: a write without keys spans every slot, and a script holds one script: " + sha("return redis.call('flushall')") + ", on @user_script:1.\r\n"},
 		{[]string{"EVAL", "redis.call('set', '{k}x', '1') return redis.call('incr', '{k}x')", "0"}, ":2\r\n"},
-		{[]string{"EVAL", "return redis.call('blpop', KEYS[1], 0)", "1", "{k}list"}, "$-1\r\n"},
+		{[]string{"EVAL", "return redis.call('blpop', KEYS[1], 0)", "1", "{k}list"}, "-ERR This Redis command is not allowed from script script: " + sha("return redis.call('blpop', KEYS[1], 0)") + ", on @user_script:1.\r\n"},
+		{[]string{"EVAL", "return redis.call('slotimport', '1', '2', '3')", "0"}, "-ERR This Redis command is not allowed from script script: " + sha("return redis.call('slotimport', '1', '2', '3')") + ", on @user_script:1.\r\n"},
+		{[]string{"EVAL", "return redis.call('lmpop', 1, KEYS[1], 'left')", "1", "{k}list"}, "$-1\r\n"},
 		{[]string{"MULTI"}, "+OK\r\n"},
 		{[]string{"EVAL", "return redis.call('incr', KEYS[1])", "1", "{k}x"}, "+QUEUED\r\n"},
 		{[]string{"INCR", "{k}x"}, "+QUEUED\r\n"},

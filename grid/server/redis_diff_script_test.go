@@ -56,6 +56,10 @@ func TestScriptsAgainstRedisServer(t *testing.T) {
 		{"EVAL", "return redis.call({})", "0"},
 		{"EVAL", "return redis.pcall('get', {})", "0"},
 		{"EVAL", "return redis.call('ping')", "0"},
+		{"EVAL", "return redis.call('blpop', KEYS[1], 0)", "1", "{k}list"},
+		{"EVAL", "return redis.call('config', 'get', 'maxmemory')", "0"},
+		{"EVAL", "return redis.call('client', 'id')", "0"},
+		{"EVAL", "return redis.call('wait', 0, 0)", "0"},
 		// Errors raised by the script.
 		{"EVAL", "return b", "0"},
 		{"EVAL", "a = 1", "0"},

@@ -222,5 +222,6 @@ func commandTable() map[string]*command {
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd
 	}
+	markNoScript(table)
 	return table
 }
