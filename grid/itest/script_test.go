@@ -3,6 +3,7 @@ package itest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,16 +51,15 @@ func TestScriptsSurviveFailover(t *testing.T) {
 				wctx, c := context.WithTimeout(ctx, 3*time.Second)
 				v, err := incrBoth.Run(wctx, rdb, keys).Int64Slice()
 				c()
-				switch {
-				case err == nil:
-					acked.Add(1)
-					if len(v) != 2 || v[0] != v[1] {
-						s := fmt.Sprintf("script returned %v", v)
-						bad.Store(&s)
-					}
-				default:
+				if err != nil {
 					inDoubt.Add(1) // maybe applied: its reply was lost, refused or cut off at the end
 					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				acked.Add(1)
+				if len(v) != 2 || v[0] != v[1] {
+					s := fmt.Sprintf("script returned %v", v)
+					bad.Store(&s)
 				}
 			}
 		})
@@ -121,4 +121,51 @@ func TestScriptsSurviveFailover(t *testing.T) {
 	}
 	t.Logf("%d scripts acknowledged (%d before kill -9 of the primary), %d in doubt, %d reads, all whole; %s took over in %s; {s}a={s}b=%d",
 		acked.Load(), before, inDoubt.Load(), reads.Load(), killed.Backup, took.Round(time.Millisecond), n)
+}
+
+// TestFunctionsSurviveFailover: a library loaded on the primary of `insight-grid local
+// --partitions 1 --ha` is on its backup: after kill -9 of the primary, FCALL runs on the
+// new primary without the library being loaded again, and so does FCALL_RO.
+func TestFunctionsSurviveFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an HA local grid and kills its primary")
+	}
+	g := startHALocal(t, 1, 1)
+	g.waitHealthy(t, 0, 30*time.Second)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: []string{fmt.Sprintf("127.0.0.1:%d", g.base+10), fmt.Sprintf("127.0.0.1:%d", g.base+11)}, MaxRedirects: 8,
+	})
+	defer rdb.Close()
+	ctx := ctxT(t)
+	lib := "#!lua name=counter\n" +
+		"redis.register_function('bump', function(keys) return redis.call('incr', keys[1]) end)\n" +
+		"redis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}"
+	if name, err := rdb.FunctionLoad(ctx, lib).Result(); err != nil || name != "counter" {
+		t.Fatalf("FUNCTION LOAD: %q, %v", name, err)
+	}
+	for i := 1; i <= 10; i++ {
+		if n, err := rdb.FCall(ctx, "bump", []string{"{f}n"}).Int(); err != nil || n != i {
+			t.Fatalf("FCALL bump %d: %d, %v", i, n, err)
+		}
+	}
+	killed := g.killPrimary(t, 0)
+	testutil.Eventually(t, 20*time.Second, "partition 0 taken over", func() bool {
+		p, err := g.partition(0)
+		return err == nil && p.Epoch > killed.Epoch && p.Primary != killed.Primary
+	})
+	var n int
+	testutil.Eventually(t, 20*time.Second, "FCALL on the new primary", func() bool {
+		var err error
+		n, err = rdb.FCall(ctx, "bump", []string{"{f}n"}).Int()
+		if err != nil && strings.Contains(err.Error(), "Function not found") {
+			t.Fatalf("the new primary lost the library: %v", err)
+		}
+		return err == nil
+	})
+	if n != 11 {
+		t.Errorf("FCALL bump on the new primary: %d, want 11", n)
+	}
+	if v, err := rdb.FCallRO(ctx, "peek", []string{"{f}n"}).Text(); err != nil || v != "11" {
+		t.Errorf("FCALL_RO peek: %q, %v", v, err)
+	}
 }

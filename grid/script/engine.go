@@ -54,6 +54,7 @@ type Engine struct {
 
 	pool sync.Pool // *vm
 	rand rand48    // math.random's
+	fn   functionState
 }
 
 // New returns an engine whose scripts see version as redis.REDIS_VERSION.

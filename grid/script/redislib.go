@@ -45,6 +45,22 @@ func (v *vm) redisLib() *lua.LTable {
 	return t
 }
 
+// loadRedisLib is the redis table a library's top-level code sees (FUNCTION LOAD):
+// register_function, log, setresp and the constants, no call.
+func (v *vm) loadRedisLib() *lua.LTable {
+	L := v.L
+	t := L.NewTable()
+	t.RawSetString("register_function", L.NewFunction(v.registerFunction))
+	t.RawSetString("log", L.NewFunction(v.log))
+	t.RawSetString("setresp", L.NewFunction(setResp))
+	for i, name := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
+		t.RawSetString(name, lua.LNumber(i))
+	}
+	t.RawSetString("REDIS_VERSION", lua.LString(v.e.version))
+	t.RawSetString("REDIS_VERSION_NUM", lua.LNumber(versionNum(v.e.version)))
+	return t
+}
+
 // versionNum is Redis's 0x00MMmmpp form of a version string.
 func versionNum(version string) int {
 	n := 0
@@ -168,7 +184,9 @@ func (v *vm) log(L *lua.LState) int {
 	for i := 2; i <= n; i++ {
 		parts = append(parts, L.ToString(i))
 	}
-	v.host.Log(logLevels[level], strings.Join(parts, " "))
+	if v.host != nil { // nil while a library loads
+		v.host.Log(logLevels[level], strings.Join(parts, " "))
+	}
 	return 0
 }
 

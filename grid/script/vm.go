@@ -30,7 +30,13 @@ type vm struct {
 	handler *lua.LFunction // the error handler, Redis's __redis__err__handler
 	null    *lua.LUserData // cjson.null
 	host    Host
-	script  *Script
+	name    string // what runs: the script's SHA1 or the function's name
+	// Functions (function.go): the redis tables of a run and of a library's loading,
+	// what a loading library registers, and the libraries' callbacks this state holds.
+	redis, loadRedis *lua.LTable
+	loading          *libLoad
+	libGen           uint64
+	fns              map[string]*lua.LFunction
 }
 
 // Host runs the commands a script calls and takes its reply and its log lines.
@@ -84,12 +90,17 @@ func newVM(e *Engine) *vm {
 	for _, name := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit"} {
 		g.RawSetString(name, v.readOnly(g.RawGetString(name).(*lua.LTable)))
 	}
+	v.redis = g.RawGetString("redis").(*lua.LTable)
 	miss := L.NewTable()
 	miss.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.ToString(2))
 		return 0
 	}))
 	L.SetMetatable(g, miss)
+	// While a library loads, redis has register_function and no call (function.go).
+	load := v.loadRedisLib()
+	L.SetMetatable(load, miss)
+	v.loadRedis = v.readOnly(load)
 	v.env = v.readOnly(g)
 	g.RawSetString("_G", v.env)
 	v.handler = L.NewFunction(v.errorHandler)
@@ -186,23 +197,32 @@ func (v *vm) errorHandler(L *lua.LState) int {
 
 // run runs s and writes its reply; false when the state must not be reused.
 func (v *vm) run(ctx context.Context, s *Script, keys, argv [][]byte, h Host) (reuse bool) {
+	v.globals.RawSetString("KEYS", v.array(keys))
+	v.globals.RawSetString("ARGV", v.array(argv))
+	fn := v.L.NewFunctionFromProto(s.proto)
+	fn.Env = v.env
+	return v.callFn(ctx, s.SHA, fn, nil, h)
+}
+
+// callFn calls fn with args as the script named name and writes its reply; false when the
+// state must not be reused.
+func (v *vm) callFn(ctx context.Context, name string, fn *lua.LFunction, args []lua.LValue, h Host) (reuse bool) {
 	L := v.L
-	v.host, v.script = h, s
+	v.host, v.name = h, name
 	defer func() {
-		v.host, v.script = nil, nil
+		v.host = nil
 		if r := recover(); r != nil {
 			// A bug in a library function: the script fails, the process goes on.
-			h.Reply().Error(fmt.Sprintf("ERR Error running script %s: internal error: %v", s.SHA, r))
+			h.Reply().Error(fmt.Sprintf("ERR Error running script %s: internal error: %v", name, r))
 			reuse = false
 		}
 	}()
-	v.globals.RawSetString("KEYS", v.array(keys))
-	v.globals.RawSetString("ARGV", v.array(argv))
-	fn := L.NewFunctionFromProto(s.proto)
-	fn.Env = v.env
 	L.SetContext(ctx)
 	L.Push(fn)
-	err := L.PCall(0, 1, v.handler)
+	for _, a := range args {
+		L.Push(a)
+	}
+	err := L.PCall(len(args), 1, v.handler)
 	L.RemoveContext()
 	if err != nil {
 		v.replyError(ctx, err)
@@ -221,7 +241,7 @@ func (v *vm) replyError(ctx context.Context, err error) {
 	w := v.host.Reply()
 	ae, ok := err.(*lua.ApiError)
 	if !ok {
-		w.Error("ERR Error running script " + v.script.SHA + ", " + err.Error())
+		w.Error("ERR Error running script " + v.name + ", " + err.Error())
 		return
 	}
 	var msg, where string
@@ -238,14 +258,14 @@ func (v *vm) replyError(ctx context.Context, err error) {
 			where = "@" + m[1]
 		}
 	default:
-		w.Error(fmt.Sprintf("ERR Error running script %s, %.100s", v.script.SHA, lua.LVAsString(ae.Object)))
+		w.Error(fmt.Sprintf("ERR Error running script %s, %.100s", v.name, lua.LVAsString(ae.Object)))
 		return
 	}
 	if ctx.Err() != nil {
 		msg = "ERR Script killed by user with SCRIPT KILL..."
 	}
 	if where != "" {
-		msg += fmt.Sprintf(" script: %s, on %s.", v.script.SHA, where)
+		msg += fmt.Sprintf(" script: %s, on %s.", v.name, where)
 	}
 	w.Error(msg)
 }

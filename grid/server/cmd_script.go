@@ -151,7 +151,9 @@ func cmdEval(bySHA, readOnly bool) func(c *conn, args [][]byte) {
 				return
 			}
 		}
-		c.runScript(sc, args[3:3+n], args[3+n:], readOnly)
+		c.runScript(sc.SHA, sc.Flags, sc.Shebang, readOnly, args, func(ctx context.Context, h script.Host) {
+			s.engine.Run(ctx, sc, args[3:3+n], args[3+n:], h)
+		})
 	}
 }
 
@@ -219,11 +221,13 @@ func cmdScriptKill(c *conn, _ [][]byte) {
 	}
 }
 
-// runScript runs sc with its keys and arguments: the slot's gate is held (route took it,
-// exclusively), or, inside EXEC, the transaction's.
-func (c *conn) runScript(sc *script.Script, keys, argv [][]byte, readOnly bool) {
+// runScript runs a script or a function (run) named name with its flags, for the command
+// args: the slot's gate
+// is held (route took it, exclusively), or, inside EXEC, the transaction's. flagged: the
+// flags apply (a shebang, or a function), rather than EVAL's legacy behaviour.
+func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly bool, args [][]byte, run func(context.Context, script.Host)) {
 	s := c.s
-	if sc.Flags&script.NoCluster != 0 {
+	if flags&script.NoCluster != 0 {
 		c.wr.Error("ERR Can not run script on cluster, 'no-cluster' flag is set.")
 		return
 	}
@@ -233,13 +237,15 @@ func (c *conn) runScript(sc *script.Script, keys, argv [][]byte, readOnly bool) 
 		r = s.scripts.enter(c)
 		defer s.scripts.leave(c)
 	}
-	r.readOnly = readOnly || sc.Flags&script.NoWrites != 0
-	r.allowOOM = sc.Flags&script.AllowOOM != 0
-	r.script = sc
+	r.readOnly = readOnly || flags&script.NoWrites != 0
+	r.allowOOM = flags&script.AllowOOM != 0
+	s.scripts.mu.Lock()            // FUNCTION STATS reads them
+	r.name, r.command = name, args // valid while the script is registered
+	s.scripts.mu.Unlock()
 	r.slot = c.slot // the KEYS' slot, -2 without
 	if m := s.store.MaxMemory(); m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
 		r.oomAtStart = true
-		if sc.Shebang && !r.readOnly && !r.allowOOM {
+		if flagged && !r.readOnly && !r.allowOOM {
 			// A script declaring it may write is refused at once, as Redis 7.0 does.
 			s.oomRejected.Add(1)
 			c.wr.Error(errOOM)
@@ -265,7 +271,7 @@ func (c *conn) runScript(sc *script.Script, keys, argv [][]byte, readOnly bool) 
 			s.store.EndUnit(r.slot) // also after a panic: the slot's journal goes on
 		}
 	}()
-	s.engine.Run(ctx, sc, keys, argv, r)
+	run(ctx, r)
 	c.wr = r.out
 	if r.abandoned.Load() {
 		c.closing = true // the server is closing: no reply
@@ -303,7 +309,8 @@ type scriptRun struct {
 	// abandoned: the server closed while the script ran (scriptRegistry.abandonAll).
 	abandoned atomic.Bool
 
-	script     *script.Script
+	name       string   // the script's SHA1 or the function's name
+	command    [][]byte // the command that runs it, for FUNCTION STATS
 	readOnly   bool
 	allowOOM   bool
 	oomAtStart bool
@@ -322,7 +329,7 @@ func (r *scriptRun) Reply() *resp.Writer { return r.out }
 
 // Log writes a redis.log line to the server's log.
 func (r *scriptRun) Log(level slog.Level, msg string) {
-	r.c.s.log.Log(context.Background(), level, msg, "script", r.script.SHA, "client", r.c.addr)
+	r.c.s.log.Log(context.Background(), level, msg, "script", r.name, "client", r.c.addr)
 }
 
 // Call runs a command called by the script, with the checks Redis's scriptCall makes, in

@@ -66,6 +66,24 @@ func (g *scriptRegistry) others(c *conn) []*scriptRun {
 	return out
 }
 
+// running describes the oldest script running for another client than c (FUNCTION
+// STATS): its name, its command and when it started.
+func (g *scriptRegistry) running(c *conn) (name string, cmd []string, start time.Time, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.runs {
+		if r.c == c || r.name == "" {
+			continue
+		}
+		cmd = make([]string, len(r.command)) // valid while r is registered
+		for i, a := range r.command {
+			cmd[i] = string(a)
+		}
+		return r.name, cmd, r.start, true
+	}
+	return "", nil, time.Time{}, false
+}
+
 // busy reports whether a script of another client than c runs past the threshold: c's
 // commands are then answered BUSY.
 func (g *scriptRegistry) busy(c *conn) bool {

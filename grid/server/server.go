@@ -104,6 +104,7 @@ type Server struct {
 	// engine compiles and runs Lua scripts; scripts are those running (cmd_script.go).
 	engine  *script.Engine
 	scripts scriptRegistry
+	fnMu    sync.Mutex // serialises FUNCTION changes (cmd_function.go)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -145,6 +146,8 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	s.cmds = commandTable()
 	s.engine = script.New(script.Limits{}, redisVersion)
 	s.scripts.thresholdMs.Store(defaultBusyThreshold)
+	st.OnFunctions(s.loadStoredFunctions) // a backup's replicated FUNCTION changes
+	s.loadStoredFunctions(st.Functions())
 	m, err := newMetrics(s, reg)
 	if err != nil {
 		return nil, err

@@ -218,6 +218,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, pubsubCommands()...)
 	cmds = append(cmds, multiCommands()...)
 	cmds = append(cmds, scriptCommands()...)
+	cmds = append(cmds, functionCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

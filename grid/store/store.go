@@ -102,6 +102,7 @@ type Store struct {
 	tx      txState      // transactions: units and watches (tx.go)
 	streams streamReg    // the Go part of streams, by the handle in their records
 	ev      evictor
+	funcs   functions // the function libraries (functions.go)
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
