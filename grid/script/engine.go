@@ -1,9 +1,11 @@
-// Package script runs Redis 7.0 Lua scripts (EVAL, EVALSHA and their read-only forms) on
-// gopher-lua, a Lua 5.1 virtual machine in Go: it compiles and caches scripts by SHA1,
-// lends sandboxed VMs from a pool, gives the script Redis's API (redis.call and pcall,
-// error_reply, status_reply, sha1hex, log, setresp, the LOG_ constants, REDIS_VERSION),
-// cjson and bit, and converts between Lua values and RESP replies as Redis's
-// script_lua.c does. The commands a script calls are run by a Host, the server.
+// Package script runs Redis 7.0 Lua scripts (EVAL, EVALSHA and their read-only forms) and
+// functions (FUNCTION LOAD's libraries, FCALL) on gopher-lua, a Lua 5.1 virtual machine
+// in Go: it compiles and caches scripts by SHA1, keeps the function libraries, lends
+// sandboxed VMs from a pool, gives the script Redis's API (redis.call and pcall,
+// error_reply, status_reply, sha1hex, log, setresp, register_function, the LOG_
+// constants, REDIS_VERSION), cjson and bit, and converts between Lua values and RESP
+// replies as Redis's script_lua.c does. The commands a script calls are run by a Host,
+// the server.
 package script
 
 import (

@@ -142,6 +142,7 @@ func TestErrorsAsRedis(t *testing.T) {
 		{"return dofile", "-ERR user_script:1: Script attempted to access nonexistent global variable 'dofile' script: %s, on @user_script:1.\r\n"},
 		{"return loadfile", "-ERR user_script:1: Script attempted to access nonexistent global variable 'loadfile' script: %s, on @user_script:1.\r\n"},
 		{"return debug", "-ERR user_script:1: Script attempted to access nonexistent global variable 'debug' script: %s, on @user_script:1.\r\n"},
+		{"return getfenv", "-ERR user_script:1: Script attempted to access nonexistent global variable 'getfenv' script: %s, on @user_script:1.\r\n"},
 		{"local function f() return f() + 1 end return f()", "-ERR user_script:1: stack overflow script: %s, on @user_script:1.\r\n"},
 	}
 	for _, c := range cases {
@@ -225,8 +226,15 @@ func TestReplyLimitAndStatePoolReuse(t *testing.T) {
 	if got := eval(t, e, "return string.rep('x', 2000)", nil, nil); !strings.HasPrefix(got, "-ERR the script's reply is larger than the limit of 1000 bytes") {
 		t.Errorf("big reply: got %q", got)
 	}
-	// A script's globals and KEYS do not leak into the next one on the same state.
-	eval(t, e, "pcall(function() x = 1 end) return 1", []string{"a"}, nil)
+	// A script's globals and KEYS do not leak into the next one on the same state, not
+	// through loadstring either.
+	eval(t, e, "pcall(function() x = 1 end) pcall(loadstring('y = 1')) return 1", []string{"a"}, nil)
+	for _, name := range []string{"x", "y"} {
+		want := "-ERR user_script:1: Script attempted to access nonexistent global variable '" + name + "'"
+		if got := eval(t, e, "return "+name, nil, nil); !strings.HasPrefix(got, want) {
+			t.Errorf("global %s in a later run: got %q, want %q...", name, got, want)
+		}
+	}
 	if got := eval(t, e, "return #KEYS", nil, nil); got != ":0\r\n" {
 		t.Errorf("KEYS of a later run: got %q", got)
 	}

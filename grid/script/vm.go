@@ -26,9 +26,9 @@ type vm struct {
 	globals *lua.LTable // the real globals, KEYS and ARGV among them
 	env     *lua.LTable // what scripts see as _G: a read-only proxy of globals
 	// proxies are the read-only tables, which rawset and the metatable functions refuse.
-	proxies map[*lua.LTable]bool
-	handler *lua.LFunction // the error handler, Redis's __redis__err__handler
-	null    *lua.LUserData // cjson.null
+	proxies map[*lua.LTable]*lua.LTable // proxy: the table it reads
+	handler *lua.LFunction              // the error handler, Redis's __redis__err__handler
+	null    *lua.LUserData              // cjson.null
 	host    Host
 	name    string // what runs: the script's SHA1 or the function's name
 	// Functions (function.go): the redis tables of a run and of a library's loading,
@@ -58,7 +58,7 @@ func newVM(e *Engine) *vm {
 		RegistryMaxSize:  e.limits.RegistryMax,
 		RegistryGrowStep: 1024,
 	})
-	v := &vm{e: e, L: L, proxies: map[*lua.LTable]bool{}}
+	v := &vm{e: e, L: L, proxies: map[*lua.LTable]*lua.LTable{}}
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
@@ -75,9 +75,11 @@ func newVM(e *Engine) *vm {
 	}
 	g := L.G.Global
 	v.globals = g
-	for _, name := range []string{"dofile", "loadfile", "print", "module", "require", "_printregs", "_GOPHER_LUA_VERSION"} {
+	for _, name := range []string{"dofile", "loadfile", "print", "module", "require", "getfenv", "setfenv", "newproxy", "_printregs", "_GOPHER_LUA_VERSION"} {
 		g.RawSetString(name, lua.LNil)
 	}
+	g.RawSetString("pairs", L.NewFunction(v.pairs))
+	g.RawSetString("next", L.NewFunction(v.next))
 	g.RawSetString("rawset", L.NewFunction(v.rawset))
 	g.RawSetString("setmetatable", L.NewFunction(v.setmetatable))
 	g.RawSetString("getmetatable", L.NewFunction(v.getmetatable))
@@ -103,11 +105,17 @@ func newVM(e *Engine) *vm {
 	v.loadRedis = v.readOnly(load)
 	v.env = v.readOnly(g)
 	g.RawSetString("_G", v.env)
+	L.Env = v.env // what loadstring's chunks see
+	// s:upper() reads the string library through the string metatable: the read-only one.
+	if mt, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
+		mt.RawSetString("__index", g.RawGetString("string"))
+	}
 	v.handler = L.NewFunction(v.errorHandler)
 	return v
 }
 
-// readOnly returns an empty table reading through to t whose writes fail.
+// readOnly returns an empty table reading through to t whose writes fail; pairs and
+// next see t's content through it.
 func (v *vm) readOnly(t *lua.LTable) *lua.LTable {
 	L := v.L
 	p := L.NewTable()
@@ -119,8 +127,43 @@ func (v *vm) readOnly(t *lua.LTable) *lua.LTable {
 	}))
 	mt.RawSetString("__metatable", lua.LFalse)
 	L.SetMetatable(p, mt)
-	v.proxies[p] = true
+	v.proxies[p] = t
 	return p
+}
+
+// unwrap is the table a read-only proxy reads through to, or t itself.
+func (v *vm) unwrap(t *lua.LTable) *lua.LTable {
+	if real, ok := v.proxies[t]; ok {
+		return real
+	}
+	return t
+}
+
+// next is Lua's next, over a read-only table's content.
+func (v *vm) next(L *lua.LState) int {
+	t := v.unwrap(L.CheckTable(1))
+	k, val := t.Next(L.Get(2))
+	if k == lua.LNil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(k)
+	L.Push(val)
+	return 2
+}
+
+// pairs is Lua's pairs, over a read-only table's content.
+func (v *vm) pairs(L *lua.LState) int {
+	t := v.unwrap(L.CheckTable(1))
+	L.Push(L.Get(lua.GlobalsIndex).(*lua.LTable).RawGetString("next"))
+	L.Push(t)
+	L.Push(lua.LNil)
+	return 3
+}
+
+func (v *vm) readOnlyTable(t *lua.LTable) bool {
+	_, ro := v.proxies[t]
+	return ro || t == v.globals
 }
 
 // errReadOnly is Redis's error for rawset or setmetatable on a read-only table.
@@ -128,7 +171,7 @@ const errReadOnly = "Attempt to modify a readonly table"
 
 func (v *vm) rawset(L *lua.LState) int {
 	t := L.CheckTable(1)
-	if v.proxies[t] || t == v.globals {
+	if v.readOnlyTable(t) {
 		L.Error(lua.LString(errReadOnly), 0)
 	}
 	t.RawSet(L.CheckAny(2), L.CheckAny(3))
@@ -137,7 +180,7 @@ func (v *vm) rawset(L *lua.LState) int {
 }
 
 func (v *vm) setmetatable(L *lua.LState) int {
-	if t, ok := L.Get(1).(*lua.LTable); ok && (v.proxies[t] || t == v.globals) {
+	if t, ok := L.Get(1).(*lua.LTable); ok && v.readOnlyTable(t) {
 		L.Error(lua.LString(errReadOnly), 0)
 	}
 	L.CheckTypes(2, lua.LTNil, lua.LTTable)

@@ -75,6 +75,12 @@ func TestScriptsAgainstRedisServer(t *testing.T) {
 		{"EVAL", "return dofile", "0"},
 		{"EVAL", "return loadfile", "0"},
 		{"EVAL", "return redis.sha1hex()", "0"},
+		{"EVAL", "getmetatable('').__index.upper = nil return 1", "0"},
+		{"EVAL", "return getfenv", "0"},
+		{"EVAL", "return setfenv", "0"},
+		{"EVAL", "return string.upper('a')", "0"},
+		{"EVAL", "local n = 0 for k in pairs(string) do n = n + 1 end return n > 10", "0"},
+		{"EVAL", "local n = 0 for k, v in next, cjson do n = n + 1 end return n > 2", "0"},
 		// Libraries.
 		{"EVAL", "return redis.sha1hex('')", "0"},
 		{"EVAL", "return redis.sha1hex('abc')", "0"},
