@@ -9,7 +9,14 @@
 # SCRIPT LOAD'ed on both, then `redis-benchmark -c BENCH_CLIENTS -r 100000 EVALSHA <sha> 1
 # key:__rand_int__`, unpipelined and with -P 16, each against the grid then redis (redis
 # first in even rounds). Prints requests/s, p99 (ms) and the grid/redis ratios. Target:
-# throughput >= 1.0x redis. Not a timed test: the exit code says only that the run worked
+# throughput >= 1.0x redis.
+#
+# Then a busy script's reach: on `insight-grid local --partitions 2`, the p99 of GET on
+# partition 1 (redis-benchmark -c BENCH_CLIENTS, key "a", slot 15495) without a script,
+# then while partition 0 runs `while true do end` past busy-reply-threshold (its clients
+# get BUSY), then after SCRIPT KILL. Target: within 1.5x of the p99 without the script.
+#
+# Not a timed test: the exit code says only that the run worked
 # (an error reply, a step cut off by the time budget). Every step runs under `timeout` with
 # what is left of BENCH_SCRIPT_BUDGET seconds (default 240). Stops only the processes it
 # started.
@@ -97,3 +104,43 @@ for port in "$redis_port" "$grid_port"; do
 done
 stop_pid "$grid_pid"
 stop_pid "$redis_pid"
+
+# ---- a busy script and another partition's latency ----------------------------------------
+
+start_grid 2
+p0_port=$grid_port p1_port=$((grid_port + 1))
+reply=$(redis-cli -p "$p1_port" set a v)
+[ "$reply" = OK ] || { log "SET a on partition 1 (port $p1_port) answered: $reply"; exit 1; }
+
+# p99 WHAT: the p99 (ms) of GET a on partition 1.
+p99() {
+	local out
+	out=$(bounded "redis-benchmark GET on partition 1 ($1)" redis-benchmark -h 127.0.0.1 -p "$p1_port" \
+		-c "$clients" -n "$requests" --csv GET a 2>&1) || { log "redis-benchmark GET ($1) failed: $(tail -n 3 <<<"$out")"; exit 1; }
+	if grep -q 'Error from server' <<<"$out"; then
+		log "GET on partition 1 ($1): $(grep -m1 'Error from server' <<<"$out")"
+		exit 1
+	fi
+	awk -F, '/^"/ && !/^"test"/ { gsub(/"/, ""); row = $7 } END { if (row == "") exit 1; print row }' <<<"$out"
+}
+
+before=$(p99 "no script")
+redis-cli -p "$p0_port" config set busy-reply-threshold 100 >/dev/null
+bounded "the busy script" redis-cli -p "$p0_port" eval "while true do end" 0 >/dev/null 2>&1 &
+loop_pid=$!
+pids+=("$loop_pid")
+busy=
+for _ in $(seq 1 100); do
+	if redis-cli -p "$p0_port" ping 2>&1 | grep -q '^BUSY'; then busy=1 && break; fi
+	sleep 0.05
+done
+[ -n "$busy" ] || { log "partition 0 never answered BUSY"; exit 1; }
+during=$(p99 "partition 0 busy")
+reply=$(redis-cli -p "$p0_port" script kill)
+[ "$reply" = OK ] || { log "SCRIPT KILL answered: $reply"; exit 1; }
+wait "$loop_pid" 2>/dev/null || true
+[ "$(redis-cli -p "$p0_port" ping)" = PONG ] || { log "partition 0 does not serve after SCRIPT KILL"; exit 1; }
+after=$(p99 "after SCRIPT KILL")
+printf '\n%-28s %9s %9s %9s %6s\n' "GET p99 (ms) on partition 1" before busy after ratio
+awk -v b="$before" -v d="$during" -v a="$after" 'BEGIN { printf "%-28s %9.3f %9.3f %9.3f %6.2f\n", "", b, d, a, d / b }'
+stop_pid "$grid_pid"
