@@ -164,6 +164,9 @@ func compile(code, name string) (*lua.FunctionProto, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	// gopher-lua gives a main chunk Lua 5.0's arg table, built at every call; Lua 5.1's
+	// main chunk has none (and Redis's scripts see no arg).
+	proto.IsVarArg &^= lua.VarArgNeedsArg
 	return proto, nil
 }
 

@@ -2,6 +2,7 @@ package script
 
 import (
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 
@@ -88,7 +89,12 @@ func (v *vm) call(L *lua.LState, raise bool) int {
 		case lua.LString:
 			args[i-1] = []byte(a)
 		case lua.LNumber:
-			args[i-1] = strconv.AppendFloat(nil, float64(a), 'g', 17, 64)
+			// Redis's "%.17g": an integer below 1e15 prints as its digits (-0 as -0).
+			if f := float64(a); f == math.Trunc(f) && math.Abs(f) < 1e15 && (f != 0 || !math.Signbit(f)) {
+				args[i-1] = strconv.AppendInt(nil, int64(f), 10)
+			} else {
+				args[i-1] = strconv.AppendFloat(nil, f, 'g', 17, 64)
+			}
 		default:
 			return v.fail(L, errorTable(L, "Lua redis lib command arguments must be strings or integers"), raise)
 		}
