@@ -12,10 +12,19 @@ type scriptRegistry struct {
 	mu     sync.Mutex
 	runs   []*scriptRun // in the order they started
 	active atomic.Int32
+	// oldest is when runs[0] started (monotonic nanoseconds since scriptEpoch; 0: none),
+	// which the BUSY check of every command reads without the lock.
+	oldest atomic.Int64
 	// thresholdMs is busy-reply-threshold: past it, a running script makes the instance
 	// answer BUSY.
 	thresholdMs atomic.Int64
 }
+
+// scriptEpoch is the origin of scriptRegistry.oldest, read on the monotonic clock.
+var scriptEpoch = time.Now()
+
+// sinceEpoch is t in nanoseconds since scriptEpoch, at least 1 (0 stands for none).
+func sinceEpoch(t time.Time) int64 { return max(int64(t.Sub(scriptEpoch)), 1) }
 
 func (g *scriptRegistry) threshold() int64 { return g.thresholdMs.Load() }
 
@@ -26,6 +35,9 @@ func (g *scriptRegistry) enter(c *conn) *scriptRun {
 	g.mu.Lock()
 	g.runs = append(g.runs, r)
 	g.active.Add(1)
+	if len(g.runs) == 1 {
+		g.oldest.Store(sinceEpoch(r.start))
+	}
 	g.mu.Unlock()
 	c.run = r
 	return r
@@ -46,6 +58,11 @@ func (g *scriptRegistry) leave(c *conn) {
 		}
 	}
 	g.active.Add(-1)
+	if len(g.runs) == 0 {
+		g.oldest.Store(0)
+	} else {
+		g.oldest.Store(sinceEpoch(g.runs[0].start))
+	}
 	g.mu.Unlock()
 	close(r.done)
 }
@@ -87,10 +104,10 @@ func (g *scriptRegistry) running(c *conn) (name string, cmd []string, start time
 // busy reports whether a script of another client than c runs past the threshold: c's
 // commands are then answered BUSY.
 func (g *scriptRegistry) busy(c *conn) bool {
-	if g.active.Load() == 0 {
-		return false
-	}
 	t := g.threshold()
+	if oldest := g.oldest.Load(); oldest == 0 || sinceEpoch(time.Now())-oldest < t*int64(time.Millisecond) {
+		return false // no script runs, or none yet past the threshold
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, r := range g.runs {
