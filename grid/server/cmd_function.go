@@ -39,7 +39,7 @@ func functionCommands() []*command {
 			def("dump", 2, flagNoScript, noKeys, "scripting", "7.0.0", "Dumps all libraries into a serialized binary payload.", cmdFunctionDump),
 			def("restore", -3, change|oom, noKeys, "scripting", "7.0.0", "Restores all libraries from a payload.", cmdFunctionRestore),
 			def("stats", 2, flagNoScript|flagAllowBusy, noKeys, "scripting", "7.0.0", "Returns information about a function during execution.", cmdFunctionStats),
-			def("kill", 2, flagNoScript|flagAllowBusy, noKeys, "scripting", "7.0.0", "Terminates a function during execution.", cmdScriptKill),
+			def("kill", 2, flagNoScript|flagAllowBusy, noKeys, "scripting", "7.0.0", "Terminates a function during execution.", cmdFunctionKill),
 		),
 	}
 	for _, cmd := range cmds[:2] {
@@ -73,7 +73,7 @@ func cmdFCall(readOnly bool) func(c *conn, args [][]byte) {
 			c.wr.Error("ERR Can not execute a script with write flag using *_ro command.")
 			return
 		}
-		c.runScript(f.Name, f.Flags, true, readOnly, args, func(ctx context.Context, h script.Host) {
+		c.runScript(f.Name, f.Flags, true, readOnly, true, args, func(ctx context.Context, h script.Host) {
 			s.engine.RunFunction(ctx, f, args[3:3+n], args[3+n:], h)
 		})
 	}
@@ -300,6 +300,9 @@ func cmdFunctionRestore(c *conn, args [][]byte) {
 	}
 	c.wr.OK()
 }
+
+// cmdFunctionKill is FUNCTION KILL: it ends the busy functions of other clients.
+func cmdFunctionKill(c *conn, _ [][]byte) { c.killScripts(true) }
 
 // cmdFunctionStats reports the script running for another client, if any, and the
 // numbers of libraries and functions.

@@ -88,8 +88,8 @@ func TestFunctionsReplicateToTheBackup(t *testing.T) {
 	backup.expect(encodeCmd("FUNCTION", "STATS"), "*4\r\n$14\r\nrunning_script\r\n$-1\r\n$7\r\nengines\r\n*2\r\n$3\r\nLUA\r\n*4\r\n$15\r\nlibraries_count\r\n:0\r\n$15\r\nfunctions_count\r\n:0\r\n")
 }
 
-// TestFunctionBusyAndKill: a function looping forever makes the instance BUSY, FUNCTION
-// STATS names it, FUNCTION KILL ends it.
+// TestFunctionBusyAndKill: a function looping forever makes the instance BUSY (naming
+// FUNCTION KILL), FUNCTION STATS names it, SCRIPT KILL refuses it, FUNCTION KILL ends it.
 func TestFunctionBusyAndKill(t *testing.T) {
 	_, dial := startServer(t, Config{Replication: Standalone{}})
 	a, b := dial(), dial()
@@ -97,6 +97,8 @@ func TestFunctionBusyAndKill(t *testing.T) {
 	b.expect(encodeCmd("FUNCTION", "LOAD", "#!lua name=loop\nredis.register_function('spin', function() while true do end end)"), "$4\r\nloop\r\n")
 	a.send("FCALL", "spin", "0")
 	waitBusy(t, b)
+	b.expect(encodeCmd("GET", "{k}a"), "-"+errBusyFunction+"\r\n")
+	b.expect(encodeCmd("SCRIPT", "KILL"), "-"+errBusyFunction+"\r\n")
 	stats := b.call("FUNCTION", "STATS")
 	if got := stats.([]any)[1].([]any); got[1] != "spin" || got[3].([]any)[0] != "FCALL" {
 		t.Fatalf("FUNCTION STATS running_script: %#v", got)

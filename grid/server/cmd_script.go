@@ -36,10 +36,12 @@ import (
 // one that has.
 
 const (
-	errBusy       = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
-	errNoScript   = "NOSCRIPT No matching script. Please use EVAL."
-	errNotBusy    = "NOTBUSY No scripts in execution right now."
-	errUnkillable = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+	errBusy = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+	// errBusyFunction is the BUSY reply while a function (FCALL) is busy.
+	errBusyFunction = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+	errNoScript     = "NOSCRIPT No matching script. Please use EVAL."
+	errNotBusy      = "NOTBUSY No scripts in execution right now."
+	errUnkillable   = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
 	// defaultBusyThreshold is busy-reply-threshold's default, in milliseconds.
 	defaultBusyThreshold = 5000
 )
@@ -151,7 +153,7 @@ func cmdEval(bySHA, readOnly bool) func(c *conn, args [][]byte) {
 				return
 			}
 		}
-		c.runScript(sc.SHA, sc.Flags, sc.Shebang, readOnly, args, func(ctx context.Context, h script.Host) {
+		c.runScript(sc.SHA, sc.Flags, sc.Shebang, readOnly, false, args, func(ctx context.Context, h script.Host) {
 			s.engine.Run(ctx, sc, args[3:3+n], args[3+n:], h)
 		})
 	}
@@ -186,10 +188,15 @@ func cmdScriptFlush(c *conn, args [][]byte) {
 	c.wr.OK()
 }
 
-// cmdScriptKill ends the busy scripts of other clients. As in Redis, where SCRIPT KILL is
-// only read once a script is past the threshold, it waits for a running script to
-// become busy (or to end: NOTBUSY).
-func cmdScriptKill(c *conn, _ [][]byte) {
+// cmdScriptKill is SCRIPT KILL: it ends the busy EVAL scripts of other clients.
+func cmdScriptKill(c *conn, _ [][]byte) { c.killScripts(false) }
+
+// killScripts ends the busy scripts (functions: FUNCTION KILL) of other clients. As in
+// Redis, where a kill is only read once a script is past the threshold, it waits for a
+// running script to become busy (or to end: NOTBUSY). A script that wrote is UNKILLABLE;
+// SCRIPT KILL of a function, or FUNCTION KILL of a script, is answered BUSY naming the
+// other command, as Redis's scriptKill does.
+func (c *conn) killScripts(functions bool) {
 	s := c.s
 	for {
 		runs := s.scripts.others(c)
@@ -213,6 +220,10 @@ func cmdScriptKill(c *conn, _ [][]byte) {
 				return
 			}
 		}
+		if msg := s.scripts.otherKind(busy, functions); msg != "" {
+			c.wr.Error(msg)
+			return
+		}
 		for _, r := range busy {
 			s.scripts.kill(r)
 		}
@@ -221,11 +232,11 @@ func cmdScriptKill(c *conn, _ [][]byte) {
 	}
 }
 
-// runScript runs a script or a function (run) named name with its flags, for the command
-// args: the slot's gate
+// runScript runs a script or a function (run, function) named name with its flags, for
+// the command args: the slot's gate
 // is held (route took it, exclusively), or, inside EXEC, the transaction's. flagged: the
 // flags apply (a shebang, or a function), rather than EVAL's legacy behaviour.
-func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly bool, args [][]byte, run func(context.Context, script.Host)) {
+func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly, function bool, args [][]byte, run func(context.Context, script.Host)) {
 	s := c.s
 	if flags&script.NoCluster != 0 {
 		c.wr.Error("ERR Can not run script on cluster, 'no-cluster' flag is set.")
@@ -239,8 +250,8 @@ func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly bool
 	}
 	r.readOnly = readOnly || flags&script.NoWrites != 0
 	r.allowOOM = flags&script.AllowOOM != 0
-	s.scripts.mu.Lock()            // FUNCTION STATS reads them
-	r.name, r.command = name, args // valid while the script is registered
+	s.scripts.mu.Lock()                                  // FUNCTION STATS reads them
+	r.name, r.command, r.function = name, args, function // args: valid while the script is registered
 	s.scripts.mu.Unlock()
 	r.slot = c.slot // the KEYS' slot, -2 without
 	if m := s.store.MaxMemory(); m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
@@ -311,6 +322,7 @@ type scriptRun struct {
 
 	name       string   // the script's SHA1 or the function's name
 	command    [][]byte // the command that runs it, for FUNCTION STATS
+	function   bool     // FCALL's, not EVAL's
 	readOnly   bool
 	allowOOM   bool
 	oomAtStart bool
@@ -415,7 +427,7 @@ func (r *scriptRun) claimSlot(args [][]byte, first, last, step int) string {
 	if c.gate == nil {
 		c.mx.exclusive = true
 		if !c.takeGate(slot) {
-			return errBusy
+			return s.scripts.busyReply(c)
 		}
 	}
 	r.slot = slot

@@ -118,6 +118,36 @@ func (g *scriptRegistry) busy(c *conn) bool {
 	return false
 }
 
+// busyReply is the BUSY reply for c: naming FUNCTION KILL when the busy script is a
+// function.
+func (g *scriptRegistry) busyReply(c *conn) string {
+	t := g.threshold()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.runs {
+		if r.c != c && r.function && r.busy(t) {
+			return errBusyFunction
+		}
+	}
+	return errBusy
+}
+
+// otherKind is the reply to a kill of functions (FUNCTION KILL) or of scripts (SCRIPT
+// KILL) when one of runs is of the other kind, "" when none is.
+func (g *scriptRegistry) otherKind(runs []*scriptRun, functions bool) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range runs {
+		switch {
+		case r.function && !functions:
+			return errBusyFunction
+		case !r.function && functions:
+			return errBusy
+		}
+	}
+	return ""
+}
+
 // waitBusyOrDone waits until r ends or passes the threshold.
 func (g *scriptRegistry) waitBusyOrDone(r *scriptRun) {
 	wait := time.Until(r.start.Add(time.Duration(g.threshold()) * time.Millisecond))

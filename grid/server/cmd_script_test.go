@@ -36,6 +36,7 @@ func TestScriptBusyAndKill(t *testing.T) {
 	waitBusy(t, b)
 	waiter.read("-" + errBusy + "\r\n")
 	b.expect(encodeCmd("GET", "{j}x"), "-"+errBusy+"\r\n")
+	b.expect(encodeCmd("FUNCTION", "KILL"), "-"+errBusy+"\r\n")
 	b.expect(encodeCmd("SCRIPT", "KILL"), "+OK\r\n")
 	a.read("-ERR Script killed by user with SCRIPT KILL... script: " + script.SHA1Hex([]byte(body)) + ", on @user_script:1.\r\n")
 	b.expect(encodeCmd("GET", "{k}a"), "$-1\r\n")
@@ -66,7 +67,7 @@ return 'done'`
 func waitBusy(t *testing.T, c *testClient) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if v := c.call("PING"); v == "-"+errBusy {
+		if v := c.call("PING"); v == "-"+errBusy || v == "-"+errBusyFunction {
 			return
 		} else if v != "PONG" {
 			t.Fatalf("PING: %v", v)

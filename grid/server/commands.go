@@ -241,7 +241,7 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 		return false
 	}
 	if cmd.flags&flagAllowBusy == 0 && s.scripts.busy(c) {
-		c.reject(cmd, errBusy)
+		c.reject(cmd, s.scripts.busyReply(c))
 		return false
 	}
 	if cmd.exclusive && c.mx.tx == nil {
@@ -343,7 +343,7 @@ func (s *Server) admitOwn(c *conn, slot int) bool {
 	}
 	c.slot = slot
 	if !c.takeGate(slot) {
-		c.wr.Error(errBusy)
+		c.wr.Error(c.s.scripts.busyReply(c))
 		return false
 	}
 	return true
