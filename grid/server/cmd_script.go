@@ -244,8 +244,10 @@ func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly, fun
 	}
 	r := c.run
 	if r == nil {
-		// Inside EXEC: the transaction holds the gate; the script registers now.
+		// Inside EXEC: the transaction holds the gate and its unit, which covers the
+		// script's writes; the script registers now.
 		r = s.scripts.enter(c)
+		r.inExec = true
 		defer s.scripts.leave(c)
 	}
 	r.readOnly = readOnly || flags&script.NoWrites != 0
@@ -328,6 +330,7 @@ type scriptRun struct {
 	oomAtStart bool
 	slot       int  // the slot whose gate the script holds; negative: none yet
 	unit       bool // a store unit is open on slot
+	inExec     bool // run by EXEC, whose unit and barrier cover the script
 	out        *resp.Writer
 	writes     []queuedCmd // the writes with keys, whose waiters are served after
 }
@@ -382,12 +385,20 @@ func (r *scriptRun) Call(args [][]byte) []byte {
 			return fail(msg)
 		}
 	}
+	if write && !r.unit && !r.inExec && r.slot >= 0 {
+		// The first write: this instance must still serve the partition (a handover may
+		// have drained meanwhile; it waits for the units open when it pauses).
+		if redirect, errReply := s.cfg.Replication.Admit(); errReply != "" || redirect != "" {
+			if errReply == "" {
+				errReply = "TRYAGAIN the partition was handed over to " + redirect + " while the script ran; run it again"
+			}
+			return fail(errReply)
+		}
+		s.store.BeginUnit(r.slot)
+		r.unit = true
+	}
 	if write {
 		r.wrote.Store(true)
-		if !r.unit && r.slot >= 0 {
-			s.store.BeginUnit(r.slot)
-			r.unit = true
-		}
 	}
 	c.execInScript(cmd, args, r)
 	if write && cmd.flags&flagNoWake == 0 {

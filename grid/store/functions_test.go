@@ -2,6 +2,7 @@ package store
 
 import (
 	"testing"
+	"time"
 )
 
 // TestFunctionsReplicateAndSnapshot: SetFunctions journals the libraries, a replica
@@ -45,5 +46,27 @@ func TestFunctionsReplicateAndSnapshot(t *testing.T) {
 	}
 	if err := fresh.Apply([]byte{opFunctions, 5, 'x'}); err == nil {
 		t.Fatal("a cut opFunctions was applied")
+	}
+}
+
+// TestWaitUnitsWaitsForOpenUnits: a handover's WaitUnits returns once the open units are
+// journaled, and gives up at its deadline while one stays open.
+func TestWaitUnitsWaitsForOpenUnits(t *testing.T) {
+	primary, backup := New(1<<20), New(1<<20)
+	primary.TrackChanges()
+	primary.SetJournal(&replica{t: t, dst: backup})
+	if !primary.WaitUnits(time.Now()) {
+		t.Fatal("WaitUnits without an open unit reported one")
+	}
+	primary.BeginUnit(77)
+	if primary.WaitUnits(time.Now().Add(20 * time.Millisecond)) {
+		t.Fatal("WaitUnits returned while a unit was open")
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		primary.EndUnit(77)
+	}()
+	if !primary.WaitUnits(time.Now().Add(10 * time.Second)) {
+		t.Fatal("WaitUnits gave up although the unit ended")
 	}
 }
