@@ -202,6 +202,8 @@ func TestLibrariesAsRedis(t *testing.T) {
 		{"return type(coroutine)", `table`},
 		{"return tostring(loadstring('return 1')())", `1`},
 		{"return string.format('%d-%s', 3, 'x')", `3-x`},
+		{"return cmsgpack.pack({1, 'a'}, -1, 1.5)", "\x92\x01\xa1a\xff\xca\x3f\xc0\x00\x00"},
+		{"local a, b = cmsgpack.unpack(cmsgpack.pack({k = {1, 2}}, 'x')) return a.k[2] .. b", `2x`},
 	}
 	for _, c := range cases {
 		got := eval(t, e, c.body, nil, nil)

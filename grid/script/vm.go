@@ -89,7 +89,8 @@ func newVM(e *Engine) *vm {
 	g.RawSetString("redis", v.redisLib())
 	g.RawSetString("cjson", v.cjsonLib())
 	g.RawSetString("bit", bitLib(L))
-	for _, name := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit"} {
+	g.RawSetString("cmsgpack", v.cmsgpackLib())
+	for _, name := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit", "cmsgpack"} {
 		g.RawSetString(name, v.readOnly(g.RawGetString(name).(*lua.LTable)))
 	}
 	v.redis = g.RawGetString("redis").(*lua.LTable)
