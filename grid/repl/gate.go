@@ -44,8 +44,14 @@ func (n *Node) Admit() (redirect, errReply string) {
 // Barrier is the replication sequence the reply to a command must wait for: after a
 // write, everything journaled so far; after a read of slot, the last change of that slot
 // (a read must not show what the backup does not have yet). Zero when nothing to wait for.
+// A write that ends after this node stopped serving (a handover drained before a long
+// command, a script, recorded its changes) gets a sequence Wait refuses: its reply must
+// not be sent, the new primary does not have it.
 func (n *Node) Barrier(write bool, slot int) uint64 {
-	if !n.g.Load().sync {
+	if g := n.g.Load(); !g.sync {
+		if write && !g.serving {
+			return max(n.rlog.Head(), n.acked.Load()+1)
+		}
 		return 0
 	}
 	var seq uint64

@@ -318,9 +318,18 @@ func (n *Node) Handover(ctx context.Context, to string, epoch int64, leaving boo
 	paused := make(chan struct{})
 	n.setGate(&gate{serving: true, sync: true, from: g.from, paused: paused})
 	resume := func() { n.setGate(&gate{serving: true, sync: true, from: g.from}) }
+	deadline := time.Now().Add(n.cfg.ReplTimeout)
+	// The changes running commands hold back in units (a script, EXEC) are journaled
+	// first: the drain must cover them.
+	n.mu.Unlock()
+	unitsDone := n.cfg.Store.WaitUnits(deadline)
+	n.mu.Lock()
+	if !unitsDone || n.rec.Epoch != rec.Epoch {
+		resume()
+		return res, fmt.Errorf("%w: a command running on partition %d still held its changes after %s", ErrHandover, n.cfg.Partition, n.cfg.ReplTimeout)
+	}
 	// Drain: everything admitted before the pause is acknowledged by the backup.
 	head := n.rlog.Head()
-	deadline := time.Now().Add(n.cfg.ReplTimeout)
 	for n.acked.Load() < head {
 		w := n.waiters.add(head, &n.acked, n.waiters.bcast.Load())
 		if w == nil {

@@ -171,7 +171,7 @@ func configTable() []configParam {
 			params = append(params, encodingParam(e.alias, e.v))
 		}
 	}
-	return params
+	return append(params, scriptConfigParams()...)
 }
 
 // setMaxMemory checks a new maxmemory against the ceiling the memory limit leaves.

@@ -40,7 +40,7 @@ var flagNames = []struct {
 	name string
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
-	{flagAdmin, "admin"}, {flagBlocking, "blocking"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
+	{flagAdmin, "admin"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"}, {flagBlocking, "blocking"}, {flagNoAuth, "no_auth"}, {flagLoading, "loading"},
 	{flagStale, "stale"}, {flagSkipSlowlog, "skip_slowlog"}, {flagFast, "fast"}, {flagNoMulti, "no_multi"},
 	{flagMovableKeys, "movablekeys"}, {flagAllowBusy, "allow_busy"},
 }
@@ -65,6 +65,8 @@ type command struct {
 	// without, COMMAND reports none.
 	specs  []keySpec
 	parent *command
+	// exclusive: the command takes its slot's gate exclusively (the scripts).
+	exclusive bool
 
 	ok, failed prometheus.Counter
 	stats      cmdStats // INFO commandstats
@@ -238,6 +240,16 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 		c.wr.Error("ERR Command not allowed inside a transaction")
 		return false
 	}
+	if cmd.flags&flagAllowBusy == 0 && s.scripts.busy(c) {
+		c.reject(cmd, s.scripts.busyReply(c))
+		return false
+	}
+	if cmd.exclusive && c.mx.tx == nil {
+		// A script: registered before it takes its slot's gate, exclusively (cmd_script.go).
+		c.mx.exclusive = true
+		s.scripts.enter(c)
+		defer s.scripts.leave(c)
+	}
 	if (cmd.firstKey > 0 || cmd.movable != nil) && !s.route(c, cmd, args) {
 		return false
 	}
@@ -331,20 +343,28 @@ func (s *Server) admitOwn(c *conn, slot int) bool {
 		return false
 	}
 	c.slot = slot
-	c.takeGate(slot)
+	if !c.takeGate(slot) {
+		c.wr.Error(c.s.scripts.busyReply(c))
+		return false
+	}
 	return true
 }
 
 // takeGate holds slot's gate for the current command, released when its dispatch ends:
-// shared, or exclusive for EXEC, whose commands no other client's may interleave with.
-func (c *conn) takeGate(slot int) {
+// shared, or exclusive for EXEC and scripts, whose commands no other client's may
+// interleave with. False: a script holds the gate and runs past busy-reply-threshold
+// (the client is answered BUSY, cmd_script.go).
+func (c *conn) takeGate(slot int) bool {
 	g := &c.s.gates[slot]
 	if c.mx.exclusive {
-		g.Lock()
-	} else {
-		g.RLock()
+		if !g.TryLock() && !c.s.scripts.waitGate(c, g.TryLock, g.Lock) {
+			return false
+		}
+	} else if !g.TryRLock() && !c.s.scripts.waitGate(c, g.TryRLock, g.RLock) {
+		return false
 	}
 	c.gate = g
+	return true
 }
 
 // releaseGate releases the gate takeGate took, if any.

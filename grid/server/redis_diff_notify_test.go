@@ -224,6 +224,8 @@ var notifySequence = [][]string{
 	{"XACK", "{k}x", "g", "5-1"}, {"XGROUP", "DESTROY", "{k}x", "g"}, {"XGROUP", "DESTROY", "{k}x", "g"},
 	// A transaction: its commands send their events as EXEC runs them.
 	{"MULTI"}, {"SET", "{k}m", "1"}, {"INCR", "{k}m"}, {"LPUSH", "{k}m", "x"}, {"DEL", "{k}m"}, {"EXEC"},
+	// A script: its commands send their events as it calls them.
+	{"EVAL", "redis.call('SET', KEYS[1], 'v'); redis.call('LPUSH', KEYS[2], 'a'); redis.call('LPOP', KEYS[2]); return redis.call('GET', KEYS[3])", "3", "{k}e1", "{k}e2", "{k}emiss"},
 }
 
 // notifyReads are read commands on keys that exist and keys that do not, for the

@@ -21,6 +21,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/resp"
+	"github.com/insightgrid/insight/grid/script"
 	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -104,6 +105,11 @@ type Server struct {
 	// watching are the connections with WATCHed keys (cmd_multi.go).
 	watching watchRegistry
 
+	// engine compiles and runs Lua scripts; scripts are those running (cmd_script.go).
+	engine  *script.Engine
+	scripts scriptRegistry
+	fnMu    sync.Mutex // serialises FUNCTION changes (cmd_function.go)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -148,6 +154,10 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	}
 	classes, _ := parseNotifyClasses(cfg.NotifyKeyspaceEvents)
 	s.cmds = commandTable()
+	s.engine = script.New(script.Limits{}, redisVersion)
+	s.scripts.thresholdMs.Store(defaultBusyThreshold)
+	st.OnFunctions(s.loadStoredFunctions) // a backup's replicated FUNCTION changes
+	s.loadStoredFunctions(st.Functions())
 	m, err := newMetrics(s, reg)
 	if err != nil {
 		return nil, err
@@ -234,6 +244,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.stopForwarders()
 	s.mu.Lock()
 	s.closed = true
+	s.scripts.abandonAll()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -298,6 +309,9 @@ type conn struct {
 	mx multiConn // MULTI/EXEC and WATCH (cmd_multi.go)
 
 	absent [][]byte // keys the current command's "new" event is due for (notify.go)
+	// Scripts (cmd_script.go): the one running, and the writer its commands answer into.
+	run      *scriptRun
+	scriptWr *resp.Writer
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

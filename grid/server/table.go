@@ -217,9 +217,12 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, keysrvCommands()...)
 	cmds = append(cmds, pubsubCommands()...)
 	cmds = append(cmds, multiCommands()...)
+	cmds = append(cmds, scriptCommands()...)
+	cmds = append(cmds, functionCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd
 	}
+	markNoScript(table)
 	return table
 }

@@ -296,6 +296,7 @@ func (s *Store) Reset() {
 		s.flushSlot(&s.slots[i], false)
 	}
 	s.arena.Trim()
+	s.setFunctionsApplied(nil)
 }
 
 // eachLive calls fn with every live record of sl until it returns false; sl.mu is held.
@@ -315,8 +316,8 @@ func (s *Store) eachLive(sl *slot, fn func(r *record) bool) {
 }
 
 // DumpSlot calls fn with one operation per live key of slot that recreates it (the
-// snapshot a replica starts from), holding the slot's read lock; op is valid only during
-// the call. A transaction's unit open on the slot is waited for: a snapshot holds all of
+// snapshot a replica starts from; slot 0's starts with the function libraries, when
+// there are), holding the slot's read lock; op is valid only during the call. A transaction's unit open on the slot is waited for: a snapshot holds all of
 // it or none.
 func (s *Store) DumpSlot(slot int, fn func(op []byte)) {
 	sl := &s.slots[slot]
@@ -327,6 +328,9 @@ func (s *Store) DumpSlot(slot int, fn func(op []byte)) {
 		sl.mu.RLock()
 	}
 	defer sl.mu.RUnlock()
+	if slot == 0 {
+		s.dumpFunctions(fn) // the function libraries (functions.go)
+	}
 	var b []byte
 	s.eachLive(sl, func(r *record) bool {
 		b = s.appendEntry(b[:0], r.key, sl, r)
@@ -459,6 +463,9 @@ func (s *Store) apply(op []byte, journal bool) error {
 	}
 	if op[0] == opTx {
 		return s.applyTx(op[1:])
+	}
+	if op[0] == opFunctions {
+		return s.applyFunctions(op[1:])
 	}
 	r := &opReader{b: op[1:]}
 	if op[0] == opFlushSlot {

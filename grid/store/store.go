@@ -103,6 +103,7 @@ type Store struct {
 	streams streamReg    // the Go part of streams, by the handle in their records
 	ev      evictor
 	events  keyEvents // expiry's and eviction's removals: blocked clients and keyspace notifications (keyevents.go)
+	funcs   functions // the function libraries (functions.go)
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }

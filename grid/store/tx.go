@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/insightgrid/insight/grid/slots"
 )
@@ -38,6 +39,7 @@ type txState struct {
 	tracking bool
 	sink     Journal      // nil: nothing replicates
 	watched  atomic.Int64 // watch entries over all slots, for the fast path of Record
+	open     atomic.Int64 // units open over all slots, for WaitUnits's fast path
 	slots    [slots.Count]txSlot
 }
 
@@ -237,6 +239,7 @@ func (s *Store) BeginUnit(slot int) {
 	sl := &s.slots[slot]
 	sl.mu.Lock()
 	s.tx.slots[slot].unit = &unit{done: make(chan struct{})}
+	s.tx.open.Add(1)
 	sl.mu.Unlock()
 }
 
@@ -252,6 +255,7 @@ func (s *Store) EndUnit(slot int) {
 		return
 	}
 	ts.unit = nil
+	s.tx.open.Add(-1)
 	switch u.n {
 	case 0:
 	case 1:
@@ -265,6 +269,33 @@ func (s *Store) EndUnit(slot int) {
 	}
 	sl.mu.Unlock()
 	close(u.done)
+}
+
+// WaitUnits waits until no unit is open on any slot (a handover drains the journal after
+// the units running commands, scripts, hold back), or until deadline: false then.
+func (s *Store) WaitUnits(deadline time.Time) bool {
+	for i := range s.slots {
+		if s.tx.open.Load() == 0 {
+			return true
+		}
+		for {
+			sl := &s.slots[i]
+			sl.mu.RLock()
+			u := s.openUnit(i)
+			sl.mu.RUnlock()
+			if u == nil {
+				break
+			}
+			t := time.NewTimer(time.Until(deadline))
+			select {
+			case <-u.done:
+				t.Stop()
+			case <-t.C:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // openUnit is the unit open on slot, nil when none; sl.mu is held.
