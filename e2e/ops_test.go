@@ -28,6 +28,9 @@ func TestOps(t *testing.T) {
 	// server refuses to proxy to the node agent's loopback pod addresses); the failover
 	// names the manager's pod address instead, as an operator on the pod network would.
 	manager := managerURL(t, ns)
+	// Nobody outside the release changes the grid without the operator token; insightctl,
+	// reading the Secret, does below.
+	refusedWithoutToken(t, ns, manager)
 
 	res := insightctlOK(t, "scale", "demo", "-n", ns, "--memory", "600Mi", "--timeout", "5m")
 	if !strings.Contains(res.Stderr, "Request demo-r2: revision 2 applied") {

@@ -25,7 +25,8 @@ verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >=
 # (ARGs passed on) on a free base port, with the ports of $grow_to partitions free when set
 # (a grid that re-partitions to more), and waits for its "ready" line; a port taken between
 # the check and the bind makes local exit, and it is tried again on other ports (3 tries).
-# Sets base, api (the manager's host:port) and grid_pid; local's summary goes to
+# Sets base, api (the manager's host:port), grid_pid and INSIGHT_OPERATOR_TOKEN_FILE (the
+# operator token the admin commands present); local's summary goes to
 # $work/grid.out, the grid's logs to $work/grid.log.
 start_ha_grid() {
 	local n=$1 attempt k offsets=(0 1 2)
@@ -40,6 +41,9 @@ start_ha_grid() {
 		for _ in $(seq 1 600); do
 			if grep -q '^ready$' "$work/grid.out"; then
 				api=127.0.0.1:$((base + 2))
+				# The admin commands (insight-grid repartition ...) present local's token.
+				INSIGHT_OPERATOR_TOKEN_FILE=$(sed -n 's/^operator-token-file //p' "$work/grid.out")
+				export INSIGHT_OPERATOR_TOKEN_FILE
 				return 0
 			fi
 			kill -0 "$grid_pid" 2>/dev/null || break

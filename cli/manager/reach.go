@@ -33,6 +33,9 @@ type Reacher struct {
 	Forward Way
 	// ProxyTimeout replaces ProxyTimeout when positive.
 	ProxyTimeout time.Duration
+	// Token gives the operator token every client Reach returns presents on changes;
+	// nil: none.
+	Token func() (string, error)
 }
 
 // Kube is a Reacher of the release's manager with the user's kube credentials: its
@@ -47,13 +50,22 @@ func Kube(kube kubernetes.Interface, cfg *rest.Config, namespace, release, url s
 		Forward: func(ctx context.Context) (*api.Client, func(), error) {
 			return PortForward(ctx, kube, cfg, namespace, release)
 		},
+		Token: SecretToken(kube, namespace, release),
 	}
 }
 
-// Reach returns a client of the manager and the function that releases it (a
-// port-forward's; call it when done). Its error names every way tried and why each
-// failed, as an *api.UnreachableError when no manager answered.
+// Reach returns a client of the manager, presenting r.Token, and the function that
+// releases it (a port-forward's; call it when done). Its error names every way tried and
+// why each failed, as an *api.UnreachableError when no manager answered.
 func (r *Reacher) Reach(ctx context.Context) (*api.Client, func(), error) {
+	c, stop, err := r.reach(ctx)
+	if c != nil && r.Token != nil {
+		c.Token = r.Token
+	}
+	return c, stop, err
+}
+
+func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 	if r.URL != "" {
 		base, err := api.ParseURL(r.URL)
 		if err != nil {

@@ -22,7 +22,15 @@ type Client struct {
 	// Via says how the manager is reached, for messages ("http://10.0.0.7:8090", "the API
 	// server's proxy to service demo-insight-manager").
 	Via string
+	// Token gives the operator token sent in TokenHeader on every request that changes
+	// the grid (not on GETs); nil: none is sent.
+	Token func() (string, error)
 }
+
+// TokenHeader is the header the operator token travels in: the manager and the data
+// instances also accept Authorization: Bearer, which the Kubernetes API server's
+// service proxy does not pass on.
+const TokenHeader = "X-Insight-Token"
 
 // NewClient is a client of the manager at base, a URL ParseURL accepted.
 func NewClient(base string, hc *http.Client) *Client {
@@ -251,6 +259,15 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != nil && method != http.MethodGet && method != http.MethodHead {
+		t, err := c.Token()
+		if err != nil {
+			return fmt.Errorf("%s %s: the operator token: %w", method, path, err)
+		}
+		if t != "" {
+			req.Header.Set(TokenHeader, t)
+		}
 	}
 	hc := c.HTTP
 	if hc == nil {

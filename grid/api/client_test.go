@@ -170,3 +170,27 @@ func TestRepartition(t *testing.T) {
 		t.Fatalf("POST 1 during 3: %v, want a 409 *Error", err)
 	}
 }
+
+func TestClientSendsTheOperatorTokenOnChangesOnly(t *testing.T) {
+	seen := map[string]string{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen[r.Method] = r.Header.Get(TokenHeader)
+		_, _ = w.Write([]byte(`{"partitions":[]}`))
+	}))
+	t.Cleanup(s.Close)
+	c := NewClient(s.URL, nil)
+	c.Token = func() (string, error) { return "tok-1", nil }
+	if _, err := c.Partitions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ShrinkManagers(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if seen[http.MethodGet] != "" || seen[http.MethodPost] != "tok-1" {
+		t.Fatalf("token seen by method: %v; want it on POST only", seen)
+	}
+	c.Token = func() (string, error) { return "", errors.New("secret demo-operator-token: forbidden") }
+	if _, err := c.Failover(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "secret demo-operator-token: forbidden") {
+		t.Fatalf("failover with an unreadable token: %v, want the token's error", err)
+	}
+}

@@ -305,6 +305,22 @@ type Grid struct {
 
 	mu     sync.Mutex
 	frozen map[int]bool // pids stopped with SIGSTOP, continued before the grid stops
+
+	// token is the operator token local made ("" for a grid not started by local):
+	// every POST to the manager presents it.
+	token string
+}
+
+// post sends a change to the manager's url with the operator token.
+func (g *Grid) post(ctx context.Context, url string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	if g.token != "" {
+		req.Header.Set(api.TokenHeader, g.token)
+	}
+	return req, nil
 }
 
 func newGrid(t *testing.T) (*Grid, error) {
@@ -407,7 +423,7 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 	go func() { g.lw.consume(stderr); close(logDone) }()
 	exited := make(chan struct{})
 	ready := make(chan error, 1)
-	var api string
+	var api, tokenFile string
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		pidLine := regexp.MustCompile(`^\s+(manager|p\d+-i\d+)\s+pid (\d+)`)
@@ -420,6 +436,8 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 			switch {
 			case strings.HasPrefix(line, "manager "):
 				api = strings.TrimPrefix(line, "manager ")
+			case strings.HasPrefix(line, "operator-token-file "):
+				tokenFile = strings.TrimPrefix(line, "operator-token-file ")
 			case line == "ready":
 				select {
 				case ready <- nil:
@@ -453,6 +471,13 @@ func (g *Grid) launchLocal(t *testing.T, base, partitions int) error {
 	}
 	g.api = api
 	g.base = base
+	if tokenFile != "" {
+		tok, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fmt.Errorf("reading the operator token local printed: %w", err)
+		}
+		g.token = strings.TrimSpace(string(tok))
+	}
 	for p := range partitions {
 		g.addPartitionAddrs(p)
 	}

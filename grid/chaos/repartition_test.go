@@ -141,7 +141,7 @@ func (g *Grid) repartition(ctx context.Context, t *testing.T, n int) repartition
 func (g *Grid) postRepartition(ctx context.Context, t *testing.T, n int) {
 	t.Helper()
 	body := fmt.Sprintf(`{"partitions": %d}`, n)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.api+"/v1/repartition", bytes.NewBufferString(body))
+	req, err := g.post(ctx, g.api+"/v1/repartition", bytes.NewBufferString(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,7 +180,7 @@ func (g *Grid) switchOver(ctx context.Context, t *testing.T, p int, op string) s
 	url := fmt.Sprintf("%s/v1/partitions/%d/%s", g.api, p, op)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	req, err := g.post(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

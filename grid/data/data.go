@@ -26,6 +26,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/migrate"
 	"github.com/insightgrid/insight/grid/registry"
@@ -61,6 +62,10 @@ type Config struct {
 
 	// NotifyKeyspaceEvents is notify-keyspace-events at start ("": no keyspace notifications).
 	NotifyKeyspaceEvents string
+
+	// OperatorToken guards the HTTP port's mutating endpoints (POST /v1/handover); nil:
+	// open.
+	OperatorToken *opauth.Source
 }
 
 // Validate checks the configuration without side effects.
@@ -221,7 +226,7 @@ func Run(ctx context.Context, cfg Config) error {
 		respLn.Close()
 		return fmt.Errorf("HTTP listener (--http-port %d): %w", cfg.HTTPPort, err)
 	}
-	hs := &http.Server{Handler: in.routes(reg), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: opauth.Guard(cfg.OperatorToken, log, in.routes(reg)), ReadHeaderTimeout: 5 * time.Second}
 
 	// The instance's own goroutines outlive ctx until the graceful handover is done.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

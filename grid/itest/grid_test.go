@@ -22,6 +22,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
 )
 
@@ -34,6 +35,8 @@ var grid struct {
 	api     string
 	base    int
 	stopped chan struct{}
+	// token is the operator token local made, tokenFile where it wrote it.
+	token, tokenFile string
 }
 
 func TestMain(m *testing.M) {
@@ -95,6 +98,8 @@ func run(m *testing.M) (int, error) {
 				grid.seed = strings.TrimPrefix(line, "seed ")
 			case strings.HasPrefix(line, "manager "):
 				grid.api = strings.TrimPrefix(line, "manager ")
+			case strings.HasPrefix(line, "operator-token-file "):
+				grid.tokenFile = strings.TrimPrefix(line, "operator-token-file ")
 			case line == "ready":
 				ready <- nil
 			}
@@ -113,6 +118,14 @@ func run(m *testing.M) (int, error) {
 	case <-time.After(90 * time.Second):
 		return 0, errors.New("the local grid was not ready in 90s")
 	}
+	if grid.tokenFile == "" {
+		return 0, errors.New("the local grid printed no operator-token-file line")
+	}
+	b, err := os.ReadFile(grid.tokenFile)
+	if err != nil {
+		return 0, fmt.Errorf("reading the operator token local printed: %w", err)
+	}
+	grid.token = strings.TrimSpace(string(b))
 	fmt.Fprintf(os.Stderr, "itest: grid ready in %s, seed %s, manager %s\n", time.Since(start).Round(time.Millisecond), grid.seed, grid.api)
 	return m.Run(), nil
 }
@@ -526,6 +539,7 @@ func TestManagerAPI(t *testing.T) {
 	}
 	for _, e := range errs {
 		req, _ := http.NewRequest(e.method, grid.api+e.path, nil)
+		req.Header.Set(api.TokenHeader, grid.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,8 @@ type haLocal struct {
 	base int
 	api  string // http://host:port of the manager
 	log  string // the grid's combined output
+	// token is the operator token every mutating request presents.
+	token string
 }
 
 // startHALocal starts `insight-grid local --ha --partitions partitions` on ports free for
@@ -37,9 +39,9 @@ func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 	t.Helper()
 	// A repl-timeout of 1s rather than 500ms: on a loaded machine a backup a little late
 	// must not drop out of sync just before the kill (then no in-sync copy would be left).
-	base, api, log := runLocal(t, partitions, 2*max(partitions, growTo),
+	base, api, log, token := runLocal(t, partitions, 2*max(partitions, growTo),
 		"--ha", "--lease-ttl", "2s", "--repl-timeout", "1s", "--restart-delay", "300ms")
-	g := &haLocal{base: base, api: api, log: log}
+	g := &haLocal{base: base, api: api, log: log, token: token}
 	for p := range partitions {
 		g.waitHealthy(t, p, 30*time.Second)
 	}
@@ -49,8 +51,8 @@ func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 // runLocal starts `insight-grid local --partitions partitions` with args on ports free for
 // the given number of data instances and waits until it prints ready. It stops when t
 // ends, printing the end of its log if t failed. It returns the base port, the manager's
-// URL and the log's path.
-func runLocal(t *testing.T, partitions, instances int, args ...string) (base int, api, logPath string) {
+// URL, the log's path and the operator token it printed the file of.
+func runLocal(t *testing.T, partitions, instances int, args ...string) (base int, api, logPath, token string) {
 	t.Helper()
 	offsets := []int{0, 1, 2}
 	for k := range instances {
@@ -78,6 +80,7 @@ func runLocal(t *testing.T, partitions, instances int, args ...string) (base int
 	}
 	exited := make(chan struct{})
 	ready := make(chan string, 1)
+	tokenFile := ""
 	go func() {
 		sc := bufio.NewScanner(out)
 		manager := ""
@@ -85,6 +88,8 @@ func runLocal(t *testing.T, partitions, instances int, args ...string) (base int
 			switch line := sc.Text(); {
 			case strings.HasPrefix(line, "manager "):
 				manager = strings.TrimPrefix(line, "manager ")
+			case strings.HasPrefix(line, "operator-token-file "):
+				tokenFile = strings.TrimPrefix(line, "operator-token-file ")
 			case line == "ready":
 				ready <- manager
 			}
@@ -112,11 +117,25 @@ func runLocal(t *testing.T, partitions, instances int, args ...string) (base int
 		if !ok {
 			t.Fatal("insight-grid local exited before it was ready")
 		}
-		return base, m, logPath
+		return base, m, logPath, readToken(t, tokenFile)
 	case <-time.After(70 * time.Second):
 		t.Fatal("insight-grid local was not ready in 70s")
 	}
-	return 0, "", ""
+	return 0, "", "", ""
+}
+
+// readToken is the operator token in the file insight-grid local printed ("" when it
+// printed none: --insecure).
+func readToken(t *testing.T, file string) string {
+	t.Helper()
+	if file == "" {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("reading the operator token local printed: %v", err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // partition is the manager's view of partition p (an error if it did not answer).
@@ -190,7 +209,7 @@ func (g *haLocal) partitionOfSlot(t *testing.T) []int {
 // per second (0: no limit).
 func (g *haLocal) repartition(t *testing.T, n int, rate int64) {
 	t.Helper()
-	code, body := postStatus(t, g.api+"/v1/repartition", fmt.Sprintf(`{"partitions": %d, "rate": %d}`, n, rate))
+	code, body := postToken(t, g.api+"/v1/repartition", g.token, fmt.Sprintf(`{"partitions": %d, "rate": %d}`, n, rate))
 	if code != http.StatusAccepted {
 		t.Fatalf("POST /v1/repartition %d: HTTP %d %s", n, code, body)
 	}

@@ -30,7 +30,21 @@ func getManagers(url string) (api.Managers, bool) {
 // postStatus posts body to url and returns the HTTP status and the answer.
 func postStatus(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+	return postToken(t, url, "", body)
+}
+
+// postToken is postStatus presenting the operator token ("": none).
+func postToken(t *testing.T, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set(api.TokenHeader, token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ type localGrid struct{ base int }
 // ports and waits until it is ready; it stops when t ends, printing its log if t failed.
 func startLocalGrid(t *testing.T, partitions int, args ...string) *localGrid {
 	t.Helper()
-	base, _, _ := runLocal(t, partitions, partitions, args...)
+	base, _, _, _ := runLocal(t, partitions, partitions, args...)
 	return &localGrid{base: base}
 }
 

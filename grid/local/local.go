@@ -49,6 +49,13 @@ type Config struct {
 	LogFormat string
 	Stdout    io.Writer // the summary and "ready"
 	Stderr    io.Writer // the children's logs
+	// Insecure runs the grid without an operator token: every endpoint open, for
+	// debugging.
+	Insecure bool
+
+	// tokenFile is the operator token file Run makes in the data directory ("" with
+	// Insecure), given to the manager and every data instance.
+	tokenFile string
 }
 
 // Port offsets from BasePort.
@@ -460,6 +467,9 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 	if cfg.RequirePass != "" {
 		args = append(args, "--requirepass", cfg.RequirePass)
 	}
+	if cfg.tokenFile != "" {
+		args = append(args, "--operator-token-file", cfg.tokenFile)
+	}
 	return args
 }
 
@@ -495,6 +505,13 @@ func Run(ctx context.Context, cfg Config) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
+	if !cfg.Insecure {
+		tf, err := writeOperatorToken(dir)
+		if err != nil {
+			return err
+		}
+		cfg.tokenFile = tf
+	}
 	layout := NewLayout(cfg)
 	replTimeout := dataHasFlag(cfg.Exe, "repl-timeout")
 	if !replTimeout {
@@ -516,6 +533,9 @@ func Run(ctx context.Context, cfg Config) error {
 		"--etcd-heartbeat", "100ms", "--etcd-election", "500ms",
 		"--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat,
 	}
+	if cfg.tokenFile != "" {
+		managerArgs = append(managerArgs, "--operator-token-file", cfg.tokenFile)
+	}
 	children := []*child{{name: "manager", health: "http://" + layout.API + "/readyz", args: managerArgs}}
 	for _, in := range layout.Instances {
 		children = append(children, dataChild(cfg, layout, in, replTimeout))
@@ -536,6 +556,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(w, "seed %s\n", layout.Instances[0].RESP)
 	fmt.Fprintf(w, "manager http://%s\n", layout.API)
+	if cfg.tokenFile != "" {
+		fmt.Fprintf(w, "operator-token-file %s\n", cfg.tokenFile)
+	}
 	if cfg.SQLExe != "" {
 		sqlp, err := startSQL(ctx, sp, cfg, layout)
 		if err != nil {

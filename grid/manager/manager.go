@@ -24,6 +24,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 
+	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/registry"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	RepartitionRate int64
 	Version         string
 	Logger          *slog.Logger
+
+	// OperatorToken guards the API's mutating endpoints and is presented to the data
+	// instances' POST /v1/handover; nil: neither guarded nor presented.
+	OperatorToken *opauth.Source
 }
 
 // Validate checks the configuration without side effects.
@@ -210,7 +215,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("manager API listener (--http-port %d): %w", cfg.HTTPPort, err)
 	}
-	m.http = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 5 * time.Second}
+	m.http = &http.Server{Handler: opauth.Guard(cfg.OperatorToken, m.log, m.routes()), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- m.http.Serve(ln) }()
 	defer func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/registry"
 )
 
@@ -113,6 +114,9 @@ func (m *Manager) switchOver(ctx context.Context, ps *registry.PartitionState, t
 		return nil, unavailable("partition %d: primary %s: %v", ps.ID, rec.Primary, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if err := opauth.Set(req, m.cfg.OperatorToken); err != nil {
+		return nil, unavailable("partition %d: presenting the operator token to primary %s: %v", ps.ID, rec.Primary, err)
+	}
 	resp, err := m.handoverClient.Do(req)
 	if err != nil {
 		return nil, unavailable("partition %d: primary %s at %s unreachable: %v", ps.ID, rec.Primary, primary.HTTPAddress, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/internal/opauth"
 )
 
 // The admin commands call a manager's REST API: failover (planned switch-over to the
@@ -34,8 +35,10 @@ const adminUsage = `Usage:
       instances must be started; those past N can be stopped once it is done), and follow
       the progress until it is done
 
---manager also reads INSIGHT_MANAGER; --partition and --yes are never read from the
-environment. Exit codes: 0 done, 1 failed, 2 bad input.
+Every command presents the grid's operator token from --operator-token-file (or
+INSIGHT_OPERATOR_TOKEN_FILE, or the token itself in INSIGHT_OPERATOR_TOKEN; insight-grid
+local prints the file). --manager also reads INSIGHT_MANAGER; --partition and --yes are
+never read from the environment. Exit codes: 0 done, 1 failed, 2 bad input.
 
 `
 
@@ -124,11 +127,13 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	}
 	// Data pods set INSIGHT_PARTITION: a role's environment must not pick the partition.
 	env := func(k string) string {
-		if k == config.EnvName("manager") {
+		switch k {
+		case config.EnvName("manager"), config.EnvName(opauth.FlagFile), opauth.EnvToken:
 			return getenv(k)
 		}
 		return ""
 	}
+	token := tokenFlag(fs, "file holding the grid's operator token, presented to the manager (X-Insight-Token)", env)
 	if err := config.Parse(fs, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -140,7 +145,15 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		fmt.Fprintf(stderr, "insight-grid %s: %v\n", name, err)
 		return 2
 	}
+	src, err := token()
+	if err != nil {
+		fmt.Fprintf(stderr, "insight-grid %s: %v\n", name, err)
+		return 2
+	}
 	c.client = api.NewClient(c.manager, &http.Client{Timeout: c.timeout})
+	if src != nil {
+		c.client.Token = src.Token
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	p := c.partition.n

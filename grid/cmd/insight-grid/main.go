@@ -21,6 +21,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/config"
 	"github.com/insightgrid/insight/grid/data"
+	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/local"
 	"github.com/insightgrid/insight/grid/manager"
 	"github.com/insightgrid/insight/grid/memlimit"
@@ -103,6 +104,14 @@ func (c *common) register(fs *flag.FlagSet, defaultBind string) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: json or text")
 }
 
+// tokenFlag registers --operator-token-file on fs, with what the token is for; the
+// returned function gives the token's source once the flags are parsed.
+func tokenFlag(fs *flag.FlagSet, what string, getenv func(string) string) func() (*opauth.Source, error) {
+	file := fs.String(opauth.FlagFile, "", what+"; the file is read again when it changes (a rotated Secret). Without it, "+
+		opauth.EnvToken+" gives the token; without either, nothing is guarded")
+	return func() (*opauth.Source, error) { return opauth.Configured(*file, getenv) }
+}
+
 func (c *common) logger(w io.Writer, role string) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
@@ -162,7 +171,12 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", 5*time.Second, "how long the preferred primary must stay the in-sync backup before the automatic failback")
 	rate := config.Bytes(manager.DefaultRepartitionRate)
 	fs.Var(&rate, "repartition-rate", "bytes per second each source partition copies while re-partitioning, unless the request names a rate, e.g. 4mb (0: no limit)")
+	token := tokenFlag(fs, "file holding the operator token every non-GET API request must present (X-Insight-Token or Authorization: Bearer), also presented to the data instances' /v1/handover", getenv)
 	if err := config.Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	var err error
+	if cfg.OperatorToken, err = token(); err != nil {
 		return err
 	}
 	cfg.RepartitionRate = int64(rate)
@@ -218,7 +232,12 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "how long a primary waits for its backup's acknowledgement before recording it out of sync and going on alone; a silent primary is replaced after 2.5x this")
 	fs.Var(&backlog, "repl-backlog-size", "redo ring a reconnecting backup continues from without a full snapshot (default 64mb, or 1/16 of a smaller memory limit)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
+	token := tokenFlag(fs, "file holding the operator token every non-GET request to the HTTP port (POST /v1/handover) must present", getenv)
 	if err := config.Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	var err error
+	if cfg.OperatorToken, err = token(); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr, "data")
@@ -268,6 +287,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "every data instance's --lease-ttl: how long a crashed instance's etcd registration outlives it (the failure detector)")
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "every data instance's --repl-timeout: how long a primary waits for its backup before marking it out of sync and acknowledging alone")
 	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token: every endpoint of the manager and the data instances open (for debugging); by default local writes a new token to <data-dir>/operator-token and prints its path")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}

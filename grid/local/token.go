@@ -1,0 +1,40 @@
+package local
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// operatorTokenFile is the name of the operator token file in the data directory.
+const operatorTokenFile = "operator-token"
+
+// writeOperatorToken writes a new operator token (32 random bytes, hex) to
+// dir/operator-token, readable by the owner alone, and returns its path. The file is
+// written beside and renamed over the old one, so a process reading it never sees it
+// half written.
+func writeOperatorToken(dir string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making the operator token: %w", err)
+	}
+	path := filepath.Join(dir, operatorTokenFile)
+	tmp, err := os.CreateTemp(dir, operatorTokenFile+".*")
+	if err != nil {
+		return "", fmt.Errorf("writing the operator token in %s: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename, nothing is left to remove
+	if _, err := tmp.WriteString(hex.EncodeToString(b) + "\n"); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("writing the operator token %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("writing the operator token %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("writing the operator token %s: %w", path, err)
+	}
+	return path, nil
+}
