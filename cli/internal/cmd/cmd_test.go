@@ -80,6 +80,7 @@ var served = []*metav1.APIResourceList{
 	{GroupVersion: "v1", APIResources: []metav1.APIResource{{Kind: "ConfigMap"}, {Kind: "Secret"}, {Kind: "Service"}, {Kind: "ServiceAccount"}, {Kind: "Pod"}}},
 	{GroupVersion: "apps/v1", APIResources: []metav1.APIResource{{Kind: "StatefulSet"}}},
 	{GroupVersion: "policy/v1", APIResources: []metav1.APIResource{{Kind: "PodDisruptionBudget"}}},
+	{GroupVersion: "networking.k8s.io/v1", APIResources: []metav1.APIResource{{Kind: "NetworkPolicy"}}},
 }
 
 type result struct {
