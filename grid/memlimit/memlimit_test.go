@@ -26,7 +26,7 @@ func TestDefaultsFollowTheLimit(t *testing.T) {
 
 type fakeStore struct{ data, max, runtime int64 }
 
-func (f *fakeStore) ArenaMemory() int64       { return f.data }
+func (f *fakeStore) DataMemory() int64        { return f.data }
 func (f *fakeStore) MaxMemory() int64         { return f.max }
 func (f *fakeStore) SetRuntimeMemory(n int64) { f.runtime = n }
 
