@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -46,8 +45,7 @@ const fanoutHeaderMax = 3*20 + 3
 
 func parseFanout(args []string, stderr io.Writer) (fanoutConfig, error) {
 	var cfg fanoutConfig
-	fs := flag.NewFlagSet("loadgen fanout", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newModeFlags("loadgen fanout", stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:6379", "host:port the publishers connect to")
 	subAddr := fs.String("sub-addr", "", "comma-separated host:port list the subscribers are spread over in turn (default: --addr)")
 	fs.StringVar(&cfg.channel, "channel", "lg:fanout", "the channel")
@@ -59,16 +57,9 @@ func parseFanout(args []string, stderr io.Writer) (fanoutConfig, error) {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to publish")
 	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "how long to wait after the last PUBLISH for the deliveries")
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Second, "dial, read and write timeout per command")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen fanout [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	errs, err := parseMode(fs, args)
+	if err != nil {
 		return cfg, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	if *subAddr == "" {
 		*subAddr = cfg.addr

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -33,8 +32,7 @@ type fillConfig struct {
 
 func parseFill(args []string, stderr io.Writer) (fillConfig, error) {
 	var cfg fillConfig
-	fs := flag.NewFlagSet("loadgen fill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newModeFlags("loadgen fill", stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:6379", "server host:port")
 	fs.Int64Var(&cfg.keys, "keys", 1000000, "keys to write: PREFIX:000000000000 to PREFIX:N-1, each once (with --type zset or stream: elements of the key PREFIX)")
 	fs.StringVar(&cfg.kind, "type", "string", "string (SET key value), hash (HSET key f0 v f1 v ...), zset (ZADD PREFIX i m:i) or stream (XADD PREFIX * f1 i f2 i%1000)")
@@ -44,16 +42,9 @@ func parseFill(args []string, stderr io.Writer) (fillConfig, error) {
 	fs.IntVar(&cfg.pipeline, "pipeline", 100, "commands per batch")
 	fs.StringVar(&cfg.prefix, "prefix", "key", "key prefix")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "dial, read and write timeout per batch")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen fill [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	errs, err := parseMode(fs, args)
+	if err != nil {
 		return cfg, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	errs = append(errs, atLeast("--keys", cfg.keys, 1))
 	if !slices.Contains([]string{"string", "hash", "zset", "stream"}, cfg.kind) {

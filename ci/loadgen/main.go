@@ -737,3 +737,33 @@ func notNegative(name string, d time.Duration) error {
 	}
 	return fmt.Errorf("%s %s: must not be negative", name, d)
 }
+
+// newModeFlags is the flag set of the subcommand name ("loadgen tx"): its errors and its
+// usage, "Usage: <name> [flags]" and the flags, go to stderr.
+func newModeFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = modeUsage(fs, name+" [flags]", stderr)
+	return fs
+}
+
+// modeUsage prints synopsis and fs's flags to stderr.
+func modeUsage(fs *flag.FlagSet, synopsis string, stderr io.Writer) func() {
+	return func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+}
+
+// parseMode parses a subcommand's args with fs. Stray arguments are the first of the
+// returned problems, which the subcommand's own checks of its flags append to; err is
+// the flag package's (an unknown flag, a bad value, -h).
+func parseMode(fs *flag.FlagSet, args []string) (problems []error, err error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Errorf("unexpected arguments: %v", fs.Args()))
+	}
+	return problems, nil
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,8 +34,7 @@ type oomConfig struct {
 
 func parseOOM(args []string, stderr io.Writer) (oomConfig, error) {
 	var cfg oomConfig
-	fs := flag.NewFlagSet("loadgen oom", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newModeFlags("loadgen oom", stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:6379", "server host:port")
 	fs.IntVar(&cfg.clients, "clients", 50, "connections, each with one SET in flight")
 	fs.IntVar(&cfg.valueSize, "value-size", 100, "value size in bytes")
@@ -48,16 +46,9 @@ func parseOOM(args []string, stderr io.Writer) (oomConfig, error) {
 	fs.DurationVar(&cfg.sample, "sample", 20*time.Millisecond, "sampling interval")
 	fs.StringVar(&cfg.prefix, "prefix", "fill", "key prefix")
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Second, "dial, read and write timeout per operation")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen oom [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	errs, err := parseMode(fs, args)
+	if err != nil {
 		return cfg, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	errs = append(errs, atLeast("--clients", cfg.clients, 1))
 	errs = append(errs, atLeast("--value-size", cfg.valueSize, 1))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,24 +33,17 @@ type probeConfig struct {
 
 func parseProbe(args []string, stderr io.Writer) (probeConfig, error) {
 	var cfg probeConfig
-	fs := flag.NewFlagSet("loadgen probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newModeFlags("loadgen probe", stderr)
 	addr := fs.String("addr", "127.0.0.1:7010", "comma-separated seed addresses of the cluster")
 	slotList := fs.String("slots", "", "comma-separated slots to write to, e.g. the first slot of every partition")
 	fs.DurationVar(&cfg.interval, "interval", 10*time.Millisecond, "pause between two writes to one slot")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to write at most")
 	fs.DurationVar(&cfg.after, "after", 0, "stop this long after the mark (SIGUSR1); 0: run for --duration")
 	fs.DurationVar(&cfg.timeout, "timeout", 500*time.Millisecond, "dial, read and write timeout per write")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen probe --slots S,S,... [flags]   (SIGUSR1 marks the fault)\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = modeUsage(fs, "loadgen probe --slots S,S,... [flags]   (SIGUSR1 marks the fault)", stderr)
+	errs, err := parseMode(fs, args)
+	if err != nil {
 		return cfg, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	for _, a := range strings.Split(*addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -33,8 +32,7 @@ type streamConfig struct {
 
 func parseStream(args []string, stderr io.Writer) (streamConfig, error) {
 	var cfg streamConfig
-	fs := flag.NewFlagSet("loadgen stream", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newModeFlags("loadgen stream", stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:6379", "server host:port")
 	fs.StringVar(&cfg.key, "key", "lg:stream", "the stream (deleted first, then created with the group)")
 	fs.StringVar(&cfg.group, "group", "lg", "the consumer group")
@@ -44,16 +42,9 @@ func parseStream(args []string, stderr io.Writer) (streamConfig, error) {
 	fs.IntVar(&cfg.valueSize, "value-size", 100, "bytes of each entry's value")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to run")
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Second, "dial, read and write timeout per command")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen stream [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	errs, err := parseMode(fs, args)
+	if err != nil {
 		return cfg, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	if cfg.key == "" || cfg.group == "" {
 		errs = append(errs, errors.New("--key and --group must not be empty"))

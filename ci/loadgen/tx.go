@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -38,8 +37,7 @@ type txConfig struct {
 
 func parseTx(args []string, stderr io.Writer) (txConfig, error) {
 	var cfg txConfig
-	fs := flag.NewFlagSet("loadgen tx", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newModeFlags("loadgen tx", stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:6379", "server host:port")
 	fs.IntVar(&cfg.clients, "clients", 50, "connections, each sending its own transactions")
 	fs.IntVar(&cfg.pipeline, "pipeline", 1, "transactions per write (each MULTI, 3 commands, EXEC)")
@@ -47,16 +45,9 @@ func parseTx(args []string, stderr io.Writer) (txConfig, error) {
 	fs.StringVar(&cfg.prefix, "prefix", "lg:tx", "key prefix (a random run id and the connection number follow it in the hash tag)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to run")
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Second, "dial, read and write timeout per write")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen tx [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	errs, err := parseMode(fs, args)
+	if err != nil {
 		return cfg, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	errs = append(errs, atLeast("--clients", cfg.clients, 1))
 	errs = append(errs, atLeast("--pipeline", cfg.pipeline, 1))
