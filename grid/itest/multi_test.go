@@ -7,11 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/insightgrid/insight/grid/internal/testutil"
 )
 
 // TestClusterClientTransactions: go-redis's cluster client runs TxPipelined on the
@@ -84,95 +81,21 @@ func TestTransactionsSurviveFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an HA local grid and kills its primary")
 	}
-	g := startHALocal(t, 1, 1)
-	g.waitHealthy(t, 0, 30*time.Second)
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: []string{fmt.Sprintf("127.0.0.1:%d", g.base+10), fmt.Sprintf("127.0.0.1:%d", g.base+11)}, MaxRedirects: 8,
-	})
-	defer rdb.Close()
+	l := startPairLoad(t, "transactions", "{t}a", "{t}b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	var acked, inDoubt, reads atomic.Int64
-	var torn atomic.Pointer[string]
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				wctx, c := context.WithTimeout(ctx, 3*time.Second)
-				_, err := rdb.TxPipelined(wctx, func(p redis.Pipeliner) error {
-					p.Incr(wctx, "{t}a")
-					// Writes between the increments: without the transaction as one
-					// unit, the backup could stop between them.
-					for i := range 50 {
-						p.Set(wctx, fmt.Sprintf("{t}pad%d", i), "x", 0)
-					}
-					p.Incr(wctx, "{t}b")
-					return nil
-				})
-				c()
-				switch {
-				case err == nil:
-					acked.Add(1)
-				case ctx.Err() == nil:
-					inDoubt.Add(1) // maybe applied: its reply was lost or refused
-					time.Sleep(10 * time.Millisecond)
-				}
+	l.run(ctx, func(ctx context.Context) error {
+		_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Incr(ctx, "{t}a")
+			// Writes between the increments: without the transaction as one unit, the
+			// backup could stop between them.
+			for i := range 50 {
+				p.Set(ctx, fmt.Sprintf("{t}pad%d", i), "x", 0)
 			}
+			p.Incr(ctx, "{t}b")
+			return nil
 		})
-	}
-	for range 2 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				rctx, c := context.WithTimeout(ctx, 3*time.Second)
-				v, err := rdb.MGet(rctx, "{t}a", "{t}b").Result()
-				c()
-				if err != nil {
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				reads.Add(1)
-				if fmt.Sprint(v[0]) != fmt.Sprint(v[1]) {
-					s := fmt.Sprintf("{t}a=%v {t}b=%v", v[0], v[1])
-					torn.Store(&s)
-				}
-			}
-		})
-	}
-	testutil.Eventually(t, 20*time.Second, "transactions acknowledged", func() bool { return acked.Load() > 200 })
-	before := acked.Load()
-	killed := g.killPrimary(t, 0)
-	start := time.Now()
-	testutil.Eventually(t, 20*time.Second, "partition 0 taken over", func() bool {
-		p, err := g.partition(0)
-		return err == nil && p.Epoch > killed.Epoch && p.Primary != killed.Primary
+		return err
 	})
-	took := time.Since(start)
-	after := acked.Load()
-	testutil.Eventually(t, 20*time.Second, "transactions on the new primary", func() bool { return acked.Load() > after+200 })
-	cancel()
-	wg.Wait()
-
-	if s := torn.Load(); s != nil {
-		t.Errorf("a read saw half a transaction: %s", *s)
-	}
-	check, c := context.WithTimeout(context.Background(), 10*time.Second)
-	defer c()
-	v, err := rdb.MGet(check, "{t}a", "{t}b").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := fmt.Sprint(v[0]), fmt.Sprint(v[1])
-	var n int64
-	if _, err := fmt.Sscan(a, &n); err != nil {
-		t.Fatalf("{t}a = %q: %v", a, err)
-	}
-	if a != b {
-		t.Errorf("on the new primary {t}a=%s {t}b=%s: half a transaction survived the failover", a, b)
-	}
-	if n < acked.Load() || n > acked.Load()+inDoubt.Load() {
-		t.Errorf("{t}a=%d after %d acknowledged transactions and %d in doubt", n, acked.Load(), inDoubt.Load())
-	}
-	t.Logf("%d transactions acknowledged (%d before kill -9 of the primary), %d in doubt, %d reads, all whole; %s took over in %s; {t}a={t}b=%d",
-		acked.Load(), before, inDoubt.Load(), reads.Load(), killed.Backup, took.Round(time.Millisecond), n)
+	l.failoverAndCheck(t, cancel)
 }

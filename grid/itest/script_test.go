@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,95 +31,22 @@ func TestScriptsSurviveFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an HA local grid and kills its primary")
 	}
-	g := startHALocal(t, 1, 1)
-	g.waitHealthy(t, 0, 30*time.Second)
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: []string{fmt.Sprintf("127.0.0.1:%d", g.base+10), fmt.Sprintf("127.0.0.1:%d", g.base+11)}, MaxRedirects: 8,
-	})
-	defer rdb.Close()
+	l := startPairLoad(t, "scripts", "{s}a", "{s}b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keys := []string{"{s}a", "{s}b"}
-
-	var acked, inDoubt, reads atomic.Int64
-	var torn, bad atomic.Pointer[string]
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				wctx, c := context.WithTimeout(ctx, 3*time.Second)
-				v, err := incrBoth.Run(wctx, rdb, keys).Int64Slice()
-				c()
-				if err != nil {
-					inDoubt.Add(1) // maybe applied: its reply was lost, refused or cut off at the end
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				acked.Add(1)
-				if len(v) != 2 || v[0] != v[1] {
-					s := fmt.Sprintf("script returned %v", v)
-					bad.Store(&s)
-				}
-			}
-		})
-	}
-	for range 2 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				rctx, c := context.WithTimeout(ctx, 3*time.Second)
-				v, err := rdb.MGet(rctx, keys...).Result()
-				c()
-				if err != nil {
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				reads.Add(1)
-				if fmt.Sprint(v[0]) != fmt.Sprint(v[1]) {
-					s := fmt.Sprintf("{s}a=%v {s}b=%v", v[0], v[1])
-					torn.Store(&s)
-				}
-			}
-		})
-	}
-	testutil.Eventually(t, 20*time.Second, "scripts acknowledged", func() bool { return acked.Load() > 200 })
-	before := acked.Load()
-	killed := g.killPrimary(t, 0)
-	start := time.Now()
-	testutil.Eventually(t, 20*time.Second, "partition 0 taken over", func() bool {
-		p, err := g.partition(0)
-		return err == nil && p.Epoch > killed.Epoch && p.Primary != killed.Primary
+	var bad atomic.Pointer[string]
+	l.run(ctx, func(ctx context.Context) error {
+		v, err := incrBoth.Run(ctx, l.rdb, l.keys).Int64Slice()
+		if err == nil && (len(v) != 2 || v[0] != v[1]) {
+			s := fmt.Sprintf("script returned %v", v)
+			bad.Store(&s)
+		}
+		return err
 	})
-	took := time.Since(start)
-	after := acked.Load()
-	testutil.Eventually(t, 20*time.Second, "scripts on the new primary", func() bool { return acked.Load() > after+200 })
-	cancel()
-	wg.Wait()
-
-	if s := torn.Load(); s != nil {
-		t.Errorf("a read saw half a script: %s", *s)
-	}
+	l.failoverAndCheck(t, cancel)
 	if s := bad.Load(); s != nil {
 		t.Errorf("a script saw its keys apart: %s", *s)
 	}
-	check, c := context.WithTimeout(context.Background(), 10*time.Second)
-	defer c()
-	v, err := rdb.MGet(check, keys...).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := fmt.Sprint(v[0]), fmt.Sprint(v[1])
-	var n int64
-	if _, err := fmt.Sscan(a, &n); err != nil {
-		t.Fatalf("{s}a = %q: %v", a, err)
-	}
-	if a != b {
-		t.Errorf("on the new primary {s}a=%s {s}b=%s: half a script survived the failover", a, b)
-	}
-	if n < acked.Load() || n > acked.Load()+inDoubt.Load() {
-		t.Errorf("{s}a=%d after %d acknowledged scripts and %d in doubt", n, acked.Load(), inDoubt.Load())
-	}
-	t.Logf("%d scripts acknowledged (%d before kill -9 of the primary), %d in doubt, %d reads, all whole; %s took over in %s; {s}a={s}b=%d",
-		acked.Load(), before, inDoubt.Load(), reads.Load(), killed.Backup, took.Round(time.Millisecond), n)
 }
 
 // TestFunctionsSurviveFailover: a library loaded on the primary of `insight-grid local
