@@ -16,11 +16,12 @@ import (
 // clientSections are the sections of the programs under e2e/clients that TestRedisClients runs,
 // every one of them: strings, keys, hashes, lists, sets, sorted sets, streams, bitmaps (with
 // HyperLogLog), blocking (BLPOP woken by another client's push), transactions (MULTI/EXEC on
-// keys of one slot, WATCH aborting EXEC on another client's change) and pubsub (SUBSCRIBE and
+// keys of one slot, WATCH aborting EXEC on another client's change), scripting (EVAL, EVALSHA
+// through each library's script helper, errors inside a script) and pubsub (SUBSCRIBE and
 // PSUBSCRIBE receiving what PUBLISH sent to any node); they pass against redis-server 7.0 in
 // cluster mode too. INSIGHT_CLIENT_SECTIONS (comma-separated) replaces the list for one run.
 var clientSections = []string{"strings", "keys", "hashes", "lists", "sets", "sortedsets", "streams", "bitmaps", "blocking",
-	"transactions", "pubsub"}
+	"transactions", "scripting", "pubsub"}
 
 // clientTimeout bounds one client program: the Java one compiles its source first.
 const clientTimeout = 3 * time.Minute

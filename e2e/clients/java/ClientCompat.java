@@ -348,6 +348,19 @@ public class ClientCompat {
         }
     }
 
+    static void scripting(JedisCluster c, Checks t, String p) {
+        String tag = "{" + p + "}", k1 = tag + ":s1", k2 = tag + ":s2";
+        t.eq("EVAL", c.eval("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], ARGV[2])",
+                List.of(k1, k2), List.of("v", "5")), 5L);
+        t.eq("GET after EVAL", c.get(k1), "v");
+        List<String> keys = List.of(tag + ":c1", tag + ":c2");
+        String sha = c.scriptLoad("return {redis.call('INCR', KEYS[1]), redis.call('INCR', KEYS[2])}", keys.get(0));
+        t.eq("EVALSHA", c.evalsha(sha, keys, List.of()), List.of(1L, 1L));
+        t.eq("SCRIPT EXISTS", c.scriptExists(sha, keys.get(0)), true);
+        t.raises("an error inside the script", () -> c.eval("return redis.call('INCR', KEYS[1])", List.of(k1), List.of()),
+                JedisDataException.class, "not an integer");
+    }
+
     static void pubsub(JedisCluster c, Checks t, String p) throws Exception {
         String ch = p + ":news", pattern = p + ":ev:*";
         CountDownLatch subscribed = new CountDownLatch(1), psubscribed = new CountDownLatch(1), received = new CountDownLatch(2);
@@ -412,6 +425,7 @@ public class ClientCompat {
         sections.put("bitmaps", ClientCompat::bitmaps);
         sections.put("blocking", ClientCompat::blocking);
         sections.put("transactions", ClientCompat::transactions);
+        sections.put("scripting", ClientCompat::scripting);
         sections.put("pubsub", ClientCompat::pubsub);
         String run = Integer.toString(new Random().nextInt(1 << 30), 36);
         int failed = 0;

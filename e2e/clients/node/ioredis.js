@@ -217,6 +217,18 @@ const sections = {
     }
   },
 
+  async scripting(c, t, p) {
+    const tag = `{${p}}`, k1 = `${tag}:s1`, k2 = `${tag}:s2`;
+    t.eq('EVAL', await c.eval("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], ARGV[2])", 2, k1, k2, 'v', 5), 5);
+    t.eq('GET after EVAL', await c.get(k1), 'v');
+    // defineCommand sends EVALSHA, and EVAL after NOSCRIPT, as ioredis's README shows.
+    c.defineCommand('incrBoth', { numberOfKeys: 2, lua: "return {redis.call('INCR', KEYS[1]), redis.call('INCR', KEYS[2])}" });
+    t.eq('defineCommand', await c.incrBoth(`${tag}:c1`, `${tag}:c2`), [1, 1]);
+    t.eq('defineCommand again (EVALSHA)', await c.incrBoth(`${tag}:c1`, `${tag}:c2`), [2, 2]);
+    await t.rejects('an error inside the script', () => c.eval("return redis.call('INCR', KEYS[1])", 1, k1), /not an integer/);
+    await t.rejects('keys of two slots', () => c.eval('return 1', 2, `${p}:x`, `${p}:y`), /CROSSSLOT/);
+  },
+
   async pubsub(c, t, p, env) {
     const ch = `${p}:news`, pattern = `${p}:ev:*`;
     const sub = await env.connect();

@@ -226,6 +226,21 @@ const sections = {
     }
   },
 
+  async scripting(c, t, p) {
+    const tag = `{${p}}`, k1 = `${tag}:s1`, k2 = `${tag}:s2`;
+    t.eq('EVAL', await c.eval("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], ARGV[2])",
+      { keys: [k1, k2], arguments: ['v', '5'] }), 5);
+    t.eq('GET after EVAL', await c.get(k1), 'v');
+    const script = "return {redis.call('INCR', KEYS[1]), redis.call('INCR', KEYS[2])}";
+    const keys = [`${tag}:c1`, `${tag}:c2`];
+    await t.rejects('EVALSHA before SCRIPT LOAD', () => c.evalSha('e0e1f9fabfc9d4800c877a703b823ac0578ff8db', { keys }), /NOSCRIPT/);
+    const node = await c.getNodeClientForKey(keys[0]);
+    const sha = await node.scriptLoad(script);
+    t.eq('SCRIPT LOAD', sha.length, 40);
+    t.eq('EVALSHA', await c.evalSha(sha, { keys }), [1, 1]);
+    await t.rejects('an error inside the script', () => c.eval("return redis.call('INCR', KEYS[1])", { keys: [k1] }), /not an integer/);
+  },
+
   async pubsub(c, t, p, env) {
     const ch = `${p}:news`, pattern = `${p}:ev:*`;
     const sub = await env.connect();

@@ -255,6 +255,19 @@ def transactions(r, t, p, seed):
         other.close()
 
 
+def scripting(r, t, p, seed):
+    tag = "{" + p + "}"
+    k1, k2 = f"{tag}:s1", f"{tag}:s2"
+    t.eq("EVAL", r.eval("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], ARGV[2])", 2, k1, k2, "v", 5), 5)
+    t.eq("GET after EVAL", r.get(k1), "v")
+    # register_script sends EVALSHA, and SCRIPT LOAD after NOSCRIPT, as redis-py's docs show.
+    incr_both = r.register_script("return {redis.call('INCR', KEYS[1]), redis.call('INCR', KEYS[2])}")
+    t.eq("register_script", incr_both(keys=[f"{tag}:c1", f"{tag}:c2"]), [1, 1])
+    t.eq("register_script again (EVALSHA)", incr_both(keys=[f"{tag}:c1", f"{tag}:c2"]), [2, 2])
+    t.raises("an error inside the script", lambda: r.eval("return redis.call('INCR', KEYS[1])", 1, k1),
+             ResponseError, "not an integer")
+
+
 def pubsub(r, t, p, seed):
     ch, pattern = f"{p}:news", f"{p}:ev:*"
     sub = r.pubsub()
@@ -285,7 +298,7 @@ def pubsub(r, t, p, seed):
 
 SECTIONS = {
     f.__name__: f
-    for f in (strings, keys, hashes, lists, sets, sortedsets, streams, bitmaps, blocking, transactions, pubsub)
+    for f in (strings, keys, hashes, lists, sets, sortedsets, streams, bitmaps, blocking, transactions, scripting, pubsub)
 }
 
 
