@@ -1,13 +1,7 @@
 package server
 
 import (
-	"bufio"
-	"context"
-	"net"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -27,32 +21,11 @@ func (j journalTo) Record(_ int, op []byte) {
 // serveFunctionStore serves st (journaling to j when not nil) and returns a client of it.
 func serveFunctionStore(t *testing.T, st *store.Store, j store.Journal) *testClient {
 	t.Helper()
-	s, err := New(Config{Replication: Standalone{}, ProtoMaxBulkLen: 1 << 20}, st, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
 	if j != nil {
 		st.SetJournal(j)
 	}
-	s.SetView(testView(t, "p0-i0"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	_, dial := startServerOn(t, Config{Replication: Standalone{}}, st)
+	return dial()
 }
 
 // TestFunctionsReplicateToTheBackup: FUNCTION LOAD, DELETE, FLUSH and RESTORE on a

@@ -53,7 +53,13 @@ type testClient struct {
 
 func startServer(t testing.TB, cfg Config) (*Server, func() *testClient) {
 	t.Helper()
-	st := store.New(1 << 20)
+	return startServerOn(t, cfg, store.New(1<<20))
+}
+
+// startServerOn serves st with cfg on a loopback port until the test ends, and returns
+// the server and a function that dials a client of it.
+func startServerOn(t testing.TB, cfg Config, st *store.Store) (*Server, func() *testClient) {
+	t.Helper()
 	cfg.ProtoMaxBulkLen = 1 << 20
 	s, err := New(cfg, st, prometheus.NewRegistry())
 	if err != nil {
