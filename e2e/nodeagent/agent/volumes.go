@@ -55,8 +55,10 @@ func (w *podWorker) prepareVolumes(ctx context.Context) (map[string]string, erro
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
-		if g := pod.Spec.SecurityContext; g != nil && g.FSGroup != nil && (v.EmptyDir != nil || v.PersistentVolumeClaim != nil) {
-			if err := chownGroup(dir, int(*g.FSGroup)); err != nil {
+		if g := pod.Spec.SecurityContext; g != nil && g.FSGroup != nil && v.HostPath == nil {
+			// kubelet gives secret, configMap, downward API and projected volumes group read only.
+			readOnly := v.EmptyDir == nil && v.PersistentVolumeClaim == nil
+			if err := chownGroup(dir, int(*g.FSGroup), readOnly); err != nil {
 				return nil, fmt.Errorf("volume %q: fsGroup: %w", v.Name, err)
 			}
 		}
@@ -94,8 +96,13 @@ func mkdirMode(dir string, mode os.FileMode) error {
 	return os.Chmod(dir, mode)
 }
 
-// chownGroup applies fsGroup like kubelet: group ownership and group write, setgid on dirs.
-func chownGroup(dir string, gid int) error {
+// chownGroup applies fsGroup like kubelet: group ownership, group read (and write unless
+// readOnly), setgid and group search on dirs.
+func chownGroup(dir string, gid int, readOnly bool) error {
+	mask := os.FileMode(0o060)
+	if readOnly {
+		mask = 0o040
+	}
 	return filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -106,7 +113,7 @@ func chownGroup(dir string, gid int) error {
 		if fi.Mode()&os.ModeSymlink != 0 {
 			return nil
 		}
-		mode := fi.Mode() | 0o060
+		mode := fi.Mode() | mask
 		if fi.IsDir() {
 			mode |= os.ModeSetgid | 0o010
 		}
