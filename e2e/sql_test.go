@@ -15,19 +15,21 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
 )
 
 // sqlService is the Service of the release's SQL endpoints (charts/insight-sql).
 const sqlService = "demo-insight-sql"
 
-// serviceEndpoint returns "ip:port" of a ready endpoint behind a Service port, read from the
-// Service's EndpointSlices: the local cluster has no kube-proxy and no DNS, and the node
-// agent's /etc/hosts maps a Service's name to exactly these addresses, so this is the
-// address a pod connecting to the Service gets. It checks that the Service's port is the
-// endpoints' (the pods') port, which a cluster without kube-proxy needs.
+// serviceEndpoint returns "ip:port" of a ready pod behind a Service port. The local cluster
+// has no kube-proxy and no DNS, and the API server refuses the node agent's loopback pod IPs
+// in EndpointSlices, so the agent's /etc/hosts maps a Service's name to its ready pods,
+// selected as the EndpointSlice controller would: this does the same, so the address is the
+// one a pod connecting to the Service gets. It checks that the Service's port is the pods'
+// port, which a cluster without kube-proxy needs.
 func serviceEndpoint(t *testing.T, ns, service, portName string) string {
 	t.Helper()
 	svc, err := cluster.Client.CoreV1().Services(ns).Get(context.Background(), service, metav1.GetOptions{})
@@ -43,36 +45,49 @@ func serviceEndpoint(t *testing.T, ns, service, portName string) string {
 	if port == nil {
 		t.Fatalf("Service %s has no port %s: %+v", service, portName, svc.Spec.Ports)
 	}
+	if len(svc.Spec.Selector) == 0 {
+		t.Fatalf("Service %s has no selector: its endpoints cannot be found from its pods", service)
+	}
 	var addr string
-	cluster.WaitFor(t, time.Minute, "a ready endpoint of Service "+service, func(ctx context.Context) (bool, error) {
-		list, err := cluster.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-			LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	cluster.WaitFor(t, time.Minute, "a ready pod of Service "+service, func(ctx context.Context) (bool, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{
+			LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
 		if err != nil {
 			return false, err
 		}
-		for _, s := range list.Items {
-			var epPort int32
-			for _, p := range s.Ports {
-				if p.Name != nil && *p.Name == portName && p.Port != nil {
-					epPort = *p.Port
-				}
-			}
-			if epPort == 0 {
+		for i := range pods.Items {
+			pod := &pods.Items[i]
+			if pod.Status.PodIP == "" || pod.DeletionTimestamp != nil || !podReady(pod) {
 				continue
 			}
-			if epPort != port.Port {
-				return false, fmt.Errorf("Service %s port %s is %d but its pods listen on %d: without kube-proxy clients dial the Service's port on the pods", service, portName, port.Port, epPort)
+			target, ok := podPort(pod, port.TargetPort)
+			if !ok {
+				return false, fmt.Errorf("Service %s port %s targets %s, which pod %s does not declare", service, portName, port.TargetPort.String(), pod.Name)
 			}
-			for _, ep := range s.Endpoints {
-				if ep.Conditions.Ready != nil && *ep.Conditions.Ready && len(ep.Addresses) > 0 {
-					addr = net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(epPort)))
-					return true, nil
-				}
+			if target != port.Port {
+				return false, fmt.Errorf("Service %s port %s is %d but its pods listen on %d: without kube-proxy clients dial the Service's port on the pods", service, portName, port.Port, target)
 			}
+			addr = net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(target)))
+			return true, nil
 		}
 		return false, nil
 	})
 	return addr
+}
+
+// podPort resolves a Service's targetPort (a number, or a container port's name) on pod.
+func podPort(pod *corev1.Pod, target intstr.IntOrString) (int32, bool) {
+	if target.Type == intstr.Int {
+		return target.IntVal, target.IntVal != 0
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == target.StrVal {
+				return p.ContainerPort, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // openSQL opens a MySQL connection pool to addr as user with password, on database db
