@@ -21,7 +21,6 @@ const kubeScoreVersion = "v1.20.0"
 // with its reason. Everything else CRITICAL fails TestKubeScore.
 var kubeScoreExceptions = []struct{ check, reason string }{
 	{"container-image-pull-policy", "IfNotPresent by design: production pins the image by digest (global.image.digest), so a cached image is the image asked for, and Always would make every restart depend on the registry"},
-	{"container-ephemeral-storage-request-and-limit", "not set yet: the containers write only /tmp and the emptyDir /data (RDB snapshots without persistence, sized by the memory limit); sizing ephemeral-storage per profile is open work"},
 }
 
 // kubeScoreBinary is $KUBE_SCORE, else the one ci/tools.sh caches under $INSIGHT_CACHE.

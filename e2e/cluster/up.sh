@@ -135,15 +135,15 @@ metadata:
 spec:
   taints: [{key: kwok.x-k8s.io/node, value: fake, effect: NoSchedule}]
 status:
-  allocatable: {cpu: "8", memory: 16Gi, pods: "110"}
-  capacity: {cpu: "8", memory: 16Gi, pods: "110"}
+  allocatable: {cpu: "8", memory: 16Gi, ephemeral-storage: 100Gi, pods: "110"}
+  capacity: {cpu: "8", memory: 16Gi, ephemeral-storage: 100Gi, pods: "110"}
 ---
 EOY
 done | kubectl apply -f - >/dev/null
 
 if [ "$NODE_AGENT" != 0 ]; then
 	spawn nodeagent "$CLUSTER_DIR/bin/nodeagent" --kubeconfig="$K" --state-dir="$CLUSTER_DIR/nodeagent" \
-		--nodes="$NODES" --image="$IMAGE_TAR" --cpu=16 --memory=64Gi --backoff-base=1s --backoff-max=20s \
+		--nodes="$NODES" --image="$IMAGE_TAR" --cpu=16 --memory=64Gi --ephemeral-storage=100Gi --backoff-base=1s --backoff-max=20s \
 		--kubelet-port="$KUBELET_PORT" --client-ca-file="$P/ca.crt"
 fi
 kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||

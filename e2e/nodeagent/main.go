@@ -92,6 +92,7 @@ func run() error {
 	pidFile := flag.String("pid-file", "", "write the agent's PID here (optional)")
 	cpu := flag.String("cpu", "8", "allocatable and capacity CPU of each node")
 	memory := flag.String("memory", "16Gi", "allocatable and capacity memory of each node")
+	ephemeral := flag.String("ephemeral-storage", "100Gi", "allocatable and capacity local ephemeral storage of each node")
 	maxPods := flag.String("max-pods", "110", "allocatable and capacity pods of each node")
 	backoffBase := flag.Duration("backoff-base", 10*time.Second, "first CrashLoopBackOff delay (kubelet: 10s); lower it for tests")
 	backoffMax := flag.Duration("backoff-max", 5*time.Minute, "CrashLoopBackOff cap (kubelet: 5m)")
@@ -117,6 +118,10 @@ func run() error {
 		return err
 	}
 	memQ, err := quantity("memory", *memory)
+	if err != nil {
+		return err
+	}
+	ephemeralQ, err := quantity("ephemeral-storage", *ephemeral)
 	if err != nil {
 		return err
 	}
@@ -171,7 +176,7 @@ func run() error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	a, err := agent.New(agent.Config{
 		Client: cs, StateDir: *stateDir, Nodes: *nodes, NodeOffset: *nodeOffset, Taints: taints, Provision: *provision, Images: store,
-		CPU: cpuQ, Memory: memQ, MaxPods: podsQ, BackoffBase: *backoffBase, BackoffMax: *backoffMax,
+		CPU: cpuQ, Memory: memQ, EphemeralStorage: ephemeralQ, MaxPods: podsQ, BackoffBase: *backoffBase, BackoffMax: *backoffMax,
 		APIHost: u.Hostname(), APIPort: apiPort, ShutdownGrace: *shutdownGrace, Log: log,
 		KubeletPort: *kubeletPort, ClientCAs: clientCAs,
 	})

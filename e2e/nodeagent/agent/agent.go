@@ -49,15 +49,17 @@ type Config struct {
 	// Taints are put on the nodes at registration (none by default).
 	Taints []corev1.Taint
 	// Provision runs the insight-local provisioner; exactly one agent per cluster should.
-	Provision   bool
-	Images      *image.Store
-	CPU         resource.Quantity
-	Memory      resource.Quantity
-	MaxPods     resource.Quantity
-	BackoffBase time.Duration // first CrashLoopBackOff delay (kubelet: 10s)
-	BackoffMax  time.Duration // cap (kubelet: 5m)
-	APIHost     string        // KUBERNETES_SERVICE_HOST for pods
-	APIPort     string        // KUBERNETES_SERVICE_PORT for pods
+	Provision bool
+	Images    *image.Store
+	CPU       resource.Quantity
+	Memory    resource.Quantity
+	// EphemeralStorage is reported for the scheduler only: the agent does not evict on it.
+	EphemeralStorage resource.Quantity
+	MaxPods          resource.Quantity
+	BackoffBase      time.Duration // first CrashLoopBackOff delay (kubelet: 10s)
+	BackoffMax       time.Duration // cap (kubelet: 5m)
+	APIHost          string        // KUBERNETES_SERVICE_HOST for pods
+	APIPort          string        // KUBERNETES_SERVICE_PORT for pods
 	// ShutdownGrace caps how long stopping pods may take when the agent itself stops.
 	ShutdownGrace time.Duration
 	// KubeletPort is where each node serves the kubelet API on its own address (the Node's

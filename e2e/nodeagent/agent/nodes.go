@@ -27,6 +27,7 @@ var zones = []string{"zone-a", "zone-b", "zone-c"}
 func (a *Agent) nodeObject(n *node) *corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU: a.cfg.CPU, corev1.ResourceMemory: a.cfg.Memory, corev1.ResourcePods: a.cfg.MaxPods,
+		corev1.ResourceEphemeralStorage: a.cfg.EphemeralStorage,
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
