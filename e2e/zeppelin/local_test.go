@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,15 +21,18 @@ const password = "zeppelin-s3cret"
 
 // stack is a running `insight-grid local --sql`.
 type stack struct {
+	dir     string   // where insight-grid and insight-sql are
+	base    int      // the base port; base+5 and base+6 are free for another SQL endpoint
 	sqlAddr string   // host:port of the MySQL protocol
 	seeds   []string // the instances' RESP addresses
 }
 
 // freeBase returns a base port whose offsets `insight-grid local --sql` binds (etcd +0, +1,
-// API +2, SQL +3, +4, instance k +10+k and +1010+k) are all free on 127.0.0.1, below the
-// kernel's usual ephemeral range so that no outgoing connection takes one meanwhile.
+// API +2, SQL +3, +4, instance k +10+k and +1010+k), and +5, +6 for a test's own SQL
+// endpoint, are all free on 127.0.0.1, below the kernel's usual ephemeral range so that no
+// outgoing connection takes one meanwhile.
 func freeBase(partitions int) (int, error) {
-	offsets := []int{0, 1, 2, 3, 4}
+	offsets := []int{0, 1, 2, 3, 4, 5, 6}
 	for k := range partitions {
 		offsets = append(offsets, 10+k, 1010+k)
 	}
@@ -107,7 +111,7 @@ func startStack(t *testing.T) stack {
 			t.Logf("insight-grid local log, last 6000 bytes:\n%s", b[max(0, len(b)-6000):])
 		}
 	})
-	var s stack
+	s := stack{dir: dir, base: base}
 	timeout := time.After(120 * time.Second)
 	for {
 		select {
@@ -133,6 +137,51 @@ func startStack(t *testing.T) stack {
 			}
 		case <-timeout:
 			t.Fatal("insight-grid local --sql not ready after 120s")
+		}
+	}
+}
+
+// startSQL starts an SQL endpoint of its own (insight-sql serve) over the stack's grid on
+// 127.0.0.1:base+5 (MySQL) and base+6 (HTTP) and waits for its /readyz; kill ends it with
+// SIGKILL, as a node's failure or an OOM kill would, and waits for it.
+func startSQL(t *testing.T, s stack) (addr string, kill func()) {
+	t.Helper()
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.base+5))
+	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.base+6))
+	cmd := exec.Command(filepath.Join(s.dir, "insight-sql"), "serve", "--listen", addr, "--http-listen", httpAddr,
+		"--grid", strings.Join(s.seeds, ","), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "INSIGHT_REQUIREPASS="+password)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting insight-sql serve: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	kill = func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	t.Cleanup(kill)
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := hc.Get("http://" + httpAddr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr, kill
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("insight-sql serve on %s exited before it was ready", addr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("insight-sql serve on %s not ready after 60s", addr)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,30 +34,82 @@ func clientsDir(repo string) (string, error) {
 	return "", sc.Err()
 }
 
+// interpreterClasspath returns the repository's root and the directory of the JDBC
+// interpreter's jars; it skips t without java or the jars (ci/clients.sh installs them),
+// except in CI, where it fails.
+func interpreterClasspath(t *testing.T) (repo, lib string) {
+	t.Helper()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip := t.Skipf
+	if os.Getenv("CI") == "true" {
+		skip = t.Fatalf
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		skip("java is not installed")
+	}
+	dir, err := clientsDir(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir == "" {
+		skip("the classpath of Zeppelin's JDBC interpreter is not installed; run ci/clients.sh")
+	}
+	return repo, filepath.Join(dir, "lib")
+}
+
 // paragraph is one paragraph's result as ZeppelinJdbcPath prints it.
 type paragraph struct {
 	status string   // SUCCESS or ERROR
 	lines  []string // the interpreter's output
 }
 
-// runParagraphs runs ZeppelinJdbcPath.java with the paragraphs and returns their results.
-func runParagraphs(ctx context.Context, t *testing.T, repo, lib, sqlAddr string, maxCount, maxRows int, paragraphs ...string) []paragraph {
+// run is one run of ZeppelinJdbcPath.java: the interpreter setting's values and the paragraphs.
+type run struct {
+	sqlAddr           string
+	maxCount, maxRows int    // common.max_count, zeppelin.jdbc.maxRows
+	testOnBorrow      bool   // default.testOnBorrow
+	onPause           func() // called at each "pause" paragraph, before the program goes on
+	paragraphs        []string
+}
+
+// runParagraphs runs ZeppelinJdbcPath.java and returns the results of r's paragraphs, less
+// the pauses.
+func runParagraphs(ctx context.Context, t *testing.T, repo, lib string, r run) []paragraph {
 	t.Helper()
 	args := append([]string{"-cp", filepath.Join(lib, "*"), filepath.Join(repo, "e2e/clients/zeppelin/ZeppelinJdbcPath.java"),
-		sqlAddr, password, fmt.Sprint(maxCount), fmt.Sprint(maxRows)}, paragraphs...)
+		r.sqlAddr, password, fmt.Sprint(r.maxCount), fmt.Sprint(r.maxRows), fmt.Sprint(r.testOnBorrow)}, r.paragraphs...)
 	cmd := exec.CommandContext(ctx, "java", args...)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatalf("ZeppelinJdbcPath: %v\n%s%s", err, out, stderr.Bytes())
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting ZeppelinJdbcPath: %v", err)
 	}
 	var res []paragraph
 	var cur *paragraph
-	for _, line := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+	var all []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		all = append(all, line)
 		switch {
-		case line == "=== end":
+		case line == "=== paused":
+			r.onPause()
+			if _, err := io.WriteString(stdin, "go on\n"); err != nil {
+				t.Fatalf("resuming ZeppelinJdbcPath: %v", err)
+			}
+		case line == "=== end" && cur != nil:
 			res = append(res, *cur)
 			cur = nil
 		case cur == nil && strings.HasPrefix(line, "=== "):
@@ -65,11 +118,21 @@ func runParagraphs(ctx context.Context, t *testing.T, repo, lib, sqlAddr string,
 		case cur != nil:
 			cur.lines = append(cur.lines, line)
 		default:
-			t.Fatalf("ZeppelinJdbcPath printed %q outside a paragraph:\n%s", line, out)
+			t.Errorf("ZeppelinJdbcPath printed %q outside a paragraph", line)
 		}
 	}
-	if len(res) != len(paragraphs) {
-		t.Fatalf("ZeppelinJdbcPath printed %d paragraphs, want %d:\n%s%s", len(res), len(paragraphs), out, stderr.Bytes())
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ZeppelinJdbcPath: %v\n%s\n%s", err, strings.Join(all, "\n"), stderr.Bytes())
+	}
+	want := 0
+	for _, p := range r.paragraphs {
+		if p != "pause" {
+			want++
+		}
+	}
+	if len(res) != want {
+		t.Fatalf("ZeppelinJdbcPath printed %d paragraphs, want %d:\n%s\n%s", len(res), want, strings.Join(all, "\n"), stderr.Bytes())
 	}
 	return res
 }
@@ -82,25 +145,7 @@ func runParagraphs(ctx context.Context, t *testing.T, repo, lib, sqlAddr string,
 // endpoint's MySQL error message. Skipped without java or the interpreter's classpath
 // (ci/clients.sh installs it), except in CI.
 func TestZeppelinJDBCPath(t *testing.T) {
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		skip("java is not installed")
-	}
-	lib, err := clientsDir(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lib == "" {
-		skip("the classpath of Zeppelin's JDBC interpreter is not installed; run ci/clients.sh")
-	}
-	lib = filepath.Join(lib, "lib")
+	repo, lib := interpreterClasspath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	s := startStack(t)
@@ -132,15 +177,14 @@ func TestZeppelinJDBCPath(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const maxCount, maxRows = 5, 6
-	got := runParagraphs(ctx, t, repo, lib, s.sqlAddr, maxCount, maxRows,
+	got := runParagraphs(ctx, t, repo, lib, run{sqlAddr: s.sqlAddr, maxCount: 5, maxRows: 6, testOnBorrow: true, paragraphs: []string{
 		"SELECT id, name, age AS years FROM zp_people ORDER BY id",
 		"INSERT INTO zp_people (id, name, age) VALUES (6, 'fay', 52);\nSELECT count(*) AS n, max(age) AS oldest FROM zp_people -- the ages that convert",
 		"SELECT id FROM zp_people ORDER BY id",
 		"complete insight zp_people",
 		"SELEC id FROM zp_people",
 		"SELECT * FROM zp_nowhere",
-	)
+	}})
 	want := []paragraph{
 		{"SUCCESS", []string{"%table id\tname\tyears", "1\tann\t30", "2\tbob by\t41", "3\tcy\tnull", "4\tdee\t25", "5\teve\tnull"}},
 		{"SUCCESS", []string{"%text Query executed successfully. Affected rows : 1", "%table n\toldest", "6\t52"}},
@@ -169,4 +213,53 @@ func TestZeppelinJDBCPath(t *testing.T) {
 	if h, err := rdb.HGetAll(ctx, "zp_people:6").Result(); err != nil || h["name"] != "fay" || h["age"] != "52" {
 		t.Errorf("HGETALL zp_people:6 after the paragraph's INSERT: %v, %v", h, err)
 	}
+}
+
+// TestZeppelinJDBCPathEndpointRestart kills the SQL endpoint a note's connection pool holds
+// a connection to and starts it again between two paragraphs: with default.testOnBorrow=true
+// the pool's validation query (show databases) finds the dead connection and the next
+// paragraph runs on a new one; with Zeppelin's default (false) that paragraph ends as ERROR
+// on the dead connection, which the pool then drops, and the one after it succeeds.
+func TestZeppelinJDBCPathEndpointRestart(t *testing.T) {
+	repo, lib := interpreterClasspath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := startStack(t)
+	db, err := sql.Open("mysql", fmt.Sprintf("insight:%s@tcp(%s)/insight?timeout=10s", password, s.sqlAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE zr_items (id INT PRIMARY KEY, name VARCHAR(10))"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO zr_items VALUES (1, 'one')"); err != nil {
+		t.Fatal(err)
+	}
+	addr, kill := startSQL(t, s)
+	restart := func() {
+		kill()
+		addr2, kill2 := startSQL(t, s)
+		if addr2 != addr {
+			t.Fatalf("the SQL endpoint came back on %s, not %s", addr2, addr)
+		}
+		kill = kill2
+	}
+	const q = "SELECT id, name FROM zr_items"
+	table := []string{"%table id\tname", "1\tone"}
+
+	got := runParagraphs(ctx, t, repo, lib, run{sqlAddr: addr, maxCount: 10, maxRows: 10, testOnBorrow: true, onPause: restart,
+		paragraphs: []string{q, "pause", q}})
+	for i, p := range got {
+		if p.status != "SUCCESS" || strings.Join(p.lines, "\n") != strings.Join(table, "\n") {
+			t.Errorf("testOnBorrow=true, paragraph %d: %s %q, want SUCCESS %q", i+1, p.status, p.lines, table)
+		}
+	}
+
+	got = runParagraphs(ctx, t, repo, lib, run{sqlAddr: addr, maxCount: 10, maxRows: 10, testOnBorrow: false, onPause: restart,
+		paragraphs: []string{q, "pause", q, q}})
+	if got[0].status != "SUCCESS" || got[1].status != "ERROR" || got[2].status != "SUCCESS" {
+		t.Errorf("testOnBorrow=false: %+v, want SUCCESS, ERROR on the dead connection, SUCCESS", got)
+	}
+	t.Logf("testOnBorrow=false, the paragraph on the dead connection: %q", got[1].lines)
 }

@@ -11,11 +11,14 @@
 // SQL completer's DatabaseMetaData calls. Zeppelin's JDBC interpreter is not on Maven Central
 // (docs/zeppelin.md), which is why this program, not Zeppelin, is what runs here.
 //
-//   java -cp 'lib/*' ZeppelinJdbcPath.java <host:port> <password> <max_count> <maxRows> <paragraph>...
+//   java -cp 'lib/*' ZeppelinJdbcPath.java <host:port> <password> <max_count> <maxRows> <testOnBorrow> <paragraph>...
 //
-// A paragraph "complete <catalog> <table>" runs the completer's calls; any other paragraph is
-// SQL. For each paragraph it prints "=== <n> SUCCESS" or "=== <n> ERROR", the output lines,
+// testOnBorrow is the setting's default.testOnBorrow (Zeppelin's default: false). A paragraph
+// "complete <catalog> <table>" runs the completer's calls; "pause" prints "=== paused" and
+// waits for a line on stdin (the caller restarts the endpoint meanwhile); any other is SQL. For each paragraph it prints "=== <n> SUCCESS" or "=== <n> ERROR", the output lines,
 // then "=== end"; it exits non-zero only if it cannot run at all.
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.sql.*;
 import java.util.*;
 
@@ -29,13 +32,13 @@ public class ZeppelinJdbcPath {
     static final String USER = "insight";
 
     public static void main(String[] args) throws Exception {
-        if (args.length < 5) {
-            System.err.println("usage: ZeppelinJdbcPath <host:port> <password> <max_count> <maxRows> <paragraph>...");
+        if (args.length < 6) {
+            System.err.println("usage: ZeppelinJdbcPath <host:port> <password> <max_count> <maxRows> <testOnBorrow> <paragraph>...");
             System.exit(2);
         }
         int maxCount = Integer.parseInt(args[2]);
         int maxRows = Integer.parseInt(args[3]);
-        // The interpreter setting the insight-zeppelin chart writes (default.url, default.user,
+        // The interpreter setting of docs/zeppelin.md (default.url, default.user,
         // default.password, default.driver, default.testOnBorrow).
         Properties props = new Properties();
         props.setProperty("user", USER);
@@ -46,7 +49,7 @@ public class ZeppelinJdbcPath {
         factory.setMaxConnLifetimeMillis(-1);
         factory.setValidationQuery("show databases");
         GenericObjectPool<org.apache.commons.dbcp2.PoolableConnection> pool = new GenericObjectPool<>(factory);
-        pool.setTestOnBorrow(true);
+        pool.setTestOnBorrow(Boolean.parseBoolean(args[4]));
         pool.setMaxIdle(8);
         pool.setMinIdle(0);
         pool.setMaxTotal(-1);
@@ -55,8 +58,15 @@ public class ZeppelinJdbcPath {
         new PoolingDriver().registerPool(PREFIX + USER, pool);
         String pooled = "jdbc:apache:commons:dbcp:" + PREFIX + USER;
 
-        for (int n = 0; n + 4 < args.length; n++) {
-            String paragraph = args[n + 4];
+        BufferedReader stdin = new BufferedReader(new InputStreamReader(System.in));
+        for (int n = 0; n + 5 < args.length; n++) {
+            String paragraph = args[n + 5];
+            if (paragraph.equals("pause")) {
+                System.out.println("=== paused");
+                System.out.flush();
+                stdin.readLine();
+                continue;
+            }
             List<String> out = new ArrayList<>();
             boolean ok;
             try (Connection c = DriverManager.getConnection(pooled)) {
