@@ -15,8 +15,9 @@
 //
 // testOnBorrow is the setting's default.testOnBorrow (Zeppelin's default: false). A paragraph
 // "complete <catalog> <table>" runs the completer's calls; "pause" prints "=== paused" and
-// waits for a line on stdin (the caller restarts the endpoint meanwhile); any other is SQL. For each paragraph it prints "=== <n> SUCCESS" or "=== <n> ERROR", the output lines,
-// then "=== end"; it exits non-zero only if it cannot run at all.
+// waits for a line on stdin (the caller restarts the endpoint meanwhile); any other is SQL.
+// For each paragraph it prints "=== <n> SUCCESS" or "=== <n> ERROR", the output lines, then
+// "=== end"; it exits non-zero only if it cannot run at all.
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.sql.*;
@@ -39,7 +40,8 @@ public class ZeppelinJdbcPath {
         int maxCount = Integer.parseInt(args[2]);
         int maxRows = Integer.parseInt(args[3]);
         // The interpreter setting of docs/zeppelin.md (default.url, default.user,
-        // default.password, default.driver, default.testOnBorrow).
+        // default.password, default.driver, default.testOnBorrow) and the pool settings the
+        // interpreter uses when the setting names none (maxIdle 8, minIdle 0, no caps).
         Properties props = new Properties();
         props.setProperty("user", USER);
         props.setProperty("password", args[1]);
