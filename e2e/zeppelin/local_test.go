@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,26 +55,63 @@ func freeBase(partitions int) (int, error) {
 	return 0, fmt.Errorf("no free range of ports for insight-grid local --sql")
 }
 
-// startStack builds insight-grid and insight-sql, starts `insight-grid local --sql` with 3
-// partitions and waits for its sql and ready lines; it is stopped when t ends.
-func startStack(t *testing.T) stack {
+// shared is the stack the package's tests share: started by the first test that needs it,
+// stopped by TestMain.
+var shared struct {
+	once sync.Once
+	s    stack
+	stop func(failed bool)
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.stop != nil {
+		shared.stop(code != 0)
+	}
+	os.Exit(code)
+}
+
+// sharedStack returns the package's stack, starting it on first use.
+func sharedStack(t *testing.T) stack {
 	t.Helper()
-	dir := t.TempDir()
+	shared.once.Do(func() { shared.s, shared.stop, shared.err = launchStack() })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.s
+}
+
+// logTail is the last 6000 bytes of the file at path.
+func logTail(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b[max(0, len(b)-6000):])
+}
+
+// launchStack builds insight-grid and insight-sql, starts `insight-grid local --sql` with 3
+// partitions and waits for its sql and ready lines. stop ends it and removes its directory,
+// printing the end of its log first if failed.
+func launchStack() (s stack, stop func(failed bool), err error) {
+	dir, err := os.MkdirTemp("", "insight-zeppelin-e2e-")
+	if err != nil {
+		return s, nil, err
+	}
+	stop = func(bool) { os.RemoveAll(dir) }
 	for _, name := range []string{"insight-grid", "insight-sql"} {
 		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/insightgrid/insight/grid/cmd/"+name)
 		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", name, err, out)
+			return s, stop, fmt.Errorf("building %s: %w\n%s", name, err, out)
 		}
 	}
 	const partitions = 3
 	base, err := freeBase(partitions)
 	if err != nil {
-		t.Fatal(err)
+		return s, stop, err
 	}
 	logPath := filepath.Join(dir, "grid.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
-		t.Fatal(err)
+		return s, stop, err
 	}
 	cmd := exec.Command(filepath.Join(dir, "insight-grid"), "local", "--sql", "--partitions", strconv.Itoa(partitions),
 		"--base-port", strconv.Itoa(base), "--requirepass", password, "--log-level", "warn", "--timeout", "90s")
@@ -81,10 +119,10 @@ func startStack(t *testing.T) stack {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return s, stop, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting insight-grid local --sql: %v", err)
+		return s, stop, fmt.Errorf("starting insight-grid local --sql: %w", err)
 	}
 	exited := make(chan struct{})
 	lines := make(chan string, 64)
@@ -97,7 +135,7 @@ func startStack(t *testing.T) stack {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	stop = func(failed bool) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -106,18 +144,18 @@ func startStack(t *testing.T) stack {
 			<-exited
 		}
 		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("insight-grid local log, last 6000 bytes:\n%s", b[max(0, len(b)-6000):])
+		if failed {
+			fmt.Fprintf(os.Stderr, "insight-grid local log, last 6000 bytes:\n%s\n", logTail(logPath))
 		}
-	})
-	s := stack{dir: dir, base: base}
+		os.RemoveAll(dir)
+	}
+	s = stack{dir: dir, base: base}
 	timeout := time.After(120 * time.Second)
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatal("insight-grid local --sql exited before its ready line")
+				return s, stop, fmt.Errorf("insight-grid local --sql exited before its ready line; log:\n%s", logTail(logPath))
 			}
 			if u, ok := strings.CutPrefix(line, "sql "); ok {
 				s.sqlAddr = strings.TrimPrefix(u, "mysql://")
@@ -127,16 +165,16 @@ func startStack(t *testing.T) stack {
 			}
 			if line == "ready" {
 				if s.sqlAddr == "" || len(s.seeds) == 0 {
-					t.Fatalf("insight-grid local --sql printed ready without its sql and seed lines (sql %q, seeds %q)", s.sqlAddr, s.seeds)
+					return s, stop, fmt.Errorf("insight-grid local --sql printed ready without its sql and seed lines (sql %q, seeds %q)", s.sqlAddr, s.seeds)
 				}
 				go func() {
 					for range lines {
 					}
 				}()
-				return s
+				return s, stop, nil
 			}
 		case <-timeout:
-			t.Fatal("insight-grid local --sql not ready after 120s")
+			return s, stop, fmt.Errorf("insight-grid local --sql not ready after 120s; log:\n%s", logTail(logPath))
 		}
 	}
 }

@@ -148,7 +148,7 @@ func TestZeppelinJDBCPath(t *testing.T) {
 	repo, lib := interpreterClasspath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	s := startStack(t)
+	s := sharedStack(t)
 
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: s.seeds, Password: password})
 	defer rdb.Close()
@@ -224,7 +224,7 @@ func TestZeppelinJDBCPathEndpointRestart(t *testing.T) {
 	repo, lib := interpreterClasspath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	s := startStack(t)
+	s := sharedStack(t)
 	db, err := sql.Open("mysql", fmt.Sprintf("insight:%s@tcp(%s)/insight?timeout=10s", password, s.sqlAddr))
 	if err != nil {
 		t.Fatal(err)
