@@ -1,5 +1,5 @@
 // ZeppelinJdbcPath runs notes' %jdbc paragraphs against the SQL endpoint the way Zeppelin's JDBC
-// interpreter (org.apache.zeppelin.jdbc.JDBCInterpreter, 0.11/0.12) does, with the same
+// interpreter (org.apache.zeppelin.jdbc.JDBCInterpreter, as of 0.11) does, with the same
 // libraries: MariaDB Connector/J registered under DriverManager, a commons-dbcp2 PoolingDriver
 // ("jdbc:apache:commons:dbcp:<prefix><user>") over a GenericObjectPool validated with the
 // interpreter's default query "show databases", and for each statement of a paragraph
