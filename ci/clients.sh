@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Redis client libraries that grid/itest TestRedisClients drives against a local grid:
 # ioredis and node-redis (npm), redis-py (PyPI), Jedis (Maven Central), and MariaDB Connector/J
-# (Maven Central) that grid/sql/itest TestJDBC drives against the SQL endpoint, at the exact versions of
+# (Maven Central) that grid/sql/itest TestJDBC drives against the SQL endpoint, with commons-dbcp2 the
+# classpath of Zeppelin's JDBC interpreter that e2e/zeppelin drives, at the exact versions of
 # the pin files under e2e/clients/<lang>/. Each language installs into
 # $INSIGHT_CACHE/clients/<lang>-<hash of its pin files>, so a warm run only hashes; downloads are
 # cached beside them (npm-cache, pip-cache, m2). Quiet unless it installs something or fails.
@@ -26,6 +27,7 @@ pins() {
 	python) echo "$src/python/requirements.txt" ;;
 	java) echo "$src/java/pom.xml" ;;
 	jdbc) echo "$src/jdbc/pom.xml" ;;
+	zeppelin) echo "$src/zeppelin/pom.xml" ;;
 	esac
 }
 
@@ -42,7 +44,7 @@ runtime() {
 	case $1 in
 	node) command -v node >/dev/null && command -v npm >/dev/null ;;
 	python) command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 ;;
-	java | jdbc) command -v java >/dev/null && command -v mvn >/dev/null ;;
+	java | jdbc | zeppelin) command -v java >/dev/null && command -v mvn >/dev/null ;;
 	esac
 }
 
@@ -79,7 +81,10 @@ install_java() { install_maven java "$1"; }
 # MariaDB Connector/J, for grid/sql/itest TestJDBC (the SQL endpoint).
 install_jdbc() { install_maven jdbc "$1"; }
 
-langs=(node python java jdbc)
+# MariaDB Connector/J with commons-dbcp2, for e2e/zeppelin (Zeppelin's JDBC interpreter's path).
+install_zeppelin() { install_maven zeppelin "$1"; }
+
+langs=(node python java jdbc zeppelin)
 if [ "${1:-}" = --dirs ]; then
 	for l in "${langs[@]}"; do
 		d=$(dir_of "$l")
