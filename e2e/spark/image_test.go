@@ -86,9 +86,14 @@ func unpackImage(t *testing.T) *sparkImage {
 }
 
 // run runs the image's entrypoint with args in the sandbox, as the image's user with its
-// environment plus env, and returns its combined output and exit code; it kills the
-// process group when ctx ends.
+// environment plus env, and returns its combined output and exit code.
 func (s *sparkImage) run(ctx context.Context, t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	return s.runAs(ctx, t, sparkUID, env, args...)
+}
+
+// runAs is run as uid (group uid); it kills the process group when ctx ends.
+func (s *sparkImage) runAs(ctx context.Context, t *testing.T, uid uint32, env []string, args ...string) (string, int) {
 	t.Helper()
 	dir := t.TempDir()
 	// As the node agent gives a pod: its own host name, resolvable through /etc/hosts
@@ -103,8 +108,8 @@ func (s *sparkImage) run(ctx context.Context, t *testing.T, env []string, args .
 		Hostname:   podHostname,
 		HostsFile:  hosts,
 		WorkingDir: s.config.Config.WorkingDir,
-		UID:        sparkUID,
-		GID:        sparkUID,
+		UID:        uid,
+		GID:        uid,
 		Argv:       append(append([]string{}, s.config.Config.Entrypoint...), args...),
 		Env:        append(append([]string{}, s.config.Config.Env...), env...),
 	})

@@ -20,7 +20,8 @@ const products = 100_000
 const jobTimeout = 6 * time.Minute
 
 // TestSparkImage runs the image's entrypoint and examples in its own root filesystem:
-// bad entrypoint input is refused, SparkPi estimates pi, SaveProducts writes 100,000
+// bad entrypoint input is refused, a uid without a passwd entry gets one, SparkPi
+// estimates pi in the driver mode, SaveProducts (pass-through mode) writes 100,000
 // products through the connector that SQL and Redis clients read back, and CountProducts
 // counts them through the connector.
 func TestSparkImage(t *testing.T) {
@@ -43,9 +44,20 @@ func TestSparkImage(t *testing.T) {
 		}
 	})
 
+	t.Run("a random uid gets a user name", func(t *testing.T) {
+		// Hadoop's login, which Spark calls, fails for a uid without a name; the
+		// entrypoint names it through libnss_wrapper.
+		out, code := img.runAs(withTimeout(t, time.Minute), t, 10001, nil, "whoami")
+		if code != 0 || strings.TrimSpace(out) != "spark" {
+			t.Errorf("whoami as uid 10001: exit %d, output %q; want spark", code, out)
+		}
+	})
+
 	t.Run("SparkPi", func(t *testing.T) {
-		out, code := img.run(withTimeout(t, jobTimeout), t, nil, "/opt/spark/bin/spark-submit", "--master", "local[2]",
-			"--class", "io.insightgrid.examples.SparkPi", examplesJar, "4")
+		// The driver mode of the pods spark-submit creates, with a local master: the
+		// entrypoint adds the bind address and client deploy mode, and runs it under tini.
+		out, code := img.run(withTimeout(t, jobTimeout), t, []string{"SPARK_DRIVER_BIND_ADDRESS=127.0.0.1"}, "driver",
+			"--master", "local[2]", "--class", "io.insightgrid.examples.SparkPi", examplesJar, "4")
 		m := regexp.MustCompile(`Pi is roughly (3\.1\d*)`).FindStringSubmatch(out)
 		if code != 0 || m == nil {
 			t.Fatalf("SparkPi: exit %d, want 0 and \"Pi is roughly 3.1…\"; output:\n%s", code, tail(out))
