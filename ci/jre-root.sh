@@ -8,7 +8,7 @@
 #   ci/jre-root.sh [EXTRA_PACKAGE...]    prints the root's path
 #
 # The root is cached at ~/.cache/insight/roots/<name>/, the name made of the suite, the
-# JRE's major version and a hash of the package set and of this script, so a second run
+# JRE's major version and a hash of the mirror, the package set and RECIPE, so a second run
 # with the same arguments returns at once. It is built in a temporary directory renamed
 # into place when complete: an interrupted run never leaves a half root. The Debian package
 # versions it holds are listed in <root>/etc/insight-root.versions.
@@ -18,6 +18,8 @@ SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 JRE_PACKAGES=(openjdk-17-jre-headless bash tini procps)
 CACHE=${INSIGHT_CACHE:-$HOME/.cache/insight}/roots
+# Bump when the steps below change what a root holds: it is part of the cache key.
+RECIPE=1
 
 for p in "$@"; do
 	if ! [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]]; then
@@ -26,7 +28,7 @@ for p in "$@"; do
 	fi
 done
 mapfile -t packages < <(printf '%s\n' "${JRE_PACKAGES[@]}" "$@" | sort -u)
-key=$( { printf '%s\n' "$SUITE" "$MIRROR" "${packages[@]}"; cat "$0"; } | sha256sum | cut -c1-12)
+key=$(printf '%s\n' "recipe $RECIPE" "$SUITE" "$MIRROR" "${packages[@]}" | sha256sum | cut -c1-12)
 name="$SUITE-openjdk17-$key"
 root="$CACHE/$name"
 if [ -f "$root/etc/insight-root.versions" ]; then
@@ -38,7 +40,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 if ! command -v debootstrap >/dev/null; then
-	apt-get install -y debootstrap >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2
 fi
 mkdir -p "$CACHE"
 tmp=$(mktemp -d "$CACHE/.$name.XXXXXX")

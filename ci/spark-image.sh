@@ -24,6 +24,19 @@ CACHE=${INSIGHT_CACHE:-$HOME/.cache/insight}
 log() { echo "spark-image.sh: $*" >&2; }
 start=$SECONDS
 
+# The build's own tools: command:Debian package.
+missing=()
+for pair in javac:openjdk-17-jdk-headless jar:openjdk-17-jdk-headless mvn:maven python3:python3-pip; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || { log "missing Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})"; exit 1; }
+	log "installing Debian packages: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+
 root=$(ci/jre-root.sh libnss-wrapper)
 
 # Spark from the pyspark sdist: deps/{bin,sbin,jars,licenses} are the binary release's.
@@ -32,10 +45,13 @@ sdist=$CACHE/spark/pyspark-$SPARK_VERSION.tar.gz
 if [ ! -f "$sdist" ]; then
 	log "downloading pyspark $SPARK_VERSION from PyPI"
 	tmp=$(mktemp -d "$CACHE/spark/.pip.XXXXXX")
-	nice pip download --quiet --no-deps --no-binary :all: "pyspark==$SPARK_VERSION" -d "$tmp" >&2
+	nice python3 -m pip download --quiet --no-deps --no-binary :all: "pyspark==$SPARK_VERSION" -d "$tmp" >&2
+	sha256sum "$tmp/pyspark-$SPARK_VERSION.tar.gz" | cut -d' ' -f1 >"$sdist.sha256"
 	mv "$tmp/pyspark-$SPARK_VERSION.tar.gz" "$sdist"
 	rm -rf "$tmp"
 fi
+# Its digest, computed once: hashing 318 MB on every run would cost more than the rest.
+[ -f "$sdist.sha256" ] || sha256sum "$sdist" | cut -d' ' -f1 >"$sdist.sha256"
 spark=$CACHE/spark/spark-$SPARK_VERSION
 if [ ! -d "$spark" ]; then
 	tmp=$(mktemp -d "$CACHE/spark/.spark.XXXXXX")
@@ -51,7 +67,7 @@ jars=$CACHE/spark/jars-$pom_key
 if [ ! -d "$jars" ]; then
 	log "fetching the connector and JDBC jars (e2e/spark/pom.xml) from Maven Central"
 	tmp=$(mktemp -d "$CACHE/spark/.jars.XXXXXX")
-	nice mvn -q -B -f e2e/spark/pom.xml dependency:copy-dependencies \
+	nice mvn -q -B -Dstyle.color=never -f e2e/spark/pom.xml dependency:copy-dependencies \
 		-DexcludeTransitive=true -DoutputDirectory="$tmp" >&2
 	mv "$tmp" "$jars"
 fi
@@ -59,7 +75,7 @@ fi
 # The image's key: the pinned versions and every input's content.
 key=$( {
 	echo "$VERSION $SPARK_VERSION $SPARK_UID $(basename "$root") $pom_key"
-	sha256sum "$sdist" | cut -d' ' -f1
+	cat "$sdist.sha256"
 	cat "$0" e2e/spark/entrypoint.sh ci/mkimage/*.go go.sum
 	find e2e/spark/src -type f -name '*.java' | LC_ALL=C sort | xargs cat
 } | sha256sum | cut -c1-16)
@@ -105,6 +121,10 @@ if [ ! -f "$cached/$name.tar" ]; then
 		--out "$work/out" >&2
 	rm -rf "$cached"
 	mv "$work/out" "$cached"
+	# Older builds of this version are superseded (1.3 GB each: three forms of the image).
+	for old in "$CACHE/images/$name"-*; do
+		[ "$old" = "$cached" ] || rm -rf "$old"
+	done
 fi
 rm -rf "bin/images/$name.tar" "bin/images/$name-oci" "bin/images/$name.oci.tar"
 cp -al "$cached/$name.tar" "$cached/$name-oci" "$cached/$name.oci.tar" bin/images/
