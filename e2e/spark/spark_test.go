@@ -20,8 +20,8 @@ const products = 100_000
 const jobTimeout = 6 * time.Minute
 
 // TestSparkImage runs the image's entrypoint and examples in its own root filesystem:
-// bad entrypoint input is refused, a uid without a passwd entry gets one, SparkPi
-// estimates pi in the driver mode, SaveProducts (pass-through mode) writes 100,000
+// bad entrypoint input is refused, a uid without a passwd entry gets one, the executor
+// mode starts Spark's executor backend, SparkPi estimates pi in the driver mode, SaveProducts (pass-through mode) writes 100,000
 // products through the connector that SQL and Redis clients read back, and CountProducts
 // counts them through the connector.
 func TestSparkImage(t *testing.T) {
@@ -50,6 +50,22 @@ func TestSparkImage(t *testing.T) {
 		out, code := img.runAs(withTimeout(t, time.Minute), t, 10001, nil, "whoami")
 		if code != 0 || strings.TrimSpace(out) != "spark" {
 			t.Errorf("whoami as uid 10001: exit %d, output %q; want spark", code, out)
+		}
+	})
+
+	t.Run("executor mode starts Spark's Kubernetes executor", func(t *testing.T) {
+		// The command line the entrypoint builds is accepted (a wrong option would print
+		// KubernetesExecutorBackend's usage); with no driver listening it then fails to
+		// reach it.
+		env := []string{
+			"SPARK_DRIVER_URL=spark://CoarseGrainedScheduler@127.0.0.1:1", "SPARK_EXECUTOR_ID=1",
+			"SPARK_EXECUTOR_CORES=1", "SPARK_EXECUTOR_MEMORY=512m", "SPARK_APPLICATION_ID=spark-e2e",
+			"SPARK_EXECUTOR_POD_IP=127.0.0.1", "SPARK_RESOURCE_PROFILE_ID=0", "SPARK_EXECUTOR_POD_NAME=exec-1",
+			"SPARK_JAVA_OPT_0=-Dspark.driver.port=1",
+		}
+		out, code := img.run(withTimeout(t, 3*time.Minute), t, env, "executor")
+		if code == 0 || strings.Contains(out, "Usage:") || !strings.Contains(out, "Connection refused") {
+			t.Errorf("executor with no driver: exit %d, want non-zero, no usage and \"Connection refused\"; output:\n%s", code, tail(out))
 		}
 	})
 
