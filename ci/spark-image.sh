@@ -16,10 +16,11 @@
 # run with the same inputs only links the cached files (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 VERSION=${VERSION:-0.1.0}
 SPARK_VERSION=3.5.9 # the newest 3.5.x on PyPI; spark-redis has no Spark 4 (Scala 2.13) build
-SPARK_UID=185       # Spark's image user (apache/spark-docker)
+# PyPI's sha256 of pyspark-3.5.9.tar.gz: a download that differs is refused.
+PYSPARK_SHA256=ea27adc39ddac9413b8951e45aa748cbed6c785971b81386efc41938f6243d93
+SPARK_UID=185 # Spark's image user (apache/spark-docker)
 CACHE=${INSIGHT_CACHE:-$HOME/.cache/insight}
 log() { echo "spark-image.sh: $*" >&2; }
 start=$SECONDS
@@ -46,12 +47,15 @@ if [ ! -f "$sdist" ]; then
 	log "downloading pyspark $SPARK_VERSION from PyPI"
 	tmp=$(mktemp -d "$CACHE/spark/.pip.XXXXXX")
 	nice python3 -m pip download --quiet --no-deps --no-binary :all: "pyspark==$SPARK_VERSION" -d "$tmp" >&2
-	sha256sum "$tmp/pyspark-$SPARK_VERSION.tar.gz" | cut -d' ' -f1 >"$sdist.sha256"
+	got=$(sha256sum "$tmp/pyspark-$SPARK_VERSION.tar.gz" | cut -d' ' -f1)
+	if [ "$got" != "$PYSPARK_SHA256" ]; then
+		rm -rf "$tmp"
+		log "pyspark-$SPARK_VERSION.tar.gz: sha256 $got, want $PYSPARK_SHA256"
+		exit 1
+	fi
 	mv "$tmp/pyspark-$SPARK_VERSION.tar.gz" "$sdist"
 	rm -rf "$tmp"
 fi
-# Its digest, computed once: hashing 318 MB on every run would cost more than the rest.
-[ -f "$sdist.sha256" ] || sha256sum "$sdist" | cut -d' ' -f1 >"$sdist.sha256"
 spark=$CACHE/spark/spark-$SPARK_VERSION
 if [ ! -d "$spark" ]; then
 	tmp=$(mktemp -d "$CACHE/spark/.spark.XXXXXX")
@@ -75,7 +79,7 @@ fi
 # The image's key: the pinned versions and every input's content.
 key=$( {
 	echo "$VERSION $SPARK_VERSION $SPARK_UID $(basename "$root") $pom_key"
-	cat "$sdist.sha256"
+	echo "$PYSPARK_SHA256"
 	cat "$0" e2e/spark/entrypoint.sh ci/mkimage/*.go go.sum
 	find e2e/spark/src -type f -name '*.java' | LC_ALL=C sort | xargs cat
 } | sha256sum | cut -c1-16)
