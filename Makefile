@@ -2,7 +2,7 @@
 VERSION ?= 0.1.0
 export VERSION
 
-.PHONY: all build image tools lint unit e2e test bench cluster-up cluster-down demo clean
+.PHONY: all build image image-spark tools lint unit e2e test bench cluster-up cluster-down demo clean
 
 all: build
 
@@ -11,6 +11,9 @@ build:          ## bin/insight-grid and bin/insightctl (static, version injected
 
 image:          ## the insight-grid OCI image, built without Docker, into bin/images/
 	ci/image.sh
+
+image-spark:    ## the insight-spark OCI image (JRE root, Spark, connector, examples), without Docker
+	ci/spark-image.sh
 
 tools:          ## Debian packages, golangci-lint and the local-cluster binaries (cached, pinned)
 	ci/tools.sh

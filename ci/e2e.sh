@@ -7,6 +7,7 @@ cd "$repo"
 . e2e/cluster/lib.sh
 ci/build.sh
 ci/image.sh
+ci/spark-image.sh
 started=0
 if ! [ -f "$RUN_DIR/kube-apiserver.pid" ] || ! kill -0 "$(cat "$RUN_DIR/kube-apiserver.pid")" 2>/dev/null; then
 	e2e/cluster/up.sh

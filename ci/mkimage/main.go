@@ -6,6 +6,10 @@
 // OCI image layout directory, as an OCI archive (the layout in a tar, for
 // `skopeo copy oci-archive:`) and as a docker-archive compatible tarball (for `docker load`,
 // `crane push` and the local cluster's node agent). It depends only on go-containerregistry.
+//
+// With --rootfs it packs directories instead (rootfs.go): each one layer, in order, for
+// images built from a root filesystem such as insight-spark (ci/spark-image.sh), with the
+// entrypoint, user, environment and working directory given as flags.
 package main
 
 import (
@@ -63,6 +67,7 @@ type options struct {
 	outDir   string
 	uid      int
 	created  time.Time
+	rootfs   rootfsOptions
 }
 
 func main() {
@@ -81,11 +86,24 @@ func run(args []string) error {
 	fs.StringVar(&o.caFile, "ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle copied into the image")
 	fs.StringVar(&o.outDir, "out", "bin/images", "output directory")
 	fs.IntVar(&o.uid, "uid", 65532, "non-root user and group id the image runs as")
+	o.rootfs.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.version == "" {
 		return errors.New("--version is required (the image tag, e.g. 0.1.0)")
+	}
+	if err := o.rootfs.check(fs); err != nil {
+		return err
+	}
+	if len(o.rootfs.dirs) > 0 {
+		if len(o.binaries) > 0 {
+			return errors.New("--binary and --rootfs: give one or the other (binaries on an empty base, or root filesystem directories)")
+		}
+		if err := setCreated(&o); err != nil {
+			return err
+		}
+		return buildRootfs(o)
 	}
 	if len(o.binaries) == 0 {
 		o.binaries = binaries{"bin/insight-grid"}
@@ -93,10 +111,18 @@ func run(args []string) error {
 	if err := checkBinaries(o.binaries); err != nil {
 		return err
 	}
+	if err := setCreated(&o); err != nil {
+		return err
+	}
+	return build(o)
+}
+
+// setCreated checks the user id and sets the creation time: reproducible digests take it
+// from SOURCE_DATE_EPOCH, else the epoch.
+func setCreated(o *options) error {
 	if o.uid <= 0 {
 		return fmt.Errorf("--uid %d: must be a non-root id (> 0)", o.uid)
 	}
-	// Reproducible digests: the creation time comes from SOURCE_DATE_EPOCH, else the epoch.
 	o.created = time.Unix(0, 0).UTC()
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
@@ -105,7 +131,7 @@ func run(args []string) error {
 		}
 		o.created = time.Unix(sec, 0).UTC()
 	}
-	return build(o)
+	return nil
 }
 
 // checkBinaries refuses two binaries with one file name (one would hide the other), names
@@ -200,40 +226,48 @@ func build(o options) error {
 	if err != nil {
 		return fmt.Errorf("setting the image config: %w", err)
 	}
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", o.outDir, err)
-	}
 	stem := filepath.Join(o.outDir, "insight-grid-"+o.version)
+	digest, err := writeImage(o, ref, img, stem)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s@%s\n  binaries       %s\n  docker-archive %s\n  oci layout     %s\n  oci archive    %s\n", ref, digest, strings.Join(names, ", "), stem+".tar", stem+"-oci", stem+".oci.tar")
+	return nil
+}
 
+// writeImage writes img as <stem>.tar (docker-archive), <stem>-oci/ (OCI layout) and
+// <stem>.oci.tar (OCI archive), and returns its digest.
+func writeImage(o options, ref name.Tag, img v1.Image, stem string) (v1.Hash, error) {
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return v1.Hash{}, fmt.Errorf("creating %s: %w", o.outDir, err)
+	}
 	tarPath := stem + ".tar"
 	if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
-		return fmt.Errorf("writing %s: %w", tarPath, err)
+		return v1.Hash{}, fmt.Errorf("writing %s: %w", tarPath, err)
 	}
 	layoutDir := stem + "-oci"
 	if err := os.RemoveAll(layoutDir); err != nil {
-		return fmt.Errorf("replacing %s: %w", layoutDir, err)
+		return v1.Hash{}, fmt.Errorf("replacing %s: %w", layoutDir, err)
 	}
 	lp, err := layout.Write(layoutDir, empty.Index)
 	if err != nil {
-		return fmt.Errorf("writing OCI layout %s: %w", layoutDir, err)
+		return v1.Hash{}, fmt.Errorf("writing OCI layout %s: %w", layoutDir, err)
 	}
 	// ref.name makes the tag addressable as oci:<dir>:<version> and oci-archive:<tar>:<version>.
 	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{
 		"org.opencontainers.image.ref.name": o.version,
 		"io.containerd.image.name":          ref.String(),
 	})); err != nil {
-		return fmt.Errorf("adding the image to %s: %w", layoutDir, err)
+		return v1.Hash{}, fmt.Errorf("adding the image to %s: %w", layoutDir, err)
 	}
-	archive := stem + ".oci.tar"
-	if err := tarDir(layoutDir, archive); err != nil {
-		return err
+	if err := tarDir(layoutDir, stem+".oci.tar"); err != nil {
+		return v1.Hash{}, err
 	}
 	digest, err := img.Digest()
 	if err != nil {
-		return fmt.Errorf("computing the image digest: %w", err)
+		return v1.Hash{}, fmt.Errorf("computing the image digest: %w", err)
 	}
-	fmt.Printf("%s@%s\n  binaries       %s\n  docker-archive %s\n  oci layout     %s\n  oci archive    %s\n", ref, digest, strings.Join(names, ", "), tarPath, layoutDir, archive)
-	return nil
+	return digest, nil
 }
 
 // rootfs returns the image's single layer: the binaries, CA certificates, passwd/group for

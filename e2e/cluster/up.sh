@@ -17,6 +17,8 @@ KWOK_PORT=${INSIGHT_KWOK_PORT:-20247}
 KUBELET_PORT=${INSIGHT_KUBELET_PORT:-10250}
 VERSION=${VERSION:-0.1.0}
 IMAGE_TAR=${INSIGHT_IMAGE_TAR:-$repo/bin/images/insight-grid-$VERSION.tar}
+# The Spark image (make image-spark) is offered to the node agent too when it is built.
+SPARK_IMAGE_TAR=${INSIGHT_SPARK_IMAGE_TAR:-$repo/bin/images/insight-spark-$VERSION.tar}
 # INSIGHT_NODE_AGENT=0 starts the control plane and the kwok nodes only (no root needed,
 # nothing runs for real): enough for scheduling and chart tests.
 NODE_AGENT=${INSIGHT_NODE_AGENT:-1}
@@ -142,8 +144,10 @@ EOY
 done | kubectl apply -f - >/dev/null
 
 if [ "$NODE_AGENT" != 0 ]; then
+	images=(--image="$IMAGE_TAR")
+	[ ! -f "$SPARK_IMAGE_TAR" ] || images+=(--image="$SPARK_IMAGE_TAR")
 	spawn nodeagent "$CLUSTER_DIR/bin/nodeagent" --kubeconfig="$K" --state-dir="$CLUSTER_DIR/nodeagent" \
-		--nodes="$NODES" --image="$IMAGE_TAR" --cpu=16 --memory=64Gi --ephemeral-storage=100Gi --backoff-base=1s --backoff-max=20s \
+		--nodes="$NODES" "${images[@]}" --cpu=16 --memory=64Gi --ephemeral-storage=100Gi --backoff-base=1s --backoff-max=20s \
 		--kubelet-port="$KUBELET_PORT" --client-ca-file="$P/ca.crt"
 fi
 kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
