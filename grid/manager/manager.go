@@ -7,6 +7,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 
 	"github.com/insightgrid/insight/grid/internal/opauth"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/registry"
 )
 
@@ -61,6 +63,23 @@ type Config struct {
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
 	// instances' POST /v1/handover; nil: neither guarded nor presented.
 	OperatorToken *opauth.Source
+
+	// TLS is the certificate, key and CA (nil: no TLS); with HTTPTLS the API is served
+	// over TLS (client certificates verified when given) and the data instances' HTTP
+	// ports are called over TLS, presenting the certificate.
+	TLS     *tlsconf.Source
+	HTTPTLS bool
+}
+
+// httpTLS tells whether the HTTP ports (the API, the data instances') speak TLS.
+func (c *Config) httpTLS() bool { return c.TLS != nil && c.HTTPTLS }
+
+// dataURL is the URL of path on a data instance's HTTP port at addr.
+func (m *Manager) dataURL(addr, path string) string {
+	if m.cfg.httpTLS() {
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
 }
 
 // Validate checks the configuration without side effects.
@@ -73,6 +92,9 @@ func (c *Config) Validate() error {
 		if p.v < 1 || p.v > 65535 {
 			errs = append(errs, fmt.Errorf("%s %d: must be between 1 and 65535", p.flag, p.v))
 		}
+	}
+	if c.TLS != nil && !c.TLS.HasCert() {
+		errs = append(errs, fmt.Errorf("--%s and --%s are empty: a manager serves TLS, it needs its certificate and key", tlsconf.FlagCert, tlsconf.FlagKey))
 	}
 	if c.Name == "" {
 		errs = append(errs, errors.New("--name is empty: give this member a name unique in the manager cluster"))
@@ -160,6 +182,11 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
 	}
+	if cfg.httpTLS() {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg.TLS.InternalClientConfig()
+		m.hc.Transport, m.handoverClient.Transport = tr, tr
+	}
 	m.repart = &repartitioner{m: m}
 	m.ha = &haReconciler{m: m}
 	return m
@@ -215,6 +242,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("manager API listener (--http-port %d): %w", cfg.HTTPPort, err)
 	}
+	if cfg.httpTLS() {
+		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(tlsconf.AuthOptional))
+	}
 	m.http = &http.Server{Handler: opauth.Guard(cfg.OperatorToken, m.log, m.routes()), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- m.http.Serve(ln) }()
@@ -224,7 +254,7 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = m.http.Shutdown(sctx)
 	}()
 	log.Info("manager starting", "name", cfg.Name, "etcdClient", e.Config().AdvertiseClientUrls[0].String(),
-		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String())
+		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String(), "apiTLS", cfg.httpTLS())
 
 	select {
 	case <-e.Server.ReadyNotify():

@@ -25,7 +25,7 @@ const (
 
 // Generate writes a new CA (ECDSA P-256) and a certificate it signs for hosts (IP
 // addresses and DNS names; 127.0.0.1 and localhost always), valid for validity, usable
-// by servers and clients alike, to dir: CAName, CertName and KeyName (the key mode 0600).
+// by servers and clients alike, to dir (created if needed): CAName, CertName and KeyName (the key mode 0600).
 // The CA's own key is not kept: nothing else is ever signed with it. It returns the
 // files, ready for Load.
 func Generate(dir string, hosts []string, validity time.Duration) (Files, error) {
@@ -78,6 +78,9 @@ func Generate(dir string, hosts []string, validity time.Duration) (Files, error)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return Files{}, fmt.Errorf("encoding the key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Files{}, fmt.Errorf("creating %s: %w", dir, err)
 	}
 	f := Files{Cert: filepath.Join(dir, CertName), Key: filepath.Join(dir, KeyName), CA: filepath.Join(dir, CAName)}
 	// The key first and the CA last: a reader that sees a new CA sees the certificate it
