@@ -85,17 +85,18 @@ func TestTLSClusterClientIsRedirectedToTLSPorts(t *testing.T) {
 		}
 	}
 	tlsPorts := map[int]bool{tlsPort(0): true, tlsPort(1): true, tlsPort(2): true}
-	slotsTLS, err := c.ClusterSlots(ctx).Result()
+	one := redis.NewClient(&redis.Options{Addr: grid.seedTLS, TLSConfig: clientTLS(t, grid.caFile, "", "")})
+	t.Cleanup(func() { one.Close() })
+	slotsTLS, err := one.Do(ctx, "CLUSTER", "SLOTS").Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range slotsTLS {
-		for _, n := range s.Nodes {
-			_, p, _ := net.SplitHostPort(n.Addr)
-			var port int
-			_, _ = fmt.Sscan(p, &port)
+	for _, r := range slotsTLS {
+		rng := r.([]any)
+		for _, n := range rng[2:] {
+			port := int(n.([]any)[1].(int64))
 			if !tlsPorts[port] {
-				t.Errorf("CLUSTER SLOTS over TLS names %s for %d-%d: want a TLS port (%v)", n.Addr, s.Start, s.End, tlsPorts)
+				t.Errorf("CLUSTER SLOTS over TLS names port %d for %v-%v: want a TLS port (%v)", port, rng[0], rng[1], tlsPorts)
 			}
 		}
 	}
