@@ -81,6 +81,8 @@ type Config struct {
 	ReplPort int
 	// HTTPTLS serves the HTTP port over TLS (client certificates verified when given).
 	HTTPTLS bool
+	// EtcdTLS dials the managers' etcd over mutual TLS.
+	EtcdTLS bool
 }
 
 // Validate checks the configuration without side effects.
@@ -231,7 +233,12 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	var etcdTLS *tls.Config
+	if cfg.TLS != nil && cfg.EtcdTLS {
+		etcdTLS = cfg.TLS.InternalClientConfig()
+	}
 	cli, err := clientv3.New(clientv3.Config{
+		TLS:         etcdTLS,
 		Endpoints:   cfg.EtcdEndpoints,
 		DialTimeout: 5 * time.Second,
 		// The managers' cluster can grow or shrink while the instance runs: follow its

@@ -20,8 +20,9 @@ import (
 )
 
 // TestTLSManagerAndDataRolesServeEveryPortOverTLS runs a manager and an HA partition as
-// the chart would with TLS given: the manager's API and the data instances' HTTP ports
-// over TLS (the manager calling the instances with its certificate), the internal links
+// the chart would with TLS given: etcd's client and peer ports on mutual TLS, the
+// manager's API and the data instances' HTTP ports over TLS (the manager calling the
+// instances with its certificate), the internal links
 // on --repl-port, RESP on --tls-port only for instance 1 (--port 0). A planned failover
 // through the admin command over https moves the partition to instance 1, which a TLS
 // cluster client then writes to.
@@ -83,6 +84,26 @@ func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
 			}
 		}
 	}
+	// etcd's client port: mutual TLS, as the data instances dial it.
+	etcdURL := fmt.Sprintf("127.0.0.1:%d/version", base)
+	if resp, err := http.Get("http://" + etcdURL); err == nil {
+		resp.Body.Close()
+		t.Errorf("etcd answered plain HTTP: %s", resp.Status)
+	}
+	if resp, err := hc.Get("https://" + etcdURL); err == nil {
+		resp.Body.Close()
+		t.Errorf("etcd answered a client without a certificate: %s", resp.Status)
+	}
+	full, err := tlsconf.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: full.InternalClientConfig()}}
+	if resp, err := withCert.Get("https://" + etcdURL); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("etcd with the grid's certificate: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", base+41)); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /readyz of p0-i1 over https without a client certificate (a probe): %v %v", resp, err)
 	} else {
@@ -121,5 +142,46 @@ func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
 		if in.ID == "p0-i1" && in.Address != fmt.Sprintf("127.0.0.1:%d", base+21) {
 			t.Errorf("p0-i1 without a plain port registers %s; want its TLS address", in.Address)
 		}
+	}
+}
+
+// TestTLSThreeManagersFormTheirEtcdClusterOverMutualTLS starts three managers with the TLS
+// files (their API left plain with --tls-http=false): their etcd peers reach each other at
+// https URLs with client certificates, and every member reports the others healthy
+// through their https client URLs.
+func TestTLSThreeManagersFormTheirEtcdClusterOverMutualTLS(t *testing.T) {
+	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 5, 6, 7, 8}, 60000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &managers{base: base, dir: t.TempDir()}
+	files, err := tlsconf.Generate(filepath.Join(m.dir, "tls"), nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initial := strings.ReplaceAll(m.initialCluster(3), "http://", "https://")
+	for k := range 3 {
+		m.procs = append(m.procs, m.start(t, k, filepath.Join(m.dir, fmt.Sprint(k)), initial, "--partitions", "1",
+			"--tls-cert-file", files.Cert, "--tls-key-file", files.Key, "--tls-ca-cert-file", files.CA, "--tls-http=false"))
+	}
+	for k := range 3 {
+		m.waitReady(t, k, 60*time.Second)
+	}
+	testutil.Eventually(t, 30*time.Second, "three healthy members at https URLs", func() bool {
+		var cl api.Cluster
+		if getInto(m.api(0)+"/v1/cluster", &cl) != nil || len(cl.Managers) != 3 {
+			return false
+		}
+		for _, mem := range cl.Managers {
+			if !mem.Healthy || !strings.HasPrefix(mem.PeerURL, "https://") || !strings.HasPrefix(mem.ClientURL, "https://") {
+				return false
+			}
+		}
+		return true
+	})
+	if out, err := exec.Command(grid.bin, "manager", "--name", "m-0", "--initial-cluster", m.initialCluster(3),
+		"--tls-cert-file", files.Cert, "--tls-key-file", files.Key, "--tls-ca-cert-file", files.CA).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "the peer URL must be https://host:port") {
+		t.Fatalf("a manager with TLS and http:// peers: %v\n%s", err, out)
 	}
 }

@@ -171,11 +171,11 @@ func TestTLSInternalPortRefusesClientsWithoutACertificate(t *testing.T) {
 	}
 }
 
-// TestTLSFailoverAfterARotationKeepsEveryAcknowledgedWrite rotates the grid's CA and
-// certificate while it runs (local's files rewritten, as a renewed Secret), then kills a
-// primary: its backup, which started with the old files, takes over and serves the new
-// certificate, and the restarted instance syncs from it with the new ones. Every write
-// acknowledged over TLS is there.
+// TestTLSFailoverAfterARotationKeepsEveryAcknowledgedWrite renews the grid's certificate
+// while it runs (local's files rewritten under the same CA, as cert-manager renews a
+// Secret), then kills a primary: its backup, which started with the old certificate,
+// takes over and serves the new one, and the restarted instance registers in etcd and
+// syncs from it with the new one. Every write acknowledged over TLS is there.
 func TestTLSFailoverAfterARotationKeepsEveryAcknowledgedWrite(t *testing.T) {
 	dir := t.TempDir()
 	base, _, _, token := runLocal(t, 1, 2, "--ha", "--lease-ttl", "2s", "--repl-timeout", "1s", "--restart-delay", "300ms", "--data-dir", dir)
@@ -194,7 +194,7 @@ func TestTLSFailoverAfterARotationKeepsEveryAcknowledgedWrite(t *testing.T) {
 	}
 	before := serial()
 	// The writers' client reads the CA file again when it changes, as the grid's own
-	// processes do: after the rotation it trusts the new CA.
+	// processes do.
 	caSrc, err := tlsconf.Load(tlsconf.Files{CA: files.CA})
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,11 @@ func TestTLSFailoverAfterARotationKeepsEveryAcknowledgedWrite(t *testing.T) {
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	testutil.Eventually(t, 30*time.Second, "100 writes acknowledged over TLS", func() bool { return count() >= 100 })
 
-	if _, err := tlsconf.Generate(filepath.Join(dir, "tls"), nil, time.Hour); err != nil {
+	ca, err := tlsconf.LoadCA(files.CA, filepath.Join(dir, "tls", tlsconf.CAKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Issue(filepath.Join(dir, "tls"), nil, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if after := serial(); after.Cmp(before) == 0 {

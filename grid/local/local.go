@@ -555,6 +555,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.tokenFile != "" {
 		managerArgs = append(managerArgs, "--operator-token-file", cfg.tokenFile)
 	}
+	if cfg.tls.CA != "" {
+		// etcd over mutual TLS; the API stays plain (see dataArgs).
+		managerArgs = append(managerArgs, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA, "--tls-http=false")
+	}
 	children := []*child{{name: "manager", health: "http://" + layout.API + "/readyz", args: managerArgs}}
 	for _, in := range layout.Instances {
 		children = append(children, dataChild(cfg, layout, in, replTimeout))

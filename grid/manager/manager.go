@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -69,6 +70,29 @@ type Config struct {
 	// ports are called over TLS, presenting the certificate.
 	TLS     *tlsconf.Source
 	HTTPTLS bool
+	// EtcdTLS, with TLS, runs etcd's client and peer traffic over mutual TLS (https URLs,
+	// a client certificate signed by the CA required).
+	EtcdTLS bool
+}
+
+// etcdTLS tells whether etcd's client and peer URLs are https.
+func (c *Config) etcdTLS() bool { return c.TLS != nil && c.EtcdTLS }
+
+// etcdScheme is the scheme of etcd's URLs: https with etcd TLS, else http.
+func (c *Config) etcdScheme() string {
+	if c.etcdTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// etcdClientTLS is the TLS of this member's etcd clients (joining, removing members):
+// nil without etcd TLS.
+func (c *Config) etcdClientTLS() *tls.Config {
+	if !c.etcdTLS() {
+		return nil
+	}
+	return c.TLS.InternalClientConfig()
 }
 
 // httpTLS tells whether the HTTP ports (the API, the data instances') speak TLS.
@@ -131,16 +155,16 @@ func (c *Config) Validate() error {
 // initialCluster parses --initial-cluster and checks that it names this member.
 func (c *Config) initialCluster() (string, error) {
 	if c.InitialCluster == "" {
-		return fmt.Sprintf("%s=http://%s", c.Name, net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(c.PeerPort))), nil
+		return fmt.Sprintf("%s=%s://%s", c.Name, c.etcdScheme(), net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(c.PeerPort))), nil
 	}
 	found := false
 	for _, m := range strings.Split(c.InitialCluster, ",") {
 		name, u, ok := strings.Cut(m, "=")
 		if !ok || name == "" {
-			return "", fmt.Errorf("--initial-cluster %q: entry %q is not name=http://host:port", c.InitialCluster, m)
+			return "", fmt.Errorf("--initial-cluster %q: entry %q is not name=%s://host:port", c.InitialCluster, m, c.etcdScheme())
 		}
-		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, "http://") {
-			return "", fmt.Errorf("--initial-cluster %q: entry %q: the peer URL must be http://host:port", c.InitialCluster, m)
+		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, c.etcdScheme()+"://") {
+			return "", fmt.Errorf("--initial-cluster %q: entry %q: the peer URL must be %s://host:port (https with TLS on etcd)", c.InitialCluster, m, c.etcdScheme())
 		}
 		found = found || name == c.Name
 	}
@@ -150,8 +174,8 @@ func (c *Config) initialCluster() (string, error) {
 	return c.InitialCluster, nil
 }
 
-func hostURL(host string, port int) url.URL {
-	return url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port))}
+func (c *Config) hostURL(host string, port int) url.URL {
+	return url.URL{Scheme: c.etcdScheme(), Host: net.JoinHostPort(host, strconv.Itoa(port))}
 }
 
 // Manager is a running manager member.
@@ -182,7 +206,9 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
 	}
-	if cfg.httpTLS() {
+	if cfg.TLS != nil {
+		// For the https URLs: the data instances' HTTP ports (with --tls-http) and the
+		// members' etcd /health (with --tls-etcd).
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = cfg.TLS.InternalClientConfig()
 		m.hc.Transport, m.handoverClient.Transport = tr, tr
@@ -332,10 +358,21 @@ func startEtcd(cfg Config, initial, state string) (*embed.Etcd, error) {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
-	ec.ListenClientUrls = []url.URL{hostURL(cfg.Bind, cfg.ClientPort)}
-	ec.AdvertiseClientUrls = []url.URL{hostURL(cfg.AdvertiseHost, cfg.ClientPort)}
-	ec.ListenPeerUrls = []url.URL{hostURL(cfg.Bind, cfg.PeerPort)}
-	ec.AdvertisePeerUrls = []url.URL{hostURL(cfg.AdvertiseHost, cfg.PeerPort)}
+	ec.ListenClientUrls = []url.URL{cfg.hostURL(cfg.Bind, cfg.ClientPort)}
+	ec.AdvertiseClientUrls = []url.URL{cfg.hostURL(cfg.AdvertiseHost, cfg.ClientPort)}
+	ec.ListenPeerUrls = []url.URL{cfg.hostURL(cfg.Bind, cfg.PeerPort)}
+	ec.AdvertisePeerUrls = []url.URL{cfg.hostURL(cfg.AdvertiseHost, cfg.PeerPort)}
+	if cfg.etcdTLS() {
+		// Mutual TLS on both ports: only holders of a certificate the CA signed (the
+		// release's managers and data instances) are served. etcd reads the certificate
+		// and key again at each handshake, the CA once at start. Peers are not checked
+		// against their address (SANs), as the grid's other internal links.
+		f := cfg.TLS.Files()
+		info := transport.TLSInfo{CertFile: f.Cert, KeyFile: f.Key, TrustedCAFile: f.CA, ClientCertAuth: true}
+		ec.ClientTLSInfo = info
+		info.SkipClientSANVerify = true
+		ec.PeerTLSInfo = info
+	}
 	ec.InitialCluster, _ = cfg.initialCluster()
 	ec.InitialClusterToken = "insight-grid"
 	ec.ClusterState = embed.ClusterStateFlagNew // ignored once the data dir holds a member

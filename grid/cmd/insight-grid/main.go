@@ -186,6 +186,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	token := tokenFlag(fs, "file holding the operator token every non-GET API request must present (X-Insight-Token or Authorization: Bearer), also presented to the data instances' /v1/handover", getenv)
 	tlsSrc := tlsFlags(fs, "serving the API over TLS and calling the data instances' HTTP ports with it (with --tls-http)")
 	fs.BoolVar(&cfg.HTTPTLS, "tls-http", true, "with the TLS files, serve the API over TLS and call the data instances' HTTP ports over TLS")
+	fs.BoolVar(&cfg.EtcdTLS, "tls-etcd", true, "with the TLS files, run etcd's client and peer ports over mutual TLS (https URLs in --initial-cluster)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -261,6 +262,7 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	cfg.TLSAuthClients = tlsconf.AuthYes
 	fs.IntVar(&cfg.ReplPort, "repl-port", 0, "port of the internal links, mutual TLS (replication, SLOTIMPORT, pub/sub forwarding); required with the TLS files, e.g. 6380")
 	fs.BoolVar(&cfg.HTTPTLS, "tls-http", true, "with the TLS files, serve the HTTP port over TLS (client certificates verified when given)")
+	fs.BoolVar(&cfg.EtcdTLS, "tls-etcd", true, "with the TLS files, dial the managers' etcd over mutual TLS")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}

@@ -238,3 +238,40 @@ func TestParseClientAuth(t *testing.T) {
 		t.Errorf("ParseClientAuth(maybe): %v", err)
 	}
 }
+
+func TestIssueRenewsTheCertificateUnderTheSameCA(t *testing.T) {
+	dir := t.TempDir()
+	src := load(t, generate(t, dir))
+	if fi, err := os.Stat(filepath.Join(dir, CAKeyName)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key file: %v, %v; want mode 0600", fi, err)
+	}
+	// A client holding only the CA it had before the renewal.
+	client := load(t, Files{CA: src.Files().CA})
+	caBefore := client.Pool()
+	addr := serve(t, src.ServerConfig(AuthNo))
+	before := src.Certificate().Leaf.SerialNumber
+	ca, err := LoadCA(filepath.Join(dir, CAName), filepath.Join(dir, CAKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Issue(dir, nil, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st, err := exchange(addr, client.ClientConfig())
+	if err != nil {
+		t.Fatalf("after the renewal: %v", err)
+	}
+	if st.PeerCertificates[0].SerialNumber.Cmp(before) == 0 {
+		t.Fatal("the server still presents the certificate it started with")
+	}
+	if !client.Pool().Equal(caBefore) {
+		t.Fatal("the renewal changed the CA")
+	}
+}
+
+func TestLoadCARefusesALeafCertificate(t *testing.T) {
+	f := generate(t, t.TempDir())
+	if _, err := LoadCA(f.Cert, f.Key); err == nil || !strings.Contains(err.Error(), "not an ECDSA CA certificate") {
+		t.Fatalf("LoadCA(leaf) = %v, want it refused", err)
+	}
+}
