@@ -312,7 +312,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg := local.Config{Stdout: stdout, Stderr: stderr}
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "number of partitions")
 	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too: every acknowledged write is replicated to it synchronously, and it takes over when the primary fails")
-	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, HTTP +1010+k")
+	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, RESP over TLS +510+k, HTTP +1010+k, replication (mutual TLS) +1510+k")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data (default: a temporary directory removed on exit)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")
@@ -320,7 +320,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "every data instance's --lease-ttl: how long a crashed instance's etcd registration outlives it (the failure detector)")
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "every data instance's --repl-timeout: how long a primary waits for its backup before marking it out of sync and acknowledging alone")
 	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
-	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token: every endpoint of the manager and the data instances open (for debugging); by default local writes a new token to <data-dir>/operator-token and prints its path")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token and without TLS: every endpoint of the manager and the data instances open, etcd and the replication links in plain (for debugging); by default local writes a new token to <data-dir>/operator-token and a CA and certificate to <data-dir>/tls/, and prints their paths")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
