@@ -268,3 +268,12 @@ func TestTLSFailoverAfterARotationKeepsEveryAcknowledgedWrite(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes over TLS, all read back after a rotation and a failover", len(keys))
 }
+
+func TestCheckWritesThroughTheTLSPorts(t *testing.T) {
+	ctx := ctxT(t)
+	out, err := exec.CommandContext(ctx, grid.bin, "check", "--addrs", grid.seedTLS, "--tls-ca-cert-file", grid.caFile,
+		"--duration", "2s", "--rate", "100", "--prefix", "tls:check:").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "none lost") {
+		t.Fatalf("insight-grid check over TLS: %v\n%s", err, out)
+	}
+}
