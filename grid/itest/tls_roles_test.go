@@ -139,6 +139,13 @@ func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
 		t.Fatalf("after the failover: primary %q, %v; want p0-i1", pt.Primary, err)
 	}
 	for _, in := range pt.Instances {
+		i := in.Instance
+		if want := fmt.Sprintf("127.0.0.1:%d", base+20+i); in.TLSAddress != want {
+			t.Errorf("%s: tlsAddress %q, want %s", in.ID, in.TLSAddress, want)
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", base+30+i); in.ReplAddress != want {
+			t.Errorf("%s: replAddress %q, want %s", in.ID, in.ReplAddress, want)
+		}
 		if in.ID == "p0-i1" && in.Address != fmt.Sprintf("127.0.0.1:%d", base+21) {
 			t.Errorf("p0-i1 without a plain port registers %s; want its TLS address", in.Address)
 		}
