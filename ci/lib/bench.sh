@@ -54,7 +54,7 @@ start_redis() {
 start_grid() {
 	local n=$1 attempt k base offsets=(0 1 2)
 	shift
-	for ((k = 0; k < n; k++)); do offsets+=($((10 + k)) $((1010 + k))); done
+	for ((k = 0; k < n; k++)); do offsets+=($((10 + k)) $((510 + k)) $((1010 + k)) $((1510 + k))); done
 	for attempt in 1 2 3; do
 		base=$(free_base "${offsets[@]}")
 		grid_out="$work/grid-$base.out"

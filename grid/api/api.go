@@ -124,6 +124,8 @@ type Instance struct {
 	Instance        int    `json:"instance"`
 	Address         string `json:"address"`
 	HTTPAddress     string `json:"httpAddress"`
+	TLSAddress      string `json:"tlsAddress,omitempty"`  // RESP over TLS (--tls-port); absent: none
+	ReplAddress     string `json:"replAddress,omitempty"` // the internal links' port (--repl-port); absent: none
 	Role            string `json:"role"`
 	Ready           bool   `json:"ready"`
 	Keys            *int64 `json:"keys,omitempty"`

@@ -368,10 +368,11 @@ func startLocalGrowing(t *testing.T, partitions, growTo int) *Grid {
 		t.Fatal(err)
 	}
 	// local's layout: etcd client, etcd peer and API at base+0..2; instance k's RESP at
-	// base+10+k and HTTP at base+1010+k.
+	// base+10+k, RESP over TLS at base+510+k, HTTP at base+1010+k and replication at
+	// base+1510+k.
 	offsets := []int{0, 1, 2}
 	for k := range 2 * max(partitions, growTo) {
-		offsets = append(offsets, 10+k, 1010+k)
+		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k)
 	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {

@@ -10,6 +10,7 @@ package check
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ type Config struct {
 	// enough, the client learns the rest from CLUSTER SLOTS.
 	Addrs    []string
 	Password string
+	// TLS, when set, makes the client speak TLS to Addrs (the instances' --tls-port) and
+	// follow the redirects to TLS ports; nil: plain.
+	TLS *tls.Config
 	// Duration is how long to write; Rate the writes per second of all writers together,
 	// spread over Writers clients.
 	Duration time.Duration
@@ -136,6 +140,7 @@ func Run(ctx context.Context, cfg Config) (*api.CheckReport, error) {
 		return nil, err
 	}
 	opts := ClusterOptions(cfg.Addrs, cfg.Password, 2)
+	opts.TLSConfig = cfg.TLS
 	rdb := redis.NewClusterClient(opts)
 	defer rdb.Close()
 

@@ -228,6 +228,12 @@ type Instance struct {
 	Instance    int    `json:"instance"`
 	Address     string `json:"address"`     // host:port of RESP
 	HTTPAddress string `json:"httpAddress"` // host:port of /livez, /readyz, /metrics, /v1/status
+	// TLSAddress is host:port of RESP over TLS (--tls-port), what TLS clients are
+	// redirected to; empty: none.
+	TLSAddress string `json:"tlsAddress,omitempty"`
+	// ReplAddress is host:port of the internal links' port (--repl-port, mutual TLS):
+	// replication, SLOTIMPORT and pub/sub forwarding; empty: they use Address in plain.
+	ReplAddress string `json:"replAddress,omitempty"`
 	Version     string `json:"version"`
 	StartedAt   string `json:"startedAt"`
 	Run         string `json:"run"` // random per process start
@@ -288,10 +294,39 @@ type State struct {
 // Node is an instance as the cluster commands show it.
 type Node struct {
 	Instance
-	NodeID string
-	Host   string
-	Port   int
-	Role   string
+	NodeID  string
+	Host    string
+	Port    int
+	TLSPort int // 0: no RESP TLS port
+	Role    string
+}
+
+// ClientAddress is where a client reaches n: its TLS address for a client on TLS (when n
+// has one), its plain address otherwise, as Redis's tls-cluster sends TLS clients to TLS
+// ports.
+func (n *Node) ClientAddress(tls bool) string {
+	if tls && n.TLSAddress != "" {
+		return n.TLSAddress
+	}
+	return n.Address
+}
+
+// ClientPort is the port of ClientAddress.
+func (n *Node) ClientPort(tls bool) int {
+	if tls && n.TLSPort != 0 {
+		return n.TLSPort
+	}
+	return n.Port
+}
+
+// InternalAddress is where the other instances' internal links (replication, SLOTIMPORT,
+// pub/sub forwarding) reach inst: its replication port when it has one, else its RESP
+// port.
+func (inst Instance) InternalAddress() string {
+	if inst.ReplAddress != "" {
+		return inst.ReplAddress
+	}
+	return inst.Address
 }
 
 // PartitionView is a partition's slots and serving nodes.
@@ -392,6 +427,13 @@ func BuildViewAfter(st *State, self string, prev *View) (*View, error) {
 			}
 			n.Host = host
 			n.Port, _ = strconv.Atoi(port)
+			if inst.TLSAddress != "" {
+				_, tport, err := net.SplitHostPort(inst.TLSAddress)
+				if err != nil {
+					return nil, fmt.Errorf("instance %s: TLS address %q: %w", inst.ID, inst.TLSAddress, err)
+				}
+				n.TLSPort, _ = strconv.Atoi(tport)
+			}
 			byID[inst.ID] = n
 			v.Nodes = append(v.Nodes, n)
 		}

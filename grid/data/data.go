@@ -6,6 +6,7 @@ package data
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/internal/opauth"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/migrate"
 	"github.com/insightgrid/insight/grid/registry"
@@ -66,6 +68,21 @@ type Config struct {
 	// OperatorToken guards the HTTP port's mutating endpoints (POST /v1/handover); nil:
 	// open.
 	OperatorToken *opauth.Source
+
+	// TLS is the certificate, key and CA (nil: no TLS). With it the internal links
+	// (replication, SLOTIMPORT, pub/sub forwarding) run over mutual TLS on ReplPort, the
+	// RESP TLS port TLSPort is served when given, and the HTTP port over TLS when HTTPTLS.
+	TLS *tlsconf.Source
+	// TLSPort is RESP over TLS (0: none); with it Port may be 0 (no plain RESP).
+	TLSPort int
+	// TLSAuthClients is what TLSPort asks of a client's certificate.
+	TLSAuthClients tlsconf.ClientAuth
+	// ReplPort is the internal links' port, mutual TLS (required with TLS).
+	ReplPort int
+	// HTTPTLS serves the HTTP port over TLS (client certificates verified when given).
+	HTTPTLS bool
+	// EtcdTLS dials the managers' etcd over mutual TLS.
+	EtcdTLS bool
 }
 
 // Validate checks the configuration without side effects.
@@ -88,11 +105,12 @@ func (c *Config) Validate() error {
 	for _, p := range []struct {
 		flag string
 		v    int
-	}{{"--port", c.Port}, {"--http-port", c.HTTPPort}} {
-		if p.v < 1 || p.v > 65535 {
+	}{{"--port", c.Port}, {"--http-port", c.HTTPPort}, {"--tls-port", c.TLSPort}, {"--repl-port", c.ReplPort}} {
+		if p.v < 0 || p.v > 65535 || p.v == 0 && p.flag == "--http-port" {
 			errs = append(errs, fmt.Errorf("%s %d: must be between 1 and 65535", p.flag, p.v))
 		}
 	}
+	errs = append(errs, c.validateTLS()...)
 	if c.AdvertiseHost == "" {
 		errs = append(errs, errors.New("--advertise-host is empty: give the address clients reach this instance at"))
 	}
@@ -112,6 +130,38 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--proto-max-bulk-len %d: must be at least 1mb (1048576)", c.ProtoMaxBulkLen))
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks the ports that depend on TLS.
+func (c *Config) validateTLS() []error {
+	var errs []error
+	if c.TLS == nil {
+		for _, p := range []struct {
+			flag string
+			v    int
+		}{{"--tls-port", c.TLSPort}, {"--repl-port", c.ReplPort}} {
+			if p.v != 0 {
+				errs = append(errs, fmt.Errorf("%s %d needs TLS: give --%s, --%s and --%s", p.flag, p.v, tlsconf.FlagCert, tlsconf.FlagKey, tlsconf.FlagCA))
+			}
+		}
+		if c.Port == 0 {
+			errs = append(errs, errors.New("--port 0 (no plain RESP port) needs --tls-port: clients must reach the instance somewhere"))
+		}
+		return errs
+	}
+	if !c.TLS.HasCert() {
+		errs = append(errs, fmt.Errorf("--%s and --%s are empty: a data instance serves TLS, it needs its certificate and key", tlsconf.FlagCert, tlsconf.FlagKey))
+	}
+	if c.ReplPort == 0 {
+		errs = append(errs, errors.New("--repl-port is 0: with TLS the internal links (replication, SLOTIMPORT, pub/sub forwarding) need a port of their own, e.g. 6380"))
+	}
+	if c.Port == 0 && c.TLSPort == 0 {
+		errs = append(errs, errors.New("--port 0 (no plain RESP port) needs --tls-port: clients must reach the instance somewhere"))
+	}
+	if _, err := tlsconf.ParseClientAuth(string(c.TLSAuthClients)); err != nil && c.TLSPort != 0 {
+		errs = append(errs, fmt.Errorf("--tls-auth-clients %w", err))
+	}
+	return errs
 }
 
 // instance is the running state the HTTP endpoints read.
@@ -183,7 +233,12 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	var etcdTLS *tls.Config
+	if cfg.TLS != nil && cfg.EtcdTLS {
+		etcdTLS = cfg.TLS.InternalClientConfig()
+	}
 	cli, err := clientv3.New(clientv3.Config{
+		TLS:         etcdTLS,
 		Endpoints:   cfg.EtcdEndpoints,
 		DialTimeout: 5 * time.Second,
 		// The managers' cluster can grow or shrink while the instance runs: follow its
@@ -195,10 +250,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("etcd client for %v: %w", cfg.EtcdEndpoints, err)
 	}
 	defer cli.Close()
+	var internalTLS *tls.Config // the client side of the internal links; nil: plain
+	if cfg.TLS != nil {
+		internalTLS = cfg.TLS.InternalClientConfig()
+	}
 	in.node = repl.New(repl.Config{
 		Partition: cfg.Partition, Instance: cfg.Instance, ReplTimeout: cfg.ReplTimeout,
 		BacklogBytes: int(cfg.ReplBacklog), Password: cfg.RequirePass, Store: in.store,
-		Coord: etcdCoord{kv: cli}, Logger: log,
+		Coord: etcdCoord{kv: cli}, Logger: log, TLS: internalTLS,
 	}, run)
 	registerReplMetrics(reg, in.node)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "insight_grid_ready", Help: "1 while this instance's readiness probe (/readyz) passes."},
@@ -209,53 +268,38 @@ func Run(ctx context.Context, cfg Config) error {
 		QueryBufferBudget: cfg.QueryBufferBudget,
 		Partition:         cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
 		Replication: in.node, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
+		InternalPort: cfg.ReplPort != 0, InternalTLS: internalTLS,
 	}, in.store, reg)
 	if err != nil {
 		return err
 	}
 	in.srv = srv
 	in.mover = migrate.New(migrate.Config{Partition: cfg.Partition, Store: in.store, Server: srv, Repl: in.node,
-		Password: cfg.RequirePass, Logger: log})
+		Password: cfg.RequirePass, Logger: log, TLS: internalTLS})
 
-	respLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
+	lns, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("RESP listener (--port %d): %w", cfg.Port, err)
-	}
-	httpLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)))
-	if err != nil {
-		respLn.Close()
-		return fmt.Errorf("HTTP listener (--http-port %d): %w", cfg.HTTPPort, err)
+		return err
 	}
 	hs := &http.Server{Handler: opauth.Guard(cfg.OperatorToken, log, in.routes(reg)), ReadHeaderTimeout: 5 * time.Second}
 
 	// The instance's own goroutines outlive ctx until the graceful handover is done.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
-	wg.Add(8)
+	wg.Add(6)
 	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
 	go func() { defer wg.Done(); memlimit.Watch(runCtx, in.store, memorySampleInterval) }()
 	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
 	go func() { defer wg.Done(); in.node.Run(runCtx) }()
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(respLn); err != nil {
-			errc <- fmt.Errorf("RESP server: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := hs.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("HTTP server: %w", err)
-		}
-	}()
+	lns.serve(&wg, errc, srv, hs)
 	self := cluster.Instance{
 		ID: in.id, Partition: cfg.Partition, Instance: cfg.Instance,
-		Address:     net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.Port)),
 		HTTPAddress: net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.HTTPPort)),
 		Version:     cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339), Run: run,
 	}
+	advertise(&self, cfg)
 	// The replication node gets every state at once; the routing view is built from the
 	// newest state by its own goroutine, so a burst of changes (many partitions failing
 	// over, registrations coming back) costs one view, not one per change, in each of the
@@ -304,8 +348,8 @@ func Run(ctx context.Context, cfg Config) error {
 			in.mu.Unlock()
 		})
 	}()
-	log.Info("data instance started", "resp", respLn.Addr().String(), "http", httpLn.Addr().String(),
-		"advertise", self.Address, "etcd", cfg.EtcdEndpoints, "maxmemory", cfg.MaxMemory, "run", run)
+	log.Info("data instance started", "resp", lns.addr(lns.resp), "tls", lns.addr(lns.tls), "repl", lns.addr(lns.repl),
+		"http", lns.addr(lns.http), "httpTLS", cfg.HTTPTLS && cfg.TLS != nil, "advertise", self.Address, "etcd", cfg.EtcdEndpoints, "maxmemory", cfg.MaxMemory, "run", run)
 
 	var runErr error
 	select {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 func TestValidate(t *testing.T) {
@@ -26,11 +28,53 @@ func TestValidate(t *testing.T) {
 		{"backlog", func(c *Config) { c.ReplBacklog = 1000 }, "--repl-backlog-size 1000: must be between 1mb and 1tb"},
 	}
 	for _, tt := range tests {
-		c := ok
-		tt.mod(&c)
-		err := c.Validate()
-		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
-		}
+		check(t, ok, tt.name, tt.mod, tt.wantErr)
+	}
+}
+
+func check(t *testing.T, ok Config, name string, mod func(*Config), wantErr string) {
+	t.Helper()
+	c := ok
+	mod(&c)
+	err := c.Validate()
+	if (wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), wantErr)) {
+		t.Errorf("%s: err = %v, want %q", name, err, wantErr)
+	}
+}
+
+func TestValidateTLSPorts(t *testing.T) {
+	files, err := tlsconf.Generate(t.TempDir(), nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := tlsconf.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caOnly, err := tlsconf.Load(tlsconf.Files{CA: files.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := Config{EtcdEndpoints: []string{"m-0:2379"}, AdvertiseHost: "10.0.0.5", Port: 6379, HTTPPort: 8080,
+		LeaseTTL: 5 * time.Second, ProtoMaxBulkLen: 512 << 20, ReplTimeout: 500 * time.Millisecond, ReplBacklog: 64 << 20,
+		TLS: src, TLSPort: 6390, TLSAuthClients: tlsconf.AuthYes, ReplPort: 6380}
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"TLS only", func(c *Config) { c.Port = 0 }, ""},
+		{"no plain, no TLS port", func(c *Config) { c.Port, c.TLSPort = 0, 0 }, "--port 0 (no plain RESP port) needs --tls-port"},
+		{"no repl port", func(c *Config) { c.ReplPort = 0 }, "--repl-port is 0: with TLS the internal links"},
+		{"no certificate", func(c *Config) { c.TLS = caOnly }, "--tls-cert-file and --tls-key-file are empty"},
+		{"auth", func(c *Config) { c.TLSAuthClients = "maybe" }, `--tls-auth-clients "maybe": want yes, no or optional`},
+		{"tls port range", func(c *Config) { c.TLSPort = 70000 }, "--tls-port 70000: must be between 1 and 65535"},
+		{"tls port without TLS", func(c *Config) { c.TLS, c.ReplPort = nil, 0 }, "--tls-port 6390 needs TLS: give --tls-cert-file"},
+		{"repl port without TLS", func(c *Config) { c.TLS, c.TLSPort = nil, 0 }, "--repl-port 6380 needs TLS"},
+		{"port 0 without TLS", func(c *Config) { c.TLS, c.TLSPort, c.ReplPort, c.Port = nil, 0, 0, 0 }, "--port 0 (no plain RESP port) needs --tls-port"},
+	}
+	for _, tt := range tests {
+		check(t, ok, tt.name, tt.mod, tt.wantErr)
 	}
 }

@@ -37,6 +37,9 @@ var grid struct {
 	stopped chan struct{}
 	// token is the operator token local made, tokenFile where it wrote it.
 	token, tokenFile string
+	// seedTLS is the first instance's RESP over TLS; caFile, certFile and keyFile the CA,
+	// certificate and key local made.
+	seedTLS, caFile, certFile, keyFile string
 }
 
 func TestMain(m *testing.M) {
@@ -100,6 +103,14 @@ func run(m *testing.M) (int, error) {
 				grid.api = strings.TrimPrefix(line, "manager ")
 			case strings.HasPrefix(line, "operator-token-file "):
 				grid.tokenFile = strings.TrimPrefix(line, "operator-token-file ")
+			case strings.HasPrefix(line, "seed-tls "):
+				grid.seedTLS = strings.TrimPrefix(line, "seed-tls ")
+			case strings.HasPrefix(line, "ca-cert-file "):
+				grid.caFile = strings.TrimPrefix(line, "ca-cert-file ")
+			case strings.HasPrefix(line, "tls-cert-file "):
+				grid.certFile = strings.TrimPrefix(line, "tls-cert-file ")
+			case strings.HasPrefix(line, "tls-key-file "):
+				grid.keyFile = strings.TrimPrefix(line, "tls-key-file ")
 			case line == "ready":
 				ready <- nil
 			}
@@ -121,6 +132,9 @@ func run(m *testing.M) (int, error) {
 	if grid.tokenFile == "" {
 		return 0, errors.New("the local grid printed no operator-token-file line")
 	}
+	if grid.seedTLS == "" || grid.caFile == "" || grid.certFile == "" || grid.keyFile == "" {
+		return 0, errors.New("the local grid printed no seed-tls, ca-cert-file, tls-cert-file or tls-key-file line")
+	}
 	b, err := os.ReadFile(grid.tokenFile)
 	if err != nil {
 		return 0, fmt.Errorf("reading the operator token local printed: %w", err)
@@ -130,11 +144,10 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// freeBase finds a base port whose local-grid ports are free right now.
 // freeBase finds a base port whose local grid layout (manager +0..8 for three members, RESP
-// +10..12, HTTP +1010..1012) is free.
+// +10..12, RESP over TLS +510..512, HTTP +1010..1012, internal links +1510..1512) is free.
 func freeBase() (int, error) {
-	return ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 1010, 1011, 1012}, 60000)
+	return ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 510, 511, 512, 1010, 1011, 1012, 1510, 1511, 1512}, 60000)
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -56,7 +56,7 @@ func runLocal(t *testing.T, partitions, instances int, args ...string) (base int
 	t.Helper()
 	offsets := []int{0, 1, 2}
 	for k := range instances {
-		offsets = append(offsets, 10+k, 1010+k)
+		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k)
 	}
 	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
 	if err != nil {

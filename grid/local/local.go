@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/slots"
 )
 
@@ -49,13 +51,17 @@ type Config struct {
 	LogFormat string
 	Stdout    io.Writer // the summary and "ready"
 	Stderr    io.Writer // the children's logs
-	// Insecure runs the grid without an operator token: every endpoint open, for
-	// debugging.
+	// Insecure runs the grid without an operator token and without TLS: every endpoint
+	// open, the internal links in plain, for debugging.
 	Insecure bool
 
 	// tokenFile is the operator token file Run makes in the data directory ("" with
 	// Insecure), given to the manager and every data instance.
 	tokenFile string
+	// tls are the CA, certificate and key Run makes in the data directory (none with
+	// Insecure): the data instances' internal links run over mutual TLS on their
+	// replication ports, and each serves RESP over TLS beside plain RESP.
+	tls tlsconf.Files
 }
 
 // Port offsets from BasePort.
@@ -66,8 +72,10 @@ const (
 	offSQL      = 3
 	offSQLHTTP  = 4
 	offRESP     = 10
+	offTLS      = 510
 	offHTTP     = 1010
-	maxInstance = offHTTP - offRESP
+	offRepl     = 1510
+	maxInstance = offTLS - offRESP
 )
 
 // Validate checks the configuration without side effects.
@@ -76,8 +84,8 @@ func (c *Config) Validate() error {
 	if c.Partitions < 1 || c.Partitions > maxInstance/2 {
 		errs = append(errs, fmt.Errorf("--partitions %d: must be between 1 and %d", c.Partitions, maxInstance/2))
 	}
-	if last := c.BasePort + offHTTP + maxInstance; c.BasePort < 1024 || last > 65535 {
-		errs = append(errs, fmt.Errorf("--base-port %d: must be between 1024 and %d (the grid uses ports up to base+%d)", c.BasePort, 65535-offHTTP-maxInstance, offHTTP+maxInstance))
+	if last := c.BasePort + offRepl + maxInstance; c.BasePort < 1024 || last > 65535 {
+		errs = append(errs, fmt.Errorf("--base-port %d: must be between 1024 and %d (the grid uses ports up to base+%d)", c.BasePort, 65535-offRepl-maxInstance, offRepl+maxInstance))
 	}
 	if ip := net.ParseIP(c.Bind); ip == nil || !ip.IsLoopback() {
 		errs = append(errs, fmt.Errorf("--bind %q: the local grid listens on loopback only; use an address in 127.0.0.0/8 or ::1", c.Bind))
@@ -102,6 +110,7 @@ func (c *Config) Validate() error {
 type Instance struct {
 	Partition, Instance int
 	RESP, HTTP          string // host:port
+	TLS, Repl           string // host:port of RESP over TLS and of the internal links (mutual TLS)
 }
 
 // Layout is where every process of the grid listens.
@@ -112,7 +121,8 @@ type Layout struct {
 }
 
 // NewLayout computes the ports of cfg's grid: instance k (partition-major, instance
-// minor) gets RESP base+10+k and HTTP base+1010+k.
+// minor) gets RESP base+10+k, RESP over TLS base+510+k, HTTP base+1010+k and the
+// internal links' port base+1510+k.
 func NewLayout(cfg Config) Layout {
 	at := func(off int) string { return net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.BasePort+off)) }
 	l := Layout{EtcdClient: at(offClient), EtcdPeer: at(offPeer), API: at(offAPI), SQL: at(offSQL), SQLHTTP: at(offSQLHTTP)}
@@ -133,7 +143,7 @@ func partitionInstances(cfg Config, p int) []Instance {
 	out := make([]Instance, 0, per)
 	for i := range per {
 		k := p*per + i
-		out = append(out, Instance{Partition: p, Instance: i, RESP: at(offRESP + k), HTTP: at(offHTTP + k)})
+		out = append(out, Instance{Partition: p, Instance: i, RESP: at(offRESP + k), HTTP: at(offHTTP + k), TLS: at(offTLS + k), Repl: at(offRepl + k)})
 	}
 	return out
 }
@@ -470,6 +480,12 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 	if cfg.tokenFile != "" {
 		args = append(args, "--operator-token-file", cfg.tokenFile)
 	}
+	if cfg.tls.CA != "" {
+		// The HTTP ports stay plain: the tools and tests reading /v1/status and the
+		// manager's API find them at http:// (see docs/grid.md, TLS).
+		args = append(args, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA,
+			"--tls-port", port(in.TLS), "--tls-auth-clients", "optional", "--repl-port", port(in.Repl), "--tls-http=false")
+	}
 	return args
 }
 
@@ -511,6 +527,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		cfg.tokenFile = tf
+		if cfg.tls, err = tlsconf.Generate(filepath.Join(dir, tlsDir), []string{cfg.Bind}, tlsValidity); err != nil {
+			return fmt.Errorf("making the grid's CA and certificate: %w", err)
+		}
 	}
 	layout := NewLayout(cfg)
 	replTimeout := dataHasFlag(cfg.Exe, "repl-timeout")
@@ -536,6 +555,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.tokenFile != "" {
 		managerArgs = append(managerArgs, "--operator-token-file", cfg.tokenFile)
 	}
+	if cfg.tls.CA != "" {
+		// etcd over mutual TLS; the API stays plain (see dataArgs).
+		managerArgs = append(managerArgs, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA, "--tls-http=false")
+	}
 	children := []*child{{name: "manager", health: "http://" + layout.API + "/readyz", args: managerArgs}}
 	for _, in := range layout.Instances {
 		children = append(children, dataChild(cfg, layout, in, replTimeout))
@@ -552,12 +575,22 @@ func Run(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(w, "insight-grid local: %d partitions, ha=%v, data in %s\n", cfg.Partitions, cfg.HA, dir)
 	fmt.Fprintf(w, "  %-8s pid %-7d etcd %s  api http://%s\n", "manager", g.current(children[0]).pid(), layout.EtcdClient, layout.API)
 	for i, in := range layout.Instances {
-		fmt.Fprintf(w, "  p%d-i%d    pid %-7d resp %s  http %s\n", in.Partition, in.Instance, g.current(children[i+1]).pid(), in.RESP, in.HTTP)
+		fmt.Fprintf(w, "  p%d-i%d    pid %-7d resp %s  http %s", in.Partition, in.Instance, g.current(children[i+1]).pid(), in.RESP, in.HTTP)
+		if cfg.tls.CA != "" {
+			fmt.Fprintf(w, "  tls %s  repl %s", in.TLS, in.Repl)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "seed %s\n", layout.Instances[0].RESP)
+	if cfg.tls.CA != "" {
+		fmt.Fprintf(w, "seed-tls %s\n", layout.Instances[0].TLS)
+	}
 	fmt.Fprintf(w, "manager http://%s\n", layout.API)
 	if cfg.tokenFile != "" {
 		fmt.Fprintf(w, "operator-token-file %s\n", cfg.tokenFile)
+	}
+	if cfg.tls.CA != "" {
+		fmt.Fprintf(w, "ca-cert-file %s\ntls-cert-file %s\ntls-key-file %s\n", cfg.tls.CA, cfg.tls.Cert, cfg.tls.Key)
 	}
 	if cfg.SQLExe != "" {
 		sqlp, err := startSQL(ctx, sp, cfg, layout)

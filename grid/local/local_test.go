@@ -22,7 +22,7 @@ func TestValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"ok", func(*Config) {}, ""},
-		{"zero partitions", func(c *Config) { c.Partitions = 0 }, "--partitions 0: must be between 1 and 500"},
+		{"zero partitions", func(c *Config) { c.Partitions = 0 }, "--partitions 0: must be between 1 and 250"},
 		{"low port", func(c *Config) { c.BasePort = 80 }, "--base-port 80: must be between 1024 and"},
 		{"high port", func(c *Config) { c.BasePort = 65000 }, "--base-port 65000"},
 		{"not loopback", func(c *Config) { c.Bind = "0.0.0.0" }, `--bind "0.0.0.0": the local grid listens on loopback only`},
@@ -48,10 +48,10 @@ func TestLayout(t *testing.T) {
 		t.Fatalf("manager ports: %+v", l)
 	}
 	want := []Instance{
-		{0, 0, "127.0.0.1:7010", "127.0.0.1:8010"},
-		{0, 1, "127.0.0.1:7011", "127.0.0.1:8011"},
-		{1, 0, "127.0.0.1:7012", "127.0.0.1:8012"},
-		{1, 1, "127.0.0.1:7013", "127.0.0.1:8013"},
+		{0, 0, "127.0.0.1:7010", "127.0.0.1:8010", "127.0.0.1:7510", "127.0.0.1:8510"},
+		{0, 1, "127.0.0.1:7011", "127.0.0.1:8011", "127.0.0.1:7511", "127.0.0.1:8511"},
+		{1, 0, "127.0.0.1:7012", "127.0.0.1:8012", "127.0.0.1:7512", "127.0.0.1:8512"},
+		{1, 1, "127.0.0.1:7013", "127.0.0.1:8013", "127.0.0.1:7513", "127.0.0.1:8513"},
 	}
 	if len(l.Instances) != len(want) {
 		t.Fatalf("instances: %+v", l.Instances)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // operatorTokenFile is the name of the operator token file in the data directory.
@@ -38,3 +39,10 @@ func writeOperatorToken(dir string) (string, error) {
 	}
 	return path, nil
 }
+
+// tlsDir is the directory in the data directory where Run writes the grid's CA,
+// certificate and key, and tlsValidity how long they are valid.
+const (
+	tlsDir      = "tls"
+	tlsValidity = 365 * 24 * time.Hour
+)

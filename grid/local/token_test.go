@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 func TestWriteOperatorTokenMakesANewPrivateTokenEachStart(t *testing.T) {
@@ -62,5 +64,29 @@ func TestDataArgsPassTheOperatorTokenFile(t *testing.T) {
 	cfg.tokenFile = "" // --insecure
 	if args := dataArgs(cfg, l, l.Instances[0], true); slices.Contains(args, "--operator-token-file") {
 		t.Fatalf("dataArgs with --insecure = %v, want no token file", args)
+	}
+}
+
+func TestDataArgsRunTheInternalLinksAndRESPOverTLS(t *testing.T) {
+	cfg := Config{Partitions: 1, HA: true, BasePort: 7000, Bind: "127.0.0.1", LogLevel: "info", LogFormat: "text",
+		tls: tlsconf.Files{Cert: "/d/tls/tls.crt", Key: "/d/tls/tls.key", CA: "/d/tls/ca.crt"}}
+	l := NewLayout(cfg)
+	args := dataArgs(cfg, l, l.Instances[1], true)
+	for flag, want := range map[string]string{
+		"--tls-cert-file": "/d/tls/tls.crt", "--tls-key-file": "/d/tls/tls.key", "--tls-ca-cert-file": "/d/tls/ca.crt",
+		"--port": "7011", "--tls-port": "7511", "--repl-port": "8511", "--tls-auth-clients": "optional",
+	} {
+		if i := slices.Index(args, flag); i < 0 || args[i+1] != want {
+			t.Errorf("dataArgs = %v, want %s %s", args, flag, want)
+		}
+	}
+	if !slices.Contains(args, "--tls-http=false") {
+		t.Errorf("dataArgs = %v, want --tls-http=false (local's HTTP ports stay plain)", args)
+	}
+	cfg.tls = tlsconf.Files{} // --insecure
+	for _, a := range dataArgs(cfg, l, l.Instances[1], true) {
+		if strings.HasPrefix(a, "--tls") || a == "--repl-port" {
+			t.Errorf("dataArgs with --insecure has %s", a)
+		}
 	}
 }

@@ -170,7 +170,7 @@ func (m *Manager) partitions(ctx context.Context) ([]api.Partition, error) {
 				role = api.RolePrimary
 			}
 			pj.Instances = append(pj.Instances, api.Instance{ID: inst.ID, Partition: inst.Partition, Instance: inst.Instance,
-				Address: inst.Address, HTTPAddress: inst.HTTPAddress, Role: role})
+				Address: inst.Address, HTTPAddress: inst.HTTPAddress, TLSAddress: inst.TLSAddress, ReplAddress: inst.ReplAddress, Role: role})
 		}
 		out = append(out, pj)
 	}
@@ -194,7 +194,7 @@ func (m *Manager) partitions(ctx context.Context) ([]api.Partition, error) {
 var errNoMap = registry.ErrNoMap
 
 func (m *Manager) instanceStatus(ctx context.Context, addr string) (*cluster.InstanceStatus, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.dataURL(addr, "/v1/status"), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,11 +21,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 
 	"github.com/insightgrid/insight/grid/internal/opauth"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/registry"
 )
 
@@ -61,6 +64,46 @@ type Config struct {
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
 	// instances' POST /v1/handover; nil: neither guarded nor presented.
 	OperatorToken *opauth.Source
+
+	// TLS is the certificate, key and CA (nil: no TLS); with HTTPTLS the API is served
+	// over TLS (client certificates verified when given) and the data instances' HTTP
+	// ports are called over TLS, presenting the certificate.
+	TLS     *tlsconf.Source
+	HTTPTLS bool
+	// EtcdTLS, with TLS, runs etcd's client and peer traffic over mutual TLS (https URLs,
+	// a client certificate signed by the CA required).
+	EtcdTLS bool
+}
+
+// etcdTLS tells whether etcd's client and peer URLs are https.
+func (c *Config) etcdTLS() bool { return c.TLS != nil && c.EtcdTLS }
+
+// etcdScheme is the scheme of etcd's URLs: https with etcd TLS, else http.
+func (c *Config) etcdScheme() string {
+	if c.etcdTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// etcdClientTLS is the TLS of this member's etcd clients (joining, removing members):
+// nil without etcd TLS.
+func (c *Config) etcdClientTLS() *tls.Config {
+	if !c.etcdTLS() {
+		return nil
+	}
+	return c.TLS.InternalClientConfig()
+}
+
+// httpTLS tells whether the HTTP ports (the API, the data instances') speak TLS.
+func (c *Config) httpTLS() bool { return c.TLS != nil && c.HTTPTLS }
+
+// dataURL is the URL of path on a data instance's HTTP port at addr.
+func (m *Manager) dataURL(addr, path string) string {
+	if m.cfg.httpTLS() {
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
 }
 
 // Validate checks the configuration without side effects.
@@ -73,6 +116,9 @@ func (c *Config) Validate() error {
 		if p.v < 1 || p.v > 65535 {
 			errs = append(errs, fmt.Errorf("%s %d: must be between 1 and 65535", p.flag, p.v))
 		}
+	}
+	if c.TLS != nil && !c.TLS.HasCert() {
+		errs = append(errs, fmt.Errorf("--%s and --%s are empty: a manager serves TLS, it needs its certificate and key", tlsconf.FlagCert, tlsconf.FlagKey))
 	}
 	if c.Name == "" {
 		errs = append(errs, errors.New("--name is empty: give this member a name unique in the manager cluster"))
@@ -109,16 +155,16 @@ func (c *Config) Validate() error {
 // initialCluster parses --initial-cluster and checks that it names this member.
 func (c *Config) initialCluster() (string, error) {
 	if c.InitialCluster == "" {
-		return fmt.Sprintf("%s=http://%s", c.Name, net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(c.PeerPort))), nil
+		return fmt.Sprintf("%s=%s://%s", c.Name, c.etcdScheme(), net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(c.PeerPort))), nil
 	}
 	found := false
 	for _, m := range strings.Split(c.InitialCluster, ",") {
 		name, u, ok := strings.Cut(m, "=")
 		if !ok || name == "" {
-			return "", fmt.Errorf("--initial-cluster %q: entry %q is not name=http://host:port", c.InitialCluster, m)
+			return "", fmt.Errorf("--initial-cluster %q: entry %q is not name=%s://host:port", c.InitialCluster, m, c.etcdScheme())
 		}
-		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, "http://") {
-			return "", fmt.Errorf("--initial-cluster %q: entry %q: the peer URL must be http://host:port", c.InitialCluster, m)
+		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, c.etcdScheme()+"://") {
+			return "", fmt.Errorf("--initial-cluster %q: entry %q: the peer URL must be %s://host:port (https with TLS on etcd)", c.InitialCluster, m, c.etcdScheme())
 		}
 		found = found || name == c.Name
 	}
@@ -128,8 +174,8 @@ func (c *Config) initialCluster() (string, error) {
 	return c.InitialCluster, nil
 }
 
-func hostURL(host string, port int) url.URL {
-	return url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port))}
+func (c *Config) hostURL(host string, port int) url.URL {
+	return url.URL{Scheme: c.etcdScheme(), Host: net.JoinHostPort(host, strconv.Itoa(port))}
 }
 
 // Manager is a running manager member.
@@ -159,6 +205,13 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		hasLeader:      func() bool { return e.Server.Leader() != 0 },
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
+	}
+	if cfg.TLS != nil {
+		// For the https URLs: the data instances' HTTP ports (with --tls-http) and the
+		// members' etcd /health (with --tls-etcd).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg.TLS.InternalClientConfig()
+		m.hc.Transport, m.handoverClient.Transport = tr, tr
 	}
 	m.repart = &repartitioner{m: m}
 	m.ha = &haReconciler{m: m}
@@ -215,6 +268,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("manager API listener (--http-port %d): %w", cfg.HTTPPort, err)
 	}
+	if cfg.httpTLS() {
+		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(tlsconf.AuthOptional))
+	}
 	m.http = &http.Server{Handler: opauth.Guard(cfg.OperatorToken, m.log, m.routes()), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- m.http.Serve(ln) }()
@@ -224,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = m.http.Shutdown(sctx)
 	}()
 	log.Info("manager starting", "name", cfg.Name, "etcdClient", e.Config().AdvertiseClientUrls[0].String(),
-		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String())
+		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String(), "apiTLS", cfg.httpTLS())
 
 	select {
 	case <-e.Server.ReadyNotify():
@@ -302,10 +358,21 @@ func startEtcd(cfg Config, initial, state string) (*embed.Etcd, error) {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
-	ec.ListenClientUrls = []url.URL{hostURL(cfg.Bind, cfg.ClientPort)}
-	ec.AdvertiseClientUrls = []url.URL{hostURL(cfg.AdvertiseHost, cfg.ClientPort)}
-	ec.ListenPeerUrls = []url.URL{hostURL(cfg.Bind, cfg.PeerPort)}
-	ec.AdvertisePeerUrls = []url.URL{hostURL(cfg.AdvertiseHost, cfg.PeerPort)}
+	ec.ListenClientUrls = []url.URL{cfg.hostURL(cfg.Bind, cfg.ClientPort)}
+	ec.AdvertiseClientUrls = []url.URL{cfg.hostURL(cfg.AdvertiseHost, cfg.ClientPort)}
+	ec.ListenPeerUrls = []url.URL{cfg.hostURL(cfg.Bind, cfg.PeerPort)}
+	ec.AdvertisePeerUrls = []url.URL{cfg.hostURL(cfg.AdvertiseHost, cfg.PeerPort)}
+	if cfg.etcdTLS() {
+		// Mutual TLS on both ports: only holders of a certificate the CA signed (the
+		// release's managers and data instances) are served. etcd reads the certificate
+		// and key again at each handshake, the CA once at start. Peers are not checked
+		// against their address (SANs), as the grid's other internal links.
+		f := cfg.TLS.Files()
+		info := transport.TLSInfo{CertFile: f.Cert, KeyFile: f.Key, TrustedCAFile: f.CA, ClientCertAuth: true}
+		ec.ClientTLSInfo = info
+		info.SkipClientSANVerify = true
+		ec.PeerTLSInfo = info
+	}
 	ec.InitialCluster, _ = cfg.initialCluster()
 	ec.InitialClusterToken = "insight-grid"
 	ec.ClusterState = embed.ClusterStateFlagNew // ignored once the data dir holds a member

@@ -52,7 +52,7 @@ func hasData(cfg Config) bool {
 
 // peerURL is the URL the other members reach this one at.
 func (c *Config) peerURL() string {
-	u := hostURL(c.AdvertiseHost, c.PeerPort)
+	u := c.hostURL(c.AdvertiseHost, c.PeerPort)
 	return u.String()
 }
 
@@ -70,7 +70,7 @@ func (c *Config) joins() bool {
 // until added or ctx ends. A member listed under this peer URL that has started before
 // lost its data (a new volume): it is removed and added again, as etcd's guide says.
 func join(ctx context.Context, cfg Config) (string, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Join, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Join, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx, TLS: cfg.etcdClientTLS()})
 	if err != nil {
 		return "", fmt.Errorf("etcd client for --join %v: %w", cfg.Join, err)
 	}
@@ -174,7 +174,7 @@ func (m *Manager) handOffLeadership(ctx context.Context, mem api.Manager, id, to
 	if uint64(m.etcd.Server.Leader()) != id {
 		return nil
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{mem.ClientURL}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{mem.ClientURL}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx, TLS: m.cfg.etcdClientTLS()})
 	if err != nil {
 		return fmt.Errorf("etcd client for the leader %s: %w", mem.Name, err)
 	}
@@ -333,7 +333,7 @@ func (m *Manager) shrink(ctx context.Context, keep int) (api.Managers, *opError)
 	for _, mem := range doc.Members[:keep] {
 		eps = append(eps, mem.ClientURL)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx, TLS: m.cfg.etcdClientTLS()})
 	if err != nil {
 		return doc, unavailable("etcd client for the members that stay (%v): %v", eps, err)
 	}

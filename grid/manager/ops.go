@@ -108,7 +108,7 @@ func (m *Manager) switchOver(ctx context.Context, ps *registry.PartitionState, t
 	body, _ := json.Marshal(map[string]any{"to": to, "epoch": rec.Epoch})
 	hctx, cancel := context.WithTimeout(ctx, handoverTimeout)
 	defer cancel()
-	url := "http://" + primary.HTTPAddress + "/v1/handover"
+	url := m.dataURL(primary.HTTPAddress, "/v1/handover")
 	req, err := http.NewRequestWithContext(hctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, unavailable("partition %d: primary %s: %v", ps.ID, rec.Primary, err)

@@ -2,11 +2,15 @@ package migrate
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 // conn is a RESP connection to a target partition's primary: commands out, one-line
@@ -28,8 +32,12 @@ func isReply(err error) bool {
 	return errors.As(err, &re)
 }
 
-func dial(addr, password string, timeout time.Duration) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, timeout)
+// dial connects to addr (over TLS with tlsCfg unless nil) and authenticates with
+// password unless empty.
+func dial(addr, password string, tlsCfg *tls.Config, timeout time.Duration) (*conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	nc, err := tlsconf.DialContext(ctx, &net.Dialer{Timeout: timeout}, tlsCfg, addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}

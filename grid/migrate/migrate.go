@@ -12,6 +12,7 @@ package migrate
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,7 +45,10 @@ type Config struct {
 	Server    Server
 	Repl      Replication
 	Password  string // the targets' requirepass (every instance of a grid has the same)
-	Logger    *slog.Logger
+	// TLS, when set, is the client side of the mutual TLS SLOTIMPORT is sent over, to the
+	// target's replication port (cluster.Instance.InternalAddress); nil: plain.
+	TLS    *tls.Config
+	Logger *slog.Logger
 	// BatchKeys and BatchBytes bound one SLOTIMPORT; Timeout bounds its round trip.
 	BatchKeys, BatchBytes int
 	Timeout               time.Duration
@@ -238,7 +242,7 @@ func (m *Mover) drain(ctx context.Context, v *cluster.View, slot int) (int, erro
 	if mv.To.Primary == nil {
 		return 0, fmt.Errorf("target partition %d has no primary registered", mv.To.ID)
 	}
-	addr := mv.To.Primary.Address
+	addr := mv.To.Primary.InternalAddress()
 	moved := 0
 	for ctx.Err() == nil {
 		if err := m.pace(ctx, v.MoveRate); err != nil {
@@ -315,7 +319,7 @@ func (m *Mover) conn(addr string) (*conn, error) {
 	if c := m.conns[addr]; c != nil {
 		return c, nil
 	}
-	c, err := dial(addr, m.cfg.Password, m.cfg.Timeout)
+	c, err := dial(addr, m.cfg.Password, m.cfg.TLS, m.cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}

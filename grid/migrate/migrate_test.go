@@ -48,7 +48,7 @@ func fakeTarget(t *testing.T, replies ...string) (addr string, got chan [][]byte
 
 func TestConn(t *testing.T) {
 	addr, got := fakeTarget(t, "+OK\r\n", "+OK\r\n", "-TRYAGAIN not yet\r\n", ":1\r\n")
-	c, err := dial(addr, "secret", time.Second)
+	c, err := dial(addr, "secret", nil, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

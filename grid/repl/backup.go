@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 // follower is a backup's connection to its primary: it applies the stream and
@@ -142,7 +143,7 @@ func (f *follower) session() error {
 		case <-ctx.Done():
 		}
 	}()
-	nc, err := d.DialContext(ctx, "tcp", f.addr)
+	nc, err := tlsconf.DialContext(ctx, &d, n.cfg.TLS, f.addr)
 	cancel()
 	if err != nil {
 		return err

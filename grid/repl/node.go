@@ -16,6 +16,7 @@ package repl
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,9 +52,12 @@ type Config struct {
 	BacklogBytes int
 	// Password is sent with AUTH when connecting to the primary.
 	Password string
-	Store    *store.Store
-	Coord    Coordinator
-	Logger   *slog.Logger
+	// TLS, when set, is the client side of the mutual TLS a backup dials its primary's
+	// replication port (cluster.Instance.InternalAddress) with; nil: plain.
+	TLS    *tls.Config
+	Store  *store.Store
+	Coord  Coordinator
+	Logger *slog.Logger
 }
 
 // Roles.
@@ -350,10 +354,19 @@ func (n *Node) becomeNone(why string) {
 	n.setGate(&gate{why: why, redirect: n.primaryAddr()})
 }
 
-// primaryAddr is the address of the record's primary when it is registered.
+// primaryAddr is the client address of the record's primary when it is registered.
 func (n *Node) primaryAddr() string {
 	if inst, ok := n.insts[n.rec.Primary]; ok && n.rec.Primary != n.id {
 		return inst.Address
+	}
+	return ""
+}
+
+// primaryInternalAddr is the address a backup dials for the record's primary's
+// replication stream when it is registered.
+func (n *Node) primaryInternalAddr() string {
+	if inst, ok := n.insts[n.rec.Primary]; ok && n.rec.Primary != n.id {
+		return inst.InternalAddress()
 	}
 	return ""
 }
@@ -578,8 +591,8 @@ func (n *Node) stepBackup(ctx context.Context, rec cluster.Record) {
 		n.role = roleBackup
 		n.syncing.Store(false)
 	}
-	addr := n.primaryAddr()
-	n.setGateIfChanged(&gate{why: n.backupWhy(rec), redirect: addr})
+	n.setGateIfChanged(&gate{why: n.backupWhy(rec), redirect: n.primaryAddr()})
+	addr := n.primaryInternalAddr()
 	inst, registered := n.insts[rec.Primary]
 	if n.fol == nil || n.fol.addr != addr || n.fol.done() {
 		if n.fol != nil {

@@ -415,7 +415,8 @@ func (s *Server) redirectFor(v *cluster.View, slot int) func(c *conn) {
 		return nil
 	}
 	if p != nil && p.Primary != nil {
-		return errorReply(fmt.Sprintf("MOVED %d %s", slot, p.Primary.Address))
+		primary := p.Primary
+		return func(c *conn) { c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, primary.ClientAddress(c.tls))) }
 	}
 	return errorReply(errClusterDown)
 }

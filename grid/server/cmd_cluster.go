@@ -55,7 +55,7 @@ func cmdClusterSlots(c *conn, _ [][]byte) {
 			for _, node := range nodes {
 				c.wr.Array(3)
 				c.wr.BulkString(node.Host)
-				c.wr.Int(int64(node.Port))
+				c.wr.Int(int64(node.ClientPort(c.tls)))
 				c.wr.BulkString(node.NodeID)
 			}
 		}
@@ -93,11 +93,27 @@ func cmdClusterShards(c *conn, _ [][]byte) {
 					health = "loading"
 				}
 			}
-			c.wr.Map(7)
+			// Redis 7.0's fields: "port" when the node has a plain port, "tls-port" when it
+			// has a TLS one, whatever the asking connection is.
+			plain := n.TLSAddress == "" || n.Address != n.TLSAddress
+			fields := 6
+			if plain {
+				fields++
+			}
+			if n.TLSPort != 0 {
+				fields++
+			}
+			c.wr.Map(fields)
 			c.wr.BulkString("id")
 			c.wr.BulkString(n.NodeID)
-			c.wr.BulkString("port")
-			c.wr.Int(int64(n.Port))
+			if plain {
+				c.wr.BulkString("port")
+				c.wr.Int(int64(n.Port))
+			}
+			if n.TLSPort != 0 {
+				c.wr.BulkString("tls-port")
+				c.wr.Int(int64(n.TLSPort))
+			}
 			c.wr.BulkString("ip")
 			c.wr.BulkString(n.Host)
 			c.wr.BulkString("endpoint")
@@ -117,8 +133,9 @@ func cmdClusterShards(c *conn, _ [][]byte) {
 }
 
 // NodesText renders CLUSTER NODES for v: one line per registered instance, each ending
-// in a newline (redis-benchmark splits on it).
-func NodesText(v *cluster.View) string {
+// in a newline (redis-benchmark splits on it), with the nodes' TLS ports when tls (the
+// asking client is on TLS), as Redis's tls-cluster does.
+func NodesText(v *cluster.View, tls bool) string {
 	var b strings.Builder
 	for _, n := range v.Nodes {
 		p := &v.Partitions[n.Partition]
@@ -131,7 +148,7 @@ func NodesText(v *cluster.View) string {
 		if n.ID == v.Self {
 			flags = "myself," + flags
 		}
-		fmt.Fprintf(&b, "%s %s:%d@0 %s %s 0 0 %d connected", n.NodeID, n.Host, n.Port, flags, master, p.Record.Epoch)
+		fmt.Fprintf(&b, "%s %s:%d@0 %s %s 0 0 %d connected", n.NodeID, n.Host, n.ClientPort(tls), flags, master, p.Record.Epoch)
 		if p.Primary == n {
 			for _, r := range p.Ranges {
 				b.WriteString(" " + r.String())
@@ -144,7 +161,7 @@ func NodesText(v *cluster.View) string {
 
 func cmdClusterNodes(c *conn, _ [][]byte) {
 	if v := c.viewOrDown(); v != nil {
-		c.wr.Verbatim(NodesText(v))
+		c.wr.Verbatim(NodesText(v, c.tls))
 	}
 }
 
@@ -247,6 +264,9 @@ func cmdAsking(c *conn, _ [][]byte) {
 // yet, or a move cancelled); the reply waits, like any write's, until the backup has the
 // keys. Restoring a key again is harmless, so the source retries a failed batch whole.
 func cmdSlotImport(c *conn, args [][]byte) {
+	if !c.internalAllowed("SLOTIMPORT") {
+		return
+	}
 	version, ok := parseInt(args[1])
 	if !ok || version < 1 {
 		c.wr.Error("ERR invalid partition map version")

@@ -238,6 +238,9 @@ func (s *Server) replicationInfo() [][2]string {
 }
 
 func cmdReplSync(c *conn, args [][]byte) {
+	if !c.internalAllowed("REPLSYNC") {
+		return
+	}
 	c.attach = make([][]byte, len(args))
 	for i, a := range args {
 		c.attach[i] = append([]byte(nil), a...)

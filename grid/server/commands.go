@@ -325,7 +325,7 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 		c.wr.Error(errClusterDown)
 		return false
 	}
-	c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, p.Primary.Address))
+	c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, p.Primary.ClientAddress(c.tls)))
 	return false
 }
 
@@ -339,7 +339,7 @@ func (s *Server) admitOwn(c *conn, slot int) bool {
 		c.wr.Error(errReply)
 		return false
 	case redirect != "":
-		c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, redirect))
+		c.wr.Error(fmt.Sprintf("MOVED %d %s", slot, c.clientAddress(redirect)))
 		return false
 	}
 	c.slot = slot
@@ -412,6 +412,6 @@ func (s *Server) routeMigrating(c *conn, cmd *command, args [][]byte, slot int, 
 		c.wr.Error(fmt.Sprintf("TRYAGAIN slot %d is moving to partition %d, which has no primary right now", slot, mv.To.ID))
 		return false
 	}
-	c.wr.Error(fmt.Sprintf("ASK %d %s", slot, mv.To.Primary.Address))
+	c.wr.Error(fmt.Sprintf("ASK %d %s", slot, mv.To.Primary.ClientAddress(c.tls)))
 	return false
 }

@@ -400,7 +400,7 @@ func (s *Server) routeShard(c *conn, v *cluster.View, slot int) bool {
 		c.wr.Error(errClusterDown)
 		return false
 	}
-	c.wr.Error("MOVED " + strconv.Itoa(slot) + " " + p.Primary.Address)
+	c.wr.Error("MOVED " + strconv.Itoa(slot) + " " + p.Primary.ClientAddress(c.tls))
 	return false
 }
 

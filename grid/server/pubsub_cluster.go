@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 // Cluster-wide classic pub/sub, as Redis Cluster broadcasts a PUBLISH over its cluster
@@ -78,8 +80,8 @@ func (s *Server) updateForwarders(v *cluster.View) {
 	want := map[string]bool{}
 	if v != nil {
 		for _, n := range v.Nodes {
-			if n.ID != v.Self && n.Address != "" {
-				want[n.Address] = true
+			if addr := n.InternalAddress(); n.ID != v.Self && addr != "" {
+				want[addr] = true
 			}
 		}
 	}
@@ -252,7 +254,9 @@ func (fw *forwarder) run() {
 // dial connects to the peer, authenticates, and starts draining its replies; dead is
 // closed when they end.
 func (fw *forwarder) dial() (nc net.Conn, dead chan struct{}, err error) {
-	nc, err = net.DialTimeout("tcp", fw.addr, forwardDialTime)
+	ctx, cancel := context.WithTimeout(context.Background(), forwardDialTime)
+	defer cancel()
+	nc, err = tlsconf.DialContext(ctx, &net.Dialer{Timeout: forwardDialTime}, fw.s.cfg.InternalTLS, fw.addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to %s: %w", fw.addr, err)
 	}
@@ -319,6 +323,9 @@ func (fw *forwarder) drain(rd *bufio.Reader, dead chan struct{}) {
 // cmdPublishLocal is PUBLISHLOCAL channel message, the internal command a peer forwards
 // a classic PUBLISH with: delivered to this instance's subscribers only, never forwarded.
 func cmdPublishLocal(c *conn, args [][]byte) {
+	if !c.internalAllowed("PUBLISHLOCAL") {
+		return
+	}
 	c.wr.Int(c.s.publish(kindChannel, args[1], args[2]))
 }
 

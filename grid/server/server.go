@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,13 @@ type Config struct {
 	// NotifyKeyspaceEvents is notify-keyspace-events at start, in Redis's syntax ("": no
 	// keyspace notifications; CONFIG SET changes it).
 	NotifyKeyspaceEvents string
+	// InternalPort says the internal commands (REPLSYNC, SLOTIMPORT, PUBLISHLOCAL) are
+	// served only on the connections ServeInternal accepts (the replication port, mutual
+	// TLS); false: on every connection.
+	InternalPort bool
+	// InternalTLS, when set, is the client side of the mutual TLS pub/sub forwarding dials
+	// the other instances' replication ports with (cluster.Instance.InternalAddress).
+	InternalTLS *tls.Config
 	// Replication (required) decides whether this instance serves its partition and makes
 	// replies wait until what they depend on is on the backup: the partition's repl.Node,
 	// or Standalone for an instance without a backup.
@@ -194,8 +202,17 @@ func (s *Server) Clients() int {
 	return len(s.conns)
 }
 
-// Serve accepts connections on ln until Close; it returns nil after Close.
-func (s *Server) Serve(ln net.Listener) error {
+// Serve accepts client connections on ln until Close; it returns nil after Close. A
+// listener of *tls.Conn (tls.NewListener) makes its clients TLS clients: redirected to
+// the other nodes' TLS ports (cluster.Node.ClientAddress).
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeInternal accepts the other instances' internal links on ln (the replication port,
+// behind mutual TLS) until Close: the connections the internal commands are served on
+// when Config.InternalPort is set.
+func (s *Server) ServeInternal(ln net.Listener) error { return s.serve(ln, true) }
+
+func (s *Server) serve(ln net.Listener, internal bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -225,6 +242,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		c := s.newConn(nc)
+		c.internal = internal
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -274,6 +292,10 @@ type conn struct {
 	created time.Time
 	authed  bool
 	closing bool // QUIT: close after the reply is flushed
+	// tls: the client is on TLS (redirects name TLS ports); internal: accepted by
+	// ServeInternal (the internal commands are allowed).
+	tls      bool
+	internal bool
 
 	// Read by CLIENT LIST from other connections.
 	lastCmd atomic.Pointer[command]
@@ -327,6 +349,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		created: time.Now(),
 		authed:  s.cfg.RequirePass == "",
 	}
+	_, c.tls = nc.(*tls.Conn)
 	if s.budget != nil {
 		c.rd.SetBudget(s.budget)
 	}

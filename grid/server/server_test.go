@@ -282,7 +282,7 @@ func TestClusterNodesAndBackupMoved(t *testing.T) {
 	v := testView(t, "p0-i0")
 	want := cluster.NodeID("p0-i0") + " 127.0.0.1:7000@0 myself,master - 0 0 1 connected 0-8191\n" +
 		cluster.NodeID("p1-i0") + " 127.0.0.1:7001@0 master - 0 0 1 connected 8192-16383\n"
-	if got := NodesText(v); got != want {
+	if got := NodesText(v, false); got != want {
 		t.Fatalf("CLUSTER NODES:\n%s\nwant:\n%s", got, want)
 	}
 	// Seen from partition 1's instance, keys of partition 0 move there.

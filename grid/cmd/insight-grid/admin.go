@@ -16,6 +16,7 @@ import (
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/config"
 	"github.com/insightgrid/insight/grid/internal/opauth"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 // The admin commands call a manager's REST API: failover (planned switch-over to the
@@ -128,12 +129,14 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	// Data pods set INSIGHT_PARTITION: a role's environment must not pick the partition.
 	env := func(k string) string {
 		switch k {
-		case config.EnvName("manager"), config.EnvName(opauth.FlagFile), opauth.EnvToken:
+		case config.EnvName("manager"), config.EnvName(opauth.FlagFile), opauth.EnvToken,
+			config.EnvName(tlsconf.FlagCert), config.EnvName(tlsconf.FlagKey), config.EnvName(tlsconf.FlagCA):
 			return getenv(k)
 		}
 		return ""
 	}
 	token := tokenFlag(fs, "file holding the grid's operator token, presented to the manager (X-Insight-Token)", env)
+	tlsSrc := tlsFlags(fs, "to the manager when it asks for one (an https:// --manager needs at least --"+tlsconf.FlagCA+")")
 	if err := config.Parse(fs, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -150,7 +153,18 @@ func runAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		fmt.Fprintf(stderr, "insight-grid %s: %v\n", name, err)
 		return 2
 	}
-	c.client = api.NewClient(c.manager, &http.Client{Timeout: c.timeout})
+	hc := &http.Client{Timeout: c.timeout}
+	ts, err := tlsSrc()
+	if err != nil {
+		fmt.Fprintf(stderr, "insight-grid %s: %v\n", name, err)
+		return 2
+	}
+	if ts != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = ts.ClientConfig()
+		hc.Transport = tr
+	}
+	c.client = api.NewClient(c.manager, hc)
 	if src != nil {
 		c.client.Token = src.Token
 	}

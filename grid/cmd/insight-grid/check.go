@@ -11,6 +11,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/check"
 	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
 // runCheck is the check role: a write test against the grid at --addrs. Exit codes: 0
@@ -28,12 +29,21 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.StringVar(&cfg.Prefix, "prefix", "insight-check:", "prefix of every key written: <prefix><writer>:<n>")
 	fs.DurationVar(&cfg.StartTimeout, "start-timeout", time.Minute, "how long to wait for the first acknowledged write")
 	fs.DurationVar(&cfg.VerifyTimeout, "verify-timeout", time.Minute, "how long the read-back of every acknowledged key may take")
+	tlsSrc := tlsFlags(fs, "to the instances when they ask for one; with --"+tlsconf.FlagCA+" the check speaks TLS to --addrs (their --tls-port)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		fmt.Fprintf(stderr, "insight-grid check: %v\n", err)
 		return 2
+	}
+	ts, err := tlsSrc()
+	if err != nil {
+		fmt.Fprintf(stderr, "insight-grid check: %v\n", err)
+		return 2
+	}
+	if ts != nil {
+		cfg.TLS = ts.ClientConfig()
 	}
 	for _, a := range strings.Split(addrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {

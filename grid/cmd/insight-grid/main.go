@@ -22,6 +22,7 @@ import (
 	"github.com/insightgrid/insight/grid/config"
 	"github.com/insightgrid/insight/grid/data"
 	"github.com/insightgrid/insight/grid/internal/opauth"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/local"
 	"github.com/insightgrid/insight/grid/manager"
 	"github.com/insightgrid/insight/grid/memlimit"
@@ -112,6 +113,17 @@ func tokenFlag(fs *flag.FlagSet, what string, getenv func(string) string) func()
 	return func() (*opauth.Source, error) { return opauth.Configured(*file, getenv) }
 }
 
+// tlsFlags registers --tls-cert-file, --tls-key-file and --tls-ca-cert-file on fs, with
+// what TLS is for; the returned function gives the files' source once the flags are
+// parsed (nil: no file named, TLS off).
+func tlsFlags(fs *flag.FlagSet, what string) func() (*tlsconf.Source, error) {
+	var f tlsconf.Files
+	fs.StringVar(&f.Cert, tlsconf.FlagCert, "", "PEM certificate (chain) this process presents, "+what+"; the files are read again when they change (a rotated Secret)")
+	fs.StringVar(&f.Key, tlsconf.FlagKey, "", "PEM private key of --"+tlsconf.FlagCert)
+	fs.StringVar(&f.CA, tlsconf.FlagCA, "", "PEM CA certificate(s) the peers' certificates must be signed by")
+	return func() (*tlsconf.Source, error) { return tlsconf.Load(f) }
+}
+
 func (c *common) logger(w io.Writer, role string) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
@@ -172,11 +184,17 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	rate := config.Bytes(manager.DefaultRepartitionRate)
 	fs.Var(&rate, "repartition-rate", "bytes per second each source partition copies while re-partitioning, unless the request names a rate, e.g. 4mb (0: no limit)")
 	token := tokenFlag(fs, "file holding the operator token every non-GET API request must present (X-Insight-Token or Authorization: Bearer), also presented to the data instances' /v1/handover", getenv)
+	tlsSrc := tlsFlags(fs, "serving the API over TLS and calling the data instances' HTTP ports with it (with --tls-http)")
+	fs.BoolVar(&cfg.HTTPTLS, "tls-http", true, "with the TLS files, serve the API over TLS and call the data instances' HTTP ports over TLS")
+	fs.BoolVar(&cfg.EtcdTLS, "tls-etcd", true, "with the TLS files, run etcd's client and peer ports over mutual TLS (https URLs in --initial-cluster)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	var err error
 	if cfg.OperatorToken, err = token(); err != nil {
+		return err
+	}
+	if cfg.TLS, err = tlsSrc(); err != nil {
 		return err
 	}
 	cfg.RepartitionRate = int64(rate)
@@ -233,11 +251,26 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.Var(&backlog, "repl-backlog-size", "redo ring a reconnecting backup continues from without a full snapshot (default 64mb, or 1/16 of a smaller memory limit)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
 	token := tokenFlag(fs, "file holding the operator token every non-GET request to the HTTP port (POST /v1/handover) must present", getenv)
+	tlsSrc := tlsFlags(fs, "serving --repl-port (mutual TLS), --tls-port and, with --tls-http, the HTTP port, and presented on the internal links to the other instances")
+	fs.IntVar(&cfg.TLSPort, "tls-port", 0, "RESP over TLS port (0: none); with it --port 0 turns plain RESP off")
+	fs.Func("tls-auth-clients", "what --tls-port asks of a client's certificate, as Redis's tls-auth-clients: yes (required, signed by the CA; the default), optional (verified when given) or no",
+		func(v string) error {
+			a, err := tlsconf.ParseClientAuth(v)
+			cfg.TLSAuthClients = a
+			return err
+		})
+	cfg.TLSAuthClients = tlsconf.AuthYes
+	fs.IntVar(&cfg.ReplPort, "repl-port", 0, "port of the internal links, mutual TLS (replication, SLOTIMPORT, pub/sub forwarding); required with the TLS files, e.g. 6380")
+	fs.BoolVar(&cfg.HTTPTLS, "tls-http", true, "with the TLS files, serve the HTTP port over TLS (client certificates verified when given)")
+	fs.BoolVar(&cfg.EtcdTLS, "tls-etcd", true, "with the TLS files, dial the managers' etcd over mutual TLS")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	var err error
 	if cfg.OperatorToken, err = token(); err != nil {
+		return err
+	}
+	if cfg.TLS, err = tlsSrc(); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr, "data")
@@ -279,7 +312,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg := local.Config{Stdout: stdout, Stderr: stderr}
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "number of partitions")
 	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too: every acknowledged write is replicated to it synchronously, and it takes over when the primary fails")
-	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, HTTP +1010+k")
+	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, RESP over TLS +510+k, HTTP +1010+k, replication (mutual TLS) +1510+k")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data (default: a temporary directory removed on exit)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")
@@ -287,7 +320,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "every data instance's --lease-ttl: how long a crashed instance's etcd registration outlives it (the failure detector)")
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "every data instance's --repl-timeout: how long a primary waits for its backup before marking it out of sync and acknowledging alone")
 	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
-	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token: every endpoint of the manager and the data instances open (for debugging); by default local writes a new token to <data-dir>/operator-token and prints its path")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token and without TLS: every endpoint of the manager and the data instances open, etcd and the replication links in plain (for debugging); by default local writes a new token to <data-dir>/operator-token and a CA and certificate to <data-dir>/tls/, and prints their paths")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
