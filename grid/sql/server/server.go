@@ -89,7 +89,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	lim := limits{maxRows: cfg.MaxResultRows, maxBytes: cfg.MaxResultBytes, maxExecution: cfg.MaxExecution}
 	wrap := func(h mysql.Handler) (mysql.Handler, error) {
-		return &handler{Handler: h, lim: lim, m: m, sessions: sess}, nil
+		wh := &handler{Handler: h, lim: lim, m: m, sessions: sess}
+		if gh, ok := h.(*gms.Handler); ok {
+			wh.plans = &plans{engine: engine, gh: gh, db: provider.DB(), sessions: sess, reused: m.reused}
+		}
+		return wh, nil
 	}
 	ms, err := gms.NewServerWithHandler(gms.Config{Protocol: "tcp", Address: cfg.Listen, Version: "8.0.33-insight-" + cfg.Version},
 		engine, sql.NewContext, builder, m, wrap)
