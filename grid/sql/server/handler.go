@@ -158,6 +158,7 @@ func (h *handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string
 // ComStmtExecute implements mysql.Handler.
 func (h *handler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
 	begin := time.Now()
+	h.forgetPlansOnSet(c, prepare.PrepareStmt)
 	ctx, cancel, limit := h.start(ctx, c, prepare.PrepareStmt)
 	defer cancel()
 	cnt := &counter{lim: h.lim}

@@ -84,14 +84,13 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 	if !ok {
 		return false, nil // not integer parameters this time: the engine converts them
 	}
-	sctx := sql.NewContext(ctx)
-	version, err := p.db.Version(sctx)
+	version, err := p.db.Version(ctx)
 	if err != nil {
-		return true, err
+		return true, sql.CastSQLError(err)
 	}
 	var node sql.Node
 	if r != nil && r.version == version {
-		if node, ok = r.rebind(sctx, keys); !ok {
+		if node, ok = r.rebind(readContext(), keys); !ok {
 			return false, nil // e.g. a range too wide to read by key: the engine scans
 		}
 		p.reused.Inc()
@@ -102,7 +101,7 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 		}
 		bound, _, err := p.gh.ComBind(ctx, c, query, stmt, prepare)
 		if err != nil {
-			return true, err
+			return false, nil //nolint:nilerr // the engine runs it again and reports the error as it reports every statement's
 		}
 		node = bound.(sql.Node)
 		ita, ok := keyLookup(node, shape)

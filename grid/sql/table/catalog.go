@@ -25,13 +25,15 @@ type catalog struct {
 const maxChecked = 4096
 
 // catalogCache keeps the definitions in the endpoint. A statement's first look at them
-// reads the version counter (one GET); the cached definitions serve it when the version
-// is the one they were read at, else both hashes are read again (one pipeline). Every
-// DDL increments the counter after writing, so a statement that starts after a DDL
-// returned, on any endpoint, reads the counter's new value and the new definitions.
-// Within one statement (one sql.Context pid) the version is read once.
+// reads the version counter (one GET, shared by the statements that arrive while another
+// is in flight: sharedReads); the cached definitions serve it when the version is the one
+// they were read at, else both hashes are read again (one pipeline). Every DDL
+// increments the counter after writing, so a statement that starts after a DDL returned,
+// on any endpoint, reads the counter's new value and the new definitions. Within one
+// statement (one sql.Context pid) the version is read once.
 type catalogCache struct {
-	rdb *redis.ClusterClient
+	rdb   *redis.ClusterClient
+	reads *sharedReads // of the version counter
 
 	mu      sync.Mutex
 	cur     *catalog            // the newest read; nil before the first and after a DDL here
@@ -65,7 +67,7 @@ func (c *catalogCache) get(ctx *sql.Context) (*catalog, error) {
 // validate reads the version counter and returns the cached catalog if it is that
 // version's, else reads the definitions again.
 func (c *catalogCache) validate(ctx context.Context) (*catalog, error) {
-	v, err := c.version(ctx)
+	v, err := c.reads.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +131,10 @@ func (c *catalogCache) changed(ctx context.Context, what string) error {
 	return nil
 }
 
-// Version is the definitions' version ctx's statement uses, read from the grid once per
-// statement: a prepared statement's reused plan is valid while it is the version the
-// plan was made at.
-func (d *Database) Version(ctx *sql.Context) (int64, error) {
-	cat, err := d.cat.get(ctx)
+// Version is the definitions' current version, read from the grid (one GET): a prepared
+// statement's reused plan is valid while it is the version the plan was made at.
+func (d *Database) Version(ctx context.Context) (int64, error) {
+	cat, err := d.cat.validate(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/redis/go-redis/v9"
@@ -16,6 +17,9 @@ import (
 // DatabaseName is the one database the endpoint serves.
 const DatabaseName = "insight"
 
+// versionReadTimeout bounds one read of the definitions' version counter.
+const versionReadTimeout = 10 * time.Second
+
 // Provider is the engine's sql.DatabaseProvider: the database DatabaseName.
 type Provider struct {
 	db *Database
@@ -23,7 +27,9 @@ type Provider struct {
 
 // NewProvider serves the tables of the grid rdb reaches.
 func NewProvider(rdb *redis.ClusterClient) *Provider {
-	return &Provider{db: &Database{rdb: rdb, cat: &catalogCache{rdb: rdb}}}
+	cat := &catalogCache{rdb: rdb}
+	cat.reads = &sharedReads{read: cat.version, timeout: versionReadTimeout}
+	return &Provider{db: &Database{rdb: rdb, cat: cat}}
 }
 
 var _ sql.DatabaseProvider = (*Provider)(nil)
