@@ -23,9 +23,10 @@ type sharedReads struct {
 
 // versionRead is one read's result, ready once done is closed.
 type versionRead struct {
-	done chan struct{}
-	v    int64
-	err  error
+	done    chan struct{}
+	waiters int // statements waiting for it (not the one that runs it)
+	v       int64
+	err     error
 }
 
 // get is a value of the counter read after get was called.
@@ -42,6 +43,7 @@ func (s *sharedReads) get(ctx context.Context) (int64, error) {
 		s.next = &versionRead{done: make(chan struct{})}
 	}
 	r := s.next
+	r.waiters++
 	s.mu.Unlock()
 	select {
 	case <-r.done:

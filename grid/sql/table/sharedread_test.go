@@ -33,19 +33,19 @@ type result struct {
 	err error
 }
 
-// waitQueued waits until a statement waits for the read after the one in flight.
-func waitQueued(t *testing.T, s *sharedReads) {
+// waitQueued waits until n statements wait for the read after the one in flight.
+func waitQueued(t *testing.T, s *sharedReads, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.Lock()
-		queued := s.next != nil
+		queued := s.next != nil && s.next.waiters == n
 		s.mu.Unlock()
 		if queued {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no statement queued for the next read after 10s")
+			t.Fatalf("%d statements not queued for the next read after 10s", n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -70,8 +70,8 @@ func TestSharedReadsAreFresh(t *testing.T) {
 		t.Fatalf("first read is read %d", n)
 	}
 	b := get()
-	waitQueued(t, s)
 	c := get()
+	waitQueued(t, s, 2)
 	f.release <- nil // read 1 ends; read 2 starts for b and c
 	if r := <-a; r.v != 1 || r.err != nil {
 		t.Errorf("the statement that started read 1 got %+v", r)
@@ -80,7 +80,7 @@ func TestSharedReadsAreFresh(t *testing.T) {
 		t.Fatalf("second read is read %d", n)
 	}
 	d := get() // arrives during read 2: waits for read 3
-	waitQueued(t, s)
+	waitQueued(t, s, 1)
 	f.release <- nil
 	for name, ch := range map[string]chan result{"b": b, "c": c} {
 		if r := <-ch; r.v != 2 || r.err != nil {
@@ -123,7 +123,7 @@ func TestSharedReadsErrors(t *testing.T) {
 		v, err := s.get(ctx)
 		waiting <- result{v, err}
 	}()
-	waitQueued(t, s)
+	waitQueued(t, s, 1)
 	cancel()
 	if r := <-waiting; !errors.Is(r.err, context.Canceled) {
 		t.Errorf("a waiting statement whose context ended: %+v, want context.Canceled", r)
