@@ -97,9 +97,15 @@ func New(cfg Config) (*Server, error) {
 		}
 		return wh, nil
 	}
-	ms, err := gms.NewServerWithHandler(gms.Config{Protocol: "tcp", Address: cfg.Listen, Version: "8.0.33-insight-" + cfg.Version},
+	ln, err := listenClients(cfg.Listen)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	ms, err := gms.NewServerWithHandler(gms.Config{Protocol: "tcp", Address: cfg.Listen, Listener: ln, Version: "8.0.33-insight-" + cfg.Version},
 		engine, sql.NewContext, builder, m, wrap)
 	if err != nil {
+		_ = ln.Close()
 		_ = rdb.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
 	}
