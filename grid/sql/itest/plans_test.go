@@ -74,6 +74,18 @@ func TestPreparedPlanReuse(t *testing.T) {
 		equal(t, fmt.Sprintf("SUM over %d..%d", r[0], r[1]), query(sum, "SUM", r[0], r[1]), want)
 	}
 
+	// A first execution too wide to read by key is planned as a scan; the next ones,
+	// narrow, get a plan of their own to reuse.
+	count := prepare("SELECT count(*) FROM pr WHERE id BETWEEN ? AND ?")
+	equal(t, "count over 1..5000", query(count, "count", 1, 5000), []string{"30"})
+	equal(t, "count over 2..4", query(count, "count", 2, 4), []string{"3"})
+	before := plansReused(t)
+	equal(t, "count over 10..12", query(count, "count", 10, 12), []string{"3"})
+	equal(t, "count over 29..31", query(count, "count", 29, 31), []string{"2"})
+	if n := plansReused(t) - before; n != 2 {
+		t.Errorf("insight_sql_prepared_plans_reused_total grew by %d over 2 narrow counts after a wide one, want 2", n)
+	}
+
 	distinct := prepare("SELECT DISTINCT c FROM pr WHERE id BETWEEN ? AND ? ORDER BY c")
 	equal(t, "DISTINCT 1..8", query(distinct, "DISTINCT", 1, 8), []string{"c00", "c01", "c02", "c03", "c04", "c05", "c06"})
 	equal(t, "DISTINCT 8..9", query(distinct, "DISTINCT", 8, 9), []string{"c01", "c02"})

@@ -94,7 +94,7 @@ func firstWord(query string) string {
 		q = strings.TrimLeft(q[end+2:], " \t\r\n(")
 	}
 	end := strings.IndexFunc(q, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_')
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '_'
 	})
 	if end < 0 {
 		end = len(q)

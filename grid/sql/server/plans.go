@@ -39,15 +39,21 @@ type plans struct {
 	reused   prometheus.Counter
 
 	mu     sync.Mutex
-	byConn map[uint32]map[string]*reused // nil value: the statement is not of a reusable shape
+	byConn map[uint32]map[string]*reused
 }
 
-// reused is one statement's plan.
+// maxPlanMisses is how many executions of a statement of a reusable shape may be planned
+// into something else than one key lookup (a range too wide to read by key, a key
+// column that is not an integer) before the statement is left to the engine for good.
+const maxPlanMisses = 3
+
+// reused is one statement's plan, or its misses so far.
 type reused struct {
-	version int64
-	plan    sql.Node
-	ita     *plan.IndexedTableAccess // the key lookup in plan
 	shape   keyShape
+	misses  int                      // plans that were not one key lookup (maxPlanMisses: not of a reusable shape)
+	version int64                    // of the definitions plan was made with
+	plan    sql.Node                 // nil: none yet
+	ita     *plan.IndexedTableAccess // the key lookup in plan
 }
 
 // keyShape is how a statement's parameters name keys.
@@ -64,11 +70,11 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 	p.mu.Lock()
 	r, known := p.byConn[c.ConnectionID][query]
 	p.mu.Unlock()
-	if known && r == nil {
+	if known && r.misses >= maxPlanMisses {
 		return false, nil
 	}
 	var shape keyShape
-	if r != nil {
+	if known {
 		shape = r.shape
 	} else {
 		stmt, ok := p.engine.PreparedDataCache.GetCachedStmt(c.ConnectionID, query)
@@ -76,7 +82,7 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 			return false, nil
 		}
 		if shape, ok = reusableShape(stmt); !ok {
-			p.remember(c.ConnectionID, query, nil)
+			p.remember(c.ConnectionID, query, &reused{misses: maxPlanMisses})
 			return false, nil
 		}
 	}
@@ -89,7 +95,7 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 		return true, sql.CastSQLError(err)
 	}
 	var node sql.Node
-	if r != nil && r.version == version {
+	if known && r.plan != nil && r.version == version {
 		if node, ok = r.rebind(readContext(), keys); !ok {
 			return false, nil // e.g. a range too wide to read by key: the engine scans
 		}
@@ -104,11 +110,14 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 			return false, nil //nolint:nilerr // the engine runs it again and reports the error as it reports every statement's
 		}
 		node = bound.(sql.Node)
-		ita, ok := keyLookup(node, shape)
-		if !ok {
-			p.remember(c.ConnectionID, query, nil)
+		if ita, ok := keyLookup(node, shape); ok {
+			p.remember(c.ConnectionID, query, &reused{shape: shape, version: version, plan: node, ita: ita})
 		} else {
-			p.remember(c.ConnectionID, query, &reused{version: version, plan: node, ita: ita, shape: shape})
+			misses := 1
+			if known {
+				misses += r.misses
+			}
+			p.remember(c.ConnectionID, query, &reused{shape: shape, misses: misses})
 		}
 	}
 	p.sessions.clearWarnings(c.ConnectionID)
