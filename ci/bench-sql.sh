@@ -49,23 +49,6 @@ profile_dir=${BENCH_SQL_PROFILE:-}
 
 log() { printf 'bench-sql: %s\n' "$*" >&2; }
 
-# bounded WHAT CMD...: runs CMD under what is left of the time budget; being cut off by it
-# is an error of the run.
-bounded() {
-	local what=$1 left=$((budget - SECONDS)) rc=0
-	shift
-	if [ "$left" -le 0 ]; then
-		log "the ${budget}s budget (BENCH_SQL_BUDGET) was spent before $what"
-		exit 1
-	fi
-	timeout "$left" "$@" || rc=$?
-	if [ "$rc" = 124 ]; then
-		log "$what: cut off by the ${budget}s budget (BENCH_SQL_BUDGET)"
-		exit 1
-	fi
-	return "$rc"
-}
-
 for knob in "BENCH_SQL_ROWS=$rows" "BENCH_SQL_THREADS=$threads" "BENCH_SQL_SECONDS=$secs" "BENCH_SQL_QUERY_RUNS=$query_runs"; do
 	[[ ${knob#*=} =~ ^[1-9][0-9]*$ ]] || { log "$knob: must be a positive integer"; exit 1; }
 done
@@ -90,20 +73,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export PATH=$PATH:/usr/sbin
 
+budget_var=BENCH_SQL_BUDGET
 # shellcheck source=ci/lib/bench.sh
 . ci/lib/bench.sh sysbench mariadbd mariadb-install-db mariadb redis-cli go timeout
 CGO_ENABLED=0 go build -trimpath -o "$work/insight-sql" ./grid/cmd/insight-sql
 unset GOMEMLIMIT # no maxmemory (the data instances inherit local's environment)
 log "built in ${SECONDS}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-
-# cpu_ticks PID...: the processes' user+system CPU time so far, in clock ticks.
-cpu_ticks() {
-	local pid total=0
-	for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
-	echo "$total"
-}
-hz=$(getconf CLK_TCK)
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # ---- the servers -----------------------------------------------------------------------------
 

@@ -56,23 +56,7 @@ budget=${BENCH_TX_BUDGET:-$((120 + 150 * rounds))}
 
 log() { printf 'bench-tx: %s\n' "$*" >&2; }
 
-# bounded WHAT CMD...: runs CMD under what is left of the time budget; being cut off by it
-# is an error of the run.
-bounded() {
-	local what=$1 left=$((budget - SECONDS)) rc=0
-	shift
-	if [ "$left" -le 0 ]; then
-		log "the ${budget}s budget (BENCH_TX_BUDGET) was spent before $what"
-		exit 1
-	fi
-	timeout "$left" "$@" || rc=$?
-	if [ "$rc" = 124 ]; then
-		log "$what: cut off by the ${budget}s budget (BENCH_TX_BUDGET)"
-		exit 1
-	fi
-	return "$rc"
-}
-
+budget_var=BENCH_TX_BUDGET
 # shellcheck source=ci/lib/bench.sh
 . ci/lib/bench.sh redis-server redis-cli go timeout
 unset GOMEMLIMIT # no maxmemory (the data instances inherit local's environment)
@@ -82,15 +66,6 @@ log "built in ${SECONDS}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 data_pids() { awk '$1 ~ /^p[0-9]+-i[0-9]+$/ && $2 == "pid" { printf "%s ", $3 }' "$grid_out"; }
 # data_addrs: their RESP addresses, comma-separated.
 data_addrs() { awk '$1 ~ /^p[0-9]+-i[0-9]+$/ && $4 == "resp" { printf "%s%s", sep, $5; sep = "," }' "$grid_out"; }
-
-# cpu_ticks PID...: the processes' user+system CPU time so far, in clock ticks.
-cpu_ticks() {
-	local pid total=0
-	for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
-	echo "$total"
-}
-hz=$(getconf CLK_TCK)
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # median_awk: an awk function median(a, n) for the summaries.
 median_awk='function median(a, n,   i, j, x) {
@@ -117,8 +92,8 @@ run_tx() {
 		exit 1
 	fi
 	awk -v cpu="$(((t1 - t0) * 1000000 / hz))" -v n="$(field transactions "$out")" -v r="$(field tx_per_sec "$out")" \
-		-v p50="$(field p50_ms "$out")" -v p99="$(field p99_ms "$out")" -v load="$load" \
-		'BEGIN { printf "%.0f %s %s %.2f %s\n", r, p50, p99, cpu / n, load }'
+		-v p50="$(field p50_ms "$out")" -v p99="$(field p99_ms "$out")" -v ld="$load" \
+		'BEGIN { printf "%.0f %s %s %.2f %s\n", r, p50, p99, cpu / n, ld }'
 }
 
 run_txs() {
@@ -170,8 +145,8 @@ run_fanout() {
 	fi
 	log "fanout $1: $out"
 	awk -v cpu="$(((t1 - t0) * 1000000 / hz))" -v n="$(field delivered "$out")" -v d="$(field delivered_per_sec "$out")" \
-		-v p="$(field published_per_sec "$out")" -v p99="$(field delivery_p99_ms "$out")" -v lost="$(field lost "$out")" -v load="$load" \
-		'BEGIN { printf "%.0f %.0f %s %.3f %s %s\n", d, p, p99, (n > 0 ? cpu / n : 0), lost, load }'
+		-v p="$(field published_per_sec "$out")" -v p99="$(field delivery_p99_ms "$out")" -v lost="$(field lost "$out")" -v ld="$load" \
+		'BEGIN { printf "%.0f %.0f %s %.3f %s %s\n", d, p, p99, (n > 0 ? cpu / n : 0), lost, ld }'
 }
 
 # run_fanouts PART PARTITIONS: the fan-out against a grid of PARTITIONS (subscribers spread

@@ -3,8 +3,10 @@
 # The start of the grid benchmarks (ci/bench-*.sh): `. ci/lib/bench.sh CMD...` checks that
 # each CMD is installed, sources ci/lib/procs.sh, ports.sh and grid.sh, and builds
 # insight-grid and loadgen into $work (BENCH_GRID_BIN: use that insight-grid binary instead,
-# e.g. to compare two builds). Then the helpers below start the anchors and plain grids.
-# Needs the caller's log function; sets no shell options.
+# e.g. to compare two builds). Then the helpers below start the anchors and plain grids,
+# bound steps in time and measure CPU. Needs the caller's log function, and for bounded its
+# budget (seconds, counted from the script's start) and budget_var (the environment
+# variable that sets it, for the messages); sets no shell options.
 
 for cmd in "$@"; do
 	command -v "$cmd" >/dev/null || { log "$cmd not found (ci/tools.sh installs it)"; exit 1; }
@@ -93,3 +95,29 @@ vm_rss() { awk '$1 == "VmRSS:" { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"
 
 # info_field PORT NAME: NAME's value in the server's INFO.
 info_field() { redis-cli -p "$1" info | tr -d '\r' | awk -F: -v n="$2" '$1 == n { print $2 }'; }
+
+# bounded WHAT CMD...: runs CMD under what is left of the time budget; being cut off by it
+# is an error of the run.
+bounded() {
+	local what=$1 left=$((budget - SECONDS)) rc=0
+	shift
+	if [ "$left" -le 0 ]; then
+		log "the ${budget}s budget ($budget_var) was spent before $what"
+		exit 1
+	fi
+	timeout "$left" "$@" || rc=$?
+	if [ "$rc" = 124 ]; then
+		log "$what: cut off by the ${budget}s budget ($budget_var)"
+		exit 1
+	fi
+	return "$rc"
+}
+
+# cpu_ticks PID...: the processes' user+system CPU time so far, in clock ticks.
+cpu_ticks() {
+	local pid total=0
+	for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+	echo "$total"
+}
+hz=$(getconf CLK_TCK)
+load1() { cut -d' ' -f1 /proc/loadavg; }

@@ -93,6 +93,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	maxBytes := config.Bytes(256 << 20)
 	fs.Var(&maxBytes, "max-result-bytes", "bytes of values a statement may return before it fails with error 1104, e.g. 256mb (0: no cap)")
 	fs.DurationVar(&f.cfg.MaxExecution, "max-execution-time", 0, "longest a SELECT may run before it fails with error 3024 (0: none; the session variable max_execution_time, in ms, wins)")
+	fs.BoolVar(&f.cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := config.Parse(fs, args, getenv); err != nil {

@@ -61,7 +61,7 @@ func TestVersionAndDefaults(t *testing.T) {
 	}
 	c := f.cfg
 	if c.Listen != ":3306" || c.HTTPListen != ":9104" || c.User != "insight" || c.MaxResultRows != 1000000 ||
-		c.MaxExecution != 0 || c.Password != "pw" || strings.Join(c.Grid, ",") != "h:1,h:2" {
+		c.MaxExecution != 0 || c.Pprof || c.Password != "pw" || strings.Join(c.Grid, ",") != "h:1,h:2" {
 		t.Errorf("defaults: %+v", c)
 	}
 }

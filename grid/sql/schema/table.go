@@ -12,14 +12,16 @@ import (
 )
 
 // Reserved keys: the table definitions, the AUTO_INCREMENT counters and the views, one
-// hash each,
-// field = table name. Like every key they are replicated, persisted and migrated with
-// the data. Table names starting with ReservedPrefix are refused.
+// hash each, field = table name; and the definitions' version, a counter every CREATE and
+// DROP of a table or view increments after writing, which endpoints read to know when
+// their cached definitions are stale. Like every key they are replicated, persisted and
+// migrated with the data. Table names starting with ReservedPrefix are refused.
 const (
 	ReservedPrefix = "_insight"
 	TablesKey      = "_insight:sql:tables"
 	AutoIncKey     = "_insight:sql:autoinc"
 	ViewsKey       = "_insight:sql:views"
+	VersionKey     = "_insight:sql:version"
 )
 
 // EmptyRowField is the one field of the hash of a row whose non-key columns are all

@@ -10,6 +10,7 @@ import (
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/types"
 	"github.com/dolthub/vitess/go/sqltypes"
+	"github.com/shopspring/decimal"
 )
 
 // Encode is the text a hash field holds for v, a value of type typ as the engine gives
@@ -78,6 +79,10 @@ func Decode(ctx *sql.Context, typ sql.Type, s string) (any, error) {
 		}
 		v, _, err := typ.Convert(ctx, f)
 		return v, err
+	case types.IsDecimal(typ):
+		if d, ok := canonicalDecimal(typ.(sql.DecimalType), s); ok {
+			return d, nil
+		}
 	case types.IsTextOnly(typ), types.IsBinaryType(typ):
 		// As stored, whatever its length: the column's length is checked on writes.
 		if types.IsBinaryType(typ) {
@@ -93,6 +98,42 @@ func Decode(ctx *sql.Context, typ sql.Type, s string) (any, error) {
 		return nil, fmt.Errorf("%s is out of range for %s", s, typ)
 	}
 	return v, nil
+}
+
+// canonicalDecimal is the value of a DECIMAL(p,s) column from its text when the text is
+// the canonical form Encode writes (an optional minus sign, integer digits, and at most s
+// decimals; 18 digits at most with the decimals padded to s): the value the engine's
+// conversion gives (exponent -s), made without its two parses and rounding through big
+// numbers, the bulk of reading a scanned row. ok is false for any other text, which the
+// engine's conversion then decides on.
+func canonicalDecimal(typ sql.DecimalType, s string) (decimal.Decimal, bool) {
+	prec, scale := int(typ.Precision()), int(typ.Scale())
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	intPart, frac, dot := strings.Cut(s, ".")
+	if intPart == "" || (dot && frac == "") || len(frac) > scale || len(intPart)+scale > 18 ||
+		len(strings.TrimLeft(intPart, "0")) > prec-scale {
+		return decimal.Decimal{}, false
+	}
+	var m int64
+	for _, part := range [2]string{intPart, frac} {
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if c < '0' || c > '9' {
+				return decimal.Decimal{}, false
+			}
+			m = m*10 + int64(c-'0')
+		}
+	}
+	for range scale - len(frac) {
+		m *= 10
+	}
+	if neg {
+		m = -m
+	}
+	return decimal.New(m, -int32(scale)), true
 }
 
 // TypeName is the name of typ a warning uses: integer, decimal, double, date, string...

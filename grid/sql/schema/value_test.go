@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/shopspring/decimal"
 )
 
 // TestDecodeStrictAndRoundTrip checks that each type reads back what Encode writes,
@@ -79,5 +80,59 @@ func TestDefinitionRoundTrip(t *testing.T) {
 	}
 	if got := (&Table{Name: "a*b"}).ScanPattern(); got != `a\*b:*` {
 		t.Errorf("ScanPattern of a*b: %q", got)
+	}
+}
+
+// TestCanonicalDecimal checks the fast reading of DECIMAL text against the engine's
+// conversion: the same value, exponent and MySQL text for canonical text, and text that
+// is not canonical (exponents, spaces, more decimals than the scale, too many digits)
+// left to the engine.
+func TestCanonicalDecimal(t *testing.T) {
+	ctx := sql.NewEmptyContext()
+	fast := map[string][]string{
+		"decimal(10,2)": {"5.50", "0.00", "-0.01", "12345678.99", "-12345678.99", "7", "7.5", "0007.25", "-0.00"},
+		"decimal(5,0)":  {"0", "99999", "-99999", "00012"},
+		"decimal(18,4)": {"12345678901234.5678", "-1.0001"},
+		"decimal(6,6)":  {"0.123456", "-0.000001", "0"},
+	}
+	for ts, texts := range fast {
+		typ, err := ParseType(ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt := typ.(sql.DecimalType)
+		for _, text := range texts {
+			got, ok := canonicalDecimal(dt, text)
+			if !ok {
+				t.Errorf("%s %q: not read as canonical", ts, text)
+				continue
+			}
+			want, _, err := typ.Convert(ctx, text)
+			if err != nil {
+				t.Fatalf("%s %q: the engine: %v", ts, text, err)
+			}
+			w := want.(decimal.Decimal)
+			gs, _ := typ.SQL(ctx, nil, got)
+			ws, _ := typ.SQL(ctx, nil, w)
+			if !got.Equal(w) || got.Exponent() != w.Exponent() || gs.ToString() != ws.ToString() {
+				t.Errorf("%s %q: %s (exp %d, %q), the engine's %s (exp %d, %q)", ts, text, got, got.Exponent(), gs.ToString(), w, w.Exponent(), ws.ToString())
+			}
+			if v, err := Decode(ctx, typ, text); err != nil || !v.(decimal.Decimal).Equal(w) {
+				t.Errorf("Decode %s %q: %v, %v", ts, text, v, err)
+			}
+		}
+	}
+	slow := map[string][]string{
+		"decimal(10,2)": {"1.234", "123456789.00", "1e3", " 5", "5 ", "5.", ".5", "+5", "--5", "5-", "1.2.3", "", "-", "abc", "٣"},
+		"decimal(30,2)": {"1234567890123456789.00"},
+		"decimal(5,0)":  {"123456", "1.0"},
+	}
+	for ts, texts := range slow {
+		typ, _ := ParseType(ts)
+		for _, text := range texts {
+			if got, ok := canonicalDecimal(typ.(sql.DecimalType), text); ok {
+				t.Errorf("%s %q: read as canonical %s, want it left to the engine", ts, text, got)
+			}
+		}
 	}
 }

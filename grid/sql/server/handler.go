@@ -28,6 +28,7 @@ type handler struct {
 	lim      limits
 	m        *metrics
 	sessions *sessions
+	plans    *plans // nil: every execution is planned by the engine
 }
 
 // counter counts one statement's rows and bytes.
@@ -78,16 +79,27 @@ func (h *handler) start(ctx context.Context, c *mysql.Conn, query string) (conte
 }
 
 func isSelect(query string) bool {
+	w := firstWord(query)
+	return w == "select" || w == "with"
+}
+
+// firstWord is the statement's first word in lower case, after comments and parentheses.
+func firstWord(query string) string {
 	q := strings.TrimLeft(query, " \t\r\n(")
 	for strings.HasPrefix(q, "/*") {
 		end := strings.Index(q, "*/")
 		if end < 0 {
-			return false
+			return ""
 		}
 		q = strings.TrimLeft(q[end+2:], " \t\r\n(")
 	}
-	w := strings.ToLower(q[:min(len(q), 6)])
-	return strings.HasPrefix(w, "select") || strings.HasPrefix(w, "with")
+	end := strings.IndexFunc(q, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '_'
+	})
+	if end < 0 {
+		end = len(q)
+	}
+	return strings.ToLower(q[:end])
 }
 
 // finish maps the statement's end to MySQL's errors and records it.
@@ -114,6 +126,7 @@ func (h *handler) ComPrepare(ctx context.Context, c *mysql.Conn, query string, p
 // ComQuery implements mysql.Handler.
 func (h *handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) error {
 	begin := time.Now()
+	h.forgetPlansOnSet(c, query)
 	ctx, cancel, limit := h.start(ctx, c, query)
 	defer cancel()
 	cnt := &counter{lim: h.lim}
@@ -129,6 +142,7 @@ func (h *handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cal
 // ComMultiQuery implements mysql.Handler.
 func (h *handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) (string, error) {
 	begin := time.Now()
+	h.forgetPlansOnSet(c, query)
 	ctx, cancel, limit := h.start(ctx, c, query)
 	defer cancel()
 	cnt := &counter{lim: h.lim}
@@ -144,21 +158,41 @@ func (h *handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string
 // ComStmtExecute implements mysql.Handler.
 func (h *handler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
 	begin := time.Now()
+	h.forgetPlansOnSet(c, prepare.PrepareStmt)
 	ctx, cancel, limit := h.start(ctx, c, prepare.PrepareStmt)
 	defer cancel()
 	cnt := &counter{lim: h.lim}
-	err := h.Handler.ComStmtExecute(ctx, c, prepare, func(res *sqltypes.Result) error {
+	counted := func(res *sqltypes.Result) error {
 		if err := cnt.add(res); err != nil {
 			return err
 		}
 		return callback(res)
-	})
+	}
+	var done bool
+	var err error
+	if h.plans != nil {
+		done, err = h.plans.execute(ctx, c, prepare, counted)
+	}
+	if !done {
+		err = h.Handler.ComStmtExecute(ctx, c, prepare, counted)
+	}
 	return h.finish(ctx, begin, limit, cnt, err)
+}
+
+// forgetPlansOnSet drops the connection's reused plans when query is a SET (of a session
+// variable that may change how statements plan, such as sql_select_limit).
+func (h *handler) forgetPlansOnSet(c *mysql.Conn, query string) {
+	if h.plans != nil && firstWord(query) == "set" {
+		h.plans.forget(c.ConnectionID)
+	}
 }
 
 // ConnectionClosed implements mysql.Handler.
 func (h *handler) ConnectionClosed(c *mysql.Conn) {
 	h.sessions.remove(c.ConnectionID)
+	if h.plans != nil {
+		h.plans.forget(c.ConnectionID)
+	}
 	h.Handler.ConnectionClosed(c)
 }
 
@@ -179,6 +213,17 @@ func (s *sessions) add(id uint32, sess sql.Session) {
 		s.byID = map[uint32]sql.Session{}
 	}
 	s.byID[id] = sess
+}
+
+// clearWarnings clears the session's warnings, as the engine does when a statement
+// (other than SHOW WARNINGS) starts.
+func (s *sessions) clearWarnings(id uint32) {
+	s.mu.Lock()
+	sess := s.byID[id]
+	s.mu.Unlock()
+	if sess != nil {
+		sess.ClearWarnings()
+	}
 }
 
 func (s *sessions) remove(id uint32) {

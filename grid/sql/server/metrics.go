@@ -16,6 +16,7 @@ type metrics struct {
 	duration prometheus.Histogram
 	rows     prometheus.Counter
 	conns    prometheus.Gauge
+	reused   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -38,8 +39,12 @@ func newMetrics() *metrics {
 			Name: "insight_sql_connections",
 			Help: "Open client connections.",
 		}),
+		reused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "insight_sql_prepared_plans_reused_total",
+			Help: "Prepared statement executions that reused the plan of an earlier execution (primary-key lookups by parameters) instead of planning again.",
+		}),
 	}
-	m.reg.MustRegister(m.queries, m.duration, m.rows, m.conns)
+	m.reg.MustRegister(m.queries, m.duration, m.rows, m.conns, m.reused)
 	return m
 }
 

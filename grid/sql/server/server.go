@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	sqle "github.com/dolthub/go-mysql-server"
@@ -34,6 +35,7 @@ type Config struct {
 	MaxResultRows  int64
 	MaxResultBytes int64
 	MaxExecution   time.Duration
+	Pprof          bool // serve /debug/pprof/ on the HTTP port
 	Version        string
 	Logger         *slog.Logger
 }
@@ -89,11 +91,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	lim := limits{maxRows: cfg.MaxResultRows, maxBytes: cfg.MaxResultBytes, maxExecution: cfg.MaxExecution}
 	wrap := func(h mysql.Handler) (mysql.Handler, error) {
-		return &handler{Handler: h, lim: lim, m: m, sessions: sess}, nil
+		wh := &handler{Handler: h, lim: lim, m: m, sessions: sess}
+		if gh, ok := h.(*gms.Handler); ok {
+			wh.plans = &plans{engine: engine, gh: gh, db: provider.DB(), sessions: sess, reused: m.reused}
+		}
+		return wh, nil
 	}
-	ms, err := gms.NewServerWithHandler(gms.Config{Protocol: "tcp", Address: cfg.Listen, Version: "8.0.33-insight-" + cfg.Version},
+	ln, err := listenClients(cfg.Listen)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	ms, err := gms.NewServerWithHandler(gms.Config{Protocol: "tcp", Address: cfg.Listen, Listener: ln, Version: "8.0.33-insight-" + cfg.Version},
 		engine, sql.NewContext, builder, m, wrap)
 	if err != nil {
+		_ = ln.Close()
 		_ = rdb.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
 	}
@@ -108,6 +120,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/redis/go-redis/v9"
@@ -16,6 +17,9 @@ import (
 // DatabaseName is the one database the endpoint serves.
 const DatabaseName = "insight"
 
+// versionReadTimeout bounds one read of the definitions' version counter.
+const versionReadTimeout = 10 * time.Second
+
 // Provider is the engine's sql.DatabaseProvider: the database DatabaseName.
 type Provider struct {
 	db *Database
@@ -23,7 +27,9 @@ type Provider struct {
 
 // NewProvider serves the tables of the grid rdb reaches.
 func NewProvider(rdb *redis.ClusterClient) *Provider {
-	return &Provider{db: &Database{rdb: rdb}}
+	cat := &catalogCache{rdb: rdb}
+	cat.reads = &sharedReads{read: cat.version, timeout: versionReadTimeout}
+	return &Provider{db: &Database{rdb: rdb, cat: cat}}
 }
 
 var _ sql.DatabaseProvider = (*Provider)(nil)
@@ -47,6 +53,7 @@ func (p *Provider) AllDatabases(*sql.Context) []sql.Database { return []sql.Data
 // Database is the tables whose definitions the grid holds in schema.TablesKey.
 type Database struct {
 	rdb *redis.ClusterClient
+	cat *catalogCache
 
 	mu     sync.Mutex
 	parsed map[string]*schema.Table // by stored JSON: definitions parse once
@@ -62,7 +69,11 @@ var (
 // Name implements sql.Database.
 func (d *Database) Name() string { return DatabaseName }
 
-// definitions are every table's stored JSON, by name.
+// DB is the one database: the endpoint's handler reads its definitions' version.
+func (p *Provider) DB() *Database { return p.db }
+
+// definitions are every table's stored JSON, by name, read from the grid (DDL checks
+// what exists with them; statements use the cached catalog).
 func (d *Database) definitions(ctx context.Context) (map[string]string, error) {
 	m, err := d.rdb.HGetAll(ctx, schema.TablesKey).Result()
 	if err != nil {
@@ -103,11 +114,11 @@ func (d *Database) parse(name, raw string) (*schema.Table, error) {
 
 // GetTableInsensitive implements sql.Database.
 func (d *Database) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table, bool, error) {
-	defs, err := d.definitions(ctx)
+	cat, err := d.cat.get(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	n, raw, ok := lookup(defs, name)
+	n, raw, ok := lookup(cat.tables, name)
 	if !ok {
 		return nil, false, nil
 	}
@@ -120,9 +131,13 @@ func (d *Database) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table
 
 // GetTableNames implements sql.Database.
 func (d *Database) GetTableNames(ctx *sql.Context) ([]string, error) {
-	names, err := d.rdb.HKeys(ctx, schema.TablesKey).Result()
+	cat, err := d.cat.get(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the table names (%s) from the grid: %w", schema.TablesKey, err)
+		return nil, err
+	}
+	names := make([]string, 0, len(cat.tables))
+	for n := range cat.tables {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names, nil
@@ -154,7 +169,7 @@ func (d *Database) CreateTable(ctx *sql.Context, name string, s sql.PrimaryKeySc
 	if !set {
 		return sql.ErrTableAlreadyExists.New(name)
 	}
-	return nil
+	return d.cat.changed(ctx, "table "+name)
 }
 
 // DropTable implements sql.TableDropper: the definition, the AUTO_INCREMENT counter and
@@ -174,6 +189,9 @@ func (d *Database) DropTable(ctx *sql.Context, name string) error {
 	}
 	if err := d.rdb.HDel(ctx, schema.TablesKey, n).Err(); err != nil {
 		return fmt.Errorf("deleting table %s's definition: %w", n, err)
+	}
+	if err := d.cat.changed(ctx, "the drop of table "+n); err != nil {
+		return err
 	}
 	if err := d.rdb.HDel(ctx, schema.AutoIncKey, n).Err(); err != nil {
 		return fmt.Errorf("deleting table %s's AUTO_INCREMENT counter: %w", n, err)

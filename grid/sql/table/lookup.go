@@ -10,7 +10,7 @@ import (
 )
 
 // lookupKeys reads the rows of keys: one pipeline, which the cluster client splits by
-// owning primary (HMGET of the needed fields per key), no scan.
+// owning primary (HMGET of the needed fields per key; one key: the HMGET alone), no scan.
 func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error) {
 	rows, err := fetchRows(ctx, t.rdb(), keys, t.fetchFields())
 	if err != nil {
@@ -22,6 +22,7 @@ func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error)
 // cmdable is a cluster client or one primary's client.
 type cmdable interface {
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
 }
 
 // fetchRows reads the fields of keys through c. A key whose fields are all absent is
@@ -39,12 +40,17 @@ func fetchRows(ctx context.Context, c cmdable, keys, fields []string) ([]rawRow,
 		}
 	} else {
 		cmds := make([]*redis.SliceCmd, len(keys))
-		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys {
-				cmds[i] = p.HMGet(ctx, k, fields...)
-			}
-			return nil
-		})
+		if len(keys) == 1 {
+			// A point lookup: the command alone, without the pipeline's per-node goroutines.
+			cmds[0] = c.HMGet(ctx, keys[0], fields...)
+		} else {
+			_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, k := range keys {
+					cmds[i] = p.HMGet(ctx, k, fields...)
+				}
+				return nil
+			})
+		}
 		for i, cmd := range cmds {
 			rows[i] = rawRow{key: keys[i], vals: cmd.Val()}
 			switch err := cmd.Err(); {

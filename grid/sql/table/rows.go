@@ -2,10 +2,12 @@ package table
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/types"
 
 	"github.com/insightgrid/insight/grid/sql/schema"
 )
@@ -34,8 +36,19 @@ func (t *Table) fetchFields() []string {
 // toRow converts r by the declared types. A value that does not convert is NULL and a
 // warning (SHOW WARNINGS), never an error hiding the other rows.
 func (t *Table) toRow(ctx *sql.Context, r rawRow) sql.Row {
-	cols := t.columns()
+	row, warns := t.convert(ctx, t.columns(), r)
+	for _, w := range warns {
+		ctx.Warn(1366, "%s", w)
+	}
+	return row
+}
+
+// convert is toRow of the columns cols (t.columns()) with the warnings returned instead
+// of given to the session, for the scanners, which convert their pages concurrently (a
+// session takes warnings from one goroutine at a time).
+func (t *Table) convert(ctx *sql.Context, cols []int, r rawRow) (sql.Row, []string) {
 	row := make(sql.Row, len(cols))
+	var warns []string
 	j := 0
 	for i, c := range cols {
 		col := t.def.Schema.Schema[c]
@@ -53,12 +66,25 @@ func (t *Table) toRow(ctx *sql.Context, r rawRow) sql.Row {
 		}
 		v, err := schema.Decode(ctx, col.Type, text)
 		if err != nil {
-			ctx.Warn(1366, "Incorrect %s value: '%s' for column '%s' in row %s: %s; read as NULL", schema.TypeName(col.Type), text, col.Name, r.key, shortErr(err))
+			warns = append(warns, fmt.Sprintf("Incorrect %s value: '%s' for column '%s' in row %s: %s; read as NULL", schema.TypeName(col.Type), text, col.Name, r.key, shortErr(err)))
 			continue
 		}
 		row[i] = v
 	}
-	return row
+	return row, warns
+}
+
+// pureConversions is whether every column rows carry converts without the session
+// (numbers, decimals, strings, binary strings: schema.Decode reads nothing of it), so
+// the scanners may convert rows in their goroutines.
+func (t *Table) pureConversions() bool {
+	for _, c := range t.columns() {
+		typ := t.def.Schema.Schema[c].Type
+		if !types.IsInteger(typ) && !types.IsFloat(typ) && !types.IsDecimal(typ) && !types.IsTextOnly(typ) && !types.IsBinaryType(typ) {
+			return false
+		}
+	}
+	return true
 }
 
 func shortErr(err error) string {

@@ -37,9 +37,24 @@ func (t *Table) scan(ctx *sql.Context) (sql.RowIter, error) {
 		return nil, fmt.Errorf("table %s: reading the grid's partition map: %w", t.def.Name, err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	it := &scanIter{t: t, pages: make(chan []rawRow, scanBuffer), failed: make(chan struct{}), cancel: cancel}
+	it := &scanIter{t: t, pages: make(chan []scanned, scanBuffer), failed: make(chan struct{}), cancel: cancel}
 	fields := t.fetchFields()
 	pattern := t.def.ScanPattern()
+	// The rows are converted where they are fetched, on every primary's scanner at once,
+	// when no column's conversion reads the session; else by the engine's goroutine.
+	cols := t.columns()
+	pure := t.pureConversions()
+	page := func(raw []rawRow) []scanned {
+		out := make([]scanned, len(raw))
+		for i, r := range raw {
+			out[i].raw = r
+			if pure {
+				out[i].row, out[i].warns = t.convert(ctx, cols, r)
+				out[i].converted = true
+			}
+		}
+		return out
+	}
 	go func() {
 		defer close(it.pages)
 		var mu sync.Mutex
@@ -48,7 +63,7 @@ func (t *Table) scan(ctx *sql.Context) (sql.RowIter, error) {
 			mu.Lock()
 			scanned = append(scanned, c.Options().Addr)
 			mu.Unlock()
-			return scanPrimary(ctx, c, pattern, fields, it.pages)
+			return scanPrimary(ctx, c, pattern, fields, page, it.pages)
 		})
 		if err == nil {
 			err = checkView(sctx, t.rdb(), before, scanned)
@@ -61,8 +76,17 @@ func (t *Table) scan(ctx *sql.Context) (sql.RowIter, error) {
 	return it, nil
 }
 
-// scanPrimary scans one primary's keys and fetches their fields, page after page.
-func scanPrimary(ctx context.Context, c *redis.Client, pattern string, fields []string, out chan<- []rawRow) error {
+// scanned is a row of a scanned page: as fetched, and converted when the scanner did it.
+type scanned struct {
+	raw       rawRow
+	row       sql.Row
+	warns     []string
+	converted bool
+}
+
+// scanPrimary scans one primary's keys and fetches their fields, page after page, each
+// made into scanned rows by page.
+func scanPrimary(ctx context.Context, c *redis.Client, pattern string, fields []string, page func([]rawRow) []scanned, out chan<- []scanned) error {
 	var cursor uint64
 	for {
 		keys, next, err := c.ScanType(ctx, cursor, pattern, scanCount, "hash").Result()
@@ -78,7 +102,7 @@ func scanPrimary(ctx context.Context, c *redis.Client, pattern string, fields []
 				return fmt.Errorf("reading rows on the primary %s (if it failed, run the statement again once its backup took over): %w", c.Options().Addr, err)
 			}
 			select {
-			case out <- rows:
+			case out <- page(rows):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -143,11 +167,11 @@ func checkView(ctx context.Context, rdb *redis.ClusterClient, before, scanned []
 // still buffered would only precede the error.
 type scanIter struct {
 	t      *Table
-	pages  chan []rawRow
+	pages  chan []scanned
 	failed chan struct{} // closed after err is set
 	cancel context.CancelFunc
 	err    error // set before failed and pages are closed
-	page   []rawRow
+	page   []scanned
 	closed bool
 }
 
@@ -175,7 +199,13 @@ func (s *scanIter) Next(ctx *sql.Context) (sql.Row, error) {
 	}
 	r := s.page[0]
 	s.page = s.page[1:]
-	return s.t.toRow(ctx, r), nil
+	if !r.converted {
+		return s.t.toRow(ctx, r.raw), nil
+	}
+	for _, w := range r.warns {
+		ctx.Warn(1366, "%s", w)
+	}
+	return r.row, nil
 }
 
 // Close stops the scanners and waits for them (pages closed).

@@ -2,13 +2,11 @@ package table
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/sql/schema"
 )
@@ -40,7 +38,7 @@ func (d *Database) CreateView(ctx *sql.Context, name, selectStatement, createVie
 	if !set {
 		return sql.ErrExistingView.New(DatabaseName, name)
 	}
-	return nil
+	return d.cat.changed(ctx, "view "+name)
 }
 
 // DropView implements sql.ViewDatabase.
@@ -52,17 +50,18 @@ func (d *Database) DropView(ctx *sql.Context, name string) error {
 	if n == 0 {
 		return sql.ErrViewDoesNotExist.New(DatabaseName, name)
 	}
-	return nil
+	return d.cat.changed(ctx, "the drop of view "+name)
 }
 
 // GetViewDefinition implements sql.ViewDatabase.
 func (d *Database) GetViewDefinition(ctx *sql.Context, name string) (sql.ViewDefinition, bool, error) {
-	raw, err := d.rdb.HGet(ctx, schema.ViewsKey, strings.ToLower(name)).Result()
-	if errors.Is(err, redis.Nil) {
-		return sql.ViewDefinition{}, false, nil
-	}
+	cat, err := d.cat.get(ctx)
 	if err != nil {
-		return sql.ViewDefinition{}, false, fmt.Errorf("reading view %s's definition: %w", name, err)
+		return sql.ViewDefinition{}, false, err
+	}
+	raw, ok := cat.views[strings.ToLower(name)]
+	if !ok {
+		return sql.ViewDefinition{}, false, nil
 	}
 	v, err := viewDefinition(strings.ToLower(name), raw)
 	return v, err == nil, err
@@ -70,12 +69,12 @@ func (d *Database) GetViewDefinition(ctx *sql.Context, name string) (sql.ViewDef
 
 // AllViews implements sql.ViewDatabase.
 func (d *Database) AllViews(ctx *sql.Context) ([]sql.ViewDefinition, error) {
-	m, err := d.rdb.HGetAll(ctx, schema.ViewsKey).Result()
+	cat, err := d.cat.get(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the view definitions (%s): %w", schema.ViewsKey, err)
+		return nil, err
 	}
-	out := make([]sql.ViewDefinition, 0, len(m))
-	for name, raw := range m {
+	out := make([]sql.ViewDefinition, 0, len(cat.views))
+	for name, raw := range cat.views {
 		v, err := viewDefinition(name, raw)
 		if err != nil {
 			return nil, err
