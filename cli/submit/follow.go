@@ -37,6 +37,11 @@ type follower struct {
 	release string
 	pod     string
 	timeout time.Duration
+	// startTimeout bounds the time until the driver's container runs.
+	startTimeout time.Duration
+	// out is where the driver's log goes: standard output, or standard error when -o
+	// json|yaml keeps standard output for the summary.
+	out io.Writer
 
 	// last is the last state line printed; the line is printed again only when it changes.
 	last string
@@ -97,8 +102,16 @@ func (f *follower) follow(ctx context.Context, sum *Summary) error {
 			sum.Executors = executors
 		}
 		f.report(fmt.Sprintf("[%s] driver %s", f.d.Now().Sub(start).Round(time.Second), f.describe(pod, executors)))
-		if c := driverStatus(pod); c != nil && (c.State.Running != nil || c.State.Terminated != nil) && f.logs == nil {
-			f.logs = streamLogs(ctx, f.d, f.pod)
+		started := false
+		if c := driverStatus(pod); c != nil && (c.State.Running != nil || c.State.Terminated != nil) {
+			started = true
+			if f.logs == nil {
+				f.logs = streamLogs(ctx, f.d, f.pod, f.out)
+			}
+		}
+		if !started && terminated(pod) == nil && f.d.Now().Sub(start) >= f.startTimeout {
+			return exit.TimeoutError(fmt.Errorf("job %s: its driver did not start within --start-timeout %s: %s; the pod stays ('kubectl describe pod -n %s %s'), remove it with 'insightctl submit %s --delete %s'",
+				f.job, f.startTimeout, f.describe(pod, 0), f.d.Namespace, f.pod, f.release, f.job))
 		}
 		if reason, msg, fatal := waitingFatal(pod); fatal {
 			f.stopLogs()
@@ -280,7 +293,7 @@ type logStream struct {
 
 // streamLogs follows the driver container's log through the API server's pods/log, which
 // reads it from the kubelet (on the local cluster, the node agent's kubelet API).
-func streamLogs(ctx context.Context, d *deps.Deps, pod string) *logStream {
+func streamLogs(ctx context.Context, d *deps.Deps, pod string, out io.Writer) *logStream {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &logStream{done: make(chan struct{}), cancel: cancel}
 	go func() {
@@ -293,7 +306,7 @@ func streamLogs(ctx context.Context, d *deps.Deps, pod string) *logStream {
 			return
 		}
 		defer rc.Close()
-		s.copy(rc, d.IO.Out)
+		s.copy(rc, out)
 	}()
 	return s
 }

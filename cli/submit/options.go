@@ -45,6 +45,9 @@ type Options struct {
 	Name    string
 	Wait    bool
 	Timeout time.Duration
+	// StartTimeout bounds how long the driver may take to start running (scheduling and
+	// the image pull); past it the job is reported with what holds it.
+	StartTimeout time.Duration
 	// List is --list: the release's jobs.
 	List bool
 	// Delete is --delete NAME: remove that job.
@@ -154,6 +157,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Timeout <= 0 {
 		add("--timeout", o.Timeout.String(), "must be positive, e.g. 30m")
+	}
+	if o.StartTimeout <= 0 {
+		add("--start-timeout", o.StartTimeout.String(), "must be positive, e.g. 5m")
 	}
 	if len(problems) > 0 {
 		return &validate.Error{Problems: problems}

@@ -79,7 +79,10 @@ func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 		fmt.Fprintf(w, "Not waiting: follow it with 'kubectl logs -f -n %s %s', list jobs with 'insightctl submit %s --list'\n", d.Namespace, driver.Name, o.Release)
 		return printSummary(d, sum, start)
 	}
-	f := &follower{d: d, job: job.Name, release: o.Release, pod: driver.Name, timeout: o.Timeout}
+	f := &follower{d: d, job: job.Name, release: o.Release, pod: driver.Name, timeout: o.Timeout, startTimeout: o.StartTimeout, out: d.IO.Out}
+	if d.IO.Structured() {
+		f.out = d.IO.ErrOut
+	}
 	err = f.follow(ctx, &sum)
 	sum.Duration = d.Now().Sub(start).Round(time.Millisecond).Seconds()
 	if err != nil {

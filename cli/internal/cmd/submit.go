@@ -25,8 +25,10 @@ uninstalling the release removes them.
 The command follows the driver: its phase, what holds it (the scheduler's reason while it
 is not scheduled, an image that cannot be pulled), the executors started, and its log,
 streamed to standard output. It exits with the driver's exit code; a driver that cannot
-start (ImagePullBackOff, a bad container configuration) fails at once, with the pod kept
-for inspection. Past --timeout the job goes on in the cluster and the command exits 4.
+start (ImagePullBackOff, a bad container configuration) fails at once, and one still not
+running after --start-timeout (unschedulable, a slow pull) exits 4 with the reason; the pod
+is kept for inspection. Past --timeout the job goes on in the cluster and the command exits 4.
+With -o json|yaml the driver's log goes to standard error, the summary to standard output.
 
 --jar takes a jar in the Spark image (local:///path) or an http(s) URL; --py a Python file
 on this machine (shipped to the driver in a ConfigMap), in the image (local:///path) or at
@@ -79,6 +81,7 @@ removes one, running or ended (ended drivers stay until then, with their logs).`
 	f.StringVar(&o.Name, "name", "", "the job's name; its pods are named after it (default: the class or file and the time)")
 	f.BoolVar(&o.Wait, "wait", true, "follow the job until its driver ends, streaming its log, and exit with its exit code")
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "how long to follow the job; it goes on after")
+	f.DurationVar(&o.StartTimeout, "start-timeout", 5*time.Minute, "how long the driver may take to start running (scheduling, image pull) before submit reports what holds it")
 	f.BoolVar(&o.List, "list", false, "list the release's jobs")
 	f.StringVar(&o.Delete, "delete", "", "delete the job NAME: its driver pod, and with it its executors")
 	return c

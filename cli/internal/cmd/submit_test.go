@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -271,6 +272,44 @@ func TestSubmitFollows(t *testing.T) {
 	}
 }
 
+// TestSubmitJSON checks that with -o json the summary alone is on standard output, the
+// driver's log on standard error.
+func TestSubmitJSON(t *testing.T) {
+	r := runCmd(t, sparkCluster(t, true), "submit demo --class a.B --jar "+sparkPiJar+" --name pi -o json",
+		driverSteps("pi-driver", []corev1.PodStatus{running(), exited(0)}, []int{2, 0}))
+	var sum submit.Summary
+	if err := json.Unmarshal([]byte(r.out), &sum); err != nil {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, r)
+	}
+	if r.code != 0 || sum.Name != "pi" || sum.Phase != "Succeeded" || sum.ExitCode == nil || *sum.ExitCode != 0 || sum.Executors != 2 {
+		t.Errorf("summary %+v\n%s", sum, r)
+	}
+	if !strings.Contains(r.err, "fake logs") {
+		t.Errorf("the driver's log is not on standard error:\n%s", r)
+	}
+}
+
+// TestSubmitStartTimeout checks that a driver still unscheduled after --start-timeout is
+// reported with the scheduler's reason (exit code 4), long before --timeout.
+func TestSubmitStartTimeout(t *testing.T) {
+	var mu sync.Mutex
+	clock := frozen
+	tick := func(e *Env) {
+		e.Now = func() time.Time { // each reading is a minute later
+			mu.Lock()
+			defer mu.Unlock()
+			clock = clock.Add(time.Minute)
+			return clock
+		}
+	}
+	r := runCmd(t, sparkCluster(t, true), "submit demo --class a.B --jar "+sparkPiJar+" --name pi --start-timeout 3m",
+		driverSteps("pi-driver", []corev1.PodStatus{unschedulable()}, []int{0}), tick)
+	want := "job pi: its driver did not start within --start-timeout 3m0s: Pending, not scheduled: Unschedulable 0/3 nodes are available: 3 Insufficient memory."
+	if r.code != 4 || !strings.Contains(r.err, want) {
+		t.Errorf("exit code %d, want 4 with %q\n%s", r.code, want, r)
+	}
+}
+
 // TestSubmitBadInput checks that bad input fails with exit code 2, names the flag, and
 // creates nothing.
 func TestSubmitBadInput(t *testing.T) {
@@ -288,6 +327,7 @@ func TestSubmitBadInput(t *testing.T) {
 		{"conf submit sets", "submit demo --class a.B --jar " + sparkPiJar + " --conf spark.master=local", "--conf: set by insightctl submit", true},
 		{"bad memory", "submit demo --class a.B --jar " + sparkPiJar + " --executor-memory 2Gi", "--executor-memory: want Spark's format", true},
 		{"bad name", "submit demo --class a.B --jar " + sparkPiJar + " --name Pi_1", "--name: want lowercase letters", true},
+		{"zero start timeout", "submit demo --class a.B --jar " + sparkPiJar + " --start-timeout 0s", "--start-timeout: must be positive", true},
 		{"unknown flag", "submit demo --class a.B --jar " + sparkPiJar + " --executor 2", "unknown flag: --executor", true},
 		{"two releases", "submit demo other --class a.B --jar " + sparkPiJar, "at most one RELEASE before '--'", true},
 		{"list with job flags", "submit demo --list --class a.B", "--list: takes no job flags", true},
