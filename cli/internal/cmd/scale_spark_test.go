@@ -74,3 +74,20 @@ func TestScaleSparkExecutors(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffScaleSparkExecutors checks that diff previews scale --spark-executors: the Spark
+// ConfigMap with spark.executor.instances 5, exit code 5 under --exit-code, and the release
+// untouched. (The fake release's manifest is a placeholder, so every object shows as added.)
+func TestDiffScaleSparkExecutors(t *testing.T) {
+	c := cluster{objects: threeZones(), releases: []*release.Release{sparkRelease(false)}}
+	r := runCmd(t, c, "diff scale demo --spark-executors 5 --exit-code")
+	if r.code != 5 {
+		t.Fatalf("exit code %d, want 5\n%s", r.code, r)
+	}
+	if !strings.Contains(r.out, "+    spark.executor.instances 5\n") {
+		t.Errorf("the diff does not show spark.executor.instances 5:\n%s", r)
+	}
+	if last, err := r.store.Last("demo"); err != nil || last.Version != 1 {
+		t.Errorf("diff changed the release: %v %v", last, err)
+	}
+}
