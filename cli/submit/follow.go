@@ -40,8 +40,9 @@ type follower struct {
 	// startTimeout bounds the time until the driver's container runs.
 	startTimeout time.Duration
 	// out is where the driver's log goes: standard output, or standard error when -o
-	// json|yaml keeps standard output for the summary.
-	out io.Writer
+	// json|yaml keeps standard output for the summary. out and errOut are locked
+	// writers: the log is copied by its own goroutine.
+	out, errOut io.Writer
 
 	// last is the last state line printed; the line is printed again only when it changes.
 	last string
@@ -106,7 +107,7 @@ func (f *follower) follow(ctx context.Context, sum *Summary) error {
 		if c := driverStatus(pod); c != nil && (c.State.Running != nil || c.State.Terminated != nil) {
 			started = true
 			if f.logs == nil {
-				f.logs = streamLogs(ctx, f.d, f.pod, f.out)
+				f.logs = streamLogs(ctx, f.d, f.pod, f.out, f.errOut)
 			}
 		}
 		if !started && terminated(pod) == nil && f.d.Now().Sub(start) >= f.startTimeout {
@@ -123,7 +124,7 @@ func (f *follower) follow(ctx context.Context, sum *Summary) error {
 			code := t.ExitCode
 			sum.ExitCode = &code
 			if code == 0 && pod.Status.Phase != corev1.PodFailed {
-				fmt.Fprintf(f.d.IO.ErrOut, "Job %s succeeded: the driver exited with code 0\n", f.job)
+				fmt.Fprintf(f.errOut, "Job %s succeeded: the driver exited with code 0\n", f.job)
 				return nil
 			}
 			if code == 0 { // a failed pod without a failed container (evicted)
@@ -146,7 +147,7 @@ func (f *follower) report(line string) {
 		return
 	}
 	f.last = state
-	fmt.Fprintln(f.d.IO.ErrOut, line)
+	fmt.Fprintln(f.errOut, line)
 }
 
 // describe is the driver's phase and what it waits for: the scheduler's reason while
@@ -293,7 +294,7 @@ type logStream struct {
 
 // streamLogs follows the driver container's log through the API server's pods/log, which
 // reads it from the kubelet (on the local cluster, the node agent's kubelet API).
-func streamLogs(ctx context.Context, d *deps.Deps, pod string, out io.Writer) *logStream {
+func streamLogs(ctx context.Context, d *deps.Deps, pod string, out, errOut io.Writer) *logStream {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &logStream{done: make(chan struct{}), cancel: cancel}
 	go func() {
@@ -301,7 +302,7 @@ func streamLogs(ctx context.Context, d *deps.Deps, pod string, out io.Writer) *l
 		rc, err := d.Kube.CoreV1().Pods(d.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: DriverContainer, Follow: true}).Stream(ctx)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
-				fmt.Fprintf(d.IO.ErrOut, "(the driver's log cannot be streamed: %v)\n", err)
+				fmt.Fprintf(errOut, "(the driver's log cannot be streamed: %v)\n", err)
 			}
 			return
 		}
@@ -332,4 +333,17 @@ func (s *logStream) tail() []string {
 func (s *logStream) stop() {
 	s.cancel()
 	<-s.done
+}
+
+// lockedWriter serializes the writes of the follower and of the log's goroutine, which may
+// share one stream.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

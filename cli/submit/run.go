@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,9 +80,11 @@ func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 		fmt.Fprintf(w, "Not waiting: follow it with 'kubectl logs -f -n %s %s', list jobs with 'insightctl submit %s --list'\n", d.Namespace, driver.Name, o.Release)
 		return printSummary(d, sum, start)
 	}
-	f := &follower{d: d, job: job.Name, release: o.Release, pod: driver.Name, timeout: o.Timeout, startTimeout: o.StartTimeout, out: d.IO.Out}
+	mu := new(sync.Mutex)
+	f := &follower{d: d, job: job.Name, release: o.Release, pod: driver.Name, timeout: o.Timeout, startTimeout: o.StartTimeout,
+		out: lockedWriter{mu, d.IO.Out}, errOut: lockedWriter{mu, d.IO.ErrOut}}
 	if d.IO.Structured() {
-		f.out = d.IO.ErrOut
+		f.out = f.errOut
 	}
 	err = f.follow(ctx, &sum)
 	sum.Duration = d.Now().Sub(start).Round(time.Millisecond).Seconds()
