@@ -87,7 +87,6 @@ func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 		f.out = f.errOut
 	}
 	err = f.follow(ctx, &sum)
-	sum.Duration = d.Now().Sub(start).Round(time.Millisecond).Seconds()
 	if err != nil {
 		return err
 	}
