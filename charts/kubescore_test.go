@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
 	"github.com/insightgrid/insight/charts"
 )
 
@@ -39,6 +43,38 @@ func kubeScoreBinary() string {
 	return filepath.Join(cache, "tools", "kube-score-"+kubeScoreVersion, "kube-score")
 }
 
+// sparkPods are the Spark pods of a render as they run, for kube-score to score (and for
+// the NetworkPolicy to select): the driver template with a name, and the executor template
+// with the resources Spark adds to it (memory plus overhead, the cores as the CPU request and,
+// with spark.kubernetes.executor.limit.cores, limit).
+func sparkPods(t *testing.T, s valueSet) string {
+	t.Helper()
+	o := sparkRender(t, s)
+	driver, executor := o.driver.DeepCopy(), o.executor.DeepCopy()
+	driver.Name, driver.Namespace = "job-driver", namespace
+	executor.Name, executor.Namespace = "job-exec-1", namespace
+	c := &executor.Spec.Containers[0]
+	c.Image, c.ImagePullPolicy = driver.Spec.Containers[0].Image, driver.Spec.Containers[0].ImagePullPolicy
+	// Spark adds to the template's resources, keeping what it does not set (ephemeral-storage).
+	mem := resource.MustParse("1408Mi")
+	for _, l := range []*corev1.ResourceList{&c.Resources.Requests, &c.Resources.Limits} {
+		if *l == nil {
+			*l = corev1.ResourceList{}
+		}
+		(*l)[corev1.ResourceCPU], (*l)[corev1.ResourceMemory] = resource.MustParse("1"), mem
+	}
+	var out strings.Builder
+	for _, p := range []*corev1.Pod{driver, executor} {
+		data, err := yaml.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString("\n---\n")
+		out.Write(data)
+	}
+	return out.String()
+}
+
 // TestKubeScore runs `kube-score score` on every profile's and every add-on's render and
 // fails on any CRITICAL finding outside kubeScoreExceptions.
 func TestKubeScore(t *testing.T) {
@@ -56,6 +92,9 @@ func TestKubeScore(t *testing.T) {
 	renders := map[string]string{}
 	for _, s := range append(allSets(t), sqlSets...) {
 		renders[s.name] = mustRender(t, s).manifest
+	}
+	for _, s := range sparkSets {
+		renders[s.name] = mustRender(t, s).manifest + sparkPods(t, s)
 	}
 	for _, s := range prometheusSets {
 		renders[s.name] = mustRenderPrometheus(t, s).manifest

@@ -29,6 +29,7 @@ func TestLintStrict(t *testing.T) {
 		{"insight-manager", charts.Manager, nil},
 		{"insight-pu", charts.PU, nil},
 		{"insight-sql", charts.SQL, nil},
+		{"insight-spark", charts.Spark, nil},
 		// The linter cannot serve the Prometheus Operator's kinds, which the chart requires.
 		{"insight-prometheus", charts.Prometheus, map[string]any{"requireCRDs": false}},
 		{"insight-istio", charts.Istio, map[string]any{"requireCRDs": false}},

@@ -83,6 +83,20 @@ var netpolCases = []netpolCase{
 		tcp("pu", "internet", 443, false, "egress elsewhere"),
 		tcp("manager", "outsider", 6379, false, "egress elsewhere"),
 		tcp("sql", "manager", 8090, false, "egress elsewhere"),
+		tcp("spark-executor", "spark-driver", 7078, true, "executors to their driver's RPC"),
+		tcp("spark-executor", "spark-driver", 7079, true, "executors to the driver's block manager"),
+		tcp("spark-driver", "spark-executor", 7079, true, "the driver fetches blocks from executors"),
+		tcp("spark-executor", "spark-executor", 7079, true, "shuffle between executors"),
+		tcp("spark-executor", "pu", 6379, true, "the Redis connector dials the data pods"),
+		tcp("spark-driver", "pu", 6379, true, "the Redis connector reads the slot map"),
+		tcp("spark-driver", "sql", 3306, true, "JDBC to the SQL endpoints"),
+		tcp("spark-driver", "internet", 6443, true, "the driver calls the API server"),
+		tcp("spark-driver", "internet", 80, false, "egress elsewhere"),
+		tcp("spark-executor", "manager", 8090, false, "Spark does not call the manager"),
+		tcp("app", "spark-driver", 7078, false, "the driver's RPC from an application"),
+		tcp("app", "spark-driver", 4040, false, "the UI without a ui selector"),
+		tcp("outsider", "spark-executor", 7079, false, "block managers from another namespace"),
+		{from: "spark-executor", to: "kube-dns", port: 53, proto: corev1.ProtocolUDP, allowed: true, why: "DNS"},
 	}},
 	{name: "clients-widened", sets: []string{`pu.networkPolicy.clients[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=shop`, `sql.networkPolicy.clients[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=shop`}, flows: []netpolFlow{
 		tcp("outsider", "pu", 6379, true, "RESP from the namespace the clients selector names"),
@@ -95,7 +109,16 @@ var netpolCases = []netpolCase{
 	{name: "clients-none", sets: []string{"pu.networkPolicy.clients=null"}, flows: []netpolFlow{
 		tcp("app", "pu", 6379, false, "no application allowed"),
 		tcp("sql", "pu", 6379, true, "the release's SQL endpoints"),
+		tcp("spark-executor", "pu", 6379, true, "the release's Spark pods"),
 		tcp("pu", "pu", 6379, true, "replication"),
+	}},
+	{name: "sql-clients-none", sets: []string{"sql.networkPolicy.clients=null"}, flows: []netpolFlow{
+		tcp("app", "sql", 3306, false, "no application allowed"),
+		tcp("spark-driver", "sql", 3306, true, "the release's Spark pods"),
+	}},
+	{name: "spark-ui", sets: []string{`spark.networkPolicy.ui[0].podSelector.matchLabels.app=web`}, flows: []netpolFlow{
+		tcp("app", "spark-driver", 4040, true, "the UI from the ui selector"),
+		tcp("app", "spark-driver", 7078, false, "only the UI port"),
 	}},
 	{name: "monitoring", sets: []string{
 		`pu.networkPolicy.monitoring[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring`,
@@ -114,19 +137,19 @@ var netpolCases = []netpolCase{
 		tcp("outsider", "manager", 2379, false, "etcd stays closed to operators"),
 		tcp("app", "manager", 8090, false, "pods outside the release and the selector"),
 	}},
-	{name: "egress-off", sets: []string{"pu.networkPolicy.egress.enabled=false", "manager.networkPolicy.egress.enabled=false", "sql.networkPolicy.egress.enabled=false"}, flows: []netpolFlow{
+	{name: "egress-off", sets: []string{"pu.networkPolicy.egress.enabled=false", "manager.networkPolicy.egress.enabled=false", "sql.networkPolicy.egress.enabled=false", "spark.networkPolicy.egress.enabled=false"}, flows: []netpolFlow{
 		tcp("pu", "internet", 443, true, "egress unrestricted"),
 		tcp("manager", "outsider", 6379, true, "egress unrestricted"),
 		tcp("outsider", "manager", 2379, false, "ingress still restricted"),
 		tcp("pu", "pu", 6379, true, "replication"),
 	}},
-	{name: "disabled", sets: []string{"pu.networkPolicy.enabled=false", "manager.networkPolicy.enabled=false", "sql.networkPolicy.enabled=false"}, flows: []netpolFlow{
+	{name: "disabled", sets: []string{"pu.networkPolicy.enabled=false", "manager.networkPolicy.enabled=false", "sql.networkPolicy.enabled=false", "spark.networkPolicy.enabled=false"}, flows: []netpolFlow{
 		tcp("outsider", "manager", 2379, true, "no policy selects the pod"),
 		tcp("outsider", "pu", 8080, true, "no policy selects the pod"),
 	}},
 }
 
-// TestNetworkPolicyFlows renders the dev and production profiles with the SQL endpoints
+// TestNetworkPolicyFlows renders the dev and production profiles with the SQL endpoints and Spark
 // and evaluates every flow of netpolCases against the rendered NetworkPolicies with
 // cyclonus's engine (networking/v1 semantics: a pod no policy selects is open; a selected
 // pod takes what some rule of some policy allows, per direction).
@@ -134,7 +157,7 @@ func TestNetworkPolicyFlows(t *testing.T) {
 	for _, profile := range []string{"dev", "production"} {
 		for _, c := range netpolCases {
 			t.Run(profile+"/"+c.name, func(t *testing.T) {
-				s := valueSet{name: profile + "-" + c.name, profile: profile, sets: append([]string{"sql.enabled=true"}, c.sets...)}
+				s := valueSet{name: profile + "-" + c.name, profile: profile, sets: append([]string{"sql.enabled=true,spark.enabled=true"}, c.sets...)}
 				policies, peers := renderedNetwork(t, s)
 				for _, f := range c.flows {
 					got, err := flowAllowed(policies, peers, f)
@@ -151,7 +174,7 @@ func TestNetworkPolicyFlows(t *testing.T) {
 }
 
 // renderedNetwork renders s and returns its NetworkPolicies and the release's pods by
-// component (pu, manager, sql) with the outside peers.
+// component (pu, manager, sql, spark-driver, spark-executor) with the outside peers.
 func renderedNetwork(t *testing.T, s valueSet) (*matcher.Policy, map[string]netpolPeer) {
 	t.Helper()
 	peers := map[string]netpolPeer{}
@@ -167,9 +190,17 @@ func renderedNetwork(t *testing.T, s valueSet) (*matcher.Policy, map[string]netp
 			peers[o.Spec.Template.Labels[labelComponent]] = podPeer(o.Namespace, o.Spec.Template)
 		case *appsv1.Deployment:
 			peers[o.Spec.Template.Labels[labelComponent]] = podPeer(o.Namespace, o.Spec.Template)
+		case *corev1.ConfigMap:
+			// Spark's pods are built from the templates of its ConfigMap.
+			for _, role := range []string{"driver", "executor"} {
+				if text, ok := o.Data[role+"-pod-template.yaml"]; ok {
+					pod := parsePod(t, role, text)
+					peers["spark-"+role] = podPeer(o.Namespace, corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec})
+				}
+			}
 		}
 	}
-	for _, c := range []string{"pu", "manager", "sql"} {
+	for _, c := range []string{"pu", "manager", "sql", "spark-driver", "spark-executor"} {
 		if _, ok := peers[c]; !ok {
 			t.Fatalf("%s renders no %s pods", s.name, c)
 		}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -98,6 +99,10 @@ func checkObject(t *testing.T, obj runtime.Object) {
 		checkLabels(t, "ConfigMap "+o.Name, o.Labels)
 	case *corev1.Secret:
 		checkLabels(t, "Secret "+o.Name, o.Labels)
+	case *rbacv1.Role:
+		checkLabels(t, "Role "+o.Name, o.Labels)
+	case *rbacv1.RoleBinding:
+		checkLabels(t, "RoleBinding "+o.Name, o.Labels)
 	default:
 		t.Errorf("unexpected object %T", obj)
 	}

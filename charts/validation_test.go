@@ -24,7 +24,7 @@ func TestBadValuesRefused(t *testing.T) {
 		{"ha not a boolean", "manager.ha=3", []string{"/manager/ha", "want boolean"}},
 		{"misspelt key", "pu.partition=3", []string{"/pu", "additional properties 'partition' not allowed"}},
 		{"unknown top-level key", "pus.partitions=3", []string{"additional properties 'pus' not allowed"}},
-		{"future component", "spark.enabled=true", []string{"spark.enabled=true: the insight-spark chart is not part of this release yet"}},
+		{"future component", "zeppelin.enabled=true", []string{"zeppelin.enabled=true: the insight-zeppelin chart is not part of this release yet"}},
 		{"request above limit", "pu.resources.requests.memory=1Gi", []string{"pu.resources.requests.memory=1Gi is above pu.resources.limits.memory=512Mi"}},
 		{"ha managers without volumes", "manager.ha=true,manager.persistence.enabled=false", []string{"manager.ha=true needs manager.persistence.enabled=true"}},
 		{"auth without password", "global.auth.enabled=true", []string{"global.auth.enabled=true needs a password"}},
@@ -37,6 +37,12 @@ func TestBadValuesRefused(t *testing.T) {
 		{"SQL request above limit", "sql.enabled=true,sql.resources.requests.memory=1Gi", []string{"sql.resources.requests.memory=1Gi is above sql.resources.limits.memory=512Mi"}},
 		{"SQL without a grid", "sql.enabled=true,pu.enabled=false", []string{"sql.enabled=true with pu.enabled=false: the SQL endpoints need a grid"}},
 		{"SQL auth without password and without PUs", "sql.enabled=true,pu.enabled=false,sql.grid=g:6379,global.auth.enabled=true", []string{"global.auth.enabled=true needs a password"}},
+		{"Spark without executors", "spark.enabled=true,spark.executor.instances=0", []string{"spark.executor.instances=0: a job needs at least one executor"}},
+		{"Spark executors without dynamic allocation's range", "spark.enabled=true,spark.dynamicAllocation.enabled=true,spark.dynamicAllocation.minExecutors=5,spark.dynamicAllocation.maxExecutors=2",
+			[]string{"spark.dynamicAllocation.minExecutors=5 is above spark.dynamicAllocation.maxExecutors=2"}},
+		{"Spark without a grid", "spark.enabled=true,pu.enabled=false,manager.enabled=false", []string{"spark.enabled=true with pu.enabled=false: Spark jobs need a grid"}},
+		{"Spark memory in Kubernetes' format", "spark.enabled=true,spark.executor.memory=1Gi", []string{"/spark/executor/memory", "'1Gi' does not match pattern"}},
+		{"Spark conf key outside spark.", "spark.conf.foo=1", []string{"invalid propertyName 'foo'", "does not match pattern '^spark"}},
 		{"unknown alert severity", "prometheus.rules.alerts.failover.severity=page", []string{"/prometheus/rules/alerts/failover/severity", "value must be one of 'warning', 'critical'"}},
 		{"empty release selector label", "prometheus.labels.release=", []string{"/prometheus/labels/release", "minLength: got 0, want 1"}},
 		{"alert duration not a duration", "prometheus.rules.alerts.backupOutOfSync.for=ten", []string{"/prometheus/rules/alerts/backupOutOfSync/for", "'ten' does not match pattern"}},
@@ -51,8 +57,8 @@ func TestBadValuesRefused(t *testing.T) {
 		{
 			// Every cross-field message comes at once, so one round of fixes is enough.
 			"every message at once",
-			"spark.enabled=true,zeppelin.enabled=true,wanGateway.enabled=true,istio.enabled=true,prometheus.enabled=true,pu.resources.requests.cpu=2",
-			[]string{"spark.enabled=true", "zeppelin.enabled=true", "wanGateway.enabled=true", "istio.enabled=true needs Istio's CRDs", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
+			"spark.enabled=true,spark.executor.instances=0,zeppelin.enabled=true,wanGateway.enabled=true,istio.enabled=true,prometheus.enabled=true,pu.resources.requests.cpu=2",
+			[]string{"spark.executor.instances=0", "zeppelin.enabled=true", "wanGateway.enabled=true", "istio.enabled=true needs Istio's CRDs", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
 		},
 	}
 	for _, tt := range tests {

@@ -62,7 +62,7 @@ func TestUserValuesReportsEveryProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	zero := 0
-	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"spark"},
+	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"zeppelin"},
 		ValueFiles: []string{"/does/not/exist.yaml"}, Set: []string{"pu.partitions"}}
 	_, err = p.UserValues(ch, nil, nil)
 	ve, ok := err.(*validate.Error)
@@ -85,7 +85,7 @@ func TestAddOns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := AddOns(ch), []string{"istio", "prometheus", "sql"}; !reflect.DeepEqual(got, want) {
+	if got, want := AddOns(ch), []string{"istio", "prometheus", "spark", "sql"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AddOns = %v, want %v", got, want)
 	}
 }

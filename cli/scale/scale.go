@@ -33,6 +33,9 @@ type Options struct {
 	// ManagerHA is --manager-ha: grow the managers' etcd cluster to 3 members (true) or
 	// shrink it to 1 (false); nil: unchanged.
 	ManagerHA *bool
+	// SparkExecutors is --spark-executors: spark.executor.instances, the executors of the
+	// Spark jobs submitted from now on; nil: unchanged.
+	SparkExecutors *int
 	// Rate is --rate, with Partitions: bytes per second a source copies at most ("4mb").
 	Rate          string
 	ManagerURL    string
@@ -48,6 +51,8 @@ func (o *Options) Validate() error {
 	p := &o.Parameters
 	var problems []validate.Problem
 	switch {
+	case o.SparkExecutors != nil:
+		problems = append(problems, o.checkSpark()...)
 	case o.ManagerHA != nil:
 		problems = append(problems, o.checkManagerHA()...)
 	case o.HA != nil:
@@ -57,7 +62,7 @@ func (o *Options) Validate() error {
 	case o.Rate != "":
 		problems = append(problems, validate.Problem{Key: "--rate", Value: o.Rate, Message: "applies to --partitions only: it bounds how fast slots move between partitions"})
 	case p.Memory == "" && p.CPU == "":
-		problems = append(problems, validate.Problem{Key: "--memory", Message: "nothing to scale: give --memory and/or --cpu, e.g. --memory 1Gi, or --partitions"})
+		problems = append(problems, validate.Problem{Key: "--memory", Message: "nothing to scale: give --memory and/or --cpu, e.g. --memory 1Gi, or --partitions, --ha, --manager-ha or --spark-executors"})
 	}
 	if p.Memory != "" {
 		if prob, ok := install.CheckQuantity("--memory", p.Memory); !ok {
@@ -132,6 +137,9 @@ func (o *Options) rate() *api.Rate {
 // Run scales the release: its resources, or its number of partitions.
 func Run(ctx context.Context, d *deps.Deps, o *Options) error {
 	s := &scaler{Options: o, d: d}
+	if o.SparkExecutors != nil {
+		return s.runSpark(ctx)
+	}
 	if o.ManagerHA != nil {
 		return s.runManagers(ctx)
 	}
@@ -152,6 +160,15 @@ func Plan(d *deps.Deps, o *Options) (rel *release.Release, plan *install.Plan, s
 	s := &scaler{Options: o, d: d}
 	if o.HA != nil {
 		return nil, nil, false, exit.BadInputError(fmt.Errorf("--ha: diff cannot preview it (the manager changes the partition records before and after the upgrade); run 'insightctl scale %s --ha=%t --dry-run' to check it", o.Name, *o.HA))
+	}
+	if o.SparkExecutors != nil {
+		ch, rel, _, err := s.release()
+		if err != nil {
+			return nil, nil, false, err
+		}
+		setting := fmt.Sprintf("spark.executor.instances=%d", *o.SparkExecutors)
+		plan, err = s.changedPlan(context.Background(), ch, rel, setting, func(up *install.Parameters) { up.Set = append(up.Set, setting) }, false)
+		return rel, plan, false, err
 	}
 	if o.ManagerHA != nil {
 		return nil, nil, false, exit.BadInputError(fmt.Errorf("--manager-ha: diff cannot preview it (the managers' etcd membership changes before the upgrade); run 'insightctl scale %s --manager-ha=%t --dry-run' to check it", o.Name, *o.ManagerHA))

@@ -8,7 +8,6 @@ every key as the user wrote it (pu.resources..., manager.ha).
 Components whose subcharts come in later releases: value key -> chart.
 */}}
 {{- define "insight.futureComponents" -}}
-spark: insight-spark
 zeppelin: insight-zeppelin
 wanGateway: insight-wan-gateway
 {{- end -}}
@@ -35,6 +34,15 @@ Usage:
 sql.enabled=true with pu.enabled=false: the SQL endpoints need a grid; set pu.enabled=true, or sql.grid to data instances running elsewhere.
 {{- end }}
 {{- if and .Values.global.auth.enabled (not .Values.pu.enabled) }}
+{{ include "insight-common.auth.validate" (dict "context" $) }}
+{{- end }}
+{{- end }}
+{{- if .Values.spark.enabled }}
+{{ include "insight-spark.validateValues.messages" (dict "values" .Values.spark "prefix" "spark." "context" $) }}
+{{- if and (not .Values.pu.enabled) (not .Values.spark.grid.host) }}
+spark.enabled=true with pu.enabled=false: Spark jobs need a grid; set pu.enabled=true, or spark.grid.host to data instances running elsewhere.
+{{- end }}
+{{- if and .Values.global.auth.enabled (not .Values.pu.enabled) (not .Values.sql.enabled) }}
 {{ include "insight-common.auth.validate" (dict "context" $) }}
 {{- end }}
 {{- end }}

@@ -130,6 +130,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newUninstallCmd(r),
 		newStatusCmd(r),
 		newScaleCmd(r),
+		newSubmitCmd(r),
 		newDiffCmd(r),
 		newSwitchCmd(r, "failover"),
 		newSwitchCmd(r, "failback"),

@@ -23,7 +23,7 @@ func newScaleCmd(r *root) *cobra.Command {
 // flags and arguments into them and validates them; diff scale shares them.
 func scaleCommand(r *root) (*cobra.Command, *scale.Options, func(*cobra.Command, []string) error) {
 	o := &scale.Options{}
-	var partitions int
+	var partitions, sparkExecutors int
 	var ha, managerHA bool
 	complete := func(c *cobra.Command, args []string) error {
 		o.Name, o.Namespace = nameArg(args), r.namespace()
@@ -36,11 +36,14 @@ func scaleCommand(r *root) (*cobra.Command, *scale.Options, func(*cobra.Command,
 		if changed(c.Flags(), "manager-ha") {
 			o.ManagerHA = &managerHA
 		}
+		if changed(c.Flags(), "spark-executors") {
+			o.SparkExecutors = &sparkExecutors
+		}
 		return o.Validate()
 	}
 	c := &cobra.Command{
 		Use:   "scale [NAME]",
-		Short: "Change the data pods' memory and CPU (rolling restart), the number of partitions (online re-partitioning), HA (backups added or removed online), or the number of managers",
+		Short: "Change the data pods' memory and CPU (rolling restart), the number of partitions (online re-partitioning), HA (backups added or removed online), the number of managers, or the Spark jobs' executors",
 		Long: `With --memory and/or --cpu: change the memory and CPU of the grid's data pods (pu.resources requests and limits) by
 upgrading the release as 'insightctl upgrade' does: its values are kept, only the resources
 change. Each partition's StatefulSet then restarts one pod at a time, backup first; the grid
@@ -89,7 +92,13 @@ healthy voters. Off: the two members that go are first removed from etcd's membe
 (one at a time, through the manager API), then the manager StatefulSet is marked
 insight.io/etcd-members=1, the release upgraded with manager.ha=false, and the command
 waits until their pods are gone. A plain 'helm upgrade' with manager.ha=true works too; one
-with manager.ha=false is refused by the chart until the members have been removed.`,
+with manager.ha=false is refused by the chart until the members have been removed.
+
+With --spark-executors N: set spark.executor.instances, the executors each Spark job starts
+with (insightctl submit --executors overrides it per job), by upgrading the release with
+its values kept; no pod restarts, running jobs keep their executors. N is at least 1, or 0
+when the release runs Spark with spark.dynamicAllocation.enabled (jobs then start with
+none and grow as their stages need).`,
 		Example: `  insightctl scale demo --memory 1Gi
   insightctl scale demo --memory 2Gi --cpu 1 --timeout 20m
   insightctl scale demo --memory 1Gi --manager-url http://10.0.3.7:8090   # from the pod network
@@ -98,7 +107,8 @@ with manager.ha=false is refused by the chart until the members have been remove
   insightctl scale demo --partitions 2 -o json
   insightctl scale demo --ha=true
   insightctl scale demo --ha=false
-  insightctl scale demo --manager-ha=true`,
+  insightctl scale demo --manager-ha=true
+  insightctl scale demo --spark-executors 4`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 	}
 	f := c.Flags()
@@ -107,6 +117,7 @@ with manager.ha=false is refused by the chart until the members have been remove
 	f.IntVar(&partitions, "partitions", 0, "re-partition the grid online to this many partitions (not with --memory/--cpu)")
 	f.BoolVar(&ha, "ha", false, "turn HA on (a backup per partition, pu.ha=true) or off online: --ha=true or --ha=false (not with --memory/--cpu/--partitions)")
 	f.BoolVar(&managerHA, "manager-ha", false, "grow the managers' etcd cluster to 3 members (manager.ha=true) or shrink it to 1 online: --manager-ha=true or --manager-ha=false (alone)")
+	f.IntVar(&sparkExecutors, "spark-executors", 0, "executors of the Spark jobs submitted from now on (spark.executor.instances; alone)")
 	f.StringVar(&o.Rate, "rate", "", "with --partitions: bytes per second each source partition copies at most, e.g. 4mb (0: no limit; default: the manager's, chart manager.repartitionRate); given while it runs, it changes the rate")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "how long to follow the rolling restart or the re-partitioning")
 	f.BoolVar(&o.Wait, "wait", true, "follow the rolling restart until every partition is done (--partitions always follows to the end)")
