@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -688,5 +689,21 @@ func TestZeppelinLocalRunMode(t *testing.T) {
 	}
 	if _, ok := z.policies["demo-insight-zeppelin-interpreter"]; ok {
 		t.Error("runMode=local renders the interpreter pods' NetworkPolicy")
+	}
+}
+
+// TestZeppelinUpgradeKeepsImmutableFields checks that the next chart and app version
+// changes no immutable field of Zeppelin's objects (the Deployment's selector above all).
+func TestZeppelinUpgradeKeepsImmutableFields(t *testing.T) {
+	for _, s := range zeppelinSets {
+		t.Run(s.name, func(t *testing.T) {
+			want := immutables(t, decode(t, mustRenderZeppelin(t, s).manifest))
+			if _, ok := want["Deployment/demo-insight-zeppelin"]; !ok {
+				t.Fatal("no Deployment demo-insight-zeppelin")
+			}
+			if got := immutables(t, renderBumpedValues(t, zeppelinValues(t, s))); !reflect.DeepEqual(got, want) {
+				t.Errorf("the version upgrade changes immutable fields:\nbefore %+v\nafter  %+v", want, got)
+			}
+		})
 	}
 }

@@ -141,3 +141,15 @@ Usage:
 {{- include "insight-common.validations.fail" (dict "messages" (join "\n" $messages) "context" .) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Warnings printed by NOTES.txt: allowed but probably not what was meant.
+Usage:
+{{ include "insight-zeppelin.warnings" (dict "values" .Values "prefix" "" "context" $) }}
+*/}}
+{{- define "insight-zeppelin.warnings" -}}
+{{- $v := .values -}}
+{{- if not $v.notebook.persistence.enabled }}
+NOTE: {{ .prefix }}notebook.persistence.enabled=false: the notes are in an emptyDir and go with Zeppelin's pod; set it to true to keep them on a claim.
+{{- end }}
+{{- end -}}
