@@ -30,6 +30,8 @@ func TestLintStrict(t *testing.T) {
 		{"insight-pu", charts.PU, nil},
 		{"insight-sql", charts.SQL, nil},
 		{"insight-spark", charts.Spark, nil},
+		{"insight-zeppelin", charts.Zeppelin, nil},
+		{"insight-zeppelin-in-the-umbrella", charts.Umbrella, map[string]any{"zeppelin": map[string]any{"enabled": true, "spark": map[string]any{"enabled": true}}, "sql": map[string]any{"enabled": true}}},
 		// The linter cannot serve the Prometheus Operator's kinds, which the chart requires.
 		{"insight-prometheus", charts.Prometheus, map[string]any{"requireCRDs": false}},
 		{"insight-istio", charts.Istio, map[string]any{"requireCRDs": false}},

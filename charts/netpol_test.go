@@ -143,6 +143,45 @@ var netpolCases = []netpolCase{
 		tcp("outsider", "manager", 2379, false, "ingress still restricted"),
 		tcp("pu", "pu", 6379, true, "replication"),
 	}},
+	{name: "zeppelin-spark", sets: []string{"zeppelin.enabled=true,zeppelin.spark.enabled=true"}, flows: []netpolFlow{
+		tcp("app", "zeppelin", 8080, true, "the web UI from the release's namespace"),
+		tcp("outsider", "zeppelin", 8080, false, "the web UI from another namespace"),
+		tcp("app", "zeppelin", 12320, false, "the interpreters' callback from an application"),
+		tcp("zeppelin-interpreter", "zeppelin", 12320, true, "the interpreters' callback"),
+		tcp("zeppelin-interpreter", "zeppelin", 8080, false, "interpreters do not call the web UI"),
+		tcp("zeppelin", "zeppelin-interpreter", 12321, true, "the server's calls to an interpreter"),
+		tcp("app", "zeppelin-interpreter", 12321, false, "interpreters from an application"),
+		tcp("zeppelin-interpreter", "sql", 3306, true, "the JDBC interpreter's MySQL"),
+		tcp("zeppelin", "sql", 3306, false, "the server runs no interpreter with runMode=k8s"),
+		tcp("zeppelin-spark", "pu", 6379, true, "spark-redis to the grid"),
+		tcp("zeppelin-spark", "internet", 443, true, "Spark's driver to the API server (default: any address)"),
+		tcp("spark-executor", "zeppelin-spark", 22321, true, "executors to their driver"),
+		tcp("spark-executor", "zeppelin-spark", 12321, false, "executors do not call the interpreter port"),
+		tcp("app", "zeppelin-spark", 4040, true, "the Spark UI from the users"),
+		tcp("zeppelin", "internet", 443, true, "the launcher to the API server (default: any address)"),
+		tcp("zeppelin", "internet", 80, false, "egress elsewhere"),
+		tcp("zeppelin", "pu", 6379, false, "the server does not read the grid"),
+		{from: "zeppelin", to: "kube-dns", port: 53, proto: corev1.ProtocolUDP, allowed: true, why: "DNS"},
+		{from: "zeppelin-interpreter", to: "kube-dns", port: 53, proto: corev1.ProtocolUDP, allowed: true, why: "DNS"},
+	}},
+	{name: "zeppelin-sql-clients-narrowed", sets: []string{"zeppelin.enabled=true", `sql.networkPolicy.clients[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=shop`}, flows: []netpolFlow{
+		tcp("zeppelin-interpreter", "sql", 3306, true, "the release's Zeppelin whatever the SQL clients selector"),
+		tcp("app", "sql", 3306, false, "the selector replaces the namespace default"),
+		tcp("zeppelin-interpreter", "pu", 6379, false, "no Spark: interpreters do not read the grid"),
+		tcp("zeppelin-interpreter", "internet", 443, false, "no Spark: interpreters do not call the API server"),
+		tcp("spark-executor", "zeppelin-interpreter", 22321, false, "no Spark: no driver port"),
+	}},
+	{name: "zeppelin-users-and-api-server", sets: []string{"zeppelin.enabled=true",
+		`zeppelin.networkPolicy.users[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=shop`,
+		"zeppelin.networkPolicy.apiServer[0].ipBlock.cidr=10.96.0.1/32"}, flows: []netpolFlow{
+		tcp("outsider", "zeppelin", 8080, true, "the web UI from the namespace the users selector names"),
+		tcp("app", "zeppelin", 8080, false, "the selector replaces the namespace default"),
+		tcp("zeppelin", "internet", 443, false, "the API server narrowed to its address"),
+	}},
+	{name: "zeppelin-local", sets: []string{"zeppelin.enabled=true,zeppelin.runMode=local"}, flows: []netpolFlow{
+		tcp("zeppelin", "sql", 3306, true, "interpreters inside the server's pod"),
+		tcp("zeppelin", "internet", 443, false, "no launcher, no API server"),
+	}},
 	{name: "disabled", sets: []string{"pu.networkPolicy.enabled=false", "manager.networkPolicy.enabled=false", "sql.networkPolicy.enabled=false", "spark.networkPolicy.enabled=false"}, flows: []netpolFlow{
 		tcp("outsider", "manager", 2379, true, "no policy selects the pod"),
 		tcp("outsider", "pu", 8080, true, "no policy selects the pod"),
@@ -174,7 +213,7 @@ func TestNetworkPolicyFlows(t *testing.T) {
 }
 
 // renderedNetwork renders s and returns its NetworkPolicies and the release's pods by
-// component (pu, manager, sql, spark-driver, spark-executor) with the outside peers.
+// component (pu, manager, sql, spark-driver, spark-executor, zeppelin and its interpreter pods) with the outside peers.
 func renderedNetwork(t *testing.T, s valueSet) (*matcher.Policy, map[string]netpolPeer) {
 	t.Helper()
 	peers := map[string]netpolPeer{}
@@ -204,6 +243,15 @@ func renderedNetwork(t *testing.T, s valueSet) (*matcher.Policy, map[string]netp
 		if _, ok := peers[c]; !ok {
 			t.Fatalf("%s renders no %s pods", s.name, c)
 		}
+	}
+	if cm := zeppelinConfigMap(t, s); cm != nil {
+		// The interpreter pods Zeppelin's launcher makes from the chart's spec, and the
+		// executors Spark's driver makes.
+		for peer, group := range map[string]string{"zeppelin-interpreter": "jdbc", "zeppelin-spark": "spark"} {
+			pod, _ := interpreterPod(t, cm, group)
+			peers[peer] = podPeer(pod.Namespace, corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec})
+		}
+		peers["spark-executor"] = netpolPeer{namespace: namespace, labels: map[string]string{"spark-role": "executor"}}
 	}
 	return matcher.BuildNetworkPolicies(false, netpols), peers
 }

@@ -73,6 +73,12 @@ func TestUpgradeKeepsImmutableFields(t *testing.T) {
 // 0.2.0 (every subchart too), as the next release would.
 func renderBumped(t *testing.T, s valueSet) []runtime.Object {
 	t.Helper()
+	return renderBumpedValues(t, s.values(t))
+}
+
+// renderBumpedValues is renderBumped with the values given.
+func renderBumpedValues(t *testing.T, vals map[string]any) []runtime.Object {
+	t.Helper()
 	c := mustLoad(t, "")
 	c.Metadata.Version, c.Metadata.AppVersion = "0.2.0", "0.2.0"
 	for _, d := range c.Dependencies() {
@@ -81,7 +87,7 @@ func renderBumped(t *testing.T, s valueSet) []runtime.Object {
 	for _, d := range c.Metadata.Dependencies {
 		d.Version = "0.2.0"
 	}
-	r, err := render(t, c, s.values(t))
+	r, err := render(t, c, vals)
 	if err != nil {
 		t.Fatal(err)
 	}

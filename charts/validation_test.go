@@ -24,7 +24,7 @@ func TestBadValuesRefused(t *testing.T) {
 		{"ha not a boolean", "manager.ha=3", []string{"/manager/ha", "want boolean"}},
 		{"misspelt key", "pu.partition=3", []string{"/pu", "additional properties 'partition' not allowed"}},
 		{"unknown top-level key", "pus.partitions=3", []string{"additional properties 'pus' not allowed"}},
-		{"future component", "zeppelin.enabled=true", []string{"zeppelin.enabled=true: the insight-zeppelin chart is not part of this release yet"}},
+		{"future component", "wanGateway.enabled=true", []string{"wanGateway.enabled=true: the insight-wan-gateway chart is not part of this release yet"}},
 		{"request above limit", "pu.resources.requests.memory=1Gi", []string{"pu.resources.requests.memory=1Gi is above pu.resources.limits.memory=512Mi"}},
 		{"ha managers without volumes", "manager.ha=true,manager.persistence.enabled=false", []string{"manager.ha=true needs manager.persistence.enabled=true"}},
 		{"auth without password", "global.auth.enabled=true", []string{"global.auth.enabled=true needs a password"}},

@@ -40,6 +40,7 @@ func TestUserValuesPrecedence(t *testing.T) {
 		{name: "anti-affinity none", p: Parameters{AntiAffinity: "none"}, key: "pu.antiAffinity.enabled", want: false},
 		{name: "--enable an add-on", p: Parameters{Enable: []string{"prometheus"}}, key: "prometheus.enabled", want: true},
 		{name: "--enable the SQL endpoints", p: Parameters{Enable: []string{"sql"}}, key: "sql.enabled", want: true},
+		{name: "--enable Zeppelin", p: Parameters{Enable: []string{"zeppelin", "sql"}}, key: "zeppelin.enabled", want: true},
 		{name: "--set over --enable", p: Parameters{Enable: []string{"Prometheus"}, Set: []string{"prometheus.enabled=false"}}, key: "prometheus.enabled", want: false},
 	}
 	for _, tt := range tests {
@@ -62,7 +63,7 @@ func TestUserValuesReportsEveryProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	zero := 0
-	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"zeppelin"},
+	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"wanGateway"},
 		ValueFiles: []string{"/does/not/exist.yaml"}, Set: []string{"pu.partitions"}}
 	_, err = p.UserValues(ch, nil, nil)
 	ve, ok := err.(*validate.Error)
@@ -85,7 +86,7 @@ func TestAddOns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := AddOns(ch), []string{"istio", "prometheus", "spark", "sql"}; !reflect.DeepEqual(got, want) {
+	if got, want := AddOns(ch), []string{"istio", "prometheus", "spark", "sql", "zeppelin"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AddOns = %v, want %v", got, want)
 	}
 }
@@ -138,5 +139,32 @@ func TestEnableSQLRendersTheEndpoints(t *testing.T) {
 	}
 	if !slices.Contains(req.Kinds, preflight.Kind{APIVersion: "apps/v1", Kind: "Deployment"}) {
 		t.Errorf("preflight kinds %v lack apps/v1 Deployment", req.Kinds)
+	}
+}
+
+// TestEnableZeppelinRendersTheServer checks that --enable zeppelin,sql reaches the chart:
+// the plan renders Zeppelin's Deployment and its launcher's Role, and the preflight asks the
+// cluster for the Role kind.
+func TestEnableZeppelinRendersTheServer(t *testing.T) {
+	p := Parameters{Name: "demo", Namespace: "insight", Enable: []string{"zeppelin", "sql"}}
+	plan, err := p.Prepare(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := preflightRender(&p, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: Deployment\nmetadata:\n  name: demo-insight-zeppelin\n", "kind: Role\nmetadata:\n  name: demo-insight-zeppelin\n"} {
+		if !strings.Contains(rel.Manifest, want) {
+			t.Errorf("manifest lacks %q", want)
+		}
+	}
+	req, err := plan.Requirements(&p, rel.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(req.Kinds, preflight.Kind{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}) {
+		t.Errorf("preflight kinds %v lack rbac.authorization.k8s.io/v1 Role", req.Kinds)
 	}
 }

@@ -8,7 +8,6 @@ every key as the user wrote it (pu.resources..., manager.ha).
 Components whose subcharts come in later releases: value key -> chart.
 */}}
 {{- define "insight.futureComponents" -}}
-zeppelin: insight-zeppelin
 wanGateway: insight-wan-gateway
 {{- end -}}
 
@@ -43,6 +42,15 @@ sql.enabled=true with pu.enabled=false: the SQL endpoints need a grid; set pu.en
 spark.enabled=true with pu.enabled=false: Spark jobs need a grid; set pu.enabled=true, or spark.grid.host to data instances running elsewhere.
 {{- end }}
 {{- if and .Values.global.auth.enabled (not .Values.pu.enabled) (not .Values.sql.enabled) }}
+{{ include "insight-common.auth.validate" (dict "context" $) }}
+{{- end }}
+{{- end }}
+{{- if .Values.zeppelin.enabled }}
+{{ include "insight-zeppelin.validateValues.messages" (dict "values" .Values.zeppelin "prefix" "zeppelin." "context" $) }}
+{{- if and .Values.zeppelin.jdbc.enabled (not .Values.sql.enabled) (not .Values.zeppelin.jdbc.url) }}
+zeppelin.enabled=true with sql.enabled=false: the JDBC interpreter is set for the release's SQL endpoints; set sql.enabled=true, zeppelin.jdbc.url to endpoints elsewhere, or zeppelin.jdbc.enabled=false.
+{{- end }}
+{{- if and .Values.global.auth.enabled (not .Values.pu.enabled) (not .Values.sql.enabled) (not .Values.spark.enabled) }}
 {{ include "insight-common.auth.validate" (dict "context" $) }}
 {{- end }}
 {{- end }}
