@@ -39,7 +39,7 @@ func TestServeTLSFlags(t *testing.T) {
 		{"certificate without CA", []string{"--tls-cert-file", files.Cert, "--tls-key-file", files.Key}, "--tls-ca-cert-file is empty"},
 		{"key without certificate", []string{"--tls-key-file", files.Key, "--tls-ca-cert-file", files.CA}, "give both (the certificate and its private key) or neither"},
 		{"missing CA file", []string{"--tls-ca-cert-file", files.CA + ".missing"}, "--tls-ca-cert-file " + files.CA + ".missing"},
-		{"bad tls-grid", []string{"--tls-grid=maybe"}, `invalid value "maybe" for flag -tls-grid`},
+		{"bad tls-grid", []string{"--tls-grid=maybe"}, `invalid boolean value "maybe" for -tls-grid`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
