@@ -125,3 +125,40 @@ func TestExplainPlanOfOneRowLookup(t *testing.T) {
 		t.Errorf("mariadb: %v\n%s", err, out)
 	}
 }
+
+// TestExplainWarnings checks that an EXPLAIN's warnings are its own: none left from the
+// statement before, and go-mysql-server's note that its EXPLAIN row is a placeholder.
+func TestExplainWarnings(t *testing.T) {
+	c := ctx(t)
+	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ex_w (id INT PRIMARY KEY, n INT)")
+	conn, err := env.db.Conn(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, tt := range []struct {
+		explain string
+		want    int
+	}{
+		{"EXPLAIN PLAN SELECT * FROM ex_w WHERE id = 1", 0},
+		{"EXPLAIN SELECT * FROM ex_w WHERE id = 1", 1},
+	} {
+		// CREATE INDEX is accepted with warning 1105: there are no secondary indexes.
+		if _, err := conn.ExecContext(c, "CREATE INDEX ex_w_n ON ex_w (n)"); err != nil {
+			t.Fatal(err)
+		}
+		if w := warnings(t, conn); len(w) == 0 {
+			t.Fatalf("CREATE INDEX left no warning")
+		}
+		rs, err := conn.QueryContext(c, tt.explain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+		}
+		rs.Close()
+		if w := warnings(t, conn); len(w) != tt.want || tt.want == 1 && !strings.Contains(w[0], "placeholder") {
+			t.Errorf("warnings after %s: %v, want %d (the placeholder note)", tt.explain, w, tt.want)
+		}
+	}
+}

@@ -23,7 +23,8 @@ import (
 //     fill, the BIGINT UNSIGNED rows and DOUBLE filtered among them, which a client that
 //     reads them as numbers (MariaDB Connector/J) fails on: those become SQL NULLs.
 type explainer struct {
-	gh *gms.Handler
+	gh       *gms.Handler
+	sessions *sessions
 }
 
 // explain runs query when it is one EXPLAIN statement; done is false when it is not
@@ -47,6 +48,9 @@ func (e *explainer) explain(ctx context.Context, c *mysql.Conn, query string, pr
 	if prepare == nil {
 		prepare = &mysql.PrepareData{}
 	}
+	// A bound statement's execution keeps the session's warnings; a statement's start
+	// clears them, as the engine's own execution does.
+	e.sessions.clearWarnings(c.ConnectionID)
 	bound, _, err := e.gh.ComBind(ctx, c, query, stmt, prepare)
 	if err != nil {
 		return true, sql.CastSQLError(err)

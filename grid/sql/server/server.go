@@ -108,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 		wh := &handler{Handler: h, lim: lim, m: m, sessions: sess}
 		if gh, ok := h.(*gms.Handler); ok {
 			wh.plans = &plans{engine: engine, gh: gh, db: provider.DB(), sessions: sess, reused: m.reused}
-			wh.explain = &explainer{gh: gh}
+			wh.explain = &explainer{gh: gh, sessions: sess}
 		}
 		return wh, nil
 	}
