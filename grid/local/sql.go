@@ -12,14 +12,22 @@ import (
 
 // startSQL starts `insight-sql serve` against the grid's data instances and waits until
 // its /readyz answers 200 (the grid answers and routes every slot), it exits, or
-// cfg.Timeout passes. The grid's password reaches it as INSIGHT_REQUIREPASS.
+// cfg.Timeout passes. The grid's password reaches it as INSIGHT_REQUIREPASS. With TLS on,
+// it dials the grid's TLS ports and serves MySQL TLS with local's certificate, plain
+// MySQL clients still welcome.
 func startSQL(ctx context.Context, sp *spawner, cfg Config, l Layout) (*proc, error) {
 	seeds := make([]string, len(l.Instances))
 	for i, in := range l.Instances {
 		seeds[i] = in.RESP
+		if cfg.tls.CA != "" {
+			seeds[i] = in.TLS
+		}
 	}
 	args := []string{"serve", "--listen", l.SQL, "--http-listen", l.SQLHTTP,
 		"--grid", strings.Join(seeds, ","), "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat}
+	if cfg.tls.CA != "" {
+		args = append(args, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA)
+	}
 	var env []string
 	if cfg.RequirePass != "" {
 		env = append(env, "INSIGHT_REQUIREPASS="+cfg.RequirePass)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/config"
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/sql/server"
 	"github.com/insightgrid/insight/grid/version"
 )
@@ -73,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 type serveFlags struct {
 	cfg       server.Config
 	grid      string
+	tls       tlsconf.Files
 	logFormat string
 	logLevel  string
 }
@@ -93,6 +95,11 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	maxBytes := config.Bytes(256 << 20)
 	fs.Var(&maxBytes, "max-result-bytes", "bytes of values a statement may return before it fails with error 1104, e.g. 256mb (0: no cap)")
 	fs.DurationVar(&f.cfg.MaxExecution, "max-execution-time", 0, "longest a SELECT may run before it fails with error 3024 (0: none; the session variable max_execution_time, in ms, wins)")
+	fs.StringVar(&f.tls.Cert, tlsconf.FlagCert, "", "PEM certificate (chain) MySQL clients may switch to TLS with; the files are read again when they change (a rotated Secret)")
+	fs.StringVar(&f.tls.Key, tlsconf.FlagKey, "", "PEM private key of --"+tlsconf.FlagCert)
+	fs.StringVar(&f.tls.CA, tlsconf.FlagCA, "", "PEM CA certificate(s) the grid's certificates (and MySQL clients' certificates, when they present one) must be signed by")
+	fs.BoolVar(&f.cfg.GridTLS, "tls-grid", true, "with --"+tlsconf.FlagCA+": dial the grid over TLS (--grid names the grid's --tls-port addresses)")
+	fs.BoolVar(&f.cfg.RequireSecureTransport, "require-secure-transport", false, "refuse MySQL clients that do not switch to TLS, with error 3159 (MySQL's require_secure_transport); needs --"+tlsconf.FlagCert)
 	fs.BoolVar(&f.cfg.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP port")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -131,6 +138,14 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	}
 	if f.cfg.MaxExecution < 0 || (f.cfg.MaxExecution > 0 && f.cfg.MaxExecution < time.Millisecond) {
 		errs = append(errs, fmt.Errorf("--max-execution-time %s: must be 0 (none) or at least 1ms", f.cfg.MaxExecution))
+	}
+	src, err := tlsconf.Load(f.tls)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	f.cfg.TLS = src
+	if f.cfg.RequireSecureTransport && f.tls.Cert == "" {
+		errs = append(errs, fmt.Errorf("--require-secure-transport needs --%s, --%s and --%s: the certificate MySQL clients switch to TLS with", tlsconf.FlagCert, tlsconf.FlagKey, tlsconf.FlagCA))
 	}
 	log, err := logger(stderr, f.logFormat, f.logLevel)
 	if err != nil {

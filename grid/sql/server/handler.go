@@ -28,7 +28,8 @@ type handler struct {
 	lim      limits
 	m        *metrics
 	sessions *sessions
-	plans    *plans // nil: every execution is planned by the engine
+	plans    *plans     // nil: every execution is planned by the engine
+	explain  *explainer // nil: EXPLAIN runs as the engine runs it
 }
 
 // counter counts one statement's rows and bytes.
@@ -130,12 +131,16 @@ func (h *handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cal
 	ctx, cancel, limit := h.start(ctx, c, query)
 	defer cancel()
 	cnt := &counter{lim: h.lim}
-	err := h.Handler.ComQuery(ctx, c, query, func(res *sqltypes.Result, more bool) error {
+	counted := func(res *sqltypes.Result, more bool) error {
 		if err := cnt.add(res); err != nil {
 			return err
 		}
 		return callback(res, more)
-	})
+	}
+	done, err := h.explain.explain(ctx, c, query, nil, counted)
+	if !done {
+		err = h.Handler.ComQuery(ctx, c, query, counted)
+	}
 	return h.finish(ctx, begin, limit, cnt, err)
 }
 
@@ -146,12 +151,18 @@ func (h *handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string
 	ctx, cancel, limit := h.start(ctx, c, query)
 	defer cancel()
 	cnt := &counter{lim: h.lim}
-	rest, err := h.Handler.ComMultiQuery(ctx, c, query, func(res *sqltypes.Result, more bool) error {
+	counted := func(res *sqltypes.Result, more bool) error {
 		if err := cnt.add(res); err != nil {
 			return err
 		}
 		return callback(res, more)
-	})
+	}
+	// An EXPLAIN is run here when it is the only statement; one of several runs as the
+	// engine runs it.
+	if done, err := h.explain.explain(ctx, c, query, nil, counted); done {
+		return "", h.finish(ctx, begin, limit, cnt, err)
+	}
+	rest, err := h.Handler.ComMultiQuery(ctx, c, query, counted)
 	return rest, h.finish(ctx, begin, limit, cnt, err)
 }
 
@@ -168,9 +179,8 @@ func (h *handler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *my
 		}
 		return callback(res)
 	}
-	var done bool
-	var err error
-	if h.plans != nil {
+	done, err := h.explain.explain(ctx, c, prepare.PrepareStmt, prepare, func(res *sqltypes.Result, _ bool) error { return counted(res) })
+	if !done && h.plans != nil {
 		done, err = h.plans.execute(ctx, c, prepare, counted)
 	}
 	if !done {

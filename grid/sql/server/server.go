@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/sql/table"
 )
@@ -38,6 +39,12 @@ type Config struct {
 	Pprof          bool // serve /debug/pprof/ on the HTTP port
 	Version        string
 	Logger         *slog.Logger
+	// TLS, when set: with a certificate, MySQL clients may switch to TLS (they must
+	// with RequireSecureTransport); with GridTLS, the grid is dialled over TLS, the CA
+	// verifying the grid's certificates (Grid then names the grid's TLS ports).
+	TLS                    *tlsconf.Source
+	GridTLS                bool
+	RequireSecureTransport bool
 }
 
 // Server is a running endpoint.
@@ -52,7 +59,7 @@ type Server struct {
 
 // New builds the endpoint and binds its listeners.
 func New(cfg Config) (*Server, error) {
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+	opts := &redis.ClusterOptions{
 		Addrs:    cfg.Grid,
 		Password: cfg.Password,
 		// Reads go to primaries only (no ReadOnly routing), and a query that runs into
@@ -61,7 +68,14 @@ func New(cfg Config) (*Server, error) {
 		DialTimeout:  5 * time.Second,
 		ReadTimeout:  30 * time.Second,
 		WriteTimeout: 30 * time.Second,
-	})
+	}
+	if cfg.TLS != nil && cfg.GridTLS {
+		// The grid's TLS ports redirect a TLS client to TLS ports (MOVED, CLUSTER SLOTS),
+		// at pod addresses no certificate names: the chain is verified, not the host, as
+		// the grid's own links do.
+		opts.TLSConfig = cfg.TLS.InternalClientConfig()
+	}
+	rdb := redis.NewClusterClient(opts)
 	provider := table.NewProvider(rdb)
 	engine := sqle.NewDefault(provider)
 	// No statement reads or writes the endpoint's own files (LOAD_FILE, LOAD DATA INFILE
@@ -94,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		wh := &handler{Handler: h, lim: lim, m: m, sessions: sess}
 		if gh, ok := h.(*gms.Handler); ok {
 			wh.plans = &plans{engine: engine, gh: gh, db: provider.DB(), sessions: sess, reused: m.reused}
+			wh.explain = &explainer{gh: gh, sessions: sess}
 		}
 		return wh, nil
 	}
@@ -102,7 +117,12 @@ func New(cfg Config) (*Server, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	ms, err := gms.NewServerWithHandler(gms.Config{Protocol: "tcp", Address: cfg.Listen, Listener: ln, Version: "8.0.33-insight-" + cfg.Version},
+	gc := gms.Config{Protocol: "tcp", Address: cfg.Listen, Listener: ln, Version: "8.0.33-insight-" + cfg.Version,
+		ProtocolListenerFactory: secureTransportListener(cfg.RequireSecureTransport)}
+	if cfg.TLS != nil && cfg.TLS.HasCert() {
+		gc.TLSConfig = cfg.TLS.ServerConfig(tlsconf.AuthOptional)
+	}
+	ms, err := gms.NewServerWithHandler(gc,
 		engine, sql.NewContext, builder, m, wrap)
 	if err != nil {
 		_ = ln.Close()
@@ -140,7 +160,8 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- s.mysql.Start() }()
 	go func() { errc <- s.http.Serve(s.httpLn) }()
-	s.cfg.Logger.Info("serving", "mysql", s.Addr().String(), "http", s.HTTPAddr().String(), "grid", s.cfg.Grid, "user", s.cfg.User)
+	s.cfg.Logger.Info("serving", "mysql", s.Addr().String(), "http", s.HTTPAddr().String(), "grid", s.cfg.Grid, "user", s.cfg.User,
+		"tls", s.cfg.TLS != nil && s.cfg.TLS.HasCert(), "grid_tls", s.cfg.TLS != nil && s.cfg.GridTLS, "require_secure_transport", s.cfg.RequireSecureTransport)
 	var err error
 	select {
 	case <-ctx.Done():
