@@ -45,7 +45,7 @@ public final class SaveProducts {
                     .mode(SaveMode.Append)
                     .save();
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf("Saved %d products to the grid in %.1f s (%.0f rows/s)%n", n, seconds, n / seconds);
+            System.out.printf("Saved %d products to the grid in %.2f s (%.0f rows/s)%n", n, seconds, n / seconds);
         } finally {
             spark.stop();
         }
