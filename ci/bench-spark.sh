@@ -34,17 +34,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rows=${BENCH_SPARK_ROWS:-1000000}
-partitions=${BENCH_SPARK_PARTITIONS:-3}
-budget=${BENCH_SPARK_BUDGET:-$((600 + rows / 200))}
-password=bench-spark-secret
-export REDISCLI_AUTH=$password # redis-cli's password (start_redis waits on its PING)
-
 log() { printf 'bench-spark: %s\n' "$*" >&2; }
 
-for knob in "BENCH_SPARK_ROWS=$rows" "BENCH_SPARK_PARTITIONS=$partitions" "BENCH_SPARK_BUDGET=$budget"; do
-	[[ ${knob#*=} =~ ^[1-9][0-9]*$ ]] || { log "$knob: must be a positive integer"; exit 1; }
-done
+# positive NAME VALUE: VALUE, or exits naming the variable when it is not an integer >= 1.
+positive() {
+	[[ $2 =~ ^[1-9][0-9]*$ ]] || { log "$1=$2: must be a positive integer"; exit 1; }
+	echo "$2"
+}
+rows=$(positive BENCH_SPARK_ROWS "${BENCH_SPARK_ROWS:-1000000}") || exit 1
+partitions=$(positive BENCH_SPARK_PARTITIONS "${BENCH_SPARK_PARTITIONS:-3}") || exit 1
+budget=$(positive BENCH_SPARK_BUDGET "${BENCH_SPARK_BUDGET:-$((600 + rows / 200))}") || exit 1
+password=bench-spark-secret
+export REDISCLI_AUTH=$password # redis-cli's password (start_redis waits on its PING)
 
 # Spark's parts, where ci/spark-image.sh leaves them.
 cache=${INSIGHT_CACHE:-$HOME/.cache/insight}
