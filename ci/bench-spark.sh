@@ -21,7 +21,8 @@
 # Spark is the insight-spark image's parts as ci/spark-image.sh caches them (it is run when
 # they are missing): Spark $SPARK_VERSION's tree and the connector jars pinned in
 # e2e/spark/pom.xml under ~/.cache/insight/spark/; the examples are compiled here with javac
-# against those jars, as the image build compiles them. The host's Java 17 runs them with
+# against those jars, as the image build compiles them (ci/spark-image.sh also installs the
+# JDK, openjdk-17-jdk-headless, when javac is missing). The host's Java 17 runs them with
 # --master local[2], the driver bound to 127.0.0.1 and its web UI off.
 #
 # Not a timed test: the numbers are for reading; the exit code says only that the run worked
@@ -52,8 +53,10 @@ cache=${INSIGHT_CACHE:-$HOME/.cache/insight}
 spark_version=$(sed -n 's/^SPARK_VERSION=\([0-9.]*\).*/\1/p' ci/spark-image.sh)
 spark_home=$cache/spark/spark-$spark_version
 connector_jars=$cache/spark/jars-$(sha256sum e2e/spark/pom.xml | cut -c1-12)
-if [ ! -x "$spark_home/bin/spark-submit" ] || [ ! -d "$connector_jars" ]; then
-	log "Spark $spark_version or the connector jars are not cached: running ci/spark-image.sh"
+if [ ! -x "$spark_home/bin/spark-submit" ] || [ ! -d "$connector_jars" ] || ! command -v javac >/dev/null ||
+	! command -v jar >/dev/null; then
+	# It installs the JDK (openjdk-17-jdk-headless) too when it is missing.
+	log "Spark $spark_version, the connector jars or the JDK are missing: running ci/spark-image.sh"
 	ci/spark-image.sh
 fi
 
