@@ -20,7 +20,9 @@ import org.apache.spark.sql.SparkSession;
  * local:///opt/insight/examples/insight-examples.jar [N [PARTITIONS]]} (N default 100000).
  * {@code spark.insight.sql.user} (default insight) and {@code spark.insight.sql.password}
  * (default spark.redis.auth, the grid's password, which the endpoint shares) log in to the
- * endpoint.
+ * endpoint. {@code spark.insight.sql.createTable=false} skips the CREATE TABLE (and the
+ * endpoint): only the rows are written, e.g. into a plain Redis server as a benchmark's anchor.
+ * It prints the write alone as {@code Saved N products to the grid in X s (R rows/s)}.
  */
 public final class SaveProducts {
     private SaveProducts() {
@@ -32,7 +34,9 @@ public final class SaveProducts {
         try {
             int partitions = args.length > 1 ? Args.positiveInt("PARTITIONS", args[1])
                     : spark.sparkContext().defaultParallelism();
-            createTable(spark);
+            if (createTableEnabled(spark)) {
+                createTable(spark);
+            }
             long start = System.nanoTime();
             Products.generate(spark, n, partitions).write()
                     .format("org.apache.spark.sql.redis")
@@ -41,10 +45,19 @@ public final class SaveProducts {
                     .mode(SaveMode.Append)
                     .save();
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf("Saved %d products to the grid in %.1f s (%.0f rows/s)%n", n, seconds, n / seconds);
+            System.out.printf("Saved %d products to the grid in %.2f s (%.0f rows/s)%n", n, seconds, n / seconds);
         } finally {
             spark.stop();
         }
+    }
+
+    /** createTableEnabled reads spark.insight.sql.createTable: true (the default) or false. */
+    private static boolean createTableEnabled(SparkSession spark) {
+        String v = spark.conf().get("spark.insight.sql.createTable", "true");
+        if (!v.equals("true") && !v.equals("false")) {
+            throw new IllegalArgumentException("spark.insight.sql.createTable " + v + ": want true or false");
+        }
+        return v.equals("true");
     }
 
     /** createTable declares the products table on the SQL endpoint named by spark.insight.sql.url. */
