@@ -13,8 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// products is how many products SaveProducts writes, as in the source documents' demo.
-const products = 100_000
+// products is how many products SaveProducts writes in the image's root: enough for several
+// pipelines per partition; the source documents' 100,000 go through real pods in the e2e
+// package's TestSparkJobsOnTheCluster.
+const products = 10_000
 
 // jobTimeout bounds one spark-submit in local mode (a JVM start, a job, a stop).
 const jobTimeout = 6 * time.Minute

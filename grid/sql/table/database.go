@@ -29,7 +29,7 @@ type Provider struct {
 func NewProvider(rdb *redis.ClusterClient) *Provider {
 	cat := &catalogCache{rdb: rdb}
 	cat.reads = &sharedReads{read: cat.version, timeout: versionReadTimeout}
-	return &Provider{db: &Database{rdb: rdb, cat: cat}}
+	return &Provider{db: &Database{rdb: rdb, nodes: &primaries{rdb: rdb}, cat: cat}}
 }
 
 var _ sql.DatabaseProvider = (*Provider)(nil)
@@ -52,8 +52,9 @@ func (p *Provider) AllDatabases(*sql.Context) []sql.Database { return []sql.Data
 
 // Database is the tables whose definitions the grid holds in schema.TablesKey.
 type Database struct {
-	rdb *redis.ClusterClient
-	cat *catalogCache
+	rdb   *redis.ClusterClient
+	nodes *primaries
+	cat   *catalogCache
 
 	mu     sync.Mutex
 	parsed map[string]*schema.Table // by stored JSON: definitions parse once
@@ -196,20 +197,20 @@ func (d *Database) DropTable(ctx *sql.Context, name string) error {
 	if err := d.rdb.HDel(ctx, schema.AutoIncKey, n).Err(); err != nil {
 		return fmt.Errorf("deleting table %s's AUTO_INCREMENT counter: %w", n, err)
 	}
-	_, err = deleteRows(ctx, d.rdb, def, true)
+	_, err = deleteRows(ctx, d.rdb, d.nodes, def, true)
 	return err
 }
 
 // deleteRows unlinks every key <table>:* on every primary (rows, or keys of other
 // types under the prefix when all is set) and counts the rows.
-func deleteRows(ctx context.Context, rdb *redis.ClusterClient, def *schema.Table, all bool) (int, error) {
+func deleteRows(ctx context.Context, rdb *redis.ClusterClient, nodes *primaries, def *schema.Table, all bool) (int, error) {
 	var mu sync.Mutex
 	n := 0
 	typ := "hash"
 	if all {
 		typ = ""
 	}
-	err := rdb.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+	err := nodes.forEachNow(ctx, func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
 			keys, next, err := c.ScanType(ctx, cursor, def.ScanPattern(), scanCount, typ).Result()

@@ -85,7 +85,7 @@ func (t *Table) Updater(*sql.Context) sql.RowUpdater { return t.newEditor(false)
 // Truncate implements sql.TruncateableTable (TRUNCATE, and DELETE without WHERE): every
 // row's hash is deleted, primary by primary; the AUTO_INCREMENT counter stays.
 func (t *Table) Truncate(ctx *sql.Context) (int, error) {
-	return deleteRows(ctx, t.rdb(), t.def, false)
+	return deleteRows(ctx, t.rdb(), t.db.nodes, t.def, false)
 }
 
 // Deleter implements sql.DeletableTable.

@@ -59,7 +59,7 @@ func (t *Table) scan(ctx *sql.Context) (sql.RowIter, error) {
 		defer close(it.pages)
 		var mu sync.Mutex
 		var scanned []string
-		err := t.rdb().ForEachMaster(sctx, func(ctx context.Context, c *redis.Client) error {
+		err := t.db.nodes.forEach(sctx, before, func(ctx context.Context, c *redis.Client) error {
 			mu.Lock()
 			scanned = append(scanned, c.Options().Addr)
 			mu.Unlock()
@@ -131,6 +131,15 @@ func slotView(ctx context.Context, rdb *redis.ClusterClient) ([]string, error) {
 	return out, nil
 }
 
+// primariesOf is the set of primaries of a slotView.
+func primariesOf(view []string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range view {
+		out[v[strings.IndexByte(v, '@')+1:]] = true
+	}
+	return out
+}
+
 // checkView fails when the scanned primaries are not the primaries of the partition
 // map before the scan, or the map changed during it.
 func checkView(ctx context.Context, rdb *redis.ClusterClient, before, scanned []string) error {
@@ -142,10 +151,7 @@ func checkView(ctx context.Context, rdb *redis.ClusterClient, before, scanned []
 		rdb.ReloadState(ctx)
 		return ErrMapChanged
 	}
-	primaries := map[string]bool{}
-	for _, v := range before {
-		primaries[v[strings.IndexByte(v, '@')+1:]] = true
-	}
+	primaries := primariesOf(before)
 	seen := map[string]bool{}
 	for _, a := range scanned {
 		seen[a] = true
