@@ -355,13 +355,7 @@ func tarDir(dir, path string) error {
 		if d.IsDir() {
 			return nil
 		}
-		src, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		_, err = io.Copy(tw, src)
-		return err
+		return copyInto(tw, p)
 	})
 	if err != nil {
 		return fmt.Errorf("writing OCI archive %s: %w", path, err)

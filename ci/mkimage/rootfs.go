@@ -210,13 +210,7 @@ func tarTree(dir, out string, o options) error {
 		if h.Typeflag != tar.TypeReg {
 			return nil
 		}
-		src, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		_, err = io.Copy(tw, src)
-		return err
+		return copyInto(tw, p)
 	})
 	if err != nil {
 		return fmt.Errorf("--rootfs %s: writing the layer: %w", dir, err)
@@ -225,4 +219,15 @@ func tarTree(dir, out string, o options) error {
 		return fmt.Errorf("--rootfs %s: writing the layer: %w", dir, err)
 	}
 	return f.Close()
+}
+
+// copyInto writes the file at path into tw as the body of the entry just written.
+func copyInto(tw *tar.Writer, path string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	_, err = io.Copy(tw, src)
+	return err
 }
