@@ -277,6 +277,9 @@ func TestIstioPoliciesAllowTheGridsOwnTrafficOnly(t *testing.T) {
 			{from: plain, to: "pu", port: 6379},
 			{from: plain, to: "pu", port: 8080},
 			{from: plain, to: "manager", port: 8090},
+			{from: sameNS, to: "pu", port: 9121},
+			{from: plain, to: "pu", port: 9121},
+			{from: plain, to: "manager", port: 9122},
 		}},
 		{"clients, API callers and an outside Prometheus named", valueSet{profile: "ha", sets: []string{"istio.enabled=true,istio.metrics.permissive=true," +
 			"istio.authorizationPolicies.clients.principals[0]=cluster.local/ns/shop/sa/web,istio.authorizationPolicies.api.namespaces[0]=ci"}}, []flow{
@@ -284,17 +287,22 @@ func TestIstioPoliciesAllowTheGridsOwnTrafficOnly(t *testing.T) {
 			{from: sameNS, to: "pu", port: 6379},
 			{from: ci, to: "manager", port: 8090, allowed: true},
 			{from: ci, to: "manager", port: 2379},
-			{from: plain, to: "pu", port: 8080, allowed: true, plainText: true},
-			{from: plain, to: "manager", port: 8090, allowed: true, plainText: true},
+			{from: plain, to: "pu", port: 9121, allowed: true, plainText: true},
+			{from: plain, to: "manager", port: 9122, allowed: true, plainText: true},
+			{from: plain, to: "pu", port: 8080},
+			{from: plain, to: "manager", port: 8090},
+			{from: otherNS, to: "pu", port: 8080},
 			{from: plain, to: "pu", port: 6379},
 			{from: plain, to: "manager", port: 2380},
 			{from: pu, to: "pu", port: 6379, allowed: true},
 		}},
 		{"a Prometheus in the mesh", valueSet{sets: []string{"istio.enabled=true,istio.metrics.principals[0]=cluster.local/ns/monitoring/sa/prometheus"}}, []flow{
-			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "pu", port: 8080, allowed: true},
-			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "manager", port: 8090, allowed: true},
+			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "pu", port: 9121, allowed: true},
+			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "manager", port: 9122, allowed: true},
+			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "pu", port: 8080},
+			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "manager", port: 8090},
 			{from: peer{"cluster.local/ns/monitoring/sa/prometheus", "monitoring"}, to: "pu", port: 6379},
-			{from: plain, to: "pu", port: 8080},
+			{from: plain, to: "pu", port: 9121},
 		}},
 	}
 	for _, tt := range tests {

@@ -10,20 +10,25 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 )
 
-// netpolPeer is a pod a flow starts or ends at: its namespace and labels, and the
-// container ports that resolve a port number to its name.
+// netpolPeer is a pod a flow starts or ends at: its namespace, the namespace's labels
+// besides kubernetes.io/metadata.name, the pod's labels, and the container ports that
+// resolve a port number to its name.
 type netpolPeer struct {
 	namespace string
+	nsLabels  map[string]string
 	labels    map[string]string
 	ports     []corev1.ContainerPort
 }
 
 // Pods outside the release: an application in the release's namespace, one in another
-// namespace, a Prometheus and the cluster DNS.
+// namespace, a Prometheus in an unlabelled namespace and one in a namespace labelled for
+// monitoring, and the cluster DNS.
 var outsidePeers = map[string]netpolPeer{
 	"app":        {namespace: namespace, labels: map[string]string{"app": "web"}},
 	"outsider":   {namespace: "shop", labels: map[string]string{"app": "web"}},
 	"prometheus": {namespace: "monitoring", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
+	"prometheus-labelled": {namespace: "observability", nsLabels: map[string]string{"insight.dev/monitoring": "true"},
+		labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
 	"kube-dns": {namespace: "kube-system", labels: map[string]string{"k8s-app": "kube-dns"}, ports: []corev1.ContainerPort{
 		{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}, {Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP}}},
 	"internet": {namespace: "", labels: nil},
@@ -73,9 +78,19 @@ var netpolCases = []netpolCase{
 		tcp("outsider", "manager", 8090, false, "the API from another namespace"),
 		tcp("app", "sql", 3306, true, "MySQL from the release's namespace"),
 		tcp("outsider", "sql", 3306, false, "MySQL from another namespace"),
-		tcp("prometheus", "pu", 8080, false, "metrics without a monitoring selector"),
-		tcp("prometheus", "manager", 8090, false, "metrics without a monitoring selector"),
+		tcp("prometheus", "pu", 9121, false, "metrics from a namespace not labelled for monitoring"),
+		tcp("prometheus", "manager", 9122, false, "metrics from a namespace not labelled for monitoring"),
 		tcp("prometheus", "sql", 9104, false, "metrics without a monitoring selector"),
+		tcp("prometheus-labelled", "pu", 9121, true, "metrics from a namespace labelled insight.dev/monitoring=true"),
+		tcp("prometheus-labelled", "manager", 9122, true, "metrics from a namespace labelled insight.dev/monitoring=true"),
+		tcp("prometheus-labelled", "pu", 8080, false, "the admin endpoints stay closed to the scrapers"),
+		tcp("prometheus-labelled", "manager", 8090, false, "the API stays closed to the scrapers"),
+		tcp("prometheus-labelled", "pu", 6379, false, "RESP stays closed to the scrapers"),
+		tcp("prometheus-labelled", "manager", 2379, false, "etcd stays closed to the scrapers"),
+		tcp("app", "pu", 9121, true, "metrics from the release's namespace"),
+		tcp("app", "manager", 9122, true, "metrics from the release's namespace"),
+		tcp("outsider", "pu", 9121, false, "metrics from another namespace"),
+		tcp("outsider", "manager", 9122, false, "metrics from another namespace"),
 		{from: "pu", to: "kube-dns", port: 53, proto: corev1.ProtocolUDP, allowed: true, why: "DNS over UDP"},
 		tcp("pu", "kube-dns", 53, true, "DNS over TCP"),
 		{from: "manager", to: "kube-dns", port: 53, proto: corev1.ProtocolUDP, allowed: true, why: "DNS"},
@@ -125,12 +140,21 @@ var netpolCases = []netpolCase{
 		`manager.networkPolicy.monitoring[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring`,
 		`sql.networkPolicy.monitoring[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring`,
 	}, flows: []netpolFlow{
-		tcp("prometheus", "pu", 8080, true, "metrics from the monitoring selector"),
-		tcp("prometheus", "manager", 8090, true, "metrics from the monitoring selector"),
+		tcp("prometheus", "pu", 9121, true, "metrics from the monitoring selector"),
+		tcp("prometheus", "manager", 9122, true, "metrics from the monitoring selector"),
 		tcp("prometheus", "sql", 9104, true, "metrics from the monitoring selector"),
+		tcp("prometheus", "pu", 8080, false, "the admin endpoints are not the metrics port"),
+		tcp("prometheus", "manager", 8090, false, "the API is not the metrics port"),
 		tcp("prometheus", "pu", 6379, false, "only the metrics port"),
 		tcp("prometheus", "manager", 2379, false, "only the metrics port"),
-		tcp("outsider", "pu", 8080, false, "other namespaces still refused"),
+		tcp("outsider", "pu", 9121, false, "other namespaces still refused"),
+		tcp("app", "pu", 9121, false, "the selector replaces the default"),
+		tcp("prometheus-labelled", "manager", 9122, false, "the selector replaces the default"),
+	}},
+	{name: "monitoring-none", sets: []string{"pu.networkPolicy.monitoring=null", "manager.networkPolicy.monitoring=null"}, flows: []netpolFlow{
+		tcp("app", "pu", 9121, false, "no scraper allowed"),
+		tcp("prometheus-labelled", "manager", 9122, false, "no scraper allowed"),
+		tcp("manager", "pu", 8080, true, "the managers' admin calls whatever the monitoring peers"),
 	}},
 	{name: "operators", sets: []string{`manager.networkPolicy.operators[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=shop`}, flows: []netpolFlow{
 		tcp("outsider", "manager", 8090, true, "the API from the operators selector"),
@@ -185,6 +209,7 @@ var netpolCases = []netpolCase{
 	{name: "disabled", sets: []string{"pu.networkPolicy.enabled=false", "manager.networkPolicy.enabled=false", "sql.networkPolicy.enabled=false", "spark.networkPolicy.enabled=false"}, flows: []netpolFlow{
 		tcp("outsider", "manager", 2379, true, "no policy selects the pod"),
 		tcp("outsider", "pu", 8080, true, "no policy selects the pod"),
+		tcp("outsider", "pu", 9121, true, "no policy selects the pod"),
 	}},
 }
 
@@ -294,9 +319,13 @@ func trafficPeer(p netpolPeer, ip string) *matcher.TrafficPeer {
 	if p.namespace == "" {
 		return &matcher.TrafficPeer{IP: "203.0.113.7"}
 	}
+	nsLabels := map[string]string{"kubernetes.io/metadata.name": p.namespace}
+	for k, v := range p.nsLabels {
+		nsLabels[k] = v
+	}
 	return &matcher.TrafficPeer{IP: ip, Internal: &matcher.InternalPeer{
 		PodLabels:       p.labels,
 		Namespace:       p.namespace,
-		NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": p.namespace},
+		NamespaceLabels: nsLabels,
 	}}
 }

@@ -2,6 +2,7 @@ package charts_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,8 +194,10 @@ func ruleGroups(t *testing.T, manifest string) []map[string]any {
 
 // TestPodMonitorsSelectTheGrid checks each PodMonitor against the StatefulSets of the same
 // render: its selector must match their pod templates' labels, in the namespace it
-// watches, and its port must be a named container port of those pods, so a renamed label
-// or port fails here rather than as an empty target list in Prometheus.
+// watches, and its port must be the named container port the grid serves /metrics on
+// (INSIGHT_METRICS_PORT, plain HTTP whatever the TLS), not the admin port, so a renamed
+// label or port fails here rather than as an empty target list or a TLS handshake error
+// in Prometheus.
 func TestPodMonitorsSelectTheGrid(t *testing.T) {
 	for _, s := range prometheusSets {
 		t.Run(s.name, func(t *testing.T) {
@@ -243,14 +246,25 @@ func TestPodMonitorsSelectTheGrid(t *testing.T) {
 						t.Errorf("%s selects %s's pods but watches namespaces %v, not %s", pm.Metadata.Name, sts.Name, pm.Spec.NamespaceSelector.MatchNames, sts.Namespace)
 					}
 					for _, ep := range pm.Spec.PodMetricsEndpoints {
-						found := false
+						var port int32
+						metricsEnv := ""
 						for _, c := range sts.Spec.Template.Spec.Containers {
 							for _, p := range c.Ports {
-								found = found || p.Name == ep.Port
+								if p.Name == ep.Port {
+									port = p.ContainerPort
+								}
+							}
+							for _, e := range c.Env {
+								if e.Name == "INSIGHT_METRICS_PORT" {
+									metricsEnv = e.Value
+								}
 							}
 						}
-						if !found || ep.Path != "/metrics" {
+						if port == 0 || ep.Path != "/metrics" {
 							t.Errorf("%s scrapes port %q path %q: %s's pods have no such named port", pm.Metadata.Name, ep.Port, ep.Path, sts.Name)
+						}
+						if metricsEnv == "" || fmt.Sprint(port) != metricsEnv {
+							t.Errorf("%s scrapes port %q (%d) of %s, but the grid serves /metrics on INSIGHT_METRICS_PORT=%q", pm.Metadata.Name, ep.Port, port, sts.Name, metricsEnv)
 						}
 					}
 				}

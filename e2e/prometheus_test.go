@@ -283,6 +283,7 @@ func TestPrometheusAddOnInARealPrometheus(t *testing.T) {
 		up, err := prom.query(ctx, fmt.Sprintf(`up{namespace=%q,insight_release="demo"} == 1`, ns))
 		return err == nil && len(up) == want, nil
 	})
+	checkScrapedOnMetricsPorts(t, prom, ns, pods.Items)
 	cluster.WaitFor(t, 60*time.Second, "recording rules evaluated", func(ctx context.Context) (bool, error) {
 		s, err := prom.query(ctx, fmt.Sprintf(`insight:partition_serving:sum{namespace=%q} == 1`, ns))
 		return err == nil && len(s) == 2, nil
@@ -316,6 +317,64 @@ func TestPrometheusAddOnInARealPrometheus(t *testing.T) {
 	t.Logf("killed primary %s; InsightFailover fired %s later", victim, time.Since(killed).Round(100*time.Millisecond))
 
 	checkEveryExpression(t, prom, ns, groups)
+}
+
+// checkScrapedOnMetricsPorts checks that Prometheus scrapes every grid pod of ns on its
+// metrics port (9121 data pods, 9122 managers) in plain HTTP, and that the pods' admin
+// ports no longer serve /metrics while their metrics ports serve nothing else.
+func checkScrapedOnMetricsPorts(t *testing.T, prom promAPI, ns string, pods []corev1.Pod) {
+	t.Helper()
+	var targets struct {
+		ActiveTargets []struct {
+			Labels    map[string]string `json:"labels"`
+			ScrapeURL string            `json:"scrapeUrl"`
+			Health    string            `json:"health"`
+		} `json:"activeTargets"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := prom.get(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &targets); err != nil {
+		t.Fatal(err)
+	}
+	wantPort := map[string]string{"pu": "9121", "manager": "9122"}
+	adminPort := map[string]string{"pu": "8080", "manager": "8090"}
+	seen := 0
+	for _, tg := range targets.ActiveTargets {
+		if tg.Labels["namespace"] != ns {
+			continue
+		}
+		seen++
+		u, err := url.Parse(tg.ScrapeURL)
+		if err != nil || u.Scheme != "http" || u.Port() != wantPort[tg.Labels["component"]] || u.Path != "/metrics" || tg.Health != "up" {
+			t.Errorf("target %s (%s): scraped at %s, health %s; want http://<pod>:%s/metrics, up", tg.Labels["pod"], tg.Labels["component"], tg.ScrapeURL, tg.Health, wantPort[tg.Labels["component"]])
+		}
+	}
+	if seen == 0 {
+		t.Errorf("Prometheus has no active target in %s", ns)
+	}
+	for _, p := range pods {
+		c := p.Labels["app.kubernetes.io/component"]
+		if wantPort[c] == "" || p.Status.PodIP == "" {
+			continue
+		}
+		// The admin port answers 404 (or, once it speaks TLS, 400 to plain HTTP): no metrics.
+		for _, probe := range []struct{ port, path string }{{adminPort[c], "/metrics"}, {wantPort[c], "/readyz"}} {
+			u := "http://" + net.JoinHostPort(p.Status.PodIP, probe.port) + probe.path
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("GET %s (%s): %v", u, p.Name, err)
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || probe.port == wantPort[c] && resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s (%s): %s; want 404", u, p.Name, resp.Status)
+			}
+		}
+	}
 }
 
 // pidListening returns the process listening on ip:port (IPv4) on this host, where the

@@ -54,9 +54,9 @@ start_redis() {
 # grid_http (p0-i0's HTTP address), data_pid (p0-i0's pid) and grid_out (local's summary;
 # the logs are in $grid_out.log).
 start_grid() {
-	local n=$1 attempt k base offsets=(0 1 2)
+	local n=$1 attempt k base offsets=(0 1 2 9)
 	shift
-	for ((k = 0; k < n; k++)); do offsets+=($((10 + k)) $((510 + k)) $((1010 + k)) $((1510 + k))); done
+	for ((k = 0; k < n; k++)); do offsets+=($((10 + k)) $((510 + k)) $((1010 + k)) $((1510 + k)) $((2010 + k))); done
 	for attempt in 1 2 3; do
 		base=$(free_base "${offsets[@]}")
 		grid_out="$work/grid-$base.out"

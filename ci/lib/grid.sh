@@ -29,9 +29,9 @@ verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >=
 # operator token the admin commands present); local's summary goes to
 # $work/grid.out, the grid's logs to $work/grid.log.
 start_ha_grid() {
-	local n=$1 attempt k offsets=(0 1 2)
+	local n=$1 attempt k offsets=(0 1 2 9)
 	shift
-	for ((k = 0; k < 2 * (n > ${grow_to:-0} ? n : grow_to); k++)); do offsets+=($((10 + k)) $((510 + k)) $((1010 + k)) $((1510 + k))); done
+	for ((k = 0; k < 2 * (n > ${grow_to:-0} ? n : grow_to); k++)); do offsets+=($((10 + k)) $((510 + k)) $((1010 + k)) $((1510 + k)) $((2010 + k))); done
 	for attempt in 1 2 3; do
 		base=$(free_base "${offsets[@]}")
 		"$work/insight-grid" local --partitions "$n" --ha --base-port "$base" --log-format json "$@" \

@@ -98,9 +98,9 @@ func startGrid(t *testing.T) *localGrid {
 }
 
 // gridOffsets are the ports `insight-grid local --sql` of three partitions listens on,
-// relative to --base-port: manager +0..2, SQL +3..4, RESP +10..12, HTTP +1010..1012 (and
-// +5..8, which grid/itest keeps free too).
-var gridOffsets = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 1010, 1011, 1012}
+// relative to --base-port: manager +0..2 and metrics +9, SQL +3..4, RESP +10..12, HTTP
+// +1010..1012, metrics +2010..2012 (and +5..8, which grid/itest keeps free too).
+var gridOffsets = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1010, 1011, 1012, 2010, 2011, 2012}
 
 // freeBase finds a base port below the ephemeral range whose grid ports are all free.
 func freeBase() (int, error) {

@@ -32,7 +32,7 @@ const (
 func startSingle(t *testing.T) string {
 	t.Helper()
 	needBinary(t)
-	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 10, 510, 1010, 1510}, 65535-2010)
+	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 9, 10, 510, 1010, 1510, 2010}, 65535-2510)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,7 +242,7 @@ func cgroupOOMKills(t *testing.T, dir string) int64 {
 // and a channel closed when it exits; everything is stopped when t ends.
 func startDataInCgroup(ctx context.Context, t *testing.T, cg string, limit int64) (addr string, pid int, exited <-chan struct{}) {
 	t.Helper()
-	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 10, 510, 1010, 1510}, 65535-2010)
+	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 9, 10, 510, 1010, 1510, 2010}, 65535-2510)
 	if err != nil {
 		t.Fatal(err)
 	}

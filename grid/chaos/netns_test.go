@@ -215,7 +215,7 @@ func startNetGrid(t *testing.T, n *testNet) *Grid {
 	})
 	start("manager", "", append([]string{"manager", "--name", "chaos-manager", "--data-dir", t.TempDir(),
 		"--bind", n.root, "--advertise-host", n.root,
-		"--client-port", strconv.Itoa(ports[0]), "--peer-port", strconv.Itoa(ports[1]), "--http-port", strconv.Itoa(ports[2]),
+		"--client-port", strconv.Itoa(ports[0]), "--peer-port", strconv.Itoa(ports[1]), "--http-port", strconv.Itoa(ports[2]), "--metrics-port", "0",
 		"--partitions", "2", "--ha", "--etcd-heartbeat", "20ms", "--etcd-election", "200ms"}, logArgs...)...)
 	for _, name := range []string{"p0-i0", "p0-i1", "p1-i0", "p1-i1"} {
 		var p, i int
@@ -226,7 +226,7 @@ func startNetGrid(t *testing.T, n *testNet) *Grid {
 		host, rp, _ := net.SplitHostPort(a.RESP)
 		_, httpPort, _ := net.SplitHostPort(a.HTTP)
 		args := []string{"data", "--partition", strconv.Itoa(p), "--instance", strconv.Itoa(i),
-			"--etcd-endpoints", etcd, "--bind", host, "--advertise-host", host, "--port", rp, "--http-port", httpPort,
+			"--etcd-endpoints", etcd, "--bind", host, "--advertise-host", host, "--port", rp, "--http-port", httpPort, "--metrics-port", "0",
 			"--lease-ttl", leaseTTL.String()}
 		if dataReplTimeout {
 			args = append(args, "--repl-timeout", "500ms")

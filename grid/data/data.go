@@ -1,5 +1,5 @@
 // Package data runs one partition instance: the keyspace, the RESP server, the HTTP
-// probes and metrics, and the control-plane loop that registers the instance in etcd and
+// probes and admin endpoints, the metrics port, and the control-plane loop that registers the instance in etcd and
 // turns every change of the cluster state into a new routing view for the server. The
 // etcd client is used only here, off the per-command path.
 package data
@@ -27,6 +27,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/internal/metricsport"
 	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/memlimit"
@@ -49,6 +50,7 @@ type Config struct {
 	Bind                string
 	AdvertiseHost       string
 	Port, HTTPPort      int
+	MetricsPort         int // plain HTTP, GET /metrics only; 0: none
 	RequirePass         string
 	MaxMemory           int64 // 0: no limit
 	MaxMemoryCeiling    int64 // the most maxmemory may be (what the memory limit leaves); 0: none
@@ -105,11 +107,12 @@ func (c *Config) Validate() error {
 	for _, p := range []struct {
 		flag string
 		v    int
-	}{{"--port", c.Port}, {"--http-port", c.HTTPPort}, {"--tls-port", c.TLSPort}, {"--repl-port", c.ReplPort}} {
+	}{{"--port", c.Port}, {"--http-port", c.HTTPPort}, {"--metrics-port", c.MetricsPort}, {"--tls-port", c.TLSPort}, {"--repl-port", c.ReplPort}} {
 		if p.v < 0 || p.v > 65535 || p.v == 0 && p.flag == "--http-port" {
 			errs = append(errs, fmt.Errorf("%s %d: must be between 1 and 65535", p.flag, p.v))
 		}
 	}
+	errs = append(errs, metricsport.Distinct(c.MetricsPort, map[string]int{"--port": c.Port, "--http-port": c.HTTPPort, "--tls-port": c.TLSPort, "--repl-port": c.ReplPort})...)
 	errs = append(errs, c.validateTLS()...)
 	if c.AdvertiseHost == "" {
 		errs = append(errs, errors.New("--advertise-host is empty: give the address clients reach this instance at"))
@@ -198,7 +201,7 @@ func (in *instance) status() cluster.InstanceStatus {
 	return st
 }
 
-func (in *instance) routes(reg *prometheus.Registry) http.Handler {
+func (in *instance) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -213,7 +216,9 @@ func (in *instance) routes(reg *prometheus.Registry) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(in.status())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, metricsport.Moved("--metrics-port", in.cfg.MetricsPort), http.StatusNotFound)
+	})
 	if in.cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -281,19 +286,20 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: opauth.Guard(cfg.OperatorToken, log, in.routes(reg)), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: opauth.Guard(cfg.OperatorToken, log, in.routes()), ReadHeaderTimeout: 5 * time.Second}
+	ms := metricsport.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
 	// The instance's own goroutines outlive ctx until the graceful handover is done.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5) // one per port, so no server blocks on a second error
 	var wg sync.WaitGroup
 	wg.Add(6)
 	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
 	go func() { defer wg.Done(); memlimit.Watch(runCtx, in.store, memorySampleInterval) }()
 	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
 	go func() { defer wg.Done(); in.node.Run(runCtx) }()
-	lns.serve(&wg, errc, srv, hs)
+	lns.serve(&wg, errc, srv, hs, ms)
 	self := cluster.Instance{
 		ID: in.id, Partition: cfg.Partition, Instance: cfg.Instance,
 		HTTPAddress: net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.HTTPPort)),
@@ -349,7 +355,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}()
 	log.Info("data instance started", "resp", lns.addr(lns.resp), "tls", lns.addr(lns.tls), "repl", lns.addr(lns.repl),
-		"http", lns.addr(lns.http), "httpTLS", cfg.HTTPTLS && cfg.TLS != nil, "advertise", self.Address, "etcd", cfg.EtcdEndpoints, "maxmemory", cfg.MaxMemory, "run", run)
+		"http", lns.addr(lns.http), "metrics", lns.addr(lns.metrics), "httpTLS", cfg.HTTPTLS && cfg.TLS != nil, "advertise", self.Address, "etcd", cfg.EtcdEndpoints, "maxmemory", cfg.MaxMemory, "run", run)
 
 	var runErr error
 	select {
@@ -369,6 +375,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("closing client connections", "err", err)
 	}
 	_ = hs.Shutdown(sctx)
+	_ = ms.Shutdown(sctx)
 	wg.Wait()
 	log.Info("data instance stopped")
 	return runErr

@@ -9,7 +9,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	ok := Config{EtcdEndpoints: []string{"m-0:2379"}, AdvertiseHost: "10.0.0.5", Port: 6379, HTTPPort: 8080,
+	ok := Config{EtcdEndpoints: []string{"m-0:2379"}, AdvertiseHost: "10.0.0.5", Port: 6379, HTTPPort: 8080, MetricsPort: 9121,
 		LeaseTTL: 5 * time.Second, ProtoMaxBulkLen: 512 << 20, ReplTimeout: 500 * time.Millisecond, ReplBacklog: 64 << 20}
 	tests := []struct {
 		name    string
@@ -22,6 +22,10 @@ func TestValidate(t *testing.T) {
 		{"no endpoints", func(c *Config) { c.EtcdEndpoints = nil }, "--etcd-endpoints is empty"},
 		{"endpoint", func(c *Config) { c.EtcdEndpoints = []string{"m-0"} }, `--etcd-endpoints entry "m-0": want host:port`},
 		{"port", func(c *Config) { c.Port = 70000 }, "--port 70000: must be between 1 and 65535"},
+		{"no metrics port", func(c *Config) { c.MetricsPort = 0 }, ""},
+		{"metrics port range", func(c *Config) { c.MetricsPort = 70000 }, "--metrics-port 70000: must be between 1 and 65535"},
+		{"metrics on the HTTP port", func(c *Config) { c.MetricsPort = 8080 }, "--metrics-port 8080: --http-port uses it too; give the metrics a port of their own"},
+		{"metrics on the RESP port", func(c *Config) { c.MetricsPort = 6379 }, "--metrics-port 6379: --port uses it too"},
 		{"lease", func(c *Config) { c.LeaseTTL = time.Millisecond }, "--lease-ttl 1ms: must be at least 1s"},
 		{"bulk", func(c *Config) { c.ProtoMaxBulkLen = 10 }, "--proto-max-bulk-len 10: must be at least 1mb"},
 		{"repl timeout", func(c *Config) { c.ReplTimeout = time.Millisecond }, "--repl-timeout 1ms: must be between 50ms and 1m"},

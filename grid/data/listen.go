@@ -15,9 +15,9 @@ import (
 )
 
 // listeners are a data instance's ports: RESP plain and over TLS, the internal links'
-// (mutual TLS) and HTTP; nil: not served.
+// (mutual TLS), HTTP and metrics (plain); nil: not served.
 type listeners struct {
-	resp, tls, repl, http net.Listener
+	resp, tls, repl, http, metrics net.Listener
 }
 
 // listen opens cfg's ports, TLS ones wrapped in the server side of cfg.TLS.
@@ -33,6 +33,8 @@ func listen(cfg Config) (*listeners, error) {
 		{"--tls-port", cfg.TLSPort, &l.tls, serverTLS(cfg, cfg.TLSAuthClients)},
 		{"--repl-port", cfg.ReplPort, &l.repl, serverTLS(cfg, tlsconf.AuthYes)},
 		{"--http-port", cfg.HTTPPort, &l.http, httpTLS(cfg)},
+		// Plain whatever the TLS: a scraper reads it without a client certificate.
+		{"--metrics-port", cfg.MetricsPort, &l.metrics, nil},
 	} {
 		if p.port == 0 {
 			continue
@@ -67,8 +69,8 @@ func httpTLS(cfg Config) *tls.Config {
 }
 
 // serve serves every port in its own goroutine (wg counts them), an error of one sent to
-// errc.
-func (l *listeners) serve(wg *sync.WaitGroup, errc chan<- error, srv *server.Server, hs *http.Server) {
+// errc: RESP and the internal links by srv, HTTP by hs, metrics by ms.
+func (l *listeners) serve(wg *sync.WaitGroup, errc chan<- error, srv *server.Server, hs, ms *http.Server) {
 	for _, r := range []struct {
 		name     string
 		ln       net.Listener
@@ -89,17 +91,26 @@ func (l *listeners) serve(wg *sync.WaitGroup, errc chan<- error, srv *server.Ser
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := hs.Serve(l.http); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("HTTP server: %w", err)
+	for _, h := range []struct {
+		name string
+		ln   net.Listener
+		hs   *http.Server
+	}{{"HTTP", l.http, hs}, {"metrics", l.metrics, ms}} {
+		if h.ln == nil {
+			continue
 		}
-	}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.hs.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", h.name, err)
+			}
+		}()
+	}
 }
 
 func (l *listeners) close() {
-	for _, ln := range []net.Listener{l.resp, l.tls, l.repl, l.http} {
+	for _, ln := range []net.Listener{l.resp, l.tls, l.repl, l.http, l.metrics} {
 		if ln != nil {
 			ln.Close()
 		}

@@ -144,10 +144,11 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// freeBase finds a base port whose local grid layout (manager +0..8 for three members, RESP
-// +10..12, RESP over TLS +510..512, HTTP +1010..1012, internal links +1510..1512) is free.
+// freeBase finds a base port whose local grid layout (manager +0..8 for three members, its
+// metrics +9, RESP +10..12, RESP over TLS +510..512, HTTP +1010..1012, internal links
+// +1510..1512, metrics +2010..2012) is free.
 func freeBase() (int, error) {
-	return ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 510, 511, 512, 1010, 1011, 1012, 1510, 1511, 1512}, 60000)
+	return ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 510, 511, 512, 1010, 1011, 1012, 1510, 1511, 1512, 2010, 2011, 2012}, 60000)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -565,15 +566,31 @@ func TestManagerAPI(t *testing.T) {
 		}
 	}
 	getJSON(t, "/readyz", 200, nil)
-	resp, err := http.Get(grid.api + "/metrics")
+	// Metrics moved to the manager's metrics port: the API says where.
+	var ae apiError
+	getJSON(t, "/metrics", 404, &ae)
+	if want := fmt.Sprintf("scrape http://<this host>:%d/metrics (--metrics-port)", grid.base+9); ae.Error.Code != "NotFound" || !strings.Contains(ae.Error.Message, want) {
+		t.Errorf("GET /metrics on the API: %+v; want NotFound naming %q", ae, want)
+	}
+}
+
+// scrape GETs url and returns the status and body.
+func scrape(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "insight_manager_is_leader 1") {
-		t.Fatal("manager /metrics lacks insight_manager_is_leader 1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 func TestDataMetricsAndProbes(t *testing.T) {
@@ -589,12 +606,16 @@ func TestDataMetricsAndProbes(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	resp, err := http.Get(httpAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The admin port no longer serves metrics, and says where they are.
+	code, body := scrape(t, http.MethodGet, httpAddr+"/metrics")
+	if want := fmt.Sprintf("scrape http://<this host>:%d/metrics (--metrics-port)", grid.base+2010); code != http.StatusNotFound || !strings.Contains(body, want) {
+		t.Errorf("GET /metrics on the data HTTP port: %d %q; want 404 naming %q", code, body, want)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metricsAddr := fmt.Sprintf("http://127.0.0.1:%d", grid.base+2010)
+	code, body = scrape(t, http.MethodGet, metricsAddr+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics on the data metrics port: %d %s", code, body)
+	}
 	for _, want := range []string{
 		`insight_grid_commands_total{command="cluster|slots",result="ok"}`,
 		`insight_grid_command_duration_seconds_bucket{command="get"`,
@@ -604,19 +625,36 @@ func TestDataMetricsAndProbes(t *testing.T) {
 		`insight_grid_role{role="primary"} 1`,
 		"insight_grid_ready 1",
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("data /metrics lacks %s", want)
 		}
 	}
-	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", grid.base+2))
-	if err != nil {
-		t.Fatal(err)
+	// The metrics port serves /metrics and nothing else: not the probes, not the admin
+	// endpoints, not a write.
+	for _, c := range []struct {
+		method, path string
+		code         int
+	}{
+		{"HEAD", "/metrics", http.StatusOK},
+		{"GET", "/readyz", http.StatusNotFound},
+		{"GET", "/v1/status", http.StatusNotFound},
+		{"POST", "/v1/handover", http.StatusNotFound},
+		{"POST", "/metrics", http.StatusMethodNotAllowed},
+	} {
+		if code, body := scrape(t, c.method, metricsAddr+c.path); code != c.code {
+			t.Errorf("%s %s on the data metrics port: %d %q; want %d", c.method, c.path, code, body, c.code)
+		}
 	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{"insight_manager_ready 1", "insight_manager_has_leader 1"} {
-		if !strings.Contains(string(body), want) {
+	code, body = scrape(t, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", grid.base+9))
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics on the manager metrics port: %d %s", code, body)
+	}
+	for _, want := range []string{"insight_manager_ready 1", "insight_manager_has_leader 1", "insight_manager_is_leader 1", "etcd_server_has_leader 1"} {
+		if !strings.Contains(body, want) {
 			t.Errorf("manager /metrics lacks %s", want)
 		}
+	}
+	if code, _ := scrape(t, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1/cluster", grid.base+9)); code != http.StatusNotFound {
+		t.Errorf("GET /v1/cluster on the manager metrics port: %d; want 404", code)
 	}
 }

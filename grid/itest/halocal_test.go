@@ -54,11 +54,11 @@ func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 // URL, the log's path and the operator token it printed the file of.
 func runLocal(t *testing.T, partitions, instances int, args ...string) (base int, api, logPath, token string) {
 	t.Helper()
-	offsets := []int{0, 1, 2}
+	offsets := []int{0, 1, 2, 9}
 	for k := range instances {
-		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k)
+		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
 	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
+	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,7 @@ func (m *managers) start(t *testing.T, k int, dir, initial string, extra ...stri
 		"--name", fmt.Sprintf("m-%d", k), "--data-dir", dir,
 		"--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
 		"--client-port", fmt.Sprint(m.base + 3*k), "--peer-port", fmt.Sprint(m.base + 3*k + 1), "--http-port", fmt.Sprint(m.base + 3*k + 2),
+		"--metrics-port", "0", // the members share the host: none takes the default port
 		"--initial-cluster", initial, "--etcd-heartbeat", "20ms", "--etcd-election", "400ms", "--log-level", "info"}, extra...)
 	return startProc(t, filepath.Join(m.dir, fmt.Sprintf("m-%d.log", k)), args)
 }
@@ -173,7 +174,7 @@ func dataProc(t *testing.T, m *managers, i int, extra ...string) *exec.Cmd {
 	t.Helper()
 	args := append([]string{"data", "--partition", "0", "--instance", fmt.Sprint(i),
 		"--etcd-endpoints", m.endpoints(), "--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
-		"--port", fmt.Sprint(m.base + 10 + i), "--http-port", fmt.Sprint(m.base + 1010 + i), "--lease-ttl", "2s", "--log-level", "info"}, extra...)
+		"--port", fmt.Sprint(m.base + 10 + i), "--http-port", fmt.Sprint(m.base + 1010 + i), "--metrics-port", "0", "--lease-ttl", "2s", "--log-level", "info"}, extra...)
 	return startProc(t, filepath.Join(m.dir, fmt.Sprintf("p0-i%d.log", i)), args)
 }
 

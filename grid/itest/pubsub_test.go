@@ -217,7 +217,7 @@ func TestPublishWithAStoppedInstance(t *testing.T) {
 		t.Fatalf("%d messages delivered and %d dropped of %d published", delivered, dropped, sent)
 	}
 	metric := fmt.Sprintf("insight_grid_pubsub_forward_dropped_total %d\n", dropped)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.base+1010))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.base+2010))
 	if err != nil {
 		t.Fatal(err)
 	}

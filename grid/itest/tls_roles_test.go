@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +24,12 @@ import (
 // the chart would with TLS given: etcd's client and peer ports on mutual TLS, the
 // manager's API and the data instances' HTTP ports over TLS (the manager calling the
 // instances with its certificate), the internal links
-// on --repl-port, RESP on --tls-port only for instance 1 (--port 0). A planned failover
-// through the admin command over https moves the partition to instance 1, which a TLS
-// cluster client then writes to.
+// on --repl-port, RESP on --tls-port only for instance 1 (--port 0), the metrics ports
+// in plain HTTP for a scraper without a certificate. A planned failover through the admin
+// command over https moves the partition to instance 1, which a TLS cluster client then
+// writes to.
 func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
-	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 10, 11, 20, 21, 30, 31, 40, 41}, 60000)
+	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 10, 11, 20, 21, 30, 31, 40, 41, 50, 51}, 60000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +41,7 @@ func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
 	tlsArgs := []string{"--tls-cert-file", files.Cert, "--tls-key-file", files.Key, "--tls-ca-cert-file", files.CA}
 	startProc(t, filepath.Join(dir, "m-0.log"), append([]string{"manager", "--name", "m-0", "--data-dir", filepath.Join(dir, "m-0"),
 		"--bind", "127.0.0.1", "--advertise-host", "127.0.0.1", "--client-port", fmt.Sprint(base), "--peer-port", fmt.Sprint(base + 1),
-		"--http-port", fmt.Sprint(base + 2), "--partitions", "1", "--ha", "--auto-failback=false",
+		"--http-port", fmt.Sprint(base + 2), "--metrics-port", fmt.Sprint(base + 3), "--partitions", "1", "--ha", "--auto-failback=false",
 		"--etcd-heartbeat", "20ms", "--etcd-election", "400ms"}, tlsArgs...))
 	for i := range 2 {
 		port := fmt.Sprint(base + 10 + i)
@@ -49,7 +51,8 @@ func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
 		startProc(t, filepath.Join(dir, fmt.Sprintf("p0-i%d.log", i)), append([]string{"data", "--partition", "0", "--instance", fmt.Sprint(i),
 			"--etcd-endpoints", fmt.Sprintf("127.0.0.1:%d", base), "--bind", "127.0.0.1", "--advertise-host", "127.0.0.1",
 			"--port", port, "--tls-port", fmt.Sprint(base + 20 + i), "--repl-port", fmt.Sprint(base + 30 + i),
-			"--http-port", fmt.Sprint(base + 40 + i), "--tls-auth-clients", "no", "--lease-ttl", "2s"}, tlsArgs...))
+			"--http-port", fmt.Sprint(base + 40 + i), "--metrics-port", fmt.Sprint(base + 50 + i),
+			"--tls-auth-clients", "no", "--lease-ttl", "2s"}, tlsArgs...))
 	}
 	caOnly, err := tlsconf.Load(tlsconf.Files{CA: files.CA})
 	if err != nil {
@@ -82,6 +85,30 @@ func TestTLSManagerAndDataRolesServeEveryPortOverTLS(t *testing.T) {
 			if resp.StatusCode == http.StatusOK {
 				t.Errorf("GET %s in plain HTTP: 200", u)
 			}
+		}
+	}
+	// The metrics ports speak plain HTTP whatever the TLS; the TLS admin ports no longer
+	// serve metrics.
+	for _, m := range []struct {
+		metrics, admin int
+		want           string
+	}{{base + 3, base + 2, "insight_manager_is_leader"}, {base + 50, base + 40, "insight_grid_ready 1"}, {base + 51, base + 41, "insight_grid_ready 1"}} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", m.metrics))
+		if err != nil {
+			t.Fatalf("GET /metrics in plain HTTP on the metrics port %d: %v", m.metrics, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), m.want) {
+			t.Errorf("GET /metrics on the metrics port %d: %d, %v; want 200 with %s", m.metrics, resp.StatusCode, err, m.want)
+		}
+		resp, err = hc.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", m.admin))
+		if err != nil {
+			t.Fatalf("GET /metrics over https on the admin port %d: %v", m.admin, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /metrics on the admin port %d: %d; want 404 (metrics moved to --metrics-port)", m.admin, resp.StatusCode)
 		}
 	}
 	// etcd's client port: mutual TLS, as the data instances dial it.

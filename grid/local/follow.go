@@ -94,7 +94,7 @@ func (f *follower) start(ctx context.Context, p int) bool {
 		f.running[p] = append(f.running[p], c)
 		pid := f.g.current(c).pid()
 		f.g.logf("%s started for the new partition %d (pid %d)", c.name, p, pid)
-		fmt.Fprintf(f.out, "  %s    pid %-7d resp %s  http %s\n", c.name, pid, in.RESP, in.HTTP)
+		fmt.Fprintf(f.out, "  %s    pid %-7d resp %s  http %s  metrics %s\n", c.name, pid, in.RESP, in.HTTP, in.Metrics)
 	}
 	return all
 }

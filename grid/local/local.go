@@ -71,10 +71,12 @@ const (
 	offAPI      = 2
 	offSQL      = 3
 	offSQLHTTP  = 4
+	offMetrics  = 9 // the manager's metrics port (5-8 stay free for tests' own servers)
 	offRESP     = 10
 	offTLS      = 510
 	offHTTP     = 1010
 	offRepl     = 1510
+	offDataMet  = 2010 // the data instances' metrics ports
 	maxInstance = offTLS - offRESP
 )
 
@@ -84,8 +86,8 @@ func (c *Config) Validate() error {
 	if c.Partitions < 1 || c.Partitions > maxInstance/2 {
 		errs = append(errs, fmt.Errorf("--partitions %d: must be between 1 and %d", c.Partitions, maxInstance/2))
 	}
-	if last := c.BasePort + offRepl + maxInstance; c.BasePort < 1024 || last > 65535 {
-		errs = append(errs, fmt.Errorf("--base-port %d: must be between 1024 and %d (the grid uses ports up to base+%d)", c.BasePort, 65535-offRepl-maxInstance, offRepl+maxInstance))
+	if last := c.BasePort + offDataMet + maxInstance; c.BasePort < 1024 || last > 65535 {
+		errs = append(errs, fmt.Errorf("--base-port %d: must be between 1024 and %d (the grid uses ports up to base+%d)", c.BasePort, 65535-offDataMet-maxInstance, offDataMet+maxInstance))
 	}
 	if ip := net.ParseIP(c.Bind); ip == nil || !ip.IsLoopback() {
 		errs = append(errs, fmt.Errorf("--bind %q: the local grid listens on loopback only; use an address in 127.0.0.0/8 or ::1", c.Bind))
@@ -111,21 +113,24 @@ type Instance struct {
 	Partition, Instance int
 	RESP, HTTP          string // host:port
 	TLS, Repl           string // host:port of RESP over TLS and of the internal links (mutual TLS)
+	Metrics             string // host:port of GET /metrics
 }
 
 // Layout is where every process of the grid listens.
 type Layout struct {
 	EtcdClient, EtcdPeer, API string
+	Metrics                   string // the manager's GET /metrics
 	SQL, SQLHTTP              string // the SQL endpoint's MySQL and HTTP addresses, with Config.SQLExe
 	Instances                 []Instance
 }
 
-// NewLayout computes the ports of cfg's grid: instance k (partition-major, instance
-// minor) gets RESP base+10+k, RESP over TLS base+510+k, HTTP base+1010+k and the
-// internal links' port base+1510+k.
+// NewLayout computes the ports of cfg's grid: the manager's etcd client base+0, peer
+// base+1, API base+2 and metrics base+9; instance k (partition-major, instance minor)
+// gets RESP base+10+k, RESP over TLS base+510+k, HTTP base+1010+k, the internal links'
+// port base+1510+k and metrics base+2010+k.
 func NewLayout(cfg Config) Layout {
 	at := func(off int) string { return net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.BasePort+off)) }
-	l := Layout{EtcdClient: at(offClient), EtcdPeer: at(offPeer), API: at(offAPI), SQL: at(offSQL), SQLHTTP: at(offSQLHTTP)}
+	l := Layout{EtcdClient: at(offClient), EtcdPeer: at(offPeer), API: at(offAPI), Metrics: at(offMetrics), SQL: at(offSQL), SQLHTTP: at(offSQLHTTP)}
 	for p := range cfg.Partitions {
 		l.Instances = append(l.Instances, partitionInstances(cfg, p)...)
 	}
@@ -143,7 +148,7 @@ func partitionInstances(cfg Config, p int) []Instance {
 	out := make([]Instance, 0, per)
 	for i := range per {
 		k := p*per + i
-		out = append(out, Instance{Partition: p, Instance: i, RESP: at(offRESP + k), HTTP: at(offHTTP + k), TLS: at(offTLS + k), Repl: at(offRepl + k)})
+		out = append(out, Instance{Partition: p, Instance: i, RESP: at(offRESP + k), HTTP: at(offHTTP + k), TLS: at(offTLS + k), Repl: at(offRepl + k), Metrics: at(offDataMet + k)})
 	}
 	return out
 }
@@ -467,7 +472,7 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 	args := []string{"data",
 		"--partition", strconv.Itoa(in.Partition), "--instance", strconv.Itoa(in.Instance),
 		"--etcd-endpoints", l.EtcdClient, "--advertise-host", cfg.Bind,
-		"--port", port(in.RESP), "--http-port", port(in.HTTP),
+		"--port", port(in.RESP), "--http-port", port(in.HTTP), "--metrics-port", port(in.Metrics),
 		"--lease-ttl", cfg.LeaseTTL.String(),
 	}
 	if replTimeout {
@@ -545,6 +550,7 @@ func Run(ctx context.Context, cfg Config) error {
 	managerArgs := []string{"manager",
 		"--name", "local-manager", "--data-dir", dir, "--advertise-host", cfg.Bind,
 		"--client-port", port(layout.EtcdClient), "--peer-port", port(layout.EtcdPeer), "--http-port", port(layout.API),
+		"--metrics-port", port(layout.Metrics),
 		"--partitions", strconv.Itoa(cfg.Partitions), "--ha=" + strconv.FormatBool(cfg.HA),
 		// Loopback has no network delay: a short election timeout makes the member lead
 		// at once. The heartbeat is raft's tick, which wakes the manager however idle:
@@ -573,9 +579,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	w := cfg.Stdout
 	fmt.Fprintf(w, "insight-grid local: %d partitions, ha=%v, data in %s\n", cfg.Partitions, cfg.HA, dir)
-	fmt.Fprintf(w, "  %-8s pid %-7d etcd %s  api http://%s\n", "manager", g.current(children[0]).pid(), layout.EtcdClient, layout.API)
+	fmt.Fprintf(w, "  %-8s pid %-7d etcd %s  api http://%s  metrics %s\n", "manager", g.current(children[0]).pid(), layout.EtcdClient, layout.API, layout.Metrics)
 	for i, in := range layout.Instances {
-		fmt.Fprintf(w, "  p%d-i%d    pid %-7d resp %s  http %s", in.Partition, in.Instance, g.current(children[i+1]).pid(), in.RESP, in.HTTP)
+		fmt.Fprintf(w, "  p%d-i%d    pid %-7d resp %s  http %s  metrics %s", in.Partition, in.Instance, g.current(children[i+1]).pid(), in.RESP, in.HTTP, in.Metrics)
 		if cfg.tls.CA != "" {
 			fmt.Fprintf(w, "  tls %s  repl %s", in.TLS, in.Repl)
 		}

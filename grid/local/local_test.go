@@ -25,6 +25,8 @@ func TestValidate(t *testing.T) {
 		{"zero partitions", func(c *Config) { c.Partitions = 0 }, "--partitions 0: must be between 1 and 250"},
 		{"low port", func(c *Config) { c.BasePort = 80 }, "--base-port 80: must be between 1024 and"},
 		{"high port", func(c *Config) { c.BasePort = 65000 }, "--base-port 65000"},
+		{"highest port", func(c *Config) { c.BasePort = 63025 }, ""},
+		{"data metrics past 65535", func(c *Config) { c.BasePort = 63026 }, "--base-port 63026: must be between 1024 and 63025 (the grid uses ports up to base+2510)"},
 		{"not loopback", func(c *Config) { c.Bind = "0.0.0.0" }, `--bind "0.0.0.0": the local grid listens on loopback only`},
 		{"no restarts", func(c *Config) { c.RestartDelay = 0 }, ""},
 		{"negative restart delay", func(c *Config) { c.RestartDelay = -time.Second }, "--restart-delay -1s: must be 0 (an exited instance stays dead) or positive"},
@@ -44,14 +46,14 @@ func TestValidate(t *testing.T) {
 
 func TestLayout(t *testing.T) {
 	l := NewLayout(Config{Partitions: 2, HA: true, BasePort: 7000, Bind: "127.0.0.1"})
-	if l.EtcdClient != "127.0.0.1:7000" || l.EtcdPeer != "127.0.0.1:7001" || l.API != "127.0.0.1:7002" {
+	if l.EtcdClient != "127.0.0.1:7000" || l.EtcdPeer != "127.0.0.1:7001" || l.API != "127.0.0.1:7002" || l.Metrics != "127.0.0.1:7009" {
 		t.Fatalf("manager ports: %+v", l)
 	}
 	want := []Instance{
-		{0, 0, "127.0.0.1:7010", "127.0.0.1:8010", "127.0.0.1:7510", "127.0.0.1:8510"},
-		{0, 1, "127.0.0.1:7011", "127.0.0.1:8011", "127.0.0.1:7511", "127.0.0.1:8511"},
-		{1, 0, "127.0.0.1:7012", "127.0.0.1:8012", "127.0.0.1:7512", "127.0.0.1:8512"},
-		{1, 1, "127.0.0.1:7013", "127.0.0.1:8013", "127.0.0.1:7513", "127.0.0.1:8513"},
+		{0, 0, "127.0.0.1:7010", "127.0.0.1:8010", "127.0.0.1:7510", "127.0.0.1:8510", "127.0.0.1:9010"},
+		{0, 1, "127.0.0.1:7011", "127.0.0.1:8011", "127.0.0.1:7511", "127.0.0.1:8511", "127.0.0.1:9011"},
+		{1, 0, "127.0.0.1:7012", "127.0.0.1:8012", "127.0.0.1:7512", "127.0.0.1:8512", "127.0.0.1:9012"},
+		{1, 1, "127.0.0.1:7013", "127.0.0.1:8013", "127.0.0.1:7513", "127.0.0.1:8513", "127.0.0.1:9013"},
 	}
 	if len(l.Instances) != len(want) {
 		t.Fatalf("instances: %+v", l.Instances)
@@ -69,7 +71,7 @@ func TestDataArgs(t *testing.T) {
 	l := NewLayout(cfg)
 	got := strings.Join(dataArgs(cfg, l, l.Instances[3], true), " ")
 	want := "data --partition 1 --instance 1 --etcd-endpoints 127.0.0.1:7000 --advertise-host 127.0.0.1 " +
-		"--port 7013 --http-port 8013 --lease-ttl 3s --repl-timeout 250ms --bind 127.0.0.1 --log-level info --log-format json"
+		"--port 7013 --http-port 8013 --metrics-port 9013 --lease-ttl 3s --repl-timeout 250ms --bind 127.0.0.1 --log-level info --log-format json"
 	if got != want {
 		t.Errorf("dataArgs =\n%s\nwant\n%s", got, want)
 	}

@@ -11,11 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/internal/metricsport"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/slots"
 )
@@ -38,7 +37,9 @@ func (m *Manager) routes() http.Handler {
 		httpjson.Write(w, 200, map[string]string{"status": "ok"})
 	}))
 	mux.HandleFunc("/readyz", get(m.readyz))
-	mux.Handle("/metrics", promhttp.Handler())
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "%s", metricsport.Moved("--metrics-port", m.cfg.MetricsPort))
+	})
 	mux.HandleFunc(api.PathCluster, get(m.getCluster))
 	mux.HandleFunc(api.PathPartitions, get(m.getPartitions))
 	mux.HandleFunc("/v1/partitions/{id}", get(m.getPartition))
@@ -50,7 +51,7 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc(api.PathManagers, m.managersHandler)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /livez, /readyz, /metrics", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
 	})
 	return mux
 }

@@ -21,11 +21,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 
+	"github.com/insightgrid/insight/grid/internal/metricsport"
 	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/registry"
@@ -40,6 +42,7 @@ type Config struct {
 	ClientPort     int
 	PeerPort       int
 	HTTPPort       int
+	MetricsPort    int    // plain HTTP, GET /metrics only; 0: none
 	InitialCluster string // name=http://host:peerPort,...; empty: this member alone
 	// ClusterState is ClusterStateNew (the members of InitialCluster bootstrap together)
 	// or ClusterStateExisting (a member without data joins the cluster at Join).
@@ -117,6 +120,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %d: must be between 1 and 65535", p.flag, p.v))
 		}
 	}
+	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
+		errs = append(errs, fmt.Errorf("--metrics-port %d: must be between 0 (none) and 65535", c.MetricsPort))
+	}
+	errs = append(errs, metricsport.Distinct(c.MetricsPort, map[string]int{"--client-port": c.ClientPort, "--peer-port": c.PeerPort, "--http-port": c.HTTPPort})...)
 	if c.TLS != nil && !c.TLS.HasCert() {
 		errs = append(errs, fmt.Errorf("--%s and --%s are empty: a manager serves TLS, it needs its certificate and key", tlsconf.FlagCert, tlsconf.FlagKey))
 	}
@@ -272,15 +279,32 @@ func Run(ctx context.Context, cfg Config) error {
 		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(tlsconf.AuthOptional))
 	}
 	m.http = &http.Server{Handler: opauth.Guard(cfg.OperatorToken, m.log, m.routes()), ReadHeaderTimeout: 5 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- m.http.Serve(ln) }()
+	httpErr := make(chan error, 2)
+	go func() { httpErr <- fmt.Errorf("manager API: %w", m.http.Serve(ln)) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = m.http.Shutdown(sctx)
 	}()
+	metricsAddr := ""
+	if cfg.MetricsPort != 0 {
+		mln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.MetricsPort)))
+		if err != nil {
+			return fmt.Errorf("manager metrics listener (--metrics-port %d): %w", cfg.MetricsPort, err)
+		}
+		// etcd's metrics and the manager's share the default registry.
+		ms := metricsport.NewServer(promhttp.Handler())
+		go func() { httpErr <- fmt.Errorf("manager metrics port: %w", ms.Serve(mln)) }()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = ms.Shutdown(sctx)
+		}()
+		metricsAddr = mln.Addr().String()
+	}
 	log.Info("manager starting", "name", cfg.Name, "etcdClient", e.Config().AdvertiseClientUrls[0].String(),
-		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String(), "apiTLS", cfg.httpTLS())
+		"etcdPeer", e.Config().AdvertisePeerUrls[0].String(), "initialCluster", e.Config().InitialCluster, "api", ln.Addr().String(), "apiTLS", cfg.httpTLS(),
+		"metrics", metricsAddr)
 
 	select {
 	case <-e.Server.ReadyNotify():
@@ -344,7 +368,7 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-e.Server.StopNotify():
 		return errStopped
 	case err := <-httpErr:
-		return fmt.Errorf("manager API: %w", err)
+		return err
 	}
 }
 

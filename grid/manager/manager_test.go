@@ -9,7 +9,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	ok := Config{Name: "m-0", AdvertiseHost: "m-0.mgr", ClientPort: 2379, PeerPort: 2380, HTTPPort: 8090,
+	ok := Config{Name: "m-0", AdvertiseHost: "m-0.mgr", ClientPort: 2379, PeerPort: 2380, HTTPPort: 8090, MetricsPort: 9122,
 		Partitions: 3, Heartbeat: 100 * time.Millisecond, Election: time.Second}
 	tests := []struct {
 		name    string
@@ -22,6 +22,10 @@ func TestValidate(t *testing.T) {
 		{"bad entry", func(c *Config) { c.InitialCluster = "m-0" }, `entry "m-0" is not name=http://host:port`},
 		{"https peer", func(c *Config) { c.InitialCluster = "m-0=https://a:2380" }, "the peer URL must be http://host:port"},
 		{"port", func(c *Config) { c.PeerPort = 0 }, "--peer-port 0: must be between 1 and 65535"},
+		{"no metrics port", func(c *Config) { c.MetricsPort = 0 }, ""},
+		{"metrics port range", func(c *Config) { c.MetricsPort = -1 }, "--metrics-port -1: must be between 0 (none) and 65535"},
+		{"metrics on the API port", func(c *Config) { c.MetricsPort = 8090 }, "--metrics-port 8090: --http-port uses it too; give the metrics a port of their own"},
+		{"metrics on etcd's client port", func(c *Config) { c.MetricsPort = 2379 }, "--metrics-port 2379: --client-port uses it too"},
 		{"partitions", func(c *Config) { c.Partitions = 0 }, "--partitions 0: must be between 1 and 16384"},
 		{"election", func(c *Config) { c.Election = 200 * time.Millisecond }, "the election timeout at least 5 heartbeats"},
 		{"name", func(c *Config) { c.Name = "" }, "--name is empty"},

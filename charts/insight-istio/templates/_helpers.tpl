@@ -1,8 +1,8 @@
 {{/*
 Thin wrappers over insight-common for the Istio add-on. The grid's ports are fixed by the
 insight-pu and insight-manager charts: data pods serve RESP (clients, replication and slot
-migration) on 6379 and HTTP (metrics, handover, status) on 8080; managers serve etcd's
-clients on 2379, its peers on 2380 and HTTP (API, metrics) on 8090.
+migration) on 6379, HTTP (handover, status) on 8080 and /metrics on 9121; managers serve
+etcd's clients on 2379, its peers on 2380, HTTP (the API) on 8090 and /metrics on 9122.
 */}}
 
 {{/*
@@ -100,10 +100,10 @@ Usage:
 {{- end -}}
 
 {{/*
-The rule that lets scrapers reach a component's HTTP port: from anywhere with
+The rule that lets scrapers reach a component's metrics port: from anywhere with
 metrics.permissive (plain text has no principal to match), else from metrics.principals.
 Usage:
-{{ include "insight-istio.metricsRule" (dict "port" "8080" "context" $) }}
+{{ include "insight-istio.metricsRule" (dict "port" "9121" "context" $) }}
 */}}
 {{- define "insight-istio.metricsRule" -}}
 {{- $m := .context.Values.metrics -}}

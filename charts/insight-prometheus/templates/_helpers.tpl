@@ -99,9 +99,10 @@ Usage:
 {{- end -}}
 
 {{/*
-A PodMonitor for one component's pods, on their "http" port. The relabelings give every
-series the labels the rules group by: insight_release, component and, for the data pods,
-partition.
+A PodMonitor for one component's pods, on their "metrics" port (9121 on data pods, 9122
+on managers: plain HTTP serving GET /metrics alone, whatever the TLS of their admin
+ports). The relabelings give every series the labels the rules group by: insight_release,
+component and, for the data pods, partition.
 Usage:
 {{ include "insight-prometheus.podMonitor" (dict "name" "insight-pu" "component" "pu" "partitioned" true "context" $) }}
 */}}
@@ -121,7 +122,7 @@ spec:
   selector:
     matchLabels: {{- include "insight-common.labels.matchLabels" (dict "name" .name "component" .component "context" $ctx) | nindent 6 }}
   podMetricsEndpoints:
-    - port: http
+    - port: metrics
       path: /metrics
       interval: {{ $ctx.Values.podMonitors.interval }}
       scrapeTimeout: {{ $ctx.Values.podMonitors.scrapeTimeout }}

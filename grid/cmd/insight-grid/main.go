@@ -170,7 +170,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", hostname(), "host name or IP peers and clients reach this member at")
 	fs.IntVar(&cfg.ClientPort, "client-port", 2379, "etcd client port (data instances connect here)")
 	fs.IntVar(&cfg.PeerPort, "peer-port", 2380, "etcd peer port")
-	fs.IntVar(&cfg.HTTPPort, "http-port", 8090, "REST manager API port (/v1/..., /livez, /readyz, /metrics)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 8090, "REST manager API port (/v1/..., /livez, /readyz)")
+	fs.IntVar(&cfg.MetricsPort, "metrics-port", 9122, "port of GET /metrics for Prometheus, plain HTTP whatever the TLS, serving nothing else (0: none)")
 	fs.StringVar(&cfg.InitialCluster, "initial-cluster", "", "static etcd membership, name=http://host:2380,...; empty: this member alone")
 	fs.StringVar(&cfg.ClusterState, "initial-cluster-state", manager.ClusterStateNew, "new: the members of --initial-cluster start a cluster together; existing: a member without data joins the running cluster at --join as a learner")
 	var join string
@@ -224,7 +225,8 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.StringVar(&endpoints, "etcd-endpoints", "", "managers' etcd client addresses, host:2379,... (control plane only)")
 	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", "", "host or IP clients reach this instance at (default: --bind unless 0.0.0.0, else the host name)")
 	fs.IntVar(&cfg.Port, "port", 6379, "RESP port")
-	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /metrics and /v1/status")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /v1/status and POST /v1/handover")
+	fs.IntVar(&cfg.MetricsPort, "metrics-port", 9121, "port of GET /metrics for Prometheus, plain HTTP whatever the TLS, serving nothing else (0: none)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
 	fs.Var(&maxMemory, "maxmemory", "used memory (data and runtime) past which writes are refused, e.g. 400mb (default: the memory limit, GOMEMLIMIT or the container's, less 24mb and 1/32 of it; 0: none, only without a limit)")
 	fs.Func("maxmemory-policy", "which keys a write past maxmemory evicts, as Redis names the policies: noeviction (the default: the write gets -OOM), allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl",
@@ -312,7 +314,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg := local.Config{Stdout: stdout, Stderr: stderr}
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "number of partitions")
 	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too: every acknowledged write is replicated to it synchronously, and it takes over when the primary fails")
-	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2; instance k RESP +10+k, RESP over TLS +510+k, HTTP +1010+k, replication (mutual TLS) +1510+k")
+	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2, metrics +9; instance k RESP +10+k, RESP over TLS +510+k, HTTP +1010+k, replication (mutual TLS) +1510+k, metrics +2010+k")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data (default: a temporary directory removed on exit)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")

@@ -48,11 +48,11 @@ func TestFailoverDuringSelect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a grid of its own")
 	}
-	offsets := []int{0, 1, 2, 3, 4}
+	offsets := []int{0, 1, 2, 3, 4, 9}
 	for k := range 4 {
-		offsets = append(offsets, 10+k, 1010+k)
+		offsets = append(offsets, 10+k, 1010+k, 2010+k)
 	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
+	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
 	if err != nil {
 		t.Fatal(err)
 	}

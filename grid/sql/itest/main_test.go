@@ -54,11 +54,11 @@ func run(m *testing.M) (int, error) {
 			return 0, fmt.Errorf("building %s: %w", name, err)
 		}
 	}
-	offsets := []int{0, 1, 2, 3, 4}
+	offsets := []int{0, 1, 2, 3, 4, 9}
 	for k := range 3 {
-		offsets = append(offsets, 10+k, 1010+k)
+		offsets = append(offsets, 10+k, 1010+k, 2010+k)
 	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2010)
+	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
 	if err != nil {
 		return 0, err
 	}
