@@ -49,12 +49,13 @@ type Config struct {
 
 // Server is a running endpoint.
 type Server struct {
-	cfg     Config
-	rdb     *redis.ClusterClient
-	mysql   *gms.Server
-	http    *http.Server
-	httpLn  net.Listener
-	metrics *metrics
+	cfg      Config
+	rdb      *redis.ClusterClient
+	provider *table.Provider // its pools to the primaries close with the endpoint
+	mysql    *gms.Server
+	http     *http.Server
+	httpLn   net.Listener
+	metrics  *metrics
 }
 
 // New builds the endpoint and binds its listeners.
@@ -135,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("--http-listen %s: %w", cfg.HTTPListen, err)
 	}
-	s := &Server{cfg: cfg, rdb: rdb, mysql: ms, httpLn: hl, metrics: m}
+	s := &Server{cfg: cfg, rdb: rdb, provider: provider, mysql: ms, httpLn: hl, metrics: m}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -171,6 +172,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	_ = s.http.Shutdown(shut)
 	_ = s.mysql.Close()
+	if perr := s.provider.Close(); perr != nil {
+		s.cfg.Logger.Warn("closing the connections to the grid's primaries", "err", perr)
+	}
 	_ = s.rdb.Close()
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		err = nil

@@ -34,6 +34,10 @@ func NewProvider(rdb *redis.ClusterClient) *Provider {
 
 var _ sql.DatabaseProvider = (*Provider)(nil)
 
+// Close closes the connection pools to the grid's primaries; the cluster client is the
+// caller's to close. Statements that visit every primary fail after it.
+func (p *Provider) Close() error { return p.db.nodes.close() }
+
 // Database implements sql.DatabaseProvider.
 func (p *Provider) Database(_ *sql.Context, name string) (sql.Database, error) {
 	if strings.EqualFold(name, DatabaseName) {
