@@ -81,6 +81,38 @@ func TestBadValuesRefused(t *testing.T) {
 	}
 }
 
+// TestUmbrellaAuthMessagesComeOnce checks that global.auth is validated once whichever of
+// the components using the grid's password are on (the data pods, the SQL endpoints,
+// Spark, Zeppelin), and not at all when none is.
+func TestUmbrellaAuthMessagesComeOnce(t *testing.T) {
+	const missing = "global.auth.enabled=true needs a password"
+	withoutGrid := "pu.enabled=false,manager.enabled=false,global.auth.enabled=true"
+	tests := []struct {
+		name, set string
+		want      int // times the message appears; 0: the render succeeds
+	}{
+		{"data pods", "global.auth.enabled=true", 1},
+		{"every component", "sql.enabled=true,spark.enabled=true,zeppelin.enabled=true,global.auth.enabled=true", 1},
+		{"SQL alone", withoutGrid + ",sql.enabled=true,sql.grid=g:6379", 1},
+		{"Spark alone", withoutGrid + ",spark.enabled=true,spark.grid.host=g", 1},
+		{"Zeppelin alone", withoutGrid + ",zeppelin.enabled=true,zeppelin.jdbc.enabled=false", 1},
+		{"Spark and Zeppelin", withoutGrid + ",spark.enabled=true,spark.grid.host=g,zeppelin.enabled=true,zeppelin.jdbc.enabled=false", 1},
+		{"managers alone", "pu.enabled=false,global.auth.enabled=true", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := render(t, mustLoad(t, ""), valueSet{sets: []string{tt.set}}.values(t))
+			got := 0
+			if err != nil {
+				got = strings.Count(err.Error(), missing)
+			}
+			if got != tt.want || (tt.want == 0 && err != nil) {
+				t.Errorf("--set %s: %q %d times (%v), want %d", tt.set, missing, got, err, tt.want)
+			}
+		})
+	}
+}
+
 // TestStandaloneSubchartsValidate checks that a subchart installed on its own applies
 // its rules itself, naming keys without the umbrella's prefix.
 func TestStandaloneSubchartsValidate(t *testing.T) {

@@ -32,26 +32,17 @@ Usage:
 {{- if and (not .Values.pu.enabled) (not .Values.sql.grid) }}
 sql.enabled=true with pu.enabled=false: the SQL endpoints need a grid; set pu.enabled=true, or sql.grid to data instances running elsewhere.
 {{- end }}
-{{- if and .Values.global.auth.enabled (not .Values.pu.enabled) }}
-{{ include "insight-common.auth.validate" (dict "context" $) }}
-{{- end }}
 {{- end }}
 {{- if .Values.spark.enabled }}
 {{ include "insight-spark.validateValues.messages" (dict "values" .Values.spark "prefix" "spark." "context" $) }}
 {{- if and (not .Values.pu.enabled) (not .Values.spark.grid.host) }}
 spark.enabled=true with pu.enabled=false: Spark jobs need a grid; set pu.enabled=true, or spark.grid.host to data instances running elsewhere.
 {{- end }}
-{{- if and .Values.global.auth.enabled (not .Values.pu.enabled) (not .Values.sql.enabled) }}
-{{ include "insight-common.auth.validate" (dict "context" $) }}
-{{- end }}
 {{- end }}
 {{- if .Values.zeppelin.enabled }}
 {{ include "insight-zeppelin.validateValues.messages" (dict "values" .Values.zeppelin "prefix" "zeppelin." "context" $) }}
 {{- if and .Values.zeppelin.jdbc.enabled (not .Values.sql.enabled) (not .Values.zeppelin.jdbc.url) }}
 zeppelin.enabled=true with sql.enabled=false: the JDBC interpreter is set for the release's SQL endpoints; set sql.enabled=true, zeppelin.jdbc.url to endpoints elsewhere, or zeppelin.jdbc.enabled=false.
-{{- end }}
-{{- if and .Values.global.auth.enabled (not .Values.pu.enabled) (not .Values.sql.enabled) (not .Values.spark.enabled) }}
-{{ include "insight-common.auth.validate" (dict "context" $) }}
 {{- end }}
 {{- end }}
 {{- if .Values.prometheus.enabled }}
@@ -63,11 +54,26 @@ zeppelin.enabled=true with sql.enabled=false: the JDBC interpreter is set for th
 {{- end }}
 {{- if .Values.pu.enabled }}
 {{ include "insight-pu.validateValues.messages" (dict "values" .Values.pu "prefix" "pu." "context" $) }}
-{{ include "insight-common.auth.validate" (dict "context" $) }}
 {{- if and (not .Values.manager.enabled) (not .Values.pu.etcdEndpoints) }}
 pu.enabled=true with manager.enabled=false: the PUs need a control plane; set manager.enabled=true, or pu.etcdEndpoints to managers running elsewhere.
 {{- end }}
 {{- end }}
+{{- if include "insight.readsGridPassword" . }}
+{{ include "insight-common.auth.validate" (dict "context" $) }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Non-empty when a component of the release serves or presents the grid's password
+(global.auth): the data pods, the SQL endpoints, Spark's jobs or Zeppelin's interpreters.
+Its messages then come once, whichever of them are on.
+Usage:
+{{ include "insight.readsGridPassword" . }}
+*/}}
+{{- define "insight.readsGridPassword" -}}
+{{- if or .Values.pu.enabled .Values.sql.enabled .Values.spark.enabled .Values.zeppelin.enabled -}}
+true
+{{- end -}}
 {{- end -}}
 
 {{/*
