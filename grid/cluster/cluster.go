@@ -227,7 +227,7 @@ type Instance struct {
 	Partition   int    `json:"partition"`
 	Instance    int    `json:"instance"`
 	Address     string `json:"address"`     // host:port of RESP
-	HTTPAddress string `json:"httpAddress"` // host:port of /livez, /readyz, /metrics, /v1/status
+	HTTPAddress string `json:"httpAddress"` // host:port of /livez, /readyz, /v1/status, /v1/handover
 	// TLSAddress is host:port of RESP over TLS (--tls-port), what TLS clients are
 	// redirected to; empty: none.
 	TLSAddress string `json:"tlsAddress,omitempty"`
