@@ -250,3 +250,25 @@ func TestCategories(t *testing.T) {
 		t.Errorf("InCategory(dangerous) = %v", got)
 	}
 }
+
+func TestParseFile(t *testing.T) {
+	cat := testCatalog()
+	users, err := ParseFile("users.acl", []byte("# the app's users\nuser alice on >pa ~k:* +@read\n\n  user bob off\n"), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 2 || users[0].Name != "alice" || !slices.Equal(users[0].Rules, []string{"on", ">pa", "~k:*", "+@read"}) || users[1].Name != "bob" {
+		t.Fatalf("users %+v", users)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"user alice on\nalice on\n", "users.acl:2: line should start with user keyword"},
+		{"user\n", "users.acl:1: line should start with user keyword"},
+		{"user default on\n", "users.acl:1: the 'default' user cannot be given"},
+		{"user a on\nuser a off\n", "users.acl:2: duplicate user 'a' found"},
+		{"user a +nosuch\n", "users.acl:1: Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"},
+	} {
+		if _, err := ParseFile("users.acl", []byte(tc.file), cat); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("file %q: error %v, want %q", tc.file, err, tc.want)
+		}
+	}
+}

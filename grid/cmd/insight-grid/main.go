@@ -226,6 +226,7 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.Port, "port", 6379, "RESP port")
 	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /metrics and /v1/status")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
+	fs.StringVar(&cfg.ACLFile, "aclfile", "", "ACL users in Redis's ACL file format ('user alice on >pass ~k:* +@read' lines), written to etcd for the whole grid at start and when the file changes; the default user stays --requirepass's")
 	fs.Var(&maxMemory, "maxmemory", "used memory (data and runtime) past which writes are refused, e.g. 400mb (default: the memory limit, GOMEMLIMIT or the container's, less 24mb and 1/32 of it; 0: none, only without a limit)")
 	fs.Func("maxmemory-policy", "which keys a write past maxmemory evicts, as Redis names the policies: noeviction (the default: the write gets -OOM), allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl",
 		func(v string) error {
