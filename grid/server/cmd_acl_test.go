@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/grid/acl"
 )
 
 // TestACLDeletedUserConnectionIsClosed: ACL DELUSER closes the connections authenticated
@@ -89,4 +91,41 @@ func TestACLLoadAndSaveWithAFile(t *testing.T) {
 	c.expect(encodeCmd("ACL", "LOAD"), "+OK\r\n")
 	c.expect(encodeCmd("ACL", "LOAD"), "-ERR line 2: bad rule\r\n")
 	c.expect(encodeCmd("ACL", "SAVE"), "-ERR ACL SAVE is refused: the ACL file /etc/insight/acl/users.acl is read-only")
+}
+
+// BenchmarkACLCheck measures the per-command check of SET key:1 v: the default user's
+// (every command, key and channel: skipped), +@all ~* (command and key checked), and
+// +@all ~key:* (the key matched against a pattern).
+func BenchmarkACLCheck(b *testing.B) {
+	s, _ := startServer(b, Config{Replication: Standalone{}})
+	set := s.cmds["set"]
+	args := [][]byte{[]byte("SET"), []byte("key:000000001234"), []byte("v")}
+	for _, tc := range []struct {
+		name  string
+		rules []string
+	}{
+		{"default", nil},
+		{"all-keys", []string{"on", "nopass", "~*", "+@all"}},
+		{"key-pattern", []string{"on", "nopass", "~key:*", "+@all"}},
+	} {
+		h := s.users.Default()
+		if tc.rules != nil {
+			if _, err := s.users.Update(context.Background(), tc.name, func(*acl.User) (*acl.User, error) {
+				return acl.NewUser(tc.name, s.users.Catalog()).With(tc.rules...)
+			}); err != nil {
+				b.Fatal(err)
+			}
+			h = s.users.Get(tc.name)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if u := h.User(); !u.Unrestricted() {
+					if d, _ := aclCheck(u, set, args); d != aclAllowed {
+						b.Fatal("refused")
+					}
+				}
+			}
+		})
+	}
 }

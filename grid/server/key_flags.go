@@ -111,16 +111,22 @@ var redisKeyFlags = map[string]struct{ first, rest []string }{
 	"zscore":           {first: []string{"RO", "access"}},
 }
 
+// SET's key flags, with and without GET.
+var (
+	setGetKeyFlags = []string{"RW", "access", "update"}
+	setKeyFlags    = []string{"OW", "update"}
+)
+
 // keyFlagsIn are the key-spec flags of the key at argument pos of args, as Redis's
 // getkeys procedures refine them: SET without GET only overwrites its key (OW update).
 func (cmd *command) keyFlagsIn(args [][]byte, pos int) []string {
 	if cmd.parent == nil && cmd.name == "set" {
 		for _, a := range args[3:] {
 			if eqFold(a, "get") {
-				return []string{"RW", "access", "update"}
+				return setGetKeyFlags
 			}
 		}
-		return []string{"OW", "update"}
+		return setKeyFlags
 	}
 	return cmd.keyFlags(pos)
 }
