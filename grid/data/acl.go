@@ -16,6 +16,9 @@ import (
 	"github.com/insightgrid/insight/grid/server"
 )
 
+// aclPreload bounds the wait for the users in etcd before the RESP port opens.
+const aclPreload = 3 * time.Second
+
 // aclFilePoll is how often the --aclfile is looked at for a change (a rotated Secret).
 const aclFilePoll = 2 * time.Second
 
@@ -25,6 +28,13 @@ const aclFilePoll = 2 * time.Second
 func startACL(ctx context.Context, wg *sync.WaitGroup, cli *clientv3.Client, srv *server.Server, path string, log *slog.Logger) {
 	st := registry.NewACLStore(cli, srv.Users(), log)
 	srv.SetACLStore(st)
+	// The users before the first client, so that AUTH as one works from the start; the
+	// watch goes on (and loads again) when etcd does not answer in time.
+	lctx, cancel := context.WithTimeout(ctx, aclPreload)
+	if err := st.Load(lctx); err != nil {
+		log.Warn("ACL users not loaded before serving; the watch goes on", "err", err)
+	}
+	cancel()
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = st.Watch(ctx) }()
 	if path == "" {

@@ -153,6 +153,12 @@ func (s *ACLStore) applyEvent(ev *clientv3.Event) {
 	}
 }
 
+// Load makes this instance's users those in etcd now, once (Watch keeps them so).
+func (s *ACLStore) Load(ctx context.Context) error {
+	_, err := s.load(ctx)
+	return err
+}
+
 // load makes this instance's users those in etcd now and returns the revision read at.
 func (s *ACLStore) load(ctx context.Context) (int64, error) {
 	resp, err := s.cli.Get(ctx, ACLUsersPrefix, clientv3.WithPrefix())
