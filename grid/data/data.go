@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -52,8 +53,9 @@ type Config struct {
 	Port, HTTPPort      int
 	MetricsPort         int // plain HTTP, GET /metrics only; 0: none
 	RequirePass         string
-	MaxMemory           int64 // 0: no limit
-	MaxMemoryCeiling    int64 // the most maxmemory may be (what the memory limit leaves); 0: none
+	ACLFile             string // --aclfile: ACL users written to etcd at start and when it changes
+	MaxMemory           int64  // 0: no limit
+	MaxMemoryCeiling    int64  // the most maxmemory may be (what the memory limit leaves); 0: none
 	MaxMemoryPolicy     store.Policy
 	ProtoMaxBulkLen     int64
 	QueryBufferBudget   int64 // what large commands' read buffers may hold together; 0: no bound
@@ -114,6 +116,11 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, metricsport.Distinct(c.MetricsPort, map[string]int{"--port": c.Port, "--http-port": c.HTTPPort, "--tls-port": c.TLSPort, "--repl-port": c.ReplPort})...)
 	errs = append(errs, c.validateTLS()...)
+	if c.ACLFile != "" {
+		if _, err := os.Stat(c.ACLFile); err != nil {
+			errs = append(errs, fmt.Errorf("--aclfile: %w (give a file of 'user <name> <rules>' lines, Redis's ACL file format)", err))
+		}
+	}
 	if c.AdvertiseHost == "" {
 		errs = append(errs, errors.New("--advertise-host is empty: give the address clients reach this instance at"))
 	}
@@ -299,6 +306,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { defer wg.Done(); memlimit.Watch(runCtx, in.store, memorySampleInterval) }()
 	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
 	go func() { defer wg.Done(); in.node.Run(runCtx) }()
+	startACL(runCtx, &wg, cli, srv, cfg.ACLFile, log)
 	lns.serve(&wg, errc, srv, hs, ms)
 	self := cluster.Instance{
 		ID: in.id, Partition: cfg.Partition, Instance: cfg.Instance,

@@ -43,8 +43,11 @@ func (c *conn) writeInfo(cmd *command) {
 	c.wr.Int(int64(cmd.firstKey))
 	c.wr.Int(int64(cmd.lastKey))
 	c.wr.Int(int64(cmd.step))
-	c.wr.Set(1)
-	c.wr.Simple("@" + cmd.group)
+	cats := cmd.categories.Names()
+	c.wr.Set(len(cats))
+	for _, cat := range cats {
+		c.wr.Simple("@" + cat)
+	}
 	c.wr.Array(0)
 	c.writeKeySpecs(cmd.specs)
 	subs := sortedSubs(cmd)

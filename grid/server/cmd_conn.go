@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,11 +42,16 @@ func cmdQuit(c *conn, _ [][]byte) {
 
 func cmdOK(c *conn, _ [][]byte) { c.wr.OK() }
 
-func (c *conn) checkPassword(user, pass []byte) bool {
-	if string(user) != "default" {
+// authenticate makes the connection the user's when pass is one of its passwords (or it
+// has nopass) and it is on; false: it stays as it was.
+func (c *conn) authenticate(user, pass []byte) bool {
+	h := c.s.users.Get(string(user))
+	if h == nil || !h.User().CheckPassword(pass) {
 		return false
 	}
-	return subtle.ConstantTimeCompare(pass, []byte(c.s.cfg.RequirePass)) == 1
+	c.user.Store(h)
+	c.authed = true
+	return true
 }
 
 func cmdAuth(c *conn, args [][]byte) {
@@ -63,12 +67,11 @@ func cmdAuth(c *conn, args [][]byte) {
 	if len(args) == 3 {
 		user, pass = args[1], args[2]
 	}
-	if !c.checkPassword(user, pass) {
-		c.s.log.Warn("authentication failed", "client", c.addr)
+	if !c.authenticate(user, pass) {
+		c.s.log.Warn("authentication failed", "client", c.addr, "user", string(user))
 		c.wr.Error(errWrongPass)
 		return
 	}
-	c.authed = true
 	c.wr.OK()
 }
 
@@ -92,11 +95,10 @@ func cmdHello(c *conn, args [][]byte) {
 		more := len(args) - i - 1
 		switch {
 		case eqFold(args[i], "auth") && more >= 2:
-			if !c.checkPassword(args[i+1], args[i+2]) {
+			if !c.authenticate(args[i+1], args[i+2]) {
 				c.wr.Error(errWrongPass)
 				return
 			}
-			c.authed = true
 			i += 2
 		case eqFold(args[i], "setname") && more >= 1:
 			name, setName = args[i+1], true
@@ -230,8 +232,8 @@ func (c *conn) info(now time.Time) string {
 	if c.isBlocked.Load() {
 		flags = "b"
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
-		c.id, c.addr, c.laddr, name, int64(now.Sub(c.created)/time.Second), int64(idle), flags, cmd, proto, libName, libVer)
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+		c.id, c.addr, c.laddr, name, int64(now.Sub(c.created)/time.Second), int64(idle), flags, cmd, c.user.Load().User().Name, proto, libName, libVer)
 }
 
 func cmdClientInfo(c *conn, _ [][]byte) { c.wr.Verbatim(c.info(time.Now())) }

@@ -6,9 +6,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/insightgrid/insight/grid/acl"
 	"github.com/insightgrid/insight/grid/rdb"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -585,7 +585,7 @@ func commandKeys(withFlags bool) func(c *conn, args [][]byte) {
 				c.wr.Bulk(target[i])
 				continue
 			}
-			flags := cmd.keyFlags(i)
+			flags := cmd.keyFlagsIn(target, i)
 			c.wr.Array(2)
 			c.wr.Bulk(target[i])
 			c.wr.Set(len(flags))
@@ -597,7 +597,8 @@ func commandKeys(withFlags bool) func(c *conn, args [][]byte) {
 }
 
 // keyFlags are the key-spec flags of the key at argument pos: from the spec that covers
-// it, SORT's STORE key as Redis's sortGetKeys flags it, else read or write access.
+// it, or Redis's for a command whose specs the table does not write out (key_flags.go),
+// SORT's STORE key as Redis's sortGetKeys flags it, else read or write access.
 func (cmd *command) keyFlags(pos int) []string {
 	for _, ks := range cmd.specs {
 		last := ks.index + ks.lastKey
@@ -608,6 +609,12 @@ func (cmd *command) keyFlags(pos int) []string {
 			return ks.flags
 		}
 	}
+	if kf, ok := redisKeyFlags[cmd.name]; ok && cmd.parent == nil {
+		if pos > 1 && kf.rest != nil {
+			return kf.rest
+		}
+		return kf.first
+	}
 	switch {
 	case cmd.name == "sort" && pos > 1:
 		return []string{"OW", "update"}
@@ -615,30 +622,6 @@ func (cmd *command) keyFlags(pos int) []string {
 		return []string{"RW", "access", "update"}
 	}
 	return []string{"RO", "access"}
-}
-
-// categories are the ACL categories COMMAND LIST FILTERBY ACLCAT matches: the command's
-// group and what its flags make it.
-func (cmd *command) categories() []string {
-	out := []string{cmd.group}
-	if cmd.parent != nil {
-		out[0] = cmd.parent.group
-	}
-	switch {
-	case cmd.flags&flagWrite != 0:
-		out = append(out, "write")
-	case cmd.flags&flagReadonly != 0:
-		out = append(out, "read")
-	}
-	if cmd.flags&flagFast != 0 {
-		out = append(out, "fast")
-	} else {
-		out = append(out, "slow")
-	}
-	if cmd.flags&flagAdmin != 0 {
-		out = append(out, "admin", "dangerous")
-	}
-	return out
 }
 
 // cmdCommandList lists the commands and their subcommands, all or FILTERBY MODULE,
@@ -653,8 +636,8 @@ func cmdCommandList(c *conn, args [][]byte) {
 		case eqFold(args[3], "module"):
 			keep = func(*command) bool { return false }
 		case eqFold(args[3], "aclcat"):
-			cat := strings.ToLower(string(v))
-			keep = func(cmd *command) bool { return slices.Contains(cmd.categories(), cat) }
+			cat, _ := acl.ParseCategory(string(v))
+			keep = func(cmd *command) bool { return cmd.categories&cat != 0 }
 		case eqFold(args[3], "pattern"):
 			pat := bytes.ToLower(v)
 			keep = func(cmd *command) bool { return store.Match(pat, []byte(cmd.fullName())) }

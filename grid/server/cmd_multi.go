@@ -320,6 +320,15 @@ func cmdExec(c *conn, _ [][]byte) {
 // execOne runs one queued command inside EXEC, accounting for it as dispatch would.
 func (c *conn) execOne(q queuedCmd, slot int) {
 	s := c.s
+	if u := c.user.Load().User(); !u.Unrestricted() {
+		// The user's rules may have changed since the command was queued (Redis checks
+		// again at EXEC, and answers this command with NOPERM).
+		if d, _ := aclCheck(u, q.cmd, q.args); d != aclAllowed {
+			c.wr.Error(d.execChanged())
+			s.countError([]byte("-NOPERM"))
+			return
+		}
+	}
 	start := time.Now()
 	mark := c.wr.Len()
 	c.slot = slot // the transaction's, as routing would have set it for the command alone

@@ -50,6 +50,12 @@ func (r *scriptRun) Call(args [][]byte) []byte {
 	case cmd.flags&flagNoScript != 0:
 		return fail("ERR This Redis command is not allowed from script")
 	}
+	if u := c.user.Load().User(); !u.Unrestricted() {
+		// Checked as the user running the script, as Redis's scriptVerifyACL does.
+		if d, _ := aclCheck(u, cmd, args); d != aclAllowed {
+			return fail(d.inScript())
+		}
+	}
 	write := cmd.flags&flagWrite != 0
 	if write && r.readOnly {
 		return fail("ERR Write commands are not allowed from read-only scripts.")

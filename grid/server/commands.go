@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/insightgrid/insight/grid/acl"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/slots"
 )
@@ -67,6 +68,10 @@ type command struct {
 	parent *command
 	// exclusive: the command takes its slot's gate exclusively (the scripts).
 	exclusive bool
+	// categories are the ACL categories; acl is the command in the users' catalog
+	// (acl_categories.go).
+	categories acl.Category
+	acl        *acl.Command
 
 	ok, failed prometheus.Counter
 	stats      cmdStats // INFO commandstats
@@ -238,6 +243,9 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 	}
 	if c.mx.tx != nil && notInMulti(cmd) {
 		c.wr.Error("ERR Command not allowed inside a transaction")
+		return false
+	}
+	if !c.checkACL(cmd, args) {
 		return false
 	}
 	if cmd.flags&flagAllowBusy == 0 && s.scripts.busy(c) {

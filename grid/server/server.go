@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/insightgrid/insight/grid/acl"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/resp"
 	"github.com/insightgrid/insight/grid/script"
@@ -110,6 +111,12 @@ type Server struct {
 
 	pubsub pubsubRegistry
 
+	// users are the ACL users; aclStore keeps them (cmd_acl.go).
+	users    *acl.Users
+	aclStore acl.Store
+	aclFile  string                      // --aclfile: ACL SAVE refuses to write it
+	aclLoad  func(context.Context) error // ACL LOAD: nil without an ACL file
+
 	// watching are the connections with WATCHed keys (cmd_multi.go).
 	watching watchRegistry
 
@@ -162,6 +169,7 @@ func New(cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, error
 	}
 	classes, _ := parseNotifyClasses(cfg.NotifyKeyspaceEvents)
 	s.cmds = commandTable()
+	s.newUsers(newCatalog(s.cmds))
 	s.engine = script.New(script.Limits{}, redisVersion)
 	s.scripts.thresholdMs.Store(defaultBusyThreshold)
 	st.OnFunctions(s.loadStoredFunctions) // a backup's replicated FUNCTION changes
@@ -291,7 +299,8 @@ type conn struct {
 	laddr   string
 	created time.Time
 	authed  bool
-	closing bool // QUIT: close after the reply is flushed
+	user    atomic.Pointer[acl.Handle] // the user authenticated as (default at first)
+	closing bool                       // QUIT: close after the reply is flushed
 	// tls: the client is on TLS (redirects name TLS ports); internal: accepted by
 	// ServeInternal (the internal commands are allowed).
 	tls      bool
@@ -349,6 +358,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		created: time.Now(),
 		authed:  s.cfg.RequirePass == "",
 	}
+	c.user.Store(s.users.Default())
 	_, c.tls = nc.(*tls.Conn)
 	if s.budget != nil {
 		c.rd.SetBudget(s.budget)

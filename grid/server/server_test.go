@@ -421,7 +421,7 @@ func TestSetCommandReplies(t *testing.T) {
 		{[]string{"SSCAN", "{k}t", "0", "MATCH", "x"}, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nx\r\n"},
 		{[]string{"SSCAN", "{k}t", "x"}, "-ERR invalid cursor\r\n"},
 		{[]string{"SCAN", "0", "TYPE", "set", "MATCH", "{k}[dt]"}, "*2\r\n$1\r\n0\r\n*1\r\n$4\r\n{k}t\r\n"},
-		{[]string{"COMMAND", "INFO", "sintercard"}, "*1\r\n*10\r\n$10\r\nsintercard\r\n:-3\r\n*2\r\n+readonly\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@set\r\n*0\r\n*0\r\n*0\r\n"},
+		{[]string{"COMMAND", "INFO", "sintercard"}, "*1\r\n*10\r\n$10\r\nsintercard\r\n:-3\r\n*2\r\n+readonly\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*3\r\n+@read\r\n+@set\r\n+@slow\r\n*0\r\n*0\r\n*0\r\n"},
 	}
 	c := dial()
 	for _, tt := range tests {
@@ -511,7 +511,7 @@ func TestListCommandReplies(t *testing.T) {
 		{[]string{"LREM", "{k}l", "0", "b"}, ":1\r\n"},
 		{[]string{"LTRIM", "{k}l", "1", "0"}, "+OK\r\n"},
 		{[]string{"EXISTS", "{k}l"}, ":0\r\n"},
-		{[]string{"COMMAND", "INFO", "lmpop"}, "*1\r\n*10\r\n$5\r\nlmpop\r\n:-4\r\n*2\r\n+write\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@list\r\n*0\r\n*0\r\n*0\r\n"},
+		{[]string{"COMMAND", "INFO", "lmpop"}, "*1\r\n*10\r\n$5\r\nlmpop\r\n:-4\r\n*2\r\n+write\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*3\r\n+@write\r\n+@list\r\n+@slow\r\n*0\r\n*0\r\n*0\r\n"},
 	}
 	c := dial()
 	for _, tt := range tests {

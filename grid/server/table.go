@@ -219,6 +219,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, multiCommands()...)
 	cmds = append(cmds, scriptCommands()...)
 	cmds = append(cmds, functionCommands()...)
+	cmds = append(cmds, aclCommands()...)
 	table := make(map[string]*command, len(cmds))
 	for _, cmd := range cmds {
 		table[cmd.name] = cmd

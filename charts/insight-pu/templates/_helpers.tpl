@@ -63,6 +63,24 @@ Usage:
 {{- end }}
 {{- include "insight-pu.validatePartitionCount" . }}
 {{- include "insight-pu.validateHAChange" . }}
+{{- if and ($v.auth | default dict).users ($v.auth | default dict).aclSecret }}
+{{ .prefix }}auth.users and {{ .prefix }}auth.aclSecret are both set: set only one (the users are read from the Secret's key users.acl).
+{{- end }}
+{{- end -}}
+
+{{/*
+The Secret whose key users.acl is the PUs' ACL file: auth.aclSecret, else "<base>-pu-acl"
+when auth.users are given, else "" (no ACL users besides the default one).
+Usage:
+{{ include "insight-pu.aclSecret" . }}
+*/}}
+{{- define "insight-pu.aclSecret" -}}
+{{- $auth := .Values.auth | default dict -}}
+{{- if $auth.aclSecret -}}
+{{- $auth.aclSecret -}}
+{{- else if $auth.users -}}
+{{- include "insight-pu.fullname" . }}-acl
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -228,6 +228,7 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /v1/status and POST /v1/handover")
 	fs.IntVar(&cfg.MetricsPort, "metrics-port", 9121, "port of GET /metrics for Prometheus, plain HTTP whatever the TLS, serving nothing else (0: none)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (prefer INSIGHT_REQUIREPASS)")
+	fs.StringVar(&cfg.ACLFile, "aclfile", "", "ACL users in Redis's ACL file format ('user alice on >pass ~k:* +@read' lines), written to etcd for the whole grid at start and when the file changes; the default user stays --requirepass's")
 	fs.Var(&maxMemory, "maxmemory", "used memory (data and runtime) past which writes are refused, e.g. 400mb (default: the memory limit, GOMEMLIMIT or the container's, less 24mb and 1/32 of it; 0: none, only without a limit)")
 	fs.Func("maxmemory-policy", "which keys a write past maxmemory evicts, as Redis names the policies: noeviction (the default: the write gets -OOM), allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl",
 		func(v string) error {
