@@ -10,9 +10,10 @@ import (
 )
 
 // lookupKeys reads the rows of keys: one pipeline, which the cluster client splits by
-// owning primary (HMGET of the needed fields per key; one key: the HMGET alone), no scan.
+// owning primary (HMGET of the needed fields per key; one key: the HMGET alone, batched
+// with other statements' point lookups to the same primary), no scan.
 func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error) {
-	rows, err := fetchRows(ctx, t.rdb(), keys, t.fetchFields())
+	rows, err := fetchRows(ctx, batchedCluster{t.rdb(), t.db.points}, keys, t.fetchFields())
 	if err != nil {
 		return nil, fmt.Errorf("table %s: reading %d rows by primary key: %w", t.def.Name, len(keys), err)
 	}
@@ -23,6 +24,17 @@ func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error)
 type cmdable interface {
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
+}
+
+// batchedCluster is the cluster client with its one-key HMGETs batched by pointBatches.
+type batchedCluster struct {
+	*redis.ClusterClient
+	points *pointBatches
+}
+
+// HMGet implements cmdable.
+func (b batchedCluster) HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd {
+	return b.points.hmget(ctx, key, fields)
 }
 
 // fetchRows reads the fields of keys through c. A key whose fields are all absent is
