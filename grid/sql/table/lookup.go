@@ -9,9 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// lookupKeys reads the rows of keys: one pipeline, which the cluster client splits by
-// owning primary (HMGET of the needed fields per key; one key: the HMGET alone, batched
-// with other statements' point lookups to the same primary), no scan.
+// lookupKeys reads the rows of keys, no scan: HMGET of the needed fields per key, in
+// batches by owning primary shared with other statements' lookups (pointBatches).
 func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error) {
 	rows, err := fetchRows(ctx, batchedCluster{t.rdb(), t.db.points}, keys, t.fetchFields())
 	if err != nil {
@@ -55,6 +54,8 @@ func fetchRows(ctx context.Context, c cmdable, keys, fields []string) ([]rawRow,
 		if len(keys) == 1 {
 			// A point lookup: the command alone, without the pipeline's per-node goroutines.
 			cmds[0] = c.HMGet(ctx, keys[0], fields...)
+		} else if bc, ok := c.(batchedCluster); ok {
+			cmds = bc.points.hmgetAll(ctx, keys, fields)
 		} else {
 			_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for i, k := range keys {

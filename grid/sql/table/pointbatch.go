@@ -14,8 +14,8 @@ import (
 // context owns.
 const pointBatchTimeout = 10 * time.Second
 
-// pointBatches coalesces the point lookups (one key's HMGET) of concurrent statements by
-// owning primary: a lookup that arrives while a batch is in flight to its primary waits
+// pointBatches coalesces the key lookups (HMGETs) of concurrent statements by owning
+// primary: a lookup that arrives while a batch is in flight to its primary waits
 // for the next batch, which starts as soon as that one ends and carries every lookup that
 // arrived meanwhile in one pipeline, so the endpoint and the primary make one write and
 // one read per batch instead of one per lookup. A lookup that finds no batch in flight is
@@ -51,28 +51,79 @@ func (b *pointBatches) hmget(ctx context.Context, key string, fields []string) *
 	if err != nil {
 		return b.rdb.HMGet(ctx, key, fields...)
 	}
-	nb := b.node(node)
 	l := &pointLookup{key: key, fields: fields, done: make(chan struct{})}
-	nb.mu.Lock()
-	if !nb.inflight {
-		nb.inflight = true
-		nb.mu.Unlock()
-		nb.run([]*pointLookup{l})
-	} else {
-		nb.next = append(nb.next, l)
-		nb.mu.Unlock()
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-			cmd := redis.NewSliceCmd(ctx, "hmget", key)
-			cmd.SetErr(ctx.Err())
-			return cmd
-		}
+	b.node(node).submit([]*pointLookup{l}, true)
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		cmd := redis.NewSliceCmd(ctx, "hmget", key)
+		cmd.SetErr(ctx.Err())
+		return cmd
 	}
 	if resend(l.cmd.Err()) {
 		return b.rdb.HMGet(ctx, key, fields...)
 	}
 	return l.cmd
+}
+
+// hmgetAll is HMGET of each key with fields, each key in a batch of its owning primary:
+// the primaries' batches go at once, one of them on the caller's goroutine.
+func (b *pointBatches) hmgetAll(ctx context.Context, keys, fields []string) []*redis.SliceCmd {
+	byNode := map[*nodeBatches][]*pointLookup{}
+	var order []*nodeBatches
+	ls := make([]*pointLookup, len(keys))
+	for i, k := range keys {
+		ls[i] = &pointLookup{key: k, fields: fields, done: make(chan struct{})}
+		node, err := b.rdb.MasterForKey(ctx, k)
+		if err != nil {
+			ls[i].cmd = b.rdb.HMGet(ctx, k, fields...)
+			close(ls[i].done)
+			continue
+		}
+		nb := b.node(node)
+		if _, ok := byNode[nb]; !ok {
+			order = append(order, nb)
+		}
+		byNode[nb] = append(byNode[nb], ls[i])
+	}
+	for i, nb := range order {
+		nb.submit(byNode[nb], i == len(order)-1)
+	}
+	out := make([]*redis.SliceCmd, len(keys))
+	for i, l := range ls {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			cmd := redis.NewSliceCmd(ctx, "hmget", l.key)
+			cmd.SetErr(ctx.Err())
+			out[i] = cmd
+			continue
+		}
+		if resend(l.cmd.Err()) {
+			out[i] = b.rdb.HMGet(ctx, l.key, fields...)
+			continue
+		}
+		out[i] = l.cmd
+	}
+	return out
+}
+
+// submit sends ls in the next batch: at once when none is in flight (on this goroutine
+// when here, else on a goroutine of its own), else after the one in flight.
+func (nb *nodeBatches) submit(ls []*pointLookup, here bool) {
+	nb.mu.Lock()
+	if nb.inflight {
+		nb.next = append(nb.next, ls...)
+		nb.mu.Unlock()
+		return
+	}
+	nb.inflight = true
+	nb.mu.Unlock()
+	if here {
+		nb.run(ls)
+	} else {
+		go nb.run(ls)
+	}
 }
 
 func (b *pointBatches) node(c *redis.Client) *nodeBatches {
