@@ -20,6 +20,8 @@ var aggregates = []string{
 	"SELECT cat, sum(n), avg(n), min(n), max(n), count(n), min(u), max(u), count(u), min(s), max(s), sum(s), avg(s) FROM ag GROUP BY cat",
 	"SELECT cat, bin, count(*) AS c, max(price) AS m FROM ag GROUP BY cat, bin",
 	"SELECT count(*), avg(price), sum(n), min(u) FROM ag",
+	"SELECT * FROM (SELECT cat, count(*) c, avg(price) a FROM ag GROUP BY cat) s WHERE c > 1",
+	"SELECT cat, count(*) c, max(price) FROM ag GROUP BY cat HAVING c > 1",
 }
 
 // TestAggregatePushdown checks the GROUP BY the primaries compute against the engine's
@@ -74,12 +76,22 @@ func TestAggregatePushdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, q := range aggregates {
+	for i, q := range aggregates {
 		pushed, pushedWarns := sortedRows(t, conn, q)
 		unpushedQ := strings.Replace(q, "FROM ag", "FROM ag WHERE id IS NOT NULL", 1)
 		unpushed, unpushedWarns := sortedRows(t, conn, unpushedQ)
 		equal(t, q, pushed, unpushed)
-		equal(t, q+": warnings", pushedWarns, unpushedWarns)
+		if i < 4 {
+			equal(t, q+": warnings", pushedWarns, unpushedWarns)
+		} else {
+			// Under a subquery or a HAVING the engine's plan with a WHERE reads every
+			// column, and warns about values the statement does not use.
+			for _, w := range pushedWarns {
+				if !slices.Contains(unpushedWarns, w) {
+					t.Errorf("%s: warning %q, which the engine's plan does not give (%q)", q, w, unpushedWarns)
+				}
+			}
+		}
 		if !strings.Contains(explainPlan(t, conn, q), "GridAggregate") {
 			t.Errorf("EXPLAIN PLAN %s: not computed by the primaries:\n%s", q, explainPlan(t, conn, q))
 		}
