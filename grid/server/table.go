@@ -215,6 +215,7 @@ func commandTable() map[string]*command {
 	cmds = append(cmds, blockingListCommands()...)
 	cmds = append(cmds, blockingZSetCommands()...)
 	cmds = append(cmds, keysrvCommands()...)
+	cmds = append(cmds, scanAggCommands()...)
 	cmds = append(cmds, pubsubCommands()...)
 	cmds = append(cmds, multiCommands()...)
 	cmds = append(cmds, scriptCommands()...)

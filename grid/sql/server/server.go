@@ -13,6 +13,7 @@ import (
 	sqle "github.com/dolthub/go-mysql-server"
 	gms "github.com/dolthub/go-mysql-server/server"
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/analyzer"
 	"github.com/dolthub/vitess/go/mysql"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -78,7 +79,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	rdb := redis.NewClusterClient(opts)
 	provider := table.NewProvider(rdb)
-	engine := sqle.NewDefault(provider)
+	// A GROUP BY of a whole table runs on the grid's primaries (table.Aggregate).
+	engine := sqle.New(analyzer.NewBuilder(provider).AddPostValidationRule(table.AggregatePushdownID, table.PushDownAggregates).Build(), nil)
 	// No statement reads or writes the endpoint's own files (LOAD_FILE, LOAD DATA INFILE
 	// without LOCAL, SELECT ... INTO OUTFILE): they are confined to a directory that
 	// does not exist. LOAD DATA LOCAL INFILE, which reads the client's file, still works.

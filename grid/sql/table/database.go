@@ -29,7 +29,7 @@ type Provider struct {
 func NewProvider(rdb *redis.ClusterClient) *Provider {
 	cat := &catalogCache{rdb: rdb}
 	cat.reads = &sharedReads{read: cat.version, timeout: versionReadTimeout}
-	return &Provider{db: &Database{rdb: rdb, nodes: &primaries{rdb: rdb}, cat: cat}}
+	return &Provider{db: &Database{rdb: rdb, nodes: &primaries{rdb: rdb}, points: &pointBatches{rdb: rdb}, cat: cat}}
 }
 
 var _ sql.DatabaseProvider = (*Provider)(nil)
@@ -56,9 +56,10 @@ func (p *Provider) AllDatabases(*sql.Context) []sql.Database { return []sql.Data
 
 // Database is the tables whose definitions the grid holds in schema.TablesKey.
 type Database struct {
-	rdb   *redis.ClusterClient
-	nodes *primaries
-	cat   *catalogCache
+	rdb    *redis.ClusterClient
+	nodes  *primaries
+	points *pointBatches
+	cat    *catalogCache
 
 	mu     sync.Mutex
 	parsed map[string]*schema.Table // by stored JSON: definitions parse once

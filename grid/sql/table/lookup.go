@@ -9,10 +9,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// lookupKeys reads the rows of keys: one pipeline, which the cluster client splits by
-// owning primary (HMGET of the needed fields per key; one key: the HMGET alone), no scan.
+// lookupKeys reads the rows of keys, no scan: HMGET of the needed fields per key, in
+// batches by owning primary shared with other statements' lookups (pointBatches).
 func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error) {
-	rows, err := fetchRows(ctx, t.rdb(), keys, t.fetchFields())
+	rows, err := fetchRows(ctx, batchedCluster{t.rdb(), t.db.points}, keys, t.fetchFields())
 	if err != nil {
 		return nil, fmt.Errorf("table %s: reading %d rows by primary key: %w", t.def.Name, len(keys), err)
 	}
@@ -23,6 +23,17 @@ func (t *Table) lookupKeys(ctx *sql.Context, keys []string) (sql.RowIter, error)
 type cmdable interface {
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
+}
+
+// batchedCluster is the cluster client with its one-key HMGETs batched by pointBatches.
+type batchedCluster struct {
+	*redis.ClusterClient
+	points *pointBatches
+}
+
+// HMGet implements cmdable.
+func (b batchedCluster) HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd {
+	return b.points.hmget(ctx, key, fields)
 }
 
 // fetchRows reads the fields of keys through c. A key whose fields are all absent is
@@ -43,6 +54,8 @@ func fetchRows(ctx context.Context, c cmdable, keys, fields []string) ([]rawRow,
 		if len(keys) == 1 {
 			// A point lookup: the command alone, without the pipeline's per-node goroutines.
 			cmds[0] = c.HMGet(ctx, keys[0], fields...)
+		} else if bc, ok := c.(batchedCluster); ok {
+			cmds = bc.points.hmgetAll(ctx, keys, fields)
 		} else {
 			_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for i, k := range keys {
