@@ -125,6 +125,17 @@ spec:
       path: /metrics
       interval: {{ $ctx.Values.podMonitors.interval }}
       scrapeTimeout: {{ $ctx.Values.podMonitors.scrapeTimeout }}
+      {{- /* TLS (global.tls): the HTTP port serves HTTPS; the scrape verifies the
+      release's CA and a name its certificate carries (pods are scraped by IP). */}}
+      {{- if include "insight-common.tls.enabled" (dict "context" $ctx) }}
+      scheme: https
+      tlsConfig:
+        ca:
+          secret:
+            name: {{ include "insight-common.tls.secretName" (dict "context" $ctx) }}
+            key: ca.crt
+        serverName: {{ printf "%s.%s.svc" (include "insight-common.names.component" (dict "component" .component "context" $ctx)) $ns }}
+      {{- end }}
       relabelings:
         - sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_instance]
           targetLabel: insight_release
