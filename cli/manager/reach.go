@@ -36,11 +36,16 @@ type Reacher struct {
 	// Token gives the operator token every client Reach returns presents on changes;
 	// nil: none.
 	Token func() (string, error)
+	// CA gives the release's CA, which an https URL's certificate must chain to; nil, or
+	// a nil pool: the system's roots.
+	CA CA
 }
 
 // Kube is a Reacher of the release's manager with the user's kube credentials: its
-// service through the API server's proxy, then a port-forward to one of its pods.
+// service through the API server's proxy, then a port-forward to one of its pods. A
+// release serving TLS is reached over HTTPS, trusting its CA (read from its Secret).
 func Kube(kube kubernetes.Interface, cfg *rest.Config, namespace, release, url string) *Reacher {
+	ca := SecretCA(kube, namespace, release)
 	return &Reacher{
 		URL: url,
 		Proxy: func(ctx context.Context) (*api.Client, func(), error) {
@@ -48,9 +53,10 @@ func Kube(kube kubernetes.Interface, cfg *rest.Config, namespace, release, url s
 			return c, nil, err
 		},
 		Forward: func(ctx context.Context) (*api.Client, func(), error) {
-			return PortForward(ctx, kube, cfg, namespace, release)
+			return PortForward(ctx, kube, cfg, namespace, release, ca)
 		},
 		Token: SecretToken(kube, namespace, release),
+		CA:    ca,
 	}
 }
 
@@ -71,7 +77,17 @@ func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
 		}
-		return api.NewClient(base, &http.Client{}), func() {}, nil
+		hc := &http.Client{}
+		if strings.HasPrefix(base, "https:") && r.CA != nil {
+			pool, err := r.CA(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
+			}
+			if pool != nil {
+				hc = httpsClient(pool, "")
+			}
+		}
+		return api.NewClient(base, hc), func() {}, nil
 	}
 	var errs []error
 	if r.Proxy != nil {
