@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -39,6 +41,10 @@ type Reacher struct {
 	// CA gives the release's CA, which an https URL's certificate must chain to; nil, or
 	// a nil pool: the system's roots.
 	CA CA
+	// ServiceName gives the name of the managers' Service ("<svc>.<ns>.svc"), which the
+	// release's certificate carries: an https URL at an IP address (a pod's; the
+	// certificate names no pod address) must present a certificate for it. nil: the IP.
+	ServiceName func(ctx context.Context) (string, error)
 }
 
 // Kube is a Reacher of the release's manager with the user's kube credentials: its
@@ -57,6 +63,10 @@ func Kube(kube kubernetes.Interface, cfg *rest.Config, namespace, release, url s
 		},
 		Token: SecretToken(kube, namespace, release),
 		CA:    ca,
+		ServiceName: func(ctx context.Context) (string, error) {
+			name, _, err := managerService(ctx, kube, namespace, release)
+			return name + "." + namespace + ".svc", err
+		},
 	}
 }
 
@@ -84,7 +94,11 @@ func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 				return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
 			}
 			if pool != nil {
-				hc = httpsClient(pool, "")
+				name, err := r.urlServerName(ctx, base)
+				if err != nil {
+					return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
+				}
+				hc = httpsClient(pool, name)
 			}
 		}
 		return api.NewClient(base, hc), func() {}, nil
@@ -115,6 +129,19 @@ func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 		msgs[i] = e.Error()
 	}
 	return nil, nil, &api.UnreachableError{Via: "the API server", Err: errors.New(strings.Join(msgs, "; "))}
+}
+
+// urlServerName is the name the certificate at base must carry: the managers' Service's
+// when base's host is an IP address and ServiceName is set, else "" (the host itself).
+func (r *Reacher) urlServerName(ctx context.Context, base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse %q: %w", base, err)
+	}
+	if net.ParseIP(u.Hostname()) == nil || r.ServiceName == nil {
+		return "", nil
+	}
+	return r.ServiceName(ctx)
 }
 
 // tryProxy builds the proxy's client and checks, within the time box, that a manager

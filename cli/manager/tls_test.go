@@ -158,17 +158,25 @@ func TestReachURLTrustsTheReleaseCA(t *testing.T) {
 	s, pemCA := tlsServer(t)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemCA)
+	releaseCA := func(context.Context) (*x509.CertPool, error) { return pool, nil }
+	named := func(n string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { return n, nil }
+	}
 	for _, c := range []struct {
-		name string
-		ca   CA
-		ok   bool
+		name    string
+		ca      CA
+		service func(context.Context) (string, error)
+		ok      bool
 	}{
-		{"release CA", func(context.Context) (*x509.CertPool, error) { return pool, nil }, true},
-		{"no CA: system roots", nil, false},
-		{"release without TLS: system roots", func(context.Context) (*x509.CertPool, error) { return nil, nil }, false},
+		{"release CA", releaseCA, nil, true},
+		// At a pod's IP address the certificate must name the managers' Service.
+		{"release CA, the Service's name", releaseCA, named("example.com"), true},
+		{"release CA, a name it lacks", releaseCA, named("demo-insight-manager.other.svc"), false},
+		{"no CA: system roots", nil, nil, false},
+		{"release without TLS: system roots", func(context.Context) (*x509.CertPool, error) { return nil, nil }, nil, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := Reacher{URL: s.URL, CA: c.ca}
+			r := Reacher{URL: s.URL, CA: c.ca, ServiceName: c.service}
 			cl, stop, err := r.Reach(context.Background())
 			if err != nil {
 				t.Fatal(err)
