@@ -40,7 +40,14 @@ type podMonitor struct {
 		PodMetricsEndpoints []struct {
 			Port, Path, Interval string
 			ScrapeTimeout        string `json:"scrapeTimeout"`
-			Relabelings          []struct {
+			Scheme               string `json:"scheme"`
+			TLSConfig            *struct {
+				CA struct {
+					Secret struct{ Name, Key string } `json:"secret"`
+				} `json:"ca"`
+				ServerName string `json:"serverName"`
+			} `json:"tlsConfig"`
+			Relabelings []struct {
 				SourceLabels []string `json:"sourceLabels"`
 				TargetLabel  string   `json:"targetLabel"`
 				Regex        string   `json:"regex"`
@@ -57,8 +64,9 @@ var notLabelChar = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 // scrapeConfigs turns PodMonitors into Prometheus scrape jobs the way the Prometheus
 // Operator does: pods discovered through the API server, kept when they carry the
 // selector's labels and the endpoint's named container port, labelled namespace, pod,
-// container, job and endpoint, then the monitor's own relabelings.
-func scrapeConfigs(monitors []podMonitor, kubeconfig string) []map[string]any {
+// container, job and endpoint, then the monitor's own relabelings; an https endpoint
+// trusts the CA of its tlsConfig, which secretFile writes to a file.
+func scrapeConfigs(monitors []podMonitor, kubeconfig string, secretFile func(ns, name, key string) string) []map[string]any {
 	var jobs []map[string]any
 	for _, pm := range monitors {
 		for i, ep := range pm.Spec.PodMetricsEndpoints {
@@ -115,6 +123,12 @@ func scrapeConfigs(monitors []podMonitor, kubeconfig string) []map[string]any {
 			}
 			if ep.ScrapeTimeout != "" {
 				job["scrape_timeout"] = ep.ScrapeTimeout
+			}
+			if ep.Scheme != "" {
+				job["scheme"] = ep.Scheme
+			}
+			if c := ep.TLSConfig; c != nil {
+				job["tls_config"] = map[string]any{"ca_file": secretFile(pm.Metadata.Namespace, c.CA.Secret.Name, c.CA.Secret.Key), "server_name": c.ServerName}
 			}
 			jobs = append(jobs, job)
 		}
@@ -255,9 +269,19 @@ func TestPrometheusAddOnInARealPrometheus(t *testing.T) {
 	}
 	groups := ruleObjs.Items[0].Spec.Groups
 	config, err := yaml.Marshal(map[string]any{
-		"global":         map[string]any{"scrape_interval": "2s", "evaluation_interval": "2s"},
-		"rule_files":     []string{"rules.yml"},
-		"scrape_configs": scrapeConfigs(monitors.Items, cluster.Kubeconfig),
+		"global":     map[string]any{"scrape_interval": "2s", "evaluation_interval": "2s"},
+		"rule_files": []string{"rules.yml"},
+		"scrape_configs": scrapeConfigs(monitors.Items, cluster.Kubeconfig, func(ns, name, key string) string {
+			s, err := cluster.Client.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("the scrape's CA, Secret %s/%s: %v", ns, name, err)
+			}
+			path := filepath.Join(t.TempDir(), name+"-"+key)
+			if err := os.WriteFile(path, s.Data[key], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
