@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -92,13 +93,29 @@ func handshake(addr, serverName string, pool *x509.CertPool, certs []tls.Certifi
 	return err
 }
 
-// A release installed with the defaults runs TLS inside: etcd and the replication port
+// pingTLS sends PING over TLS to addr and returns the first line of the answer.
+func pingTLS(addr, serverName string, pool *x509.CertPool, certs []tls.Certificate) (string, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: serverName, Certificates: certs})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// A release installed with the defaults (and RESP over TLS on pu.tls.port) runs TLS inside: etcd and the replication port
 // refuse a caller without the release's client certificate, the manager API speaks only
 // HTTPS and refuses a change without the operator token, insightctl status and scale work
 // through it, and an upgrade keeps the certificate.
 func TestTLSInsideTheRelease(t *testing.T) {
 	ns := cluster.Namespace(t, "tls")
-	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "ha", "--partitions", "1", "--timeout", "4m")
+	insightctlOK(t, "install", "demo", "-n", ns, "--profile", "ha", "--partitions", "1", "--set", "pu.tls.port=6390", "--timeout", "4m")
 	pool, cert, before, ok := releaseTLS(t, ns)
 	if !ok {
 		t.Fatalf("no Secret %s/%s: the chart made no certificate", ns, tlsSecretName)
@@ -131,6 +148,13 @@ func TestTLSInsideTheRelease(t *testing.T) {
 	if err := handshake(net.JoinHostPort(pu, "6380"), "", pool, nil); err == nil {
 		t.Error("the replication port served a client without a certificate")
 	}
+	// RESP over TLS (pu.tls.port, client certificates required by default) beside plain RESP.
+	if got, err := pingTLS(net.JoinHostPort(pu, "6390"), "demo-insight-pu."+ns+".svc", pool, []tls.Certificate{cert}); err != nil || got != "+PONG" {
+		t.Errorf("PING over TLS with the release's certificate: %q, %v", got, err)
+	}
+	if got, err := pingTLS(net.JoinHostPort(pu, "6390"), "demo-insight-pu."+ns+".svc", pool, nil); err == nil && got == "+PONG" {
+		t.Error("RESP over TLS served a client without a certificate (pu.tls.authClients=yes)")
+	}
 
 	// The API: HTTPS only, and no change without the operator token.
 	api := fmt.Sprintf("https://%s:8090", manager)
@@ -156,7 +180,7 @@ func TestTLSInsideTheRelease(t *testing.T) {
 	}
 
 	// Switching TLS off by an upgrade is refused before anything changes.
-	bad := insightctl(t, "upgrade", "demo", "-n", ns, "--set", "global.tls.enabled=false", "--timeout", "2m")
+	bad := insightctl(t, "upgrade", "demo", "-n", ns, "--set", "global.tls.enabled=false,pu.tls.port=0", "--timeout", "2m")
 	if bad.ExitCode == 0 || !strings.Contains(bad.Stderr, "not rolling-safe") {
 		t.Errorf("upgrade with global.tls.enabled=false: exit %d\n%s", bad.ExitCode, bad.Stderr)
 	}
