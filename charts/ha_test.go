@@ -25,8 +25,8 @@ func installedHAManagers(n, replicas int, mark string, managers, members int) cl
 		if members > 0 {
 			ann = map[string]string{"insight.io/etcd-members": fmt.Sprint(members)}
 		}
-		objs = append(objs, statefulSet(namespace, releaseName+"-insight-manager",
-			map[string]string{"app.kubernetes.io/name": "insight-manager"}, ann, managers))
+		objs = append(objs, mountsTLS(statefulSet(namespace, releaseName+"-insight-manager",
+			map[string]string{"app.kubernetes.io/name": "insight-manager"}, ann, managers)))
 	}
 	var ann map[string]string
 	if mark != "" {

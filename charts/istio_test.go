@@ -337,7 +337,8 @@ var istioPortName = regexp.MustCompile(`^(tcp|http|grpc|tls|https|http2|mongo|re
 // is dialled on by its IP (MOVED and ASK redirects, replication, etcd peers, handover) is
 // declared on a headless Service selecting that pod, or the sidecar would not match it.
 func TestServicePortsDeclareTheirProtocol(t *testing.T) {
-	want := map[string]string{"resp": "tcp", "client": "tcp", "peer": "tcp", "http": "http"}
+	// The HTTP ports serve HTTPS with global.tls.enabled, the default.
+	want := map[string]string{"resp": "tcp", "client": "tcp", "peer": "tcp", "http": "https", "repl": "tcp", "resp-tls": "tcp"}
 	for _, s := range []valueSet{{name: "dev", profile: "dev"}, {name: "ha", profile: "ha"}, {name: "production", profile: "production"}} {
 		t.Run(s.name, func(t *testing.T) {
 			r := mustRender(t, s)

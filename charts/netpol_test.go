@@ -61,7 +61,11 @@ var netpolCases = []netpolCase{
 		tcp("outsider", "pu", 6379, false, "RESP from another namespace"),
 		tcp("app", "pu", 8080, false, "admin endpoints from an application"),
 		tcp("outsider", "pu", 8080, false, "admin endpoints from another namespace"),
-		tcp("pu", "pu", 6379, true, "replication and slot migration between data pods"),
+		tcp("pu", "pu", 6380, true, "replication and slot migration between data pods (mutual TLS)"),
+		tcp("app", "pu", 6380, false, "the internal links from an application"),
+		tcp("sql", "pu", 6380, false, "the internal links from the SQL endpoints"),
+		tcp("manager", "pu", 6380, false, "the internal links from the managers"),
+		tcp("outsider", "pu", 6380, false, "the internal links from another namespace"),
 		tcp("pu", "pu", 8080, false, "data pods do not call each other's admin endpoints"),
 		tcp("manager", "pu", 8080, true, "handover and status from the managers"),
 		tcp("manager", "pu", 6379, false, "the managers do not speak RESP"),
@@ -118,14 +122,15 @@ var netpolCases = []netpolCase{
 		tcp("outsider", "sql", 3306, true, "MySQL from the namespace the clients selector names"),
 		tcp("app", "pu", 6379, false, "the selector replaces the namespace default"),
 		tcp("sql", "pu", 6379, true, "the release's SQL endpoints whatever the clients selector"),
-		tcp("pu", "pu", 6379, true, "replication whatever the clients selector"),
+		tcp("pu", "pu", 6380, true, "replication whatever the clients selector"),
+		tcp("outsider", "pu", 6380, false, "the internal links are not for the clients selector"),
 		tcp("outsider", "manager", 2379, false, "etcd stays closed"),
 	}},
 	{name: "clients-none", sets: []string{"pu.networkPolicy.clients=null"}, flows: []netpolFlow{
 		tcp("app", "pu", 6379, false, "no application allowed"),
 		tcp("sql", "pu", 6379, true, "the release's SQL endpoints"),
 		tcp("spark-executor", "pu", 6379, true, "the release's Spark pods"),
-		tcp("pu", "pu", 6379, true, "replication"),
+		tcp("pu", "pu", 6380, true, "replication"),
 	}},
 	{name: "sql-clients-none", sets: []string{"sql.networkPolicy.clients=null"}, flows: []netpolFlow{
 		tcp("app", "sql", 3306, false, "no application allowed"),
@@ -165,7 +170,7 @@ var netpolCases = []netpolCase{
 		tcp("pu", "internet", 443, true, "egress unrestricted"),
 		tcp("manager", "outsider", 6379, true, "egress unrestricted"),
 		tcp("outsider", "manager", 2379, false, "ingress still restricted"),
-		tcp("pu", "pu", 6379, true, "replication"),
+		tcp("pu", "pu", 6380, true, "replication"),
 	}},
 	{name: "zeppelin-spark", sets: []string{"zeppelin.enabled=true,zeppelin.spark.enabled=true"}, flows: []netpolFlow{
 		tcp("app", "zeppelin", 8080, true, "the web UI from the release's namespace"),
@@ -205,6 +210,17 @@ var netpolCases = []netpolCase{
 	{name: "zeppelin-local", sets: []string{"zeppelin.enabled=true,zeppelin.runMode=local"}, flows: []netpolFlow{
 		tcp("zeppelin", "sql", 3306, true, "interpreters inside the server's pod"),
 		tcp("zeppelin", "internet", 443, false, "no launcher, no API server"),
+	}},
+	{name: "tls-off", sets: []string{"global.tls.enabled=false"}, flows: []netpolFlow{
+		tcp("pu", "pu", 6379, true, "replication in plain on the RESP port"),
+		tcp("pu", "pu", 6380, false, "no internal links port without TLS"),
+		tcp("app", "pu", 6379, true, "RESP from the release's namespace"),
+	}},
+	{name: "resp-tls", sets: []string{"pu.tls.port=6390"}, flows: []netpolFlow{
+		tcp("app", "pu", 6390, true, "RESP over TLS from the release's namespace"),
+		tcp("app", "pu", 6379, true, "plain RESP kept beside it"),
+		tcp("outsider", "pu", 6390, false, "RESP over TLS from another namespace"),
+		tcp("app", "pu", 6380, false, "the internal links stay the PUs' own"),
 	}},
 	{name: "disabled", sets: []string{"pu.networkPolicy.enabled=false", "manager.networkPolicy.enabled=false", "sql.networkPolicy.enabled=false", "spark.networkPolicy.enabled=false"}, flows: []netpolFlow{
 		tcp("outsider", "manager", 2379, true, "no policy selects the pod"),

@@ -116,8 +116,18 @@ func renderWithAPIs(t *testing.T, c *chart.Chart, vals map[string]any, apis []st
 	if err != nil {
 		return rendered{}, err
 	}
-	return rendered{manifest: madeToken.ReplaceAllString(rel.Manifest, "${1}"+tokenPlaceholder), notes: rel.Info.Notes}, nil
+	manifest := madeToken.ReplaceAllString(rel.Manifest, "${1}"+tokenPlaceholder)
+	manifest = madeTLS.ReplaceAllString(manifest, "${1}"+tlsPlaceholder)
+	return rendered{manifest: manifest, notes: rel.Info.Notes}, nil
 }
+
+// madeTLS is a key of the TLS Secret the chart makes at random on install (a new CA and
+// certificate each render); renders compare with it replaced by tlsPlaceholder
+// (tls_test.go checks the certificate itself).
+var madeTLS = regexp.MustCompile(`(?m)(^  (?:tls\.crt|tls\.key|ca\.crt): )"[A-Za-z0-9+/=]+"$`)
+
+// tlsPlaceholder is base64 of "made once on install, kept across upgrades".
+const tlsPlaceholder = `"bWFkZSBvbmNlIG9uIGluc3RhbGwsIGtlcHQgYWNyb3NzIHVwZ3JhZGVz"`
 
 // madeToken is the operator token the chart makes at random on install; renders compare
 // with it replaced by tokenPlaceholder (operatortoken_test.go checks the token itself).

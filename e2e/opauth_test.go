@@ -27,7 +27,7 @@ func refusedWithoutToken(t *testing.T, ns, managerURL string) {
 		if token != "" {
 			req.Header.Set("X-Insight-Token", token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := managerHTTP(t, ns).Do(req)
 		if err != nil {
 			t.Fatalf("POST failover to %s: %v", managerURL, err)
 		}

@@ -89,14 +89,19 @@ func TestOps(t *testing.T) {
 	}
 }
 
-// managerURL is the REST API of the release's first manager pod, at its pod address.
+// managerURL is the REST API of the release's first manager pod, at its pod address:
+// https when the release runs TLS (global.tls.enabled, the default).
 func managerURL(t *testing.T, ns string) string {
 	t.Helper()
 	p, err := cluster.Client.CoreV1().Pods(ns).Get(context.Background(), "demo-insight-manager-0", metav1.GetOptions{})
 	if err != nil || p.Status.PodIP == "" {
 		t.Fatalf("manager pod: %v (IP %q)", err, p.Status.PodIP)
 	}
-	return fmt.Sprintf("http://%s:8090", p.Status.PodIP)
+	scheme := "http"
+	if _, _, _, ok := releaseTLS(t, ns); ok {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s:8090", scheme, p.Status.PodIP)
 }
 
 func dataPods(t *testing.T, ns string) []corev1.Pod {

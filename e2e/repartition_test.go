@@ -52,7 +52,7 @@ func repartition(t *testing.T, profile string, instances int) {
 	if !strings.Contains(res.Stdout, "PARTITIONS: 2 -> 3") {
 		t.Errorf("scale --partitions 3 printed:\n%s", res.Stdout)
 	}
-	checkMap(t, manager, 3)
+	checkMap(t, ns, manager, 3)
 	if n := len(dataPods(t, ns)); n != 3*instances {
 		t.Errorf("%d data pods after the scale-out, want %d", n, 3*instances)
 	}
@@ -69,7 +69,7 @@ func repartition(t *testing.T, profile string, instances int) {
 	start = time.Now()
 	res = insightctlOK(t, "scale", "demo", "-n", ns, "--partitions", "2", "--timeout", "5m", "--manager-url", manager)
 	t.Logf("scale --partitions 2 took %s:\n%s", time.Since(start).Round(10*time.Millisecond), res.Stderr)
-	checkMap(t, manager, 2)
+	checkMap(t, ns, manager, 2)
 	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Get(ctx, "demo-insight-pu-2", metav1.GetOptions{}); err == nil {
 		t.Errorf("StatefulSet demo-insight-pu-2 still exists after the scale-in")
 	}
@@ -98,12 +98,12 @@ func repartition(t *testing.T, profile string, instances int) {
 	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Get(ctx, "demo-insight-pu-2", metav1.GetOptions{}); err != nil {
 		t.Fatalf("StatefulSet demo-insight-pu-2 after helm upgrade --set pu.partitions=3: %v", err)
 	}
-	checkMap(t, manager, 2)
+	checkMap(t, ns, manager, 2)
 	res = insightctlOK(t, "scale", "demo", "-n", ns, "--partitions", "3", "--timeout", "5m", "--manager-url", manager)
 	if strings.Contains(res.Stderr, "upgrade the release") || !strings.Contains(res.Stdout, "PARTITIONS: 2 -> 3") {
 		t.Errorf("scale --partitions 3 after helm upgraded the chart:\n%s\n%s", res.Stdout, res.Stderr)
 	}
-	checkMap(t, manager, 3)
+	checkMap(t, ns, manager, 3)
 	readyGridPods(t, ns, 3*instances)
 	keys.check(ctx, t, gridClient(t, ns))
 }
@@ -197,11 +197,11 @@ func (l *keyLog) check(ctx context.Context, t *testing.T, c *redis.ClusterClient
 }
 
 // checkMap checks that the manager's map has want partitions and they own every slot once.
-func checkMap(t *testing.T, manager string, want int) {
+func checkMap(t *testing.T, ns, manager string, want int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	parts, err := api.NewClient(manager, nil).Partitions(ctx)
+	parts, err := api.NewClient(manager, managerHTTP(t, ns)).Partitions(ctx)
 	if err != nil {
 		t.Fatalf("GET /v1/partitions: %v", err)
 	}

@@ -15,13 +15,15 @@ import (
 	"github.com/insightgrid/insight/cli/scale"
 )
 
-// The operator token comes from an existing Secret: the fake Helm configuration has no API
-// server for the chart's lookup, so a token the chart makes (kept by lookup on a real
-// upgrade, charts/operatortoken_test.go) would differ at each render.
+// The operator token and the TLS certificate come from existing Secrets: the fake Helm
+// configuration has no API server for the chart's lookup, so a token or a CA the chart
+// makes (kept by lookup on a real upgrade, charts/operatortoken_test.go, charts/tls_test.go)
+// would differ at each render.
 var deployed = map[string]any{
 	"pu": map[string]any{"partitions": 2, "ha": true, "resources": map[string]any{"requests": map[string]any{"memory": "512Mi"}, "limits": map[string]any{"memory": "512Mi"}}},
 	"global": map[string]any{"auth": map[string]any{"enabled": true, "password": "s3cret-old"},
-		"operatorToken": map[string]any{"existingSecret": "demo-operator-token"}},
+		"operatorToken": map[string]any{"existingSecret": "demo-operator-token"},
+		"tls":           map[string]any{"existingSecret": "demo-tls"}},
 }
 
 // world holds release demo, revision 1, deployed with the manifest its values render on

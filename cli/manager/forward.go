@@ -26,9 +26,18 @@ import (
 // ManagerPod returns the name of a manager pod of the release to forward to: a ready one
 // first, by name.
 func ManagerPod(ctx context.Context, kube kubernetes.Interface, namespace, release string) (string, error) {
+	p, err := managerPod(ctx, kube, namespace, release)
+	if err != nil {
+		return "", err
+	}
+	return p.Name, nil
+}
+
+// managerPod is ManagerPod's pod.
+func managerPod(ctx context.Context, kube kubernetes.Interface, namespace, release string) (*corev1.Pod, error) {
 	l, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: managerSelector(release)})
 	if err != nil {
-		return "", fmt.Errorf("find the manager pods of %s: %w", release, err)
+		return nil, fmt.Errorf("find the manager pods of %s: %w", release, err)
 	}
 	pods := l.Items
 	sort.SliceStable(pods, func(i, j int) bool {
@@ -38,24 +47,37 @@ func ManagerPod(ctx context.Context, kube kubernetes.Interface, namespace, relea
 		}
 		return pods[i].Name < pods[j].Name
 	})
-	for _, p := range pods {
-		if p.Status.Phase == corev1.PodRunning {
-			return p.Name, nil
+	for i := range pods {
+		if pods[i].Status.Phase == corev1.PodRunning {
+			return &pods[i], nil
 		}
 	}
-	return "", fmt.Errorf("release %s in namespace %s has no running manager pod", release, namespace)
+	return nil, fmt.Errorf("release %s in namespace %s has no running manager pod", release, namespace)
 }
 
 // PortForward forwards a local port on 127.0.0.1 to the REST API port of one of the
 // release's manager pods through the API server (kubectl port-forward's SPDY stream), and
 // returns a client of it with the function that ends the forward; ctx's end ends it too.
-func PortForward(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, namespace, release string) (*api.Client, func(), error) {
+// When ca gives a CA (the release runs TLS), the client speaks HTTPS, trusts that CA alone
+// and expects the pod's name under its headless Service in the certificate.
+func PortForward(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, namespace, release string, ca CA) (*api.Client, func(), error) {
 	if cfg == nil {
 		return nil, nil, errors.New("no API server connection to forward through")
 	}
-	pod, err := ManagerPod(ctx, kube, namespace, release)
+	p, err := managerPod(ctx, kube, namespace, release)
 	if err != nil {
 		return nil, nil, err
+	}
+	pod := p.Name
+	scheme, hc := "http", &http.Client{}
+	if ca != nil {
+		pool, err := ca(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pool != nil {
+			scheme, hc = "https", httpsClient(pool, podDNSName(p))
+		}
 	}
 	server, _, err := rest.DefaultServerUrlFor(cfg)
 	if err != nil {
@@ -90,8 +112,8 @@ func PortForward(ctx context.Context, kube kubernetes.Interface, cfg *rest.Confi
 		end()
 		return nil, nil, fmt.Errorf("port-forward to pod %s: no local port: %v", pod, err)
 	}
-	base := "http://127.0.0.1:" + strconv.Itoa(int(ports[0].Local))
-	c := api.NewClient(base, &http.Client{})
+	base := scheme + "://127.0.0.1:" + strconv.Itoa(int(ports[0].Local))
+	c := api.NewClient(base, hc)
 	c.Via = "a port-forward to pod " + pod
 	go func() {
 		select {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -36,11 +38,20 @@ type Reacher struct {
 	// Token gives the operator token every client Reach returns presents on changes;
 	// nil: none.
 	Token func() (string, error)
+	// CA gives the release's CA, which an https URL's certificate must chain to; nil, or
+	// a nil pool: the system's roots.
+	CA CA
+	// ServiceName gives the name of the managers' Service ("<svc>.<ns>.svc"), which the
+	// release's certificate carries: an https URL at an IP address (a pod's; the
+	// certificate names no pod address) must present a certificate for it. nil: the IP.
+	ServiceName func(ctx context.Context) (string, error)
 }
 
 // Kube is a Reacher of the release's manager with the user's kube credentials: its
-// service through the API server's proxy, then a port-forward to one of its pods.
+// service through the API server's proxy, then a port-forward to one of its pods. A
+// release serving TLS is reached over HTTPS, trusting its CA (read from its Secret).
 func Kube(kube kubernetes.Interface, cfg *rest.Config, namespace, release, url string) *Reacher {
+	ca := SecretCA(kube, namespace, release)
 	return &Reacher{
 		URL: url,
 		Proxy: func(ctx context.Context) (*api.Client, func(), error) {
@@ -48,9 +59,14 @@ func Kube(kube kubernetes.Interface, cfg *rest.Config, namespace, release, url s
 			return c, nil, err
 		},
 		Forward: func(ctx context.Context) (*api.Client, func(), error) {
-			return PortForward(ctx, kube, cfg, namespace, release)
+			return PortForward(ctx, kube, cfg, namespace, release, ca)
 		},
 		Token: SecretToken(kube, namespace, release),
+		CA:    ca,
+		ServiceName: func(ctx context.Context) (string, error) {
+			name, _, err := managerService(ctx, kube, namespace, release)
+			return name + "." + namespace + ".svc", err
+		},
 	}
 }
 
@@ -71,7 +87,21 @@ func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
 		}
-		return api.NewClient(base, &http.Client{}), func() {}, nil
+		hc := &http.Client{}
+		if strings.HasPrefix(base, "https:") && r.CA != nil {
+			pool, err := r.CA(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
+			}
+			if pool != nil {
+				name, err := r.urlServerName(ctx, base)
+				if err != nil {
+					return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
+				}
+				hc = httpsClient(pool, name)
+			}
+		}
+		return api.NewClient(base, hc), func() {}, nil
 	}
 	var errs []error
 	if r.Proxy != nil {
@@ -99,6 +129,19 @@ func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 		msgs[i] = e.Error()
 	}
 	return nil, nil, &api.UnreachableError{Via: "the API server", Err: errors.New(strings.Join(msgs, "; "))}
+}
+
+// urlServerName is the name the certificate at base must carry: the managers' Service's
+// when base's host is an IP address and ServiceName is set, else "" (the host itself).
+func (r *Reacher) urlServerName(ctx context.Context, base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse %q: %w", base, err)
+	}
+	if net.ParseIP(u.Hostname()) == nil || r.ServiceName == nil {
+		return "", nil
+	}
+	return r.ServiceName(ctx)
 }
 
 // tryProxy builds the proxy's client and checks, within the time box, that a manager

@@ -39,14 +39,16 @@ Usage:
 {{- end -}}
 
 {{/*
-etcd's --initial-cluster: "<pod>=http://<peer host>:2380,...".
+etcd's --initial-cluster: "<pod>=http://<peer host>:2380,...", https with TLS (etcd's
+peers then speak mutual TLS).
 Usage:
 {{ include "insight-manager.initialCluster" . }}
 */}}
 {{- define "insight-manager.initialCluster" -}}
 {{- $members := list -}}
+{{- $scheme := ternary "https" "http" (eq (include "insight-common.tls.enabled" (dict "context" .)) "true") -}}
 {{- range $i := until (int (include "insight-manager.replicas" .)) -}}
-{{- $members = append $members (printf "%s-%d=http://%s:2380" (include "insight-manager.fullname" $) $i (include "insight-manager.peerHost" (dict "index" $i "context" $))) -}}
+{{- $members = append $members (printf "%s-%d=%s://%s:2380" (include "insight-manager.fullname" $) $i $scheme (include "insight-manager.peerHost" (dict "index" $i "context" $))) -}}
 {{- end -}}
 {{- join "," $members -}}
 {{- end -}}
@@ -95,6 +97,7 @@ Usage:
 {{ .prefix }}ha=true needs {{ .prefix }}persistence.enabled=true: an etcd member that restarts without its data cannot rejoin its cluster.
 {{- end }}
 {{- include "insight-manager.validateMemberCount" . }}
+{{- include "insight-common.tls.validate" (dict "context" .context) }}
 {{- end -}}
 
 {{/*

@@ -61,6 +61,7 @@ Usage:
 {{- if not ((($v.resources | default dict).limits | default dict).memory) }}
 {{ .prefix }}resources.limits.memory is not set: the grid sizes its memory (GOMEMLIMIT, maxmemory) from it; set e.g. {{ .prefix }}resources.limits.memory=512Mi.
 {{- end }}
+{{- include "insight-pu.validateTLS" . }}
 {{- include "insight-pu.validatePartitionCount" . }}
 {{- include "insight-pu.validateHAChange" . }}
 {{- if and ($v.auth | default dict).users ($v.auth | default dict).aclSecret }}
@@ -169,5 +170,34 @@ WARNING: {{ .prefix }}antiAffinity.enabled=true with {{ .prefix }}ha=false: each
 {{- end }}
 {{- if not (or $v.ha $v.persistence.enabled) }}
 NOTE: {{ .prefix }}ha=false and {{ .prefix }}persistence.enabled=false: a partition has one copy, in memory; a restarted pod starts empty.
+{{- end }}
+{{- end -}}
+
+{{/*
+Whether the PUs serve plain RESP on 6379: unless TLS is on, tls.port is set and
+tls.plain=false.
+Usage:
+{{ if include "insight-pu.plainRESP" $ }}...{{ end }}
+*/}}
+{{- define "insight-pu.plainRESP" -}}
+{{- if not (and (include "insight-common.tls.enabled" (dict "context" .)) .Values.tls.port (not .Values.tls.plain)) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Messages for tls: RESP over TLS needs the release's certificate (global.tls.enabled), and
+turning plain RESP off needs the TLS port.
+Usage:
+{{ include "insight-pu.validateTLS" (dict "values" .Values "prefix" "" "context" $) }}
+*/}}
+{{- define "insight-pu.validateTLS" -}}
+{{- $tls := .values.tls -}}
+{{- $on := include "insight-common.tls.enabled" (dict "context" .context) -}}
+{{- if and (not $on) (or $tls.port (not $tls.plain)) }}
+{{ .prefix }}tls.port={{ $tls.port }} and {{ .prefix }}tls.plain={{ $tls.plain }} need the release's certificate, but global.tls.enabled=false: set global.tls.enabled=true, or {{ .prefix }}tls.port=0 and {{ .prefix }}tls.plain=true.
+{{- else if and (not $tls.plain) (not $tls.port) }}
+{{ .prefix }}tls.plain=false turns plain RESP off, but {{ .prefix }}tls.port is 0: the PUs would serve no RESP at all; set {{ .prefix }}tls.port (e.g. 6390).
+{{- end }}
+{{- if and $tls.port (has (int $tls.port) (list 6379 6380 8080)) }}
+{{ .prefix }}tls.port={{ $tls.port }} is taken (6379 plain RESP, 6380 replication, 8080 HTTP); pick another, e.g. 6390.
 {{- end }}
 {{- end -}}

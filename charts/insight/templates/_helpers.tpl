@@ -57,6 +57,9 @@ zeppelin.enabled=true with sql.enabled=false: the JDBC interpreter is set for th
 {{- if and (not .Values.manager.enabled) (not .Values.pu.etcdEndpoints) }}
 pu.enabled=true with manager.enabled=false: the PUs need a control plane; set manager.enabled=true, or pu.etcdEndpoints to managers running elsewhere.
 {{- end }}
+{{- if and (not (include "insight-pu.plainRESP" (dict "Values" (merge (dict "global" .Values.global) .Values.pu)))) (or .Values.sql.enabled .Values.spark.enabled) }}
+pu.tls.plain=false turns plain RESP off, but the release's SQL endpoints or Spark (sql.enabled, spark.enabled) reach the PUs over plain RESP: keep pu.tls.plain=true, or disable them.
+{{- end }}
 {{- end }}
 {{- if include "insight.readsGridPassword" . }}
 {{ include "insight-common.auth.validate" (dict "context" $) }}
