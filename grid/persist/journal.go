@@ -30,15 +30,17 @@ type Journal struct {
 	// spare is the writer's buffer of the last batch, handed back for reuse.
 	spare []byte
 	// appended and epoch are the numbering's position of the last record appended;
-	// synced is that of the last record known durable (after an fsync), in the
+	// synced is that of the last record fsynced, and written that of the last record a
+	// reply may be sent after (handed to the OS, fsynced too with always), in the
 	// numbering of incarnation inc, which changes when the numbering starts over (a
 	// full sync, a new primary's sequence): waiters of an older one are refused.
-	appended, epoch, synced uint64
-	inc                     uint64
-	loading                 bool // a full sync is being appended
-	waiters                 []*waiter
-	err                     error // the journal could not be written: nothing is durable any more
-	kick                    chan struct{}
+	appended, epoch, synced, written uint64
+	writtenA                         atomic.Uint64 // written, read without the lock
+	inc                              uint64
+	loading                          bool // a full sync is being appended
+	waiters                          []*waiter
+	err                              error // the journal could not be written: nothing is durable any more
+	kick                             chan struct{}
 
 	// Owned by the writer (Run).
 	f         File
@@ -191,25 +193,21 @@ func (j *Journal) add(typ byte, op []byte, nums ...uint64) {
 // renumber starts a new numbering after seq: the waiters of the old one are refused.
 func (j *Journal) renumber(seq uint64) {
 	j.inc++
-	j.appended, j.synced = seq, seq
+	j.appended, j.synced, j.written = seq, seq, seq
+	j.writtenA.Store(seq)
 	j.release()
 }
 
-// WaitsForFsync reports whether replies wait for the fsync of their records (always).
-func (j *Journal) WaitsForFsync() bool { return j.cfg.Fsync == FsyncAlways }
+// Written is the sequence up to which a reply may be sent: the records are handed to the
+// OS (a kill -9 loses none of them), and with always fsynced (a power loss neither), as
+// Redis writes its AOF buffer before it replies and fsyncs it first with always.
+func (j *Journal) Written() uint64 { return j.writtenA.Load() }
 
-// Synced is the sequence up to which the records are known durable.
-func (j *Journal) Synced() uint64 {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.synced
-}
-
-// Wait blocks until the record numbered seq is durable. It returns false when it never
+// Wait blocks until the record numbered seq is Written. It returns false when it never
 // will be in this numbering (it started over, the journal failed or stopped).
 func (j *Journal) Wait(seq uint64) bool {
 	j.mu.Lock()
-	if j.synced >= seq {
+	if j.written >= seq {
 		j.mu.Unlock()
 		return true
 	}
@@ -223,14 +221,14 @@ func (j *Journal) Wait(seq uint64) bool {
 	return <-w.ch
 }
 
-// release answers the waiters that synced covers, or that can no longer be. j.mu is held.
+// release answers the waiters that written covers, or that can no longer be. j.mu is held.
 func (j *Journal) release() {
 	keep := j.waiters[:0]
 	for _, w := range j.waiters {
 		switch {
 		case j.err != nil || w.inc != j.inc:
 			w.ch <- false
-		case w.seq <= j.synced:
+		case w.seq <= j.written:
 			w.ch <- true
 		default:
 			keep = append(keep, w)
@@ -320,9 +318,15 @@ func (j *Journal) flush(ctx context.Context, sync bool) error {
 	if cap(batch) <= 4<<20 {
 		j.spare = batch[:0]
 	}
-	if synced && inc == j.inc && last > j.synced {
-		j.synced = last
-		j.release()
+	if inc == j.inc {
+		if synced {
+			j.synced = max(j.synced, last)
+		}
+		if (synced || j.cfg.Fsync != FsyncAlways) && last > j.written {
+			j.written = last
+			j.writtenA.Store(last)
+			j.release()
+		}
 	}
 	j.mu.Unlock()
 	if rotate {

@@ -82,10 +82,12 @@ func TestPowerLossEverysec(t *testing.T) {
 		}
 	}
 	set("before", 100)
-	tick <- time.Now()
-	if !a.j.Wait(a.num.head()) { // the second's fsync covered everything so far
+	head := a.num.head()
+	if !a.j.Wait(head) { // written: a kill -9 would lose none of them
 		t.Fatal("Wait refused")
 	}
+	tick <- time.Now()
+	waitFor(t, func() bool { return a.j.Status().SyncedOffset >= head }) // the second's fsync
 	set("window", 100)
 	// Written to the file (the writer is idle again), never synced.
 	waitFor(t, func() bool { a.j.mu.Lock(); defer a.j.mu.Unlock(); return len(a.j.buf) == 0 })

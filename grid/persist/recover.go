@@ -136,7 +136,8 @@ func (j *Journal) recover() (Recovery, error) {
 	rec.Epoch, rec.Seq = st.pos.epoch, st.pos.seq
 	rec.Keys = j.cfg.Store.Keys()
 	rec.Took = time.Since(start)
-	j.appended, j.epoch, j.synced = st.pos.seq, st.pos.epoch, st.pos.seq
+	j.appended, j.epoch, j.synced, j.written = st.pos.seq, st.pos.epoch, st.pos.seq, st.pos.seq
+	j.writtenA.Store(st.pos.seq)
 	return rec, nil
 }
 
