@@ -1,0 +1,152 @@
+package repl_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/persist"
+	"github.com/insightgrid/insight/grid/repl"
+	"github.com/insightgrid/insight/grid/server"
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// startDisk is coord.start for an instance journaling to dir with appendfsync always:
+// it loads what dir holds first, as a data instance does.
+func (c *coord) startDisk(t *testing.T, i int, dir string) *inst {
+	t.Helper()
+	id := cluster.InstanceID(0, i)
+	st := store.New(1 << 20)
+	j, rec, err := persist.Open(persist.Config{Dir: dir, Fsync: persist.FsyncAlways, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := repl.NewRun()
+	// A ring of one chunk: a backup that missed more than 1 MiB needs a full sync.
+	node := repl.New(repl.Config{Partition: 0, Instance: i, ReplTimeout: 200 * time.Millisecond, BacklogBytes: 1, Store: st, Coord: c,
+		Logger: testLog.With("instance", id), Disk: j, RecoveredEpoch: int64(rec.Epoch), RecoveredSeq: rec.Seq}, run)
+	srv, err := server.New(server.Config{Partition: 0, Instance: i, Replication: node, Logger: testLog}, st, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	jctx, jcancel := context.WithCancel(context.Background())
+	jdone := make(chan struct{})
+	go func() { _ = j.Run(jctx); close(jdone) }()
+	in := &inst{id: id, store: st, node: node, srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { node.Run(ctx); close(in.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-in.done:
+		default:
+			in.crash()
+		}
+		jcancel()
+		<-jdone
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.insts[i] = in
+	c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run}
+	c.st.Revision++
+	c.publish()
+	return in
+}
+
+// onDisk is what a kill -9 of the instance journaling to dir would leave: a copy of its
+// files now, loaded into a new store.
+func onDisk(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	cp := t.TempDir()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cp, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := store.New(1 << 20)
+	if _, _, err := persist.Open(persist.Config{Dir: cp, Store: st}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestDiskHoldsAcknowledgedWrites: with a journal on each instance, every acknowledged
+// write is on the primary's disk when its reply comes, and on the backup's once applied,
+// through a full sync of a backup started on an empty disk too.
+func TestDiskHoldsAcknowledgedWrites(t *testing.T) {
+	m, _ := cluster.NewPartitionMap(1, true)
+	c := &coord{st: cluster.State{
+		Revision: 1, Map: m,
+		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, true)},
+		RecordRevisions: map[int]int64{0: 1},
+		Instances:       map[string]cluster.Instance{},
+	}, insts: make([]*inst, 2)}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for i := range 2 {
+		c.startDisk(t, i, dirs[i])
+	}
+	testutil.Eventually(t, 10*time.Second, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
+	primary := c.insts[0]
+	rdb := redis.NewClient(&redis.Options{Addr: primary.addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx := context.Background()
+	set := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			k := fmt.Sprintf("key:%d", i)
+			testutil.Eventually(t, 10*time.Second, "SET "+k+" acknowledged", func() bool { return rdb.Set(ctx, k, i, 0).Err() == nil })
+		}
+	}
+	check := func(what string, st *store.Store, n int) {
+		t.Helper()
+		for i := range n {
+			if v, ok, _ := st.Get(nil, fmt.Appendf(nil, "key:%d", i)); !ok || string(v) != fmt.Sprint(i) {
+				t.Fatalf("%s: acknowledged key:%d missing (%q)", what, i, v)
+			}
+		}
+	}
+	set(0, 100)
+	check("primary's disk", onDisk(t, dirs[0]), 100)
+	// The backup goes; writes go on alone; it comes back on an empty disk: full sync.
+	c.insts[1].crash()
+	c.deregister(c.insts[1].id)
+	set(100, 200)
+	for i := range 3 { // past the ring: the backup cannot continue from it
+		testutil.Eventually(t, 10*time.Second, "a large SET acknowledged", func() bool {
+			return rdb.Set(ctx, fmt.Sprintf("pad:%d", i), make([]byte, 1<<20), 0).Err() == nil
+		})
+	}
+	dirs[1] = t.TempDir()
+	c.startDisk(t, 1, dirs[1])
+	testutil.Eventually(t, 10*time.Second, "the new backup in sync", func() bool { r := c.record(); return r.InSync && r.BackupRun != "" })
+	set(200, 300)
+	check("primary's disk", onDisk(t, dirs[0]), 300)
+	testutil.Eventually(t, 10*time.Second, "the backup's disk holding every write", func() bool {
+		st := onDisk(t, dirs[1])
+		_, ok, _ := st.Get(nil, []byte("key:299"))
+		return ok
+	})
+	check("backup's disk after its full sync", onDisk(t, dirs[1]), 300)
+}
