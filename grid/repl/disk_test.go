@@ -21,8 +21,9 @@ import (
 )
 
 // startDisk is coord.start for an instance journaling to dir with appendfsync always:
-// it loads what dir holds first, as a data instance does.
-func (c *coord) startDisk(t *testing.T, i int, dir string) *inst {
+// it loads what dir holds first, as a data instance does. stop ends the instance (crash)
+// and its journal.
+func (c *coord) startDisk(t *testing.T, i int, dir string) (in *inst, stop func()) {
 	t.Helper()
 	id := cluster.InstanceID(0, i)
 	st := store.New(1 << 20)
@@ -46,10 +47,10 @@ func (c *coord) startDisk(t *testing.T, i int, dir string) *inst {
 	jctx, jcancel := context.WithCancel(context.Background())
 	jdone := make(chan struct{})
 	go func() { _ = j.Run(jctx); close(jdone) }()
-	in := &inst{id: id, store: st, node: node, srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	in = &inst{id: id, store: st, node: node, srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() { _ = srv.Serve(ln) }()
 	go func() { node.Run(ctx); close(in.done) }()
-	t.Cleanup(func() {
+	stop = func() {
 		select {
 		case <-in.done:
 		default:
@@ -57,14 +58,44 @@ func (c *coord) startDisk(t *testing.T, i int, dir string) *inst {
 		}
 		jcancel()
 		<-jdone
-	})
+	}
+	t.Cleanup(stop)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.insts[i] = in
 	c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run}
 	c.st.Revision++
 	c.publish()
-	return in
+	return in, stop
+}
+
+func newCoord() *coord {
+	m, _ := cluster.NewPartitionMap(1, true)
+	return &coord{st: cluster.State{
+		Revision: 1, Map: m,
+		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, true)},
+		RecordRevisions: map[int]int64{0: 1},
+		Instances:       map[string]cluster.Instance{},
+	}, insts: make([]*inst, 2)}
+}
+
+// setKeys writes key:from..key:to-1 (value: the number), each until acknowledged.
+func setKeys(t *testing.T, rdb *redis.Client, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		k := fmt.Sprintf("key:%d", i)
+		testutil.Eventually(t, 10*time.Second, "SET "+k+" acknowledged", func() bool { return rdb.Set(context.Background(), k, i, 0).Err() == nil })
+	}
+}
+
+// checkKeys fails unless st holds key:0..key:n-1 with their values.
+func checkKeys(t *testing.T, what string, st *store.Store, n int) {
+	t.Helper()
+	for i := range n {
+		if v, ok, _ := st.Get(nil, fmt.Appendf(nil, "key:%d", i)); !ok || string(v) != fmt.Sprint(i) {
+			t.Fatalf("%s: acknowledged key:%d missing (%q)", what, i, v)
+		}
+	}
 }
 
 // onDisk is what a kill -9 of the instance journaling to dir would leave: a copy of its
@@ -96,39 +127,19 @@ func onDisk(t *testing.T, dir string) *store.Store {
 // write is on the primary's disk when its reply comes, and on the backup's once applied,
 // through a full sync of a backup started on an empty disk too.
 func TestDiskHoldsAcknowledgedWrites(t *testing.T) {
-	m, _ := cluster.NewPartitionMap(1, true)
-	c := &coord{st: cluster.State{
-		Revision: 1, Map: m,
-		Records:         map[int]cluster.Record{0: cluster.InitialRecord(0, true)},
-		RecordRevisions: map[int]int64{0: 1},
-		Instances:       map[string]cluster.Instance{},
-	}, insts: make([]*inst, 2)}
+	c := newCoord()
 	dirs := []string{t.TempDir(), t.TempDir()}
 	for i := range 2 {
 		c.startDisk(t, i, dirs[i])
 	}
 	testutil.Eventually(t, 10*time.Second, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
-	primary := c.insts[0]
-	rdb := redis.NewClient(&redis.Options{Addr: primary.addr, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: c.insts[0].addr, MaxRetries: -1})
 	defer rdb.Close()
 	ctx := context.Background()
-	set := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			k := fmt.Sprintf("key:%d", i)
-			testutil.Eventually(t, 10*time.Second, "SET "+k+" acknowledged", func() bool { return rdb.Set(ctx, k, i, 0).Err() == nil })
-		}
-	}
-	check := func(what string, st *store.Store, n int) {
-		t.Helper()
-		for i := range n {
-			if v, ok, _ := st.Get(nil, fmt.Appendf(nil, "key:%d", i)); !ok || string(v) != fmt.Sprint(i) {
-				t.Fatalf("%s: acknowledged key:%d missing (%q)", what, i, v)
-			}
-		}
-	}
+	set := func(from, to int) { t.Helper(); setKeys(t, rdb, from, to) }
+	check := checkKeys
 	set(0, 100)
-	check("primary's disk", onDisk(t, dirs[0]), 100)
+	check(t, "primary's disk", onDisk(t, dirs[0]), 100)
 	// The backup goes; writes go on alone; it comes back on an empty disk: full sync.
 	c.insts[1].crash()
 	c.deregister(c.insts[1].id)
@@ -142,11 +153,56 @@ func TestDiskHoldsAcknowledgedWrites(t *testing.T) {
 	c.startDisk(t, 1, dirs[1])
 	testutil.Eventually(t, 10*time.Second, "the new backup in sync", func() bool { r := c.record(); return r.InSync && r.BackupRun != "" })
 	set(200, 300)
-	check("primary's disk", onDisk(t, dirs[0]), 300)
+	check(t, "primary's disk", onDisk(t, dirs[0]), 300)
 	testutil.Eventually(t, 10*time.Second, "the backup's disk holding every write", func() bool {
 		st := onDisk(t, dirs[1])
 		_, ok, _ := st.Get(nil, []byte("key:299"))
 		return ok
 	})
-	check("backup's disk after its full sync", onDisk(t, dirs[1]), 300)
+	check(t, "backup's disk after its full sync", onDisk(t, dirs[1]), 300)
+}
+
+// TestBothRestartFromDisk: both instances of a partition stop at once (a whole release)
+// and start again on their disks: the record's primary takes the partition back with what
+// it loaded, the backup syncs from it, and every acknowledged write is there.
+func TestBothRestartFromDisk(t *testing.T) {
+	for _, order := range [][2]int{{0, 1}, {1, 0}} {
+		t.Run(fmt.Sprintf("stopping p0-i%d first", order[0]), func(t *testing.T) { bothRestart(t, order) })
+	}
+}
+
+func bothRestart(t *testing.T, order [2]int) {
+	c := newCoord()
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var stops [2]func()
+	for i := range 2 {
+		_, stops[i] = c.startDisk(t, i, dirs[i])
+	}
+	testutil.Eventually(t, 10*time.Second, "backup in sync", func() bool { r := c.record(); return r.InSync && r.PrimaryRun != "" })
+	rdb := redis.NewClient(&redis.Options{Addr: c.insts[0].addr, MaxRetries: -1})
+	setKeys(t, rdb, 0, 200)
+	rdb.Close()
+	before := c.record()
+	for _, i := range order {
+		stops[i]()
+		c.deregister(c.insts[i].id)
+	}
+	for i := range 2 {
+		c.startDisk(t, i, dirs[i])
+	}
+	// The backup may have taken over while the primary stopped first: the record's
+	// primary, whichever it is, comes back from its disk.
+	testutil.Eventually(t, 10*time.Second, "a primary back and its backup in sync", func() bool {
+		r := c.record()
+		return r.Epoch > before.Epoch && r.InSync && r.BackupRun != ""
+	})
+	p, b := c.insts[0], c.insts[1]
+	if c.record().Primary != p.id {
+		p, b = b, p
+	}
+	rdb = redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
+	defer rdb.Close()
+	setKeys(t, rdb, 200, 210)
+	checkKeys(t, "the primary", p.store, 210)
+	checkKeys(t, "the backup", b.store, 210)
 }

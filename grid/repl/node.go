@@ -446,18 +446,22 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		n.cas(ctx, claim)
 		return
 	default:
-		if self, ok := n.insts[n.id]; rec.Backup == "" && ok && self.Run == n.run {
+		if self, ok := n.insts[n.id]; ok && self.Run == n.run && (rec.Backup == "" || n.claimsFromDisk(rec)) {
 			// Without a backup a restart keeps only what the instance's disk held (as a
 			// Redis starts from its AOF, or empty without persistence). The registration
 			// this process holds proves the old one is gone: start a new epoch.
 			next := rec
 			next.Epoch++
-			next.PrimaryRun = n.run
+			next.PrimaryRun, next.BackupRun, next.InSync = n.run, "", false
 			if n.cas(ctx, next) {
-				if n.cfg.Disk != nil {
+				switch {
+				case rec.Backup != "":
+					n.log.Warn("partition restarted from its data directory: its backup cannot take over (not in sync, or restarted too); it syncs from this one",
+						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun, "keys", n.cfg.Store.Keys(), "offset", n.pos, "backup", rec.Backup)
+				case n.cfg.Disk != nil:
 					n.log.Info("partition restarted from its data directory: it has no backup",
 						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun, "keys", n.cfg.Store.Keys(), "offset", n.pos)
-				} else {
+				default:
 					n.log.Warn("partition restarted empty: it has no backup, its data was lost with the previous process",
 						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun)
 				}
@@ -586,6 +590,21 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
 	}
+}
+
+// claimsFromDisk reports whether this restarted process, the record's primary, takes the
+// partition back with what it loaded from its data directory although the partition has a
+// backup: when that backup cannot take over (not in sync, or not the process the record
+// names: it restarted too, as when a whole release restarts). Every write the previous
+// process acknowledged was written to its journal first (fsynced too with appendfsync
+// always), so the disk holds them all; the backup then syncs from it. An empty disk (a
+// lost volume) claims nothing: an operator's reset decides, as without persistence.
+func (n *Node) claimsFromDisk(rec cluster.Record) bool {
+	if n.cfg.Disk == nil || n.pos == 0 {
+		return false
+	}
+	b, ok := n.insts[rec.Backup]
+	return !(rec.InSync && ok && b.Run == rec.BackupRun)
 }
 
 // goAlone records the backup out of sync, then serves alone.
