@@ -604,7 +604,7 @@ func (n *Node) claimsFromDisk(rec cluster.Record) bool {
 		return false
 	}
 	b, ok := n.insts[rec.Backup]
-	return !(rec.InSync && ok && b.Run == rec.BackupRun)
+	return !rec.InSync || !ok || b.Run != rec.BackupRun
 }
 
 // goAlone records the backup out of sync, then serves alone.
