@@ -267,6 +267,30 @@ type InstanceStatus struct {
 	RoutedSlots int `json:"routedSlots"`
 	// Migration is the progress of the slots moving out of this instance's partition.
 	Migration MigrationStatus `json:"migration"`
+	// Persistence is the journal on the instance's volume (nil without --data-dir).
+	Persistence *PersistenceStatus `json:"persistence,omitempty"`
+}
+
+// PersistenceStatus is what an instance with a data directory reports of its journal
+// (package persist): its fsync policy, how far it is durable, its files, and what the
+// start loaded and cut.
+type PersistenceStatus struct {
+	Appendfsync        string   `json:"appendfsync"`
+	Epoch              uint64   `json:"epoch"`
+	SyncedOffset       uint64   `json:"syncedOffset"`
+	JournalBytes       int64    `json:"journalBytes"`
+	SnapshotBytes      int64    `json:"snapshotBytes"`
+	Snapshots          int64    `json:"snapshots"`
+	SnapshotInProgress bool     `json:"snapshotInProgress"`
+	SnapshotError      string   `json:"snapshotError,omitempty"`
+	Fsyncs             int64    `json:"fsyncs"`
+	LoadedKeys         int64    `json:"loadedKeys"`
+	LoadedRecords      int64    `json:"loadedRecords"`
+	LoadMillis         int64    `json:"loadMillis"`
+	Cut                string   `json:"cut,omitempty"`
+	CutBytes           int64    `json:"cutBytes,omitempty"`
+	CutRecords         int      `json:"cutRecords,omitempty"`
+	Discarded          []string `json:"discarded,omitempty"`
 }
 
 // MigrationStatus is what a primary reports of the slots moving out of its partition.

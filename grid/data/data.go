@@ -33,6 +33,7 @@ import (
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/memlimit"
 	"github.com/insightgrid/insight/grid/migrate"
+	"github.com/insightgrid/insight/grid/persist"
 	"github.com/insightgrid/insight/grid/registry"
 	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
@@ -87,6 +88,17 @@ type Config struct {
 	HTTPTLS bool
 	// EtcdTLS dials the managers' etcd over mutual TLS.
 	EtcdTLS bool
+
+	// DataDir keeps the partition on the instance's volume: a journal of every change
+	// and snapshots compacting it, loaded at start (package persist). Empty: the data
+	// lives only in memory.
+	DataDir string
+	// AppendFsync is when the journal is fsynced (Redis's appendfsync).
+	AppendFsync persist.Fsync
+	// RewritePercentage and RewriteMinSize trigger a snapshot (Redis's
+	// auto-aof-rewrite-percentage and auto-aof-rewrite-min-size).
+	RewritePercentage int
+	RewriteMinSize    int64
 }
 
 // Validate checks the configuration without side effects.
@@ -120,6 +132,12 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.ACLFile); err != nil {
 			errs = append(errs, fmt.Errorf("--aclfile: %w (give a file of 'user <name> <rules>' lines, Redis's ACL file format)", err))
 		}
+	}
+	if c.RewritePercentage < 0 {
+		errs = append(errs, fmt.Errorf("--auto-aof-rewrite-percentage %d: must be 0 (no snapshots: the journal grows without bound) or positive", c.RewritePercentage))
+	}
+	if c.RewriteMinSize < 0 {
+		errs = append(errs, fmt.Errorf("--auto-aof-rewrite-min-size %d: must not be negative", c.RewriteMinSize))
 	}
 	if c.AdvertiseHost == "" {
 		errs = append(errs, errors.New("--advertise-host is empty: give the address clients reach this instance at"))
@@ -182,6 +200,7 @@ type instance struct {
 	store *store.Store
 	node  *repl.Node
 	mover *migrate.Mover
+	disk  *persist.Journal // nil without --data-dir
 
 	mu         sync.Mutex
 	registered bool
@@ -199,6 +218,9 @@ func (in *instance) status() cluster.InstanceStatus {
 		st.MapVersion, st.RoutedSlots = v.Version, v.RoutedSlots()
 	}
 	st.Migration = in.mover.Status()
+	if in.disk != nil {
+		st.Persistence = in.disk.Status()
+	}
 	if !registered {
 		st.Ready, st.Why = false, "not registered in etcd"
 	}
@@ -266,11 +288,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.TLS != nil {
 		internalTLS = cfg.TLS.InternalClientConfig()
 	}
-	in.node = repl.New(repl.Config{
+	rcfg := repl.Config{
 		Partition: cfg.Partition, Instance: cfg.Instance, ReplTimeout: cfg.ReplTimeout,
 		BacklogBytes: int(cfg.ReplBacklog), Password: cfg.RequirePass, Store: in.store,
 		Coord: etcdCoord{kv: cli}, Logger: log, TLS: internalTLS,
-	}, run)
+	}
+	if cfg.DataDir != "" {
+		// Loaded before anything is served or registered: the instance then registers
+		// with its data, and the replication node continues from its position.
+		rec, err := in.openDisk(cfg)
+		if err != nil {
+			return err
+		}
+		rcfg.Disk, rcfg.RecoveredEpoch, rcfg.RecoveredSeq = in.disk, int64(rec.Epoch), rec.Seq
+		registerDiskMetrics(reg, in.disk)
+	}
+	in.node = repl.New(rcfg, run)
 	registerReplMetrics(reg, in.node)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "insight_grid_ready", Help: "1 while this instance's readiness probe (/readyz) passes."},
 		func() float64 { return b2f(in.status().Ready) }))
@@ -299,7 +332,23 @@ func Run(ctx context.Context, cfg Config) error {
 	// The instance's own goroutines outlive ctx until the graceful handover is done.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	errc := make(chan error, 5) // one per port, so no server blocks on a second error
+	errc := make(chan error, 6) // one per port and the journal, so no sender blocks on a second error
+	// The journal stops last, after every writer: its final flush and fsync then hold
+	// every change made.
+	diskDone := make(chan error, 1)
+	diskCtx, diskCancel := context.WithCancel(context.Background())
+	defer diskCancel()
+	if in.disk != nil {
+		go func() {
+			err := in.disk.Run(diskCtx)
+			diskDone <- err
+			if err != nil && diskCtx.Err() == nil {
+				errc <- fmt.Errorf("the journal in %s: %w", cfg.DataDir, err)
+			}
+		}()
+	} else {
+		diskDone <- nil
+	}
 	var wg sync.WaitGroup
 	wg.Add(6)
 	go func() { defer wg.Done(); in.store.RunExpiry(runCtx) }()
@@ -385,6 +434,10 @@ func Run(ctx context.Context, cfg Config) error {
 	_ = hs.Shutdown(sctx)
 	_ = ms.Shutdown(sctx)
 	wg.Wait()
+	diskCancel()
+	if err := <-diskDone; err != nil && runErr == nil {
+		runErr = fmt.Errorf("the journal in %s: %w", cfg.DataDir, err)
+	}
 	log.Info("data instance stopped")
 	return runErr
 }

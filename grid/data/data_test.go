@@ -30,6 +30,8 @@ func TestValidate(t *testing.T) {
 		{"bulk", func(c *Config) { c.ProtoMaxBulkLen = 10 }, "--proto-max-bulk-len 10: must be at least 1mb"},
 		{"repl timeout", func(c *Config) { c.ReplTimeout = time.Millisecond }, "--repl-timeout 1ms: must be between 50ms and 1m"},
 		{"backlog", func(c *Config) { c.ReplBacklog = 1000 }, "--repl-backlog-size 1000: must be between 1mb and 1tb"},
+		{"rewrite percentage", func(c *Config) { c.RewritePercentage = -5 }, "--auto-aof-rewrite-percentage -5: must be 0 (no snapshots: the journal grows without bound) or positive"},
+		{"rewrite size", func(c *Config) { c.RewriteMinSize = -1 }, "--auto-aof-rewrite-min-size -1: must not be negative"},
 	}
 	for _, tt := range tests {
 		check(t, ok, tt.name, tt.mod, tt.wantErr)

@@ -26,16 +26,21 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
+	"github.com/insightgrid/insight/grid/persist"
 	"github.com/insightgrid/insight/grid/slots"
 )
 
 // Config describes the grid to run.
 type Config struct {
-	Partitions  int
-	HA          bool
-	BasePort    int
-	Bind        string
-	DataDir     string // empty: a temporary directory removed on exit
+	Partitions int
+	HA         bool
+	BasePort   int
+	Bind       string
+	// DataDir holds the manager's etcd and, when given, every data instance's journal
+	// and snapshots (InstanceDir); empty: a temporary directory removed on exit, the
+	// data instances in memory only.
+	DataDir     string
+	AppendFsync string // every data instance's --appendfsync, with DataDir
 	RequirePass string
 	Timeout     time.Duration
 	// RestartDelay is how long after a data instance exits it is started again, as a
@@ -104,6 +109,11 @@ func (c *Config) Validate() error {
 	// The data role's own bounds, checked here so a bad value fails before any start.
 	if c.ReplTimeout < 50*time.Millisecond || c.ReplTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be between 50ms and 1m", c.ReplTimeout))
+	}
+	if c.DataDir != "" {
+		if _, err := persist.ParseFsync(c.AppendFsync); err != nil {
+			errs = append(errs, fmt.Errorf("--appendfsync %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -455,6 +465,11 @@ func (g *group) stop(grace time.Duration) {
 	}
 }
 
+// InstanceDir is where data instance in keeps its journal and snapshots under dataDir.
+func InstanceDir(dataDir string, in Instance) string {
+	return filepath.Join(dataDir, "instances", fmt.Sprintf("p%d-i%d", in.Partition, in.Instance))
+}
+
 // dataChild is data instance in as a child of the group.
 func dataChild(cfg Config, l Layout, in Instance, replTimeout bool) *child {
 	return &child{
@@ -481,6 +496,9 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 	args = append(args, "--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat)
 	if cfg.RequirePass != "" {
 		args = append(args, "--requirepass", cfg.RequirePass)
+	}
+	if cfg.DataDir != "" {
+		args = append(args, "--data-dir", InstanceDir(cfg.DataDir, in), "--appendfsync", cfg.AppendFsync)
 	}
 	if cfg.tokenFile != "" {
 		args = append(args, "--operator-token-file", cfg.tokenFile)
@@ -518,6 +536,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	dir := cfg.DataDir
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("--data-dir %s: %w", dir, err)
+		}
+	}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "insight-grid-local-")
 		if err != nil {

@@ -80,6 +80,27 @@ func TestDataArgs(t *testing.T) {
 	if slices.Contains(args, "--repl-timeout") || !slices.Contains(args, "s3cret") || !slices.Contains(args, "--lease-ttl") {
 		t.Errorf("dataArgs without --repl-timeout, with a password = %v", args)
 	}
+	if slices.Contains(args, "--data-dir") {
+		t.Errorf("dataArgs without a data directory keeps the data: %v", args)
+	}
+	cfg.DataDir, cfg.AppendFsync = "/var/grid", "always"
+	got = strings.Join(dataArgs(cfg, l, l.Instances[3], true), " ")
+	if !strings.Contains(got, " --data-dir /var/grid/instances/p1-i1 --appendfsync always") {
+		t.Errorf("dataArgs with --data-dir = %s: want the instance's own directory", got)
+	}
+}
+
+// TestValidateAppendFsync: a bad --appendfsync is refused when a data directory is given.
+func TestValidateAppendFsync(t *testing.T) {
+	cfg := Config{Partitions: 1, BasePort: 7000, Bind: "127.0.0.1", Timeout: time.Second, LeaseTTL: time.Second,
+		ReplTimeout: time.Second, DataDir: "/tmp/x", AppendFsync: "often"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `--appendfsync "often": must be always, everysec or no`) {
+		t.Errorf("Validate = %v", err)
+	}
+	cfg.AppendFsync = "no"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate = %v", err)
+	}
 }
 
 func TestHasFlag(t *testing.T) {

@@ -230,6 +230,9 @@ func (f *follower) session() error {
 				if err := n.cfg.Store.Apply(body[16:]); err != nil {
 					return err
 				}
+				if d := n.cfg.Disk; d != nil {
+					d.Append(uint64(ep), seq, body[16:]) // after the store has it: a snapshot of the store then holds it
+				}
 				f.epoch.Store(ep)
 				f.applied.Store(seq)
 			}
@@ -240,12 +243,21 @@ func (f *follower) session() error {
 			}
 			snapEpoch, snapSeq = int64(v[0]), v[1]
 			n.cfg.Store.Reset()
+			if d := n.cfg.Disk; d != nil {
+				d.Reset()
+			}
 			n.log.Info("loading a snapshot from the primary", "partition", n.cfg.Partition, "offset", snapSeq)
 		case frameSnapOp:
 			if err := n.cfg.Store.Apply(body); err != nil {
 				return err
 			}
+			if d := n.cfg.Disk; d != nil {
+				d.Load(body)
+			}
 		case frameSnapEnd:
+			if d := n.cfg.Disk; d != nil {
+				d.Loaded(uint64(snapEpoch), snapSeq)
+			}
 			f.epoch.Store(snapEpoch)
 			f.applied.Store(snapSeq)
 			snapshot = false

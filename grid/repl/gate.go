@@ -47,7 +47,27 @@ func (n *Node) Admit() (redirect, errReply string) {
 // A write that ends after this node stopped serving (a handover drained before a long
 // command, a script, recorded its changes) gets a sequence Wait refuses: its reply must
 // not be sent, the new primary does not have it.
+//
+// With a Disk, the sequence is also what must be Written on this instance's volume
+// first: after a write everything journaled so far, after a read the last change of its
+// slot, as Redis sends no reply before it wrote (with appendfsync always, fsynced) the
+// AOF of the writes made before it.
 func (n *Node) Barrier(write bool, slot int) uint64 {
+	seq := n.replBarrier(write, slot)
+	if d := n.cfg.Disk; d != nil {
+		head := n.rlog.Head()
+		if !write && slot >= 0 {
+			head = min(head, n.rlog.SlotSeq(slot))
+		}
+		if head > d.Written() {
+			seq = max(seq, head)
+		}
+	}
+	return seq
+}
+
+// replBarrier is Barrier for the backup alone.
+func (n *Node) replBarrier(write bool, slot int) uint64 {
 	if g := n.g.Load(); !g.sync {
 		if write && !g.serving {
 			return max(n.rlog.Head(), n.acked.Load()+1)
@@ -69,7 +89,14 @@ func (n *Node) Barrier(write bool, slot int) uint64 {
 // Wait blocks until the backup acknowledged seq, or the primary acknowledges alone after
 // recording the backup out of sync. It returns false when this instance stopped serving
 // meanwhile: the replies that waited must not be sent.
+//
+// With a Disk it first waits until seq is Written there (a sequence past the ring's
+// head, given to a write that ended after this node stopped serving, is refused below
+// without waiting).
 func (n *Node) Wait(seq uint64) bool {
+	if d := n.cfg.Disk; d != nil && seq <= n.rlog.Head() && !d.Wait(seq) {
+		return false
+	}
 	for {
 		if n.acked.Load() >= seq {
 			return true

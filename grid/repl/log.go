@@ -38,6 +38,7 @@ type Log struct {
 	wake    chan struct{} // a token when new records arrive
 	headA   atomic.Uint64
 	slotSeq [slots.Count]atomic.Uint64
+	disk    Disk // nil: none; set before the first record
 }
 
 // NewLog returns an empty ring holding about max bytes.
@@ -81,6 +82,9 @@ func (l *Log) Record(slot int, op []byte) {
 	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.BigEndian.AppendUint64(b, l.epoch)
 	c.buf = append(b, op...)
+	if l.disk != nil {
+		l.disk.Append(l.epoch, seq, op) // under l.mu: in sequence order
+	}
 	l.size += n
 	l.slotSeq[slot].Store(seq)
 	l.headA.Store(seq)

@@ -58,6 +58,29 @@ type Config struct {
 	Store  *store.Store
 	Coord  Coordinator
 	Logger *slog.Logger
+	// Disk, when set, keeps this node's changes on the instance's volume (package
+	// persist); RecoveredEpoch and RecoveredSeq are the position of what it loaded into
+	// Store at start: where a backup asks its primary to continue from, and where a
+	// primary's numbering continues.
+	Disk           Disk
+	RecoveredEpoch int64
+	RecoveredSeq   uint64
+}
+
+// Disk is a journal on the instance's volume (persist.Journal): it takes a primary's
+// changes in sequence order (under the redo ring's lock), a backup's as it applies them,
+// and the full syncs that replace a backup's data. Replies wait until what they depend
+// on is Written there too.
+type Disk interface {
+	Append(epoch, seq uint64, op []byte)
+	Reset()
+	Load(op []byte)
+	Loaded(epoch, seq uint64)
+	// Written is the sequence up to which a reply may be sent: the changes are handed
+	// to the OS, and fsynced when the policy says so (appendfsync always).
+	Written() uint64
+	// Wait blocks until seq is Written; false when it never will be in this numbering.
+	Wait(seq uint64) bool
 }
 
 // Roles.
@@ -159,6 +182,8 @@ func New(cfg Config, run string) *Node {
 		cfg: cfg, id: cluster.InstanceID(cfg.Partition, cfg.Instance), run: run, log: cfg.Logger,
 		rlog: NewLog(cfg.BacklogBytes), kick: make(chan struct{}, 1),
 	}
+	n.rlog.disk = cfg.Disk
+	n.pos, n.posEpoch = cfg.RecoveredSeq, cfg.RecoveredEpoch
 	n.g.Store(&gate{why: "no partition record received yet"})
 	cfg.Store.SetJournal(storeJournal{n})
 	return n
@@ -421,16 +446,25 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		n.cas(ctx, claim)
 		return
 	default:
-		if self, ok := n.insts[n.id]; rec.Backup == "" && ok && self.Run == n.run {
-			// Without a backup a restart loses the partition's data whatever we do (as a
-			// Redis without persistence starts empty). The registration this process holds
-			// proves the old one is gone: start a new epoch, empty.
+		if self, ok := n.insts[n.id]; ok && self.Run == n.run && (rec.Backup == "" || n.claimsFromDisk(rec)) {
+			// Without a backup a restart keeps only what the instance's disk held (as a
+			// Redis starts from its AOF, or empty without persistence). The registration
+			// this process holds proves the old one is gone: start a new epoch.
 			next := rec
 			next.Epoch++
-			next.PrimaryRun = n.run
+			next.PrimaryRun, next.BackupRun, next.InSync = n.run, "", false
 			if n.cas(ctx, next) {
-				n.log.Warn("partition restarted empty: it has no backup, its data was lost with the previous process",
-					"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun)
+				switch {
+				case rec.Backup != "":
+					n.log.Warn("partition restarted from its data directory: its backup cannot take over (not in sync, or restarted too); it syncs from this one",
+						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun, "keys", n.cfg.Store.Keys(), "offset", n.pos, "backup", rec.Backup)
+				case n.cfg.Disk != nil:
+					n.log.Info("partition restarted from its data directory: it has no backup",
+						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun, "keys", n.cfg.Store.Keys(), "offset", n.pos)
+				default:
+					n.log.Warn("partition restarted empty: it has no backup, its data was lost with the previous process",
+						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun)
+				}
 			}
 			return
 		}
@@ -556,6 +590,21 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
 	}
+}
+
+// claimsFromDisk reports whether this restarted process, the record's primary, takes the
+// partition back with what it loaded from its data directory although the partition has a
+// backup: when that backup cannot take over (not in sync, or not the process the record
+// names: it restarted too, as when a whole release restarts). Every write the previous
+// process acknowledged was written to its journal first (fsynced too with appendfsync
+// always), so the disk holds them all; the backup then syncs from it. An empty disk (a
+// lost volume) claims nothing: an operator's reset decides, as without persistence.
+func (n *Node) claimsFromDisk(rec cluster.Record) bool {
+	if n.cfg.Disk == nil || n.pos == 0 {
+		return false
+	}
+	b, ok := n.insts[rec.Backup]
+	return !rec.InSync || !ok || b.Run != rec.BackupRun
 }
 
 // goAlone records the backup out of sync, then serves alone.

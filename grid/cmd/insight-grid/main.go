@@ -26,6 +26,7 @@ import (
 	"github.com/insightgrid/insight/grid/local"
 	"github.com/insightgrid/insight/grid/manager"
 	"github.com/insightgrid/insight/grid/memlimit"
+	"github.com/insightgrid/insight/grid/persist"
 	"github.com/insightgrid/insight/grid/resp"
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
@@ -266,9 +267,21 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.ReplPort, "repl-port", 0, "port of the internal links, mutual TLS (replication, SLOTIMPORT, pub/sub forwarding); required with the TLS files, e.g. 6380")
 	fs.BoolVar(&cfg.HTTPTLS, "tls-http", true, "with the TLS files, serve the HTTP port over TLS (client certificates verified when given)")
 	fs.BoolVar(&cfg.EtcdTLS, "tls-etcd", true, "with the TLS files, dial the managers' etcd over mutual TLS")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory keeping the partition on the instance's volume: a journal of every change and snapshots compacting it, loaded at start (empty: the data lives only in memory)")
+	fs.Func("appendfsync", "with --data-dir, when the journal is fsynced, as Redis's appendfsync: always (a write's reply waits for it), everysec (the default: in the background every second) or no (when the OS writes it back)",
+		func(v string) error {
+			f, err := persist.ParseFsync(v)
+			cfg.AppendFsync = f
+			return err
+		})
+	cfg.AppendFsync = persist.FsyncEverysec
+	fs.IntVar(&cfg.RewritePercentage, "auto-aof-rewrite-percentage", 100, "with --data-dir, take a snapshot (compacting the journal) once the journal has grown to this percentage of the last snapshot's size, as Redis's; 0: never (the journal grows without bound)")
+	rewriteMin := config.Bytes(64 << 20)
+	fs.Var(&rewriteMin, "auto-aof-rewrite-min-size", "with --data-dir, the journal size below which no snapshot is taken, as Redis's")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
+	cfg.RewriteMinSize = int64(rewriteMin)
 	var err error
 	if cfg.OperatorToken, err = token(); err != nil {
 		return err
@@ -316,7 +329,8 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "number of partitions")
 	fs.BoolVar(&cfg.HA, "ha", false, "start a backup instance per partition too: every acknowledged write is replicated to it synchronously, and it takes over when the primary fails")
 	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2, metrics +9; instance k RESP +10+k, RESP over TLS +510+k, HTTP +1010+k, replication (mutual TLS) +1510+k, metrics +2010+k")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data (default: a temporary directory removed on exit)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data and every data instance's journal and snapshots (in <data-dir>/instances/pP-iI), so a grid stopped and started again keeps its keys (default: a temporary directory removed on exit, the instances in memory only)")
+	fs.StringVar(&cfg.AppendFsync, "appendfsync", "everysec", "with --data-dir, every data instance's --appendfsync: always, everysec or no")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")
 	fs.DurationVar(&cfg.RestartDelay, "restart-delay", time.Second, "how long after a data instance exits (crash, kill -9) it is started again, as a kubelet restarts a pod; 0: it stays dead. The manager is not restarted")

@@ -26,6 +26,10 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"bad size", []string{"data", "--maxmemory", "lots"}, nil, 1, `invalid value "lots" for flag -maxmemory: size "lots"`},
 		{"bad maxmemory-policy", []string{"data", "--maxmemory-policy", "lru"}, nil, 1, `invalid value "lru" for flag -maxmemory-policy: must be one of volatile-lru, volatile-lfu`},
 		{"bad notify-keyspace-events", []string{"data", "--notify-keyspace-events", "KEQ"}, nil, 1, `invalid value "KEQ" for flag -notify-keyspace-events: notify-keyspace-events "KEQ": Invalid event class character. Use 'Ag$lshzxeKEtmdn'.`},
+		{"bad appendfsync", []string{"data", "--appendfsync", "sometimes"}, nil, 1, `invalid value "sometimes" for flag -appendfsync: "sometimes": must be always, everysec or no`},
+		{"bad appendfsync env", []string{"data"}, map[string]string{"INSIGHT_APPENDFSYNC": "often"}, 1, `invalid value "often" for INSIGHT_APPENDFSYNC (flag --appendfsync)`},
+		{"bad rewrite size", []string{"data", "--auto-aof-rewrite-min-size", "big"}, nil, 1, `invalid value "big" for flag -auto-aof-rewrite-min-size`},
+		{"local appendfsync", []string{"local", "--data-dir", "/tmp/x", "--appendfsync", "often"}, nil, 1, `--appendfsync "often": must be always, everysec or no`},
 		{"log format", []string{"manager", "--log-format", "xml"}, nil, 1, `--log-format "xml": want json or text`},
 		{"local bind", []string{"local", "--bind", "10.0.0.1"}, nil, 1, `--bind "10.0.0.1": the local grid listens on loopback only`},
 	}
