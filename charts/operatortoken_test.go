@@ -57,24 +57,7 @@ func renderObjects(t *testing.T, cl cluster, upgrade bool, set string) map[strin
 	if err != nil {
 		t.Fatalf("--set %s: %v", set, err)
 	}
-	out := map[string]map[string]any{}
-	for name, doc := range files {
-		if !strings.HasSuffix(name, ".yaml") {
-			continue
-		}
-		for _, part := range strings.Split(doc, "\n---") {
-			var o map[string]any
-			if err := yaml.Unmarshal([]byte(part), &o); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if o == nil {
-				continue
-			}
-			md, _ := o["metadata"].(map[string]any)
-			out[o["kind"].(string)+"/"+md["name"].(string)] = o
-		}
-	}
-	return out
+	return objectsByKindName(t, files)
 }
 
 // madeTokenOf is the token of the chart's operator token Secret, decoded ("" if none).
@@ -174,4 +157,27 @@ func TestOperatorTokenDisabled(t *testing.T) {
 	}
 	tokenWiring(t, objs, "StatefulSet/"+releaseName+"-insight-manager", "", "")
 	tokenWiring(t, objs, "StatefulSet/"+releaseName+"-insight-pu-0", "", "")
+}
+
+// objectsByKindName parses a render's YAML files into their objects, keyed "Kind/name".
+func objectsByKindName(t *testing.T, files map[string]string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for name, doc := range files {
+		if !strings.HasSuffix(name, ".yaml") {
+			continue
+		}
+		for _, part := range strings.Split(doc, "\n---") {
+			var o map[string]any
+			if err := yaml.Unmarshal([]byte(part), &o); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if o == nil {
+				continue
+			}
+			md, _ := o["metadata"].(map[string]any)
+			out[o["kind"].(string)+"/"+md["name"].(string)] = o
+		}
+	}
+	return out
 }

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -67,24 +66,7 @@ func renderTLS(t *testing.T, cl cluster, upgrade bool, apis []string, sets ...st
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]map[string]any{}
-	for name, doc := range files {
-		if !strings.HasSuffix(name, ".yaml") {
-			continue
-		}
-		for _, part := range strings.Split(doc, "\n---") {
-			var o map[string]any
-			if err := yaml.Unmarshal([]byte(part), &o); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if o == nil {
-				continue
-			}
-			md, _ := o["metadata"].(map[string]any)
-			out[o["kind"].(string)+"/"+md["name"].(string)] = o
-		}
-	}
-	return out, nil
+	return objectsByKindName(t, files), nil
 }
 
 func mustRenderTLS(t *testing.T, cl cluster, upgrade bool, sets ...string) map[string]map[string]any {

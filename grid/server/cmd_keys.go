@@ -92,16 +92,11 @@ func cmdScan(c *conn, args [][]byte) {
 				o.Match = nil
 			}
 		case eqFold(args[i], "count"):
-			n, ok := parseInt(v)
+			n, ok := c.scanCount(v)
 			if !ok {
-				c.wr.Error(errNotInteger)
 				return
 			}
-			if n < 1 {
-				c.wr.Error(errSyntax)
-				return
-			}
-			o.Count = int(min(n, 1<<20))
+			o.Count = n
 		case eqFold(args[i], "type"):
 			switch {
 			case eqFold(v, "string"):
@@ -249,4 +244,19 @@ func cmdRandomKey(c *conn, _ [][]byte) {
 		return
 	}
 	c.wr.Null()
+}
+
+// scanCount parses a SCAN-like COUNT argument, at least 1, capped at 1<<20 keys a call
+// (as a hint, like Redis's); a bad one gets its error written and ok false.
+func (c *conn) scanCount(arg []byte) (int, bool) {
+	n, ok := parseInt(arg)
+	if !ok {
+		c.wr.Error(errNotInteger)
+		return 0, false
+	}
+	if n < 1 {
+		c.wr.Error(errSyntax)
+		return 0, false
+	}
+	return int(min(n, 1<<20)), true
 }

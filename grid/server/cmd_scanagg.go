@@ -78,16 +78,11 @@ func cmdScanAgg(c *conn, args [][]byte) {
 			}
 			i += 2
 		case eqFold(opt, "count") && i+1 < len(args):
-			n, ok := parseInt(args[i+1])
+			n, ok := c.scanCount(args[i+1])
 			if !ok {
-				c.wr.Error(errNotInteger)
 				return
 			}
-			if n < 1 {
-				c.wr.Error(errSyntax)
-				return
-			}
-			o.Count = int(min(n, 1<<20))
+			o.Count = n
 			i += 2
 		case eqFold(opt, "groupby") && i+1 < len(args):
 			n, ok := parseInt(args[i+1])
