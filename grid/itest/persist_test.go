@@ -45,7 +45,7 @@ func newPersistGrid(t *testing.T, partitions int, ha bool, args ...string) *pers
 		g.instances *= 2
 		g.args = append(g.args, "--ha")
 	}
-	base, err := ports.FreeBase("127.0.0.1", g.offsets(), 65535-2010)
+	base, err := ports.FreeBase("127.0.0.1", g.offsets(), 65535-2510)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +62,12 @@ func newPersistGrid(t *testing.T, partitions int, ha bool, args ...string) *pers
 }
 
 func (g *persistGrid) offsets() []int {
-	offs := []int{0, 1, 2}
+	// local's layout: etcd client, peer and API at base+0..2, the manager's metrics at
+	// base+9; instance k's RESP, RESP over TLS, HTTP, replication and metrics at
+	// base+10+k, +510+k, +1010+k, +1510+k and +2010+k; local refuses a base past 65535-2510.
+	offs := []int{0, 1, 2, 9}
 	for k := range g.instances {
-		offs = append(offs, 10+k, 510+k, 1010+k, 1510+k)
+		offs = append(offs, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
 	}
 	return offs
 }
