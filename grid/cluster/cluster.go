@@ -210,7 +210,39 @@ type Record struct {
 	PreferredPrimary string `json:"preferredPrimary"`
 	PrimaryRun       string `json:"primaryRun,omitempty"`
 	BackupRun        string `json:"backupRun,omitempty"`
+	// Floor is the position the manager's last restart election promoted from: the
+	// partition held at least that much, so an instance whose disk is behind it is
+	// provably older (nil: no election yet).
+	Floor *Position `json:"floor,omitempty"`
 }
+
+// Position is a point of a partition's replication numbering: the epoch and sequence
+// number of the last change applied. Positions order by epoch, then sequence: a newer
+// epoch's primary took over with every acknowledged change of the older ones.
+type Position struct {
+	Epoch int64  `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Less reports whether p is older than q.
+func (p Position) Less(q Position) bool {
+	return p.Epoch < q.Epoch || (p.Epoch == q.Epoch && p.Seq < q.Seq)
+}
+
+// DiskState is what a data instance with a data directory (--data-dir) loaded from it at
+// start, registered with the instance for the manager's restart election.
+type DiskState struct {
+	// Position is the epoch and sequence of the last record the disk held (0/0: none).
+	Position
+	// Keys is how many keys the load left in the store.
+	Keys int64 `json:"keys"`
+	// Recovering: the disk ended inside a full sync from a primary that the stop
+	// interrupted, so it holds no usable copy (loaded empty) and must sync again.
+	Recovering bool `json:"recovering,omitempty"`
+}
+
+// Empty reports whether the disk held nothing: no numbered record and no key.
+func (d DiskState) Empty() bool { return d.Position == (Position{}) && d.Keys == 0 }
 
 // InitialRecord is partition p's record when the grid is first deployed.
 func InitialRecord(p int, ha bool) Record {
@@ -237,6 +269,9 @@ type Instance struct {
 	Version     string `json:"version"`
 	StartedAt   string `json:"startedAt"`
 	Run         string `json:"run"` // random per process start
+	// Disk is what the instance's data directory held when this process started; nil
+	// without --data-dir (memory only).
+	Disk *DiskState `json:"disk,omitempty"`
 }
 
 // InstanceStatus is what a data instance reports at its HTTP /v1/status endpoint and the
@@ -291,6 +326,8 @@ type PersistenceStatus struct {
 	CutBytes           int64    `json:"cutBytes,omitempty"`
 	CutRecords         int      `json:"cutRecords,omitempty"`
 	Discarded          []string `json:"discarded,omitempty"`
+	// Loaded is the position, keys and state the start loaded, as registered.
+	Loaded *DiskState `json:"loaded,omitempty"`
 }
 
 // MigrationStatus is what a primary reports of the slots moving out of its partition.

@@ -201,6 +201,9 @@ type instance struct {
 	node  *repl.Node
 	mover *migrate.Mover
 	disk  *persist.Journal // nil without --data-dir
+	// loaded is what the data directory held at start (registered for the manager's
+	// restart election); nil without --data-dir.
+	loaded *cluster.DiskState
 
 	mu         sync.Mutex
 	registered bool
@@ -220,6 +223,7 @@ func (in *instance) status() cluster.InstanceStatus {
 	st.Migration = in.mover.Status()
 	if in.disk != nil {
 		st.Persistence = in.disk.Status()
+		st.Persistence.Loaded = in.loaded
 	}
 	if !registered {
 		st.Ready, st.Why = false, "not registered in etcd"
@@ -301,6 +305,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		rcfg.Disk, rcfg.RecoveredEpoch, rcfg.RecoveredSeq = in.disk, int64(rec.Epoch), rec.Seq
+		in.loaded = &cluster.DiskState{Position: cluster.Position{Epoch: int64(rec.Epoch), Seq: rec.Seq}, Keys: rec.Keys, Recovering: rec.SyncInterrupted}
 		registerDiskMetrics(reg, in.disk)
 	}
 	in.node = repl.New(rcfg, run)
@@ -361,6 +366,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ID: in.id, Partition: cfg.Partition, Instance: cfg.Instance,
 		HTTPAddress: net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.HTTPPort)),
 		Version:     cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339), Run: run,
+		Disk: in.loaded,
 	}
 	advertise(&self, cfg)
 	// The replication node gets every state at once; the routing view is built from the

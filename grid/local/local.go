@@ -48,6 +48,8 @@ type Config struct {
 	RestartDelay time.Duration
 	LeaseTTL     time.Duration // every data instance's --lease-ttl
 	ReplTimeout  time.Duration // every data instance's --repl-timeout, when its data role has the flag
+	// RestartQuorumWait is the manager's --restart-quorum-wait; 0: the manager's default.
+	RestartQuorumWait time.Duration
 	Exe          string        // the insight-grid binary to start
 	// SQLExe is the insight-sql binary to start one SQL endpoint with (ports base+3 for
 	// MySQL, base+4 for its HTTP); empty: no SQL endpoint.
@@ -107,6 +109,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--lease-ttl %s: must be at least 1s", c.LeaseTTL))
 	}
 	// The data role's own bounds, checked here so a bad value fails before any start.
+	if c.RestartQuorumWait < 0 {
+		errs = append(errs, fmt.Errorf("--restart-quorum-wait %s: must be 0 (the manager's default) or more", c.RestartQuorumWait))
+	}
 	if c.ReplTimeout < 50*time.Millisecond || c.ReplTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be between 50ms and 1m", c.ReplTimeout))
 	}
@@ -580,6 +585,9 @@ func Run(ctx context.Context, cfg Config) error {
 		// 100 ms (etcd's default) rather than 20 ms.
 		"--etcd-heartbeat", "100ms", "--etcd-election", "500ms",
 		"--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat,
+	}
+	if cfg.RestartQuorumWait > 0 {
+		managerArgs = append(managerArgs, "--restart-quorum-wait", cfg.RestartQuorumWait.String())
 	}
 	if cfg.tokenFile != "" {
 		managerArgs = append(managerArgs, "--operator-token-file", cfg.tokenFile)

@@ -58,6 +58,10 @@ type Config struct {
 	// been the in-sync backup for FailbackDelay (done by the etcd leader's manager only).
 	AutoFailback  bool
 	FailbackDelay time.Duration
+	// RestartQuorumWait is how long the restart election waits for both instances of a
+	// partition left without a live primary to register before it decides on the one
+	// that did (see restart.go).
+	RestartQuorumWait time.Duration
 	// RepartitionRate is the bytes per second each source partition copies during a
 	// re-partitioning whose request names no rate; 0: as fast as it can.
 	RepartitionRate int64
@@ -138,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RepartitionRate < 0 {
 		errs = append(errs, fmt.Errorf("--repartition-rate %d: must be 0 (no limit) or more", c.RepartitionRate))
+	}
+	if c.RestartQuorumWait < 0 {
+		errs = append(errs, fmt.Errorf("--restart-quorum-wait %s: must be 0 or more", c.RestartQuorumWait))
 	}
 	if c.FailbackDelay < 0 {
 		errs = append(errs, fmt.Errorf("--failback-delay %s: must be 0 or more", c.FailbackDelay))
@@ -344,6 +351,7 @@ func Run(ctx context.Context, cfg Config) error {
 	loops.Go(func() { m.watchQuorum(lctx, quorumPoll) })
 	loops.Go(func() { m.repart.run(lctx) })
 	loops.Go(func() { m.ha.run(lctx) })
+	loops.Go(func() { newRestartElection(m, cfg.RestartQuorumWait).run(lctx) })
 	loops.Go(func() {
 		fctx, cancel := context.WithTimeout(lctx, opTimeout)
 		defer cancel()

@@ -30,6 +30,7 @@ func TestValidate(t *testing.T) {
 		{"election", func(c *Config) { c.Election = 200 * time.Millisecond }, "the election timeout at least 5 heartbeats"},
 		{"name", func(c *Config) { c.Name = "" }, "--name is empty"},
 		{"failback delay", func(c *Config) { c.FailbackDelay = -time.Second }, "--failback-delay -1s: must be 0 or more"},
+		{"restart quorum wait", func(c *Config) { c.RestartQuorumWait = -time.Second }, "--restart-quorum-wait -1s: must be 0 or more"},
 		{"cluster state", func(c *Config) { c.ClusterState = "old" }, `--initial-cluster-state "old": want new or existing`},
 		{"existing without join", func(c *Config) {
 			c.ClusterState, c.InitialCluster = ClusterStateExisting, "m-0=http://a:2380,m-1=http://b:2380"

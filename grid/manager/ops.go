@@ -249,7 +249,7 @@ func (m *Manager) reset(ctx context.Context, p int, primary string) (_ *api.Rese
 	if err != nil {
 		return nil, conflict("partition %d changed while it was being reset (a primary or backup registered, or the record moved on): look at GET /v1/partitions/%d again and retry", p, p)
 	}
-	res := &api.ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: api.Record(rec)}
+	res := &api.ResetResult{Partition: p, Epoch: next.Epoch, Primary: next.Primary, Backup: next.Backup, Previous: apiRecord(rec)}
 	if !chosen && next.Backup != "" && ps.Instance(next.Primary) == nil && ps.Instance(next.Backup) != nil {
 		res.Warning = fmt.Sprintf("%s is down and %s is alive: when %s starts it serves its own copy (empty after a restart) and %s is synced from it, dropping what only %s holds; "+
 			"to keep %s's copy instead, reset again now with primary=%s", next.Primary, next.Backup, next.Primary, next.Backup, next.Backup, next.Backup, next.Backup)

@@ -26,6 +26,9 @@ type Recovery struct {
 	// Discarded names what was not loaded besides the cut: the journals after a cut one
 	// (which would leave a gap), a full sync from the primary interrupted by the stop.
 	Discarded []string
+	// SyncInterrupted: the journal ended inside a full sync from the primary, so the
+	// instance starts empty and must sync again.
+	SyncInterrupted bool
 }
 
 // position is a point of the replication numbering.
@@ -119,6 +122,7 @@ func (j *Journal) recover() (Recovery, error) {
 	if st.loading {
 		j.cfg.Store.Reset()
 		st.pos = position{}
+		rec.SyncInterrupted = true
 		rec.Discarded = append(rec.Discarded, "a full sync from the primary the stop interrupted (the instance starts empty and syncs again)")
 	}
 	for _, name := range obsolete {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,10 +64,33 @@ func (c *coord) startDisk(t *testing.T, i int, dir string) (in *inst, stop func(
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.insts[i] = in
-	c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run}
+	c.st.Instances[id] = cluster.Instance{ID: id, Partition: 0, Instance: i, Address: in.addr, Run: run,
+		Disk: &cluster.DiskState{Position: cluster.Position{Epoch: int64(rec.Epoch), Seq: rec.Seq}, Keys: rec.Keys, Recovering: rec.SyncInterrupted}}
 	c.st.Revision++
 	c.publish()
 	return in, stop
+}
+
+// elect does what the manager's restart election does with both instances registered:
+// the record names the one whose disk holds the newest position primary, with its run,
+// in a new epoch, and the other its backup, out of sync.
+func (c *coord) elect(t *testing.T) cluster.Record {
+	t.Helper()
+	c.mu.Lock()
+	rec := c.st.Records[0]
+	w, o := c.st.Instances[rec.Primary], c.st.Instances[rec.Backup]
+	c.mu.Unlock()
+	if w.Disk == nil || o.Disk == nil {
+		t.Fatalf("both instances registered with their disks: %+v %+v", w, o)
+	}
+	if w.Disk.Position.Less(o.Disk.Position) {
+		w, o = o, w
+	}
+	next := rec
+	next.Epoch = max(rec.Epoch, w.Disk.Epoch) + 1
+	next.Primary, next.PrimaryRun, next.Backup, next.BackupRun, next.InSync = w.ID, w.Run, o.ID, "", false
+	c.setRecord(next)
+	return next
 }
 
 func newCoord() *coord {
@@ -187,11 +211,25 @@ func bothRestart(t *testing.T, order [2]int) {
 		stops[i]()
 		c.deregister(c.insts[i].id)
 	}
+	stopped := c.record()
+	var back [2]*inst
 	for i := range 2 {
-		c.startDisk(t, i, dirs[i])
+		back[i], _ = c.startDisk(t, i, dirs[i])
 	}
-	// The backup may have taken over while the primary stopped first: the record's
-	// primary, whichever it is, comes back from its disk.
+	// Neither claims the partition by itself: the record names no live process, and
+	// the manager's restart election decides.
+	named := back[0]
+	if stopped.Primary == back[1].id {
+		named = back[1]
+	}
+	testutil.Eventually(t, 10*time.Second, "the record's primary waiting for the restart election", func() bool {
+		st := named.node.Status()
+		return !st.Serving && strings.Contains(st.Why, "restart election")
+	})
+	if r := c.record(); r != stopped {
+		t.Fatalf("record %+v changed before the election (was %+v)", r, stopped)
+	}
+	c.elect(t)
 	testutil.Eventually(t, 10*time.Second, "a primary back and its backup in sync", func() bool {
 		r := c.record()
 		return r.Epoch > before.Epoch && r.InSync && r.BackupRun != ""

@@ -10,7 +10,9 @@
 // promotes itself only after that lease has run out), its etcd registration lease while it
 // is alone. A process restarted with an empty memory never serves as primary of a
 // partition that has served before: the record names the process (its run) that holds
-// the data.
+// the data. A partition with a backup whose record names no live process (a whole
+// release restarted) waits for the manager's restart election, which names the instance
+// whose disk holds the newest position.
 package repl
 
 import (
@@ -446,7 +448,7 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 		n.cas(ctx, claim)
 		return
 	default:
-		if self, ok := n.insts[n.id]; ok && self.Run == n.run && (rec.Backup == "" || n.claimsFromDisk(rec)) {
+		if self, ok := n.insts[n.id]; ok && self.Run == n.run && rec.Backup == "" {
 			// Without a backup a restart keeps only what the instance's disk held (as a
 			// Redis starts from its AOF, or empty without persistence). The registration
 			// this process holds proves the old one is gone: start a new epoch.
@@ -454,14 +456,10 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			next.Epoch++
 			next.PrimaryRun, next.BackupRun, next.InSync = n.run, "", false
 			if n.cas(ctx, next) {
-				switch {
-				case rec.Backup != "":
-					n.log.Warn("partition restarted from its data directory: its backup cannot take over (not in sync, or restarted too); it syncs from this one",
-						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun, "keys", n.cfg.Store.Keys(), "offset", n.pos, "backup", rec.Backup)
-				case n.cfg.Disk != nil:
+				if n.cfg.Disk != nil {
 					n.log.Info("partition restarted from its data directory: it has no backup",
 						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun, "keys", n.cfg.Store.Keys(), "offset", n.pos)
-				default:
+				} else {
 					n.log.Warn("partition restarted empty: it has no backup, its data was lost with the previous process",
 						"partition", n.cfg.Partition, "epoch", next.Epoch, "previousRun", rec.PrimaryRun)
 				}
@@ -469,9 +467,14 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			return
 		}
 		why := fmt.Sprintf("this process restarted without the partition's data (the record names run %s as primary, this is %s); ", rec.PrimaryRun, n.run)
-		if rec.InSync {
+		switch {
+		case n.cfg.Disk != nil:
+			// The manager's restart election decides: it promotes the newest disk among
+			// the partition's instances when its backup cannot take over.
+			why += "waiting for the in-sync backup to take over, or for the manager's restart election (the newest disk among the partition's instances becomes primary)"
+		case rec.InSync:
 			why += "waiting for the in-sync backup to take over"
-		} else {
+		default:
 			why += "no in-sync copy exists: refusing to serve rather than lose acknowledged writes (an operator may accept the loss with the manager's reset)"
 		}
 		n.becomeNone(why)
@@ -590,21 +593,6 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
 	}
-}
-
-// claimsFromDisk reports whether this restarted process, the record's primary, takes the
-// partition back with what it loaded from its data directory although the partition has a
-// backup: when that backup cannot take over (not in sync, or not the process the record
-// names: it restarted too, as when a whole release restarts). Every write the previous
-// process acknowledged was written to its journal first (fsynced too with appendfsync
-// always), so the disk holds them all; the backup then syncs from it. An empty disk (a
-// lost volume) claims nothing: an operator's reset decides, as without persistence.
-func (n *Node) claimsFromDisk(rec cluster.Record) bool {
-	if n.cfg.Disk == nil || n.pos == 0 {
-		return false
-	}
-	b, ok := n.insts[rec.Backup]
-	return !rec.InSync || !ok || b.Run != rec.BackupRun
 }
 
 // goAlone records the backup out of sync, then serves alone.

@@ -1,0 +1,85 @@
+package manager
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/insightgrid/insight/grid/cluster"
+)
+
+func disk(epoch int64, seq uint64, keys int64) *cluster.DiskState {
+	return &cluster.DiskState{Position: cluster.Position{Epoch: epoch, Seq: seq}, Keys: keys}
+}
+
+func TestRestartElectionRule(t *testing.T) {
+	rec := cluster.Record{Epoch: 4, Primary: "p0-i0", Backup: "p0-i1", InSync: true, PreferredPrimary: "p0-i0", PrimaryRun: "a", BackupRun: "b"}
+	outOfSync := rec
+	outOfSync.InSync, outOfSync.BackupRun = false, ""
+	floored := rec
+	floored.Floor = &cluster.Position{Epoch: 3, Seq: 500}
+	i0 := func(run string, d *cluster.DiskState) cluster.Instance {
+		return cluster.Instance{ID: "p0-i0", Run: run, Disk: d}
+	}
+	i1 := func(run string, d *cluster.DiskState) cluster.Instance {
+		return cluster.Instance{ID: "p0-i1", Run: run, Disk: d}
+	}
+	insts := func(in ...cluster.Instance) map[string]cluster.Instance {
+		m := map[string]cluster.Instance{}
+		for _, i := range in {
+			m[i.ID] = i
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		rec    cluster.Record
+		insts  map[string]cluster.Instance
+		waited bool
+		needed bool
+		winner string
+		why    string
+	}{
+		{"live primary", rec, insts(i0("a", disk(4, 10, 1))), true, false, "", ""},
+		{"in-sync backup alive takes over by itself", rec, insts(i0("x", disk(4, 10, 1)), i1("b", disk(4, 9, 1))), true, false, "", ""},
+		{"unclaimed record", cluster.Record{Epoch: 1, Primary: "p0-i0", Backup: "p0-i1"}, insts(), true, false, "", ""},
+		{"no backup", cluster.Record{Epoch: 2, Primary: "p0-i0", PrimaryRun: "a"}, insts(i0("x", disk(1, 5, 1))), true, false, "", ""},
+		{"nobody registered", rec, insts(), true, true, "", "no instance registered"},
+		{"backup's disk newer", rec, insts(i0("x", disk(4, 100, 5)), i1("y", disk(4, 120, 5))), false, true, "p0-i1", "newest disk"},
+		{"primary's disk newer", rec, insts(i0("x", disk(4, 130, 5)), i1("y", disk(4, 120, 5))), false, true, "p0-i0", "newest disk"},
+		{"a newer epoch beats a longer sequence", rec, insts(i0("x", disk(3, 900, 5)), i1("y", disk(4, 120, 5))), false, true, "p0-i1", "newest disk"},
+		{"tie: the record's primary", rec, insts(i0("x", disk(4, 120, 5)), i1("y", disk(4, 120, 5))), false, true, "p0-i0", "newest disk"},
+		{"an interrupted sync counts as empty", rec, insts(i0("x", &cluster.DiskState{Recovering: true}), i1("y", disk(2, 1, 1))), false, true, "p0-i1", "newest disk"},
+		{"both empty", rec, insts(i0("x", disk(0, 0, 0)), i1("y", disk(0, 0, 0))), false, true, "", "both instances' disks are empty"},
+		{"one alone, before the wait", rec, insts(i1("y", disk(4, 120, 5))), false, true, "", "waiting for the other instance"},
+		{"in-sync backup alone after the wait", rec, insts(i1("y", disk(4, 120, 5))), true, true, "p0-i1", "the only instance"},
+		{"primary alone after the wait", outOfSync, insts(i0("x", disk(4, 120, 5))), true, true, "p0-i0", "the only instance"},
+		{"out-of-sync backup alone is never promoted", outOfSync, insts(i1("y", disk(4, 999, 5))), true, true, "", "out of sync"},
+		{"an empty disk alone is never promoted", rec, insts(i0("x", disk(0, 0, 0))), true, true, "", "disk is empty"},
+		{"alone behind the last election's floor", floored, insts(i0("x", disk(3, 499, 5))), true, true, "", "behind what the partition held"},
+		{"alone at the floor", floored, insts(i0("x", disk(3, 500, 5))), true, true, "p0-i0", "the only instance"},
+		{"memory-only instances", rec, insts(i0("x", nil), i1("y", nil)), true, true, "", "no registered instance has a data directory"},
+		{"the other has no data directory: no wait", rec, insts(i0("x", disk(4, 1, 1)), i1("y", nil)), false, true, "p0-i0", "the only instance"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := decide(tt.rec, tt.insts, tt.waited)
+			if e.needed != tt.needed || e.winner != tt.winner || !strings.Contains(e.why, tt.why) {
+				t.Errorf("decide = %+v, want needed %v, winner %q, why containing %q", e, tt.needed, tt.winner, tt.why)
+			}
+		})
+	}
+}
+
+func TestRestartElectionRecord(t *testing.T) {
+	rec := cluster.Record{Epoch: 4, Primary: "p0-i0", Backup: "p0-i1", InSync: true, PreferredPrimary: "p0-i0", PrimaryRun: "a", BackupRun: "b"}
+	next := promoted(rec, cluster.Instance{ID: "p0-i1", Run: "y", Disk: disk(6, 120, 5)})
+	want := cluster.Record{Epoch: 7, Primary: "p0-i1", Backup: "p0-i0", PreferredPrimary: "p0-i0", PrimaryRun: "y",
+		Floor: &cluster.Position{Epoch: 6, Seq: 120}}
+	if next.Floor == nil || *next.Floor != *want.Floor {
+		t.Fatalf("floor %+v, want %+v", next.Floor, want.Floor)
+	}
+	next.Floor, want.Floor = nil, nil
+	if next != want {
+		t.Errorf("promoted = %+v, want %+v", next, want)
+	}
+}
