@@ -50,7 +50,7 @@ type Config struct {
 	ReplTimeout  time.Duration // every data instance's --repl-timeout, when its data role has the flag
 	// RestartQuorumWait is the manager's --restart-quorum-wait; 0: the manager's default.
 	RestartQuorumWait time.Duration
-	Exe          string        // the insight-grid binary to start
+	Exe               string // the insight-grid binary to start
 	// SQLExe is the insight-sql binary to start one SQL endpoint with (ports base+3 for
 	// MySQL, base+4 for its HTTP); empty: no SQL endpoint.
 	SQLExe    string
