@@ -342,9 +342,9 @@ func TestPersistHAKillPrimary(t *testing.T) {
 
 // TestPersistHAWholeRestart: every process of an HA grid with appendfsync always is killed
 // -9 at once under writes (local, its manager and both instances of each partition, as a
-// node losing all its pods) and started again on the same directory: each partition's
-// recorded primary takes it back from its disk, its backup syncs from it, and every write
-// acknowledged before the kill is there.
+// node losing all its pods) and started again on the same directory: the manager's
+// restart election makes each partition's newest disk its primary, the other instance
+// syncs from it, and every write acknowledged before the kill is there.
 func TestPersistHAWholeRestart(t *testing.T) {
 	g := newPersistGrid(t, 2, true, "--lease-ttl", "2s", "--repl-timeout", "1s", "--restart-delay", "300ms", "--appendfsync", "always")
 	hl := &haLocal{base: g.base, api: g.api}
