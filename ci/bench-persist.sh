@@ -8,21 +8,29 @@
 # --data-dir (memory only, started once), in interleaved rounds so machine noise hits all
 # alike. Prints each round, the mean throughputs, the ratio grid/redis per policy (the
 # issue's target is >= 1.0x) and the journal's own cost (grid with it / grid without).
+# The HA rows, per appendfsync policy (everysec, always): `insight-grid local --ha
+# --data-dir D --appendfsync P` (each write acknowledged once the backup applied it)
+# against redis-server with one replica, both with --appendonly yes --appendfsync P, each
+# write followed by WAIT 1 0 (ci/loadgen --wait-replicas 1; redis-benchmark cannot WAIT),
+# 50 clients, 100-byte values, BENCH_PERSIST_HA_ROUNDS rounds of BENCH_PERSIST_HA_DURATION
+# each, interleaved; prints the ratio grid/redis.
 # Not a timed test: the numbers are for reading; the exit code only says the run worked.
 # Environment: BENCH_REQUESTS (default 100000 per test), BENCH_CLIENTS (50),
-# BENCH_PERSIST_ROUNDS (3), BENCH_GRID_BIN (an insight-grid binary to use instead of
-# building one). The files go to a temporary directory (on the disk of $TMPDIR).
+# BENCH_PERSIST_ROUNDS (3), BENCH_PERSIST_HA_ROUNDS (2), BENCH_PERSIST_HA_DURATION (10s),
+# BENCH_GRID_BIN (an insight-grid binary to use instead of building one). The files go to a temporary directory (on the disk of $TMPDIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=${BENCH_REQUESTS:-100000}
 clients=${BENCH_CLIENTS:-50}
 rounds=${BENCH_PERSIST_ROUNDS:-3}
+ha_rounds=${BENCH_PERSIST_HA_ROUNDS:-2}
+ha_duration=${BENCH_PERSIST_HA_DURATION:-10s}
 
 log() { printf 'bench-persist: %s\n' "$*" >&2; }
 
 # shellcheck source=ci/lib/bench.sh
-. ci/lib/bench.sh redis-cli redis-benchmark redis-server go
+. ci/lib/bench.sh redis-cli redis-benchmark redis-server curl go
 
 # rps PORT: redis-benchmark's SET throughput (requests per second) against 127.0.0.1:PORT.
 rps() {
@@ -32,7 +40,7 @@ rps() {
 
 log "disk: $(df -T "$work" | awk 'NR == 2 { print $1, $2 }')"
 start_grid 1
-mem_port=$grid_port
+mem_port=$grid_port mem_pid=$grid_pid
 add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
 summary=()
 for policy in no everysec always; do
@@ -55,4 +63,40 @@ for policy in no everysec always; do
 	stop_pid "$grid_pid"
 	stop_pid "$redis_pid"
 done
-printf '%s\n' "${summary[@]}"
+
+# The HA rows: a backup (replica) acknowledging each write, both sides journaling.
+stop_pid "$mem_pid"
+ha_summary=()
+for policy in everysec always; do
+	start_redis --appendonly yes --appendfsync "$policy"
+	primary_port=$redis_port primary_pid=$redis_pid
+	start_redis --appendonly yes --appendfsync "$policy" --replicaof 127.0.0.1 "$primary_port"
+	replica_pid=$redis_pid
+	for _ in $(seq 1 200); do
+		redis-cli -p "$redis_port" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
+		sleep 0.05
+	done
+	redis-cli -p "$redis_port" info replication | grep -q '^master_link_status:up' || { log "the replica's link to the primary is not up"; exit 1; }
+	start_ha_grid 1 --data-dir "$work/ha-$policy" --appendfsync "$policy" --log-level warn
+	ha_grid_pid=$grid_pid
+	primary=$(field primary "$(curl -fsS "http://$api/v1/partitions/0")")
+	[[ $primary =~ ^p0-i[01]$ ]] || { log "the manager names no primary for partition 0 (got '$primary')"; exit 1; }
+	g_sum=0 r_sum=0
+	for ((r = 1; r <= ha_rounds; r++)); do
+		ro=$("$work/loadgen" --clients "$clients" --value-size 100 --addr "127.0.0.1:$primary_port" --wait-replicas 1 --duration "$ha_duration")
+		go_=$("$work/loadgen" --clients "$clients" --value-size 100 --addr "$(resp_addr "$primary")" --duration "$ha_duration")
+		for out in "$ro" "$go_"; do
+			[ "$(field errors "$out")" = 0 ] && [ "$(field not_replicated "$out")" = 0 ] || log "HA round $r: $out"
+		done
+		g=$(field ops_per_sec "$go_") rd=$(field ops_per_sec "$ro")
+		printf 'HA appendfsync %-8s round %d: insight-grid --ha %.0f  redis + replica, WAIT 1 0 %.0f acknowledged writes/s\n' "$policy" "$r" "$g" "$rd"
+		g_sum=$(add "$g_sum" "$g") r_sum=$(add "$r_sum" "$rd")
+	done
+	ha_summary+=("$(awk -v p="$policy" -v g="$g_sum" -v r="$r_sum" -v n="$ha_rounds" 'BEGIN {
+		printf "HA appendfsync %-8s insight-grid --ha %7.0f  redis + replica (WAIT 1 0) %7.0f acknowledged writes/s: ratio %.2fx", p, g / n, r / n, g / r
+	}')")
+	stop_pid "$ha_grid_pid"
+	stop_pid "$replica_pid"
+	stop_pid "$primary_pid"
+done
+printf '%s\n' "${summary[@]}" "${ha_summary[@]}"

@@ -56,6 +56,7 @@ type restartElection struct {
 type seen struct {
 	at  time.Time
 	rev int64
+	why string // what it waited for when last logged
 }
 
 func newRestartElection(m *Manager, wait time.Duration) *restartElection {
@@ -202,6 +203,11 @@ func (r *restartElection) step(ctx context.Context) (bool, error) {
 		e := decide(rec, st.Instances, now.Sub(s.at) >= r.wait)
 		if e.winner == "" {
 			waits = append(waits, fmt.Sprintf("partition %d: %s", p, e.why))
+			if e.why != s.why {
+				s.why = e.why
+				r.since[p] = s
+				r.m.log.Info("restart election waiting", "partition", p, "for", e.why)
+			}
 			continue
 		}
 		if err := r.promote(rctx, p, e); err != nil {
