@@ -54,7 +54,7 @@ for policy in no everysec always; do
 		printf 'appendfsync %-8s round %d: insight-grid %s  memory-only grid %s  redis %s requests/s\n' "$policy" "$r" "$g" "$m" "$rd"
 		g_sum=$(add "$g_sum" "$g") m_sum=$(add "$m_sum" "$m") r_sum=$(add "$r_sum" "$rd")
 	done
-	metrics=$(curl -fsS "http://$grid_http/metrics")
+	metrics=$(curl -fsS "http://127.0.0.1:$((grid_port + 2000))/metrics") # the metrics port: base+2010
 	fsyncs=$(awk '$1 == "insight_grid_persist_fsyncs_total" { printf "%.0f", $2 }' <<<"$metrics")
 	journal=$(awk '$1 == "insight_grid_persist_journal_bytes" { printf "%.0f", $2 }' <<<"$metrics")
 	summary+=("$(awk -v p="$policy" -v g="$g_sum" -v m="$m_sum" -v r="$r_sum" -v n="$rounds" -v f="$fsyncs" -v j="$journal" 'BEGIN {

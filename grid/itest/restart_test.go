@@ -282,3 +282,72 @@ func TestRestartWholeHAGridRandomOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartOneInstanceAfterWait: only one instance of an HA partition comes back
+// within the manager's --restart-quorum-wait (2 s here). The backup the record has in
+// sync is promoted alone after the wait, and the primary, started later, syncs from it.
+// A backup the record has out of sync (its primary went on alone and acknowledged writes
+// it does not have) is not promoted however long the wait: the partition waits for its
+// primary, which then serves those writes. No acknowledged write is lost either way.
+func TestRestartOneInstanceAfterWait(t *testing.T) {
+	for _, inSync := range []bool{true, false} {
+		name := map[bool]string{true: "in-sync backup promoted", false: "out-of-sync backup waits for the primary"}[inSync]
+		t.Run(name, func(t *testing.T) {
+			g := newPersistGrid(t, 1, true, "--lease-ttl", "2s", "--repl-timeout", "1s", "--restart-delay", "300ms",
+				"--appendfsync", "always", "--restart-quorum-wait", "2s")
+			hl := &haLocal{base: g.base, api: g.api}
+			before := hl.waitHealthy(t, 0, 30*time.Second)
+			c := g.client(t)
+			w := startHAWriters(c, 4)
+			defer func() { w.stop(); w.done.Wait() }()
+			testutil.Eventually(t, 30*time.Second, "writes going on", func() bool { return w.count() > 500 })
+			var releaseBackup func()
+			if !inSync {
+				// The backup dies and stays down: the primary records it out of sync and
+				// acknowledges alone.
+				releaseBackup = g.holdBack(t, before.Backup)
+				g.killInstances(t, hl, before.Backup)
+				testutil.Eventually(t, 30*time.Second, "the primary alone", func() bool {
+					p, err := hl.partition(0)
+					return err == nil && !p.InSync
+				})
+				n := w.count()
+				testutil.Eventually(t, 30*time.Second, "writes acknowledged by the primary alone", func() bool { return w.count() > n+500 })
+			}
+			w.stop()
+			w.done.Wait()
+			if inSync {
+				before = waitFlushed(t, g, hl, 0)
+			}
+			releasePrimary := g.holdBack(t, before.Primary)
+			if inSync {
+				g.killInstances(t, hl, before.Primary, before.Backup)
+				testutil.Eventually(t, 60*time.Second, "the in-sync backup promoted alone", func() bool {
+					p, err := hl.partition(0)
+					if err != nil || p.Primary != before.Backup {
+						return false
+					}
+					st, err := hl.status(before.Backup)
+					return err == nil && st.Serving
+				})
+			} else {
+				g.killInstances(t, hl, before.Primary)
+				releaseBackup()
+				testutil.Eventually(t, 60*time.Second, "the manager refusing the out-of-sync backup alone after the wait", func() bool {
+					b, _ := os.ReadFile(g.logPath)
+					return strings.Contains(string(b), "the record has it out of sync")
+				})
+				if p, err := hl.partition(0); err != nil || p.Primary != before.Primary {
+					t.Fatalf("partition %+v, %v: want %s still the primary", p, err, before.Primary)
+				}
+			}
+			releasePrimary()
+			after := hl.waitHealthy(t, 0, 60*time.Second)
+			t.Logf("primary %s after the restart (was %s)", after.Primary, before.Primary)
+			if lost := lostWrites(t, g.client(t), w); lost > 0 {
+				t.Fatalf("%d of %d acknowledged writes lost", lost, len(w.acked))
+			}
+			t.Logf("%d acknowledged writes, all present", len(w.acked))
+		})
+	}
+}
