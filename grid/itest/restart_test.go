@@ -333,12 +333,15 @@ func TestRestartOneInstanceAfterWait(t *testing.T) {
 			} else {
 				g.killInstances(t, hl, before.Primary)
 				releaseBackup()
-				testutil.Eventually(t, 60*time.Second, "the manager refusing the out-of-sync backup alone after the wait", func() bool {
+				testutil.Eventually(t, 60*time.Second, "the manager refusing the out-of-sync backup alone after the wait, or promoting it", func() bool {
+					if p, err := hl.partition(0); err == nil && p.Primary != before.Primary {
+						return true
+					}
 					b, _ := os.ReadFile(g.logPath)
 					return strings.Contains(string(b), "the record has it out of sync")
 				})
 				if p, err := hl.partition(0); err != nil || p.Primary != before.Primary {
-					t.Fatalf("partition %+v, %v: want %s still the primary", p, err, before.Primary)
+					t.Fatalf("partition %+v, %v: want %s still the primary: the out-of-sync backup lacks the writes it acknowledged alone", p, err, before.Primary)
 				}
 			}
 			releasePrimary()

@@ -89,7 +89,7 @@ func needsElection(rec cluster.Record, insts map[string]cluster.Instance) bool {
 		return false
 	}
 	b, ok := insts[rec.Backup]
-	return !(rec.InSync && ok && b.Run == rec.BackupRun)
+	return !rec.InSync || !ok || b.Run != rec.BackupRun
 }
 
 // decide applies the election's rule to partition rec; waited says --restart-quorum-wait
@@ -120,7 +120,7 @@ func decide(rec cluster.Record, insts map[string]cluster.Instance, waited bool) 
 		return e
 	case len(cands) == 2:
 		w, o := cands[0], cands[1] // cands[0] is the record's primary
-		if w.Disk.Position.Less(o.Disk.Position) {
+		if w.Disk.Less(o.Disk.Position) {
 			w, o = o, w
 		}
 		if w.Disk.Empty() {
@@ -142,7 +142,7 @@ func decide(rec cluster.Record, insts map[string]cluster.Instance, waited bool) 
 		e.why = fmt.Sprintf("%s's disk is empty and the partition has served: waiting for the other instance, or the operator's reset", c.ID)
 	case c.ID == rec.Backup && !rec.InSync:
 		e.why = fmt.Sprintf("%s alone, and the record has it out of sync (its primary acknowledged writes it may not hold): waiting for %s, or the operator's reset", c.ID, rec.Primary)
-	case rec.Floor != nil && c.Disk.Position.Less(*rec.Floor):
+	case rec.Floor != nil && c.Disk.Less(*rec.Floor):
 		e.why = fmt.Sprintf("%s alone, and its disk (%s) is behind what the partition held at the last election (%s): waiting for the other instance, or the operator's reset",
 			c.ID, posString(c.Disk.Position), posString(*rec.Floor))
 	default:

@@ -83,7 +83,7 @@ func (c *coord) elect(t *testing.T) cluster.Record {
 	if w.Disk == nil || o.Disk == nil {
 		t.Fatalf("both instances registered with their disks: %+v %+v", w, o)
 	}
-	if w.Disk.Position.Less(o.Disk.Position) {
+	if w.Disk.Less(o.Disk.Position) {
 		w, o = o, w
 	}
 	next := rec
