@@ -195,11 +195,14 @@ func TestRestartNewestDiskWins(t *testing.T) {
 			if after.Primary != before.Backup {
 				t.Errorf("primary after the restart %s, want %s, whose disk is newer (%s's journal lost %d bytes)", after.Primary, before.Backup, before.Primary, cut)
 			}
-			st, err := hl.status(before.Primary)
-			if err != nil || st.Persistence == nil || st.Persistence.Loaded == nil || st.Persistence.Cut == "" {
-				t.Fatalf("the recorded primary's status %+v, %v: want the cut journal loaded", st.Persistence, err)
+			st, err1 := hl.status(before.Primary)
+			bst, err2 := hl.status(before.Backup)
+			if err1 != nil || err2 != nil || st.Persistence == nil || st.Persistence.Loaded == nil || bst.Persistence == nil || bst.Persistence.Loaded == nil ||
+				st.Persistence.Loaded.Seq >= bst.Persistence.Loaded.Seq {
+				t.Fatalf("statuses %+v, %+v (%v, %v): want the recorded primary to have loaded less than the backup", st.Persistence, bst.Persistence, err1, err2)
 			}
-			t.Logf("%s loaded %s (cut: %s); %s became primary", before.Primary, posOf(st.Persistence.Loaded), st.Persistence.Cut, after.Primary)
+			t.Logf("%s loaded %s (cut: %q), %s loaded %s and became primary", before.Primary, posOf(st.Persistence.Loaded), st.Persistence.Cut,
+				before.Backup, posOf(bst.Persistence.Loaded))
 			if lost := lostWrites(t, g.client(t), w); lost > 0 {
 				t.Fatalf("%d of %d acknowledged writes lost by the restart", lost, len(w.acked))
 			}
