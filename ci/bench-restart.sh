@@ -92,7 +92,8 @@ stop_pid "$grid_pid"
 stop_pid "$redis_pid"
 grid_files=$(du -sb "$grid_dir/instances" | awk '{ print $1 }')
 redis_files=$(du -sb "$redis_dir/appendonlydir" | awk '{ print $1 }')
-log "on disk: grid $(ls "$grid_dir/instances/p0-i0" | tr '\n' ' ')($grid_files bytes); redis $(ls "$redis_dir/appendonlydir" | tr '\n' ' ')($redis_files bytes)"
+names() { local f out=""; for f in "$1"/*; do out+="${f##*/} "; done; echo "$out"; }
+log "on disk: grid $(names "$grid_dir/instances/p0-i0")($grid_files bytes); redis $(names "$redis_dir/appendonlydir")($redis_files bytes)"
 
 printf '%-6s %14s %14s %16s %16s\n' round grid_load_ms redis_load_ms grid_to_serve_ms redis_to_serve_ms
 g_sum=0 r_sum=0 gw_sum=0 rw_sum=0
