@@ -292,7 +292,7 @@ func (t *Tracker) trim() {
 	}
 	t.trimmed = f
 	if t.qhead > len(t.queue)/2 {
-		t.queue = append(t.queue[:0], t.queue[t.qhead:]...)
+		t.queue = slices.Clone(t.queue[t.qhead:]) // a new array: the acknowledged part's memory goes
 		t.qhead = 0
 	}
 	if n := len(t.queue) - t.qhead; n > 1024 && n > 4*t.live {

@@ -468,5 +468,6 @@ func BenchmarkMetadataPerKey(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/key-acked")
 		runtime.KeepAlive(a)
+		runtime.KeepAlive(keys)
 	}
 }
