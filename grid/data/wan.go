@@ -50,7 +50,7 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "max %d: must be between 1 and 100000", req.Max)
 			return
 		}
-		b, err := in.wan.Pull(req.Target, req.Max)
+		b, err := in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
 		if err != nil {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "%v", err)
 			return

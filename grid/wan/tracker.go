@@ -233,6 +233,12 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		t.live-- // its queue entry is superseded
 	}
 	m[k] = e
+	if e.site == 0 && !t.anyInSync() {
+		// Every target is being resynchronized from the metadata: the queue keeps
+		// nothing, and a target back in sync has acknowledged past this write.
+		t.trimmed = max(t.trimmed, e.hlc)
+		return
+	}
 	if e.site == 0 {
 		if n := len(t.queue); n > t.qhead && t.queue[n-1].hlc > e.hlc {
 			t.sorted = false
@@ -240,6 +246,16 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		t.queue = append(t.queue, qent{hlc: e.hlc, key: k})
 		t.live++
 	}
+}
+
+// anyInSync reports whether a target is in sync (the queue serves it); t.mu held.
+func (t *Tracker) anyInSync() bool {
+	for _, tg := range t.targets {
+		if !tg.outOfSync {
+			return true
+		}
+	}
+	return false
 }
 
 // markSlowest marks the in-sync target with the oldest acknowledgement out of sync, so
@@ -511,8 +527,11 @@ var ErrUnknownTarget = errors.New("not a target site of this grid")
 
 // Pull returns up to max of the partition's local writes the target has not
 // acknowledged, oldest first. Keys of kinds other than strings and hashes are skipped and
-// counted (insight_wan_unsupported_total).
-func (t *Tracker) Pull(name string, maxKeys int) (Batch, error) {
+// counted (insight_wan_unsupported_total). A target whose acknowledgement is behind what
+// the outbox holds (out of sync) gets a scan of the metadata instead; the pull whose scan
+// is complete puts it back in sync, journaled with j, so the outbox holds its writes
+// from then on.
+func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 	t.mu.Lock()
 	tg := t.targets[name]
 	if tg == nil || !slices.Contains(t.cfg.Targets, name) {
@@ -520,11 +539,15 @@ func (t *Tracker) Pull(name string, maxKeys int) (Batch, error) {
 		return Batch{}, fmt.Errorf("target %q: %w (targets: %v)", name, ErrUnknownTarget, t.cfg.Targets)
 	}
 	var picked []qent
-	b := Batch{Site: t.cfg.Site, Upto: tg.acked, Resync: tg.outOfSync}
-	if tg.outOfSync && tg.acked < t.trimmed {
+	b := Batch{Site: t.cfg.Site, Upto: tg.acked, Resync: tg.acked < t.trimmed}
+	if b.Resync {
 		picked = t.scanAfter(tg.acked, maxKeys)
 		if len(picked) < maxKeys {
 			b.Upto = t.trimmed // the scan holds every live local write up to there
+			if tg.outOfSync {
+				tg.outOfSync = false
+				j(0, appendTarget(nil, name, tg))
+			}
 		}
 	} else {
 		t.sortQueue()

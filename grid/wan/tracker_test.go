@@ -92,7 +92,7 @@ func (s *site) get(t testing.TB, k string) (string, bool) {
 
 func (s *site) pull(t testing.TB, target string) Batch {
 	t.Helper()
-	b, err := s.tr.Pull(target, 1000)
+	b, err := s.tr.Pull(target, 1000, s.rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,12 +348,9 @@ func TestFullOutboxMarksTheSlowestTargetOutOfSyncAndResyncs(t *testing.T) {
 	// the metadata, in batches.
 	dst := newSite(t, "b", nil, "a")
 	for range 5 {
-		b, err := a.tr.Pull("b", 4)
+		b, err := a.tr.Pull("b", 4, a.rec)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if !b.Resync && a.tr.Status().Targets[0].OutOfSync {
-			t.Fatal("a pull for an out-of-sync target is not a resync")
 		}
 		ship(t, a, dst, b)
 	}
@@ -426,7 +423,7 @@ func TestBadConfigurationAndRequestsAreRefusedByName(t *testing.T) {
 		}
 	}
 	a := newSite(t, "a", nil, "b")
-	if _, err := a.tr.Pull("z", 10); err == nil || !strings.Contains(err.Error(), `target "z"`) {
+	if _, err := a.tr.Pull("z", 10, a.rec); err == nil || !strings.Contains(err.Error(), `target "z"`) {
 		t.Errorf("Pull of an unknown target: %v", err)
 	}
 	if err := a.tr.Ack("z", 1, a.rec); err == nil {
@@ -469,5 +466,56 @@ func BenchmarkMetadataPerKey(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/key-acked")
 		runtime.KeepAlive(a)
 		runtime.KeepAlive(keys)
+	}
+}
+
+func TestWithEveryTargetOutOfSyncTheOutboxHoldsNothing(t *testing.T) {
+	a := newSite(t, "a", func(c *Config) { c.OutboxMax = 5; c.Mode = ModeOutOfSync }, "b")
+	for i := range 50 {
+		a.set(t, fmt.Sprintf("k%d", i), "v")
+	}
+	st := a.tr.Status()
+	if st.Outbox != 0 || !st.Targets[0].OutOfSync || st.Targets[0].Backlog != 50 {
+		t.Fatalf("outbox %d, target %+v: want an empty outbox, b out of sync with a backlog of 50", st.Outbox, st.Targets[0])
+	}
+	if b := a.backup(t); fmt.Sprint(b.tr.Status().Targets) != fmt.Sprint(st.Targets) || b.tr.Status().Outbox != 0 {
+		t.Fatalf("the backup's state %+v differs from the primary's %+v", b.tr.Status(), st)
+	}
+	dst := newSite(t, "b", nil, "a")
+	for range 3 {
+		ship(t, a, dst, a.pull(t, "b"))
+	}
+	if st := a.tr.Status(); st.Targets[0].OutOfSync || st.Targets[0].Backlog != 0 {
+		t.Fatalf("after the resync: %+v, want in sync", st.Targets[0])
+	}
+	a.set(t, "after", "v")
+	if b := a.pull(t, "b"); keysOf(b) == "" || b.Resync {
+		t.Fatalf("a write after the resync: pulled %q (resync %v), want it from the outbox", keysOf(b), b.Resync)
+	}
+}
+
+func TestAResyncUnderSteadyWritesComesBackInSync(t *testing.T) {
+	a := newSite(t, "a", func(c *Config) { c.OutboxMax = 5; c.Mode = ModeOutOfSync }, "b")
+	for i := range 20 {
+		a.set(t, fmt.Sprintf("k%d", i), "v")
+	}
+	dst := newSite(t, "b", nil, "a")
+	for round := range 10 {
+		b := a.pull(t, "b")
+		a.set(t, fmt.Sprintf("w%d", round), "v") // a write between the pull and its ack
+		ship(t, a, dst, b)
+	}
+	if st := a.tr.Status(); st.Targets[0].OutOfSync {
+		t.Fatalf("still out of sync after complete resync pulls: %+v (a write between each pull and its ack must not keep it out)", st.Targets[0])
+	}
+	ship(t, a, dst, a.pull(t, "b"))
+	st := a.tr.Status()
+	if st.Targets[0].OutOfSync || st.Targets[0].Backlog != 0 {
+		t.Fatalf("after resync rounds with writes in between: %+v, want in sync without backlog", st.Targets[0])
+	}
+	for i := range 10 {
+		if _, ok := dst.get(t, fmt.Sprintf("w%d", i)); !ok {
+			t.Fatalf("w%d, written during the resync, is missing at b", i)
+		}
 	}
 }
