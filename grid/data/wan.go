@@ -42,6 +42,7 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 		var req struct {
 			Target string `json:"target"`
 			Max    int    `json:"max"`
+			WaitMS int    `json:"waitMs"` // with nothing to send, wait this long for a write
 		}
 		if !in.wanRequest(w, r, &req) {
 			return
@@ -50,7 +51,20 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "max %d: must be between 1 and 100000", req.Max)
 			return
 		}
+		if req.WaitMS < 0 || req.WaitMS > 10000 {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "waitMs %d: must be between 0 and 10000", req.WaitMS)
+			return
+		}
+		written := in.wan.Written()
 		b, err := in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
+		if err == nil && len(b.Changes) == 0 && req.WaitMS > 0 {
+			select {
+			case <-written:
+			case <-r.Context().Done():
+			case <-time.After(time.Duration(req.WaitMS) * time.Millisecond):
+			}
+			b, err = in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
+		}
 		if err != nil {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "%v", err)
 			return

@@ -53,7 +53,7 @@ type GatewayConfig struct {
 	DataScheme string
 	Targets    []GatewayTarget
 	BatchKeys  int           // keys per batch (default 512)
-	Idle       time.Duration // how long a partition with nothing to send waits (default 20ms)
+	Idle       time.Duration // the first wait before a failed delivery is retried (default 20ms)
 	Logger     *slog.Logger
 }
 
@@ -197,6 +197,13 @@ func (g *Gateway) delegate(ctx context.Context, t GatewayTarget) {
 func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 	fresh := false
 	backoff := g.cfg.Idle
+	var lastAck uint64 // the last acknowledgement this loop sent
+	var l link
+	defer func() {
+		if l.hc != nil {
+			l.hc.CloseIdleConnections()
+		}
+	}()
 	wait := func(d time.Duration) bool {
 		select {
 		case <-ctx.Done():
@@ -220,7 +227,7 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			continue
 		}
 		var b Batch
-		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/pull", map[string]any{"target": t.Name, "max": g.cfg.BatchKeys}, &b); err != nil {
+		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/pull", map[string]any{"target": t.Name, "max": g.cfg.BatchKeys, "waitMs": pullWaitMS}, &b); err != nil {
 			g.errs.Add(1)
 			g.log.Debug("WAN pull failed", "partition", p, "target", t.Name, "err", err)
 			fresh = true
@@ -230,7 +237,7 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			continue
 		}
 		if len(b.Changes) > 0 {
-			if err := g.send(ctx, t, b); err != nil {
+			if err := g.send(ctx, t, &l, b); err != nil {
 				g.errs.Add(1)
 				g.log.Info("WAN batch not delivered; retrying", "partition", p, "target", t.Name, "keys", len(b.Changes), "err", err)
 				backoff = min(2*backoff, 2*time.Second)
@@ -242,7 +249,7 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			backoff = g.cfg.Idle
 		}
 		var acked map[string]uint64
-		if b.Upto > 0 {
+		if b.Upto > 0 && b.Upto != lastAck {
 			if err := prim.Do(ctx, http.MethodPost, "/v1/wan/ack", map[string]any{"target": t.Name, "upto": b.Upto}, &acked); err != nil {
 				// Sent again after the next pull: the sink's last-writer-wins makes a
 				// second application harmless.
@@ -250,12 +257,15 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 				fresh = true
 				continue
 			}
-		}
-		if len(b.Changes) < g.cfg.BatchKeys && !wait(g.cfg.Idle) {
-			return
+			lastAck = b.Upto
 		}
 	}
 }
+
+// pullWaitMS is how long a pull waits at the primary for a write when its outbox is
+// empty (a long poll): a write goes out at once, an idle partition costs a request a
+// second.
+const pullWaitMS = 1000
 
 // targetClient is an HTTPS client trusting t's CA, and t's token (read now).
 func targetClient(t GatewayTarget) (*http.Client, string, error) {
@@ -278,13 +288,28 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, strings.TrimSpace(string(tok)), nil
 }
 
+// link is a delegator loop's connection to a target: its client keeps the TLS
+// connection open across batches; after a failure it is made again, the CA and token
+// read again.
+type link struct {
+	hc  *http.Client
+	tok string
+}
+
 // send delivers a batch to t's gateway, gzip-compressed, and returns once t applied it.
-func (g *Gateway) send(ctx context.Context, t GatewayTarget, b Batch) error {
-	hc, tok, err := targetClient(t)
-	if err != nil {
-		return err
+func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (err error) {
+	if l.hc == nil {
+		if l.hc, l.tok, err = targetClient(t); err != nil {
+			return err
+		}
 	}
-	defer hc.CloseIdleConnections()
+	defer func() {
+		if err != nil {
+			l.hc.CloseIdleConnections()
+			l.hc = nil
+		}
+	}()
+	hc, tok := l.hc, l.tok
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if err := json.NewEncoder(zw).Encode(b); err != nil {

@@ -148,6 +148,7 @@ type Tracker struct {
 	trimmed  uint64 // the queue holds every live local write after this timestamp
 	targets  map[string]*target
 	override map[string]entry // the stamp the next journaled change of a key carries (a remote write)
+	wake     chan struct{}    // closed at the next local write; nil while nobody waits
 
 	unsupported [8]atomic.Int64 // changes of keys of these kinds not replicated, by store.Kind
 	flushes     atomic.Int64    // FLUSHALL/FLUSHDB of slots, not replicated
@@ -167,6 +168,17 @@ func NewTracker(cfg Config) *Tracker {
 	}
 	t.room = sync.NewCond(&t.mu)
 	return t
+}
+
+// Written returns a channel closed at the next local write: take it before a Pull that
+// finds nothing, then wait on it (a long poll).
+func (t *Tracker) Written() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wake == nil {
+		t.wake = make(chan struct{})
+	}
+	return t.wake
 }
 
 // Site is this site's name.
@@ -237,6 +249,10 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		// Every target is being resynchronized from the metadata: the queue keeps
 		// nothing, and a target back in sync has acknowledged past this write.
 		t.trimmed = max(t.trimmed, e.hlc)
+		if t.wake != nil {
+			close(t.wake)
+			t.wake = nil
+		}
 		return
 	}
 	if e.site == 0 {
@@ -245,6 +261,10 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		}
 		t.queue = append(t.queue, qent{hlc: e.hlc, key: k})
 		t.live++
+	}
+	if e.site == 0 && t.wake != nil {
+		close(t.wake)
+		t.wake = nil
 	}
 }
 

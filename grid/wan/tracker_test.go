@@ -519,3 +519,26 @@ func TestAResyncUnderSteadyWritesComesBackInSync(t *testing.T) {
 		}
 	}
 }
+
+func TestWrittenWakesALongPollAtTheNextLocalWriteOnly(t *testing.T) {
+	a := newSite(t, "a", nil, "b")
+	w := a.tr.Written()
+	remote := Change{Key: []byte("r"), HLC: 5, Site: "b", Op: stringOp(t, "r", "v")}
+	if _, err := a.tr.ApplyRemote(remote, exclusive, a.rec); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w:
+		t.Fatal("a write from another site woke the poll for this site's outbox")
+	default:
+	}
+	a.set(t, "k", "v")
+	select {
+	case <-w:
+	default:
+		t.Fatal("a local write did not wake the poll")
+	}
+	if a.tr.Written() == w {
+		t.Fatal("the next poll got the closed channel again")
+	}
+}
