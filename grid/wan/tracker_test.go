@@ -334,7 +334,7 @@ func TestFullOutboxMarksTheSlowestTargetOutOfSyncAndResyncs(t *testing.T) {
 		a.set(t, fmt.Sprintf("k%d", i), "v")
 	}
 	ship(t, a, newSite(t, "c", nil, "a"), a.pull(t, "c")) // c keeps up
-	for i := 5; i < 10; i++ { // c's backlog stays within the bound; b's passes it
+	for i := 5; i < 10; i++ {                             // c's backlog stays within the bound; b's passes it
 		a.set(t, fmt.Sprintf("k%d", i), "v")
 	}
 	st := a.tr.Status()
