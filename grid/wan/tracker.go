@@ -261,6 +261,9 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		}
 		t.queue = append(t.queue, qent{hlc: e.hlc, key: k})
 		t.live++
+		if n := len(t.queue) - t.qhead; n > 1024 && n > 4*t.live && t.sorted {
+			t.compact() // rewrites of the same keys while nothing is acknowledged
+		}
 	}
 	if e.site == 0 && t.wake != nil {
 		close(t.wake)

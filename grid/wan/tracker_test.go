@@ -542,3 +542,19 @@ func TestWrittenWakesALongPollAtTheNextLocalWriteOnly(t *testing.T) {
 		t.Fatal("the next poll got the closed channel again")
 	}
 }
+
+func TestRewritesWhileNothingIsAcknowledgedKeepTheQueueSmall(t *testing.T) {
+	a := newSite(t, "a", nil, "b")
+	for i := range 100_000 {
+		a.set(t, fmt.Sprintf("k%d", i%10), fmt.Sprint(i))
+	}
+	a.tr.mu.Lock()
+	n := len(a.tr.queue) - a.tr.qhead
+	a.tr.mu.Unlock()
+	if n > 4*10+1024 {
+		t.Fatalf("the queue holds %d entries for 10 live keys", n)
+	}
+	if b := a.pull(t, "b"); len(b.Changes) != 10 {
+		t.Fatalf("pulled %d changes, want the 10 keys", len(b.Changes))
+	}
+}
