@@ -52,7 +52,7 @@ type GatewayConfig struct {
 	DataHTTP   *http.Client
 	DataScheme string
 	Targets    []GatewayTarget
-	BatchKeys  int           // keys per batch (default 512)
+	BatchKeys  int           // keys per batch (default 2048)
 	Idle       time.Duration // the first wait before a failed delivery is retried (default 20ms)
 	Logger     *slog.Logger
 }
@@ -77,7 +77,7 @@ const PathGatewayStatus = "/v1/wan/status"
 // NewGateway returns the gateway of cfg.
 func NewGateway(cfg GatewayConfig) *Gateway {
 	if cfg.BatchKeys <= 0 {
-		cfg.BatchKeys = 512
+		cfg.BatchKeys = 2048
 	}
 	if cfg.Idle <= 0 {
 		cfg.Idle = 20 * time.Millisecond
@@ -311,7 +311,7 @@ func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (
 	}()
 	hc, tok := l.hc, l.tok
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
 	if err := json.NewEncoder(zw).Encode(b); err != nil {
 		return fmt.Errorf("encoding the batch: %w", err)
 	}

@@ -3,7 +3,11 @@ package itest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +53,7 @@ type siteSpec struct {
 	dir        string
 	partitions int
 	ha         bool
+	noWAN      bool // a plain grid: no --site, for the benchmark's anchor
 	args       []string
 }
 
@@ -98,10 +103,13 @@ func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"local", "--site", s.name, "--partitions", strconv.Itoa(s.partitions), "--base-port", strconv.Itoa(s.base),
+	args := []string{"local", "--partitions", strconv.Itoa(s.partitions), "--base-port", strconv.Itoa(s.base),
 		"--data-dir", s.dir, "--log-level", "info", "--timeout", "90s", "--restart-delay", "500ms", "--ha=" + strconv.FormatBool(s.ha)}
+	if !s.noWAN {
+		args = append(args, "--site", s.name)
+	}
 	for _, o := range all {
-		if o.name == s.name {
+		if o.name == s.name || s.noWAN || o.noWAN {
 			continue
 		}
 		args = append(args, "--wan-target", o.name+"="+o.gateway(),
@@ -247,4 +255,28 @@ func (s *site) values(ctx context.Context, keys []string) (map[string]string, er
 		out[k] = v
 	}
 	return out, nil
+}
+
+// getGateway reads the site's gateway status over HTTPS, trusting the site's CA.
+func getGateway(ctx context.Context, s *site, v any) error {
+	pem, err := os.ReadFile(filepath.Join(s.dir, "tls", "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+s.gateway()+wan.PathGatewayStatus, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
