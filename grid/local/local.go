@@ -646,7 +646,11 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		defer func() { <-gwDone }()
+		defer func() {
+			if err := <-gwDone; err != nil {
+				fmt.Fprintf(cfg.Stderr, "insight-grid local: the WAN gateway stopped: %v\n", err)
+			}
+		}()
 		scheme := "https"
 		if cfg.tls.CA == "" {
 			scheme = "http"

@@ -87,7 +87,7 @@ func checkSite(s string) error {
 		return fmt.Errorf("%q: a site name is 1 to 32 characters of a-z, 0-9 and '-'", s)
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
 			return fmt.Errorf("%q: a site name is 1 to 32 characters of a-z, 0-9 and '-'", s)
 		}
 	}
@@ -634,15 +634,13 @@ func (t *Tracker) Ack(name string, upto uint64, j Journal) error {
 	if tg == nil || !slices.Contains(t.cfg.Targets, name) {
 		return fmt.Errorf("target %q: %w (targets: %v)", name, ErrUnknownTarget, t.cfg.Targets)
 	}
-	if upto <= tg.acked && !(tg.outOfSync && tg.acked >= t.trimmed) {
-		return nil
+	backInSync := tg.outOfSync && max(tg.acked, upto) >= t.trimmed
+	if upto > tg.acked || backInSync {
+		tg.acked = max(tg.acked, upto)
+		tg.outOfSync = tg.outOfSync && !backInSync
+		j(0, appendTarget(nil, name, tg))
+		t.trim()
 	}
-	tg.acked = max(tg.acked, upto)
-	if tg.outOfSync && tg.acked >= t.trimmed {
-		tg.outOfSync = false
-	}
-	j(0, appendTarget(nil, name, tg))
-	t.trim()
 	return nil
 }
 
