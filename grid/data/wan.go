@@ -118,6 +118,12 @@ func (in *instance) wanApply(w http.ResponseWriter, r *http.Request) {
 	if !in.wanRequest(w, r, &req) {
 		return
 	}
+	for _, c := range req.Changes {
+		if err := in.wan.CheckChange(c); err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "%v", err)
+			return
+		}
+	}
 	v := in.srv.View()
 	applied, stale := 0, 0
 	for _, c := range req.Changes {

@@ -644,17 +644,28 @@ func (t *Tracker) Ack(name string, upto uint64, j Journal) error {
 	return nil
 }
 
+// CheckChange checks a change from another site before it is applied.
+func (t *Tracker) CheckChange(c Change) error {
+	if c.Site == t.cfg.Site {
+		return fmt.Errorf("change of key %q comes from this site %q", c.Key, c.Site)
+	}
+	if err := checkSite(c.Site); err != nil {
+		return fmt.Errorf("change of key %q: site %w", c.Key, err)
+	}
+	if c.HLC == 0 {
+		return fmt.Errorf("change of key %q from site %s has no timestamp", c.Key, c.Site)
+	}
+	return nil
+}
+
 // ApplyRemote applies a change from another site if it wins over what the key holds by
 // last-writer-wins; it reports whether it was applied. exclusive runs its function with
 // every other command on the key's slot held off, so the comparison and the write are
 // one step. The write goes through the store's journal (to the backup), stamped with the
 // change's (HLC, site).
 func (t *Tracker) ApplyRemote(c Change, exclusive func(slot int, fn func()), j Journal) (applied bool, err error) {
-	if c.Site == t.cfg.Site {
-		return false, fmt.Errorf("change of key %q comes from this site %q", c.Key, c.Site)
-	}
-	if err := checkSite(c.Site); err != nil {
-		return false, fmt.Errorf("change of key %q: site %w", c.Key, err)
+	if err := t.CheckChange(c); err != nil {
+		return false, err
 	}
 	slot := slots.Of(c.Key)
 	k := string(c.Key)

@@ -2,8 +2,15 @@ package itest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -340,4 +347,77 @@ func TestFullOutboxBlocksWritesUntilTheTargetTakesThem(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestWANEndpointsRefuseBadRequests(t *testing.T) {
+	sp := specs(t, "oslo", "lima")
+	sp[0].partitions = 2 // foo (slot 12182) is partition 1's
+	a := start(t, sp[0], sp)
+	tok, err := os.ReadFile(filepath.Join(a.dir, "operator-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := fmt.Sprintf("http://127.0.0.1:%d", a.base+1010)
+	post := func(url, token, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	token := strings.TrimSpace(string(tok))
+	for _, tc := range []struct {
+		name, path, token, body string
+		code                    int
+		want                    string
+	}{
+		{"no token", "/v1/wan/pull", "", `{"target":"lima","max":10}`, 401, "operator token"},
+		{"wrong token", "/v1/wan/pull", "nope", `{"target":"lima","max":10}`, 403, "not this grid's"},
+		{"unknown target", "/v1/wan/pull", token, `{"target":"rome","max":10}`, 400, `target \"rome\": not a target site of this grid`},
+		{"max", "/v1/wan/pull", token, `{"target":"lima","max":0}`, 400, "max 0: must be between 1 and 100000"},
+		{"unknown field", "/v1/wan/ack", token, `{"target":"lima","upto":1,"x":1}`, 400, "unknown field"},
+		{"own site", "/v1/wan/apply", token, `{"changes":[{"k":"Zm9v","h":1,"s":"oslo"}]}`, 400, "comes from this site"},
+		{"no timestamp", "/v1/wan/apply", token, `{"changes":[{"k":"Zm9v","s":"lima"}]}`, 400, "has no timestamp"},
+		{"wrong partition", "/v1/wan/apply", token, `{"changes":[{"k":"Zm9v","h":1,"s":"lima"}]}`, 409, "is not in a slot of partition 0"},
+	} {
+		code, body := post(data+tc.path, tc.token, tc.body)
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s; want %d and %q", tc.name, code, body, tc.code, tc.want)
+		}
+	}
+	// The gateway's sink: the site's token, a well-formed batch from another site.
+	gw := "https://" + a.gateway() + "/v1/wan/batch"
+	pem, _ := os.ReadFile(filepath.Join(a.dir, "tls", "ca.crt"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	for _, tc := range []struct {
+		name, token, body string
+		code              int
+		want              string
+	}{
+		{"sink without token", "", `{}`, 401, "operator token"},
+		{"sink from itself", token, `{"site":"oslo","changes":[]}`, 400, `batch from site \"oslo\", which is this site`},
+		{"sink garbage", token, `{"site":`, 400, "batch:"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, gw, strings.NewReader(tc.body))
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: %d %s; want %d and %q", tc.name, resp.StatusCode, b, tc.code, tc.want)
+		}
+	}
 }
