@@ -346,7 +346,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	in.srv = srv
-	in.mover = migrate.New(migrate.Config{Partition: cfg.Partition, Store: in.store, Server: srv, Repl: in.node,
+	var moverServer migrate.Server = srv
+	if in.wan != nil {
+		moverServer = wanMover{Server: srv, t: in.wan}
+	}
+	in.mover = migrate.New(migrate.Config{Partition: cfg.Partition, Store: in.store, Server: moverServer, Repl: in.node,
 		Password: cfg.RequirePass, Logger: log, TLS: internalTLS})
 
 	lns, err := listen(cfg)

@@ -229,3 +229,19 @@ func (c wanCollector) Collect(ch chan<- prometheus.Metric) {
 
 // errWANWithDisk refuses WAN replication with a data directory, for now.
 var errWANWithDisk = errors.New("--wan-site with --data-dir: WAN replication keeps its metadata in memory only for now (it is not in the journal); run the site without --data-dir")
+
+// wanMover is the server as the re-partitioning's mover sees it: while it holds a slot
+// to move its keys out, their deletions here are not WAN deletions (Tracker.MovingOut).
+type wanMover struct {
+	*server.Server
+	t *wan.Tracker
+}
+
+func (m wanMover) LockSlot(slot int) (unlock func()) {
+	u := m.Server.LockSlot(slot)
+	m.t.MovingOut(slot, true)
+	return func() {
+		m.t.MovingOut(slot, false)
+		u()
+	}
+}

@@ -120,10 +120,11 @@ type Journal func(slot int, op []byte)
 const (
 	opMeta   byte = 0xF0 // key, hlc, site: the key's metadata
 	opTarget byte = 0xF1 // site, acked, outOfSync, marked: a target's state
+	opForget byte = 0xF2 // key: the key left this partition (a slot moving out)
 )
 
 // IsOp reports whether op is a WAN metadata operation (ApplyOp's), not the store's.
-func IsOp(op []byte) bool { return len(op) > 0 && (op[0] == opMeta || op[0] == opTarget) }
+func IsOp(op []byte) bool { return len(op) > 0 && op[0] >= opMeta && op[0] <= opForget }
 
 // Tracker is one data instance's WAN state: per-key (HLC, site) metadata, kept for every
 // key written since WAN was turned on (and for deleted keys as tombstones), the outbox of
@@ -149,6 +150,7 @@ type Tracker struct {
 	targets  map[string]*target
 	override map[string]entry // the stamp the next journaled change of a key carries (a remote write)
 	wake     chan struct{}    // closed at the next local write; nil while nobody waits
+	moving   map[int]bool     // slots whose keys are being moved out (re-partitioning)
 
 	unsupported [8]atomic.Int64 // changes of keys of these kinds not replicated, by store.Kind
 	flushes     atomic.Int64    // FLUSHALL/FLUSHDB of slots, not replicated
@@ -161,7 +163,7 @@ type Tracker struct {
 func NewTracker(cfg Config) *Tracker {
 	t := &Tracker{
 		cfg: cfg, clock: hlc.New(cfg.Now), sites: []string{cfg.Site}, siteIdx: map[string]uint16{cfg.Site: 0},
-		targets: map[string]*target{}, override: map[string]entry{}, sorted: true,
+		targets: map[string]*target{}, override: map[string]entry{}, sorted: true, moving: map[int]bool{},
 	}
 	for _, s := range cfg.Targets {
 		t.targets[s] = &target{}
@@ -217,6 +219,13 @@ func (t *Tracker) note(slot int, key []byte, j Journal) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := string(key)
+	if t.moving[slot] {
+		// The key leaves with its slot: not a deletion for the other sites. Its new
+		// partition stamps it when it arrives and sends it from there.
+		t.forget(slot, k)
+		j(slot, appendForget(nil, key))
+		return
+	}
 	e, remote := t.override[k]
 	if remote {
 		delete(t.override, k)
@@ -228,6 +237,32 @@ func (t *Tracker) note(slot int, key []byte, j Journal) {
 	if t.live > t.cfg.OutboxMax && t.cfg.Mode == ModeOutOfSync {
 		t.markSlowest(j)
 	}
+}
+
+// MovingOut says whether slot's keys are being moved to another partition now (the
+// re-partitioning's mover holds the slot): the deletions of its keys meanwhile drop their
+// metadata rather than leave tombstones that would delete them at the other sites.
+func (t *Tracker) MovingOut(slot int, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on {
+		t.moving[slot] = true
+	} else {
+		delete(t.moving, slot)
+	}
+}
+
+// forget drops key's metadata; t.mu held.
+func (t *Tracker) forget(slot int, k string) {
+	old, had := t.meta[slot][k]
+	if !had {
+		return
+	}
+	if old.site == 0 && old.hlc > t.trimmed {
+		t.live--
+	}
+	delete(t.meta[slot], k)
+	t.keys--
 }
 
 // set stores key's entry and queues a local write; t.mu held.
@@ -397,6 +432,14 @@ func (t *Tracker) ApplyOp(op []byte) error {
 		t.mu.Lock()
 		t.clock.Observe(h)
 		t.set(slots.Of(key), string(key), entry{hlc: h, site: t.site(string(site))})
+		t.mu.Unlock()
+	case opForget:
+		key := r.bytes()
+		if r.err != nil {
+			return fmt.Errorf("WAN forget operation: %w", r.err)
+		}
+		t.mu.Lock()
+		t.forget(slots.Of(key), string(key))
 		t.mu.Unlock()
 	case opTarget:
 		name, acked, oos, marked := r.bytes(), r.u64(), r.u64(), r.u64()
@@ -712,6 +755,12 @@ func appendMeta(b, key []byte, h uint64, site string) []byte {
 	b = binary.AppendUvarint(b, h)
 	b = binary.AppendUvarint(b, uint64(len(site)))
 	return append(b, site...)
+}
+
+func appendForget(b, key []byte) []byte {
+	b = append(b, opForget)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	return append(b, key...)
 }
 
 func appendTarget(b []byte, name string, tg *target) []byte {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/store"
 )
 
@@ -556,5 +557,23 @@ func TestRewritesWhileNothingIsAcknowledgedKeepTheQueueSmall(t *testing.T) {
 	}
 	if b := a.pull(t, "b"); len(b.Changes) != 10 {
 		t.Fatalf("pulled %d changes, want the 10 keys", len(b.Changes))
+	}
+}
+
+func TestKeysMovingOutWithTheirSlotLeaveNoTombstone(t *testing.T) {
+	a := newSite(t, "a", nil, "b")
+	a.set(t, "moved", "v")
+	a.set(t, "stays", "v")
+	slot := slots.Of([]byte("moved"))
+	a.tr.MovingOut(slot, true)
+	a.st.Del([]byte("moved")) // the mover's deletion once the key is at its new partition
+	a.tr.MovingOut(slot, false)
+	b := a.pull(t, "b")
+	if len(b.Changes) != 1 || string(b.Changes[0].Key) != "stays" {
+		t.Fatalf("pulled %s: want stays alone (moved is neither sent nor deleted at b)", keysOf(b))
+	}
+	st, bst := a.tr.Status(), a.backup(t).tr.Status()
+	if st.MetaKeys != 1 || bst.MetaKeys != 1 || st.Outbox != 1 || bst.Outbox != 1 {
+		t.Fatalf("metadata %d/%d keys, outbox %d/%d (primary/backup): want 1 each", st.MetaKeys, bst.MetaKeys, st.Outbox, bst.Outbox)
 	}
 }

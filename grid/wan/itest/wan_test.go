@@ -421,3 +421,68 @@ func TestWANEndpointsRefuseBadRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestRepartitioningASiteDeletesNothingAtTheOther(t *testing.T) {
+	sp := specs(t, "madrid", "rome")
+	a, b := start(t, sp[0], sp), start(t, sp[1], sp)
+	ctx := ctxFor(t, 3*time.Minute)
+	const n = 300
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k:%d", i)
+		if err := a.rdb.Set(ctx, keys[i], i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allAt := func(s *site) func() bool {
+		return func() bool {
+			got, err := s.values(ctx, keys)
+			if err != nil {
+				return false
+			}
+			for i, k := range keys {
+				if got[k] != fmt.Sprint(i) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	testutil.Eventually(t, 60*time.Second, "rome holding madrid's keys", allAt(b))
+	tok, err := os.ReadFile(filepath.Join(a.dir, "operator-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mgr.Token = func() (string, error) { return strings.TrimSpace(string(tok)), nil }
+	if _, err := a.mgr.RequestRepartition(ctx, 2, nil); err != nil {
+		t.Fatalf("repartition madrid to 2 partitions: %v", err)
+	}
+	testutil.Eventually(t, 90*time.Second, "madrid re-partitioned", func() bool {
+		r, err := a.mgr.Repartition(ctx)
+		return err == nil && r.Partitions == 2 && r.Idle()
+	})
+	// The moved keys were deleted at their old partition: none of that reaches rome,
+	// which keeps every key (and gets the moved ones again, stamped by their new partition).
+	testutil.Eventually(t, 60*time.Second, "no backlog at madrid's partitions", func() bool {
+		for p := range 2 {
+			st, err := a.primaryStatus(p)
+			if err != nil || st.Targets[0].Backlog != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if !allAt(b)() {
+		got, _ := b.values(ctx, keys)
+		missing := 0
+		for _, k := range keys {
+			if got[k] == "" {
+				missing++
+			}
+		}
+		t.Fatalf("rome lost %d of madrid's keys to madrid's re-partitioning", missing)
+	}
+	if !allAt(a)() {
+		t.Fatal("madrid lost keys in its re-partitioning")
+	}
+}
