@@ -20,6 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/internal/opauth"
@@ -101,6 +104,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	mux.HandleFunc("GET "+PathGatewayStatus, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, g.Status(r.Context()))
 	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	hs := &http.Server{Handler: opauth.Guard(g.cfg.Token, g.log, mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.cfg.TLS}
 	errc := make(chan error, 1)
 	go func() {

@@ -109,7 +109,8 @@ type qent struct {
 // target is what a target site has acknowledged of this partition.
 type target struct {
 	acked     uint64 // every local write up to this timestamp is applied there
-	outOfSync bool
+	outOfSync bool // marked by a full outbox, until it acknowledged what the outbox holds
+	dropped   bool // the outbox holds nothing for it (marked, and no complete rescan since)
 	marked    uint64 // times it was marked out of sync
 }
 
@@ -119,7 +120,7 @@ type Journal func(slot int, op []byte)
 // Operation codes of the WAN metadata in the replication stream, above the store's.
 const (
 	opMeta   byte = 0xF0 // key, hlc, site: the key's metadata
-	opTarget byte = 0xF1 // site, acked, outOfSync, marked: a target's state
+	opTarget byte = 0xF1 // site, acked, flags (1 out of sync, 2 dropped), marked: a target's state
 	opForget byte = 0xF2 // key: the key left this partition (a slot moving out)
 )
 
@@ -309,7 +310,7 @@ func (t *Tracker) set(slot int, k string, e entry) {
 // anyInSync reports whether a target is in sync (the queue serves it); t.mu held.
 func (t *Tracker) anyInSync() bool {
 	for _, tg := range t.targets {
-		if !tg.outOfSync {
+		if !tg.dropped {
 			return true
 		}
 	}
@@ -322,7 +323,7 @@ func (t *Tracker) markSlowest(j Journal) {
 	var slow string
 	for _, name := range t.cfg.Targets {
 		tg := t.targets[name]
-		if !tg.outOfSync && (slow == "" || tg.acked < t.targets[slow].acked) {
+		if !tg.dropped && (slow == "" || tg.acked < t.targets[slow].acked) {
 			slow = name
 		}
 	}
@@ -330,7 +331,10 @@ func (t *Tracker) markSlowest(j Journal) {
 		return
 	}
 	tg := t.targets[slow]
-	tg.outOfSync, tg.marked = true, tg.marked+1
+	if !tg.outOfSync {
+		tg.marked++ // marked again before it caught up is the same episode
+	}
+	tg.outOfSync, tg.dropped = true, true
 	j(0, appendTarget(nil, slow, tg))
 	t.trim()
 }
@@ -339,7 +343,7 @@ func (t *Tracker) markSlowest(j Journal) {
 func (t *Tracker) floor() uint64 {
 	f, any := uint64(0), false
 	for _, tg := range t.targets {
-		if !tg.outOfSync && (!any || tg.acked < f) {
+		if !tg.dropped && (!any || tg.acked < f) {
 			f, any = tg.acked, true
 		}
 	}
@@ -452,7 +456,7 @@ func (t *Tracker) ApplyOp(op []byte) error {
 			tg = &target{}
 			t.targets[string(name)] = tg
 		}
-		tg.acked, tg.outOfSync, tg.marked = max(tg.acked, acked), oos != 0, marked
+		tg.acked, tg.outOfSync, tg.dropped, tg.marked = max(tg.acked, acked), oos&1 != 0, oos&2 != 0, marked
 		t.trim()
 		t.mu.Unlock()
 	default:
@@ -610,8 +614,10 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 		picked = t.scanAfter(tg.acked, maxKeys)
 		if len(picked) < maxKeys {
 			b.Upto = t.trimmed // the scan holds every live local write up to there
-			if tg.outOfSync {
-				tg.outOfSync = false
+			if tg.dropped {
+				// From now on the outbox holds the target's writes again: the
+				// resynchronization ends even under steady writes.
+				tg.dropped = false
 				j(0, appendTarget(nil, name, tg))
 			}
 		}
@@ -770,7 +776,10 @@ func appendTarget(b []byte, name string, tg *target) []byte {
 	b = binary.AppendUvarint(b, tg.acked)
 	oos := uint64(0)
 	if tg.outOfSync {
-		oos = 1
+		oos |= 1
+	}
+	if tg.dropped {
+		oos |= 2
 	}
 	b = binary.AppendUvarint(b, oos)
 	return binary.AppendUvarint(b, tg.marked)

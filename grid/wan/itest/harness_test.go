@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -259,24 +260,48 @@ func (s *site) values(ctx context.Context, keys []string) (map[string]string, er
 
 // getGateway reads the site's gateway status over HTTPS, trusting the site's CA.
 func getGateway(ctx context.Context, s *site, v any) error {
-	pem, err := os.ReadFile(filepath.Join(s.dir, "tls", "ca.crt"))
+	body, err := get(ctx, s, "https://"+s.gateway()+wan.PathGatewayStatus)
 	if err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+s.gateway()+wan.PathGatewayStatus, nil)
+	return json.Unmarshal([]byte(body), v)
+}
+
+// get is the body of a GET of url; with s, over HTTPS trusting s's CA.
+func get(ctx context.Context, s *site, url string) (string, error) {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if s != nil {
+		pem, err := os.ReadFile(filepath.Join(s.dir, "tls", "ca.crt"))
+		if err != nil {
+			return "", err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return string(b), err
+}
+
+// grepLines is the lines of text containing sub.
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

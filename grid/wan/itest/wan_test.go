@@ -267,6 +267,14 @@ func TestFullOutboxMarksOutOfSyncThenResyncs(t *testing.T) {
 	if err != nil || !st.Targets[0].OutOfSync || st.Targets[0].MarkedOutOfSync == 0 || st.Targets[0].Backlog != n || st.Outbox > 20 {
 		t.Fatalf("paris after %d writes with tokyo down: %+v, %v; want tokyo out of sync, its backlog %d, the outbox within 20", n, st, err, n)
 	}
+	data, err := get(ctx, nil, fmt.Sprintf("http://127.0.0.1:%d/metrics", a.base+2010))
+	if err != nil || !strings.Contains(data, `insight_wan_out_of_sync{target="tokyo"} 1`) || !strings.Contains(data, `insight_wan_marked_out_of_sync_total{target="tokyo"} 1`) {
+		t.Errorf("paris's data instance metrics (%v) lack tokyo out of sync:\n%s", err, grepLines(data, "insight_wan_"))
+	}
+	gw, err := get(ctx, a, "https://"+a.gateway()+"/metrics")
+	if err != nil || !strings.Contains(gw, `insight_wan_gateway_out_of_sync_partitions{target="tokyo"} 1`) || !strings.Contains(gw, `insight_wan_gateway_backlog_keys{target="tokyo"} 100`) {
+		t.Errorf("paris's gateway metrics (%v) lack tokyo's backlog and out-of-sync partition:\n%s", err, grepLines(gw, "insight_wan_"))
+	}
 	b := start(t, sp[1], sp)
 	keys := make([]string, n)
 	for i := range keys {
