@@ -109,8 +109,8 @@ type qent struct {
 // target is what a target site has acknowledged of this partition.
 type target struct {
 	acked     uint64 // every local write up to this timestamp is applied there
-	outOfSync bool // marked by a full outbox, until it acknowledged what the outbox holds
-	dropped   bool // the outbox holds nothing for it (marked, and no complete rescan since)
+	outOfSync bool   // marked by a full outbox, until it acknowledged what the outbox holds
+	dropped   bool   // the outbox holds nothing for it (marked, and no complete rescan since)
 	marked    uint64 // times it was marked out of sync
 }
 
