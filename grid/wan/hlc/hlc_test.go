@@ -24,7 +24,7 @@ func TestNowIsStrictlyIncreasingWhenTheWallClockStandsStillOrGoesBack(t *testing
 	}
 }
 
-func TestObserveMovesThePastARemoteTimestamp(t *testing.T) {
+func TestObserveMovesPastARemoteTimestamp(t *testing.T) {
 	c := New(func() time.Time { return time.UnixMilli(5) })
 	remote := Make(9_000, 7)
 	c.Observe(remote)
