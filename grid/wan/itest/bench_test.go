@@ -68,7 +68,9 @@ func TestBenchWAN(t *testing.T) {
 	t.Logf("bench-wan: writes/s without WAN (anchor) %.0f; with WAN, its target down (metadata and outbox only) %.0f, ratio %.2f", mean(off), mean(metaOnly), mean(metaOnly)/mean(off))
 	t.Logf("bench-wan: writes/s with WAN to one site on this machine (its gateway and the target's apply share the cores) %.0f, ratio %.2f (target >= 0.8)", mean(on), mean(on)/mean(off))
 	t.Logf("bench-wan: replication lag london->paris under that load over %d probes: p50 %s p99 %s (target p99 <= 100ms)", len(lags), pct(lags, 0.5), pct(lags, 0.99))
-	t.Logf("bench-wan: london's gateway sent %d batches, %d keys, %.1f MB compressed", gw.Batches, gw.Keys, float64(gw.Bytes)/1e6)
+	secs := float64(rounds) * dur.Seconds()
+	t.Logf("bench-wan: london's gateway sent %d batches, %d keys, %.1f MB compressed: %.0f keys/s, %.2f MB/s over the WAN runs' %.0fs",
+		gw.Batches, gw.Keys, float64(gw.Bytes)/1e6, float64(gw.Keys)/secs, float64(gw.Bytes)/1e6/secs, secs)
 }
 
 // load runs clients SET loops at s for d and returns the acknowledged writes per second;
