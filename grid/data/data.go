@@ -38,6 +38,7 @@ import (
 	"github.com/insightgrid/insight/grid/repl"
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 // memorySampleInterval is how often the runtime's memory is recorded against maxmemory
@@ -99,6 +100,11 @@ type Config struct {
 	// auto-aof-rewrite-percentage and auto-aof-rewrite-min-size).
 	RewritePercentage int
 	RewriteMinSize    int64
+
+	// WAN turns WAN replication on (nil: off): the instance keeps per-key conflict
+	// metadata and its partition's outbox, and serves /v1/wan/* to the site's gateway.
+	// Its Store is set by Run.
+	WAN *wan.Config
 }
 
 // Validate checks the configuration without side effects.
@@ -157,6 +163,14 @@ func (c *Config) Validate() error {
 	if c.ProtoMaxBulkLen < 1<<20 {
 		errs = append(errs, fmt.Errorf("--proto-max-bulk-len %d: must be at least 1mb (1048576)", c.ProtoMaxBulkLen))
 	}
+	if c.WAN != nil {
+		if err := c.WAN.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.DataDir != "" {
+			errs = append(errs, errWANWithDisk)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -204,6 +218,7 @@ type instance struct {
 	// loaded is what the data directory held at start (registered for the manager's
 	// restart election); nil without --data-dir.
 	loaded *cluster.DiskState
+	wan    *wan.Tracker // nil without --wan-site
 
 	mu         sync.Mutex
 	registered bool
@@ -245,6 +260,7 @@ func (in *instance) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("POST /v1/handover", in.handover)
+	in.wanRoutes(mux)
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(in.status())
@@ -308,8 +324,19 @@ func Run(ctx context.Context, cfg Config) error {
 		in.loaded = &cluster.DiskState{Position: cluster.Position{Epoch: int64(rec.Epoch), Seq: rec.Seq}, Keys: rec.Keys, Recovering: rec.SyncInterrupted}
 		registerDiskMetrics(reg, in.disk)
 	}
+	if cfg.WAN != nil {
+		wc := *cfg.WAN
+		wc.Store = in.store
+		in.wan = wan.NewTracker(wc)
+		rcfg.WAN = in.wan
+		registerWANMetrics(reg, in.wan)
+	}
 	in.node = repl.New(rcfg, run)
 	registerReplMetrics(reg, in.node)
+	var replication server.Replication = in.node
+	if in.wan != nil {
+		replication = wanReplication{Replication: in.node, t: in.wan}
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "insight_grid_ready", Help: "1 while this instance's readiness probe (/readyz) passes."},
 		func() float64 { return b2f(in.status().Ready) }))
 	srv, err := server.New(server.Config{
@@ -317,14 +344,18 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxMemoryPolicy:   cfg.MaxMemoryPolicy,
 		QueryBufferBudget: cfg.QueryBufferBudget,
 		Partition:         cfg.Partition, Instance: cfg.Instance, Version: cfg.Version, Logger: log,
-		Replication: in.node, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
+		Replication: replication, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		InternalPort: cfg.ReplPort != 0, InternalTLS: internalTLS,
 	}, in.store, reg)
 	if err != nil {
 		return err
 	}
 	in.srv = srv
-	in.mover = migrate.New(migrate.Config{Partition: cfg.Partition, Store: in.store, Server: srv, Repl: in.node,
+	var moverServer migrate.Server = srv
+	if in.wan != nil {
+		moverServer = wanMover{Server: srv, t: in.wan}
+	}
+	in.mover = migrate.New(migrate.Config{Partition: cfg.Partition, Store: in.store, Server: moverServer, Repl: in.node,
 		Password: cfg.RequirePass, Logger: log, TLS: internalTLS})
 
 	lns, err := listen(cfg)
@@ -360,6 +391,12 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { defer wg.Done(); memlimit.Watch(runCtx, in.store, memorySampleInterval) }()
 	go func() { defer wg.Done(); in.mover.Run(runCtx) }()
 	go func() { defer wg.Done(); in.node.Run(runCtx) }()
+	if in.wan != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); collectTombstones(runCtx, in.wan, time.Minute) }()
+		// Writers held by a full outbox are let go when the instance stops.
+		go func() { <-ctx.Done(); in.wan.Close() }()
+	}
 	startACL(runCtx, &wg, cli, srv, cfg.ACLFile, log)
 	lns.serve(&wg, errc, srv, hs, ms)
 	self := cluster.Instance{

@@ -28,6 +28,7 @@ import (
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/persist"
 	"github.com/insightgrid/insight/grid/slots"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 // Config describes the grid to run.
@@ -61,6 +62,15 @@ type Config struct {
 	// Insecure runs the grid without an operator token and without TLS: every endpoint
 	// open, the internal links in plain, for debugging.
 	Insecure bool
+
+	// Site names this grid for WAN replication ("": off): its data instances keep
+	// per-key conflict metadata, and this process runs the site's gateway on base+5,
+	// sending the site's writes to WANTargets (grid/wan, docs/wan.md). The data
+	// instances then run in memory whatever DataDir: WAN metadata is not journaled yet.
+	Site          string
+	WANTargets    []wan.GatewayTarget
+	WANOutboxMax  int
+	WANOutboxFull string
 
 	// tokenFile is the operator token file Run makes in the data directory ("" with
 	// Insecure), given to the manager and every data instance.
@@ -115,6 +125,7 @@ func (c *Config) Validate() error {
 	if c.ReplTimeout < 50*time.Millisecond || c.ReplTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--repl-timeout %s: must be between 50ms and 1m", c.ReplTimeout))
 	}
+	errs = append(errs, c.validateWAN()...)
 	if c.DataDir != "" {
 		if _, err := persist.ParseFsync(c.AppendFsync); err != nil {
 			errs = append(errs, fmt.Errorf("--appendfsync %w", err))
@@ -502,9 +513,10 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 	if cfg.RequirePass != "" {
 		args = append(args, "--requirepass", cfg.RequirePass)
 	}
-	if cfg.DataDir != "" {
+	if cfg.DataDir != "" && cfg.Site == "" {
 		args = append(args, "--data-dir", InstanceDir(cfg.DataDir, in), "--appendfsync", cfg.AppendFsync)
 	}
+	args = append(args, wanDataArgs(cfg)...)
 	if cfg.tokenFile != "" {
 		args = append(args, "--operator-token-file", cfg.tokenFile)
 	}
@@ -636,6 +648,22 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer stopSQL(sqlp, cfg.Stderr)
 		fmt.Fprintf(w, "sql mysql://%s\n", layout.SQL)
+	}
+	if cfg.Site != "" {
+		gwAddr, gwDone, err := startGateway(ctx, cfg, layout)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := <-gwDone; err != nil {
+				fmt.Fprintf(cfg.Stderr, "insight-grid local: the WAN gateway stopped: %v\n", err)
+			}
+		}()
+		scheme := "https"
+		if cfg.tls.CA == "" {
+			scheme = "http"
+		}
+		fmt.Fprintf(w, "wan-site %s (data instances in memory)\nwan-gateway %s://%s\n", cfg.Site, scheme, gwAddr)
 	}
 	fmt.Fprintln(w, "ready")
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 func TestValidate(t *testing.T) {
@@ -246,5 +247,58 @@ func TestGroupStopCancelsPendingRestart(t *testing.T) {
 	}
 	if g.restarts(data) != 0 {
 		t.Errorf("restarted during stop")
+	}
+}
+
+func TestValidateWAN(t *testing.T) {
+	ok := Config{Partitions: 1, BasePort: 7000, Bind: "127.0.0.1", Timeout: time.Minute, LeaseTTL: 2 * time.Second,
+		ReplTimeout: 500 * time.Millisecond, Site: "london", WANOutboxMax: 10, WANOutboxFull: "block",
+		WANTargets: []wan.GatewayTarget{{Name: "paris", Address: "127.0.0.1:9005", CAFile: "/ca", TokenFile: "/tok"}}}
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"bad site", func(c *Config) { c.Site = "Lon don" }, `--site "Lon don": a site name is 1 to 32 characters`},
+		{"itself", func(c *Config) { c.WANTargets[0].Name = "london" }, "--wan-target london: that is this site"},
+		{"twice", func(c *Config) { c.WANTargets = append(c.WANTargets, c.WANTargets[0]) }, "--wan-target paris given twice"},
+		{"bad address", func(c *Config) { c.WANTargets[0].Address = "paris" }, `--wan-target paris="paris": want NAME=HOST:PORT`},
+		{"no CA", func(c *Config) { c.WANTargets[0].CAFile = "" }, "--wan-target paris: give --wan-target-ca paris=FILE"},
+		{"insecure with CA", func(c *Config) { c.Insecure = true }, "--insecure sends in plain without a token"},
+		{"insecure", func(c *Config) { c.Insecure, c.WANTargets[0].CAFile, c.WANTargets[0].TokenFile = true, "", "" }, ""},
+		{"outbox max", func(c *Config) { c.WANOutboxMax = 0 }, "--wan-outbox-max 0: must be at least 1"},
+		{"outbox mode", func(c *Config) { c.WANOutboxFull = "drop" }, `--wan-outbox-full "drop": want block or mark-out-of-sync`},
+	}
+	for _, tt := range tests {
+		c := ok
+		c.WANTargets = slices.Clone(ok.WANTargets)
+		tt.mod(&c)
+		err := c.Validate()
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestDataArgsOfASiteRunInMemoryWithTheWANFlags(t *testing.T) {
+	cfg := Config{Partitions: 1, BasePort: 7000, Bind: "127.0.0.1", LeaseTTL: 3 * time.Second, DataDir: "/var/grid",
+		Site: "london", WANOutboxMax: 50, WANOutboxFull: "mark-out-of-sync",
+		WANTargets: []wan.GatewayTarget{{Name: "paris"}, {Name: "tokyo"}}}
+	l := NewLayout(cfg)
+	got := strings.Join(dataArgs(cfg, l, l.Instances[0], false), " ")
+	if strings.Contains(got, "--data-dir") || !strings.Contains(got, "--wan-site london --wan-targets paris,tokyo --wan-outbox-max 50 --wan-outbox-full mark-out-of-sync") {
+		t.Errorf("dataArgs of a site = %s: want the WAN flags and no --data-dir", got)
+	}
+}
+
+func TestParseWANTargets(t *testing.T) {
+	got, err := ParseWANTargets([]string{"paris=127.0.0.1:1", "tokyo=127.0.0.1:2"}, []string{"tokyo=/t/ca"}, []string{"paris=/p/tok", "tokyo=/t/tok"})
+	want := []wan.GatewayTarget{{Name: "paris", Address: "127.0.0.1:1", TokenFile: "/p/tok"}, {Name: "tokyo", Address: "127.0.0.1:2", CAFile: "/t/ca", TokenFile: "/t/tok"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ParseWANTargets = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := ParseWANTargets(nil, nil, []string{"paris"}); err == nil || !strings.Contains(err.Error(), `--wan-target-token-file "paris": want NAME=FILE`) {
+		t.Errorf("a token file without its site's name: %v", err)
 	}
 }

@@ -227,7 +227,7 @@ func (f *follower) session() error {
 				if seq != f.applied.Load()+1 {
 					return fmt.Errorf("replication gap: got %d after %d", seq, f.applied.Load())
 				}
-				if err := n.cfg.Store.Apply(body[16:]); err != nil {
+				if err := n.apply(body[16:]); err != nil {
 					return err
 				}
 				if d := n.cfg.Disk; d != nil {
@@ -243,12 +243,15 @@ func (f *follower) session() error {
 			}
 			snapEpoch, snapSeq = int64(v[0]), v[1]
 			n.cfg.Store.Reset()
+			if w := n.cfg.WAN; w != nil {
+				w.Reset()
+			}
 			if d := n.cfg.Disk; d != nil {
 				d.Reset()
 			}
 			n.log.Info("loading a snapshot from the primary", "partition", n.cfg.Partition, "offset", snapSeq)
 		case frameSnapOp:
-			if err := n.cfg.Store.Apply(body); err != nil {
+			if err := n.apply(body); err != nil {
 				return err
 			}
 			if d := n.cfg.Disk; d != nil {

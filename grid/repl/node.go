@@ -30,6 +30,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/store"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 // Coordinator writes partition records; registry.CASRecord over an etcd client in
@@ -64,7 +65,11 @@ type Config struct {
 	// persist); RecoveredEpoch and RecoveredSeq are the position of what it loaded into
 	// Store at start: where a backup asks its primary to continue from, and where a
 	// primary's numbering continues.
-	Disk           Disk
+	Disk Disk
+	// WAN, when set (WAN replication on, without Disk), stamps every change of the
+	// store with its conflict metadata, journaled after it in the same stream, so a
+	// backup holds the metadata and the outbox of the data it holds.
+	WAN            *wan.Tracker
 	RecoveredEpoch int64
 	RecoveredSeq   uint64
 }
@@ -198,13 +203,30 @@ func New(cfg Config, run string) *Node {
 // acknowledged everything already), expire nothing.
 type storeJournal struct{ n *Node }
 
-func (j storeJournal) Record(slot int, op []byte) { j.n.rlog.Record(slot, op) }
+func (j storeJournal) Record(slot int, op []byte) {
+	j.n.rlog.Record(slot, op)
+	if w := j.n.cfg.WAN; w != nil {
+		w.Record(slot, op, j.n.rlog.Record)
+	}
+}
 
 func (j storeJournal) RecordExpiry(slot int, op []byte) {
 	if j.ExpiresKeys() {
-		j.n.rlog.Record(slot, op)
+		j.Record(slot, op)
 	}
 }
+
+// apply replays an operation of the primary's stream: the store's, or WAN metadata.
+func (n *Node) apply(op []byte) error {
+	if w := n.cfg.WAN; w != nil && wan.IsOp(op) {
+		return w.ApplyOp(op)
+	}
+	return n.cfg.Store.Apply(op)
+}
+
+// RecordWAN journals a WAN operation (package wan) in the replication stream: the
+// backup replays it with the data.
+func (n *Node) RecordWAN(slot int, op []byte) { n.rlog.Record(slot, op) }
 
 func (j storeJournal) ExpiresKeys() bool {
 	g := j.n.g.Load()

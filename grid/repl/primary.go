@@ -160,6 +160,9 @@ func (f *feed) sendSnapshot(epoch, s0 uint64) error {
 				flush()
 			}
 		})
+		if w := f.n.cfg.WAN; w != nil && werr == nil {
+			w.DumpSlot(i, func(op []byte) { buf = appendSnapOp(buf, op) })
+		}
 		if i == slots.Count-1 {
 			buf = appendFrame(buf, frameSnapEnd)
 			flush()

@@ -442,3 +442,13 @@ func (c *conn) flushReplies() bool {
 	}
 	return c.wr.Flush() == nil
 }
+
+// Exclusive runs fn with the slot's gate held exclusively, as EXEC holds it: no client's
+// command on the slot runs meanwhile. WAN replication applies a remote change with it, so
+// its last-writer-wins comparison and the write are one step.
+func (s *Server) Exclusive(slot int, fn func()) {
+	g := &s.gates[slot]
+	g.Lock()
+	defer g.Unlock()
+	fn()
+}

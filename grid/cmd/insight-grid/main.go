@@ -279,9 +279,11 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.RewritePercentage, "auto-aof-rewrite-percentage", 100, "with --data-dir, take a snapshot (compacting the journal) once the journal has grown to this percentage of the last snapshot's size, as Redis's; 0: never (the journal grows without bound)")
 	rewriteMin := config.Bytes(64 << 20)
 	fs.Var(&rewriteMin, "auto-aof-rewrite-min-size", "with --data-dir, the journal size below which no snapshot is taken, as Redis's")
+	wanFlags := wanDataFlags(fs)
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
+	cfg.WAN = wanFlags.config()
 	cfg.RewriteMinSize = int64(rewriteMin)
 	var err error
 	if cfg.OperatorToken, err = token(); err != nil {
@@ -340,10 +342,21 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.DurationVar(&cfg.RestartQuorumWait, "restart-quorum-wait", 0, "the manager's --restart-quorum-wait: how long its restart election waits for both instances of a partition without a live primary (0: the manager's default, 10s)")
 	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token and without TLS: every endpoint of the manager and the data instances open, etcd and the replication links in plain (for debugging); by default local writes a new token to <data-dir>/operator-token and a CA and certificate to <data-dir>/tls/, and prints their paths")
+	var wanTargets, wanCAs, wanTokens listFlag
+	fs.StringVar(&cfg.Site, "site", "", "name this grid as a WAN replication site (a-z, 0-9, '-'): its data instances keep per-key conflict metadata (and run in memory, whatever --data-dir) and this process runs the site's gateway on base+5 (docs/wan.md)")
+	fs.Var(&wanTargets, "wan-target", "with --site, a site to replicate this site's writes to, NAME=HOST:PORT of its gateway (repeatable)")
+	fs.Var(&wanCAs, "wan-target-ca", "with --wan-target, NAME=FILE: the PEM CA the site's gateway certificate is signed by (its local's ca-cert-file); read at each connection (repeatable)")
+	fs.Var(&wanTokens, "wan-target-token-file", "with --wan-target, NAME=FILE: the file holding the site's operator token (its local's operator-token-file); read at each connection (repeatable)")
+	fs.IntVar(&cfg.WANOutboxMax, "wan-outbox-max", 100000, "with --site, every data instance's --wan-outbox-max: the most keys a partition's outbox holds")
+	fs.StringVar(&cfg.WANOutboxFull, "wan-outbox-full", "block", "with --site, every data instance's --wan-outbox-full: block or mark-out-of-sync")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if _, err := c.logger(stderr, "local"); err != nil {
+		return err
+	}
+	var err error
+	if cfg.WANTargets, err = local.ParseWANTargets(wanTargets, wanCAs, wanTokens); err != nil {
 		return err
 	}
 	cfg.Bind, cfg.LogLevel, cfg.LogFormat = c.bind, c.logLevel, c.logFormat

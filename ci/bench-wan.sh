@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# WAN replication benchmark (make bench): grid/wan/itest's TestBenchWAN, which starts four
+# `insight-grid local` grids on loopback in the same run — an anchor without WAN, two sites
+# replicating to each other (london -> paris), and a site whose target never starts (rome:
+# its writes pay for the metadata and the outbox alone) — and prints, rounds interleaved:
+# write throughput with WAN against the anchor (ratios), the replication lag london->paris
+# p50/p99 under that load (a probe key written at one site and polled at the other), and
+# what london's gateway sent (batches, keys, compressed bytes).
+#
+# On one machine the target's gateway and data instances share the cores with the source,
+# so the "WAN to one site" ratio also pays the target's apply; the "target down" ratio is
+# the local cost of WAN itself. Targets: ratio >= 0.8, lag p99 <= 100 ms. Not a timed
+# test: the exit code only says the run worked. Builds insight-grid into a temporary
+# directory (the test does); stops only the processes it started.
+#
+# Environment: BENCH_WAN_CLIENTS (default 32), BENCH_WAN_SECONDS (8 per run),
+# BENCH_WAN_ROUNDS (2), BENCH_WAN_PARTITIONS (2 per site).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v go >/dev/null || { echo "bench-wan: go not found" >&2; exit 1; }
+INSIGHT_BENCH_WAN=1 nice go test -count=1 -timeout 900s -run '^TestBenchWAN$' -v ./grid/wan/itest/ 2>&1 |
+	grep -E 'bench-wan:|^(--- |ok|FAIL|panic)' | sed -e 's/^ *bench_test.go:[0-9]*: //'
+exit "${PIPESTATUS[0]}"

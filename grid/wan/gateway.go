@@ -1,0 +1,508 @@
+package wan
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/internal/httpjson"
+	"github.com/insightgrid/insight/grid/internal/opauth"
+	"github.com/insightgrid/insight/grid/slots"
+)
+
+// GatewayTarget is a site this gateway sends its site's writes to.
+type GatewayTarget struct {
+	Name    string
+	Address string // host:port of the site's gateway
+	// CAFile is the PEM CA the site's gateway certificate is signed by, TokenFile the
+	// file holding the site's operator token; both are read at each connection, so they
+	// may appear after the gateway starts (a site started later) and be rotated.
+	CAFile, TokenFile string
+}
+
+// GatewayConfig is one site's gateway: the delegator sending each partition's outbox to
+// the targets, and the sink applying what the other sites send.
+type GatewayConfig struct {
+	Site string
+	// Manager is the site's manager API (the partition map and its primaries).
+	Manager *api.Client
+	// Token is the site's operator token: the sink requires it of the other sites, and
+	// the gateway presents it to its own site's data instances.
+	Token *opauth.Source
+	// Listener serves the sink; TLS, when set, wraps it (nil: plain HTTP, --insecure).
+	Listener net.Listener
+	TLS      *tls.Config
+	// DataHTTP calls the site's data instances' HTTP ports; DataScheme is http or https.
+	DataHTTP   *http.Client
+	DataScheme string
+	Targets    []GatewayTarget
+	BatchKeys  int           // keys per batch (default 2048)
+	Idle       time.Duration // the first wait before a failed delivery is retried (default 20ms)
+	Logger     *slog.Logger
+}
+
+// Gateway is a running site gateway.
+type Gateway struct {
+	cfg GatewayConfig
+	log *slog.Logger
+
+	mu    sync.Mutex
+	parts []api.Partition // the site's partition map, newest read
+
+	sent, keys, bytes, errs, applied atomic.Int64
+}
+
+// PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
+const PathBatch = "/v1/wan/batch"
+
+// PathGatewayStatus is the gateway's status: per target, the partitions' lag and backlog.
+const PathGatewayStatus = "/v1/wan/status"
+
+// NewGateway returns the gateway of cfg.
+func NewGateway(cfg GatewayConfig) *Gateway {
+	if cfg.BatchKeys <= 0 {
+		cfg.BatchKeys = 2048
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 20 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataHTTP == nil {
+		cfg.DataHTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.DataScheme == "" {
+		cfg.DataScheme = "http"
+	}
+	return &Gateway{cfg: cfg, log: cfg.Logger}
+}
+
+// Run serves the sink and runs the delegators until ctx ends.
+func (g *Gateway) Run(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathBatch, g.sink)
+	mux.HandleFunc("GET "+PathGatewayStatus, func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Write(w, http.StatusOK, g.Status(r.Context()))
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: opauth.Guard(g.cfg.Token, g.log, mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.cfg.TLS}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if g.cfg.TLS != nil {
+			err = hs.ServeTLS(g.cfg.Listener, "", "")
+		} else {
+			err = hs.Serve(g.cfg.Listener)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, t := range g.cfg.Targets {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.delegate(ctx, t) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	wg.Wait()
+	return err
+}
+
+// partitions returns the site's partition map, read again when fresh is set.
+func (g *Gateway) partitions(ctx context.Context, fresh bool) ([]api.Partition, error) {
+	g.mu.Lock()
+	parts := g.parts
+	g.mu.Unlock()
+	if parts != nil && !fresh {
+		return parts, nil
+	}
+	parts, err := g.cfg.Manager.Partitions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the site's partition map: %w", err)
+	}
+	g.mu.Lock()
+	g.parts = parts
+	g.mu.Unlock()
+	return parts, nil
+}
+
+// primary is a client of partition p's primary, or nil while it has none.
+func (g *Gateway) primary(parts []api.Partition, p int) *api.Client {
+	for _, pt := range parts {
+		if pt.ID != p {
+			continue
+		}
+		for _, in := range pt.Instances {
+			if in.ID == pt.Primary && in.HTTPAddress != "" {
+				c := api.NewClient(g.cfg.DataScheme+"://"+in.HTTPAddress, g.cfg.DataHTTP)
+				if g.cfg.Token != nil {
+					c.Token = g.cfg.Token.Token
+				}
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// delegate sends every partition's outbox to target t until ctx ends: one loop per
+// partition, each in timestamp order.
+func (g *Gateway) delegate(ctx context.Context, t GatewayTarget) {
+	running := map[int]bool{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		if parts, err := g.partitions(ctx, true); err == nil {
+			for _, p := range parts {
+				if !running[p.ID] {
+					running[p.ID] = true
+					wg.Add(1)
+					go func(id int) { defer wg.Done(); g.drain(ctx, t, id) }(p.ID)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// drain pulls partition p's changes for t from its primary, sends them to t's gateway,
+// and acknowledges them to the primary once t has applied them.
+func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
+	fresh := false
+	backoff := g.cfg.Idle
+	var lastAck uint64 // the last acknowledgement this loop sent
+	var l link
+	defer func() {
+		if l.hc != nil {
+			l.hc.CloseIdleConnections()
+		}
+	}()
+	wait := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for ctx.Err() == nil {
+		parts, err := g.partitions(ctx, fresh)
+		fresh = false
+		var prim *api.Client
+		if err == nil {
+			prim = g.primary(parts, p)
+		}
+		if prim == nil {
+			fresh = true
+			if !wait(200 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		var b Batch
+		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/pull", map[string]any{"target": t.Name, "max": g.cfg.BatchKeys, "waitMs": pullWaitMS}, &b); err != nil {
+			g.errs.Add(1)
+			g.log.Debug("WAN pull failed", "partition", p, "target", t.Name, "err", err)
+			fresh = true
+			if !wait(200 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		if len(b.Changes) > 0 {
+			if err := g.send(ctx, t, &l, b); err != nil {
+				g.errs.Add(1)
+				g.log.Info("WAN batch not delivered; retrying", "partition", p, "target", t.Name, "keys", len(b.Changes), "err", err)
+				backoff = min(2*backoff, 2*time.Second)
+				if !wait(backoff) {
+					return
+				}
+				continue
+			}
+			backoff = g.cfg.Idle
+		}
+		var acked map[string]uint64
+		if b.Upto > 0 && b.Upto != lastAck {
+			if err := prim.Do(ctx, http.MethodPost, "/v1/wan/ack", map[string]any{"target": t.Name, "upto": b.Upto}, &acked); err != nil {
+				// Sent again after the next pull: the sink's last-writer-wins makes a
+				// second application harmless.
+				g.errs.Add(1)
+				fresh = true
+				continue
+			}
+			lastAck = b.Upto
+		}
+	}
+}
+
+// pullWaitMS is how long a pull waits at the primary for a write when its outbox is
+// empty (a long poll): a write goes out at once, an idle partition costs a request a
+// second.
+const pullWaitMS = 1000
+
+// targetClient is an HTTPS client trusting t's CA, and t's token (read now).
+func targetClient(t GatewayTarget) (*http.Client, string, error) {
+	var tok []byte // none without a token file (--insecure sites)
+	if t.TokenFile != "" {
+		var err error
+		if tok, err = os.ReadFile(t.TokenFile); err != nil {
+			return nil, "", fmt.Errorf("site %s's operator token: %w", t.Name, err)
+		}
+	}
+	tr := &http.Transport{}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("site %s's CA: %w", t.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, "", fmt.Errorf("site %s's CA %s: no PEM certificate in it", t.Name, t.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, strings.TrimSpace(string(tok)), nil
+}
+
+// link is a delegator loop's connection to a target: its client keeps the TLS
+// connection open across batches; after a failure it is made again, the CA and token
+// read again.
+type link struct {
+	hc  *http.Client
+	tok string
+}
+
+// send delivers a batch to t's gateway, gzip-compressed, and returns once t applied it.
+func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (err error) {
+	if l.hc == nil {
+		if l.hc, l.tok, err = targetClient(t); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if err != nil {
+			l.hc.CloseIdleConnections()
+			l.hc = nil
+		}
+	}()
+	hc, tok := l.hc, l.tok
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
+	if err := json.NewEncoder(zw).Encode(b); err != nil {
+		return fmt.Errorf("encoding the batch: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compressing the batch: %w", err)
+	}
+	scheme := "https"
+	if t.CAFile == "" {
+		scheme = "http"
+	}
+	n := buf.Len()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+t.Address+PathBatch, &buf)
+	if err != nil {
+		return fmt.Errorf("batch request to site %s: %w", t.Name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("site %s's gateway at %s: %w", t.Name, t.Address, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("site %s's gateway answered %s: %s", t.Name, resp.Status, bytes.TrimSpace(msg))
+	}
+	g.sent.Add(1)
+	g.keys.Add(int64(len(b.Changes)))
+	g.bytes.Add(int64(n))
+	return nil
+}
+
+// sink applies a batch from another site to this site's primaries, each key at the
+// partition owning its slot, and answers 200 once every change is applied (or older
+// than what its key holds).
+func (g *Gateway) sink(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = http.MaxBytesReader(w, r.Body, 256<<20)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "gzip body: %v", err)
+			return
+		}
+		body = zr
+	}
+	var b Batch
+	if err := json.NewDecoder(io.LimitReader(body, 1<<30)).Decode(&b); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "batch: %v", err)
+		return
+	}
+	if b.Site == g.cfg.Site {
+		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "batch from site %q, which is this site", b.Site)
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		err := g.apply(r.Context(), b.Changes, attempt > 0)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || r.Context().Err() != nil {
+			httpjson.Error(w, http.StatusServiceUnavailable, "NotApplied", "%v", err)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	g.applied.Add(int64(len(b.Changes)))
+	httpjson.Write(w, http.StatusOK, map[string]int{"changes": len(b.Changes)})
+}
+
+// apply sends changes to the primaries of the partitions owning their slots.
+func (g *Gateway) apply(ctx context.Context, changes []Change, fresh bool) error {
+	parts, err := g.partitions(ctx, fresh)
+	if err != nil {
+		return err
+	}
+	owner := make([]int, slots.Count)
+	for _, p := range parts {
+		for _, rg := range p.Slots {
+			for s := rg[0]; s <= rg[1] && s < slots.Count; s++ {
+				owner[s] = p.ID
+			}
+		}
+	}
+	byPart := map[int][]Change{}
+	for _, c := range changes {
+		p := owner[slots.Of(c.Key)]
+		byPart[p] = append(byPart[p], c)
+	}
+	ids := make([]int, 0, len(byPart))
+	for p := range byPart {
+		ids = append(ids, p)
+	}
+	slices.Sort(ids)
+	for _, p := range ids {
+		prim := g.primary(parts, p)
+		if prim == nil {
+			return fmt.Errorf("partition %d has no primary", p)
+		}
+		var res map[string]int
+		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/apply", map[string]any{"changes": byPart[p]}, &res); err != nil {
+			return fmt.Errorf("applying %d changes at partition %d: %w", len(byPart[p]), p, err)
+		}
+	}
+	return nil
+}
+
+// PartitionStatus is one partition's WAN state as its primary reports it.
+type PartitionStatus struct {
+	Partition int `json:"partition"`
+	Status
+	Error string `json:"error,omitempty"`
+}
+
+// GatewayStatus is the gateway's status.
+type GatewayStatus struct {
+	Site string `json:"site"`
+	// Targets aggregates the partitions per target site: total backlog, the oldest
+	// acknowledged timestamp, lag (now less its wall time while a backlog remains),
+	// out-of-sync partitions.
+	Targets    []TargetSummary   `json:"targets"`
+	Partitions []PartitionStatus `json:"partitions"`
+	Batches    int64             `json:"batchesSent"`
+	Keys       int64             `json:"keysSent"`
+	Bytes      int64             `json:"bytesSent"` // compressed
+	Applied    int64             `json:"keysApplied"`
+	Errors     int64             `json:"errors"`
+}
+
+// TargetSummary is one target site over every partition.
+type TargetSummary struct {
+	Site               string  `json:"site"`
+	Address            string  `json:"address"`
+	Backlog            int     `json:"backlog"`
+	OldestAckedHLC     uint64  `json:"oldestAckedHLC"`
+	LagSeconds         float64 `json:"lagSeconds"`
+	OutOfSyncPartition []int   `json:"outOfSyncPartitions"`
+}
+
+// Status collects every primary's WAN state.
+func (g *Gateway) Status(ctx context.Context) GatewayStatus {
+	st := GatewayStatus{Site: g.cfg.Site, Batches: g.sent.Load(), Keys: g.keys.Load(), Bytes: g.bytes.Load(), Applied: g.applied.Load(), Errors: g.errs.Load()}
+	parts, err := g.partitions(ctx, true)
+	if err != nil {
+		st.Partitions = append(st.Partitions, PartitionStatus{Partition: -1, Error: err.Error()})
+	}
+	for _, p := range parts {
+		ps := PartitionStatus{Partition: p.ID}
+		if prim := g.primary(parts, p.ID); prim == nil {
+			ps.Error = "no primary"
+		} else if err := prim.Do(ctx, http.MethodGet, "/v1/wan/status", nil, &ps.Status); err != nil {
+			ps.Error = err.Error()
+		}
+		st.Partitions = append(st.Partitions, ps)
+	}
+	now := time.Now()
+	for _, t := range g.cfg.Targets {
+		ts := TargetSummary{Site: t.Name, Address: t.Address, OutOfSyncPartition: []int{}}
+		first := true
+		for _, ps := range st.Partitions {
+			for _, pt := range ps.Targets {
+				if pt.Site != t.Name {
+					continue
+				}
+				ts.Backlog += pt.Backlog
+				if first || pt.AckedHLC < ts.OldestAckedHLC {
+					ts.OldestAckedHLC, first = pt.AckedHLC, false
+				}
+				if pt.OutOfSync {
+					ts.OutOfSyncPartition = append(ts.OutOfSyncPartition, ps.Partition)
+				}
+				if pt.Backlog > 0 && pt.AckedHLC > 0 {
+					ts.LagSeconds = max(ts.LagSeconds, now.Sub(time.UnixMilli(int64(pt.AckedHLC>>16))).Seconds())
+				}
+			}
+		}
+		st.Targets = append(st.Targets, ts)
+	}
+	return st
+}

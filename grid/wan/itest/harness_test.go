@@ -1,0 +1,307 @@
+package itest
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/wan"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "insight-wan-itest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "insight-grid")
+	build := exec.Command("go", "build", "-o", bin, "github.com/insightgrid/insight/grid/cmd/insight-grid")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building insight-grid:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// siteSpec is a site to start: its name, ports and data directory are chosen before any
+// site starts, so each can name the others' gateway, CA and token files.
+type siteSpec struct {
+	name       string
+	base       int
+	dir        string
+	partitions int
+	ha         bool
+	noWAN      bool // a plain grid: no --site, for the benchmark's anchor
+	args       []string
+}
+
+func (s *siteSpec) gateway() string { return fmt.Sprintf("127.0.0.1:%d", s.base+5) }
+
+// site is a running site.
+type site struct {
+	*siteSpec
+	cmd  *exec.Cmd
+	pids map[string]int // the data instances' first processes, by pP-iI
+	rdb  *redis.ClusterClient
+	mgr  *api.Client
+	log  string
+	done chan struct{}
+}
+
+// specs picks free, disjoint port ranges and directories for the named sites.
+func specs(t *testing.T, names ...string) []*siteSpec {
+	t.Helper()
+	offsets := []int{0, 1, 2, 5, 9}
+	for k := range 6 {
+		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
+	}
+	var out []*siteSpec
+	for _, n := range names {
+		for {
+			b, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clash := false
+			for _, o := range out {
+				clash = clash || (b > o.base-2600 && b < o.base+2600)
+			}
+			if !clash {
+				out = append(out, &siteSpec{name: n, base: b, dir: filepath.Join(t.TempDir(), n), partitions: 1})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// start runs s replicating to every other spec, until t ends.
+func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
+	t.Helper()
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"local", "--partitions", strconv.Itoa(s.partitions), "--base-port", strconv.Itoa(s.base),
+		"--data-dir", s.dir, "--log-level", "info", "--timeout", "90s", "--restart-delay", "500ms", "--ha=" + strconv.FormatBool(s.ha)}
+	if !s.noWAN {
+		args = append(args, "--site", s.name)
+	}
+	for _, o := range all {
+		if o.name == s.name || s.noWAN || o.noWAN {
+			continue
+		}
+		args = append(args, "--wan-target", o.name+"="+o.gateway(),
+			"--wan-target-ca", o.name+"="+filepath.Join(o.dir, "tls", "ca.crt"),
+			"--wan-target-token-file", o.name+"="+filepath.Join(o.dir, "operator-token"))
+	}
+	args = append(args, s.args...)
+	logPath := filepath.Join(s.dir, "local.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting site %s: %v", s.name, err)
+	}
+	st := &site{siteSpec: s, cmd: cmd, pids: map[string]int{}, log: logPath, done: make(chan struct{})}
+	ready := make(chan string, 1)
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(out)
+		manager := ""
+		for sc.Scan() {
+			line := sc.Text()
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 3 && f[1] == "pid" && strings.HasPrefix(f[0], "p"):
+				pid, _ := strconv.Atoi(f[2])
+				mu.Lock()
+				st.pids[f[0]] = pid
+				mu.Unlock()
+			case strings.HasPrefix(line, "manager "):
+				manager = strings.TrimPrefix(line, "manager ")
+			case line == "ready":
+				ready <- manager
+			}
+		}
+		close(ready)
+		_ = cmd.Wait()
+		close(st.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-st.done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-st.done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("site %s's log, last 4000 bytes:\n%s", s.name, b[max(0, len(b)-4000):])
+		}
+	})
+	select {
+	case m, ok := <-ready:
+		if !ok {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("site %s exited before it was ready:\n%s", s.name, b[max(0, len(b)-4000):])
+		}
+		st.mgr = api.NewClient(m, nil)
+	case <-time.After(100 * time.Second):
+		t.Fatalf("site %s was not ready in 100s", s.name)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	st.rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", s.base+10)}, MaxRedirects: 16})
+	t.Cleanup(func() { st.rdb.Close() })
+	return st
+}
+
+// status is the WAN state of partition p's instance k (pP-iK) from its HTTP port.
+func (s *site) status(p, k int) (wan.Status, error) {
+	var st wan.Status
+	c := api.NewClient(fmt.Sprintf("http://127.0.0.1:%d", s.base+1010+p*map[bool]int{true: 2, false: 1}[s.ha]+k), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.Do(ctx, "GET", "/v1/wan/status", nil, &st)
+	return st, err
+}
+
+// primaryStatus is the WAN state of partition p's primary.
+func (s *site) primaryStatus(p int) (wan.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	parts, err := s.mgr.Partitions(ctx)
+	if err != nil {
+		return wan.Status{}, err
+	}
+	for _, pt := range parts {
+		if pt.ID == p {
+			k := 0
+			if strings.HasSuffix(pt.Primary, "-i1") {
+				k = 1
+			}
+			return s.status(p, k)
+		}
+	}
+	return wan.Status{}, fmt.Errorf("no partition %d", p)
+}
+
+// signal sends sig to the site's local process (its supervisor and gateway; the data
+// instances are its children and keep running).
+func (s *site) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to site %s: %v", sig, s.name, err)
+	}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// values reads keys at s in one pipeline: absent keys are "".
+func (s *site) values(ctx context.Context, keys []string) (map[string]string, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	for i, k := range keys {
+		v, err := cmds[i].Result()
+		if err != nil && err != redis.Nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// getGateway reads the site's gateway status over HTTPS, trusting the site's CA.
+func getGateway(ctx context.Context, s *site, v any) error {
+	body, err := get(ctx, s, "https://"+s.gateway()+wan.PathGatewayStatus)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(body), v)
+}
+
+// get is the body of a GET of url; with s, over HTTPS trusting s's CA.
+func get(ctx context.Context, s *site, url string) (string, error) {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if s != nil {
+		pem, err := os.ReadFile(filepath.Join(s.dir, "tls", "ca.crt"))
+		if err != nil {
+			return "", err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// grepLines is the lines of text containing sub.
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
