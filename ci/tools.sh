@@ -14,7 +14,7 @@ KUBE_SCORE_VERSION=v1.20.0
 # prometheus is 2.42 on bookworm, for promtool, which checks and unit-tests the rules of
 # charts/insight-prometheus in go test ./charts; its server lacks the Kubernetes service
 # discovery, so the e2e test runs a Prometheus built below.
-APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps promtool:prometheus mariadb:mariadb-client"
+APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps promtool:prometheus mariadb:mariadb-client chromium:chromium"
 
 missing=()
 for pair in $APT_NEEDS; do

@@ -21,6 +21,10 @@ const (
 	PathRepartition = "/v1/repartition"
 	PathHA          = "/v1/ha"
 	PathManagers    = "/v1/managers"
+	PathOverview    = "/v1/overview"
+	// PathEvents streams the overview as server-sent events: one "overview" event at
+	// once, then one on every change of the cluster state in etcd and every few seconds.
+	PathEvents = "/v1/events"
 )
 
 // PartitionPath is the path of partition p, or of one of its operations (failover,
@@ -130,6 +134,10 @@ type Instance struct {
 	Ready           bool   `json:"ready"`
 	Keys            *int64 `json:"keys,omitempty"`
 	UsedMemoryBytes *int64 `json:"usedMemoryBytes,omitempty"`
+	// Offset is the instance's position in its partition's replication stream (one per
+	// write), LagOps the writes its backup has not acknowledged (primary only).
+	Offset *uint64 `json:"offset,omitempty"`
+	LagOps *uint64 `json:"lagOps,omitempty"`
 }
 
 // SwitchResult is the answer to failover and failback: the handover
@@ -273,4 +281,26 @@ type HAStatus struct {
 	InSync     int    `json:"inSync"`
 	Done       bool   `json:"done"`
 	Message    string `json:"message"`
+}
+
+// Overview is GET /v1/overview and the data of every "overview" event of /v1/events:
+// the whole picture the UI shows, read in one go.
+type Overview struct {
+	// Time is when the manager read it (RFC 3339 with milliseconds).
+	Time        string             `json:"time"`
+	Cluster     Cluster            `json:"cluster"`
+	Partitions  []Partition        `json:"partitions"`
+	Repartition *RepartitionStatus `json:"repartition,omitempty"`
+	Alerts      []Alert            `json:"alerts"`
+	// ReadOnly says the manager refuses the UI's actions (--ui-read-only).
+	ReadOnly bool `json:"readOnly"`
+}
+
+// Alert is a condition the manager sees in the grid's state.
+type Alert struct {
+	// Severity is "critical" (data unserved or at risk) or "warning".
+	Severity string `json:"severity"`
+	// Subject is what it is about ("partition 3", "etcd", "manager-1").
+	Subject string `json:"subject"`
+	Message string `json:"message"`
 }

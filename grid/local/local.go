@@ -59,6 +59,8 @@ type Config struct {
 	// Insecure runs the grid without an operator token and without TLS: every endpoint
 	// open, the internal links in plain, for debugging.
 	Insecure bool
+	// UIReadOnly starts the manager with --ui-read-only.
+	UIReadOnly bool
 
 	// tokenFile is the operator token file Run makes in the data directory ("" with
 	// Insecure), given to the manager and every data instance.
@@ -584,6 +586,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.tokenFile != "" {
 		managerArgs = append(managerArgs, "--operator-token-file", cfg.tokenFile)
 	}
+	if cfg.UIReadOnly {
+		managerArgs = append(managerArgs, "--ui-read-only")
+	}
 	if cfg.tls.CA != "" {
 		// etcd over mutual TLS; the API stays plain (see dataArgs).
 		managerArgs = append(managerArgs, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA, "--tls-http=false")
@@ -618,6 +623,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.tokenFile != "" {
 		fmt.Fprintf(w, "operator-token-file %s\n", cfg.tokenFile)
 	}
+	login, err := uiLoginURL(cfg, layout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "ui %s\n", login)
 	if cfg.tls.CA != "" {
 		fmt.Fprintf(w, "ca-cert-file %s\ntls-cert-file %s\ntls-key-file %s\n", cfg.tls.CA, cfg.tls.Cert, cfg.tls.Key)
 	}

@@ -61,7 +61,10 @@ type Config struct {
 	// RepartitionRate is the bytes per second each source partition copies during a
 	// re-partitioning whose request names no rate; 0: as fast as it can.
 	RepartitionRate int64
-	Version         string
+	// UI serves the web UI under /ui/ on the API port; UIReadOnly hides its actions and
+	// refuses them.
+	UI, UIReadOnly bool
+	Version        string
 	Logger          *slog.Logger
 
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
@@ -278,7 +281,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.httpTLS() {
 		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(tlsconf.AuthOptional))
 	}
-	m.http = &http.Server{Handler: opauth.Guard(cfg.OperatorToken, m.log, m.routes()), ReadHeaderTimeout: 5 * time.Second}
+	m.http = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 2)
 	go func() { httpErr <- fmt.Errorf("manager API: %w", m.http.Serve(ln)) }()
 	defer func() {
