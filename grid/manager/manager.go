@@ -65,7 +65,7 @@ type Config struct {
 	// refuses them.
 	UI, UIReadOnly bool
 	Version        string
-	Logger          *slog.Logger
+	Logger         *slog.Logger
 
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
 	// instances' POST /v1/handover; nil: neither guarded nor presented.

@@ -119,9 +119,12 @@ type captureWriter struct {
 	status int
 }
 
-func (c *captureWriter) Header() http.Header         { return c.header }
-func (c *captureWriter) WriteHeader(s int)           { c.status = s }
-func (c *captureWriter) Write(b []byte) (int, error) { c.body = append(c.body, b...); return len(b), nil }
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) WriteHeader(s int)   { c.status = s }
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.body = append(c.body, b...)
+	return len(b), nil
+}
 
 func (m *Manager) getOverview(w http.ResponseWriter, r *http.Request) {
 	o, err := m.overview(r.Context())
