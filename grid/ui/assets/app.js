@@ -92,7 +92,8 @@ function renderOverview(o) {
   card(dl, 'Memory (all copies)', bytes(mem), '', 'memory');
   card(dl, 'Writes/s', ui.rate === null ? '—' : num(Math.round(ui.rate)), '', 'ops');
   const leader = (o.cluster.managers || []).find((m) => m.leader);
-  card(dl, 'Managers', (o.cluster.managers || []).length + (leader ? ' (leader ' + leader.name + ')' : ''), '', 'managers');
+  card(dl, 'Managers', String((o.cluster.managers || []).length), '', 'managers');
+  card(dl, 'etcd leader', leader ? leader.name : 'none', leader ? '' : 'critical', 'leader');
   card(dl, 'etcd', o.cluster.etcd && o.cluster.etcd.quorum ? 'quorum' : 'no quorum', o.cluster.etcd && o.cluster.etcd.quorum ? 'ok' : 'critical', 'etcd');
   card(dl, 'Version', o.cluster.version || '—', '', 'version');
   const ul = document.getElementById('alerts');
@@ -127,8 +128,8 @@ function renderPartitions(o) {
     const inSync = p.backup ? (p.inSync ? 'yes' : 'no') : '—';
     const tr = el('tr', { 'data-partition': p.id, 'data-primary': p.primary },
       el('th', { scope: 'row', text: String(p.id) }),
-      el('td', { class: prim.ready ? '' : 'critical', 'data-col': 'primary', text: p.primary + (prim.ready ? '' : ' (down)') }),
-      el('td', { class: back && !back.ready ? 'warning' : '', 'data-col': 'backup', text: p.backup ? p.backup + (back && back.ready ? '' : ' (down)') : '—' }),
+      el('td', { class: prim.ready ? '' : 'critical', 'data-col': 'primary', text: p.primary + (prim.ready ? '' : ' (not ready)') }),
+      el('td', { class: back && !back.ready ? 'warning' : '', 'data-col': 'backup', text: p.backup ? p.backup + (back && back.ready ? '' : ' (not ready)') : '—' }),
       el('td', { 'data-col': 'node', text: prim.address || '—' }),
       el('td', { class: p.backup && !p.inSync ? 'warning' : '', 'data-col': 'inSync', text: inSync }),
       el('td', { class: 'num', 'data-col': 'lag', text: num(prim.lagOps) }),

@@ -1,0 +1,357 @@
+package itest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/ui"
+)
+
+// browser is e2e/ui/driver.mjs driving Debian's chromium: one JSON command per line.
+type browser struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// startBrowser runs the driver, or skips (fails in CI) when chromium or playwright-core
+// (ci/tools.sh, ci/clients.sh) is missing.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	const chromium = "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		missing(t, "%s is missing: ci/tools.sh installs Debian's chromium", chromium)
+	}
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := clientDirs(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dirs["ui"] == "" {
+		missing(t, "playwright-core is not installed: run ci/clients.sh")
+	}
+	cmd := exec.Command("node", filepath.Join(repo, "e2e/ui/driver.mjs"))
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "UI_MODULES="+dirs["ui"])
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the browser driver: %v", err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	return &browser{t: t, in: in, out: sc}
+}
+
+// do sends one command and decodes its answer into v; a refused command fails t.
+func (b *browser) do(v any, cmd string, args map[string]any) {
+	b.t.Helper()
+	if args == nil {
+		args = map[string]any{}
+	}
+	args["cmd"] = cmd
+	line, _ := json.Marshal(args)
+	if _, err := b.in.Write(append(line, '\n')); err != nil {
+		b.t.Fatalf("browser %s: %v", cmd, err)
+	}
+	got := make(chan bool, 1)
+	go func() { got <- b.out.Scan() }()
+	select {
+	case ok := <-got:
+		if !ok {
+			b.t.Fatalf("browser %s: the driver exited (%v)", cmd, b.out.Err())
+		}
+	case <-time.After(60 * time.Second):
+		b.t.Fatalf("browser %s: no answer in 60s", cmd)
+	}
+	var status struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(b.out.Bytes(), &status); err != nil || !status.OK {
+		b.t.Fatalf("browser %s %s: %s %v", cmd, line, status.Error, err)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b.out.Bytes(), v); err != nil {
+			b.t.Fatalf("browser %s: %v", cmd, err)
+		}
+	}
+}
+
+type uiRow struct {
+	Partition int    `json:"partition"`
+	Primary   string `json:"primary"`
+	Backup    string `json:"backup"`
+	InSync    string `json:"inSync"`
+	Epoch     int64  `json:"epoch"`
+	Slots     string `json:"slots"`
+}
+
+func (b *browser) rows() []uiRow {
+	var r struct{ Rows []uiRow }
+	b.do(&r, "rows", nil)
+	return r.Rows
+}
+
+// screenshot saves the page to docs/ui/name.png when INSIGHT_UI_SCREENSHOTS is set (the
+// committed pictures), else into the test's directory.
+func (b *browser) screenshot(name string) {
+	dir := b.t.TempDir()
+	if os.Getenv("INSIGHT_UI_SCREENSHOTS") != "" {
+		dir, _ = filepath.Abs("../../docs/ui")
+	}
+	b.do(nil, "screenshot", map[string]any{"path": filepath.Join(dir, name+".png")})
+}
+
+// loginURL is a one-time login link of the grid at apiURL, signed with its operator
+// token as insight-grid local's "ui" line is.
+func loginURL(t *testing.T, apiURL, token string) string {
+	t.Helper()
+	code, err := ui.LoginCode(token, time.Now(), ui.LoginTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiURL + ui.PathLogin + "?token=" + url.QueryEscape(code)
+}
+
+// slotText is how the UI writes a partition's slot ranges.
+func slotText(p api.Partition) string {
+	var parts []string
+	for _, r := range p.Slots {
+		if r[0] == r[1] {
+			parts = append(parts, fmt.Sprint(r[0]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", r[0], r[1]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TestWebUI drives the manager's web UI in headless chromium against `insight-grid local
+// --ha`: the partition table equals the API, a kill -9 of a primary shows in the table,
+// the failover button switches a partition, a re-partitioning to 0 or to text is refused
+// with the API's message, and read-only mode hides the actions.
+func TestWebUI(t *testing.T) {
+	b := startBrowser(t)
+	g := startHALocal(t, 4, 4)
+	var opened struct {
+		FirstPaintMs int    `json:"firstPaintMs"`
+		URL          string `json:"url"`
+	}
+	b.do(&opened, "open", map[string]any{"url": loginURL(t, g.api, g.token)})
+	if !strings.HasSuffix(opened.URL, ui.PathUI) {
+		t.Fatalf("the login link led to %s, want the UI", opened.URL)
+	}
+	var acts struct {
+		VisibleButtons  int    `json:"visibleButtons"`
+		RepartitionForm bool   `json:"repartitionForm"`
+		Banner          string `json:"banner"`
+	}
+	b.do(&acts, "actions", nil)
+	if acts.RepartitionForm {
+		t.Fatalf("the overview shows the re-partitioning form")
+	}
+	b.screenshot("overview")
+
+	t.Run("the partition table equals the API", func(t *testing.T) {
+		b.do(nil, "goto", map[string]any{"hash": "partitions"})
+		var want api.Partitions
+		if err := getInto(g.api+api.PathPartitions, &want); err != nil {
+			t.Fatal(err)
+		}
+		got := b.rows()
+		if len(got) != len(want.Partitions) {
+			t.Fatalf("the table has %d rows, the API %d partitions", len(got), len(want.Partitions))
+		}
+		for i, p := range want.Partitions {
+			r := got[i]
+			if r.Partition != p.ID || r.Primary != p.Primary || !strings.HasPrefix(r.Backup, p.Backup) || r.Epoch != p.Epoch || r.Slots != slotText(p) ||
+				(r.InSync == "yes") != p.InSync {
+				t.Fatalf("row %d %+v, the API's partition %+v", i, r, p)
+			}
+		}
+		b.do(&acts, "actions", nil)
+		if acts.VisibleButtons < len(want.Partitions) {
+			t.Fatalf("%d action buttons visible signed in, want a failover per partition", acts.VisibleButtons)
+		}
+		b.screenshot("partitions")
+	})
+
+	t.Run("a kill -9 of a primary shows in the table", func(t *testing.T) {
+		const p = 1
+		kill := time.Now()
+		before := g.killPrimary(t, p)
+		apiSaw := make(chan time.Time, 1)
+		go func() {
+			for time.Since(kill) < 20*time.Second {
+				if pt, err := g.partition(p); err == nil && pt.Primary != before.Primary {
+					apiSaw <- time.Now()
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(apiSaw)
+		}()
+		var changed struct {
+			Primary string `json:"primary"`
+			At      int64  `json:"at"`
+		}
+		b.do(&changed, "waitPrimary", map[string]any{"partition": p, "not": before.Primary, "timeoutMs": 20000})
+		seen := time.UnixMilli(changed.At)
+		apiAt, ok := <-apiSaw
+		if !ok {
+			t.Fatalf("the API never showed a new primary of partition %d", p)
+		}
+		fromKill, fromAPI := seen.Sub(kill), seen.Sub(apiAt)
+		t.Logf("kill -9 of %s: the UI showed %s as primary %s after the kill, %s after the API's poll (10 ms) saw it",
+			before.Primary, changed.Primary, fromKill.Round(time.Millisecond), fromAPI.Round(time.Millisecond))
+		fmt.Printf("ui-failover kill_to_ui_ms=%d api_to_ui_ms=%d\n", fromKill.Milliseconds(), fromAPI.Milliseconds())
+		// The manager's epoch change reaches the page on etcd's watch, not on a poll.
+		if fromAPI > time.Second {
+			t.Fatalf("the UI showed the failover %s after the API did, want at most 1s", fromAPI)
+		}
+		if fromKill > 3*time.Second {
+			t.Fatalf("the UI showed the failover %s after the kill, want at most 3s (lease TTL 2s)", fromKill)
+		}
+		b.screenshot("failover")
+		g.waitHealthy(t, p, 60*time.Second)
+	})
+
+	t.Run("the failover button switches a partition", func(t *testing.T) {
+		const p = 2
+		before := g.waitHealthy(t, p, 30*time.Second)
+		b.do(nil, "goto", map[string]any{"hash": "partitions"})
+		var clicked struct{ Confirm string }
+		b.do(&clicked, "click", map[string]any{"op": "failover", "partition": p})
+		if !strings.Contains(clicked.Confirm, before.Primary) {
+			t.Fatalf("confirmation %q does not name the primary %s", clicked.Confirm, before.Primary)
+		}
+		var changed struct{ Primary string }
+		b.do(&changed, "waitPrimary", map[string]any{"partition": p, "not": before.Primary, "timeoutMs": 10000})
+		after, err := g.partition(p)
+		if err != nil || after.Primary != changed.Primary || after.Primary != before.Backup {
+			t.Fatalf("after the button: API %+v (%v), table %s; want the old backup %s", after, err, changed.Primary, before.Backup)
+		}
+		var bn struct{ Banner string }
+		b.do(&bn, "banner", nil)
+		if !strings.Contains(bn.Banner, before.Primary+" → "+before.Backup) {
+			t.Fatalf("banner %q: want the switch %s → %s", bn.Banner, before.Primary, before.Backup)
+		}
+	})
+
+	t.Run("a re-partitioning to 0 or to text is refused with the API's message", func(t *testing.T) {
+		b.do(nil, "goto", map[string]any{"hash": "repartition"})
+		for _, in := range []string{"0", "abc"} {
+			var r struct{ Error string }
+			b.do(&r, "repartition", map[string]any{"value": in})
+			code, body := postToken(t, g.api+api.PathRepartition, g.token, map[string]string{"0": `{"partitions":0}`, "abc": `{"partitions":"abc"}`}[in])
+			var env api.ErrorBody
+			if err := json.Unmarshal([]byte(body), &env); err != nil || code != 400 {
+				t.Fatalf("the API's answer to %q: %d %s", in, code, body)
+			}
+			if r.Error != env.Error.Message {
+				t.Fatalf("the form shows %q for %q, the API says %q", r.Error, in, env.Error.Message)
+			}
+		}
+		b.screenshot("repartition")
+		if st, err := g.repartitionStatus(); err != nil || !st.Idle() || st.Partitions != 4 {
+			t.Fatalf("after the refusals: %+v %v, want 4 partitions and nothing pending", st, err)
+		}
+	})
+
+	t.Run("the slot map and a phone-width screen", func(t *testing.T) {
+		b.do(nil, "goto", map[string]any{"hash": "slots"})
+		b.screenshot("slots")
+		b.do(nil, "open", map[string]any{"url": loginURL(t, g.api, g.token), "width": 390, "height": 844})
+		b.do(nil, "goto", map[string]any{"hash": "partitions"})
+		if got := b.rows(); len(got) != 4 {
+			t.Fatalf("on a phone-width screen the table has %d rows", len(got))
+		}
+		b.screenshot("phone")
+	})
+
+	t.Run("without a login the actions are hidden and refused", func(t *testing.T) {
+		b.do(nil, "open", map[string]any{"url": g.api + ui.PathUI})
+		b.do(nil, "goto", map[string]any{"hash": "partitions"})
+		b.do(&acts, "actions", nil)
+		if acts.VisibleButtons != 0 || acts.RepartitionForm {
+			t.Fatalf("signed out: %d action buttons and form %v visible", acts.VisibleButtons, acts.RepartitionForm)
+		}
+	})
+
+	var errs struct{ Errors []string }
+	b.do(&errs, "errors", nil)
+	if len(errs.Errors) != 0 {
+		t.Fatalf("the page logged errors: %q", errs.Errors)
+	}
+}
+
+// TestWebUIReadOnly: with --ui-read-only a signed-in page shows no action, and the API
+// refuses the UI's POSTs.
+func TestWebUIReadOnly(t *testing.T) {
+	b := startBrowser(t)
+	_, apiURL, _, token := runLocal(t, 2, 2, "--ui-read-only")
+	b.do(nil, "open", map[string]any{"url": loginURL(t, apiURL, token)})
+	b.do(nil, "goto", map[string]any{"hash": "partitions"})
+	var acts struct {
+		VisibleButtons  int    `json:"visibleButtons"`
+		RepartitionForm bool   `json:"repartitionForm"`
+		Banner          string `json:"banner"`
+	}
+	b.do(&acts, "actions", nil)
+	if acts.VisibleButtons != 0 || acts.RepartitionForm || !strings.Contains(acts.Banner, "Read-only") {
+		t.Fatalf("read-only: %+v, want no action and the read-only banner", acts)
+	}
+	b.screenshot("read-only")
+}
+
+// TestWebUIFirstPaint64 measures the first paint of the overview of a 64-partition grid:
+// from the navigation to the first overview drawn, in the browser.
+func TestWebUIFirstPaint64(t *testing.T) {
+	b := startBrowser(t)
+	_, apiURL, _, token := runLocal(t, 64, 64, "--restart-delay", "0")
+	var opened struct {
+		FirstPaintMs int `json:"firstPaintMs"`
+	}
+	var runs []int
+	for range 3 {
+		b.do(&opened, "open", map[string]any{"url": loginURL(t, apiURL, token)})
+		runs = append(runs, opened.FirstPaintMs)
+	}
+	rows := b.rows()
+	if len(rows) != 64 {
+		t.Fatalf("the table has %d rows, want 64", len(rows))
+	}
+	t.Logf("first paint of the overview with 64 partitions: %v ms (3 loads)", runs)
+	fmt.Printf("ui-first-paint partitions=64 ms=%v\n", runs)
+}
