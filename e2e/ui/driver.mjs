@@ -91,6 +91,20 @@ const commands = {
     await page.waitForFunction(() => document.getElementById('repart-error').textContent !== '', null, { timeout: 5000 });
     return { error: await page.locator('#repart-error').textContent() };
   },
+  async scanKeys({ pattern }) {
+    await page.fill('#scan-pattern', pattern);
+    await page.locator('#scan-form button[type="submit"]').click();
+    await page.waitForFunction(() => document.querySelectorAll('#keylist li').length > 0 || document.getElementById('scan-error').textContent !== '', null, { timeout: 10000 });
+    return { keys: await page.$$eval('#keylist button[data-key]', (bs) => bs.map((b) => b.dataset.key)), error: await page.locator('#scan-error').textContent() };
+  },
+  async showKey({ key }) {
+    await page.locator('#keylist button[data-key="' + key + '"]').click();
+    await page.waitForFunction((k) => { const h = document.querySelector('#keyvalue h3, #keyvalue .error'); return h && (h.textContent === k || h.classList.contains('error')); }, key, { timeout: 10000 });
+    return {
+      type: await page.locator('#keyvalue [data-card="type"]').textContent().catch(() => ''),
+      text: await page.locator('#keyvalue').innerText(),
+    };
+  },
   async banner() { return { banner: await page.locator('#banner').textContent() }; },
   async screenshot({ path, fullPage = true }) {
     await page.screenshot({ path, fullPage });

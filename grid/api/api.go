@@ -304,3 +304,62 @@ type Alert struct {
 	Subject string `json:"subject"`
 	Message string `json:"message"`
 }
+
+// Paths of the key browser: read-only, but POSTs, so that they need the operator token
+// (or a UI session) as the grid's data is not for every reader of the manager's API.
+const (
+	PathKeysScan = "/v1/keys/scan"
+	PathKeysGet  = "/v1/keys/get"
+)
+
+// Bounds of the key browser.
+const (
+	MaxScanCount   = 1000 // keys one KeysScanRequest returns at most
+	MaxValueBytes  = 64 << 10
+	MaxValueItems  = 100 // elements of a hash, list, set, sorted set or stream shown
+	MaxElementSize = 1024
+)
+
+// KeysScanRequest is POST /v1/keys/scan: the keys matching Pattern (SCAN's MATCH glob;
+// empty: every key), at most Count (default 100), from Cursor ("0" or empty: the start).
+type KeysScanRequest struct {
+	Pattern string `json:"pattern"`
+	Cursor  string `json:"cursor"`
+	Count   int    `json:"count"`
+}
+
+// KeysScan is the answer: the keys found, each with its partition, and the cursor to go
+// on with ("0": every partition was scanned).
+type KeysScan struct {
+	Keys   []KeyRef `json:"keys"`
+	Cursor string   `json:"cursor"`
+}
+
+// KeyRef is one key found, with the partition that holds it.
+type KeyRef struct {
+	Key       string `json:"key"`
+	Partition int    `json:"partition"`
+}
+
+// KeyGetRequest is POST /v1/keys/get.
+type KeyGetRequest struct {
+	Key string `json:"key"`
+}
+
+// KeyValue is a key's type and value, bounded: a string's first MaxValueBytes, the first
+// MaxValueItems elements of the other types (each cut at MaxElementSize bytes).
+type KeyValue struct {
+	Key       string `json:"key"`
+	Partition int    `json:"partition"`
+	// Type is TYPE's answer ("none": no such key).
+	Type string `json:"type"`
+	// TTLMillis is PTTL's answer: -1 no expiry, -2 no key.
+	TTLMillis int64 `json:"ttlMillis"`
+	// Length is the string's bytes or the elements of the other types.
+	Length int64 `json:"length"`
+	// String is a string's value; Items the elements of the others (a hash's field, value
+	// pairs; a sorted set's member, score pairs; a stream's id, then field, value pairs).
+	String    *string    `json:"string,omitempty"`
+	Items     [][]string `json:"items,omitempty"`
+	Truncated bool       `json:"truncated"`
+}

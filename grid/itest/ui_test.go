@@ -2,6 +2,7 @@ package itest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,9 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/ui"
@@ -287,6 +291,44 @@ func TestWebUI(t *testing.T) {
 		if st, err := g.repartitionStatus(); err != nil || !st.Idle() || st.Partitions != 4 {
 			t.Fatalf("after the refusals: %+v %v, want 4 partitions and nothing pending", st, err)
 		}
+	})
+
+	t.Run("the key browser finds a key and shows its value", func(t *testing.T) {
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", g.base+10)}, MaxRedirects: 8})
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rdb.Set(ctx, "ui:greeting", "hello from the grid", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.HSet(ctx, "ui:user:7", "name", "Ada", "lang", "en").Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 30 {
+			if err := rdb.Set(ctx, fmt.Sprintf("other:%d", i), i, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.do(nil, "goto", map[string]any{"hash": "keys"})
+		var found struct {
+			Keys  []string
+			Error string
+		}
+		b.do(&found, "scanKeys", map[string]any{"pattern": "ui:*"})
+		slices.Sort(found.Keys)
+		if found.Error != "" || !slices.Equal(found.Keys, []string{"ui:greeting", "ui:user:7"}) {
+			t.Fatalf("SCAN ui:* in the UI: %q %q, want ui:greeting and ui:user:7", found.Keys, found.Error)
+		}
+		var shown struct{ Type, Text string }
+		b.do(&shown, "showKey", map[string]any{"key": "ui:greeting"})
+		if shown.Type != "string" || !strings.Contains(shown.Text, "hello from the grid") {
+			t.Fatalf("ui:greeting shown as %q: %q", shown.Type, shown.Text)
+		}
+		b.do(&shown, "showKey", map[string]any{"key": "ui:user:7"})
+		if shown.Type != "hash" || !strings.Contains(shown.Text, "Ada") || !strings.Contains(shown.Text, "lang") {
+			t.Fatalf("ui:user:7 shown as %q: %q", shown.Type, shown.Text)
+		}
+		b.screenshot("keys")
 	})
 
 	t.Run("the slot map and a phone-width screen", func(t *testing.T) {

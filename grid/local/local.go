@@ -589,6 +589,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.UIReadOnly {
 		managerArgs = append(managerArgs, "--ui-read-only")
 	}
+	if cfg.RequirePass != "" {
+		// For the key browser's connections to the data instances.
+		managerArgs = append(managerArgs, "--requirepass", cfg.RequirePass)
+	}
 	if cfg.tls.CA != "" {
 		// etcd over mutual TLS; the API stays plain (see dataArgs).
 		managerArgs = append(managerArgs, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA, "--tls-http=false")

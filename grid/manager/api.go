@@ -51,9 +51,11 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc(api.PathManagers, m.managersHandler)
 	mux.HandleFunc(api.PathOverview, get(m.getOverview))
 	mux.HandleFunc(api.PathEvents, get(m.getEvents))
+	mux.HandleFunc(api.PathKeysScan, post(m.postKeysScan))
+	mux.HandleFunc(api.PathKeysGet, post(m.postKeysGet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /v1/overview, /v1/events (server-sent), /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /v1/overview, /v1/events (server-sent), POST /v1/keys/scan and /v1/keys/get (read-only), /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
 	})
 	return mux
 }

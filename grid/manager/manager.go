@@ -64,6 +64,9 @@ type Config struct {
 	// UI serves the web UI under /ui/ on the API port; UIReadOnly hides its actions and
 	// refuses them.
 	UI, UIReadOnly bool
+	// DataPassword is the data instances' --requirepass, which the key browser's
+	// connections AUTH with ("": none).
+	DataPassword string
 	Version        string
 	Logger         *slog.Logger
 

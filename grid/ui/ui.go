@@ -219,7 +219,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 
 // action is a POST from the UI (it carries CSRFHeader).
 func (h *handler) action(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.ReadOnly {
+	if h.cfg.ReadOnly && !readOnlyPath(r.URL.Path) {
 		writeError(w, http.StatusForbidden, "Forbidden", "%s %s: the UI is read-only (--ui-read-only, manager.ui.readOnly): its actions are refused; use insightctl", r.Method, r.URL.Path)
 		return
 	}
@@ -250,3 +250,6 @@ func loginPage(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Insight grid: sign in</title><link rel="stylesheet" href="/ui/app.css"></head><body><main class="login"><h1>Insight grid</h1><p role="alert">%s</p></main></body></html>`, html.EscapeString(msg))
 }
+
+// readOnlyPath tells the POSTs that only read (the key browser), allowed in read-only mode.
+func readOnlyPath(p string) bool { return p == api.PathKeysScan || p == api.PathKeysGet }

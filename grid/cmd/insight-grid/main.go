@@ -185,6 +185,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", 5*time.Second, "how long the preferred primary must stay the in-sync backup before the automatic failback")
 	fs.BoolVar(&cfg.UI, "ui", true, "serve the web UI under /ui/ on the API port (sign in with the login URL insight-grid local prints, or through insightctl ui)")
 	fs.BoolVar(&cfg.UIReadOnly, "ui-read-only", false, "the web UI shows the grid but offers no action, and the API refuses every action coming from it")
+	fs.StringVar(&cfg.DataPassword, "requirepass", "", "the data instances' password, which the key browser (POST /v1/keys/scan, /v1/keys/get) authenticates with (prefer INSIGHT_REQUIREPASS)")
 	rate := config.Bytes(manager.DefaultRepartitionRate)
 	fs.Var(&rate, "repartition-rate", "bytes per second each source partition copies while re-partitioning, unless the request names a rate, e.g. 4mb (0: no limit)")
 	token := tokenFlag(fs, "file holding the operator token every non-GET API request must present (X-Insight-Token or Authorization: Bearer), also presented to the data instances' /v1/handover", getenv)

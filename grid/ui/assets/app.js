@@ -208,6 +208,44 @@ function render(o) {
   document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
 }
 
+// --- key browser (read-only) ----------------------------------------------------------
+
+const scan = { pattern: '*', cursor: '0' };
+
+async function scanKeys(more) {
+  const err = document.getElementById('scan-error');
+  const list = document.getElementById('keylist');
+  err.textContent = '';
+  if (!more) { scan.pattern = document.getElementById('scan-pattern').value; scan.cursor = '0'; list.replaceChildren(); }
+  try {
+    const r = await post('/v1/keys/scan', JSON.stringify({ pattern: scan.pattern, cursor: scan.cursor, count: 100 }));
+    for (const k of r.keys) {
+      list.append(el('li', {}, el('button', { type: 'button', 'data-key': k.key, text: k.key, onclick: () => showKey(k.key) })));
+    }
+    scan.cursor = r.cursor;
+    document.getElementById('scan-more').hidden = r.cursor === '0';
+    if (!more && r.keys.length === 0 && r.cursor === '0') list.append(el('li', { text: 'No key matches ' + scan.pattern + '.' }));
+  } catch (e) { err.textContent = e.message; }
+}
+
+async function showKey(key) {
+  const out = document.getElementById('keyvalue');
+  try {
+    const v = await post('/v1/keys/get', JSON.stringify({ key }));
+    const ttl = v.ttlMillis >= 0 ? (v.ttlMillis / 1000).toFixed(1) + ' s' : v.ttlMillis === -1 ? 'none' : 'gone';
+    const head = el('dl', { class: 'cards' });
+    card(head, 'Type', v.type, '', 'type');
+    card(head, 'Partition', String(v.partition), '', 'key-partition');
+    card(head, 'TTL', ttl, '', 'ttl');
+    card(head, v.type === 'string' ? 'Bytes' : 'Elements', num(v.length), '', 'length');
+    let body;
+    if (v.string !== undefined) body = el('pre', { 'data-value': 'string', text: v.string });
+    else if (v.items) body = el('table', {}, el('tbody', {}, ...v.items.map((row) => el('tr', {}, ...row.map((c) => el('td', { text: c }))))));
+    else body = el('p', { text: v.type === 'none' ? 'The key does not exist (any more).' : 'The browser does not show values of type ' + v.type + '.' });
+    out.replaceChildren(el('h3', { text: key }), head, body, v.truncated ? el('p', { text: 'Shown in part: the value is larger than the browser reads.' }) : '');
+  } catch (e) { out.replaceChildren(el('p', { class: 'error', role: 'alert', text: e.message })); }
+}
+
 function connect() {
   const es = new EventSource('/v1/events');
   es.addEventListener('overview', (e) => render(JSON.parse(e.data)));
@@ -225,6 +263,9 @@ async function start() {
   if (ui.session.readOnly) banner('Read-only: this UI offers no action (manager.ui.readOnly).');
   else if (!ui.session.authenticated) banner('Not signed in: this view is read-only. Open the login URL insight-grid local prints, or run insightctl ui.');
   document.body.classList.toggle('readonly', !ui.session.authenticated || ui.session.readOnly);
+  document.body.classList.toggle('signedin', !!ui.session.authenticated);
+  document.getElementById('scan-form').addEventListener('submit', (e) => { e.preventDefault(); scanKeys(false); });
+  document.getElementById('scan-more').addEventListener('click', () => scanKeys(true));
   document.getElementById('repart-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const out = document.getElementById('repart-error');
