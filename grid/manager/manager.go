@@ -67,8 +67,8 @@ type Config struct {
 	// DataPassword is the data instances' --requirepass, which the key browser's
 	// connections AUTH with ("": none).
 	DataPassword string
-	Version        string
-	Logger         *slog.Logger
+	Version      string
+	Logger       *slog.Logger
 
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
 	// instances' POST /v1/handover; nil: neither guarded nor presented.
