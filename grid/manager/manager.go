@@ -208,6 +208,8 @@ type Manager struct {
 	metrics             *metrics
 	repart              *repartitioner
 	ha                  *haReconciler
+	// eventsEvery is how often /v1/events sends the overview without a change in etcd.
+	eventsEvery time.Duration
 }
 
 // newManager wraps a started etcd member.
@@ -218,6 +220,7 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		hasLeader:      func() bool { return e.Server.Leader() != 0 },
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
+		eventsEvery:    eventsRefresh,
 	}
 	if cfg.TLS != nil {
 		// For the https URLs: the data instances' HTTP ports (with --tls-http) and the

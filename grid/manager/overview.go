@@ -137,7 +137,7 @@ func (m *Manager) getOverview(w http.ResponseWriter, r *http.Request) {
 
 // getEvents is GET /v1/events: the overview as server-sent events, at once, on every
 // change under the cluster state's prefix in etcd (a record's epoch, an instance's
-// registration, the map), and every eventsRefresh.
+// registration, the map), and every m.eventsEvery.
 func (m *Manager) getEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -151,7 +151,7 @@ func (m *Manager) getEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	tick := time.NewTicker(eventsRefresh)
+	tick := time.NewTicker(m.eventsEvery)
 	defer tick.Stop()
 	send := func() bool {
 		o, err := m.overview(ctx)
@@ -184,7 +184,7 @@ func (m *Manager) getEvents(w http.ResponseWriter, r *http.Request) {
 			// Changes come in bursts (a failover writes the record, then registrations):
 			// one send covers what arrived meanwhile.
 			wch = drain(wch)
-			tick.Reset(eventsRefresh)
+			tick.Reset(m.eventsEvery)
 			if !send() {
 				return
 			}
