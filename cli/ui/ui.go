@@ -23,6 +23,7 @@ import (
 	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/validate"
 	"github.com/insightgrid/insight/grid/api"
+	gridui "github.com/insightgrid/insight/grid/ui"
 )
 
 // csrfHeader is the header the UI's pages send with every POST (grid/ui.CSRFHeader): a
@@ -36,6 +37,9 @@ type Options struct {
 	ManagerURL string
 	// Port is the loopback port to listen on; 0: a free one.
 	Port int
+	// LoginURL is --login-url: instead of the proxy, print a one-time login link of the
+	// UI at this URL (the manager.ui.ingress host) and exit.
+	LoginURL string
 }
 
 // Validate checks the options without a cluster.
@@ -43,6 +47,14 @@ func (o Options) Validate() error {
 	var problems []validate.Problem
 	if o.Port < 0 || o.Port > 65535 {
 		problems = append(problems, validate.Problem{Key: "--port", Value: o.Port, Message: "must be between 0 (a free port) and 65535"})
+	}
+	if o.LoginURL != "" {
+		if u, err := url.Parse(o.LoginURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			problems = append(problems, validate.Problem{Key: "--login-url", Value: o.LoginURL, Message: "must be the URL the UI's Ingress serves, https://host (manager.ui.ingress.host)"})
+		}
+		if o.Port != 0 {
+			problems = append(problems, validate.Problem{Key: "--port", Value: o.Port, Message: "has no use with --login-url, which starts no proxy"})
+		}
 	}
 	problems = append(problems, manager.CheckURL(o.ManagerURL)...)
 	if len(problems) > 0 {
@@ -61,6 +73,9 @@ func Run(ctx context.Context, d *deps.Deps, o Options) error {
 			return fmt.Errorf("ui: cannot reach the manager of %s: %w\n%s", o.Release, err, manager.Hint)
 		}
 		return fmt.Errorf("ui: cannot reach the manager of %s: %w", o.Release, err)
+	}
+	if o.LoginURL != "" {
+		return printLogin(d, client, o)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
 	if err != nil {
@@ -85,6 +100,24 @@ func Run(ctx context.Context, d *deps.Deps, o Options) error {
 	case err := <-done:
 		return fmt.Errorf("ui: the proxy stopped: %w", err)
 	}
+}
+
+// printLogin prints a one-time login link of the UI at o.LoginURL, signed with the
+// release's operator token (the token itself is never printed).
+func printLogin(d *deps.Deps, c *api.Client, o Options) error {
+	if c.Token == nil {
+		return fmt.Errorf("ui --login-url: release %s has no operator token to sign a login with; its UI needs no login", o.Release)
+	}
+	tok, err := c.Token()
+	if err != nil || tok == "" {
+		return fmt.Errorf("ui --login-url: reading the operator token of %s: %v", o.Release, err)
+	}
+	code, err := gridui.LoginCode(tok, time.Now(), gridui.LoginTTL)
+	if err != nil {
+		return fmt.Errorf("ui --login-url: %w", err)
+	}
+	_, err = fmt.Fprintf(d.IO.Out, "%s%s?token=%s\n(one use, valid %s)\n", strings.TrimRight(o.LoginURL, "/"), gridui.PathLogin, url.QueryEscape(code), gridui.LoginTTL)
+	return err
 }
 
 // NewProxy is the handler that forwards the browser's requests at self (host:port of

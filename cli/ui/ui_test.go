@@ -150,3 +150,18 @@ func TestOptionsRefuseABadPort(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOptionsRefuseABadLoginURL(t *testing.T) {
+	for _, u := range []string{"insight.example.com", "ftp://insight.example.com", "https://", "https://h/ui/login", "https://h/?a=b"} {
+		err := Options{Release: "demo", LoginURL: u}.Validate()
+		if err == nil || !strings.Contains(err.Error(), "--login-url") {
+			t.Fatalf("--login-url %q: %v, want a validation error naming --login-url", u, err)
+		}
+	}
+	if err := (Options{Release: "demo", LoginURL: "https://insight.example.com/", Port: 80}).Validate(); err == nil || !strings.Contains(err.Error(), "--port") {
+		t.Fatalf("--login-url with --port: %v", err)
+	}
+	if err := (Options{Release: "demo", LoginURL: "https://insight.example.com"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

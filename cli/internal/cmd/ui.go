@@ -19,9 +19,13 @@ the manager's web UI there. Every request through this proxy carries the operato
 read from the release's Secret, as kubectl proxy adds your credential: the browser holds
 no token and needs to trust no certificate. The proxy refuses other hosts than
 127.0.0.1/localhost, and actions that do not come from the UI's pages. It runs until
-Ctrl-C. With manager.ui.readOnly the UI offers no action.`,
+Ctrl-C. With manager.ui.readOnly the UI offers no action.
+
+With --login-url (the https://host of manager.ui.ingress), start no proxy: print a one-time
+login link of the UI there, signed with the operator token, and exit.`,
 		Example: `  insightctl ui demo
   insightctl ui demo --port 8080
+  insightctl ui demo --login-url https://insight.example.com
   insightctl ui --manager-url http://10.0.3.7:8090   # from the pod network`,
 		Args: argsBad(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -36,5 +40,6 @@ Ctrl-C. With manager.ui.readOnly the UI offers no action.`,
 	}
 	addManagerFlags(c, nil, &o.ManagerURL)
 	c.Flags().IntVar(&o.Port, "port", 0, "the port on 127.0.0.1 to serve the UI at (default: a free port)")
+	c.Flags().StringVar(&o.LoginURL, "login-url", "", "print a one-time login link of the UI served at this URL (manager.ui.ingress) instead of proxying")
 	return c
 }
