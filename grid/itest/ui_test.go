@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -351,6 +353,9 @@ func TestWebUI(t *testing.T) {
 		if acts.VisibleButtons != 0 || acts.RepartitionForm {
 			t.Fatalf("signed out: %d action buttons and form %v visible", acts.VisibleButtons, acts.RepartitionForm)
 		}
+		if code, body := uiPost(t, g.api, "", api.PartitionPath(0, api.OpFailover)); code != http.StatusUnauthorized {
+			t.Fatalf("a signed-out UI's failover: HTTP %d %s, want 401", code, body)
+		}
 	})
 
 	var errs struct{ Errors []string }
@@ -377,6 +382,49 @@ func TestWebUIReadOnly(t *testing.T) {
 		t.Fatalf("read-only: %+v, want no action and the read-only banner", acts)
 	}
 	b.screenshot("read-only")
+	// The manager itself refuses the UI's actions, whatever the page shows.
+	if code, body := uiPost(t, apiURL, loginURL(t, apiURL, token), api.PartitionPath(0, api.OpFailover)); code != http.StatusForbidden || !strings.Contains(body, "read-only") {
+		t.Fatalf("a signed-in UI's failover in read-only mode: HTTP %d %s, want 403 read-only", code, body)
+	}
+}
+
+// uiPost signs in with login as a browser would (the session cookie, then the CSRF token
+// of GET /ui/session) and POSTs path as the UI does; "" login: no session.
+func uiPost(t *testing.T, apiURL, login, path string) (int, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	csrf := "none"
+	if login != "" {
+		resp, err := hc.Get(login)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var s ui.Session
+		if err := getWith(hc, apiURL+ui.PathSession, &s); err != nil || !s.Authenticated {
+			t.Fatalf("session after the login: %+v %v", s, err)
+		}
+		csrf = s.CSRF
+	}
+	req, _ := http.NewRequest(http.MethodPost, apiURL+path, nil)
+	req.Header.Set(ui.CSRFHeader, csrf)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func getWith(hc *http.Client, url string, v any) error {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // TestWebUIFirstPaint64 is a benchmark (ci/bench-ui.sh sets INSIGHT_UI_BENCH): the first
