@@ -23,7 +23,6 @@ import (
 	"github.com/insightgrid/insight/cli/manager"
 	"github.com/insightgrid/insight/cli/validate"
 	"github.com/insightgrid/insight/grid/api"
-	gridui "github.com/insightgrid/insight/grid/ui"
 )
 
 // csrfHeader is the header the UI's pages send with every POST (grid/ui.CSRFHeader): a
@@ -112,11 +111,11 @@ func printLogin(d *deps.Deps, c *api.Client, o Options) error {
 	if err != nil || tok == "" {
 		return fmt.Errorf("ui --login-url: reading the operator token of %s: %v", o.Release, err)
 	}
-	code, err := gridui.LoginCode(tok, time.Now(), gridui.LoginTTL)
+	code, err := api.LoginCode(tok, time.Now(), api.LoginTTL)
 	if err != nil {
 		return fmt.Errorf("ui --login-url: %w", err)
 	}
-	_, err = fmt.Fprintf(d.IO.Out, "%s%s?token=%s\n(one use, valid %s)\n", strings.TrimRight(o.LoginURL, "/"), gridui.PathLogin, url.QueryEscape(code), gridui.LoginTTL)
+	_, err = fmt.Fprintf(d.IO.Out, "%s%s?token=%s\n(one use, valid %s)\n", strings.TrimRight(o.LoginURL, "/"), api.PathUILogin, url.QueryEscape(code), api.LoginTTL)
 	return err
 }
 
@@ -134,7 +133,7 @@ func NewProxy(c *api.Client, self string) (http.Handler, error) {
 		return nil, fmt.Errorf("ui: listener address %q: %w", self, err)
 	}
 	hosts := map[string]bool{self: true, "localhost:" + port: true, "127.0.0.1:" + port: true}
-	var rt http.RoundTripper = http.DefaultTransport
+	rt := http.DefaultTransport
 	if c.HTTP != nil && c.HTTP.Transport != nil {
 		rt = c.HTTP.Transport
 	}

@@ -143,7 +143,7 @@ func (b *browser) screenshot(name string) {
 // token as insight-grid local's "ui" line is.
 func loginURL(t *testing.T, apiURL, token string) string {
 	t.Helper()
-	code, err := ui.LoginCode(token, time.Now(), ui.LoginTTL)
+	code, err := api.LoginCode(token, time.Now(), api.LoginTTL)
 	if err != nil {
 		t.Fatal(err)
 	}

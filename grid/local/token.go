@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/ui"
 )
 
@@ -52,7 +53,7 @@ const (
 )
 
 // uiLoginURL is the URL that opens the manager's web UI: with an operator token, a
-// one-time login link (valid ui.LoginTTL) that signs the browser in; without one, the UI.
+// one-time login link (valid api.LoginTTL) that signs the browser in; without one, the UI.
 func uiLoginURL(cfg Config, l Layout) (string, error) {
 	base := "http://" + l.API
 	if cfg.tokenFile == "" {
@@ -62,7 +63,7 @@ func uiLoginURL(cfg Config, l Layout) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the operator token for the UI's login link: %w", err)
 	}
-	code, err := ui.LoginCode(strings.TrimSpace(string(b)), time.Now(), ui.LoginTTL)
+	code, err := api.LoginCode(strings.TrimSpace(string(b)), time.Now(), api.LoginTTL)
 	if err != nil {
 		return "", fmt.Errorf("making the UI's login link: %w", err)
 	}

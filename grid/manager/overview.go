@@ -8,10 +8,7 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/insightgrid/insight/grid/api"
-	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/registry"
@@ -146,7 +143,7 @@ func (m *Manager) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	wch := m.cli.Watch(clientv3.WithRequireLeader(ctx), cluster.Prefix, clientv3.WithPrefix())
+	wch := registry.StateChanges(ctx, m.cli)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -178,7 +175,7 @@ func (m *Manager) getEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case _, ok := <-wch:
 			if !ok {
-				// The watch ended (no leader): go on with the refresh alone until it does.
+				// The watch ended: go on with the periodic refresh alone.
 				wch = nil
 			}
 			// Changes come in bursts (a failover writes the record, then registrations):

@@ -28,7 +28,7 @@ var assets embed.FS
 // Paths the UI serves.
 const (
 	PathUI      = "/ui/"
-	PathLogin   = "/ui/login"
+	PathLogin   = api.PathUILogin
 	PathSession = "/ui/session"
 	// CookieName is the session cookie: HttpOnly, SameSite=Strict, path /.
 	CookieName = "insight_ui_session"
@@ -139,7 +139,7 @@ func (h *handler) who(r *http.Request, token string) (string, string) {
 		return "open", ""
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
-		if _, _, err := verify(token, purposeSession, c.Value, h.cfg.Now()); err == nil {
+		if _, _, err := api.Verify(token, api.PurposeSession, c.Value, h.cfg.Now()); err == nil {
 			return "session", c.Value
 		}
 	}
@@ -192,7 +192,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	code := r.URL.Query().Get("token")
 	now := h.cfg.Now()
-	nonce, exp, err := verify(token, purposeLogin, code, now)
+	nonce, exp, err := api.Verify(token, api.PurposeLogin, code, now)
 	switch {
 	case code == "":
 		loginPage(w, http.StatusUnauthorized, "This link has no login code (?token=...). Open the URL printed by insight-grid local, or use insightctl ui, which signs you in.")
@@ -206,7 +206,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		loginPage(w, http.StatusUnauthorized, "This login code was already used: each works once. Ask for a new login URL.")
 		return
 	}
-	sess, err := sign(token, purposeSession, now.Add(SessionTTL))
+	sess, err := api.Sign(token, api.PurposeSession, now.Add(SessionTTL))
 	if err != nil {
 		loginPage(w, http.StatusInternalServerError, err.Error())
 		return

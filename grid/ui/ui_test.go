@@ -47,7 +47,7 @@ func serve(h http.Handler, method, target string, hdr map[string]string, cookies
 // login exchanges a fresh login code and returns the session cookie.
 func login(t *testing.T, h http.Handler) *http.Cookie {
 	t.Helper()
-	code, err := LoginCode(token, time.Now(), LoginTTL)
+	code, err := api.LoginCode(token, time.Now(), api.LoginTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func session(t *testing.T, h http.Handler, hdr map[string]string, cookies ...*ht
 
 func TestALoginCodeWorksOnceAndGivesASession(t *testing.T) {
 	h := fixture(t, withToken(Config{}))
-	code, err := LoginCode(token, time.Now(), LoginTTL)
+	code, err := api.LoginCode(token, time.Now(), api.LoginTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +100,9 @@ func TestALoginCodeWorksOnceAndGivesASession(t *testing.T) {
 
 func TestBadLoginCodesAreRefusedSayingWhy(t *testing.T) {
 	h := fixture(t, withToken(Config{}))
-	expired, _ := LoginCode(token, time.Now().Add(-2*LoginTTL), LoginTTL)
-	foreign, _ := LoginCode("another-grid's-token-0123456789ab", time.Now(), LoginTTL)
-	session, _ := sign(token, purposeSession, time.Now().Add(time.Hour))
+	expired, _ := api.LoginCode(token, time.Now().Add(-2*api.LoginTTL), api.LoginTTL)
+	foreign, _ := api.LoginCode("another-grid's-token-0123456789ab", time.Now(), api.LoginTTL)
+	session, _ := api.Sign(token, api.PurposeSession, time.Now().Add(time.Hour))
 	for code, why := range map[string]string{
 		"":                  "no login code",
 		"garbage":           "not valid: malformed",
