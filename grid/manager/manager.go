@@ -208,8 +208,11 @@ type Manager struct {
 	metrics             *metrics
 	repart              *repartitioner
 	ha                  *haReconciler
-	// eventsEvery is how often /v1/events sends the overview without a change in etcd.
+	// eventsEvery is how often /v1/events sends the overview without a change in etcd;
+	// eventsStop ends every stream when the API server shuts down (Shutdown waits for
+	// the handlers, which would otherwise stream on).
 	eventsEvery time.Duration
+	eventsStop  chan struct{}
 }
 
 // newManager wraps a started etcd member.
@@ -221,6 +224,7 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
 		eventsEvery:    eventsRefresh,
+		eventsStop:     make(chan struct{}),
 	}
 	if cfg.TLS != nil {
 		// For the https URLs: the data instances' HTTP ports (with --tls-http) and the
@@ -288,6 +292,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(tlsconf.AuthOptional))
 	}
 	m.http = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 5 * time.Second}
+	m.http.RegisterOnShutdown(func() { close(m.eventsStop) })
 	httpErr := make(chan error, 2)
 	go func() { httpErr <- fmt.Errorf("manager API: %w", m.http.Serve(ln)) }()
 	defer func() {

@@ -173,6 +173,8 @@ func (m *Manager) getEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.eventsStop:
+			return
 		case _, ok := <-wch:
 			if !ok {
 				// The watch ended: go on with the periodic refresh alone.
