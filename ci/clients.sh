@@ -2,7 +2,8 @@
 # Install the Redis client libraries that grid/itest TestRedisClients drives against a local grid:
 # ioredis and node-redis (npm), redis-py (PyPI), Jedis (Maven Central), and MariaDB Connector/J
 # (Maven Central) that grid/sql/itest TestJDBC drives against the SQL endpoint, with commons-dbcp2 the
-# classpath of Zeppelin's JDBC interpreter that e2e/zeppelin drives, at the exact versions of
+# classpath of Zeppelin's JDBC interpreter that e2e/zeppelin drives, playwright-core (npm, pins in
+# e2e/ui/) that grid/itest TestWebUI drives Debian's chromium with, at the exact versions of
 # the pin files under e2e/clients/<lang>/. Each language installs into
 # $INSIGHT_CACHE/clients/<lang>-<hash of its pin files>, so a warm run only hashes; downloads are
 # cached beside them (npm-cache, pip-cache, m2). Quiet unless it installs something or fails.
@@ -28,6 +29,7 @@ pins() {
 	java) echo "$src/java/pom.xml" ;;
 	jdbc) echo "$src/jdbc/pom.xml" ;;
 	zeppelin) echo "$src/zeppelin/pom.xml" ;;
+	ui) echo "$repo/e2e/ui/package.json $repo/e2e/ui/package-lock.json" ;;
 	esac
 }
 
@@ -42,7 +44,7 @@ dir_of() {
 # runtime LANG: whether the commands LANG's install and run need are on PATH.
 runtime() {
 	case $1 in
-	node) command -v node >/dev/null && command -v npm >/dev/null ;;
+	node | ui) command -v node >/dev/null && command -v npm >/dev/null ;;
 	python) command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 ;;
 	java | jdbc | zeppelin) command -v java >/dev/null && command -v mvn >/dev/null ;;
 	esac
@@ -59,6 +61,14 @@ quiet() {
 
 install_node() {
 	cp "$src/node/package.json" "$src/node/package-lock.json" "$1/"
+	(cd "$1" && quiet "$1/install.log" npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
+		--loglevel=error --cache "$CLIENTS_DIR/npm-cache")
+}
+
+# playwright-core, which grid/itest TestWebUI drives Debian's chromium with (ci/tools.sh installs
+# it); it downloads no browser.
+install_ui() {
+	cp "$repo/e2e/ui/package.json" "$repo/e2e/ui/package-lock.json" "$1/"
 	(cd "$1" && quiet "$1/install.log" npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
 		--loglevel=error --cache "$CLIENTS_DIR/npm-cache")
 }
@@ -84,7 +94,7 @@ install_jdbc() { install_maven jdbc "$1"; }
 # MariaDB Connector/J with commons-dbcp2, for e2e/zeppelin (Zeppelin's JDBC interpreter's path).
 install_zeppelin() { install_maven zeppelin "$1"; }
 
-langs=(node python java jdbc zeppelin)
+langs=(node python java jdbc zeppelin ui)
 if [ "${1:-}" = --dirs ]; then
 	for l in "${langs[@]}"; do
 		d=$(dir_of "$l")

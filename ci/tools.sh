@@ -14,7 +14,10 @@ KUBE_SCORE_VERSION=v1.20.0
 # prometheus is 2.42 on bookworm, for promtool, which checks and unit-tests the rules of
 # charts/insight-prometheus in go test ./charts; its server lacks the Kubernetes service
 # discovery, so the e2e test runs a Prometheus built below.
-APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps promtool:prometheus mariadb:mariadb-client"
+# chromium (156 on bookworm, as Debian pins it) is the headless browser grid/itest TestWebUI
+# drives with playwright-core (ci/clients.sh): about 115 MB to download with its 24 libraries,
+# 360 MB installed, 16 s on a fast mirror; no browser is ever downloaded by npm.
+APT_NEEDS="openssl:openssl curl:curl setsid:util-linux redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools ip:iproute2 pgrep:procps promtool:prometheus mariadb:mariadb-client chromium:chromium"
 
 missing=()
 for pair in $APT_NEEDS; do

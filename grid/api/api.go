@@ -21,6 +21,10 @@ const (
 	PathRepartition = "/v1/repartition"
 	PathHA          = "/v1/ha"
 	PathManagers    = "/v1/managers"
+	PathOverview    = "/v1/overview"
+	// PathEvents streams the overview as server-sent events: one "overview" event at
+	// once, then one on every change of the cluster state in etcd and every few seconds.
+	PathEvents = "/v1/events"
 )
 
 // PartitionPath is the path of partition p, or of one of its operations (failover,
@@ -130,6 +134,10 @@ type Instance struct {
 	Ready           bool   `json:"ready"`
 	Keys            *int64 `json:"keys,omitempty"`
 	UsedMemoryBytes *int64 `json:"usedMemoryBytes,omitempty"`
+	// Offset is the instance's position in its partition's replication stream (one per
+	// write), LagOps the writes its backup has not acknowledged (primary only).
+	Offset *uint64 `json:"offset,omitempty"`
+	LagOps *uint64 `json:"lagOps,omitempty"`
 }
 
 // SwitchResult is the answer to failover and failback: the handover
@@ -273,4 +281,85 @@ type HAStatus struct {
 	InSync     int    `json:"inSync"`
 	Done       bool   `json:"done"`
 	Message    string `json:"message"`
+}
+
+// Overview is GET /v1/overview and the data of every "overview" event of /v1/events:
+// the whole picture the UI shows, read in one go.
+type Overview struct {
+	// Time is when the manager read it (RFC 3339 with milliseconds).
+	Time        string             `json:"time"`
+	Cluster     Cluster            `json:"cluster"`
+	Partitions  []Partition        `json:"partitions"`
+	Repartition *RepartitionStatus `json:"repartition,omitempty"`
+	Alerts      []Alert            `json:"alerts"`
+	// ReadOnly says the manager refuses the UI's actions (--ui-read-only).
+	ReadOnly bool `json:"readOnly"`
+}
+
+// Alert is a condition the manager sees in the grid's state.
+type Alert struct {
+	// Severity is "critical" (data unserved or at risk) or "warning".
+	Severity string `json:"severity"`
+	// Subject is what it is about ("partition 3", "etcd", "manager-1").
+	Subject string `json:"subject"`
+	Message string `json:"message"`
+}
+
+// Paths of the key browser: read-only, but POSTs, so that they need the operator token
+// (or a UI session) as the grid's data is not for every reader of the manager's API.
+const (
+	PathKeysScan = "/v1/keys/scan"
+	PathKeysGet  = "/v1/keys/get"
+)
+
+// Bounds of the key browser.
+const (
+	MaxScanCount   = 1000 // keys one KeysScanRequest returns at most
+	MaxValueBytes  = 64 << 10
+	MaxValueItems  = 100 // elements of a hash, list, set, sorted set or stream shown
+	MaxElementSize = 1024
+)
+
+// KeysScanRequest is POST /v1/keys/scan: the keys matching Pattern (SCAN's MATCH glob;
+// empty: every key), at most Count (default 100), from Cursor ("0" or empty: the start).
+type KeysScanRequest struct {
+	Pattern string `json:"pattern"`
+	Cursor  string `json:"cursor"`
+	Count   int    `json:"count"`
+}
+
+// KeysScan is the answer: the keys found, each with its partition, and the cursor to go
+// on with ("0": every partition was scanned).
+type KeysScan struct {
+	Keys   []KeyRef `json:"keys"`
+	Cursor string   `json:"cursor"`
+}
+
+// KeyRef is one key found, with the partition that holds it.
+type KeyRef struct {
+	Key       string `json:"key"`
+	Partition int    `json:"partition"`
+}
+
+// KeyGetRequest is POST /v1/keys/get.
+type KeyGetRequest struct {
+	Key string `json:"key"`
+}
+
+// KeyValue is a key's type and value, bounded: a string's first MaxValueBytes, the first
+// MaxValueItems elements of the other types (each cut at MaxElementSize bytes).
+type KeyValue struct {
+	Key       string `json:"key"`
+	Partition int    `json:"partition"`
+	// Type is TYPE's answer ("none": no such key).
+	Type string `json:"type"`
+	// TTLMillis is PTTL's answer: -1 no expiry, -2 no key.
+	TTLMillis int64 `json:"ttlMillis"`
+	// Length is the string's bytes or the elements of the other types.
+	Length int64 `json:"length"`
+	// String is a string's value; Items the elements of the others (a hash's field, value
+	// pairs; a sorted set's member, score pairs; a stream's id, then field, value pairs).
+	String    *string    `json:"string,omitempty"`
+	Items     [][]string `json:"items,omitempty"`
+	Truncated bool       `json:"truncated"`
 }

@@ -62,6 +62,8 @@ type Config struct {
 	// Insecure runs the grid without an operator token and without TLS: every endpoint
 	// open, the internal links in plain, for debugging.
 	Insecure bool
+	// UIReadOnly starts the manager with --ui-read-only.
+	UIReadOnly bool
 
 	// Site names this grid for WAN replication ("": off): its data instances keep
 	// per-key conflict metadata, and this process runs the site's gateway on base+5,
@@ -604,6 +606,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.tokenFile != "" {
 		managerArgs = append(managerArgs, "--operator-token-file", cfg.tokenFile)
 	}
+	if cfg.UIReadOnly {
+		managerArgs = append(managerArgs, "--ui-read-only")
+	}
+	if cfg.RequirePass != "" {
+		// For the key browser's connections to the data instances.
+		managerArgs = append(managerArgs, "--requirepass", cfg.RequirePass)
+	}
 	if cfg.tls.CA != "" {
 		// etcd over mutual TLS; the API stays plain (see dataArgs).
 		managerArgs = append(managerArgs, "--tls-cert-file", cfg.tls.Cert, "--tls-key-file", cfg.tls.Key, "--tls-ca-cert-file", cfg.tls.CA, "--tls-http=false")
@@ -638,6 +647,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.tokenFile != "" {
 		fmt.Fprintf(w, "operator-token-file %s\n", cfg.tokenFile)
 	}
+	login, err := uiLoginURL(cfg, layout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "ui %s\n", login)
 	if cfg.tls.CA != "" {
 		fmt.Fprintf(w, "ca-cert-file %s\ntls-cert-file %s\ntls-key-file %s\n", cfg.tls.CA, cfg.tls.Cert, cfg.tls.Key)
 	}

@@ -4,9 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/ui"
 )
 
 // operatorTokenFile is the name of the operator token file in the data directory.
@@ -46,3 +51,21 @@ const (
 	tlsDir      = "tls"
 	tlsValidity = 365 * 24 * time.Hour
 )
+
+// uiLoginURL is the URL that opens the manager's web UI: with an operator token, a
+// one-time login link (valid api.LoginTTL) that signs the browser in; without one, the UI.
+func uiLoginURL(cfg Config, l Layout) (string, error) {
+	base := "http://" + l.API
+	if cfg.tokenFile == "" {
+		return base + ui.PathUI, nil
+	}
+	b, err := os.ReadFile(cfg.tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the operator token for the UI's login link: %w", err)
+	}
+	code, err := api.LoginCode(strings.TrimSpace(string(b)), time.Now(), api.LoginTTL)
+	if err != nil {
+		return "", fmt.Errorf("making the UI's login link: %w", err)
+	}
+	return base + ui.PathLogin + "?token=" + url.QueryEscape(code), nil
+}

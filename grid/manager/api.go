@@ -49,9 +49,13 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc(api.PathRepartition, m.repartition)
 	mux.HandleFunc(api.PathHA, m.haHandler)
 	mux.HandleFunc(api.PathManagers, m.managersHandler)
+	mux.HandleFunc(api.PathOverview, get(m.getOverview))
+	mux.HandleFunc(api.PathEvents, get(m.getEvents))
+	mux.HandleFunc(api.PathKeysScan, post(m.postKeysScan))
+	mux.HandleFunc(api.PathKeysGet, post(m.postKeysGet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /v1/overview, /v1/events (server-sent), POST /v1/keys/scan and /v1/keys/get (read-only), /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
 	})
 	return mux
 }
@@ -182,7 +186,10 @@ func (m *Manager) partitions(ctx context.Context) ([]api.Partition, error) {
 				defer wg.Done()
 				in := &out[p].Instances[i]
 				if s, err := m.instanceStatus(ctx, in.HTTPAddress); err == nil {
-					in.Ready, in.Keys, in.UsedMemoryBytes = s.Ready, &s.Keys, &s.UsedMemoryBytes
+					in.Ready, in.Keys, in.UsedMemoryBytes, in.Offset = s.Ready, &s.Keys, &s.UsedMemoryBytes, &s.Offset
+					if in.Role == api.RolePrimary {
+						in.LagOps = &s.LagOps
+					}
 				}
 			}()
 		}

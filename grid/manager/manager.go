@@ -65,8 +65,14 @@ type Config struct {
 	// RepartitionRate is the bytes per second each source partition copies during a
 	// re-partitioning whose request names no rate; 0: as fast as it can.
 	RepartitionRate int64
-	Version         string
-	Logger          *slog.Logger
+	// UI serves the web UI under /ui/ on the API port; UIReadOnly hides its actions and
+	// refuses them.
+	UI, UIReadOnly bool
+	// DataPassword is the data instances' --requirepass, which the key browser's
+	// connections AUTH with ("": none).
+	DataPassword string
+	Version      string
+	Logger       *slog.Logger
 
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
 	// instances' POST /v1/handover; nil: neither guarded nor presented.
@@ -209,6 +215,11 @@ type Manager struct {
 	metrics             *metrics
 	repart              *repartitioner
 	ha                  *haReconciler
+	// eventsEvery is how often /v1/events sends the overview without a change in etcd;
+	// eventsStop ends every stream when the API server shuts down (Shutdown waits for
+	// the handlers, which would otherwise stream on).
+	eventsEvery time.Duration
+	eventsStop  chan struct{}
 }
 
 // newManager wraps a started etcd member.
@@ -219,6 +230,8 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		hasLeader:      func() bool { return e.Server.Leader() != 0 },
 		isLeader:       func() bool { return e.Server.Leader() == e.Server.MemberID() },
 		metrics:        newMetrics(),
+		eventsEvery:    eventsRefresh,
+		eventsStop:     make(chan struct{}),
 	}
 	if cfg.TLS != nil {
 		// For the https URLs: the data instances' HTTP ports (with --tls-http) and the
@@ -285,7 +298,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.httpTLS() {
 		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(tlsconf.AuthOptional))
 	}
-	m.http = &http.Server{Handler: opauth.Guard(cfg.OperatorToken, m.log, m.routes()), ReadHeaderTimeout: 5 * time.Second}
+	m.http = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 5 * time.Second}
+	m.http.RegisterOnShutdown(func() { close(m.eventsStop) })
 	httpErr := make(chan error, 2)
 	go func() { httpErr <- fmt.Errorf("manager API: %w", m.http.Serve(ln)) }()
 	defer func() {

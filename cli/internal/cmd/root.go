@@ -135,6 +135,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newSwitchCmd(r, "failover"),
 		newSwitchCmd(r, "failback"),
 		newCheckCmd(r),
+		newUICmd(r),
 		newTemplateCmd(r),
 		newValuesCmd(r),
 		newVersionCmd(r),

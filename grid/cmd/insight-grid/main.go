@@ -184,6 +184,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.BoolVar(&cfg.AutoFailback, "auto-failback", true, "hand each partition back to its preferred primary once that is the in-sync backup (the etcd leader's manager acts)")
 	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", 5*time.Second, "how long the preferred primary must stay the in-sync backup before the automatic failback")
 	fs.DurationVar(&cfg.RestartQuorumWait, "restart-quorum-wait", 10*time.Second, "how long the restart election waits for both instances of a partition left without a live primary (a whole release restarted) to register before it decides on the one that did")
+	fs.BoolVar(&cfg.UI, "ui", true, "serve the web UI under /ui/ on the API port (sign in with the login URL insight-grid local prints, or through insightctl ui)")
+	fs.BoolVar(&cfg.UIReadOnly, "ui-read-only", false, "the web UI shows the grid but offers no action, and the API refuses every action coming from it")
+	fs.StringVar(&cfg.DataPassword, "requirepass", "", "the data instances' password, which the key browser (POST /v1/keys/scan, /v1/keys/get) authenticates with (prefer INSIGHT_REQUIREPASS)")
 	rate := config.Bytes(manager.DefaultRepartitionRate)
 	fs.Var(&rate, "repartition-rate", "bytes per second each source partition copies while re-partitioning, unless the request names a rate, e.g. 4mb (0: no limit)")
 	token := tokenFlag(fs, "file holding the operator token every non-GET API request must present (X-Insight-Token or Authorization: Bearer), also presented to the data instances' /v1/handover", getenv)
@@ -341,6 +344,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.DurationVar(&cfg.ReplTimeout, "repl-timeout", 500*time.Millisecond, "every data instance's --repl-timeout: how long a primary waits for its backup before marking it out of sync and acknowledging alone")
 	fs.DurationVar(&cfg.RestartQuorumWait, "restart-quorum-wait", 0, "the manager's --restart-quorum-wait: how long its restart election waits for both instances of a partition without a live primary (0: the manager's default, 10s)")
 	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
+	fs.BoolVar(&cfg.UIReadOnly, "ui-read-only", false, "the manager's web UI shows the grid but offers no action (the manager's --ui-read-only)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token and without TLS: every endpoint of the manager and the data instances open, etcd and the replication links in plain (for debugging); by default local writes a new token to <data-dir>/operator-token and a CA and certificate to <data-dir>/tls/, and prints their paths")
 	var wanTargets, wanCAs, wanTokens listFlag
 	fs.StringVar(&cfg.Site, "site", "", "name this grid as a WAN replication site (a-z, 0-9, '-'): its data instances keep per-key conflict metadata (and run in memory, whatever --data-dir) and this process runs the site's gateway on base+5 (docs/wan.md)")
