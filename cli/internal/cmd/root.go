@@ -135,6 +135,8 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newSwitchCmd(r, "failover"),
 		newSwitchCmd(r, "failback"),
 		newCheckCmd(r),
+		newBackupCmd(r, "backup"),
+		newBackupCmd(r, "restore"),
 		newTemplateCmd(r),
 		newValuesCmd(r),
 		newVersionCmd(r),
