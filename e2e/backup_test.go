@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,13 +71,13 @@ func TestBackup(t *testing.T) {
 			t.Fatalf("HGETALL %s: %v", h, got)
 		}
 	}
-	var restored int64
+	var restored atomic.Int64
 	err := to.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 		n, err := c.DBSize(ctx).Result()
-		restored += n
+		restored.Add(n)
 		return err
 	})
-	if err != nil || restored != 3200 {
-		t.Fatalf("the restored release holds %d keys (%v), want 3200", restored, err)
+	if err != nil || restored.Load() != 3200 {
+		t.Fatalf("the restored release holds %d keys (%v), want 3200", restored.Load(), err)
 	}
 }
