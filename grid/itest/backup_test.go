@@ -150,6 +150,17 @@ func TestBackupRestoreLocal(t *testing.T) {
 	keys := writeBackupData(ctx, t, src, n)
 	srcTok := tokenFile(t, srcToken)
 
+	// A snapshot is all of a partition's data: without the operator token neither the
+	// manager nor the data instance gives one.
+	for _, url := range []string{srcAPI + api.PartitionPath(0, api.OpSnapshot), fmt.Sprintf("http://127.0.0.1:%d/v1/backup/snapshot", base+1010)} {
+		if code, body := postStatus(t, url, ""); code != 401 {
+			t.Fatalf("POST %s without the token: %d %s, want 401", url, code, body)
+		}
+	}
+	if code, body := postToken(t, srcAPI+api.PartitionPath(7, api.OpSnapshot), srcToken, ""); code != 404 || !strings.Contains(body, "partition 7 not found") {
+		t.Fatalf("snapshot of partition 7 of 3: %d %s, want 404", code, body)
+	}
+
 	dir := filepath.Join(t.TempDir(), "bk")
 	buildInsightctl(t)
 	start := time.Now()
