@@ -26,6 +26,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/insightgrid/insight/grid/backup"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/internal/metricsport"
@@ -261,6 +262,7 @@ func (in *instance) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/handover", in.handover)
 	in.wanRoutes(mux)
+	(&backup.Instance{Partition: in.cfg.Partition, Store: in.store, Repl: in.node, View: in.srv.View}).Register(mux)
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(in.status())

@@ -46,6 +46,8 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/partitions/{id}/failover", post(m.postFailover))
 	mux.HandleFunc("/v1/partitions/{id}/failback", post(m.postFailback))
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
+	mux.HandleFunc("/v1/partitions/{id}/snapshot", post(m.postSnapshot))
+	mux.HandleFunc(api.PathRestore, post(m.postRestore))
 	mux.HandleFunc(api.PathRepartition, m.repartition)
 	mux.HandleFunc(api.PathHA, m.haHandler)
 	mux.HandleFunc(api.PathManagers, m.managersHandler)
@@ -55,7 +57,7 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc(api.PathKeysGet, post(m.postKeysGet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; the API serves /v1/cluster, /v1/partitions, /v1/partitions/{id}, "+
-			"POST /v1/partitions/{id}/failover, /failback and /reset, GET and POST /v1/repartition, /v1/ha and /v1/managers, /v1/overview, /v1/events (server-sent), POST /v1/keys/scan and /v1/keys/get (read-only), /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
+			"POST /v1/partitions/{id}/failover, /failback, /reset and /snapshot, POST /v1/restore, GET and POST /v1/repartition, /v1/ha and /v1/managers, /v1/overview, /v1/events (server-sent), POST /v1/keys/scan and /v1/keys/get (read-only), /livez, /readyz (metrics: on --metrics-port)", r.URL.Path)
 	})
 	return mux
 }

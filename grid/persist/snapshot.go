@@ -1,14 +1,11 @@
 package persist
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"path/filepath"
 	"time"
-
-	"github.com/insightgrid/insight/grid/slots"
 )
 
 // rotate closes the current journal (synced by flush) and continues in a new one, then
@@ -47,28 +44,8 @@ func (j *Journal) snapshot(ctx context.Context, gen uint64, at position) {
 	var keys uint64
 	err := writeDurably(j.fs, name, func(w io.Writer) error {
 		cw := &countWriter{w: w}
-		bw := bufio.NewWriterSize(cw, 1<<20)
-		_, _ = bw.WriteString(snapshotMagic)
-		buf := appendRecord(nil, recSnapHead, nil, at.epoch, at.seq)
-		for slot := range slots.Count {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("stopped: %w", err)
-			}
-			j.cfg.Store.DumpSlot(slot, func(op []byte) {
-				buf = appendRecord(buf, recSnapOp, op)
-				keys++
-			})
-			if _, err := bw.Write(buf); err != nil {
-				return err
-			}
-			if cap(buf) > 4<<20 {
-				buf = nil
-			}
-			buf = buf[:0]
-		}
-		_, _ = bw.Write(appendRecord(buf, recSnapEnd, nil, keys))
-		err := bw.Flush()
-		size = cw.n
+		n, err := writeSnapshot(ctx, cw, j.cfg.Store, at)
+		keys, size = n, cw.n
 		return err
 	})
 	if err != nil {

@@ -136,6 +136,8 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newSwitchCmd(r, "failback"),
 		newCheckCmd(r),
 		newUICmd(r),
+		newBackupCmd(r, "backup"),
+		newBackupCmd(r, "restore"),
 		newTemplateCmd(r),
 		newValuesCmd(r),
 		newVersionCmd(r),

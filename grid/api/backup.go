@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Backup and restore through the manager (docs/operations.md, "Backup and restore").
+//
+// POST /v1/partitions/{id}/snapshot answers with partition id's snapshot, taken at its
+// serving primary, as a stream of the journal's snapshot file format (CRC-checked
+// records); the headers give where in the primary's replication numbering it started,
+// and the trailers, sent after the stream, where it ended and how many keys it holds. A
+// stream whose trailers are missing was cut short.
+//
+// POST /v1/restore takes one such snapshot as its body and writes every key to the
+// partition that owns its slot now, through that partition's primary, as any write
+// (replicated to the backup, journaled); it answers RestoreResult.
+const (
+	OpSnapshot  = "snapshot"
+	PathRestore = "/v1/restore"
+
+	// Headers of a snapshot's answer.
+	HeaderEpoch = "X-Insight-Epoch" // the primary's epoch
+	HeaderSeq   = "X-Insight-Seq"   // its replication sequence when the snapshot started
+	// Trailers of a snapshot's answer.
+	TrailerSeqEnd = "X-Insight-Seq-End" // the sequence when the snapshot ended
+	TrailerKeys   = "X-Insight-Keys"    // the keys the snapshot holds
+)
+
+// ManifestFile is the name of a backup's manifest, written last: a backup without it is
+// incomplete.
+const ManifestFile = "manifest.json"
+
+// ManifestFormat is the manifest's format version.
+const ManifestFormat = 1
+
+// Manifest describes one backup: a directory or object prefix holding this manifest and
+// one snapshot file per partition.
+type Manifest struct {
+	Format int `json:"format"`
+	// Release is the release (or grid) the backup was taken of.
+	Release string `json:"release"`
+	// Time is when the backup started, RFC 3339 in UTC.
+	Time string `json:"time"`
+	// GridVersion is the manager's version.
+	GridVersion string              `json:"gridVersion"`
+	Partitions  []PartitionSnapshot `json:"partitions"`
+}
+
+// PartitionSnapshot is one partition's file in a Manifest.
+type PartitionSnapshot struct {
+	ID int `json:"id"`
+	// File is the snapshot's name beside the manifest.
+	File  string   `json:"file"`
+	Slots [][2]int `json:"slots"`
+	// Epoch and Seq are where the primary's replication numbering was when the snapshot
+	// started, SeqEnd where it was when it ended: each slot is copied at one point in
+	// between (equal: no write happened meanwhile, the snapshot is the partition at Seq).
+	Epoch  int64  `json:"epoch"`
+	Seq    uint64 `json:"seq"`
+	SeqEnd uint64 `json:"seqEnd"`
+	Keys   uint64 `json:"keys"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// RestoreResult is the answer to POST /v1/restore.
+type RestoreResult struct {
+	// Keys counts the keys written; ByPartition counts them per target partition.
+	Keys        uint64         `json:"keys"`
+	ByPartition map[int]uint64 `json:"byPartition"`
+	// SkippedFunctions is true when the snapshot held function libraries, which a
+	// restore does not load (FUNCTION RESTORE does).
+	SkippedFunctions bool `json:"skippedFunctions,omitempty"`
+}
+
+// SnapshotInfo is what a snapshot's headers and trailers said.
+type SnapshotInfo struct {
+	Epoch       int64
+	Seq, SeqEnd uint64
+	Keys        uint64
+}
+
+// Snapshot streams partition p's snapshot into w and returns what its headers and
+// trailers say; a stream cut short is an error.
+func (c *Client) Snapshot(ctx context.Context, p int, w io.Writer) (SnapshotInfo, error) {
+	path := PartitionPath(p, OpSnapshot)
+	resp, err := c.stream(ctx, path, nil, "")
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	defer resp.Body.Close()
+	var info SnapshotInfo
+	if info.Epoch, err = strconv.ParseInt(resp.Header.Get(HeaderEpoch), 10, 64); err != nil {
+		return info, fmt.Errorf("POST %s via %s: header %s: %w", path, c.Via, HeaderEpoch, err)
+	}
+	if info.Seq, err = strconv.ParseUint(resp.Header.Get(HeaderSeq), 10, 64); err != nil {
+		return info, fmt.Errorf("POST %s via %s: header %s: %w", path, c.Via, HeaderSeq, err)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return info, fmt.Errorf("POST %s via %s: reading the snapshot: %w", path, c.Via, err)
+	}
+	keys, end := resp.Trailer.Get(TrailerKeys), resp.Trailer.Get(TrailerSeqEnd)
+	if keys == "" || end == "" {
+		return info, fmt.Errorf("POST %s via %s: the snapshot ended without its trailers %s and %s: it was cut short", path, c.Via, TrailerKeys, TrailerSeqEnd)
+	}
+	if info.Keys, err = strconv.ParseUint(keys, 10, 64); err != nil {
+		return info, fmt.Errorf("POST %s via %s: trailer %s: %w", path, c.Via, TrailerKeys, err)
+	}
+	if info.SeqEnd, err = strconv.ParseUint(end, 10, 64); err != nil {
+		return info, fmt.Errorf("POST %s via %s: trailer %s: %w", path, c.Via, TrailerSeqEnd, err)
+	}
+	return info, nil
+}
+
+// Restore sends one snapshot (as Snapshot wrote it) to be restored by slot.
+func (c *Client) Restore(ctx context.Context, body io.Reader) (*RestoreResult, error) {
+	resp, err := c.stream(ctx, PathRestore, body, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out RestoreResult
+	if err := decodeAnswer(resp, c.Via, http.MethodPost, PathRestore, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// stream sends POST path with body (nil: none) and the operator token, and returns a 2xx
+// answer unread; any other answer is returned as Do returns it.
+func (c *Client) stream(ctx context.Context, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("manager request POST %s: %w", path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.Token != nil {
+		t, err := c.Token()
+		if err != nil {
+			return nil, fmt.Errorf("POST %s: the operator token: %w", path, err)
+		}
+		if t != "" {
+			req.Header.Set(TokenHeader, t)
+		}
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("POST %s via %s: %w", path, c.Via, ctx.Err())
+		}
+		return nil, &UnreachableError{Via: c.Via, Err: err}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, &UnreachableError{Via: c.Via, Err: fmt.Errorf("reading the answer: %w", err)}
+	}
+	return nil, answerError(c.Via, resp.StatusCode, answer)
+}
+
+// decodeAnswer decodes a 2xx JSON answer into out.
+func decodeAnswer(resp *http.Response, via, method, path string, out any) error {
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return &UnreachableError{Via: via, Err: fmt.Errorf("reading the answer: %w", err)}
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("%s %s via %s: the answer is not the manager's JSON: %w (%.200q)", method, path, via, err, answer)
+	}
+	return nil
+}
