@@ -190,7 +190,7 @@ func TestScalePartitions(t *testing.T) {
 		{name: "another count in progress", cluster: cluster{objects: gridObjects(3, "rev-a", "rev-a", nil), releases: []*release.Release{three}}, manager: busy.Server,
 			cmd: "scale demo --partitions 2", code: 1, golden: "scale-partitions-busy.golden", revision: 1, values: 3, calls: []string{"GET /v1/repartition"}},
 		{name: "timeout", cluster: cluster{objects: gridObjects(2, "rev-a", "rev-a", nil), releases: []*release.Release{two}}, manager: stuck.Server,
-			cmd: "scale demo --partitions 3 --timeout 3s", code: 4, golden: "scale-partitions-timeout.golden", revision: 2, values: 3},
+			cmd: "scale demo --partitions 3 --timeout 10s", code: 4, golden: "scale-partitions-timeout.golden", revision: 2, values: 3},
 		{name: "a grid without re-partitioning", cluster: cluster{objects: gridObjects(2, "rev-a", "rev-a", nil), releases: []*release.Release{two}}, manager: old,
 			cmd: "scale demo --partitions 3", code: 1, golden: "scale-partitions-old-grid.golden", revision: 1, values: 2},
 	}
