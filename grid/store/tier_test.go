@@ -171,7 +171,7 @@ func TestTieringKeepsRAMWithinMaxMemoryAndServesEveryKey(t *testing.T) {
 	// Keys and values of one size, so that the chunks spilling frees are the ones the next
 	// writes reuse (a slab allocator's pages of a size class no longer written stay
 	// resident until they empty, with eviction as with spilling).
-	val := func(i int) []byte { return fmt.Appendf(bytes.Repeat([]byte("v"), 1000), "%08d", i) }
+	val := func(i int) []byte { return fmt.Appendf(bytes.Repeat([]byte("v"), 4000), "%08d", i) }
 	key := func(i int) []byte { return fmt.Appendf(nil, "k%08d", i) }
 	n, peak := 0, int64(0)
 	for ; s.Tiering().DiskBytes < 3*budget; n++ {
