@@ -45,6 +45,7 @@ type Config struct {
 	// --tiering-dir in its InstanceDir (so it needs DataDir); 0: off.
 	TieringRAM     int64
 	TieringMaxDisk int64 // every data instance's --tiering-max-disk, with TieringRAM
+
 	RequirePass string
 	Timeout     time.Duration
 	// RestartDelay is how long after a data instance exits it is started again, as a
