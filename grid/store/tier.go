@@ -30,7 +30,8 @@ import (
 // opened at start is empty (its values are rebuilt by spilling as the journal is replayed).
 
 // flagSpilled marks a key's record whose value is in the tier; its body is the value's
-// length (uvarint).
+// length and the spill's sequence number (uvarints), which tells a value read before the
+// key was overwritten and spilled again from the current one.
 const flagSpilled = 0x10
 
 // Tier keeps spilled values on disk.
@@ -62,10 +63,17 @@ type tiering struct {
 	coldMax  atomic.Int64 // the longest of them
 	spills   atomic.Int64 // values moved to the tier since start
 	full     atomic.Bool  // the last spill found the disk budget used up
-	promote  chan []byte
+	promote  chan promotion
+	seq      atomic.Uint64 // the last spill's sequence number
 	stop     chan struct{}
 	done     sync.WaitGroup
 	failures atomic.Int64 // tier reads or writes that failed
+}
+
+// promotion is a key read cold, with the value read and the spill it was read from.
+type promotion struct {
+	key, val []byte
+	seq      uint64
 }
 
 // TierStats are the counters INFO and the metrics report.
@@ -86,7 +94,7 @@ type TierStats struct {
 // spilled key from an earlier tier; call before serving.
 func (s *Store) EnableTiering(t Tier, maxDisk int64) {
 	s.tier.t, s.tier.maxDisk = t, maxDisk
-	s.tier.promote = make(chan []byte, promoteQueue)
+	s.tier.promote = make(chan promotion, promoteQueue)
 	s.tier.stop = make(chan struct{})
 	s.tier.done.Add(1)
 	go s.promoter()
@@ -133,7 +141,7 @@ func spillable(r *record) bool {
 	default:
 		return false
 	}
-	stub := keyLen(r.key, r.exp, uvlen(len(r.body)))
+	stub := keyLen(r.key, r.exp, uvlen(len(r.body))+binary.MaxVarintLen64)
 	return slab.ChunkSize(stub) < len(r.chunk)
 }
 
@@ -161,6 +169,12 @@ func stubLen(body []byte) int {
 	return int(n)
 }
 
+func stubSeq(body []byte) uint64 {
+	_, w := binary.Uvarint(body)
+	seq, _ := binary.Uvarint(body[w:])
+	return seq
+}
+
 // readCold is lookup's path for a spilled record under the slot's read lock: the value
 // read from the tier, the key queued to come back to RAM. A failed read is the key absent
 // (and counted); the value stays on disk.
@@ -170,7 +184,7 @@ func (s *Store) readCold(r record) (record, bool) {
 		return record{}, false
 	}
 	select {
-	case s.tier.promote <- cloneBytes(r.key):
+	case s.tier.promote <- promotion{key: cloneBytes(r.key), val: v.body, seq: stubSeq(r.body)}:
 	default:
 	}
 	return v, true
@@ -218,18 +232,20 @@ func (s *Store) spillRoom(grow int) {
 	_ = s.spillFor(grow, m) // past the budget, the write happens anyway: the primary decided
 }
 
-// promoter faults back in the keys read cold.
+// promoter brings the keys read cold back into RAM with the value the reader read, when
+// the key is still spilled from the same spill (the value is then the disk's).
 func (s *Store) promoter() {
 	defer s.tier.done.Done()
 	for {
 		select {
 		case <-s.tier.stop:
 			return
-		case key := <-s.tier.promote:
-			sl := s.slotOf(key)
+		case p := <-s.tier.promote:
+			sl := s.slotOf(p.key)
 			sl.mu.Lock()
-			if r, ok := s.find(sl, key); ok && r.spilled() && r.liveAt(s.clock) {
-				_, _ = s.faultIn(sl, r) // a failure is counted; the value stays on disk
+			if r, ok := s.find(sl, p.key); ok && r.spilled() && r.liveAt(s.clock) && stubSeq(r.body) == p.seq {
+				// put deletes the disk's copy; a failure leaves the value there.
+				_, _ = s.put(sl, &r, p.key, r.flags&^flagSpilled, r.exp, p.val, false)
 			}
 			sl.mu.Unlock()
 		}
@@ -257,7 +273,8 @@ func (s *Store) spillKey(sl *slot, key []byte) (int64, bool) {
 		return 0, false
 	}
 	before := int64(len(r.chunk))
-	stub := binary.AppendUvarint(make([]byte, 0, 10), uint64(len(r.body)))
+	stub := binary.AppendUvarint(make([]byte, 0, 20), uint64(len(r.body)))
+	stub = binary.AppendUvarint(stub, s.tier.seq.Add(1))
 	nr, err := s.put(sl, &r, r.key, r.flags|flagSpilled, r.exp, stub, false)
 	if err != nil {
 		// The arena had no page for the smaller chunk: the value stays in RAM.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // The fixed memory of a tier: what maxmemory must leave for it.
@@ -51,7 +52,14 @@ func Open(dir string) (*Tier, error) {
 		return nil, fmt.Errorf("tiering: creating %s: %w", path, err)
 	}
 	cache := pebble.NewCache(CacheBytes)
+	// Every read is a point lookup of a key that is there: a Bloom filter per table (10
+	// bits a key, 1% false positives) spares the reads of the levels that do not hold it.
+	levels := make([]pebble.LevelOptions, 7)
+	for i := range levels {
+		levels[i] = pebble.LevelOptions{FilterPolicy: bloom.FilterPolicy(10), FilterType: pebble.TableFilter}
+	}
 	opts := &pebble.Options{
+		Levels:                      levels,
 		Cache:                       cache,
 		MemTableSize:                MemTableBytes,
 		MemTableStopWritesThreshold: 2,
