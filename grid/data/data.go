@@ -106,6 +106,13 @@ type Config struct {
 	// metadata and its partition's outbox, and serves /v1/wan/* to the site's gateway.
 	// Its Store is set by Run.
 	WAN *wan.Config
+	// TieringDir keeps the values of cold keys on the instance's volume once used memory
+	// passes MaxMemory (package tier), instead of refusing writes or evicting. Empty: off.
+	// A cache, not durability: emptied at start, rebuilt from the journal.
+	TieringDir string
+	// TieringMaxDisk bounds the bytes of keys and values on disk: past it, writes that
+	// need room get -OOM. 0: no bound.
+	TieringMaxDisk int64
 }
 
 // Validate checks the configuration without side effects.
@@ -135,6 +142,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, metricsport.Distinct(c.MetricsPort, map[string]int{"--port": c.Port, "--http-port": c.HTTPPort, "--tls-port": c.TLSPort, "--repl-port": c.ReplPort})...)
 	errs = append(errs, c.validateTLS()...)
+	errs = append(errs, c.validateTiering()...)
 	if c.ACLFile != "" {
 		if _, err := os.Stat(c.ACLFile); err != nil {
 			errs = append(errs, fmt.Errorf("--aclfile: %w (give a file of 'user <name> <rules>' lines, Redis's ACL file format)", err))
@@ -314,6 +322,17 @@ func Run(ctx context.Context, cfg Config) error {
 		Partition: cfg.Partition, Instance: cfg.Instance, ReplTimeout: cfg.ReplTimeout,
 		BacklogBytes: int(cfg.ReplBacklog), Password: cfg.RequirePass, Store: in.store,
 		Coord: etcdCoord{kv: cli}, Logger: log, TLS: internalTLS,
+	}
+	if cfg.TieringDir != "" {
+		t, err := in.openTier(cfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := in.closeTier(t); err != nil {
+				log.Warn("closing tiered storage", "err", err)
+			}
+		}()
 	}
 	if cfg.DataDir != "" {
 		// Loaded before anything is served or registered: the instance then registers

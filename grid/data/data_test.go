@@ -32,6 +32,10 @@ func TestValidate(t *testing.T) {
 		{"backlog", func(c *Config) { c.ReplBacklog = 1000 }, "--repl-backlog-size 1000: must be between 1mb and 1tb"},
 		{"rewrite percentage", func(c *Config) { c.RewritePercentage = -5 }, "--auto-aof-rewrite-percentage -5: must be 0 (no snapshots: the journal grows without bound) or positive"},
 		{"rewrite size", func(c *Config) { c.RewriteMinSize = -1 }, "--auto-aof-rewrite-min-size -1: must not be negative"},
+		{"tiering", func(c *Config) { c.TieringDir, c.MaxMemory, c.TieringMaxDisk = "/data", 1<<30, 10<<30 }, ""},
+		{"tiering without a RAM budget", func(c *Config) { c.TieringDir = "/data" }, "--tiering-dir needs a RAM budget: give --maxmemory"},
+		{"tiering disk budget without a directory", func(c *Config) { c.TieringMaxDisk = 1 << 30 }, "--tiering-max-disk 1073741824 needs --tiering-dir"},
+		{"negative tiering disk budget", func(c *Config) { c.TieringDir, c.MaxMemory, c.TieringMaxDisk = "/data", 1<<30, -1 }, "--tiering-max-disk -1: must not be negative"},
 	}
 	for _, tt := range tests {
 		check(t, ok, tt.name, tt.mod, tt.wantErr)

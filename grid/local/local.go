@@ -42,6 +42,11 @@ type Config struct {
 	// data instances in memory only.
 	DataDir     string
 	AppendFsync string // every data instance's --appendfsync, with DataDir
+	// TieringRAM turns tiered storage on: every data instance's --maxmemory, with its
+	// --tiering-dir in its InstanceDir (so it needs DataDir); 0: off.
+	TieringRAM     int64
+	TieringMaxDisk int64 // every data instance's --tiering-max-disk, with TieringRAM
+
 	RequirePass string
 	Timeout     time.Duration
 	// RestartDelay is how long after a data instance exits it is started again, as a
@@ -132,6 +137,16 @@ func (c *Config) Validate() error {
 		if _, err := persist.ParseFsync(c.AppendFsync); err != nil {
 			errs = append(errs, fmt.Errorf("--appendfsync %w", err))
 		}
+	}
+	switch {
+	case c.TieringRAM < 0:
+		errs = append(errs, fmt.Errorf("--tiering-ram %d: must not be negative (0: tiered storage off)", c.TieringRAM))
+	case c.TieringRAM > 0 && c.DataDir == "":
+		errs = append(errs, fmt.Errorf("--tiering-ram %d needs --data-dir: the cold values live in each instance's directory there", c.TieringRAM))
+	case c.TieringMaxDisk != 0 && c.TieringRAM == 0:
+		errs = append(errs, fmt.Errorf("--tiering-max-disk %d needs --tiering-ram (tiered storage off without it)", c.TieringMaxDisk))
+	case c.TieringMaxDisk < 0:
+		errs = append(errs, fmt.Errorf("--tiering-max-disk %d: must not be negative (0: no bound)", c.TieringMaxDisk))
 	}
 	return errors.Join(errs...)
 }
@@ -519,6 +534,10 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 		args = append(args, "--data-dir", InstanceDir(cfg.DataDir, in), "--appendfsync", cfg.AppendFsync)
 	}
 	args = append(args, wanDataArgs(cfg)...)
+	if cfg.TieringRAM > 0 {
+		args = append(args, "--maxmemory", strconv.FormatInt(cfg.TieringRAM, 10), "--tiering-dir", InstanceDir(cfg.DataDir, in),
+			"--tiering-max-disk", strconv.FormatInt(cfg.TieringMaxDisk, 10))
+	}
 	if cfg.tokenFile != "" {
 		args = append(args, "--operator-token-file", cfg.tokenFile)
 	}

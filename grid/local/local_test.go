@@ -34,6 +34,12 @@ func TestValidate(t *testing.T) {
 		{"short lease", func(c *Config) { c.LeaseTTL = 500 * time.Millisecond }, "--lease-ttl 500ms: must be at least 1s"},
 		{"zero repl timeout", func(c *Config) { c.ReplTimeout = 0 }, "--repl-timeout 0s: must be between 50ms and 1m"},
 		{"long repl timeout", func(c *Config) { c.ReplTimeout = 2 * time.Minute }, "--repl-timeout 2m0s: must be between 50ms and 1m"},
+		{"tiering", func(c *Config) {
+			c.DataDir, c.AppendFsync, c.TieringRAM, c.TieringMaxDisk = "/tmp/x", "no", 64<<20, 1<<30
+		}, ""},
+		{"tiering without a data dir", func(c *Config) { c.TieringRAM = 64 << 20 }, "--tiering-ram 67108864 needs --data-dir"},
+		{"negative tiering RAM", func(c *Config) { c.TieringRAM = -1 }, "--tiering-ram -1: must not be negative"},
+		{"tiering disk without RAM", func(c *Config) { c.TieringMaxDisk = 1 << 30 }, "--tiering-max-disk 1073741824 needs --tiering-ram"},
 	}
 	for _, tt := range tests {
 		c := ok

@@ -84,6 +84,22 @@ var infoSections = []infoSection{
 			{"mem_large_query_buffers_budget", strconv.FormatInt(bufTotal, 10)},
 		}
 	}},
+	{"tiering", func(s *Server) [][2]string {
+		t := s.store.Tiering()
+		if !t.Enabled {
+			return [][2]string{{"tiering_enabled", "0"}}
+		}
+		var avg int64
+		if t.ColdReads > 0 {
+			avg = t.ColdReadNs / t.ColdReads / 1000
+		}
+		i := func(n int64) string { return strconv.FormatInt(n, 10) }
+		return [][2]string{{"tiering_enabled", "1"}, {"tiered_keys", i(t.Keys)},
+			{"tiered_disk_bytes", i(t.DiskBytes)}, {"tiered_disk_bytes_human", humanBytes(t.DiskBytes)},
+			{"tiering_max_disk", i(t.MaxDisk)}, {"tiered_spills", i(t.Spills)},
+			{"tiered_cold_reads", i(t.ColdReads)}, {"tiered_cold_read_avg_usec", i(avg)},
+			{"tiered_cold_read_max_usec", i(t.ColdReadMax / 1000)}, {"tiered_failures", i(t.Failures)}}
+	}},
 	{"persistence", func(*Server) [][2]string {
 		return [][2]string{{"loading", "0"}, {"rdb_changes_since_last_save", "0"}, {"aof_enabled", "0"}}
 	}},

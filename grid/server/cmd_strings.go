@@ -29,7 +29,7 @@ func parseInt(b []byte) (int64, bool) {
 func eqFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
 
 func (c *conn) writeStoreErr(err error) {
-	if errors.Is(err, store.ErrOOM) {
+	if errors.Is(err, store.ErrOOM) || errors.Is(err, store.ErrTierFull) {
 		c.s.oomRejected.Add(1)
 	}
 	c.wr.Error(err.Error())

@@ -277,7 +277,7 @@ func (s *Server) run(c *conn, cmd *command, args [][]byte) (executed bool) {
 	}
 	if m := s.store.MaxMemory(); c.denyOOM(cmd) && m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
 		s.oomRejected.Add(1)
-		c.reject(cmd, errOOM)
+		c.reject(cmd, s.store.OOMError().Error())
 		return false
 	}
 	if c.wr.Proto == 2 && c.subscribed() && !allowedSubscribed(cmd) {

@@ -88,6 +88,7 @@ type evictor struct {
 	evicted   atomic.Int64
 	mu        sync.Mutex  // one evicting writer at a time; guards pool
 	pool      []candidate // sorted by score, the best to evict last
+	spilling  bool        // the pool is of values to spill (tier.go), not keys to evict
 }
 
 // candidate is a sampled key: the higher its score, the better to evict.
@@ -267,6 +268,9 @@ func (s *Store) EvictToLimit() bool {
 	if m <= 0 || s.UsedMemory() <= m {
 		return true
 	}
+	if s.tier.t != nil && s.spillToLimit(m) {
+		return true
+	}
 	if s.EvictionPolicy() == PolicyNoEviction {
 		return false
 	}
@@ -291,6 +295,7 @@ func (s *Store) EvictToLimit() bool {
 // evictOne evicts one key the policy chooses and returns the bytes its record freed; ok is
 // false when no key could be found to evict. s.ev.mu is held.
 func (s *Store) evictOne() (freed int64, ok bool) {
+	s.usePool(false)
 	p := s.EvictionPolicy()
 	if p.random() {
 		return s.evictRandom(p.volatile())
@@ -397,6 +402,9 @@ func (s *Store) sampleFrom(sl *slot, p Policy, n int) int {
 	for range n {
 		_, ref := t.Random(rand.IntN)
 		r := decode(s.arena.Bytes(ref))
+		if s.ev.spilling && !spillable(&r) {
+			continue // spilling samples only the values that can move to disk
+		}
 		c := clockOf(r.chunk).Load()
 		var score uint64
 		switch {
@@ -410,6 +418,15 @@ func (s *Store) sampleFrom(sl *slot, p Policy, n int) int {
 		s.insertCandidate(candidate{score: score, slot: sl.idx, key: r.key})
 	}
 	return n
+}
+
+// usePool empties the pool when it was sampled for the other purpose: candidates to
+// spill (spilling) or to evict. s.ev.mu is held.
+func (s *Store) usePool(spilling bool) {
+	if s.ev.spilling != spilling {
+		s.ev.pool = s.ev.pool[:0]
+		s.ev.spilling = spilling
+	}
 }
 
 // insertCandidate puts c into the pool, sorted by score, dropping the worst candidate when

@@ -114,6 +114,14 @@ func (s *Store) journalKey(sl *slot, key []byte) {
 
 // appendEntry encodes key's whole state: r nil means deleted.
 func (s *Store) appendEntry(b, key []byte, sl *slot, r *record) []byte {
+	if r != nil && r.spilled() {
+		// Snapshots, full syncs and slot moves carry the value, read from the tier.
+		v, err := s.coldRead(*r)
+		if err != nil {
+			panic(fmt.Sprintf("store: a snapshot cannot read spilled key %q back: %v", key, err))
+		}
+		r = &v
+	}
 	switch {
 	case r == nil:
 		b = append(b, opDel)
@@ -275,6 +283,12 @@ func (s *Store) lookupReplayed(sl *slot, key []byte) (record, bool) {
 	r, ok := s.find(sl, key)
 	if ok {
 		s.touch(r.chunk)
+	}
+	if ok && r.spilled() {
+		var err error
+		if r, err = s.faultIn(sl, r); err != nil {
+			panic(fmt.Sprintf("store: replaying onto spilled key %q: %v", key, err))
+		}
 	}
 	return r, ok
 }

@@ -104,6 +104,7 @@ type Store struct {
 	ev      evictor
 	events  keyEvents // expiry's and eviction's removals: blocked clients and keyspace notifications (keyevents.go)
 	funcs   functions // the function libraries (functions.go)
+	tier    tiering   // tiered storage of cold values (tier.go)
 	// clock returns unix milliseconds; tests replace it.
 	clock func() int64
 }
@@ -179,6 +180,9 @@ func (s *Store) lookup(sl *slot, key []byte) (record, bool) {
 	r, ok := s.peek(sl, key)
 	if ok {
 		s.touch(r.chunk)
+		if r.spilled() {
+			return s.readCold(r)
+		}
 	}
 	return r, ok
 }
@@ -193,8 +197,21 @@ func (s *Store) peek(sl *slot, key []byte) (record, bool) {
 }
 
 // lookupW is lookup for writers: an expired record is deleted on the spot (lazy expiry),
-// and the deletion journaled (journalExpired says why).
+// and the deletion journaled (journalExpired says why); a spilled value is brought back
+// into RAM (a failed read from the tier is the key absent: the value stays there).
 func (s *Store) lookupW(sl *slot, key []byte) (record, bool) {
+	r, ok := s.lookupWStub(sl, key)
+	if ok && r.spilled() {
+		var err error
+		if r, err = s.faultIn(sl, r); err != nil {
+			return record{}, false
+		}
+	}
+	return r, ok
+}
+
+// lookupWStub is lookupW leaving a spilled value on disk, for writers that do not read it.
+func (s *Store) lookupWStub(sl *slot, key []byte) (record, bool) {
 	r, ok := s.find(sl, key)
 	if !ok {
 		return r, false
@@ -229,6 +246,14 @@ func (s *Store) room(n int) error {
 	if m <= 0 || n <= 0 || s.UsedMemory()+int64(slab.ChunkSize(n)) <= m {
 		return nil
 	}
+	if s.tier.t != nil {
+		switch err := s.spillFor(n, m); {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrTierFull) && s.EvictionPolicy() == PolicyNoEviction:
+			return ErrTierFull
+		}
+	}
 	if s.EvictionPolicy() != PolicyNoEviction {
 		return s.evictFor(n, m)
 	}
@@ -250,6 +275,11 @@ func (s *Store) put(sl *slot, old *record, key []byte, flags byte, exp int64, bo
 // putSized is put with a chunk of at least room bytes (room 0: just what the record needs);
 // with room, the record stays in place whenever it fits.
 func (s *Store) putSized(sl *slot, old *record, key []byte, flags byte, exp int64, body []byte, room int, limit bool) (record, error) {
+	// A value read from the tier being replaced: its copy there is stale once this succeeds.
+	var stale int64
+	if old != nil && old.chunk[0]&flagSpilled != 0 && flags&flagSpilled == 0 {
+		stale = spilledSize(old.chunk)
+	}
 	n := keyLen(key, exp, len(body))
 	fits := old != nil && slab.ChunkSize(n) == len(old.chunk)
 	if room > 0 {
@@ -257,24 +287,32 @@ func (s *Store) putSized(sl *slot, old *record, key []byte, flags byte, exp int6
 	}
 	if fits {
 		encode(old.chunk, flags, key, exp, body)
+		if stale > 0 {
+			s.dropCold(key, stale)
+		}
 		s.setVolatile(sl, key, old.ref, old.exp != 0, exp != 0)
 		r := decode(old.chunk)
 		r.ref, r.pos = old.ref, old.pos
 		return r, nil
 	}
 	size := max(n, room)
+	grow := size
+	if old != nil {
+		grow -= len(old.chunk)
+	}
 	if limit {
-		grow := size
-		if old != nil {
-			grow -= len(old.chunk)
-		}
 		if err := s.room(grow); err != nil {
 			return record{}, err
 		}
+	} else if s.tier.t != nil {
+		s.spillRoom(grow) // a replayed or replicated write still keeps RAM within the budget
 	}
 	ref, chunk, err := s.arena.Alloc(size)
 	if err != nil {
 		return record{}, fmt.Errorf("%w: %w", ErrOOM, err)
+	}
+	if stale > 0 {
+		s.dropCold(key, stale)
 	}
 	encode(chunk, flags, key, exp, body)
 	if old != nil {
@@ -325,6 +363,9 @@ func (s *Store) setVolatile(sl *slot, key []byte, ref slab.Ref, had, has bool) {
 
 // remove deletes the record r from sl, with what it owns.
 func (s *Store) remove(sl *slot, r *record) {
+	if r.chunk[0]&flagSpilled != 0 {
+		s.forgetSpilled(r.chunk)
+	}
 	if r.exp != 0 {
 		s.setVolatile(sl, r.key, r.ref, true, false)
 	}
@@ -369,7 +410,7 @@ func (s *Store) Del(key []byte) bool {
 	sl := s.slotOf(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	r, ok := s.lookupW(sl, key)
+	r, ok := s.lookupWStub(sl, key)
 	if !ok {
 		return false
 	}
@@ -483,6 +524,9 @@ func (s *Store) flushSlot(sl *slot, journal bool) {
 	for i := range sl.keys.Cap() {
 		if ref := sl.keys.At(i); ref != 0 {
 			r := decode(s.arena.Bytes(ref))
+			if r.spilled() {
+				s.forgetSpilled(r.chunk)
+			}
 			s.freeOwned(&r)
 			s.arena.Free(ref)
 		}

@@ -51,6 +51,12 @@ func (s *Store) ZSetToSkiplist(key []byte) {
 	if !ok || r.kind() != KindZSet || r.table() {
 		return
 	}
+	if r.spilled() {
+		var err error
+		if r, err = s.faultIn(sl, r); err != nil {
+			return
+		}
+	}
 	ents := s.zsetCopy(sl, &r)
 	if s.room(zentsLen(ents)+4*zNodeSize) != nil {
 		return

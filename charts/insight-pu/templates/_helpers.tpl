@@ -64,6 +64,9 @@ Usage:
 {{- include "insight-pu.validateTLS" . }}
 {{- include "insight-pu.validatePartitionCount" . }}
 {{- include "insight-pu.validateHAChange" . }}
+{{- if and ($v.tiering | default dict).enabled (not ($v.persistence | default dict).enabled) }}
+{{ .prefix }}tiering.enabled=true needs {{ .prefix }}persistence.enabled=true: the cold values live on the PU's PVC; set {{ .prefix }}persistence.enabled=true (and {{ .prefix }}persistence.size for the data on disk) or {{ .prefix }}tiering.enabled=false.
+{{- end }}
 {{- if and ($v.auth | default dict).users ($v.auth | default dict).aclSecret }}
 {{ .prefix }}auth.users and {{ .prefix }}auth.aclSecret are both set: set only one (the users are read from the Secret's key users.acl).
 {{- end }}

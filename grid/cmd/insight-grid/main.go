@@ -283,11 +283,15 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	rewriteMin := config.Bytes(64 << 20)
 	fs.Var(&rewriteMin, "auto-aof-rewrite-min-size", "with --data-dir, the journal size below which no snapshot is taken, as Redis's")
 	wanFlags := wanDataFlags(fs)
+	fs.StringVar(&cfg.TieringDir, "tiering-dir", "", "tiered storage: directory on the instance's volume keeping the values of cold keys once used memory passes --maxmemory (the RAM budget), instead of refusing writes or evicting; keys, expiries and hot values stay in RAM, a read of a cold value costs one disk read. A cache, emptied at start: the journal (--data-dir) stays the source of truth (empty: off)")
+	tieringMaxDisk := config.Bytes(0)
+	fs.Var(&tieringMaxDisk, "tiering-max-disk", "with --tiering-dir, the most bytes of keys and values kept on disk, e.g. 10gb; past it, writes that need room get -OOM (0: no bound but the volume's)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	cfg.WAN = wanFlags.config()
 	cfg.RewriteMinSize = int64(rewriteMin)
+	cfg.TieringMaxDisk = int64(tieringMaxDisk)
 	var err error
 	if cfg.OperatorToken, err = token(); err != nil {
 		return err
@@ -337,6 +341,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.IntVar(&cfg.BasePort, "base-port", 7000, "first port: manager etcd client +0, peer +1, API +2, metrics +9; instance k RESP +10+k, RESP over TLS +510+k, HTTP +1010+k, replication (mutual TLS) +1510+k, metrics +2010+k")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the manager's etcd data and every data instance's journal and snapshots (in <data-dir>/instances/pP-iI), so a grid stopped and started again keeps its keys (default: a temporary directory removed on exit, the instances in memory only)")
 	fs.StringVar(&cfg.AppendFsync, "appendfsync", "everysec", "with --data-dir, every data instance's --appendfsync: always, everysec or no")
+	tieringRAM, tieringMaxDisk := config.Bytes(0), config.Bytes(0)
+	fs.Var(&tieringRAM, "tiering-ram", "with --data-dir, turn tiered storage on: every data instance's --maxmemory (its RAM budget), the values of cold keys past it kept in <data-dir>/instances/pP-iI/tier (0: off)")
+	fs.Var(&tieringMaxDisk, "tiering-max-disk", "with --tiering-ram, every data instance's --tiering-max-disk (0: no bound)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password every instance requires")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "how long to wait for the grid to become ready")
 	fs.DurationVar(&cfg.RestartDelay, "restart-delay", time.Second, "how long after a data instance exits (crash, kill -9) it is started again, as a kubelet restarts a pod; 0: it stays dead. The manager is not restarted")
@@ -363,6 +370,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.WANTargets, err = local.ParseWANTargets(wanTargets, wanCAs, wanTokens); err != nil {
 		return err
 	}
+	cfg.TieringRAM, cfg.TieringMaxDisk = int64(tieringRAM), int64(tieringMaxDisk)
 	cfg.Bind, cfg.LogLevel, cfg.LogFormat = c.bind, c.logLevel, c.logFormat
 	exe, err := os.Executable()
 	if err != nil {
