@@ -47,6 +47,9 @@ func (m *Manager) overview(ctx context.Context) (*api.Overview, error) {
 	if perr != nil {
 		return nil, perr
 	}
+	if m.cfg.WANSite != "" {
+		out.WAN = m.wanOverview(ctx, out.Partitions)
+	}
 	if st, err := registry.Load(ctx, m.cli); err == nil && st.Map != nil {
 		if rs, err := m.repart.status(st); err == nil {
 			out.Repartition = &rs
