@@ -229,6 +229,8 @@ type Manager struct {
 	// the handlers, which would otherwise stream on).
 	eventsEvery time.Duration
 	eventsStop  chan struct{}
+	// wan shares one reading of the primaries' WAN state among the overviews of a second.
+	wan wanCache
 }
 
 // newManager wraps a started etcd member.
@@ -250,6 +252,7 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		m.hc.Transport, m.handoverClient.Transport = tr, tr
 	}
 	m.repart = &repartitioner{m: m}
+	m.wan.fresh = wanFresh
 	m.ha = &haReconciler{m: m}
 	return m
 }

@@ -48,7 +48,7 @@ func (m *Manager) overview(ctx context.Context) (*api.Overview, error) {
 		return nil, perr
 	}
 	if m.cfg.WANSite != "" {
-		out.WAN = m.wanOverview(ctx, out.Partitions)
+		out.WAN = m.wanOverviewShared(ctx, out.Partitions)
 	}
 	if st, err := registry.Load(ctx, m.cli); err == nil && st.Map != nil {
 		if rs, err := m.repart.status(st); err == nil {

@@ -18,6 +18,32 @@ import (
 // pathWANStatus is a data instance's WAN state (grid/data/wan.go).
 const pathWANStatus = "/v1/wan/status"
 
+// wanFresh is how long one reading of the primaries' WAN state serves every overview: a
+// primary counts a target's backlog over all its keys' metadata, so the UI's viewers,
+// each refreshed every 2 s, must not each ask for that again.
+const wanFresh = time.Second
+
+// wanCache is the newest reading of the WAN state; its lock is held while a reading is
+// taken, so concurrent overviews wait for it rather than ask the primaries too.
+type wanCache struct {
+	fresh time.Duration // wanFresh
+	mu    sync.Mutex
+	at    time.Time
+	val   *api.WANOverview
+}
+
+// wanOverviewShared is wanOverview, read again only when the last reading is older than
+// m.wan.fresh.
+func (m *Manager) wanOverviewShared(ctx context.Context, parts []api.Partition) *api.WANOverview {
+	c := &m.wan
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.val == nil || time.Since(c.at) >= c.fresh {
+		c.val, c.at = m.wanOverview(ctx, parts), time.Now()
+	}
+	return c.val
+}
+
 // wanOverview reads every partition's primary's WAN state and sums it up per target site,
 // as the site's gateway does for its own GET /v1/wan/status: a target's backlog is the
 // sum of the partitions', its lag the largest, its last acknowledgement the oldest.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,6 +152,37 @@ func TestOverviewHasNoWANSectionWhenNotASite(t *testing.T) {
 	case p := <-asked:
 		t.Fatalf("the manager asked %s of an instance when not a site", p)
 	default:
+	}
+}
+
+// TestWANOverviewIsOneReadingForConcurrentViewers: overviews within the freshness of a
+// reading (here an hour) share it; the primary is asked once.
+func TestWANOverviewIsOneReadingForConcurrentViewers(t *testing.T) {
+	tm := newTestManager(t, 1, false)
+	tm.cfg.WANSite = "ny"
+	tm.wan.fresh = time.Hour
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == pathWANStatus {
+			asked.Add(1)
+			httpjson.Write(w, http.StatusOK, wan.Status{Site: "ny", Targets: []wan.TargetStatus{{Site: "ldn", Backlog: 3}}})
+			return
+		}
+		httpjson.Write(w, http.StatusOK, cluster.InstanceStatus{Ready: true})
+	}))
+	t.Cleanup(srv.Close)
+	tm.register(t, 0, 0, "r", strings.TrimPrefix(srv.URL, "http://"))
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			if w := getOverview(t, tm).WAN; w == nil || len(w.Targets) != 1 || w.Targets[0].Backlog != 3 {
+				t.Errorf("wan %+v: want ldn's backlog 3", w)
+			}
+		})
+	}
+	wg.Wait()
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the primary was asked %d times for 6 overviews, want once", n)
 	}
 }
 
