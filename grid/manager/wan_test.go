@@ -105,6 +105,15 @@ func TestWANOverviewSumsThePrimariesPerTargetSite(t *testing.T) {
 	if len(w.Unanswered) != 1 || w.Unanswered[0].Partition != 2 || !strings.Contains(w.Unanswered[0].Error, "WAN replication is off") {
 		t.Fatalf("unanswered %+v: want partition 2 with its primary's 404 message", w.Unanswered)
 	}
+	alerts := map[string]string{}
+	for _, a := range o.Alerts {
+		if a.Severity == "warning" {
+			alerts[a.Subject] += a.Message
+		}
+	}
+	if !strings.Contains(alerts["WAN site ldn"], "partitions [1] out of sync") || !strings.Contains(alerts["partition 2"], "no WAN status") || alerts["WAN site sfo"] != "" {
+		t.Fatalf("warnings %q: want ldn's partition 1 out of sync and partition 2 without WAN status", alerts)
+	}
 }
 
 // TestWANOverviewNamesAPartitionWithoutAPrimary: an unregistered primary is a row of
