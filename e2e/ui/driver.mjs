@@ -105,6 +105,34 @@ const commands = {
       text: await page.locator('#keyvalue').innerText(),
     };
   },
+  // wan reads the WAN sites page: whether its nav entry shows, and per target site the
+  // cards and the partitions' rows; overflow says the page is wider than the window.
+  async wan() {
+    return page.evaluate(() => {
+      const digits = (s) => Number((s || '').replace(/[^0-9]/g, '')) || 0;
+      const text = (root, sel) => { const e = root.querySelector(sel); return e ? e.textContent : ''; };
+      return {
+        nav: !document.getElementById('nav-wan').hidden,
+        site: document.getElementById('wan-site').textContent,
+        updated: document.body.dataset.updated || '',
+        overflow: document.documentElement.scrollWidth > window.innerWidth,
+        targets: [...document.querySelectorAll('#wan-targets section[data-site]')].map((s) => ({
+          site: s.dataset.site,
+          backlog: digits(text(s, '[data-card="wan-backlog"]')),
+          lag: text(s, '[data-card="wan-lag"]'),
+          lastAck: text(s, '[data-card="wan-lastack"]'),
+          inSync: text(s, '[data-card="wan-insync"]'),
+          rows: [...s.querySelectorAll('tbody tr')].map((r) => ({
+            partition: Number(r.dataset.partition),
+            backlog: digits(text(r, '[data-col="backlog"]')),
+            sync: text(r, '[data-col="sync"]'),
+            lastAck: text(r, '[data-col="lastAck"]'),
+          })),
+        })),
+        unanswered: [...document.querySelectorAll('#wan-unanswered li')].map((l) => l.textContent),
+      };
+    });
+  },
   async banner() { return { banner: await page.locator('#banner').textContent() }; },
   async screenshot({ path, fullPage = true }) {
     await page.screenshot({ path, fullPage });

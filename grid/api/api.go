@@ -292,8 +292,48 @@ type Overview struct {
 	Partitions  []Partition        `json:"partitions"`
 	Repartition *RepartitionStatus `json:"repartition,omitempty"`
 	Alerts      []Alert            `json:"alerts"`
+	// WAN is the site's replication to the other sites; absent when the grid is not a
+	// WAN site (the manager's --wan-site).
+	WAN *WANOverview `json:"wan,omitempty"`
 	// ReadOnly says the manager refuses the UI's actions (--ui-read-only).
 	ReadOnly bool `json:"readOnly"`
+}
+
+// WANOverview is a WAN site's replication state as its partitions' primaries report it
+// (their GET /v1/wan/status).
+type WANOverview struct {
+	Site    string      `json:"site"`
+	Targets []WANTarget `json:"targets"`
+	// Unanswered lists the partitions whose primary gave no WAN status, with the reason.
+	Unanswered []WANPartition `json:"unanswered"`
+}
+
+// WANTarget is one site this site replicates to, over every partition.
+type WANTarget struct {
+	Site string `json:"site"`
+	// Backlog is how many keys written here the site has not acknowledged.
+	Backlog int `json:"backlog"`
+	// LagSeconds is the largest, over the partitions with a backlog, of now less the
+	// wall time of the partition's last acknowledged timestamp (0: no backlog).
+	LagSeconds float64 `json:"lagSeconds"`
+	// LastAck is the oldest of the partitions' last acknowledged timestamps as a time
+	// (RFC 3339 with milliseconds; "": a partition has had nothing acknowledged yet).
+	LastAck             string         `json:"lastAck"`
+	OutOfSyncPartitions []int          `json:"outOfSyncPartitions"`
+	Partitions          []WANPartition `json:"partitions"`
+}
+
+// WANPartition is one partition's state towards one target site.
+type WANPartition struct {
+	Partition  int     `json:"partition"`
+	Primary    string  `json:"primary"`
+	Backlog    int     `json:"backlog"`
+	LagSeconds float64 `json:"lagSeconds"`
+	LastAck    string  `json:"lastAck"`
+	// OutOfSync says the partition's outbox lost the site's changes: it is being
+	// resynchronized from the key metadata.
+	OutOfSync bool   `json:"outOfSync"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Alert is a condition the manager sees in the grid's state.

@@ -628,6 +628,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.UIReadOnly {
 		managerArgs = append(managerArgs, "--ui-read-only")
 	}
+	if cfg.Site != "" {
+		managerArgs = append(managerArgs, "--wan-site", cfg.Site)
+	}
 	if cfg.RequirePass != "" {
 		// For the key browser's connections to the data instances.
 		managerArgs = append(managerArgs, "--requirepass", cfg.RequirePass)

@@ -31,6 +31,7 @@ import (
 	"github.com/insightgrid/insight/grid/internal/opauth"
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
 	"github.com/insightgrid/insight/grid/registry"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 // Config is a manager member's configuration.
@@ -71,8 +72,11 @@ type Config struct {
 	// DataPassword is the data instances' --requirepass, which the key browser's
 	// connections AUTH with ("": none).
 	DataPassword string
-	Version      string
-	Logger       *slog.Logger
+	// WANSite names the grid as a WAN site ("": not one): the overview then carries the
+	// replication state its primaries report (wan.go).
+	WANSite string
+	Version string
+	Logger  *slog.Logger
 
 	// OperatorToken guards the API's mutating endpoints and is presented to the data
 	// instances' POST /v1/handover; nil: neither guarded nor presented.
@@ -155,6 +159,11 @@ func (c *Config) Validate() error {
 	if c.FailbackDelay < 0 {
 		errs = append(errs, fmt.Errorf("--failback-delay %s: must be 0 or more", c.FailbackDelay))
 	}
+	if c.WANSite != "" {
+		if err := wan.CheckSite(c.WANSite); err != nil {
+			errs = append(errs, fmt.Errorf("--wan-site %w", err))
+		}
+	}
 	if c.InitialCluster != "" {
 		if _, err := c.initialCluster(); err != nil {
 			errs = append(errs, err)
@@ -220,6 +229,8 @@ type Manager struct {
 	// the handlers, which would otherwise stream on).
 	eventsEvery time.Duration
 	eventsStop  chan struct{}
+	// wan shares one reading of the primaries' WAN state among the overviews of a second.
+	wan wanCache
 }
 
 // newManager wraps a started etcd member.
@@ -241,6 +252,7 @@ func newManager(cfg Config, e *embed.Etcd) *Manager {
 		m.hc.Transport, m.handoverClient.Transport = tr, tr
 	}
 	m.repart = &repartitioner{m: m}
+	m.wan.fresh = wanFresh
 	m.ha = &haReconciler{m: m}
 	return m
 }

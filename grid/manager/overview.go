@@ -47,6 +47,9 @@ func (m *Manager) overview(ctx context.Context) (*api.Overview, error) {
 	if perr != nil {
 		return nil, perr
 	}
+	if m.cfg.WANSite != "" {
+		out.WAN = m.wanOverviewShared(ctx, out.Partitions)
+	}
 	if st, err := registry.Load(ctx, m.cli); err == nil && st.Map != nil {
 		if rs, err := m.repart.status(st); err == nil {
 			out.Repartition = &rs
@@ -58,7 +61,8 @@ func (m *Manager) overview(ctx context.Context) (*api.Overview, error) {
 }
 
 // alerts are the conditions the manager sees in o: etcd, the managers, every
-// partition's copies, a stalled re-partitioning.
+// partition's copies, a stalled re-partitioning, a WAN site's partitions out of sync
+// or without WAN status.
 func (m *Manager) alerts(o *api.Overview) []api.Alert {
 	out := []api.Alert{}
 	add := func(sev, subj, format string, a ...any) {
@@ -91,6 +95,16 @@ func (m *Manager) alerts(o *api.Overview) []api.Alert {
 		}
 		if o.Cluster.HA && p.Backup != "" && (backup == nil || !backup.Ready) && primary != nil && primary.Ready {
 			add("warning", subj, "backup %s is not ready", p.Backup)
+		}
+	}
+	if o.WAN != nil {
+		for _, t := range o.WAN.Targets {
+			if len(t.OutOfSyncPartitions) > 0 {
+				add("warning", "WAN site "+t.Site, "partitions %v out of sync: their outbox lost changes for %s, which are being resynchronized from the key metadata", t.OutOfSyncPartitions, t.Site)
+			}
+		}
+		for _, u := range o.WAN.Unanswered {
+			add("warning", fmt.Sprintf("partition %d", u.Partition), "no WAN status: %s", u.Error)
 		}
 	}
 	if s := m.repart.progress.stalled(time.Now()); s >= 60 {

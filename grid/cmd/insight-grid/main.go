@@ -186,6 +186,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	fs.DurationVar(&cfg.RestartQuorumWait, "restart-quorum-wait", 10*time.Second, "how long the restart election waits for both instances of a partition left without a live primary (a whole release restarted) to register before it decides on the one that did")
 	fs.BoolVar(&cfg.UI, "ui", true, "serve the web UI under /ui/ on the API port (sign in with the login URL insight-grid local prints, or through insightctl ui)")
 	fs.BoolVar(&cfg.UIReadOnly, "ui-read-only", false, "the web UI shows the grid but offers no action, and the API refuses every action coming from it")
+	fs.StringVar(&cfg.WANSite, "wan-site", "", "the grid is this WAN replication site (the data instances' --wan-site): the overview and the web UI show the replication to the other sites that the partitions' primaries report (\"\": not a site)")
 	fs.StringVar(&cfg.DataPassword, "requirepass", "", "the data instances' password, which the key browser (POST /v1/keys/scan, /v1/keys/get) authenticates with (prefer INSIGHT_REQUIREPASS)")
 	rate := config.Bytes(manager.DefaultRepartitionRate)
 	fs.Var(&rate, "repartition-rate", "bytes per second each source partition copies while re-partitioning, unless the request names a rate, e.g. 4mb (0: no limit)")

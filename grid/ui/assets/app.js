@@ -183,6 +183,52 @@ function renderRepartition(o) {
   moves.replaceChildren(el('p', { text: r.message || '' }), ...(list.length ? [el('ul', {}, ...list)] : []));
 }
 
+// secs shows a duration in seconds: 0.4 s, 12 s, 3 min 5 s.
+function secs(s) {
+  if (s < 10) return s.toFixed(1) + ' s';
+  if (s < 60) return Math.round(s) + ' s';
+  return Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
+}
+
+// renderWAN shows a WAN site's replication per target site; the page and its nav entry
+// exist only when the overview has a wan section (the manager's --wan-site).
+function renderWAN(o) {
+  const w = o.wan;
+  document.getElementById('nav-wan').hidden = !w;
+  if (!w) {
+    if (location.hash === '#wan') location.hash = '#overview';
+    return;
+  }
+  document.getElementById('wan-site').textContent = 'This grid is the site ' + w.site + '. It replicates its writes to ' +
+    (w.targets.length ? w.targets.length + (w.targets.length === 1 ? ' site' : ' sites') : 'no site its primaries know of yet') + '.';
+  const blocks = w.targets.map((t) => {
+    const dl = el('dl', { class: 'cards' });
+    card(dl, 'Backlog (keys)', num(t.backlog), t.backlog ? 'warning' : 'ok', 'wan-backlog');
+    card(dl, 'Lag', t.backlog ? (t.lastAck ? secs(t.lagSeconds) : 'nothing acknowledged yet') : 'none', t.backlog ? 'warning' : 'ok', 'wan-lag');
+    card(dl, 'Last acknowledged', t.lastAck ? new Date(t.lastAck).toLocaleTimeString('en-GB') : 'never', '', 'wan-lastack');
+    const oos = t.outOfSyncPartitions.length;
+    card(dl, 'Partitions in sync', (t.partitions.length - oos) + ' of ' + t.partitions.length, oos ? 'critical' : 'ok', 'wan-insync');
+    const rows = t.partitions.map((r) => el('tr', { 'data-partition': r.partition },
+      el('th', { scope: 'row', text: String(r.partition) }),
+      el('td', { 'data-col': 'primary', text: r.primary }),
+      el('td', { class: 'num' + (r.backlog ? ' warning' : ''), 'data-col': 'backlog', text: num(r.backlog) }),
+      el('td', { class: 'num', 'data-col': 'lag', text: r.backlog && r.lastAck ? secs(r.lagSeconds) : '—' }),
+      el('td', { 'data-col': 'lastAck', title: r.lastAck || '', text: r.lastAck ? new Date(r.lastAck).toLocaleTimeString('en-GB') : 'never' }),
+      el('td', { class: r.outOfSync ? 'critical' : 'ok', 'data-col': 'sync', text: r.outOfSync ? 'out of sync (resynchronizing)' : 'in sync' })));
+    const hid = 'h-wan-' + t.site;
+    return el('section', { class: 'wan-target', 'data-site': t.site, 'aria-labelledby': hid },
+      el('h3', { id: hid, text: 'To ' + t.site }), dl,
+      el('div', { class: 'scroll' }, el('table', { 'data-site': t.site },
+        el('caption', { class: 'sr', text: 'Replication of every partition to the site ' + t.site }),
+        el('thead', {}, el('tr', {}, ...['Partition', 'Primary', 'Backlog (keys)', 'Lag', 'Last acknowledged', 'State'].map((h, i) => el('th', { scope: 'col', class: i === 2 || i === 3 ? 'num' : '', text: h })))),
+        el('tbody', {}, ...rows))));
+  });
+  document.getElementById('wan-targets').replaceChildren(...blocks);
+  const un = w.unanswered || [];
+  document.getElementById('wan-unanswered').replaceChildren(...(un.length ? [el('h3', { text: 'Partitions without WAN status' }),
+    el('ul', { class: 'alerts' }, ...un.map((u) => el('li', { class: 'warning', 'data-partition': u.partition, text: 'partition ' + u.partition + ': ' + u.error })))] : []));
+}
+
 function render(o) {
   const t0 = performance.now();
   // Writes per second: the primaries' replication offsets between two overviews.
@@ -198,6 +244,7 @@ function render(o) {
   if (ui.partitionCount !== o.partitions.length || !document.getElementById('page-slots').hidden) renderSlots(o);
   ui.partitionCount = o.partitions.length;
   renderRepartition(o);
+  renderWAN(o);
   setLive('live · ' + new Date(at).toLocaleTimeString('en-GB'));
   document.body.dataset.updated = o.time;
   if (!ui.firstPaint) {
