@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // password is the grid's and the SQL endpoint's (--requirepass).
@@ -28,15 +30,12 @@ type stack struct {
 	seeds   []string // the instances' RESP addresses
 }
 
-// freeBase returns a base port whose offsets `insight-grid local --sql` binds (etcd +0, +1,
-// API +2, SQL +3, +4, manager metrics +9, instance k +10+k, +1010+k and metrics +2010+k), and +5, +6 for a test's own SQL
-// endpoint, are all free on 127.0.0.1, below the kernel's usual ephemeral range so that no
-// outgoing connection takes one meanwhile.
+// freeBase returns a base port whose offsets `insight-grid local --sql` binds
+// (local.PortOffsets), and +6 beside +5 for a test's own SQL endpoint, are all free on
+// 127.0.0.1, below the kernel's usual ephemeral range so that no outgoing connection takes
+// one meanwhile.
 func freeBase(partitions int) (int, error) {
-	offsets := []int{0, 1, 2, 3, 4, 5, 6, 9}
-	for k := range partitions {
-		offsets = append(offsets, 10+k, 1010+k, 2010+k)
-	}
+	offsets := append(local.PortOffsets(partitions), 6)
 	for range 200 {
 		base := 20000 + rand.IntN(10000)
 		free := true

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // The agreement asked of used_memory and the process's RSS over a workload: their growths
@@ -32,7 +33,7 @@ const (
 func startSingle(t *testing.T) string {
 	t.Helper()
 	needBinary(t)
-	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 9, 10, 510, 1010, 1510, 2010}, 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(1), local.MaxBasePort)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // The fill test: a data instance in a real memory cgroup, with GOMEMLIMIT set from the
@@ -242,7 +243,7 @@ func cgroupOOMKills(t *testing.T, dir string) int64 {
 // and a channel closed when it exits; everything is stopped when t ends.
 func startDataInCgroup(ctx context.Context, t *testing.T, cg string, limit int64) (addr string, pid int, exited <-chan struct{}) {
 	t.Helper()
-	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 9, 10, 510, 1010, 1510, 2010}, 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(1), local.MaxBasePort)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/insightgrid/insight/grid/slots"
 
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // The binary every test starts, built once by TestMain.
@@ -367,17 +368,10 @@ func startLocalGrowing(t *testing.T, partitions, growTo int) *Grid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// local's layout: etcd client, etcd peer and API at base+0..2, the manager's metrics
-	// at base+9; instance k's RESP at base+10+k, RESP over TLS at base+510+k, HTTP at
-	// base+1010+k, replication at base+1510+k and metrics at base+2010+k.
-	offsets := []int{0, 1, 2, 9}
-	for k := range 2 * max(partitions, growTo) {
-		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
-	}
+	offsets := local.PortOffsets(2 * max(partitions, growTo))
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		// local refuses a base whose last possible port (base+2510) is past 65535.
-		base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+		base, err := ports.FreeBase("127.0.0.1", offsets, local.MaxBasePort)
 		if err != nil {
 			t.Fatal(err)
 		}

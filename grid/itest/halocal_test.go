@@ -18,6 +18,7 @@ import (
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/local"
 	"github.com/insightgrid/insight/grid/slots"
 )
 
@@ -54,11 +55,7 @@ func startHALocal(t *testing.T, partitions, growTo int) *haLocal {
 // URL, the log's path and the operator token it printed the file of.
 func runLocal(t *testing.T, partitions, instances int, args ...string) (base int, api, logPath, token string) {
 	t.Helper()
-	offsets := []int{0, 1, 2, 9}
-	for k := range instances {
-		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
-	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(instances), local.MaxBasePort)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // persistGrid is `insight-grid local --data-dir` on ports it keeps across its restarts,
@@ -45,7 +46,7 @@ func newPersistGrid(t *testing.T, partitions int, ha bool, args ...string) *pers
 		g.instances *= 2
 		g.args = append(g.args, "--ha")
 	}
-	base, err := ports.FreeBase("127.0.0.1", g.offsets(), 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(g.instances), local.MaxBasePort)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +60,6 @@ func newPersistGrid(t *testing.T, partitions int, ha bool, args ...string) *pers
 	})
 	g.start(t)
 	return g
-}
-
-func (g *persistGrid) offsets() []int {
-	// local's layout: etcd client, peer and API at base+0..2, the manager's metrics at
-	// base+9; instance k's RESP, RESP over TLS, HTTP, replication and metrics at
-	// base+10+k, +510+k, +1010+k, +1510+k and +2010+k; local refuses a base past 65535-2510.
-	offs := []int{0, 1, 2, 9}
-	for k := range g.instances {
-		offs = append(offs, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
-	}
-	return offs
 }
 
 // start runs local on the grid's directory and ports and waits until it is ready.
@@ -152,7 +142,7 @@ func (g *persistGrid) stop(t *testing.T, kill bool) {
 				return false
 			}
 		}
-		for _, off := range g.offsets() {
+		for _, off := range local.PortOffsets(g.instances) {
 			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(g.base+off)))
 			if err != nil {
 				return false

@@ -17,6 +17,7 @@ import (
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/internal/testutil"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // wanSite is a WAN site run by `insight-grid local --site`: its ports and directory are
@@ -34,14 +35,11 @@ func (s *wanSite) gateway() string { return fmt.Sprintf("127.0.0.1:%d", s.base+5
 // wanSites picks disjoint free port ranges (2 data instances each) for the named sites.
 func wanSites(t *testing.T, names ...string) []*wanSite {
 	t.Helper()
-	offsets := []int{0, 1, 2, 5, 9}
-	for k := range 2 {
-		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
-	}
+	offsets := local.PortOffsets(2)
 	var out []*wanSite
 	for _, n := range names {
 		for {
-			b, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+			b, err := ports.FreeBase("127.0.0.1", offsets, local.MaxBasePort)
 			if err != nil {
 				t.Fatal(err)
 			}

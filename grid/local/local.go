@@ -104,14 +104,29 @@ const (
 	maxInstance = offTLS - offRESP
 )
 
+// MaxBasePort is the highest --base-port: the last data instance's metrics port is 65535.
+const MaxBasePort = 65535 - offDataMet - maxInstance
+
+// PortOffsets are the offsets from --base-port of every port a grid of the given number of
+// data instances listens on (the manager's, the SQL endpoint's, a WAN gateway's and each
+// instance's): what a caller reserves before it starts one, with ports.FreeBase up to
+// MaxBasePort.
+func PortOffsets(instances int) []int {
+	offs := []int{offClient, offPeer, offAPI, offSQL, offSQLHTTP, offWAN, offMetrics}
+	for k := range instances {
+		offs = append(offs, offRESP+k, offTLS+k, offHTTP+k, offRepl+k, offDataMet+k)
+	}
+	return offs
+}
+
 // Validate checks the configuration without side effects.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Partitions < 1 || c.Partitions > maxInstance/2 {
 		errs = append(errs, fmt.Errorf("--partitions %d: must be between 1 and %d", c.Partitions, maxInstance/2))
 	}
-	if last := c.BasePort + offDataMet + maxInstance; c.BasePort < 1024 || last > 65535 {
-		errs = append(errs, fmt.Errorf("--base-port %d: must be between 1024 and %d (the grid uses ports up to base+%d)", c.BasePort, 65535-offDataMet-maxInstance, offDataMet+maxInstance))
+	if c.BasePort < 1024 || c.BasePort > MaxBasePort {
+		errs = append(errs, fmt.Errorf("--base-port %d: must be between 1024 and %d (the grid uses ports up to base+%d)", c.BasePort, MaxBasePort, offDataMet+maxInstance))
 	}
 	if ip := net.ParseIP(c.Bind); ip == nil || !ip.IsLoopback() {
 		errs = append(errs, fmt.Errorf("--bind %q: the local grid listens on loopback only; use an address in 127.0.0.0/8 or ::1", c.Bind))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // status is GET /v1/status of the data instance whose HTTP port is port.
@@ -48,11 +49,7 @@ func TestFailoverDuringSelect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a grid of its own")
 	}
-	offsets := []int{0, 1, 2, 3, 4, 9}
-	for k := range 4 {
-		offsets = append(offsets, 10+k, 1010+k, 2010+k)
-	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(4), local.MaxBasePort)
 	if err != nil {
 		t.Fatal(err)
 	}

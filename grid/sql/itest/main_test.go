@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 const password = "s3cret"
@@ -54,11 +55,7 @@ func run(m *testing.M) (int, error) {
 			return 0, fmt.Errorf("building %s: %w", name, err)
 		}
 	}
-	offsets := []int{0, 1, 2, 3, 4, 9}
-	for k := range 3 {
-		offsets = append(offsets, 10+k, 1010+k, 2010+k)
-	}
-	base, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(3), local.MaxBasePort)
 	if err != nil {
 		return 0, err
 	}

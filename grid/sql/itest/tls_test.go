@@ -17,6 +17,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
+	"github.com/insightgrid/insight/grid/local"
 )
 
 // tlsDSN is a DSN of the MySQL protocol at addr over TLS verified against the CA in
@@ -101,7 +102,7 @@ func TestSQLRequireSecureTransport(t *testing.T) {
 // dials the grid's TLS ports (the only ones it is given) and serves MySQL over TLS with
 // local's certificate, a plain MySQL client still welcome.
 func TestSQLTLSInLocal(t *testing.T) {
-	base, err := ports.FreeBase("127.0.0.1", []int{0, 1, 2, 3, 4, 9, 10, 510, 1010, 1510, 2010}, 65535-2510)
+	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(1), local.MaxBasePort)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/local"
 	"github.com/insightgrid/insight/grid/wan"
 )
 
@@ -74,14 +75,11 @@ type site struct {
 // specs picks free, disjoint port ranges and directories for the named sites.
 func specs(t *testing.T, names ...string) []*siteSpec {
 	t.Helper()
-	offsets := []int{0, 1, 2, 5, 9}
-	for k := range 6 {
-		offsets = append(offsets, 10+k, 510+k, 1010+k, 1510+k, 2010+k)
-	}
+	offsets := local.PortOffsets(6)
 	var out []*siteSpec
 	for _, n := range names {
 		for {
-			b, err := ports.FreeBase("127.0.0.1", offsets, 65535-2510)
+			b, err := ports.FreeBase("127.0.0.1", offsets, local.MaxBasePort)
 			if err != nil {
 				t.Fatal(err)
 			}
