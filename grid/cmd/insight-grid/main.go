@@ -262,24 +262,14 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	token := tokenFlag(fs, "file holding the operator token every non-GET request to the HTTP port (POST /v1/handover) must present", getenv)
 	tlsSrc := tlsFlags(fs, "serving --repl-port (mutual TLS), --tls-port and, with --tls-http, the HTTP port, and presented on the internal links to the other instances")
 	fs.IntVar(&cfg.TLSPort, "tls-port", 0, "RESP over TLS port (0: none); with it --port 0 turns plain RESP off")
-	fs.Func("tls-auth-clients", "what --tls-port asks of a client's certificate, as Redis's tls-auth-clients: yes (required, signed by the CA; the default), optional (verified when given) or no",
-		func(v string) error {
-			a, err := tlsconf.ParseClientAuth(v)
-			cfg.TLSAuthClients = a
-			return err
-		})
-	cfg.TLSAuthClients = tlsconf.AuthYes
+	parsedFlag(fs, "tls-auth-clients", &cfg.TLSAuthClients, tlsconf.AuthYes, tlsconf.ParseClientAuth,
+		"what --tls-port asks of a client's certificate, as Redis's tls-auth-clients: yes (required, signed by the CA; the default), optional (verified when given) or no")
 	fs.IntVar(&cfg.ReplPort, "repl-port", 0, "port of the internal links, mutual TLS (replication, SLOTIMPORT, pub/sub forwarding); required with the TLS files, e.g. 6380")
 	fs.BoolVar(&cfg.HTTPTLS, "tls-http", true, "with the TLS files, serve the HTTP port over TLS (client certificates verified when given)")
 	fs.BoolVar(&cfg.EtcdTLS, "tls-etcd", true, "with the TLS files, dial the managers' etcd over mutual TLS")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory keeping the partition on the instance's volume: a journal of every change and snapshots compacting it, loaded at start (empty: the data lives only in memory)")
-	fs.Func("appendfsync", "with --data-dir, when the journal is fsynced, as Redis's appendfsync: always (a write's reply waits for it), everysec (the default: in the background every second) or no (when the OS writes it back)",
-		func(v string) error {
-			f, err := persist.ParseFsync(v)
-			cfg.AppendFsync = f
-			return err
-		})
-	cfg.AppendFsync = persist.FsyncEverysec
+	parsedFlag(fs, "appendfsync", &cfg.AppendFsync, persist.FsyncEverysec, persist.ParseFsync,
+		"with --data-dir, when the journal is fsynced, as Redis's appendfsync: always (a write's reply waits for it), everysec (the default: in the background every second) or no (when the OS writes it back)")
 	fs.IntVar(&cfg.RewritePercentage, "auto-aof-rewrite-percentage", 100, "with --data-dir, take a snapshot (compacting the journal) once the journal has grown to this percentage of the last snapshot's size, as Redis's; 0: never (the journal grows without bound)")
 	rewriteMin := config.Bytes(64 << 20)
 	fs.Var(&rewriteMin, "auto-aof-rewrite-min-size", "with --data-dir, the journal size below which no snapshot is taken, as Redis's")
@@ -397,4 +387,18 @@ func findSQL(exe string) (string, error) {
 		return "", fmt.Errorf("--sql: insight-sql is neither next to %s nor on PATH; build it with go build -o %s ./grid/cmd/insight-sql", exe, next)
 	}
 	return onPath, nil
+}
+
+// parsedFlag defines the flag name on fs, parsed into *dst by parse, which names what is
+// allowed when it refuses a value; *dst holds def until the flag is given.
+func parsedFlag[T any](fs *flag.FlagSet, name string, dst *T, def T, parse func(string) (T, error), usage string) {
+	*dst = def
+	fs.Func(name, usage, func(v string) error {
+		x, err := parse(v)
+		if err != nil {
+			return err
+		}
+		*dst = x
+		return nil
+	})
 }
