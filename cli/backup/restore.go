@@ -17,6 +17,7 @@ import (
 	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/backup"
 )
 
 // Report is what a restore did.
@@ -29,9 +30,8 @@ type Report struct {
 	// Keys counts the keys written; ByPartition per target partition.
 	Keys        uint64         `json:"keys"`
 	ByPartition map[int]uint64 `json:"byPartition"`
-	// SkippedFunctions: the backup holds function libraries, which a restore does not
-	// load (FUNCTION DUMP / FUNCTION RESTORE move them).
-	SkippedFunctions bool `json:"skippedFunctions,omitempty"`
+	// Libraries names the function libraries loaded on every primary, sorted.
+	Libraries []string `json:"libraries,omitempty"`
 }
 
 // Restore restores the backup at o.Location into the release's grid and prints what it
@@ -58,21 +58,28 @@ func Restore(ctx context.Context, d *deps.Deps, o Options) error {
 		return err
 	}
 	_, err = fmt.Fprintf(d.IO.Out, "restored %d keys of %s (backup of %s at %s) into %s\n", rep.Keys, st, rep.BackupRelease, rep.BackupTime, o.Release)
-	if err == nil && rep.SkippedFunctions {
-		_, err = fmt.Fprintln(d.IO.Out, "the backup holds function libraries, which restore does not load: load them with FUNCTION LOAD or FUNCTION RESTORE on every primary")
+	if err == nil && len(rep.Libraries) > 0 {
+		_, err = fmt.Fprintf(d.IO.Out, "loaded %d function libraries on every primary: %s\n", len(rep.Libraries), strings.Join(rep.Libraries, ", "))
 	}
 	return err
 }
 
-// Put checks the backup in st whole (the manifest, every file's size and SHA-256), then
-// that the grid holds no key, and only then restores the files one after the other.
+// Put checks the backup in st whole (the manifest, every file's size and SHA-256, the
+// function libraries of all files agreeing), then that the grid holds no key, and only
+// then loads the libraries on every primary (which refuses a grid holding any) and
+// restores the files one after the other.
 func Put(ctx context.Context, c *api.Client, st Store, release string, progress io.Writer) (*Report, error) {
 	m, err := ReadManifest(ctx, st)
 	if err != nil {
 		return nil, err
 	}
+	libs := libraries{}
 	for _, p := range m.Partitions {
-		if err := verify(ctx, st, p); err != nil {
+		codes, err := verify(ctx, st, p)
+		if err != nil {
+			return nil, exit.BadInputError(err)
+		}
+		if err := libs.add(st, p.File, codes); err != nil {
 			return nil, exit.BadInputError(err)
 		}
 	}
@@ -80,6 +87,13 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 		return nil, err
 	}
 	rep := &Report{Release: release, From: st.String(), BackupRelease: m.Release, BackupTime: m.Time, ByPartition: map[int]uint64{}}
+	if len(libs) > 0 {
+		if _, err := c.RestoreFunctions(ctx, libs.codes()); err != nil {
+			return rep, fmt.Errorf("loading the backup's %d function libraries on every primary of %s: %w", len(libs), release, err)
+		}
+		rep.Libraries = libs.names()
+		fmt.Fprintf(progress, "%d function libraries loaded on every primary\n", len(libs))
+	}
 	for _, p := range m.Partitions {
 		start := time.Now()
 		r, err := st.Open(ctx, p.File)
@@ -98,7 +112,6 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 		for tp, n := range res.ByPartition {
 			rep.ByPartition[tp] += n
 		}
-		rep.SkippedFunctions = rep.SkippedFunctions || res.SkippedFunctions
 		fmt.Fprintf(progress, "%s: %d keys restored (%s)\n", p.File, res.Keys, time.Since(start).Round(time.Millisecond))
 	}
 	return rep, nil
@@ -155,26 +168,90 @@ func ReadManifest(ctx context.Context, st Store) (*api.Manifest, error) {
 	return &m, nil
 }
 
-// verify reads partition p's file whole and checks its size and SHA-256.
-func verify(ctx context.Context, st Store, p api.PartitionSnapshot) error {
+// verify reads partition p's file whole, checks its size and SHA-256 and returns the
+// codes of the function libraries it holds.
+func verify(ctx context.Context, st Store, p api.PartitionSnapshot) ([]string, error) {
 	r, err := st.Open(ctx, p.File)
 	if notExist(err) {
-		return fmt.Errorf("%s/%s (partition %d) is missing: the backup is damaged", st, p.File, p.ID)
+		return nil, fmt.Errorf("%s/%s (partition %d) is missing: the backup is damaged", st, p.File, p.ID)
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s/%s: %w", st, p.File, err)
+		return nil, fmt.Errorf("reading %s/%s: %w", st, p.File, err)
 	}
 	defer r.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		return fmt.Errorf("reading %s/%s: %w", st, p.File, err)
+	counted := &countWriter{w: h}
+	codes, perr := backup.SnapshotLibraries(io.TeeReader(r, counted))
+	// The sum covers the whole file, also past where the snapshot ended or broke.
+	if _, err := io.Copy(counted, r); err != nil {
+		return nil, fmt.Errorf("reading %s/%s: %w", st, p.File, err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); n != p.Bytes || sum != p.SHA256 {
-		return fmt.Errorf("%s/%s (partition %d) is damaged: %d bytes with sha256 %s, the manifest says %d bytes with sha256 %s; nothing was restored",
-			st, p.File, p.ID, n, sum, p.Bytes, p.SHA256)
+	if sum := hex.EncodeToString(h.Sum(nil)); counted.n != p.Bytes || sum != p.SHA256 {
+		return nil, fmt.Errorf("%s/%s (partition %d) is damaged: %d bytes with sha256 %s, the manifest says %d bytes with sha256 %s; nothing was restored",
+			st, p.File, p.ID, counted.n, sum, p.Bytes, p.SHA256)
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("%s/%s (partition %d) is damaged or not a snapshot: %w; nothing was restored", st, p.File, p.ID, perr)
+	}
+	return codes, nil
+}
+
+// countWriter counts what it passes on.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// library is one function library of a backup and the file it was first read from.
+type library struct{ code, file string }
+
+// libraries are a backup's function libraries by name: the same library in several files
+// is one.
+type libraries map[string]library
+
+// add merges the libraries of file, refusing a library whose code differs from the one
+// of the same name in another file.
+func (l libraries) add(st Store, file string, codes []string) error {
+	for _, code := range codes {
+		name, err := backup.LibraryName(code)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", st, file, err)
+		}
+		prev, ok := l[name]
+		switch {
+		case !ok:
+			l[name] = library{code: code, file: file}
+		case prev.code != code:
+			return fmt.Errorf("function library %q differs between %s/%s and %s/%s: a restore loads one body of each library on every primary, so it cannot tell which to load; nothing was restored (load the right one with FUNCTION LOAD REPLACE on the source's every primary and back up again)",
+				name, st, prev.file, st, file)
+		}
 	}
 	return nil
+}
+
+// names are the libraries' names, sorted.
+func (l libraries) names() []string {
+	out := make([]string, 0, len(l))
+	for name := range l {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// codes are the libraries' codes, in their names' order.
+func (l libraries) codes() []string {
+	var out []string
+	for _, name := range l.names() {
+		out = append(out, l[name].code)
+	}
+	return out
 }
 
 // empty refuses a grid whose primaries hold keys, naming how many and where.

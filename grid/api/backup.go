@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,10 +20,16 @@ import (
 //
 // POST /v1/restore takes one such snapshot as its body and writes every key to the
 // partition that owns its slot now, through that partition's primary, as any write
-// (replicated to the backup, journaled); it answers RestoreResult.
+// (replicated to the backup, journaled); it answers RestoreResult. It skips the
+// snapshot's function libraries, which belong to every primary rather than to a slot:
+//
+// POST /v1/restore/functions takes FunctionsRestore and loads the libraries on every
+// primary, as FUNCTION LOAD (replicated to the backup, journaled). It refuses, loading
+// nothing, when any primary holds a function library already, naming them.
 const (
-	OpSnapshot  = "snapshot"
-	PathRestore = "/v1/restore"
+	OpSnapshot           = "snapshot"
+	PathRestore          = "/v1/restore"
+	PathRestoreFunctions = "/v1/restore/functions"
 
 	// Headers of a snapshot's answer.
 	HeaderEpoch = "X-Insight-Epoch" // the primary's epoch
@@ -74,9 +81,20 @@ type RestoreResult struct {
 	// Keys counts the keys written; ByPartition counts them per target partition.
 	Keys        uint64         `json:"keys"`
 	ByPartition map[int]uint64 `json:"byPartition"`
-	// SkippedFunctions is true when the snapshot held function libraries, which a
-	// restore does not load (FUNCTION RESTORE does).
-	SkippedFunctions bool `json:"skippedFunctions,omitempty"`
+}
+
+// FunctionsRestore is the body of POST /v1/restore/functions: the codes of the function
+// libraries to load on every primary (each starting "#!lua name=<library>"), every
+// library once.
+type FunctionsRestore struct {
+	Libraries []string `json:"libraries"`
+}
+
+// FunctionsRestoreResult is the answer to POST /v1/restore/functions.
+type FunctionsRestoreResult struct {
+	// Libraries counts the libraries loaded on each primary; Primaries counts those.
+	Libraries int `json:"libraries"`
+	Primaries int `json:"primaries"`
 }
 
 // SnapshotInfo is what a snapshot's headers and trailers said.
@@ -127,6 +145,25 @@ func (c *Client) Restore(ctx context.Context, body io.Reader) (*RestoreResult, e
 	defer resp.Body.Close()
 	var out RestoreResult
 	if err := decodeAnswer(resp, c.Via, http.MethodPost, PathRestore, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RestoreFunctions loads the function libraries of codes on every primary of a grid
+// holding none.
+func (c *Client) RestoreFunctions(ctx context.Context, codes []string) (*FunctionsRestoreResult, error) {
+	body, err := json.Marshal(FunctionsRestore{Libraries: codes})
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", PathRestoreFunctions, err)
+	}
+	resp, err := c.stream(ctx, PathRestoreFunctions, bytes.NewReader(body), "application/json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out FunctionsRestoreResult
+	if err := decodeAnswer(resp, c.Via, http.MethodPost, PathRestoreFunctions, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
