@@ -3,6 +3,8 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,26 +25,64 @@ import (
 	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/persist"
+	"github.com/insightgrid/insight/grid/rdb"
+	"github.com/insightgrid/insight/grid/store"
 )
 
 const testToken = "s3cr3t-operator-token"
 
 // fakeManager serves the manager's backup endpoints: partition p's snapshot is
-// snaps[p] (keys: p+1), a restore records its body.
+// snaps[p] (keys: p+1), a restore records its body, a restore of function libraries
+// records them (or refuses with held, when set).
 type fakeManager struct {
 	snaps [][]byte
 	keys  []int64 // what each primary reports
 	cut   int     // this partition's snapshot ends without trailers (-1: none)
+	held  string  // the refusal of POST /v1/restore/functions ("": none)
 
 	mu       sync.Mutex
 	restored [][]byte
+	libs     [][]string // each POST /v1/restore/functions's libraries
+	calls    []string   // the restore endpoints called, in order
 }
 
+// libCode is the code of a library named name whose function returns ret.
+func libCode(name, ret string) string {
+	return "#!lua name=" + name + "\nredis.register_function('" + name + "_f', function() return '" + ret + "' end)\n"
+}
+
+// snapshotOf is a real snapshot of a store holding keys string keys and the function
+// libraries of codes.
+func snapshotOf(t *testing.T, keys int, codes ...string) []byte {
+	t.Helper()
+	s := store.New(1 << 20)
+	for i := range keys {
+		if _, err := s.Set(nil, fmt.Appendf(nil, "key:%d", i), bytes.Repeat([]byte("v"), 1000), store.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(codes) > 0 {
+		s.SetFunctions(rdb.EncodeFunctions(codes))
+	}
+	var b bytes.Buffer
+	if _, err := persist.WriteSnapshot(context.Background(), &b, s, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// newFakeManager serves a grid of partitions whose partition p's snapshot holds p+1 keys
+// and the library "shared" (the same in all), and the last partition's also "extra".
 func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 	t.Helper()
 	f := &fakeManager{cut: -1, keys: make([]int64, partitions)}
 	for p := range partitions {
-		f.snaps = append(f.snaps, bytes.Repeat([]byte(fmt.Sprintf("snapshot of partition %d;", p)), 1000*(p+1)))
+		codes := []string{libCode("shared", "s")}
+		if p == partitions-1 {
+			codes = append(codes, libCode("extra", "e"))
+		}
+		f.snaps = append(f.snaps, snapshotOf(t, p+1, codes...))
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
@@ -85,6 +126,7 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		f.restored = append(f.restored, b)
+		f.calls = append(f.calls, "keys")
 		f.mu.Unlock()
 		for p, s := range f.snaps {
 			if bytes.Equal(s, b) {
@@ -95,9 +137,34 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":{"code":"BadRequest","message":"not a snapshot"}}`))
 	})
+	mux.HandleFunc("POST "+api.PathRestoreFunctions, func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
+			return
+		}
+		if f.held != "" {
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeConflict, Message: f.held}})
+			return
+		}
+		var req api.FunctionsRestore
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("POST %s: %v", api.PathRestoreFunctions, err)
+		}
+		f.mu.Lock()
+		f.libs = append(f.libs, req.Libraries)
+		f.calls = append(f.calls, "functions")
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(api.FunctionsRestoreResult{Libraries: len(req.Libraries), Primaries: partitions})
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv.URL
+}
+
+func (f *fakeManager) loaded() ([][]string, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.libs, f.calls
 }
 
 func (f *fakeManager) restores() [][]byte {
@@ -159,8 +226,13 @@ func roundTrip(t *testing.T, location string, s3 S3Options, env map[string]strin
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Keys != 6 || rep.BackupRelease != "demo" {
-		t.Fatalf("report %+v; want 6 keys", rep)
+	if rep.Keys != 6 || rep.BackupRelease != "demo" || !slices.Equal(rep.Libraries, []string{"extra", "shared"}) {
+		t.Fatalf("report %+v; want 6 keys, libraries extra and shared", rep)
+	}
+	libs, calls := f.loaded()
+	if len(libs) != 1 || !slices.Equal(libs[0], []string{libCode("extra", "e"), libCode("shared", "s")}) ||
+		strings.Join(calls, ",") != "functions,keys,keys,keys" {
+		t.Fatalf("libraries loaded %q by calls %v; want extra and shared once (shared is in every file), before any key", libs, calls)
 	}
 	got := f.restores()
 	if len(got) != 3 {
@@ -279,6 +351,9 @@ func TestRestoreRefuses(t *testing.T) {
 		{name: "not a manifest", from: copyOf(t, write(api.ManifestFile, []byte("{\"nope\": 1}"))), want: "not a backup manifest"},
 		{name: "file outside", from: copyOf(t, write(api.ManifestFile, bytes.Replace(manifest, []byte("partition-00000.snap"), []byte("../x.snap"), 1))), want: "is not a file name beside the manifest"},
 		{name: "grid holds keys", from: dir, keys: 7, want: "demo holds 14 keys (partition 0: 7, partition 1: 7): restore writes into a new or empty release only"},
+		{name: "conflicting libraries", from: copyOf(t, func(d string) { conflicting(t, d, 1) }),
+			want: `function library "shared" differs between files partition-00000.snap and partition-00001.snap`},
+		{name: "not a snapshot", from: copyOf(t, func(d string) { notSnapshot(t, d, 0) }), want: "partition-00000.snap (partition 0) is damaged or not a snapshot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.keys[0], f.keys[1] = tc.keys, tc.keys
@@ -286,10 +361,58 @@ func TestRestoreRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || exit.Code(err) != exit.BadInput {
 				t.Fatalf("restore: %v (exit %d), want exit 2 and %q", err, exit.Code(err), tc.want)
 			}
-			if n := len(f.restores()); n != 0 {
-				t.Fatalf("%d files restored, want none", n)
+			if libs, calls := f.loaded(); len(f.restores()) != 0 || len(calls) != 0 {
+				t.Fatalf("%d files restored, libraries %q loaded; want none", len(f.restores()), libs)
 			}
 		})
+	}
+	f.held = "partition 1's primary holds function libraries (mine): restore loads the backup's libraries into a new or empty release only"
+	f.keys[0], f.keys[1] = 0, 0
+	err := Restore(context.Background(), testDeps(&out, &errOut), testOptions(t, url, "--from", dir, nil))
+	if err == nil || !strings.Contains(err.Error(), "holds function libraries (mine)") {
+		t.Fatalf("restore into a grid holding a library: %v; want the manager's refusal naming it", err)
+	}
+	if n := len(f.restores()); n != 0 {
+		t.Fatalf("%d files restored into a grid holding a library, want none", n)
+	}
+}
+
+// conflicting rewrites partition p's file in the backup dir with the library "shared"
+// of another body, and its manifest's size and sum to match: a backup whose files
+// disagree.
+func conflicting(t *testing.T, dir string, p int) {
+	t.Helper()
+	rewrite(t, dir, p, snapshotOf(t, p+1, libCode("shared", "other")))
+}
+
+// notSnapshot rewrites partition p's file as bytes that are no snapshot, with a manifest
+// matching them.
+func notSnapshot(t *testing.T, dir string, p int) {
+	t.Helper()
+	rewrite(t, dir, p, bytes.Repeat([]byte("not a snapshot;"), 100))
+}
+
+func rewrite(t *testing.T, dir string, p int, b []byte) {
+	t.Helper()
+	mf := filepath.Join(dir, api.ManifestFile)
+	raw, err := os.ReadFile(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m api.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	m.Partitions[p].Bytes, m.Partitions[p].SHA256 = int64(len(b)), hex.EncodeToString(sum[:])
+	if raw, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, m.Partitions[p].File), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mf, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -228,8 +228,8 @@ func (l libraries) add(st Store, file string, codes []string) error {
 		case !ok:
 			l[name] = library{code: code, file: file}
 		case prev.code != code:
-			return fmt.Errorf("function library %q differs between %s/%s and %s/%s: a restore loads one body of each library on every primary, so it cannot tell which to load; nothing was restored (load the right one with FUNCTION LOAD REPLACE on the source's every primary and back up again)",
-				name, st, prev.file, st, file)
+			return fmt.Errorf("function library %q differs between files %s and %s of %s: a restore loads one body of each library on every primary, so it cannot tell which to load; nothing was restored (load the right one with FUNCTION LOAD REPLACE on the source's every primary and back up again)",
+				name, prev.file, file, st)
 		}
 	}
 	return nil
