@@ -33,7 +33,7 @@ import (
 const testToken = "s3cr3t-operator-token"
 
 // fakeManager serves the manager's backup endpoints: partition p's snapshot is
-// snaps[p] (keys: p+1), a restore records its body, a restore of function libraries
+// snaps[p] (keys: p+1, records p+2), a restore records its body, a restore of function libraries
 // records them (or refuses with held, when set).
 type fakeManager struct {
 	snaps [][]byte
@@ -115,7 +115,7 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		w.Header().Set(api.HeaderSeq, strconv.Itoa(100*p))
 		_, _ = w.Write(f.snaps[p])
 		if p != f.cut {
-			w.Header().Set(api.TrailerKeys, strconv.Itoa(p+1))
+			w.Header().Set(api.TrailerKeys, strconv.Itoa(p+2)) // its keys and its record of function libraries
 			w.Header().Set(api.TrailerSeqEnd, strconv.Itoa(100*p+5))
 		}
 	})
@@ -208,7 +208,7 @@ func roundTrip(t *testing.T, location string, s3 S3Options, env map[string]strin
 		t.Fatalf("manifest %+v", m)
 	}
 	for p, ps := range m.Partitions {
-		if ps.File != SnapshotFile(p) || ps.Keys != uint64(p+1) || ps.Epoch != 3 || ps.Seq != uint64(100*p) || ps.SeqEnd != uint64(100*p+5) ||
+		if ps.File != SnapshotFile(p) || ps.Keys != uint64(p+2) || ps.Epoch != 3 || ps.Seq != uint64(100*p) || ps.SeqEnd != uint64(100*p+5) ||
 			ps.Bytes != int64(len(f.snaps[p])) || len(ps.SHA256) != 64 || ps.Slots[0] != [2]int{p, p} {
 			t.Fatalf("partition %d in the manifest: %+v", p, ps)
 		}
@@ -369,8 +369,8 @@ func TestRestoreRefuses(t *testing.T) {
 	f.held = "partition 1's primary holds function libraries (mine): restore loads the backup's libraries into a new or empty release only"
 	f.keys[0], f.keys[1] = 0, 0
 	err := Restore(context.Background(), testDeps(&out, &errOut), testOptions(t, url, "--from", dir, nil))
-	if err == nil || !strings.Contains(err.Error(), "holds function libraries (mine)") {
-		t.Fatalf("restore into a grid holding a library: %v; want the manager's refusal naming it", err)
+	if err == nil || !strings.Contains(err.Error(), "holds function libraries (mine)") || exit.Code(err) != exit.BadInput {
+		t.Fatalf("restore into a grid holding a library: %v (exit %d); want exit 2 and the manager's refusal naming it", err, exit.Code(err))
 	}
 	if n := len(f.restores()); n != 0 {
 		t.Fatalf("%d files restored into a grid holding a library, want none", n)

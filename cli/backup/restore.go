@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path"
 	"regexp"
 	"sort"
@@ -74,11 +75,13 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 		return nil, err
 	}
 	libs := libraries{}
+	withLibs := map[string]bool{} // the files holding a record of function libraries
 	for _, p := range m.Partitions {
 		codes, err := verify(ctx, st, p)
 		if err != nil {
 			return nil, exit.BadInputError(err)
 		}
+		withLibs[p.File] = codes != nil
 		if err := libs.add(st, p.File, codes); err != nil {
 			return nil, exit.BadInputError(err)
 		}
@@ -89,7 +92,12 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 	rep := &Report{Release: release, From: st.String(), BackupRelease: m.Release, BackupTime: m.Time, ByPartition: map[int]uint64{}}
 	if len(libs) > 0 {
 		if _, err := c.RestoreFunctions(ctx, libs.codes()); err != nil {
-			return rep, fmt.Errorf("loading the backup's %d function libraries on every primary of %s: %w", len(libs), release, err)
+			err = fmt.Errorf("loading the backup's %d function libraries on every primary of %s: %w", len(libs), release, err)
+			var held *api.Error
+			if errors.As(err, &held) && held.Status == http.StatusConflict && strings.Contains(held.Message, "holds function libraries") {
+				err = exit.BadInputError(err) // as a release holding keys: nothing was written
+			}
+			return rep, err
 		}
 		rep.Libraries = libs.names()
 		fmt.Fprintf(progress, "%d function libraries loaded on every primary\n", len(libs))
@@ -105,8 +113,12 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 		if err != nil {
 			return rep, fmt.Errorf("restoring %s/%s (partition %d of the backup) after %d keys: %w", st, p.File, p.ID, rep.Keys, err)
 		}
-		if res.Keys != p.Keys {
-			return rep, fmt.Errorf("restoring %s/%s: the grid restored %d keys, the manifest counts %d", st, p.File, res.Keys, p.Keys)
+		want := p.Keys // the snapshot's records, its function libraries' one included
+		if withLibs[p.File] {
+			want--
+		}
+		if res.Keys != want {
+			return rep, fmt.Errorf("restoring %s/%s: the grid restored %d keys, the manifest counts %d", st, p.File, res.Keys, want)
 		}
 		rep.Keys += res.Keys
 		for tp, n := range res.ByPartition {

@@ -71,6 +71,8 @@ type PartitionSnapshot struct {
 	Epoch  int64  `json:"epoch"`
 	Seq    uint64 `json:"seq"`
 	SeqEnd uint64 `json:"seqEnd"`
+	// Keys counts the snapshot's records: its keys, and one more when it holds function
+	// libraries.
 	Keys   uint64 `json:"keys"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
