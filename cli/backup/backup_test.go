@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -25,9 +26,6 @@ import (
 	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/grid/api"
-	"github.com/insightgrid/insight/grid/persist"
-	"github.com/insightgrid/insight/grid/rdb"
-	"github.com/insightgrid/insight/grid/store"
 )
 
 const testToken = "s3cr3t-operator-token"
@@ -43,8 +41,9 @@ type fakeManager struct {
 
 	mu       sync.Mutex
 	restored [][]byte
-	libs     [][]string // each POST /v1/restore/functions's libraries
-	calls    []string   // the restore endpoints called, in order
+	heads    map[string][]api.Library // the libraries of each snapshot's head
+	libs     [][]string               // each POST /v1/restore/functions's libraries
+	calls    []string                 // the restore endpoints called, in order
 }
 
 // libCode is the code of a library named name whose function returns ret.
@@ -52,37 +51,42 @@ func libCode(name, ret string) string {
 	return "#!lua name=" + name + "\nredis.register_function('" + name + "_f', function() return '" + ret + "' end)\n"
 }
 
-// snapshotOf is a real snapshot of a store holding keys string keys and the function
-// libraries of codes.
-func snapshotOf(t *testing.T, keys int, codes ...string) []byte {
-	t.Helper()
-	s := store.New(1 << 20)
-	for i := range keys {
-		if _, err := s.Set(nil, fmt.Appendf(nil, "key:%d", i), bytes.Repeat([]byte("v"), 1000), store.SetOptions{}); err != nil {
-			t.Fatal(err)
-		}
+// frame is one record of the snapshot format: its length, a CRC (which only the grid
+// checks) and the payload.
+func frame(payload []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	return append(b, payload...)
+}
+
+// snapshotOf is a snapshot as the format frames it: the magic, a head record naming
+// tag, a record naming tag's libraries, and keys records of 1000 bytes. The fake manager
+// tells the libraries of a head it was given by libs.
+func (f *fakeManager) snapshotOf(tag string, keys int, libs ...api.Library) []byte {
+	b := []byte("INSGSNP1")
+	b = append(b, frame([]byte("S head of "+tag))...)
+	b = append(b, frame([]byte("s libraries of "+tag))...)
+	head := string(b)
+	for range keys {
+		b = append(b, frame(bytes.Repeat([]byte("k"), 1000))...)
 	}
-	if len(codes) > 0 {
-		s.SetFunctions(rdb.EncodeFunctions(codes))
-	}
-	var b bytes.Buffer
-	if _, err := persist.WriteSnapshot(context.Background(), &b, s, 3, 0); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	f.mu.Lock()
+	f.heads[head] = libs
+	f.mu.Unlock()
+	return b
 }
 
 // newFakeManager serves a grid of partitions whose partition p's snapshot holds p+1 keys
 // and the library "shared" (the same in all), and the last partition's also "extra".
 func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 	t.Helper()
-	f := &fakeManager{cut: -1, keys: make([]int64, partitions)}
+	f := &fakeManager{cut: -1, keys: make([]int64, partitions), heads: map[string][]api.Library{}}
 	for p := range partitions {
-		codes := []string{libCode("shared", "s")}
+		libs := []api.Library{{Name: "shared", Code: libCode("shared", "s")}}
 		if p == partitions-1 {
-			codes = append(codes, libCode("extra", "e"))
+			libs = append(libs, api.Library{Name: "extra", Code: libCode("extra", "e")})
 		}
-		f.snaps = append(f.snaps, snapshotOf(t, p+1, codes...))
+		f.snaps = append(f.snaps, f.snapshotOf(fmt.Sprint("partition ", p), p+1, libs...))
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,6 +140,21 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		}
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":{"code":"BadRequest","message":"not a snapshot"}}`))
+	})
+	mux.HandleFunc("POST "+api.PathRestoreLibraries, func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		libs, ok := f.heads[string(b)]
+		f.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"code":"BadRequest","message":"the head is damaged or not a snapshot's"}}`))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(api.SnapshotLibraries{Libraries: libs})
 	})
 	mux.HandleFunc("POST "+api.PathRestoreFunctions, func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(w, r) {
@@ -351,9 +370,15 @@ func TestRestoreRefuses(t *testing.T) {
 		{name: "not a manifest", from: copyOf(t, write(api.ManifestFile, []byte("{\"nope\": 1}"))), want: "not a backup manifest"},
 		{name: "file outside", from: copyOf(t, write(api.ManifestFile, bytes.Replace(manifest, []byte("partition-00000.snap"), []byte("../x.snap"), 1))), want: "is not a file name beside the manifest"},
 		{name: "grid holds keys", from: dir, keys: 7, want: "demo holds 14 keys (partition 0: 7, partition 1: 7): restore writes into a new or empty release only"},
-		{name: "conflicting libraries", from: copyOf(t, func(d string) { conflicting(t, d, 1) }),
-			want: `function library "shared" differs between files partition-00000.snap and partition-00001.snap`},
-		{name: "not a snapshot", from: copyOf(t, func(d string) { notSnapshot(t, d, 0) }), want: "partition-00000.snap (partition 0) is damaged or not a snapshot"},
+		{name: "conflicting libraries", from: copyOf(t, func(d string) {
+			rewrite(t, d, 1, f.snapshotOf("other", 2, api.Library{Name: "shared", Code: libCode("shared", "other")}))
+		}), want: `function library "shared" differs between files partition-00000.snap and partition-00001.snap`},
+		{name: "not a snapshot", from: copyOf(t, func(d string) { rewrite(t, d, 0, bytes.Repeat([]byte("not a snapshot;"), 100)) }),
+			want: "partition-00000.snap (partition 0) is not a snapshot"},
+		{name: "head the grid refuses", from: copyOf(t, func(d string) {
+			rewrite(t, d, 0, append([]byte("INSGSNP1"), append(frame([]byte("x")), frame([]byte("y"))...)...))
+		}),
+			want: "partition-00000.snap (partition 0) is damaged or not a snapshot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.keys[0], f.keys[1] = tc.keys, tc.keys
@@ -377,21 +402,7 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 }
 
-// conflicting rewrites partition p's file in the backup dir with the library "shared"
-// of another body, and its manifest's size and sum to match: a backup whose files
-// disagree.
-func conflicting(t *testing.T, dir string, p int) {
-	t.Helper()
-	rewrite(t, dir, p, snapshotOf(t, p+1, libCode("shared", "other")))
-}
-
-// notSnapshot rewrites partition p's file as bytes that are no snapshot, with a manifest
-// matching them.
-func notSnapshot(t *testing.T, dir string, p int) {
-	t.Helper()
-	rewrite(t, dir, p, bytes.Repeat([]byte("not a snapshot;"), 100))
-}
-
+// rewrite makes partition p's file in the backup dir b, with a manifest matching it.
 func rewrite(t *testing.T, dir string, p int, b []byte) {
 	t.Helper()
 	mf := filepath.Join(dir, api.ManifestFile)

@@ -18,7 +18,6 @@ import (
 	"github.com/insightgrid/insight/cli/deps"
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/grid/api"
-	"github.com/insightgrid/insight/grid/backup"
 )
 
 // Report is what a restore did.
@@ -74,15 +73,20 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range m.Partitions {
+		if err := verify(ctx, st, p); err != nil {
+			return nil, exit.BadInputError(err)
+		}
+	}
 	libs := libraries{}
 	withLibs := map[string]bool{} // the files holding a record of function libraries
 	for _, p := range m.Partitions {
-		codes, err := verify(ctx, st, p)
+		found, err := headLibraries(ctx, c, st, p)
 		if err != nil {
-			return nil, exit.BadInputError(err)
+			return nil, err
 		}
-		withLibs[p.File] = codes != nil
-		if err := libs.add(st, p.File, codes); err != nil {
+		withLibs[p.File] = len(found) > 0
+		if err := libs.add(st, p.File, found); err != nil {
 			return nil, exit.BadInputError(err)
 		}
 	}
@@ -180,44 +184,49 @@ func ReadManifest(ctx context.Context, st Store) (*api.Manifest, error) {
 	return &m, nil
 }
 
-// verify reads partition p's file whole, checks its size and SHA-256 and returns the
-// codes of the function libraries it holds.
-func verify(ctx context.Context, st Store, p api.PartitionSnapshot) ([]string, error) {
+// verify reads partition p's file whole and checks its size and SHA-256.
+func verify(ctx context.Context, st Store, p api.PartitionSnapshot) error {
 	r, err := st.Open(ctx, p.File)
 	if notExist(err) {
-		return nil, fmt.Errorf("%s/%s (partition %d) is missing: the backup is damaged", st, p.File, p.ID)
+		return fmt.Errorf("%s/%s (partition %d) is missing: the backup is damaged", st, p.File, p.ID)
 	}
+	if err != nil {
+		return fmt.Errorf("reading %s/%s: %w", st, p.File, err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return fmt.Errorf("reading %s/%s: %w", st, p.File, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); n != p.Bytes || sum != p.SHA256 {
+		return fmt.Errorf("%s/%s (partition %d) is damaged: %d bytes with sha256 %s, the manifest says %d bytes with sha256 %s; nothing was restored",
+			st, p.File, p.ID, n, sum, p.Bytes, p.SHA256)
+	}
+	return nil
+}
+
+// headLibraries asks the manager for the function libraries of partition p's file, from
+// the file's head (the libraries are its first record); nothing is written.
+func headLibraries(ctx context.Context, c *api.Client, st Store, p api.PartitionSnapshot) ([]api.Library, error) {
+	r, err := st.Open(ctx, p.File)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s/%s: %w", st, p.File, err)
 	}
 	defer r.Close()
-	h := sha256.New()
-	counted := &countWriter{w: h}
-	codes, perr := backup.SnapshotLibraries(io.TeeReader(r, counted))
-	// The sum covers the whole file, also past where the snapshot ended or broke.
-	if _, err := io.Copy(counted, r); err != nil {
-		return nil, fmt.Errorf("reading %s/%s: %w", st, p.File, err)
+	head, err := api.SnapshotHead(r)
+	if err != nil {
+		return nil, exit.BadInputError(fmt.Errorf("%s/%s (partition %d) is not a snapshot: %w; nothing was restored", st, p.File, p.ID, err))
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); counted.n != p.Bytes || sum != p.SHA256 {
-		return nil, fmt.Errorf("%s/%s (partition %d) is damaged: %d bytes with sha256 %s, the manifest says %d bytes with sha256 %s; nothing was restored",
-			st, p.File, p.ID, counted.n, sum, p.Bytes, p.SHA256)
+	libs, err := c.Libraries(ctx, head)
+	if err != nil {
+		var bad *api.Error
+		if errors.As(err, &bad) && bad.Status == http.StatusBadRequest {
+			return nil, exit.BadInputError(fmt.Errorf("%s/%s (partition %d) is damaged or not a snapshot: %w; nothing was restored", st, p.File, p.ID, err))
+		}
+		return nil, fmt.Errorf("reading the function libraries of %s/%s: %w", st, p.File, err)
 	}
-	if perr != nil {
-		return nil, fmt.Errorf("%s/%s (partition %d) is damaged or not a snapshot: %w; nothing was restored", st, p.File, p.ID, perr)
-	}
-	return codes, nil
-}
-
-// countWriter counts what it passes on.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
+	return libs, nil
 }
 
 // library is one function library of a backup and the file it was first read from.
@@ -229,17 +238,14 @@ type libraries map[string]library
 
 // add merges the libraries of file, refusing a library whose code differs from the one
 // of the same name in another file.
-func (l libraries) add(st Store, file string, codes []string) error {
-	for _, code := range codes {
-		name, err := backup.LibraryName(code)
-		if err != nil {
-			return fmt.Errorf("%s/%s: %w", st, file, err)
-		}
+func (l libraries) add(st Store, file string, found []api.Library) error {
+	for _, lib := range found {
+		name := lib.Name
 		prev, ok := l[name]
 		switch {
 		case !ok:
-			l[name] = library{code: code, file: file}
-		case prev.code != code:
+			l[name] = library{code: lib.Code, file: file}
+		case prev.code != lib.Code:
 			return fmt.Errorf("function library %q differs between files %s and %s of %s: a restore loads one body of each library on every primary, so it cannot tell which to load; nothing was restored (load the right one with FUNCTION LOAD REPLACE on the source's every primary and back up again)",
 				name, prev.file, file, st)
 		}

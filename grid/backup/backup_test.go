@@ -235,22 +235,30 @@ func (f *fakeFunctions) RestoreLibraries(codes []string) error {
 	return nil
 }
 
-// TestSnapshotLibrariesAndLibraryName: a snapshot's function libraries read back as the
-// codes the instance held; a snapshot without any gives none; a library's name is its
+// TestHeadLibrariesAndLibraryName: a snapshot's function libraries read back, from the
+// whole snapshot or its head, as the codes the instance held; a snapshot without any
+// gives none; a library's name is its
 // first line's; a damaged record of libraries is an error.
-func TestSnapshotLibrariesAndLibraryName(t *testing.T) {
+func TestHeadLibrariesAndLibraryName(t *testing.T) {
 	var snap bytes.Buffer
 	_, err := persist.WriteSnapshot(context.Background(), &snap, filled(t, 5), 1, 1)
 	must(t, err)
-	codes, err := SnapshotLibraries(bytes.NewReader(snap.Bytes()))
+	head, err := api.SnapshotHead(bytes.NewReader(snap.Bytes()))
 	must(t, err)
-	if want := []string{libCode("lib", "1")}; !slices.Equal(codes, want) {
-		t.Fatalf("libraries %q, want %q", codes, want)
+	for what, b := range map[string][]byte{"snapshot": snap.Bytes(), "head": head} {
+		codes, err := HeadLibraries(bytes.NewReader(b))
+		must(t, err)
+		if want := []string{libCode("lib", "1")}; !slices.Equal(codes, want) {
+			t.Fatalf("libraries of the %s: %q, want %q", what, codes, want)
+		}
+	}
+	if _, err := HeadLibraries(bytes.NewReader(head[:len(head)-3])); err == nil {
+		t.Fatal("a head cut short: no error")
 	}
 	snap.Reset()
 	_, err = persist.WriteSnapshot(context.Background(), &snap, store.New(1<<20), 1, 1)
 	must(t, err)
-	if codes, err := SnapshotLibraries(&snap); err != nil || codes != nil {
+	if codes, err := HeadLibraries(&snap); err != nil || codes != nil {
 		t.Fatalf("an empty snapshot: %q, %v; want no libraries", codes, err)
 	}
 	bad := store.New(1 << 20)
@@ -258,7 +266,7 @@ func TestSnapshotLibrariesAndLibraryName(t *testing.T) {
 	snap.Reset()
 	_, err = persist.WriteSnapshot(context.Background(), &snap, bad, 1, 1)
 	must(t, err)
-	if _, err := SnapshotLibraries(&snap); err == nil || !strings.Contains(err.Error(), "do not decode") {
+	if _, err := HeadLibraries(&snap); err == nil || !strings.Contains(err.Error(), "do not decode") {
 		t.Fatalf("undecodable libraries: %v; want an error saying they do not decode", err)
 	}
 	for code, want := range map[string]string{

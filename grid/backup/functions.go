@@ -17,7 +17,7 @@ import (
 
 // The function libraries of a backup. A snapshot carries its instance's libraries (a
 // FUNCTION DUMP payload) as one record; they belong to every primary, not to a slot, so
-// a restore reads them out of every file first (SnapshotLibraries), merges them (the
+// a restore reads them out of every file's head first (HeadLibraries), merges them (the
 // same library in several files is one) and loads them on every primary of the target
 // (PathFunctions) before any key is written.
 
@@ -28,26 +28,31 @@ const PathFunctions = "/v1/backup/functions"
 // bounds its stored ones.
 const maxLibraries = 1 << 30
 
-// SnapshotLibraries reads a snapshot whole and returns the codes of the function
-// libraries it holds (none: nil).
-func SnapshotLibraries(r io.Reader) ([]string, error) {
+// HeadLibraries returns the codes of the function libraries a snapshot holds (none:
+// nil), reading only its head and first record, where the instance writes them (r may
+// be api.SnapshotHead's or the whole snapshot).
+func HeadLibraries(r io.Reader) ([]string, error) {
 	var codes []string
 	_, err := persist.ReadSnapshot(r, func(op []byte) error {
 		blob, ok, err := store.FunctionsOf(op)
-		if err != nil || !ok {
+		if err != nil {
 			return err
 		}
-		if codes != nil {
-			return errors.New("the snapshot holds two records of function libraries")
+		if ok {
+			if codes, err = rdb.DecodeFunctions(blob, maxLibraries); err != nil {
+				return fmt.Errorf("its function libraries do not decode: %w", err)
+			}
 		}
-		codes, err = rdb.DecodeFunctions(blob, maxLibraries)
-		if err != nil {
-			return fmt.Errorf("its function libraries do not decode: %w", err)
-		}
-		return nil
+		return errHeadRead
 	})
-	return codes, err
+	if err != nil && !errors.Is(err, errHeadRead) {
+		return nil, err
+	}
+	return codes, nil
 }
+
+// errHeadRead stops HeadLibraries after the first record.
+var errHeadRead = errors.New("the snapshot's head is read")
 
 // LibraryName is the name a library's code declares in its first line,
 // "#!lua name=<library>", as FUNCTION LOAD reads it.

@@ -70,7 +70,7 @@ func (rt *Router) Restore(ctx context.Context, body io.Reader) (api.RestoreResul
 			return err
 		}
 		if !isKey {
-			return nil // the function libraries: every primary's (SnapshotLibraries, PathFunctions)
+			return nil // the function libraries: every primary's (HeadLibraries, PathFunctions)
 		}
 		p := rt.Owners[slots.Of(key)]
 		if p < 0 {

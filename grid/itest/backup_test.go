@@ -306,7 +306,7 @@ func TestBackupRestoreLocal(t *testing.T) {
 		}
 	}
 	covered := map[string]bool{}
-	for _, r := range dstClient.ClusterSlots(ctx).Val() {
+	for _, r := range dstClient.ClusterSlots(ctx).Val() { //nolint:staticcheck // CLUSTER SLOTS is what the grid's clients read
 		key := keyInSlots(t, r.Start, r.End)
 		v, err := dstClient.FCall(ctx, "restored_set", []string{key}, "v-"+key).Result()
 		if err != nil || v != "v-"+key {

@@ -136,6 +136,26 @@ func (m *Manager) postRestore(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// postRestoreLibraries is POST /v1/restore/libraries: the function libraries in the
+// head of a snapshot (api.SnapshotHead), with their names; nothing is written.
+func (m *Manager) postRestoreLibraries(w http.ResponseWriter, r *http.Request) {
+	codes, err := backup.HeadLibraries(io.LimitReader(r.Body, 2*api.SnapshotHeadMax))
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "the function libraries of a snapshot: the head is damaged or not a snapshot's: %v", err)
+		return
+	}
+	out := api.SnapshotLibraries{Libraries: []api.Library{}}
+	for _, code := range codes {
+		name, err := backup.LibraryName(code)
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "the function libraries of a snapshot: %v", err)
+			return
+		}
+		out.Libraries = append(out.Libraries, api.Library{Name: name, Code: code})
+	}
+	httpjson.Write(w, http.StatusOK, out)
+}
+
 // postRestoreFunctions is POST /v1/restore/functions: the body's function libraries are
 // loaded on every primary. It asks every primary first whether it holds libraries, and
 // refuses, loading nothing, when one does.

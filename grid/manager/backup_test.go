@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,8 +12,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/backup"
 	"github.com/insightgrid/insight/grid/cluster"
+	"github.com/insightgrid/insight/grid/persist"
+	"github.com/insightgrid/insight/grid/rdb"
+	"github.com/insightgrid/insight/grid/store"
 )
 
 // servingRepl is a serving primary's replication that acknowledges every write.
@@ -55,6 +61,34 @@ func (h *libraryHolder) loaded() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.codes)
+}
+
+// TestRestoreLibraries: POST /v1/restore/libraries answers the function libraries of a
+// snapshot's head, with their names; a head that is not a snapshot's is refused.
+func TestRestoreLibraries(t *testing.T) {
+	tm := newTestManager(t, 1, false)
+	code := "#!lua name=lib1\nredis.register_function('f', function() return 1 end)\n"
+	s := store.New(1 << 20)
+	s.SetFunctions(rdb.EncodeFunctions([]string{code}))
+	if _, err := s.Set(nil, []byte("k"), []byte("v"), store.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	if _, err := persist.WriteSnapshot(context.Background(), &snap, s, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	head, err := api.SnapshotHead(&snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, doc := tm.postJSON(t, api.PathRestoreLibraries, string(head))
+	libs, _ := doc["libraries"].([]any)
+	if st != http.StatusOK || len(libs) != 1 || libs[0].(map[string]any)["name"] != "lib1" || libs[0].(map[string]any)["code"] != code {
+		t.Fatalf("libraries of a head: %d %v, want lib1 and its code", st, doc)
+	}
+	if st, doc := tm.postJSON(t, api.PathRestoreLibraries, "INSGSNP1 not records"); st != http.StatusBadRequest || !strings.Contains(errMessage(doc), "not a snapshot's") {
+		t.Fatalf("a head that is not a snapshot's: %d %q, want 400", st, errMessage(doc))
+	}
 }
 
 // TestRestoreFunctions: POST /v1/restore/functions loads the libraries on every primary;
