@@ -3,6 +3,9 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,21 +31,62 @@ import (
 const testToken = "s3cr3t-operator-token"
 
 // fakeManager serves the manager's backup endpoints: partition p's snapshot is
-// snaps[p] (keys: p+1), a restore records its body.
+// snaps[p] (keys: p+1, records p+2), a restore records its body, a restore of function libraries
+// records them (or refuses with held, when set).
 type fakeManager struct {
 	snaps [][]byte
 	keys  []int64 // what each primary reports
 	cut   int     // this partition's snapshot ends without trailers (-1: none)
+	held  string  // the refusal of POST /v1/restore/functions ("": none)
 
 	mu       sync.Mutex
 	restored [][]byte
+	heads    map[string][]api.Library // the libraries of each snapshot's head
+	libs     [][]string               // each POST /v1/restore/functions's libraries
+	calls    []string                 // the restore endpoints called, in order
 }
 
+// libCode is the code of a library named name whose function returns ret.
+func libCode(name, ret string) string {
+	return "#!lua name=" + name + "\nredis.register_function('" + name + "_f', function() return '" + ret + "' end)\n"
+}
+
+// frame is one record of the snapshot format: its length, a CRC (which only the grid
+// checks) and the payload.
+func frame(payload []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	return append(b, payload...)
+}
+
+// snapshotOf is a snapshot as the format frames it: the magic, a head record naming
+// tag, a record naming tag's libraries, and keys records of 1000 bytes. The fake manager
+// tells the libraries of a head it was given by libs.
+func (f *fakeManager) snapshotOf(tag string, keys int, libs ...api.Library) []byte {
+	b := []byte("INSGSNP1")
+	b = append(b, frame([]byte("S head of "+tag))...)
+	b = append(b, frame([]byte("s libraries of "+tag))...)
+	head := string(b)
+	for range keys {
+		b = append(b, frame(bytes.Repeat([]byte("k"), 1000))...)
+	}
+	f.mu.Lock()
+	f.heads[head] = libs
+	f.mu.Unlock()
+	return b
+}
+
+// newFakeManager serves a grid of partitions whose partition p's snapshot holds p+1 keys
+// and the library "shared" (the same in all), and the last partition's also "extra".
 func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 	t.Helper()
-	f := &fakeManager{cut: -1, keys: make([]int64, partitions)}
+	f := &fakeManager{cut: -1, keys: make([]int64, partitions), heads: map[string][]api.Library{}}
 	for p := range partitions {
-		f.snaps = append(f.snaps, bytes.Repeat([]byte(fmt.Sprintf("snapshot of partition %d;", p)), 1000*(p+1)))
+		libs := []api.Library{{Name: "shared", Code: libCode("shared", "s")}}
+		if p == partitions-1 {
+			libs = append(libs, api.Library{Name: "extra", Code: libCode("extra", "e")})
+		}
+		f.snaps = append(f.snaps, f.snapshotOf(fmt.Sprint("partition ", p), p+1, libs...))
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
@@ -74,7 +119,7 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		w.Header().Set(api.HeaderSeq, strconv.Itoa(100*p))
 		_, _ = w.Write(f.snaps[p])
 		if p != f.cut {
-			w.Header().Set(api.TrailerKeys, strconv.Itoa(p+1))
+			w.Header().Set(api.TrailerKeys, strconv.Itoa(p+2)) // its keys and its record of function libraries
 			w.Header().Set(api.TrailerSeqEnd, strconv.Itoa(100*p+5))
 		}
 	})
@@ -85,6 +130,7 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		f.restored = append(f.restored, b)
+		f.calls = append(f.calls, "keys")
 		f.mu.Unlock()
 		for p, s := range f.snaps {
 			if bytes.Equal(s, b) {
@@ -95,9 +141,49 @@ func newFakeManager(t *testing.T, partitions int) (*fakeManager, string) {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":{"code":"BadRequest","message":"not a snapshot"}}`))
 	})
+	mux.HandleFunc("POST "+api.PathRestoreLibraries, func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		libs, ok := f.heads[string(b)]
+		f.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"code":"BadRequest","message":"the head is damaged or not a snapshot's"}}`))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(api.SnapshotLibraries{Libraries: libs})
+	})
+	mux.HandleFunc("POST "+api.PathRestoreFunctions, func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
+			return
+		}
+		if f.held != "" {
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeConflict, Message: f.held}})
+			return
+		}
+		var req api.FunctionsRestore
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("POST %s: %v", api.PathRestoreFunctions, err)
+		}
+		f.mu.Lock()
+		f.libs = append(f.libs, req.Libraries)
+		f.calls = append(f.calls, "functions")
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(api.FunctionsRestoreResult{Libraries: len(req.Libraries), Primaries: partitions})
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv.URL
+}
+
+func (f *fakeManager) loaded() ([][]string, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.libs, f.calls
 }
 
 func (f *fakeManager) restores() [][]byte {
@@ -141,7 +227,7 @@ func roundTrip(t *testing.T, location string, s3 S3Options, env map[string]strin
 		t.Fatalf("manifest %+v", m)
 	}
 	for p, ps := range m.Partitions {
-		if ps.File != SnapshotFile(p) || ps.Keys != uint64(p+1) || ps.Epoch != 3 || ps.Seq != uint64(100*p) || ps.SeqEnd != uint64(100*p+5) ||
+		if ps.File != SnapshotFile(p) || ps.Keys != uint64(p+2) || ps.Epoch != 3 || ps.Seq != uint64(100*p) || ps.SeqEnd != uint64(100*p+5) ||
 			ps.Bytes != int64(len(f.snaps[p])) || len(ps.SHA256) != 64 || ps.Slots[0] != [2]int{p, p} {
 			t.Fatalf("partition %d in the manifest: %+v", p, ps)
 		}
@@ -159,8 +245,13 @@ func roundTrip(t *testing.T, location string, s3 S3Options, env map[string]strin
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Keys != 6 || rep.BackupRelease != "demo" {
-		t.Fatalf("report %+v; want 6 keys", rep)
+	if rep.Keys != 6 || rep.BackupRelease != "demo" || !slices.Equal(rep.Libraries, []string{"extra", "shared"}) {
+		t.Fatalf("report %+v; want 6 keys, libraries extra and shared", rep)
+	}
+	libs, calls := f.loaded()
+	if len(libs) != 1 || !slices.Equal(libs[0], []string{libCode("extra", "e"), libCode("shared", "s")}) ||
+		strings.Join(calls, ",") != "functions,keys,keys,keys" {
+		t.Fatalf("libraries loaded %q by calls %v; want extra and shared once (shared is in every file), before any key", libs, calls)
 	}
 	got := f.restores()
 	if len(got) != 3 {
@@ -279,6 +370,15 @@ func TestRestoreRefuses(t *testing.T) {
 		{name: "not a manifest", from: copyOf(t, write(api.ManifestFile, []byte("{\"nope\": 1}"))), want: "not a backup manifest"},
 		{name: "file outside", from: copyOf(t, write(api.ManifestFile, bytes.Replace(manifest, []byte("partition-00000.snap"), []byte("../x.snap"), 1))), want: "is not a file name beside the manifest"},
 		{name: "grid holds keys", from: dir, keys: 7, want: "demo holds 14 keys (partition 0: 7, partition 1: 7): restore writes into a new or empty release only"},
+		{name: "conflicting libraries", from: copyOf(t, func(d string) {
+			rewrite(t, d, 1, f.snapshotOf("other", 2, api.Library{Name: "shared", Code: libCode("shared", "other")}))
+		}), want: `function library "shared" differs between files partition-00000.snap and partition-00001.snap`},
+		{name: "not a snapshot", from: copyOf(t, func(d string) { rewrite(t, d, 0, bytes.Repeat([]byte("not a snapshot;"), 100)) }),
+			want: "partition-00000.snap (partition 0) is not a snapshot"},
+		{name: "head the grid refuses", from: copyOf(t, func(d string) {
+			rewrite(t, d, 0, append([]byte("INSGSNP1"), append(frame([]byte("x")), frame([]byte("y"))...)...))
+		}),
+			want: "partition-00000.snap (partition 0) is damaged or not a snapshot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.keys[0], f.keys[1] = tc.keys, tc.keys
@@ -286,10 +386,44 @@ func TestRestoreRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || exit.Code(err) != exit.BadInput {
 				t.Fatalf("restore: %v (exit %d), want exit 2 and %q", err, exit.Code(err), tc.want)
 			}
-			if n := len(f.restores()); n != 0 {
-				t.Fatalf("%d files restored, want none", n)
+			if libs, calls := f.loaded(); len(f.restores()) != 0 || len(calls) != 0 {
+				t.Fatalf("%d files restored, libraries %q loaded; want none", len(f.restores()), libs)
 			}
 		})
+	}
+	f.held = "partition 1's primary holds function libraries (mine): restore loads the backup's libraries into a new or empty release only"
+	f.keys[0], f.keys[1] = 0, 0
+	err := Restore(context.Background(), testDeps(&out, &errOut), testOptions(t, url, "--from", dir, nil))
+	if err == nil || !strings.Contains(err.Error(), "holds function libraries (mine)") || exit.Code(err) != exit.BadInput {
+		t.Fatalf("restore into a grid holding a library: %v (exit %d); want exit 2 and the manager's refusal naming it", err, exit.Code(err))
+	}
+	if n := len(f.restores()); n != 0 {
+		t.Fatalf("%d files restored into a grid holding a library, want none", n)
+	}
+}
+
+// rewrite makes partition p's file in the backup dir b, with a manifest matching it.
+func rewrite(t *testing.T, dir string, p int, b []byte) {
+	t.Helper()
+	mf := filepath.Join(dir, api.ManifestFile)
+	raw, err := os.ReadFile(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m api.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	m.Partitions[p].Bytes, m.Partitions[p].SHA256 = int64(len(b)), hex.EncodeToString(sum[:])
+	if raw, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, m.Partitions[p].File), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mf, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path"
 	"regexp"
 	"sort"
@@ -29,9 +30,8 @@ type Report struct {
 	// Keys counts the keys written; ByPartition per target partition.
 	Keys        uint64         `json:"keys"`
 	ByPartition map[int]uint64 `json:"byPartition"`
-	// SkippedFunctions: the backup holds function libraries, which a restore does not
-	// load (FUNCTION DUMP / FUNCTION RESTORE move them).
-	SkippedFunctions bool `json:"skippedFunctions,omitempty"`
+	// Libraries names the function libraries loaded on every primary, sorted.
+	Libraries []string `json:"libraries,omitempty"`
 }
 
 // Restore restores the backup at o.Location into the release's grid and prints what it
@@ -58,14 +58,16 @@ func Restore(ctx context.Context, d *deps.Deps, o Options) error {
 		return err
 	}
 	_, err = fmt.Fprintf(d.IO.Out, "restored %d keys of %s (backup of %s at %s) into %s\n", rep.Keys, st, rep.BackupRelease, rep.BackupTime, o.Release)
-	if err == nil && rep.SkippedFunctions {
-		_, err = fmt.Fprintln(d.IO.Out, "the backup holds function libraries, which restore does not load: load them with FUNCTION LOAD or FUNCTION RESTORE on every primary")
+	if err == nil && len(rep.Libraries) > 0 {
+		_, err = fmt.Fprintf(d.IO.Out, "loaded %d function libraries on every primary: %s\n", len(rep.Libraries), strings.Join(rep.Libraries, ", "))
 	}
 	return err
 }
 
-// Put checks the backup in st whole (the manifest, every file's size and SHA-256), then
-// that the grid holds no key, and only then restores the files one after the other.
+// Put checks the backup in st whole (the manifest, every file's size and SHA-256, the
+// function libraries of all files agreeing), then that the grid holds no key, and only
+// then loads the libraries on every primary (which refuses a grid holding any) and
+// restores the files one after the other.
 func Put(ctx context.Context, c *api.Client, st Store, release string, progress io.Writer) (*Report, error) {
 	m, err := ReadManifest(ctx, st)
 	if err != nil {
@@ -76,10 +78,34 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 			return nil, exit.BadInputError(err)
 		}
 	}
+	libs := libraries{}
+	withLibs := map[string]bool{} // the files holding a record of function libraries
+	for _, p := range m.Partitions {
+		found, err := headLibraries(ctx, c, st, p)
+		if err != nil {
+			return nil, err
+		}
+		withLibs[p.File] = len(found) > 0
+		if err := libs.add(st, p.File, found); err != nil {
+			return nil, exit.BadInputError(err)
+		}
+	}
 	if err := empty(ctx, c, release); err != nil {
 		return nil, err
 	}
 	rep := &Report{Release: release, From: st.String(), BackupRelease: m.Release, BackupTime: m.Time, ByPartition: map[int]uint64{}}
+	if len(libs) > 0 {
+		if _, err := c.RestoreFunctions(ctx, libs.codes()); err != nil {
+			err = fmt.Errorf("loading the backup's %d function libraries on every primary of %s: %w", len(libs), release, err)
+			var held *api.Error
+			if errors.As(err, &held) && held.Status == http.StatusConflict && strings.Contains(held.Message, "holds function libraries") {
+				err = exit.BadInputError(err) // as a release holding keys: nothing was written
+			}
+			return rep, err
+		}
+		rep.Libraries = libs.names()
+		fmt.Fprintf(progress, "%d function libraries loaded on every primary\n", len(libs))
+	}
 	for _, p := range m.Partitions {
 		start := time.Now()
 		r, err := st.Open(ctx, p.File)
@@ -91,14 +117,17 @@ func Put(ctx context.Context, c *api.Client, st Store, release string, progress 
 		if err != nil {
 			return rep, fmt.Errorf("restoring %s/%s (partition %d of the backup) after %d keys: %w", st, p.File, p.ID, rep.Keys, err)
 		}
-		if res.Keys != p.Keys {
-			return rep, fmt.Errorf("restoring %s/%s: the grid restored %d keys, the manifest counts %d", st, p.File, res.Keys, p.Keys)
+		want := p.Keys // the snapshot's records, its function libraries' one included
+		if withLibs[p.File] {
+			want--
+		}
+		if res.Keys != want {
+			return rep, fmt.Errorf("restoring %s/%s: the grid restored %d keys, the manifest counts %d", st, p.File, res.Keys, want)
 		}
 		rep.Keys += res.Keys
 		for tp, n := range res.ByPartition {
 			rep.ByPartition[tp] += n
 		}
-		rep.SkippedFunctions = rep.SkippedFunctions || res.SkippedFunctions
 		fmt.Fprintf(progress, "%s: %d keys restored (%s)\n", p.File, res.Keys, time.Since(start).Round(time.Millisecond))
 	}
 	return rep, nil
@@ -175,6 +204,72 @@ func verify(ctx context.Context, st Store, p api.PartitionSnapshot) error {
 			st, p.File, p.ID, n, sum, p.Bytes, p.SHA256)
 	}
 	return nil
+}
+
+// headLibraries asks the manager for the function libraries of partition p's file, from
+// the file's head (the libraries are its first record); nothing is written.
+func headLibraries(ctx context.Context, c *api.Client, st Store, p api.PartitionSnapshot) ([]api.Library, error) {
+	r, err := st.Open(ctx, p.File)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s/%s: %w", st, p.File, err)
+	}
+	defer r.Close()
+	head, err := api.SnapshotHead(r)
+	if err != nil {
+		return nil, exit.BadInputError(fmt.Errorf("%s/%s (partition %d) is not a snapshot: %w; nothing was restored", st, p.File, p.ID, err))
+	}
+	libs, err := c.Libraries(ctx, head)
+	if err != nil {
+		var bad *api.Error
+		if errors.As(err, &bad) && bad.Status == http.StatusBadRequest {
+			return nil, exit.BadInputError(fmt.Errorf("%s/%s (partition %d) is damaged or not a snapshot: %w; nothing was restored", st, p.File, p.ID, err))
+		}
+		return nil, fmt.Errorf("reading the function libraries of %s/%s: %w", st, p.File, err)
+	}
+	return libs, nil
+}
+
+// library is one function library of a backup and the file it was first read from.
+type library struct{ code, file string }
+
+// libraries are a backup's function libraries by name: the same library in several files
+// is one.
+type libraries map[string]library
+
+// add merges the libraries of file, refusing a library whose code differs from the one
+// of the same name in another file.
+func (l libraries) add(st Store, file string, found []api.Library) error {
+	for _, lib := range found {
+		name := lib.Name
+		prev, ok := l[name]
+		switch {
+		case !ok:
+			l[name] = library{code: lib.Code, file: file}
+		case prev.code != lib.Code:
+			return fmt.Errorf("function library %q differs between files %s and %s of %s: a restore loads one body of each library on every primary, so it cannot tell which to load; nothing was restored (load the right one with FUNCTION LOAD REPLACE on the source's every primary and back up again)",
+				name, prev.file, file, st)
+		}
+	}
+	return nil
+}
+
+// names are the libraries' names, sorted.
+func (l libraries) names() []string {
+	out := make([]string, 0, len(l))
+	for name := range l {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// codes are the libraries' codes, in their names' order.
+func (l libraries) codes() []string {
+	var out []string
+	for _, name := range l.names() {
+		out = append(out, l[name].code)
+	}
+	return out
 }
 
 // empty refuses a grid whose primaries hold keys, naming how many and where.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,10 +21,20 @@ import (
 //
 // POST /v1/restore takes one such snapshot as its body and writes every key to the
 // partition that owns its slot now, through that partition's primary, as any write
-// (replicated to the backup, journaled); it answers RestoreResult.
+// (replicated to the backup, journaled); it answers RestoreResult. It skips the
+// snapshot's function libraries, which belong to every primary rather than to a slot:
+//
+// POST /v1/restore/libraries takes the head of a snapshot (SnapshotHead) and answers
+// SnapshotLibraries, the function libraries it holds; it writes nothing.
+//
+// POST /v1/restore/functions takes FunctionsRestore and loads the libraries on every
+// primary, as FUNCTION LOAD (replicated to the backup, journaled). It refuses, loading
+// nothing, when any primary holds a function library already, naming them.
 const (
-	OpSnapshot  = "snapshot"
-	PathRestore = "/v1/restore"
+	OpSnapshot           = "snapshot"
+	PathRestore          = "/v1/restore"
+	PathRestoreFunctions = "/v1/restore/functions"
+	PathRestoreLibraries = "/v1/restore/libraries"
 
 	// Headers of a snapshot's answer.
 	HeaderEpoch = "X-Insight-Epoch" // the primary's epoch
@@ -64,6 +76,8 @@ type PartitionSnapshot struct {
 	Epoch  int64  `json:"epoch"`
 	Seq    uint64 `json:"seq"`
 	SeqEnd uint64 `json:"seqEnd"`
+	// Keys counts the snapshot's records: its keys, and one more when it holds function
+	// libraries.
 	Keys   uint64 `json:"keys"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
@@ -74,9 +88,70 @@ type RestoreResult struct {
 	// Keys counts the keys written; ByPartition counts them per target partition.
 	Keys        uint64         `json:"keys"`
 	ByPartition map[int]uint64 `json:"byPartition"`
-	// SkippedFunctions is true when the snapshot held function libraries, which a
-	// restore does not load (FUNCTION RESTORE does).
-	SkippedFunctions bool `json:"skippedFunctions,omitempty"`
+}
+
+// SnapshotHeadMax bounds one record SnapshotHead reads, as the journal's format bounds
+// a record: a record of function libraries is at most this long.
+const SnapshotHeadMax = 1<<30 + 1<<20
+
+// snapshotMagicLen and snapshotFrame are the snapshot format's magic and each record's
+// frame header (a 4-byte little-endian payload length, then its CRC-32C).
+const (
+	snapshotMagicLen = 8
+	snapshotFrame    = 8
+)
+
+// SnapshotHead reads the start of a snapshot (the format of POST
+// /v1/partitions/{id}/snapshot) as it is, unchecked: its magic and its first two records,
+// the head and the record after it, which holds the function libraries when the snapshot
+// has any (the instance writes them first). POST /v1/restore/libraries reads it.
+func SnapshotHead(r io.Reader) ([]byte, error) {
+	b := make([]byte, snapshotMagicLen, snapshotMagicLen+2*snapshotFrame)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("the snapshot's magic: %w", err)
+	}
+	for i := range 2 {
+		frame := make([]byte, snapshotFrame)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return nil, fmt.Errorf("record %d of the snapshot: %w", i, err)
+		}
+		n := binary.LittleEndian.Uint32(frame)
+		if int64(n) > SnapshotHeadMax {
+			return nil, fmt.Errorf("record %d of the snapshot announces %d bytes, more than a record holds: not a snapshot", i, n)
+		}
+		b = append(b, frame...)
+		start := len(b)
+		b = append(b, make([]byte, n)...)
+		if _, err := io.ReadFull(r, b[start:]); err != nil {
+			return nil, fmt.Errorf("record %d of the snapshot: %w", i, err)
+		}
+	}
+	return b, nil
+}
+
+// Library is one function library of a snapshot.
+type Library struct {
+	Name string `json:"name"`
+	Code string `json:"code"`
+}
+
+// SnapshotLibraries is the answer to POST /v1/restore/libraries.
+type SnapshotLibraries struct {
+	Libraries []Library `json:"libraries"`
+}
+
+// FunctionsRestore is the body of POST /v1/restore/functions: the codes of the function
+// libraries to load on every primary (each starting "#!lua name=<library>"), every
+// library once.
+type FunctionsRestore struct {
+	Libraries []string `json:"libraries"`
+}
+
+// FunctionsRestoreResult is the answer to POST /v1/restore/functions.
+type FunctionsRestoreResult struct {
+	// Libraries counts the libraries loaded on each primary; Primaries counts those.
+	Libraries int `json:"libraries"`
+	Primaries int `json:"primaries"`
 }
 
 // SnapshotInfo is what a snapshot's headers and trailers said.
@@ -127,6 +202,39 @@ func (c *Client) Restore(ctx context.Context, body io.Reader) (*RestoreResult, e
 	defer resp.Body.Close()
 	var out RestoreResult
 	if err := decodeAnswer(resp, c.Via, http.MethodPost, PathRestore, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Libraries reads the function libraries of a snapshot from its head (SnapshotHead).
+func (c *Client) Libraries(ctx context.Context, head []byte) ([]Library, error) {
+	resp, err := c.stream(ctx, PathRestoreLibraries, bytes.NewReader(head), "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out SnapshotLibraries
+	if err := decodeAnswer(resp, c.Via, http.MethodPost, PathRestoreLibraries, &out); err != nil {
+		return nil, err
+	}
+	return out.Libraries, nil
+}
+
+// RestoreFunctions loads the function libraries of codes on every primary of a grid
+// holding none.
+func (c *Client) RestoreFunctions(ctx context.Context, codes []string) (*FunctionsRestoreResult, error) {
+	body, err := json.Marshal(FunctionsRestore{Libraries: codes})
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", PathRestoreFunctions, err)
+	}
+	resp, err := c.stream(ctx, PathRestoreFunctions, bytes.NewReader(body), "application/json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out FunctionsRestoreResult
+	if err := decodeAnswer(resp, c.Via, http.MethodPost, PathRestoreFunctions, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/persist"
+	"github.com/insightgrid/insight/grid/rdb"
 	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -86,7 +87,7 @@ func filled(t *testing.T, n int) *store.Store {
 		_, err = s.SAdd(fmt.Appendf(nil, "set:%d", i), bs("x", "y"))
 		must(t, err)
 	}
-	s.SetFunctions([]byte("#!lua name=lib\n"))
+	s.SetFunctions(rdb.EncodeFunctions([]string{libCode("lib", "1")}))
 	return s
 }
 
@@ -150,8 +151,13 @@ func TestSnapshotAndRestoreBySlot(t *testing.T) {
 	}}
 	res, err := rt.Restore(context.Background(), bytes.NewReader(snap))
 	must(t, err)
-	if res.Keys != 1200 || !res.SkippedFunctions || len(res.ByPartition) != 3 {
-		t.Fatalf("restore: %+v; want 1200 keys over 3 partitions, the function libraries skipped", res)
+	if res.Keys != 1200 || len(res.ByPartition) != 3 {
+		t.Fatalf("restore: %+v; want 1200 keys over 3 partitions", res)
+	}
+	for p, s := range targets {
+		if s.Functions() != nil {
+			t.Fatalf("partition %d got function libraries from the restore of keys; they are every primary's, loaded by %s", p, PathFunctions)
+		}
 	}
 	owners := three.Owners()
 	var union []string
@@ -201,5 +207,117 @@ func TestInstanceRefuses(t *testing.T) {
 	b, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a cut batch: HTTP %d %s, want 400", resp.StatusCode, b)
+	}
+}
+
+// libCode is the code of a library named name whose function name_f returns ret.
+func libCode(name, ret string) string {
+	return "#!lua name=" + name + "\nredis.register_function('" + name + "_f', function() return '" + ret + "' end)\n"
+}
+
+// fakeFunctions is a server's function libraries as the handler sees them.
+type fakeFunctions struct{ loaded []string }
+
+func (f *fakeFunctions) LibraryNames() []string {
+	var names []string
+	for _, code := range f.loaded {
+		name, _ := LibraryName(code)
+		names = append(names, name)
+	}
+	return names
+}
+
+func (f *fakeFunctions) RestoreLibraries(codes []string) error {
+	if len(f.loaded) > 0 {
+		return fmt.Errorf("holds %v", f.LibraryNames())
+	}
+	f.loaded = slices.Clone(codes)
+	return nil
+}
+
+// TestHeadLibrariesAndLibraryName: a snapshot's function libraries read back, from the
+// whole snapshot or its head, as the codes the instance held; a snapshot without any
+// gives none; a library's name is its
+// first line's; a damaged record of libraries is an error.
+func TestHeadLibrariesAndLibraryName(t *testing.T) {
+	var snap bytes.Buffer
+	_, err := persist.WriteSnapshot(context.Background(), &snap, filled(t, 5), 1, 1)
+	must(t, err)
+	head, err := api.SnapshotHead(bytes.NewReader(snap.Bytes()))
+	must(t, err)
+	for what, b := range map[string][]byte{"snapshot": snap.Bytes(), "head": head} {
+		codes, err := HeadLibraries(bytes.NewReader(b))
+		must(t, err)
+		if want := []string{libCode("lib", "1")}; !slices.Equal(codes, want) {
+			t.Fatalf("libraries of the %s: %q, want %q", what, codes, want)
+		}
+	}
+	if _, err := HeadLibraries(bytes.NewReader(head[:len(head)-3])); err == nil {
+		t.Fatal("a head cut short: no error")
+	}
+	snap.Reset()
+	_, err = persist.WriteSnapshot(context.Background(), &snap, store.New(1<<20), 1, 1)
+	must(t, err)
+	if codes, err := HeadLibraries(&snap); err != nil || codes != nil {
+		t.Fatalf("an empty snapshot: %q, %v; want no libraries", codes, err)
+	}
+	bad := store.New(1 << 20)
+	bad.SetFunctions([]byte("not a dump payload"))
+	snap.Reset()
+	_, err = persist.WriteSnapshot(context.Background(), &snap, bad, 1, 1)
+	must(t, err)
+	if _, err := HeadLibraries(&snap); err == nil || !strings.Contains(err.Error(), "do not decode") {
+		t.Fatalf("undecodable libraries: %v; want an error saying they do not decode", err)
+	}
+	for code, want := range map[string]string{
+		"#!lua name=mylib\nreturn 1": "mylib",
+		"#!lua  name=x  \n":          "x",
+	} {
+		if got, err := LibraryName(code); err != nil || got != want {
+			t.Fatalf("LibraryName(%q) = %q, %v; want %q", code, got, err, want)
+		}
+	}
+	for _, code := range []string{"", "return 1", "#!lua\n", "#!lua name=\n", "#!python name=x\n"} {
+		if name, err := LibraryName(code); err == nil {
+			t.Fatalf("LibraryName(%q) = %q; want an error", code, name)
+		}
+	}
+}
+
+// TestInstanceFunctions: a primary holding no library checks clean and loads a restore's
+// libraries, answering once its backup has them; one holding a library refuses, naming
+// it; a backup refuses; a body that is not a request is refused.
+func TestInstanceFunctions(t *testing.T) {
+	one, err := cluster.NewPartitionMap(1, false)
+	must(t, err)
+	fns, repl := &fakeFunctions{}, newRepl()
+	srv := serve(t, &Instance{Partition: 0, Store: store.New(1 << 20), Repl: repl, View: viewOf(t, one, 0), Functions: fns})
+	req := func(r FunctionsRequest) (int, string) {
+		b, err := json.Marshal(r)
+		must(t, err)
+		resp := post(t, srv.URL+PathFunctions, b)
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	codes := []string{libCode("a", "1"), libCode("b", "2")}
+	if code, body := req(FunctionsRequest{Libraries: codes, Check: true}); code != 200 || fns.loaded != nil {
+		t.Fatalf("check on an empty primary: HTTP %d %s, loaded %q; want 200 and nothing loaded", code, body, fns.loaded)
+	}
+	if code, body := req(FunctionsRequest{Libraries: codes}); code != 200 || !strings.Contains(body, `"libraries": 2`) ||
+		!slices.Equal(fns.loaded, codes) || repl.waits.Load() != 1 {
+		t.Fatalf("load: HTTP %d %s, loaded %q, %d waits; want 200, both loaded, waited for the backup", code, body, fns.loaded, repl.waits.Load())
+	}
+	for _, check := range []bool{true, false} {
+		if code, body := req(FunctionsRequest{Libraries: codes, Check: check}); code != http.StatusConflict || !strings.Contains(body, "holds function libraries (a, b)") {
+			t.Fatalf("check %v on a primary holding libraries: HTTP %d %s; want 409 naming a, b", check, code, body)
+		}
+	}
+	if resp := post(t, srv.URL+PathFunctions, []byte("{")); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a body that is not JSON: HTTP %d, want 400", resp.StatusCode)
+	}
+	repl.role = cluster.RoleBackup
+	fns.loaded = nil
+	if code, body := req(FunctionsRequest{Libraries: codes}); code != http.StatusConflict || fns.loaded != nil {
+		t.Fatalf("load on a backup: HTTP %d %s, loaded %q; want 409, nothing loaded", code, body, fns.loaded)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/insightgrid/insight/grid/store"
 )
 
-// Paths of a data instance's HTTP port. Both are POSTs, so the operator token guards
+// Paths of a data instance's HTTP port (and PathFunctions). All are POSTs, so the operator token guards
 // them: a snapshot carries every key of the partition.
 const (
 	PathSnapshot = "/v1/backup/snapshot"
@@ -36,12 +36,15 @@ type Instance struct {
 	Repl      Replication
 	// View is the instance's routing view now (nil: none yet).
 	View func() *cluster.View
+	// Functions loads restored function libraries (nil: refused).
+	Functions Functions
 }
 
 // Register adds the handlers to mux.
 func (in *Instance) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathSnapshot, in.snapshot)
 	mux.HandleFunc("POST "+PathRestore, in.restore)
+	mux.HandleFunc("POST "+PathFunctions, in.functions)
 }
 
 // serving checks that this instance is its partition's serving primary.
@@ -112,7 +115,7 @@ func (in *Instance) restore(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if !isKey {
-			return nil // function libraries: never sent by the manager, not restored
+			return nil // function libraries: never sent by the manager, restored by PathFunctions
 		}
 		slot := slots.Of(key)
 		if o := v.Owner(slot); o == nil || o.ID != in.Partition || v.Move(slot) != nil {

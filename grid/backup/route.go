@@ -70,8 +70,7 @@ func (rt *Router) Restore(ctx context.Context, body io.Reader) (api.RestoreResul
 			return err
 		}
 		if !isKey {
-			res.SkippedFunctions = true
-			return nil
+			return nil // the function libraries: every primary's (HeadLibraries, PathFunctions)
 		}
 		p := rt.Owners[slots.Of(key)]
 		if p < 0 {

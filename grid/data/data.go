@@ -270,7 +270,7 @@ func (in *instance) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/handover", in.handover)
 	in.wanRoutes(mux)
-	(&backup.Instance{Partition: in.cfg.Partition, Store: in.store, Repl: in.node, View: in.srv.View}).Register(mux)
+	(&backup.Instance{Partition: in.cfg.Partition, Store: in.store, Repl: in.node, View: in.srv.View, Functions: in.srv}).Register(mux)
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(in.status())

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/slots"
 )
 
 // insightctl is the CLI, built once for the tests that drive a local grid with it.
@@ -149,6 +150,10 @@ func TestBackupRestoreLocal(t *testing.T) {
 	defer cancel()
 	keys := writeBackupData(ctx, t, src, n)
 	srcTok := tokenFile(t, srcToken)
+	// Functions are every primary's, loaded on each as a Redis Cluster user does.
+	must(t, src.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		return c.FunctionLoad(ctx, restoredLib("SET")).Err()
+	}))
 
 	// A snapshot is all of a partition's data: without the operator token neither the
 	// manager nor the data instance gives one.
@@ -179,9 +184,10 @@ func TestBackupRestoreLocal(t *testing.T) {
 		total += p.Keys
 		size += p.Bytes
 	}
-	if len(m.Partitions) != 3 || total != uint64(len(keys)) {
-		t.Fatalf("manifest: %d partitions, %d keys; want 3 partitions, %d keys\n%s", len(m.Partitions), total, len(keys), out)
+	if len(m.Partitions) != 3 || total != uint64(len(keys)+3) {
+		t.Fatalf("manifest: %d partitions, %d records; want 3 partitions, %d keys and a record of function libraries each\n%s", len(m.Partitions), total, len(keys), out)
 	}
+	total -= 3
 	t.Logf("backup of %d keys: %d bytes in %s", total, size, took.Round(time.Millisecond))
 
 	// A location holding a backup is not overwritten.
@@ -220,6 +226,34 @@ func TestBackupRestoreLocal(t *testing.T) {
 		t.Fatalf("after the refused restore the new grid holds %d keys, want 0", sz)
 	}
 
+	// A backup whose files hold two bodies of one library is refused, naming the library
+	// and the files, before anything is written.
+	lastPrimary := instanceClient(t, base+10+2) // partition 2's only instance
+	must(t, lastPrimary.FunctionLoadReplace(ctx, restoredLib("SETNX")).Err())
+	conflicting := filepath.Join(t.TempDir(), "conflicting")
+	if out, errOut, code := runCtl(t, "backup", "src", "--to", conflicting, "--manager-url", srcAPI, "--operator-token-file", srcTok); code != 0 {
+		t.Fatalf("insightctl backup: exit %d\n%s%s", code, out, errOut)
+	}
+	must(t, lastPrimary.FunctionLoadReplace(ctx, restoredLib("SET")).Err())
+	if _, errOut, code := runCtl(t, "restore", "dst", "--from", conflicting, "--manager-url", dst.api, "--operator-token-file", dstTok); code != 2 ||
+		!strings.Contains(errOut, `function library "restored" differs between files partition-00000.snap and partition-00002.snap`) {
+		t.Fatalf("restore of a backup with two bodies of a library: exit %d, %s; want 2 naming the library and the files", code, errOut)
+	}
+	// A release holding a library is refused, naming it, with nothing loaded elsewhere.
+	dstPrimary1 := instanceClient(t, dst.respPort(t, dst.waitHealthy(t, 1, 30*time.Second).Primary))
+	must(t, dstPrimary1.FunctionLoad(ctx, "#!lua name=mine\nredis.register_function('mine', function() return 1 end)").Err())
+	if _, errOut, code := runCtl(t, "restore", "dst", "--from", dir, "--manager-url", dst.api, "--operator-token-file", dstTok); code != 2 ||
+		!strings.Contains(errOut, "holds function libraries (mine)") {
+		t.Fatalf("restore into a release holding a library: exit %d, %s; want 2 naming it", code, errOut)
+	}
+	if libs := functionNames(ctx, t, dstClient); libs != "[] [mine]" {
+		t.Fatalf("after the refused restores the new grid's primaries hold libraries %s; want only mine on one", libs)
+	}
+	if sz := dbSize(ctx, t, dstClient); sz != 0 {
+		t.Fatalf("after the refused restores the new grid holds %d keys, want 0", sz)
+	}
+	must(t, dstPrimary1.FunctionDelete(ctx, "mine").Err())
+
 	start = time.Now()
 	out, errOut, code = runCtl(t, "restore", "dst", "--from", "file://"+dir, "--manager-url", dst.api, "--operator-token-file", dstTok, "-o", "json")
 	if code != 0 {
@@ -252,6 +286,123 @@ func TestBackupRestoreLocal(t *testing.T) {
 			t.Fatalf("partition %d: primary %d keys (%v), backup %d keys (%v); want equal and not 0", p, pst.Keys, err1, bst.Keys, err2)
 		}
 	}
+
+	// The function libraries: every primary of the new grid has the source's, and so does
+	// each backup (a restore's FUNCTION LOAD replicates as any); FCALL runs on every
+	// partition, with a key of its slots.
+	var rep struct{ Libraries []string }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !slices.Equal(rep.Libraries, []string{"restored"}) {
+		t.Fatalf("restore -o json: libraries %q (%v), want [restored]\n%s", rep.Libraries, err, out)
+	}
+	srcLibs, dstLibs := functionLists(ctx, t, src), functionLists(ctx, t, dstClient)
+	if want := strings.Repeat(" "+oneList(ctx, t, lastPrimary), 2)[1:]; dstLibs != want || !strings.HasPrefix(srcLibs, want) {
+		t.Fatalf("FUNCTION LIST WITHCODE: the new grid's primaries %s, the source's %s; want each the source's", dstLibs, srcLibs)
+	}
+	for p := range 2 {
+		pt := dst.waitHealthy(t, p, 30*time.Second)
+		got := oneList(ctx, t, instanceClient(t, dst.respPort(t, pt.Backup)))
+		if want := oneList(ctx, t, lastPrimary); got != want {
+			t.Fatalf("partition %d's backup %s holds libraries %s, want %s", p, pt.Backup, got, want)
+		}
+	}
+	covered := map[string]bool{}
+	for _, r := range dstClient.ClusterSlots(ctx).Val() { //nolint:staticcheck // CLUSTER SLOTS is what the grid's clients read
+		key := keyInSlots(t, r.Start, r.End)
+		v, err := dstClient.FCall(ctx, "restored_set", []string{key}, "v-"+key).Result()
+		if err != nil || v != "v-"+key {
+			t.Fatalf("FCALL restored_set on %s (slots %d-%d): %v, %v; want v-%s", key, r.Start, r.End, v, err, key)
+		}
+		covered[r.Nodes[0].Addr] = true
+	}
+	if len(covered) != 2 {
+		t.Fatalf("FCALL ran on the primaries %v, want both partitions'", covered)
+	}
+}
+
+// restoredLib is the library "restored" whose function restored_set writes its argument
+// to its key with the command set (SET or SETNX) and returns the key's value.
+func restoredLib(set string) string {
+	return "#!lua name=restored\nredis.register_function('restored_set', function(keys, args)\n" +
+		"  redis.call('" + set + "', keys[1], args[1])\n  return redis.call('GET', keys[1])\nend)\n"
+}
+
+// respPort is the RESP port of instance name ("pP-iI"): base+10+2P+I.
+func (g *haLocal) respPort(t *testing.T, name string) int {
+	t.Helper()
+	var p, i int
+	if _, err := fmt.Sscanf(name, "p%d-i%d", &p, &i); err != nil {
+		t.Fatalf("instance name %q: %v", name, err)
+	}
+	return g.base + 10 + 2*p + i
+}
+
+// must stops the test at an error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// functionNames are the names of each primary's function libraries, the primaries sorted.
+func functionNames(ctx context.Context, t *testing.T, c *redis.ClusterClient) string {
+	t.Helper()
+	var mu sync.Mutex
+	var lists []string
+	must(t, c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		libs, err := m.FunctionList(ctx, redis.FunctionListQuery{}).Result()
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, l := range libs {
+			names = append(names, l.Name)
+		}
+		slices.Sort(names)
+		mu.Lock()
+		lists = append(lists, fmt.Sprint(names))
+		mu.Unlock()
+		return nil
+	}))
+	slices.Sort(lists)
+	return strings.Join(lists, " ")
+}
+
+// oneList is one instance's FUNCTION LIST WITHCODE.
+func oneList(ctx context.Context, t *testing.T, c *redis.Client) string {
+	t.Helper()
+	libs, err := c.FunctionList(ctx, redis.FunctionListQuery{WithCode: true}).Result()
+	must(t, err)
+	return fmt.Sprint([][]redis.Library{libs})
+}
+
+// functionLists are the primaries' FUNCTION LIST WITHCODE, sorted.
+func functionLists(ctx context.Context, t *testing.T, c *redis.ClusterClient) string {
+	t.Helper()
+	var mu sync.Mutex
+	var lists []string
+	must(t, c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		l := oneList(ctx, t, m)
+		mu.Lock()
+		lists = append(lists, l)
+		mu.Unlock()
+		return nil
+	}))
+	slices.Sort(lists)
+	return strings.Join(lists, " ")
+}
+
+// keyInSlots is a key whose slot is in [start, end].
+func keyInSlots(t *testing.T, start, end int) string {
+	t.Helper()
+	for i := range 100000 {
+		key := fmt.Sprintf("fcall:%d", i)
+		if s := slots.Of([]byte(key)); s >= start && s <= end {
+			return key
+		}
+	}
+	t.Fatalf("no key of slots %d-%d", start, end)
+	return ""
 }
 
 // members is a hash's or a set's members, sorted, with their encoding.

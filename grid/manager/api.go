@@ -48,6 +48,8 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("/v1/partitions/{id}/reset", post(m.postReset))
 	mux.HandleFunc("/v1/partitions/{id}/snapshot", post(m.postSnapshot))
 	mux.HandleFunc(api.PathRestore, post(m.postRestore))
+	mux.HandleFunc(api.PathRestoreFunctions, post(m.postRestoreFunctions))
+	mux.HandleFunc(api.PathRestoreLibraries, post(m.postRestoreLibraries))
 	mux.HandleFunc(api.PathRepartition, m.repartition)
 	mux.HandleFunc(api.PathHA, m.haHandler)
 	mux.HandleFunc(api.PathManagers, m.managersHandler)

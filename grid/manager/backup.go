@@ -136,6 +136,85 @@ func (m *Manager) postRestore(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// postRestoreLibraries is POST /v1/restore/libraries: the function libraries in the
+// head of a snapshot (api.SnapshotHead), with their names; nothing is written.
+func (m *Manager) postRestoreLibraries(w http.ResponseWriter, r *http.Request) {
+	codes, err := backup.HeadLibraries(io.LimitReader(r.Body, 2*api.SnapshotHeadMax))
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "the function libraries of a snapshot: the head is damaged or not a snapshot's: %v", err)
+		return
+	}
+	out := api.SnapshotLibraries{Libraries: []api.Library{}}
+	for _, code := range codes {
+		name, err := backup.LibraryName(code)
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "the function libraries of a snapshot: %v", err)
+			return
+		}
+		out.Libraries = append(out.Libraries, api.Library{Name: name, Code: code})
+	}
+	httpjson.Write(w, http.StatusOK, out)
+}
+
+// postRestoreFunctions is POST /v1/restore/functions: the body's function libraries are
+// loaded on every primary. It asks every primary first whether it holds libraries, and
+// refuses, loading nothing, when one does.
+func (m *Manager) postRestoreFunctions(w http.ResponseWriter, r *http.Request) {
+	var req api.FunctionsRestore
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<31)).Decode(&req); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "restore of function libraries: the body is not {\"libraries\": [code, ...]}: %v", err)
+		return
+	}
+	seen := map[string]bool{}
+	for _, code := range req.Libraries {
+		name, err := backup.LibraryName(code)
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "restore of function libraries: %v", err)
+			return
+		}
+		if seen[name] {
+			httpjson.Error(w, http.StatusBadRequest, api.CodeBadRequest, "restore of function libraries: library %q is given twice; give each library once", name)
+			return
+		}
+		seen[name] = true
+	}
+	st, ok := m.loadForBackup(w, r, "restore of function libraries")
+	if !ok {
+		return
+	}
+	addrs := make([]string, len(st.Map.Partitions))
+	for p := range addrs {
+		addr, err := primaryOf(st, p)
+		if err != nil {
+			httpjson.Error(w, http.StatusServiceUnavailable, api.CodeUnavailable, "restore of function libraries: %v", err)
+			return
+		}
+		addrs[p] = addr
+	}
+	for _, check := range []bool{true, false} {
+		body, err := json.Marshal(backup.FunctionsRequest{Libraries: req.Libraries, Check: check})
+		if err != nil {
+			httpjson.Error(w, http.StatusInternalServerError, api.CodeInternal, "restore of function libraries: %v", err)
+			return
+		}
+		for p, addr := range addrs {
+			resp, err := m.toPrimary(r.Context(), addr, backup.PathFunctions, body)
+			if err != nil {
+				httpjson.Error(w, http.StatusBadGateway, api.CodeBadGateway, "restore of function libraries into partition %d at %s: %v", p, addr, err)
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				relayError(w, resp)
+				resp.Body.Close()
+				return
+			}
+			resp.Body.Close()
+		}
+	}
+	m.log.Info("function libraries restored", "libraries", len(req.Libraries), "primaries", len(addrs))
+	httpjson.Write(w, http.StatusOK, api.FunctionsRestoreResult{Libraries: len(req.Libraries), Primaries: len(addrs)})
+}
+
 type sendError struct{ err error }
 
 func (e *sendError) Error() string { return e.err.Error() }

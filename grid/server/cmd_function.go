@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -333,4 +334,41 @@ func cmdFunctionStats(c *conn, _ [][]byte) {
 	c.wr.Int(int64(libs))
 	c.wr.BulkString("functions_count")
 	c.wr.Int(int64(funcs))
+}
+
+// LibraryNames are the names of the loaded function libraries, sorted.
+func (s *Server) LibraryNames() []string {
+	var names []string
+	for _, lib := range s.engine.Libraries() {
+		names = append(names, lib.Name)
+	}
+	return names
+}
+
+// HeldLibrariesError refuses to restore libraries into an instance that has some.
+type HeldLibrariesError struct{ Names []string }
+
+func (e *HeldLibrariesError) Error() string {
+	return "the instance holds function libraries " + strings.Join(e.Names, ", ")
+}
+
+// RestoreLibraries loads the libraries of codes into an instance that holds none, as
+// FUNCTION RESTORE with APPEND into an empty instance: stored and journaled like any
+// FUNCTION LOAD, so the backup gets them. Nothing is loaded when a library does not
+// compile or the instance holds libraries already (*HeldLibrariesError).
+func (s *Server) RestoreLibraries(codes []string) error {
+	return s.changeFunctions(func() error {
+		if names := s.LibraryNames(); len(names) > 0 {
+			return &HeldLibrariesError{Names: names}
+		}
+		libs := make([]*script.Library, 0, len(codes))
+		for _, code := range codes {
+			lib, err := s.engine.CompileLibrary(code)
+			if err != nil {
+				return fmt.Errorf("library %.60q: %w", code, err)
+			}
+			libs = append(libs, lib)
+		}
+		return s.engine.AddLibraries(libs, false, false)
+	})
 }

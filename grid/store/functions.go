@@ -80,3 +80,17 @@ func (s *Store) dumpFunctions(fn func(op []byte)) {
 		fn(appendBytes([]byte{opFunctions}, blob))
 	}
 }
+
+// FunctionsOf is the blob of op when op is the function libraries' operation (as a
+// snapshot carries it): ok is false for any other operation.
+func FunctionsOf(op []byte) (blob []byte, ok bool, err error) {
+	if len(op) == 0 || op[0] != opFunctions {
+		return nil, false, nil
+	}
+	r := &opReader{b: op[1:]}
+	blob = r.bytes()
+	if r.err != nil || len(r.b) != 0 {
+		return nil, false, fmt.Errorf("%w: function libraries", ErrBadOp)
+	}
+	return cloneBytes(blob), true, nil
+}
