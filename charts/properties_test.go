@@ -224,6 +224,13 @@ func checkPU(t *testing.T, sts *appsv1.StatefulSet, vals map[string]any) {
 	if e := env(c, "INSIGHT_ADVERTISE_HOST"); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
 		t.Errorf("%s: INSIGHT_ADVERTISE_HOST %+v, want status.podIP", where, e)
 	}
+	// The node and zone come from the pod itself (downward API), never from reading the
+	// Node object, which would need cluster-wide RBAC.
+	for name, path := range map[string]string{"INSIGHT_NODE_NAME": "spec.nodeName", "INSIGHT_ZONE": "metadata.labels['topology.kubernetes.io/zone']"} {
+		if e := env(c, name); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != path {
+			t.Errorf("%s: %s %+v, want the downward API's %s", where, name, e, path)
+		}
+	}
 	if want := stringValue(vals, "512Mi", "pu", "resources", "limits", "memory"); !c.Resources.Limits.Memory().Equal(resource.MustParse(want)) {
 		t.Errorf("%s: memory limit %s, want %s", where, c.Resources.Limits.Memory(), want)
 	}

@@ -143,7 +143,9 @@ func Collect(ctx context.Context, c Cluster, rel Release) (*Report, error) {
 			for _, mi := range mp.Instances {
 				inst := find(part, mi.Instance)
 				if inst == nil {
-					part.Instances = append(part.Instances, Instance{Pod: "(no pod) " + mi.ID, Instance: mi.Instance, State: "absent"})
+					// Registered without a pod in view: where it runs is what it registered.
+					part.Instances = append(part.Instances, Instance{Pod: "(no pod) " + mi.ID, Instance: mi.Instance, State: "absent",
+						Node: mi.Node, Zone: mi.Zone})
 					inst = &part.Instances[len(part.Instances)-1]
 				}
 				inst.Role, inst.Keys, inst.UsedMemoryBytes = mi.Role, mi.Keys, mi.UsedMemoryBytes

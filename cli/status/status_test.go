@@ -96,3 +96,22 @@ func TestTwoPrimariesIsLoud(t *testing.T) {
 	// The JSON schema is documented in docs/cli.md; a change here is a change of contract.
 	golden.Assert(t, string(j)+"\n", "report.json")
 }
+
+// An instance the manager has registered but whose pod is not in view shows the node and
+// zone it registered.
+func TestRegisteredInstanceWithoutPodShowsItsNodeAndZone(t *testing.T) {
+	c := fixture()
+	c.manager = []api.Partition{{ID: 1, Epoch: 1, Primary: "p1-i0", Instances: []api.Instance{
+		{ID: "p1-i0", Partition: 1, Instance: 0, Role: "primary", Ready: true, Node: "n7", Zone: "zone-c"},
+	}}}
+	r, err := Collect(context.Background(), c, Release{Name: "insight"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Partitions) != 2 || r.Partitions[1].Primary == nil {
+		t.Fatalf("report %+v: want partition 1 with its registered primary", r)
+	}
+	if in := r.Partitions[1].Primary; in.Node != "n7" || in.Zone != "zone-c" || in.State != "absent" {
+		t.Errorf("registered instance without a pod: %+v, want node n7 zone zone-c, absent", in)
+	}
+}

@@ -59,6 +59,8 @@ const commands = {
       partition: Number(r.dataset.partition),
       primary: r.dataset.primary,
       backup: r.querySelector('[data-col="backup"]').textContent,
+      node: [...r.querySelectorAll('[data-col="node"] span')].map((s) => s.textContent),
+      zone: [...r.querySelectorAll('[data-col="zone"] span')].map((s) => s.textContent),
       inSync: r.querySelector('[data-col="inSync"]').textContent,
       epoch: Number(r.querySelector('[data-col="epoch"]').textContent),
       slots: r.querySelector('[data-col="slots"]').textContent,

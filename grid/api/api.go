@@ -130,6 +130,8 @@ type Instance struct {
 	HTTPAddress     string `json:"httpAddress"`
 	TLSAddress      string `json:"tlsAddress,omitempty"`  // RESP over TLS (--tls-port); absent: none
 	ReplAddress     string `json:"replAddress,omitempty"` // the internal links' port (--repl-port); absent: none
+	Node            string `json:"node,omitempty"`        // the Kubernetes node it runs on (--node-name); absent: not known
+	Zone            string `json:"zone,omitempty"`        // that node's topology.kubernetes.io/zone (--zone); absent: not known
 	Role            string `json:"role"`
 	Ready           bool   `json:"ready"`
 	Keys            *int64 `json:"keys,omitempty"`

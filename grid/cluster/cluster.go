@@ -266,9 +266,13 @@ type Instance struct {
 	// ReplAddress is host:port of the internal links' port (--repl-port, mutual TLS):
 	// replication, SLOTIMPORT and pub/sub forwarding; empty: they use Address in plain.
 	ReplAddress string `json:"replAddress,omitempty"`
-	Version     string `json:"version"`
-	StartedAt   string `json:"startedAt"`
-	Run         string `json:"run"` // random per process start
+	// Node and Zone are where the instance runs: the Kubernetes node's name and its
+	// topology.kubernetes.io/zone (--node-name, --zone); empty: not known.
+	Node      string `json:"node,omitempty"`
+	Zone      string `json:"zone,omitempty"`
+	Version   string `json:"version"`
+	StartedAt string `json:"startedAt"`
+	Run       string `json:"run"` // random per process start
 	// Disk is what the instance's data directory held when this process started; nil
 	// without --data-dir (memory only).
 	Disk *DiskState `json:"disk,omitempty"`

@@ -53,6 +53,7 @@ type Config struct {
 	EtcdEndpoints       []string
 	Bind                string
 	AdvertiseHost       string
+	NodeName, Zone      string // where the instance runs, registered for the manager's topology view; "": not known
 	Port, HTTPPort      int
 	MetricsPort         int // plain HTTP, GET /metrics only; 0: none
 	RequirePass         string
@@ -115,6 +116,20 @@ type Config struct {
 	TieringMaxDisk int64
 }
 
+// topologyName checks a node name or zone: empty, or at most limit printable characters
+// without spaces (Kubernetes' node names have at most 253, label values 63).
+func topologyName(v string, limit int) error {
+	if len(v) > limit {
+		return fmt.Errorf("%d characters: must be at most %d", len(v), limit)
+	}
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f {
+			return errors.New("must not hold spaces or control characters")
+		}
+	}
+	return nil
+}
+
 // Validate checks the configuration without side effects.
 func (c *Config) Validate() error {
 	var errs []error
@@ -153,6 +168,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RewriteMinSize < 0 {
 		errs = append(errs, fmt.Errorf("--auto-aof-rewrite-min-size %d: must not be negative", c.RewriteMinSize))
+	}
+	if err := topologyName(c.NodeName, 253); err != nil {
+		errs = append(errs, fmt.Errorf("--node-name %q: %w", c.NodeName, err))
+	}
+	if err := topologyName(c.Zone, 63); err != nil {
+		errs = append(errs, fmt.Errorf("--zone %q: %w", c.Zone, err))
 	}
 	if c.AdvertiseHost == "" {
 		errs = append(errs, errors.New("--advertise-host is empty: give the address clients reach this instance at"))
@@ -423,7 +444,7 @@ func Run(ctx context.Context, cfg Config) error {
 	self := cluster.Instance{
 		ID: in.id, Partition: cfg.Partition, Instance: cfg.Instance,
 		HTTPAddress: net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(cfg.HTTPPort)),
-		Version:     cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339), Run: run,
+		Node:        cfg.NodeName, Zone: cfg.Zone, Version: cfg.Version, StartedAt: time.Now().UTC().Format(time.RFC3339), Run: run,
 		Disk: in.loaded,
 	}
 	advertise(&self, cfg)

@@ -115,12 +115,14 @@ func (b *browser) do(v any, cmd string, args map[string]any) {
 }
 
 type uiRow struct {
-	Partition int    `json:"partition"`
-	Primary   string `json:"primary"`
-	Backup    string `json:"backup"`
-	InSync    string `json:"inSync"`
-	Epoch     int64  `json:"epoch"`
-	Slots     string `json:"slots"`
+	Partition int      `json:"partition"`
+	Primary   string   `json:"primary"`
+	Backup    string   `json:"backup"`
+	Node      []string `json:"node"` // the primary's, then the backup's
+	Zone      []string `json:"zone"`
+	InSync    string   `json:"inSync"`
+	Epoch     int64    `json:"epoch"`
+	Slots     string   `json:"slots"`
 }
 
 func (b *browser) rows() []uiRow {
@@ -161,6 +163,35 @@ func slotText(p api.Partition) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// placeColumns is what the table's Node and Zone cells show of partition p, the
+// primary's then the backup's: the node (else the address) and the zone, "—" when
+// unknown. insight-grid local registers the machine's host name as every instance's
+// node and no zone.
+func placeColumns(t *testing.T, p api.Partition) (node, zone []string) {
+	t.Helper()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{p.Primary, p.Backup} {
+		if id == "" {
+			continue
+		}
+		n, z := "—", "—"
+		for _, in := range p.Instances {
+			if in.ID != id {
+				continue
+			}
+			if in.Node != host || in.Zone != "" {
+				t.Fatalf("instance %s registered node %q zone %q, want local's host name %q and no zone", id, in.Node, in.Zone, host)
+			}
+			n = in.Node
+		}
+		node, zone = append(node, n), append(zone, z)
+	}
+	return node, zone
 }
 
 // TestWebUI drives the manager's web UI in headless chromium against `insight-grid local
@@ -204,6 +235,10 @@ func TestWebUI(t *testing.T) {
 			if r.Partition != p.ID || r.Primary != p.Primary || !strings.HasPrefix(r.Backup, p.Backup) || r.Epoch != p.Epoch || r.Slots != slotText(p) ||
 				(r.InSync == "yes") != p.InSync {
 				t.Fatalf("row %d %+v, the API's partition %+v", i, r, p)
+			}
+			wantNode, wantZone := placeColumns(t, p)
+			if !slices.Equal(r.Node, wantNode) || !slices.Equal(r.Zone, wantZone) {
+				t.Fatalf("row %d: node %q zone %q, the API's instances %+v", i, r.Node, r.Zone, p.Instances)
 			}
 		}
 		b.do(&acts, "actions", nil)

@@ -86,6 +86,10 @@ type Config struct {
 	// Insecure): the data instances' internal links run over mutual TLS on their
 	// replication ports, and each serves RESP over TLS beside plain RESP.
 	tls tlsconf.Files
+	// nodeName is what the data instances register as their node (--node-name): this
+	// machine's host name, "local" when it has none; "" when the data role has no
+	// --node-name. No zone: one machine is one zone.
+	nodeName string
 }
 
 // Port offsets from BasePort.
@@ -542,6 +546,9 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 		args = append(args, "--repl-timeout", cfg.ReplTimeout.String())
 	}
 	args = append(args, "--bind", cfg.Bind, "--log-level", cfg.LogLevel, "--log-format", cfg.LogFormat)
+	if cfg.nodeName != "" {
+		args = append(args, "--node-name", cfg.nodeName)
+	}
 	if cfg.RequirePass != "" {
 		args = append(args, "--requirepass", cfg.RequirePass)
 	}
@@ -563,6 +570,15 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 			"--tls-port", port(in.TLS), "--tls-auth-clients", "optional", "--repl-port", port(in.Repl), "--tls-http=false")
 	}
 	return args
+}
+
+// localNodeName is the node the data instances of a local grid run on: the machine's
+// host name, "local" when it has none.
+func localNodeName() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "local"
 }
 
 // hasFlag reports whether usage (a role's -h output) lists the flag --name.
@@ -613,6 +629,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	layout := NewLayout(cfg)
+	if dataHasFlag(cfg.Exe, "node-name") {
+		cfg.nodeName = localNodeName()
+	}
 	replTimeout := dataHasFlag(cfg.Exe, "repl-timeout")
 	if !replTimeout {
 		fmt.Fprintf(cfg.Stderr, "insight-grid local: the data role of %s has no --repl-timeout; starting data instances without it\n", cfg.Exe)

@@ -82,6 +82,11 @@ func TestDataArgs(t *testing.T) {
 	if got != want {
 		t.Errorf("dataArgs =\n%s\nwant\n%s", got, want)
 	}
+	cfg.nodeName = "laptop"
+	if got := strings.Join(dataArgs(cfg, l, l.Instances[3], true), " "); !strings.Contains(got, " --log-format json --node-name laptop") {
+		t.Errorf("dataArgs with a node name = %s", got)
+	}
+	cfg.nodeName = ""
 	cfg.RequirePass = "s3cret"
 	args := dataArgs(cfg, l, l.Instances[0], false)
 	if slices.Contains(args, "--repl-timeout") || !slices.Contains(args, "s3cret") || !slices.Contains(args, "--lease-ttl") {

@@ -179,7 +179,8 @@ func (m *Manager) partitions(ctx context.Context) ([]api.Partition, error) {
 				role = api.RolePrimary
 			}
 			pj.Instances = append(pj.Instances, api.Instance{ID: inst.ID, Partition: inst.Partition, Instance: inst.Instance,
-				Address: inst.Address, HTTPAddress: inst.HTTPAddress, TLSAddress: inst.TLSAddress, ReplAddress: inst.ReplAddress, Role: role})
+				Address: inst.Address, HTTPAddress: inst.HTTPAddress, TLSAddress: inst.TLSAddress, ReplAddress: inst.ReplAddress,
+				Node: inst.Node, Zone: inst.Zone, Role: role})
 		}
 		out = append(out, pj)
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/insightgrid/insight/grid/api"
+	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/registry"
 )
 
@@ -117,4 +119,37 @@ func TestEventsPushAnEpochChangeWithoutWaitingForTheRefresh(t *testing.T) {
 		}
 	}
 	t.Fatalf("the stream ended (%v) before it showed the epoch change", ctx.Err())
+}
+
+// GET /v1/partitions and /v1/overview show each instance's node and zone as it
+// registered them, and none for an instance registered without them.
+func TestPartitionsShowTheInstancesNodeAndZone(t *testing.T) {
+	tm := newTestManager(t, 1, true)
+	tm.put(t, cluster.InstanceKey(0, 0), cluster.Instance{ID: cluster.InstanceID(0, 0), Partition: 0, Instance: 0,
+		Address: "127.0.0.1:1", HTTPAddress: "127.0.0.1:1", Run: "r0", Node: "node-a", Zone: "zone-1"})
+	tm.put(t, cluster.InstanceKey(0, 1), cluster.Instance{ID: cluster.InstanceID(0, 1), Partition: 0, Instance: 1,
+		Address: "127.0.0.1:2", HTTPAddress: "127.0.0.1:2", Run: "r1"})
+	for _, path := range []string{api.PathPartitions, api.PathOverview} {
+		resp, err := http.Get(tm.api.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc api.Partitions
+		err = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: HTTP %d, %v", path, resp.StatusCode, err)
+		}
+		if len(doc.Partitions) != 1 || len(doc.Partitions[0].Instances) != 2 {
+			t.Fatalf("GET %s: %+v, want partition 0 with 2 instances", path, doc.Partitions)
+		}
+		got := map[string][2]string{}
+		for _, in := range doc.Partitions[0].Instances {
+			got[in.ID] = [2]string{in.Node, in.Zone}
+		}
+		want := map[string][2]string{cluster.InstanceID(0, 0): {"node-a", "zone-1"}, cluster.InstanceID(0, 1): {"", ""}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GET %s: node and zone by instance %v, want %v", path, got, want)
+		}
+	}
 }

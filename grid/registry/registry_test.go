@@ -169,3 +169,32 @@ func TestWatchAppliesChanges(t *testing.T) {
 		t.Fatalf("the first state delivered changed afterwards: %+v", first)
 	}
 }
+
+// A registration keeps the node and zone the instance runs on through etcd: what Load
+// reads back is what was registered, and an instance without them reads back empty.
+func TestRegistrationCarriesNodeAndZone(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := Bootstrap(ctx, cli, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	placed := cluster.Instance{ID: cluster.InstanceID(0, 0), Partition: 0, Instance: 0, Run: "r1", Address: "10.0.0.5:6379",
+		HTTPAddress: "10.0.0.5:8080", Node: "ip-10-0-1-5.eu-west-1.compute.internal", Zone: "eu-west-1a", Version: "test"}
+	bare := cluster.Instance{ID: cluster.InstanceID(1, 1), Partition: 1, Instance: 1, Run: "r2", Address: "10.0.0.6:6379"}
+	for _, inst := range []cluster.Instance{placed, bare} {
+		if _, err := register(ctx, cli, inst, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := Load(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Instances[placed.ID]; !reflect.DeepEqual(got, placed) {
+		t.Errorf("registered %+v, loaded %+v", placed, got)
+	}
+	if got := st.Instances[bare.ID]; got.Node != "" || got.Zone != "" || got.Address != bare.Address {
+		t.Errorf("an instance registered without node and zone loaded as %+v", got)
+	}
+}

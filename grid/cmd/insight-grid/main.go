@@ -230,6 +230,8 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs.IntVar(&cfg.Instance, "instance", 0, "instance number in the partition: 0 is the preferred primary, 1 the backup")
 	fs.StringVar(&endpoints, "etcd-endpoints", "", "managers' etcd client addresses, host:2379,... (control plane only)")
 	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", "", "host or IP clients reach this instance at (default: --bind unless 0.0.0.0, else the host name)")
+	fs.StringVar(&cfg.NodeName, "node-name", "", "name of the node (Kubernetes node) this instance runs on, registered for the manager's topology view (empty: not known)")
+	fs.StringVar(&cfg.Zone, "zone", "", "zone (topology.kubernetes.io/zone) of the node this instance runs on, registered for the manager's topology view (empty: not known)")
 	fs.IntVar(&cfg.Port, "port", 6379, "RESP port")
 	fs.IntVar(&cfg.HTTPPort, "http-port", 8080, "HTTP port for /livez, /readyz, /v1/status and POST /v1/handover")
 	fs.IntVar(&cfg.MetricsPort, "metrics-port", 9121, "port of GET /metrics for Prometheus, plain HTTP whatever the TLS, serving nothing else (0: none)")

@@ -23,6 +23,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"bad int flag", []string{"data", "--partition", "x"}, nil, 1, `invalid value "x" for flag -partition`},
 		{"bad env", []string{"data"}, map[string]string{"INSIGHT_INSTANCE": "one"}, 1, `invalid value "one" for INSIGHT_INSTANCE (flag --instance)`},
 		{"validation", []string{"data", "--etcd-endpoints", "m-0:2379", "--instance", "3"}, nil, 1, "--instance 3: must be 0 (preferred primary) or 1 (backup)"},
+		{"node name from env", []string{"data", "--etcd-endpoints", "m-0:2379"}, map[string]string{"INSIGHT_NODE_NAME": "node one"}, 1, `--node-name "node one": must not hold spaces or control characters`},
+		{"zone flag", []string{"data", "--etcd-endpoints", "m-0:2379", "--zone", strings.Repeat("z", 64)}, nil, 1, "--zone \"" + strings.Repeat("z", 64) + "\": 64 characters: must be at most 63"},
 		{"bad size", []string{"data", "--maxmemory", "lots"}, nil, 1, `invalid value "lots" for flag -maxmemory: size "lots"`},
 		{"bad maxmemory-policy", []string{"data", "--maxmemory-policy", "lru"}, nil, 1, `invalid value "lru" for flag -maxmemory-policy: must be one of volatile-lru, volatile-lfu`},
 		{"bad notify-keyspace-events", []string{"data", "--notify-keyspace-events", "KEQ"}, nil, 1, `invalid value "KEQ" for flag -notify-keyspace-events: notify-keyspace-events "KEQ": Invalid event class character. Use 'Ag$lshzxeKEtmdn'.`},

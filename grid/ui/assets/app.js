@@ -119,6 +119,16 @@ async function switchPartition(p, op) {
   }
 }
 
+// placeCell is a partition's Node or Zone cell: the primary's on the first line, the
+// backup's (muted) under it; at(i) is the instance's node or zone, '—' when not known.
+function placeCell(col, p, prim, back, at) {
+  const line = (role, id, i) => {
+    const v = (i && at(i)) || '—';
+    return el('span', { 'data-role': role, title: role + ' ' + id + ': ' + v, text: v });
+  };
+  return el('td', { class: 'pair', 'data-col': col }, line('primary', p.primary, prim), p.backup ? line('backup', p.backup, back) : '');
+}
+
 function renderPartitions(o) {
   const tbody = document.querySelector('#partitions tbody');
   const old = new Map([...tbody.rows].map((r) => [r.dataset.partition, r.dataset.primary]));
@@ -130,7 +140,8 @@ function renderPartitions(o) {
       el('th', { scope: 'row', text: String(p.id) }),
       el('td', { class: prim.ready ? '' : 'critical', 'data-col': 'primary', text: p.primary + (prim.ready ? '' : ' (not ready)') }),
       el('td', { class: back && !back.ready ? 'warning' : '', 'data-col': 'backup', text: p.backup ? p.backup + (back && back.ready ? '' : ' (not ready)') : '—' }),
-      el('td', { 'data-col': 'node', text: prim.address || '—' }),
+      placeCell('node', p, prim, back, (i) => i.node || i.address),
+      placeCell('zone', p, prim, back, (i) => i.zone),
       el('td', { class: p.backup && !p.inSync ? 'warning' : '', 'data-col': 'inSync', text: inSync }),
       el('td', { class: 'num', 'data-col': 'lag', text: num(prim.lagOps) }),
       el('td', { class: 'num', 'data-col': 'keys', text: num(prim.keys) }),
