@@ -272,6 +272,7 @@ func (s *Store) spillKey(sl *slot, key []byte) (int64, bool) {
 		s.tier.failures.Add(1)
 		return 0, false
 	}
+
 	before := int64(len(r.chunk))
 	stub := binary.AppendUvarint(make([]byte, 0, 20), uint64(len(r.body)))
 	stub = binary.AppendUvarint(stub, s.tier.seq.Add(1))
@@ -342,6 +343,11 @@ func (s *Store) spillToLimit(m int64) bool {
 // round of maxmemory-samples keys often finds none left in RAM (one in six: five rounds in
 // ten found nothing), where eviction's 16 rounds failed a write in about 20,000.
 const spillTries = 64
+
+// spillSampleTries bounds the keys drawn from a slot per value sampled to spill: keys
+// already on disk are drawn again, so the pool of candidates (evict.go) is filled with
+// values in RAM to rank even when one key in ten is still there.
+const spillSampleTries = 16
 
 // spillOne spills the idlest of the keys sampled (allkeys-lru's choice). s.ev.mu is held.
 func (s *Store) spillOne() (int64, error) {
