@@ -272,7 +272,6 @@ func (s *Store) spillKey(sl *slot, key []byte) (int64, bool) {
 		s.tier.failures.Add(1)
 		return 0, false
 	}
-
 	before := int64(len(r.chunk))
 	stub := binary.AppendUvarint(make([]byte, 0, 20), uint64(len(r.body)))
 	stub = binary.AppendUvarint(stub, s.tier.seq.Add(1))
@@ -349,11 +348,16 @@ const spillTries = 64
 // values in RAM to rank even when one key in ten is still there.
 const spillSampleTries = 16
 
-// spillOne spills the idlest of the keys sampled (allkeys-lru's choice). s.ev.mu is held.
+// spillOne spills the idlest of the keys sampled (allkeys-lru's choice; allkeys-lfu's,
+// the least used, under an LFU policy, whose access clock is a counter). s.ev.mu is held.
 func (s *Store) spillOne() (int64, error) {
 	s.usePool(true)
+	p := PolicyAllKeysLRU
+	if s.EvictionPolicy().LFU() {
+		p = PolicyAllKeysLFU
+	}
 	for try := 0; try < spillTries; try++ {
-		s.populate(PolicyAllKeysLRU)
+		s.populate(p)
 		for len(s.ev.pool) > 0 {
 			c := s.ev.pool[len(s.ev.pool)-1]
 			s.ev.pool = s.ev.pool[:len(s.ev.pool)-1]

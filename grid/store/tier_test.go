@@ -289,9 +289,17 @@ func (f opRecorder) Record(_ int, op []byte) { f(op) }
 
 // TestTieringKeepsAHotSetInRAM writes three times the RAM budget of keys never read
 // while reading a hot set that fits in the budget, a millisecond of the clock a write:
-// the values that spill are the cold ones, and the hot set's reads never touch the disk.
+// the values that spill are the cold ones, and the hot set's reads never touch the disk,
+// whether the access clock is an LRU clock or an LFU counter.
 func TestTieringKeepsAHotSetInRAM(t *testing.T) {
+	for _, p := range []Policy{PolicyNoEviction, PolicyAllKeysLFU} {
+		t.Run(p.String(), func(t *testing.T) { testTieringKeepsAHotSetInRAM(t, p) })
+	}
+}
+
+func testTieringKeepsAHotSetInRAM(t *testing.T, p Policy) {
 	s, _, now := newTieredStore(t, 0)
+	s.SetPolicy(p)
 	const budget = 512 << 10
 	s.SetMaxMemory(budget)
 	val := bytes.Repeat([]byte("h"), 500)
