@@ -145,8 +145,41 @@ func clockOf(chunk []byte) *atomic.Uint32 {
 
 func lruClock(ms int64) uint32 { return uint32(ms/lruClockRes) & lruClockMax }
 
+// With tiering on, an LRU clock also keeps, in the word's top byte that the 24-bit clock
+// leaves free, the fraction of its second (7 bits, units of 1/128 s) and whether the key
+// was accessed since it was created: spilling ranks by that finer idle time, and among
+// equals takes the keys no command has accessed since they were written first. Eviction,
+// OBJECT IDLETIME and RESTORE read the 24-bit clock alone.
+const (
+	tierAccessed  = 1 << 31
+	tierFracShift = 24
+	tierFracUnits = 128 // fractions of a second
+)
+
+// tierClock is the LRU clock of time ms with its fraction of a second.
+func tierClock(ms int64) uint32 {
+	return lruClock(ms) | uint32(ms%lruClockRes*tierFracUnits/lruClockRes)<<tierFracShift
+}
+
+// tierTicks is c's time in units of 1/128 s, 31 bits wrapping as the 24-bit clock does.
+func tierTicks(c uint32) uint32 {
+	return (c&lruClockMax)<<7 | c>>tierFracShift&(tierFracUnits-1)
+}
+
+// tierScore is a spill candidate's score: the idle time of its clock c in units of 1/128 s
+// (wrapping once), doubled, plus one for a key not accessed since it was created.
+func tierScore(c uint32, now int64) uint64 {
+	idle := (tierTicks(tierClock(now)) - tierTicks(c)) & (1<<31 - 1)
+	score := uint64(idle) << 1
+	if c&tierAccessed == 0 {
+		score |= 1
+	}
+	return score
+}
+
 // idleMillis is estimateObjectIdleTime: the time since the LRU clock c, wrapping once.
 func idleMillis(c uint32, now int64) uint64 {
+	c &= lruClockMax // without tiering's bits
 	lc := lruClock(now)
 	if lc >= c {
 		return uint64(lc-c) * lruClockRes
@@ -192,6 +225,9 @@ func (s *Store) newClock() uint32 {
 	if s.EvictionPolicy().LFU() {
 		return lfuMinutes(now)<<8 | lfuInitVal
 	}
+	if s.tier.t != nil {
+		return tierClock(now)
+	}
 	return lruClock(now)
 }
 
@@ -205,6 +241,8 @@ func (s *Store) touch(chunk []byte) {
 	if s.EvictionPolicy().LFU() {
 		c := lfuIncr(lfuDecr(old, now, s.ev.decayTime.Load()), s.ev.logFactor.Load())
 		v = lfuMinutes(now)<<8 | c
+	} else if s.tier.t != nil {
+		v = tierClock(now) | tierAccessed
 	} else {
 		v = lruClock(now)
 	}
@@ -376,10 +414,15 @@ func (s *Store) evictRandom(volatile bool) (int64, bool) {
 
 // populate samples maxmemory-samples keys into the pool, as Redis's evictionPoolPopulate
 // does with the keys dictGetSomeKeys returns, taking them from random slots (as many from
-// one slot as it has, so a sparse keyspace takes a few slots).
+// one slot as it has, so a sparse keyspace takes a few slots). Spilling samples as many
+// values still in RAM, drawing up to spillSampleTries times more keys and slots.
 func (s *Store) populate(p Policy) {
 	want := int(s.ev.samples.Load())
-	for visits := 0; want > 0 && visits < 2*int(s.ev.samples.Load()); visits++ {
+	visits := 2 * want
+	if s.ev.spilling {
+		visits *= spillSampleTries // slots whose values are all on disk are visited too
+	}
+	for ; want > 0 && visits > 0; visits-- {
 		sl := s.sampleSlot(p.volatile())
 		if sl == nil {
 			return
@@ -399,12 +442,20 @@ func (s *Store) sampleFrom(sl *slot, p Policy, n int) int {
 	now := s.clock()
 	decay := s.ev.decayTime.Load()
 	n = min(n, t.Len())
-	for range n {
+	// Spilling samples only the values that can move to disk, which are few once most
+	// are there: n of them, in at most spillSampleTries times n draws.
+	tries := n
+	if s.ev.spilling {
+		tries *= spillSampleTries
+	}
+	got := 0
+	for ; got < n && tries > 0; tries-- {
 		_, ref := t.Random(rand.IntN)
 		r := decode(s.arena.Bytes(ref))
 		if s.ev.spilling && !spillable(&r) {
-			continue // spilling samples only the values that can move to disk
+			continue
 		}
+		got++
 		c := clockOf(r.chunk).Load()
 		var score uint64
 		switch {
@@ -412,12 +463,14 @@ func (s *Store) sampleFrom(sl *slot, p Policy, n int) int {
 			score = math.MaxUint64 - uint64(r.exp)
 		case p.LFU():
 			score = 255 - uint64(lfuDecr(c, now, decay))
+		case s.ev.spilling:
+			score = tierScore(c, now)
 		default:
 			score = idleMillis(c, now)
 		}
 		s.insertCandidate(candidate{score: score, slot: sl.idx, key: r.key})
 	}
-	return n
+	return got
 }
 
 // usePool empties the pool when it was sampled for the other purpose: candidates to

@@ -343,11 +343,21 @@ func (s *Store) spillToLimit(m int64) bool {
 // ten found nothing), where eviction's 16 rounds failed a write in about 20,000.
 const spillTries = 64
 
-// spillOne spills the idlest of the keys sampled (allkeys-lru's choice). s.ev.mu is held.
+// spillSampleTries bounds the keys drawn from a slot per value sampled to spill: keys
+// already on disk are drawn again, so the pool of candidates (evict.go) is filled with
+// values in RAM to rank even when one key in ten is still there.
+const spillSampleTries = 16
+
+// spillOne spills the idlest of the keys sampled (allkeys-lru's choice; allkeys-lfu's,
+// the least used, under an LFU policy, whose access clock is a counter). s.ev.mu is held.
 func (s *Store) spillOne() (int64, error) {
 	s.usePool(true)
+	p := PolicyAllKeysLRU
+	if s.EvictionPolicy().LFU() {
+		p = PolicyAllKeysLFU
+	}
 	for try := 0; try < spillTries; try++ {
-		s.populate(PolicyAllKeysLRU)
+		s.populate(p)
 		for len(s.ev.pool) > 0 {
 			c := s.ev.pool[len(s.ev.pool)-1]
 			s.ev.pool = s.ev.pool[:len(s.ev.pool)-1]

@@ -286,3 +286,58 @@ func must2[T any](t testing.TB) func(T, error) T {
 type opRecorder func(op []byte)
 
 func (f opRecorder) Record(_ int, op []byte) { f(op) }
+
+// TestTieringKeepsAHotSetInRAM writes three times the RAM budget of keys never read
+// while reading a hot set that fits in the budget, a millisecond of the clock a write:
+// the values that spill are the cold ones, and the hot set's reads never touch the disk,
+// whether the access clock is an LRU clock or an LFU counter.
+func TestTieringKeepsAHotSetInRAM(t *testing.T) {
+	for _, p := range []Policy{PolicyNoEviction, PolicyAllKeysLFU} {
+		t.Run(p.String(), func(t *testing.T) { testTieringKeepsAHotSetInRAM(t, p) })
+	}
+}
+
+func testTieringKeepsAHotSetInRAM(t *testing.T, p Policy) {
+	s, _, now := newTieredStore(t, 0)
+	s.SetPolicy(p)
+	const budget = 512 << 10
+	s.SetMaxMemory(budget)
+	val := bytes.Repeat([]byte("h"), 500)
+	const hot = 100 // about 60 KiB of records: an eighth of the budget
+	readHot := func() {
+		t.Helper()
+		for i := range hot {
+			if _, ok, err := s.Get(nil, fmt.Appendf(nil, "hot:%d", i)); !ok || err != nil {
+				t.Fatalf("hot:%d: %v %v", i, ok, err)
+			}
+		}
+	}
+	for i := range hot {
+		must[SetResult](t)(s.Set(nil, fmt.Appendf(nil, "hot:%d", i), val, SetOptions{}))
+		*now++
+	}
+	readHot()
+	cold := 3 * budget / len(val)
+	var hotCold int64
+	for i := range cold {
+		must[SetResult](t)(s.Set(nil, fmt.Appendf(nil, "cold:%d", i), val, SetOptions{}))
+		*now++
+		if i%20 == 0 {
+			before := s.Tiering().ColdReads
+			readHot()
+			hotCold += s.Tiering().ColdReads - before
+		}
+	}
+	st := s.Tiering()
+	if st.Keys < int64(cold)/2 {
+		t.Fatalf("%d keys of %d spilled: the budget is not under test", st.Keys, cold)
+	}
+	before := st.ColdReads
+	for range 10 {
+		readHot()
+		*now++
+	}
+	if n := s.Tiering().ColdReads - before; n != 0 || hotCold != 0 {
+		t.Fatalf("reads of the hot set from disk: %d while the cold keys were written, %d after (%d keys spilled)", hotCold, n, st.Keys)
+	}
+}
