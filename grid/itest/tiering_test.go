@@ -40,7 +40,7 @@ func tieringInfo(ctx context.Context, t *testing.T, c *redis.ClusterClient) map[
 // every key reads back, before and after a restart (the tier is emptied at start and
 // filled again as the journal is replayed).
 func TestTieringServesADataSetThreeTimesTheRAMBudget(t *testing.T) {
-	const budget = 48 << 20
+	const budget = 32 << 20
 	g := newPersistGrid(t, 1, false, "--restart-delay", "0", "--appendfsync", "no", "--tiering-ram", strconv.Itoa(budget))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
