@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -133,7 +134,7 @@ func waitReadable(t *testing.T, c *redis.ClusterClient, key string) {
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		err := c.Get(rctx, key).Err()
-		return err == nil, nil
+		return err == nil || errors.Is(err, redis.Nil), nil
 	})
 }
 
