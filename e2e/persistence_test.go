@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -45,7 +46,7 @@ func writeTypedKeys(ctx context.Context, t *testing.T, c *redis.ClusterClient, n
 		must("HSET", c.HSet(ctx, fmt.Sprintf("p-hash:%d", i), "a", i, "b", "y").Err())
 		must("RPUSH", c.RPush(ctx, fmt.Sprintf("p-list:%d", i), "x", i, "z").Err())
 		must("SADD", c.SAdd(ctx, fmt.Sprintf("p-set:%d", i), "m", i).Err())
-		must("ZADD", c.ZAdd(ctx, fmt.Sprintf("p-zset:%d", i), redis.Z{Score: float64(i), Member: "m"}, redis.Z{Score: 0.5, Member: "h"}).Err())
+		must("ZADD", c.ZAdd(ctx, fmt.Sprintf("p-zset:%d", i), redis.Z{Score: float64(i + 1), Member: "m"}, redis.Z{Score: 0.5, Member: "h"}).Err())
 		for _, key := range k.names(i) {
 			if ttl > 0 && !strings.HasPrefix(key, "p-str:") {
 				must("PEXPIRE", c.PExpire(ctx, key, ttl).Err())
@@ -95,7 +96,7 @@ func (k *typedKeys) check(ctx context.Context, t *testing.T, c *redis.ClusterCli
 			fail("SMEMBERS p-set:%d: %v, %v; want %v", i, got, err, want)
 		}
 		if got, err := c.ZRangeWithScores(ctx, fmt.Sprintf("p-zset:%d", i), 0, -1).Result(); err != nil || len(got) != 2 ||
-			got[0].Member != "h" || got[0].Score != 0.5 || got[1].Member != "m" || got[1].Score != float64(i) {
+			got[0].Member != "h" || got[0].Score != 0.5 || got[1].Member != "m" || got[1].Score != float64(i+1) {
 			fail("ZRANGE p-zset:%d WITHSCORES: %v, %v", i, got, err)
 		}
 		for _, key := range k.names(i) {
@@ -148,9 +149,10 @@ func TestPersistenceSurvivesUninstall(t *testing.T) {
 		name string
 		set  string
 		pods int
+		ha   bool
 	}{
-		{"single", "pu.partitions=2,pu.persistence.enabled=true", 2},
-		{"ha", "pu.partitions=2,pu.ha=true,pu.persistence.enabled=true", 4},
+		{"single", "pu.partitions=2,pu.persistence.enabled=true", 2, false},
+		{"ha", "pu.partitions=2,pu.ha=true,pu.persistence.enabled=true", 4, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := cluster.Namespace(t, "persist-"+tc.name)
@@ -190,6 +192,47 @@ func TestPersistenceSurvivesUninstall(t *testing.T) {
 			c = gridClient(t, ns)
 			waitReadable(t, c, "p-str:0")
 			keys.check(ctx, t, c)
+			if tc.ha {
+				bothCopiesBack(t, ns)
+			}
 		})
 	}
+}
+
+// bothCopiesBack waits until insightctl status shows every partition of release demo in ns
+// with a ready primary and a ready backup the manager has in sync, holding as many keys.
+func bothCopiesBack(t *testing.T, ns string) {
+	t.Helper()
+	type instance struct {
+		Pod   string `json:"pod"`
+		Ready bool   `json:"ready"`
+		Keys  *int64 `json:"keys"`
+	}
+	var last string
+	err := framework.Poll(2*time.Minute, func(context.Context) (bool, error) {
+		res := insightctl(t, "status", "demo", "-n", ns, "-o", "json")
+		last = res.Stdout + res.Stderr
+		var s struct {
+			Partitions []struct {
+				ID      int       `json:"id"`
+				Primary *instance `json:"primary"`
+				Backup  *instance `json:"backup"`
+				InSync  *bool     `json:"inSync"`
+			} `json:"partitions"`
+		}
+		if res.ExitCode != 0 || json.Unmarshal([]byte(res.Stdout), &s) != nil || len(s.Partitions) == 0 {
+			return false, nil
+		}
+		for _, p := range s.Partitions {
+			if p.Primary == nil || p.Backup == nil || !p.Primary.Ready || !p.Backup.Ready || p.InSync == nil || !*p.InSync ||
+				p.Primary.Keys == nil || p.Backup.Keys == nil || *p.Primary.Keys != *p.Backup.Keys {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for every partition's two copies after the reinstall: %v\n%s", err, last)
+	}
+	t.Logf("every partition back with its primary and an in-sync backup holding the same keys")
 }
