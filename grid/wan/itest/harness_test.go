@@ -303,3 +303,27 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// holdsNumbered reports whether s holds k:i = i for every i below n, as the tests write them.
+func (s *site) holdsNumbered(ctx context.Context, n int) bool {
+	keys := numberedKeys(n)
+	got, err := s.values(ctx, keys)
+	if err != nil {
+		return false
+	}
+	for i, k := range keys {
+		if got[k] != fmt.Sprint(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// numberedKeys are k:0 … k:n-1.
+func numberedKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k:%d", i)
+	}
+	return keys
+}

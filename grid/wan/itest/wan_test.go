@@ -230,21 +230,8 @@ func TestKilledSourcePrimaryLosesNoUnsentChange(t *testing.T) {
 		t.Fatalf("the new primary's outbox: %+v, %v; want the %d unsent keys", st, err, n)
 	}
 	b.signal(t, syscall.SIGCONT)
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k:%d", i)
-	}
 	testutil.Eventually(t, 90*time.Second, "london holding every key written at hongkong", func() bool {
-		got, err := b.values(ctx, keys)
-		if err != nil {
-			return false
-		}
-		for i, k := range keys {
-			if got[k] != fmt.Sprint(i) {
-				return false
-			}
-		}
-		return true
+		return b.holdsNumbered(ctx, n)
 	})
 	testutil.Eventually(t, 30*time.Second, "no backlog left at hongkong", func() bool {
 		st, err := a.primaryStatus(0)
@@ -276,19 +263,9 @@ func TestFullOutboxMarksOutOfSyncThenResyncs(t *testing.T) {
 		t.Errorf("paris's gateway metrics (%v) lack tokyo's backlog and out-of-sync partition:\n%s", err, grepLines(gw, "insight_wan_"))
 	}
 	b := start(t, sp[1], sp)
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k:%d", i)
-	}
 	testutil.Eventually(t, 90*time.Second, "tokyo resynchronized", func() bool {
-		got, err := b.values(ctx, keys)
-		if err != nil {
+		if !b.holdsNumbered(ctx, n) {
 			return false
-		}
-		for i, k := range keys {
-			if got[k] != fmt.Sprint(i) {
-				return false
-			}
 		}
 		st, err := a.primaryStatus(0)
 		return err == nil && !st.Targets[0].OutOfSync && st.Targets[0].Backlog == 0
@@ -339,21 +316,8 @@ func TestFullOutboxBlocksWritesUntilTheTargetTakesThem(t *testing.T) {
 		t.Fatal("the held writes were not let go once sydney took the outbox")
 	}
 	acked.Wait()
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k:%d", i)
-	}
 	testutil.Eventually(t, 60*time.Second, "sydney holding every write", func() bool {
-		got, err := b.values(ctx, keys)
-		if err != nil {
-			return false
-		}
-		for i, k := range keys {
-			if got[k] != fmt.Sprint(i) {
-				return false
-			}
-		}
-		return true
+		return b.holdsNumbered(ctx, n)
 	})
 }
 
@@ -435,27 +399,12 @@ func TestRepartitioningASiteDeletesNothingAtTheOther(t *testing.T) {
 	a, b := start(t, sp[0], sp), start(t, sp[1], sp)
 	ctx := ctxFor(t, 3*time.Minute)
 	const n = 300
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k:%d", i)
-		if err := a.rdb.Set(ctx, keys[i], i, 0).Err(); err != nil {
+	for i := range n {
+		if err := a.rdb.Set(ctx, fmt.Sprintf("k:%d", i), i, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	allAt := func(s *site) func() bool {
-		return func() bool {
-			got, err := s.values(ctx, keys)
-			if err != nil {
-				return false
-			}
-			for i, k := range keys {
-				if got[k] != fmt.Sprint(i) {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	allAt := func(s *site) func() bool { return func() bool { return s.holdsNumbered(ctx, n) } }
 	testutil.Eventually(t, 60*time.Second, "rome holding madrid's keys", allAt(b))
 	tok, err := os.ReadFile(filepath.Join(a.dir, "operator-token"))
 	if err != nil {
@@ -481,6 +430,7 @@ func TestRepartitioningASiteDeletesNothingAtTheOther(t *testing.T) {
 		return true
 	})
 	if !allAt(b)() {
+		keys := numberedKeys(n)
 		got, _ := b.values(ctx, keys)
 		missing := 0
 		for _, k := range keys {
