@@ -122,26 +122,39 @@ func (o Options) client(ctx context.Context, d *deps.Deps) (*api.Client, error) 
 	return c, nil
 }
 
-// SnapshotFile is partition p's file name in a backup.
-func SnapshotFile(p int) string { return fmt.Sprintf("partition-%05d.snap", p) }
-
-// Backup takes a backup of the release's grid into o.Location and prints its manifest.
-func Backup(ctx context.Context, d *deps.Deps, o Options) error {
+// run opens o's store and the manager's client and calls f with them within --timeout,
+// which a deadline reached names; it returns the store for the summary.
+func (o Options) run(ctx context.Context, d *deps.Deps, f func(context.Context, *api.Client, Store) error) (Store, error) {
 	st, err := o.store()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	c, err := o.client(ctx, d)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m, err := Take(ctx, c, st, o.Release, d.Now(), d.IO.ErrOut)
-	if err != nil {
+	if err := f(ctx, c, st); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return exit.TimeoutError(fmt.Errorf("%w (--timeout %s)", err, o.Timeout))
+			return nil, exit.TimeoutError(fmt.Errorf("%w (--timeout %s)", err, o.Timeout))
 		}
+		return nil, err
+	}
+	return st, nil
+}
+
+// SnapshotFile is partition p's file name in a backup.
+func SnapshotFile(p int) string { return fmt.Sprintf("partition-%05d.snap", p) }
+
+// Backup takes a backup of the release's grid into o.Location and prints its manifest.
+func Backup(ctx context.Context, d *deps.Deps, o Options) error {
+	var m *api.Manifest
+	st, err := o.run(ctx, d, func(ctx context.Context, c *api.Client, st Store) (err error) {
+		m, err = Take(ctx, c, st, o.Release, d.Now(), d.IO.ErrOut)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if done, err := d.IO.Print(m); done {

@@ -37,21 +37,12 @@ type Report struct {
 // Restore restores the backup at o.Location into the release's grid and prints what it
 // did.
 func Restore(ctx context.Context, d *deps.Deps, o Options) error {
-	st, err := o.store()
-	if err != nil {
+	var rep *Report
+	st, err := o.run(ctx, d, func(ctx context.Context, c *api.Client, st Store) (err error) {
+		rep, err = Put(ctx, c, st, o.Release, d.IO.ErrOut)
 		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	c, err := o.client(ctx, d)
+	})
 	if err != nil {
-		return err
-	}
-	rep, err := Put(ctx, c, st, o.Release, d.IO.ErrOut)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return exit.TimeoutError(fmt.Errorf("%w (--timeout %s)", err, o.Timeout))
-		}
 		return err
 	}
 	if done, err := d.IO.Print(rep); done {
