@@ -352,16 +352,9 @@ func TestPersistHAWholeRestart(t *testing.T) {
 	for p := range 2 {
 		hl.waitHealthy(t, p, 60*time.Second)
 	}
-	c := g.client(t)
-	ctx := ctxT(t)
+	lost := lostWrites(t, g.client(t), w)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	lost := 0
-	for k, v := range w.acked {
-		if got, err := c.Get(ctx, k).Result(); err != nil || got != v {
-			lost++
-		}
-	}
 	if lost > 0 {
 		t.Fatalf("%d of %d acknowledged writes lost by the whole restart", lost, len(w.acked))
 	}
