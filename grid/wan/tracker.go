@@ -51,12 +51,12 @@ type Config struct {
 // Validate checks the configuration; the names are the data role's flags.
 func (c Config) Validate() error {
 	var errs []error
-	if err := checkSite(c.Site); err != nil {
+	if err := CheckSite(c.Site); err != nil {
 		errs = append(errs, fmt.Errorf("--wan-site %w", err))
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Targets {
-		if err := checkSite(t); err != nil {
+		if err := CheckSite(t); err != nil {
 			errs = append(errs, fmt.Errorf("--wan-targets %w", err))
 		}
 		if t == c.Site {
@@ -80,9 +80,7 @@ func (c Config) Validate() error {
 }
 
 // CheckSite checks a site name: 1-32 of [a-z0-9-].
-func CheckSite(s string) error { return checkSite(s) }
-
-func checkSite(s string) error {
+func CheckSite(s string) error {
 	if len(s) == 0 || len(s) > 32 {
 		return fmt.Errorf("%q: a site name is 1 to 32 characters of a-z, 0-9 and '-'", s)
 	}
@@ -698,7 +696,7 @@ func (t *Tracker) CheckChange(c Change) error {
 	if c.Site == t.cfg.Site {
 		return fmt.Errorf("change of key %q comes from this site %q", c.Key, c.Site)
 	}
-	if err := checkSite(c.Site); err != nil {
+	if err := CheckSite(c.Site); err != nil {
 		return fmt.Errorf("change of key %q: site %w", c.Key, err)
 	}
 	if c.HLC == 0 {
