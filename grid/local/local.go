@@ -604,6 +604,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := checkPorts(cfg, NewLayout(cfg)); err != nil {
+		return err
+	}
+	warnEphemeral(cfg.Stderr, cfg, NewLayout(cfg))
 	dir := cfg.DataDir
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
