@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ const healedWithin = 8 * time.Second
 // until both sites hold the same contents: every acknowledged write, the deleted keys
 // absent at both, the contended keys equal to one site's last write.
 func TestCutLinkBothSitesKeepWritingThenConverge(t *testing.T) {
+	t.Parallel() // the cuts are mostly waiting: the three tests run their cuts at once
 	n := newWANNet(t)
 	sp := specs(t, "lisbon", "dublin")
 	n.place(sp[0], sp[1])
@@ -177,6 +179,7 @@ func TestCutLinkBothSitesKeepWritingThenConverge(t *testing.T) {
 // (mark-out-of-sync) takes every write, marks lima out of sync, and resynchronizes it
 // after the heal. Every write arrives.
 func TestFullOutboxDuringACut(t *testing.T) {
+	t.Parallel() // the cuts are mostly waiting: the three tests run their cuts at once
 	n := newWANNet(t)
 	sp := specs(t, "lima", "quito")
 	n.place(sp[0], sp[1])
@@ -411,4 +414,62 @@ func diff(a, b map[string]string) string {
 	}
 	slices.Sort(differ)
 	return fmt.Sprintf("%d keys of %d/%d, e.g. %s", len(differ), len(a), len(b), strings.Join(differ[:min(5, len(differ))], "; "))
+}
+
+// TestKilledSourcePrimaryDuringACutLosesNothing kills the source site's primary with
+// kill -9 while the link is cut and its outbox holds writes it could not send: the
+// promoted backup holds the same outbox, takes more writes, and after the heal every
+// write reaches the other site.
+func TestKilledSourcePrimaryDuringACutLosesNothing(t *testing.T) {
+	t.Parallel() // the cuts are mostly waiting: the three tests run their cuts at once
+	n := newWANNet(t)
+	sp := specs(t, "athens", "cairo")
+	n.place(sp[0], sp[1])
+	sp[0].ha = true
+	a, b := start(t, sp[0], sp), start(t, sp[1], sp)
+	ctx := ctxFor(t, 3*time.Minute)
+	testutil.Eventually(t, 30*time.Second, a.name+"'s partition with an in-sync backup", func() bool {
+		ps, err := a.mgr.Partitions(ctx)
+		return err == nil && len(ps) == 1 && ps[0].InSync && ps[0].Backup != ""
+	})
+
+	n.cutLink()
+	cutAt := time.Now()
+	const before, after = 400, 200
+	for i := range before {
+		if err := a.rdb.Set(ctx, fmt.Sprintf("k:%d", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET k:%d with the link cut: %v", i, err)
+		}
+	}
+	st, err := a.primaryStatus(0)
+	if err != nil || st.Targets[0].Backlog != before {
+		t.Fatalf("%s's outbox with the link cut: %+v, %v; want a backlog of %d", a.name, st, err, before)
+	}
+	if err := syscall.Kill(a.pids["p0-i0"], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 60*time.Second, "the backup serving as primary", func() bool {
+		ps, err := a.mgr.Partitions(ctx)
+		return err == nil && len(ps) == 1 && ps[0].Primary == "p0-i1"
+	})
+	if st, err := a.status(0, 1); err != nil || st.Targets[0].Backlog != before {
+		t.Fatalf("the promoted primary's outbox: %+v, %v; want the %d unsent keys", st, err, before)
+	}
+	for i := before; i < before+after; i++ {
+		if err := a.rdb.Set(ctx, fmt.Sprintf("k:%d", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET k:%d at the promoted primary with the link cut: %v", i, err)
+		}
+	}
+	keepWriting(ctx, cutAt.Add(20*time.Second))
+	n.healLink()
+	healAt := time.Now()
+	t.Logf("healed the link after %s; p0-i0 killed with %d keys unsent, %d more written at p0-i1", healAt.Sub(cutAt).Round(time.Millisecond), before, after)
+	testutil.Eventually(t, 60*time.Second, b.name+" holding every key written at "+a.name, func() bool {
+		return b.holdsNumbered(ctx, before+after)
+	})
+	t.Logf("%s holds all %d keys %s after the heal", b.name, before+after, time.Since(healAt).Round(time.Millisecond))
+	testutil.Eventually(t, 30*time.Second, "no backlog left at "+a.name, func() bool {
+		st, err := a.primaryStatus(0)
+		return err == nil && st.Targets[0].Backlog == 0
+	})
 }
