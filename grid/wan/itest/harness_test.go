@@ -75,13 +75,19 @@ func (s *siteSpec) gateway() string {
 	return fmt.Sprintf("127.0.0.1:%d", s.base+5)
 }
 
-// httpClient is a client reaching the site's ports (in its namespace, if it has one).
+// httpClient is a client reaching the site's ports with TLS configuration tc: nil
+// (http.DefaultClient) for a site in the test's own namespace without tc; a site in a
+// namespace is dialed from inside it, one connection per request (callers make a client
+// per call).
 func (s *siteSpec) httpClient(tc *tls.Config) *http.Client {
+	if s.netns == "" && tc == nil {
+		return nil
+	}
 	tr := &http.Transport{TLSClientConfig: tc}
 	if s.netns != "" {
-		tr.DialContext = nsDial(s.netns)
+		tr.DialContext, tr.DisableKeepAlives = nsDial(s.netns), true
 	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return &http.Client{Transport: tr}
 }
 
 // site is a running site.
@@ -313,6 +319,7 @@ func get(ctx context.Context, s *site, url string) (string, error) {
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pem)
 		hc = s.httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		hc.Timeout = 10 * time.Second
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
