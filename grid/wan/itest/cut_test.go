@@ -95,20 +95,23 @@ func TestCutLinkBothSitesKeepWritingThenConverge(t *testing.T) {
 	stopWriters()
 	wg.Wait()
 	var backlog [2]int
+	var lagAt [2]float64
 	for i, s := range []*site{a, b} {
 		var gs wan.GatewayStatus
 		if err := getGateway(ctx, s, &gs); err != nil {
 			t.Fatalf("site %s's gateway status at the end of the cut: %v", s.name, err)
 		}
-		backlog[i] = gs.Targets[0].Backlog
-	}
-	if backlog[0] == 0 || backlog[1] == 0 {
-		t.Errorf("backlogs at the end of the cut %s %d, %s %d: each site must hold what it could not send", a.name, backlog[0], b.name, backlog[1])
+		backlog[i], lagAt[i] = gs.Targets[0].Backlog, gs.Targets[0].LagSeconds
+		// The oldest acknowledged write is from before the cut: the lag shows the cut.
+		if cut := time.Since(cutAt).Seconds(); backlog[i] == 0 || lagAt[i] < cut-5 {
+			t.Errorf("site %s's gateway at the end of a %.0f s cut reports a backlog of %d and a lag of %.1f s: it must hold what it could not send, and its lag must span the cut",
+				s.name, cut, backlog[i], lagAt[i])
+		}
 	}
 	n.healLink()
 	healAt := time.Now()
-	t.Logf("healed the link after %s; written during the cut %s %d, %s %d; backlog at the heal %s→%s %d keys, %s→%s %d keys",
-		healAt.Sub(cutAt).Round(time.Millisecond), a.name, during[0], b.name, during[1], a.name, b.name, backlog[0], b.name, a.name, backlog[1])
+	t.Logf("healed the link after %s; written during the cut %s %d, %s %d; at the heal %s→%s backlog %d keys lag %.1f s, %s→%s backlog %d keys lag %.1f s",
+		healAt.Sub(cutAt).Round(time.Millisecond), a.name, during[0], b.name, during[1], a.name, b.name, backlog[0], lagAt[0], b.name, a.name, backlog[1], lagAt[1])
 
 	// Converged: no backlog either way, and both sites hold the same keys and values.
 	var drained time.Duration
