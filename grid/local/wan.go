@@ -31,8 +31,14 @@ func (c *Config) validateWAN() []error {
 		}
 		return errs
 	}
-	if c.WANBind != "" && net.ParseIP(c.WANBind) == nil {
-		errs = append(errs, fmt.Errorf("--wan-bind %q: want an IP address of this machine the other sites reach (the gateway's sink listens on it, port base+%d)", c.WANBind, offWAN))
+	if c.WANBind != "" {
+		ip := net.ParseIP(c.WANBind)
+		switch {
+		case ip == nil:
+			errs = append(errs, fmt.Errorf("--wan-bind %q: want an IP address of this machine the other sites reach (the gateway's sink listens on it, port base+%d)", c.WANBind, offWAN))
+		case c.Insecure && !ip.IsLoopback():
+			errs = append(errs, fmt.Errorf("--wan-bind %s with --insecure: the gateway would apply writes from anyone on that network, in plain and without a token; drop --insecure (TLS and the operator token) or bind loopback", c.WANBind))
+		}
 	}
 	if err := wan.CheckSite(c.Site); err != nil {
 		errs = append(errs, fmt.Errorf("--site %w", err))
