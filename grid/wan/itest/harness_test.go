@@ -432,7 +432,7 @@ func newWANNet(t *testing.T) *wanNet {
 			t.Skipf("cannot build the test network (veth, routes): %v", err)
 		}
 	}
-	if out, err := exec.Command("ip", "netns", "exec", n.router, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "netns", "exec", n.router, "sh", "-c", "echo 1 >/proc/sys/net/ipv4/ip_forward").CombinedOutput(); err != nil {
 		t.Skipf("cannot turn forwarding on in the router namespace: %v: %s", err, out)
 	}
 	t.Logf("test network: %s (%s) — router %s — %s (%s)", n.a, n.ipA, n.router, n.b, n.ipB)
