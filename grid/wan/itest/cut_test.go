@@ -286,7 +286,7 @@ func (w *writer) count() int {
 	return len(w.unique)
 }
 
-// pacer spaces a client's commands at least every apart: a steady load that leaves the
+// pacer spaces a client's commands at least `every` apart: a steady load that leaves the
 // machine's cores to the sites.
 type pacer struct {
 	every time.Duration
