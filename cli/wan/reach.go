@@ -110,7 +110,7 @@ func viaRelease(ctx context.Context, d *deps.Deps, release string) (*api.Client,
 	}
 	local, end, err := d.Forward(ctx, d.Namespace, pod, port)
 	if err != nil {
-		return nil, nil, &api.UnreachableError{Via: "a port-forward to pod " + pod, Err: err}
+		return nil, nil, fmt.Errorf("the WAN gateway of release %s is unreachable via a port-forward to pod %s: %w", release, pod, err)
 	}
 	scheme, hc := "http", &http.Client{}
 	if pool != nil {
@@ -228,15 +228,15 @@ func (g *gateway) explain(err error) error {
 	case api.IsUnreachable(err):
 		var u *api.UnreachableError
 		errors.As(err, &u)
-		msg := fmt.Errorf("%s is unreachable via %s: %w", g.what, u.Via, u.Err)
-		if !g.o.NeedsCluster() {
+		if !g.o.NeedsCluster() { // g.what names the URL tried
+			msg := fmt.Errorf("%s is unreachable: %w", g.what, u.Err)
 			hint := "is the site running? insight-grid local --site prints its gateway as wan-gateway https://HOST:PORT (its base port + 5)"
 			if strings.Contains(u.Err.Error(), "certificate") {
 				hint = "give the site's CA with --ca-file (insight-grid local writes it to DATADIR/tls/ca.crt)"
 			}
 			return fmt.Errorf("%w\n(%s)", msg, hint)
 		}
-		return msg
+		return fmt.Errorf("%s is unreachable via %s: %w", g.what, u.Via, u.Err)
 	case errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden):
 		if g.o.NeedsCluster() {
 			return fmt.Errorf("%s refused the release's operator token: %w", g.what, err)

@@ -3,6 +3,7 @@ package wan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -418,5 +419,31 @@ func TestReleaseGatewayWithoutRunningPod(t *testing.T) {
 	err := RunStatus(context.Background(), w.Deps, Options{Release: "demo", Timeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "has no running pod") || !strings.Contains(err.Error(), "kubectl -n default get pods -l") {
 		t.Fatalf("no pod: %v", err)
+	}
+}
+
+// A port-forward that fails, or leads to no gateway, is named with the pod it went to.
+func TestReleaseGatewayUnreachable(t *testing.T) {
+	f := newFakeGateway(t, "paris")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for name, forward := range map[string]func(context.Context, string, string, int) (int, func(), error){
+		"forward refused": func(context.Context, string, string, int) (int, func(), error) {
+			return 0, nil, errors.New(`pods "demo-insight-wan-gateway-5d9f-b" is forbidden: cannot create resource "pods/portforward"`)
+		},
+		"nothing listens": func(context.Context, string, string, int) (int, func(), error) { return closed, func() {}, nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := depstest.New(t, "demo", map[string]any{"wanGateway": map[string]any{"enabled": true}}, releaseObjects(f)...)
+			w.Forward = forward
+			err := RunStatus(context.Background(), w.Deps, Options{Release: "demo", Timeout: 10 * time.Second})
+			if exit.Code(err) != exit.Failure || !strings.Contains(err.Error(), "the WAN gateway of release demo is unreachable via a port-forward to pod demo-insight-wan-gateway-5d9f-b") {
+				t.Fatalf("%v", err)
+			}
+		})
 	}
 }
