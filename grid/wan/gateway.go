@@ -453,6 +453,25 @@ type GatewayStatus struct {
 	Bytes      int64             `json:"bytesSent"` // compressed
 	Applied    int64             `json:"keysApplied"`
 	Errors     int64             `json:"errors"`
+	// Repairs are the running and recent repairs of a target site (POST /v1/wan/sync).
+	Repairs []RepairStatus `json:"repairs"`
+}
+
+// RepairStatus is one repair of a target site: the slots of the two sites compared, the
+// keys of the differing ones sent.
+type RepairStatus struct {
+	Target string `json:"target"`
+	ID     int64  `json:"id"`
+	// State is running, done or failed.
+	State string `json:"state"`
+	// Started and Finished are RFC 3339 times; Finished is empty while running.
+	Started        string `json:"started"`
+	Finished       string `json:"finished,omitempty"`
+	SlotsCompared  int    `json:"slotsCompared"`
+	SlotsDiffering int    `json:"slotsDiffering"`
+	KeysSent       int64  `json:"keysSent"`
+	// Error says why a failed repair failed.
+	Error string `json:"error,omitempty"`
 }
 
 // TargetSummary is one target site over every partition.
