@@ -63,10 +63,76 @@ func TestRestartElectionRule(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := decide(tt.rec, tt.insts, tt.waited)
-			if e.needed != tt.needed || e.winner != tt.winner || !strings.Contains(e.why, tt.why) {
-				t.Errorf("decide = %+v, want needed %v, winner %q, why containing %q", e, tt.needed, tt.winner, tt.why)
+			if e.needed != tt.needed || e.winner != tt.winner || !strings.Contains(e.why, tt.why) || e.risk != "" {
+				t.Errorf("decide = %+v, want needed %v, winner %q, why containing %q, no risk", e, tt.needed, tt.winner, tt.why)
 			}
 		})
+	}
+}
+
+// TestRestartElectionOnAFreshRecord: a record as the partition map's creation writes it
+// (epoch 1, unclaimed) is elected on when a registered instance's disk served (the
+// manager's state lost, the disks kept), and left to its preferred primary's claim on a
+// first deploy; a lone instance is promoted after the wait with the risk stated.
+func TestRestartElectionOnAFreshRecord(t *testing.T) {
+	fresh := cluster.InitialRecord(0, true)
+	reset := cluster.Record{Epoch: 5, Primary: "p0-i1", Backup: "p0-i0", PreferredPrimary: "p0-i0"}
+	noBackup := cluster.InitialRecord(0, false)
+	i0 := func(d *cluster.DiskState) cluster.Instance { return cluster.Instance{ID: "p0-i0", Run: "x", Disk: d} }
+	i1 := func(d *cluster.DiskState) cluster.Instance { return cluster.Instance{ID: "p0-i1", Run: "y", Disk: d} }
+	insts := func(in ...cluster.Instance) map[string]cluster.Instance {
+		m := map[string]cluster.Instance{}
+		for _, i := range in {
+			m[i.ID] = i
+		}
+		return m
+	}
+	recovering := &cluster.DiskState{Recovering: true}
+	tests := []struct {
+		name   string
+		rec    cluster.Record
+		insts  map[string]cluster.Instance
+		waited bool
+		needed bool
+		winner string
+		why    string
+		risk   string
+	}{
+		{"first deploy: empty disks", fresh, insts(i0(disk(0, 0, 0)), i1(disk(0, 0, 0))), true, false, "", "", ""},
+		{"first deploy: memory only", fresh, insts(i0(nil), i1(nil)), true, false, "", "", ""},
+		{"first deploy: nobody registered", fresh, insts(), true, false, "", "", ""},
+		{"an operator's reset is claimed by the instance it names", reset, insts(i0(disk(4, 900, 5)), i1(disk(4, 10, 5))), true, false, "", "", ""},
+		{"a partition without a backup", noBackup, insts(i0(disk(3, 10, 5))), true, false, "", "", ""},
+		{"backup's disk newer", fresh, insts(i0(disk(2, 300, 300)), i1(disk(2, 600, 600))), false, true, "p0-i1", "newest disk", ""},
+		{"a newer epoch beats a longer sequence", fresh, insts(i0(disk(2, 900, 5)), i1(disk(3, 10, 5))), false, true, "p0-i1", "newest disk", ""},
+		{"tie: the record's primary", fresh, insts(i0(disk(2, 300, 5)), i1(disk(2, 300, 5))), false, true, "p0-i0", "newest disk", ""},
+		{"the primary's volume lost", fresh, insts(i0(disk(0, 0, 0)), i1(disk(2, 600, 600))), false, true, "p0-i1", "newest disk", ""},
+		{"the primary's sync interrupted", fresh, insts(i0(recovering), i1(disk(2, 600, 600))), false, true, "p0-i1", "newest disk", ""},
+		{"an interrupted sync alone: both empty", fresh, insts(i0(recovering), i1(disk(0, 0, 0))), true, true, "", "both instances' disks are empty", ""},
+		{"one alone, before the wait", fresh, insts(i0(disk(2, 300, 300))), false, true, "", "waiting for the other instance", ""},
+		{"the record's primary alone after the wait", fresh, insts(i0(disk(2, 300, 300))), true, true, "p0-i0", "the only instance", "if p0-i1's disk is newer"},
+		{"the record's backup alone after the wait", fresh, insts(i1(disk(2, 600, 600))), true, true, "p0-i1", "the only instance", "if p0-i0's disk is newer"},
+		{"an interrupted sync alone is never promoted", fresh, insts(i1(recovering)), true, true, "", "disk is empty", ""},
+		{"the other has no data directory: no wait, nothing to lose", fresh, insts(i0(nil), i1(disk(2, 600, 600))), false, true, "p0-i1", "the only instance", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := decide(tt.rec, tt.insts, tt.waited)
+			if e.needed != tt.needed || e.winner != tt.winner || !strings.Contains(e.why, tt.why) ||
+				(tt.risk == "") != (e.risk == "") || !strings.Contains(e.risk, tt.risk) {
+				t.Errorf("decide = %+v, want needed %v, winner %q, why containing %q, risk containing %q", e, tt.needed, tt.winner, tt.why, tt.risk)
+			}
+		})
+	}
+	next := promoted(fresh, i1(disk(2, 600, 600)))
+	want := cluster.Record{Epoch: 3, Primary: "p0-i1", PrimaryRun: "y", Backup: "p0-i0", PreferredPrimary: "p0-i0",
+		Floor: &cluster.Position{Epoch: 2, Seq: 600}}
+	if next.Floor == nil || *next.Floor != *want.Floor {
+		t.Fatalf("floor %+v, want %+v", next.Floor, want.Floor)
+	}
+	next.Floor, want.Floor = nil, nil
+	if next != want || next.Fresh() {
+		t.Errorf("promoted = %+v, want %+v, no longer fresh", next, want)
 	}
 }
 
