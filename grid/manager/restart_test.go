@@ -1,8 +1,10 @@
 package manager
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insightgrid/insight/grid/cluster"
 )
@@ -148,4 +150,63 @@ func TestRestartElectionRecord(t *testing.T) {
 	if next != want {
 		t.Errorf("promoted = %+v, want %+v", next, want)
 	}
+}
+
+// TestRestartElectionStepsOnAFreshMap runs the election's loop step on etcd with the
+// records of a new partition map: a first deploy's empty disk is left to its claim; a
+// disk that served makes the partition wait for the other instance, and both registered
+// promote the newest with one compare-and-swap; an instance alone after the wait is
+// promoted with its risk logged at Warn.
+func TestRestartElectionStepsOnAFreshMap(t *testing.T) {
+	register := func(tm *testManager, i int, run string, d *cluster.DiskState) {
+		t.Helper()
+		tm.put(t, cluster.InstanceKey(0, i), cluster.Instance{ID: cluster.InstanceID(0, i), Partition: 0, Instance: i,
+			Address: "127.0.0.1:1", Run: run, Disk: d})
+	}
+	step := func(r *restartElection) bool {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pending, err := r.step(ctx)
+		if err != nil {
+			t.Fatalf("election step: %v", err)
+		}
+		return pending
+	}
+	fresh := cluster.InitialRecord(0, true)
+
+	t.Run("both registered", func(t *testing.T) {
+		tm := newTestManager(t, 1, true)
+		r := newRestartElection(tm.Manager, time.Hour)
+		register(tm, 0, "a", disk(0, 0, 0))
+		if step(r) || tm.record(t, 0) != fresh {
+			t.Fatalf("a first deploy's empty disk: record %+v, want it left to p0-i0's claim", tm.record(t, 0))
+		}
+		register(tm, 0, "a", disk(2, 300, 300))
+		if !step(r) || tm.record(t, 0) != fresh || !strings.Contains(r.lastMessage(), "waiting for the other instance") {
+			t.Fatalf("p0-i0 alone with data, before the wait: record %+v, message %q: want it waiting", tm.record(t, 0), r.lastMessage())
+		}
+		register(tm, 1, "b", disk(2, 600, 600))
+		step(r)
+		got := tm.record(t, 0)
+		if got.Primary != "p0-i1" || got.PrimaryRun != "b" || got.Backup != "p0-i0" || got.Epoch != 3 || got.Fresh() {
+			t.Fatalf("record %+v: want p0-i1 (the newest disk) promoted in epoch 3", got)
+		}
+		if step(r) || !strings.Contains(tm.logs.String(), "partition record is new") {
+			t.Fatalf("after the promotion: want nothing pending, and the election on the new record logged")
+		}
+	})
+	t.Run("alone after the wait", func(t *testing.T) {
+		tm := newTestManager(t, 1, true)
+		r := newRestartElection(tm.Manager, 0)
+		register(tm, 1, "b", disk(2, 600, 600))
+		step(r)
+		if got := tm.record(t, 0); got.Primary != "p0-i1" || got.PrimaryRun != "b" {
+			t.Fatalf("record %+v: want p0-i1 promoted alone", got)
+		}
+		if logs := tm.logs.String(); !strings.Contains(logs, "promoted an instance alone on a new partition record") ||
+			!strings.Contains(logs, "if p0-i0's disk is newer") {
+			t.Fatalf("logs: want the risk of the lone promotion stated, got\n%s", logs)
+		}
+	})
 }
