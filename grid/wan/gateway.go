@@ -107,7 +107,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(g)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	hs := &http.Server{Handler: opauth.Guard(g.cfg.Token, g.log, mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.cfg.TLS}
+	// IdleTimeout closes the connections another site abandoned (a cut link) rather than
+	// keeping them until the kernel gives up.
+	hs := &http.Server{Handler: opauth.Guard(g.cfg.Token, g.log, mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second, TLSConfig: g.cfg.TLS}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
