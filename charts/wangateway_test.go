@@ -301,7 +301,7 @@ func TestWANGatewayBadValues(t *testing.T) {
 // values, naming keys without the umbrella's prefix.
 func TestWANGatewayStandalone(t *testing.T) {
 	for set, want := range map[string]string{
-		"targets[0].name=paris,targets[0].address=x:1": "site is empty",
+		"targets[0].name=paris,targets[0].address=x:1":             "site is empty",
 		"site=london,targets[0].name=paris,targets[0].address=x:1": "targets[0] (paris): set tls.caSecret and auth.tokenSecret",
 	} {
 		_, err := render(t, mustLoad(t, charts.WANGateway), valueSet{sets: []string{set}}.values(t))
