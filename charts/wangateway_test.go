@@ -274,6 +274,7 @@ func TestWANGatewayBadValues(t *testing.T) {
 		{"outbox bound", on + "wanGateway.outbox.max=0", []string{"/wanGateway/outbox/max", "minimum: got 0, want 1"}},
 		{"service type", on + "wanGateway.service.type=External", []string{"/wanGateway/service/type"}},
 		{"persistent data pods", on + "pu.persistence.enabled=true", []string{"wanGateway.enabled=true with pu.persistence.enabled=true", "set pu.persistence.enabled=false"}},
+		{"in an Istio mesh", on + wanTarget + ",istio.enabled=true", []string{"wanGateway.enabled=true with istio.enabled=true"}},
 		{"without managers", on + "manager.enabled=false,pu.etcdEndpoints=e:2379", []string{"wanGateway.enabled=true with pu.enabled=true and manager.enabled=false"}},
 		{"request above limit", on + "wanGateway.resources.requests.memory=1Gi", []string{"wanGateway.resources.requests.memory=1Gi is above wanGateway.resources.limits.memory=512Mi"}},
 	}

@@ -36,6 +36,9 @@ zeppelin.enabled=true with sql.enabled=false: the JDBC interpreter is set for th
 {{- if not (and .Values.pu.enabled .Values.manager.enabled) }}
 wanGateway.enabled=true with pu.enabled={{ .Values.pu.enabled }} and manager.enabled={{ .Values.manager.enabled }}: a site's gateway reads the release's partition map and sends its data pods' writes; keep pu.enabled=true and manager.enabled=true.
 {{- end }}
+{{- if .Values.istio.enabled }}
+wanGateway.enabled=true with istio.enabled=true: the Istio add-on's policies do not let the gateway reach the data pods and managers, nor the other sites (outside the mesh) reach the gateway, yet; set one of them to false.
+{{- end }}
 {{- if and .Values.pu.enabled .Values.pu.persistence.enabled }}
 wanGateway.enabled=true with pu.persistence.enabled=true: the data pods keep the WAN conflict metadata in memory only, so a site's partitions cannot be kept on volumes yet; set pu.persistence.enabled=false (the production profile sets it true) or wanGateway.enabled=false.
 {{- end }}
