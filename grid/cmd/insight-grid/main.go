@@ -1,7 +1,8 @@
 // Command insight-grid is the Insight grid server: one static binary whose subcommands
 // are its roles — manager (embedded etcd, partition map, REST API), data (one partition
-// instance speaking the Redis Cluster protocol), gateway (a WAN replication site's gateway), local (a whole grid as processes on
-// loopback), check (an in-cluster write test client) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
+// instance speaking the Redis Cluster protocol), gateway (a WAN replication site's
+// gateway), local (a whole grid as processes on loopback), check (an in-cluster write
+// test client) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
 package main
 
 import (
