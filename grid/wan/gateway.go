@@ -295,7 +295,7 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 			return nil, "", fmt.Errorf("site %s's operator token: %w", t.Name, err)
 		}
 	}
-	tr := &http.Transport{}
+	tr := &http.Transport{DialContext: linkDialer().DialContext, TLSHandshakeTimeout: 10 * time.Second}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {

@@ -111,6 +111,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, getenv fun
 	for _, t := range ts {
 		sites = append(sites, t.Name+"="+t.Address)
 	}
+	if src == nil && tok == nil {
+		log.Warn("the sink serves plain HTTP without the operator token: whoever reaches --port can write to this site; give the TLS files and --operator-token-file off a trusted network")
+	}
 	log.Info("WAN gateway started", "site", site, "listen", cfg.Listener.Addr().String(), "tls", src != nil, "manager", base, "dataScheme", scheme, "targets", sites)
 	return wan.NewGateway(cfg).Run(ctx)
 }
