@@ -1,5 +1,5 @@
 // Package charts provides the Insight Helm charts: the umbrella chart insight with its
-// subcharts insight-manager, insight-pu, insight-sql, insight-spark, insight-zeppelin and the add-ons insight-prometheus and insight-istio, compiled into
+// subcharts insight-manager, insight-pu, insight-sql, insight-wan-gateway, insight-spark, insight-zeppelin and the add-ons insight-prometheus and insight-istio, compiled into
 // the binary so the CLI works without a chart repository or a checkout.
 //
 // In the checkout, each chart's charts/ directory holds relative symlinks to its
@@ -24,7 +24,7 @@ import (
 
 // The charts/ directories are symlinks only, which go:embed leaves out.
 //
-//go:embed all:insight all:insight-manager all:insight-pu all:insight-sql all:insight-spark all:insight-zeppelin all:insight-prometheus all:insight-istio
+//go:embed all:insight all:insight-manager all:insight-pu all:insight-sql all:insight-wan-gateway all:insight-spark all:insight-zeppelin all:insight-prometheus all:insight-istio
 var embedded embed.FS
 
 // Names of the charts in this suite.
@@ -33,6 +33,7 @@ const (
 	Manager    = "insight-manager"
 	PU         = "insight-pu"
 	SQL        = "insight-sql"
+	WANGateway = "insight-wan-gateway"
 	Spark      = "insight-spark"
 	Zeppelin   = "insight-zeppelin"
 	Prometheus = "insight-prometheus"
@@ -82,7 +83,7 @@ func loadEmbedded() (*chart.Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{Manager, PU, SQL, Spark, Zeppelin, Prometheus, Istio} {
+	for _, name := range []string{Manager, PU, SQL, WANGateway, Spark, Zeppelin, Prometheus, Istio} {
 		sub, err := load(embedded, name)
 		if err != nil {
 			return nil, err

@@ -23,7 +23,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ chart, prefix string }{{charts.Umbrella, ""}, {charts.Manager, "manager."}, {charts.PU, "pu."}, {charts.SQL, "sql."}, {charts.Spark, "spark."}, {charts.Zeppelin, "zeppelin."}, {charts.Prometheus, "prometheus."}, {charts.Istio, "istio."}} {
+	for _, c := range []struct{ chart, prefix string }{{charts.Umbrella, ""}, {charts.Manager, "manager."}, {charts.PU, "pu."}, {charts.SQL, "sql."}, {charts.WANGateway, "wanGateway."}, {charts.Spark, "spark."}, {charts.Zeppelin, "zeppelin."}, {charts.Prometheus, "prometheus."}, {charts.Istio, "istio."}} {
 		path := filepath.Join(c.chart, "values.yaml")
 		data, err := os.ReadFile(path)
 		if err != nil {

@@ -108,7 +108,7 @@ func TestKubeScore(t *testing.T) {
 		t.Skipf("kube-score is not built (%v; ci/tools.sh builds it): the renders are not scored", err)
 	}
 	renders := map[string]string{}
-	for _, s := range append(allSets(t), sqlSets...) {
+	for _, s := range append(append(allSets(t), sqlSets...), wanSets...) {
 		renders[s.name] = mustRender(t, s).manifest
 	}
 	for _, s := range sparkSets {

@@ -77,7 +77,11 @@ func checkObject(t *testing.T, obj runtime.Object) {
 			}
 		}
 		checkLabels(t, where+" pod template", o.Spec.Template.Labels)
-		checkPod(t, where, o.Spec.Template.Spec, sqlProbes)
+		probes := sqlProbes
+		if o.Labels[labelComponent] == "wan-gateway" {
+			probes = gatewayProbes
+		}
+		checkPod(t, where, o.Spec.Template.Spec, probes)
 	case *corev1.Service:
 		checkLabels(t, "Service "+o.Name, o.Labels)
 		checkSelector(t, "Service "+o.Name, o.Spec.Selector)
@@ -129,15 +133,17 @@ func checkSelector(t *testing.T, where string, selector map[string]string) {
 	}
 }
 
-// probePaths are the HTTP paths a component's probes GET on its port "http"; an empty
-// path means the component has no such probe.
-type probePaths struct{ startup, liveness, readiness string }
+// probePaths are the HTTP paths a component's probes GET on its port (port, "http" when
+// empty); an empty path means the component has no such probe.
+type probePaths struct{ startup, liveness, readiness, port string }
 
 var (
 	// gridProbes: the managers and data pods serve /livez and /readyz.
 	gridProbes = probePaths{startup: "/livez", liveness: "/livez", readiness: "/readyz"}
 	// sqlProbes: insight-sql serves /healthz and /readyz, and starts at once (no startup probe).
 	sqlProbes = probePaths{liveness: "/healthz", readiness: "/readyz"}
+	// gatewayProbes: the WAN gateway serves /livez and /readyz on its sink's port.
+	gatewayProbes = probePaths{liveness: "/livez", readiness: "/readyz", port: "https-wan"}
 )
 
 // checkPod checks the restricted Pod Security Standard, probes and resources.
@@ -175,8 +181,12 @@ func checkPod(t *testing.T, where string, pod corev1.PodSpec, probes probePaths)
 			}
 			continue
 		}
-		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.StrVal != "http" {
-			t.Errorf("%s: %s probe %+v, want GET %s on port http", where, p.name, p.probe, p.path)
+		port := probes.port
+		if port == "" {
+			port = "http"
+		}
+		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.StrVal != port {
+			t.Errorf("%s: %s probe %+v, want GET %s on port %s", where, p.name, p.probe, p.path, port)
 		}
 	}
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {

@@ -15,7 +15,7 @@ import (
 )
 
 // subcharts maps the umbrella's value keys to the charts behind them.
-var subcharts = map[string]string{"manager": charts.Manager, "pu": charts.PU, "sql": charts.SQL, "spark": charts.Spark, "zeppelin": charts.Zeppelin, "prometheus": charts.Prometheus, "istio": charts.Istio}
+var subcharts = map[string]string{"manager": charts.Manager, "pu": charts.PU, "sql": charts.SQL, "wanGateway": charts.WANGateway, "spark": charts.Spark, "zeppelin": charts.Zeppelin, "prometheus": charts.Prometheus, "istio": charts.Istio}
 
 func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()

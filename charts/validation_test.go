@@ -27,7 +27,6 @@ func TestBadValuesRefused(t *testing.T) {
 		{"UI read-only not a boolean", "manager.ui.readOnly=maybe", []string{"/manager/ui/readOnly", "want boolean"}},
 		{"misspelt key", "pu.partition=3", []string{"/pu", "additional properties 'partition' not allowed"}},
 		{"unknown top-level key", "pus.partitions=3", []string{"additional properties 'pus' not allowed"}},
-		{"future component", "wanGateway.enabled=true", []string{"wanGateway.enabled=true: the insight-wan-gateway chart is not part of this release yet"}},
 		{"request above limit", "pu.resources.requests.memory=1Gi", []string{"pu.resources.requests.memory=1Gi is above pu.resources.limits.memory=512Mi"}},
 		{"tiering without volumes", "pu.tiering.enabled=true", []string{"pu.tiering.enabled=true needs pu.persistence.enabled=true"}},
 		{"tiering disk budget not a size", "pu.tiering.maxDisk=lots", []string{"/pu/tiering/maxDisk", "'lots' does not match pattern"}},
@@ -64,7 +63,7 @@ func TestBadValuesRefused(t *testing.T) {
 			// Every cross-field message comes at once, so one round of fixes is enough.
 			"every message at once",
 			"spark.enabled=true,spark.executor.instances=0,zeppelin.enabled=true,wanGateway.enabled=true,istio.enabled=true,prometheus.enabled=true,pu.resources.requests.cpu=2",
-			[]string{"spark.executor.instances=0", "zeppelin.enabled=true", "wanGateway.enabled=true", "istio.enabled=true needs Istio's CRDs", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
+			[]string{"spark.executor.instances=0", "zeppelin.enabled=true", "wanGateway.site is empty", "istio.enabled=true needs Istio's CRDs", "prometheus.enabled=true", "pu.resources.requests.cpu=2 is above pu.resources.limits.cpu=1"},
 		},
 	}
 	for _, tt := range tests {

@@ -63,7 +63,7 @@ func TestUserValuesReportsEveryProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	zero := 0
-	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"wanGateway"},
+	p := Parameters{Profile: "huge", Partitions: &zero, AntiAffinity: "rack", Memory: "lots", Enable: []string{"cassandra"},
 		ValueFiles: []string{"/does/not/exist.yaml"}, Set: []string{"pu.partitions"}}
 	_, err = p.UserValues(ch, nil, nil)
 	ve, ok := err.(*validate.Error)
@@ -86,7 +86,7 @@ func TestAddOns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := AddOns(ch), []string{"istio", "prometheus", "spark", "sql", "zeppelin"}; !reflect.DeepEqual(got, want) {
+	if got, want := AddOns(ch), []string{"istio", "prometheus", "spark", "sql", "wanGateway", "zeppelin"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AddOns = %v, want %v", got, want)
 	}
 }

@@ -315,14 +315,3 @@ func TestDataArgsOfASiteRunInMemoryWithTheWANFlags(t *testing.T) {
 		t.Errorf("dataArgs of a site = %s: want the WAN flags and no --data-dir", got)
 	}
 }
-
-func TestParseWANTargets(t *testing.T) {
-	got, err := ParseWANTargets([]string{"paris=127.0.0.1:1", "tokyo=127.0.0.1:2"}, []string{"tokyo=/t/ca"}, []string{"paris=/p/tok", "tokyo=/t/tok"})
-	want := []wan.GatewayTarget{{Name: "paris", Address: "127.0.0.1:1", TokenFile: "/p/tok"}, {Name: "tokyo", Address: "127.0.0.1:2", CAFile: "/t/ca", TokenFile: "/t/tok"}}
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("ParseWANTargets = %+v, %v; want %+v", got, err, want)
-	}
-	if _, err := ParseWANTargets(nil, nil, []string{"paris"}); err == nil || !strings.Contains(err.Error(), `--wan-target-token-file "paris": want NAME=FILE`) {
-		t.Errorf("a token file without its site's name: %v", err)
-	}
-}

@@ -49,66 +49,12 @@ func (c *Config) validateWAN() []error {
 	if _, err := wan.ParseMode(c.WANOutboxFull); err != nil {
 		errs = append(errs, fmt.Errorf("--wan-outbox-full %w", err))
 	}
-	seen := map[string]bool{}
-	for _, t := range c.WANTargets {
-		if err := wan.CheckSite(t.Name); err != nil {
-			errs = append(errs, fmt.Errorf("--wan-target %w", err))
-		}
-		if t.Name == c.Site {
-			errs = append(errs, fmt.Errorf("--wan-target %s: that is this site (--site)", t.Name))
-		}
-		if seen[t.Name] {
-			errs = append(errs, fmt.Errorf("--wan-target %s given twice", t.Name))
-		}
-		seen[t.Name] = true
-		if _, _, err := net.SplitHostPort(t.Address); err != nil {
-			errs = append(errs, fmt.Errorf("--wan-target %s=%q: want NAME=HOST:PORT, the site's gateway", t.Name, t.Address))
-		}
-		if !c.Insecure && (t.CAFile == "" || t.TokenFile == "") {
-			errs = append(errs, fmt.Errorf("--wan-target %s: give --wan-target-ca %s=FILE and --wan-target-token-file %s=FILE (the site's CA and operator token, printed by its insight-grid local), or run both sites with --insecure", t.Name, t.Name, t.Name))
-		}
-		if c.Insecure && (t.CAFile != "" || t.TokenFile != "") {
-			errs = append(errs, fmt.Errorf("--wan-target %s: --insecure sends in plain without a token; drop --wan-target-ca and --wan-target-token-file", t.Name))
-		}
-	}
+	errs = append(errs, wan.CheckTargets(TargetFlags, c.Site, c.WANTargets, c.Insecure)...)
 	return errs
 }
 
-// ParseWANTargets builds the targets from the repeated --wan-target NAME=ADDR,
-// --wan-target-ca NAME=FILE and --wan-target-token-file NAME=FILE values.
-func ParseWANTargets(addrs, cas, tokens []string) ([]wan.GatewayTarget, error) {
-	var out []wan.GatewayTarget
-	idx := map[string]int{}
-	for _, a := range addrs {
-		name, addr, ok := strings.Cut(a, "=")
-		if !ok || name == "" || addr == "" {
-			return nil, fmt.Errorf("--wan-target %q: want NAME=HOST:PORT", a)
-		}
-		idx[name] = len(out)
-		out = append(out, wan.GatewayTarget{Name: name, Address: addr})
-	}
-	for _, f := range []struct {
-		flag string
-		vals []string
-		set  func(t *wan.GatewayTarget, v string)
-	}{
-		{"--wan-target-ca", cas, func(t *wan.GatewayTarget, v string) { t.CAFile = v }},
-		{"--wan-target-token-file", tokens, func(t *wan.GatewayTarget, v string) { t.TokenFile = v }},
-	} {
-		for _, v := range f.vals {
-			name, file, ok := strings.Cut(v, "=")
-			if !ok || file == "" {
-				return nil, fmt.Errorf("%s %q: want NAME=FILE", f.flag, v)
-			}
-			i, known := idx[name]
-			if !known {
-				return nil, fmt.Errorf("%s %s: no --wan-target %s=HOST:PORT names that site", f.flag, name, name)
-			}
-			f.set(&out[i], file)
-		}
-	}
-	return out, nil
-}
+// TargetFlags are local's flags describing the target sites (wan.ParseTargets).
+var TargetFlags = wan.TargetFlags{Site: "--site", Target: "--wan-target", CA: "--wan-target-ca", TokenFile: "--wan-target-token-file"}
 
 // wanDataArgs are the data instances' WAN flags.
 func wanDataArgs(cfg Config) []string {

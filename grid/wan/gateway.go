@@ -37,6 +37,8 @@ type GatewayTarget struct {
 	// file holding the site's operator token; both are read at each connection, so they
 	// may appear after the gateway starts (a site started later) and be rotated.
 	CAFile, TokenFile string
+	// ServerName is the name the site's certificate must carry ("": the host of Address).
+	ServerName string
 }
 
 // GatewayConfig is one site's gateway: the delegator sending each partition's outbox to
@@ -101,6 +103,8 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 func (g *Gateway) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathBatch, g.sink)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.HandleFunc("GET "+PathGatewayStatus, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, g.Status(r.Context()))
 	})
@@ -137,6 +141,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = hs.Shutdown(sctx)
 	wg.Wait()
 	return err
+}
+
+// readyz is ready once the site's manager gives the partition map: the sink can route.
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	if _, err := g.partitions(r.Context(), true); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // partitions returns the site's partition map, read again when fresh is set.
@@ -294,7 +307,7 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, "", fmt.Errorf("site %s's CA %s: no PEM certificate in it", t.Name, t.CAFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, strings.TrimSpace(string(tok)), nil
 }

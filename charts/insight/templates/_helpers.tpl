@@ -5,25 +5,11 @@ every key as the user wrote it (pu.resources..., manager.ha).
 */}}
 
 {{/*
-Components whose subcharts come in later releases: value key -> chart.
-*/}}
-{{- define "insight.futureComponents" -}}
-wanGateway: insight-wan-gateway
-{{- end -}}
-
-{{/*
 Every cross-field message of the suite.
 Usage:
 {{ include "insight.validateValues.messages" . }}
 */}}
 {{- define "insight.validateValues.messages" -}}
-{{- $values := .Values -}}
-{{- $future := include "insight.futureComponents" . | fromYaml -}}
-{{- range $key := keys $future | sortAlpha -}}
-{{- if (get $values $key | default dict).enabled }}
-{{ $key }}.enabled=true: the {{ get $future $key }} chart is not part of this release yet; set {{ $key }}.enabled=false.
-{{- end -}}
-{{- end -}}
 {{- if .Values.manager.enabled }}
 {{ include "insight-manager.validateValues.messages" (dict "values" .Values.manager "prefix" "manager." "context" $) }}
 {{- end }}
@@ -43,6 +29,18 @@ spark.enabled=true with pu.enabled=false: Spark jobs need a grid; set pu.enabled
 {{ include "insight-zeppelin.validateValues.messages" (dict "values" .Values.zeppelin "prefix" "zeppelin." "context" $) }}
 {{- if and .Values.zeppelin.jdbc.enabled (not .Values.sql.enabled) (not .Values.zeppelin.jdbc.url) }}
 zeppelin.enabled=true with sql.enabled=false: the JDBC interpreter is set for the release's SQL endpoints; set sql.enabled=true, zeppelin.jdbc.url to endpoints elsewhere, or zeppelin.jdbc.enabled=false.
+{{- end }}
+{{- end }}
+{{- if .Values.wanGateway.enabled }}
+{{ include "insight-wan-gateway.validateValues.messages" (dict "values" .Values.wanGateway "prefix" "wanGateway." "context" $) }}
+{{- if not (and .Values.pu.enabled .Values.manager.enabled) }}
+wanGateway.enabled=true with pu.enabled={{ .Values.pu.enabled }} and manager.enabled={{ .Values.manager.enabled }}: a site's gateway reads the release's partition map and sends its data pods' writes; keep pu.enabled=true and manager.enabled=true.
+{{- end }}
+{{- if .Values.istio.enabled }}
+wanGateway.enabled=true with istio.enabled=true: the Istio add-on's policies do not let the gateway reach the data pods and managers, nor the other sites (outside the mesh) reach the gateway, yet; set one of them to false.
+{{- end }}
+{{- if and .Values.pu.enabled .Values.pu.persistence.enabled }}
+wanGateway.enabled=true with pu.persistence.enabled=true: the data pods keep the WAN conflict metadata in memory only, so a site's partitions cannot be kept on volumes yet; set pu.persistence.enabled=false (the production profile sets it true) or wanGateway.enabled=false.
 {{- end }}
 {{- end }}
 {{- if .Values.prometheus.enabled }}

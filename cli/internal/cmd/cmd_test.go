@@ -218,7 +218,7 @@ func TestCommandLines(t *testing.T) {
 	}{
 		{name: "template dev profile", cmd: "template --profile dev", golden: "template-dev.golden"},
 		{name: "template prometheus without the CRDs", cmd: "template --enable prometheus", code: 1, golden: "template-prometheus-no-crds.golden"},
-		{name: "template bad values, every problem at once", cmd: "template --partitions 0 --anti-affinity=rack --memory 1Gx --enable wanGateway --set pu.ha=maybe --set pu.partitions=abc", code: 2, golden: "template-bad.golden"},
+		{name: "template bad values, every problem at once", cmd: "template --partitions 0 --anti-affinity=rack --memory 1Gx --enable cassandra --set pu.ha=maybe --set pu.partitions=abc", code: 2, golden: "template-bad.golden"},
 		{name: "values validate cross-field rules", cmd: "values validate --set pu.resources.requests.memory=2Gi,zeppelin.enabled=true", code: 2, golden: "values-validate-rules.golden"},
 		{name: "values validate precedence", cmd: "values validate --profile ha --partitions 3 --memory 1Gi --set pu.partitions=4 -o yaml", golden: "values-validate-precedence.golden"},
 		{name: "unknown profile", cmd: "values validate --profile huge", code: 2, golden: "bad-profile.golden"},

@@ -1,7 +1,8 @@
 // Command insight-grid is the Insight grid server: one static binary whose subcommands
 // are its roles — manager (embedded etcd, partition map, REST API), data (one partition
-// instance speaking the Redis Cluster protocol), local (a whole grid as processes on
-// loopback), check (an in-cluster write test client) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
+// instance speaking the Redis Cluster protocol), gateway (a WAN replication site's
+// gateway), local (a whole grid as processes on loopback), check (an in-cluster write
+// test client) and version. Every flag can also come from INSIGHT_<FLAG_IN_UPPER_SNAKE>.
 package main
 
 import (
@@ -31,6 +32,7 @@ import (
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/store"
 	"github.com/insightgrid/insight/grid/version"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 const usage = `insight-grid %s — the Insight in-memory data grid server
@@ -38,6 +40,8 @@ const usage = `insight-grid %s — the Insight in-memory data grid server
 Usage:
   insight-grid manager [flags]   embedded etcd member, partition map and REST manager API
   insight-grid data [flags]      one partition instance (Redis Cluster protocol)
+  insight-grid gateway [flags]   a WAN replication site's gateway: sends the site's writes to the other
+                                 sites' gateways and applies theirs (docs/wan.md)
   insight-grid local [flags]     a whole grid as processes on loopback, for development and tests
   insight-grid check [flags]     write unique keys for a while, read them back, print the figures as JSON
                                  (what insightctl check runs as a Job)
@@ -73,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = runManager(ctx, args[1:], stderr, getenv)
 	case "data":
 		err = runData(ctx, args[1:], stderr, getenv)
+	case "gateway":
+		err = runGateway(ctx, args[1:], stderr, getenv)
 	case "local":
 		err = runLocal(ctx, args[1:], stdout, stderr, getenv)
 	case "check":
@@ -80,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	case "failover", "failback", "reset", "repartition":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, getenv)
 	default:
-		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, local, check or version (or the commands failover, failback, reset, repartition)\n", args[0])
+		fmt.Fprintf(stderr, "insight-grid: unknown role %q: want manager, data, gateway, local, check or version (or the commands failover, failback, reset, repartition)\n", args[0])
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -361,7 +367,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	var err error
-	if cfg.WANTargets, err = local.ParseWANTargets(wanTargets, wanCAs, wanTokens); err != nil {
+	if cfg.WANTargets, err = wan.ParseTargets(local.TargetFlags, wanTargets, wanCAs, wanTokens, nil); err != nil {
 		return err
 	}
 	cfg.TieringRAM, cfg.TieringMaxDisk = int64(tieringRAM), int64(tieringMaxDisk)

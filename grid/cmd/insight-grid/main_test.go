@@ -19,7 +19,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		wantErr string
 	}{
 		{"no role", nil, nil, 2, "Usage:"},
-		{"unknown role", []string{"gateway"}, nil, 2, `unknown role "gateway": want manager, data, local, check or version`},
+		{"unknown role", []string{"router"}, nil, 2, `unknown role "router": want manager, data, gateway, local, check or version`},
 		{"bad int flag", []string{"data", "--partition", "x"}, nil, 1, `invalid value "x" for flag -partition`},
 		{"bad env", []string{"data"}, map[string]string{"INSIGHT_INSTANCE": "one"}, 1, `invalid value "one" for INSIGHT_INSTANCE (flag --instance)`},
 		{"validation", []string{"data", "--etcd-endpoints", "m-0:2379", "--instance", "3"}, nil, 1, "--instance 3: must be 0 (preferred primary) or 1 (backup)"},

@@ -46,7 +46,8 @@ Usage:
 
 {{/*
 The DNS names the release's certificate carries, one a line: the managers' Service and
-their headless Service with a wildcard for each pod under it, the PUs' client Service,
+their headless Service with a wildcard for each pod under it, the PUs' client Service, the
+WAN gateway's Service (the other sites check its name),
 each as "<svc>", "<svc>.<ns>", "<svc>.<ns>.svc" and "<svc>.<ns>.svc.<clusterDomain>",
 and localhost (a port-forward). The PUs advertise their pod IPs, and the grid's own
 links (replication, etcd, the managers' calls) verify the CA's signature, not a name.
@@ -58,7 +59,7 @@ Usage:
 {{- $domain := default "cluster.local" ((.context.Values.global | default dict).clusterDomain) -}}
 {{- $manager := include "insight-common.names.component" (dict "component" "manager" "context" .context) -}}
 {{- $names := list -}}
-{{- range $svc := list $manager (printf "%s-headless" $manager) (include "insight-common.names.component" (dict "component" "pu" "context" .context)) -}}
+{{- range $svc := list $manager (printf "%s-headless" $manager) (include "insight-common.names.component" (dict "component" "pu" "context" .context)) (include "insight-common.names.component" (dict "component" "wan-gateway" "context" .context)) -}}
 {{- $names = concat $names (list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns $domain)) -}}
 {{- end -}}
 {{- $names = concat $names (list (printf "*.%s-headless.%s.svc" $manager $ns) (printf "*.%s-headless.%s.svc.%s" $manager $ns $domain) "localhost") -}}
