@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +156,29 @@ func TestWANReplicationBetweenTwoReleases(t *testing.T) {
 	}
 	replicated(eastGrid, westGrid, "east", "west")
 	replicated(westGrid, eastGrid, "west", "east")
+
+	// insightctl wan status reaches each release's gateway through a port-forward with the
+	// release's CA and token: the other site is its target, nothing left to send.
+	for _, s := range []wanSite{east, west} {
+		want := map[string]string{"east": "west", "west": "east"}[s.name]
+		var out string
+		cluster.WaitFor(t, 30*time.Second, "insightctl wan status -n "+s.ns+" showing target "+want+" with nothing left to send", func(context.Context) (bool, error) {
+			out = insightctlOK(t, "wan", "status", "demo", "-n", s.ns, "-o", "json").Stdout
+			var st struct {
+				Site    string `json:"site"`
+				Targets []struct {
+					Site    string `json:"site"`
+					Backlog int    `json:"backlog"`
+				} `json:"targets"`
+			}
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				return false, fmt.Errorf("insightctl wan status -n %s -o json: %w\n%s", s.ns, err, out)
+			}
+			return st.Site == s.name && len(st.Targets) == 1 && st.Targets[0].Site == want && st.Targets[0].Backlog == 0, nil
+		})
+		table := insightctlOK(t, "wan", "status", "demo", "-n", s.ns)
+		if !strings.Contains(table.Stdout, want) {
+			t.Errorf("insightctl wan status -n %s does not show target %s:\n%s", s.ns, want, table.Stdout)
+		}
+	}
 }
