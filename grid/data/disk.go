@@ -7,15 +7,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/insightgrid/insight/grid/persist"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 // openDisk loads the instance's data directory into its store and keeps the journal
 // for the replication node.
+// With WAN replication on, the tracker's metadata is in the journal and the snapshots
+// too (wanDisk); off, the metadata a former --wan-site left there is dropped.
 func (in *instance) openDisk(cfg Config) (persist.Recovery, error) {
 	log := cfg.Logger
+	var meta persist.Meta = &wanDropped{}
+	if in.wan != nil {
+		meta = wanDisk{in.wan}
+	}
 	j, rec, err := persist.Open(persist.Config{
 		Dir: cfg.DataDir, Fsync: cfg.AppendFsync, RewritePercentage: cfg.RewritePercentage, RewriteMinSize: cfg.RewriteMinSize,
-		Store: in.store, Logger: log,
+		Store: in.store, Meta: meta, Logger: log,
 	})
 	if err != nil {
 		return rec, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
@@ -23,6 +30,13 @@ func (in *instance) openDisk(cfg Config) (persist.Recovery, error) {
 	in.disk = j
 	log.Info("data directory loaded", "dir", cfg.DataDir, "appendfsync", cfg.AppendFsync.String(), "snapshot", rec.Snapshot,
 		"records", rec.Records, "keys", rec.Keys, "epoch", rec.Epoch, "offset", rec.Seq, "took", rec.Took.String())
+	if in.wan != nil {
+		st := in.wan.Status()
+		log.Info("WAN metadata loaded", "dir", cfg.DataDir, "metaKeys", st.MetaKeys, "outbox", st.Outbox, "clockHLC", st.ClockHLC)
+	} else if d := meta.(*wanDropped); d.ops > 0 {
+		log.Warn("the data directory holds WAN metadata of a former --wan-site; WAN replication is off: dropped (the next snapshot leaves it out)",
+			"dir", cfg.DataDir, "operations", d.ops)
+	}
 	if rec.Cut != "" {
 		log.Warn("the journal ended in a damaged or truncated record: cut there, nothing after it loaded",
 			"dir", cfg.DataDir, "cut", rec.Cut, "bytes", rec.CutBytes, "records", rec.CutRecords)
@@ -53,3 +67,20 @@ func registerDiskMetrics(reg prometheus.Registerer, j *persist.Journal) {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "insight_grid_persist_snapshots_total", Help: "Snapshots written since start (each compacts the journal)."},
 		func() float64 { return float64(j.Status().Snapshots) }))
 }
+
+// wanDisk is WAN replication's metadata in the data directory (persist.Meta): the
+// operations the tracker journals in the replication stream (RecordWAN) reach the
+// journal with the store's, and are replayed into the tracker at start, which moves its
+// clock past every timestamp replayed (ApplyOp observes them); snapshots hold DumpSlot.
+type wanDisk struct{ *wan.Tracker }
+
+func (wanDisk) Owns(op []byte) bool { return wan.IsOp(op) }
+
+// wanDropped is persist.Meta without WAN replication: it counts the WAN operations a
+// former --wan-site left in the data directory and drops them.
+type wanDropped struct{ ops int64 }
+
+func (*wanDropped) Owns(op []byte) bool        { return wan.IsOp(op) }
+func (d *wanDropped) ApplyOp([]byte) error     { d.ops++; return nil }
+func (*wanDropped) DumpSlot(int, func([]byte)) {}
+func (*wanDropped) Reset()                     {}
