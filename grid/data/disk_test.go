@@ -213,3 +213,34 @@ func TestWANMetadataOfAFormerSiteIsDroppedWithoutWAN(t *testing.T) {
 		t.Fatalf("k = %q, %v after the restart without WAN; want v", v, ok)
 	}
 }
+
+// TestATargetRemovedFromTheConfigurationDoesNotHoldTheOutbox: the watermark of a site
+// dropped from --wan-targets comes back from the data directory with the others; the
+// outbox then empties when the remaining targets acknowledge, not never.
+func TestATargetRemovedFromTheConfigurationDoesNotHoldTheOutbox(t *testing.T) {
+	dir := t.TempDir()
+	a := openSite(t, dir, 0, time.Now)
+	a.set(t, "k1", "v")
+	if err := a.wan.Ack("tokyo", 1, a.jn.rec); err != nil { // tokyo's watermark is in the journal
+		t.Fatal(err)
+	}
+	a.set(t, "k2", "v")
+	a.stop()
+	st := store.New(1 << 20)
+	tr := wan.NewTracker(wan.Config{Site: "london", Targets: []string{"paris"}, OutboxMax: 1000, Mode: wan.ModeBlock,
+		TombstoneTTL: time.Hour, Store: st})
+	in := &instance{store: st, wan: tr}
+	if _, err := in.openDisk(Config{DataDir: dir, AppendFsync: persist.FsyncAlways, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := tr.Pull("paris", 10, func(int, []byte) {})
+	if err != nil || len(b.Changes) != 2 {
+		t.Fatalf("pull for paris after the restart: %+v, %v; want k1 and k2", b, err)
+	}
+	if err := tr.Ack("paris", b.Upto, func(int, []byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.Status().Outbox; n != 0 {
+		t.Fatalf("outbox after paris, the only target, acknowledged everything: %d keys, want 0", n)
+	}
+}

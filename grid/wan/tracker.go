@@ -814,3 +814,17 @@ func (r *reader) bytes() []byte {
 	r.b = r.b[n:]
 	return v
 }
+
+// ForgetOtherTargets drops the state of every target not in Config.Targets: a site
+// removed from the configuration, whose watermark a restart replayed from the data
+// directory, would otherwise hold the outbox back for good.
+func (t *Tracker) ForgetOtherTargets() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.targets {
+		if !slices.Contains(t.cfg.Targets, name) {
+			delete(t.targets, name)
+		}
+	}
+	t.trim()
+}
