@@ -31,7 +31,7 @@ func (in *instance) openDisk(cfg Config) (persist.Recovery, error) {
 	log.Info("data directory loaded", "dir", cfg.DataDir, "appendfsync", cfg.AppendFsync.String(), "snapshot", rec.Snapshot,
 		"records", rec.Records, "keys", rec.Keys, "epoch", rec.Epoch, "offset", rec.Seq, "took", rec.Took.String())
 	if in.wan != nil {
-		in.wan.ForgetOtherTargets() // a site no longer in --wan-targets
+		in.wan.Restored()
 		st := in.wan.Status()
 		log.Info("WAN metadata loaded", "dir", cfg.DataDir, "metaKeys", st.MetaKeys, "outbox", st.Outbox, "clockHLC", st.ClockHLC)
 	} else if d := meta.(*wanDropped); d.ops > 0 {

@@ -82,6 +82,27 @@ func openSite(t *testing.T, dir string, rewritePct int, now func() time.Time) *d
 	return s
 }
 
+// snapshotEverything waits for a snapshot taken after every change, its journal empty.
+// Every flush of records starts a snapshot unless one is being written: between
+// snapshots, it journals nudge again (an operation whose replay changes nothing).
+func snapshotEverything(t *testing.T, s *diskSite, nudge []byte) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, "a snapshot of everything, its journal empty", func() bool {
+		s.jn.mu.Lock()
+		last := s.jn.seq
+		s.jn.mu.Unlock()
+		st := s.jn.j.Status()
+		switch {
+		case st.SnapshotInProgress:
+			return false
+		case st.SyncedOffset == last && st.JournalBytes == 8:
+			return true
+		}
+		s.jn.rec(0, nudge)
+		return false
+	})
+}
+
 func (s *diskSite) set(t *testing.T, k, v string) {
 	t.Helper()
 	if _, err := s.store.Set(nil, []byte(k), []byte(v), store.SetOptions{}); err != nil {
@@ -125,8 +146,9 @@ func outbox(t *testing.T, tr *wan.Tracker, target string) []string {
 func TestWANMetadataSurvivesARestart(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		rewritePct int // 0: no snapshots
-	}{{"journal", 0}, {"snapshot", 1}} {
+		rewritePct int  // 0: no snapshots
+		snapOnly   bool // the last snapshot holds everything, its journal nothing
+	}{{"journal", 0, false}, {"snapshot and journal", 1, false}, {"snapshot", 1, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			later := time.Now().Add(time.Hour)
@@ -146,8 +168,12 @@ func TestWANMetadataSurvivesARestart(t *testing.T) {
 			if err != nil || len(b.Changes) != 4 {
 				t.Fatalf("pull for paris: %d changes, %v", len(b.Changes), err)
 			}
-			if err := a.wan.Ack("paris", b.Upto, a.jn.rec); err != nil { // paris's watermark
+			var ackOp []byte
+			if err := a.wan.Ack("paris", b.Upto, func(slot int, op []byte) { ackOp = op; a.jn.rec(slot, op) }); err != nil { // paris's watermark
 				t.Fatal(err)
+			}
+			if tc.snapOnly {
+				snapshotEverything(t, a, ackOp)
 			}
 			before, st := metadata(a.wan), a.wan.Status()
 			paris, tokyo := outbox(t, a.wan, "paris"), outbox(t, a.wan, "tokyo")
@@ -157,14 +183,14 @@ func TestWANMetadataSurvivesARestart(t *testing.T) {
 			a.stop()
 
 			r := openSite(t, dir, tc.rewritePct, time.Now)
-			if tc.rewritePct > 0 && r.rec.Snapshot == "" {
-				t.Fatalf("recovery %+v: no snapshot loaded", r.rec)
+			if tc.rewritePct > 0 && r.rec.Snapshot == "" || tc.snapOnly && r.rec.Records != 0 {
+				t.Fatalf("recovery %+v: want a snapshot loaded (and no journal record with it)", r.rec)
 			}
 			if got := metadata(r.wan); !slices.Equal(got, before) {
 				t.Fatalf("metadata after the restart: %d operations, want the %d before, equal", len(got), len(before))
 			}
 			rst := r.wan.Status()
-			if rst.MetaKeys != st.MetaKeys || rst.ClockHLC < st.ClockHLC || !slices.Equal(rst.Targets, st.Targets) {
+			if rst.MetaKeys != st.MetaKeys || rst.Outbox != st.Outbox || rst.ClockHLC < st.ClockHLC || !slices.Equal(rst.Targets, st.Targets) {
 				t.Fatalf("status after the restart %+v, want %+v (the clock not behind)", rst, st)
 			}
 			if got := outbox(t, r.wan, "paris"); !slices.Equal(got, paris) {
@@ -242,5 +268,35 @@ func TestATargetRemovedFromTheConfigurationDoesNotHoldTheOutbox(t *testing.T) {
 	}
 	if n := tr.Status().Outbox; n != 0 {
 		t.Fatalf("outbox after paris, the only target, acknowledged everything: %d keys, want 0", n)
+	}
+}
+
+// TestTheOutboxLoadedFromASnapshotHoldsOnlyTheUnacknowledged: keys every target has
+// acknowledged, loaded from a snapshot in no order, are not counted in the outbox (which
+// block mode holds writes on).
+func TestTheOutboxLoadedFromASnapshotHoldsOnlyTheUnacknowledged(t *testing.T) {
+	dir := t.TempDir()
+	a := openSite(t, dir, 1, time.Now)
+	for i := range 20 {
+		a.set(t, fmt.Sprintf("k%d", i), "v")
+	}
+	var ackOp []byte
+	for _, target := range []string{"paris", "tokyo"} {
+		b, err := a.wan.Pull(target, 100, a.jn.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.wan.Ack(target, b.Upto, func(slot int, op []byte) { ackOp = op; a.jn.rec(slot, op) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.wan.Status().Outbox; n != 0 {
+		t.Fatalf("outbox before the restart: %d keys, want 0", n)
+	}
+	snapshotEverything(t, a, ackOp)
+	a.stop()
+	r := openSite(t, dir, 1, time.Now)
+	if n := r.wan.Status().Outbox; n != 0 || r.rec.Records != 0 {
+		t.Fatalf("outbox after a restart from a snapshot (recovery %+v): %d keys, want 0", r.rec, n)
 	}
 }

@@ -815,10 +815,11 @@ func (r *reader) bytes() []byte {
 	return v
 }
 
-// ForgetOtherTargets drops the state of every target not in Config.Targets: a site
-// removed from the configuration, whose watermark a restart replayed from the data
-// directory, would otherwise hold the outbox back for good.
-func (t *Tracker) ForgetOtherTargets() {
+// Restored finishes a replay of the metadata from a data directory: the state of a target
+// not in Config.Targets (a site removed from the configuration), whose watermark would hold
+// the outbox back for good, is dropped, and the outbox is trimmed to what the targets have
+// not acknowledged (a snapshot's keys come in no order, each counted until a trim).
+func (t *Tracker) Restored() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for name := range t.targets {
