@@ -24,13 +24,18 @@ import (
 type wanJournal struct {
 	mu  sync.Mutex
 	j   *persist.Journal
-	t   *wan.Tracker
+	t   *wan.Tracker // nil: WAN replication off
 	seq uint64
+	// unstamped journals the changes alone, as when the instance stops between a
+	// change and its stamp.
+	unstamped bool
 }
 
 func (w *wanJournal) Record(slot int, op []byte) {
 	w.rec(slot, op)
-	w.t.Record(slot, op, w.rec)
+	if w.t != nil && !w.unstamped {
+		w.t.Record(slot, op, w.rec)
+	}
 }
 
 func (w *wanJournal) rec(_ int, op []byte) {
@@ -298,5 +303,65 @@ func TestTheOutboxLoadedFromASnapshotHoldsOnlyTheUnacknowledged(t *testing.T) {
 	r := openSite(t, dir, 1, time.Now)
 	if n := r.wan.Status().Outbox; n != 0 || r.rec.Records != 0 {
 		t.Fatalf("outbox after a restart from a snapshot (recovery %+v): %d keys, want 0", r.rec, n)
+	}
+}
+
+// TestAChangeJournaledWithoutItsStampIsStampedAtTheRestart: an instance stopped between a
+// change and its stamp (two records) comes back with the key's new value and gives it a
+// new stamp, so it is sent; keys written before WAN was on are not.
+func TestAChangeJournaledWithoutItsStampIsStampedAtTheRestart(t *testing.T) {
+	dir := t.TempDir()
+	// Without WAN first: these keys have no metadata and stay without.
+	st := store.New(1 << 20)
+	in := &instance{store: st}
+	if _, err := in.openDisk(Config{DataDir: dir, AppendFsync: persist.FsyncAlways, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	jn := &wanJournal{j: in.disk}
+	st.SetJournal(jn)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.disk.Run(ctx) }()
+	if _, err := st.Set(nil, []byte("before-wan"), []byte("v"), store.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	a := openSite(t, dir, 0, time.Now)
+	a.set(t, "k1", "v1")
+	a.set(t, "k2", "v1")
+	a.store.Del([]byte("k3"))                           // absent: nothing journaled
+	for _, target := range []string{"paris", "tokyo"} { // every stamped write acknowledged
+		b, err := a.wan.Pull(target, 100, a.jn.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.wan.Ack(target, b.Upto, a.jn.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.jn.unstamped = true
+	a.set(t, "k2", "v2") // its stamp never journaled
+	a.set(t, "k4", "v1")
+	a.store.Del([]byte("k1"))
+	a.stop()
+
+	r := openSite(t, dir, 0, time.Now)
+	out := outbox(t, r.wan, "tokyo")
+	want := map[string]string{"k1": "deleted", "k2": "set", "k4": "set"}
+	got := map[string]string{}
+	for _, c := range out {
+		k, rest, _ := strings.Cut(c, "@")
+		_, v, _ := strings.Cut(rest, ":")
+		got[k] = v
+	}
+	if len(got) != len(want) || got["k1"] != want["k1"] || got["k2"] != want["k2"] || got["k4"] != want["k4"] {
+		t.Fatalf("outbox for tokyo after the restart %v: want k1 deleted, k2 and k4 set, before-wan not", out)
+	}
+	if v, ok, _ := r.store.Get(nil, []byte("k2")); !ok || string(v) != "v2" {
+		t.Fatalf("k2 = %q, %v; want v2", v, ok)
 	}
 }

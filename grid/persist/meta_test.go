@@ -11,8 +11,9 @@ import (
 // fakeMeta is a Config.Meta whose operations start with 0xF0 and hold one slot's
 // state: the last one of a slot wins.
 type fakeMeta struct {
-	state  map[int]string
-	resets int
+	state    map[int]string
+	resets   int
+	replayed []string // the store's changes replayed
 }
 
 func (m *fakeMeta) Owns(op []byte) bool { return len(op) > 1 && op[0] == 0xF0 }
@@ -32,6 +33,8 @@ func (m *fakeMeta) DumpSlot(slot int, fn func(op []byte)) {
 }
 
 func (m *fakeMeta) Reset() { m.state, m.resets = nil, m.resets+1 }
+
+func (m *fakeMeta) Replayed(op []byte) { m.replayed = append(m.replayed, string(op)) }
 
 func metaOp(slot int, v string) []byte { return append([]byte{0xF0, byte(slot)}, v...) }
 
@@ -56,6 +59,9 @@ func TestMetaOperationsReplayIntoMetaNotTheStore(t *testing.T) {
 	b := openJournal(t, Config{Dir: dir, Fsync: FsyncAlways, Meta: m})
 	if want := map[int]string{1: "one again", 2: "two"}; len(m.state) != 2 || m.state[1] != want[1] || m.state[2] != want[2] || b.s.Keys() != 1 {
 		t.Fatalf("after the replay: meta %v, %d keys; want %v and 1 key", m.state, b.s.Keys(), want)
+	}
+	if len(m.replayed) != 1 {
+		t.Fatalf("Replayed told %d changes of the store, want the one SET", len(m.replayed))
 	}
 
 	// A snapshot holds the meta's state; its key count is the store's.
@@ -83,7 +89,7 @@ func TestMetaOperationsReplayIntoMetaNotTheStore(t *testing.T) {
 	}
 	c := &fakeMeta{}
 	openJournal(t, Config{Dir: dir, Fsync: FsyncAlways, Meta: c})
-	if c.resets != 1 || len(c.state) != 1 || c.state[4] != "synced" {
+	if c.resets != 1 || len(c.state) != 1 || c.state[4] != "synced" || len(c.replayed) != 1 {
 		t.Fatalf("after a full sync: meta %v (%d resets); want only slot 4's, reset once", c.state, c.resets)
 	}
 }

@@ -82,6 +82,10 @@ type Meta interface {
 	ApplyOp(op []byte) error
 	// DumpSlot calls fn with the operations that recreate its state of slot.
 	DumpSlot(slot int, fn func(op []byte))
+	// Replayed is told each change of the store a journal replays (not a snapshot's
+	// keys), after the store applied it: the changes its own operations followed when
+	// they were made.
+	Replayed(op []byte)
 	// Reset forgets everything.
 	Reset()
 }

@@ -213,6 +213,9 @@ func (j *Journal) replay(path string, rec *Recovery, st *replayState) (cut bool,
 			}
 			if r.typ == recOp {
 				st.pos = position{r.epoch, r.seq}
+				if m := j.cfg.Meta; m != nil && !m.Owns(r.op) {
+					m.Replayed(r.op)
+				}
 			}
 		case recReset:
 			j.reset()

@@ -829,3 +829,11 @@ func (t *Tracker) Restored() {
 	}
 	t.trim()
 }
+
+// Stamp is the timestamp of the write key holds, and whether key has metadata.
+func (t *Tracker) Stamp(key []byte) (hlc uint64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.meta[slots.Of(key)][string(key)]
+	return e.hlc, ok
+}
