@@ -14,9 +14,9 @@ import (
 )
 
 // openDisk loads the instance's data directory into its store and keeps the journal
-// for the replication node.
-// With WAN replication on, the tracker's metadata is in the journal and the snapshots
-// too (wanDisk); off, the metadata a former --wan-site left there is dropped.
+// for the replication node. With WAN replication on, the tracker's metadata is in the
+// journal and the snapshots too (wanDisk); off, the metadata a former --wan-site left
+// there is dropped.
 func (in *instance) openDisk(cfg Config) (persist.Recovery, error) {
 	log := cfg.Logger
 	var meta persist.Meta = &wanDropped{}
