@@ -105,7 +105,8 @@ type Config struct {
 
 	// WAN turns WAN replication on (nil: off): the instance keeps per-key conflict
 	// metadata and its partition's outbox, and serves /v1/wan/* to the site's gateway.
-	// Its Store is set by Run.
+	// With DataDir the metadata and the targets' watermarks are journaled and
+	// snapshotted with the data, so the outbox survives a restart. Its Store is set by Run.
 	WAN *wan.Config
 	// TieringDir keeps the values of cold keys on the instance's volume once used memory
 	// passes MaxMemory (package tier), instead of refusing writes or evicting. Empty: off.
@@ -196,9 +197,6 @@ func (c *Config) Validate() error {
 	if c.WAN != nil {
 		if err := c.WAN.Validate(); err != nil {
 			errs = append(errs, err)
-		}
-		if c.DataDir != "" {
-			errs = append(errs, errWANWithDisk)
 		}
 	}
 	return errors.Join(errs...)
@@ -355,6 +353,14 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
+	if cfg.WAN != nil {
+		// Before the data directory is loaded: its WAN metadata is replayed into it.
+		wc := *cfg.WAN
+		wc.Store = in.store
+		in.wan = wan.NewTracker(wc)
+		rcfg.WAN = in.wan
+		registerWANMetrics(reg, in.wan)
+	}
 	if cfg.DataDir != "" {
 		// Loaded before anything is served or registered: the instance then registers
 		// with its data, and the replication node continues from its position.
@@ -365,13 +371,6 @@ func Run(ctx context.Context, cfg Config) error {
 		rcfg.Disk, rcfg.RecoveredEpoch, rcfg.RecoveredSeq = in.disk, int64(rec.Epoch), rec.Seq
 		in.loaded = &cluster.DiskState{Position: cluster.Position{Epoch: int64(rec.Epoch), Seq: rec.Seq}, Keys: rec.Keys, Recovering: rec.SyncInterrupted}
 		registerDiskMetrics(reg, in.disk)
-	}
-	if cfg.WAN != nil {
-		wc := *cfg.WAN
-		wc.Store = in.store
-		in.wan = wan.NewTracker(wc)
-		rcfg.WAN = in.wan
-		registerWANMetrics(reg, in.wan)
 	}
 	in.node = repl.New(rcfg, run)
 	registerReplMetrics(reg, in.node)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 func TestValidate(t *testing.T) {
@@ -35,6 +36,9 @@ func TestValidate(t *testing.T) {
 		{"tiering", func(c *Config) { c.TieringDir, c.MaxMemory, c.TieringMaxDisk = "/data", 1<<30, 10<<30 }, ""},
 		{"tiering without a RAM budget", func(c *Config) { c.TieringDir = "/data" }, "--tiering-dir needs a RAM budget: give --maxmemory"},
 		{"tiering disk budget without a directory", func(c *Config) { c.TieringMaxDisk = 1 << 30 }, "--tiering-max-disk 1073741824 needs --tiering-dir"},
+		{"wan with a data dir", func(c *Config) {
+			c.DataDir, c.WAN = "/data", &wan.Config{Site: "london", Targets: []string{"paris"}, OutboxMax: 10, Mode: wan.ModeBlock, TombstoneTTL: time.Hour}
+		}, ""},
 		{"node and zone", func(c *Config) { c.NodeName, c.Zone = "ip-10-0-1-5.eu-west-1.compute.internal", "eu-west-1a" }, ""},
 		{"node name with a space", func(c *Config) { c.NodeName = "node 1" }, `--node-name "node 1": must not hold spaces or control characters`},
 		{"zone too long", func(c *Config) { c.Zone = strings.Repeat("z", 64) }, "must be at most 63"},

@@ -3,7 +3,6 @@ package data
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -226,9 +225,6 @@ func (c wanCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(wanApplied, prometheus.CounterValue, float64(st.Applied))
 	ch <- prometheus.MustNewConstMetric(wanStale, prometheus.CounterValue, float64(st.Stale))
 }
-
-// errWANWithDisk refuses WAN replication with a data directory, for now.
-var errWANWithDisk = errors.New("--wan-site with --data-dir: WAN replication keeps its metadata in memory only for now (it is not in the journal); run the site without --data-dir")
 
 // wanMover is the server as the re-partitioning's mover sees it: while it holds a slot
 // to move its keys out, their deletions here are not WAN deletions (Tracker.MovingOut).

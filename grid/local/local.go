@@ -72,8 +72,8 @@ type Config struct {
 
 	// Site names this grid for WAN replication ("": off): its data instances keep
 	// per-key conflict metadata, and this process runs the site's gateway on base+5,
-	// sending the site's writes to WANTargets (grid/wan, docs/wan.md). The data
-	// instances then run in memory whatever DataDir: WAN metadata is not journaled yet.
+	// sending the site's writes to WANTargets (grid/wan, docs/wan.md). With DataDir
+	// the metadata and the outbox are journaled with the data instances' keys.
 	Site          string
 	WANTargets    []wan.GatewayTarget
 	WANOutboxMax  int
@@ -556,7 +556,7 @@ func dataArgs(cfg Config, l Layout, in Instance, replTimeout bool) []string {
 	if cfg.RequirePass != "" {
 		args = append(args, "--requirepass", cfg.RequirePass)
 	}
-	if cfg.DataDir != "" && cfg.Site == "" {
+	if cfg.DataDir != "" {
 		args = append(args, "--data-dir", InstanceDir(cfg.DataDir, in), "--appendfsync", cfg.AppendFsync)
 	}
 	args = append(args, wanDataArgs(cfg)...)
@@ -741,7 +741,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.tls.CA == "" {
 			scheme = "http"
 		}
-		fmt.Fprintf(w, "wan-site %s (data instances in memory)\nwan-gateway %s://%s\n", cfg.Site, scheme, gwAddr)
+		fmt.Fprintf(w, "wan-site %s\nwan-gateway %s://%s\n", cfg.Site, scheme, gwAddr)
 	}
 	fmt.Fprintln(w, "ready")
 

@@ -305,13 +305,18 @@ func TestValidateWAN(t *testing.T) {
 	}
 }
 
-func TestDataArgsOfASiteRunInMemoryWithTheWANFlags(t *testing.T) {
-	cfg := Config{Partitions: 1, BasePort: 7000, Bind: "127.0.0.1", LeaseTTL: 3 * time.Second, DataDir: "/var/grid",
+func TestDataArgsOfASiteKeepTheirDataDirWithTheWANFlags(t *testing.T) {
+	cfg := Config{Partitions: 1, BasePort: 7000, Bind: "127.0.0.1", LeaseTTL: 3 * time.Second, DataDir: "/var/grid", AppendFsync: "always",
 		Site: "london", WANOutboxMax: 50, WANOutboxFull: "mark-out-of-sync",
 		WANTargets: []wan.GatewayTarget{{Name: "paris"}, {Name: "tokyo"}}}
 	l := NewLayout(cfg)
 	got := strings.Join(dataArgs(cfg, l, l.Instances[0], false), " ")
-	if strings.Contains(got, "--data-dir") || !strings.Contains(got, "--wan-site london --wan-targets paris,tokyo --wan-outbox-max 50 --wan-outbox-full mark-out-of-sync") {
-		t.Errorf("dataArgs of a site = %s: want the WAN flags and no --data-dir", got)
+	dir := "--data-dir " + InstanceDir(cfg.DataDir, l.Instances[0]) + " --appendfsync always"
+	if !strings.Contains(got, dir) || !strings.Contains(got, "--wan-site london --wan-targets paris,tokyo --wan-outbox-max 50 --wan-outbox-full mark-out-of-sync") {
+		t.Errorf("dataArgs of a site = %s: want %q and the WAN flags", got, dir)
+	}
+	cfg.DataDir = ""
+	if got := strings.Join(dataArgs(cfg, l, l.Instances[0], false), " "); strings.Contains(got, "--data-dir") {
+		t.Errorf("dataArgs of a site without --data-dir = %s: want the instances in memory", got)
 	}
 }

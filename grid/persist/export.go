@@ -18,13 +18,16 @@ import (
 // written after the lock is let go: a slow w never holds a writer longer than one slot's
 // copy.
 func WriteSnapshot(ctx context.Context, w io.Writer, st *store.Store, epoch, seq uint64) (keys uint64, err error) {
-	return writeSnapshot(ctx, w, st, position{epoch, seq})
+	return writeSnapshot(ctx, w, st, nil, position{epoch, seq})
 }
 
-func writeSnapshot(ctx context.Context, w io.Writer, st *store.Store, at position) (keys uint64, err error) {
+// writeSnapshot is WriteSnapshot with meta's state (nil: none) after each slot's keys;
+// the end record counts every record, the keys returned only the store's.
+func writeSnapshot(ctx context.Context, w io.Writer, st *store.Store, meta Meta, at position) (keys uint64, err error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	_, _ = bw.WriteString(snapshotMagic)
 	buf := appendRecord(nil, recSnapHead, nil, at.epoch, at.seq)
+	var metas uint64
 	for slot := range slots.Count {
 		if err := ctx.Err(); err != nil {
 			return keys, fmt.Errorf("stopped: %w", err)
@@ -33,6 +36,12 @@ func writeSnapshot(ctx context.Context, w io.Writer, st *store.Store, at positio
 			buf = appendRecord(buf, recSnapOp, op)
 			keys++
 		})
+		if meta != nil {
+			meta.DumpSlot(slot, func(op []byte) {
+				buf = appendRecord(buf, recSnapOp, op)
+				metas++
+			})
+		}
 		if _, err := bw.Write(buf); err != nil {
 			return keys, err
 		}
@@ -41,7 +50,7 @@ func writeSnapshot(ctx context.Context, w io.Writer, st *store.Store, at positio
 		}
 		buf = buf[:0]
 	}
-	_, _ = bw.Write(appendRecord(buf, recSnapEnd, nil, keys))
+	_, _ = bw.Write(appendRecord(buf, recSnapEnd, nil, keys+metas))
 	return keys, bw.Flush()
 }
 

@@ -62,10 +62,32 @@ type Config struct {
 	RewritePercentage int
 	RewriteMinSize    int64
 	Store             *store.Store
-	Logger            *slog.Logger
+	// Meta, when set, is state kept beside the store in the same journal: WAN
+	// replication's per-key metadata and watermarks (package wan), whose operations
+	// the replication node journals among the store's. Its operations are replayed into
+	// it rather than the store, every snapshot holds its state after each slot's keys,
+	// and the reset of a full sync empties it with the store.
+	Meta   Meta
+	Logger *slog.Logger
 
 	// tick drives everysec's fsyncs; tests replace it (nil: a ticker every second).
 	tick <-chan time.Time
+}
+
+// Meta is state journaled beside the store (Config.Meta).
+type Meta interface {
+	// Owns reports whether op is one of its operations, not the store's.
+	Owns(op []byte) bool
+	// ApplyOp replays one of its operations.
+	ApplyOp(op []byte) error
+	// DumpSlot calls fn with the operations that recreate its state of slot.
+	DumpSlot(slot int, fn func(op []byte))
+	// Replayed is told each change of the store a journal replays (not a snapshot's
+	// keys), after the store applied it: the changes its own operations followed when
+	// they were made.
+	Replayed(op []byte)
+	// Reset forgets everything.
+	Reset()
 }
 
 // Validate checks the configuration without side effects; flags are named as the data

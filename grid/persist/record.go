@@ -21,11 +21,13 @@ import (
 //	  'L' epoch, seq       the full sync is complete: the store is the primary's at seq of epoch
 //	snapshot-<gen>.snap (magic INSGSNP1)
 //	  'S' epoch, seq       the store as of seq of epoch; journal-<gen>.aof continues it
-//	  's' op               one key (or the function libraries)
+//	  's' op               one key (or the function libraries), or Config.Meta's state of a slot
 //	  'E' count            the end: count 's' records came before
 //
 // An operation is the store's journal encoding (store.Apply replays it), so the files
-// carry every type the store journals, the function libraries included.
+// carry every type the store journals, the function libraries included, or one of
+// Config.Meta's (WAN replication's metadata, with its own operation codes), which its
+// ApplyOp replays.
 const (
 	journalMagic  = "INSGAOF1"
 	snapshotMagic = "INSGSNP1"

@@ -120,7 +120,7 @@ func (j *Journal) recover() (Recovery, error) {
 		}
 	}
 	if st.loading {
-		j.cfg.Store.Reset()
+		j.reset()
 		st.pos = position{}
 		rec.SyncInterrupted = true
 		rec.Discarded = append(rec.Discarded, "a full sync from the primary the stop interrupted (the instance starts empty and syncs again)")
@@ -176,7 +176,7 @@ func (j *Journal) loadSnapshot(path string) (position, error) {
 		}
 		switch r.typ {
 		case recSnapOp:
-			if err := j.cfg.Store.Apply(r.op); err != nil {
+			if err := j.apply(r.op); err != nil {
 				return refuse(fmt.Errorf("record at byte %d: the store refused it: %w", rd.off, err))
 			}
 			n++
@@ -208,14 +208,17 @@ func (j *Journal) replay(path string, rec *Recovery, st *replayState) (cut bool,
 		}
 		switch r.typ {
 		case recOp, recLoad:
-			if aerr := j.cfg.Store.Apply(r.op); aerr != nil {
+			if aerr := j.apply(r.op); aerr != nil {
 				return false, fmt.Errorf("journal %s, record at byte %d: the store refused it (%w): it was written by an incompatible version, or the store has a bug; move the directory's files aside to start empty", path, rd.off, aerr)
 			}
 			if r.typ == recOp {
 				st.pos = position{r.epoch, r.seq}
+				if m := j.cfg.Meta; m != nil && !m.Owns(r.op) {
+					m.Replayed(r.op)
+				}
 			}
 		case recReset:
-			j.cfg.Store.Reset()
+			j.reset()
 			st.pos, st.loading = position{}, true
 		case recLoaded:
 			st.pos, st.loading = position{r.epoch, r.seq}, false
@@ -243,6 +246,22 @@ func (j *Journal) replay(path string, rec *Recovery, st *replayState) (cut bool,
 	rec.Cut = fmt.Sprintf("%s at byte %d: %s", filepath.Base(path), d.off, d.reason)
 	rec.CutBytes, rec.CutRecords = bytes, frames
 	return true, nil
+}
+
+// apply replays an operation: Config.Meta's, or the store's.
+func (j *Journal) apply(op []byte) error {
+	if m := j.cfg.Meta; m != nil && m.Owns(op) {
+		return m.ApplyOp(op)
+	}
+	return j.cfg.Store.Apply(op)
+}
+
+// reset empties the store and Config.Meta.
+func (j *Journal) reset() {
+	j.cfg.Store.Reset()
+	if m := j.cfg.Meta; m != nil {
+		m.Reset()
+	}
 }
 
 // tail measures what follows off in a file (countFrames).

@@ -44,7 +44,7 @@ func (j *Journal) snapshot(ctx context.Context, gen uint64, at position) {
 	var keys uint64
 	err := writeDurably(j.fs, name, func(w io.Writer) error {
 		cw := &countWriter{w: w}
-		n, err := writeSnapshot(ctx, cw, j.cfg.Store, at)
+		n, err := writeSnapshot(ctx, cw, j.cfg.Store, j.cfg.Meta, at)
 		keys, size = n, cw.n
 		return err
 	})

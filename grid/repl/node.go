@@ -67,9 +67,9 @@ type Config struct {
 	// Store at start: where a backup asks its primary to continue from, and where a
 	// primary's numbering continues.
 	Disk Disk
-	// WAN, when set (WAN replication on, without Disk), stamps every change of the
-	// store with its conflict metadata, journaled after it in the same stream, so a
-	// backup holds the metadata and the outbox of the data it holds.
+	// WAN, when set (WAN replication on), stamps every change of the store with its
+	// conflict metadata, journaled after it in the same stream (and so on Disk too), so
+	// a backup and the volume hold the metadata and the outbox of the data they hold.
 	WAN            *wan.Tracker
 	RecoveredEpoch int64
 	RecoveredSeq   uint64

@@ -814,3 +814,26 @@ func (r *reader) bytes() []byte {
 	r.b = r.b[n:]
 	return v
 }
+
+// Restored finishes a replay of the metadata from a data directory: the state of a target
+// not in Config.Targets (a site removed from the configuration), whose watermark would hold
+// the outbox back for good, is dropped, and the outbox is trimmed to what the targets have
+// not acknowledged (a snapshot's keys come in no order, each counted until a trim).
+func (t *Tracker) Restored() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.targets {
+		if !slices.Contains(t.cfg.Targets, name) {
+			delete(t.targets, name)
+		}
+	}
+	t.trim()
+}
+
+// Stamp is the timestamp of the write key holds, and whether key has metadata.
+func (t *Tracker) Stamp(key []byte) (hlc uint64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.meta[slots.Of(key)][string(key)]
+	return e.hlc, ok
+}

@@ -353,7 +353,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.BoolVar(&cfg.UIReadOnly, "ui-read-only", false, "the manager's web UI shows the grid but offers no action (the manager's --ui-read-only)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token and without TLS: every endpoint of the manager and the data instances open, etcd and the replication links in plain (for debugging); by default local writes a new token to <data-dir>/operator-token and a CA and certificate to <data-dir>/tls/, and prints their paths")
 	var wanTargets, wanCAs, wanTokens listFlag
-	fs.StringVar(&cfg.Site, "site", "", "name this grid as a WAN replication site (a-z, 0-9, '-'): its data instances keep per-key conflict metadata (and run in memory, whatever --data-dir) and this process runs the site's gateway on base+5 (docs/wan.md)")
+	fs.StringVar(&cfg.Site, "site", "", "name this grid as a WAN replication site (a-z, 0-9, '-'): its data instances keep per-key conflict metadata (with --data-dir in their journals, so the outbox survives a restart) and this process runs the site's gateway on base+5 (docs/wan.md)")
 	fs.Var(&wanTargets, "wan-target", "with --site, a site to replicate this site's writes to, NAME=HOST:PORT of its gateway (repeatable)")
 	fs.Var(&wanCAs, "wan-target-ca", "with --wan-target, NAME=FILE: the PEM CA the site's gateway certificate is signed by (its local's ca-cert-file); read at each connection (repeatable)")
 	fs.Var(&wanTokens, "wan-target-token-file", "with --wan-target, NAME=FILE: the file holding the site's operator token (its local's operator-token-file); read at each connection (repeatable)")

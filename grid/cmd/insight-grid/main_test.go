@@ -34,7 +34,6 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"local appendfsync", []string{"local", "--data-dir", "/tmp/x", "--appendfsync", "often"}, nil, 1, `--appendfsync "often": must be always, everysec or no`},
 		{"log format", []string{"manager", "--log-format", "xml"}, nil, 1, `--log-format "xml": want json or text`},
 		{"local bind", []string{"local", "--bind", "10.0.0.1"}, nil, 1, `--bind "10.0.0.1": the local grid listens on loopback only`},
-		{"wan site with a data dir", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "london", "--wan-targets", "paris", "--data-dir", "/tmp/x"}, nil, 1, "--wan-site with --data-dir: WAN replication keeps its metadata in memory only"},
 		{"wan outbox mode", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "london", "--wan-outbox-full", "drop"}, nil, 1, `--wan-outbox-full "drop": want block or mark-out-of-sync`},
 		{"wan site name", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "London"}, nil, 1, `--wan-site "London": a site name is 1 to 32 characters of a-z, 0-9 and '-'`},
 		{"wan targets without a site", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-targets", "paris"}, nil, 1, `--wan-site "": a site name`},
