@@ -273,7 +273,6 @@ func TestWANGatewayBadValues(t *testing.T) {
 		{"outbox mode", on + "wanGateway.outbox.full=drop", []string{"/wanGateway/outbox/full", "value must be one of 'block', 'mark-out-of-sync'"}},
 		{"outbox bound", on + "wanGateway.outbox.max=0", []string{"/wanGateway/outbox/max", "minimum: got 0, want 1"}},
 		{"service type", on + "wanGateway.service.type=External", []string{"/wanGateway/service/type"}},
-		{"persistent data pods", on + "pu.persistence.enabled=true", []string{"wanGateway.enabled=true with pu.persistence.enabled=true", "set pu.persistence.enabled=false"}},
 		{"in an Istio mesh", on + wanTarget + ",istio.enabled=true", []string{"wanGateway.enabled=true with istio.enabled=true"}},
 		{"without managers", on + "manager.enabled=false,pu.etcdEndpoints=e:2379", []string{"wanGateway.enabled=true with pu.enabled=true and manager.enabled=false"}},
 		{"request above limit", on + "wanGateway.resources.requests.memory=1Gi", []string{"wanGateway.resources.requests.memory=1Gi is above wanGateway.resources.limits.memory=512Mi"}},
@@ -291,10 +290,14 @@ func TestWANGatewayBadValues(t *testing.T) {
 			}
 		})
 	}
-	// The production profile keeps the data pods on volumes: a site refuses it, naming both keys.
-	_, err := render(t, mustLoad(t, charts.Umbrella), valueSet{profile: "production", sets: []string{on + wanTarget}}.values(t))
-	if err == nil || !strings.Contains(err.Error(), "wanGateway.enabled=true with pu.persistence.enabled=true") {
-		t.Errorf("the production profile as a site: %v", err)
+	// The production profile keeps the data pods on volumes: a site renders with it, the WAN
+	// metadata journaled with the keys.
+	res, err := render(t, mustLoad(t, charts.Umbrella), valueSet{profile: "production", sets: []string{on + wanTarget}}.values(t))
+	if err != nil {
+		t.Fatalf("the production profile as a site: %v", err)
+	}
+	if !strings.Contains(res.manifest, "INSIGHT_WAN_SITE") || !strings.Contains(res.manifest, "INSIGHT_DATA_DIR") {
+		t.Errorf("the production profile as a site: the data pods want both INSIGHT_WAN_SITE and INSIGHT_DATA_DIR")
 	}
 }
 

@@ -39,9 +39,6 @@ wanGateway.enabled=true with pu.enabled={{ .Values.pu.enabled }} and manager.ena
 {{- if .Values.istio.enabled }}
 wanGateway.enabled=true with istio.enabled=true: the Istio add-on's policies do not let the gateway reach the data pods and managers, nor the other sites (outside the mesh) reach the gateway, yet; set one of them to false.
 {{- end }}
-{{- if and .Values.pu.enabled .Values.pu.persistence.enabled }}
-wanGateway.enabled=true with pu.persistence.enabled=true: the data pods keep the WAN conflict metadata in memory only, so a site's partitions cannot be kept on volumes yet; set pu.persistence.enabled=false (the production profile sets it true) or wanGateway.enabled=false.
-{{- end }}
 {{- end }}
 {{- if .Values.prometheus.enabled }}
 {{ include "insight-prometheus.validateValues.messages" (dict "values" .Values.prometheus "prefix" "prometheus." "context" $) }}
