@@ -195,7 +195,7 @@ var (
 	wanMarked    = prometheus.NewDesc("insight_wan_marked_out_of_sync_total", "Times the full outbox marked this partition out of sync with the target site.", []string{"target"}, nil)
 	wanOutbox    = prometheus.NewDesc("insight_wan_outbox_keys", "Keys the outbox holds for the in-sync target sites.", nil, nil)
 	wanMeta      = prometheus.NewDesc("insight_wan_meta_keys", "Keys with WAN metadata, tombstones included.", nil, nil)
-	wanUnsupp    = prometheus.NewDesc("insight_wan_unsupported_total", "Changes not replicated because the key's type is not (only strings and hashes are).", []string{"kind"}, nil)
+	wanUnsupp    = prometheus.NewDesc("insight_wan_unsupported_total", "Local writes not replicated because the key's merge policy cannot take them (by policy).", []string{"policy"}, nil)
 	wanFlushes   = prometheus.NewDesc("insight_wan_flushes_total", "Flushes of slots (FLUSHALL, FLUSHDB), which are not replicated.", nil, nil)
 	wanBlocked   = prometheus.NewDesc("insight_wan_blocked_writes_total", "Write replies that waited for room in the full outbox (block mode).", nil, nil)
 	wanApplied   = prometheus.NewDesc("insight_wan_applied_total", "Changes from other sites applied here.", nil, nil)

@@ -28,7 +28,8 @@ type Status struct {
 	MetaKeys  int            `json:"metaKeys"` // keys with metadata (tombstones included)
 	ClockHLC  uint64         `json:"clockHLC"`
 	Targets   []TargetStatus `json:"targets"`
-	// Unsupported counts changes not replicated, by kind (only strings and hashes are);
+	// Unsupported counts local writes not replicated because the key's merge policy
+	// cannot take them, by policy;
 	// Flushes the flushes of slots (FLUSHALL, FLUSHDB), which are not replicated.
 	Unsupported map[string]int64 `json:"unsupported"`
 	Flushes     int64            `json:"flushes"`

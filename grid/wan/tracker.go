@@ -594,8 +594,8 @@ type Batch struct {
 var ErrUnknownTarget = errors.New("not a target site of this grid")
 
 // Pull returns up to max of the partition's local writes the target has not
-// acknowledged, oldest first. Keys of kinds other than strings and hashes are skipped and
-// counted (insight_wan_unsupported_total). A target whose acknowledgement is behind what
+// acknowledged, oldest first, each key whole (every kind: a store operation that recreates
+// it, or nil when it is deleted). A target whose acknowledgement is behind what
 // the outbox holds (out of sync) gets a scan of the metadata instead; the pull whose scan
 // is complete puts it back in sync, journaled with j, so the outbox holds its writes
 // from then on.
@@ -635,18 +635,12 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 	}
 	t.mu.Unlock()
 	for _, p := range picked {
-		op, kind := t.cfg.Store.DumpKey([]byte(p.key))
+		op, _ := t.cfg.Store.DumpKey([]byte(p.key))
 		t.mu.Lock()
 		e, ok := t.meta[slots.Of([]byte(p.key))][p.key]
 		t.mu.Unlock()
 		if !ok || e.hlc != p.hlc {
 			continue // written again since: that write follows
-		}
-		switch kind {
-		case store.KindNone, store.KindString, store.KindHash:
-		default:
-			t.unsupported[kind%8].Add(1)
-			continue
 		}
 		b.Changes = append(b.Changes, Change{Key: []byte(p.key), HLC: p.hlc, Site: t.cfg.Site, Op: op})
 	}
