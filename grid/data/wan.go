@@ -113,10 +113,17 @@ func (in *instance) wanRequest(w http.ResponseWriter, r *http.Request, v any) bo
 // backup has them too.
 func (in *instance) wanApply(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Changes []wan.Change `json:"changes"`
+		Changes  []wan.Change `json:"changes"`
+		Policies string       `json:"policies"` // the sending site's policies' fingerprint
 	}
 	if !in.wanRequest(w, r, &req) {
 		return
+	}
+	if len(req.Changes) > 0 {
+		if err := in.wan.CheckPolicies(req.Changes[0].Site, req.Policies); err != nil {
+			httpjson.Error(w, http.StatusConflict, "PolicyMismatch", "%v", err)
+			return
+		}
 	}
 	for _, c := range req.Changes {
 		if err := in.wan.CheckChange(c); err != nil {

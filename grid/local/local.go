@@ -78,6 +78,8 @@ type Config struct {
 	WANTargets    []wan.GatewayTarget
 	WANOutboxMax  int
 	WANOutboxFull string
+	// WANPolicies are the data instances' --wan-policy values, in order.
+	WANPolicies []string
 
 	// tokenFile is the operator token file Run makes in the data directory ("" with
 	// Insecure), given to the manager and every data instance.

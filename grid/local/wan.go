@@ -26,6 +26,9 @@ func (c *Config) validateWAN() []error {
 		if len(c.WANTargets) > 0 {
 			errs = append(errs, fmt.Errorf("--wan-target given without --site: name this site first"))
 		}
+		if len(c.WANPolicies) > 0 {
+			errs = append(errs, fmt.Errorf("--wan-policy given without --site: policies are for WAN replication"))
+		}
 		return errs
 	}
 	if err := wan.CheckSite(c.Site); err != nil {
@@ -36,6 +39,11 @@ func (c *Config) validateWAN() []error {
 	}
 	if _, err := wan.ParseMode(c.WANOutboxFull); err != nil {
 		errs = append(errs, fmt.Errorf("--wan-outbox-full %w", err))
+	}
+	if rules, err := wan.ParseRules(c.WANPolicies); err != nil {
+		errs = append(errs, err)
+	} else if err := wan.CheckRules(rules); err != nil {
+		errs = append(errs, err)
 	}
 	seen := map[string]bool{}
 	for _, t := range c.WANTargets {
@@ -107,8 +115,12 @@ func wanDataArgs(cfg Config) []string {
 	for _, t := range cfg.WANTargets {
 		names = append(names, t.Name)
 	}
-	return []string{"--wan-site", cfg.Site, "--wan-targets", strings.Join(names, ","),
+	args := []string{"--wan-site", cfg.Site, "--wan-targets", strings.Join(names, ","),
 		"--wan-outbox-max", strconv.Itoa(cfg.WANOutboxMax), "--wan-outbox-full", cfg.WANOutboxFull}
+	for _, p := range cfg.WANPolicies {
+		args = append(args, "--wan-policy", p)
+	}
+	return args
 }
 
 // startGateway runs the site's WAN gateway in this process until ctx ends: the sink on

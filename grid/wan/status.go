@@ -1,7 +1,6 @@
 package wan
 
 import (
-	"github.com/insightgrid/insight/grid/store"
 	"github.com/insightgrid/insight/grid/wan/hlc"
 )
 
@@ -33,6 +32,10 @@ type Status struct {
 	// Flushes the flushes of slots (FLUSHALL, FLUSHDB), which are not replicated.
 	Unsupported map[string]int64 `json:"unsupported"`
 	Flushes     int64            `json:"flushes"`
+	// Policies is the fingerprint of the conflict policies (--wan-policy; empty: none);
+	// PolicyMismatches counts the batches refused because their site's differ.
+	Policies         string `json:"policies,omitempty"`
+	PolicyMismatches int64  `json:"policyMismatches"`
 	// BlockedWrites counts write replies that waited for room in the outbox (block mode);
 	// Applied and Stale the remote changes applied and those older than the key's.
 	BlockedWrites int64 `json:"blockedWrites"`
@@ -65,9 +68,10 @@ func (t *Tracker) Status() Status {
 	t.mu.Unlock()
 	for k := range t.unsupported {
 		if n := t.unsupported[k].Load(); n > 0 {
-			st.Unsupported[store.Kind(k).String()] = n
+			st.Unsupported[PolicyKind(k).String()] = n
 		}
 	}
+	st.Policies, st.PolicyMismatches = t.fp, t.mismatched.Load()
 	st.Flushes, st.BlockedWrites = t.flushes.Load(), t.blocked.Load()
 	st.Applied, st.Stale = t.applied.Load(), t.stale.Load()
 	return st

@@ -486,7 +486,7 @@ func BenchmarkMetadataPerKey(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i, k := range keys {
-			a.tr.note(i%16384, k, discard)
+			a.tr.note(i%16384, k, nil, discard)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
