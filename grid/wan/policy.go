@@ -107,7 +107,7 @@ func parsePolicy(spec string) (Policy, error) {
 		}
 		return Policy{Kind: PolicyLua, Function: arg, spec: spec}, nil
 	}
-	return Policy{}, fmt.Errorf("policy %q unknown", name)
+	return Policy{}, fmt.Errorf("policy %q unknown: want lww, priority:SITE>SITE[>SITE...], pn-counter, add-wins or lua:FUNCTION", name)
 }
 
 // validFunction is Redis's rule for a function name.

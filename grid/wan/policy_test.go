@@ -361,7 +361,7 @@ func TestBadPoliciesAreRefusedNamingTheFlag(t *testing.T) {
 	for _, c := range []struct{ spec, want string }{
 		{"nopolicy", "want PATTERN=POLICY"},
 		{"=lww", "want PATTERN=POLICY"},
-		{"k*=fastest", `policy "fastest" unknown`},
+		{"k*=fastest", `policy "fastest" unknown: want lww, priority:SITE>SITE[>SITE...], pn-counter, add-wins or lua:FUNCTION`},
 		{"k*=pn-counter:3", "takes no argument"},
 		{"k*=priority:", "priority:SITE>SITE"},
 		{"k*=priority:ny>NY", "site \"NY\""},
