@@ -192,6 +192,59 @@ func TestConflictPoliciesConvergeAcrossTwoSites(t *testing.T) {
 	}
 }
 
+// TestMergeStatesSurviveAFailoverOfTheSourcePrimary kills a site's primary while its
+// counter increments and set adds wait in the outbox (the other site's gateway stopped):
+// the promoted backup holds the merge states, sends them, and both sites converge on the
+// exact sums.
+func TestMergeStatesSurviveAFailoverOfTheSourcePrimary(t *testing.T) {
+	sp := specs(t, "sea", "tyo")
+	policies := []string{"--wan-policy", "cnt:*=pn-counter", "--wan-policy", "s:*=add-wins"}
+	sp[0].ha, sp[0].args, sp[1].args = true, policies, policies
+	a, b := start(t, sp[0], sp), start(t, sp[1], sp)
+	ctx := ctxFor(t, 4*time.Minute)
+	testutil.Eventually(t, 30*time.Second, "sea's partition with an in-sync backup", func() bool {
+		ps, err := a.mgr.Partitions(ctx)
+		return err == nil && len(ps) == 1 && ps[0].InSync && ps[0].Backup != ""
+	})
+	b.signal(t, syscall.SIGSTOP) // tyo's gateway stops: nothing goes either way
+	stopped := true
+	defer func() {
+		if stopped {
+			b.signal(t, syscall.SIGCONT)
+		}
+	}()
+	want := map[string]string{}
+	for i := range 10 {
+		k := fmt.Sprintf("cnt:%d", i)
+		for range 3 {
+			if err := a.rdb.IncrBy(ctx, k, int64(i+1)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.rdb.IncrBy(ctx, k, 100).Err(); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = fmt.Sprint(3*(i+1) + 100)
+	}
+	if err := a.rdb.SAdd(ctx, "s:f", "from-sea").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rdb.SAdd(ctx, "s:f", "from-tyo").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(a.pids["p0-i0"], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 60*time.Second, "sea's backup serving as primary", func() bool {
+		ps, err := a.mgr.Partitions(ctx)
+		return err == nil && len(ps) == 1 && ps[0].Primary == "p0-i1"
+	})
+	b.signal(t, syscall.SIGCONT)
+	stopped = false
+	eventuallyHold(t, ctx, []*site{a, b}, want)
+	eventuallyMembers(t, ctx, []*site{a, b}, "s:f", []any{"from-sea", "from-tyo"})
+}
+
 // eventuallyHold waits (up to a minute) until every site holds the string values of want.
 func eventuallyHold(t *testing.T, ctx context.Context, sites []*site, want map[string]string) {
 	t.Helper()
