@@ -206,7 +206,7 @@ var (
 	wanFlushes   = prometheus.NewDesc("insight_wan_flushes_total", "Flushes of slots (FLUSHALL, FLUSHDB), which are not replicated.", nil, nil)
 	wanBlocked   = prometheus.NewDesc("insight_wan_blocked_writes_total", "Write replies that waited for room in the full outbox (block mode).", nil, nil)
 	wanApplied   = prometheus.NewDesc("insight_wan_applied_total", "Changes from other sites applied here.", nil, nil)
-	wanStale     = prometheus.NewDesc("insight_wan_stale_total", "Changes from other sites not applied: the key held a newer write (last-writer-wins).", nil, nil)
+	wanStale     = prometheus.NewDesc("insight_wan_stale_total", "Changes from other sites not applied: the key held a write that wins by its policy, or the merge added nothing (a change delivered again).", nil, nil)
 )
 
 func (c wanCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -37,7 +37,8 @@ type Status struct {
 	Policies         string `json:"policies,omitempty"`
 	PolicyMismatches int64  `json:"policyMismatches"`
 	// BlockedWrites counts write replies that waited for room in the outbox (block mode);
-	// Applied and Stale the remote changes applied and those older than the key's.
+	// Applied and Stale the remote changes applied and those that lost to what the key
+	// held (by its policy) or, merged, added nothing (delivered again).
 	BlockedWrites int64 `json:"blockedWrites"`
 	Applied       int64 `json:"applied"`
 	Stale         int64 `json:"stale"`
