@@ -3,7 +3,11 @@ package itest
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -189,6 +193,27 @@ func TestConflictPoliciesConvergeAcrossTwoSites(t *testing.T) {
 		if st.PolicyMismatches != 0 || len(st.Unsupported) != 0 || st.Policies == "" {
 			t.Errorf("site %s: policies %q, mismatches %d, unsupported %v; want a fingerprint and none", s.name, st.Policies, st.PolicyMismatches, st.Unsupported)
 		}
+	}
+
+	// Changes from a site whose rules differ are refused, counted.
+	tok, err := os.ReadFile(filepath.Join(ny.dir, "operator-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/v1/wan/apply", ny.base+1010),
+		strings.NewReader(`{"changes":[{"k":"Zm9v","h":1,"s":"ldn"}],"policies":"0123456789abcdef"}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "PolicyMismatch") || !strings.Contains(string(body), "--wan-policy") {
+		t.Fatalf("a change from a site with other policies: %d %s; want 409 PolicyMismatch naming --wan-policy", resp.StatusCode, body)
+	}
+	if st, err := ny.status(0, 0); err != nil || st.PolicyMismatches != 1 {
+		t.Fatalf("ny's partition 0 after the refusal: mismatches %d (%v), want 1", st.PolicyMismatches, err)
 	}
 }
 
