@@ -129,10 +129,11 @@ const (
 	opTarget byte = 0xF1 // site, acked, flags (1 out of sync, 2 dropped), marked: a target's state
 	opForget byte = 0xF2 // key: the key left this partition (a slot moving out)
 	opState  byte = 0xF3 // key, state: the key's merge-policy state (pn-counter, add-wins)
+	opLocal  byte = 0xF4 // key, hlc, effect, value, n×member: a local write's effect on the key's merge state
 )
 
 // IsOp reports whether op is a WAN metadata operation (ApplyOp's), not the store's.
-func IsOp(op []byte) bool { return len(op) > 0 && op[0] >= opMeta && op[0] <= opState }
+func IsOp(op []byte) bool { return len(op) > 0 && op[0] >= opMeta && op[0] <= opLocal }
 
 // Tracker is one data instance's WAN state: per-key (HLC, site) metadata, kept for every
 // key written since WAN was turned on (and for deleted keys as tombstones), the outbox of
@@ -263,19 +264,22 @@ func (t *Tracker) note(slot int, key []byte, eff *store.Effect, j Journal) {
 	} else {
 		e = entry{hlc: t.clock.Now()}
 	}
-	var st mergeState
+	merged := false
 	if !remote && eff != nil {
 		if pol := policyFor(t.cfg.Policies, key); pol != nil && (pol.Kind == PolicyCounter || pol.Kind == PolicyAddWins) {
-			if st = t.localMerge(slot, k, pol.Kind, eff, e.hlc); st == nil {
+			if t.localMerge(slot, k, pol.Kind, eff, e.hlc) == nil {
 				t.unsupported[pol.Kind].Add(1)
 				return
 			}
+			merged = true
 		}
 	}
 	t.set(slot, k, e)
 	j(slot, appendMeta(nil, key, e.hlc, t.sites[e.site]))
-	if st != nil {
-		j(slot, appendState(nil, key, st))
+	if merged {
+		// The effect, not the whole state: the backup applies it to its copy of the
+		// state as this did (a large set's add costs the members added).
+		j(slot, appendLocal(nil, eff, e.hlc))
 	}
 	if t.live > t.cfg.OutboxMax && t.cfg.Mode == ModeOutOfSync {
 		t.markSlowest(j)
@@ -570,6 +574,30 @@ func (t *Tracker) ApplyOp(op []byte) error {
 		t.mu.Lock()
 		t.putState(slots.Of(key), string(key), st)
 		t.mu.Unlock()
+	case opLocal:
+		key, h, kind, val := r.bytes(), r.u64(), r.u64(), r.bytes()
+		n := r.u64()
+		if r.err == nil && n > uint64(len(r.b)) {
+			r.err = errors.New("truncated members")
+		}
+		eff := store.Effect{Key: key, Op: store.EffectOp(kind), Value: val}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			eff.Members = append(eff.Members, r.bytes())
+		}
+		if r.err != nil {
+			return fmt.Errorf("WAN local effect operation: %w", r.err)
+		}
+		pol := policyFor(t.cfg.Policies, key)
+		if pol == nil || pol.Kind != PolicyCounter && pol.Kind != PolicyAddWins {
+			return fmt.Errorf("WAN local effect on key %q, whose policy here is %s: the primary's --wan-policy differs", key, policyName(pol))
+		}
+		t.mu.Lock()
+		t.clock.Observe(h)
+		st := t.localMerge(slots.Of(key), string(key), pol.Kind, &eff, h)
+		t.mu.Unlock()
+		if st == nil {
+			return fmt.Errorf("WAN local effect on key %q: not one its policy %s takes", key, pol)
+		}
 	case opTarget:
 		name, acked, oos, marked := r.bytes(), r.u64(), r.u64(), r.u64()
 		if r.err != nil {
@@ -901,6 +929,22 @@ func appendState(b, key []byte, st mergeState) []byte {
 	b = binary.AppendUvarint(b, uint64(len(key)))
 	b = append(b, key...)
 	return st.encode(b)
+}
+
+func appendLocal(b []byte, eff *store.Effect, h uint64) []byte {
+	b = append(b, opLocal)
+	b = binary.AppendUvarint(b, uint64(len(eff.Key)))
+	b = append(b, eff.Key...)
+	b = binary.AppendUvarint(b, h)
+	b = binary.AppendUvarint(b, uint64(eff.Op))
+	b = binary.AppendUvarint(b, uint64(len(eff.Value)))
+	b = append(b, eff.Value...)
+	b = binary.AppendUvarint(b, uint64(len(eff.Members)))
+	for _, m := range eff.Members {
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	return b
 }
 
 func appendForget(b, key []byte) []byte {
