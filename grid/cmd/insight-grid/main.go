@@ -356,6 +356,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.IntVar(&cfg.WANOutboxMax, "wan-outbox-max", 100000, "with --site, every data instance's --wan-outbox-max: the most keys a partition's outbox holds")
 	fs.StringVar(&cfg.WANOutboxFull, "wan-outbox-full", "block", "with --site, every data instance's --wan-outbox-full: block or mark-out-of-sync")
 	fs.Var(&wanPolicies, "wan-policy", "with --site, every data instance's --wan-policy PATTERN=POLICY (repeatable, first match wins): lww, priority:SITE>SITE[>SITE...], pn-counter, add-wins, lua:FUNCTION; every site must give the same")
+	fs.StringVar(&cfg.WANBind, "wan-bind", "", "with --site, the IP address the gateway listens on (port base+5) for the other sites, when they reach it over a network rather than loopback; the grid's certificate names it too (\"\": --bind)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}

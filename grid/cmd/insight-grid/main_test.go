@@ -48,6 +48,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"wan policy pattern twice", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "london", "--wan-policy", "k*=lww", "--wan-policy", "k*=add-wins"}, nil, 1, `--wan-policy names pattern "k*" twice`},
 		{"local wan policy", []string{"local", "--site", "a", "--wan-policy", "k*=priority:a>B"}, nil, 1, `--wan-policy "k*=priority:a>B": policy priority: site "B": a site name`},
 		{"local wan policy without a site", []string{"local", "--wan-policy", "k*=lww"}, nil, 1, "--wan-policy given without --site"},
+		{"local wan bind not an address", []string{"local", "--site", "a", "--wan-bind", "gw.example"}, nil, 1, `--wan-bind "gw.example": want an IP address`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
