@@ -112,10 +112,17 @@ func (in *instance) wanRequest(w http.ResponseWriter, r *http.Request, v any) bo
 // backup has them too.
 func (in *instance) wanApply(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Changes []wan.Change `json:"changes"`
+		Changes  []wan.Change `json:"changes"`
+		Policies string       `json:"policies"` // the sending site's policies' fingerprint
 	}
 	if !in.wanRequest(w, r, &req) {
 		return
+	}
+	if len(req.Changes) > 0 {
+		if err := in.wan.CheckPolicies(req.Changes[0].Site, req.Policies); err != nil {
+			httpjson.Error(w, http.StatusConflict, "PolicyMismatch", "%v", err)
+			return
+		}
 	}
 	for _, c := range req.Changes {
 		if err := in.wan.CheckChange(c); err != nil {
@@ -194,11 +201,11 @@ var (
 	wanMarked    = prometheus.NewDesc("insight_wan_marked_out_of_sync_total", "Times the full outbox marked this partition out of sync with the target site.", []string{"target"}, nil)
 	wanOutbox    = prometheus.NewDesc("insight_wan_outbox_keys", "Keys the outbox holds for the in-sync target sites.", nil, nil)
 	wanMeta      = prometheus.NewDesc("insight_wan_meta_keys", "Keys with WAN metadata, tombstones included.", nil, nil)
-	wanUnsupp    = prometheus.NewDesc("insight_wan_unsupported_total", "Changes not replicated because the key's type is not (only strings and hashes are).", []string{"kind"}, nil)
+	wanUnsupp    = prometheus.NewDesc("insight_wan_unsupported_total", "Local writes not replicated because the key's merge policy cannot take them (by policy).", []string{"policy"}, nil)
 	wanFlushes   = prometheus.NewDesc("insight_wan_flushes_total", "Flushes of slots (FLUSHALL, FLUSHDB), which are not replicated.", nil, nil)
 	wanBlocked   = prometheus.NewDesc("insight_wan_blocked_writes_total", "Write replies that waited for room in the full outbox (block mode).", nil, nil)
 	wanApplied   = prometheus.NewDesc("insight_wan_applied_total", "Changes from other sites applied here.", nil, nil)
-	wanStale     = prometheus.NewDesc("insight_wan_stale_total", "Changes from other sites not applied: the key held a newer write (last-writer-wins).", nil, nil)
+	wanStale     = prometheus.NewDesc("insight_wan_stale_total", "Changes from other sites not applied: the key held a write that wins by its policy, or the merge added nothing (a change delivered again).", nil, nil)
 )
 
 func (c wanCollector) Describe(ch chan<- *prometheus.Desc) {

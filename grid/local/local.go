@@ -78,6 +78,8 @@ type Config struct {
 	WANTargets    []wan.GatewayTarget
 	WANOutboxMax  int
 	WANOutboxFull string
+	// WANPolicies are the data instances' --wan-policy values, in order.
+	WANPolicies []string
 	// WANBind is the address the gateway's sink listens on ("": Bind), for a site whose
 	// gateway the other sites reach over a network rather than loopback; the grid's
 	// certificate then names it too. The rest of the grid stays on Bind.

@@ -26,6 +26,9 @@ func (c *Config) validateWAN() []error {
 		if len(c.WANTargets) > 0 {
 			errs = append(errs, fmt.Errorf("--wan-target given without --site: name this site first"))
 		}
+		if len(c.WANPolicies) > 0 {
+			errs = append(errs, fmt.Errorf("--wan-policy given without --site: policies are for WAN replication"))
+		}
 		if c.WANBind != "" {
 			errs = append(errs, fmt.Errorf("--wan-bind given without --site: only a site has a gateway"))
 		}
@@ -49,6 +52,11 @@ func (c *Config) validateWAN() []error {
 	if _, err := wan.ParseMode(c.WANOutboxFull); err != nil {
 		errs = append(errs, fmt.Errorf("--wan-outbox-full %w", err))
 	}
+	if rules, err := wan.ParseRules(c.WANPolicies); err != nil {
+		errs = append(errs, err)
+	} else if err := wan.CheckRules(rules); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, wan.CheckTargets(TargetFlags, c.Site, c.WANTargets, c.Insecure)...)
 	return errs
 }
@@ -65,8 +73,12 @@ func wanDataArgs(cfg Config) []string {
 	for _, t := range cfg.WANTargets {
 		names = append(names, t.Name)
 	}
-	return []string{"--wan-site", cfg.Site, "--wan-targets", strings.Join(names, ","),
+	args := []string{"--wan-site", cfg.Site, "--wan-targets", strings.Join(names, ","),
 		"--wan-outbox-max", strconv.Itoa(cfg.WANOutboxMax), "--wan-outbox-full", cfg.WANOutboxFull}
+	for _, p := range cfg.WANPolicies {
+		args = append(args, "--wan-policy", p)
+	}
+	return args
 }
 
 // startGateway runs the site's WAN gateway in this process until ctx ends: the sink on

@@ -394,7 +394,7 @@ func (g *Gateway) sink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		err := g.apply(r.Context(), b.Changes, attempt > 0)
+		err := g.apply(r.Context(), b, attempt > 0)
 		if err == nil {
 			break
 		}
@@ -411,8 +411,10 @@ func (g *Gateway) sink(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]int{"changes": len(b.Changes)})
 }
 
-// apply sends changes to the primaries of the partitions owning their slots.
-func (g *Gateway) apply(ctx context.Context, changes []Change, fresh bool) error {
+// apply sends a batch's changes to the primaries of the partitions owning their slots,
+// with the batch's policies' fingerprint.
+func (g *Gateway) apply(ctx context.Context, b Batch, fresh bool) error {
+	changes := b.Changes
 	parts, err := g.partitions(ctx, fresh)
 	if err != nil {
 		return err
@@ -441,7 +443,7 @@ func (g *Gateway) apply(ctx context.Context, changes []Change, fresh bool) error
 			return fmt.Errorf("partition %d has no primary", p)
 		}
 		var res map[string]int
-		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/apply", map[string]any{"changes": byPart[p]}, &res); err != nil {
+		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/apply", map[string]any{"changes": byPart[p], "policies": b.Policies}, &res); err != nil {
 			return fmt.Errorf("applying %d changes at partition %d: %w", len(byPart[p]), p, err)
 		}
 	}

@@ -1,7 +1,6 @@
 package wan
 
 import (
-	"github.com/insightgrid/insight/grid/store"
 	"github.com/insightgrid/insight/grid/wan/hlc"
 )
 
@@ -28,12 +27,18 @@ type Status struct {
 	MetaKeys  int            `json:"metaKeys"` // keys with metadata (tombstones included)
 	ClockHLC  uint64         `json:"clockHLC"`
 	Targets   []TargetStatus `json:"targets"`
-	// Unsupported counts changes not replicated, by kind (only strings and hashes are);
+	// Unsupported counts local writes not replicated because the key's merge policy
+	// cannot take them, by policy;
 	// Flushes the flushes of slots (FLUSHALL, FLUSHDB), which are not replicated.
 	Unsupported map[string]int64 `json:"unsupported"`
 	Flushes     int64            `json:"flushes"`
+	// Policies is the fingerprint of the conflict policies (--wan-policy; empty: none);
+	// PolicyMismatches counts the batches refused because their site's differ.
+	Policies         string `json:"policies,omitempty"`
+	PolicyMismatches int64  `json:"policyMismatches"`
 	// BlockedWrites counts write replies that waited for room in the outbox (block mode);
-	// Applied and Stale the remote changes applied and those older than the key's.
+	// Applied and Stale the remote changes applied and those that lost to what the key
+	// held (by its policy) or, merged, added nothing (delivered again).
 	BlockedWrites int64 `json:"blockedWrites"`
 	Applied       int64 `json:"applied"`
 	Stale         int64 `json:"stale"`
@@ -64,9 +69,10 @@ func (t *Tracker) Status() Status {
 	t.mu.Unlock()
 	for k := range t.unsupported {
 		if n := t.unsupported[k].Load(); n > 0 {
-			st.Unsupported[store.Kind(k).String()] = n
+			st.Unsupported[PolicyKind(k).String()] = n
 		}
 	}
+	st.Policies, st.PolicyMismatches = t.fp, t.mismatched.Load()
 	st.Flushes, st.BlockedWrites = t.flushes.Load(), t.blocked.Load()
 	st.Applied, st.Stale = t.applied.Load(), t.stale.Load()
 	return st

@@ -44,8 +44,13 @@ type Config struct {
 	OutboxMax    int      // the most keys an outbox holds for the in-sync targets
 	Mode         Mode
 	TombstoneTTL time.Duration // how long a deleted key's metadata is kept at least
-	Store        *store.Store
-	Now          func() time.Time // nil: time.Now
+	// Policies are the conflict policies per key pattern, the first match wins;
+	// last-writer-wins for a key none matches. Every site must have the same.
+	Policies []Rule
+	// Resolve calls a lua: policy's function (nil: NewLuaResolver's of Store).
+	Resolve Resolver
+	Store   *store.Store
+	Now     func() time.Time // nil: time.Now
 }
 
 // Validate checks the configuration; the names are the data role's flags.
@@ -75,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.TombstoneTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--wan-tombstone-ttl %s: must be at least 1s", c.TombstoneTTL))
+	}
+	if err := CheckRules(c.Policies); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -120,10 +128,12 @@ const (
 	opMeta   byte = 0xF0 // key, hlc, site: the key's metadata
 	opTarget byte = 0xF1 // site, acked, flags (1 out of sync, 2 dropped), marked: a target's state
 	opForget byte = 0xF2 // key: the key left this partition (a slot moving out)
+	opState  byte = 0xF3 // key, state: the key's merge-policy state (pn-counter, add-wins)
+	opLocal  byte = 0xF4 // key, hlc, effect, value, n×member: a local write's effect on the key's merge state
 )
 
 // IsOp reports whether op is a WAN metadata operation (ApplyOp's), not the store's.
-func IsOp(op []byte) bool { return len(op) > 0 && op[0] >= opMeta && op[0] <= opForget }
+func IsOp(op []byte) bool { return len(op) > 0 && op[0] >= opMeta && op[0] <= opLocal }
 
 // Tracker is one data instance's WAN state: per-key (HLC, site) metadata, kept for every
 // key written since WAN was turned on (and for deleted keys as tombstones), the outbox of
@@ -147,22 +157,33 @@ type Tracker struct {
 	live     int    // queue entries still live
 	trimmed  uint64 // the queue holds every live local write after this timestamp
 	targets  map[string]*target
-	override map[string]entry // the stamp the next journaled change of a key carries (a remote write)
-	wake     chan struct{}    // closed at the next local write; nil while nobody waits
-	moving   map[int]bool     // slots whose keys are being moved out (re-partitioning)
+	override map[string]entry                   // the stamp the next journaled change of a key carries (a remote write)
+	wake     chan struct{}                      // closed at the next local write; nil while nobody waits
+	moving   map[int]bool                       // slots whose keys are being moved out (re-partitioning)
+	states   [slots.Count]map[string]mergeState // merge-policy keys' states
+	merging  map[string]bool                    // keys a merge is writing: their journaled changes are not local writes
+	fp       string                             // Fingerprint(cfg.Policies)
 
-	unsupported [8]atomic.Int64 // changes of keys of these kinds not replicated, by store.Kind
-	flushes     atomic.Int64    // FLUSHALL/FLUSHDB of slots, not replicated
-	blocked     atomic.Int64    // write replies that waited for room
-	applied     atomic.Int64    // remote changes applied
-	stale       atomic.Int64    // remote changes older than what the key held
+	unsupported [len(policyNames)]atomic.Int64 // local writes a key's policy cannot take, by PolicyKind
+	mismatched  atomic.Int64                   // batches refused: the sending site's policies differ
+	flushes     atomic.Int64                   // FLUSHALL/FLUSHDB of slots, not replicated
+	blocked     atomic.Int64                   // write replies that waited for room
+	applied     atomic.Int64                   // remote changes applied
+	stale       atomic.Int64                   // remote changes older than what the key held
 }
 
-// NewTracker returns the tracker of cfg (validated by the caller).
+// NewTracker returns the tracker of cfg (validated by the caller). With a lua: policy and
+// no Resolve, the lua resolver of cfg.Store's function libraries resolves.
 func NewTracker(cfg Config) *Tracker {
+	for _, r := range cfg.Policies {
+		if r.Policy.Kind == PolicyLua && cfg.Resolve == nil && cfg.Store != nil {
+			cfg.Resolve = NewLuaResolver(cfg.Store)
+		}
+	}
 	t := &Tracker{
 		cfg: cfg, clock: hlc.New(cfg.Now), sites: []string{cfg.Site}, siteIdx: map[string]uint16{cfg.Site: 0},
 		targets: map[string]*target{}, override: map[string]entry{}, sorted: true, moving: map[int]bool{},
+		merging: map[string]bool{}, fp: Fingerprint(cfg.Policies),
 	}
 	for _, s := range cfg.Targets {
 		t.targets[s] = &target{}
@@ -207,14 +228,23 @@ func (t *Tracker) newer(h uint64, site string, cur entry) bool {
 
 // Record takes a change the store journaled (under its slot's lock) on the primary: every
 // key it changes gets a new local timestamp, or the remote stamp ApplyRemote set, and the
-// metadata is journaled after the change. A flush of a slot is not replicated: counted.
+// metadata is journaled after the change. A key under a merge policy also has the
+// operation applied to its state, journaled too. A flush of a slot is not replicated:
+// counted.
 func (t *Tracker) Record(slot int, op []byte, j Journal) {
-	if store.OpKeys(op, func(key []byte) { t.note(slot, key, j) }) >= 0 {
+	var flushed int
+	if len(t.cfg.Policies) == 0 {
+		flushed = store.OpKeys(op, func(key []byte) { t.note(slot, key, nil, j) })
+	} else {
+		flushed = store.OpEffects(op, func(e store.Effect) { t.note(slot, e.Key, &e, j) })
+	}
+	if flushed >= 0 {
 		t.flushes.Add(1)
 	}
 }
 
-func (t *Tracker) note(slot int, key []byte, j Journal) {
+// note records a change of key; eff is what it did, nil without merge policies.
+func (t *Tracker) note(slot int, key []byte, eff *store.Effect, j Journal) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := string(key)
@@ -225,17 +255,105 @@ func (t *Tracker) note(slot int, key []byte, j Journal) {
 		j(slot, appendForget(nil, key))
 		return
 	}
+	if t.merging[k] {
+		return // ApplyRemote records the merge
+	}
 	e, remote := t.override[k]
 	if remote {
 		delete(t.override, k)
 	} else {
 		e = entry{hlc: t.clock.Now()}
 	}
+	merged := false
+	if !remote && eff != nil {
+		if pol := policyFor(t.cfg.Policies, key); pol != nil && (pol.Kind == PolicyCounter || pol.Kind == PolicyAddWins) {
+			if t.localMerge(slot, k, pol.Kind, eff, e.hlc) == nil {
+				t.unsupported[pol.Kind].Add(1)
+				return
+			}
+			merged = true
+		}
+	}
 	t.set(slot, k, e)
 	j(slot, appendMeta(nil, key, e.hlc, t.sites[e.site]))
+	if merged {
+		// The effect, not the whole state: the backup applies it to its copy of the
+		// state as this did (a large set's add costs the members added).
+		j(slot, appendLocal(nil, eff, e.hlc))
+	}
 	if t.live > t.cfg.OutboxMax && t.cfg.Mode == ModeOutOfSync {
 		t.markSlowest(j)
 	}
+}
+
+// localMerge applies a local write's effect to key's merge state and returns the state,
+// or nil when the policy cannot take it (the write is then not replicated); t.mu held.
+func (t *Tracker) localMerge(slot int, k string, kind PolicyKind, eff *store.Effect, h uint64) mergeState {
+	cur := t.states[slot][k]
+	switch kind {
+	case PolicyCounter:
+		c, _ := cur.(*counter)
+		if c == nil {
+			c = newCounter()
+		}
+		switch eff.Op {
+		case store.EffectString:
+			v, ok := parseCounter(eff.Value)
+			if !ok {
+				return nil
+			}
+			c.set(t.cfg.Site, v)
+		case store.EffectDel:
+			c.reset()
+		default:
+			return nil
+		}
+		t.putState(slot, k, c)
+		return c
+	default:
+		o, _ := cur.(*orset)
+		if o == nil {
+			o = newORSet()
+		}
+		tag := max(h, o.vv[t.cfg.Site]+1) // unique: newer than every add of this site
+		switch eff.Op {
+		case store.EffectSetAdd:
+			for _, m := range eff.Members {
+				o.add(t.cfg.Site, tag, m)
+			}
+		case store.EffectSetRem:
+			for _, m := range eff.Members {
+				o.remove(m)
+			}
+		case store.EffectSet:
+			keep := make(map[string]bool, len(eff.Members))
+			for _, m := range eff.Members {
+				keep[string(m)] = true
+				if !o.has(string(m)) {
+					o.add(t.cfg.Site, tag, m)
+				}
+			}
+			for m := range o.members {
+				if !keep[m] {
+					delete(o.members, m)
+				}
+			}
+		case store.EffectDel:
+			clear(o.members)
+		default:
+			return nil
+		}
+		t.putState(slot, k, o)
+		return o
+	}
+}
+
+// putState stores key's merge state; t.mu held.
+func (t *Tracker) putState(slot int, k string, st mergeState) {
+	if t.states[slot] == nil {
+		t.states[slot] = map[string]mergeState{}
+	}
+	t.states[slot][k] = st
 }
 
 // MovingOut says whether slot's keys are being moved to another partition now (the
@@ -261,6 +379,7 @@ func (t *Tracker) forget(slot int, k string) {
 		t.live--
 	}
 	delete(t.meta[slot], k)
+	delete(t.states[slot], k)
 	t.keys--
 }
 
@@ -443,6 +562,42 @@ func (t *Tracker) ApplyOp(op []byte) error {
 		t.mu.Lock()
 		t.forget(slots.Of(key), string(key))
 		t.mu.Unlock()
+	case opState:
+		key, b := r.bytes(), r.b
+		if r.err != nil {
+			return fmt.Errorf("WAN state operation: %w", r.err)
+		}
+		st, err := decodeState(b)
+		if err != nil {
+			return fmt.Errorf("WAN state operation of key %q: %w", key, err)
+		}
+		t.mu.Lock()
+		t.putState(slots.Of(key), string(key), st)
+		t.mu.Unlock()
+	case opLocal:
+		key, h, kind, val := r.bytes(), r.u64(), r.u64(), r.bytes()
+		n := r.u64()
+		if r.err == nil && n > uint64(len(r.b)) {
+			r.err = errors.New("truncated members")
+		}
+		eff := store.Effect{Key: key, Op: store.EffectOp(kind), Value: val}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			eff.Members = append(eff.Members, r.bytes())
+		}
+		if r.err != nil {
+			return fmt.Errorf("WAN local effect operation: %w", r.err)
+		}
+		pol := policyFor(t.cfg.Policies, key)
+		if pol == nil || pol.Kind != PolicyCounter && pol.Kind != PolicyAddWins {
+			return fmt.Errorf("WAN local effect on key %q, whose policy here is %s: the primary's --wan-policy differs", key, policyName(pol))
+		}
+		t.mu.Lock()
+		t.clock.Observe(h)
+		st := t.localMerge(slots.Of(key), string(key), pol.Kind, &eff, h)
+		t.mu.Unlock()
+		if st == nil {
+			return fmt.Errorf("WAN local effect on key %q: not one its policy %s takes", key, pol)
+		}
 	case opTarget:
 		name, acked, oos, marked := r.bytes(), r.u64(), r.u64(), r.u64()
 		if r.err != nil {
@@ -468,6 +623,7 @@ func (t *Tracker) Reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.meta = [slots.Count]map[string]entry{}
+	t.states = [slots.Count]map[string]mergeState{}
 	t.keys, t.queue, t.qhead, t.live, t.trimmed, t.sorted = 0, nil, 0, 0, 0, true
 	for _, tg := range t.targets {
 		*tg = target{}
@@ -486,6 +642,9 @@ func (t *Tracker) DumpSlot(slot int, fn func(op []byte)) {
 	}
 	for k, e := range t.meta[slot] {
 		ops = append(ops, appendMeta(nil, []byte(k), e.hlc, t.sites[e.site]))
+	}
+	for k, st := range t.states[slot] {
+		ops = append(ops, appendState(nil, []byte(k), st))
 	}
 	t.mu.Unlock()
 	for _, op := range ops {
@@ -546,6 +705,7 @@ func (t *Tracker) CollectTombstones() int {
 		t.mu.Lock()
 		if e, ok := t.meta[c.slot][c.key]; ok && e == c.e {
 			delete(t.meta[c.slot], c.key)
+			delete(t.states[c.slot], c.key)
 			t.keys--
 			n++
 		}
@@ -571,12 +731,14 @@ func (t *Tracker) now() time.Time {
 }
 
 // Change is one key's replicated state: its whole value (a store operation), or nil when
-// deleted, with the (HLC, site) of the write that made it.
+// deleted, with the (HLC, site) of the write that made it; for a key under a merge policy
+// (pn-counter, add-wins) its merge state instead of the value.
 type Change struct {
-	Key  []byte `json:"k"`
-	HLC  uint64 `json:"h"`
-	Site string `json:"s"`
-	Op   []byte `json:"o,omitempty"`
+	Key   []byte `json:"k"`
+	HLC   uint64 `json:"h"`
+	Site  string `json:"s"`
+	Op    []byte `json:"o,omitempty"`
+	State []byte `json:"m,omitempty"`
 }
 
 // Batch is a partition's next changes for a target, in timestamp order: Upto is the
@@ -588,14 +750,17 @@ type Batch struct {
 	Upto      uint64   `json:"upto"`
 	Changes   []Change `json:"changes"`
 	Resync    bool     `json:"resync,omitempty"` // the target is out of sync: a scan of the metadata
+	// Policies is the sending site's policies' Fingerprint: a site whose own differ
+	// refuses the batch.
+	Policies string `json:"policies,omitempty"`
 }
 
 // ErrUnknownTarget is Pull's and Ack's error for a site not in Config.Targets.
 var ErrUnknownTarget = errors.New("not a target site of this grid")
 
 // Pull returns up to max of the partition's local writes the target has not
-// acknowledged, oldest first. Keys of kinds other than strings and hashes are skipped and
-// counted (insight_wan_unsupported_total). A target whose acknowledgement is behind what
+// acknowledged, oldest first, each key whole (every kind: a store operation that recreates
+// it, or nil when it is deleted). A target whose acknowledgement is behind what
 // the outbox holds (out of sync) gets a scan of the metadata instead; the pull whose scan
 // is complete puts it back in sync, journaled with j, so the outbox holds its writes
 // from then on.
@@ -607,7 +772,7 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 		return Batch{}, fmt.Errorf("target %q: %w (targets: %v)", name, ErrUnknownTarget, t.cfg.Targets)
 	}
 	var picked []qent
-	b := Batch{Site: t.cfg.Site, Upto: tg.acked, Resync: tg.acked < t.trimmed}
+	b := Batch{Site: t.cfg.Site, Upto: tg.acked, Resync: tg.acked < t.trimmed, Policies: t.fp}
 	if b.Resync {
 		picked = t.scanAfter(tg.acked, maxKeys)
 		if len(picked) < maxKeys {
@@ -635,20 +800,26 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 	}
 	t.mu.Unlock()
 	for _, p := range picked {
-		op, kind := t.cfg.Store.DumpKey([]byte(p.key))
+		slot := slots.Of([]byte(p.key))
 		t.mu.Lock()
-		e, ok := t.meta[slots.Of([]byte(p.key))][p.key]
+		merged := t.states[slot][p.key] != nil
 		t.mu.Unlock()
-		if !ok || e.hlc != p.hlc {
+		var op []byte
+		if !merged {
+			op, _ = t.cfg.Store.DumpKey([]byte(p.key))
+		}
+		t.mu.Lock()
+		e, ok := t.meta[slot][p.key]
+		var state []byte
+		if st := t.states[slot][p.key]; st != nil {
+			state = st.encode(nil)
+		}
+		t.mu.Unlock()
+		if !ok || e.hlc != p.hlc || (state != nil) != merged {
 			continue // written again since: that write follows
 		}
-		switch kind {
-		case store.KindNone, store.KindString, store.KindHash:
-		default:
-			t.unsupported[kind%8].Add(1)
-			continue
-		}
-		b.Changes = append(b.Changes, Change{Key: []byte(p.key), HLC: p.hlc, Site: t.cfg.Site, Op: op})
+		c := Change{Key: []byte(p.key), HLC: p.hlc, Site: t.cfg.Site, Op: op, State: state}
+		b.Changes = append(b.Changes, c)
 	}
 	return b, nil
 }
@@ -705,51 +876,43 @@ func (t *Tracker) CheckChange(c Change) error {
 	return nil
 }
 
-// ApplyRemote applies a change from another site if it wins over what the key holds by
-// last-writer-wins; it reports whether it was applied. exclusive runs its function with
-// every other command on the key's slot held off, so the comparison and the write are
-// one step. The write goes through the store's journal (to the backup), stamped with the
-// change's (HLC, site).
+// ApplyRemote applies a change from another site by the key's policy; it reports whether
+// it changed anything. exclusive runs its function with every other command on the key's
+// slot held off, so the comparison and the write are one step. The write goes through the
+// store's journal (to the backup), stamped with the change's (HLC, site).
+//
+// Last-writer-wins (and priority) keeps the change if it wins over what the key holds; a
+// merge policy (pn-counter, add-wins) merges the change's state into the key's; lua calls
+// the resolver with both versions.
 func (t *Tracker) ApplyRemote(c Change, exclusive func(slot int, fn func()), j Journal) (applied bool, err error) {
 	if err := t.CheckChange(c); err != nil {
 		return false, err
 	}
-	slot := slots.Of(c.Key)
-	k := string(c.Key)
-	exclusive(slot, func() {
-		t.mu.Lock()
-		cur, had := t.meta[slot][k]
-		if had && !t.newer(c.HLC, c.Site, cur) {
-			t.mu.Unlock()
-			t.stale.Add(1)
-			return
-		}
-		e := entry{hlc: c.HLC, site: t.site(c.Site)}
-		t.clock.Observe(c.HLC)
-		t.override[k] = e
-		t.mu.Unlock()
-		if c.Op == nil {
-			t.cfg.Store.Del(c.Key)
-		} else if err = t.cfg.Store.Restore(slot, c.Op); err != nil {
-			err = fmt.Errorf("applying key %q from site %s: %w", c.Key, c.Site, err)
-		}
-		t.mu.Lock()
-		if _, left := t.override[k]; left {
-			// Nothing journaled (a deletion of an absent key, or a refused write):
-			// the metadata alone records the deletion.
-			delete(t.override, k)
-			if err == nil {
-				t.set(slot, k, e)
-				j(slot, appendMeta(nil, c.Key, e.hlc, c.Site))
-			}
-		}
-		t.mu.Unlock()
-		applied = err == nil
-	})
+	pol := policyFor(t.cfg.Policies, c.Key)
+	switch {
+	case pol != nil && (pol.Kind == PolicyCounter || pol.Kind == PolicyAddWins):
+		applied, err = t.applyMerge(c, pol, exclusive, j)
+	case c.State != nil:
+		return false, fmt.Errorf("key %q from site %s carries a merge state, but its policy here is %s: the sites' --wan-policy differ", c.Key, c.Site, policyName(pol))
+	case pol != nil && pol.Kind == PolicyLua:
+		applied, err = t.applyLua(c, pol, exclusive, j)
+	default:
+		applied, err = t.applyWinner(c, pol, exclusive, j)
+	}
 	if applied {
 		t.applied.Add(1)
+	} else if err == nil {
+		t.stale.Add(1)
 	}
 	return applied, err
+}
+
+// policyName names a policy policyFor returned.
+func policyName(p *Policy) string {
+	if p == nil {
+		return PolicyLWW.String()
+	}
+	return p.String()
 }
 
 func appendMeta(b, key []byte, h uint64, site string) []byte {
@@ -759,6 +922,29 @@ func appendMeta(b, key []byte, h uint64, site string) []byte {
 	b = binary.AppendUvarint(b, h)
 	b = binary.AppendUvarint(b, uint64(len(site)))
 	return append(b, site...)
+}
+
+func appendState(b, key []byte, st mergeState) []byte {
+	b = append(b, opState)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	return st.encode(b)
+}
+
+func appendLocal(b []byte, eff *store.Effect, h uint64) []byte {
+	b = append(b, opLocal)
+	b = binary.AppendUvarint(b, uint64(len(eff.Key)))
+	b = append(b, eff.Key...)
+	b = binary.AppendUvarint(b, h)
+	b = binary.AppendUvarint(b, uint64(eff.Op))
+	b = binary.AppendUvarint(b, uint64(len(eff.Value)))
+	b = append(b, eff.Value...)
+	b = binary.AppendUvarint(b, uint64(len(eff.Members)))
+	for _, m := range eff.Members {
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	return b
 }
 
 func appendForget(b, key []byte) []byte {

@@ -400,18 +400,50 @@ func TestTombstonesAreCollectedAfterTheirTTLOnceEveryTargetHasThem(t *testing.T)
 	}
 }
 
-func TestOtherKindsAreCountedNotReplicated(t *testing.T) {
+func TestEveryKindReplicatesWhole(t *testing.T) {
 	a := newSite(t, "a", nil, "b")
-	if _, err := a.st.SAdd([]byte("s"), [][]byte{[]byte("m")}); err != nil {
-		t.Fatal(err)
+	dst := newSite(t, "b", nil, "a")
+	m := func(vs ...string) [][]byte {
+		var out [][]byte
+		for _, v := range vs {
+			out = append(out, []byte(v))
+		}
+		return out
 	}
-	a.set(t, "k", "v")
+	steps := []func() error{
+		func() error { _, err := a.st.Push([]byte("l"), m("x", "y", "z"), false, false); return err },
+		func() error { _, err := a.st.SAdd([]byte("s"), m("m1", "m2")); return err },
+		func() error {
+			_, err := a.st.ZAdd([]byte("z"), store.ZAddFlags{}, m("p", "q"), []float64{1.5, -2})
+			return err
+		},
+		func() error {
+			_, _, err := a.st.XAdd([]byte("x"), store.XAddArgs{Auto: true}, m("f", "v"))
+			return err
+		},
+		func() error { return a.st.XGroupCreate([]byte("x"), []byte("g"), store.StreamID{}, false, false, 0) },
+		func() error { _, err := a.st.SetRange([]byte("bits"), 3, []byte{0x81}); return err },
+		func() error { _, err := a.st.Expire([]byte("l"), time.Now().Add(time.Hour).UnixMilli(), 0); return err },
+	}
+	for i, f := range steps {
+		if err := f(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
 	b := a.pull(t, "b")
-	if len(b.Changes) != 1 || string(b.Changes[0].Key) != "k" {
-		t.Fatalf("pulled %s, want k alone", keysOf(b))
+	if len(b.Changes) != 5 {
+		t.Fatalf("pulled %s, want l s z x bits", keysOf(b))
 	}
-	if st := a.tr.Status(); st.Unsupported["set"] != 1 {
-		t.Fatalf("unsupported %v, want set: 1", st.Unsupported)
+	ship(t, a, dst, b)
+	for _, k := range []string{"l", "s", "z", "x", "bits"} {
+		want, wk := a.st.DumpKey([]byte(k))
+		got, gk := dst.st.DumpKey([]byte(k))
+		if wk != gk || !bytes.Equal(want, got) {
+			t.Errorf("key %s: the target holds %v %x, want %v %x", k, gk, got, wk, want)
+		}
+	}
+	if st := a.tr.Status(); len(st.Unsupported) != 0 {
+		t.Fatalf("unsupported %v, want none", st.Unsupported)
 	}
 }
 
@@ -454,7 +486,7 @@ func BenchmarkMetadataPerKey(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i, k := range keys {
-			a.tr.note(i%16384, k, discard)
+			a.tr.note(i%16384, k, nil, discard)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

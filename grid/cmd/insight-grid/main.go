@@ -288,10 +288,12 @@ func runData(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}
-	cfg.WAN = wanFlags.config()
+	var err error
+	if cfg.WAN, err = wanFlags.config(); err != nil {
+		return err
+	}
 	cfg.RewriteMinSize = int64(rewriteMin)
 	cfg.TieringMaxDisk = int64(tieringMaxDisk)
-	var err error
 	if cfg.OperatorToken, err = token(); err != nil {
 		return err
 	}
@@ -352,13 +354,14 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	withSQL := fs.Bool("sql", false, "also start one SQL endpoint (insight-sql serve, found next to this binary or on PATH) on base+3 (MySQL) and base+4 (HTTP)")
 	fs.BoolVar(&cfg.UIReadOnly, "ui-read-only", false, "the manager's web UI shows the grid but offers no action (the manager's --ui-read-only)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without the operator token and without TLS: every endpoint of the manager and the data instances open, etcd and the replication links in plain (for debugging); by default local writes a new token to <data-dir>/operator-token and a CA and certificate to <data-dir>/tls/, and prints their paths")
-	var wanTargets, wanCAs, wanTokens listFlag
+	var wanTargets, wanCAs, wanTokens, wanPolicies listFlag
 	fs.StringVar(&cfg.Site, "site", "", "name this grid as a WAN replication site (a-z, 0-9, '-'): its data instances keep per-key conflict metadata (with --data-dir in their journals, so the outbox survives a restart) and this process runs the site's gateway on base+5 (docs/wan.md)")
 	fs.Var(&wanTargets, "wan-target", "with --site, a site to replicate this site's writes to, NAME=HOST:PORT of its gateway (repeatable)")
 	fs.Var(&wanCAs, "wan-target-ca", "with --wan-target, NAME=FILE: the PEM CA the site's gateway certificate is signed by (its local's ca-cert-file); read at each connection (repeatable)")
 	fs.Var(&wanTokens, "wan-target-token-file", "with --wan-target, NAME=FILE: the file holding the site's operator token (its local's operator-token-file); read at each connection (repeatable)")
 	fs.IntVar(&cfg.WANOutboxMax, "wan-outbox-max", 100000, "with --site, every data instance's --wan-outbox-max: the most keys a partition's outbox holds")
 	fs.StringVar(&cfg.WANOutboxFull, "wan-outbox-full", "block", "with --site, every data instance's --wan-outbox-full: block or mark-out-of-sync")
+	fs.Var(&wanPolicies, "wan-policy", "with --site, every data instance's --wan-policy PATTERN=POLICY (repeatable, first match wins): lww, priority:SITE>SITE[>SITE...], pn-counter, add-wins, lua:FUNCTION; every site must give the same")
 	fs.StringVar(&cfg.WANBind, "wan-bind", "", "with --site, the IP address the gateway listens on (port base+5) for the other sites, when they reach it over a network rather than loopback; the grid's certificate names it too (\"\": --bind)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
@@ -370,6 +373,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.WANTargets, err = wan.ParseTargets(local.TargetFlags, wanTargets, wanCAs, wanTokens, nil); err != nil {
 		return err
 	}
+	cfg.WANPolicies = wanPolicies
 	cfg.TieringRAM, cfg.TieringMaxDisk = int64(tieringRAM), int64(tieringMaxDisk)
 	cfg.Bind, cfg.LogLevel, cfg.LogFormat = c.bind, c.logLevel, c.logFormat
 	exe, err := os.Executable()

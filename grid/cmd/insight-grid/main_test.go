@@ -41,6 +41,12 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"local wan ca of no target", []string{"local", "--site", "a", "--wan-target", "b=127.0.0.1:1", "--wan-target-ca", "c=/ca.crt"}, nil, 1, "--wan-target-ca c: no --wan-target c=HOST:PORT names that site"},
 		{"local wan target without trust", []string{"local", "--site", "a", "--wan-target", "b=127.0.0.1:1"}, nil, 1, "--wan-target b: give --wan-target-ca b=FILE and --wan-target-token-file b=FILE"},
 		{"local wan target without a site", []string{"local", "--wan-target", "b=127.0.0.1:1"}, nil, 1, "--wan-target given without --site"},
+		{"wan policy unknown", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "london", "--wan-policy", "cnt:*=sum"}, nil, 1, `--wan-policy "cnt:*=sum": policy "sum" unknown: want lww, priority:SITE>SITE[>SITE...], pn-counter, add-wins or lua:FUNCTION`},
+		{"wan policy form", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "london", "--wan-policy", "pn-counter"}, nil, 1, `--wan-policy "pn-counter": want PATTERN=POLICY, POLICY one of lww, priority:SITE>SITE[>SITE...], pn-counter, add-wins, lua:FUNCTION`},
+		{"wan policy without a site", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-policy", "k=lww"}, nil, 1, "--wan-policy given without --wan-site"},
+		{"wan policy pattern twice", []string{"data", "--etcd-endpoints", "m-0:2379", "--wan-site", "london", "--wan-policy", "k*=lww", "--wan-policy", "k*=add-wins"}, nil, 1, `--wan-policy names pattern "k*" twice`},
+		{"local wan policy", []string{"local", "--site", "a", "--wan-policy", "k*=priority:a>B"}, nil, 1, `--wan-policy "k*=priority:a>B": policy priority: site "B": a site name`},
+		{"local wan policy without a site", []string{"local", "--wan-policy", "k*=lww"}, nil, 1, "--wan-policy given without --site"},
 		{"local wan bind not an address", []string{"local", "--site", "a", "--wan-bind", "gw.example"}, nil, 1, `--wan-bind "gw.example": want an IP address`},
 	}
 	for _, tt := range tests {
