@@ -431,3 +431,31 @@ func BenchmarkRecordByPolicy(b *testing.B) {
 type discardJournal struct{ tr *Tracker }
 
 func (d discardJournal) Record(slot int, op []byte) { d.tr.Record(slot, op, func(int, []byte) {}) }
+
+// TestAMergedLocalWriteIsOneRecordWithItsStamp: a local INCRBY on a pn-counter key journals
+// its stamp and its effect in one WAN record, so a journal cut anywhere holds both or
+// neither; the backup replaying it holds the same stamp and state.
+func TestAMergedLocalWriteIsOneRecordWithItsStamp(t *testing.T) {
+	m := newMesh(t, "n:*=pn-counter")
+	a := m["a"]
+	a.incr(t, "n:1", 5)
+	a.mu.Lock()
+	var wan [][]byte
+	for _, op := range a.stream {
+		if IsOp(op) {
+			wan = append(wan, op)
+		}
+	}
+	a.mu.Unlock()
+	if len(wan) != 1 || wan[0][0] != opLocal {
+		t.Fatalf("an INCRBY journaled %d WAN records (%x), want one local-effect record", len(wan), wan)
+	}
+	b := a.backup(t)
+	wantHLC, ok := a.tr.Stamp([]byte("n:1"))
+	if got, bok := b.tr.Stamp([]byte("n:1")); !ok || !bok || got != wantHLC {
+		t.Errorf("the backup's stamp of n:1 = %d (%v), the primary's %d (%v)", got, bok, wantHLC, ok)
+	}
+	if !bytes.Equal(b.state("n:1"), a.state("n:1")) {
+		t.Errorf("the backup's merge state of n:1 differs from the primary's")
+	}
+}

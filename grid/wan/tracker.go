@@ -275,11 +275,15 @@ func (t *Tracker) note(slot int, key []byte, eff *store.Effect, j Journal) {
 		}
 	}
 	t.set(slot, k, e)
-	j(slot, appendMeta(nil, key, e.hlc, t.sites[e.site]))
 	if merged {
 		// The effect, not the whole state: the backup applies it to its copy of the
-		// state as this did (a large set's add costs the members added).
+		// state as this did (a large set's add costs the members added). The record
+		// carries the key's stamp too, so a journal cut after it holds both or neither:
+		// a replay never finds the stamp without the effect (an increment lost to the
+		// other sites) nor the effect twice.
 		j(slot, appendLocal(nil, eff, e.hlc))
+	} else {
+		j(slot, appendMeta(nil, key, e.hlc, t.sites[e.site]))
 	}
 	if t.live > t.cfg.OutboxMax && t.cfg.Mode == ModeOutOfSync {
 		t.markSlowest(j)
@@ -593,7 +597,11 @@ func (t *Tracker) ApplyOp(op []byte) error {
 		}
 		t.mu.Lock()
 		t.clock.Observe(h)
-		st := t.localMerge(slots.Of(key), string(key), pol.Kind, &eff, h)
+		slot := slots.Of(key)
+		st := t.localMerge(slot, string(key), pol.Kind, &eff, h)
+		if st != nil {
+			t.set(slot, string(key), entry{hlc: h}) // the local write's stamp, as note set it
+		}
 		t.mu.Unlock()
 		if st == nil {
 			return fmt.Errorf("WAN local effect on key %q: not one its policy %s takes", key, pol)
