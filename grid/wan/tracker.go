@@ -150,6 +150,7 @@ type Tracker struct {
 	override map[string]entry // the stamp the next journaled change of a key carries (a remote write)
 	wake     chan struct{}    // closed at the next local write; nil while nobody waits
 	moving   map[int]bool     // slots whose keys are being moved out (re-partitioning)
+	dig      digests          // per-slot digests of meta, kept by set and forget (digest.go)
 
 	unsupported [8]atomic.Int64 // changes of keys of these kinds not replicated, by store.Kind
 	flushes     atomic.Int64    // FLUSHALL/FLUSHDB of slots, not replicated
@@ -260,6 +261,7 @@ func (t *Tracker) forget(slot int, k string) {
 	if old.site == 0 && old.hlc > t.trimmed {
 		t.live--
 	}
+	t.digestDrop(slot, k, old)
 	delete(t.meta[slot], k)
 	t.keys--
 }
@@ -279,6 +281,7 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		t.live-- // its queue entry is superseded
 	}
 	m[k] = e
+	t.digestSet(slot, k, old, had, e)
 	if e.site == 0 && !t.anyInSync() {
 		// Every target is being resynchronized from the metadata: the queue keeps
 		// nothing, and a target back in sync has acknowledged past this write.
@@ -468,6 +471,7 @@ func (t *Tracker) Reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.meta = [slots.Count]map[string]entry{}
+	t.dig = digests{}
 	t.keys, t.queue, t.qhead, t.live, t.trimmed, t.sorted = 0, nil, 0, 0, 0, true
 	for _, tg := range t.targets {
 		*tg = target{}
@@ -545,6 +549,7 @@ func (t *Tracker) CollectTombstones() int {
 		}
 		t.mu.Lock()
 		if e, ok := t.meta[c.slot][c.key]; ok && e == c.e {
+			t.digestDrop(c.slot, c.key, e)
 			delete(t.meta[c.slot], c.key)
 			t.keys--
 			n++
