@@ -69,6 +69,8 @@ type Gateway struct {
 	parts []api.Partition // the site's partition map, newest read
 
 	sent, keys, bytes, errs, applied atomic.Int64
+
+	rep repairs // the repairs by digests (sync.go)
 }
 
 // PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
@@ -101,6 +103,7 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 func (g *Gateway) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathBatch, g.sink)
+	g.syncRoutes(ctx, mux) // the repairs by digests (sync.go)
 	mux.HandleFunc("GET "+PathGatewayStatus, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, g.Status(r.Context()))
 	})
@@ -125,6 +128,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.delegate(ctx, t) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); g.syncAtStart(ctx) }() // a joining site is repaired both ways
 	var err error
 	select {
 	case <-ctx.Done():
@@ -453,6 +458,7 @@ type GatewayStatus struct {
 	Bytes      int64             `json:"bytesSent"` // compressed
 	Applied    int64             `json:"keysApplied"`
 	Errors     int64             `json:"errors"`
+	Repairs    []RepairStatus    `json:"repairs"` // the repairs by digests, oldest first (sync.go)
 }
 
 // TargetSummary is one target site over every partition.
@@ -468,6 +474,7 @@ type TargetSummary struct {
 // Status collects every primary's WAN state.
 func (g *Gateway) Status(ctx context.Context) GatewayStatus {
 	st := GatewayStatus{Site: g.cfg.Site, Batches: g.sent.Load(), Keys: g.keys.Load(), Bytes: g.bytes.Load(), Applied: g.applied.Load(), Errors: g.errs.Load()}
+	st.Repairs = g.rep.list()
 	parts, err := g.partitions(ctx, true)
 	if err != nil {
 		st.Partitions = append(st.Partitions, PartitionStatus{Partition: -1, Error: err.Error()})
