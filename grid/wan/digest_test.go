@@ -262,3 +262,71 @@ func TestKeysWithoutMetadataAreStampedOlderThanAnyWrite(t *testing.T) {
 		t.Fatalf("b holds old6=%q, want a's value", v)
 	}
 }
+
+func TestARepairOfATargetRunsOnceAtATime(t *testing.T) {
+	var r repairs
+	first, _ := r.begin("b")
+	if first == nil || first.State != RepairRunning || first.ID == "" {
+		t.Fatalf("first repair of b: %+v", first)
+	}
+	if again, running := r.begin("b"); again != nil || running != first.ID {
+		t.Fatalf("a second repair of b while one runs: %+v, running %q; want refused naming %s", again, running, first.ID)
+	}
+	if other, _ := r.begin("c"); other == nil {
+		t.Fatal("a repair of c refused while b's runs")
+	}
+	r.update(first, func(rs *RepairStatus) { rs.State = RepairDone })
+	if next, _ := r.begin("b"); next == nil || next.ID == first.ID {
+		t.Fatalf("a repair of b after the first ended: %+v", next)
+	}
+	for range 2 * repairsKept {
+		rs, _ := r.begin("d")
+		r.update(rs, func(rs *RepairStatus) { rs.State = RepairFailed })
+	}
+	list := r.list()
+	running := func(target string) bool {
+		return slices.ContainsFunc(list, func(x RepairStatus) bool { return x.Target == target && x.State == RepairRunning })
+	}
+	if len(list) > repairsKept+2 || !running("b") || !running("c") {
+		t.Fatalf("after many repairs the status keeps %d (want the last %d and the 2 running): %v", len(list), repairsKept, list)
+	}
+}
+
+func TestRangesFoldSortedSlots(t *testing.T) {
+	got := ranges([]int{0, 1, 2, 5, 7, 8, 16383})
+	want := [][2]int{{0, 2}, {5, 5}, {7, 8}, {16383, 16383}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ranges: %v, want %v", got, want)
+	}
+}
+
+func TestATargetBackInSyncIsRepaired(t *testing.T) {
+	status := func(outOfSync map[string][]int, readErr bool) GatewayStatus {
+		st := GatewayStatus{Partitions: []PartitionStatus{{Partition: 0}}}
+		if readErr {
+			st.Partitions[0].Error = "no primary"
+		}
+		for _, name := range []string{"b", "c"} {
+			st.Targets = append(st.Targets, TargetSummary{Site: name, OutOfSyncPartition: outOfSync[name]})
+		}
+		return st
+	}
+	out := map[string]bool{}
+	steps := []struct {
+		st   GatewayStatus
+		want []string
+	}{
+		{status(nil, false), nil},
+		{status(map[string][]int{"b": {0}}, false), nil},
+		{status(nil, true), nil}, // unreadable: b is not known to be back
+		{status(map[string][]int{"b": {0}, "c": {1}}, false), nil},
+		{status(map[string][]int{"c": {1}}, false), []string{"b"}},
+		{status(nil, false), []string{"c"}},
+		{status(nil, false), nil},
+	}
+	for i, s := range steps {
+		if got := backInSync(out, s.st); !slices.Equal(got, s.want) {
+			t.Fatalf("step %d: back in sync %v, want %v", i, got, s.want)
+		}
+	}
+}

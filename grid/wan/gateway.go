@@ -129,7 +129,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); g.delegate(ctx, t) }()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); g.syncAtStart(ctx) }() // a joining site is repaired both ways
+	go func() { defer wg.Done(); g.autoRepair(ctx) }() // a joining site is repaired both ways (sync.go)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -513,6 +513,58 @@ func ranges(ids []int) [][2]int {
 	return out
 }
 
+// autoRepair runs the repairs nobody asks for until ctx ends: every target's once when
+// the gateway starts (syncAtStart), and a target's again when it is back in sync after
+// a partition marked it out of sync (watchOutOfSync).
+func (g *Gateway) autoRepair(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); g.syncAtStart(ctx) }()
+	go func() { defer wg.Done(); g.watchOutOfSync(ctx, 10*time.Second) }()
+	wg.Wait()
+}
+
+// watchOutOfSync reads the partitions' status every interval and repairs a target once
+// none of its partitions is out of sync any more after one was: the resynchronization
+// from the metadata sent this site's own writes; the repair compares everything.
+func (g *Gateway) watchOutOfSync(ctx context.Context, every time.Duration) {
+	out := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		for _, name := range backInSync(out, g.Status(ctx)) {
+			if t, ok := g.target(name); ok {
+				if rs, _ := g.startRepair(ctx, t); rs != nil {
+					g.log.Info("WAN repair of a target back in sync", "target", name, "id", rs.ID)
+				}
+			}
+		}
+	}
+}
+
+// backInSync updates out (the targets out of sync at some partition) from st and returns
+// the targets that were out of sync and no longer are. A status with a partition it
+// could not read changes nothing.
+func backInSync(out map[string]bool, st GatewayStatus) []string {
+	for _, p := range st.Partitions {
+		if p.Error != "" {
+			return nil
+		}
+	}
+	var back []string
+	for _, t := range st.Targets {
+		now := len(t.OutOfSyncPartition) > 0
+		if out[t.Site] && !now {
+			back = append(back, t.Site)
+		}
+		out[t.Site] = now
+	}
+	return back
+}
+
 // syncAtStart repairs every target once when the gateway starts, and asks each to repair
 // this site back: a site that joins with data, or comes back without its data, is
 // compared both ways. A target not reachable yet is tried again, from 1 s to every 30 s.
