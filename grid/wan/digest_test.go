@@ -330,3 +330,17 @@ func TestATargetBackInSyncIsRepaired(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDigestUpdate is what a key's metadata change adds to the write path: its old
+// entry's hash out of the slot's digest and the new one's in.
+func BenchmarkDigestUpdate(b *testing.B) {
+	a := newSite(b, "london", nil, "paris")
+	k := "user:1234:profile"
+	slot := slots.Of([]byte(k))
+	old := entry{hlc: 1 << 20}
+	for i := 0; b.Loop(); i++ {
+		e := entry{hlc: old.hlc + 1}
+		a.tr.digestSet(slot, k, old, true, e)
+		old = e
+	}
+}

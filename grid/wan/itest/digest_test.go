@@ -71,15 +71,15 @@ func siteDigests(ctx context.Context, t *testing.T, s *site, asking string) []wa
 	return res.Digests
 }
 
-// repairsOf is s's gateway's repairs of target.
-func repairsOf(ctx context.Context, s *site, target string) ([]wan.RepairStatus, error) {
+// repairsOf is s's gateway's repairs of target started after since.
+func repairsOf(ctx context.Context, s *site, target string, since time.Time) ([]wan.RepairStatus, error) {
 	var gw wan.GatewayStatus
 	if err := getGateway(ctx, s, &gw); err != nil {
 		return nil, err
 	}
 	var out []wan.RepairStatus
 	for _, r := range gw.Repairs {
-		if r.Target == target {
+		if r.Target == target && !r.Start.Before(since) {
 			out = append(out, r)
 		}
 	}
@@ -153,6 +153,7 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 		}
 	}
 	setNumbered(ctx, t, b, n, n+100)
+	restart := time.Now()
 	a = start(t, sp[0], sp)
 	var last string
 	testutil.Eventually(t, 90*time.Second, "lisbon holding every key vienna holds, the deleted ones deleted", func() bool {
@@ -165,7 +166,7 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 	}
 	var rep wan.RepairStatus
 	testutil.Eventually(t, 30*time.Second, "vienna's repair of lisbon done", func() bool {
-		rs, err := repairsOf(ctx, b, "lisbon")
+		rs, err := repairsOf(ctx, b, "lisbon", restart)
 		if err != nil || len(rs) == 0 {
 			return false
 		}
@@ -199,7 +200,7 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 		t.Fatalf("POST %s at lisbon: %d %s; want 202 and a running repair of vienna", wan.PathSync, code, body)
 	}
 	testutil.Eventually(t, 60*time.Second, "lisbon's repair of vienna done", func() bool {
-		rs, err := repairsOf(ctx, a, "vienna")
+		rs, err := repairsOf(ctx, a, "vienna", restart)
 		if err != nil {
 			return false
 		}
@@ -250,7 +251,7 @@ func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
 		t.Fatalf("sync of dakar: %d %s", code, body)
 	}
 	testutil.Eventually(t, 60*time.Second, "a failed repair of dakar in quito's status", func() bool {
-		rs, err := repairsOf(ctx, a, "dakar")
+		rs, err := repairsOf(ctx, a, "dakar", time.Time{})
 		if err != nil {
 			return false
 		}
@@ -305,12 +306,12 @@ func TestBenchWANRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopSite(t, a)
-	t0 := time.Now()
+	restart := time.Now()
 	a = start(t, sp[0], sp)
-	started := time.Since(t0)
+	started := time.Since(restart)
 	var rep wan.RepairStatus
 	testutil.Eventually(t, 5*time.Minute, "zurich's repair of oporto done", func() bool {
-		rs, err := repairsOf(ctx, b, "oporto")
+		rs, err := repairsOf(ctx, b, "oporto", restart)
 		if err != nil || len(rs) == 0 {
 			return false
 		}
