@@ -300,33 +300,26 @@ func TestRangesFoldSortedSlots(t *testing.T) {
 	}
 }
 
-func TestATargetBackInSyncIsRepaired(t *testing.T) {
-	status := func(outOfSync map[string][]int, readErr bool) GatewayStatus {
-		st := GatewayStatus{Partitions: []PartitionStatus{{Partition: 0}}}
-		if readErr {
-			st.Partitions[0].Error = "no primary"
-		}
-		for _, name := range []string{"b", "c"} {
-			st.Targets = append(st.Targets, TargetSummary{Site: name, OutOfSyncPartition: outOfSync[name]})
-		}
-		return st
-	}
-	out := map[string]bool{}
-	steps := []struct {
-		st   GatewayStatus
-		want []string
+func TestATargetBackInSyncAtEveryPartitionIsNoticedOnce(t *testing.T) {
+	var r resyncs
+	for i, step := range []struct {
+		target string
+		p      int
+		resync bool
+		back   bool
 	}{
-		{status(nil, false), nil},
-		{status(map[string][]int{"b": {0}}, false), nil},
-		{status(nil, true), nil}, // unreadable: b is not known to be back
-		{status(map[string][]int{"b": {0}, "c": {1}}, false), nil},
-		{status(map[string][]int{"c": {1}}, false), []string{"b"}},
-		{status(nil, false), []string{"c"}},
-		{status(nil, false), nil},
-	}
-	for i, s := range steps {
-		if got := backInSync(out, s.st); !slices.Equal(got, s.want) {
-			t.Fatalf("step %d: back in sync %v, want %v", i, got, s.want)
+		{"b", 0, false, false},
+		{"b", 0, true, false},
+		{"b", 1, true, false},
+		{"c", 0, false, false},
+		{"b", 0, false, false}, // partition 1 still resynchronizes
+		{"b", 1, true, false},
+		{"b", 1, false, true},
+		{"b", 1, false, false},
+		{"b", 0, false, false},
+	} {
+		if got := r.note(step.target, step.p, step.resync); got != step.back {
+			t.Fatalf("step %d (%s partition %d resync %v): back in sync %v, want %v", i, step.target, step.p, step.resync, got, step.back)
 		}
 	}
 }

@@ -70,7 +70,8 @@ type Gateway struct {
 
 	sent, keys, bytes, errs, applied atomic.Int64
 
-	rep repairs // the repairs by digests (sync.go)
+	rep    repairs // the repairs by digests (sync.go)
+	resync resyncs // the partitions being resynchronized, per target (sync.go)
 }
 
 // PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
@@ -129,7 +130,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); g.delegate(ctx, t) }()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); g.autoRepair(ctx) }() // a joining site is repaired both ways (sync.go)
+	go func() { defer wg.Done(); g.syncAtStart(ctx) }() // a joining site is repaired both ways (sync.go)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -247,6 +248,7 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			}
 			continue
 		}
+		g.noteResync(ctx, t, p, b.Resync) // a target back in sync is repaired (sync.go)
 		if len(b.Changes) > 0 {
 			if err := g.send(ctx, t, &l, b); err != nil {
 				g.errs.Add(1)

@@ -513,56 +513,47 @@ func ranges(ids []int) [][2]int {
 	return out
 }
 
-// autoRepair runs the repairs nobody asks for until ctx ends: every target's once when
-// the gateway starts (syncAtStart), and a target's again when it is back in sync after
-// a partition marked it out of sync (watchOutOfSync).
-func (g *Gateway) autoRepair(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); g.syncAtStart(ctx) }()
-	go func() { defer wg.Done(); g.watchOutOfSync(ctx, 10*time.Second) }()
-	wg.Wait()
+// resyncs is which partitions of each target are being resynchronized (out of sync), as
+// the delegators' pulls say.
+type resyncs struct {
+	mu    sync.Mutex
+	parts map[string]map[int]bool
 }
 
-// watchOutOfSync reads the partitions' status every interval and repairs a target once
-// none of its partitions is out of sync any more after one was: the resynchronization
-// from the metadata sent this site's own writes; the repair compares everything.
-func (g *Gateway) watchOutOfSync(ctx context.Context, every time.Duration) {
-	out := map[string]bool{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-		for _, name := range backInSync(out, g.Status(ctx)) {
-			if t, ok := g.target(name); ok {
-				if rs, _ := g.startRepair(ctx, t); rs != nil {
-					g.log.Info("WAN repair of a target back in sync", "target", name, "id", rs.ID)
-				}
-			}
-		}
+// note records that partition p's last pull for target was a resynchronization or not;
+// it reports whether the target just came back in sync at every partition after one was
+// out of sync.
+func (r *resyncs) note(target string, p int, resync bool) (back bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.parts == nil {
+		r.parts = map[string]map[int]bool{}
 	}
+	m := r.parts[target]
+	if m == nil {
+		m = map[int]bool{}
+		r.parts[target] = m
+	}
+	was := len(m) > 0
+	if resync {
+		m[p] = true
+	} else {
+		delete(m, p)
+	}
+	return was && len(m) == 0
 }
 
-// backInSync updates out (the targets out of sync at some partition) from st and returns
-// the targets that were out of sync and no longer are. A status with a partition it
-// could not read changes nothing.
-func backInSync(out map[string]bool, st GatewayStatus) []string {
-	for _, p := range st.Partitions {
-		if p.Error != "" {
-			return nil
-		}
+// noteResync is the delegator's report of a pull of partition p for t: once every
+// partition of t is back in sync after one was marked out of sync, t is repaired — the
+// resynchronization from the metadata sent this site's own writes; the repair compares
+// everything.
+func (g *Gateway) noteResync(ctx context.Context, t GatewayTarget, p int, resync bool) {
+	if !g.resync.note(t.Name, p, resync) {
+		return
 	}
-	var back []string
-	for _, t := range st.Targets {
-		now := len(t.OutOfSyncPartition) > 0
-		if out[t.Site] && !now {
-			back = append(back, t.Site)
-		}
-		out[t.Site] = now
+	if rs, _ := g.startRepair(ctx, t); rs != nil {
+		g.log.Info("WAN repair of a target back in sync", "target", t.Name, "id", rs.ID)
 	}
-	return back
 }
 
 // syncAtStart repairs every target once when the gateway starts, and asks each to repair

@@ -286,6 +286,28 @@ func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
 	}
 }
 
+func TestATargetBackInSyncIsRepairedByDigests(t *testing.T) {
+	sp := specs(t, "cairo", "lagos")
+	sp[0].args = []string{"--wan-outbox-max", "20", "--wan-outbox-full", "mark-out-of-sync"}
+	a := start(t, sp[0], sp) // lagos is down: cairo marks it out of sync
+	ctx := ctxFor(t, 3*time.Minute)
+	const n = 100
+	setNumbered(ctx, t, a, 0, n)
+	testutil.Eventually(t, 30*time.Second, "lagos marked out of sync at cairo", func() bool {
+		st, err := a.primaryStatus(0)
+		return err == nil && st.Targets[0].OutOfSync
+	})
+	b := start(t, sp[1], sp)
+	testutil.Eventually(t, 90*time.Second, "lagos back in sync and repaired", func() bool {
+		logs, err := os.ReadFile(a.log)
+		return err == nil && b.holdsNumbered(ctx, n) && strings.Contains(string(logs), "WAN repair of a target back in sync")
+	})
+	rs, err := repairsOf(ctx, a, "lagos", time.Time{})
+	if err != nil || !slices.ContainsFunc(rs, func(r wan.RepairStatus) bool { return r.State != wan.RepairFailed }) {
+		t.Fatalf("cairo's repairs of lagos: %+v, %v", rs, err)
+	}
+}
+
 // TestBenchWANRepair measures a repair by digests (ci/bench-wan.sh, make bench), skipped
 // unless INSIGHT_BENCH_WAN=1: a site holding BENCH_WAN_REPAIR_KEYS keys (100000) the
 // other lost (it restarted without its data) repairs it; it prints the time and the keys
