@@ -1,9 +1,14 @@
 package wan
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -335,5 +340,31 @@ func BenchmarkDigestUpdate(b *testing.B) {
 		e := entry{hlc: old.hlc + 1}
 		a.tr.digestSet(slot, k, old, true, e)
 		old = e
+	}
+}
+
+func TestAskingATargetToRepairThisSiteTakesItsAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		ok   bool
+	}{
+		{http.StatusAccepted, true},
+		{http.StatusConflict, true},   // one runs there already
+		{http.StatusBadRequest, true}, // it does not replicate to this site: not asked again
+		{http.StatusServiceUnavailable, false},
+	} {
+		var asked string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			asked = r.Method + " " + r.URL.Path + " " + string(b)
+			w.WriteHeader(tc.code)
+			_, _ = w.Write([]byte(`{"target":"a","id":"x","state":"running"}`))
+		}))
+		g := NewGateway(GatewayConfig{Site: "a"})
+		err := g.askRepair(context.Background(), GatewayTarget{Name: "b", Address: strings.TrimPrefix(srv.URL, "http://")})
+		srv.Close()
+		if (err == nil) != tc.ok || asked != `POST /v1/wan/sync {"target":"a"}` {
+			t.Errorf("target answering %d: err %v, asked %q", tc.code, err, asked)
+		}
 	}
 }

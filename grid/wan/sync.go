@@ -556,35 +556,45 @@ func (g *Gateway) noteResync(ctx context.Context, t GatewayTarget, p int, resync
 	}
 }
 
-// syncAtStart repairs every target once when the gateway starts, and asks each to repair
-// this site back: a site that joins with data, or comes back without its data, is
-// compared both ways. A target not reachable yet is tried again, from 1 s to every 30 s.
+// syncAtStart repairs every target once when the gateway starts, and then asks each to
+// repair this site back: a site that joins with data, or comes back without its data, is
+// compared both ways. Each step not done yet (a target not reachable) is tried again,
+// from 1 s to every 30 s; a target that does not replicate to this site is not asked.
 func (g *Gateway) syncAtStart(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, t := range g.cfg.Targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wait := time.Second
-			for ctx.Err() == nil {
-				err := g.repairBothWays(ctx, t)
-				if err == nil {
-					return
-				}
-				g.log.Info("WAN repair at start: trying again", "target", t.Name, "in", wait.String(), "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(wait):
-				}
-				wait = min(2*wait, 30*time.Second)
+			if g.retry(ctx, t, "repairing it", func() error { return g.repairNow(ctx, t) }) {
+				g.retry(ctx, t, "asking it to repair this site", func() error { return g.askRepair(ctx, t) })
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// repairBothWays repairs t from here, waits for the end, then asks t to repair this site.
-func (g *Gateway) repairBothWays(ctx context.Context, t GatewayTarget) error {
+// retry runs step until it succeeds or ctx ends, waiting from 1 s to 30 s between tries;
+// it reports whether step succeeded.
+func (g *Gateway) retry(ctx context.Context, t GatewayTarget, what string, step func() error) bool {
+	wait := time.Second
+	for ctx.Err() == nil {
+		err := step()
+		if err == nil {
+			return true
+		}
+		g.log.Info("WAN repair at start: trying again", "target", t.Name, "step", what, "in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+	return false
+}
+
+// repairNow repairs t and waits for the end.
+func (g *Gateway) repairNow(ctx context.Context, t GatewayTarget) error {
 	rs, running := g.rep.begin(t.Name)
 	if rs == nil {
 		return fmt.Errorf("a repair of site %s is running: %s", t.Name, running)
@@ -593,6 +603,12 @@ func (g *Gateway) repairBothWays(ctx context.Context, t GatewayTarget) error {
 	if rs := g.repairOf(rs.ID); rs.State != RepairDone {
 		return errors.New(rs.Error)
 	}
+	return nil
+}
+
+// askRepair asks t's gateway to repair this site. One running there already will do; a
+// target that does not know this site (400: it does not replicate here) is not asked again.
+func (g *Gateway) askRepair(ctx context.Context, t GatewayTarget) error {
 	var l link
 	defer func() {
 		if l.hc != nil {
@@ -602,7 +618,16 @@ func (g *Gateway) repairBothWays(ctx context.Context, t GatewayTarget) error {
 	var back map[string]string
 	err := g.call(ctx, t, &l, PathSync, map[string]string{"target": g.cfg.Site}, &back)
 	var se *statusError
-	if err != nil && (!errors.As(err, &se) || se.code != http.StatusConflict) { // 409: one runs already
+	if errors.As(err, &se) {
+		switch se.code {
+		case http.StatusConflict:
+			return nil
+		case http.StatusBadRequest:
+			g.log.Info("WAN repair at start: the target does not replicate to this site; not asked to repair it", "target", t.Name, "err", err)
+			return nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("asking site %s to repair this site: %w", t.Name, err)
 	}
 	return nil
