@@ -271,11 +271,11 @@ func TestKeysWithoutMetadataAreStampedOlderThanAnyWrite(t *testing.T) {
 func TestARepairOfATargetRunsOnceAtATime(t *testing.T) {
 	var r repairs
 	first, _ := r.begin("b")
-	if first == nil || first.State != RepairRunning || first.ID == "" {
+	if first == nil || first.State != RepairRunning || first.ID == 0 {
 		t.Fatalf("first repair of b: %+v", first)
 	}
 	if again, running := r.begin("b"); again != nil || running != first.ID {
-		t.Fatalf("a second repair of b while one runs: %+v, running %q; want refused naming %s", again, running, first.ID)
+		t.Fatalf("a second repair of b while one runs: %+v, running %d; want refused naming %d", again, running, first.ID)
 	}
 	if other, _ := r.begin("c"); other == nil {
 		t.Fatal("a repair of c refused while b's runs")

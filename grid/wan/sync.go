@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,17 +44,18 @@ const (
 
 // RepairStatus is one repair of a target site by this gateway.
 type RepairStatus struct {
-	Target string    `json:"target"`
-	ID     string    `json:"id"`
-	State  string    `json:"state"` // running, done or failed
-	Start  time.Time `json:"started"`
-	// Finish is when it ended, done or failed; zero while it runs.
-	Finish time.Time `json:"finished,omitzero"`
+	Target string `json:"target"`
+	// ID numbers the gateway's repairs from 1 (again after a restart).
+	ID      int64     `json:"id"`
+	State   string    `json:"state"` // running, done or failed
+	Started time.Time `json:"started"`
+	// Finished is when it ended, done or failed; absent while it runs.
+	Finished time.Time `json:"finished,omitzero"`
 	// SlotsCompared counts the slots holding keys at either site, SlotsDiffering those
 	// whose digests differ and hold keys here; KeysSent the writes sent.
 	SlotsCompared  int    `json:"slotsCompared"`
 	SlotsDiffering int    `json:"slotsDiffering"`
-	KeysSent       int    `json:"keysSent"`
+	KeysSent       int64  `json:"keysSent"`
 	Error          string `json:"error,omitempty"`
 }
 
@@ -65,12 +65,12 @@ const repairsKept = 16
 // repairs is the gateway's repairs: the running ones and the last finished.
 type repairs struct {
 	mu   sync.Mutex
-	seq  int
+	seq  int64
 	runs []*RepairStatus
 }
 
 // begin registers a repair of target, or returns the running one's id.
-func (r *repairs) begin(target string) (rs *RepairStatus, running string) {
+func (r *repairs) begin(target string) (rs *RepairStatus, running int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, x := range r.runs {
@@ -79,8 +79,7 @@ func (r *repairs) begin(target string) (rs *RepairStatus, running string) {
 		}
 	}
 	r.seq++
-	now := time.Now().UTC()
-	rs = &RepairStatus{Target: target, ID: target + "-" + now.Format("20060102T150405") + "-" + strconv.Itoa(r.seq), State: RepairRunning, Start: now}
+	rs = &RepairStatus{Target: target, ID: r.seq, State: RepairRunning, Started: time.Now().UTC().Truncate(time.Millisecond)}
 	r.runs = append(r.runs, rs)
 	if n := len(r.runs); n > repairsKept {
 		// Drop the oldest finished ones; the running ones stay.
@@ -92,7 +91,7 @@ func (r *repairs) begin(target string) (rs *RepairStatus, running string) {
 		}
 		r.runs = keep
 	}
-	return rs, ""
+	return rs, 0
 }
 
 // update changes rs under the lock.
@@ -129,10 +128,10 @@ func (g *Gateway) syncRoutes(ctx context.Context, mux *http.ServeMux) {
 		}
 		rs, running := g.startRepair(ctx, t)
 		if rs == nil {
-			httpjson.Error(w, http.StatusConflict, "Running", "a repair of site %s is running: %s", t.Name, running)
+			httpjson.Error(w, http.StatusConflict, "Running", "a repair of site %s is running (id %d)", t.Name, running)
 			return
 		}
-		httpjson.Write(w, http.StatusAccepted, map[string]string{"target": t.Name, "id": rs.ID, "state": RepairRunning})
+		httpjson.Write(w, http.StatusAccepted, map[string]any{"target": t.Name, "id": rs.ID, "state": RepairRunning})
 	})
 	mux.HandleFunc("POST "+PathDigests, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -230,20 +229,20 @@ func (g *Gateway) targetNames() []string {
 }
 
 // startRepair starts a repair of t, unless one runs (nil and its id).
-func (g *Gateway) startRepair(ctx context.Context, t GatewayTarget) (*RepairStatus, string) {
+func (g *Gateway) startRepair(ctx context.Context, t GatewayTarget) (*RepairStatus, int64) {
 	rs, running := g.rep.begin(t.Name)
 	if rs == nil {
 		return nil, running
 	}
 	go g.runRepair(ctx, t, rs)
-	return rs, ""
+	return rs, 0
 }
 
 // runRepair runs the repair rs of t to its end and records how it ended.
 func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *RepairStatus) {
 	err := g.repair(ctx, t, rs)
 	g.rep.update(rs, func(rs *RepairStatus) {
-		rs.Finish = time.Now().UTC()
+		rs.Finished = time.Now().UTC().Truncate(time.Millisecond)
 		rs.State = RepairDone
 		if err != nil {
 			rs.State, rs.Error = RepairFailed, err.Error()
@@ -255,7 +254,7 @@ func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *RepairStat
 	}
 	x := g.repairOf(rs.ID)
 	g.log.Info("WAN repair done", "target", t.Name, "id", rs.ID, "slotsCompared", x.SlotsCompared,
-		"slotsDiffering", x.SlotsDiffering, "keysSent", x.KeysSent, "took", x.Finish.Sub(x.Start).String())
+		"slotsDiffering", x.SlotsDiffering, "keysSent", x.KeysSent, "took", x.Finished.Sub(x.Started).String())
 }
 
 // repairEntries bounds the keys' metadata one request lists: the differing slots are
@@ -324,7 +323,7 @@ func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *RepairStatus)
 			if err := g.send(ctx, t, &l, Batch{Site: g.cfg.Site, Partition: -1, Changes: changes}); err != nil {
 				return err
 			}
-			g.rep.update(rs, func(rs *RepairStatus) { rs.KeysSent += len(changes) })
+			g.rep.update(rs, func(rs *RepairStatus) { rs.KeysSent += int64(len(changes)) })
 		}
 	}
 	if skipped > 0 {
@@ -597,7 +596,7 @@ func (g *Gateway) retry(ctx context.Context, t GatewayTarget, what string, step 
 func (g *Gateway) repairNow(ctx context.Context, t GatewayTarget) error {
 	rs, running := g.rep.begin(t.Name)
 	if rs == nil {
-		return fmt.Errorf("a repair of site %s is running: %s", t.Name, running)
+		return fmt.Errorf("a repair of site %s is running (id %d)", t.Name, running)
 	}
 	g.runRepair(ctx, t, rs)
 	if rs := g.repairOf(rs.ID); rs.State != RepairDone {
@@ -634,7 +633,7 @@ func (g *Gateway) askRepair(ctx context.Context, t GatewayTarget) error {
 }
 
 // repairOf is a copy of repair id's status.
-func (g *Gateway) repairOf(id string) RepairStatus {
+func (g *Gateway) repairOf(id int64) RepairStatus {
 	for _, x := range g.rep.list() {
 		if x.ID == id {
 			return x

@@ -79,7 +79,7 @@ func repairsOf(ctx context.Context, s *site, target string, since time.Time) ([]
 	}
 	var out []wan.RepairStatus
 	for _, r := range gw.Repairs {
-		if r.Target == target && !r.Start.Before(since) {
+		if r.Target == target && !r.Started.Before(since) {
 			out = append(out, r)
 		}
 	}
@@ -174,7 +174,7 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 		return rep.State == wan.RepairDone
 	})
 	t.Logf("vienna's repair of lisbon: %d slots compared, %d differing, %d keys sent in %s",
-		rep.SlotsCompared, rep.SlotsDiffering, rep.KeysSent, rep.Finish.Sub(rep.Start))
+		rep.SlotsCompared, rep.SlotsDiffering, rep.KeysSent, rep.Finished.Sub(rep.Started))
 	if rep.KeysSent < n-10 || rep.SlotsDiffering == 0 || rep.SlotsCompared < rep.SlotsDiffering {
 		t.Fatalf("vienna's repair of lisbon %+v: want at least the %d keys lisbon had acknowledged", rep, n-10)
 	}
@@ -195,8 +195,11 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 	}
 	a.signal(t, syscall.SIGCONT)
 	code, body := gatewayPost(ctx, t, a, wan.PathSync, `{"target":"vienna"}`, false)
-	var started struct{ Target, ID, State string }
-	if err := json.Unmarshal([]byte(body), &started); code != http.StatusAccepted || err != nil || started.Target != "vienna" || started.State != wan.RepairRunning || started.ID == "" {
+	var started struct {
+		Target, State string
+		ID            int64
+	}
+	if err := json.Unmarshal([]byte(body), &started); code != http.StatusAccepted || err != nil || started.Target != "vienna" || started.State != wan.RepairRunning || started.ID == 0 {
 		t.Fatalf("POST %s at lisbon: %d %s; want 202 and a running repair of vienna", wan.PathSync, code, body)
 	}
 	testutil.Eventually(t, 60*time.Second, "lisbon's repair of vienna done", func() bool {
@@ -256,7 +259,7 @@ func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
 			return false
 		}
 		for _, r := range rs {
-			if r.State == wan.RepairFailed && strings.Contains(r.Error, "dakar") && !r.Finish.IsZero() {
+			if r.State == wan.RepairFailed && strings.Contains(r.Error, "dakar") && !r.Finished.IsZero() {
 				return true
 			}
 		}
@@ -347,7 +350,7 @@ func TestBenchWANRepair(t *testing.T) {
 	if err := getGateway(ctx, b, &gw); err != nil {
 		t.Fatal(err)
 	}
-	took := rep.Finish.Sub(rep.Start)
+	took := rep.Finished.Sub(rep.Started)
 	t.Logf("bench-wan-repair: %d keys lost at oporto (restarted in %s); zurich's repair: %d slots compared, %d differing, %d keys sent in %s (%.0f keys/s), %d batches, %.1f MB of batches compressed",
 		n, started.Round(time.Millisecond), rep.SlotsCompared, rep.SlotsDiffering, rep.KeysSent, took.Round(time.Millisecond), float64(rep.KeysSent)/took.Seconds(),
 		gw.Batches-before.Batches, float64(gw.Bytes-before.Bytes)/1e6)
