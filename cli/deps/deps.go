@@ -31,6 +31,10 @@ type Deps struct {
 	// else as the cluster allows (docs/cli.md, "Reaching the manager"). What it opens ends
 	// with ctx.
 	Manager func(ctx context.Context, release, url string) (*api.Client, error)
+	// Forward forwards a free port on 127.0.0.1 to port of pod in namespace through the
+	// API server, as kubectl port-forward does, and returns the local port and what ends
+	// the forward; ctx's end ends it too. nil without a cluster.
+	Forward func(ctx context.Context, namespace, pod string, port int) (int, func(), error)
 	IO      IO
 	// Now is the clock; tests freeze it.
 	Now func() time.Time

@@ -76,24 +76,40 @@ func PortForward(ctx context.Context, kube kubernetes.Interface, cfg *rest.Confi
 			return nil, nil, err
 		}
 		if pool != nil {
-			scheme, hc = "https", httpsClient(pool, podDNSName(p))
+			scheme, hc = "https", HTTPSClient(pool, podDNSName(p))
 		}
+	}
+	port, end, err := ForwardPort(ctx, cfg, namespace, pod, grid.ManagerHTTPPort)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := api.NewClient(scheme+"://127.0.0.1:"+strconv.Itoa(port), hc)
+	c.Via = "a port-forward to pod " + pod
+	return c, end, nil
+}
+
+// ForwardPort forwards a free local port on 127.0.0.1 to port of pod in namespace
+// through the API server (kubectl port-forward's SPDY stream) and returns the local port
+// with the function that ends the forward; ctx's end ends it too.
+func ForwardPort(ctx context.Context, cfg *rest.Config, namespace, pod string, port int) (int, func(), error) {
+	if cfg == nil {
+		return 0, nil, errors.New("no API server connection to forward through")
 	}
 	server, _, err := rest.DefaultServerUrlFor(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("API server URL: %w", err)
+		return 0, nil, fmt.Errorf("API server URL: %w", err)
 	}
 	target := *server
 	target.Path = strings.TrimRight(server.Path, "/") + "/api/v1/namespaces/" + url.PathEscape(namespace) + "/pods/" + url.PathEscape(pod) + "/portforward"
 	transport, upgrader, err := spdy.RoundTripperFor(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("port-forward transport: %w", err)
+		return 0, nil, fmt.Errorf("port-forward transport: %w", err)
 	}
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, &target)
 	stop, ready := make(chan struct{}), make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(grid.ManagerHTTPPort)}, stop, ready, io.Discard, io.Discard)
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, stop, ready, io.Discard, io.Discard)
 	if err != nil {
-		return nil, nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
+		return 0, nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- fw.ForwardPorts() }()
@@ -102,19 +118,16 @@ func PortForward(ctx context.Context, kube kubernetes.Interface, cfg *rest.Confi
 	select {
 	case <-ready:
 	case err := <-done:
-		return nil, nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
+		return 0, nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
 	case <-ctx.Done():
 		end()
-		return nil, nil, fmt.Errorf("port-forward to pod %s: %w", pod, ctx.Err())
+		return 0, nil, fmt.Errorf("port-forward to pod %s: %w", pod, ctx.Err())
 	}
 	ports, err := fw.GetPorts()
 	if err != nil || len(ports) == 0 {
 		end()
-		return nil, nil, fmt.Errorf("port-forward to pod %s: no local port: %v", pod, err)
+		return 0, nil, fmt.Errorf("port-forward to pod %s: no local port: %v", pod, err)
 	}
-	base := scheme + "://127.0.0.1:" + strconv.Itoa(int(ports[0].Local))
-	c := api.NewClient(base, hc)
-	c.Via = "a port-forward to pod " + pod
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -122,5 +135,5 @@ func PortForward(ctx context.Context, kube kubernetes.Interface, cfg *rest.Confi
 		case <-stop:
 		}
 	}()
-	return c, end, nil
+	return int(ports[0].Local), end, nil
 }

@@ -98,7 +98,7 @@ func (r *Reacher) reach(ctx context.Context) (*api.Client, func(), error) {
 				if err != nil {
 					return nil, nil, fmt.Errorf("--manager-url %q: %w", r.URL, err)
 				}
-				hc = httpsClient(pool, name)
+				hc = HTTPSClient(pool, name)
 			}
 		}
 		return api.NewClient(base, hc), func() {}, nil

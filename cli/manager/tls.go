@@ -93,9 +93,10 @@ func readCA(ctx context.Context, kube kubernetes.Interface, namespace, release s
 	return pool, nil
 }
 
-// httpsClient is an HTTP client that trusts pool alone and expects serverName in the
-// server's certificate ("" : the host dialled).
-func httpsClient(pool *x509.CertPool, serverName string) *http.Client {
+// HTTPSClient is an HTTP client that trusts pool alone and expects serverName in the
+// server's certificate ("": the host dialled). Only the CA is trusted: insightctl
+// verifies the grid's servers, the operator token authorises it.
+func HTTPSClient(pool *x509.CertPool, serverName string) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: serverName}
 	return &http.Client{Transport: tr}

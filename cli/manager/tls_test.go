@@ -56,7 +56,7 @@ func TestSecretCAReadsTheSecretTheManagersMountOnce(t *testing.T) {
 		if err != nil || pool == nil {
 			t.Fatalf("CA %v, %v", pool, err)
 		}
-		if _, err := httpsClient(pool, "example.com").Get(s.URL); err != nil {
+		if _, err := HTTPSClient(pool, "example.com").Get(s.URL); err != nil {
 			t.Fatalf("the read CA does not verify the manager: %v", err)
 		}
 	}
@@ -109,13 +109,13 @@ func TestHTTPSClientVerifiesTheCAAndTheName(t *testing.T) {
 	s, pemCA := tlsServer(t)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemCA)
-	if _, err := httpsClient(pool, "example.com").Get(s.URL); err != nil {
+	if _, err := HTTPSClient(pool, "example.com").Get(s.URL); err != nil {
 		t.Fatalf("the name in the certificate: %v", err)
 	}
-	if _, err := httpsClient(pool, "demo-insight-manager-0.other.insight.svc").Get(s.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := HTTPSClient(pool, "demo-insight-manager-0.other.insight.svc").Get(s.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("a name the certificate lacks: %v, want a certificate error", err)
 	}
-	if _, err := httpsClient(x509.NewCertPool(), "example.com").Get(s.URL); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+	if _, err := HTTPSClient(x509.NewCertPool(), "example.com").Get(s.URL); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Fatalf("another CA: %v, want unknown authority", err)
 	}
 }

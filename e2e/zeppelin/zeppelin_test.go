@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,23 +15,9 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
-)
 
-// clientsDir is where ci/clients.sh installed the classpath of Zeppelin's JDBC interpreter
-// (MariaDB Connector/J, commons-dbcp2), or "".
-func clientsDir(repo string) (string, error) {
-	out, err := exec.Command("bash", filepath.Join(repo, "ci/clients.sh"), "--dirs").Output()
-	if err != nil {
-		return "", fmt.Errorf("ci/clients.sh --dirs: %w", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if dir, ok := strings.CutPrefix(sc.Text(), "zeppelin="); ok && !strings.HasSuffix(dir, "(missing)") {
-			return dir, nil
-		}
-	}
-	return "", sc.Err()
-}
+	"github.com/insightgrid/insight/e2e/clients"
+)
 
 // interpreterClasspath returns the repository's root and the directory of the JDBC
 // interpreter's jars; it skips t without java or the jars (ci/clients.sh installs them),
@@ -43,20 +28,7 @@ func interpreterClasspath(t *testing.T) (repo, lib string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		skip("java is not installed")
-	}
-	dir, err := clientsDir(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dir == "" {
-		skip("the classpath of Zeppelin's JDBC interpreter is not installed; run ci/clients.sh")
-	}
+	dir := clients.Java(t, repo, "zeppelin", "the classpath of Zeppelin's JDBC interpreter")
 	return repo, filepath.Join(dir, "lib")
 }
 

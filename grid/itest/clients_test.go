@@ -1,16 +1,16 @@
 package itest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/e2e/clients"
 )
 
 // clientSections are the sections of the programs under e2e/clients that TestRedisClients runs,
@@ -71,7 +71,7 @@ func TestRedisClients(t *testing.T) {
 	if s := os.Getenv("INSIGHT_CLIENT_SECTIONS"); s != "" {
 		sections = strings.Split(s, ",")
 	}
-	dirs, err := clientDirs(repo)
+	dirs, err := clients.Dirs(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +79,11 @@ func TestRedisClients(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			if _, err := exec.LookPath(p.runtime); err != nil {
-				missing(t, "%s: %s is not installed", p.name, p.runtime)
+				clients.Missing(t, "%s: %s is not installed", p.name, p.runtime)
 			}
 			dir, ok := dirs[p.lang]
 			if !ok {
-				missing(t, "%s: the %s clients are not installed; run ci/clients.sh", p.name, p.lang)
+				clients.Missing(t, "%s: the %s clients are not installed; run ci/clients.sh", p.name, p.lang)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 			defer cancel()
@@ -103,33 +103,6 @@ func TestRedisClients(t *testing.T) {
 			}
 		})
 	}
-}
-
-// missing skips the test, or fails it in CI, where every client must run.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// clientDirs asks ci/clients.sh where it installs each language's clients and returns those that
-// are installed.
-func clientDirs(repo string) (map[string]string, error) {
-	out, err := exec.Command("bash", filepath.Join(repo, "ci/clients.sh"), "--dirs").Output()
-	if err != nil {
-		return nil, fmt.Errorf("ci/clients.sh --dirs: %w", err)
-	}
-	dirs := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		lang, dir, ok := strings.Cut(sc.Text(), "=")
-		if ok && !strings.HasSuffix(dir, "(missing)") {
-			dirs[lang] = dir
-		}
-	}
-	return dirs, sc.Err()
 }
 
 // clientResults reads a client program's output: the sections that passed, and the FAIL lines.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/e2e/clients"
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/ui"
 )
@@ -36,18 +37,18 @@ func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	const chromium = "/usr/bin/chromium"
 	if _, err := os.Stat(chromium); err != nil {
-		missing(t, "%s is missing: ci/tools.sh installs Debian's chromium", chromium)
+		clients.Missing(t, "%s is missing: ci/tools.sh installs Debian's chromium", chromium)
 	}
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirs, err := clientDirs(repo)
+	dirs, err := clients.Dirs(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if dirs["ui"] == "" {
-		missing(t, "playwright-core is not installed: run ci/clients.sh")
+		clients.Missing(t, "playwright-core is not installed: run ci/clients.sh")
 	}
 	cmd := exec.Command("node", filepath.Join(repo, "e2e/ui/driver.mjs"))
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "UI_MODULES="+dirs["ui"])

@@ -78,6 +78,10 @@ type Config struct {
 	WANTargets    []wan.GatewayTarget
 	WANOutboxMax  int
 	WANOutboxFull string
+	// WANBind is the address the gateway's sink listens on ("": Bind), for a site whose
+	// gateway the other sites reach over a network rather than loopback; the grid's
+	// certificate then names it too. The rest of the grid stays on Bind.
+	WANBind string
 
 	// tokenFile is the operator token file Run makes in the data directory ("" with
 	// Insecure), given to the manager and every data instance.
@@ -604,6 +608,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := checkPorts(cfg, NewLayout(cfg)); err != nil {
+		return err
+	}
+	warnEphemeral(cfg.Stderr, cfg, NewLayout(cfg))
 	dir := cfg.DataDir
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -624,7 +632,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		cfg.tokenFile = tf
-		if cfg.tls, err = tlsconf.Generate(filepath.Join(dir, tlsDir), []string{cfg.Bind}, tlsValidity); err != nil {
+		if cfg.tls, err = tlsconf.Generate(filepath.Join(dir, tlsDir), []string{cfg.Bind, cfg.WANBind}, tlsValidity); err != nil {
 			return fmt.Errorf("making the grid's CA and certificate: %w", err)
 		}
 	}

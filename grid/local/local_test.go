@@ -39,6 +39,19 @@ func TestValidate(t *testing.T) {
 		}, ""},
 		{"tiering without a data dir", func(c *Config) { c.TieringRAM = 64 << 20 }, "--tiering-ram 67108864 needs --data-dir"},
 		{"negative tiering RAM", func(c *Config) { c.TieringRAM = -1 }, "--tiering-ram -1: must not be negative"},
+		{"wan bind", func(c *Config) {
+			c.Site, c.WANOutboxMax, c.WANOutboxFull, c.WANBind = "london", 10, "block", "10.0.0.1"
+		}, ""},
+		{"wan bind not an address", func(c *Config) {
+			c.Site, c.WANOutboxMax, c.WANOutboxFull, c.WANBind = "london", 10, "block", "gw.example"
+		}, `--wan-bind "gw.example": want an IP address`},
+		{"wan bind insecure", func(c *Config) {
+			c.Site, c.WANOutboxMax, c.WANOutboxFull, c.WANBind, c.Insecure = "london", 10, "block", "10.0.0.1", true
+		}, "--wan-bind 10.0.0.1 with --insecure: the gateway would apply writes from anyone"},
+		{"wan bind loopback insecure", func(c *Config) {
+			c.Site, c.WANOutboxMax, c.WANOutboxFull, c.WANBind, c.Insecure = "london", 10, "block", "127.0.0.2", true
+		}, ""},
+		{"wan bind without a site", func(c *Config) { c.WANBind = "10.0.0.1" }, "--wan-bind given without --site"},
 		{"tiering disk without RAM", func(c *Config) { c.TieringMaxDisk = 1 << 30 }, "--tiering-max-disk 1073741824 needs --tiering-ram"},
 	}
 	for _, tt := range tests {

@@ -26,7 +26,19 @@ func (c *Config) validateWAN() []error {
 		if len(c.WANTargets) > 0 {
 			errs = append(errs, fmt.Errorf("--wan-target given without --site: name this site first"))
 		}
+		if c.WANBind != "" {
+			errs = append(errs, fmt.Errorf("--wan-bind given without --site: only a site has a gateway"))
+		}
 		return errs
+	}
+	if c.WANBind != "" {
+		ip := net.ParseIP(c.WANBind)
+		switch {
+		case ip == nil:
+			errs = append(errs, fmt.Errorf("--wan-bind %q: want an IP address of this machine the other sites reach (the gateway's sink listens on it, port base+%d)", c.WANBind, offWAN))
+		case c.Insecure && !ip.IsLoopback():
+			errs = append(errs, fmt.Errorf("--wan-bind %s with --insecure: the gateway would apply writes from anyone on that network, in plain and without a token; drop --insecure (TLS and the operator token) or bind loopback", c.WANBind))
+		}
 	}
 	if err := wan.CheckSite(c.Site); err != nil {
 		errs = append(errs, fmt.Errorf("--site %w", err))
@@ -112,10 +124,14 @@ func wanDataArgs(cfg Config) []string {
 }
 
 // startGateway runs the site's WAN gateway in this process until ctx ends: the sink on
-// base+5 (HTTPS with the grid's certificate and the operator token, plain with
-// Insecure) and a delegator per target.
+// base+5 of WANBind or Bind (HTTPS with the grid's certificate and the operator token,
+// plain with Insecure) and a delegator per target.
 func startGateway(ctx context.Context, cfg Config, l Layout) (addr string, done <-chan error, err error) {
-	addr = net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.BasePort+offWAN))
+	host := cfg.Bind
+	if cfg.WANBind != "" {
+		host = cfg.WANBind
+	}
+	addr = net.JoinHostPort(host, strconv.Itoa(cfg.BasePort+offWAN))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("the WAN gateway's port %s: %w", addr, err)

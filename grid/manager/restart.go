@@ -34,6 +34,20 @@ import (
 //     empty. Otherwise the partition waits for the other instance, or for the operator's
 //     reset (POST /v1/partitions/{id}/reset, insight-grid reset), which forces a choice.
 //
+// A fresh record (cluster.Record.Fresh: epoch 1, unclaimed) of a partition with a backup
+// is elected on the same way when a registered instance's disk served
+// (cluster.DiskState.Served): the manager's state was lost (a manager without persistence
+// reinstalled or restarted, its etcd removed) while the instances kept their disks, and
+// the record's preferred primary may hold the older copy. Such an instance does not claim
+// the record by itself (repl.Node); the election promotes the newest disk. The record
+// has no history to vouch for a lone instance: no run, no in-sync backup, no Floor. So
+// after the wait the one registered is promoted when its disk is not empty, with a
+// warning: the other instance, if its disk is newer (it was primary last), has its newer
+// writes replaced when it syncs from the one promoted. A first deploy (every disk empty,
+// or no data directory) is left alone, and its preferred primary claims the record at
+// once as before: an empty disk cannot be told from a lost volume there, so an empty
+// preferred primary that registers before the other instance's disk is seen claims too.
+//
 // The promotion is one compare-and-swap of the record, on its mod revision and on both
 // registrations as read: {epoch: above the record's and the winner's, primary: the winner
 // with its run, backup: the other instance, not in sync, floor: the winner's position}.
@@ -75,21 +89,40 @@ type election struct {
 	needed bool   // the record names no live process that can serve
 	winner string // the instance to promote; "" to wait
 	why    string // what the partition waits for, or why the winner
+	risk   string // what promoting the winner may lose, logged at Warn ("": nothing known)
 }
 
 // needsElection reports whether partition rec names no live process: its primary's
-// recorded run is not registered and its backup cannot take over. An unclaimed record
-// (no primary run: a first deploy, an operator's reset) and a partition without a backup
-// (its restarted instance takes it back by itself) are left alone.
+// recorded run is not registered and its backup cannot take over; or rec is fresh (the
+// partition map new) while a registered instance's disk served. Other unclaimed records
+// (a first deploy, an operator's reset) and a partition without a backup (its restarted
+// instance takes it back by itself) are left alone.
 func needsElection(rec cluster.Record, insts map[string]cluster.Instance) bool {
-	if rec.Backup == "" || rec.PrimaryRun == "" {
+	if rec.Backup == "" {
 		return false
+	}
+	if rec.PrimaryRun == "" {
+		return freshWithData(rec, insts)
 	}
 	if p, ok := insts[rec.Primary]; ok && p.Run == rec.PrimaryRun {
 		return false
 	}
 	b, ok := insts[rec.Backup]
 	return !rec.InSync || !ok || b.Run != rec.BackupRun
+}
+
+// freshWithData reports whether rec is fresh and a registered instance of its partition
+// has a disk that served.
+func freshWithData(rec cluster.Record, insts map[string]cluster.Instance) bool {
+	if !rec.Fresh() {
+		return false
+	}
+	for _, id := range []string{rec.Primary, rec.Backup} {
+		if in, ok := insts[id]; ok && in.Disk.Served() {
+			return true
+		}
+	}
+	return false
 }
 
 // decide applies the election's rule to partition rec; waited says --restart-quorum-wait
@@ -137,9 +170,21 @@ func decide(rec cluster.Record, insts map[string]cluster.Instance, waited bool) 
 		return e
 	}
 	c := cands[0]
+	fresh := rec.PrimaryRun == ""
 	switch {
 	case c.Disk.Empty():
 		e.why = fmt.Sprintf("%s's disk is empty and the partition has served: waiting for the other instance, or the operator's reset", c.ID)
+	case fresh:
+		other := rec.Primary
+		if other == c.ID {
+			other = rec.Backup
+		}
+		e.winner = c.ID
+		e.why = fmt.Sprintf("the only instance with a disk registered within the wait on a new partition record: %s at %s", c.ID, posString(c.Disk.Position))
+		if _, ok := insts[other]; !ok {
+			e.risk = fmt.Sprintf("the partition record is new, so nothing vouches for %s's disk: if %s's disk is newer (it was primary last), "+
+				"the writes only it holds are replaced when it syncs from %s", c.ID, other, c.ID)
+		}
 	case c.ID == rec.Backup && !rec.InSync:
 		e.why = fmt.Sprintf("%s alone, and the record has it out of sync (its primary acknowledged writes it may not hold): waiting for %s, or the operator's reset", c.ID, rec.Primary)
 	case rec.Floor != nil && c.Disk.Less(*rec.Floor):
@@ -197,8 +242,11 @@ func (r *restartElection) step(ctx context.Context) (bool, error) {
 		if !ok || s.rev != st.RecordRevisions[p] {
 			s = seen{at: now, rev: st.RecordRevisions[p]}
 			r.since[p] = s
-			r.m.log.Warn("partition has no live primary and its backup cannot take over: electing the newest disk among its instances",
-				"partition", p, "epoch", rec.Epoch, "primary", rec.Primary, "backup", rec.Backup, "wait", r.wait.String())
+			msg := "partition has no live primary and its backup cannot take over: electing the newest disk among its instances"
+			if rec.PrimaryRun == "" {
+				msg = "partition record is new (the manager's state was created anew) and its instances' disks hold data: electing the newest disk among its instances"
+			}
+			r.m.log.Warn(msg, "partition", p, "epoch", rec.Epoch, "primary", rec.Primary, "backup", rec.Backup, "wait", r.wait.String())
 		}
 		e := decide(rec, st.Instances, now.Sub(s.at) >= r.wait)
 		if e.winner == "" {
@@ -251,6 +299,10 @@ func (r *restartElection) promote(ctx context.Context, p int, e election) error 
 	}
 	r.m.log.Warn("restart election: promoted the newest disk; the other instance syncs from it in full",
 		"partition", p, "epoch", next.Epoch, "primary", next.Primary, "backup", next.Backup, "why", e.why)
+	if e.risk != "" {
+		r.m.log.Warn("restart election: promoted an instance alone on a new partition record, which cannot tell whether the other instance's disk is newer",
+			"partition", p, "primary", next.Primary, "risk", e.risk)
+	}
 	return nil
 }
 

@@ -11,8 +11,9 @@
 // is alone. A process restarted with an empty memory never serves as primary of a
 // partition that has served before: the record names the process (its run) that holds
 // the data. A partition with a backup whose record names no live process (a whole
-// release restarted) waits for the manager's restart election, which names the instance
-// whose disk holds the newest position.
+// release restarted), or whose record is new while an instance's disk holds its data
+// (the manager's state lost), waits for the manager's restart election, which names the
+// instance whose disk holds the newest position.
 package repl
 
 import (
@@ -464,6 +465,10 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 	switch rec.PrimaryRun {
 	case n.run:
 	case "":
+		if why := n.claimWait(rec); why != "" {
+			n.becomeNone(why)
+			return
+		}
 		claim := rec
 		claim.PrimaryRun, claim.BackupRun, claim.InSync = n.run, "", false
 		n.log.Info("claiming the partition as primary", "partition", n.cfg.Partition, "epoch", rec.Epoch)
@@ -615,6 +620,31 @@ func (n *Node) stepPrimary(ctx context.Context, rec cluster.Record) {
 			n.setGate(&gate{serving: true, from: g.from, sync: true})
 		}
 	}
+}
+
+// claimWait says why this instance must not claim the unclaimed record rec by itself (""
+// when it may). A fresh record of a partition with a backup (the partition map just
+// created) knows nothing of the instances' disks: when either instance registered a disk
+// that served, the manager's restart election chooses the newest one, as after a whole
+// restart, rather than the record's preferred primary with whatever its disk holds. An
+// instance with a data directory waits until its own registration (what its disk held)
+// is in the state, so the manager and it decide on the same registrations. Memory-only
+// instances and the empty disks of a first deploy claim at once as before; so does the
+// instance an operator's reset names (its record is not fresh).
+func (n *Node) claimWait(rec cluster.Record) string {
+	if rec.Backup == "" || !rec.Fresh() {
+		return ""
+	}
+	if self, ok := n.insts[n.id]; n.cfg.Disk != nil && (!ok || self.Run != n.run) {
+		return "waiting for this instance's registration (what its disk held) before claiming the partition"
+	}
+	for _, id := range []string{rec.Primary, rec.Backup} {
+		if in, ok := n.insts[id]; ok && in.Disk.Served() {
+			return fmt.Sprintf("the partition record is new (the manager's state was created anew) and %s's disk holds the partition's data: "+
+				"waiting for the manager's restart election (the newest disk among the partition's instances becomes primary)", id)
+		}
+	}
+	return ""
 }
 
 // goAlone records the backup out of sync, then serves alone.

@@ -111,7 +111,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(g)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	hs := &http.Server{Handler: opauth.Guard(g.cfg.Token, g.log, mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.cfg.TLS}
+	// IdleTimeout closes the connections another site abandoned (a cut link) rather than
+	// keeping them until the kernel gives up.
+	hs := &http.Server{Handler: opauth.Guard(g.cfg.Token, g.log, mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second, TLSConfig: g.cfg.TLS}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -289,7 +291,7 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 			return nil, "", fmt.Errorf("site %s's operator token: %w", t.Name, err)
 		}
 	}
-	tr := &http.Transport{}
+	tr := &http.Transport{DialContext: linkDialer().DialContext, TLSHandshakeTimeout: 10 * time.Second}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
@@ -460,7 +462,25 @@ type GatewayStatus struct {
 	Bytes      int64             `json:"bytesSent"` // compressed
 	Applied    int64             `json:"keysApplied"`
 	Errors     int64             `json:"errors"`
-	Repairs    []RepairStatus    `json:"repairs"` // the repairs by digests, oldest first (sync.go)
+	// Repairs are the running and recent repairs of a target site (POST /v1/wan/sync).
+	Repairs []RepairStatus `json:"repairs"`
+}
+
+// RepairStatus is one repair of a target site: the slots of the two sites compared, the
+// keys of the differing ones sent.
+type RepairStatus struct {
+	Target string `json:"target"`
+	ID     int64  `json:"id"`
+	// State is running, done or failed.
+	State string `json:"state"`
+	// Started and Finished are RFC 3339 times; Finished is empty while running.
+	Started        string `json:"started"`
+	Finished       string `json:"finished,omitempty"`
+	SlotsCompared  int    `json:"slotsCompared"`
+	SlotsDiffering int    `json:"slotsDiffering"`
+	KeysSent       int64  `json:"keysSent"`
+	// Error says why a failed repair failed.
+	Error string `json:"error,omitempty"`
 }
 
 // TargetSummary is one target site over every partition.

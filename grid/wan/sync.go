@@ -42,22 +42,8 @@ const (
 	RepairFailed  = "failed"
 )
 
-// RepairStatus is one repair of a target site by this gateway.
-type RepairStatus struct {
-	Target string `json:"target"`
-	// ID numbers the gateway's repairs from 1 (again after a restart).
-	ID      int64     `json:"id"`
-	State   string    `json:"state"` // running, done or failed
-	Started time.Time `json:"started"`
-	// Finished is when it ended, done or failed; absent while it runs.
-	Finished time.Time `json:"finished,omitzero"`
-	// SlotsCompared counts the slots holding keys at either site, SlotsDiffering those
-	// whose digests differ and hold keys here; KeysSent the writes sent.
-	SlotsCompared  int    `json:"slotsCompared"`
-	SlotsDiffering int    `json:"slotsDiffering"`
-	KeysSent       int64  `json:"keysSent"`
-	Error          string `json:"error,omitempty"`
-}
+// repairTime is how a repair's times show in its RepairStatus: RFC 3339, milliseconds.
+const repairTime = "2006-01-02T15:04:05.000Z07:00"
 
 // repairsKept is how many finished repairs the status keeps, newest last.
 const repairsKept = 16
@@ -79,7 +65,7 @@ func (r *repairs) begin(target string) (rs *RepairStatus, running int64) {
 		}
 	}
 	r.seq++
-	rs = &RepairStatus{Target: target, ID: r.seq, State: RepairRunning, Started: time.Now().UTC().Truncate(time.Millisecond)}
+	rs = &RepairStatus{Target: target, ID: r.seq, State: RepairRunning, Started: time.Now().UTC().Format(repairTime)}
 	r.runs = append(r.runs, rs)
 	if n := len(r.runs); n > repairsKept {
 		// Drop the oldest finished ones; the running ones stay.
@@ -240,9 +226,10 @@ func (g *Gateway) startRepair(ctx context.Context, t GatewayTarget) (*RepairStat
 
 // runRepair runs the repair rs of t to its end and records how it ended.
 func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *RepairStatus) {
+	start := time.Now()
 	err := g.repair(ctx, t, rs)
 	g.rep.update(rs, func(rs *RepairStatus) {
-		rs.Finished = time.Now().UTC().Truncate(time.Millisecond)
+		rs.Finished = time.Now().UTC().Format(repairTime)
 		rs.State = RepairDone
 		if err != nil {
 			rs.State, rs.Error = RepairFailed, err.Error()
@@ -254,7 +241,7 @@ func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *RepairStat
 	}
 	x := g.repairOf(rs.ID)
 	g.log.Info("WAN repair done", "target", t.Name, "id", rs.ID, "slotsCompared", x.SlotsCompared,
-		"slotsDiffering", x.SlotsDiffering, "keysSent", x.KeysSent, "took", x.Finished.Sub(x.Started).String())
+		"slotsDiffering", x.SlotsDiffering, "keysSent", x.KeysSent, "took", time.Since(start).String())
 }
 
 // repairEntries bounds the keys' metadata one request lists: the differing slots are

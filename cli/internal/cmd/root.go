@@ -138,6 +138,7 @@ on Kubernetes. The Helm charts are built into the binary, so it works air-gapped
 		newUICmd(r),
 		newBackupCmd(r, "backup"),
 		newBackupCmd(r, "restore"),
+		newWANCmd(r),
 		newTemplateCmd(r),
 		newValuesCmd(r),
 		newVersionCmd(r),
@@ -239,6 +240,10 @@ func (r *root) deps() *deps.Deps {
 	}
 	if r.clients != nil { // commands that need no cluster have none
 		d.Helm, d.Kube = r.clients.Helm, r.clients.Kube
+		rc := r.clients.REST
+		d.Forward = func(ctx context.Context, namespace, pod string, port int) (int, func(), error) {
+			return manager.ForwardPort(ctx, rc, namespace, pod, port)
+		}
 	}
 	return d
 }

@@ -20,6 +20,11 @@ const (
 	LabelStatefulSetIndex = "apps.kubernetes.io/pod-index"
 	// ManagerHTTPPort is the manager's REST API port (docs/CONTRACTS.md).
 	ManagerHTTPPort = 8090
+	// WANGatewayPort is the port of the WAN gateway's Service, "<base>-wan-gateway"
+	// (component wan-gateway, wanGateway.enabled): the gateway's HTTPS API.
+	WANGatewayPort = 7443
+	// ComponentWANGateway is the WAN gateway's component label.
+	ComponentWANGateway = "wan-gateway"
 )
 
 // Selector selects every pod of a release.

@@ -353,6 +353,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.Var(&wanTokens, "wan-target-token-file", "with --wan-target, NAME=FILE: the file holding the site's operator token (its local's operator-token-file); read at each connection (repeatable)")
 	fs.IntVar(&cfg.WANOutboxMax, "wan-outbox-max", 100000, "with --site, every data instance's --wan-outbox-max: the most keys a partition's outbox holds")
 	fs.StringVar(&cfg.WANOutboxFull, "wan-outbox-full", "block", "with --site, every data instance's --wan-outbox-full: block or mark-out-of-sync")
+	fs.StringVar(&cfg.WANBind, "wan-bind", "", "with --site, the IP address the gateway listens on (port base+5) for the other sites, when they reach it over a network rather than loopback; the grid's certificate names it too (\"\": --bind)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
 	}

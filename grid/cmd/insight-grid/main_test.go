@@ -42,6 +42,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"local wan ca of no target", []string{"local", "--site", "a", "--wan-target", "b=127.0.0.1:1", "--wan-target-ca", "c=/ca.crt"}, nil, 1, "--wan-target-ca c: no --wan-target c=HOST:PORT names that site"},
 		{"local wan target without trust", []string{"local", "--site", "a", "--wan-target", "b=127.0.0.1:1"}, nil, 1, "--wan-target b: give --wan-target-ca b=FILE and --wan-target-token-file b=FILE"},
 		{"local wan target without a site", []string{"local", "--wan-target", "b=127.0.0.1:1"}, nil, 1, "--wan-target given without --site"},
+		{"local wan bind not an address", []string{"local", "--site", "a", "--wan-bind", "gw.example"}, nil, 1, `--wan-bind "gw.example": want an IP address`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,13 +1,13 @@
 package itest
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/insightgrid/insight/e2e/clients"
 	"github.com/insightgrid/insight/grid/internal/tlsconf"
 )
 
@@ -19,20 +19,7 @@ func explainJDBC(t *testing.T, addr, caFile string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		skip("java is not installed")
-	}
-	dir, err := jdbcDir(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dir == "" {
-		skip("MariaDB Connector/J is not installed; run ci/clients.sh")
-	}
+	dir := clients.Java(t, repo, "jdbc", "MariaDB Connector/J")
 	cmd := exec.CommandContext(ctx(t), "java", "-cp", filepath.Join(dir, "lib", "*"), "testdata/ExplainJdbc.java", addr, password, caFile)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()

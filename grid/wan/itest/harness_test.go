@@ -3,15 +3,19 @@ package itest
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +24,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sys/unix"
 
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
@@ -57,9 +62,33 @@ type siteSpec struct {
 	ha         bool
 	noWAN      bool // a plain grid: no --site, for the benchmark's anchor
 	args       []string
+	// netns is the network namespace the site runs in ("": the test's own), wanIP the
+	// address there its gateway listens on for the other sites (--wan-bind); the test
+	// reaches the site's loopback ports by dialing from inside netns (nsDial).
+	netns, wanIP string
 }
 
-func (s *siteSpec) gateway() string { return fmt.Sprintf("127.0.0.1:%d", s.base+5) }
+func (s *siteSpec) gateway() string {
+	if s.wanIP != "" {
+		return net.JoinHostPort(s.wanIP, strconv.Itoa(s.base+5))
+	}
+	return fmt.Sprintf("127.0.0.1:%d", s.base+5)
+}
+
+// httpClient is a client reaching the site's ports with TLS configuration tc: nil
+// (http.DefaultClient) for a site in the test's own namespace without tc; a site in a
+// namespace is dialed from inside it, one connection per request (callers make a client
+// per call).
+func (s *siteSpec) httpClient(tc *tls.Config) *http.Client {
+	if s.netns == "" && tc == nil {
+		return nil
+	}
+	tr := &http.Transport{TLSClientConfig: tc}
+	if s.netns != "" {
+		tr.DialContext, tr.DisableKeepAlives = nsDial(s.netns), true
+	}
+	return &http.Client{Transport: tr}
+}
 
 // site is a running site.
 type site struct {
@@ -115,13 +144,23 @@ func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
 			"--wan-target-ca", o.name+"="+filepath.Join(o.dir, "tls", "ca.crt"),
 			"--wan-target-token-file", o.name+"="+filepath.Join(o.dir, "operator-token"))
 	}
+	if s.wanIP != "" {
+		args = append(args, "--wan-bind", s.wanIP)
+	}
 	args = append(args, s.args...)
+	if s.netns != "" {
+		args = append([]string{"netns", "exec", s.netns, bin}, args...)
+	}
 	logPath := filepath.Join(s.dir, "local.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
+	exe := bin
+	if s.netns != "" {
+		exe = "ip" // which execs bin in the namespace: the same process
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -177,13 +216,17 @@ func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
 			b, _ := os.ReadFile(logPath)
 			t.Fatalf("site %s exited before it was ready:\n%s", s.name, b[max(0, len(b)-4000):])
 		}
-		st.mgr = api.NewClient(m, nil)
+		st.mgr = api.NewClient(m, s.httpClient(nil))
 	case <-time.After(100 * time.Second):
 		t.Fatalf("site %s was not ready in 100s", s.name)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	st.rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", s.base+10)}, MaxRedirects: 16})
+	opts := &redis.ClusterOptions{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", s.base+10)}, MaxRedirects: 16}
+	if s.netns != "" {
+		opts.Dialer = nsDial(s.netns)
+	}
+	st.rdb = redis.NewClusterClient(opts)
 	t.Cleanup(func() { st.rdb.Close() })
 	return st
 }
@@ -191,7 +234,7 @@ func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
 // status is the WAN state of partition p's instance k (pP-iK) from its HTTP port.
 func (s *site) status(p, k int) (wan.Status, error) {
 	var st wan.Status
-	c := api.NewClient(fmt.Sprintf("http://127.0.0.1:%d", s.base+1010+p*map[bool]int{true: 2, false: 1}[s.ha]+k), nil)
+	c := api.NewClient(fmt.Sprintf("http://127.0.0.1:%d", s.base+1010+p*map[bool]int{true: 2, false: 1}[s.ha]+k), s.httpClient(nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := c.Do(ctx, "GET", "/v1/wan/status", nil, &st)
@@ -275,7 +318,8 @@ func get(ctx context.Context, s *site, url string) (string, error) {
 		}
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pem)
-		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		hc = s.httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		hc.Timeout = 10 * time.Second
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -326,4 +370,157 @@ func numberedKeys(n int) []string {
 		keys[i] = fmt.Sprintf("k:%d", i)
 	}
 	return keys
+}
+
+// wanNet is two sites' network namespaces joined through a third, the router, as two
+// sites are joined by a WAN: A (192.0.2.1) — router (192.0.2.2 | 192.0.2.5) — B
+// (192.0.2.6). The addresses exist only inside the test's namespaces. Cutting the link
+// adds blackhole routes in the router, which drops the packets silently as a broken WAN
+// does: a connection attempt hangs, a connection in use stops getting acknowledgements,
+// nothing is refused (a blackhole route at the sender would fail its calls at once).
+type wanNet struct {
+	t            *testing.T
+	a, b, router string // namespace names
+	ipA, ipB     string
+	cut          bool
+}
+
+// ipCmd runs ip with args and returns its combined output on failure.
+func ipCmd(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// newWANNet builds the network, or skips t when this machine cannot (no ip, no permission
+// for network namespaces, no veth). It is removed when t ends, after the sites started
+// later (cleanups run last-in first-out).
+func newWANNet(t *testing.T) *wanNet {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is missing: cannot build network namespaces to cut the sites' link; skipping")
+	}
+	var id [3]byte
+	_, _ = rand.Read(id[:])
+	tag := hex.EncodeToString(id[:])
+	n := &wanNet{t: t, a: "iwan-" + tag + "-a", b: "iwan-" + tag + "-b", router: "iwan-" + tag + "-r", ipA: "192.0.2.1", ipB: "192.0.2.6"}
+	if err := ipCmd("netns", "add", n.router); err != nil {
+		t.Skipf("creating a network namespace is not permitted here (needs root or CAP_SYS_ADMIN): %v", err)
+	}
+	t.Cleanup(n.remove)
+	steps := [][]string{
+		{"netns", "add", n.a},
+		{"netns", "add", n.b},
+		{"-n", n.a, "link", "add", "eth0", "type", "veth", "peer", "name", "ra", "netns", n.router},
+		{"-n", n.b, "link", "add", "eth0", "type", "veth", "peer", "name", "rb", "netns", n.router},
+		{"-n", n.a, "addr", "add", n.ipA + "/30", "dev", "eth0"},
+		{"-n", n.router, "addr", "add", "192.0.2.2/30", "dev", "ra"},
+		{"-n", n.router, "addr", "add", "192.0.2.5/30", "dev", "rb"},
+		{"-n", n.b, "addr", "add", n.ipB + "/30", "dev", "eth0"},
+	}
+	for _, l := range [][2]string{{n.a, "eth0"}, {n.b, "eth0"}, {n.router, "ra"}, {n.router, "rb"}, {n.a, "lo"}, {n.b, "lo"}} {
+		steps = append(steps, []string{"-n", l[0], "link", "set", "dev", l[1], "up"})
+	}
+	steps = append(steps,
+		[]string{"-n", n.a, "route", "add", "default", "via", "192.0.2.2"},
+		[]string{"-n", n.b, "route", "add", "default", "via", "192.0.2.5"},
+	)
+	for _, st := range steps {
+		if err := ipCmd(st...); err != nil {
+			t.Skipf("cannot build the test network (veth, routes): %v", err)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "exec", n.router, "sh", "-c", "echo 1 >/proc/sys/net/ipv4/ip_forward").CombinedOutput(); err != nil {
+		t.Skipf("cannot turn forwarding on in the router namespace: %v: %s", err, out)
+	}
+	t.Logf("test network: %s (%s) — router %s — %s (%s)", n.a, n.ipA, n.router, n.b, n.ipB)
+	return n
+}
+
+// place runs s in namespace A and o in B, their gateways on the namespaces' addresses.
+func (n *wanNet) place(s, o *siteSpec) {
+	s.netns, s.wanIP = n.a, n.ipA
+	o.netns, o.wanIP = n.b, n.ipB
+}
+
+// cutLink drops every packet between A and B in the router, and nothing else.
+func (n *wanNet) cutLink() {
+	n.t.Helper()
+	for _, ip := range []string{n.ipA, n.ipB} {
+		if err := ipCmd("-n", n.router, "route", "add", "blackhole", ip+"/32"); err != nil {
+			n.t.Fatal(err)
+		}
+	}
+	n.cut = true
+}
+
+func (n *wanNet) healLink() {
+	n.t.Helper()
+	for _, ip := range []string{n.ipA, n.ipB} {
+		if err := ipCmd("-n", n.router, "route", "del", "blackhole", ip+"/32"); err != nil {
+			n.t.Fatal(err)
+		}
+	}
+	n.cut = false
+}
+
+// remove deletes the namespaces; their veths go with them.
+func (n *wanNet) remove() {
+	for _, ns := range []string{n.a, n.b, n.router} {
+		if err := ipCmd("netns", "del", ns); err != nil {
+			n.t.Logf("cleanup: %v", err)
+		}
+	}
+}
+
+// nsDial dials from inside the named network namespace: the socket is made on a thread
+// moved into it (a socket stays in the namespace it was made in), then the thread moves
+// back. A thread that cannot move back is never reused (it stays locked and ends with
+// its goroutine).
+func nsDial(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			c, restored, err := dialIn(ctx, ns, network, addr)
+			if restored {
+				runtime.UnlockOSThread()
+			}
+			ch <- result{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+}
+
+// dialIn dials addr from namespace ns on the calling (locked) thread and reports whether
+// the thread is back in its own namespace.
+func dialIn(ctx context.Context, ns, network, addr string) (net.Conn, bool, error) {
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return nil, true, fmt.Errorf("this thread's network namespace: %w", err)
+	}
+	defer self.Close()
+	target, err := os.Open(filepath.Join("/run/netns", ns))
+	if err != nil {
+		return nil, true, fmt.Errorf("network namespace %s: %w", ns, err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return nil, true, fmt.Errorf("entering network namespace %s: %w", ns, err)
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err2 := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err2 != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, false, fmt.Errorf("leaving network namespace %s: %w", ns, err2)
+	}
+	return c, true, err
 }
