@@ -358,7 +358,7 @@ func TestAskingATargetToRepairThisSiteTakesItsAnswer(t *testing.T) {
 			b, _ := io.ReadAll(r.Body)
 			asked = r.Method + " " + r.URL.Path + " " + string(b)
 			w.WriteHeader(tc.code)
-			_, _ = w.Write([]byte(`{"target":"a","id":"x","state":"running"}`))
+			_, _ = w.Write([]byte(`{"target":"a","id":7,"state":"running"}`))
 		}))
 		g := NewGateway(GatewayConfig{Site: "a"})
 		err := g.askRepair(context.Background(), GatewayTarget{Name: "b", Address: strings.TrimPrefix(srv.URL, "http://")})

@@ -601,7 +601,9 @@ func (g *Gateway) askRepair(ctx context.Context, t GatewayTarget) error {
 			l.hc.CloseIdleConnections()
 		}
 	}()
-	var back map[string]string
+	var back struct {
+		ID int64 `json:"id"`
+	}
 	err := g.call(ctx, t, &l, PathSync, map[string]string{"target": g.cfg.Site}, &back)
 	var se *statusError
 	if errors.As(err, &se) {

@@ -205,7 +205,14 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.signal(t, syscall.SIGCONT)
-	code, body := gatewayPost(ctx, t, a, wan.PathSync, `{"target":"vienna"}`, false)
+	// vienna may have asked lisbon to repair it too (its own start's request, retried
+	// until lisbon answered): a repair running is refused with 409 until it ends.
+	var code int
+	var body string
+	testutil.Eventually(t, 30*time.Second, "lisbon starting a repair of vienna", func() bool {
+		code, body = gatewayPost(ctx, t, a, wan.PathSync, `{"target":"vienna"}`, false)
+		return code != http.StatusConflict
+	})
 	var started struct {
 		Target, State string
 		ID            int64
@@ -234,6 +241,14 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 		ok2, _ := b.holdsRange(ctx, 11, n+100)
 		return ok1 && ok2
 	})
+	// lisbon asked vienna once, and took its answer: one repair of lisbon at vienna since
+	// the restart, no second request.
+	if logs, err := os.ReadFile(a.log); err != nil || strings.Contains(string(logs), `step="asking it to repair this site"`) {
+		t.Errorf("lisbon asked vienna to repair it more than once (%v):\n%s", err, grepLines(string(logs), "WAN repair"))
+	}
+	if rs, err := repairsOf(ctx, b, "lisbon", restart); err != nil || len(rs) != 1 {
+		t.Fatalf("vienna's repairs of lisbon since lisbon restarted: %+v, %v; want the one lisbon asked for", rs, err)
+	}
 }
 
 func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
