@@ -5,7 +5,9 @@
 # its writes pay for the metadata and the outbox alone) — and prints, rounds interleaved:
 # write throughput with WAN against the anchor (ratios), the replication lag london->paris
 # p50/p99 under that load (a probe key written at one site and polled at the other), and
-# what london's gateway sent (batches, keys, compressed bytes).
+# what london's gateway sent (batches, keys, compressed bytes). Then TestBenchWANRepair: a
+# site restarted without the BENCH_WAN_REPAIR_KEYS (100000) keys it had acknowledged is
+# repaired by digests; it prints the time, the slots compared and the keys and bytes sent.
 #
 # On one machine the target's gateway and data instances share the cores with the source,
 # so the "WAN to one site" ratio also pays the target's apply; the "target down" ratio is
@@ -18,6 +20,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v go >/dev/null || { echo "bench-wan: go not found" >&2; exit 1; }
-INSIGHT_BENCH_WAN=1 nice go test -count=1 -timeout 900s -run '^TestBenchWAN$' -v ./grid/wan/itest/ 2>&1 |
-	grep -E 'bench-wan:|^(--- |ok|FAIL|panic)' | sed -e 's/^ *bench_test.go:[0-9]*: //'
+INSIGHT_BENCH_WAN=1 nice go test -count=1 -timeout 900s -run '^TestBenchWAN(Repair)?$' -v ./grid/wan/itest/ 2>&1 |
+	grep -E 'bench-wan(-repair)?:|^(--- |ok|FAIL|panic)' | sed -E -e 's/^ *(bench|digest)_test.go:[0-9]*: //'
 exit "${PIPESTATUS[0]}"

@@ -86,6 +86,7 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 		httpjson.Write(w, http.StatusOK, map[string]uint64{"acked": req.Upto})
 	})
 	mux.HandleFunc("POST "+pathWANApply, in.wanApply)
+	in.wanDigestRoutes(mux) // the repair's digests, entries and changes (wan_digest.go)
 }
 
 // wanRequest decodes a WAN request into v once the instance serves its partition with

@@ -71,6 +71,9 @@ type Gateway struct {
 	parts []api.Partition // the site's partition map, newest read
 
 	sent, keys, bytes, errs, applied atomic.Int64
+
+	rep    repairs // the repairs by digests (sync.go)
+	resync resyncs // the partitions being resynchronized, per target (sync.go)
 }
 
 // PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
@@ -105,6 +108,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	mux.HandleFunc("POST "+PathBatch, g.sink)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", g.readyz)
+	g.syncRoutes(ctx, mux) // the repairs by digests (sync.go)
 	mux.HandleFunc("GET "+PathGatewayStatus, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, g.Status(r.Context()))
 	})
@@ -131,6 +135,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.delegate(ctx, t) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); g.syncAtStart(ctx) }() // a joining site is repaired both ways (sync.go)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -257,6 +263,7 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			}
 			continue
 		}
+		g.noteResync(ctx, t, p, b.Resync) // a target back in sync is repaired (sync.go)
 		if len(b.Changes) > 0 {
 			if err := g.send(ctx, t, &l, b); err != nil {
 				g.errs.Add(1)
@@ -504,6 +511,7 @@ type TargetSummary struct {
 // Status collects every primary's WAN state.
 func (g *Gateway) Status(ctx context.Context) GatewayStatus {
 	st := GatewayStatus{Site: g.cfg.Site, Batches: g.sent.Load(), Keys: g.keys.Load(), Bytes: g.bytes.Load(), Applied: g.applied.Load(), Errors: g.errs.Load()}
+	st.Repairs = g.rep.list()
 	parts, err := g.partitions(ctx, true)
 	if err != nil {
 		st.Partitions = append(st.Partitions, PartitionStatus{Partition: -1, Error: err.Error()})

@@ -163,6 +163,9 @@ func Fingerprint(rules []Rule) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// Policies is the Fingerprint of this site's policies, which its batches carry.
+func (t *Tracker) Policies() string { return t.fp }
+
 // ErrPolicyMismatch is CheckPolicies's error.
 var ErrPolicyMismatch = errors.New("the sites' conflict policies (--wan-policy) differ")
 

@@ -163,6 +163,7 @@ type Tracker struct {
 	states   [slots.Count]map[string]mergeState // merge-policy keys' states
 	merging  map[string]bool                    // keys a merge is writing: their journaled changes are not local writes
 	fp       string                             // Fingerprint(cfg.Policies)
+	dig      digests                            // per-slot digests of meta, kept by set and forget (digest.go)
 
 	unsupported [len(policyNames)]atomic.Int64 // local writes a key's policy cannot take, by PolicyKind
 	mismatched  atomic.Int64                   // batches refused: the sending site's policies differ
@@ -382,6 +383,7 @@ func (t *Tracker) forget(slot int, k string) {
 	if old.site == 0 && old.hlc > t.trimmed {
 		t.live--
 	}
+	t.digestDrop(slot, k, old)
 	delete(t.meta[slot], k)
 	delete(t.states[slot], k)
 	t.keys--
@@ -402,6 +404,7 @@ func (t *Tracker) set(slot int, k string, e entry) {
 		t.live-- // its queue entry is superseded
 	}
 	m[k] = e
+	t.digestSet(slot, k, old, had, e)
 	if e.site == 0 && !t.anyInSync() {
 		// Every target is being resynchronized from the metadata: the queue keeps
 		// nothing, and a target back in sync has acknowledged past this write.
@@ -632,6 +635,7 @@ func (t *Tracker) Reset() {
 	defer t.mu.Unlock()
 	t.meta = [slots.Count]map[string]entry{}
 	t.states = [slots.Count]map[string]mergeState{}
+	t.dig = digests{}
 	t.keys, t.queue, t.qhead, t.live, t.trimmed, t.sorted = 0, nil, 0, 0, 0, true
 	for _, tg := range t.targets {
 		*tg = target{}
@@ -712,6 +716,7 @@ func (t *Tracker) CollectTombstones() int {
 		}
 		t.mu.Lock()
 		if e, ok := t.meta[c.slot][c.key]; ok && e == c.e {
+			t.digestDrop(c.slot, c.key, e)
 			delete(t.meta[c.slot], c.key)
 			delete(t.states[c.slot], c.key)
 			t.keys--
