@@ -166,8 +166,8 @@ func insightctl(t *testing.T, args ...string) (code int, out, errOut string) {
 
 // insightctl wan status reads a real site's gateway: its real target, the target's
 // acknowledgement of a write, and the counters; sync refuses a site that is not a target,
-// naming the real one.
-func TestWANStatusOfALocalSite(t *testing.T) {
+// naming the real one, and repairs the real one to its end.
+func TestWANStatusAndSyncOfALocalSite(t *testing.T) {
 	tmp := t.TempDir()
 	lb := freeBase(t)
 	london := site{name: "london", base: lb, dir: filepath.Join(tmp, "london")}
@@ -245,6 +245,13 @@ func TestWANStatusOfALocalSite(t *testing.T) {
 	code, out, errOut = insightctl(t, append([]string{"wan", "sync", "--target", "rome"}, gw...)...)
 	if code != 2 || !strings.Contains(errOut, "--target: not a target site of site london's gateway; one of paris (given: rome)") {
 		t.Errorf("wan sync --target rome: exit %d, want 2 naming paris\n%s%s", code, out, errOut)
+	}
+
+	// A repair of paris runs to its end against the real gateways: both sites hold the
+	// same writes, so it compares the slots and sends nothing.
+	code, out, errOut = insightctl(t, append([]string{"wan", "sync", "--target", "paris", "--wait", "--timeout", "60s"}, gw...)...)
+	if code != 0 || !strings.Contains(out, "of site paris done in") || !strings.Contains(out, "0 keys sent") {
+		t.Errorf("wan sync --target paris --wait: exit %d, want a repair done with 0 keys sent\n%s%s", code, out, errOut)
 	}
 
 	// The gateway of a site that is not running.
