@@ -12,6 +12,7 @@ import (
 
 	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/local"
+	"github.com/insightgrid/insight/grid/wan"
 )
 
 // stopSite stops the whole site s: SIGTERM to its local (every instance stops
@@ -110,10 +111,12 @@ func TestARestartedSiteSendsEveryUnacknowledgedWrite(t *testing.T) {
 			if err := a.rdb.Del(ctx, "gone").Err(); err != nil {
 				t.Fatalf("DEL gone at lisbon: %v", err)
 			}
-			before, err := a.primaryStatus(0)
-			if err != nil || before.Targets[0].Backlog != n+1 {
-				t.Fatalf("lisbon's outbox before the stop: %+v, %v; want a backlog of %d (the keys and the tombstone)", before, err, n+1)
-			}
+			var before wan.Status
+			testutil.Eventually(t, 10*time.Second, fmt.Sprintf("lisbon's backlog of %d before the stop (the keys and the tombstone)", n+1), func() bool {
+				var err error
+				before, err = a.primaryStatus(0)
+				return err == nil && len(before.Targets) == 1 && before.Targets[0].Backlog == n+1
+			})
 
 			stopSite(t, a, tc.kill)
 			a = start(t, sp[0], sp)
