@@ -226,11 +226,7 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 	backoff := g.cfg.Idle
 	var lastAck uint64 // the last acknowledgement this loop sent
 	var l link
-	defer func() {
-		if l.hc != nil {
-			l.hc.CloseIdleConnections()
-		}
-	}()
+	defer l.drop()
 	wait := func(d time.Duration) bool {
 		select {
 		case <-ctx.Done():
@@ -327,17 +323,32 @@ type link struct {
 	tok string
 }
 
+// open makes l's client for t unless it has one, reading t's CA and token.
+func (l *link) open(t GatewayTarget) error {
+	if l.hc != nil {
+		return nil
+	}
+	var err error
+	l.hc, l.tok, err = targetClient(t)
+	return err
+}
+
+// drop closes l's connections after a failure: the next call makes them again.
+func (l *link) drop() {
+	if l.hc != nil {
+		l.hc.CloseIdleConnections()
+		l.hc = nil
+	}
+}
+
 // send delivers a batch to t's gateway, gzip-compressed, and returns once t applied it.
 func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (err error) {
-	if l.hc == nil {
-		if l.hc, l.tok, err = targetClient(t); err != nil {
-			return err
-		}
+	if err := l.open(t); err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
-			l.hc.CloseIdleConnections()
-			l.hc = nil
+			l.drop()
 		}
 	}()
 	hc, tok := l.hc, l.tok

@@ -251,11 +251,7 @@ const repairEntries = 20000
 // repair sends t every write this site holds that t lacks or holds older.
 func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *RepairStatus) error {
 	var l link
-	defer func() {
-		if l.hc != nil {
-			l.hc.CloseIdleConnections()
-		}
-	}()
+	defer l.drop()
 	var their struct {
 		Digests []SiteDigest `json:"digests"`
 	}
@@ -323,15 +319,12 @@ func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *RepairStatus)
 
 // call POSTs in to path at t's gateway with t's token and decodes the answer into out.
 func (g *Gateway) call(ctx context.Context, t GatewayTarget, l *link, path string, in, out any) (err error) {
-	if l.hc == nil {
-		if l.hc, l.tok, err = targetClient(t); err != nil {
-			return err
-		}
+	if err := l.open(t); err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
-			l.hc.CloseIdleConnections()
-			l.hc = nil
+			l.drop()
 		}
 	}()
 	body, err := json.Marshal(in)
@@ -600,11 +593,7 @@ func (g *Gateway) repairNow(ctx context.Context, t GatewayTarget) error {
 // target that does not know this site (400: it does not replicate here) is not asked again.
 func (g *Gateway) askRepair(ctx context.Context, t GatewayTarget) error {
 	var l link
-	defer func() {
-		if l.hc != nil {
-			l.hc.CloseIdleConnections()
-		}
-	}()
+	defer l.drop()
 	var back struct {
 		ID int64 `json:"id"`
 	}
