@@ -248,7 +248,8 @@ func Better(mine, theirs []Entry, target string) (better []Entry, skipped int) {
 	}
 	for _, e := range mine {
 		o, ok := other[string(e.Key)]
-		if ok && !wins(e.HLC, e.Site, o.HLC, o.Site) && !(e.Merge && (e.HLC != o.HLC || e.Site != o.Site)) {
+		differs := e.HLC != o.HLC || e.Site != o.Site
+		if ok && !wins(e.HLC, e.Site, o.HLC, o.Site) && (!e.Merge || !differs) {
 			continue
 		}
 		if e.Site == target {
