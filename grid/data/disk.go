@@ -118,6 +118,16 @@ func (d *wanDisk) Owns(op []byte) bool {
 	return true
 }
 
+// ApplyOp replays a WAN operation; one that stamps a key clears the key's change the
+// replay found before it (comparing timestamps would not do: a write that straddles a
+// snapshot's cut has its stamp in the snapshot and again after its change).
+func (d *wanDisk) ApplyOp(op []byte) error {
+	if key, ok := wan.StampedKey(op); ok {
+		delete(d.pending, string(key))
+	}
+	return d.Tracker.ApplyOp(op)
+}
+
 func (d *wanDisk) Replayed(op []byte) {
 	if !d.seen {
 		return

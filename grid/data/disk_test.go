@@ -192,7 +192,7 @@ func TestWANMetadataSurvivesARestart(t *testing.T) {
 				t.Fatalf("recovery %+v: want a snapshot loaded (and no journal record with it)", r.rec)
 			}
 			if got := metadata(r.wan); !slices.Equal(got, before) {
-				t.Fatalf("metadata after the restart: %d operations, want the %d before, equal", len(got), len(before))
+				t.Fatalf("metadata after the restart: %d operations, want the %d before, equal\n%q\n%q", len(got), len(before), got, before)
 			}
 			rst := r.wan.Status()
 			if rst.MetaKeys != st.MetaKeys || rst.Outbox != st.Outbox || rst.ClockHLC < st.ClockHLC || !slices.Equal(rst.Targets, st.Targets) {

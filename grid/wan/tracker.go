@@ -132,6 +132,18 @@ const (
 	opLocal  byte = 0xF4 // key, hlc, effect, value, n×member: a local write's effect on the key's merge state
 )
 
+// StampedKey returns the key op stamps when op is a key's metadata or a local write's
+// effect (which carries the stamp): a replay of a journal learns from it that the key's
+// change before it got its stamp.
+func StampedKey(op []byte) ([]byte, bool) {
+	if len(op) == 0 || op[0] != opMeta && op[0] != opLocal {
+		return nil, false
+	}
+	r := reader{b: op[1:]}
+	key := r.bytes()
+	return key, r.err == nil
+}
+
 // IsOp reports whether op is a WAN metadata operation (ApplyOp's), not the store's.
 func IsOp(op []byte) bool { return len(op) > 0 && op[0] >= opMeta && op[0] <= opLocal }
 
