@@ -523,6 +523,9 @@ func TestExecIsAtomic(t *testing.T) {
 		}
 		r.send("MGET", "{k}a", "{k}b")
 		reply := replyOf(t, r)
+		if reply == "*2\r\n$-1\r\n$-1\r\n" {
+			continue // before the first EXEC: neither key yet, as consistent as after one
+		}
 		lines := strings.Split(reply, "\r\n")
 		if len(lines) < 5 || lines[2] != lines[4] {
 			t.Errorf("read %d saw half a transaction: %q", reads, reply)
