@@ -245,8 +245,17 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 	if logs, err := os.ReadFile(a.log); err != nil || strings.Contains(string(logs), `step="asking it to repair this site"`) {
 		t.Errorf("lisbon asked vienna to repair it more than once (%v):\n%s", err, grepLines(string(logs), "WAN repair"))
 	}
-	if rs, err := repairsOf(ctx, b, "lisbon", restart); err != nil || len(rs) != 1 {
-		t.Fatalf("vienna's repairs of lisbon since lisbon restarted: %+v, %v; want the one lisbon asked for", rs, err)
+	// Another repair of lisbon may follow at vienna (vienna's delegator seeing lisbon's
+	// partitions back in sync): it finds nothing to send.
+	rs, err := repairsOf(ctx, b, "lisbon", restart)
+	sent := 0
+	for _, r := range rs {
+		if r.KeysSent > 0 {
+			sent++
+		}
+	}
+	if err != nil || len(rs) == 0 || sent != 1 {
+		t.Fatalf("vienna's repairs of lisbon since lisbon restarted: %+v, %v; want the one lisbon asked for to have sent the keys, any other nothing", rs, err)
 	}
 }
 
