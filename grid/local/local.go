@@ -610,10 +610,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := checkPorts(cfg, NewLayout(cfg)); err != nil {
+	layout := NewLayout(cfg)
+	if err := checkPorts(cfg, layout); err != nil {
 		return err
 	}
-	warnEphemeral(cfg.Stderr, cfg, NewLayout(cfg))
+	warnEphemeral(cfg.Stderr, cfg, layout)
 	dir := cfg.DataDir
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -638,7 +639,6 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("making the grid's CA and certificate: %w", err)
 		}
 	}
-	layout := NewLayout(cfg)
 	if dataHasFlag(cfg.Exe, "node-name") {
 		cfg.nodeName = localNodeName()
 	}
