@@ -1,6 +1,8 @@
 package wan
 
 import (
+	"cmp"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -849,23 +851,42 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 	return b, nil
 }
 
-// scanAfter is every live local write after h, oldest first, up to maxKeys; t.mu held.
+// scanAfter is the oldest maxKeys live local writes after h, oldest first; t.mu held.
+// It keeps the newest of the picked ones at the root of a heap, so a scan of a partition
+// holding far more keys than a batch costs a pass over the metadata, not a sort of it.
 func (t *Tracker) scanAfter(h uint64, maxKeys int) []qent {
-	var out []qent
+	if maxKeys <= 0 {
+		return nil
+	}
+	out := &newestFirst{}
 	for _, m := range t.meta {
 		for k, e := range m {
-			if e.site == 0 && e.hlc > h {
-				out = append(out, qent{hlc: e.hlc, key: k})
+			switch {
+			case e.site != 0 || e.hlc <= h:
+			case len(*out) < maxKeys:
+				heap.Push(out, qent{hlc: e.hlc, key: k})
+			case e.hlc < (*out)[0].hlc:
+				(*out)[0] = qent{hlc: e.hlc, key: k}
+				heap.Fix(out, 0)
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b qent) int {
-		if a.hlc < b.hlc {
-			return -1
-		}
-		return 1
-	})
-	return out[:min(len(out), maxKeys)]
+	slices.SortFunc(*out, func(a, b qent) int { return cmp.Compare(a.hlc, b.hlc) })
+	return *out
+}
+
+// newestFirst is a heap of queue entries, the newest at the root.
+type newestFirst []qent
+
+func (q newestFirst) Len() int           { return len(q) }
+func (q newestFirst) Less(i, j int) bool { return q[i].hlc > q[j].hlc }
+func (q newestFirst) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *newestFirst) Push(x any)        { *q = append(*q, x.(qent)) }
+func (q *newestFirst) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
 
 // Ack records that target name applied every local write up to upto; a target out of
