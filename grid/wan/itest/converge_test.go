@@ -33,21 +33,58 @@ import (
 // BENCH_WAN_CONVERGE_CONTENDED (10000) keys of their own. Both sites run
 // --wan-outbox-full mark-out-of-sync with --wan-outbox-max BENCH_WAN_CONVERGE_OUTBOX_MAX
 // (100000, the default) per partition, so the cut marks the target out of sync and the
-// heal resynchronizes it from the metadata, then repairs it by digests. It prints the write
+// heal resynchronizes it from the metadata, then repairs it by digests. The anchor, in the
+// same run unless BENCH_WAN_CONVERGE_ANCHOR=0, is two more sites doing the same with an
+// outbox bound above the keys written: the heal drains the outbox. Each prints the write
 // rate, the time from the heal until no backlog either way and until both sites' per-slot
 // digests are identical, what the gateways sent, the path taken and the data instances'
-// memory; then it checks every acknowledged key at both sites. It fails only when the
-// run does not work (a wait times out, a key is missing or differs).
+// memory, and checks every acknowledged key at both sites. It fails only when a run does
+// not work (a wait times out, a key is missing or differs).
 func TestBenchWANConverge(t *testing.T) {
 	if os.Getenv("INSIGHT_BENCH_WAN_CONVERGE") != "1" {
 		t.Skip("the WAN convergence benchmark: set INSIGHT_BENCH_WAN_CONVERGE=1 (ci/bench-wan-converge.sh)")
 	}
-	nKeys := envInt("BENCH_WAN_CONVERGE_KEYS", 1_000_000)
-	nContended := envInt("BENCH_WAN_CONVERGE_CONTENDED", 10_000)
-	cut := time.Duration(envInt("BENCH_WAN_CONVERGE_CUT_SECONDS", 30)) * time.Second
-	outboxMax := envInt("BENCH_WAN_CONVERGE_OUTBOX_MAX", 100_000)
-	clients := envInt("BENCH_WAN_CONVERGE_CLIENTS", 8)
-	healWait := time.Duration(envInt("BENCH_WAN_CONVERGE_WAIT_SECONDS", 600)) * time.Second
+	c := convergeConfig{
+		keys:      envInt("BENCH_WAN_CONVERGE_KEYS", 1_000_000),
+		contended: envInt("BENCH_WAN_CONVERGE_CONTENDED", 10_000),
+		cut:       time.Duration(envInt("BENCH_WAN_CONVERGE_CUT_SECONDS", 30)) * time.Second,
+		clients:   envInt("BENCH_WAN_CONVERGE_CLIENTS", 8),
+		healWait:  time.Duration(envInt("BENCH_WAN_CONVERGE_WAIT_SECONDS", 600)) * time.Second,
+	}
+	var bound, anchor convergeResult
+	t.Run("bound", func(t *testing.T) {
+		bound = convergeRun(t, c, "outbox bound hit", envInt("BENCH_WAN_CONVERGE_OUTBOX_MAX", 100_000))
+	})
+	if os.Getenv("BENCH_WAN_CONVERGE_ANCHOR") == "0" || t.Failed() {
+		return
+	}
+	t.Run("anchor", func(t *testing.T) {
+		anchor = convergeRun(t, c, "anchor, outbox bound above the keys", 2*(c.keys+c.contended))
+	})
+	if t.Failed() {
+		return
+	}
+	t.Logf("bench-wan-converge: from the heal to no backlog either way: outbox bound hit %s, anchor (outbox drain) %s, ratio %.2f; to the heal's repairs done: %s, %s, ratio %.2f",
+		bound.drained.Round(time.Millisecond), anchor.drained.Round(time.Millisecond), bound.drained.Seconds()/anchor.drained.Seconds(),
+		bound.done.Round(time.Millisecond), anchor.done.Round(time.Millisecond), bound.done.Seconds()/anchor.done.Seconds())
+}
+
+// convergeConfig is what a convergence run writes during its cut.
+type convergeConfig struct {
+	keys, contended, clients int
+	cut, healWait            time.Duration
+}
+
+// convergeResult is how long a convergence run took from the heal: until no backlog
+// either way, until identical digests, until the repairs the heal started were done.
+type convergeResult struct {
+	drained, equal, done time.Duration
+}
+
+// convergeRun is one convergence run of c (TestBenchWANConverge) between two new sites
+// with an outbox bound of outboxMax keys per partition; its lines say label.
+func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) convergeResult {
+	nKeys, nContended, cut, clients, healWait := c.keys, c.contended, c.cut, c.clients, c.healWait
 	const partitions = 2
 
 	n := newWANNet(t)
@@ -59,7 +96,7 @@ func TestBenchWANConverge(t *testing.T) {
 	}
 	a, b := start(t, sp[0], sp), start(t, sp[1], sp)
 	ctx := ctxFor(t, 2*cut+healWait+10*time.Minute)
-	say := func(format string, args ...any) { t.Logf("bench-wan-converge: "+format, args...) }
+	say := func(format string, args ...any) { t.Logf("bench-wan-converge: "+label+": "+format, args...) }
 	say("%d partitions per site, each site in its own network namespace; %d unique keys (64-byte values) at %s and %d contended keys at both during a cut of at least %s; %d pipelined clients; --wan-outbox-max %d --wan-outbox-full mark-out-of-sync",
 		partitions, nKeys, a.name, nContended, cut, clients, outboxMax)
 	mem := func(when string) {
@@ -229,7 +266,9 @@ func TestBenchWANConverge(t *testing.T) {
 		mem("at the timeout")
 		t.FailNow()
 	}
+	res := convergeResult{drained: drained, equal: equal}
 	done := time.Since(healAt)
+	res.done = done
 	say("converged: backlog 0 both ways %s after the heal, per-slot digests identical %s after it, the repairs the heal started done %s after it",
 		drained.Round(time.Millisecond), equal.Round(time.Millisecond), done.Round(time.Millisecond))
 	for i, s := range []*site{a, b} {
@@ -282,6 +321,7 @@ func TestBenchWANConverge(t *testing.T) {
 	}
 	say("checked: %d acknowledged unique keys at both sites (%d and %d missing or wrong), %d contended keys equal at both (last write of %s %d, of %s %d)",
 		uniq.Load(), missing[0], missing[1], nContended, a.name, wonBy[a.name], b.name, wonBy[b.name])
+	return res
 }
 
 // uniqueKV is the benchmark's unique key i and its 64-byte value.
