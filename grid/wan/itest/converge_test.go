@@ -162,9 +162,9 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			// Rounds over the contended keys until the unique keys are written; at least one.
+			// Rounds over the contended keys until the cut ends; at least one. a goes in key
+			// order, b in reverse, so when their last rounds overlap the winners are mixed.
 			for r := 0; ; r++ {
-				// a in key order, b in reverse: the last rounds' winners are mixed.
 				key := func(j int) int { return j + i*(nContended-1-2*j) }
 				val := func(j int) (string, string) { return fmt.Sprintf("cc:%d", key(j)), fmt.Sprintf("%s-r%d", s.name, r) }
 				if err := setKeys(ctx, s, 0, nContended, pipeClients(s, 1), val, func(j int) { _, contended[i][key(j)] = val(j) }); err != nil {
@@ -277,11 +277,18 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 		say("%s→%s: sent %d keys in %d batches, %.1f MB compressed since the heal (%.0f keys/s over %s); %s",
 			s.name, o.name, gs.Keys-before[i].Keys, gs.Batches-before[i].Batches, float64(gs.Bytes-before[i].Bytes)/1e6,
 			float64(gs.Keys-before[i].Keys)/done.Seconds(), done.Round(time.Millisecond), pathOf(gs))
+		path := "outbox drain (no partition marked out of sync)"
+		if m := marked(gs); m > 0 {
+			path = fmt.Sprintf("outbox bound hit: %d partition markings out of sync, resynchronized from the metadata", m)
+		}
+		var repaired int64
 		for _, r := range gs.Repairs {
-			if !repairTime(r.Started).Before(healAt.Truncate(time.Second)) {
-				say("%s's repair %d of %s: %s, %d slots compared, %d differing, %d keys sent in %s", s.name, r.ID, r.Target, r.State, r.SlotsCompared, r.SlotsDiffering, r.KeysSent, took(r).Round(time.Millisecond))
+			if !repairTime(r.Started).Before(healAt.Truncate(time.Millisecond)) {
+				repaired += r.KeysSent
+				path += fmt.Sprintf(", then repair by digests #%d: %s, %d slots compared, %d differing, %d keys sent in %s", r.ID, r.State, r.SlotsCompared, r.SlotsDiffering, r.KeysSent, took(r).Round(time.Millisecond))
 			}
 		}
+		say("path %s→%s: %s; keys sent since the heal by the delegators %d, by repairs %d", s.name, o.name, path, gs.Keys-before[i].Keys-repaired, repaired)
 	}
 	mem("after converging")
 
