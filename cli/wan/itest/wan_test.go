@@ -215,17 +215,6 @@ func TestWANStatusAndSyncOfALocalSite(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	// The gateway's document carries every field insightctl reads (grid/wan GatewayStatus).
-	for _, k := range []string{"site", "targets", "partitions", "batchesSent", "keysSent", "bytesSent", "keysApplied", "errors"} {
-		if _, ok := doc[k]; !ok {
-			t.Errorf("the gateway's status has no %q: insightctl's wan.Status no longer matches grid/wan", k)
-		}
-	}
-	for _, k := range []string{"site", "address", "backlog", "oldestAckedHLC", "lagSeconds", "outOfSyncPartitions"} {
-		if _, ok := target(doc, "paris")[k]; !ok {
-			t.Errorf("the gateway's target has no %q: insightctl's wan.Target no longer matches grid/wan", k)
-		}
-	}
 	code, out, _ = insightctl(t, append([]string{"wan", "status"}, gw...)...)
 	row := rowOf(out, "paris")
 	if len(row) < 6 {
