@@ -26,30 +26,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sys/unix"
 
+	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/local"
 )
 
+// bin is the insight-grid binary TestMain builds.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "insight-wan-itest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "insight-grid")
-	build := exec.Command("go", "build", "-o", bin, "github.com/insightgrid/insight/grid/cmd/insight-grid")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building insight-grid:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { gridbin.Main(m, &bin) }
 
 // siteSpec is a site to start: its name, ports and data directory are chosen before any
 // site starts, so each can name the others' gateway, CA and token files.
