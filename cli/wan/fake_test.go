@@ -20,12 +20,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // fakeToken is the fake gateway's operator token.
 const fakeToken = "s3cret-operator-token"
 
-// fakeGateway speaks the WAN gateway's contract (grid/wan: GET /v1/wan/status, POST
+// fakeGateway speaks the WAN gateway's contract (grid/api: GET /v1/wan/status, POST
 // /v1/wan/sync) over HTTPS with a certificate for localhost and 127.0.0.1, as the
 // release's and insight-grid local's are, requiring the operator token on POSTs as
 // opauth.Guard does.
@@ -37,10 +39,10 @@ type fakeGateway struct {
 
 	mu      sync.Mutex
 	targets []string
-	repairs []Repair
+	repairs []api.WANRepair
 	// progress says what each status read does to the running repairs: nil leaves them
 	// running.
-	progress func(r *Repair)
+	progress func(r *api.WANRepair)
 	// syncStatus, when set, is the answer to every POST /v1/wan/sync (400, 409, ...).
 	syncStatus int
 	syncMsg    string
@@ -107,46 +109,44 @@ func (f *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch r.Method + " " + r.URL.Path {
-	case "GET " + PathStatus:
+	case "GET " + api.PathWANStatus:
 		if f.progress != nil {
 			for i := range f.repairs {
-				if f.repairs[i].State == StateRunning {
+				if f.repairs[i].State == api.WANRepairRunning {
 					f.progress(&f.repairs[i])
 				}
 			}
 		}
 		answer(http.StatusOK, f.status())
-	case "POST " + PathSync:
+	case "POST " + api.PathWANSync:
 		tok := r.Header.Get("X-Insight-Token")
 		if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			tok = b
 		}
-		var body struct {
-			Target string `json:"target"`
-		}
+		var body api.WANSyncRequest
 		err := json.NewDecoder(r.Body).Decode(&body)
 		f.posts = append(f.posts, fmt.Sprintf("%s token=%q", body.Target, tok))
 		switch {
 		case tok == "":
-			refuse(http.StatusUnauthorized, "Unauthorized", "POST %s changes the grid: send the operator token", PathSync)
+			refuse(http.StatusUnauthorized, "Unauthorized", "POST %s changes the grid: send the operator token", api.PathWANSync)
 		case tok != fakeToken:
-			refuse(http.StatusForbidden, "Forbidden", "POST %s: the operator token sent is not this grid's", PathSync)
+			refuse(http.StatusForbidden, "Forbidden", "POST %s: the operator token sent is not this grid's", api.PathWANSync)
 		case err != nil:
 			refuse(http.StatusBadRequest, "BadRequest", "body: %v", err)
 		case f.syncStatus != 0:
 			refuse(f.syncStatus, http.StatusText(f.syncStatus), "%s", f.syncMsg)
 		default:
 			id := int64(len(f.repairs) + 1)
-			f.repairs = append(f.repairs, Repair{Target: body.Target, ID: id, State: StateRunning, Started: "2025-01-02T03:04:00Z"})
-			answer(http.StatusAccepted, Started{Target: body.Target, ID: id, State: StateRunning})
+			f.repairs = append(f.repairs, api.WANRepair{Target: body.Target, ID: id, State: api.WANRepairRunning, Started: "2025-01-02T03:04:00Z"})
+			answer(http.StatusAccepted, api.WANRepairStarted{Target: body.Target, ID: id, State: api.WANRepairRunning})
 		}
 	default:
 		refuse(http.StatusNotFound, "NotFound", "no %s %s", r.Method, r.URL.Path)
 	}
 }
 
-// status is a status document as grid/wan's gateway writes it, with fields insightctl
-// does not read.
+// status is a status document as grid/wan's gateway writes it (grid/api's
+// WANGatewayStatus), by its JSON names, with partition fields insightctl does not show.
 func (f *fakeGateway) status() map[string]any {
 	targets := []map[string]any{}
 	for i, name := range f.targets {
@@ -159,7 +159,7 @@ func (f *fakeGateway) status() map[string]any {
 		targets = append(targets, map[string]any{"site": name, "address": fmt.Sprintf("10.0.%d.7:7443", i), "backlog": 120 * i,
 			"oldestAckedHLC": hlc, "lagSeconds": 2.5 * float64(i), "outOfSyncPartitions": oos})
 	}
-	repairs := append([]Repair{}, f.repairs...)
+	repairs := append([]api.WANRepair{}, f.repairs...)
 	return map[string]any{"site": "london", "targets": targets,
 		"partitions": []map[string]any{
 			{"partition": 0, "site": "london", "outboxFull": "block", "outbox": 3, "targets": []map[string]any{{"site": "paris", "ackedHLC": 1, "backlog": 0}}},

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/insightgrid/insight/cli/deps"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // RunStatus prints the gateway's status: a table per target site, the counters and the
@@ -26,33 +27,33 @@ func RunStatus(ctx context.Context, d *deps.Deps, o Options) error {
 		return fmt.Errorf("wan status: %w", err)
 	}
 	defer end()
-	st, err := g.status(ctx)
+	st, raw, err := g.status(ctx)
 	if err != nil {
 		return fmt.Errorf("wan status: %w", err)
 	}
-	if done, err := d.IO.Print(st.raw); done {
+	if done, err := d.IO.Print(raw); done {
 		return err
 	}
 	return WriteStatus(d.IO.Out, st, g.c.Via, d.Now())
 }
 
-// status reads the gateway's status.
-func (g *gateway) status(ctx context.Context) (*Status, error) {
+// status reads the gateway's status, and returns it with the document as the gateway
+// sent it (-o json|yaml print it whole).
+func (g *gateway) status(ctx context.Context) (*api.WANGatewayStatus, json.RawMessage, error) {
 	var raw json.RawMessage
-	if err := g.c.Do(ctx, http.MethodGet, PathStatus, nil, &raw); err != nil {
-		return nil, g.explain(err)
+	if err := g.c.Do(ctx, http.MethodGet, api.PathWANStatus, nil, &raw); err != nil {
+		return nil, nil, g.explain(err)
 	}
-	st := &Status{}
+	st := &api.WANGatewayStatus{}
 	if err := json.Unmarshal(raw, st); err != nil {
-		return nil, fmt.Errorf("%s: GET %s answered no WAN gateway status: %w", g.what, PathStatus, err)
+		return nil, nil, fmt.Errorf("%s: GET %s answered no WAN gateway status: %w", g.what, api.PathWANStatus, err)
 	}
-	st.raw = raw
-	return st, nil
+	return st, raw, nil
 }
 
 // WriteStatus prints st for a human; via says how the gateway was reached, now is the
 // clock the ages are measured with.
-func WriteStatus(w io.Writer, st *Status, via string, now time.Time) error {
+func WriteStatus(w io.Writer, st *api.WANGatewayStatus, via string, now time.Time) error {
 	fmt.Fprintf(w, "Site %s, WAN gateway via %s\n\n", st.Site, via)
 	if len(st.Targets) == 0 {
 		fmt.Fprintln(w, "No target sites: this gateway sends its site's writes nowhere.")
@@ -60,7 +61,7 @@ func WriteStatus(w io.Writer, st *Status, via string, now time.Time) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "SITE\tADDRESS\tBACKLOG\tLAG\tLAST ACK\tOUT-OF-SYNC PARTITIONS")
 		for _, t := range st.Targets {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Site, t.Address, t.Backlog, lag(t.LagSeconds), ackTime(t.LastAck(), now), partitions(t.OutOfSyncPartitions))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Site, t.Address, t.Backlog, lag(t.LagSeconds), ackTime(lastAck(t), now), partitions(t.OutOfSyncPartitions))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -91,14 +92,23 @@ func WriteStatus(w io.Writer, st *Status, via string, now time.Time) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REPAIR\tTARGET\tSTATE\tSTARTED\tDURATION\tSLOTS COMPARED\tSLOTS DIFFERING\tKEYS SENT\tERROR")
 	for _, r := range st.Repairs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Target, r.State, dash(r.Started), r.duration(now), r.SlotsCompared, r.SlotsDiffering, r.KeysSent, dash(r.Error))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Target, r.State, dash(r.Started), repairDuration(r, now), r.SlotsCompared, r.SlotsDiffering, r.KeysSent, dash(r.Error))
 	}
 	return tw.Flush()
 }
 
-// duration is how long the repair ran (until now while it runs); "-" when its times do
-// not parse.
-func (r Repair) duration(now time.Time) string {
+// lastAck is the wall time of t.OldestAckedHLC (48 bits of wall-clock milliseconds, then
+// a 16-bit counter); the zero time when the site has never acknowledged anything.
+func lastAck(t api.WANGatewayTarget) time.Time {
+	if t.OldestAckedHLC == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(t.OldestAckedHLC >> 16)).UTC()
+}
+
+// repairDuration is how long repair r ran (until now while it runs); "-" when its times
+// do not parse.
+func repairDuration(r api.WANRepair, now time.Time) string {
 	start, err := time.Parse(time.RFC3339, r.Started)
 	if err != nil {
 		return "-"

@@ -28,15 +28,15 @@ func RunSync(ctx context.Context, d *deps.Deps, o SyncOptions) error {
 		return fmt.Errorf("wan sync: %w", err)
 	}
 	defer end()
-	st, err := g.status(ctx)
+	st, _, err := g.status(ctx)
 	if err != nil {
 		return fmt.Errorf("wan sync: %w", err)
 	}
 	if err := checkTarget(st, o.Target); err != nil {
 		return err
 	}
-	var started Started
-	if err := g.c.Do(ctx, http.MethodPost, PathSync, map[string]string{"target": o.Target}, &started); err != nil {
+	var started api.WANRepairStarted
+	if err := g.c.Do(ctx, http.MethodPost, api.PathWANSync, api.WANSyncRequest{Target: o.Target}, &started); err != nil {
 		return g.refused(err, st, o.Target)
 	}
 	if !o.Wait {
@@ -54,21 +54,21 @@ func RunSync(ctx context.Context, d *deps.Deps, o SyncOptions) error {
 		return fmt.Errorf("wan sync: %w", err)
 	}
 	if done, err := d.IO.Print(r); done {
-		if err == nil && r.State == StateFailed {
+		if err == nil && r.State == api.WANRepairFailed {
 			err = repairFailed(r, d.Now())
 		}
 		return err
 	}
-	if r.State == StateFailed {
+	if r.State == api.WANRepairFailed {
 		return repairFailed(r, d.Now())
 	}
 	_, err = fmt.Fprintf(d.IO.Out, "Repair %d of site %s done in %s: %d slots compared, %d differing, %d keys sent.\n",
-		r.ID, r.Target, r.duration(d.Now()), r.SlotsCompared, r.SlotsDiffering, r.KeysSent)
+		r.ID, r.Target, repairDuration(r, d.Now()), r.SlotsCompared, r.SlotsDiffering, r.KeysSent)
 	return err
 }
 
 // checkTarget refuses a target the gateway does not send to, naming the ones it does.
-func checkTarget(st *Status, target string) error {
+func checkTarget(st *api.WANGatewayStatus, target string) error {
 	names := make([]string, 0, len(st.Targets))
 	for _, t := range st.Targets {
 		if t.Site == target {
@@ -85,7 +85,7 @@ func checkTarget(st *Status, target string) error {
 
 // refused explains the gateway's refusal of a repair: one already running (409) is
 // named with its id, a target it does not know (400) is bad input.
-func (g *gateway) refused(err error, st *Status, target string) error {
+func (g *gateway) refused(err error, st *api.WANGatewayStatus, target string) error {
 	var ae *api.Error
 	if !errors.As(err, &ae) {
 		return fmt.Errorf("wan sync: %w", g.explain(err))
@@ -94,7 +94,7 @@ func (g *gateway) refused(err error, st *Status, target string) error {
 	case http.StatusConflict:
 		running := ""
 		for _, r := range st.Repairs {
-			if r.Target == target && r.State == StateRunning {
+			if r.Target == target && r.State == api.WANRepairRunning {
 				running = fmt.Sprintf(" (repair %d, started %s)", r.ID, r.Started)
 			}
 		}
@@ -108,15 +108,15 @@ func (g *gateway) refused(err error, st *Status, target string) error {
 // follow reads the status until repair s is done or failed, or ctx ends; a status that
 // cannot be read is read again (a gateway pod restarting), the last failure reported at
 // the deadline.
-func (g *gateway) follow(ctx context.Context, d *deps.Deps, s Started, timeout time.Duration) (Repair, error) {
+func (g *gateway) follow(ctx context.Context, d *deps.Deps, s api.WANRepairStarted, timeout time.Duration) (api.WANRepair, error) {
 	every := d.PollInterval
 	if every <= 0 {
 		every = defaultPoll
 	}
-	var last *Repair
+	var last *api.WANRepair
 	var lastErr error
 	for {
-		st, err := g.status(ctx)
+		st, _, err := g.status(ctx)
 		if ctx.Err() == nil {
 			lastErr = err // not the deadline's own failure
 		}
@@ -124,7 +124,7 @@ func (g *gateway) follow(ctx context.Context, d *deps.Deps, s Started, timeout t
 			for _, r := range st.Repairs {
 				if r.Target == s.Target && r.ID == s.ID {
 					last = &r
-					if r.State == StateDone || r.State == StateFailed {
+					if r.State == api.WANRepairDone || r.State == api.WANRepairFailed {
 						return r, nil
 					}
 				}
@@ -139,14 +139,14 @@ func (g *gateway) follow(ctx context.Context, d *deps.Deps, s Started, timeout t
 			if lastErr != nil {
 				what += "; the last status read failed: " + lastErr.Error()
 			}
-			return Repair{}, exit.TimeoutError(fmt.Errorf("repair %d of site %s: %s after --timeout %s", s.ID, s.Target, what, timeout))
+			return api.WANRepair{}, exit.TimeoutError(fmt.Errorf("repair %d of site %s: %s after --timeout %s", s.ID, s.Target, what, timeout))
 		case <-time.After(every):
 		}
 	}
 }
 
 // repairFailed is the error of a failed repair.
-func repairFailed(r Repair, now time.Time) error {
+func repairFailed(r api.WANRepair, now time.Time) error {
 	return fmt.Errorf("wan sync: repair %d of site %s failed after %s (%d slots compared, %d differing, %d keys sent): %s",
-		r.ID, r.Target, r.duration(now), r.SlotsCompared, r.SlotsDiffering, r.KeysSent, dash(r.Error))
+		r.ID, r.Target, repairDuration(r, now), r.SlotsCompared, r.SlotsDiffering, r.KeysSent, dash(r.Error))
 }

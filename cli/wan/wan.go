@@ -5,23 +5,16 @@
 // reads its status (GET /v1/wan/status) or starts a repair of a target site
 // (POST /v1/wan/sync) and follows it.
 //
-// The gateway's JSON contract is grid/wan's GatewayStatus; insightctl may import no grid
-// package but grid/api, so the fields it reads are declared here again, by their JSON
-// names. It must not depend on cobra: the commands copy their flags into Options.
+// The gateway's documents are grid/api's (WANGatewayStatus, WANRepair, WANRepairStarted),
+// which the gateway serves. It must not depend on cobra: the commands copy their flags
+// into Options.
 package wan
 
 import (
-	"encoding/json"
 	"net/url"
 	"time"
 
 	"github.com/insightgrid/insight/cli/validate"
-)
-
-// Paths of the gateway's API (grid/wan).
-const (
-	PathStatus = "/v1/wan/status"
-	PathSync   = "/v1/wan/sync"
 )
 
 // Options say which gateway to reach and for how long.
@@ -96,76 +89,4 @@ func (o SyncOptions) Validate() error {
 		return &validate.Error{Problems: problems}
 	}
 	return nil
-}
-
-// Status is the gateway's status (grid/wan GatewayStatus), as far as insightctl reads it.
-type Status struct {
-	Site       string      `json:"site"`
-	Targets    []Target    `json:"targets"`
-	Partitions []Partition `json:"partitions"`
-	Batches    int64       `json:"batchesSent"`
-	Keys       int64       `json:"keysSent"`
-	Bytes      int64       `json:"bytesSent"`
-	Applied    int64       `json:"keysApplied"`
-	Errors     int64       `json:"errors"`
-	Repairs    []Repair    `json:"repairs"`
-
-	// raw is the document as the gateway sent it: -o json|yaml print it whole.
-	raw json.RawMessage
-}
-
-// Target is one target site over every partition (grid/wan TargetSummary).
-type Target struct {
-	Site    string `json:"site"`
-	Address string `json:"address"`
-	Backlog int    `json:"backlog"`
-	// OldestAckedHLC is the oldest timestamp a partition has had acknowledged by the
-	// site: 48 bits of wall-clock milliseconds, then a 16-bit counter; 0: never.
-	OldestAckedHLC      uint64  `json:"oldestAckedHLC"`
-	LagSeconds          float64 `json:"lagSeconds"`
-	OutOfSyncPartitions []int   `json:"outOfSyncPartitions"`
-}
-
-// LastAck is the wall time of OldestAckedHLC; the zero time when the site has never
-// acknowledged anything.
-func (t Target) LastAck() time.Time {
-	if t.OldestAckedHLC == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(int64(t.OldestAckedHLC >> 16)).UTC()
-}
-
-// Partition is one partition's status; insightctl shows only why it could not be read.
-type Partition struct {
-	Partition int    `json:"partition"`
-	Error     string `json:"error,omitempty"`
-}
-
-// Repair is one repair of a target site (grid/wan RepairStatus).
-type Repair struct {
-	Target string `json:"target"`
-	ID     int64  `json:"id"`
-	// State is running, done or failed.
-	State string `json:"state"`
-	// Started and Finished are RFC 3339 times; Finished is empty while running.
-	Started        string `json:"started"`
-	Finished       string `json:"finished,omitempty"`
-	SlotsCompared  int    `json:"slotsCompared"`
-	SlotsDiffering int    `json:"slotsDiffering"`
-	KeysSent       int64  `json:"keysSent"`
-	Error          string `json:"error,omitempty"`
-}
-
-// Repair states.
-const (
-	StateRunning = "running"
-	StateDone    = "done"
-	StateFailed  = "failed"
-)
-
-// Started is the 202 answer to POST /v1/wan/sync.
-type Started struct {
-	Target string `json:"target"`
-	ID     int64  `json:"id"`
-	State  string `json:"state"`
 }

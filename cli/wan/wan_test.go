@@ -21,6 +21,7 @@ import (
 	"github.com/insightgrid/insight/cli/exit"
 	"github.com/insightgrid/insight/cli/internal/depstest"
 	"github.com/insightgrid/insight/cli/internal/golden"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // directOpts are the options reaching f by its URL, CA and token files.
@@ -30,10 +31,10 @@ func directOpts(f *fakeGateway) Options {
 
 func TestStatusTable(t *testing.T) {
 	f := newFakeGateway(t, "paris", "tokyo")
-	f.repairs = []Repair{
-		{Target: "paris", ID: 1, State: StateDone, Started: "2025-01-02T02:00:00Z", Finished: "2025-01-02T02:00:03Z", SlotsCompared: 16384, SlotsDiffering: 12, KeysSent: 340},
-		{Target: "tokyo", ID: 2, State: StateFailed, Started: "2025-01-02T02:10:00Z", Finished: "2025-01-02T02:10:01Z", SlotsCompared: 100, Error: "site tokyo's gateway answered 503"},
-		{Target: "paris", ID: 3, State: StateRunning, Started: "2025-01-02T03:03:05Z", SlotsCompared: 2048, SlotsDiffering: 1, KeysSent: 9},
+	f.repairs = []api.WANRepair{
+		{Target: "paris", ID: 1, State: api.WANRepairDone, Started: "2025-01-02T02:00:00Z", Finished: "2025-01-02T02:00:03Z", SlotsCompared: 16384, SlotsDiffering: 12, KeysSent: 340},
+		{Target: "tokyo", ID: 2, State: api.WANRepairFailed, Started: "2025-01-02T02:10:00Z", Finished: "2025-01-02T02:10:01Z", SlotsCompared: 100, Error: "site tokyo's gateway answered 503"},
+		{Target: "paris", ID: 3, State: api.WANRepairRunning, Started: "2025-01-02T03:03:05Z", SlotsCompared: 2048, SlotsDiffering: 1, KeysSent: 9},
 	}
 	w := depstest.New(t, "demo", nil)
 	if err := RunStatus(context.Background(), w.Deps, directOpts(f)); err != nil {
@@ -71,9 +72,9 @@ func TestStatusJSONIsTheGatewaysDocument(t *testing.T) {
 		out := w.Out.String()
 		if format == "json" {
 			var doc struct {
-				Site       string           `json:"site"`
-				Partitions []map[string]any `json:"partitions"`
-				Targets    []Target         `json:"targets"`
+				Site       string                 `json:"site"`
+				Partitions []map[string]any       `json:"partitions"`
+				Targets    []api.WANGatewayTarget `json:"targets"`
 			}
 			if err := json.Unmarshal([]byte(out), &doc); err != nil {
 				t.Fatalf("-o json is not JSON: %v\n%s", err, out)
@@ -88,7 +89,7 @@ func TestStatusJSONIsTheGatewaysDocument(t *testing.T) {
 }
 
 func TestSync(t *testing.T) {
-	running := Repair{Target: "paris", ID: 1, State: StateRunning, Started: "2025-01-02T03:00:00Z"}
+	running := api.WANRepair{Target: "paris", ID: 1, State: api.WANRepairRunning, Started: "2025-01-02T03:00:00Z"}
 	for _, c := range []struct {
 		name     string
 		target   string
@@ -104,17 +105,17 @@ func TestSync(t *testing.T) {
 			want: []string{"Repair 1 of site paris started by site london's gateway", "insightctl wan status"}},
 		{name: "done", target: "tokyo", wait: true, posts: 1,
 			prepare: func(f *fakeGateway, _ *SyncOptions) {
-				f.progress = func(r *Repair) {
-					*r = Repair{Target: r.Target, ID: r.ID, State: StateDone, Started: r.Started, Finished: "2025-01-02T03:04:02.5Z", SlotsCompared: 16384, SlotsDiffering: 3, KeysSent: 77}
+				f.progress = func(r *api.WANRepair) {
+					*r = api.WANRepair{Target: r.Target, ID: r.ID, State: api.WANRepairDone, Started: r.Started, Finished: "2025-01-02T03:04:02.5Z", SlotsCompared: 16384, SlotsDiffering: 3, KeysSent: 77}
 				}
 			},
 			want: []string{"waiting for it", "Repair 1 of site tokyo done in 2.5s: 16384 slots compared, 3 differing, 77 keys sent."}},
 		{name: "failed", target: "paris", wait: true, code: exit.Failure, posts: 1,
 			prepare: func(f *fakeGateway, _ *SyncOptions) {
 				n := 0
-				f.progress = func(r *Repair) {
+				f.progress = func(r *api.WANRepair) {
 					if n++; n == 3 { // running for two reads, then failed
-						r.State, r.Finished, r.SlotsCompared, r.Error = StateFailed, "2025-01-02T03:04:01Z", 512, "site paris's gateway answered 503 Service Unavailable"
+						r.State, r.Finished, r.SlotsCompared, r.Error = api.WANRepairFailed, "2025-01-02T03:04:01Z", 512, "site paris's gateway answered 503 Service Unavailable"
 					}
 				}
 			},
@@ -123,7 +124,7 @@ func TestSync(t *testing.T) {
 			want: []string{"repair 1 of site paris: still running (0 slots compared", "after --timeout 300ms"}},
 		{name: "already running", target: "paris", code: exit.Failure, posts: 1,
 			prepare: func(f *fakeGateway, _ *SyncOptions) {
-				f.repairs = []Repair{running}
+				f.repairs = []api.WANRepair{running}
 				f.syncStatus, f.syncMsg = 409, `a repair of site "paris" is running (id 1)`
 			},
 			want: []string{"a repair of site paris is already running (repair 1, started 2025-01-02T03:00:00Z)", `(id 1)`}},
@@ -189,18 +190,18 @@ func TestSync(t *testing.T) {
 // -o json prints the 202 answer, with --wait the repair as it ended.
 func TestSyncJSON(t *testing.T) {
 	f := newFakeGateway(t, "paris")
-	f.progress = func(r *Repair) { r.State, r.Finished, r.KeysSent = StateDone, "2025-01-02T03:04:05Z", 5 }
+	f.progress = func(r *api.WANRepair) { r.State, r.Finished, r.KeysSent = api.WANRepairDone, "2025-01-02T03:04:05Z", 5 }
 	for _, wait := range []bool{false, true} {
 		w := depstest.New(t, "demo", nil)
 		w.IO.Output = "json"
 		if err := RunSync(context.Background(), w.Deps, SyncOptions{Options: directOpts(f), Target: "paris", Wait: wait}); err != nil {
 			t.Fatal(err)
 		}
-		var r Repair
+		var r api.WANRepair
 		if err := json.Unmarshal(w.Out.Bytes(), &r); err != nil {
 			t.Fatalf("-o json: %v\n%s", err, w.Out)
 		}
-		if want := map[bool]string{false: StateRunning, true: StateDone}[wait]; r.Target != "paris" || r.State != want || (wait && r.KeysSent != 5) {
+		if want := map[bool]string{false: api.WANRepairRunning, true: api.WANRepairDone}[wait]; r.Target != "paris" || r.State != want || (wait && r.KeysSent != 5) {
 			t.Errorf("--wait=%v: %+v, want state %s", wait, r, want)
 		}
 	}

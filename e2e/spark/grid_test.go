@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/insightgrid/insight/e2e/gridbin"
 )
 
 // gridPassword is the local grid's password: the connector AUTHs with it and the SQL
@@ -28,11 +30,11 @@ type localGrid struct {
 // partitions with its SQL endpoint, stopped when the test ends.
 func startGrid(t *testing.T) *localGrid {
 	t.Helper()
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin, "github.com/insightgrid/insight/grid/cmd/insight-grid", "github.com/insightgrid/insight/grid/cmd/insight-sql")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building insight-grid and insight-sql: %v\n%s", err, out)
+	bin, cleanup, err := gridbin.Build(gridbin.Grid, gridbin.SQL)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(cleanup)
 	base, err := freeBase()
 	if err != nil {
 		t.Fatal(err)

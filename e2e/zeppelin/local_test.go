@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/local"
 )
 
@@ -91,17 +92,11 @@ func logTail(path string) string {
 // partitions and waits for its sql and ready lines. stop ends it and removes its directory,
 // printing the end of its log first if failed.
 func launchStack() (s stack, stop func(failed bool), err error) {
-	dir, err := os.MkdirTemp("", "insight-zeppelin-e2e-")
+	dir, cleanup, err := gridbin.Build(gridbin.Grid, gridbin.SQL)
 	if err != nil {
 		return s, nil, err
 	}
-	stop = func(bool) { os.RemoveAll(dir) }
-	for _, name := range []string{"insight-grid", "insight-sql"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/insightgrid/insight/grid/cmd/"+name)
-		if out, err := build.CombinedOutput(); err != nil {
-			return s, stop, fmt.Errorf("building %s: %w\n%s", name, err, out)
-		}
-	}
+	stop = func(bool) { cleanup() }
 	const partitions = 3
 	base, err := freeBase(partitions)
 	if err != nil {
@@ -146,7 +141,7 @@ func launchStack() (s stack, stop func(failed bool), err error) {
 		if failed {
 			fmt.Fprintf(os.Stderr, "insight-grid local log, last 6000 bytes:\n%s\n", logTail(logPath))
 		}
-		os.RemoveAll(dir)
+		cleanup()
 	}
 	s = stack{dir: dir, base: base}
 	timeout := time.After(120 * time.Second)

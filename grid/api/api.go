@@ -1,6 +1,7 @@
 // Package api is the grid manager's REST contract (docs/CONTRACTS.md): the paths, the
 // request and response documents, the error envelope {"error":{"code","message"}}, the
-// byte sizes and rates the requests carry, and a small client. The manager serves these
+// byte sizes and rates the requests carry, and a small client; and the WAN gateway's
+// status and repair documents (wan.go). The manager and the gateway serve these
 // documents, and insight-grid's admin commands, grid/local, insightctl and the tests read
 // them, so each shape is written once, here.
 //

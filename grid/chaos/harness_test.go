@@ -28,6 +28,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/check"
 	"github.com/insightgrid/insight/grid/cluster"
@@ -68,19 +69,14 @@ func runMain(m *testing.M) int {
 	if testing.Short() {
 		return m.Run()
 	}
-	dir, err := os.MkdirTemp("", "insight-chaos-")
+	start := time.Now()
+	dir, cleanup, err := gridbin.Build(gridbin.Grid)
 	if err != nil {
 		buildErr = err
 		return m.Run()
 	}
-	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "insight-grid")
-	start := time.Now()
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/insightgrid/insight/grid/cmd/insight-grid").CombinedOutput()
-	if err != nil {
-		buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		return m.Run()
-	}
+	defer cleanup()
+	bin = filepath.Join(dir, gridbin.Grid)
 	usage, _ := exec.Command(bin, "data", "-h").CombinedOutput()
 	dataReplTimeout = regexp.MustCompile(`(?m)^\s*-repl-timeout\s`).Match(usage)
 	fmt.Fprintf(os.Stderr, "chaos: insight-grid built in %s (data --repl-timeout: %v)\n", time.Since(start).Round(time.Millisecond), dataReplTimeout)

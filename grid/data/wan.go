@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
 	"github.com/insightgrid/insight/grid/server"
 	"github.com/insightgrid/insight/grid/slots"
@@ -34,7 +35,7 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 		httpjson.Write(w, http.StatusOK, struct {
 			Partition int    `json:"partition"`
 			Role      string `json:"role"`
-			wan.Status
+			api.WANInstanceStatus
 		}{in.cfg.Partition, in.node.Role(), st})
 	})
 	mux.HandleFunc("POST "+pathWANPull, func(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
 )
@@ -53,17 +54,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "insight-grid-itest-")
+	dir, cleanup, err := gridbin.Build(gridbin.Grid)
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	grid.bin = filepath.Join(dir, "insight-grid")
-	build := exec.Command("go", "build", "-o", grid.bin, "github.com/insightgrid/insight/grid/cmd/insight-grid")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return 0, fmt.Errorf("building insight-grid: %w", err)
-	}
+	defer cleanup()
+	grid.bin = filepath.Join(dir, gridbin.Grid)
 	base, err := freeBase()
 	if err != nil {
 		return 0, err

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/insightgrid/insight/grid/api"
-	"github.com/insightgrid/insight/grid/wan"
 	"github.com/insightgrid/insight/grid/wan/hlc"
 )
 
@@ -49,7 +48,7 @@ func (m *Manager) wanOverviewShared(ctx context.Context, parts []api.Partition) 
 // sum of the partitions', its lag the largest, its last acknowledgement the oldest.
 func (m *Manager) wanOverview(ctx context.Context, parts []api.Partition) *api.WANOverview {
 	out := &api.WANOverview{Site: m.cfg.WANSite, Targets: []api.WANTarget{}, Unanswered: []api.WANPartition{}}
-	sts := make([]*wan.Status, len(parts))
+	sts := make([]*api.WANInstanceStatus, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, p := range parts {
@@ -115,7 +114,7 @@ func (m *Manager) wanOverview(ctx context.Context, parts []api.Partition) *api.W
 }
 
 // instanceWAN reads GET /v1/wan/status of the data instance whose HTTP port is addr.
-func (m *Manager) instanceWAN(ctx context.Context, addr string) (*wan.Status, error) {
+func (m *Manager) instanceWAN(ctx context.Context, addr string) (*api.WANInstanceStatus, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.dataURL(addr, pathWANStatus), nil)
 	if err != nil {
 		return nil, err
@@ -136,7 +135,7 @@ func (m *Manager) instanceWAN(ctx context.Context, addr string) (*wan.Status, er
 		}
 		return nil, fmt.Errorf("WAN status of %s: HTTP %d", addr, resp.StatusCode)
 	}
-	var st wan.Status
+	var st api.WANInstanceStatus
 	if err := json.Unmarshal(body, &st); err != nil {
 		return nil, fmt.Errorf("decoding the WAN status of %s: %w", addr, err)
 	}

@@ -13,13 +13,12 @@ import (
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/cluster"
 	"github.com/insightgrid/insight/grid/internal/httpjson"
-	"github.com/insightgrid/insight/grid/wan"
 	"github.com/insightgrid/insight/grid/wan/hlc"
 )
 
 // fakeWANInstance is a ready data instance answering GET /v1/wan/status with st, or
 // with HTTP 404 when st is nil (WAN off).
-func fakeWANInstance(t *testing.T, st *wan.Status) string {
+func fakeWANInstance(t *testing.T, st *api.WANInstanceStatus) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -64,11 +63,11 @@ func TestWANOverviewSumsThePrimariesPerTargetSite(t *testing.T) {
 	now := time.Now()
 	old, recent := now.Add(-90*time.Second), now.Add(-time.Second)
 	ts := func(t time.Time) uint64 { return hlc.Make(t.UnixMilli(), 3) }
-	p0 := &wan.Status{Site: "ny", Targets: []wan.TargetStatus{
+	p0 := &api.WANInstanceStatus{Site: "ny", Targets: []api.WANInstanceTarget{
 		{Site: "ldn", AckedHLC: ts(old), Backlog: 40},
 		{Site: "sfo", AckedHLC: ts(recent), Backlog: 0},
 	}}
-	p1 := &wan.Status{Site: "ny", Targets: []wan.TargetStatus{
+	p1 := &api.WANInstanceStatus{Site: "ny", Targets: []api.WANInstanceTarget{
 		{Site: "ldn", AckedHLC: ts(recent), Backlog: 2, OutOfSync: true, MarkedOutOfSync: 1},
 		{Site: "sfo", AckedHLC: 0, Backlog: 5},
 	}}
@@ -121,7 +120,7 @@ func TestWANOverviewSumsThePrimariesPerTargetSite(t *testing.T) {
 func TestWANOverviewNamesAPartitionWithoutAPrimary(t *testing.T) {
 	tm := newTestManager(t, 2, false)
 	tm.cfg.WANSite = "ny"
-	tm.register(t, 0, 0, "r", fakeWANInstance(t, &wan.Status{Site: "ny", Targets: []wan.TargetStatus{{Site: "ldn", Backlog: 7}}}))
+	tm.register(t, 0, 0, "r", fakeWANInstance(t, &api.WANInstanceStatus{Site: "ny", Targets: []api.WANInstanceTarget{{Site: "ldn", Backlog: 7}}}))
 	w := getOverview(t, tm).WAN
 	if w == nil || len(w.Targets) != 1 || w.Targets[0].Backlog != 7 || len(w.Unanswered) != 1 || w.Unanswered[0].Partition != 1 ||
 		!strings.Contains(w.Unanswered[0].Error, "not registered") {
@@ -174,7 +173,7 @@ func TestWANOverviewIsOneReadingForConcurrentViewers(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == pathWANStatus {
 			asked.Add(1)
-			httpjson.Write(w, http.StatusOK, wan.Status{Site: "ny", Targets: []wan.TargetStatus{{Site: "ldn", Backlog: 3}}})
+			httpjson.Write(w, http.StatusOK, api.WANInstanceStatus{Site: "ny", Targets: []api.WANInstanceTarget{{Site: "ldn", Backlog: 3}}})
 			return
 		}
 		httpjson.Write(w, http.StatusOK, cluster.InstanceStatus{Ready: true})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/slots"
 	"github.com/insightgrid/insight/grid/store"
 )
@@ -305,7 +306,7 @@ func TestKeysWithoutMetadataAreStampedOlderThanAnyWrite(t *testing.T) {
 func TestARepairOfATargetRunsOnceAtATime(t *testing.T) {
 	var r repairs
 	first, _ := r.begin("b")
-	if first == nil || first.State != RepairRunning || first.ID == 0 {
+	if first == nil || first.State != api.WANRepairRunning || first.ID == 0 {
 		t.Fatalf("first repair of b: %+v", first)
 	}
 	if again, running := r.begin("b"); again != nil || running != first.ID {
@@ -314,17 +315,17 @@ func TestARepairOfATargetRunsOnceAtATime(t *testing.T) {
 	if other, _ := r.begin("c"); other == nil {
 		t.Fatal("a repair of c refused while b's runs")
 	}
-	r.update(first, func(rs *RepairStatus) { rs.State = RepairDone })
+	r.update(first, func(rs *api.WANRepair) { rs.State = api.WANRepairDone })
 	if next, _ := r.begin("b"); next == nil || next.ID == first.ID {
 		t.Fatalf("a repair of b after the first ended: %+v", next)
 	}
 	for range 2 * repairsKept {
 		rs, _ := r.begin("d")
-		r.update(rs, func(rs *RepairStatus) { rs.State = RepairFailed })
+		r.update(rs, func(rs *api.WANRepair) { rs.State = api.WANRepairFailed })
 	}
 	list := r.list()
 	running := func(target string) bool {
-		return slices.ContainsFunc(list, func(x RepairStatus) bool { return x.Target == target && x.State == RepairRunning })
+		return slices.ContainsFunc(list, func(x api.WANRepair) bool { return x.Target == target && x.State == api.WANRepairRunning })
 	}
 	if len(list) > repairsKept+2 || !running("b") || !running("c") {
 		t.Fatalf("after many repairs the status keeps %d (want the last %d and the 2 running): %v", len(list), repairsKept, list)

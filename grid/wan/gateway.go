@@ -79,9 +79,6 @@ type Gateway struct {
 // PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
 const PathBatch = "/v1/wan/batch"
 
-// PathGatewayStatus is the gateway's status: per target, the partitions' lag and backlog.
-const PathGatewayStatus = "/v1/wan/status"
-
 // NewGateway returns the gateway of cfg.
 func NewGateway(cfg GatewayConfig) *Gateway {
 	if cfg.BatchKeys <= 0 {
@@ -109,7 +106,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", g.readyz)
 	g.syncRoutes(ctx, mux) // the repairs by digests (sync.go)
-	mux.HandleFunc("GET "+PathGatewayStatus, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+api.PathWANStatus, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, g.Status(r.Context()))
 	})
 	reg := prometheus.NewRegistry()
@@ -468,77 +465,26 @@ func (g *Gateway) apply(ctx context.Context, b Batch, fresh bool) error {
 	return nil
 }
 
-// PartitionStatus is one partition's WAN state as its primary reports it.
-type PartitionStatus struct {
-	Partition int `json:"partition"`
-	Status
-	Error string `json:"error,omitempty"`
-}
-
-// GatewayStatus is the gateway's status.
-type GatewayStatus struct {
-	Site string `json:"site"`
-	// Targets aggregates the partitions per target site: total backlog, the oldest
-	// acknowledged timestamp, lag (now less its wall time while a backlog remains),
-	// out-of-sync partitions.
-	Targets    []TargetSummary   `json:"targets"`
-	Partitions []PartitionStatus `json:"partitions"`
-	Batches    int64             `json:"batchesSent"`
-	Keys       int64             `json:"keysSent"`
-	Bytes      int64             `json:"bytesSent"` // compressed
-	Applied    int64             `json:"keysApplied"`
-	Errors     int64             `json:"errors"`
-	// Repairs are the running and recent repairs of a target site (POST /v1/wan/sync).
-	Repairs []RepairStatus `json:"repairs"`
-}
-
-// RepairStatus is one repair of a target site: the slots of the two sites compared, the
-// keys of the differing ones sent.
-type RepairStatus struct {
-	Target string `json:"target"`
-	ID     int64  `json:"id"`
-	// State is running, done or failed.
-	State string `json:"state"`
-	// Started and Finished are RFC 3339 times; Finished is empty while running.
-	Started        string `json:"started"`
-	Finished       string `json:"finished,omitempty"`
-	SlotsCompared  int    `json:"slotsCompared"`
-	SlotsDiffering int    `json:"slotsDiffering"`
-	KeysSent       int64  `json:"keysSent"`
-	// Error says why a failed repair failed.
-	Error string `json:"error,omitempty"`
-}
-
-// TargetSummary is one target site over every partition.
-type TargetSummary struct {
-	Site               string  `json:"site"`
-	Address            string  `json:"address"`
-	Backlog            int     `json:"backlog"`
-	OldestAckedHLC     uint64  `json:"oldestAckedHLC"`
-	LagSeconds         float64 `json:"lagSeconds"`
-	OutOfSyncPartition []int   `json:"outOfSyncPartitions"`
-}
-
 // Status collects every primary's WAN state.
-func (g *Gateway) Status(ctx context.Context) GatewayStatus {
-	st := GatewayStatus{Site: g.cfg.Site, Batches: g.sent.Load(), Keys: g.keys.Load(), Bytes: g.bytes.Load(), Applied: g.applied.Load(), Errors: g.errs.Load()}
+func (g *Gateway) Status(ctx context.Context) api.WANGatewayStatus {
+	st := api.WANGatewayStatus{Site: g.cfg.Site, Batches: g.sent.Load(), Keys: g.keys.Load(), Bytes: g.bytes.Load(), Applied: g.applied.Load(), Errors: g.errs.Load()}
 	st.Repairs = g.rep.list()
 	parts, err := g.partitions(ctx, true)
 	if err != nil {
-		st.Partitions = append(st.Partitions, PartitionStatus{Partition: -1, Error: err.Error()})
+		st.Partitions = append(st.Partitions, api.WANGatewayPartition{Partition: -1, Error: err.Error()})
 	}
 	for _, p := range parts {
-		ps := PartitionStatus{Partition: p.ID}
+		ps := api.WANGatewayPartition{Partition: p.ID}
 		if prim := g.primary(parts, p.ID); prim == nil {
 			ps.Error = "no primary"
-		} else if err := prim.Do(ctx, http.MethodGet, "/v1/wan/status", nil, &ps.Status); err != nil {
+		} else if err := prim.Do(ctx, http.MethodGet, api.PathWANStatus, nil, &ps.WANInstanceStatus); err != nil {
 			ps.Error = err.Error()
 		}
 		st.Partitions = append(st.Partitions, ps)
 	}
 	now := time.Now()
 	for _, t := range g.cfg.Targets {
-		ts := TargetSummary{Site: t.Name, Address: t.Address, OutOfSyncPartition: []int{}}
+		ts := api.WANGatewayTarget{Site: t.Name, Address: t.Address, OutOfSyncPartitions: []int{}}
 		first := true
 		for _, ps := range st.Partitions {
 			for _, pt := range ps.Targets {
@@ -550,7 +496,7 @@ func (g *Gateway) Status(ctx context.Context) GatewayStatus {
 					ts.OldestAckedHLC, first = pt.AckedHLC, false
 				}
 				if pt.OutOfSync {
-					ts.OutOfSyncPartition = append(ts.OutOfSyncPartition, ps.Partition)
+					ts.OutOfSyncPartitions = append(ts.OutOfSyncPartitions, ps.Partition)
 				}
 				if pt.Backlog > 0 && pt.AckedHLC > 0 {
 					ts.LagSeconds = max(ts.LagSeconds, now.Sub(time.UnixMilli(int64(pt.AckedHLC>>16))).Seconds())

@@ -41,6 +41,6 @@ func (g *Gateway) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range st.Targets {
 		ch <- prometheus.MustNewConstMetric(gwBacklog, prometheus.GaugeValue, float64(t.Backlog), t.Site)
 		ch <- prometheus.MustNewConstMetric(gwLag, prometheus.GaugeValue, t.LagSeconds, t.Site)
-		ch <- prometheus.MustNewConstMetric(gwOutOfSync, prometheus.GaugeValue, float64(len(t.OutOfSyncPartition)), t.Site)
+		ch <- prometheus.MustNewConstMetric(gwOutOfSync, prometheus.GaugeValue, float64(len(t.OutOfSyncPartitions)), t.Site)
 	}
 }

@@ -26,23 +26,15 @@ import (
 // way, "push what I have better"; a gateway that starts asks each target to repair it
 // back, so a site joining, or coming back empty, is repaired both ways.
 
-// The gateway's repair endpoints. PathSync starts a repair (the site's operator token);
-// PathDigests and PathEntries serve another site's gateway repairing this one (this
-// site's operator token, as PathBatch).
+// The gateway's repair endpoints besides api.PathWANSync, which starts a repair (the
+// site's operator token): PathDigests and PathEntries serve another site's gateway
+// repairing this one (this site's operator token, as PathBatch).
 const (
-	PathSync    = "/v1/wan/sync"
 	PathDigests = "/v1/wan/digests"
 	PathEntries = "/v1/wan/entries"
 )
 
-// The states of a repair.
-const (
-	RepairRunning = "running"
-	RepairDone    = "done"
-	RepairFailed  = "failed"
-)
-
-// repairTime is how a repair's times show in its RepairStatus: RFC 3339, milliseconds.
+// repairTime is how a repair's times show in its api.WANRepair: RFC 3339, milliseconds.
 const repairTime = "2006-01-02T15:04:05.000Z07:00"
 
 // repairsKept is how many finished repairs the status keeps, newest last.
@@ -52,26 +44,26 @@ const repairsKept = 16
 type repairs struct {
 	mu   sync.Mutex
 	seq  int64
-	runs []*RepairStatus
+	runs []*api.WANRepair
 }
 
 // begin registers a repair of target, or returns the running one's id.
-func (r *repairs) begin(target string) (rs *RepairStatus, running int64) {
+func (r *repairs) begin(target string) (rs *api.WANRepair, running int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, x := range r.runs {
-		if x.Target == target && x.State == RepairRunning {
+		if x.Target == target && x.State == api.WANRepairRunning {
 			return nil, x.ID
 		}
 	}
 	r.seq++
-	rs = &RepairStatus{Target: target, ID: r.seq, State: RepairRunning, Started: time.Now().UTC().Format(repairTime)}
+	rs = &api.WANRepair{Target: target, ID: r.seq, State: api.WANRepairRunning, Started: time.Now().UTC().Format(repairTime)}
 	r.runs = append(r.runs, rs)
 	if n := len(r.runs); n > repairsKept {
 		// Drop the oldest finished ones; the running ones stay.
 		keep := r.runs[:0]
 		for i, x := range r.runs {
-			if x.State == RepairRunning || i >= n-repairsKept {
+			if x.State == api.WANRepairRunning || i >= n-repairsKept {
 				keep = append(keep, x)
 			}
 		}
@@ -81,17 +73,17 @@ func (r *repairs) begin(target string) (rs *RepairStatus, running int64) {
 }
 
 // update changes rs under the lock.
-func (r *repairs) update(rs *RepairStatus, fn func(*RepairStatus)) {
+func (r *repairs) update(rs *api.WANRepair, fn func(*api.WANRepair)) {
 	r.mu.Lock()
 	fn(rs)
 	r.mu.Unlock()
 }
 
 // list is a copy of the repairs, oldest first.
-func (r *repairs) list() []RepairStatus {
+func (r *repairs) list() []api.WANRepair {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]RepairStatus, 0, len(r.runs))
+	out := make([]api.WANRepair, 0, len(r.runs))
 	for _, x := range r.runs {
 		out = append(out, *x)
 	}
@@ -100,10 +92,8 @@ func (r *repairs) list() []RepairStatus {
 
 // syncRoutes adds the repair endpoints to mux; the repairs they start run until ctx ends.
 func (g *Gateway) syncRoutes(ctx context.Context, mux *http.ServeMux) {
-	mux.HandleFunc("POST "+PathSync, func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Target string `json:"target"`
-		}
+	mux.HandleFunc("POST "+api.PathWANSync, func(w http.ResponseWriter, r *http.Request) {
+		var req api.WANSyncRequest
 		if !decodeStrict(w, r, &req) {
 			return
 		}
@@ -117,7 +107,7 @@ func (g *Gateway) syncRoutes(ctx context.Context, mux *http.ServeMux) {
 			httpjson.Error(w, http.StatusConflict, "Running", "a repair of site %s is running (id %d)", t.Name, running)
 			return
 		}
-		httpjson.Write(w, http.StatusAccepted, map[string]any{"target": t.Name, "id": rs.ID, "state": RepairRunning})
+		httpjson.Write(w, http.StatusAccepted, api.WANRepairStarted{Target: t.Name, ID: rs.ID, State: api.WANRepairRunning})
 	})
 	mux.HandleFunc("POST "+PathDigests, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -215,7 +205,7 @@ func (g *Gateway) targetNames() []string {
 }
 
 // startRepair starts a repair of t, unless one runs (nil and its id).
-func (g *Gateway) startRepair(ctx context.Context, t GatewayTarget) (*RepairStatus, int64) {
+func (g *Gateway) startRepair(ctx context.Context, t GatewayTarget) (*api.WANRepair, int64) {
 	rs, running := g.rep.begin(t.Name)
 	if rs == nil {
 		return nil, running
@@ -225,14 +215,14 @@ func (g *Gateway) startRepair(ctx context.Context, t GatewayTarget) (*RepairStat
 }
 
 // runRepair runs the repair rs of t to its end and records how it ended.
-func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *RepairStatus) {
+func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *api.WANRepair) {
 	start := time.Now()
 	err := g.repair(ctx, t, rs)
-	g.rep.update(rs, func(rs *RepairStatus) {
+	g.rep.update(rs, func(rs *api.WANRepair) {
 		rs.Finished = time.Now().UTC().Format(repairTime)
-		rs.State = RepairDone
+		rs.State = api.WANRepairDone
 		if err != nil {
-			rs.State, rs.Error = RepairFailed, err.Error()
+			rs.State, rs.Error = api.WANRepairFailed, err.Error()
 		}
 	})
 	if err != nil {
@@ -249,7 +239,7 @@ func (g *Gateway) runRepair(ctx context.Context, t GatewayTarget, rs *RepairStat
 const repairEntries = 20000
 
 // repair sends t every write this site holds that t lacks or holds older.
-func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *RepairStatus) error {
+func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *api.WANRepair) error {
 	var l link
 	defer l.drop()
 	var their struct {
@@ -271,7 +261,7 @@ func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *RepairStatus)
 	for _, d := range their.Digests {
 		compared[d.Slot], keys[d.Slot] = true, max(keys[d.Slot], d.Keys)
 	}
-	g.rep.update(rs, func(rs *RepairStatus) { rs.SlotsCompared, rs.SlotsDiffering = len(compared), len(diff) })
+	g.rep.update(rs, func(rs *api.WANRepair) { rs.SlotsCompared, rs.SlotsDiffering = len(compared), len(diff) })
 	skipped := 0
 	for len(diff) > 0 {
 		n, size := 0, 0
@@ -306,7 +296,7 @@ func (g *Gateway) repair(ctx context.Context, t GatewayTarget, rs *RepairStatus)
 			if err := g.send(ctx, t, &l, Batch{Site: g.cfg.Site, Partition: -1, Changes: changes, Policies: policies}); err != nil {
 				return err
 			}
-			g.rep.update(rs, func(rs *RepairStatus) { rs.KeysSent += int64(len(changes)) })
+			g.rep.update(rs, func(rs *api.WANRepair) { rs.KeysSent += int64(len(changes)) })
 		}
 	}
 	if skipped > 0 {
@@ -583,7 +573,7 @@ func (g *Gateway) repairNow(ctx context.Context, t GatewayTarget) error {
 		return fmt.Errorf("a repair of site %s is running (id %d)", t.Name, running)
 	}
 	g.runRepair(ctx, t, rs)
-	if rs := g.repairOf(rs.ID); rs.State != RepairDone {
+	if rs := g.repairOf(rs.ID); rs.State != api.WANRepairDone {
 		return errors.New(rs.Error)
 	}
 	return nil
@@ -594,10 +584,8 @@ func (g *Gateway) repairNow(ctx context.Context, t GatewayTarget) error {
 func (g *Gateway) askRepair(ctx context.Context, t GatewayTarget) error {
 	var l link
 	defer l.drop()
-	var back struct {
-		ID int64 `json:"id"`
-	}
-	err := g.call(ctx, t, &l, PathSync, map[string]string{"target": g.cfg.Site}, &back)
+	var back api.WANRepairStarted
+	err := g.call(ctx, t, &l, api.PathWANSync, api.WANSyncRequest{Target: g.cfg.Site}, &back)
 	var se *statusError
 	if errors.As(err, &se) {
 		switch se.code {
@@ -615,11 +603,11 @@ func (g *Gateway) askRepair(ctx context.Context, t GatewayTarget) error {
 }
 
 // repairOf is a copy of repair id's status.
-func (g *Gateway) repairOf(id int64) RepairStatus {
+func (g *Gateway) repairOf(id int64) api.WANRepair {
 	for _, x := range g.rep.list() {
 		if x.ID == id {
 			return x
 		}
 	}
-	return RepairStatus{}
+	return api.WANRepair{}
 }

@@ -16,6 +16,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/local"
 )
@@ -42,19 +43,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "insight-sql-itest-")
+	dir, cleanup, err := gridbin.Build(gridbin.Grid, gridbin.SQL)
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	env.dir = dir
-	for _, name := range []string{"insight-grid", "insight-sql"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/insightgrid/insight/grid/cmd/"+name)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return 0, fmt.Errorf("building %s: %w", name, err)
-		}
-	}
 	base, err := ports.FreeBase("127.0.0.1", local.PortOffsets(3), local.MaxBasePort)
 	if err != nil {
 		return 0, err

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/insightgrid/insight/grid/wan"
+	"github.com/insightgrid/insight/grid/api"
 )
 
 // TestBenchWAN is the WAN benchmark (ci/bench-wan.sh, make bench), skipped unless
@@ -53,7 +53,7 @@ func TestBenchWAN(t *testing.T) {
 			}
 		}))
 	}
-	var gw wan.GatewayStatus
+	var gw api.WANGatewayStatus
 	if err := getGateway(ctx, a, &gw); err != nil {
 		t.Fatalf("london's gateway status: %v", err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/testutil"
-	"github.com/insightgrid/insight/grid/wan"
 )
 
 // cutFor is how long the cut-and-heal test keeps the link between the sites cut; the
@@ -97,7 +97,7 @@ func TestCutLinkBothSitesKeepWritingThenConverge(t *testing.T) {
 	var backlog [2]int
 	var lagAt [2]float64
 	for i, s := range []*site{a, b} {
-		var gs wan.GatewayStatus
+		var gs api.WANGatewayStatus
 		if err := getGateway(ctx, s, &gs); err != nil {
 			t.Fatalf("site %s's gateway status at the end of the cut: %v", s.name, err)
 		}
@@ -118,7 +118,7 @@ func TestCutLinkBothSitesKeepWritingThenConverge(t *testing.T) {
 	var last string
 	testutil.Eventually(t, 60*time.Second, "both sites converged after the heal", func() bool {
 		for _, s := range []*site{a, b} {
-			var gs wan.GatewayStatus
+			var gs api.WANGatewayStatus
 			if err := getGateway(ctx, s, &gs); err != nil || gs.Targets[0].Backlog != 0 {
 				last = fmt.Sprintf("site %s's gateway: %+v, %v", s.name, gs.Targets, err)
 				return false

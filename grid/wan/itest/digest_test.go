@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/wan"
 )
@@ -72,12 +73,12 @@ func siteDigests(ctx context.Context, t *testing.T, s *site, asking string) []wa
 }
 
 // repairsOf is s's gateway's repairs of target started after since.
-func repairsOf(ctx context.Context, s *site, target string, since time.Time) ([]wan.RepairStatus, error) {
-	var gw wan.GatewayStatus
+func repairsOf(ctx context.Context, s *site, target string, since time.Time) ([]api.WANRepair, error) {
+	var gw api.WANGatewayStatus
 	if err := getGateway(ctx, s, &gw); err != nil {
 		return nil, err
 	}
-	var out []wan.RepairStatus
+	var out []api.WANRepair
 	for _, r := range gw.Repairs {
 		if r.Target == target && !repairTime(r.Started).Before(since.Truncate(time.Millisecond)) {
 			out = append(out, r)
@@ -93,7 +94,7 @@ func repairTime(s string) time.Time {
 }
 
 // took is how long repair r ran.
-func took(r wan.RepairStatus) time.Duration {
+func took(r api.WANRepair) time.Duration {
 	return repairTime(r.Finished).Sub(repairTime(r.Started))
 }
 
@@ -174,14 +175,14 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 	if t.Failed() {
 		t.Fatal(last)
 	}
-	var rep wan.RepairStatus
+	var rep api.WANRepair
 	testutil.Eventually(t, 30*time.Second, "vienna's repair of lisbon done", func() bool {
 		rs, err := repairsOf(ctx, b, "lisbon", restart)
 		if err != nil || len(rs) == 0 {
 			return false
 		}
 		rep = rs[len(rs)-1]
-		return rep.State == wan.RepairDone
+		return rep.State == api.WANRepairDone
 	})
 	t.Logf("vienna's repair of lisbon: %d slots compared, %d differing, %d keys sent in %s",
 		rep.SlotsCompared, rep.SlotsDiffering, rep.KeysSent, took(rep))
@@ -209,15 +210,12 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 	var code int
 	var body string
 	testutil.Eventually(t, 30*time.Second, "lisbon starting a repair of vienna", func() bool {
-		code, body = gatewayPost(ctx, t, a, wan.PathSync, `{"target":"vienna"}`, false)
+		code, body = gatewayPost(ctx, t, a, api.PathWANSync, `{"target":"vienna"}`, false)
 		return code != http.StatusConflict
 	})
-	var started struct {
-		Target, State string
-		ID            int64
-	}
-	if err := json.Unmarshal([]byte(body), &started); code != http.StatusAccepted || err != nil || started.Target != "vienna" || started.State != wan.RepairRunning || started.ID == 0 {
-		t.Fatalf("POST %s at lisbon: %d %s; want 202 and a running repair of vienna", wan.PathSync, code, body)
+	var started api.WANRepairStarted
+	if err := json.Unmarshal([]byte(body), &started); code != http.StatusAccepted || err != nil || started.Target != "vienna" || started.State != api.WANRepairRunning || started.ID == 0 {
+		t.Fatalf("POST %s at lisbon: %d %s; want 202 and a running repair of vienna", api.PathWANSync, code, body)
 	}
 	testutil.Eventually(t, 60*time.Second, "lisbon's repair of vienna done", func() bool {
 		rs, err := repairsOf(ctx, a, "vienna", restart)
@@ -225,14 +223,14 @@ func TestARestartedSiteIsRepairedByDigestsKeepingDeletions(t *testing.T) {
 			return false
 		}
 		for _, r := range rs {
-			if r.ID == started.ID && r.State != wan.RepairRunning {
+			if r.ID == started.ID && r.State != api.WANRepairRunning {
 				rep = r
 				return true
 			}
 		}
 		return false
 	})
-	if rep.State != wan.RepairDone || rep.KeysSent != 0 {
+	if rep.State != api.WANRepairDone || rep.KeysSent != 0 {
 		t.Fatalf("lisbon's repair of vienna %+v: want done, nothing sent (lisbon holds nothing newer)", rep)
 	}
 	testutil.Eventually(t, 60*time.Second, "k:10 deleted at both sites", func() bool {
@@ -269,9 +267,9 @@ func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
 		code             int
 		want             string
 	}{
-		{"sync without token", wan.PathSync, `{"target":"dakar"}`, true, 401, "operator token"},
-		{"sync of an unknown target", wan.PathSync, `{"target":"rome"}`, false, 400, `target \"rome\": not a target site of this gateway (targets: dakar)`},
-		{"sync with an unknown field", wan.PathSync, `{"target":"dakar","x":1}`, false, 400, "unknown field"},
+		{"sync without token", api.PathWANSync, `{"target":"dakar"}`, true, 401, "operator token"},
+		{"sync of an unknown target", api.PathWANSync, `{"target":"rome"}`, false, 400, `target \"rome\": not a target site of this gateway (targets: dakar)`},
+		{"sync with an unknown field", api.PathWANSync, `{"target":"dakar","x":1}`, false, 400, "unknown field"},
 		{"digests for itself", wan.PathDigests, `{"site":"quito"}`, false, 400, `request from site \"quito\", which is this site`},
 		{"digests from a bad name", wan.PathDigests, `{"site":"Bad Name"}`, false, 400, "a site name is 1 to 32 characters"},
 		{"entries of a slot out of range", wan.PathEntries, `{"site":"dakar","slots":[16384]}`, false, 400, "slot 16384: want 0 to 16383"},
@@ -283,7 +281,7 @@ func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
 		}
 	}
 	// A repair of a site that is down fails, saying why.
-	code, body := gatewayPost(ctx, t, a, wan.PathSync, `{"target":"dakar"}`, false)
+	code, body := gatewayPost(ctx, t, a, api.PathWANSync, `{"target":"dakar"}`, false)
 	if code != http.StatusAccepted && (code != http.StatusConflict || !strings.Contains(body, "is running")) {
 		t.Fatalf("sync of dakar: %d %s", code, body)
 	}
@@ -293,7 +291,7 @@ func TestSyncEndpointsRefuseBadRequests(t *testing.T) {
 			return false
 		}
 		for _, r := range rs {
-			if r.State == wan.RepairFailed && strings.Contains(r.Error, "dakar") && r.Finished != "" && !repairTime(r.Finished).Before(repairTime(r.Started)) {
+			if r.State == api.WANRepairFailed && strings.Contains(r.Error, "dakar") && r.Finished != "" && !repairTime(r.Finished).Before(repairTime(r.Started)) {
 				return true
 			}
 		}
@@ -340,7 +338,7 @@ func TestATargetBackInSyncIsRepairedByDigests(t *testing.T) {
 		return err == nil && b.holdsNumbered(ctx, n) && strings.Contains(string(logs), "WAN repair of a target back in sync")
 	})
 	rs, err := repairsOf(ctx, a, "lagos", time.Time{})
-	if err != nil || !slices.ContainsFunc(rs, func(r wan.RepairStatus) bool { return r.State != wan.RepairFailed }) {
+	if err != nil || !slices.ContainsFunc(rs, func(r api.WANRepair) bool { return r.State != api.WANRepairFailed }) {
 		t.Fatalf("cairo's repairs of lagos: %+v, %v", rs, err)
 	}
 }
@@ -360,7 +358,7 @@ func TestBenchWANRepair(t *testing.T) {
 	ctx := ctxFor(t, 10*time.Minute)
 	setNumbered(ctx, t, b, 0, n)
 	testutil.Eventually(t, 5*time.Minute, "oporto holding zurich's keys", func() bool { return a.holdsNumbered(ctx, n) })
-	var before wan.GatewayStatus
+	var before api.WANGatewayStatus
 	if err := getGateway(ctx, b, &before); err != nil {
 		t.Fatal(err)
 	}
@@ -369,19 +367,19 @@ func TestBenchWANRepair(t *testing.T) {
 	restart := time.Now()
 	a = start(t, sp[0], sp)
 	started := time.Since(restart)
-	var rep wan.RepairStatus
+	var rep api.WANRepair
 	testutil.Eventually(t, 5*time.Minute, "zurich's repair of oporto done", func() bool {
 		rs, err := repairsOf(ctx, b, "oporto", restart)
 		if err != nil || len(rs) == 0 {
 			return false
 		}
 		rep = rs[len(rs)-1]
-		return rep.State == wan.RepairDone
+		return rep.State == api.WANRepairDone
 	})
 	if !a.holdsNumbered(ctx, n) {
 		t.Fatalf("oporto lacks keys after the repair %+v", rep)
 	}
-	var gw wan.GatewayStatus
+	var gw api.WANGatewayStatus
 	if err := getGateway(ctx, b, &gw); err != nil {
 		t.Fatal(err)
 	}

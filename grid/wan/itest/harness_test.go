@@ -26,31 +26,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sys/unix"
 
+	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
 	"github.com/insightgrid/insight/grid/local"
-	"github.com/insightgrid/insight/grid/wan"
 )
 
+// bin is the insight-grid binary TestMain builds.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "insight-wan-itest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "insight-grid")
-	build := exec.Command("go", "build", "-o", bin, "github.com/insightgrid/insight/grid/cmd/insight-grid")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building insight-grid:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { gridbin.Main(m, &bin) }
 
 // siteSpec is a site to start: its name, ports and data directory are chosen before any
 // site starts, so each can name the others' gateway, CA and token files.
@@ -232,8 +217,8 @@ func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
 }
 
 // status is the WAN state of partition p's instance k (pP-iK) from its HTTP port.
-func (s *site) status(p, k int) (wan.Status, error) {
-	var st wan.Status
+func (s *site) status(p, k int) (api.WANInstanceStatus, error) {
+	var st api.WANInstanceStatus
 	c := api.NewClient(fmt.Sprintf("http://127.0.0.1:%d", s.base+1010+p*map[bool]int{true: 2, false: 1}[s.ha]+k), s.httpClient(nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -242,12 +227,12 @@ func (s *site) status(p, k int) (wan.Status, error) {
 }
 
 // primaryStatus is the WAN state of partition p's primary.
-func (s *site) primaryStatus(p int) (wan.Status, error) {
+func (s *site) primaryStatus(p int) (api.WANInstanceStatus, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	parts, err := s.mgr.Partitions(ctx)
 	if err != nil {
-		return wan.Status{}, err
+		return api.WANInstanceStatus{}, err
 	}
 	for _, pt := range parts {
 		if pt.ID == p {
@@ -258,7 +243,7 @@ func (s *site) primaryStatus(p int) (wan.Status, error) {
 			return s.status(p, k)
 		}
 	}
-	return wan.Status{}, fmt.Errorf("no partition %d", p)
+	return api.WANInstanceStatus{}, fmt.Errorf("no partition %d", p)
 }
 
 // signal sends sig to the site's local process (its supervisor and gateway; the data
@@ -301,7 +286,7 @@ func (s *site) values(ctx context.Context, keys []string) (map[string]string, er
 
 // getGateway reads the site's gateway status over HTTPS, trusting the site's CA.
 func getGateway(ctx context.Context, s *site, v any) error {
-	body, err := get(ctx, s, "https://"+s.gateway()+wan.PathGatewayStatus)
+	body, err := get(ctx, s, "https://"+s.gateway()+api.PathWANStatus)
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/local"
-	"github.com/insightgrid/insight/grid/wan"
 )
 
 // stopSite stops the whole site s: SIGTERM to its local (every instance stops
@@ -111,7 +111,7 @@ func TestARestartedSiteSendsEveryUnacknowledgedWrite(t *testing.T) {
 			if err := a.rdb.Del(ctx, "gone").Err(); err != nil {
 				t.Fatalf("DEL gone at lisbon: %v", err)
 			}
-			var before wan.Status
+			var before api.WANInstanceStatus
 			testutil.Eventually(t, 10*time.Second, fmt.Sprintf("lisbon's backlog of %d before the stop (the keys and the tombstone)", n+1), func() bool {
 				var err error
 				before, err = a.primaryStatus(0)
