@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/wan"
 )
 
@@ -190,7 +191,7 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 	if t.Failed() {
 		t.FailNow()
 	}
-	before := [2]wan.GatewayStatus{}
+	before := [2]api.WANGatewayStatus{}
 	for i, s := range []*site{a, b} {
 		gs, err := gatewayOf(ctx, s)
 		if err != nil {
@@ -210,7 +211,7 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 
 	// Converged: no backlog either way, then identical digests.
 	var drained, equal time.Duration
-	var after [2]wan.GatewayStatus
+	var after [2]api.WANGatewayStatus
 	lastLog := time.Now()
 	err = waitFor(ctx, healWait, func() (bool, string) {
 		since := time.Since(healAt)
@@ -221,7 +222,7 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 				return false, err.Error()
 			}
 			after[i] = gs
-			quiet = quiet && gs.Targets[0].Backlog == 0 && len(gs.Targets[0].OutOfSyncPartition) == 0
+			quiet = quiet && gs.Targets[0].Backlog == 0 && len(gs.Targets[0].OutOfSyncPartitions) == 0
 		}
 		if quiet && drained == 0 {
 			drained = since
@@ -250,7 +251,7 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 		for i, gs := range after {
 			healed := false
 			for _, r := range gs.Repairs {
-				if r.State == wan.RepairRunning {
+				if r.State == api.WANRepairRunning {
 					return false, "a repair still running"
 				}
 				healed = healed || !repairTime(r.Started).Before(healAt.Truncate(time.Millisecond))
@@ -470,8 +471,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // gatewayOf is s's gateway status; an error when it has no target.
-func gatewayOf(ctx context.Context, s *site) (wan.GatewayStatus, error) {
-	var gs wan.GatewayStatus
+func gatewayOf(ctx context.Context, s *site) (api.WANGatewayStatus, error) {
+	var gs api.WANGatewayStatus
 	if err := getGateway(ctx, s, &gs); err != nil {
 		return gs, fmt.Errorf("site %s's gateway status: %w", s.name, err)
 	}
@@ -484,18 +485,18 @@ func gatewayOf(ctx context.Context, s *site) (wan.GatewayStatus, error) {
 // pathOf says what a gateway's status shows of its target: the backlog, the partitions
 // out of sync and the times they were marked (the outbox bound hit: resynchronized from
 // the metadata), the repairs by digests, and what it sent.
-func pathOf(gs wan.GatewayStatus) string {
+func pathOf(gs api.WANGatewayStatus) string {
 	var reps []string
 	for _, r := range gs.Repairs {
 		reps = append(reps, fmt.Sprintf("#%d %s %d/%d slots %d keys", r.ID, r.State, r.SlotsDiffering, r.SlotsCompared, r.KeysSent))
 	}
 	tg := gs.Targets[0]
 	return fmt.Sprintf("backlog %d, out of sync partitions %v (marked %d times), repairs [%s], sent %d keys %d batches %.1f MB, errors %d",
-		tg.Backlog, tg.OutOfSyncPartition, marked(gs), strings.Join(reps, "; "), gs.Keys, gs.Batches, float64(gs.Bytes)/1e6, gs.Errors)
+		tg.Backlog, tg.OutOfSyncPartitions, marked(gs), strings.Join(reps, "; "), gs.Keys, gs.Batches, float64(gs.Bytes)/1e6, gs.Errors)
 }
 
 // marked is how many times the gateway's partitions marked its target out of sync.
-func marked(gs wan.GatewayStatus) uint64 {
+func marked(gs api.WANGatewayStatus) uint64 {
 	var n uint64
 	for _, p := range gs.Partitions {
 		for _, tg := range p.Targets {
