@@ -62,7 +62,7 @@ for b in "${missing[@]}"; do
 	[ "$b" = kwok ] || pkgs+=("${pkg[$b]}")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then
-	log "building ${missing[*]} (cold, all of them: ~10 min)"
+	log "building ${missing[*]} (cold, all seven: ~10 min)"
 	go build -trimpath -ldflags="$ld" -o "$tmp/" "${pkgs[@]}"
 	[ ! -f "$tmp/server" ] || mv "$tmp/server" "$tmp/etcd"
 fi
