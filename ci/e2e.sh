@@ -15,5 +15,6 @@ if ! [ -f "$RUN_DIR/kube-apiserver.pid" ] || ! kill -0 "$(cat "$RUN_DIR/kube-api
 fi
 cleanup() { if [ "$started" = 1 ]; then e2e/cluster/down.sh; fi; }
 trap cleanup EXIT
+# Built as ci/build.sh and ci/lint.sh build (static, -trimpath): their packages are reused.
 INSIGHT_E2E=1 INSIGHT_KUBECONFIG=$KUBECONFIG_PATH INSIGHT_PROMETHEUS_CRDS=$PROMETHEUS_CRDS_DIR INSIGHT_PROMETHEUS_BIN=$PROMETHEUS_BIN INSIGHT_ISTIO_CRDS=$ISTIO_CRDS INSIGHT_ISTIOCTL=$ISTIOCTL_BIN INSIGHT_TOOLS_BIN=$TOOLS_BIN INSIGHT_BIN=$repo/bin \
-	go test -count=1 -timeout 25m -v ./e2e/... 2>&1 | tee "$LOG_DIR/e2e.log"
+	CGO_ENABLED=0 GOFLAGS="-trimpath ${GOFLAGS:-}" go test -count=1 -timeout 25m -v ./e2e/... 2>&1 | tee "$LOG_DIR/e2e.log"

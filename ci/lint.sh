@@ -7,6 +7,9 @@ cd "$repo"
 . e2e/cluster/lib.sh
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+# Static and -trimpath, as ci/build.sh builds the binaries and ci/e2e.sh the e2e tests, so
+# what vet and golangci-lint compile from cold is reused by those from the build cache.
+export CGO_ENABLED=0 GOFLAGS="-trimpath ${GOFLAGS:-}"
 go vet ./...
 "$INSIGHT_CACHE/tools/golangci-lint-v2.15.0/golangci-lint" run --timeout 10m ./...
 if [ -f charts/insight/Chart.yaml ]; then
