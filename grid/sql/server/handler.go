@@ -225,6 +225,13 @@ func (s *sessions) add(id uint32, sess sql.Session) {
 	s.byID[id] = sess
 }
 
+// get is the connection's session; nil when it has none.
+func (s *sessions) get(id uint32) sql.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id]
+}
+
 // clearWarnings clears the session's warnings, as the engine does when a statement
 // (other than SHOW WARNINGS) starts.
 func (s *sessions) clearWarnings(id uint32) {
