@@ -13,7 +13,8 @@ import (
 // needed fields at the owning primary, in the shared batches; a value that does not
 // convert is NULL and a warning).
 type Point struct {
-	t *Table // projected on the statement's columns, in the statement's order
+	t      *Table   // projected on the statement's columns, in the statement's order
+	fields []string // the hash fields those columns need
 }
 
 // NewPoint is the point read of the columns sch names, in that order, from tbl (the
@@ -36,7 +37,8 @@ func NewPoint(tbl sql.Table, sch sql.Schema) (*Point, bool) {
 			return nil, false
 		}
 	}
-	return &Point{t: &Table{db: t.db, def: t.def, cols: cols}}, true
+	pt := &Table{db: t.db, def: t.def, cols: cols}
+	return &Point{t: pt, fields: pt.fetchFields()}, true
 }
 
 // Table is the name of the table p reads.
@@ -56,7 +58,7 @@ func (p *Point) Read(ctx *sql.Context, key any) (sql.Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table %s: the key %v: %w", def.Name, key, err)
 	}
-	rows, err := fetchRows(ctx, batchedCluster{p.t.rdb(), p.t.db.points}, []string{k}, p.t.fetchFields())
+	rows, err := fetchRows(ctx, batchedCluster{p.t.rdb(), p.t.db.points}, []string{k}, p.fields)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: reading the row %s: %w", def.Name, k, err)
 	}
