@@ -46,7 +46,8 @@ var pointColumns = []struct{ name, typ, good, bad string }{
 // and warnings — every column type, present and absent keys, a row whose fields are all
 // absent, values that do not convert, a key of another type than a hash, keys out of the
 // key column's range and parameters of other types (which the engine converts) — then a
-// dropped table and a table made again with other columns.
+// statement run in another database, a dropped table and a table made again with other
+// columns.
 func TestPreparedPointReads(t *testing.T) {
 	c := ctx(t)
 	defs := []string{"id INT PRIMARY KEY"}
@@ -145,6 +146,20 @@ func TestPreparedPointReads(t *testing.T) {
 		if _, err := runPoint(c, conn, point, "", 1); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Another database on the connection: the name fp is resolved there, as the engine
+	// resolves it.
+	if _, err := conn.ExecContext(c, "USE information_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runPoint(c, conn, point, "", 1); mysqlCode(err) != 1146 {
+		t.Errorf("the prepared point select in database information_schema: %v, want error 1146", err)
+	}
+	if _, err := conn.ExecContext(c, "USE insight"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := runPoint(c, conn, point, "", 1); err != nil || !strings.Contains(got, `"héllo wörld"|"123456"`) {
+		t.Errorf("the prepared point select back in database insight: %s %v", got, err)
 	}
 	mustExec(t, c, "DROP TABLE fp")
 	if _, err := runPoint(c, conn, point, "", 1); mysqlCode(err) != 1146 {
