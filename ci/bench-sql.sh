@@ -8,7 +8,8 @@
 #    `sysbench prepare` creates through each server), BENCH_SQL_THREADS threads for
 #    BENCH_SQL_SECONDS each: queries/s, transactions/s, p95 latency (ms) and the server's
 #    CPU time per query (user+system from /proc/PID/stat around the run: the endpoint and
-#    the three data instances for the grid). A sysbench error fails the run.
+#    the three data instances for the grid, and in sql_us the endpoint's share alone). A
+#    sysbench error fails the run.
 # 2. group-by: the table items (id BIGINT PRIMARY KEY, category VARCHAR(16), price
 #    DECIMAL(10,2)) of BENCH_SQL_ROWS rows (16 categories), loaded through each server's
 #    SQL port by the mariadb client with the same multi-row INSERTs of 1000 rows (on the grid
@@ -126,9 +127,10 @@ sysbench_args() {
 		--mysql-db=insight --tables=1 --table-size="$rows"
 }
 
-# run_sysbench SIDE PORT PIDS TEST: one sysbench run; prints "queries/s tps p95_ms cpu_us/query load".
+# run_sysbench SIDE PORT PIDS TEST: one sysbench run; prints "queries/s tps p95_ms cpu_us/query
+# load first_us/query", first_us the first of PIDS' share (the grid's endpoint).
 run_sysbench() {
-	local t0 t1 out load perf_pid=
+	local t0 t1 f0 f1 out load perf_pid=
 	load=$(load1)
 	if [ -n "$profile_dir" ] && [ "$1" = grid ] && [ "$4" = oltp_point_select ]; then
 		mkdir -p "$profile_dir"
@@ -138,22 +140,24 @@ run_sysbench() {
 	fi
 	# shellcheck disable=SC2086 # $3 is a list
 	t0=$(cpu_ticks $3)
+	f0=$(cpu_ticks "${3%% *}")
 	# shellcheck disable=SC2046 # sysbench_args is a list
 	out=$(bounded "sysbench $4 against $1" sysbench "$4" $(sysbench_args "$2") --threads="$threads" \
 		--time="$secs" --report-interval=0 run) || { echo "$out" | tail -5 >&2; log "sysbench $4 against $1 failed"; exit 1; }
 	# shellcheck disable=SC2086
 	t1=$(cpu_ticks $3)
+	f1=$(cpu_ticks "${3%% *}")
 	if [ -n "$perf_pid" ]; then
 		wait "$perf_pid" || true
 		perf report -i "$profile_dir/point_select.data" --stdio --no-children 2>/dev/null | grep -v '^$' |
 			head -200 >"$profile_dir/point_select.txt"
 		log "profile of insight-sql during the point selects: $profile_dir/point_select.{data,txt}"
 	fi
-	awk -v cpu="$(((t1 - t0) * 1000000 / hz))" -v ld="$load" '
+	awk -v cpu="$(((t1 - t0) * 1000000 / hz))" -v first="$(((f1 - f0) * 1000000 / hz))" -v ld="$load" '
 		$1 == "queries:" { q = $2; gsub(/[(]/, "", $3); qps = $3 }
 		$1 == "transactions:" { gsub(/[(]/, "", $3); tps = $3 }
 		$1 == "95th" { p95 = $3 }
-		END { if (q == 0) exit 1; printf "%.0f %.0f %s %.1f %s\n", qps, tps, p95, cpu / q, ld }' <<<"$out" ||
+		END { if (q == 0) exit 1; printf "%.0f %.0f %s %.1f %s %.1f\n", qps, tps, p95, cpu / q, ld, first / q }' <<<"$out" ||
 		{ log "sysbench $4 against $1: no queries ($out)"; exit 1; }
 }
 
@@ -213,15 +217,15 @@ for side in grid mariadb; do
 		{ tail -5 "$work/prepare-$side.log" >&2; log "sysbench prepare against $side failed"; exit 1; }
 	log "sysbench prepare ($rows rows) against $side: $((SECONDS - t0))s"
 done
-printf '%-18s %10s %10s %6s %8s %8s %8s %8s %8s %6s %6s %6s\n' test maria_q/s grid_q/s ratio maria_tps grid_tps \
-	maria_p95 grid_p95 maria_us grid_us load_m load_g
+printf '%-18s %10s %10s %6s %8s %8s %8s %8s %8s %8s %8s %6s %6s\n' test maria_q/s grid_q/s ratio maria_tps grid_tps \
+	maria_p95 grid_p95 maria_us grid_us sql_us load_m load_g
 summary=()
 for test in oltp_point_select oltp_read_only; do
 	g=$(run_sysbench grid "$grid_sql_port" "$grid_pids" "$test")
 	m=$(run_sysbench mariadb "$maria_port" "$maria_pid" "$test")
 	line=$(awk -v t="$test" -v m="$m" -v g="$g" 'BEGIN { split(m, a, " "); split(g, b, " ")
-		printf "%-18s %10.0f %10.0f %6.2f %8.0f %8.0f %8.2f %8.2f %8.1f %8.1f %6s %6s\n",
-			t, a[1], b[1], b[1] / a[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5] }')
+		printf "%-18s %10.0f %10.0f %6.2f %8.0f %8.0f %8.2f %8.2f %8.1f %8.1f %8.1f %6s %6s\n",
+			t, a[1], b[1], b[1] / a[1], a[2], b[2], a[3], b[3], a[4], b[4], b[6], a[5], b[5] }')
 	echo "$line"
 	summary+=("$line")
 done

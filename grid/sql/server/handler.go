@@ -197,6 +197,15 @@ func (h *handler) forgetPlansOnSet(c *mysql.Conn, query string) {
 	}
 }
 
+// ComResetConnection implements mysql.Handler: the connection gets a new session, so
+// its reused plans go too (they were made under the old session's variables).
+func (h *handler) ComResetConnection(c *mysql.Conn) error {
+	if h.plans != nil {
+		h.plans.forget(c.ConnectionID)
+	}
+	return h.Handler.ComResetConnection(c)
+}
+
 // ConnectionClosed implements mysql.Handler.
 func (h *handler) ConnectionClosed(c *mysql.Conn) {
 	h.sessions.remove(c.ConnectionID)
@@ -223,6 +232,13 @@ func (s *sessions) add(id uint32, sess sql.Session) {
 		s.byID = map[uint32]sql.Session{}
 	}
 	s.byID[id] = sess
+}
+
+// get is the connection's session; nil when it has none.
+func (s *sessions) get(id uint32) sql.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id]
 }
 
 // clearWarnings clears the session's warnings, as the engine does when a statement

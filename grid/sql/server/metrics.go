@@ -17,6 +17,7 @@ type metrics struct {
 	rows     prometheus.Counter
 	conns    prometheus.Gauge
 	reused   prometheus.Counter
+	points   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -43,8 +44,12 @@ func newMetrics() *metrics {
 			Name: "insight_sql_prepared_plans_reused_total",
 			Help: "Prepared statement executions that reused the plan of an earlier execution (primary-key lookups by parameters) instead of planning again.",
 		}),
+		points: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "insight_sql_prepared_point_reads_total",
+			Help: "Prepared point selects (SELECT columns FROM table WHERE pk = ?) answered by the endpoint's own key read, without the engine; also counted in insight_sql_prepared_plans_reused_total.",
+		}),
 	}
-	m.reg.MustRegister(m.queries, m.duration, m.rows, m.conns, m.reused)
+	m.reg.MustRegister(m.queries, m.duration, m.rows, m.conns, m.reused, m.points)
 	return m
 }
 

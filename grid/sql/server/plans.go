@@ -30,13 +30,15 @@ import (
 // parameters. A plan is kept per connection and statement, and used only while the
 // definitions' version is the one it was made at (a CREATE or DROP on any endpoint makes
 // it stale) and until the connection runs a SET. Every other statement is planned by
-// the engine on each execution.
+// the engine on each execution. A point select of plain columns (`SELECT c FROM t WHERE
+// id = ?`) is answered without the engine from its second execution on: see pointRead.
 type plans struct {
 	engine   *sqle.Engine
 	gh       *gms.Handler
 	db       *table.Database
 	sessions *sessions
 	reused   prometheus.Counter
+	points   prometheus.Counter // executions answered by a pointRead
 
 	mu     sync.Mutex
 	byConn map[uint32]map[string]*reused
@@ -52,8 +54,10 @@ type reused struct {
 	shape   keyShape
 	misses  int                      // plans that were not one key lookup (maxPlanMisses: not of a reusable shape)
 	version int64                    // of the definitions plan was made with
+	db      string                   // the session's database plan was made in
 	plan    sql.Node                 // nil: none yet
 	ita     *plan.IndexedTableAccess // the key lookup in plan
+	point   *pointRead               // non-nil: executions are answered without the engine
 }
 
 // keyShape is how a statement's parameters name keys.
@@ -61,6 +65,9 @@ type keyShape struct {
 	op   string   // "=", "in" or "between"
 	col  string   // the key column as written
 	vars []string // the parameters' names (v1, v2, ...) in order
+	// point: a point select of plain columns (op "=", no DISTINCT, GROUP BY, ORDER BY,
+	// LIMIT, alias or aggregate), which a pointRead may answer.
+	point bool
 }
 
 // execute runs prepare with a reused plan when it has a reusable shape; done is false
@@ -94,34 +101,55 @@ func (p *plans) execute(ctx context.Context, c *mysql.Conn, prepare *mysql.Prepa
 	if err != nil {
 		return true, sql.CastSQLError(err)
 	}
-	var node sql.Node
-	if known && r.plan != nil && r.version == version {
-		if node, ok = r.rebind(readContext(), keys); !ok {
+	sess := p.sessions.get(c.ConnectionID)
+	if sess == nil {
+		return false, nil
+	}
+	db := sess.GetCurrentDatabase()
+	if known && r.plan != nil && r.version == version && r.db == db {
+		p.sessions.clearWarnings(c.ConnectionID)
+		if r.point != nil {
+			p.reused.Inc()
+			p.points.Inc()
+			return true, r.point.answer(ctx, sess, keys[0], callback)
+		}
+		node, ok := r.rebind(readContext(), keys)
+		if !ok {
 			return false, nil // e.g. a range too wide to read by key: the engine scans
 		}
 		p.reused.Inc()
-	} else {
-		stmt, ok := p.engine.PreparedDataCache.GetCachedStmt(c.ConnectionID, query)
-		if !ok {
-			return false, nil
-		}
-		bound, _, err := p.gh.ComBind(ctx, c, query, stmt, prepare)
-		if err != nil {
-			return false, nil //nolint:nilerr // the engine runs it again and reports the error as it reports every statement's
-		}
-		node = bound.(sql.Node)
-		if ita, ok := keyLookup(node, shape); ok {
-			p.remember(c.ConnectionID, query, &reused{shape: shape, version: version, plan: node, ita: ita})
-		} else {
-			misses := 1
-			if known {
-				misses += r.misses
-			}
-			p.remember(c.ConnectionID, query, &reused{shape: shape, misses: misses})
-		}
+		return true, p.gh.ComExecuteBound(ctx, c, query, node, func(res *sqltypes.Result, _ bool) error { return callback(res) })
 	}
+	stmt, ok := p.engine.PreparedDataCache.GetCachedStmt(c.ConnectionID, query)
+	if !ok {
+		return false, nil
+	}
+	bound, _, err := p.gh.ComBind(ctx, c, query, stmt, prepare)
+	if err != nil {
+		return false, nil //nolint:nilerr // the engine runs it again and reports the error as it reports every statement's
+	}
+	node := bound.(sql.Node)
+	next := &reused{shape: shape, misses: 1}
+	if known {
+		next.misses += r.misses
+	}
+	ita, ok := keyLookup(node, shape)
+	if ok {
+		next = &reused{shape: shape, version: version, db: db, plan: node, ita: ita}
+	}
+	p.remember(c.ConnectionID, query, next)
+	pr := newPointRead(node, ita, shape)
 	p.sessions.clearWarnings(c.ConnectionID)
-	return true, p.gh.ComExecuteBound(ctx, c, query, node, func(res *sqltypes.Result, _ bool) error { return callback(res) })
+	err = p.gh.ComExecuteBound(ctx, c, query, node, func(res *sqltypes.Result, _ bool) error {
+		if pr != nil && pr.fields == nil && res != nil {
+			pr.fields = res.Fields
+		}
+		return callback(res)
+	})
+	if err == nil && pr != nil && pr.fields != nil {
+		next.point = pr // the connection's next execution; none runs meanwhile
+	}
+	return true, err
 }
 
 func (p *plans) remember(conn uint32, query string, r *reused) {
@@ -286,7 +314,28 @@ func reusableShape(stmt sqlparser.Statement) (keyShape, bool) {
 	if sel.Limit != nil && (!intLiteral(sel.Limit.Rowcount) || (sel.Limit.Offset != nil && !intLiteral(sel.Limit.Offset))) {
 		return keyShape{}, false
 	}
+	shape.point = shape.op == "=" && !sel.QueryOpts.Distinct && len(sel.GroupBy) == 0 && len(sel.OrderBy) == 0 &&
+		sel.Limit == nil && plainColumns(sel.SelectExprs)
 	return shape, true
+}
+
+// plainColumns is a select list of unaliased columns and unqualified stars only.
+func plainColumns(exprs sqlparser.SelectExprs) bool {
+	for _, e := range exprs {
+		switch e := e.(type) {
+		case *sqlparser.StarExpr:
+			if !e.TableName.IsEmpty() {
+				return false
+			}
+		case *sqlparser.AliasedExpr:
+			if !e.As.IsEmpty() || !plainColumn(e.Expr) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // whereShape is the key condition: col = ?, ? = col, col IN (?, ...), col BETWEEN ? AND ?.

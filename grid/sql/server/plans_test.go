@@ -67,6 +67,34 @@ func TestReusableShape(t *testing.T) {
 	}
 }
 
+// TestPointShape checks which reusable statements the endpoint may answer without the
+// engine: a point select (one key by =) of plain columns or *, nothing more.
+func TestPointShape(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SELECT c FROM sbtest1 WHERE id=?":         true,
+		"SELECT * FROM t WHERE ? = id":             true,
+		"SELECT id, c, id FROM t WHERE id = ?":     true,
+		"SELECT c AS x FROM t WHERE id = ?":        false,
+		"SELECT t.* FROM t WHERE id = ?":           false,
+		"SELECT count(*) FROM t WHERE id = ?":      false,
+		"SELECT DISTINCT c FROM t WHERE id = ?":    false,
+		"SELECT c FROM t WHERE id = ? ORDER BY c":  false,
+		"SELECT c FROM t WHERE id = ? LIMIT 1":     false,
+		"SELECT c FROM t WHERE id = ? GROUP BY c":  false,
+		"SELECT c FROM t WHERE id IN (?)":          false,
+		"SELECT c FROM t WHERE id BETWEEN ? AND ?": false,
+	} {
+		stmt, err := sqlparser.Parse(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		got, ok := reusableShape(stmt)
+		if !ok || got.point != want {
+			t.Errorf("%s: %+v %v, want reusable with point %v", q, got, ok, want)
+		}
+	}
+}
+
 // TestKeyShapeValues checks the parameters a reused plan accepts: integers, signed or
 // not, in the statement's order; any other type (text, decimal, NULL) or a missing one
 // leaves the execution to the engine.

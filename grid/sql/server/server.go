@@ -110,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	wrap := func(h mysql.Handler) (mysql.Handler, error) {
 		wh := &handler{Handler: h, lim: lim, m: m, sessions: sess}
 		if gh, ok := h.(*gms.Handler); ok {
-			wh.plans = &plans{engine: engine, gh: gh, db: provider.DB(), sessions: sess, reused: m.reused}
+			wh.plans = &plans{engine: engine, gh: gh, db: provider.DB(), sessions: sess, reused: m.reused, points: m.points}
 			wh.explain = &explainer{gh: gh, sessions: sess}
 		}
 		return wh, nil
