@@ -46,7 +46,7 @@ func TestPreparedPlanReuse(t *testing.T) {
 		return s
 	}
 
-	reusedBefore := plansReused(t)
+	reusedBefore := counter(t, "insight_sql_prepared_plans_reused_total")
 	point := prepare("SELECT c FROM pr WHERE id = ?")
 	for _, id := range []int{5, 6, 31, 0, -1, 5, 30} {
 		var want []string
@@ -55,7 +55,7 @@ func TestPreparedPlanReuse(t *testing.T) {
 		}
 		equal(t, "point select of "+strconv.Itoa(id), query(point, "point select", id), want)
 	}
-	if n := plansReused(t) - reusedBefore; n < 6 {
+	if n := counter(t, "insight_sql_prepared_plans_reused_total") - reusedBefore; n < 6 {
 		t.Errorf("insight_sql_prepared_plans_reused_total grew by %d over 7 executions of a point select, want 6 at least", n)
 	}
 	// A parameter sent as text is converted by the engine, as MySQL converts it.
@@ -79,10 +79,10 @@ func TestPreparedPlanReuse(t *testing.T) {
 	count := prepare("SELECT count(*) FROM pr WHERE id BETWEEN ? AND ?")
 	equal(t, "count over 1..5000", query(count, "count", 1, 5000), []string{"30"})
 	equal(t, "count over 2..4", query(count, "count", 2, 4), []string{"3"})
-	before := plansReused(t)
+	before := counter(t, "insight_sql_prepared_plans_reused_total")
 	equal(t, "count over 10..12", query(count, "count", 10, 12), []string{"3"})
 	equal(t, "count over 29..31", query(count, "count", 29, 31), []string{"2"})
-	if n := plansReused(t) - before; n != 2 {
+	if n := counter(t, "insight_sql_prepared_plans_reused_total") - before; n != 2 {
 		t.Errorf("insight_sql_prepared_plans_reused_total grew by %d over 2 narrow counts after a wide one, want 2", n)
 	}
 
@@ -127,13 +127,13 @@ func TestPreparedPlanReuse(t *testing.T) {
 	mustExec(t, c, "DROP TABLE pr")
 }
 
-// plansReused is the shared endpoint's insight_sql_prepared_plans_reused_total.
-func plansReused(t *testing.T) int {
+// counter is the value of the shared endpoint's counter metric name.
+func counter(t *testing.T, name string) int {
 	t.Helper()
 	code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", env.base+4))
-	m := regexp.MustCompile(`(?m)^insight_sql_prepared_plans_reused_total (\d+)$`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\d+)$`).FindStringSubmatch(body)
 	if code != http.StatusOK || m == nil {
-		t.Fatalf("/metrics (%d) has no insight_sql_prepared_plans_reused_total:\n%s", code, body)
+		t.Fatalf("/metrics (%d) has no %s:\n%s", code, name, body)
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,7 +101,7 @@ func TestPreparedPointReads(t *testing.T) {
 		statements = append(statements, "SELECT "+col.name+" FROM fp WHERE id = ?")
 	}
 	params := []any{1, 2, 3, 4, -5, 6, -1, int64(1) << 40, uint64(1) << 63, "1", 1.0, "3", nil, 1}
-	fastBefore := pointReads(t)
+	fastBefore := counter(t, "insight_sql_prepared_point_reads_total")
 	fast := 0
 	for _, q := range statements {
 		warm, err := conn.PrepareContext(c, q)
@@ -132,7 +130,7 @@ func TestPreparedPointReads(t *testing.T) {
 		}
 		warm.Close()
 	}
-	if n := pointReads(t) - fastBefore; n != fast {
+	if n := counter(t, "insight_sql_prepared_point_reads_total") - fastBefore; n != fast {
 		t.Errorf("insight_sql_prepared_point_reads_total grew by %d, want %d (the executions with integer parameters)", n, fast)
 	}
 
@@ -247,14 +245,3 @@ func runPoint(c context.Context, conn *sql.Conn, stmt *sql.Stmt, q string, p any
 	return b.String(), ws.Err()
 }
 
-// pointReads is the shared endpoint's insight_sql_prepared_point_reads_total.
-func pointReads(t *testing.T) int {
-	t.Helper()
-	code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", env.base+4))
-	m := regexp.MustCompile(`(?m)^insight_sql_prepared_point_reads_total (\d+)$`).FindStringSubmatch(body)
-	if code != http.StatusOK || m == nil {
-		t.Fatalf("/metrics (%d) has no insight_sql_prepared_point_reads_total:\n%s", code, body)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}

@@ -113,25 +113,7 @@ func convergeRun(t *testing.T, c convergeConfig, label string, outboxMax int) co
 			t.Fatal(err)
 		}
 	}
-	pctx, stopProbes := context.WithTimeout(ctx, 5*time.Second)
-	var lags []time.Duration
-	var lmu sync.Mutex
-	var pg sync.WaitGroup
-	for _, pair := range [][2]*site{{a, b}, {b, a}} {
-		pg.Add(1)
-		go func() {
-			defer pg.Done()
-			for i := 0; pctx.Err() == nil; i++ {
-				if d := lag(pctx, pair[0], pair[1], i); d >= 0 {
-					lmu.Lock()
-					lags = append(lags, d)
-					lmu.Unlock()
-				}
-			}
-		}()
-	}
-	pg.Wait()
-	stopProbes()
+	lags := lagsBothWays(ctx, 5*time.Second, a, b)
 	if len(lags) < 10 {
 		t.Fatalf("only %d lag probes arrived in 5s of steady state", len(lags))
 	}

@@ -55,25 +55,7 @@ func TestCutLinkBothSitesKeepWritingThenConverge(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); x.w.run(wctx, c) }()
 	}
-	pctx, stopProbes := context.WithTimeout(ctx, 8*time.Second)
-	var lags []time.Duration
-	var lmu sync.Mutex
-	var pg sync.WaitGroup
-	for _, pair := range [][2]*site{{a, b}, {b, a}} {
-		pg.Add(1)
-		go func() {
-			defer pg.Done()
-			for i := 0; pctx.Err() == nil; i++ {
-				if d := lag(pctx, pair[0], pair[1], i); d >= 0 {
-					lmu.Lock()
-					lags = append(lags, d)
-					lmu.Unlock()
-				}
-			}
-		}()
-	}
-	pg.Wait()
-	stopProbes()
+	lags := lagsBothWays(ctx, 8*time.Second, a, b)
 	if len(lags) < 10 {
 		t.Fatalf("only %d lag probes arrived in 8s of steady state", len(lags))
 	}

@@ -90,6 +90,31 @@ func lag(ctx context.Context, from, to *site, n int) time.Duration {
 	return -1
 }
 
+// lagsBothWays probes the lag from a to b and from b to a, one probe after the other each
+// way, for d; it returns every probe that arrived.
+func lagsBothWays(ctx context.Context, d time.Duration, a, b *site) []time.Duration {
+	pctx, stop := context.WithTimeout(ctx, d)
+	defer stop()
+	var lags []time.Duration
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, pair := range [][2]*site{{a, b}, {b, a}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; pctx.Err() == nil; i++ {
+				if l := lag(pctx, pair[0], pair[1], i); l >= 0 {
+					mu.Lock()
+					lags = append(lags, l)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return lags
+}
+
 func pct(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
