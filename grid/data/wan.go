@@ -42,6 +42,9 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			Target string `json:"target"`
 			Max    int    `json:"max"`
 			WaitMS int    `json:"waitMs"` // with nothing to send, wait this long for a write
+			// After is the delegator's cursor: the Upto of the last batch it pulled and
+			// has not acknowledged yet (0: none, from the acknowledged timestamp).
+			After uint64 `json:"after"`
 		}
 		if !in.wanRequest(w, r, &req) {
 			return
@@ -55,20 +58,20 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			return
 		}
 		written := in.wan.Written()
-		b, err := in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
+		b, err := in.wan.PullAfter(req.Target, req.Max, req.After, in.node.RecordWAN)
 		if err == nil && len(b.Changes) == 0 && req.WaitMS > 0 {
 			select {
 			case <-written:
 			case <-r.Context().Done():
 			case <-time.After(time.Duration(req.WaitMS) * time.Millisecond):
 			}
-			b, err = in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
+			b, err = in.wan.PullAfter(req.Target, req.Max, req.After, in.node.RecordWAN)
 		}
 		if err != nil {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "%v", err)
 			return
 		}
-		b.Partition = in.cfg.Partition
+		b.Partition, b.Cursor = in.cfg.Partition, true
 		httpjson.Write(w, http.StatusOK, b)
 	})
 	mux.HandleFunc("POST "+pathWANAck, func(w http.ResponseWriter, r *http.Request) {

@@ -220,7 +220,9 @@ func (g *Gateway) delegate(ctx context.Context, t GatewayTarget) {
 }
 
 // drain pulls partition p's changes for t from its primary, sends them to t's gateway,
-// and acknowledges them to the primary once t has applied them.
+// and acknowledges them to the primary once t has applied them: a pipeline of up to
+// pipelineDepth batches (pipeline), started again from the last acknowledged timestamp
+// after any failure.
 func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 	fresh := false
 	backoff := g.cfg.Idle
@@ -249,40 +251,198 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			}
 			continue
 		}
-		var b Batch
-		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/pull", map[string]any{"target": t.Name, "max": g.cfg.BatchKeys, "waitMs": pullWaitMS}, &b); err != nil {
-			g.errs.Add(1)
-			g.log.Debug("WAN pull failed", "partition", p, "target", t.Name, "err", err)
+		sent, err := g.pipeline(ctx, t, p, prim, &l, &lastAck)
+		if sent {
+			backoff = g.cfg.Idle
+		}
+		var fe *flowError
+		if ctx.Err() != nil || !errors.As(err, &fe) {
+			continue
+		}
+		g.errs.Add(1)
+		switch fe.step {
+		case stepPull:
+			g.log.Debug("WAN pull failed", "partition", p, "target", t.Name, "err", fe.err)
 			fresh = true
 			if !wait(200 * time.Millisecond) {
 				return
 			}
-			continue
+		case stepSend:
+			// The batches in flight are dropped: the next pull starts from the last
+			// acknowledgement, and what the target applied already comes again, which
+			// its policies make harmless (last-writer-wins, merges, a lua: function's
+			// version it holds).
+			l.drop()
+			g.log.Info("WAN batch not delivered; retrying", "partition", p, "target", t.Name, "keys", fe.keys, "err", fe.err)
+			backoff = min(2*backoff, 2*time.Second)
+			if !wait(backoff) {
+				return
+			}
+		case stepAck:
+			// Sent again after the next pull: harmless, as above.
+			fresh = true
 		}
-		g.noteResync(ctx, t, p, b.Resync) // a target back in sync is repaired (sync.go)
-		if len(b.Changes) > 0 {
-			if err := g.send(ctx, t, &l, b); err != nil {
-				g.errs.Add(1)
-				g.log.Info("WAN batch not delivered; retrying", "partition", p, "target", t.Name, "keys", len(b.Changes), "err", err)
-				backoff = min(2*backoff, 2*time.Second)
-				if !wait(backoff) {
+	}
+}
+
+// pipelineDepth is how many batches a delegator loop has in flight at most (pulled, not
+// yet acknowledged) per partition and target.
+const pipelineDepth = 4
+
+// The steps of a delegator loop, as a flowError names them.
+const (
+	stepPull = "pull"
+	stepSend = "send"
+	stepAck  = "ack"
+)
+
+// flowError is a delegator loop's failed step.
+type flowError struct {
+	step string
+	keys int // the batch's, for a send
+	err  error
+}
+
+func (e *flowError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *flowError) Unwrap() error { return e.err }
+
+// flight is a batch a delegator loop pulled and has not acknowledged yet.
+type flight struct {
+	b    Batch
+	done chan struct{} // closed once the target answered (err nil: applied)
+	err  error
+}
+
+// pipeline pulls partition p's batches for t from prim, each after the previous one's
+// Upto, and sends each at once, up to pipelineDepth in flight; it acknowledges in order,
+// a batch's Upto once it and every earlier one were applied, and returns at the first
+// failure (or when ctx ends), reporting whether a batch was delivered. A batch holding a
+// key an earlier one in flight holds is sent after it, so a key's versions reach the
+// target in their order (as one batch at a time did). A primary that does not take the
+// pull's after cursor (older) gets one batch at a time. *lastAck is the last
+// acknowledgement the loop sent.
+func (g *Gateway) pipeline(ctx context.Context, t GatewayTarget, p int, prim *api.Client, l *link, lastAck *uint64) (sent bool, err error) {
+	if err := l.open(t); err != nil {
+		return false, &flowError{step: stepSend, err: err}
+	}
+	hc, tok := l.hc, l.tok
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	type pulled struct {
+		b   Batch
+		err error
+	}
+	pulls := make(chan pulled, 1)
+	pulling, cursor := false, false
+	var fl []*flight
+	holding := map[string]*flight{} // the keys of the batches in flight: the last one holding each
+	for {
+		if !pulling && (len(fl) == 0 || cursor && len(fl) < pipelineDepth) {
+			req := map[string]any{"target": t.Name, "max": g.cfg.BatchKeys, "waitMs": pullWaitMS}
+			if len(fl) > 0 {
+				req["after"] = fl[len(fl)-1].b.Upto
+			}
+			pulling = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var b Batch
+				err := prim.Do(pctx, http.MethodPost, "/v1/wan/pull", req, &b)
+				pulls <- pulled{b, err}
+			}()
+		}
+		var head <-chan struct{}
+		if len(fl) > 0 {
+			head = fl[0].done
+		}
+		select {
+		case <-ctx.Done():
+			return sent, ctx.Err()
+		case r := <-pulls:
+			pulling = false
+			if r.err != nil {
+				return sent, &flowError{step: stepPull, err: r.err}
+			}
+			cursor = r.b.Cursor
+			g.noteResync(ctx, t, p, r.b.Resync) // a target back in sync is repaired (sync.go)
+			prev := *lastAck
+			if len(fl) > 0 {
+				prev = fl[len(fl)-1].b.Upto
+			}
+			if len(r.b.Changes) == 0 && (r.b.Upto == 0 || r.b.Upto == prev) {
+				continue // nothing new (a long poll that ended)
+			}
+			fl = append(fl, g.launch(pctx, t, hc, tok, r.b, holding, &wg))
+		case <-head:
+			n, upto := 0, uint64(0)
+			for ; n < len(fl) && isDone(fl[n]); n++ {
+				if fl[n].err != nil {
+					return sent, &flowError{step: stepSend, keys: len(fl[n].b.Changes), err: fl[n].err}
+				}
+				sent = sent || len(fl[n].b.Changes) > 0
+				upto = fl[n].b.Upto
+				for _, c := range fl[n].b.Changes {
+					if holding[string(c.Key)] == fl[n] {
+						delete(holding, string(c.Key))
+					}
+				}
+			}
+			fl = fl[n:]
+			if upto > 0 && upto != *lastAck {
+				var acked map[string]uint64
+				if err := prim.Do(ctx, http.MethodPost, "/v1/wan/ack", map[string]any{"target": t.Name, "upto": upto}, &acked); err != nil {
+					return sent, &flowError{step: stepAck, err: err}
+				}
+				*lastAck = upto
+			}
+		}
+	}
+}
+
+// launch starts sending b (a batch with no changes is done at once) once the batches in
+// flight holding one of its keys are applied, and notes its keys in holding.
+func (g *Gateway) launch(ctx context.Context, t GatewayTarget, hc *http.Client, tok string, b Batch, holding map[string]*flight, wg *sync.WaitGroup) *flight {
+	f := &flight{b: b, done: make(chan struct{})}
+	if len(b.Changes) == 0 {
+		close(f.done)
+		return f
+	}
+	var after []*flight
+	for _, c := range b.Changes {
+		if d := holding[string(c.Key)]; d != nil && !slices.Contains(after, d) {
+			after = append(after, d)
+		}
+		holding[string(c.Key)] = f
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(f.done)
+		for _, d := range after {
+			select {
+			case <-ctx.Done():
+				f.err = ctx.Err()
+				return
+			case <-d.done:
+				if d.err != nil {
+					f.err = fmt.Errorf("an earlier batch was not delivered: %w", d.err)
 					return
 				}
-				continue
 			}
-			backoff = g.cfg.Idle
 		}
-		var acked map[string]uint64
-		if b.Upto > 0 && b.Upto != lastAck {
-			if err := prim.Do(ctx, http.MethodPost, "/v1/wan/ack", map[string]any{"target": t.Name, "upto": b.Upto}, &acked); err != nil {
-				// Sent again after the next pull: the sink's last-writer-wins makes a
-				// second application harmless.
-				g.errs.Add(1)
-				fresh = true
-				continue
-			}
-			lastAck = b.Upto
-		}
+		f.err = g.post(ctx, t, hc, tok, f.b)
+	}()
+	return f
+}
+
+// isDone reports whether f's send has finished.
+func isDone(f *flight) bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -300,7 +460,8 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 			return nil, "", fmt.Errorf("site %s's operator token: %w", t.Name, err)
 		}
 	}
-	tr := &http.Transport{DialContext: linkDialer().DialContext, TLSHandshakeTimeout: 10 * time.Second}
+	// A connection per batch in flight stays open between batches.
+	tr := &http.Transport{DialContext: linkDialer().DialContext, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: pipelineDepth}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
@@ -341,17 +502,22 @@ func (l *link) drop() {
 	}
 }
 
-// send delivers a batch to t's gateway, gzip-compressed, and returns once t applied it.
-func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (err error) {
+// send delivers a batch to t's gateway over l and returns once t applied it; a failure
+// drops l's connections.
+func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) error {
 	if err := l.open(t); err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			l.drop()
-		}
-	}()
-	hc, tok := l.hc, l.tok
+	if err := g.post(ctx, t, l.hc, l.tok, b); err != nil {
+		l.drop()
+		return err
+	}
+	return nil
+}
+
+// post delivers a batch to t's gateway with client hc and token tok, gzip-compressed,
+// and returns once t applied it.
+func (g *Gateway) post(ctx context.Context, t GatewayTarget, hc *http.Client, tok string, b Batch) error {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
 	if err := json.NewEncoder(zw).Encode(b); err != nil {

@@ -775,6 +775,9 @@ type Batch struct {
 	Upto      uint64   `json:"upto"`
 	Changes   []Change `json:"changes"`
 	Resync    bool     `json:"resync,omitempty"` // the target is out of sync: a scan of the metadata
+	// Cursor says the primary that answered the pull takes its after cursor: the
+	// delegator may pull the next batch before this one is acknowledged.
+	Cursor bool `json:"cursor,omitempty"`
 	// Policies is the sending site's policies' Fingerprint: a site whose own differ
 	// refuses the batch.
 	Policies string `json:"policies,omitempty"`
@@ -790,6 +793,15 @@ var ErrUnknownTarget = errors.New("not a target site of this grid")
 // is complete puts it back in sync, journaled with j, so the outbox holds its writes
 // from then on.
 func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
+	return t.PullAfter(name, maxKeys, 0, j)
+}
+
+// PullAfter is Pull of the writes after the cursor after too: a delegator with batches
+// in flight (pulled, not yet acknowledged) passes the last one's Upto and gets the
+// writes newer than both it and the target's acknowledgement. A scan of the metadata
+// (out of sync) starts there too; a cursor at or past what the outbox holds is served
+// from the outbox.
+func (t *Tracker) PullAfter(name string, maxKeys int, after uint64, j Journal) (Batch, error) {
 	t.mu.Lock()
 	tg := t.targets[name]
 	if tg == nil || !slices.Contains(t.cfg.Targets, name) {
@@ -797,28 +809,31 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 		return Batch{}, fmt.Errorf("target %q: %w (targets: %v)", name, ErrUnknownTarget, t.cfg.Targets)
 	}
 	var picked []qent
-	b := Batch{Site: t.cfg.Site, Upto: tg.acked, Resync: tg.acked < t.trimmed, Policies: t.fp}
-	if b.Resync {
-		picked = t.scanAfter(tg.acked, maxKeys)
+	from := max(tg.acked, after)
+	b := Batch{Site: t.cfg.Site, Upto: from, Resync: tg.acked < t.trimmed, Policies: t.fp}
+	reached := from >= t.trimmed // the outbox holds every write the target needs next
+	if !reached {
+		picked = t.scanAfter(from, maxKeys)
 		if len(picked) < maxKeys {
 			b.Upto = t.trimmed // the scan holds every live local write up to there
-			if tg.dropped {
-				// From now on the outbox holds the target's writes again: the
-				// resynchronization ends even under steady writes.
-				tg.dropped = false
-				j(0, appendTarget(nil, name, tg))
-			}
+			reached = true
 		}
 	} else {
 		t.sortQueue()
 		q := t.queue[t.qhead:]
-		i := sort.Search(len(q), func(i int) bool { return q[i].hlc > tg.acked })
+		i := sort.Search(len(q), func(i int) bool { return q[i].hlc > from })
 		for ; i < len(q) && len(picked) < maxKeys; i++ {
 			if t.isLive(q[i]) {
 				picked = append(picked, q[i])
 			}
 			b.Upto = q[i].hlc
 		}
+	}
+	if reached && tg.dropped {
+		// From now on the outbox holds the target's writes again: the
+		// resynchronization ends even under steady writes.
+		tg.dropped = false
+		j(0, appendTarget(nil, name, tg))
 	}
 	if len(picked) > 0 {
 		b.Upto = max(b.Upto, picked[len(picked)-1].hlc)
