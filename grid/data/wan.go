@@ -72,6 +72,11 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			return
 		}
 		b.Partition, b.Cursor = in.cfg.Partition, true
+		if wan.AcceptsBatchType(r.Header.Get("Accept")) {
+			w.Header().Set("Content-Type", wan.BatchContentType)
+			_, _ = w.Write(wan.AppendBatch(nil, &b))
+			return
+		}
 		httpjson.Write(w, http.StatusOK, b)
 	})
 	mux.HandleFunc("POST "+pathWANAck, func(w http.ResponseWriter, r *http.Request) {

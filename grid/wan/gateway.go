@@ -325,7 +325,6 @@ func (g *Gateway) pipeline(ctx context.Context, t GatewayTarget, p int, prim *ap
 	if err := l.open(t); err != nil {
 		return false, &flowError{step: stepSend, err: err}
 	}
-	hc, tok := l.hc, l.tok
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -347,8 +346,7 @@ func (g *Gateway) pipeline(ctx context.Context, t GatewayTarget, p int, prim *ap
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var b Batch
-				err := prim.Do(pctx, http.MethodPost, "/v1/wan/pull", req, &b)
+				b, err := pull(pctx, prim, req)
 				pulls <- pulled{b, err}
 			}()
 		}
@@ -373,7 +371,7 @@ func (g *Gateway) pipeline(ctx context.Context, t GatewayTarget, p int, prim *ap
 			if len(r.b.Changes) == 0 && (r.b.Upto == 0 || r.b.Upto == prev) {
 				continue // nothing new (a long poll that ended)
 			}
-			fl = append(fl, g.launch(pctx, t, hc, tok, r.b, holding, &wg))
+			fl = append(fl, g.launch(pctx, t, l, r.b, holding, &wg))
 		case <-head:
 			n, upto := 0, uint64(0)
 			for ; n < len(fl) && isDone(fl[n]); n++ {
@@ -402,7 +400,7 @@ func (g *Gateway) pipeline(ctx context.Context, t GatewayTarget, p int, prim *ap
 
 // launch starts sending b (a batch with no changes is done at once) once the batches in
 // flight holding one of its keys are applied, and notes its keys in holding.
-func (g *Gateway) launch(ctx context.Context, t GatewayTarget, hc *http.Client, tok string, b Batch, holding map[string]*flight, wg *sync.WaitGroup) *flight {
+func (g *Gateway) launch(ctx context.Context, t GatewayTarget, l *link, b Batch, holding map[string]*flight, wg *sync.WaitGroup) *flight {
 	f := &flight{b: b, done: make(chan struct{})}
 	if len(b.Changes) == 0 {
 		close(f.done)
@@ -431,7 +429,7 @@ func (g *Gateway) launch(ctx context.Context, t GatewayTarget, hc *http.Client, 
 				}
 			}
 		}
-		f.err = g.post(ctx, t, hc, tok, f.b)
+		f.err = g.post(ctx, t, l, f.b)
 	}()
 	return f
 }
@@ -444,6 +442,56 @@ func isDone(f *flight) bool {
 	default:
 		return false
 	}
+}
+
+// pull asks prim for a batch (POST /v1/wan/pull with req), in the binary framing when
+// the primary takes it (JSON from an older one).
+func pull(ctx context.Context, prim *api.Client, req map[string]any) (Batch, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Batch{}, fmt.Errorf("encoding the pull request: %w", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, prim.Base+"/v1/wan/pull", bytes.NewReader(body))
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull request to %s: %w", prim.Via, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", BatchContentType+", application/json")
+	if prim.Token != nil {
+		tok, err := prim.Token()
+		if err != nil {
+			return Batch{}, fmt.Errorf("pull at %s: the operator token: %w", prim.Via, err)
+		}
+		if tok != "" {
+			hreq.Header.Set(api.TokenHeader, tok)
+		}
+	}
+	hc := prim.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull at %s: %w", prim.Via, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull at %s: reading the answer: %w", prim.Via, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Batch{}, fmt.Errorf("pull at %s answered %s: %.300s", prim.Via, resp.Status, bytes.TrimSpace(answer))
+	}
+	var b Batch
+	if IsBatchType(resp.Header.Get("Content-Type")) {
+		b, err = DecodeBatch(answer)
+	} else {
+		err = json.Unmarshal(answer, &b)
+	}
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull at %s: the answer: %w", prim.Via, err)
+	}
+	return b, nil
 }
 
 // pullWaitMS is how long a pull waits at the primary for a write when its outbox is
@@ -482,6 +530,8 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 type link struct {
 	hc  *http.Client
 	tok string
+	// bin is set once the target's sink said it takes the binary framing (Accept-Post).
+	bin atomic.Bool
 }
 
 // open makes l's client for t unless it has one, reading t's CA and token.
@@ -500,6 +550,7 @@ func (l *link) drop() {
 		l.hc.CloseIdleConnections()
 		l.hc = nil
 	}
+	l.bin.Store(false)
 }
 
 // send delivers a batch to t's gateway over l and returns once t applied it; a failure
@@ -508,19 +559,29 @@ func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) e
 	if err := l.open(t); err != nil {
 		return err
 	}
-	if err := g.post(ctx, t, l.hc, l.tok, b); err != nil {
+	if err := g.post(ctx, t, l, b); err != nil {
 		l.drop()
 		return err
 	}
 	return nil
 }
 
-// post delivers a batch to t's gateway with client hc and token tok, gzip-compressed,
-// and returns once t applied it.
-func (g *Gateway) post(ctx context.Context, t GatewayTarget, hc *http.Client, tok string, b Batch) error {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
-	if err := json.NewEncoder(zw).Encode(b); err != nil {
+// post delivers a batch to t's gateway over l's open client, gzip-compressed — in the
+// binary framing once the sink said it takes it, JSON until then — and returns once t
+// applied it. Several may run at once on l.
+func (g *Gateway) post(ctx context.Context, t GatewayTarget, l *link, b Batch) error {
+	hc, tok, bin := l.hc, l.tok, l.bin.Load()
+	buf := new(bytes.Buffer)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(buf)
+	ctype := "application/json"
+	if bin {
+		ctype = BatchContentType
+		if _, err := zw.Write(AppendBatch(nil, &b)); err != nil {
+			return fmt.Errorf("compressing the batch: %w", err)
+		}
+	} else if err := json.NewEncoder(zw).Encode(b); err != nil {
 		return fmt.Errorf("encoding the batch: %w", err)
 	}
 	if err := zw.Close(); err != nil {
@@ -531,11 +592,11 @@ func (g *Gateway) post(ctx context.Context, t GatewayTarget, hc *http.Client, to
 		scheme = "http"
 	}
 	n := buf.Len()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+t.Address+PathBatch, &buf)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+t.Address+PathBatch, buf)
 	if err != nil {
 		return fmt.Errorf("batch request to site %s: %w", t.Name, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("Content-Encoding", "gzip")
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -549,11 +610,23 @@ func (g *Gateway) post(ctx context.Context, t GatewayTarget, hc *http.Client, to
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("site %s's gateway answered %s: %s", t.Name, resp.Status, bytes.TrimSpace(msg))
 	}
+	if !bin && AcceptsBatchType(resp.Header.Get("Accept-Post")) {
+		l.bin.Store(true)
+	}
 	g.sent.Add(1)
 	g.keys.Add(int64(len(b.Changes)))
 	g.bytes.Add(int64(n))
 	return nil
 }
+
+// gzipWriters are reused across batches: a flate writer is ~800 KB of tables.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
+
+// acceptPost is the sink's Accept-Post: the batch formats it takes.
+var acceptPost = BatchContentType + ", application/json"
 
 // sink applies a batch from another site to this site's primaries, each key at the
 // partition owning its slot, and answers 200 once every change is applied (or older
@@ -568,8 +641,18 @@ func (g *Gateway) sink(w http.ResponseWriter, r *http.Request) {
 		}
 		body = zr
 	}
+	w.Header().Set("Accept-Post", acceptPost)
 	var b Batch
-	if err := json.NewDecoder(io.LimitReader(body, 1<<30)).Decode(&b); err != nil {
+	if IsBatchType(r.Header.Get("Content-Type")) {
+		data, err := io.ReadAll(io.LimitReader(body, 1<<30))
+		if err == nil {
+			b, err = DecodeBatch(data)
+		}
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "batch: %v", err)
+			return
+		}
+	} else if err := json.NewDecoder(io.LimitReader(body, 1<<30)).Decode(&b); err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "batch: %v", err)
 		return
 	}

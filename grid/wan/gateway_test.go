@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,19 +68,26 @@ func fakePrimary(t *testing.T, s *site, onAck func(upto uint64), onPull func(Bat
 	return api.NewClient(srv.URL, srv.Client())
 }
 
-// decodeBatch reads a delegator's gzip JSON batch.
+// decodeBatch reads a delegator's gzip batch, binary or JSON by its Content-Type.
 func decodeBatch(r *http.Request) (Batch, error) {
 	var b Batch
 	zr, err := gzip.NewReader(r.Body)
 	if err != nil {
 		return b, err
 	}
+	if IsBatchType(r.Header.Get("Content-Type")) {
+		data, err := io.ReadAll(zr)
+		if err != nil {
+			return b, err
+		}
+		return DecodeBatch(data)
+	}
 	return b, json.NewDecoder(zr).Decode(&b)
 }
 
-func TestDelegatorPipelinesBatchesAndAcknowledgesInOrderWhenTheTargetAppliesThemOutOfOrder(t *testing.T) {
+func TestDelegatorPipelinesBatchesAcknowledgesInOrderWhenTheTargetAppliesThemOutOfOrderAndSwitchesToBinary(t *testing.T) {
 	a := newSite(t, "a", nil, "b")
-	for i := range 12 {
+	for i := range 24 { // 8 batches of 3
 		a.set(t, fmt.Sprintf("k%02d", i), "v")
 	}
 	var mu sync.Mutex
@@ -87,6 +95,7 @@ func TestDelegatorPipelinesBatchesAndAcknowledgesInOrderWhenTheTargetAppliesThem
 	applied := map[uint64]bool{} // the same, as a set
 	var acks []uint64            // the acknowledgements the primary received
 	var pulled []uint64          // every non-empty batch's Upto
+	var formats []string         // the batches' Content-Type, in the order they arrived
 	otherDone := make(chan struct{})
 	var once sync.Once
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +104,9 @@ func TestDelegatorPipelinesBatchesAndAcknowledgesInOrderWhenTheTargetAppliesThem
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		w.Header().Set("Accept-Post", acceptPost)
 		mu.Lock()
+		formats = append(formats, r.Header.Get("Content-Type"))
 		first := b.Upto == pulled[0]
 		mu.Unlock()
 		if first {
@@ -132,7 +143,7 @@ func TestDelegatorPipelinesBatchesAndAcknowledgesInOrderWhenTheTargetAppliesThem
 				t.Errorf("ack %d while the batch up to %d was not applied (applied %v)", upto, u, order)
 			}
 		}
-		if upto == pulled[len(pulled)-1] && len(pulled) == 4 {
+		if upto == pulled[len(pulled)-1] && len(pulled) == 8 {
 			cancel()
 		}
 	}, func(b Batch) {
@@ -151,10 +162,13 @@ func TestDelegatorPipelinesBatchesAndAcknowledgesInOrderWhenTheTargetAppliesThem
 	if ctx.Err() != context.Canceled || !sent {
 		t.Fatalf("the pipeline returned %v (sent %v) before every batch was acknowledged; acks %v", err, sent, acks)
 	}
-	if len(order) != 4 || order[0] == pulled[0] {
-		t.Fatalf("the target applied batches up to %v of %v: want 4, not the first first", order, pulled)
+	if len(order) != 8 || order[0] == pulled[0] {
+		t.Fatalf("the target applied batches up to %v of %v: want 8, not the first first", order, pulled)
 	}
-	if acks[len(acks)-1] != pulled[3] || a.tr.Status().Targets[0].Backlog != 0 {
+	if n := len(formats); formats[0] != "application/json" || formats[n-1] != BatchContentType {
+		t.Fatalf("the batches came as %v: want JSON first, the binary framing once the sink said it takes it", formats)
+	}
+	if acks[len(acks)-1] != pulled[7] || a.tr.Status().Targets[0].Backlog != 0 {
 		t.Fatalf("acks %v of batches up to %v, backlog %d: want every batch acknowledged", acks, pulled, a.tr.Status().Targets[0].Backlog)
 	}
 }
