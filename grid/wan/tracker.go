@@ -839,29 +839,56 @@ func (t *Tracker) PullAfter(name string, maxKeys int, after uint64, j Journal) (
 		b.Upto = max(b.Upto, picked[len(picked)-1].hlc)
 	}
 	t.mu.Unlock()
-	for _, p := range picked {
-		slot := slots.Of([]byte(p.key))
-		t.mu.Lock()
-		merged := t.states[slot][p.key] != nil
-		t.mu.Unlock()
-		var op []byte
-		if !merged {
-			op, _ = t.cfg.Store.DumpKey([]byte(p.key))
-		}
-		t.mu.Lock()
-		e, ok := t.meta[slot][p.key]
-		var state []byte
-		if st := t.states[slot][p.key]; st != nil {
-			state = st.encode(nil)
-		}
-		t.mu.Unlock()
-		if !ok || e.hlc != p.hlc || (state != nil) != merged {
-			continue // written again since: that write follows
-		}
-		c := Change{Key: []byte(p.key), HLC: p.hlc, Site: t.cfg.Site, Op: op, State: state}
-		b.Changes = append(b.Changes, c)
-	}
+	b.Changes = t.dump(picked)
 	return b, nil
+}
+
+// pullChunk is how many picked keys dump checks per hold of t.mu.
+const pullChunk = 256
+
+// dump returns the changes of the picked local writes whose keys still hold them: each
+// key's value (a store operation, taken without t.mu: the store's journal calls into the
+// tracker) or merge state. A key written again since it was picked is left out: that
+// write follows. t.mu is taken twice per chunk of keys, not per key.
+func (t *Tracker) dump(picked []qent) []Change {
+	if len(picked) == 0 {
+		return nil
+	}
+	out := make([]Change, 0, len(picked))
+	slot := make([]int, pullChunk)
+	merged := make([]bool, pullChunk)
+	ops := make([][]byte, pullChunk)
+	for len(picked) > 0 {
+		chunk := picked[:min(len(picked), pullChunk)]
+		picked = picked[len(chunk):]
+		t.mu.Lock()
+		for i, p := range chunk {
+			slot[i] = slots.Of([]byte(p.key))
+			merged[i] = t.states[slot[i]][p.key] != nil
+		}
+		t.mu.Unlock()
+		keys := make([][]byte, len(chunk))
+		for i, p := range chunk {
+			keys[i], ops[i] = []byte(p.key), nil
+			if !merged[i] {
+				ops[i], _ = t.cfg.Store.DumpKey(keys[i])
+			}
+		}
+		t.mu.Lock()
+		for i, p := range chunk {
+			e, ok := t.meta[slot[i]][p.key]
+			var state []byte
+			if st := t.states[slot[i]][p.key]; st != nil {
+				state = st.encode(nil)
+			}
+			if !ok || e.hlc != p.hlc || (state != nil) != merged[i] {
+				continue // written again since: that write follows
+			}
+			out = append(out, Change{Key: keys[i], HLC: p.hlc, Site: t.cfg.Site, Op: ops[i], State: state})
+		}
+		t.mu.Unlock()
+	}
+	return out
 }
 
 // scanAfter is every live local write after h, oldest first, up to maxKeys; t.mu held.

@@ -731,3 +731,30 @@ func TestPullAfterACursorResynchronizesATargetOutOfSyncInOnePass(t *testing.T) {
 		t.Fatalf("after the resync a write goes from the outbox; pulled %s resync %v", keysOf(b), b.Resync)
 	}
 }
+
+func TestPullOfSeveralChunksReturnsEveryKeyOnceInOrderWithItsValue(t *testing.T) {
+	a := newSite(t, "a", func(c *Config) { c.OutboxMax = 10000 }, "b")
+	n := 2*pullChunk + 7
+	for i := range n {
+		a.set(t, fmt.Sprintf("k%04d", i), fmt.Sprint(i))
+	}
+	b, err := a.tr.Pull("b", n, a.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Changes) != n {
+		t.Fatalf("pulled %d changes, want %d", len(b.Changes), n)
+	}
+	dst := newSite(t, "b", nil, "a")
+	for i, c := range b.Changes {
+		if want := fmt.Sprintf("k%04d", i); string(c.Key) != want || i > 0 && c.HLC <= b.Changes[i-1].HLC {
+			t.Fatalf("change %d is %s@%d, want %s after %d", i, c.Key, c.HLC, want, b.Changes[max(i-1, 0)].HLC)
+		}
+	}
+	ship(t, a, dst, b)
+	for _, i := range []int{0, pullChunk - 1, pullChunk, n - 1} {
+		if v, _ := dst.get(t, fmt.Sprintf("k%04d", i)); v != fmt.Sprint(i) {
+			t.Fatalf("k%04d=%q at the target, want %d", i, v, i)
+		}
+	}
+}
