@@ -72,6 +72,9 @@ type Gateway struct {
 
 	sent, keys, bytes, errs, applied atomic.Int64
 
+	// binApply holds the base URLs of the primaries whose apply takes the binary framing.
+	binApply sync.Map
+
 	rep    repairs // the repairs by digests (sync.go)
 	resync resyncs // the partitions being resynchronized, per target (sync.go)
 }
@@ -709,10 +712,56 @@ func (g *Gateway) apply(ctx context.Context, b Batch, fresh bool) error {
 		if prim == nil {
 			return fmt.Errorf("partition %d has no primary", p)
 		}
-		var res map[string]int
-		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/apply", map[string]any{"changes": byPart[p], "policies": b.Policies}, &res); err != nil {
+		if err := g.applyAt(ctx, prim, Batch{Site: b.Site, Partition: -1, Changes: byPart[p], Policies: b.Policies}); err != nil {
 			return fmt.Errorf("applying %d changes at partition %d: %w", len(byPart[p]), p, err)
 		}
+	}
+	return nil
+}
+
+// applyAt applies part's changes at the primary prim (POST /v1/wan/apply): in the binary
+// framing once prim said it takes it (Accept-Post on an earlier answer), JSON until then
+// and to an older instance.
+func (g *Gateway) applyAt(ctx context.Context, prim *api.Client, part Batch) error {
+	_, bin := g.binApply.Load(prim.Base)
+	var body []byte
+	var err error
+	ctype := "application/json"
+	if bin {
+		ctype = BatchContentType
+		body = AppendBatch(nil, &part)
+	} else if body, err = json.Marshal(map[string]any{"changes": part.Changes, "policies": part.Policies}); err != nil {
+		return fmt.Errorf("encoding the changes: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, prim.Base+"/v1/wan/apply", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("apply request to %s: %w", prim.Via, err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	if prim.Token != nil {
+		tok, err := prim.Token()
+		if err != nil {
+			return fmt.Errorf("apply at %s: the operator token: %w", prim.Via, err)
+		}
+		if tok != "" {
+			req.Header.Set(api.TokenHeader, tok)
+		}
+	}
+	hc := prim.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("apply at %s: %w", prim.Via, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("apply at %s answered %s: %s", prim.Via, resp.Status, bytes.TrimSpace(answer))
+	}
+	if !bin && AcceptsBatchType(resp.Header.Get("Accept-Post")) {
+		g.binApply.Store(prim.Base, true)
 	}
 	return nil
 }

@@ -172,3 +172,49 @@ func TestDelegatorPipelinesBatchesAcknowledgesInOrderWhenTheTargetAppliesThemOut
 		t.Fatalf("acks %v of batches up to %v, backlog %d: want every batch acknowledged", acks, pulled, a.tr.Status().Targets[0].Backlog)
 	}
 }
+
+func TestSinkAppliesAtAPrimaryInJSONThenInTheBinaryFramingItSaysItTakes(t *testing.T) {
+	var mu sync.Mutex
+	var got []string // each request's Content-Type and changes
+	advertise := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b Batch
+		var err error
+		if IsBatchType(r.Header.Get("Content-Type")) {
+			var data []byte
+			if data, err = io.ReadAll(r.Body); err == nil {
+				b, err = DecodeBatch(data)
+			}
+		} else {
+			err = json.NewDecoder(r.Body).Decode(&b)
+		}
+		if err != nil || r.URL.Path != "/v1/wan/apply" || r.Header.Get(api.TokenHeader) != "tok" {
+			http.Error(w, fmt.Sprintf("%s %v token %q", r.URL.Path, err, r.Header.Get(api.TokenHeader)), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, r.Header.Get("Content-Type")+" "+keysOf(b)+" "+b.Policies)
+		if advertise {
+			w.Header().Set("Accept-Post", acceptPost)
+		}
+		mu.Unlock()
+		httpjson.Write(w, http.StatusOK, map[string]int{"applied": len(b.Changes)})
+	}))
+	defer srv.Close()
+	prim := api.NewClient(srv.URL, srv.Client())
+	prim.Token = func() (string, error) { return "tok", nil }
+	g := NewGateway(GatewayConfig{Site: "paris"})
+	part := Batch{Site: "london", Partition: -1, Policies: "fp", Changes: []Change{{Key: []byte("k"), HLC: 5, Site: "london", Op: []byte{1}}}}
+	for _, adv := range []bool{false, true, true, true} {
+		mu.Lock()
+		advertise = adv
+		mu.Unlock()
+		if err := g.applyAt(context.Background(), prim, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"application/json k@5 fp", "application/json k@5 fp", BatchContentType + " k@5 fp", BatchContentType + " k@5 fp"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("the primary got %q, want %q: JSON until it says it takes the binary framing", got, want)
+	}
+}
