@@ -79,7 +79,8 @@ type Gateway struct {
 	resync resyncs // the partitions being resynchronized, per target (sync.go)
 }
 
-// PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
+// PathBatch is the sink's endpoint: a gzip-compressed Batch from another site, JSON or
+// in the binary framing (BatchContentType).
 const PathBatch = "/v1/wan/batch"
 
 // PathGatewayStatus is the gateway's status: per target, the partitions' lag and backlog.
