@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
@@ -43,6 +44,9 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			Target string `json:"target"`
 			Max    int    `json:"max"`
 			WaitMS int    `json:"waitMs"` // with nothing to send, wait this long for a write
+			// After is the delegator's cursor: the Upto of the last batch it pulled and
+			// has not acknowledged yet (0: none, from the acknowledged timestamp).
+			After uint64 `json:"after"`
 		}
 		if !in.wanRequest(w, r, &req) {
 			return
@@ -56,20 +60,25 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 			return
 		}
 		written := in.wan.Written()
-		b, err := in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
+		b, err := in.wan.PullAfter(req.Target, req.Max, req.After, in.node.RecordWAN)
 		if err == nil && len(b.Changes) == 0 && req.WaitMS > 0 {
 			select {
 			case <-written:
 			case <-r.Context().Done():
 			case <-time.After(time.Duration(req.WaitMS) * time.Millisecond):
 			}
-			b, err = in.wan.Pull(req.Target, req.Max, in.node.RecordWAN)
+			b, err = in.wan.PullAfter(req.Target, req.Max, req.After, in.node.RecordWAN)
 		}
 		if err != nil {
 			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "%v", err)
 			return
 		}
-		b.Partition = in.cfg.Partition
+		b.Partition, b.Cursor = in.cfg.Partition, true
+		if wan.AcceptsBatchType(r.Header.Get("Accept")) {
+			w.Header().Set("Content-Type", wan.BatchContentType)
+			_, _ = w.Write(wan.AppendBatch(nil, &b))
+			return
+		}
 		httpjson.Write(w, http.StatusOK, b)
 	})
 	mux.HandleFunc("POST "+pathWANAck, func(w http.ResponseWriter, r *http.Request) {
@@ -90,15 +99,24 @@ func (in *instance) wanRoutes(mux *http.ServeMux) {
 	in.wanDigestRoutes(mux) // the repair's digests, entries and changes (wan_digest.go)
 }
 
-// wanRequest decodes a WAN request into v once the instance serves its partition with
-// WAN on; false when it answered with an error.
-func (in *instance) wanRequest(w http.ResponseWriter, r *http.Request, v any) bool {
+// wanServing reports whether the instance serves its partition with WAN on; false when
+// it answered with an error.
+func (in *instance) wanServing(w http.ResponseWriter) bool {
 	if in.wan == nil {
 		httpjson.Error(w, http.StatusNotFound, "NotFound", "WAN replication is off on this instance (no --wan-site)")
 		return false
 	}
 	if redirect, msg := in.node.Admit(); redirect != "" || msg != "" {
 		httpjson.Error(w, http.StatusConflict, "NotPrimary", "partition %d is not served here (%s%s)", in.cfg.Partition, redirect, msg)
+		return false
+	}
+	return true
+}
+
+// wanRequest decodes a WAN request into v once the instance serves its partition with
+// WAN on; false when it answered with an error.
+func (in *instance) wanRequest(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !in.wanServing(w) {
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 512<<20))
@@ -110,14 +128,30 @@ func (in *instance) wanRequest(w http.ResponseWriter, r *http.Request, v any) bo
 	return true
 }
 
-// wanApply applies another site's changes by last-writer-wins and answers once the
-// backup has them too.
+// wanApply applies another site's changes by their keys' policies and answers once the
+// backup has them too. The changes come as JSON or, from a gateway that learned from
+// Accept-Post that this instance takes it, as a batch in the binary framing.
 func (in *instance) wanApply(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Accept-Post", wan.BatchContentType+", application/json")
 	var req struct {
 		Changes  []wan.Change `json:"changes"`
 		Policies string       `json:"policies"` // the sending site's policies' fingerprint
 	}
-	if !in.wanRequest(w, r, &req) {
+	if wan.IsBatchType(r.Header.Get("Content-Type")) {
+		if !in.wanServing(w) {
+			return
+		}
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 512<<20))
+		var b wan.Batch
+		if err == nil {
+			b, err = wan.DecodeBatch(data)
+		}
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "request body: %v", err)
+			return
+		}
+		req.Changes, req.Policies = b.Changes, b.Policies
+	} else if !in.wanRequest(w, r, &req) {
 		return
 	}
 	if len(req.Changes) > 0 {

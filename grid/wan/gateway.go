@@ -72,11 +72,15 @@ type Gateway struct {
 
 	sent, keys, bytes, errs, applied atomic.Int64
 
+	// binApply holds the base URLs of the primaries whose apply takes the binary framing.
+	binApply sync.Map
+
 	rep    repairs // the repairs by digests (sync.go)
 	resync resyncs // the partitions being resynchronized, per target (sync.go)
 }
 
-// PathBatch is the sink's endpoint: a gzip-compressed JSON Batch from another site.
+// PathBatch is the sink's endpoint: a gzip-compressed Batch from another site, JSON or
+// in the binary framing (BatchContentType).
 const PathBatch = "/v1/wan/batch"
 
 // NewGateway returns the gateway of cfg.
@@ -217,7 +221,9 @@ func (g *Gateway) delegate(ctx context.Context, t GatewayTarget) {
 }
 
 // drain pulls partition p's changes for t from its primary, sends them to t's gateway,
-// and acknowledges them to the primary once t has applied them.
+// and acknowledges them to the primary once t has applied them: a pipeline of up to
+// pipelineDepth batches (pipeline), started again from the last acknowledged timestamp
+// after any failure.
 func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 	fresh := false
 	backoff := g.cfg.Idle
@@ -246,41 +252,247 @@ func (g *Gateway) drain(ctx context.Context, t GatewayTarget, p int) {
 			}
 			continue
 		}
-		var b Batch
-		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/pull", map[string]any{"target": t.Name, "max": g.cfg.BatchKeys, "waitMs": pullWaitMS}, &b); err != nil {
-			g.errs.Add(1)
-			g.log.Debug("WAN pull failed", "partition", p, "target", t.Name, "err", err)
+		sent, err := g.pipeline(ctx, t, p, prim, &l, &lastAck)
+		if sent {
+			backoff = g.cfg.Idle
+		}
+		var fe *flowError
+		if ctx.Err() != nil || !errors.As(err, &fe) {
+			continue
+		}
+		g.errs.Add(1)
+		switch fe.step {
+		case stepPull:
+			g.log.Debug("WAN pull failed", "partition", p, "target", t.Name, "err", fe.err)
 			fresh = true
 			if !wait(200 * time.Millisecond) {
 				return
 			}
-			continue
-		}
-		g.noteResync(ctx, t, p, b.Resync) // a target back in sync is repaired (sync.go)
-		if len(b.Changes) > 0 {
-			if err := g.send(ctx, t, &l, b); err != nil {
-				g.errs.Add(1)
-				g.log.Info("WAN batch not delivered; retrying", "partition", p, "target", t.Name, "keys", len(b.Changes), "err", err)
-				backoff = min(2*backoff, 2*time.Second)
-				if !wait(backoff) {
-					return
-				}
-				continue
+		case stepSend:
+			// The batches in flight are dropped: the next pull starts from the last
+			// acknowledgement, and what the target applied already comes again, which
+			// its policies make harmless (last-writer-wins, merges, a lua: function's
+			// version it holds).
+			l.drop()
+			g.log.Info("WAN batch not delivered; retrying", "partition", p, "target", t.Name, "keys", fe.keys, "err", fe.err)
+			backoff = min(2*backoff, 2*time.Second)
+			if !wait(backoff) {
+				return
 			}
-			backoff = g.cfg.Idle
-		}
-		var acked map[string]uint64
-		if b.Upto > 0 && b.Upto != lastAck {
-			if err := prim.Do(ctx, http.MethodPost, "/v1/wan/ack", map[string]any{"target": t.Name, "upto": b.Upto}, &acked); err != nil {
-				// Sent again after the next pull: the sink's last-writer-wins makes a
-				// second application harmless.
-				g.errs.Add(1)
-				fresh = true
-				continue
-			}
-			lastAck = b.Upto
+		case stepAck:
+			// Sent again after the next pull: harmless, as above.
+			fresh = true
 		}
 	}
+}
+
+// pipelineDepth is how many batches a delegator loop has in flight at most (pulled, not
+// yet acknowledged) per partition and target.
+const pipelineDepth = 4
+
+// The steps of a delegator loop, as a flowError names them.
+const (
+	stepPull = "pull"
+	stepSend = "send"
+	stepAck  = "ack"
+)
+
+// flowError is a delegator loop's failed step.
+type flowError struct {
+	step string
+	keys int // the batch's, for a send
+	err  error
+}
+
+func (e *flowError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *flowError) Unwrap() error { return e.err }
+
+// flight is a batch a delegator loop pulled and has not acknowledged yet.
+type flight struct {
+	b    Batch
+	done chan struct{} // closed once the target answered (err nil: applied)
+	err  error
+}
+
+// pipeline pulls partition p's batches for t from prim, each after the previous one's
+// Upto, and sends each at once, up to pipelineDepth in flight; it acknowledges in order,
+// a batch's Upto once it and every earlier one were applied, and returns at the first
+// failure (or when ctx ends), reporting whether a batch was delivered. A batch holding a
+// key an earlier one in flight holds is sent after it, so a key's versions reach the
+// target in their order (as one batch at a time did). A primary that does not take the
+// pull's after cursor (older) gets one batch at a time. *lastAck is the last
+// acknowledgement the loop sent.
+func (g *Gateway) pipeline(ctx context.Context, t GatewayTarget, p int, prim *api.Client, l *link, lastAck *uint64) (sent bool, err error) {
+	if err := l.open(t); err != nil {
+		return false, &flowError{step: stepSend, err: err}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	type pulled struct {
+		b   Batch
+		err error
+	}
+	pulls := make(chan pulled, 1)
+	pulling, cursor := false, false
+	var fl []*flight
+	holding := map[string]*flight{} // the keys of the batches in flight: the last one holding each
+	for {
+		if !pulling && (len(fl) == 0 || cursor && len(fl) < pipelineDepth) {
+			req := map[string]any{"target": t.Name, "max": g.cfg.BatchKeys, "waitMs": pullWaitMS}
+			if len(fl) > 0 {
+				req["after"] = fl[len(fl)-1].b.Upto
+			}
+			pulling = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := pull(pctx, prim, req)
+				pulls <- pulled{b, err}
+			}()
+		}
+		var head <-chan struct{}
+		if len(fl) > 0 {
+			head = fl[0].done
+		}
+		select {
+		case <-ctx.Done():
+			return sent, ctx.Err()
+		case r := <-pulls:
+			pulling = false
+			if r.err != nil {
+				return sent, &flowError{step: stepPull, err: r.err}
+			}
+			cursor = r.b.Cursor
+			g.noteResync(ctx, t, p, r.b.Resync) // a target back in sync is repaired (sync.go)
+			prev := *lastAck
+			if len(fl) > 0 {
+				prev = fl[len(fl)-1].b.Upto
+			}
+			if len(r.b.Changes) == 0 && (r.b.Upto == 0 || r.b.Upto == prev) {
+				continue // nothing new (a long poll that ended)
+			}
+			fl = append(fl, g.launch(pctx, t, l, r.b, holding, &wg))
+		case <-head:
+			n, upto := 0, uint64(0)
+			for ; n < len(fl) && isDone(fl[n]); n++ {
+				if fl[n].err != nil {
+					return sent, &flowError{step: stepSend, keys: len(fl[n].b.Changes), err: fl[n].err}
+				}
+				sent = sent || len(fl[n].b.Changes) > 0
+				upto = fl[n].b.Upto
+				for _, c := range fl[n].b.Changes {
+					if holding[string(c.Key)] == fl[n] {
+						delete(holding, string(c.Key))
+					}
+				}
+			}
+			fl = fl[n:]
+			if upto > 0 && upto != *lastAck {
+				var acked map[string]uint64
+				if err := prim.Do(ctx, http.MethodPost, "/v1/wan/ack", map[string]any{"target": t.Name, "upto": upto}, &acked); err != nil {
+					return sent, &flowError{step: stepAck, err: err}
+				}
+				*lastAck = upto
+			}
+		}
+	}
+}
+
+// launch starts sending b (a batch with no changes is done at once) once the batches in
+// flight holding one of its keys are applied, and notes its keys in holding.
+func (g *Gateway) launch(ctx context.Context, t GatewayTarget, l *link, b Batch, holding map[string]*flight, wg *sync.WaitGroup) *flight {
+	f := &flight{b: b, done: make(chan struct{})}
+	if len(b.Changes) == 0 {
+		close(f.done)
+		return f
+	}
+	var after []*flight
+	for _, c := range b.Changes {
+		if d := holding[string(c.Key)]; d != nil && !slices.Contains(after, d) {
+			after = append(after, d)
+		}
+		holding[string(c.Key)] = f
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(f.done)
+		for _, d := range after {
+			select {
+			case <-ctx.Done():
+				f.err = ctx.Err()
+				return
+			case <-d.done:
+				if d.err != nil {
+					f.err = fmt.Errorf("an earlier batch was not delivered: %w", d.err)
+					return
+				}
+			}
+		}
+		f.err = g.post(ctx, t, l, f.b)
+	}()
+	return f
+}
+
+// isDone reports whether f's send has finished.
+func isDone(f *flight) bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pull asks prim for a batch (POST /v1/wan/pull with req), in the binary framing when
+// the primary takes it (JSON from an older one).
+func pull(ctx context.Context, prim *api.Client, req map[string]any) (Batch, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Batch{}, fmt.Errorf("encoding the pull request: %w", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, prim.Base+"/v1/wan/pull", bytes.NewReader(body))
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull request to %s: %w", prim.Via, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", BatchContentType+", application/json")
+	if prim.Token != nil {
+		tok, err := prim.Token()
+		if err != nil {
+			return Batch{}, fmt.Errorf("pull at %s: the operator token: %w", prim.Via, err)
+		}
+		if tok != "" {
+			hreq.Header.Set(api.TokenHeader, tok)
+		}
+	}
+	hc := prim.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull at %s: %w", prim.Via, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull at %s: reading the answer: %w", prim.Via, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Batch{}, fmt.Errorf("pull at %s answered %s: %.300s", prim.Via, resp.Status, bytes.TrimSpace(answer))
+	}
+	var b Batch
+	if IsBatchType(resp.Header.Get("Content-Type")) {
+		b, err = DecodeBatch(answer)
+	} else {
+		err = json.Unmarshal(answer, &b)
+	}
+	if err != nil {
+		return Batch{}, fmt.Errorf("pull at %s: the answer: %w", prim.Via, err)
+	}
+	return b, nil
 }
 
 // pullWaitMS is how long a pull waits at the primary for a write when its outbox is
@@ -297,7 +509,8 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 			return nil, "", fmt.Errorf("site %s's operator token: %w", t.Name, err)
 		}
 	}
-	tr := &http.Transport{DialContext: linkDialer().DialContext, TLSHandshakeTimeout: 10 * time.Second}
+	// A connection per batch in flight stays open between batches.
+	tr := &http.Transport{DialContext: linkDialer().DialContext, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: pipelineDepth}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
@@ -318,6 +531,8 @@ func targetClient(t GatewayTarget) (*http.Client, string, error) {
 type link struct {
 	hc  *http.Client
 	tok string
+	// bin is set once the target's sink said it takes the binary framing (Accept-Post).
+	bin atomic.Bool
 }
 
 // open makes l's client for t unless it has one, reading t's CA and token.
@@ -336,22 +551,38 @@ func (l *link) drop() {
 		l.hc.CloseIdleConnections()
 		l.hc = nil
 	}
+	l.bin.Store(false)
 }
 
-// send delivers a batch to t's gateway, gzip-compressed, and returns once t applied it.
-func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (err error) {
+// send delivers a batch to t's gateway over l and returns once t applied it; a failure
+// drops l's connections.
+func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) error {
 	if err := l.open(t); err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			l.drop()
+	if err := g.post(ctx, t, l, b); err != nil {
+		l.drop()
+		return err
+	}
+	return nil
+}
+
+// post delivers a batch to t's gateway over l's open client, gzip-compressed — in the
+// binary framing once the sink said it takes it, JSON until then — and returns once t
+// applied it. Several may run at once on l.
+func (g *Gateway) post(ctx context.Context, t GatewayTarget, l *link, b Batch) error {
+	hc, tok, bin := l.hc, l.tok, l.bin.Load()
+	buf := new(bytes.Buffer)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(buf)
+	ctype := "application/json"
+	if bin {
+		ctype = BatchContentType
+		if _, err := zw.Write(AppendBatch(nil, &b)); err != nil {
+			return fmt.Errorf("compressing the batch: %w", err)
 		}
-	}()
-	hc, tok := l.hc, l.tok
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
-	if err := json.NewEncoder(zw).Encode(b); err != nil {
+	} else if err := json.NewEncoder(zw).Encode(b); err != nil {
 		return fmt.Errorf("encoding the batch: %w", err)
 	}
 	if err := zw.Close(); err != nil {
@@ -362,11 +593,11 @@ func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (
 		scheme = "http"
 	}
 	n := buf.Len()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+t.Address+PathBatch, &buf)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+t.Address+PathBatch, buf)
 	if err != nil {
 		return fmt.Errorf("batch request to site %s: %w", t.Name, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("Content-Encoding", "gzip")
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -380,11 +611,23 @@ func (g *Gateway) send(ctx context.Context, t GatewayTarget, l *link, b Batch) (
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("site %s's gateway answered %s: %s", t.Name, resp.Status, bytes.TrimSpace(msg))
 	}
+	if !bin && AcceptsBatchType(resp.Header.Get("Accept-Post")) {
+		l.bin.Store(true)
+	}
 	g.sent.Add(1)
 	g.keys.Add(int64(len(b.Changes)))
 	g.bytes.Add(int64(n))
 	return nil
 }
+
+// gzipWriters are reused across batches: a flate writer is ~800 KB of tables.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
+
+// acceptPost is the sink's Accept-Post: the batch formats it takes.
+var acceptPost = BatchContentType + ", application/json"
 
 // sink applies a batch from another site to this site's primaries, each key at the
 // partition owning its slot, and answers 200 once every change is applied (or older
@@ -399,8 +642,18 @@ func (g *Gateway) sink(w http.ResponseWriter, r *http.Request) {
 		}
 		body = zr
 	}
+	w.Header().Set("Accept-Post", acceptPost)
 	var b Batch
-	if err := json.NewDecoder(io.LimitReader(body, 1<<30)).Decode(&b); err != nil {
+	if IsBatchType(r.Header.Get("Content-Type")) {
+		data, err := io.ReadAll(io.LimitReader(body, 1<<30))
+		if err == nil {
+			b, err = DecodeBatch(data)
+		}
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, "BadRequest", "batch: %v", err)
+			return
+		}
+	} else if err := json.NewDecoder(io.LimitReader(body, 1<<30)).Decode(&b); err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "BadRequest", "batch: %v", err)
 		return
 	}
@@ -457,10 +710,56 @@ func (g *Gateway) apply(ctx context.Context, b Batch, fresh bool) error {
 		if prim == nil {
 			return fmt.Errorf("partition %d has no primary", p)
 		}
-		var res map[string]int
-		if err := prim.Do(ctx, http.MethodPost, "/v1/wan/apply", map[string]any{"changes": byPart[p], "policies": b.Policies}, &res); err != nil {
+		if err := g.applyAt(ctx, prim, Batch{Site: b.Site, Partition: -1, Changes: byPart[p], Policies: b.Policies}); err != nil {
 			return fmt.Errorf("applying %d changes at partition %d: %w", len(byPart[p]), p, err)
 		}
+	}
+	return nil
+}
+
+// applyAt applies part's changes at the primary prim (POST /v1/wan/apply): in the binary
+// framing once prim said it takes it (Accept-Post on an earlier answer), JSON until then
+// and to an older instance.
+func (g *Gateway) applyAt(ctx context.Context, prim *api.Client, part Batch) error {
+	_, bin := g.binApply.Load(prim.Base)
+	var body []byte
+	var err error
+	ctype := "application/json"
+	if bin {
+		ctype = BatchContentType
+		body = AppendBatch(nil, &part)
+	} else if body, err = json.Marshal(map[string]any{"changes": part.Changes, "policies": part.Policies}); err != nil {
+		return fmt.Errorf("encoding the changes: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, prim.Base+"/v1/wan/apply", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("apply request to %s: %w", prim.Via, err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	if prim.Token != nil {
+		tok, err := prim.Token()
+		if err != nil {
+			return fmt.Errorf("apply at %s: the operator token: %w", prim.Via, err)
+		}
+		if tok != "" {
+			req.Header.Set(api.TokenHeader, tok)
+		}
+	}
+	hc := prim.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("apply at %s: %w", prim.Via, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("apply at %s answered %s: %s", prim.Via, resp.Status, bytes.TrimSpace(answer))
+	}
+	if !bin && AcceptsBatchType(resp.Header.Get("Accept-Post")) {
+		g.binApply.Store(prim.Base, true)
 	}
 	return nil
 }

@@ -777,6 +777,9 @@ type Batch struct {
 	Upto      uint64   `json:"upto"`
 	Changes   []Change `json:"changes"`
 	Resync    bool     `json:"resync,omitempty"` // the target is out of sync: a scan of the metadata
+	// Cursor says the primary that answered the pull takes its after cursor: the
+	// delegator may pull the next batch before this one is acknowledged.
+	Cursor bool `json:"cursor,omitempty"`
 	// Policies is the sending site's policies' Fingerprint: a site whose own differ
 	// refuses the batch.
 	Policies string `json:"policies,omitempty"`
@@ -792,6 +795,15 @@ var ErrUnknownTarget = errors.New("not a target site of this grid")
 // is complete puts it back in sync, journaled with j, so the outbox holds its writes
 // from then on.
 func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
+	return t.PullAfter(name, maxKeys, 0, j)
+}
+
+// PullAfter is Pull of the writes after the cursor after too: a delegator with batches
+// in flight (pulled, not yet acknowledged) passes the last one's Upto and gets the
+// writes newer than both it and the target's acknowledgement. A scan of the metadata
+// (out of sync) starts there too; a cursor at or past what the outbox holds is served
+// from the outbox.
+func (t *Tracker) PullAfter(name string, maxKeys int, after uint64, j Journal) (Batch, error) {
 	t.mu.Lock()
 	tg := t.targets[name]
 	if tg == nil || !slices.Contains(t.cfg.Targets, name) {
@@ -799,22 +811,19 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 		return Batch{}, fmt.Errorf("target %q: %w (targets: %v)", name, ErrUnknownTarget, t.cfg.Targets)
 	}
 	var picked []qent
-	b := Batch{Site: t.cfg.Site, Upto: tg.acked, Resync: tg.acked < t.trimmed, Policies: t.fp}
-	if b.Resync {
-		picked = t.scanAfter(tg.acked, maxKeys)
+	from := max(tg.acked, after)
+	b := Batch{Site: t.cfg.Site, Upto: from, Resync: tg.acked < t.trimmed, Policies: t.fp}
+	reached := from >= t.trimmed // the outbox holds every write the target needs next
+	if !reached {
+		picked = t.scanAfter(from, maxKeys)
 		if len(picked) < maxKeys {
 			b.Upto = t.trimmed // the scan holds every live local write up to there
-			if tg.dropped {
-				// From now on the outbox holds the target's writes again: the
-				// resynchronization ends even under steady writes.
-				tg.dropped = false
-				j(0, appendTarget(nil, name, tg))
-			}
+			reached = true
 		}
 	} else {
 		t.sortQueue()
 		q := t.queue[t.qhead:]
-		i := sort.Search(len(q), func(i int) bool { return q[i].hlc > tg.acked })
+		i := sort.Search(len(q), func(i int) bool { return q[i].hlc > from })
 		for ; i < len(q) && len(picked) < maxKeys; i++ {
 			if t.isLive(q[i]) {
 				picked = append(picked, q[i])
@@ -822,33 +831,66 @@ func (t *Tracker) Pull(name string, maxKeys int, j Journal) (Batch, error) {
 			b.Upto = q[i].hlc
 		}
 	}
+	if reached && tg.dropped {
+		// From now on the outbox holds the target's writes again: the
+		// resynchronization ends even under steady writes.
+		tg.dropped = false
+		j(0, appendTarget(nil, name, tg))
+	}
 	if len(picked) > 0 {
 		b.Upto = max(b.Upto, picked[len(picked)-1].hlc)
 	}
 	t.mu.Unlock()
-	for _, p := range picked {
-		slot := slots.Of([]byte(p.key))
-		t.mu.Lock()
-		merged := t.states[slot][p.key] != nil
-		t.mu.Unlock()
-		var op []byte
-		if !merged {
-			op, _ = t.cfg.Store.DumpKey([]byte(p.key))
-		}
-		t.mu.Lock()
-		e, ok := t.meta[slot][p.key]
-		var state []byte
-		if st := t.states[slot][p.key]; st != nil {
-			state = st.encode(nil)
-		}
-		t.mu.Unlock()
-		if !ok || e.hlc != p.hlc || (state != nil) != merged {
-			continue // written again since: that write follows
-		}
-		c := Change{Key: []byte(p.key), HLC: p.hlc, Site: t.cfg.Site, Op: op, State: state}
-		b.Changes = append(b.Changes, c)
-	}
+	b.Changes = t.dump(picked)
 	return b, nil
+}
+
+// pullChunk is how many picked keys dump checks per hold of t.mu.
+const pullChunk = 256
+
+// dump returns the changes of the picked local writes whose keys still hold them: each
+// key's value (a store operation, taken without t.mu: the store's journal calls into the
+// tracker) or merge state. A key written again since it was picked is left out: that
+// write follows. t.mu is taken twice per chunk of keys, not per key.
+func (t *Tracker) dump(picked []qent) []Change {
+	if len(picked) == 0 {
+		return nil
+	}
+	out := make([]Change, 0, len(picked))
+	slot := make([]int, pullChunk)
+	merged := make([]bool, pullChunk)
+	ops := make([][]byte, pullChunk)
+	for len(picked) > 0 {
+		chunk := picked[:min(len(picked), pullChunk)]
+		picked = picked[len(chunk):]
+		t.mu.Lock()
+		for i, p := range chunk {
+			slot[i] = slots.Of([]byte(p.key))
+			merged[i] = t.states[slot[i]][p.key] != nil
+		}
+		t.mu.Unlock()
+		keys := make([][]byte, len(chunk))
+		for i, p := range chunk {
+			keys[i], ops[i] = []byte(p.key), nil
+			if !merged[i] {
+				ops[i], _ = t.cfg.Store.DumpKey(keys[i])
+			}
+		}
+		t.mu.Lock()
+		for i, p := range chunk {
+			e, ok := t.meta[slot[i]][p.key]
+			var state []byte
+			if st := t.states[slot[i]][p.key]; st != nil {
+				state = st.encode(nil)
+			}
+			if !ok || e.hlc != p.hlc || (state != nil) != merged[i] {
+				continue // written again since: that write follows
+			}
+			out = append(out, Change{Key: keys[i], HLC: p.hlc, Site: t.cfg.Site, Op: ops[i], State: state})
+		}
+		t.mu.Unlock()
+	}
+	return out
 }
 
 // scanAfter is the oldest maxKeys live local writes after h, oldest first; t.mu held.

@@ -609,3 +609,152 @@ func TestKeysMovingOutWithTheirSlotLeaveNoTombstone(t *testing.T) {
 		t.Fatalf("metadata %d/%d keys, outbox %d/%d (primary/backup): want 1 each", st.MetaKeys, bst.MetaKeys, st.Outbox, bst.Outbox)
 	}
 }
+
+// pullChain pulls target's batches of up to n keys from s, each after the previous one's
+// Upto and nothing acknowledged, until one is empty; it returns them, the empty one last.
+func pullChain(t *testing.T, s *site, target string, n int, after uint64) []Batch {
+	t.Helper()
+	var out []Batch
+	for range 100 {
+		b, err := s.tr.PullAfter(target, n, after, s.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+		if len(b.Changes) == 0 {
+			return out
+		}
+		if b.Upto <= after {
+			t.Fatalf("batch %s: Upto %d not past the cursor %d", keysOf(b), b.Upto, after)
+		}
+		after = b.Upto
+	}
+	t.Fatal("no empty batch after 100 pulls")
+	return nil
+}
+
+// chainKeys is the keys of batches in order, and fails on a key sent twice.
+func chainKeys(t *testing.T, bs []Batch) []string {
+	t.Helper()
+	var ks []string
+	seen := map[string]bool{}
+	for _, b := range bs {
+		for _, c := range b.Changes {
+			if seen[string(c.Key)] {
+				t.Fatalf("key %s pulled twice in %v", c.Key, bs)
+			}
+			seen[string(c.Key)] = true
+			ks = append(ks, string(c.Key))
+		}
+	}
+	return ks
+}
+
+func TestPullAfterACursorGetsTheWritesAfterItAndAPullWithoutOneRestartsFromTheAck(t *testing.T) {
+	a := newSite(t, "a", nil, "b")
+	for i := range 10 {
+		a.set(t, fmt.Sprintf("k%d", i), "v")
+	}
+	bs := pullChain(t, a, "b", 4, 0)
+	if got := strings.Join(chainKeys(t, bs), " "); got != "k0 k1 k2 k3 k4 k5 k6 k7 k8 k9" || len(bs) != 4 {
+		t.Fatalf("a chain of pulls of 4 got %q in %d batches, want k0..k9 once each in 3 and an empty one", got, len(bs))
+	}
+	if last := bs[len(bs)-1]; last.Upto != bs[2].Upto {
+		t.Fatalf("the empty pull's Upto %d, want the cursor %d", last.Upto, bs[2].Upto)
+	}
+	// A cursor behind the acknowledgement is the acknowledgement.
+	if err := a.tr.Ack("b", bs[0].Upto, a.rec); err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.tr.PullAfter("b", 4, 1, a.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keysOf(b) != keysOf(bs[1]) {
+		t.Fatalf("after the first batch's ack, a pull behind it got %s, want the second batch %s", keysOf(b), keysOf(bs[1]))
+	}
+	// A failed pipeline starts again from the acknowledgement: the second batch comes
+	// again, with a key rewritten meanwhile at its new timestamp, later.
+	a.set(t, "k5", "w")
+	bs = pullChain(t, a, "b", 4, 0)
+	if got := strings.Join(chainKeys(t, bs), " "); got != "k4 k6 k7 k8 k9 k5" {
+		t.Fatalf("a chain from the acknowledgement got %q, want k4 k6 k7 k8 k9 k5", got)
+	}
+	if err := a.tr.Ack("b", bs[len(bs)-2].Upto, a.rec); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.tr.Status(); st.Outbox != 0 || st.Targets[0].Backlog != 0 {
+		t.Fatalf("after the last batch's ack: outbox %d backlog %d, want 0", st.Outbox, st.Targets[0].Backlog)
+	}
+}
+
+func TestPullAfterACursorResynchronizesATargetOutOfSyncInOnePass(t *testing.T) {
+	a := newSite(t, "a", func(c *Config) { c.OutboxMax = 5; c.Mode = ModeOutOfSync }, "b", "c")
+	for i := range 5 {
+		a.set(t, fmt.Sprintf("k%d", i), "v")
+	}
+	ship(t, a, newSite(t, "c", nil, "a"), a.pull(t, "c"))
+	for i := 5; i < 10; i++ {
+		a.set(t, fmt.Sprintf("k%d", i), "v")
+	}
+	if st := a.tr.Status(); !st.Targets[0].OutOfSync {
+		t.Fatalf("targets %+v: want b out of sync", st.Targets)
+	}
+	// The scan of the metadata in batches of 3, pipelined: each starts after the
+	// previous one; a write during it comes after the scan, from the outbox.
+	var bs []Batch
+	after := uint64(0)
+	for i := range 3 {
+		b, err := a.tr.PullAfter("b", 3, after, a.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.Resync {
+			t.Fatalf("pull %d of the scan not marked Resync", i)
+		}
+		bs, after = append(bs, b), b.Upto
+	}
+	a.set(t, "late", "v")
+	bs = append(bs, pullChain(t, a, "b", 3, after)...)
+	if got := strings.Join(chainKeys(t, bs), " "); got != "k0 k1 k2 k3 k4 k5 k6 k7 k8 k9 late" {
+		t.Fatalf("the pipelined resync got %q, want k0..k9 and late once each", got)
+	}
+	dst := newSite(t, "b", nil, "a")
+	for _, b := range bs {
+		ship(t, a, dst, b)
+	}
+	if st := a.tr.Status(); st.Targets[0].OutOfSync || st.Targets[0].Backlog != 0 {
+		t.Fatalf("after the pipelined resync's acks b is %+v, want in sync without backlog", st.Targets[0])
+	}
+	a.set(t, "next", "v")
+	if b := a.pull(t, "b"); b.Resync || keysOf(b) == "" || !strings.HasPrefix(keysOf(b), "next@") {
+		t.Fatalf("after the resync a write goes from the outbox; pulled %s resync %v", keysOf(b), b.Resync)
+	}
+}
+
+func TestPullOfSeveralChunksReturnsEveryKeyOnceInOrderWithItsValue(t *testing.T) {
+	a := newSite(t, "a", func(c *Config) { c.OutboxMax = 10000 }, "b")
+	n := 2*pullChunk + 7
+	for i := range n {
+		a.set(t, fmt.Sprintf("k%04d", i), fmt.Sprint(i))
+	}
+	b, err := a.tr.Pull("b", n, a.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Changes) != n {
+		t.Fatalf("pulled %d changes, want %d", len(b.Changes), n)
+	}
+	dst := newSite(t, "b", nil, "a")
+	for i, c := range b.Changes {
+		if want := fmt.Sprintf("k%04d", i); string(c.Key) != want || i > 0 && c.HLC <= b.Changes[i-1].HLC {
+			t.Fatalf("change %d is %s@%d, want %s after %d", i, c.Key, c.HLC, want, b.Changes[max(i-1, 0)].HLC)
+		}
+	}
+	ship(t, a, dst, b)
+	for _, i := range []int{0, pullChunk - 1, pullChunk, n - 1} {
+		if v, _ := dst.get(t, fmt.Sprintf("k%04d", i)); v != fmt.Sprint(i) {
+			t.Fatalf("k%04d=%q at the target, want %d", i, v, i)
+		}
+	}
+}

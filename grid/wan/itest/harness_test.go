@@ -29,6 +29,7 @@ import (
 	"github.com/insightgrid/insight/e2e/gridbin"
 	"github.com/insightgrid/insight/grid/api"
 	"github.com/insightgrid/insight/grid/internal/ports"
+	"github.com/insightgrid/insight/grid/internal/testutil"
 	"github.com/insightgrid/insight/grid/local"
 )
 
@@ -247,11 +248,21 @@ func (s *site) primaryStatus(p int) (api.WANInstanceStatus, error) {
 }
 
 // signal sends sig to the site's local process (its supervisor and gateway; the data
-// instances are its children and keep running).
+// instances are its children and keep running). A SIGSTOP returns once the process has
+// stopped: kill(2) returns before, and a gateway still running for a moment could apply
+// a batch of the writes a test makes next.
 func (s *site) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signal %v to site %s: %v", sig, s.name, err)
+	}
+	if sig == syscall.SIGSTOP {
+		stat := fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid)
+		testutil.Eventually(t, 10*time.Second, "site "+s.name+"'s process stopped", func() bool {
+			b, err := os.ReadFile(stat)
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+			return err == nil && len(f) > 0 && f[0] == "T"
+		})
 	}
 }
 
