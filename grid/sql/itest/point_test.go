@@ -244,4 +244,3 @@ func runPoint(c context.Context, conn *sql.Conn, stmt *sql.Stmt, q string, p any
 	}
 	return b.String(), ws.Err()
 }
-
