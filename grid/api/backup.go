@@ -165,7 +165,7 @@ type SnapshotInfo struct {
 // trailers say; a stream cut short is an error.
 func (c *Client) Snapshot(ctx context.Context, p int, w io.Writer) (SnapshotInfo, error) {
 	path := PartitionPath(p, OpSnapshot)
-	resp, err := c.stream(ctx, path, nil, "")
+	resp, err := c.Post(ctx, path, nil, "", "")
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
@@ -195,7 +195,7 @@ func (c *Client) Snapshot(ctx context.Context, p int, w io.Writer) (SnapshotInfo
 
 // Restore sends one snapshot (as Snapshot wrote it) to be restored by slot.
 func (c *Client) Restore(ctx context.Context, body io.Reader) (*RestoreResult, error) {
-	resp, err := c.stream(ctx, PathRestore, body, "application/octet-stream")
+	resp, err := c.Post(ctx, PathRestore, body, "application/octet-stream", "")
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (c *Client) Restore(ctx context.Context, body io.Reader) (*RestoreResult, e
 
 // Libraries reads the function libraries of a snapshot from its head (SnapshotHead).
 func (c *Client) Libraries(ctx context.Context, head []byte) ([]Library, error) {
-	resp, err := c.stream(ctx, PathRestoreLibraries, bytes.NewReader(head), "application/octet-stream")
+	resp, err := c.Post(ctx, PathRestoreLibraries, bytes.NewReader(head), "application/octet-stream", "")
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,7 @@ func (c *Client) RestoreFunctions(ctx context.Context, codes []string) (*Functio
 	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w", PathRestoreFunctions, err)
 	}
-	resp, err := c.stream(ctx, PathRestoreFunctions, bytes.NewReader(body), "application/json")
+	resp, err := c.Post(ctx, PathRestoreFunctions, bytes.NewReader(body), "application/json", "")
 	if err != nil {
 		return nil, err
 	}
@@ -240,15 +240,19 @@ func (c *Client) RestoreFunctions(ctx context.Context, codes []string) (*Functio
 	return &out, nil
 }
 
-// stream sends POST path with body (nil: none) and the operator token, and returns a 2xx
-// answer unread; any other answer is returned as Do returns it.
-func (c *Client) stream(ctx context.Context, path string, body io.Reader, contentType string) (*http.Response, error) {
+// Post sends POST path with body (nil: none), its contentType and the formats accept
+// names ("": neither header) and the operator token, and returns a 2xx answer unread, for
+// the caller to close; any other answer is returned as Do returns it.
+func (c *Client) Post(ctx context.Context, path string, body io.Reader, contentType, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("manager request POST %s: %w", path, err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
 	}
 	if c.Token != nil {
 		t, err := c.Token()

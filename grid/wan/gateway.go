@@ -452,36 +452,14 @@ func pull(ctx context.Context, prim *api.Client, req map[string]any) (Batch, err
 	if err != nil {
 		return Batch{}, fmt.Errorf("encoding the pull request: %w", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, prim.Base+"/v1/wan/pull", bytes.NewReader(body))
+	resp, err := prim.Post(ctx, "/v1/wan/pull", bytes.NewReader(body), "application/json", BatchContentType+", application/json")
 	if err != nil {
-		return Batch{}, fmt.Errorf("pull request to %s: %w", prim.Via, err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", BatchContentType+", application/json")
-	if prim.Token != nil {
-		tok, err := prim.Token()
-		if err != nil {
-			return Batch{}, fmt.Errorf("pull at %s: the operator token: %w", prim.Via, err)
-		}
-		if tok != "" {
-			hreq.Header.Set(api.TokenHeader, tok)
-		}
-	}
-	hc := prim.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(hreq)
-	if err != nil {
-		return Batch{}, fmt.Errorf("pull at %s: %w", prim.Via, err)
+		return Batch{}, fmt.Errorf("pull: %w", err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
 	if err != nil {
 		return Batch{}, fmt.Errorf("pull at %s: reading the answer: %w", prim.Via, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Batch{}, fmt.Errorf("pull at %s answered %s: %.300s", prim.Via, resp.Status, bytes.TrimSpace(answer))
 	}
 	var b Batch
 	if IsBatchType(resp.Header.Get("Content-Type")) {
@@ -731,33 +709,13 @@ func (g *Gateway) applyAt(ctx context.Context, prim *api.Client, part Batch) err
 	} else if body, err = json.Marshal(map[string]any{"changes": part.Changes, "policies": part.Policies}); err != nil {
 		return fmt.Errorf("encoding the changes: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, prim.Base+"/v1/wan/apply", bytes.NewReader(body))
+	resp, err := prim.Post(ctx, "/v1/wan/apply", bytes.NewReader(body), ctype, "")
 	if err != nil {
-		return fmt.Errorf("apply request to %s: %w", prim.Via, err)
+		return fmt.Errorf("apply: %w", err)
 	}
-	req.Header.Set("Content-Type", ctype)
-	if prim.Token != nil {
-		tok, err := prim.Token()
-		if err != nil {
-			return fmt.Errorf("apply at %s: the operator token: %w", prim.Via, err)
-		}
-		if tok != "" {
-			req.Header.Set(api.TokenHeader, tok)
-		}
-	}
-	hc := prim.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("apply at %s: %w", prim.Via, err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("apply at %s answered %s: %s", prim.Via, resp.Status, bytes.TrimSpace(answer))
-	}
+	// Read to its end, so the connection is kept for the next apply.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
 	if !bin && AcceptsBatchType(resp.Header.Get("Accept-Post")) {
 		g.binApply.Store(prim.Base, true)
 	}
