@@ -2,12 +2,17 @@ package itest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/insightgrid/insight/grid/api"
 )
@@ -32,6 +37,11 @@ func TestBenchWAN(t *testing.T) {
 	for _, s := range sp {
 		s.partitions = partitions
 	}
+	srcCPUs, dstCPUs := splitCPUs(t)
+	for _, s := range sp {
+		s.cpus = srcCPUs
+	}
+	sp[2].cpus = dstCPUs // paris, the target: a machine of its own
 	sp[0].noWAN = true
 	// rome replicates to nowhere, which never starts: its writes pay for the metadata
 	// and the outbox alone, nothing is shipped or applied on this machine.
@@ -41,6 +51,24 @@ func TestBenchWAN(t *testing.T) {
 	ctx := ctxFor(t, 10*time.Minute)
 
 	var off, on, metaOnly, steady []float64
+	// CPU time per acknowledged write (µs) of the loaded site's processes, and of paris's
+	// while london ships to it: throughput moves with what else the machine runs, the
+	// CPU a write costs much less.
+	var offCPU, onCPU, metaCPU, parisCPU []float64
+	measure := func(s *site, rate int, tag string, probe func(context.Context), cpu *[]float64) float64 {
+		c0, p0 := treeCPU(t, s.cmd.Process.Pid), treeCPU(t, b.cmd.Process.Pid)
+		t0 := time.Now()
+		r := load(ctx, t, s, clients, dur, rate, tag, probe)
+		writes := r * time.Since(t0).Seconds()
+		c1, p1 := treeCPU(t, s.cmd.Process.Pid), treeCPU(t, b.cmd.Process.Pid)
+		if cpu != nil && writes > 0 {
+			*cpu = append(*cpu, float64((c1-c0).Microseconds())/writes)
+			if s == a {
+				parisCPU = append(parisCPU, float64((p1-p0).Microseconds())/writes)
+			}
+		}
+		return r
+	}
 	var lags, steadyLags []time.Duration
 	var lmu sync.Mutex
 	probe := func(r int, into *[]time.Duration) func(context.Context) {
@@ -56,15 +84,15 @@ func TestBenchWAN(t *testing.T) {
 	}
 	var gw0, gw api.WANGatewayStatus
 	for r := range rounds {
-		off = append(off, load(ctx, t, anchor, clients, dur, 0, fmt.Sprintf("r%d", r), nil))
-		metaOnly = append(metaOnly, load(ctx, t, meta, clients, dur, 0, fmt.Sprintf("r%d", r), nil))
-		on = append(on, load(ctx, t, a, clients, dur, 0, fmt.Sprintf("r%d", r), probe(r, &lags)))
+		off = append(off, measure(anchor, 0, fmt.Sprintf("r%d", r), nil, &offCPU))
+		metaOnly = append(metaOnly, measure(meta, 0, fmt.Sprintf("r%d", r), nil, &metaCPU))
+		on = append(on, measure(a, 0, fmt.Sprintf("r%d", r), probe(r, &lags), &onCPU))
 	}
 	if err := getGateway(ctx, a, &gw0); err != nil {
 		t.Fatalf("london's gateway status: %v", err)
 	}
 	for r := range rounds {
-		steady = append(steady, load(ctx, t, a, clients, dur, rate, fmt.Sprintf("s%d", r), probe(rounds+r, &steadyLags)))
+		steady = append(steady, measure(a, rate, fmt.Sprintf("s%d", r), probe(rounds+r, &steadyLags), nil))
 	}
 	if err := getGateway(ctx, a, &gw); err != nil {
 		t.Fatalf("london's gateway status: %v", err)
@@ -77,8 +105,15 @@ func TestBenchWAN(t *testing.T) {
 		return s / float64(len(v))
 	}
 	t.Logf("bench-wan: %d partitions, %d clients, %d rounds of %s (SET of 64 bytes, unique keys)", partitions, clients, rounds, dur)
+	if srcCPUs != "" {
+		t.Logf("bench-wan: CPUs: the anchor, london, rome and the clients on %s; paris (london's target) on %s", srcCPUs, dstCPUs)
+	} else {
+		t.Logf("bench-wan: CPUs: every site and the clients share all of them (BENCH_WAN_CPUS=shared)")
+	}
 	t.Logf("bench-wan: writes/s without WAN (anchor) %.0f; with WAN, its target down (metadata and outbox only) %.0f, ratio %.2f", mean(off), mean(metaOnly), mean(metaOnly)/mean(off))
-	t.Logf("bench-wan: writes/s with WAN to one site on this machine (its gateway and the target's apply share the cores) %.0f, ratio %.2f (target >= 0.8)", mean(on), mean(on)/mean(off))
+	t.Logf("bench-wan: writes/s with WAN to paris %.0f, ratio %.2f (target >= 0.8)", mean(on), mean(on)/mean(off))
+	t.Logf("bench-wan: CPU µs per write of the site's processes (its gateway included): without WAN %.1f; target down %.1f, ratio %.2f; shipping to paris %.1f, ratio %.2f (the throughput ratio a site bound by its CPU would see); paris applying %.1f",
+		mean(offCPU), mean(metaCPU), mean(offCPU)/mean(metaCPU), mean(onCPU), mean(offCPU)/mean(onCPU), mean(parisCPU))
 	t.Logf("bench-wan: replication lag london->paris under that load over %d probes: p50 %s p99 %s", len(lags), pct(lags, 0.5), pct(lags, 0.99))
 	secs := float64(rounds) * dur.Seconds()
 	t.Logf("bench-wan: london's gateway sent %d batches, %d keys, %.1f MB compressed: %.0f keys/s, %.2f MB/s over the saturated WAN runs' %.0fs",
@@ -128,6 +163,99 @@ func load(ctx context.Context, t *testing.T, s *site, clients int, d time.Durati
 	}
 	wg.Wait()
 	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// treeCPU is the CPU time (user and system) process pid and its descendants have used.
+func treeCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("listing /proc: %v", err)
+	}
+	parent := map[int]int{}
+	ticks := map[int]int64{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// After the command's ")": state, ppid, ... utime (14th field of the line), stime.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		parent[p], ticks[p] = pp, ut+st
+	}
+	var sum int64
+	for p, n := range ticks {
+		for q := p; q > 1; q = parent[q] {
+			if q == pid {
+				sum += n
+				break
+			}
+		}
+	}
+	return time.Duration(sum) * time.Second / clockTicks
+}
+
+// clockTicks is the unit of /proc/PID/stat's times: USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// splitCPUs binds the benchmark to two disjoint halves of the CPUs it may use, as two
+// sites run on two machines: it returns the CPU lists for the source sites and for the
+// target (taskset's -c form) and binds this process, whose goroutines are the clients,
+// to the first. BENCH_WAN_CPUS=shared (or fewer than 2 CPUs) shares them all: "", "".
+func splitCPUs(t *testing.T) (src, dst string) {
+	t.Helper()
+	mode := os.Getenv("BENCH_WAN_CPUS")
+	if mode != "" && mode != "split" && mode != "shared" {
+		t.Fatalf("BENCH_WAN_CPUS=%q: allowed are split (the default) and shared", mode)
+	}
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatalf("reading this process's CPUs: %v", err)
+	}
+	var cpus []int
+	for c := range 1024 {
+		if all.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if mode == "shared" || len(cpus) < 2 {
+		return "", ""
+	}
+	half := len(cpus) / 2
+	var mine unix.CPUSet
+	for _, c := range cpus[:half] {
+		mine.Set(c)
+	}
+	// Every thread of this process, and those created later, which inherit it.
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatalf("listing this process's threads: %v", err)
+	}
+	for _, e := range tasks {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			if err := unix.SchedSetaffinity(tid, &mine); err != nil && !errors.Is(err, unix.ESRCH) {
+				t.Fatalf("binding thread %d to CPUs %v: %v", tid, cpus[:half], err)
+			}
+		}
+	}
+	list := func(cs []int) string {
+		parts := make([]string, len(cs))
+		for i, c := range cs {
+			parts[i] = strconv.Itoa(c)
+		}
+		return strings.Join(parts, ",")
+	}
+	return list(cpus[:half]), list(cpus[half:])
 }
 
 func envInt(name string, def int) int {

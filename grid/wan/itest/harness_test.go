@@ -52,6 +52,9 @@ type siteSpec struct {
 	// address there its gateway listens on for the other sites (--wan-bind); the test
 	// reaches the site's loopback ports by dialing from inside netns (nsDial).
 	netns, wanIP string
+	// cpus, when set, is the CPU list (taskset's -c form) the site's processes are bound
+	// to, so that two sites on one machine do not take each other's cores (the benchmark).
+	cpus string
 }
 
 func (s *siteSpec) gateway() string {
@@ -145,6 +148,11 @@ func start(t *testing.T, s *siteSpec, all []*siteSpec) *site {
 	exe := bin
 	if s.netns != "" {
 		exe = "ip" // which execs bin in the namespace: the same process
+	}
+	if s.cpus != "" {
+		// taskset execs the rest: the same process, its threads and children bound.
+		args = append([]string{"-c", s.cpus, exe}, args...)
+		exe = "taskset"
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logf
