@@ -268,7 +268,7 @@ func streamInt(x []byte) (int64, bool) {
 	case !neg && u <= math.MaxInt64:
 		return int64(u), true
 	case neg && u <= 1<<63:
-		return int64(-u), true //nolint:gosec // -u wraps to the int64 as intended, MinInt64 included
+		return int64(-u), true // -u wraps to the negative int64, MinInt64 included
 	}
 	return 0, false
 }
@@ -283,12 +283,8 @@ func appendItem(b, x []byte) []byte {
 	return append(b, x...)
 }
 
-// itemLen is the most bytes appendItem takes for x.
-func itemLen(x []byte) int { return uvlen(2*len(x)) + len(x) }
-
 // readItem decodes the item at the start of b: a string aliases b, an integer's digits
-// are appended to num, which the caller has sized so that they fit without a new array
-// (streamNumRoom bytes). rest is what follows the item.
+// are appended to num. rest is what follows the item.
 func readItem(b, num []byte) (x, nnum, rest []byte) {
 	h, w := binary.Uvarint(b)
 	if h&1 == 0 {
@@ -297,20 +293,8 @@ func readItem(b, num []byte) (x, nnum, rest []byte) {
 	}
 	z := h >> 1
 	at := len(num)
-	num = strconv.AppendInt(num, int64(z>>1)^-int64(z&1), 10) //nolint:gosec // zigzag decoding
+	num = strconv.AppendInt(num, int64(z>>1)^-int64(z&1), 10) // zigzag decoding
 	return num[at:len(num):len(num)], num, b[w:]
-}
-
-// streamNumRoom is the most bytes readItem appends to num: the digits of an int64.
-const streamNumRoom = 20
-
-// numRoom returns num emptied, or a new buffer when num is too small for n integers. The
-// slices a decoder handed out of the old buffer stay valid until it is reused.
-func numRoom(num []byte, n int) []byte {
-	if cap(num) < n*streamNumRoom {
-		return make([]byte, 0, max(n*streamNumRoom, 2*cap(num)))
-	}
-	return num[:0]
 }
 
 // appendStreamEntry encodes an entry against the node's master ID and fields.
@@ -338,9 +322,9 @@ func appendStreamEntry(b []byte, master StreamID, mfields [][]byte, id StreamID,
 
 // entryAt decodes the entry at off of node chunk c (whose master is master, master
 // fields mf), appending its fields and values to fv (aliasing c, and num for integers);
-// next is the offset after it. The integers' digits of one entry go to num emptied (a new
-// array when it is too small), so the fields of an entry stay valid until the next call
-// with the same num.
+// next is the offset after it. The integers' digits go to num emptied (a new array when
+// it fills up: the digits already decoded stay where they are), so the fields of an entry
+// stay valid until the next call with the same num.
 func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte, num []byte) (flags byte, id StreamID, out [][]byte, nnum []byte, next int) {
 	flags = c[off]
 	off++
@@ -351,8 +335,8 @@ func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte, num []byte) (f
 	id = StreamID{master.Ms + ms, master.Seq + uint64(seq)}
 	b := c[off:]
 	var x []byte
+	num = num[:0]
 	if flags&streamSameFields != 0 {
-		num = numRoom(num, len(mf))
 		for _, f := range mf {
 			x, num, b = readItem(b, num)
 			fv = append(fv, f, x)
@@ -360,7 +344,6 @@ func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte, num []byte) (f
 	} else {
 		n, w := binary.Uvarint(b)
 		b = b[w:]
-		num = numRoom(num, 2*int(n))
 		for range 2 * n {
 			x, num, b = readItem(b, num)
 			fv = append(fv, x)
@@ -557,22 +540,56 @@ func (s *Store) streamEach(st *stream, start, end StreamID, rev bool, fn func(id
 	}
 }
 
-// streamRange returns copies of up to count entries (0: all) from start to end.
+// streamRange returns copies of up to count entries (0: all) from start to end. The
+// copies share one byte array and one array of fields, so a read of many entries makes
+// a handful of allocations, not one per field and value.
 func (s *Store) streamRange(st *stream, start, end StreamID, count int64, rev bool) []StreamEntry {
 	var out []StreamEntry
+	var buf []byte
+	var ends []int // the end in buf of every field and value, entry after entry
+	var nfields []int
+	if count > 0 {
+		c := min(count, 128)
+		out, ends, nfields = make([]StreamEntry, 0, c), make([]int, 0, 4*c), make([]int, 0, c)
+	}
 	s.streamEach(st, start, end, rev, func(id StreamID, fv [][]byte) bool {
-		out = append(out, StreamEntry{ID: id, Fields: cloneAll(fv)})
+		out = append(out, StreamEntry{ID: id})
+		if size := fieldsSize(fv); cap(buf)-len(buf) < size {
+			// room for this entry and, sized like it, the ones count still asks for (16 at most)
+			more := int64(16)
+			if count > 0 {
+				more = min(count-int64(len(out))+1, more)
+			}
+			nb := make([]byte, len(buf), max(2*cap(buf), len(buf)+size*int(more)))
+			copy(nb, buf)
+			buf = nb
+		}
+		for _, f := range fv {
+			buf = append(buf, f...)
+			ends = append(ends, len(buf))
+		}
+		nfields = append(nfields, len(fv))
 		return count <= 0 || int64(len(out)) < count
 	})
+	fields := make([][]byte, len(ends))
+	prev := 0
+	for i, e := range ends {
+		fields[i] = buf[prev:e:e]
+		prev = e
+	}
+	for i, n := range nfields {
+		out[i].Fields, fields = fields[:n:n], fields[n:]
+	}
 	return out
 }
 
-func cloneAll(fv [][]byte) [][]byte {
-	out := make([][]byte, len(fv))
-	for i, f := range fv {
-		out[i] = cloneBytes(f)
+// fieldsSize is the bytes of fields and values fv.
+func fieldsSize(fv [][]byte) int {
+	n := 0
+	for _, f := range fv {
+		n += len(f)
 	}
-	return out
+	return n
 }
 
 // streamGet returns a copy of the entry id; ok is false when there is none.
