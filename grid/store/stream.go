@@ -27,7 +27,11 @@ import (
 // The master ID is the node's first entry's ID and the master fields its fields, so an
 // entry that has the same fields as the first one of its node stores only its values. A
 // deleted entry (XDEL, exact trimming) is flagged and skipped; a node whose entries are all
-// deleted is freed.
+// deleted is freed. An entry's fields and values are items: a string that is an integer
+// as Redis writes it (no sign but '-', no leading zero, within int64) is stored as the
+// integer, as a listpack stores it: a uvarint header, 2×len for a string of len bytes
+// that follow, 2×zigzag(n)+1 for the integer n (123456: 3 bytes, not 7) when that fits
+// in 64 bits (|n| below 2^62; a larger one stays a string).
 //
 // The key's record body is an 8-byte handle to the stream's Go part: the nodes' IDs and
 // references (an ordered slice, searched by binary search), the counters Redis keeps, and
@@ -218,6 +222,17 @@ func masterFields(c []byte, dst [][]byte) ([][]byte, int) {
 	return dst, off
 }
 
+// masterSkip is the number of master fields of node chunk c and the offset of its first
+// entry.
+func masterSkip(c []byte) (int, int) {
+	n, off := binary.Uvarint(c)
+	for range n {
+		l, w := binary.Uvarint(c[off:])
+		off += w + int(l)
+	}
+	return int(n), off
+}
+
 // sameFields reports whether the fields of fv are the master fields.
 func sameFields(master, fv [][]byte) bool {
 	if len(master)*2 != len(fv) {
@@ -229,6 +244,57 @@ func sameFields(master, fv [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// streamInt parses x as an integer when it is one as Redis writes it (strconv's form of
+// an int64: its digits, '-' before a negative one, no leading zero).
+func streamInt(x []byte) (int64, bool) {
+	d := x
+	neg := len(d) > 0 && d[0] == '-'
+	if neg {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 19 || d[0] == '0' && (len(d) > 1 || neg) {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0') // 19 digits cannot overflow a uint64
+	}
+	switch {
+	case !neg && u <= math.MaxInt64:
+		return int64(u), true
+	case neg && u <= 1<<63:
+		return int64(-u), true // -u wraps to the negative int64, MinInt64 included
+	}
+	return 0, false
+}
+
+// appendItem appends x as an entry's item: an integer's header, or a string's header and
+// bytes.
+func appendItem(b, x []byte) []byte {
+	if n, ok := streamInt(x); ok && n >= -1<<62 && n < 1<<62 { // its zigzag shifted left fits
+		return binary.AppendUvarint(b, uint64(n<<1^n>>63)<<1|1)
+	}
+	b = binary.AppendUvarint(b, uint64(len(x))<<1)
+	return append(b, x...)
+}
+
+// readItem decodes the item at the start of b: a string aliases b, an integer's digits
+// are appended to num. rest is what follows the item.
+func readItem(b, num []byte) (x, nnum, rest []byte) {
+	h, w := binary.Uvarint(b)
+	if h&1 == 0 {
+		end := w + int(h>>1)
+		return b[w:end:end], num, b[end:]
+	}
+	z := h >> 1
+	at := len(num)
+	num = strconv.AppendInt(num, int64(z>>1)^-int64(z&1), 10) // zigzag decoding
+	return num[at:len(num):len(num)], num, b[w:]
 }
 
 // appendStreamEntry encodes an entry against the node's master ID and fields.
@@ -243,21 +309,23 @@ func appendStreamEntry(b []byte, master StreamID, mfields [][]byte, id StreamID,
 	b = binary.AppendVarint(b, int64(id.Seq-master.Seq))
 	if same {
 		for i := 1; i < len(fv); i += 2 {
-			b = appendBytes(b, fv[i])
+			b = appendItem(b, fv[i])
 		}
 		return b
 	}
 	b = binary.AppendUvarint(b, uint64(len(fv)/2))
 	for _, f := range fv {
-		b = appendBytes(b, f)
+		b = appendItem(b, f)
 	}
 	return b
 }
 
 // entryAt decodes the entry at off of node chunk c (whose master is master, master
-// fields mf), appending its fields and values to fv (aliasing c); next is the offset
-// after it.
-func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte) (flags byte, id StreamID, out [][]byte, next int) {
+// fields mf), appending its fields and values to fv (aliasing c, and num for integers);
+// next is the offset after it. The integers' digits go to num emptied (a new array when
+// it fills up: the digits already decoded stay where they are), so the fields of an entry
+// stay valid until the next call with the same num.
+func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte, num []byte) (flags byte, id StreamID, out [][]byte, nnum []byte, next int) {
 	flags = c[off]
 	off++
 	ms, w := binary.Uvarint(c[off:])
@@ -266,22 +334,48 @@ func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte) (flags byte, i
 	off += w
 	id = StreamID{master.Ms + ms, master.Seq + uint64(seq)}
 	b := c[off:]
+	var x []byte
+	num = num[:0]
 	if flags&streamSameFields != 0 {
 		for _, f := range mf {
-			var v []byte
-			v, b = readBytes(b)
-			fv = append(fv, f, v)
+			x, num, b = readItem(b, num)
+			fv = append(fv, f, x)
 		}
 	} else {
 		n, w := binary.Uvarint(b)
 		b = b[w:]
 		for range 2 * n {
-			var x []byte
-			x, b = readBytes(b)
+			x, num, b = readItem(b, num)
 			fv = append(fv, x)
 		}
 	}
-	return flags, id, fv, len(c) - len(b)
+	return flags, id, fv, num, len(c) - len(b)
+}
+
+// entryHead decodes the flags and ID of the entry at off of node chunk c (whose master
+// is master, with nmf master fields) and skips its items; next is the offset after it.
+func entryHead(c []byte, off int, master StreamID, nmf int) (flags byte, id StreamID, next int) {
+	flags = c[off]
+	off++
+	ms, w := binary.Uvarint(c[off:])
+	off += w
+	seq, w := binary.Varint(c[off:])
+	off += w
+	id = StreamID{master.Ms + ms, master.Seq + uint64(seq)}
+	items := nmf
+	if flags&streamSameFields == 0 {
+		n, w := binary.Uvarint(c[off:])
+		off += w
+		items = 2 * int(n)
+	}
+	for range items {
+		h, w := binary.Uvarint(c[off:])
+		off += w
+		if h&1 == 0 {
+			off += int(h >> 1)
+		}
+	}
+	return flags, id, off
 }
 
 // nodeBytes is the part of a node's chunk in use.
@@ -381,12 +475,14 @@ func (st *stream) nodeAt(id StreamID) int {
 }
 
 // each calls fn with the live entries from start to end (inclusive), in order (rev:
-// from end down), their fields aliasing the arena, until fn returns false.
+// from end down), their fields aliasing the arena and a scratch buffer, valid during the
+// call, until fn returns false.
 func (s *Store) streamEach(st *stream, start, end StreamID, rev bool, fn func(id StreamID, fv [][]byte) bool) {
 	if end.Less(start) {
 		return
 	}
 	var mf, fv [][]byte
+	var num []byte
 	if !rev {
 		for i := st.nodeAt(start); i < len(st.nodes); i++ {
 			n := &st.nodes[i]
@@ -397,13 +493,16 @@ func (s *Store) streamEach(st *stream, start, end StreamID, rev bool, fn func(id
 			var off int
 			mf, off = masterFields(c, mf[:0])
 			for off < len(c) {
-				var flags byte
-				var id StreamID
-				flags, id, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+				flags, id, next := entryHead(c, off, n.master, len(mf))
 				if flags&streamDeleted != 0 || id.Less(start) {
+					off = next
 					continue
 				}
-				if end.Less(id) || !fn(id, fv) {
+				if end.Less(id) {
+					return
+				}
+				_, _, fv, num, off = entryAt(c, off, n.master, mf, fv[:0], num)
+				if !fn(id, fv) {
 					return
 				}
 			}
@@ -423,38 +522,74 @@ func (s *Store) streamEach(st *stream, start, end StreamID, rev bool, fn func(id
 		offs = offs[:0]
 		for off < len(c) {
 			offs = append(offs, off)
-			_, _, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+			_, _, off = entryHead(c, off, n.master, len(mf))
 		}
 		for j := len(offs) - 1; j >= 0; j-- {
-			var flags byte
-			var id StreamID
-			flags, id, fv, _ = entryAt(c, offs[j], n.master, mf, fv[:0])
+			flags, id, _ := entryHead(c, offs[j], n.master, len(mf))
 			if flags&streamDeleted != 0 || end.Less(id) {
 				continue
 			}
-			if id.Less(start) || !fn(id, fv) {
+			if id.Less(start) {
+				return
+			}
+			_, _, fv, num, _ = entryAt(c, offs[j], n.master, mf, fv[:0], num)
+			if !fn(id, fv) {
 				return
 			}
 		}
 	}
 }
 
-// streamRange returns copies of up to count entries (0: all) from start to end.
+// streamRange returns copies of up to count entries (0: all) from start to end. The
+// copies share one byte array and one array of fields, so a read of many entries makes
+// a handful of allocations, not one per field and value.
 func (s *Store) streamRange(st *stream, start, end StreamID, count int64, rev bool) []StreamEntry {
 	var out []StreamEntry
+	var buf []byte
+	var ends []int // the end in buf of every field and value, entry after entry
+	var nfields []int
+	if count > 0 {
+		c := min(count, 128)
+		out, ends, nfields = make([]StreamEntry, 0, c), make([]int, 0, 4*c), make([]int, 0, c)
+	}
 	s.streamEach(st, start, end, rev, func(id StreamID, fv [][]byte) bool {
-		out = append(out, StreamEntry{ID: id, Fields: cloneAll(fv)})
+		out = append(out, StreamEntry{ID: id})
+		if size := fieldsSize(fv); cap(buf)-len(buf) < size {
+			// room for this entry and, sized like it, the ones count still asks for (16 at most)
+			more := int64(16)
+			if count > 0 {
+				more = min(count-int64(len(out))+1, more)
+			}
+			nb := make([]byte, len(buf), max(2*cap(buf), len(buf)+size*int(more)))
+			copy(nb, buf)
+			buf = nb
+		}
+		for _, f := range fv {
+			buf = append(buf, f...)
+			ends = append(ends, len(buf))
+		}
+		nfields = append(nfields, len(fv))
 		return count <= 0 || int64(len(out)) < count
 	})
+	fields := make([][]byte, len(ends))
+	prev := 0
+	for i, e := range ends {
+		fields[i] = buf[prev:e:e]
+		prev = e
+	}
+	for i, n := range nfields {
+		out[i].Fields, fields = fields[:n:n], fields[n:]
+	}
 	return out
 }
 
-func cloneAll(fv [][]byte) [][]byte {
-	out := make([][]byte, len(fv))
-	for i, f := range fv {
-		out[i] = cloneBytes(f)
+// fieldsSize is the bytes of fields and values fv.
+func fieldsSize(fv [][]byte) int {
+	n := 0
+	for _, f := range fv {
+		n += len(f)
 	}
-	return out
+	return n
 }
 
 // streamGet returns a copy of the entry id; ok is false when there is none.
@@ -485,13 +620,12 @@ func (s *Store) streamDelete(st *stream, id StreamID) bool {
 	}
 	n := &st.nodes[i]
 	c := s.nodeBytes(n)
-	mf, off := masterFields(c, nil)
-	var fv [][]byte
+	nmf, off := masterSkip(c)
 	for off < len(c) {
 		at := off
 		var flags byte
 		var eid StreamID
-		flags, eid, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+		flags, eid, off = entryHead(c, off, n.master, nmf)
 		if eid == id {
 			if flags&streamDeleted != 0 {
 				return false
@@ -586,13 +720,12 @@ func (s *Store) streamTrim(st *stream, a XTrimArgs) int64 {
 			break
 		}
 		c := s.nodeBytes(n)
-		mf, off := masterFields(c, nil)
-		var fv [][]byte
+		nmf, off := masterSkip(c)
 		for off < len(c) {
 			at := off
 			var flags byte
 			var id StreamID
-			flags, id, fv, off = entryAt(c, off, n.master, mf, fv[:0])
+			flags, id, off = entryHead(c, off, n.master, nmf)
 			if a.Strategy == TrimMaxLen && st.length <= a.MaxLen || a.Strategy == TrimMinID && !id.Less(a.MinID) {
 				break
 			}

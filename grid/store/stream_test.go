@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/insightgrid/insight/grid/slots"
@@ -394,6 +396,59 @@ func BenchmarkXAdd(b *testing.B) {
 	b.ReportMetric(float64(s.DataMemory())/float64(n), "B/entry")
 }
 
+// BenchmarkXAddInts adds entries of two integer values (XADD s * f1 <i> f2 <i mod
+// 1000>, the memory benchmark's entries) to one stream.
+func BenchmarkXAddInts(b *testing.B) {
+	s := New(1 << 20)
+	k := []byte("s")
+	f := fv("f1", "", "f2", "")
+	var v1, v2 [20]byte
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		f[1], f[3] = strconv.AppendInt(v1[:0], int64(i), 10), strconv.AppendInt(v2[:0], int64(i%1000), 10)
+		i++
+		if _, _, err := s.XAdd(k, XAddArgs{Auto: true}, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n, _ := s.XLen(k)
+	b.ReportMetric(float64(s.DataMemory())/float64(n), "B/entry")
+}
+
+// BenchmarkXAdd100 adds entries of one 100-byte value (redis-benchmark's XADD in
+// ci/bench-types.sh) to one stream.
+func BenchmarkXAdd100(b *testing.B) {
+	s := New(1 << 20)
+	k := []byte("s")
+	f := fv("f", strings.Repeat("v", 100))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.XAdd(k, XAddArgs{Auto: true}, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkXRange10 reads 10 entries of two fields (XRANGE s <id> + COUNT 10) from a
+// stream of 100000.
+func BenchmarkXRange10(b *testing.B) {
+	s := New(1 << 20)
+	k := []byte("s")
+	for i := range 100_000 {
+		if _, _, err := s.XAdd(k, XAddArgs{Auto: true}, fv("n", strconv.Itoa(i), "v", strings.Repeat("v", 100))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		es, err := s.XRange(k, StreamID{}, MaxStreamID, 10, false)
+		if err != nil || len(es) != 10 {
+			b.Fatal(len(es), err)
+		}
+	}
+}
+
 // BenchmarkXReadGroupAck reads one new entry for a consumer and acknowledges it.
 func BenchmarkXReadGroupAck(b *testing.B) {
 	s := New(1 << 20)
@@ -481,4 +536,71 @@ func TestSetOverStreamFreesIt(t *testing.T) {
 	if s.heap.Load() != 0 || s.DatasetBytes() != 0 {
 		t.Errorf("FLUSHALL leaked: heap %d, dataset %d", s.heap.Load(), s.DatasetBytes())
 	}
+}
+
+// TestStreamItemsRoundTrip stores values that are integers as Redis writes them (kept as
+// integers) and strings that only look like ones, and reads every one back byte for byte,
+// forward, backward and through the journal's whole-stream operation.
+func TestStreamItemsRoundTrip(t *testing.T) {
+	s, _ := newTestStore()
+	k := b("s")
+	vals := []string{"0", "-0", "00", "01", "+1", "-1", "1", "12a", "", "-", " 1", "1 ",
+		"9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+		"18446744073709551616", "99999999999999999999", "1000000", "-1000", "0x10", "1e3", "1.5"}
+	var want [][]string
+	for i, v := range vals {
+		// the same fields as the node's first entry, then a field that is a number, then other fields
+		e := []string{"f", v, "g", vals[(i+1)%len(vals)]}
+		switch i % 3 {
+		case 1:
+			e = []string{v, "x", "7", v}
+		case 2:
+			e = []string{"f", v}
+		}
+		want = append(want, e)
+		if _, _, err := s.XAdd(k, XAddArgs{Auto: true}, fv(e...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// an entry of many integers: their digits outgrow the decoder's first buffer
+	var many []string
+	for i := range 64 {
+		many = append(many, strconv.Itoa(i), strconv.Itoa(-1<<61+i))
+	}
+	want = append(want, many)
+	if _, _, err := s.XAdd(k, XAddArgs{Auto: true}, fv(many...)); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, es []StreamEntry, rev bool) {
+		t.Helper()
+		if len(es) != len(want) {
+			t.Fatalf("%s: %d entries, want %d", what, len(es), len(want))
+		}
+		for i, e := range es {
+			w := want[i]
+			if rev {
+				w = want[len(want)-1-i]
+			}
+			got := make([]string, len(e.Fields))
+			for j, f := range e.Fields {
+				got[j] = string(f)
+			}
+			if !reflect.DeepEqual(got, w) {
+				t.Errorf("%s: entry %d is %q, want %q", what, i, got, w)
+			}
+		}
+	}
+	es, err := s.XRange(k, StreamID{}, MaxStreamID, 0, false)
+	must0(t, err)
+	check("XRANGE", es, false)
+	es, err = s.XRange(k, StreamID{}, MaxStreamID, 0, true)
+	must0(t, err)
+	check("XREVRANGE", es, true)
+	dst, _ := newTestStore()
+	for i := range s.slots {
+		s.DumpSlot(i, func(op []byte) { must0(t, dst.Apply(op)) })
+	}
+	es, err = dst.XRange(k, StreamID{}, MaxStreamID, 0, false)
+	must0(t, err)
+	check("snapshot", es, false)
 }
