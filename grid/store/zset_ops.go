@@ -49,6 +49,10 @@ func (s *Store) ZAdd(key []byte, f ZAddFlags, members [][]byte, scores []float64
 	if !ok && f.XX {
 		return res, nil
 	}
+	if ok && r.table() && len(members) == 1 {
+		v := s.zopen(sl, &r)
+		return v.addOne(sl, key, f, members[0], scores[0])
+	}
 	var v zview
 	if ok {
 		v = s.zopen(sl, &r)

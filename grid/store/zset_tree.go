@@ -15,9 +15,14 @@ import (
 // O(log n) rank. A tree node is one zNodeSize chunk:
 //
 //	n     uint16 entries, then a byte that is 1 for a leaf
-//	leaf  prev Ref (8 bytes at 8), next Ref (8 at 16), then n member-record Refs (8 each)
-//	inner from byte 8, n entries of child Ref, the child's element count and the Ref of the
-//	      child's last (greatest) member record, 8 bytes each
+//	leaf  prev Ref (8 bytes at 8), next Ref (8 at 16), then n entries of a member record's
+//	      Ref and its score (the float64's bits), 8 bytes each
+//	inner from byte 8, n entries of child Ref, the child's element count, the Ref of the
+//	      child's last (greatest) member record and that member's score, 8 bytes each
+//
+// The scores in the nodes let a descent order by score without reading the member
+// records (each one a cache miss in a large set), as Redis's skip list nodes hold theirs;
+// a record is read only when the scores tie.
 //
 // The root keeps its Ref for the set's life (a split root moves its entries to a new
 // child), so the key's record never changes once the set is large. Leaves are chained
@@ -26,9 +31,10 @@ import (
 const (
 	zNodeSize  = 512
 	zLeafHdr   = 24
-	zLeafCap   = (zNodeSize - zLeafHdr) / 8
+	zLeafEnt   = 16
+	zLeafCap   = (zNodeSize - zLeafHdr) / zLeafEnt
 	zInnerHdr  = 8
-	zInnerEnt  = 24
+	zInnerEnt  = 32
 	zInnerCap  = (zNodeSize - zInnerHdr) / zInnerEnt
 	zMaxHeight = 16
 )
@@ -50,15 +56,55 @@ func znSetPrev(n []byte, r slab.Ref) {
 	put64(n[8:], uint64(r))
 }
 func znSetNext(n []byte, r slab.Ref)   { put64(n[16:], uint64(r)) }
-func znEnt(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zLeafHdr+8*i:])) }
+func znEnt(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zLeafHdr+zLeafEnt*i:])) }
 func znChild(n []byte, i int) slab.Ref { return slab.Ref(le64(n[zInnerHdr+zInnerEnt*i:])) }
 func znCount(n []byte, i int) int64    { return int64(le64(n[zInnerHdr+zInnerEnt*i+8:])) }
 func znMax(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zInnerHdr+zInnerEnt*i+16:])) }
-func znSetInner(n []byte, i int, child slab.Ref, count int64, maxRef slab.Ref) {
+
+// znEntScore and znMaxScore are the scores of leaf entry i and of inner entry i's greatest member.
+func znEntScore(n []byte, i int) float64 {
+	return math.Float64frombits(le64(n[zLeafHdr+zLeafEnt*i+8:]))
+}
+
+func znMaxScore(n []byte, i int) float64 {
+	return math.Float64frombits(le64(n[zInnerHdr+zInnerEnt*i+24:]))
+}
+
+// znSetInner makes inner entry i of n describe the node child, whose Ref is ref.
+func znSetInner(n []byte, i int, ref slab.Ref, child []byte) {
+	znPutInner(n[zInnerHdr+zInnerEnt*i:], ref, child)
+}
+
+// znBump adds delta to the count of inner entry i of n, whose child child gained or lost
+// that many elements without a split or merge, and refreshes its greatest member: cheaper
+// than znSetInner, which sums the child's entries.
+func znBump(n []byte, i int, child []byte, delta int64) {
 	e := n[zInnerHdr+zInnerEnt*i:]
-	put64(e, uint64(child))
-	put64(e[8:], uint64(count))
-	put64(e[16:], uint64(maxRef))
+	put64(e[8:], le64(e[8:])+uint64(delta))
+	k := znN(child)
+	if znLeaf(child) {
+		copy(e[16:32], child[zLeafHdr+zLeafEnt*(k-1):])
+	} else {
+		copy(e[16:32], child[zInnerHdr+zInnerEnt*(k-1)+16:])
+	}
+}
+
+// znPutInner writes the inner entry for the node child, whose Ref is ref, into e.
+func znPutInner(e []byte, ref slab.Ref, child []byte) {
+	put64(e, uint64(ref))
+	put64(e[8:], uint64(znTotal(child)))
+	k := znN(child)
+	var last slab.Ref
+	var lastSc uint64
+	switch {
+	case k == 0:
+	case znLeaf(child):
+		last, lastSc = znEnt(child, k-1), le64(child[zLeafHdr+zLeafEnt*(k-1)+8:])
+	default:
+		last, lastSc = znMax(child, k-1), le64(child[zInnerHdr+zInnerEnt*(k-1)+24:])
+	}
+	put64(e[16:], uint64(last))
+	put64(e[24:], lastSc)
 }
 
 // znCap is the capacity of node n; znWidth the bytes of one entry and znOff where entry i starts.
@@ -71,14 +117,14 @@ func znCap(n []byte) int {
 
 func znWidth(n []byte) int {
 	if znLeaf(n) {
-		return 8
+		return zLeafEnt
 	}
 	return zInnerEnt
 }
 
 func znOff(n []byte, i int) int {
 	if znLeaf(n) {
-		return zLeafHdr + 8*i
+		return zLeafHdr + zLeafEnt*i
 	}
 	return zInnerHdr + zInnerEnt*i
 }
@@ -105,10 +151,17 @@ func (t *ztree) node(r slab.Ref) []byte { return t.s.arena.Bytes(r) }
 
 func (t *ztree) rec(r slab.Ref) ([]byte, float64) { return zrec(t.s.arena.Bytes(r)) }
 
-// cmpRef compares the member record r with (sc, m).
-func (t *ztree) cmpRef(r slab.Ref, sc float64, m []byte) int {
-	rm, rs := t.rec(r)
-	return zcmp(rs, rm, sc, m)
+// cmpRef compares the member record r, whose score is rs, with (sc, m); it reads the
+// record only when the scores tie.
+func (t *ztree) cmpRef(r slab.Ref, rs, sc float64, m []byte) int {
+	switch {
+	case rs < sc:
+		return -1
+	case rs > sc:
+		return 1
+	}
+	rm, _ := t.rec(r)
+	return bytes.Compare(rm, m)
 }
 
 func (t *ztree) newNode(leaf bool) (slab.Ref, []byte, error) {
@@ -143,17 +196,6 @@ func znTotal(n []byte) int64 {
 	return c
 }
 
-func znLast(n []byte) slab.Ref {
-	k := znN(n)
-	if k == 0 {
-		return 0
-	}
-	if znLeaf(n) {
-		return znEnt(n, k-1)
-	}
-	return znMax(n, k-1)
-}
-
 type zstep struct {
 	ref slab.Ref
 	i   int
@@ -171,7 +213,7 @@ func (t *ztree) descend(sc float64, m []byte, path []zstep) ([]zstep, slab.Ref) 
 		lo, hi := 0, k-1
 		for lo < hi {
 			mid := (lo + hi) / 2
-			if t.cmpRef(znMax(n, mid), sc, m) >= 0 {
+			if t.cmpRef(znMax(n, mid), znMaxScore(n, mid), sc, m) >= 0 {
 				hi = mid
 			} else {
 				lo = mid + 1
@@ -187,7 +229,7 @@ func (t *ztree) leafPos(n []byte, sc float64, m []byte) int {
 	lo, hi := 0, znN(n)
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if t.cmpRef(znEnt(n, mid), sc, m) >= 0 {
+		if t.cmpRef(znEnt(n, mid), znEntScore(n, mid), sc, m) >= 0 {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -256,31 +298,31 @@ func (t *ztree) insert(ref slab.Ref, sc float64, m []byte) error {
 	path, leaf := t.descend(sc, m, pathBuf[:0])
 	n := t.node(leaf)
 	pos := t.leafPos(n, sc, m)
-	var e [zInnerEnt]byte
+	var e [zLeafEnt]byte
 	put64(e[:], uint64(ref))
+	put64(e[8:], math.Float64bits(sc))
 	cur, curN := leaf, n
 	var newRef slab.Ref
 	var newN []byte
 	if znN(n) < zLeafCap {
-		znInsertAt(n, pos, e[:8])
+		znInsertAt(n, pos, e[:])
 	} else {
 		var err error
-		if newRef, newN, err = t.split(leaf, n, pos, e[:8]); err != nil {
+		if newRef, newN, err = t.split(leaf, n, pos, e[:]); err != nil {
 			return err
 		}
 	}
 	for i := len(path) - 1; i >= 0; i-- {
 		p := t.node(path[i].ref)
 		ci := path[i].i
-		znSetInner(p, ci, cur, znTotal(curN), znLast(curN))
 		if newRef == 0 {
+			znBump(p, ci, curN, 1)
 			cur, curN = path[i].ref, p
 			continue
 		}
+		znSetInner(p, ci, cur, curN)
 		var ie [zInnerEnt]byte
-		put64(ie[:], uint64(newRef))
-		put64(ie[8:], uint64(znTotal(newN)))
-		put64(ie[16:], uint64(znLast(newN)))
+		znPutInner(ie[:], newRef, newN)
 		if znN(p) < zInnerCap {
 			znInsertAt(p, ci+1, ie[:])
 			newRef, newN = 0, nil
@@ -314,8 +356,8 @@ func (t *ztree) growRoot(sibRef slab.Ref, sib []byte) error {
 	}
 	clear(root[:zInnerHdr])
 	znSetN(root, 2)
-	znSetInner(root, 0, cref, znTotal(c), znLast(c))
-	znSetInner(root, 1, sibRef, znTotal(sib), znLast(sib))
+	znSetInner(root, 0, cref, c)
+	znSetInner(root, 1, sibRef, sib)
 	return nil
 }
 
@@ -325,7 +367,7 @@ func (t *ztree) delete(sc float64, m []byte) {
 	path, leaf := t.descend(sc, m, pathBuf[:0])
 	n := t.node(leaf)
 	pos := t.leafPos(n, sc, m)
-	if pos >= znN(n) || t.cmpRef(znEnt(n, pos), sc, m) != 0 {
+	if pos >= znN(n) || t.cmpRef(znEnt(n, pos), znEntScore(n, pos), sc, m) != 0 {
 		return
 	}
 	znRemoveAt(n, pos)
@@ -352,12 +394,12 @@ func (t *ztree) delete(sc float64, m []byte) {
 				znSetN(r, 0)
 				t.freeNode(rref, r)
 				znRemoveAt(p, li+1)
-				znSetInner(p, li, lref, znTotal(l), znLast(l))
+				znSetInner(p, li, lref, l)
 			} else {
-				znSetInner(p, ci, cur, znTotal(curN), znLast(curN))
+				znBump(p, ci, curN, -1)
 			}
 		default:
-			znSetInner(p, ci, cur, znTotal(curN), znLast(curN))
+			znBump(p, ci, curN, -1)
 		}
 		cur, curN = path[i].ref, p
 	}
