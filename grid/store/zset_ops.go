@@ -402,10 +402,11 @@ func (s *Store) zpop(sl *slot, key []byte, r record, top bool, count int64) ([]Z
 	if len(out) == 0 {
 		return nil, nil
 	}
-	if _, err := s.zsetRem(sl, r, entMembers(out)); err != nil {
+	members := entMembers(out)
+	if _, err := s.zsetRem(sl, r, members); err != nil {
 		return nil, err
 	}
-	s.journalZRem(sl, key, entMembers(out))
+	s.journalZRem(sl, key, members)
 	return out, nil
 }
 
