@@ -305,36 +305,78 @@ func (s *Store) zsetPut(sl *slot, key []byte, r record, ok bool, ents []ZEntry, 
 
 // largePut sets the scores of ents in a large sorted set.
 func (v *zview) largePut(ents []ZEntry) error {
-	a := v.s.arena
 	for _, e := range ents {
 		h := slab.Hash(e.Member)
-		if pos, ref := v.tab.Find(a, h, e.Member); pos >= 0 {
-			chunk := a.Bytes(ref)
-			m, sc := zrec(chunk)
-			if sc == e.Score {
-				continue
-			}
-			v.tree.delete(sc, m)
-			put64(chunk[zscoreOff(chunk):], math.Float64bits(e.Score))
-			if err := v.tree.insert(ref, e.Score, m); err != nil {
-				return err
-			}
-			continue
-		}
-		ref, chunk, err := a.Alloc(recordLen(e.Member, 0, 8))
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrOOM, err)
-		}
-		var sb [8]byte
-		put64(sb[:], math.Float64bits(e.Score))
-		encode(chunk, 0, e.Member, 0, sb[:])
-		if err := v.tree.insert(ref, e.Score, slab.KeyOf(chunk)); err != nil {
-			a.Free(ref)
+		pos, ref := v.tab.Find(v.s.arena, h, e.Member)
+		if err := v.putFound(h, pos, ref, e); err != nil {
 			return err
 		}
-		v.tab.Insert(a, h, ref)
 	}
 	return nil
+}
+
+// putFound sets the score of e.Member, whose hash is h, in a large sorted set: pos and ref
+// are what the table's Find returned for it (pos < 0: not a member).
+func (v *zview) putFound(h uint64, pos int, ref slab.Ref, e ZEntry) error {
+	a := v.s.arena
+	if pos >= 0 {
+		chunk := a.Bytes(ref)
+		m, sc := zrec(chunk)
+		if sc == e.Score {
+			return nil
+		}
+		v.tree.delete(sc, m)
+		put64(chunk[zscoreOff(chunk):], math.Float64bits(e.Score))
+		return v.tree.insert(ref, e.Score, m)
+	}
+	ref, chunk, err := a.Alloc(recordLen(e.Member, 0, 8))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOOM, err)
+	}
+	var sb [8]byte
+	put64(sb[:], math.Float64bits(e.Score))
+	encode(chunk, 0, e.Member, 0, sb[:])
+	if err := v.tree.insert(ref, e.Score, slab.KeyOf(chunk)); err != nil {
+		a.Free(ref)
+		return err
+	}
+	v.tab.Insert(a, h, ref)
+	return nil
+}
+
+// addOne is ZADD of one member m at score sc in a large sorted set, whose key is key in
+// sl (locked): one lookup of the member serves the flags' decision and the change.
+func (v *zview) addOne(sl *slot, key []byte, f ZAddFlags, m []byte, sc float64) (ZAddResult, error) {
+	var res ZAddResult
+	h := slab.Hash(m)
+	pos, ref := v.tab.Find(v.s.arena, h, m)
+	var cur float64
+	if pos >= 0 {
+		_, cur = zrec(v.s.arena.Bytes(ref))
+	}
+	sc, out := f.decide(cur, pos >= 0, sc)
+	switch out {
+	case zNaN:
+		return res, ErrZNaN
+	case zNop:
+		return res, nil
+	case zAdded:
+		res.Added = 1
+	case zUpdated:
+		res.Updated = 1
+	}
+	res.Score, res.Processed = sc, true
+	if out == zSame {
+		return res, nil
+	}
+	if err := v.s.room(4*zNodeSize + recordLen(m, 0, 8) + 16); err != nil {
+		return ZAddResult{}, err
+	}
+	if err := v.putFound(h, pos, ref, ZEntry{m, sc}); err != nil {
+		return ZAddResult{}, err
+	}
+	v.s.journalZAdd(sl, key, []ZEntry{{m, sc}})
+	return res, nil
 }
 
 // zscoreOff is where a member record's score starts.

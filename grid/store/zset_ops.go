@@ -49,6 +49,10 @@ func (s *Store) ZAdd(key []byte, f ZAddFlags, members [][]byte, scores []float64
 	if !ok && f.XX {
 		return res, nil
 	}
+	if ok && r.table() && len(members) == 1 {
+		v := s.zopen(sl, &r)
+		return v.addOne(sl, key, f, members[0], scores[0])
+	}
 	var v zview
 	if ok {
 		v = s.zopen(sl, &r)
@@ -398,10 +402,11 @@ func (s *Store) zpop(sl *slot, key []byte, r record, top bool, count int64) ([]Z
 	if len(out) == 0 {
 		return nil, nil
 	}
-	if _, err := s.zsetRem(sl, r, entMembers(out)); err != nil {
+	members := entMembers(out)
+	if _, err := s.zsetRem(sl, r, members); err != nil {
 		return nil, err
 	}
-	s.journalZRem(sl, key, entMembers(out))
+	s.journalZRem(sl, key, members)
 	return out, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/insightgrid/insight/grid/store/internal/slab"
 )
 
 // zmodel is a sorted set as a plain sorted slice, the reference the store is checked
@@ -36,7 +38,7 @@ func zstrs(ents []ZEntry) []string {
 // TestZSetAgainstModel runs random adds, removals and range removals across both
 // encodings and checks every element, every rank and range reads against the model.
 func TestZSetAgainstModel(t *testing.T) {
-	for _, size := range []int{20, 300, 2000} {
+	for _, size := range []int{20, 300, 2000, 6000} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			s, _ := newTestStore()
 			key := b("z")
@@ -78,6 +80,7 @@ func TestZSetAgainstModel(t *testing.T) {
 					model = got
 				}
 			}
+			checkZTree(t, s, key)
 			got, err := s.ZRange(key, ZQuery{By: ZByRank, Start: 0, Stop: -1})
 			if err != nil {
 				t.Fatal(err)
@@ -283,4 +286,39 @@ func TestZSetOOMChangesNothing(t *testing.T) {
 	if got := dump(s); got != before {
 		t.Fatalf("a refused write changed the store:\n%s\n%s", before, got)
 	}
+}
+
+// checkZTree fails unless every inner entry of the large sorted set at key holds its
+// child's element count and greatest member and score, and the leaves are in order.
+func checkZTree(t *testing.T, s *Store, key []byte) {
+	t.Helper()
+	sl := s.slotOf(key)
+	r, ok := s.find(sl, key)
+	if !ok || !r.table() {
+		return
+	}
+	tree := ztree{s: s, root: slab.Ref(le64(r.body[4:]))}
+	var walk func(ref slab.Ref) (int64, slab.Ref, float64)
+	walk = func(ref slab.Ref) (int64, slab.Ref, float64) {
+		n := tree.node(ref)
+		k := znN(n)
+		if znLeaf(n) {
+			for i := range k {
+				if _, sc := tree.rec(znEnt(n, i)); sc != znEntScore(n, i) {
+					t.Fatalf("leaf entry %d: score %g, record's %g", i, znEntScore(n, i), sc)
+				}
+			}
+			return int64(k), znEnt(n, k-1), znEntScore(n, k-1)
+		}
+		var total int64
+		for i := range k {
+			c, last, sc := walk(znChild(n, i))
+			if c != znCount(n, i) || last != znMax(n, i) || sc != znMaxScore(n, i) {
+				t.Fatalf("inner entry %d: count %d max %v/%g, child has %d %v/%g", i, znCount(n, i), znMax(n, i), znMaxScore(n, i), c, last, sc)
+			}
+			total += c
+		}
+		return total, znMax(n, k-1), znMaxScore(n, k-1)
+	}
+	walk(tree.root)
 }

@@ -15,9 +15,16 @@ import (
 // O(log n) rank. A tree node is one zNodeSize chunk:
 //
 //	n     uint16 entries, then a byte that is 1 for a leaf
-//	leaf  prev Ref (8 bytes at 8), next Ref (8 at 16), then n member-record Refs (8 each)
-//	inner from byte 8, n entries of child Ref, the child's element count and the Ref of the
-//	      child's last (greatest) member record, 8 bytes each
+//	leaf  prev Ref (8 bytes at 8), next Ref (8 at 16), then from 24 the entries: a member
+//	      record's score (the float64's bits) and its Ref
+//	inner from byte 8 the entries: the score of the child's last (greatest) member, the
+//	      child's Ref, its element count and the Ref of that last member record
+//
+// Entries are stored by column, each field of entry i in the 8 bytes at i of its column
+// (zLeafCap or zInnerCap slots), the scores first. The scores in the nodes let a descent
+// order by score without reading the member records (each one a cache miss in a large
+// set), as Redis's skip list nodes hold theirs; a record is read only when the scores tie.
+// Their column keeps the binary search of a node within its first cache lines.
 //
 // The root keeps its Ref for the set's life (a split root moves its entries to a new
 // child), so the key's record never changes once the set is large. Leaves are chained
@@ -26,9 +33,10 @@ import (
 const (
 	zNodeSize  = 512
 	zLeafHdr   = 24
-	zLeafCap   = (zNodeSize - zLeafHdr) / 8
+	zLeafEnt   = 16
+	zLeafCap   = (zNodeSize - zLeafHdr) / zLeafEnt
 	zInnerHdr  = 8
-	zInnerEnt  = 24
+	zInnerEnt  = 32
 	zInnerCap  = (zNodeSize - zInnerHdr) / zInnerEnt
 	zMaxHeight = 16
 )
@@ -49,38 +57,98 @@ func znNext(n []byte) slab.Ref { return slab.Ref(le64(n[16:])) }
 func znSetPrev(n []byte, r slab.Ref) {
 	put64(n[8:], uint64(r))
 }
-func znSetNext(n []byte, r slab.Ref)   { put64(n[16:], uint64(r)) }
-func znEnt(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zLeafHdr+8*i:])) }
-func znChild(n []byte, i int) slab.Ref { return slab.Ref(le64(n[zInnerHdr+zInnerEnt*i:])) }
-func znCount(n []byte, i int) int64    { return int64(le64(n[zInnerHdr+zInnerEnt*i+8:])) }
-func znMax(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zInnerHdr+zInnerEnt*i+16:])) }
-func znSetInner(n []byte, i int, child slab.Ref, count int64, maxRef slab.Ref) {
-	e := n[zInnerHdr+zInnerEnt*i:]
-	put64(e, uint64(child))
-	put64(e[8:], uint64(count))
-	put64(e[16:], uint64(maxRef))
+func znSetNext(n []byte, r slab.Ref) { put64(n[16:], uint64(r)) }
+
+// Where the columns start: a leaf's scores and Refs, an inner node's scores, children,
+// counts and greatest members.
+const (
+	zLeafScores  = zLeafHdr
+	zLeafRefs    = zLeafHdr + 8*zLeafCap
+	zInnerScores = zInnerHdr
+	zInnerKids   = zInnerHdr + 8*zInnerCap
+	zInnerCounts = zInnerHdr + 16*zInnerCap
+	zInnerMaxes  = zInnerHdr + 24*zInnerCap
+)
+
+func znEnt(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zLeafRefs+8*i:])) }
+func znChild(n []byte, i int) slab.Ref { return slab.Ref(le64(n[zInnerKids+8*i:])) }
+func znCount(n []byte, i int) int64    { return int64(le64(n[zInnerCounts+8*i:])) }
+func znMax(n []byte, i int) slab.Ref   { return slab.Ref(le64(n[zInnerMaxes+8*i:])) }
+
+// znEntScore and znMaxScore are the scores of leaf entry i and of inner entry i's greatest member.
+func znEntScore(n []byte, i int) float64 { return math.Float64frombits(le64(n[zLeafScores+8*i:])) }
+func znMaxScore(n []byte, i int) float64 { return math.Float64frombits(le64(n[zInnerScores+8*i:])) }
+
+// znShape is where node n's columns start, the slots of each and how many there are.
+func znShape(n []byte) (hdr, slots, cols int) {
+	if znLeaf(n) {
+		return zLeafHdr, zLeafCap, zLeafEnt / 8
+	}
+	return zInnerHdr, zInnerCap, zInnerEnt / 8
 }
 
-// znCap is the capacity of node n; znWidth the bytes of one entry and znOff where entry i starts.
+// znEntry appends the fields of entry i of n to e, in column order.
+func znEntry(n []byte, i int, e []byte) []byte {
+	hdr, slots, cols := znShape(n)
+	for c := range cols {
+		off := hdr + 8*(c*slots+i)
+		e = append(e, n[off:off+8]...)
+	}
+	return e
+}
+
+// znPut writes the fields e (in column order) as entry i of n.
+func znPut(n []byte, i int, e []byte) {
+	hdr, slots, cols := znShape(n)
+	for c := range cols {
+		copy(n[hdr+8*(c*slots+i):hdr+8*(c*slots+i)+8], e[8*c:])
+	}
+}
+
+// znSetInner makes inner entry i of n describe the node child, whose Ref is ref.
+func znSetInner(n []byte, i int, ref slab.Ref, child []byte) {
+	var e [zInnerEnt]byte
+	znPutInner(e[:], ref, child)
+	znPut(n, i, e[:])
+}
+
+// znLastOf is the score bits and Ref of node n's greatest member (zeros when it is empty).
+func znLastOf(n []byte) (uint64, slab.Ref) {
+	k := znN(n)
+	switch {
+	case k == 0:
+		return 0, 0
+	case znLeaf(n):
+		return le64(n[zLeafScores+8*(k-1):]), znEnt(n, k-1)
+	}
+	return le64(n[zInnerScores+8*(k-1):]), znMax(n, k-1)
+}
+
+// znBump adds delta to the count of inner entry i of n, whose child child gained or lost
+// that many elements without a split or merge, and refreshes its greatest member: cheaper
+// than znSetInner, which sums the child's entries.
+func znBump(n []byte, i int, child []byte, delta int64) {
+	put64(n[zInnerCounts+8*i:], le64(n[zInnerCounts+8*i:])+uint64(delta))
+	sc, last := znLastOf(child)
+	put64(n[zInnerScores+8*i:], sc)
+	put64(n[zInnerMaxes+8*i:], uint64(last))
+}
+
+// znPutInner writes the inner entry for the node child, whose Ref is ref, into e.
+func znPutInner(e []byte, ref slab.Ref, child []byte) {
+	sc, last := znLastOf(child)
+	put64(e, sc)
+	put64(e[8:], uint64(ref))
+	put64(e[16:], uint64(znTotal(child)))
+	put64(e[24:], uint64(last))
+}
+
+// znCap is the capacity of node n.
 func znCap(n []byte) int {
 	if znLeaf(n) {
 		return zLeafCap
 	}
 	return zInnerCap
-}
-
-func znWidth(n []byte) int {
-	if znLeaf(n) {
-		return 8
-	}
-	return zInnerEnt
-}
-
-func znOff(n []byte, i int) int {
-	if znLeaf(n) {
-		return zLeafHdr + 8*i
-	}
-	return zInnerHdr + zInnerEnt*i
 }
 
 // zrec returns the member and score of a member record.
@@ -105,10 +173,17 @@ func (t *ztree) node(r slab.Ref) []byte { return t.s.arena.Bytes(r) }
 
 func (t *ztree) rec(r slab.Ref) ([]byte, float64) { return zrec(t.s.arena.Bytes(r)) }
 
-// cmpRef compares the member record r with (sc, m).
-func (t *ztree) cmpRef(r slab.Ref, sc float64, m []byte) int {
-	rm, rs := t.rec(r)
-	return zcmp(rs, rm, sc, m)
+// cmpRef compares the member record r, whose score is rs, with (sc, m); it reads the
+// record only when the scores tie.
+func (t *ztree) cmpRef(r slab.Ref, rs, sc float64, m []byte) int {
+	switch {
+	case rs < sc:
+		return -1
+	case rs > sc:
+		return 1
+	}
+	rm, _ := t.rec(r)
+	return bytes.Compare(rm, m)
 }
 
 func (t *ztree) newNode(leaf bool) (slab.Ref, []byte, error) {
@@ -143,17 +218,6 @@ func znTotal(n []byte) int64 {
 	return c
 }
 
-func znLast(n []byte) slab.Ref {
-	k := znN(n)
-	if k == 0 {
-		return 0
-	}
-	if znLeaf(n) {
-		return znEnt(n, k-1)
-	}
-	return znMax(n, k-1)
-}
-
 type zstep struct {
 	ref slab.Ref
 	i   int
@@ -171,7 +235,7 @@ func (t *ztree) descend(sc float64, m []byte, path []zstep) ([]zstep, slab.Ref) 
 		lo, hi := 0, k-1
 		for lo < hi {
 			mid := (lo + hi) / 2
-			if t.cmpRef(znMax(n, mid), sc, m) >= 0 {
+			if t.cmpRef(znMax(n, mid), znMaxScore(n, mid), sc, m) >= 0 {
 				hi = mid
 			} else {
 				lo = mid + 1
@@ -187,7 +251,7 @@ func (t *ztree) leafPos(n []byte, sc float64, m []byte) int {
 	lo, hi := 0, znN(n)
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if t.cmpRef(znEnt(n, mid), sc, m) >= 0 {
+		if t.cmpRef(znEnt(n, mid), znEntScore(n, mid), sc, m) >= 0 {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -196,19 +260,26 @@ func (t *ztree) leafPos(n []byte, sc float64, m []byte) int {
 	return lo
 }
 
-// insertAt puts the entry bytes e at position pos of node n, which has room.
+// znInsertAt puts the entry e (its fields in column order) at position pos of node n,
+// which has room.
 func znInsertAt(n []byte, pos int, e []byte) {
-	k, w := znN(n), len(e)
-	off := znOff(n, pos)
-	copy(n[off+w:], n[off:znOff(n, k)])
-	copy(n[off:], e)
+	hdr, slots, cols := znShape(n)
+	k := znN(n)
+	for c := range cols {
+		col := n[hdr+8*c*slots : hdr+8*(c+1)*slots]
+		copy(col[8*(pos+1):8*(k+1)], col[8*pos:8*k])
+		copy(col[8*pos:8*pos+8], e[8*c:])
+	}
 	znSetN(n, k+1)
 }
 
 func znRemoveAt(n []byte, pos int) {
+	hdr, slots, cols := znShape(n)
 	k := znN(n)
-	off, w := znOff(n, pos), znWidth(n)
-	copy(n[off:], n[off+w:znOff(n, k)])
+	for c := range cols {
+		col := n[hdr+8*c*slots : hdr+8*(c+1)*slots]
+		copy(col[8*pos:], col[8*(pos+1):8*k])
+	}
 	znSetN(n, k-1)
 }
 
@@ -223,9 +294,15 @@ func (t *ztree) split(aref slab.Ref, a []byte, pos int, e []byte) (slab.Ref, []b
 	// The entries, with e, in a scratch buffer, then divided.
 	var buf [zNodeSize]byte
 	all := buf[:0]
-	all = append(all, a[znOff(a, 0):znOff(a, pos)]...)
-	all = append(all, e...)
-	all = append(all, a[znOff(a, pos):znOff(a, k)]...)
+	for i := range k {
+		if i == pos {
+			all = append(all, e...)
+		}
+		all = znEntry(a, i, all)
+	}
+	if pos == k {
+		all = append(all, e...)
+	}
 	total := k + 1
 	left := total / 2
 	switch pos {
@@ -234,9 +311,14 @@ func (t *ztree) split(aref slab.Ref, a []byte, pos int, e []byte) (slab.Ref, []b
 	case 0:
 		left = 1
 	}
-	copy(a[znOff(a, 0):], all[:left*w])
+	for i := range total {
+		if i < left {
+			znPut(a, i, all[i*w:])
+		} else {
+			znPut(b, i-left, all[i*w:])
+		}
+	}
 	znSetN(a, left)
-	copy(b[znOff(b, 0):], all[left*w:])
 	znSetN(b, total-left)
 	if znLeaf(a) {
 		next := znNext(a)
@@ -256,31 +338,31 @@ func (t *ztree) insert(ref slab.Ref, sc float64, m []byte) error {
 	path, leaf := t.descend(sc, m, pathBuf[:0])
 	n := t.node(leaf)
 	pos := t.leafPos(n, sc, m)
-	var e [zInnerEnt]byte
-	put64(e[:], uint64(ref))
+	var e [zLeafEnt]byte
+	put64(e[:], math.Float64bits(sc))
+	put64(e[8:], uint64(ref))
 	cur, curN := leaf, n
 	var newRef slab.Ref
 	var newN []byte
 	if znN(n) < zLeafCap {
-		znInsertAt(n, pos, e[:8])
+		znInsertAt(n, pos, e[:])
 	} else {
 		var err error
-		if newRef, newN, err = t.split(leaf, n, pos, e[:8]); err != nil {
+		if newRef, newN, err = t.split(leaf, n, pos, e[:]); err != nil {
 			return err
 		}
 	}
 	for i := len(path) - 1; i >= 0; i-- {
 		p := t.node(path[i].ref)
 		ci := path[i].i
-		znSetInner(p, ci, cur, znTotal(curN), znLast(curN))
 		if newRef == 0 {
+			znBump(p, ci, curN, 1)
 			cur, curN = path[i].ref, p
 			continue
 		}
+		znSetInner(p, ci, cur, curN)
 		var ie [zInnerEnt]byte
-		put64(ie[:], uint64(newRef))
-		put64(ie[8:], uint64(znTotal(newN)))
-		put64(ie[16:], uint64(znLast(newN)))
+		znPutInner(ie[:], newRef, newN)
 		if znN(p) < zInnerCap {
 			znInsertAt(p, ci+1, ie[:])
 			newRef, newN = 0, nil
@@ -314,8 +396,8 @@ func (t *ztree) growRoot(sibRef slab.Ref, sib []byte) error {
 	}
 	clear(root[:zInnerHdr])
 	znSetN(root, 2)
-	znSetInner(root, 0, cref, znTotal(c), znLast(c))
-	znSetInner(root, 1, sibRef, znTotal(sib), znLast(sib))
+	znSetInner(root, 0, cref, c)
+	znSetInner(root, 1, sibRef, sib)
 	return nil
 }
 
@@ -325,7 +407,7 @@ func (t *ztree) delete(sc float64, m []byte) {
 	path, leaf := t.descend(sc, m, pathBuf[:0])
 	n := t.node(leaf)
 	pos := t.leafPos(n, sc, m)
-	if pos >= znN(n) || t.cmpRef(znEnt(n, pos), sc, m) != 0 {
+	if pos >= znN(n) || t.cmpRef(znEnt(n, pos), znEntScore(n, pos), sc, m) != 0 {
 		return
 	}
 	znRemoveAt(n, pos)
@@ -347,17 +429,20 @@ func (t *ztree) delete(sc float64, m []byte) {
 			l, r := t.node(lref), t.node(rref)
 			if znN(l)+znN(r) <= znCap(l)*3/4 {
 				k := znN(l)
-				copy(l[znOff(l, k):], r[znOff(r, 0):znOff(r, znN(r))])
+				var e [zInnerEnt]byte
+				for j := range znN(r) {
+					znPut(l, k+j, znEntry(r, j, e[:0]))
+				}
 				znSetN(l, k+znN(r))
 				znSetN(r, 0)
 				t.freeNode(rref, r)
 				znRemoveAt(p, li+1)
-				znSetInner(p, li, lref, znTotal(l), znLast(l))
+				znSetInner(p, li, lref, l)
 			} else {
-				znSetInner(p, ci, cur, znTotal(curN), znLast(curN))
+				znBump(p, ci, curN, -1)
 			}
 		default:
-			znSetInner(p, ci, cur, znTotal(curN), znLast(curN))
+			znBump(p, ci, curN, -1)
 		}
 		cur, curN = path[i].ref, p
 	}
