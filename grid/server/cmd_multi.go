@@ -95,6 +95,7 @@ func (m *multiConn) keep(tx *queuedTx) {
 type queuedCmd struct {
 	cmd  *command
 	args [][]byte // a copy: the connection's read buffer is reused
+	slot int      // the slot its keys were routed to when queued; negative: none
 }
 
 // errExecAbort is EXEC's reply after a command was refused while queueing.
@@ -142,7 +143,9 @@ func (c *conn) queue(cmd *command, args [][]byte) bool {
 		tx.args = append(tx.args, a...)
 		tx.argv = append(tx.argv, tx.args[len(tx.args)-len(a):len(tx.args):len(tx.args)])
 	}
-	tx.cmds = append(tx.cmds, queuedCmd{cmd: cmd, args: tx.argv[from:len(tx.argv):len(tx.argv)]})
+	// c.slot is the one routing set for the command's keys: EXEC routes them by it
+	// rather than hashing them again.
+	tx.cmds = append(tx.cmds, queuedCmd{cmd: cmd, args: tx.argv[from:len(tx.argv):len(tx.argv)], slot: c.slot})
 	tx.flags |= cmd.flags
 	return true
 }
@@ -201,20 +204,36 @@ var execKeys = &command{name: "exec", firstKey: 1, lastKey: -1, step: 1}
 
 // routeExec routes the keys of every queued command as one command's (CROSSSLOT, MOVED,
 // ASK, TRYAGAIN), taking the slot's gate exclusively; a transaction without keys that
-// writes must be on the partition's primary. A refusal discards the transaction.
+// writes must be on the partition's primary. A refusal discards the transaction. The keys
+// are not hashed again: each queued command carries the slot its keys were routed to.
 func (s *Server) routeExec(c *conn) bool {
 	tx := c.mx.tx
 	keys := append(tx.keys[:0], nil)
+	slot := -1
 	for _, q := range tx.cmds {
 		first, last, step := q.cmd.keyRange(q.args)
+		n := len(keys)
 		for i := first; first > 0 && i <= last && i < len(q.args); i += step {
 			keys = append(keys, q.args[i])
+		}
+		switch {
+		case len(keys) == n:
+		case q.slot < 0 || slot >= 0 && q.slot != slot:
+			slot = -2 // keys of two slots (route says CROSSSLOT), or of none known
+		case slot == -1:
+			slot = q.slot
 		}
 	}
 	tx.keys = keys
 	if len(keys) > 1 {
 		c.mx.exclusive = true
-		if !s.route(c, execKeys, keys) {
+		var routed bool
+		if slot >= 0 {
+			routed = s.routeSlot(c, execKeys, keys, slot)
+		} else {
+			routed = s.route(c, execKeys, keys)
+		}
+		if !routed {
 			c.discard()
 			return false
 		}
@@ -286,8 +305,9 @@ func cmdExec(c *conn, _ [][]byte) {
 	c.wr.Array(len(tx.cmds))
 	wrote := tx.wrote[:0] // the writes with keys, whose waiters are served after EXEC
 	wroteAll := false     // a keyless write (FLUSHALL): every waiter is offered its key
+	at := time.Since(s.started)
 	for _, q := range tx.cmds {
-		c.execOne(q, slot)
+		at = c.execOne(q, slot, at)
 		switch {
 		case q.cmd.flags&flagWrite == 0:
 		case q.cmd.firstKey > 0 || q.cmd.movable != nil:
@@ -317,8 +337,10 @@ func cmdExec(c *conn, _ [][]byte) {
 	c.mx.keep(tx)
 }
 
-// execOne runs one queued command inside EXEC, accounting for it as dispatch would.
-func (c *conn) execOne(q queuedCmd, slot int) {
+// execOne runs one queued command inside EXEC, accounting for it as dispatch would. The
+// command starts at start (time since s.started, as dispatch reads the clock), which is
+// when the one before it ended: one clock read per command. It returns when it ended.
+func (c *conn) execOne(q queuedCmd, slot int, start time.Duration) time.Duration {
 	s := c.s
 	if u := c.user.Load().User(); !u.Unrestricted() {
 		// The user's rules may have changed since the command was queued (Redis checks
@@ -326,17 +348,17 @@ func (c *conn) execOne(q queuedCmd, slot int) {
 		if d, _ := aclCheck(u, q.cmd, q.args); d != aclAllowed {
 			c.wr.Error(d.execChanged())
 			s.countError([]byte("-NOPERM"))
-			return
+			return start
 		}
 	}
-	start := time.Now()
 	mark := c.wr.Len()
 	c.slot = slot // the transaction's, as routing would have set it for the command alone
 	c.mx.running = q.cmd
 	c.beforeKeyEvents(q.cmd, q.args)
 	q.cmd.handler(c, q.args)
 	c.mx.running = nil
-	took := time.Since(start)
+	end := time.Since(s.started)
+	took := end - start
 	failed := c.wr.Len() > mark && c.wr.Bytes()[mark] == '-'
 	if failed {
 		s.countError(c.wr.Bytes()[mark:])
@@ -344,6 +366,7 @@ func (c *conn) execOne(q queuedCmd, slot int) {
 	s.account(q.cmd, true, failed, took)
 	s.metrics.count(q.cmd, !failed)
 	q.cmd.latency.Observe(took.Seconds())
+	return end
 }
 
 // replyNotBlocking answers a blocking command run by EXEC, which must not block: as its

@@ -158,34 +158,53 @@ func TestTransactionReplies(t *testing.T) {
 
 // TestTransactionAllocatesNothing guards the transaction's hot path: once a connection
 // has run a transaction, the next one (MULTI, SET, INCR, GET, EXEC through dispatch)
-// allocates nothing: its commands' arguments are copied into the last one's buffers.
+// allocates nothing: its commands' arguments are copied into the last one's buffers, and
+// with a journal (a replicating store) the unit holding its operations is the last one's.
 func TestTransactionAllocatesNothing(t *testing.T) {
-	run, st := transactionHarness(t)
-	runs := 0
-	counted := func() { run(); runs++ }
-	counted()
-	if n := testing.AllocsPerRun(200, counted); n != 0 {
-		t.Errorf("%.1f allocations per transaction", n)
-	}
-	if got, ok, err := st.Get(nil, []byte("{k}c")); !ok || err != nil || string(got) != strconv.Itoa(runs) {
-		t.Errorf("the counter is %q (%v, %v) after %d transactions", got, ok, err, runs)
+	for _, journal := range []store.Journal{nil, &countingJournal{}} {
+		t.Run(fmt.Sprintf("journal=%v", journal != nil), func(t *testing.T) {
+			if journal != nil && raceEnabled {
+				t.Skip("the journal's buffers are pooled, and the race detector drops pooled objects at random")
+			}
+			run, st := transactionHarness(t, journal)
+			runs := 0
+			counted := func() { run(); runs++ }
+			counted()
+			if n := testing.AllocsPerRun(200, counted); n != 0 {
+				t.Errorf("%.1f allocations per transaction", n)
+			}
+			if got, ok, err := st.Get(nil, []byte("{k}c")); !ok || err != nil || string(got) != strconv.Itoa(runs) {
+				t.Errorf("the counter is %q (%v, %v) after %d transactions", got, ok, err, runs)
+			}
+			if j, ok := journal.(*countingJournal); ok && j.n.Load() != int64(runs) {
+				t.Errorf("%d operations journaled for %d transactions, want one unit each", j.n.Load(), runs)
+			}
+		})
 	}
 }
 
 // BenchmarkDispatchTransaction is one MULTI; SET; INCR; GET; EXEC through dispatch, as
-// ci/bench-tx.sh sends it.
+// ci/bench-tx.sh sends it, on a standalone store and on one that journals (a primary's).
 func BenchmarkDispatchTransaction(b *testing.B) {
-	run, _ := transactionHarness(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		run()
+	for _, journal := range []store.Journal{nil, &countingJournal{}} {
+		b.Run(fmt.Sprintf("journal=%v", journal != nil), func(b *testing.B) {
+			run, _ := transactionHarness(b, journal)
+			b.ReportAllocs()
+			for b.Loop() {
+				run()
+			}
+		})
 	}
 }
 
 // transactionHarness returns a function that sends MULTI; SET {k}v <100 bytes>; INCR {k}c;
-// GET {k}v; EXEC through dispatch on one connection of a standalone server, and its store.
-func transactionHarness(tb testing.TB) (func(), *store.Store) {
+// GET {k}v; EXEC through dispatch on one connection of a standalone server, and its store,
+// which journals to journal when not nil.
+func transactionHarness(tb testing.TB, journal store.Journal) (func(), *store.Store) {
 	st := store.New(1 << 20)
+	if journal != nil {
+		st.SetJournal(journal)
+	}
 	s, err := New(Config{Replication: Standalone{}}, st, prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)

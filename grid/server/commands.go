@@ -308,6 +308,11 @@ func (s *Server) route(c *conn, cmd *command, args [][]byte) bool {
 	if slot < 0 {
 		return true
 	}
+	return s.routeSlot(c, cmd, args, slot)
+}
+
+// routeSlot is route for a command whose keys all hash to slot.
+func (s *Server) routeSlot(c *conn, cmd *command, args [][]byte, slot int) bool {
 	v := s.view.Load()
 	if v == nil {
 		c.wr.Error(errClusterDown)

@@ -85,7 +85,12 @@ func (s *Store) journaling() bool {
 // emit encodes one operation with enc and hands it to the journal.
 func (s *Store) emit(sl *slot, enc func(b []byte) []byte) {
 	bp := opBufs.Get().(*[]byte)
-	b := enc((*bp)[:0])
+	s.record(sl, bp, enc((*bp)[:0]))
+}
+
+// record hands the operation b, encoded in the buffer bp from opBufs, to the journal, and
+// gives the buffer back.
+func (s *Store) record(sl *slot, bp *[]byte, b []byte) {
 	s.journal.Record(int(sl.idx), b)
 	if cap(b) <= 64<<10 {
 		*bp = b
@@ -110,6 +115,18 @@ func (s *Store) journalKey(sl *slot, key []byte) {
 		}
 		return s.appendEntry(b, key, sl, &r)
 	})
+}
+
+// journalString journals key's new state, the string val expiring at at, just stored:
+// what journalKey encodes for it, from the values stored rather than a lookup of the key.
+func (s *Store) journalString(sl *slot, key []byte, at int64, val []byte) {
+	if !s.journaling() {
+		return
+	}
+	bp := opBufs.Get().(*[]byte)
+	b := appendBytes(append((*bp)[:0], opString), key)
+	b = binary.AppendVarint(b, at)
+	s.record(sl, bp, appendBytes(b, val))
 }
 
 // appendEntry encodes key's whole state: r nil means deleted.
@@ -336,9 +353,9 @@ func (s *Store) eachLive(sl *slot, fn func(r *record) bool) {
 func (s *Store) DumpSlot(slot int, fn func(op []byte)) {
 	sl := &s.slots[slot]
 	sl.mu.RLock()
-	for u := s.openUnit(slot); u != nil; u = s.openUnit(slot) {
+	for done := s.openUnitDone(slot); done != nil; done = s.openUnitDone(slot) {
 		sl.mu.RUnlock()
-		<-u.done
+		<-done
 		sl.mu.RLock()
 	}
 	defer sl.mu.RUnlock()

@@ -61,7 +61,7 @@ func (s *Store) Set(dst, key, val []byte, o SetOptions) (SetResult, error) {
 	if err := s.setString(sl, key, r, ok, val, at, true); err != nil {
 		return res, err
 	}
-	s.journalKey(sl, key)
+	s.journalString(sl, key, at, val)
 	res.Done = true
 	return res, nil
 }
@@ -155,10 +155,11 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	}
 	cur += delta
 	var buf [20]byte
-	if err := s.setString(sl, key, r, ok, strconv.AppendInt(buf[:0], cur, 10), r.exp, true); err != nil {
+	val := strconv.AppendInt(buf[:0], cur, 10)
+	if err := s.setString(sl, key, r, ok, val, r.exp, true); err != nil {
 		return 0, err
 	}
-	s.journalKey(sl, key)
+	s.journalString(sl, key, r.exp, val)
 	return cur, nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,12 +50,27 @@ type txSlot struct {
 	unit  *unit
 }
 
-// unit is the operations of an open unit, each length-prefixed as opTx carries them.
+// unit is the operations of an open unit, each length-prefixed as opTx carries them,
+// after unitHead bytes left for opTx's code and count. Units are reused (units).
 type unit struct {
-	n    int
-	ops  []byte
-	done chan struct{} // closed by EndUnit: a snapshot of the slot may go on
+	n   int
+	ops []byte
+
+	// done is made by the first waiter for the unit's end (a snapshot of the slot, a
+	// handover) and closed by EndUnit; a waiter takes it while the unit is open, under
+	// the slot's lock, so it never sees the unit's next use.
+	mu   sync.Mutex
+	done chan struct{}
 }
+
+// unitHead is the room at the start of a unit's ops for opTx's code and count.
+const unitHead = 1 + binary.MaxVarintLen64
+
+// units keeps ended units for the next BeginUnit, so a transaction allocates nothing.
+var units = sync.Pool{New: func() any { return &unit{ops: make([]byte, unitHead, 512)} }}
+
+// maxSpareUnit is the largest buffer of operations a unit keeps for its next use.
+const maxSpareUnit = 64 << 10
 
 // WatchSet is the keys one client watches. Its methods other than Changed and Invalidate
 // are called by that client only.
@@ -236,9 +252,10 @@ func (s *Store) BeginUnit(slot int) {
 	if !s.tx.tracking || s.tx.sink == nil {
 		return
 	}
+	u := units.Get().(*unit)
 	sl := &s.slots[slot]
 	sl.mu.Lock()
-	s.tx.slots[slot].unit = &unit{done: make(chan struct{})}
+	s.tx.slots[slot].unit = u
 	s.tx.open.Add(1)
 	sl.mu.Unlock()
 }
@@ -259,16 +276,29 @@ func (s *Store) EndUnit(slot int) {
 	switch u.n {
 	case 0:
 	case 1:
-		_, n := binary.Uvarint(u.ops)
-		s.tx.sink.Record(slot, u.ops[n:])
+		_, n := binary.Uvarint(u.ops[unitHead:])
+		s.tx.sink.Record(slot, u.ops[unitHead+n:])
 	default:
-		b := make([]byte, 0, 1+binary.MaxVarintLen64+len(u.ops))
-		b = append(b, opTx)
-		b = binary.AppendUvarint(b, uint64(u.n))
-		s.tx.sink.Record(slot, append(b, u.ops...))
+		// The code and count go right before the operations, in the room left for them.
+		var count [binary.MaxVarintLen64]byte
+		c := binary.PutUvarint(count[:], uint64(u.n))
+		at := unitHead - 1 - c
+		u.ops[at] = opTx
+		copy(u.ops[at+1:], count[:c])
+		s.tx.sink.Record(slot, u.ops[at:])
 	}
+	u.mu.Lock()
+	done := u.done
+	u.done = nil
+	u.mu.Unlock()
 	sl.mu.Unlock()
-	close(u.done)
+	if done != nil {
+		close(done)
+	}
+	if cap(u.ops) <= maxSpareUnit {
+		u.n, u.ops = 0, u.ops[:unitHead]
+		units.Put(u)
+	}
 }
 
 // WaitUnits waits until no unit is open on any slot (a handover drains the journal after
@@ -279,16 +309,13 @@ func (s *Store) WaitUnits(deadline time.Time) bool {
 			return true
 		}
 		for {
-			sl := &s.slots[i]
-			sl.mu.RLock()
-			u := s.openUnit(i)
-			sl.mu.RUnlock()
-			if u == nil {
+			done := s.unitDone(i)
+			if done == nil {
 				break
 			}
 			t := time.NewTimer(time.Until(deadline))
 			select {
-			case <-u.done:
+			case <-done:
 				t.Stop()
 			case <-t.C:
 				return false
@@ -298,8 +325,27 @@ func (s *Store) WaitUnits(deadline time.Time) bool {
 	return true
 }
 
-// openUnit is the unit open on slot, nil when none; sl.mu is held.
-func (s *Store) openUnit(slot int) *unit { return s.tx.slots[slot].unit }
+// unitDone returns a channel closed when the unit open on slot ends, nil when none is.
+func (s *Store) unitDone(slot int) <-chan struct{} {
+	sl := &s.slots[slot]
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	return s.openUnitDone(slot)
+}
+
+// openUnitDone is unitDone with sl.mu held (read or write).
+func (s *Store) openUnitDone(slot int) <-chan struct{} {
+	u := s.tx.slots[slot].unit
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done == nil {
+		u.done = make(chan struct{})
+	}
+	return u.done
+}
 
 // applyTx replays a transaction's operations (op without its code), after checking that
 // they are whole: a count, then that many operations that fill op exactly, each of a known
