@@ -4,6 +4,7 @@
 package slots
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 )
@@ -11,7 +12,9 @@ import (
 // Count is the number of hash slots in a Redis Cluster keyspace.
 const Count = 16384
 
-var crcTable [256]uint16
+// crcTable is the CRC of each byte value; crcTable2 the CRC of each byte value followed by
+// a zero byte, so two bytes are folded per step (slicing by 2).
+var crcTable, crcTable2 [256]uint16
 
 func init() {
 	// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, the variant Redis uses.
@@ -26,13 +29,24 @@ func init() {
 		}
 		crcTable[i] = crc
 	}
+	for i := range 256 {
+		c := crcTable[i]
+		crcTable2[i] = c<<8 ^ crcTable[c>>8]
+	}
 }
 
 // CRC16 is the checksum Redis Cluster uses for key slots.
 func CRC16(b []byte) uint16 {
 	var crc uint16
-	for _, c := range b {
-		crc = crc<<8 ^ crcTable[byte(crc>>8)^c]
+	// Two bytes a step: the CRC is linear, so the state XORed with the next two bytes
+	// splits into a high byte (that goes through two more bytes) and a low one.
+	for len(b) >= 2 {
+		x := crc ^ uint16(b[0])<<8 ^ uint16(b[1])
+		crc = crcTable2[x>>8] ^ crcTable[byte(x)]
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		crc = crc<<8 ^ crcTable[byte(crc>>8)^b[0]]
 	}
 	return crc
 }
@@ -40,17 +54,9 @@ func CRC16(b []byte) uint16 {
 // Of returns the slot of key: only the part between the first '{' and the next '}' is
 // hashed when that part is not empty, so related keys can share a slot.
 func Of(key []byte) int {
-	for i, c := range key {
-		if c == '{' {
-			for j := i + 1; j < len(key); j++ {
-				if key[j] == '}' {
-					if j > i+1 {
-						key = key[i+1 : j]
-					}
-					return int(CRC16(key) & (Count - 1))
-				}
-			}
-			break
+	if i := bytes.IndexByte(key, '{'); i >= 0 {
+		if j := bytes.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
 		}
 	}
 	return int(CRC16(key) & (Count - 1))

@@ -2,6 +2,7 @@ package slots
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -78,6 +79,54 @@ func TestBalanced(t *testing.T) {
 	for _, n := range []int{0, -1, Count + 1} {
 		if _, err := Balanced(n); err == nil {
 			t.Errorf("Balanced(%d): want error", n)
+		}
+	}
+}
+
+// crc16Bytewise is the CRC16 a byte at a time, as Redis's crc16.c computes it.
+func crc16Bytewise(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc = crc<<8 ^ crcTable[byte(crc>>8)^c]
+	}
+	return crc
+}
+
+// ofReference is the slot rule as Redis's keyHashSlot states it, a byte at a time.
+func ofReference(key []byte) int {
+	for i, c := range key {
+		if c == '{' {
+			for j := i + 1; j < len(key); j++ {
+				if key[j] == '}' {
+					if j > i+1 {
+						key = key[i+1 : j]
+					}
+					return int(crc16Bytewise(key) & (Count - 1))
+				}
+			}
+			break
+		}
+	}
+	return int(crc16Bytewise(key) & (Count - 1))
+}
+
+func TestCRC16AndOfMatchTheBytewiseRule(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("{}ab{}")
+	for n := range 20000 {
+		key := make([]byte, n%40)
+		for i := range key {
+			if n%2 == 0 {
+				key[i] = alphabet[rng.IntN(len(alphabet))] // braces in every position
+			} else {
+				key[i] = byte(rng.IntN(256))
+			}
+		}
+		if got, want := CRC16(key), crc16Bytewise(key); got != want {
+			t.Fatalf("CRC16(%q) = %#04x, want %#04x", key, got, want)
+		}
+		if got, want := Of(key), ofReference(key); got != want {
+			t.Fatalf("Of(%q) = %d, want %d", key, got, want)
 		}
 	}
 }
