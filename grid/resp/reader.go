@@ -48,6 +48,8 @@ type Reader struct {
 	// scanned counts the bytes of the current line already searched for '\n', so a line
 	// trickling in byte by byte is not searched again from its start on every read.
 	scanned int
+	// reads counts the calls to rd.Read.
+	reads uint64
 }
 
 // NewReader returns a Reader on rd accepting bulk strings up to maxBulk bytes
@@ -76,6 +78,10 @@ func (r *Reader) Release() {
 // Buffered reports how many bytes were read from the stream but not yet parsed: the
 // server flushes its replies only when this is zero, so a pipeline gets one write.
 func (r *Reader) Buffered() int { return r.w - r.r }
+
+// Reads counts the reads from the stream so far: when it is the same after a ReadCommand
+// as before, the command was parsed from input already read, without waiting on the stream.
+func (r *Reader) Reads() uint64 { return r.reads }
 
 // Detach returns a copy of the input read from the connection but not yet parsed, for a
 // caller that takes the connection over for another protocol (replication).
@@ -265,6 +271,7 @@ func (r *Reader) fill(need int) error {
 		r.r, r.w = 0, 0
 	}
 	for range 100 {
+		r.reads++
 		n, err := r.rd.Read(r.buf[r.w:])
 		r.w += n
 		if n > 0 {

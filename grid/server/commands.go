@@ -75,7 +75,7 @@ type command struct {
 
 	ok, failed prometheus.Counter
 	stats      cmdStats // INFO commandstats
-	latency    prometheus.Observer
+	latency    latencyHist
 }
 
 func (cmd *command) fullName() string {
@@ -175,6 +175,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	c.asked, c.asking = c.asking, false
 	cmd := c.lookup(s.cmds, args[0])
 	if cmd == nil {
+		c.chained = false
 		mark := c.wr.Len()
 		c.wr.Error(errUnknown(args))
 		s.countError(c.wr.Bytes()[mark:])
@@ -184,6 +185,7 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 	if cmd.subs != nil && len(args) >= 2 {
 		sub := c.lookup(cmd.subs, args[1])
 		if sub == nil {
+			c.chained = false
 			mark := c.wr.Len()
 			c.wr.Error(errUnknownSub(args))
 			s.countError(c.wr.Bytes()[mark:])
@@ -193,17 +195,26 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		}
 		cmd = sub
 	}
-	// One read of the monotonic clock (time.Now would read the wall clock too) starts the
-	// command; one more ends it.
-	start := time.Since(s.started)
-	c.lastCmd.Store(cmd)
+	if cmd != c.tally.cmd {
+		c.tally.fold(s)
+		c.tally.cmd = cmd
+		c.lastCmd.Store(cmd)
+	}
+	// A read of the monotonic clock (time.Now would read the wall clock too) starts the
+	// command, one more ends it; in a pipeline the end of one command starts the next
+	// (serve), so its time includes the parsing of its arguments.
+	start := c.ended
+	if !c.chained {
+		start = time.Since(s.started)
+	}
 	c.lastAt.Store(int64(start))
-	s.cmdsTotal.Add(1)
+	c.tally.dispatched++
 	mark := c.wr.Len()
 	c.slot = -2
 	executed := s.run(c, cmd, args)
 	if c.afterInTx(executed) {
 		c.releaseGate()
+		c.chained = false
 		return // +QUEUED: the command is run, and accounted, by EXEC
 	}
 	if cmd.flags&flagWrite != 0 && c.waiting == nil {
@@ -221,7 +232,13 @@ func (s *Server) dispatch(c *conn, args [][]byte) {
 		}
 	}
 	failed := c.wr.Len() > mark && c.wr.Bytes()[mark] == '-'
-	took := time.Since(s.started) - start
+	c.ended = time.Since(s.started)
+	c.chained = true
+	took := c.ended - start
+	if executed && !failed {
+		c.tally.add(took)
+		return
+	}
 	if failed {
 		s.countError(c.wr.Bytes()[mark:])
 	}

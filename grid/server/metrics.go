@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,11 +19,8 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 		Name: "insight_grid_commands_total",
 		Help: "Commands processed, by command and result (ok or error).",
 	}, []string{"command", "result"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "insight_grid_command_duration_seconds",
-		Help:    "Time to execute a command, excluding network and queueing.",
-		Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 1},
-	}, []string{"command"})
+	latency := &latencyCollector{s: s, desc: prometheus.NewDesc("insight_grid_command_duration_seconds",
+		"Time to execute a command, excluding network and queueing.", []string{"command"}, nil)}
 	m := &metrics{clients: prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "insight_grid_connected_clients",
 		Help: "Client connections open now.",
@@ -62,9 +61,9 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	}
 	resolve := func(cmd *command) {
 		name := cmd.fullName()
+		cmd.latency.name = name
 		cmd.ok = commands.WithLabelValues(name, "ok")
 		cmd.failed = commands.WithLabelValues(name, "error")
-		cmd.latency = latency.WithLabelValues(name)
 	}
 	for _, cmd := range s.cmds {
 		resolve(cmd)
@@ -81,4 +80,63 @@ func (m *metrics) count(cmd *command, ok bool) {
 		return
 	}
 	cmd.failed.Inc()
+}
+
+// latencyBounds are the upper bounds of insight_grid_command_duration_seconds's buckets, in
+// nanoseconds.
+var latencyBounds = [...]time.Duration{5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6, 5e6, 2.5e7, 1e8, 1e9}
+
+// latencyBucket is the bucket of a command that took d: the first whose bound d does not
+// exceed, len(latencyBounds) above the last.
+func latencyBucket(d time.Duration) int {
+	for i, b := range latencyBounds {
+		if d <= b {
+			return i
+		}
+	}
+	return len(latencyBounds)
+}
+
+// latencyHist is a command's insight_grid_command_duration_seconds histogram. Unlike a
+// Prometheus histogram it takes a connection's tally of observations in one addition per
+// bucket (tally.fold); latencyCollector exports it.
+type latencyHist struct {
+	name    string // the command label
+	buckets [len(latencyBounds) + 1]atomic.Uint64
+	sum     atomic.Int64 // nanoseconds
+}
+
+// Observe records one command that took secs seconds (EXEC's and scripts' commands).
+func (h *latencyHist) Observe(secs float64) {
+	d := time.Duration(secs * float64(time.Second))
+	h.buckets[latencyBucket(d)].Add(1)
+	h.sum.Add(int64(d))
+}
+
+// latencyCollector exports every command's latencyHist, as a HistogramVec labelled by
+// command would.
+type latencyCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (l *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- l.desc }
+
+func (l *latencyCollector) Collect(ch chan<- prometheus.Metric) {
+	emit := func(h *latencyHist) {
+		cum := make(map[float64]uint64, len(latencyBounds))
+		var n uint64
+		for i, b := range latencyBounds {
+			n += h.buckets[i].Load()
+			cum[b.Seconds()] = n
+		}
+		n += h.buckets[len(latencyBounds)].Load()
+		ch <- prometheus.MustNewConstHistogram(l.desc, n, time.Duration(h.sum.Load()).Seconds(), cum, h.name)
+	}
+	for _, cmd := range l.s.cmds {
+		emit(&cmd.latency)
+		for _, sub := range cmd.subs {
+			emit(&sub.latency)
+		}
+	}
 }

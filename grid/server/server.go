@@ -315,6 +315,13 @@ type conn struct {
 	libVer  string
 	proto   atomic.Int32 // 2 or 3, mirrored for CLIENT LIST
 
+	tally tally // counters not yet added to the shared ones (stats.go)
+	// ended is when the last command ended (since the server started); chained: nothing
+	// but the parsing of the next command, from input already read, happened since, so
+	// that reading of the clock also starts the next command.
+	ended   time.Duration
+	chained bool
+
 	scratch []byte // reused for values copied out of the store
 	keyBuf  [32]byte
 
@@ -376,6 +383,7 @@ func (c *conn) serve() {
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
 			c.releaseGate() // held by the command that panicked: the slot must not stay locked
 		}
+		c.tally.fold(s)
 		c.endPubSub()
 		c.endMulti()
 		c.nc.Close()
@@ -387,7 +395,11 @@ func (c *conn) serve() {
 		s.wg.Done()
 	}()
 	for {
+		reads := c.rd.Reads()
 		args, err := c.rd.ReadCommand()
+		if c.rd.Reads() != reads {
+			c.chained = false
+		}
 		if err != nil {
 			var (
 				pe *resp.ProtocolError
@@ -408,6 +420,7 @@ func (c *conn) serve() {
 		}
 		s.dispatch(c, args)
 		if c.attach != nil {
+			c.tally.fold(s)
 			if c.wr.Flush() == nil {
 				s.cfg.Replication.Attach(c.nc, c.rd.Detach(), c.attach)
 			}
@@ -430,6 +443,8 @@ func (c *conn) serve() {
 // flushReplies sends the buffered replies once what they depend on is replicated; false
 // when the connection must close.
 func (c *conn) flushReplies() bool {
+	c.tally.fold(c.s)
+	c.chained = false
 	if c.need > 0 {
 		ok := c.s.cfg.Replication.Wait(c.need)
 		c.need = 0

@@ -63,6 +63,51 @@ func (s *Server) account(cmd *command, executed, errored bool, took time.Duratio
 	cmd.stats.usec.Add(took.Microseconds())
 }
 
+// tally is what a connection's commands of one kind (cmd) added to the shared counters
+// since it last folded them in: dispatched commands (total_commands_processed), and of
+// those the calls that ran and answered no error (the counters of INFO commandstats,
+// insight_grid_commands_total and the latency histogram). The shared counters are written
+// by every connection; one addition per batch of commands instead of several per command
+// keeps their cache lines from moving between cores at each command. A connection folds
+// its tally in before it sends replies and before it runs another command, so a client
+// that got a reply, or that reads the counters itself, sees its commands counted.
+type tally struct {
+	cmd        *command
+	dispatched int64
+	calls      int64
+	usec       int64
+	nanos      int64
+	buckets    [len(latencyBounds) + 1]uint32
+}
+
+// add counts one call of t.cmd that ran without error and took took.
+func (t *tally) add(took time.Duration) {
+	t.calls++
+	t.usec += took.Microseconds()
+	t.nanos += int64(took)
+	t.buckets[latencyBucket(took)]++
+}
+
+// fold adds the tally to the shared counters and empties it (cmd stays).
+func (t *tally) fold(s *Server) {
+	if t.dispatched == 0 {
+		return
+	}
+	s.cmdsTotal.Add(t.dispatched)
+	if cmd := t.cmd; t.calls > 0 {
+		cmd.stats.calls.Add(t.calls)
+		cmd.stats.usec.Add(t.usec)
+		cmd.ok.Add(float64(t.calls))
+		cmd.latency.sum.Add(t.nanos)
+		for i, n := range t.buckets {
+			if n > 0 {
+				cmd.latency.buckets[i].Add(uint64(n))
+			}
+		}
+	}
+	*t = tally{cmd: t.cmd}
+}
+
 // commandStats is INFO's commandstats section: every command (and subcommand) called or
 // refused at least once.
 func (s *Server) commandStats() [][2]string {
