@@ -1,0 +1,69 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/insightgrid/insight/grid/store"
+)
+
+// TestCommandLatencyHistogramCountsWhatRanOnly: once a client has its replies, each
+// command it ran is counted in insight_grid_command_duration_seconds (a pipeline's
+// commands included), and a command never run has no series, as with a HistogramVec.
+func TestCommandLatencyHistogramCountsWhatRanOnly(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Replication: Standalone{}, ProtoMaxBulkLen: 1 << 20}, store.New(1<<20), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetView(testView(t, "p0-i0"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	c.expect(encodeCmd("SET", "{k}a", "1"), "+OK\r\n")
+	c.expect(encodeCmd("GET", "{k}a")+encodeCmd("GET", "{k}a")+encodeCmd("GET", "{k}b"), "$1\r\n1\r\n$1\r\n1\r\n$-1\r\n")
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "insight_grid_command_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "command" {
+					counts[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if counts["set"] != 1 || counts["get"] != 3 {
+		t.Fatalf("histogram counts %v, want set 1 and get 3", counts)
+	}
+	if len(counts) != 2 {
+		t.Fatalf("histogram series for %v, want only the commands run (set, get)", counts)
+	}
+}
