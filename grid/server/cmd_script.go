@@ -281,7 +281,7 @@ func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly, fun
 			s.store.EndUnit(r.slot) // also after a panic: the slot's journal goes on
 		}
 	}()
-	run(ctx, r)
+	run(&scriptCtx{Context: ctx, c: c, start: r.start, limit: time.Duration(s.scripts.threshold()) * time.Millisecond}, r)
 	c.wr = r.out
 	if r.abandoned.Load() {
 		c.closing = true // the server is closing: no reply

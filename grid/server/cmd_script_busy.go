@@ -1,9 +1,13 @@
 package server
 
 import (
+	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // scriptRegistry is the scripts running on the instance, for the BUSY check, the
@@ -202,5 +206,49 @@ func (g *scriptRegistry) abandonAll() {
 		if r.cancel != nil {
 			r.cancel()
 		}
+	}
+}
+
+// A script past busy-reply-threshold spins on a core (the instance answers BUSY meanwhile,
+// so it has no other command to run before SCRIPT KILL): its thread is given the least
+// CPU priority, nice 19, so that the instance's own other work (its replication stream,
+// its lease, the BUSY replies) and the processes beside it, such as the other partitions
+// of `insight-grid local`, keep their share of the machine. The script's context is how
+// it is reached: the Lua VM asks for Done between instructions.
+
+// busyCheckEvery is how many of the VM's Done calls pass between two clock reads.
+const busyCheckEvery = 4096
+
+// scriptCtx is a running script's context: Done is the VM's, and every busyCheckEvery
+// calls it checks whether the script has run past the threshold.
+type scriptCtx struct {
+	context.Context
+	c     *conn
+	start time.Time
+	limit time.Duration
+	n     uint32
+}
+
+func (x *scriptCtx) Done() <-chan struct{} {
+	if x.n++; x.n%busyCheckEvery == 0 && !x.c.lowThread && time.Since(x.start) > x.limit {
+		x.c.lowerThread()
+	}
+	return x.Context.Done()
+}
+
+// lowerThread locks c's goroutine to its thread and gives the thread nice 19; the
+// thread ends with the goroutine (conn.loop hands the connection on). Not the process's
+// main thread, which the runtime keeps (wedged) rather than ends: the next check, on
+// another thread, does it.
+func (c *conn) lowerThread() {
+	runtime.LockOSThread()
+	tid := unix.Gettid()
+	if tid == unix.Getpid() {
+		runtime.UnlockOSThread()
+		return
+	}
+	c.lowThread = true
+	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 19); err != nil {
+		c.s.log.Debug("lowering a busy script's thread", "client", c.addr, "err", err)
 	}
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +175,52 @@ func TestScriptBadInput(t *testing.T) {
 	} {
 		c.expect(encodeCmd(st.cmd...), st.want)
 	}
+}
+
+// TestBusyScriptRunsAtTheLeastPriority: a script past busy-reply-threshold runs on a
+// thread of nice 19, so the rest of the machine keeps its share; after SCRIPT KILL the
+// thread is gone (its priority cannot be raised again) and the script's client is served
+// as before.
+func TestBusyScriptRunsAtTheLeastPriority(t *testing.T) {
+	_, dial := startServer(t, Config{Replication: Standalone{}})
+	a, b := dial(), dial()
+	b.expect(encodeCmd("CONFIG", "SET", "busy-reply-threshold", "200"), "+OK\r\n")
+	if n := threadsAtNice(t, 19); n != 0 {
+		t.Fatalf("%d threads at nice 19 before the script", n)
+	}
+	a.send("EVAL", "while true do end", "0")
+	waitBusy(t, b)
+	testutil.Eventually(t, 10*time.Second, "the busy script's thread at nice 19", func() bool {
+		return threadsAtNice(t, 19) == 1
+	})
+	b.expect(encodeCmd("SCRIPT", "KILL"), "+OK\r\n")
+	a.read("-ERR Script killed by user with SCRIPT KILL... script: " + script.SHA1Hex([]byte("while true do end")) + ", on @user_script:1.\r\n")
+	a.expect(encodeCmd("PING"), "+PONG\r\n")
+	testutil.Eventually(t, 10*time.Second, "no thread left at nice 19", func() bool {
+		return threadsAtNice(t, 19) == 0
+	})
+	a.expect(encodeCmd("SET", "{k}a", "1"), "+OK\r\n")
+	b.expect(encodeCmd("GET", "{k}a"), "$1\r\n1\r\n")
+}
+
+// threadsAtNice counts this process's threads whose nice value is n.
+func threadsAtNice(t *testing.T, n int) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, e := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// After the command's ")": state (field 3), ..., nice (field 19).
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 16 && f[16] == strconv.Itoa(n) {
+			count++
+		}
+	}
+	return count
 }

@@ -290,17 +290,21 @@ func (s *Server) Close(ctx context.Context) error {
 
 // conn is one client connection and its session state.
 type conn struct {
-	s       *Server
-	nc      net.Conn
-	rd      *resp.Reader
-	wr      *resp.Writer
-	id      int64
-	addr    string
-	laddr   string
-	created time.Time
-	authed  bool
-	user    atomic.Pointer[acl.Handle] // the user authenticated as (default at first)
-	closing bool                       // QUIT: close after the reply is flushed
+	s *Server
+	// lowThread: this goroutine is locked to a thread a busy script lowered to the least
+	// CPU priority (lowerThread); the connection moves to a new goroutine before its
+	// next command and the thread ends with this one.
+	lowThread bool
+	nc        net.Conn
+	rd        *resp.Reader
+	wr        *resp.Writer
+	id        int64
+	addr      string
+	laddr     string
+	created   time.Time
+	authed    bool
+	user      atomic.Pointer[acl.Handle] // the user authenticated as (default at first)
+	closing   bool                       // QUIT: close after the reply is flushed
 	// tls: the client is on TLS (redirects name TLS ports); internal: accepted by
 	// ServeInternal (the internal commands are allowed).
 	tls      bool
@@ -375,9 +379,21 @@ func (s *Server) newConn(nc net.Conn) *conn {
 }
 
 func (c *conn) serve() {
+	c.s.metrics.clients.Inc()
+	c.loop()
+}
+
+// loop serves c's commands until the connection ends, or until a busy script has
+// lowered this goroutine's thread: then a new goroutine goes on with c and this one
+// ends, locked to the thread, which the runtime then ends too (an unprivileged process
+// cannot raise a thread's priority again).
+func (c *conn) loop() {
 	s := c.s
-	s.metrics.clients.Inc()
+	handedOff := false
 	defer func() {
+		if handedOff {
+			return
+		}
 		if r := recover(); r != nil {
 			// A bug in one command must cost this client its connection, not the process.
 			s.log.Error("connection panic", "client", c.addr, "panic", fmt.Sprint(r))
@@ -395,6 +411,12 @@ func (c *conn) serve() {
 		s.wg.Done()
 	}()
 	for {
+		if c.lowThread {
+			c.lowThread = false
+			handedOff = true
+			go c.loop()
+			return
+		}
 		reads := c.rd.Reads()
 		args, err := c.rd.ReadCommand()
 		if c.rd.Reads() != reads {
