@@ -131,9 +131,6 @@ func (l *latencyCollector) Collect(ch chan<- prometheus.Metric) {
 			cum[b.Seconds()] = n
 		}
 		n += h.buckets[len(latencyBounds)].Load()
-		if n == 0 {
-			return // a command never run has no series, as with a HistogramVec
-		}
 		ch <- prometheus.MustNewConstHistogram(l.desc, n, time.Duration(h.sum.Load()).Seconds(), cum, h.name)
 	}
 	for _, cmd := range l.s.cmds {
