@@ -253,6 +253,9 @@ func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly, fun
 	r.name, r.command, r.function = name, args, function // args: valid while the script is registered
 	s.scripts.mu.Unlock()
 	r.slot = c.slot // the KEYS' slot, -2 without
+	if c.slot >= 0 {
+		r.gate.Store(int32(c.slot) + 1) // held: by route, or by EXEC
+	}
 	if m := s.store.MaxMemory(); m > 0 && s.store.UsedMemory() > m && !s.store.EvictToLimit() {
 		r.oomAtStart = true
 		if flagged && !r.readOnly && !r.allowOOM {
@@ -320,11 +323,14 @@ type scriptRun struct {
 	readOnly   bool
 	allowOOM   bool
 	oomAtStart bool
-	slot       int  // the slot whose gate the script holds; negative: none yet
-	unit       bool // a store unit is open on slot
-	inExec     bool // run by EXEC, whose unit and barrier cover the script
-	out        *resp.Writer
-	writes     []queuedCmd // the writes with keys, whose waiters are served after
+	slot       int // the slot whose gate the script holds; negative: none yet
+	// gate is slot+1 once the script holds that gate, 0 before: what a client waiting
+	// for the gate reads (scriptRegistry.holder), without the script's goroutine.
+	gate   atomic.Int32
+	unit   bool // a store unit is open on slot
+	inExec bool // run by EXEC, whose unit and barrier cover the script
+	out    *resp.Writer
+	writes []queuedCmd // the writes with keys, whose waiters are served after
 }
 
 func (r *scriptRun) busy(threshold int64) bool {

@@ -166,10 +166,13 @@ func (g *scriptRegistry) waitBusyOrDone(r *scriptRun) {
 	}
 }
 
-// waitGate takes a gate that try could not take: while scripts run, it waits for them
-// to end or to become busy, and gives up (false: the client is answered BUSY) once one
-// is busy; otherwise (EXEC, a slot's keys moving out) it waits for the gate with lock.
-func (g *scriptRegistry) waitGate(c *conn, try func() bool, lock func()) bool {
+// waitGate takes slot's gate that try could not take: while scripts run, it waits for the
+// one holding the gate to end or to become busy, and gives up (false: the client is
+// answered BUSY) once one is busy; otherwise (EXEC, a slot's keys moving out) it waits for
+// the gate with lock. It waits on the holder, not on the oldest script: that one may be
+// waiting for a gate itself, maybe for this client's, and two such waiters would each
+// wait for the other until the threshold, the whole instance answering BUSY meanwhile.
+func (g *scriptRegistry) waitGate(c *conn, slot int, try func() bool, lock func()) bool {
 	for {
 		runs := g.others(c)
 		if len(runs) == 0 {
@@ -179,11 +182,31 @@ func (g *scriptRegistry) waitGate(c *conn, try func() bool, lock func()) bool {
 		if g.busy(c) {
 			return false
 		}
-		g.waitBusyOrDone(runs[0])
+		if h := g.holder(c, slot); h != nil {
+			g.waitBusyOrDone(h)
+		} else {
+			// Held by no script (EXEC, keys moving out), or just let go: look again soon.
+			time.Sleep(gateRetry)
+		}
 		if try() {
 			return true
 		}
 	}
+}
+
+// gateRetry is how long waitGate waits before trying a gate no script holds again.
+const gateRetry = time.Millisecond
+
+// holder is the script of another client than c that holds slot's gate, nil if none.
+func (g *scriptRegistry) holder(c *conn, slot int) *scriptRun {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.runs {
+		if r.c != c && r.gate.Load() == int32(slot)+1 {
+			return r
+		}
+	}
+	return nil
 }
 
 // kill ends r (SCRIPT KILL).

@@ -130,6 +130,7 @@ func (r *scriptRun) claimSlot(args [][]byte, first, last, step int) string {
 		}
 	}
 	r.slot = slot
+	r.gate.Store(int32(slot) + 1)
 	return ""
 }
 

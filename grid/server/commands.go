@@ -387,10 +387,10 @@ func (s *Server) admitOwn(c *conn, slot int) bool {
 func (c *conn) takeGate(slot int) bool {
 	g := &c.s.gates[slot]
 	if c.mx.exclusive {
-		if !g.TryLock() && !c.s.scripts.waitGate(c, g.TryLock, g.Lock) {
+		if !g.TryLock() && !c.s.scripts.waitGate(c, slot, g.TryLock, g.Lock) {
 			return false
 		}
-	} else if !g.TryRLock() && !c.s.scripts.waitGate(c, g.TryRLock, g.RLock) {
+	} else if !g.TryRLock() && !c.s.scripts.waitGate(c, slot, g.TryRLock, g.RLock) {
 		return false
 	}
 	c.gate = g
