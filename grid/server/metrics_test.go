@@ -1,11 +1,7 @@
 package server
 
 import (
-	"bufio"
-	"context"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,29 +13,8 @@ import (
 // every command has its series from the start, as its insight_grid_commands_total has.
 func TestCommandLatencyHistogramCounts(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Replication: Standalone{}, ProtoMaxBulkLen: 1 << 20}, store.New(1<<20), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SetView(testView(t, "p0-i0"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	_, dial := startServerReg(t, Config{Replication: Standalone{}}, store.New(1<<20), reg)
+	c := dial()
 	c.expect(encodeCmd("SET", "{k}a", "1"), "+OK\r\n")
 	c.expect(encodeCmd("GET", "{k}a")+encodeCmd("GET", "{k}a")+encodeCmd("GET", "{k}b"), "$1\r\n1\r\n$1\r\n1\r\n$-1\r\n")
 

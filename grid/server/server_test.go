@@ -60,8 +60,14 @@ func startServer(t testing.TB, cfg Config) (*Server, func() *testClient) {
 // the server and a function that dials a client of it.
 func startServerOn(t testing.TB, cfg Config, st *store.Store) (*Server, func() *testClient) {
 	t.Helper()
+	return startServerReg(t, cfg, st, prometheus.NewRegistry())
+}
+
+// startServerReg is startServerOn with the server's metrics registered in reg.
+func startServerReg(t testing.TB, cfg Config, st *store.Store, reg prometheus.Registerer) (*Server, func() *testClient) {
+	t.Helper()
 	cfg.ProtoMaxBulkLen = 1 << 20
-	s, err := New(cfg, st, prometheus.NewRegistry())
+	s, err := New(cfg, st, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

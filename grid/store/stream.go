@@ -326,13 +326,7 @@ func appendStreamEntry(b []byte, master StreamID, mfields [][]byte, id StreamID,
 // it fills up: the digits already decoded stay where they are), so the fields of an entry
 // stay valid until the next call with the same num.
 func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte, num []byte) (flags byte, id StreamID, out [][]byte, nnum []byte, next int) {
-	flags = c[off]
-	off++
-	ms, w := binary.Uvarint(c[off:])
-	off += w
-	seq, w := binary.Varint(c[off:])
-	off += w
-	id = StreamID{master.Ms + ms, master.Seq + uint64(seq)}
+	flags, id, off = entryID(c, off, master)
 	b := c[off:]
 	var x []byte
 	num = num[:0]
@@ -352,16 +346,22 @@ func entryAt(c []byte, off int, master StreamID, mf, fv [][]byte, num []byte) (f
 	return flags, id, fv, num, len(c) - len(b)
 }
 
-// entryHead decodes the flags and ID of the entry at off of node chunk c (whose master
-// is master, with nmf master fields) and skips its items; next is the offset after it.
-func entryHead(c []byte, off int, master StreamID, nmf int) (flags byte, id StreamID, next int) {
+// entryID decodes the flags and ID of the entry at off of node chunk c whose master is
+// master; off is then the offset of its items.
+func entryID(c []byte, off int, master StreamID) (flags byte, id StreamID, next int) {
 	flags = c[off]
 	off++
 	ms, w := binary.Uvarint(c[off:])
 	off += w
 	seq, w := binary.Varint(c[off:])
 	off += w
-	id = StreamID{master.Ms + ms, master.Seq + uint64(seq)}
+	return flags, StreamID{master.Ms + ms, master.Seq + uint64(seq)}, off
+}
+
+// entryHead decodes the flags and ID of the entry at off of node chunk c (whose master
+// is master, with nmf master fields) and skips its items; next is the offset after it.
+func entryHead(c []byte, off int, master StreamID, nmf int) (flags byte, id StreamID, next int) {
+	flags, id, off = entryID(c, off, master)
 	items := nmf
 	if flags&streamSameFields == 0 {
 		n, w := binary.Uvarint(c[off:])
