@@ -284,7 +284,8 @@ func (c *conn) runScript(name string, flags script.Flags, flagged, readOnly, fun
 			s.store.EndUnit(r.slot) // also after a panic: the slot's journal goes on
 		}
 	}()
-	run(&scriptCtx{Context: ctx, c: c, start: r.start, limit: time.Duration(s.scripts.threshold()) * time.Millisecond}, r)
+	r.ctx = scriptCtx{Context: ctx, c: c, start: r.start, limit: time.Duration(s.scripts.threshold()) * time.Millisecond}
+	run(&r.ctx, r)
 	c.wr = r.out
 	if r.abandoned.Load() {
 		c.closing = true // the server is closing: no reply
@@ -327,8 +328,9 @@ type scriptRun struct {
 	// gate is slot+1 once the script holds that gate, 0 before: what a client waiting
 	// for the gate reads (scriptRegistry.holder), without the script's goroutine.
 	gate   atomic.Int32
-	unit   bool // a store unit is open on slot
-	inExec bool // run by EXEC, whose unit and barrier cover the script
+	ctx    scriptCtx // the VM's context, held here rather than allocated per run
+	unit   bool      // a store unit is open on slot
+	inExec bool      // run by EXEC, whose unit and barrier cover the script
 	out    *resp.Writer
 	writes []queuedCmd // the writes with keys, whose waiters are served after
 }
