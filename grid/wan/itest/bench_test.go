@@ -179,12 +179,8 @@ func treeCPU(t *testing.T, pid int) time.Duration {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// After the command's ")": state, ppid, ... utime (14th field of the line), stime.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		// State, ppid, ... utime (the line's 14th field), stime; nil if it exited meanwhile.
+		f := statFields("/proc/" + e.Name() + "/stat")
 		if len(f) < 13 {
 			continue
 		}

@@ -267,9 +267,8 @@ func (s *site) signal(t *testing.T, sig syscall.Signal) {
 	if sig == syscall.SIGSTOP {
 		stat := fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid)
 		testutil.Eventually(t, 10*time.Second, "site "+s.name+"'s process stopped", func() bool {
-			b, err := os.ReadFile(stat)
-			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-			return err == nil && len(f) > 0 && f[0] == "T"
+			f := statFields(stat)
+			return len(f) > 0 && f[0] == "T"
 		})
 	}
 }
@@ -527,4 +526,14 @@ func dialIn(ctx context.Context, ns, network, addr string) (net.Conn, bool, erro
 		return nil, false, fmt.Errorf("leaving network namespace %s: %w", ns, err2)
 	}
 	return c, true, err
+}
+
+// statFields are the fields of a /proc/.../stat file after the command's ")": the state
+// first, then the parent's PID, ...; nil if it cannot be read (the process ended).
+func statFields(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -62,11 +61,7 @@ func stopSite(t *testing.T, s *site, kill bool) {
 
 // running reports whether process pid runs (a zombie does not).
 func running(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	f := statFields(fmt.Sprintf("/proc/%d/stat", pid))
 	return len(f) > 0 && f[0] != "Z"
 }
 
